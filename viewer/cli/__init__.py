@@ -1,0 +1,94 @@
+"""Headless sub-commands of ``lightbox``.
+
+Each sub-command module exposes ``register(subparsers)``, which adds its parsers and sets
+``handler`` (a function of the parsed arguments returning the exit status). Errors that a
+user can act on are :class:`viewer.core.errors.LightboxError`; they are printed as one line
+and end the command with status 2, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from viewer import __version__
+from viewer.core.errors import LightboxError
+
+# Order is the order of ``lightbox --help``.
+_COMMAND_MODULES = (
+    "viewer.cli.gui_cmd",
+    "viewer.cli.render_cmd",
+    "viewer.cli.store_cmd",
+    "viewer.cli.net_cmd",
+    "viewer.cli.conformance_cmd",
+)
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``lightbox`` argument parser with every sub-command registered."""
+    parser = _Parser(prog="lightbox", description="Lightbox DICOM viewer")
+    parser.add_argument("--version", action="version", version=f"lightbox {__version__}")
+    parser.add_argument(
+        "--home",
+        metavar="DIR",
+        help="Lightbox home folder (study database, file store, settings); "
+        "default: $LIGHTBOX_HOME or the user's data folder",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run ``lightbox`` with ``argv`` (without the program name) and return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        # No sub-command: the reading workstation, like double-clicking the icon.
+        args = parser.parse_args(["open", *argv]) if "open" in _registered(parser) else args
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return EXIT_USAGE
+    try:
+        status: int = handler(args)
+    except LightboxError as exc:
+        print(f"lightbox: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("lightbox: interrupted", file=sys.stderr)
+        return 130
+    return status
+
+
+def _registered(parser: argparse.ArgumentParser) -> set[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()

@@ -1,0 +1,1 @@
+"""Lightbox core layer (see docs/architecture.md)."""

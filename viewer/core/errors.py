@@ -1,0 +1,53 @@
+"""Errors that Lightbox reports to people: each names the file or peer and the problem."""
+
+from __future__ import annotations
+
+
+class LightboxError(Exception):
+    """Base of every error Lightbox reports to a user.
+
+    The message is one line that a clinician or an administrator can act on; the
+    command line prints it without a traceback.
+    """
+
+
+class InputFileError(LightboxError):
+    """A file cannot be read or displayed.
+
+    Parameters
+    ----------
+    path : str
+        The file, as the user named it.
+    problem : str
+        What is wrong with it, in words.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class UsageError(LightboxError):
+    """The user asked for something that does not fit the input (e.g. frame 9 of 4)."""
+
+
+class PeerError(LightboxError):
+    """A DICOM peer refused, failed or could not be reached.
+
+    Parameters
+    ----------
+    peer : str
+        The node name or ``AET@host:port`` of the peer.
+    problem : str
+        What happened and what to check.
+    """
+
+    def __init__(self, peer: str, problem: str) -> None:
+        self.peer = peer
+        self.problem = problem
+        super().__init__(f"{peer}: {problem}")
+
+
+class CancelledError(LightboxError):
+    """An operation was cancelled by the user."""

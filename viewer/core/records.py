@@ -1,0 +1,83 @@
+"""Plain records that carry DICOM facts between layers (no pydicom here).
+
+Names are the DICOM keywords in snake case; values are already decoded text (Person
+Names keep all component groups joined by ``=``, PS3.5 6.2.1.1) or numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    """Patient level (PS3.3 C.7.1.1)."""
+
+    patient_id: str
+    patient_name: str = ""
+    birth_date: str = ""
+    sex: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StudyRecord:
+    """Study level (PS3.3 C.7.2.1) plus the counts a browser shows."""
+
+    study_uid: str
+    patient: PatientRecord
+    study_date: str = ""
+    study_time: str = ""
+    accession_number: str = ""
+    study_id: str = ""
+    study_description: str = ""
+    referring_physician: str = ""
+    modalities: tuple[str, ...] = ()
+    number_of_series: int = 0
+    number_of_instances: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRecord:
+    """Series level (PS3.3 C.7.3.1) plus the instance count."""
+
+    series_uid: str
+    study_uid: str
+    modality: str = ""
+    series_number: int | None = None
+    series_description: str = ""
+    body_part: str = ""
+    number_of_instances: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceRecord:
+    """One SOP instance as the store indexes it: every level, read from the header only.
+
+    ``image_position`` and ``image_orientation`` (PS3.3 C.7.6.2) let a series be sorted
+    without opening its files again.
+    """
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    patient: PatientRecord
+    study_uid: str
+    series_uid: str
+    study_date: str = ""
+    study_time: str = ""
+    accession_number: str = ""
+    study_id: str = ""
+    study_description: str = ""
+    referring_physician: str = ""
+    modality: str = ""
+    series_number: int | None = None
+    series_description: str = ""
+    body_part: str = ""
+    instance_number: int | None = None
+    rows: int = 0
+    columns: int = 0
+    number_of_frames: int = 1
+    image_position: tuple[float, float, float] | None = None
+    image_orientation: tuple[float, float, float, float, float, float] | None = None
+    specific_character_set: str = ""
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Lightbox dicom layer (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""Lightbox imaging layer (see docs/architecture.md)."""

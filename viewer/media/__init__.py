@@ -1,0 +1,1 @@
+"""Lightbox media layer (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""Lightbox net layer (see docs/architecture.md)."""

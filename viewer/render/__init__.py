@@ -1,0 +1,1 @@
+"""Lightbox render layer (see docs/architecture.md)."""

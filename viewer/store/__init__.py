@@ -1,0 +1,1 @@
+"""Lightbox store layer (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""Lightbox ui layer (see docs/architecture.md)."""
