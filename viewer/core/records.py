@@ -81,3 +81,54 @@ class InstanceRecord:
     image_orientation: tuple[float, float, float, float, float, float] | None = None
     specific_character_set: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+
+
+# Sort keys a study list may use (StudyFilter.sort).
+STUDY_SORT_KEYS = (
+    "study_date",
+    "patient_name",
+    "patient_id",
+    "accession_number",
+    "study_description",
+    "modalities",
+    "number_of_instances",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StudyFilter:
+    """What a study browser (GUI or ``lightbox studies``) asks the study database for.
+
+    Empty fields do not filter. Text matching is case-insensitive and ignores accents.
+    ``patient_name`` follows DICOM wildcard matching (PS3.4 C.2.2.2.4: ``*`` any run of
+    characters, ``?`` one character) against any component group of the name, with ``^``
+    and spaces treated alike; without a wildcard it matches any part of the name.
+    ``date_from``/``date_to`` are ``YYYYMMDD`` bounds, both inclusive (PS3.4 C.2.2.2.5).
+
+    Parameters
+    ----------
+    patient_name, patient_id, accession_number, study_description : str
+        Text filters (``patient_id`` and ``accession_number`` also accept ``*``/``?``).
+    date_from, date_to : str
+        Study Date range; either may be empty for an open range.
+    modality : str
+        A modality that must be among the study's Modalities in Study (e.g. ``CT``).
+    sort : str
+        One of :data:`STUDY_SORT_KEYS`.
+    descending : bool
+        Newest (or largest) first when true.
+    offset, limit : int
+        Paging; ``limit`` 0 means no limit.
+    """
+
+    patient_name: str = ""
+    patient_id: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    modality: str = ""
+    accession_number: str = ""
+    study_description: str = ""
+    sort: str = "study_date"
+    descending: bool = True
+    offset: int = 0
+    limit: int = 0

@@ -1,0 +1,184 @@
+"""What an import reports while it runs and when it ends (plain Python, shared by store,
+media, net, CLI and GUI).
+
+An import source (a disc, a folder, a zip, a network retrieve) ends with an
+:class:`ImportReport`: what was added, what was already there, and every file that could
+not be taken with its reason. ``safe_to_eject`` is the completeness check that a removable
+medium may be taken out (every instance found on it is in the managed store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from viewer.core.records import InstanceRecord
+
+
+@dataclass(slots=True)
+class ImportProgress:
+    """A snapshot of a running import, handed to the progress callback.
+
+    ``files_total``/``bytes_total`` are 0 while the medium is still being scanned.
+    """
+
+    phase: str = "scan"  # "scan", "import", "verify", "done"
+    files_done: int = 0
+    files_total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+    studies_found: int = 0
+    instances_added: int = 0
+    current: str = ""
+
+
+ProgressCallback = Callable[[ImportProgress], None]
+CancelCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class FileProblem:
+    """One file that was not imported, and why (one line a user can act on)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """The result of importing one or more sources.
+
+    Attributes
+    ----------
+    sources : list of str
+        What the user named (mount points, folders, DICOMDIR files, zips).
+    files_seen, bytes_read : int
+        Files examined and bytes read from the source.
+    studies_added, series_added, instances_added : int
+        New to the database.
+    instances_present : int
+        Already stored with identical content (a re-import adds nothing).
+    studies : set of str
+        Study Instance UIDs found in the source.
+    instance_uids : set of str
+        SOP Instance UIDs read successfully from the source.
+    failed : list of FileProblem
+        DICOM files (or would-be DICOM files) that could not be imported: unreadable,
+        truncated, no permission.
+    conflicts : list of FileProblem
+        Same SOP Instance UID as a stored instance but different content; the stored
+        file was kept.
+    skipped : list of FileProblem
+        Files that are not DICOM (viewer software, documents); never an error.
+    missing : list of str
+        Files the DICOMDIR names that are not on the medium.
+    not_in_dicomdir : list of str
+        DICOM files on the medium that the DICOMDIR does not name (imported anyway).
+    cancelled : bool
+        The import was stopped before the end.
+    instances_stored : int
+        Of ``instance_uids``, how many the database holds after the import (the
+        completeness check).
+    """
+
+    sources: list[str] = field(default_factory=list)
+    files_seen: int = 0
+    bytes_read: int = 0
+    studies_added: int = 0
+    series_added: int = 0
+    instances_added: int = 0
+    instances_present: int = 0
+    studies: set[str] = field(default_factory=set)
+    instance_uids: set[str] = field(default_factory=set)
+    failed: list[FileProblem] = field(default_factory=list)
+    conflicts: list[FileProblem] = field(default_factory=list)
+    skipped: list[FileProblem] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    not_in_dicomdir: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    instances_stored: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Every instance read from the source is in the database."""
+        return not self.cancelled and self.instances_stored >= len(self.instance_uids)
+
+    @property
+    def ok(self) -> bool:
+        """Everything the source holds was imported (no failure, conflict or missing file)."""
+        return self.complete and not (self.failed or self.conflicts or self.missing)
+
+    @property
+    def safe_to_eject(self) -> bool:
+        """The medium may be removed: nothing on it that Lightbox could read is left behind."""
+        return self.complete and not self.failed
+
+    def merge(self, other: ImportReport) -> None:
+        """Add ``other``'s counts and lists to this report."""
+        self.sources.extend(other.sources)
+        self.files_seen += other.files_seen
+        self.bytes_read += other.bytes_read
+        self.studies_added += other.studies_added
+        self.series_added += other.series_added
+        self.instances_added += other.instances_added
+        self.instances_present += other.instances_present
+        self.studies |= other.studies
+        self.instance_uids |= other.instance_uids
+        self.failed.extend(other.failed)
+        self.conflicts.extend(other.conflicts)
+        self.skipped.extend(other.skipped)
+        self.missing.extend(other.missing)
+        self.not_in_dicomdir.extend(other.not_in_dicomdir)
+        self.cancelled = self.cancelled or other.cancelled
+        self.instances_stored += other.instances_stored
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready summary (``lightbox import --json``)."""
+        return {
+            "sources": list(self.sources),
+            "files_seen": self.files_seen,
+            "bytes_read": self.bytes_read,
+            "studies_found": len(self.studies),
+            "studies_added": self.studies_added,
+            "series_added": self.series_added,
+            "instances_found": len(self.instance_uids),
+            "instances_added": self.instances_added,
+            "instances_present": self.instances_present,
+            "instances_stored": self.instances_stored,
+            "failed": [{"path": p.path, "reason": p.reason} for p in self.failed],
+            "conflicts": [{"path": p.path, "reason": p.reason} for p in self.conflicts],
+            "skipped": [{"path": p.path, "reason": p.reason} for p in self.skipped],
+            "missing": list(self.missing),
+            "not_in_dicomdir": list(self.not_in_dicomdir),
+            "cancelled": self.cancelled,
+            "complete": self.complete,
+            "safe_to_eject": self.safe_to_eject,
+        }
+
+
+class InstanceImporter(Protocol):
+    """What a source of files (media scanner, network receiver) hands its files to.
+
+    ``viewer.store.StudyStore`` implements it; ``app`` wires the two.
+    """
+
+    def import_files(
+        self,
+        paths: Iterable[Path],
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelCheck | None = None,
+        report: ImportReport | None = None,
+    ) -> ImportReport:
+        """Copy the files into the managed store and index them; never stop on one bad file."""
+        ...
+
+    def has_instances(self, sop_instance_uids: Iterable[str]) -> set[str]:
+        """Return the subset of ``sop_instance_uids`` already stored."""
+        ...
+
+    def add_received_file(self, path: Path, *, move: bool = True) -> InstanceRecord:
+        """Index one complete local file (a network receive), moving it into the store."""
+        ...
