@@ -81,6 +81,8 @@ class InstanceRecord:
     image_orientation: tuple[float, float, float, float, float, float] | None = None
     specific_character_set: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    file_path: str = ""
+    file_size: int = 0
 
 
 # Sort keys a study list may use (StudyFilter.sort).
