@@ -320,13 +320,11 @@ def truncation_problem(data: bytes, transfer_syntax: str) -> str:
     pos, _ = _dataset_start(data)
     if pos > len(data):
         return "truncated inside the File Meta Information"
-    implicit = transfer_syntax == IMPLICIT_VR_LE
-    problem = _walk(data, pos, implicit)
-    # Some writers label the data set with the wrong VR encoding; only a file that is
-    # truncated under both readings is reported.
-    if problem and not _walk(data, pos, not implicit):
-        return ""
-    return problem
+    # Some writers label the data set with the wrong VR encoding: look at the first
+    # element as pydicom does (two upper-case letters where an explicit VR would be).
+    vr = data[pos + 4 : pos + 6]
+    implicit = not (len(vr) == 2 and vr.isalpha() and vr.isupper())
+    return _walk(data, pos, implicit)
 
 
 def _walk(data: bytes, pos: int, implicit: bool) -> str:
