@@ -80,6 +80,53 @@ def expand_ybr_full_422(
     return out
 
 
+def interleave_planes(
+    samples: npt.NDArray[np.integer], rows: int, cols: int
+) -> npt.NDArray[np.integer]:
+    """Reorder a Planar Configuration 1 frame (``RRR…GGG…BBB``) to ``rows x cols x 3``.
+
+    PS3.3 C.7.6.3.1.3: with Planar Configuration 1 each colour plane of a frame is sent whole.
+    """
+    planes: npt.NDArray[np.integer] = np.asarray(samples).reshape(3, rows, cols)
+    return np.moveaxis(planes, 0, -1)
+
+
+def to_8bit(values: npt.NDArray[np.integer], bits: int) -> UInt8Array:
+    """Reduce unsigned samples of ``bits`` significant bits to 8 bits (their top 8 bits).
+
+    Matches dcmtk's 8-bit output of 16-bit RGB images and palettes; ``bits <= 8`` is unchanged.
+    """
+    if bits <= 8:
+        return values.astype(np.uint8)
+    return (values.astype(np.int64) >> (bits - 8)).astype(np.uint8)
+
+
+def to_display_rgb(samples: npt.NDArray[np.integer], photometric: str, bits: int) -> UInt8Array:
+    """8-bit RGB for display from a decoded colour frame (PS3.3 C.7.6.3.1.2).
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        ``(..., 3)`` samples per pixel, pixel-interleaved; YBR_FULL_422 already expanded
+        (:func:`expand_ybr_full_422`) — JPEG decoders do that themselves.
+    photometric : str
+        Photometric Interpretation: RGB, YBR_FULL, YBR_FULL_422; YBR_ICT/YBR_RCT/XYB are
+        taken as RGB because their decoders already return RGB.
+    bits : int
+        Bits Stored.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 ``(..., 3)``.
+    """
+    if photometric in ("YBR_FULL", "YBR_FULL_422"):
+        samples = ybr_full_to_rgb(samples, bits)
+    elif photometric not in ("RGB", "YBR_ICT", "YBR_RCT", "XYB"):
+        raise ValueError(f"no RGB conversion for photometric interpretation {photometric!r}")
+    return to_8bit(samples, bits)
+
+
 @dataclass(frozen=True, eq=False)
 class PaletteChannel:
     """One channel of a palette colour LUT (PS3.3 C.7.6.3.1.5).
@@ -106,7 +153,9 @@ class PaletteChannel:
 
     def lookup8(self, stored: npt.NDArray[np.integer]) -> UInt8Array:
         """As :meth:`lookup`, reduced to 8 bits (the top 8 bits of each entry)."""
-        return _to_8bit(self.lookup(stored), self.bits)
+        # Top 8 bits, as dcmtk does: 16-bit palettes usually hold 8-bit colours in the high
+        # byte (0xFF00 is full intensity), which a 255/65535 scaling would turn into 254.
+        return to_8bit(self.lookup(stored), self.bits)
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,12 +182,6 @@ class PaletteLut:
     def first_mapped(self) -> int:
         """The red channel's first mapped value (all channels share it in practice)."""
         return self.red.first_mapped
-
-
-def _to_8bit(values: IntArray, bits: int) -> UInt8Array:
-    # Keep the top 8 bits, as dcmtk does: 16-bit palettes usually hold 8-bit colours in the
-    # high byte (0xFF00 is full intensity), which a 255/65535 scaling would turn into 254.
-    return (values >> (bits - 8)).astype(np.uint8)
 
 
 def expand_segmented(
