@@ -1,0 +1,126 @@
+"""Slice order, orientation labels and the spacing a measurement uses (PS3.3 C.7.6.2, 10.7.1)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from viewer.core.records import InstanceRecord, PatientRecord
+from viewer.dicom.geometry import (
+    OrientationLabels,
+    SpacingKind,
+    direction_label,
+    orientation_labels,
+    pixel_spacing,
+    series_frames,
+    sort_instances,
+)
+
+AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+SAGITTAL = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+CORONAL = (1.0, 0.0, 0.0, 0.0, 0.0, -1.0)
+
+
+def _record(uid: str, *, number: int | None = None, z: float | None = None,
+            orientation: tuple[float, ...] | None = AXIAL, frames: int = 1) -> InstanceRecord:
+    return InstanceRecord(
+        sop_instance_uid=uid, sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
+        transfer_syntax_uid="1.2.840.10008.1.2.1", patient=PatientRecord("P"),
+        study_uid="1", series_uid="1.1", instance_number=number,
+        image_position=None if z is None else (-100.0, -100.0, z),
+        image_orientation=orientation,  # type: ignore[arg-type]
+        number_of_frames=frames, file_path=f"/data/{uid}.dcm",
+    )
+
+
+def test_position_along_the_normal_wins_over_instance_numbers() -> None:
+    # Instance numbers run against the table position: position decides (feet first scan).
+    records = [_record(f"1.{i}", number=20 - i, z=-5.0 * i) for i in range(20)]
+    random.Random(4).shuffle(records)
+    ordered = sort_instances(records)
+    assert [r.image_position[2] for r in ordered] == sorted(  # type: ignore[index]
+        -5.0 * i for i in range(20))
+
+
+def test_oblique_stack_sorts_along_its_own_normal() -> None:
+    # Rows along x, columns along (0, cos30, -sin30): the normal is (0, sin30, cos30).
+    orientation = (1.0, 0.0, 0.0, 0.0, 0.8660254, -0.5)
+    records = [
+        InstanceRecord(
+            sop_instance_uid=f"2.{i}", sop_class_uid="x", transfer_syntax_uid="x",
+            patient=PatientRecord("P"), study_uid="1", series_uid="1",
+            image_position=(0.0, 0.5 * i, 0.8660254 * i), image_orientation=orientation,
+            instance_number=100 - i,
+        )
+        for i in range(6)
+    ]
+    assert [r.sop_instance_uid for r in sort_instances(reversed(records))] == [
+        f"2.{i}" for i in range(6)]
+
+
+def test_without_positions_instance_number_orders_and_missing_numbers_go_last() -> None:
+    records = [_record("9", number=None), _record("3", number=3, orientation=None),
+               _record("1", number=1), _record("2", number=2)]
+    assert [r.sop_instance_uid for r in sort_instances(records)] == ["1", "2", "3", "9"]
+
+
+def test_mixed_orientations_fall_back_to_instance_number() -> None:
+    records = [_record("a", number=2, z=0.0), _record("b", number=1, z=5.0, orientation=CORONAL)]
+    assert [r.sop_instance_uid for r in sort_instances(records)] == ["b", "a"]
+
+
+def test_multiframe_files_expand_to_one_reference_per_frame() -> None:
+    refs = series_frames([_record("m", number=1, frames=3), _record("s", number=2)])
+    assert [(r.sop_instance_uid, r.frame) for r in refs] == [("m", 0), ("m", 1), ("m", 2),
+                                                             ("s", 0)]
+
+
+@pytest.mark.parametrize(("orientation", "expected"), [
+    (AXIAL, OrientationLabels(left="R", right="L", top="A", bottom="P")),
+    (SAGITTAL, OrientationLabels(left="A", right="P", top="H", bottom="F")),
+    (CORONAL, OrientationLabels(left="R", right="L", top="H", bottom="F")),
+])
+def test_standard_planes(orientation: tuple[float, ...], expected: OrientationLabels) -> None:
+    assert orientation_labels(orientation) == expected
+
+
+def test_oblique_label_lists_the_strongest_direction_first() -> None:
+    assert direction_label((0.8, -0.6, 0.0)) == "LA"
+    assert direction_label((0.05, 0.0, 0.99)) == "H"
+    assert orientation_labels(None) is None
+
+
+def test_labels_follow_rotation_and_flip() -> None:
+    labels = OrientationLabels(left="R", right="L", top="A", bottom="P")
+    clockwise = ((0, -1), (1, 0))
+    assert labels.transformed(clockwise) == OrientationLabels(left="P", right="A", top="R",
+                                                              bottom="L")
+    mirror = ((-1, 0), (0, 1))
+    assert labels.transformed(mirror) == OrientationLabels(left="L", right="R", top="A",
+                                                           bottom="P")
+
+
+def test_spacing_is_row_then_column() -> None:
+    s = pixel_spacing({"PixelSpacing": ["0.30", "0.25"]})
+    assert (s.row, s.column, s.kind) == (0.30, 0.25, SpacingKind.PATIENT)
+    assert s.unit == "mm"
+
+
+def test_projection_spacing_rules() -> None:
+    same = pixel_spacing({"PixelSpacing": [0.1, 0.1], "ImagerPixelSpacing": [0.1, 0.1]})
+    assert same.kind is SpacingKind.DETECTOR
+    corrected = pixel_spacing({"PixelSpacing": [0.08, 0.08], "ImagerPixelSpacing": [0.1, 0.1],
+                               "PixelSpacingCalibrationType": "GEOMETRY"})
+    assert corrected.kind is SpacingKind.CALIBRATED and "GEOMETRY" in corrected.describe()
+    imager = pixel_spacing({"ImagerPixelSpacing": [0.2, 0.2]})
+    assert imager.kind is SpacingKind.DETECTOR and "detector" in imager.describe()
+    magnified = pixel_spacing({"ImagerPixelSpacing": [0.2, 0.2],
+                               "EstimatedRadiographicMagnificationFactor": "1.25"})
+    assert magnified.kind is SpacingKind.MAGNIFICATION
+    assert magnified.row == pytest.approx(0.16)
+
+
+def test_no_spacing_measures_in_pixels() -> None:
+    s = pixel_spacing({"PixelSpacing": ["0", "abc"]})
+    assert s.kind is SpacingKind.PIXELS and s.unit == "px" and (s.row, s.column) == (1.0, 1.0)

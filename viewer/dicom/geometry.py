@@ -1,0 +1,251 @@
+"""Image plane geometry: slice order, orientation labels, and what a distance is measured in.
+
+Sorting works on :class:`~viewer.core.records.InstanceRecord` (what the store indexes), so a
+series is ordered without opening its files again. Orientation labels and the spacing text
+follow PS3.3 C.7.6.2 (Image Plane module) and PS3.3 10.7.1 (pixel spacing calibration).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from viewer.core.records import InstanceRecord
+
+
+@dataclass(frozen=True)
+class FrameRef:
+    """One displayable frame of a series: a file and a 0-based frame index in it."""
+
+    path: str
+    frame: int
+    sop_instance_uid: str
+    instance_number: int | None = None
+
+
+def slice_normal(orientation: Sequence[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Unit normal of an image plane: row cosines x column cosines (PS3.3 C.7.6.2.1.1)."""
+    row = np.asarray(orientation[:3], dtype=np.float64)
+    col = np.asarray(orientation[3:6], dtype=np.float64)
+    normal = np.cross(row, col)
+    norm = float(np.linalg.norm(normal))
+    return normal / norm if norm > 0 else normal
+
+
+def sort_instances(records: Iterable[InstanceRecord]) -> list[InstanceRecord]:
+    """Order a series' instances for scrolling.
+
+    When every instance has an Image Position and all share one Image Orientation, the order
+    is the position along the slice normal (PS3.3 C.7.6.2.1.1); Instance Number only breaks
+    ties. Otherwise Instance Number (0020,0013) orders, then the SOP Instance UID, so that the
+    order never depends on file names.
+    """
+    items = list(records)
+
+    def by_number(r: InstanceRecord) -> tuple[int, int, str]:
+        n = r.instance_number
+        return (0 if n is not None else 1, n if n is not None else 0, r.sop_instance_uid)
+
+    orientations = {r.image_orientation for r in items}
+    if (
+        len(items) > 1
+        and all(r.image_position is not None for r in items)
+        and len(orientations) == 1
+        and None not in orientations
+    ):
+        first = next(iter(orientations))
+        assert first is not None
+        normal = slice_normal(first)
+
+        def by_position(r: InstanceRecord) -> tuple[float, tuple[int, int, str]]:
+            assert r.image_position is not None
+            return (round(float(np.dot(normal, r.image_position)), 4), by_number(r))
+
+        return sorted(items, key=by_position)
+    return sorted(items, key=by_number)
+
+
+def series_frames(records: Iterable[InstanceRecord]) -> list[FrameRef]:
+    """Every frame of a series in display order (each multi-frame file in frame order)."""
+    frames: list[FrameRef] = []
+    for r in sort_instances(records):
+        for i in range(max(1, r.number_of_frames)):
+            frames.append(FrameRef(r.file_path, i, r.sop_instance_uid, r.instance_number))
+    return frames
+
+
+# PS3.3 C.7.6.1.1.1 / C.7.6.2.1.1: the patient coordinate system is LPS
+# (+x toward the patient's Left, +y Posterior, +z Head).
+_AXIS_LETTERS = (("R", "L"), ("A", "P"), ("F", "H"))
+
+
+def direction_label(vector: Sequence[float], threshold: float = 0.25) -> str:
+    """Letters of the patient direction a vector points to, strongest first (e.g. ``LP``).
+
+    Components weaker than ``threshold`` are left out, so an axial row direction tilted by a
+    few degrees still reads ``L``; a true oblique reads ``LPH``.
+    """
+    v = [float(x) for x in vector[:3]]
+    order = sorted(range(3), key=lambda i: -abs(v[i]))
+    letters = [_AXIS_LETTERS[i][1 if v[i] > 0 else 0] for i in order if abs(v[i]) >= threshold]
+    return "".join(letters)
+
+
+@dataclass(frozen=True)
+class OrientationLabels:
+    """The patient direction at each edge of the displayed image."""
+
+    left: str
+    right: str
+    top: str
+    bottom: str
+
+    def transformed(self, matrix: Sequence[Sequence[int]]) -> OrientationLabels:
+        """The labels after the image is turned or flipped on screen by ``matrix``.
+
+        ``matrix`` maps image (x right, y down) to screen directions, as
+        :class:`viewer.render.transform.ViewTransform` keeps it.
+        """
+        by_dir = {(1, 0): self.right, (-1, 0): self.left, (0, 1): self.bottom, (0, -1): self.top}
+        out: dict[tuple[int, int], str] = {}
+        for (dx, dy), label in by_dir.items():
+            sx = int(matrix[0][0] * dx + matrix[0][1] * dy)
+            sy = int(matrix[1][0] * dx + matrix[1][1] * dy)
+            out[(sx, sy)] = label
+        return OrientationLabels(out[(-1, 0)], out[(1, 0)], out[(0, -1)], out[(0, 1)])
+
+
+def orientation_labels(orientation: Sequence[float] | None) -> OrientationLabels | None:
+    """Edge labels from Image Orientation (Patient) (0020,0037), PS3.3 C.7.6.2.1.1.
+
+    The row cosines point from the left column toward the right one (screen right), the
+    column cosines from the top row down. ``None`` without an orientation.
+    """
+    if orientation is None or len(orientation) < 6:
+        return None
+    row = [float(x) for x in orientation[:3]]
+    col = [float(x) for x in orientation[3:6]]
+    if not any(row) or not any(col):
+        return None
+    return OrientationLabels(
+        left=direction_label([-x for x in row]),
+        right=direction_label(row),
+        top=direction_label([-x for x in col]),
+        bottom=direction_label(col),
+    )
+
+
+class SpacingKind(enum.Enum):
+    """What a measured distance means (PS3.3 10.7.1)."""
+
+    PATIENT = "patient"  # Pixel Spacing of a cross-sectional image
+    CALIBRATED = "calibrated"  # projection image, Pixel Spacing corrected or calibrated
+    DETECTOR = "detector"  # Imager Pixel Spacing only: at the detector plane
+    MAGNIFICATION = "magnification"  # Imager Pixel Spacing / estimated magnification
+    DIGITIZER = "digitizer"  # Nominal Scanned Pixel Spacing of a film digitiser
+    PIXELS = "pixels"  # nothing: distances in pixels
+
+
+@dataclass(frozen=True)
+class PixelSpacing:
+    """Spacing used for measurements and the scale bar.
+
+    Parameters
+    ----------
+    row, column : float
+        mm between rows (vertical) and between columns (horizontal) (PS3.3 10.7.1.3);
+        1.0 with :attr:`SpacingKind.PIXELS`.
+    kind : SpacingKind
+        Which attribute the values come from.
+    calibration : str
+        Pixel Spacing Calibration Type (0028,0A02) and its description, if given.
+    """
+
+    row: float = 1.0
+    column: float = 1.0
+    kind: SpacingKind = SpacingKind.PIXELS
+    calibration: str = ""
+
+    @property
+    def unit(self) -> str:
+        """``mm`` or ``px``."""
+        return "px" if self.kind is SpacingKind.PIXELS else "mm"
+
+    def describe(self) -> str:
+        """One line for the viewport: where the distances are true."""
+        if self.kind is SpacingKind.PIXELS:
+            return "no pixel spacing: distances in pixels"
+        text = {
+            SpacingKind.PATIENT: "",
+            SpacingKind.CALIBRATED: "calibrated",
+            SpacingKind.DETECTOR: "at detector (Imager Pixel Spacing)",
+            SpacingKind.MAGNIFICATION: "Imager Pixel Spacing / magnification",
+            SpacingKind.DIGITIZER: "film digitiser spacing",
+        }[self.kind]
+        if self.calibration:
+            text = f"{text} {self.calibration}".strip()
+        return text
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    try:
+        values = [float(v) for v in value]
+    except (TypeError, ValueError):
+        return None
+    if len(values) < 2 or not all(math.isfinite(v) and v > 0 for v in values[:2]):
+        return None
+    return (values[0], values[1])
+
+
+def _number(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) and v > 0 else None
+
+
+def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
+    """Choose the spacing a measurement uses, by PS3.3 10.7.1.
+
+    Parameters
+    ----------
+    attributes : dict
+        Keyword -> value of the image (or of the frame's Pixel Measures functional group):
+        ``PixelSpacing``, ``ImagerPixelSpacing``, ``NominalScannedPixelSpacing``,
+        ``PixelSpacingCalibrationType``, ``PixelSpacingCalibrationDescription``,
+        ``EstimatedRadiographicMagnificationFactor``; absent keys may be missing or None.
+
+    Returns
+    -------
+    PixelSpacing
+    """
+    ps = _pair(attributes.get("PixelSpacing"))
+    imager = _pair(attributes.get("ImagerPixelSpacing"))
+    calibration = " ".join(
+        str(attributes.get(k) or "").strip()
+        for k in ("PixelSpacingCalibrationType", "PixelSpacingCalibrationDescription")
+    ).strip()
+    if ps is not None:
+        if imager is None:
+            return PixelSpacing(ps[0], ps[1], SpacingKind.PATIENT, calibration)
+        if all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(ps, imager, strict=True)):
+            # 10.7.1.1: equal values mean no correction was made: still at the detector.
+            return PixelSpacing(ps[0], ps[1], SpacingKind.DETECTOR, calibration)
+        return PixelSpacing(ps[0], ps[1], SpacingKind.CALIBRATED, calibration)
+    if imager is not None:
+        factor = _number(attributes.get("EstimatedRadiographicMagnificationFactor"))
+        if factor is not None and not math.isclose(factor, 1.0):
+            return PixelSpacing(
+                imager[0] / factor, imager[1] / factor, SpacingKind.MAGNIFICATION, calibration
+            )
+        return PixelSpacing(imager[0], imager[1], SpacingKind.DETECTOR, calibration)
+    scanned = _pair(attributes.get("NominalScannedPixelSpacing"))
+    if scanned is not None:
+        return PixelSpacing(scanned[0], scanned[1], SpacingKind.DIGITIZER, calibration)
+    return PixelSpacing()
