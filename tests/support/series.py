@@ -1,0 +1,266 @@
+"""Synthetic DICOM test data, written quickly into a test's temporary folder.
+
+The pixels and headers come from :mod:`viewer.dicom.synthetic`. What the application does
+not need itself, the transfer syntaxes that only dcmtk or GDCM can encode here (JPEG
+Lossless SV1 always, JPEG-LS and JPEG 2000 when pydicom lacks an encoder), is done with
+their command line tools in this module only.
+
+Usage::
+
+    from tests.support.series import write_ct_series, write_study_set
+
+    paths = write_ct_series(tmp_path / "ct", slices=5)
+    series = write_study_set(tmp_path / "set")   # several patients, charsets, syntaxes
+
+Defaults are small (64 x 64, a few slices) so tests stay fast; ask for 512 x 512 only
+where the size is what is tested.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    RLELossless,
+)
+
+from viewer.core.identity import new_uid
+from viewer.dicom import synthetic
+from viewer.dicom.synthetic import Anatomy, StudyIdentity
+
+__all__ = [
+    "ALL_SYNTAXES",
+    "COMPRESSED_SYNTAXES",
+    "ExternalEncoderMissingError",
+    "WrittenSeries",
+    "can_write",
+    "write_ct_series",
+    "write_study_set",
+]
+
+COMPRESSED_SYNTAXES = (RLELossless, JPEGLSLossless, JPEG2000Lossless, JPEGLosslessSV1)
+"""Lossless compressed syntaxes the helpers can write (pydicom, else dcmtk or GDCM)."""
+ALL_SYNTAXES = (ExplicitVRLittleEndian, ImplicitVRLittleEndian, *COMPRESSED_SYNTAXES)
+
+# Command lines that recompress an explicit VR little endian file losslessly, in -> out.
+_EXTERNAL: dict[str, tuple[tuple[str, ...], ...]] = {
+    JPEGLosslessSV1: (("dcmcjpeg", "+e1"), ("gdcmconv", "--jpeg")),
+    JPEGLSLossless: (("dcmcjpls", "+el"), ("gdcmconv", "--jpegls")),
+    JPEG2000Lossless: (("gdcmconv", "--j2k"),),
+    RLELossless: (("dcmcrle",), ("gdcmconv", "--rle")),
+}
+
+
+class ExternalEncoderMissingError(RuntimeError):
+    """Neither pydicom nor dcmtk/GDCM can write the requested transfer syntax here."""
+
+
+def _external_command(transfer_syntax: str) -> tuple[str, ...] | None:
+    for command in _EXTERNAL.get(transfer_syntax, ()):
+        if shutil.which(command[0]):
+            return command
+    return None
+
+
+def can_write(transfer_syntax: str) -> bool:
+    """Whether :func:`write_ct_series` can produce ``transfer_syntax`` on this machine."""
+    return synthetic.can_encode(transfer_syntax) or _external_command(transfer_syntax) is not None
+
+
+def _recompress(paths: Sequence[Path], transfer_syntax: str) -> None:
+    command = _external_command(transfer_syntax)
+    if command is None:
+        raise ExternalEncoderMissingError(f"no encoder for {transfer_syntax} (install dcmtk)")
+    for path in paths:
+        tmp = path.with_suffix(".tmp")
+        subprocess.run([*command, str(path), str(tmp)], check=True, capture_output=True)
+        tmp.replace(path)
+
+
+def write_ct_series(
+    folder: Path,
+    *,
+    slices: int = 5,
+    rows: int = 64,
+    cols: int = 64,
+    transfer_syntax: str = ExplicitVRLittleEndian,
+    patient_name: str = "TEST^CT",
+    patient_id: str = "LB-TEST-0001",
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+    series_number: int = 1,
+    study_description: str = "Synthetic test study",
+    series_description: str | None = None,
+    character_set: str | None = None,
+    anatomy: Anatomy = "torso",
+    slice_spacing: float = 2.5,
+    bits_stored: int = 16,
+    seed: int = 0,
+    file_prefix: str = "CT",
+    study_date: str = "20240102",
+    accession_number: str = "LBACC0001",
+) -> list[Path]:
+    """Write a synthetic axial CT series and return its files in slice order.
+
+    Parameters
+    ----------
+    folder : Path
+        Created if missing; files are ``<file_prefix>0001.dcm`` ...
+    transfer_syntax : str
+        Any of :data:`ALL_SYNTAXES`. The pixels decode to exactly the uncompressed values.
+    study_uid, series_uid : str, optional
+        Fixed UIDs, e.g. to put several series in one study; random when ``None``.
+    character_set : str, optional
+        Specific Character Set; ``None`` picks ``ISO_IR 192`` for non-ASCII names.
+    seed : int
+        Same seed, same pixels (UIDs stay random unless given).
+
+    Raises
+    ------
+    ExternalEncoderMissingError
+        When the syntax needs dcmtk/GDCM and neither is installed.
+    """
+    study = StudyIdentity(
+        patient_name=patient_name,
+        patient_id=patient_id,
+        character_set=character_set,
+        study_uid=study_uid or new_uid(),
+        study_description=study_description,
+        study_date=study_date,
+        accession_number=accession_number,
+    )
+    native = synthetic.can_encode(transfer_syntax)
+    if not native and not can_write(transfer_syntax):
+        raise ExternalEncoderMissingError(f"no encoder for {transfer_syntax} (install dcmtk)")
+    paths = synthetic.write_ct_series(
+        folder,
+        study,
+        anatomy=anatomy,
+        slices=slices,
+        rows=rows,
+        cols=cols,
+        slice_spacing=slice_spacing,
+        bits_stored=bits_stored,
+        transfer_syntax=transfer_syntax if native else ExplicitVRLittleEndian,
+        series_number=series_number,
+        series_description=series_description,
+        series_uid=series_uid or new_uid(),
+        seed=seed,
+        file_prefix=file_prefix,
+    )
+    if not native:
+        _recompress(paths, transfer_syntax)
+    return paths
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenSeries:
+    """One series that :func:`write_study_set` wrote, with the facts tests check against."""
+
+    patient_name: str
+    patient_id: str
+    character_set: str | None
+    study_uid: str
+    series_uid: str
+    modality: str
+    transfer_syntax: str
+    paths: list[Path] = field(default_factory=list)
+
+
+# Patients of the default set: name, ID, Specific Character Set (PS3.3 C.12.1.1.2).
+DEFAULT_PATIENTS: tuple[tuple[str, str, str | None], ...] = (
+    ("DEMO^ALPHA", "LB-TEST-0101", None),
+    ("Müller^Jürgen", "LB-TEST-0102", "ISO_IR 100"),
+    ("Yamada^Tarou=山田^太郎=やまだ^たろう", "LB-TEST-0103", "ISO_IR 192"),
+    ("Иванов^Иван", "LB-TEST-0104", "ISO_IR 144"),
+    ("Παπαδόπουλος^Νίκος", "LB-TEST-0105", "ISO_IR 126"),
+)
+
+
+def write_study_set(
+    folder: Path,
+    *,
+    patients: Sequence[tuple[str, str, str | None]] = DEFAULT_PATIENTS,
+    studies_per_patient: int = 1,
+    series_per_study: int = 2,
+    slices: int = 3,
+    rows: int = 32,
+    cols: int = 32,
+    compressed: bool = True,
+) -> list[WrittenSeries]:
+    """Write several patients, studies and series into ``folder/<patient>/<study>/<series>``.
+
+    The default set has five patients whose names need ASCII, Latin-1 (``ISO_IR 100``),
+    UTF-8 (``ISO_IR 192``, with ideographic and phonetic groups), Cyrillic (``ISO_IR 144``)
+    and Greek (``ISO_IR 126``). With ``compressed``, one more patient (``COMPRESSED^SET``)
+    has one series in each syntax of :data:`COMPRESSED_SYNTAXES` that this machine can
+    write.
+
+    Returns
+    -------
+    list of WrittenSeries
+        In writing order; each lists its files.
+    """
+    written: list[WrittenSeries] = []
+    for p, (name, pid, charset) in enumerate(patients):
+        for s in range(studies_per_patient):
+            study_uid = new_uid()
+            for n in range(series_per_study):
+                series_uid = new_uid()
+                paths = write_ct_series(
+                    folder / f"P{p + 1:02d}" / f"ST{s + 1:02d}" / f"SE{n + 1:02d}",
+                    slices=slices,
+                    rows=rows,
+                    cols=cols,
+                    patient_name=name,
+                    patient_id=pid,
+                    character_set=charset,
+                    study_uid=study_uid,
+                    series_uid=series_uid,
+                    series_number=n + 1,
+                    study_date=f"2024{s + 1:02d}{p + 1:02d}",
+                    accession_number=f"LBACC{p + 1:02d}{s + 1:02d}",
+                    anatomy="head" if n % 2 else "torso",
+                    seed=p * 100 + s * 10 + n,
+                )
+                written.append(
+                    WrittenSeries(
+                        name,
+                        pid,
+                        charset,
+                        study_uid,
+                        series_uid,
+                        "CT",
+                        ExplicitVRLittleEndian,
+                        paths,
+                    )
+                )
+    if compressed:
+        name, pid, study_uid = "COMPRESSED^SET", "LB-TEST-0199", new_uid()
+        syntaxes = [ts for ts in COMPRESSED_SYNTAXES if can_write(ts)]
+        for n, ts in enumerate(syntaxes):
+            series_uid = new_uid()
+            paths = write_ct_series(
+                folder / "PZZ" / "ST01" / f"SE{n + 1:02d}",
+                slices=slices,
+                rows=rows,
+                cols=cols,
+                transfer_syntax=ts,
+                patient_name=name,
+                patient_id=pid,
+                study_uid=study_uid,
+                series_uid=series_uid,
+                series_number=n + 1,
+                seed=900 + n,
+            )
+            written.append(WrittenSeries(name, pid, None, study_uid, series_uid, "CT", ts, paths))
+    return written
