@@ -1,0 +1,190 @@
+"""The managed file store: imported files, copied byte for byte, in a layout keyed by UIDs.
+
+``files/<Study Instance UID>/<Series Instance UID>/<SOP Instance UID>.dcm`` under the
+Lightbox home. A file is never modified and never visible half-written: it is written
+under a temporary name in ``files/.incoming``, flushed to disk (``fsync``), renamed into
+place, and only then is its database row committed. A process killed at any point leaves
+at most a stray temporary file (removed on the next open) or a file without a row
+(overwritten by the next import of the same instance), never a row without its file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+_UNSAFE = re.compile(r"[^0-9A-Za-z.\-_]")
+_COUNTER = iter(range(1 << 62))
+_COUNTER_LOCK = threading.Lock()
+CHUNK = 1 << 20
+
+
+def safe_component(uid: str) -> str:
+    """A UID as a file name: UIDs are digits and dots (PS3.5 9.1); anything else is escaped."""
+    cleaned = _UNSAFE.sub("_", uid.strip()) or "_"
+    return cleaned[:128]
+
+
+def digest_bytes(data: bytes) -> str:
+    """The content digest stored with each instance (BLAKE2b, 128 bit)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def digest_file(path: Path) -> str:
+    """:func:`digest_bytes` of a file read in chunks."""
+    hasher = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+class FileStore:
+    """The folder of managed files (``<home>/files``).
+
+    Parameters
+    ----------
+    root : Path
+        The folder; created private to the user.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.incoming = root / ".incoming"
+        self.incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._made: set[Path] = set()
+        self._lock = threading.Lock()
+
+    def relative_path(self, study_uid: str, series_uid: str, sop_uid: str) -> str:
+        """Where an instance lives, relative to the home folder (stored in the database)."""
+        return "/".join(
+            (
+                "files",
+                safe_component(study_uid),
+                safe_component(series_uid),
+                safe_component(sop_uid) + ".dcm",
+            )
+        )
+
+    def absolute(self, relative: str) -> Path:
+        """The absolute path of a stored file."""
+        return self.root.parent / relative
+
+    def _temporary(self) -> Path:
+        with _COUNTER_LOCK:
+            number = next(_COUNTER)
+        return self.incoming / f"{os.getpid()}-{threading.get_ident()}-{number}.part"
+
+    def _parent(self, target: Path) -> None:
+        parent = target.parent
+        if parent in self._made:
+            return
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with self._lock:
+            self._made.add(parent)
+
+    def write_bytes(self, relative: str, data: bytes) -> Path:
+        """Write ``data`` as the stored file ``relative``: temporary name, fsync, rename."""
+        target = self.absolute(relative)
+        self._parent(target)
+        temporary = self._temporary()
+        try:
+            with open(temporary, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+        return target
+
+    def copy_file(self, relative: str, source: Path) -> Path:
+        """Copy a (large) file into the store, streaming, with the same guarantees."""
+        target = self.absolute(relative)
+        self._parent(target)
+        temporary = self._temporary()
+        try:
+            with open(source, "rb") as src, open(temporary, "wb") as dst:
+                shutil.copyfileobj(src, dst, CHUNK)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+        return target
+
+    def move_file(self, relative: str, source: Path) -> Path:
+        """Move a complete local file into the store (rename on the same file system)."""
+        target = self.absolute(relative)
+        self._parent(target)
+        with open(source, "rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.replace(source, target)
+        except OSError:
+            # Another file system: copy (fsync, rename), then remove the original.
+            self.copy_file(relative, source)
+            source.unlink()
+        return target
+
+    def sync_directories(self, targets: set[Path]) -> None:
+        """fsync the folders whose entries changed, so the renames survive a power cut."""
+        for folder in targets:
+            try:
+                fd = os.open(folder, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.fsync(fd)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+    def remove(self, relatives: list[str]) -> None:
+        """Delete stored files (after their rows are gone) and prune empty folders."""
+        folders: set[Path] = set()
+        for relative in relatives:
+            path = self.absolute(relative)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            folders.add(path.parent)
+        for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+            for candidate in (folder, folder.parent):
+                if candidate == self.root:
+                    continue
+                with contextlib.suppress(OSError):
+                    candidate.rmdir()
+                with self._lock:
+                    self._made.discard(candidate)
+
+    def clean_incoming(self) -> int:
+        """Remove temporary files left by processes that no longer run; return how many."""
+        removed = 0
+        for entry in self.incoming.glob("*.part"):
+            pid_text = entry.name.split("-", 1)[0]
+            if pid_text.isdigit() and _alive(int(pid_text)):
+                continue
+            with contextlib.suppress(OSError):
+                entry.unlink()
+                removed += 1
+        return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,260 @@
+"""Import a list of files: read, check, copy into the managed store, index in batches.
+
+The files are read in on-disk order (sorted by device and inode, which on ISO 9660 and
+ext4 follows the layout on the medium) by a small thread pool; reading, hashing, writing
+and ``fsync`` release the GIL, so the pool overlaps I/O while the calling thread commits
+the previous batch. Each file is read once: its bytes are parsed for the header, hashed,
+and written to the store. One bad file never stops the batch: it is named in the report.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from viewer.core.errors import InputFileError
+from viewer.core.imports import (
+    CancelCheck,
+    FileProblem,
+    ImportProgress,
+    ImportReport,
+    ProgressCallback,
+)
+from viewer.core.records import InstanceRecord
+from viewer.dicom.header import (
+    MEDIA_STORAGE_DIRECTORY,
+    PROBE_LENGTH,
+    probe,
+    read_header,
+    read_header_bytes,
+)
+from viewer.store.filestore import FileStore, digest_bytes, digest_file
+from viewer.store.writer import StoredFile
+
+if TYPE_CHECKING:
+    from viewer.store.study_store import StudyStore
+
+# Files above this size are streamed (header parsed from the file, then copied in chunks).
+LARGE_FILE = 32 << 20
+BATCH_FILES = 256
+BATCH_BYTES = 64 << 20
+WORKERS = max(2, min(8, 2 * (os.cpu_count() or 1)))
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A file read and understood, not yet stored."""
+
+    path: Path
+    record: InstanceRecord
+    size: int
+    digest: str
+    data: bytes | None  # None for large files, copied from ``path``
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one input file in the read stage."""
+
+    path: Path
+    size: int
+    prepared: Prepared | None = None
+    problem: str = ""
+    skipped: bool = False
+
+
+def prepare(path: Path, size: int) -> Outcome:
+    """Read one file: probe, parse the header, check it is complete, hash it."""
+    try:
+        if size > LARGE_FILE:
+            with open(path, "rb") as fh:
+                if not probe(fh.read(PROBE_LENGTH)):
+                    return Outcome(path, size, problem="not a DICOM file", skipped=True)
+            record = read_header(path)
+            return Outcome(path, size, Prepared(path, record, size, digest_file(path), None))
+        with open(path, "rb") as fh:
+            head = fh.read(PROBE_LENGTH)
+            if not probe(head):
+                return Outcome(path, size, problem="not a DICOM file", skipped=True)
+            data = head + fh.read()
+    except OSError as exc:
+        return Outcome(path, size, problem=f"cannot read: {exc.strerror or exc}")
+    except InputFileError as exc:
+        return Outcome(path, size, problem=exc.problem)
+    try:
+        record = read_header_bytes(data, str(path))
+    except InputFileError as exc:
+        return Outcome(path, len(data), problem=exc.problem)
+    except Exception as exc:  # pydicom raises many types on damaged input
+        return Outcome(path, len(data), problem=f"cannot read the DICOM header ({exc})")
+    if record.sop_class_uid == MEDIA_STORAGE_DIRECTORY:
+        return Outcome(
+            path, len(data), problem="a DICOMDIR (directory, not an image)", skipped=True
+        )
+    return Outcome(path, len(data), Prepared(path, record, len(data), digest_bytes(data), data))
+
+
+def write(files: FileStore, item: Prepared) -> StoredFile:
+    """Copy one prepared file into the managed store (temporary name, fsync, rename)."""
+    r = item.record
+    relative = files.relative_path(r.study_uid, r.series_uid, r.sop_instance_uid)
+    if item.data is not None:
+        files.write_bytes(relative, item.data)
+    else:
+        files.copy_file(relative, item.path)
+    return StoredFile(r, relative, item.size, item.digest)
+
+
+def disk_order(paths: Iterable[Path], report: ImportReport) -> list[tuple[Path, int]]:
+    """Stat every path once; return regular files in on-disk order with their sizes."""
+    seen: set[tuple[int, int]] = set()
+    entries: list[tuple[int, int, str, Path, int]] = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            report.failed.append(FileProblem(str(path), f"cannot read: {exc.strerror or exc}"))
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        key = (info.st_dev, info.st_ino)
+        if key in seen:
+            continue
+        seen.add(key)
+        entries.append((info.st_dev, info.st_ino, str(path), Path(path), info.st_size))
+    entries.sort()
+    return [(e[3], e[4]) for e in entries]
+
+
+def _batches(items: list[tuple[Path, int]]) -> Iterator[list[tuple[Path, int]]]:
+    batch: list[tuple[Path, int]] = []
+    size = 0
+    for item in items:
+        batch.append(item)
+        size += min(item[1], LARGE_FILE)
+        if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def import_files(
+    store: StudyStore,
+    paths: Iterable[Path],
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
+    report: ImportReport | None = None,
+) -> ImportReport:
+    """Import ``paths`` into ``store``; see :meth:`StudyStore.import_files`."""
+    report = report if report is not None else ImportReport()
+    ordered = disk_order(paths, report)
+    state = ImportProgress(
+        phase="import",
+        files_total=len(ordered),
+        bytes_total=sum(size for _, size in ordered),
+        studies_found=len(report.studies),
+    )
+    notify: Callable[[], None] = (lambda: progress(state)) if progress else (lambda: None)
+    notify()
+    cancelled = cancel or (lambda: False)
+    with ThreadPoolExecutor(WORKERS, thread_name_prefix="lightbox-import") as pool:
+        pending: list[Future[Outcome]] | None = None
+        for batch in _batches(ordered):
+            if cancelled():
+                report.cancelled = True
+                break
+            submitted = [pool.submit(prepare, path, size) for path, size in batch]
+            if pending is not None:
+                _store_batch(store, pool, pending, report, state)
+                notify()
+            pending = submitted
+        if pending is not None:
+            if report.cancelled:
+                for future in pending:
+                    future.cancel()
+            else:
+                _store_batch(store, pool, pending, report, state)
+                if cancelled():
+                    report.cancelled = True
+    state.phase = "verify"
+    notify()
+    report.instances_stored = len(store.has_instances(report.instance_uids))
+    state.phase = "done"
+    notify()
+    return report
+
+
+def _store_batch(
+    store: StudyStore,
+    pool: ThreadPoolExecutor,
+    pending: list[Future[Outcome]],
+    report: ImportReport,
+    state: ImportProgress,
+) -> None:
+    """Classify a read batch, drop duplicates, write the new files, commit their rows."""
+    fresh: dict[str, Prepared] = {}
+    for future in pending:
+        outcome = future.result()
+        report.files_seen += 1
+        report.bytes_read += outcome.size
+        state.files_done += 1
+        state.bytes_done += outcome.size
+        state.current = str(outcome.path)
+        if outcome.prepared is None:
+            target = report.skipped if outcome.skipped else report.failed
+            target.append(FileProblem(str(outcome.path), outcome.problem))
+            continue
+        item = outcome.prepared
+        uid = item.record.sop_instance_uid
+        report.studies.add(item.record.study_uid)
+        report.instance_uids.add(uid)
+        earlier = fresh.get(uid)
+        if earlier is not None:
+            # The same instance twice on one medium: identical copies count once.
+            if earlier.digest != item.digest:
+                report.conflicts.append(
+                    FileProblem(
+                        str(item.path),
+                        f"same SOP Instance UID {uid} as {earlier.path} but different content",
+                    )
+                )
+            continue
+        fresh[uid] = item
+    state.studies_found = len(report.studies)
+    stored = store.stored_digests(fresh)
+    new: list[Prepared] = []
+    for uid, item in fresh.items():
+        known = stored.get(uid)
+        if known is None:
+            new.append(item)
+        elif known[1] == item.digest:
+            report.instances_present += 1
+        else:
+            report.conflicts.append(
+                FileProblem(
+                    str(item.path),
+                    f"SOP Instance UID {uid} is already stored with different content; "
+                    "the stored file was kept",
+                )
+            )
+    written: list[StoredFile] = []
+    writes = [(i, pool.submit(write, store.files, i)) for i in new]
+    for item, job in writes:
+        try:
+            written.append(job.result())
+        except OSError as exc:
+            report.failed.append(
+                FileProblem(str(item.path), f"cannot write to the store: {exc.strerror or exc}")
+            )
+    counts = store.commit_files(written)
+    report.studies_added += counts.studies
+    report.series_added += counts.series
+    report.instances_added += counts.instances
+    state.instances_added = report.instances_added

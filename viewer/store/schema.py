@@ -1,0 +1,121 @@
+"""The study database schema and its numbered migrations (``PRAGMA user_version``).
+
+Each migration is a list of statements run in one transaction; ``user_version`` records
+the last one applied, so an older database is brought forward in place and never
+re-imported. Patient, study, series and instance rows are linked with ``ON DELETE
+CASCADE`` so deleting a study removes everything under it in one statement.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from viewer.store.names import NORMALISER_VERSION
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the four levels of PS3.3 C.7 (patient, study, series, instance), what a browser
+    #    needs without opening files, and an index for every browser filter.
+    (
+        """CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE patients (
+            pk INTEGER PRIMARY KEY,
+            patient_id TEXT NOT NULL,
+            patient_name TEXT NOT NULL,
+            name_norm TEXT NOT NULL,
+            birth_date TEXT NOT NULL,
+            sex TEXT NOT NULL,
+            UNIQUE (patient_id, patient_name, birth_date)
+        )""",
+        "CREATE INDEX patients_name_norm ON patients (name_norm)",
+        """CREATE TABLE studies (
+            pk INTEGER PRIMARY KEY,
+            study_uid TEXT NOT NULL UNIQUE,
+            patient_pk INTEGER NOT NULL REFERENCES patients (pk) ON DELETE CASCADE,
+            study_date TEXT NOT NULL DEFAULT '',
+            study_time TEXT NOT NULL DEFAULT '',
+            accession_number TEXT NOT NULL DEFAULT '',
+            study_id TEXT NOT NULL DEFAULT '',
+            study_description TEXT NOT NULL DEFAULT '',
+            description_norm TEXT NOT NULL DEFAULT '',
+            referring_physician TEXT NOT NULL DEFAULT '',
+            modalities TEXT NOT NULL DEFAULT '',
+            num_series INTEGER NOT NULL DEFAULT 0,
+            num_instances INTEGER NOT NULL DEFAULT 0,
+            added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        )""",
+        "CREATE INDEX studies_patient ON studies (patient_pk)",
+        "CREATE INDEX studies_date ON studies (study_date, study_time)",
+        "CREATE INDEX studies_accession ON studies (accession_number)",
+        "CREATE INDEX studies_description ON studies (description_norm)",
+        """CREATE TABLE study_modalities (
+            modality TEXT NOT NULL,
+            study_pk INTEGER NOT NULL REFERENCES studies (pk) ON DELETE CASCADE,
+            PRIMARY KEY (modality, study_pk)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX study_modalities_study ON study_modalities (study_pk)",
+        """CREATE TABLE series (
+            pk INTEGER PRIMARY KEY,
+            series_uid TEXT NOT NULL UNIQUE,
+            study_pk INTEGER NOT NULL REFERENCES studies (pk) ON DELETE CASCADE,
+            modality TEXT NOT NULL DEFAULT '',
+            series_number INTEGER,
+            series_description TEXT NOT NULL DEFAULT '',
+            body_part TEXT NOT NULL DEFAULT '',
+            num_instances INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX series_study ON series (study_pk)",
+        """CREATE TABLE instances (
+            pk INTEGER PRIMARY KEY,
+            sop_uid TEXT NOT NULL UNIQUE,
+            series_pk INTEGER NOT NULL REFERENCES series (pk) ON DELETE CASCADE,
+            sop_class_uid TEXT NOT NULL,
+            transfer_syntax_uid TEXT NOT NULL,
+            instance_number INTEGER,
+            rows INTEGER NOT NULL DEFAULT 0,
+            columns INTEGER NOT NULL DEFAULT 0,
+            frames INTEGER NOT NULL DEFAULT 1,
+            position TEXT NOT NULL DEFAULT '',
+            orientation TEXT NOT NULL DEFAULT '',
+            charset TEXT NOT NULL DEFAULT '',
+            file_path TEXT NOT NULL,
+            file_size INTEGER NOT NULL,
+            digest TEXT NOT NULL
+        )""",
+        "CREATE INDEX instances_series ON instances (series_pk)",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to :data:`SCHEMA_VERSION`; return the version found before.
+
+    Raises
+    ------
+    RuntimeError
+        When the database is newer than this program (opened by a later Lightbox).
+    """
+    (found,) = conn.execute("PRAGMA user_version").fetchone()
+    if found > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the study database has schema {found}, newer than this Lightbox ({SCHEMA_VERSION})"
+        )
+    for number in range(found, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[number]:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('name_normaliser', ?)",
+                (str(NORMALISER_VERSION),),
+            )
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return int(found)

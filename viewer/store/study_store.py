@@ -1,0 +1,415 @@
+"""The study database and managed file store in the Lightbox home folder.
+
+One :class:`StudyStore` per process is opened by ``app`` (or the CLI) and passed to who
+needs it. sqlite3 connections belong to a thread: every thread that reads gets its own
+connection (WAL lets readers run while a writer commits), and all writes go through one
+connection guarded by a lock. ``busy_timeout`` covers another process (the CLI while the
+GUI runs) holding the write lock for a moment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from viewer.core.errors import InputFileError, LightboxError
+from viewer.core.imports import CancelCheck, ImportReport, ProgressCallback
+from viewer.core.records import (
+    InstanceRecord,
+    PatientRecord,
+    SeriesRecord,
+    StudyFilter,
+    StudyRecord,
+)
+from viewer.dicom.header import MEDIA_STORAGE_DIRECTORY, read_header
+from viewer.store import importer, queries
+from viewer.store.filestore import FileStore, digest_file
+from viewer.store.schema import migrate
+from viewer.store.writer import BatchCounts, StoredFile, existing, insert_batch
+
+DATABASE_NAME = "studies.sqlite"
+BUSY_TIMEOUT_S = 30.0
+
+
+class StoreError(LightboxError):
+    """The study database cannot be opened or used (names the file and the problem)."""
+
+
+class StudyStore:
+    """Patients, studies, series and instances, and the files behind them.
+
+    Use :meth:`open`; close with :meth:`close` or a ``with`` block.
+
+    Parameters
+    ----------
+    home : Path
+        The Lightbox home folder (already private to the user).
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        self.database_path = self.home / DATABASE_NAME
+        self.files = FileStore(self.home / "files")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._writer = self._connect()
+        try:
+            migrate(self._writer)
+        except (sqlite3.DatabaseError, RuntimeError) as exc:
+            self.close()
+            raise StoreError(f"{self.database_path}: {exc}") from exc
+        self.files.clean_incoming()
+
+    @classmethod
+    def open(cls, home: Path | str) -> StudyStore:
+        """Open (creating and migrating if needed) the store in ``home``."""
+        return cls(Path(home))
+
+    def __enter__(self) -> StudyStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.database_path,
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL: a commit survives a crash of the process; files are fsynced
+            # before their rows are committed, so a power cut never leaves a row without
+            # its file either.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.database_path}: cannot open the database ({exc})") from exc
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ import
+
+    def import_files(
+        self,
+        paths: Iterable[Path],
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelCheck | None = None,
+        report: ImportReport | None = None,
+    ) -> ImportReport:
+        """Copy files into the managed store and index them.
+
+        Parameters
+        ----------
+        paths : iterable of Path
+            Candidate files (non-DICOM files are reported as skipped).
+        progress : callable, optional
+            Called with an :class:`~viewer.core.imports.ImportProgress` after each batch.
+        cancel : callable, optional
+            Polled between batches; when it returns true the import stops after the
+            current batch (everything committed so far stays consistent).
+        report : ImportReport, optional
+            A report to add to (the media importer passes its own).
+
+        Returns
+        -------
+        ImportReport
+            Added, already present, conflicting and failed files, and the completeness
+            check (``instances_stored``).
+        """
+        return importer.import_files(self, paths, progress=progress, cancel=cancel, report=report)
+
+    def add_received_file(self, path: Path, *, move: bool = True) -> InstanceRecord:
+        """Index one complete local file (e.g. a C-GET/C-MOVE receive) and keep it.
+
+        Parameters
+        ----------
+        path : Path
+            The received file, complete on local disk.
+        move : bool
+            Rename it into the store (same file system) instead of copying it.
+
+        Returns
+        -------
+        InstanceRecord
+            The record, with ``file_path`` the stored file's absolute path.
+
+        Raises
+        ------
+        InputFileError
+            The file is not a readable DICOM instance, or a different instance with the
+            same SOP Instance UID is already stored (the stored one is kept).
+        """
+        path = Path(path)
+        record = read_header(path)
+        if record.sop_class_uid == MEDIA_STORAGE_DIRECTORY:
+            raise InputFileError(str(path), "a DICOMDIR, not an instance")
+        uid = record.sop_instance_uid
+        digest = digest_file(path)
+        known = self.stored_digests([uid]).get(uid)
+        if known is not None:
+            if known[1] != digest:
+                raise InputFileError(
+                    str(path), f"SOP Instance UID {uid} is already stored with different content"
+                )
+            if move:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            return _with_path(record, self.files.absolute(known[2]))
+        relative = self.files.relative_path(record.study_uid, record.series_uid, uid)
+        if move:
+            target = self.files.move_file(relative, path)
+        else:
+            target = self.files.copy_file(relative, path)
+        self.commit_files([StoredFile(record, relative, record.file_size, digest)])
+        return _with_path(record, target)
+
+    def stored_digests(self, uids: Iterable[str]) -> dict[str, tuple[int, str, str]]:
+        """Map stored SOP Instance UIDs among ``uids`` to (size, digest, relative path)."""
+        return existing(self._reader(), uids)
+
+    def commit_files(self, files: list[StoredFile]) -> BatchCounts:
+        """Commit the rows of files already in place in the managed store (one transaction)."""
+        if not files:
+            return BatchCounts()
+        with self._transaction() as conn:
+            return insert_batch(conn, files)
+
+    def has_instances(self, sop_instance_uids: Iterable[str]) -> set[str]:
+        """Return the subset of ``sop_instance_uids`` that the store holds."""
+        return set(existing(self._reader(), sop_instance_uids))
+
+    # ----------------------------------------------------------------- queries
+
+    def studies(self, study_filter: StudyFilter | None = None) -> list[StudyRecord]:
+        """The studies matching ``study_filter``, sorted and paged as it asks."""
+        return queries.select_studies(self._reader(), study_filter or StudyFilter())
+
+    def study_count(self, study_filter: StudyFilter | None = None) -> int:
+        """How many studies match ``study_filter`` (paging is ignored)."""
+        return queries.count_studies(self._reader(), study_filter or StudyFilter())
+
+    def study(self, study_uid: str) -> StudyRecord | None:
+        """One study by its Study Instance UID, or None."""
+        row = (
+            self._reader()
+            .execute(
+                f"SELECT {queries.STUDY_COLUMNS} {queries.FROM} WHERE s.study_uid = ?",
+                (study_uid,),
+            )
+            .fetchone()
+        )
+        return queries.study_from_row(row) if row else None
+
+    def series(self, study_uid: str) -> list[SeriesRecord]:
+        """The series of a study, by Series Number."""
+        rows = self._reader().execute(
+            "SELECT e.series_uid, e.modality, e.series_number, e.series_description, "
+            "e.body_part, e.num_instances FROM series AS e JOIN studies AS s "
+            "ON s.pk = e.study_pk WHERE s.study_uid = ? "
+            "ORDER BY e.series_number IS NULL, e.series_number, e.pk",
+            (study_uid,),
+        )
+        return [
+            SeriesRecord(
+                series_uid=uid,
+                study_uid=study_uid,
+                modality=modality,
+                series_number=number,
+                series_description=description,
+                body_part=body_part,
+                number_of_instances=count,
+            )
+            for uid, modality, number, description, body_part, count in rows
+        ]
+
+    def instances(self, series_uid: str) -> list[InstanceRecord]:
+        """The instances of a series, sorted for display.
+
+        PS3.3 C.7.6.2.1.1: slices are ordered by Image Position (Patient) projected on
+        the normal of Image Orientation (Patient); instances without geometry follow,
+        by Instance Number.
+        """
+        conn = self._reader()
+        rows = conn.execute(
+            "SELECT i.sop_uid, i.sop_class_uid, i.transfer_syntax_uid, i.instance_number, "
+            "i.rows, i.columns, i.frames, i.position, i.orientation, i.charset, i.file_path, "
+            "i.file_size, e.modality, e.series_number, e.series_description, e.body_part, "
+            "s.study_uid, s.study_date, s.study_time, s.accession_number, s.study_id, "
+            "s.study_description, s.referring_physician, p.patient_id, p.patient_name, "
+            "p.birth_date, p.sex FROM instances AS i JOIN series AS e ON e.pk = i.series_pk "
+            "JOIN studies AS s ON s.pk = e.study_pk JOIN patients AS p ON p.pk = s.patient_pk "
+            "WHERE e.series_uid = ?",
+            (series_uid,),
+        ).fetchall()
+        records = [self._instance_from_row(series_uid, row) for row in rows]
+        return sort_for_display(records)
+
+    def _instance_from_row(self, series_uid: str, row: tuple[Any, ...]) -> InstanceRecord:
+        (uid, sop_class, syntax, number, n_rows, n_columns, frames, position, orientation,
+         charset, file_path, size, modality, series_number, series_description, body_part,
+         study_uid, study_date, study_time, accession, study_id, study_description,
+         referring, patient_id, patient_name, birth_date, sex) = row  # fmt: skip
+        return InstanceRecord(
+            sop_instance_uid=uid,
+            sop_class_uid=sop_class,
+            transfer_syntax_uid=syntax,
+            patient=PatientRecord(patient_id, patient_name, birth_date, sex),
+            study_uid=study_uid,
+            series_uid=series_uid,
+            study_date=study_date,
+            study_time=study_time,
+            accession_number=accession,
+            study_id=study_id,
+            study_description=study_description,
+            referring_physician=referring,
+            modality=modality,
+            series_number=series_number,
+            series_description=series_description,
+            body_part=body_part,
+            instance_number=number,
+            rows=n_rows,
+            columns=n_columns,
+            number_of_frames=frames,
+            image_position=_floats(position, 3),  # type: ignore[arg-type]
+            image_orientation=_floats(orientation, 6),  # type: ignore[arg-type]
+            specific_character_set=charset,
+            file_path=str(self.files.absolute(file_path)),
+            file_size=size,
+        )
+
+    def instance_path(self, sop_instance_uid: str) -> Path | None:
+        """The stored file of one instance, or None."""
+        row = (
+            self._reader()
+            .execute("SELECT file_path FROM instances WHERE sop_uid = ?", (sop_instance_uid,))
+            .fetchone()
+        )
+        return self.files.absolute(row[0]) if row else None
+
+    # ---------------------------------------------------------------- deleting
+
+    def delete_study(self, study_uid: str) -> int:
+        """Delete a study, its series and instances, and their files; return instances removed.
+
+        Rows go first (one transaction, cascading), files after: a crash in between
+        leaves unreferenced files, never rows without files.
+        """
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT pk, patient_pk FROM studies WHERE study_uid = ?", (study_uid,)
+            ).fetchone()
+            if row is None:
+                return 0
+            study_pk, patient_pk = row
+            paths = [
+                p
+                for (p,) in conn.execute(
+                    "SELECT i.file_path FROM instances AS i JOIN series AS e "
+                    "ON e.pk = i.series_pk WHERE e.study_pk = ?",
+                    (study_pk,),
+                )
+            ]
+            conn.execute("DELETE FROM studies WHERE pk = ?", (study_pk,))
+            conn.execute(
+                "DELETE FROM patients WHERE pk = ? AND NOT EXISTS "
+                "(SELECT 1 FROM studies WHERE patient_pk = ?)",
+                (patient_pk, patient_pk),
+            )
+        self.files.remove(paths)
+        return len(paths)
+
+    # ------------------------------------------------------------------ checks
+
+    def check(self) -> list[str]:
+        """Consistency problems: ``PRAGMA integrity_check`` and rows whose file is gone."""
+        conn = self._reader()
+        problems = [
+            str(r[0]) for r in conn.execute("PRAGMA integrity_check") if str(r[0]) != "ok"
+        ]
+        problems += [
+            f"(0008,0018) {uid}: stored file {path} is missing"
+            for uid, path in conn.execute("SELECT sop_uid, file_path FROM instances")
+            if not self.files.absolute(path).is_file()
+        ]
+        return problems
+
+    def counts(self) -> Mapping[str, int]:
+        """Rows per table (patients, studies, series, instances)."""
+        conn = self._reader()
+        return {
+            table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            for table in ("patients", "studies", "series", "instances")
+        }
+
+
+def _floats(text: str, count: int) -> tuple[float, ...] | None:
+    if not text:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split("\\"))
+    except ValueError:
+        return None
+    return values if len(values) == count else None
+
+
+def _with_path(record: InstanceRecord, path: Path) -> InstanceRecord:
+    from dataclasses import replace
+
+    return replace(record, file_path=str(path))
+
+
+def sort_for_display(records: list[InstanceRecord]) -> list[InstanceRecord]:
+    """Order instances along the slice normal, then by Instance Number (PS3.3 C.7.6.2)."""
+    orientation = next((r.image_orientation for r in records if r.image_orientation), None)
+    normal: tuple[float, float, float] | None = None
+    if orientation is not None:
+        rx, ry, rz, cx, cy, cz = orientation
+        normal = (ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx)
+
+    def key(r: InstanceRecord) -> tuple[int, float, int, str]:
+        number = r.instance_number if r.instance_number is not None else 1 << 30
+        if normal is not None and r.image_position is not None:
+            distance = sum(p * n for p, n in zip(r.image_position, normal, strict=True))
+            return (0, distance, number, r.sop_instance_uid)
+        return (1, 0.0, number, r.sop_instance_uid)
+
+    return sorted(records, key=key)
