@@ -1,0 +1,220 @@
+"""Every network failure Lightbox can meet, explained in words that say what to check.
+
+One place maps a low-level fact (a DIMSE status, an A-ASSOCIATE-RJ reason, a socket
+error, a certificate problem) to a sentence a user or a PACS administrator can act on.
+The functions take plain values, so each case is tested without a network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Who talks to whom, for the sentences below.
+
+    Attributes
+    ----------
+    peer_aet, host, port : str, str, int
+        The PACS (called AE title and address).
+    our_aet : str
+        Our calling AE title (and the C-MOVE destination).
+    our_host, our_port : str, int
+        Where our storage SCP listens for C-MOVE (host as the PACS should reach it).
+    """
+
+    peer_aet: str
+    host: str
+    port: int
+    our_aet: str = "LIGHTBOX"
+    our_host: str = "this computer's address"
+    our_port: int = 11113
+
+
+# PS3.8 9.3.4 Table 9-21: A-ASSOCIATE-RJ (source, reason) meanings.
+_REJECT_REASONS = {
+    (1, 1): "no reason given",
+    (1, 2): "application context name not supported",
+    (1, 3): "calling AE title not recognised",
+    (1, 7): "called AE title not recognised",
+    (2, 1): "no reason given (ACSE)",
+    (2, 2): "protocol version not supported",
+    (3, 1): "temporary congestion",
+    (3, 2): "local limit exceeded",
+}
+
+
+def rejection(w: Where, result: int, source: int, reason: int) -> str:
+    """Explain an A-ASSOCIATE-RJ (PS3.8 9.3.4)."""
+    what = _REJECT_REASONS.get((source, reason), f"source {source}, reason {reason}")
+    kind = "permanently" if result == 1 else "for now"
+    if (source, reason) == (1, 3):
+        return (
+            f"the PACS rejected the association {kind}: {what}. Register AE {w.our_aet} "
+            f"(host {w.our_host}) on the PACS, or set the calling AE title this PACS "
+            f"knows with --calling-aet"
+        )
+    if (source, reason) == (1, 7):
+        return (
+            f"the PACS rejected the association {kind}: {what}. It is not called "
+            f"{w.peer_aet}: check the called AE title configured for this node"
+        )
+    if source == 3:
+        return f"the PACS is busy ({what}); try again in a moment"
+    return (
+        f"the PACS rejected the association {kind} ({what}). Check that it knows AE "
+        f"{w.our_aet} from host {w.our_host}, and the called AE title {w.peer_aet}"
+    )
+
+
+def connection_refused(w: Where) -> str:
+    """Nothing listens on the port (TCP RST)."""
+    return (
+        f"nothing accepts connections on {w.host}:{w.port}: check the host and port of this "
+        "node and that the PACS is running"
+    )
+
+
+def unreachable(w: Where, detail: str) -> str:
+    """The host name does not resolve, or there is no route."""
+    return f"cannot reach {w.host}:{w.port} ({detail}): check the host name and the network"
+
+
+def connect_timeout(w: Where, seconds: float) -> str:
+    """The TCP connection was not set up in time (a firewall drops the packets)."""
+    return (
+        f"no answer from {w.host}:{w.port} within {seconds:g} s: a firewall may drop the "
+        "connection, or the host is down"
+    )
+
+
+def association_timeout(w: Where, seconds: float) -> str:
+    """TCP connected but no A-ASSOCIATE-AC/RJ came back."""
+    return (
+        f"{w.host}:{w.port} accepted the connection but did not answer the association "
+        f"request within {seconds:g} s: check that this port is the PACS's DICOM port and "
+        "whether it expects TLS"
+    )
+
+
+def association_dropped(w: Where, tls: bool) -> str:
+    """The peer closed or aborted the connection during association set-up."""
+    hint = (
+        "it may refuse our TLS certificate or expect plain DICOM"
+        if tls
+        else "it may expect TLS, or refuse our AE title or address"
+    )
+    return (
+        f"{w.host}:{w.port} closed the connection during association set-up: {hint} "
+        f"(we are AE {w.our_aet})"
+    )
+
+
+def certificate_refused(w: Where, detail: str, ca: str) -> str:
+    """The peer's TLS certificate failed verification (PS3.15 B.9)."""
+    return (
+        f"the TLS certificate of {w.host}:{w.port} was refused ({detail}): it must be "
+        f"signed by the CA in {ca} and name {w.host}"
+    )
+
+
+def tls_failed(w: Where, detail: str) -> str:
+    """The TLS handshake failed for another reason."""
+    return (
+        f"the TLS handshake with {w.host}:{w.port} failed ({detail}): check that the PACS "
+        "port speaks TLS and accepts our client certificate"
+    )
+
+
+def context_refused(w: Where, service: str, alternative: str = "") -> str:
+    """The PACS accepted no presentation context for the model we need."""
+    text = f"the PACS does not offer {service}"
+    return f"{text}: {alternative}" if alternative else text
+
+
+def no_response(w: Where, seconds: float, operation: str) -> str:
+    """A DIMSE response did not come within the DIMSE timeout."""
+    return (
+        f"the PACS stopped answering the {operation} for {seconds:g} s; what arrived is "
+        "kept: retrieve again to fetch the rest, or raise the node's dimse_timeout"
+    )
+
+
+def connection_lost(w: Where, received: int, expected: int | None) -> str:
+    """The association ended without a final response (peer died, network dropped)."""
+    of = f" of {expected}" if expected else ""
+    return (
+        f"the connection to {w.host}:{w.port} was lost after {received}{of} instances; what "
+        "arrived is kept: run the same retrieve again to fetch only what is missing"
+    )
+
+
+def retrieve_status(
+    w: Where,
+    method: str,
+    status: int,
+    completed: int,
+    failed: int,
+    warning: int = 0,
+) -> str:
+    """Explain the final C-GET/C-MOVE status when the retrieve did not fully succeed.
+
+    Parameters
+    ----------
+    method : str
+        ``get`` or ``move``.
+    status : int
+        The final response's Status (PS3.4 C.4.2.1.5 / C.4.3.1.4).
+    completed, failed, warning : int
+        The sub-operation counters of the final response.
+    """
+    if status == 0xA801:  # PS3.4 C.4.2.1.5: Move Destination unknown
+        return (
+            f"the PACS does not know AE {w.our_aet}: register AE {w.our_aet}, host "
+            f"{w.our_host}, port {w.our_port} on the PACS, or use C-GET"
+        )
+    if status == 0xFE00:
+        return f"cancelled after {completed} instances; what arrived is kept"
+    if status == 0xA900:
+        return "the PACS says the request does not match its query model (identifier error)"
+    if status in (0xA700, 0xA701, 0xA702) or (status >> 12) == 0xA:
+        reason = {
+            0xA701: "unable to calculate the number of matches",
+            0xA702: "unable to perform the sub-operations",
+        }.get(status, "out of resources")
+        if method == "get":
+            return (
+                f"the PACS refused the C-GET ({reason}, status 0x{status:04X}) after "
+                f"{completed} instances: it may not be able to send this study's storage "
+                "classes or transfer syntaxes over C-GET; try --method move"
+            )
+        return (
+            f"the PACS could not send the study ({reason}, status 0x{status:04X}) after "
+            f"{completed} instances: if no instance arrived, check that the PACS can open a "
+            f"connection to AE {w.our_aet} at {w.our_host}:{w.our_port} (firewall, address "
+            "registered on the PACS)"
+        )
+    if (status >> 12) == 0xC:
+        return f"the PACS failed to process the retrieve (status 0x{status:04X})"
+    if completed == 0 and failed == 0 and warning == 0:
+        return (
+            "the PACS found nothing to send for this request: check the UIDs with "
+            "lightbox query"
+        )
+    if completed == 0 and failed > 0:
+        if method == "move":
+            return (
+                f"all {failed} instances failed: the PACS could not store them into AE "
+                f"{w.our_aet} at {w.our_host}:{w.our_port}; check the address registered "
+                "for that AE on the PACS and the firewall, or use C-GET"
+            )
+        return (
+            f"all {failed} instances failed: the PACS could not send them over C-GET "
+            "(storage classes or transfer syntaxes not accepted); try --method move"
+        )
+    if failed:
+        return f"{failed} instances failed, {completed} arrived; retrieve again to retry them"
+    if status == 0xB000:
+        return f"the PACS reported warnings for {warning} instances"
+    return f"the PACS ended with status 0x{status:04X}"

@@ -1,0 +1,229 @@
+"""C-FIND (PS3.4 C.4.1) in the Study Root and Patient Root models, streamed, cancellable.
+
+:func:`find` is a generator: each match is yielded as soon as its pending response
+arrives, so a GUI worker can show results while the PACS is still searching, and
+:meth:`CancelToken.cancel` from any thread sends C-CANCEL (PS3.7 9.3.2.3).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.valuerep import PersonName
+from pynetdicom.presentation import build_context
+
+from viewer.core.errors import PeerError, UsageError
+from viewer.core.settings import NetworkSettings
+from viewer.net.connection import CancelToken, open_association
+from viewer.net.nodes import NodeRecord
+from viewer.net.policy import (
+    FIND_MODELS,
+    PATIENT_LEVEL_KEYS,
+    QUERY_CHARACTER_SET,
+    QUERY_RETURN_KEYS,
+    UNCOMPRESSED_SYNTAXES,
+)
+
+LEVELS = ("patient", "study", "series", "image")
+_DATE_RANGE = re.compile(r"^(\d{8})?(-)?(\d{8})?$")
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+# PS3.4 C.4.1.1.4 C-FIND status codes.
+PENDING = (0xFF00, 0xFF01)
+SUCCESS = 0x0000
+CANCELLED = 0xFE00
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySpec:
+    """What to look for; empty fields are not matched (universal matching, PS3.4 C.2.2.2.3).
+
+    Attributes
+    ----------
+    level : str
+        ``patient`` (Patient Root only), ``study``, ``series`` or ``image``.
+    model : str
+        ``study`` (Study Root) or ``patient`` (Patient Root) information model.
+    patient_name : str
+        Wildcards ``*`` and ``?`` allowed (PS3.4 C.2.2.2.4).
+    study_date : str
+        ``YYYYMMDD``, ``A-``, ``-B`` or ``A-B`` (range matching, PS3.4 C.2.2.2.5).
+    modality : str
+        Modalities in Study at study level, Modality below.
+    study_uids, series_uids, sop_uids : tuple of str
+        List of UID matching (PS3.4 C.2.2.2.2); one value at levels above the query level.
+    """
+
+    level: str = "study"
+    model: str = "study"
+    patient_name: str = ""
+    patient_id: str = ""
+    study_date: str = ""
+    modality: str = ""
+    accession_number: str = ""
+    study_description: str = ""
+    study_uids: tuple[str, ...] = ()
+    series_uids: tuple[str, ...] = ()
+    sop_uids: tuple[str, ...] = ()
+
+    def validated(self) -> QuerySpec:
+        """Return self after checking the keys fit the level, or raise UsageError."""
+        if self.level not in LEVELS:
+            raise UsageError(f"query level must be one of {', '.join(LEVELS)}")
+        if self.model not in FIND_MODELS:
+            raise UsageError("query model must be study or patient")
+        if self.level == "patient" and self.model != "patient":
+            raise UsageError("the PATIENT level exists only in the Patient Root model")
+        if self.study_date and not _DATE_RANGE.match(self.study_date):
+            raise UsageError(f"date {self.study_date!r}: use YYYYMMDD, A-, -B or A-B")
+        for uid in (*self.study_uids, *self.series_uids, *self.sop_uids):
+            if not _UID.match(uid) or len(uid) > 64:
+                raise UsageError(f"{uid!r} is not a UID")
+        # PS3.4 C.4.1.2.2.1: below STUDY, the keys of each higher level hold one value.
+        depth = LEVELS.index(self.level)
+        if depth >= 2 and len(self.study_uids) != 1:
+            raise UsageError(f"a {self.level} query needs exactly one study UID (--study)")
+        if depth >= 3 and len(self.series_uids) != 1:
+            raise UsageError("an image query needs exactly one series UID (--series)")
+        if self.model == "patient" and depth >= 1 and not self.patient_id:
+            raise UsageError("a Patient Root query below PATIENT level needs --patient-id")
+        return self
+
+
+def build_identifier(spec: QuerySpec) -> Dataset:
+    """Return the C-FIND identifier for ``spec`` (PS3.4 C.6.1.1 / C.6.2.1 keys)."""
+    spec.validated()
+    ds = Dataset()
+    ds.QueryRetrieveLevel = spec.level.upper()
+    keys = PATIENT_LEVEL_KEYS if spec.level == "patient" else QUERY_RETURN_KEYS[spec.level]
+    for keyword in keys:
+        setattr(ds, keyword, "")
+    ds.SpecificCharacterSet = QUERY_CHARACTER_SET
+    if spec.patient_name:
+        ds.PatientName = spec.patient_name
+    if spec.patient_id:
+        ds.PatientID = spec.patient_id
+    if spec.study_date:
+        ds.StudyDate = spec.study_date
+    if spec.accession_number:
+        ds.AccessionNumber = spec.accession_number
+    if spec.study_description:
+        ds.StudyDescription = spec.study_description
+    if spec.modality:
+        if spec.level == "study":
+            ds.ModalitiesInStudy = spec.modality
+        else:
+            ds.Modality = spec.modality
+    if spec.study_uids:
+        ds.StudyInstanceUID = list(spec.study_uids) if len(spec.study_uids) > 1 else (
+            spec.study_uids[0])
+    if spec.series_uids:
+        ds.SeriesInstanceUID = list(spec.series_uids) if len(spec.series_uids) > 1 else (
+            spec.series_uids[0])
+    if spec.sop_uids:
+        ds.SOPInstanceUID = list(spec.sop_uids) if len(spec.sop_uids) > 1 else spec.sop_uids[0]
+    # Keys from the spec at a level above study still travel; clear ones the level
+    # does not define so a strict SCP does not refuse the identifier (PS3.4 C.4.1.2.1).
+    if spec.level == "patient":
+        for keyword in ("StudyDate", "AccessionNumber", "StudyDescription", "StudyInstanceUID"):
+            if keyword in ds:
+                del ds[keyword]
+    return ds
+
+
+def identifier_to_dict(ident: Dataset) -> dict[str, Any]:
+    """Turn a response identifier into ``{keyword: value}``, decoded with its own charset.
+
+    Each response carries its own Specific Character Set (PS3.4 C.4.1.1.3.1), which
+    pydicom applies when the values are read. Multi-valued attributes become lists,
+    Person Names their full ``alphabetic=ideographic=phonetic`` text (PS3.5 6.2.1.1).
+    """
+    out: dict[str, Any] = {}
+    for elem in ident:
+        if not elem.keyword or elem.tag.group in (0x0000, 0x0002):
+            continue
+        if elem.keyword in ("SpecificCharacterSet", "QueryRetrieveLevel"):
+            continue
+        out[elem.keyword] = _plain(elem.value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, PersonName):
+        return str(value)
+    if isinstance(value, MultiValue | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, int | float | str):
+        return value if not isinstance(value, str) else str(value)
+    return str(value)
+
+
+def find(
+    node: NodeRecord,
+    local: NetworkSettings,
+    spec: QuerySpec,
+    cancel: CancelToken | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Run a C-FIND on ``node`` and yield each match as a ``{keyword: value}`` dict.
+
+    Parameters
+    ----------
+    cancel : CancelToken, optional
+        Cancelling sends C-CANCEL; the generator then ends after the PACS's final
+        response (PS3.7 9.3.2.3) without raising.
+
+    Raises
+    ------
+    PeerError
+        Association failure, a failure status, or the PACS stopped answering.
+    """
+    identifier = build_identifier(spec)
+    model = FIND_MODELS[spec.model]
+    assoc = open_association(
+        node, local, [build_context(model, list(UNCOMPRESSED_SYNTAXES))], cancel=cancel
+    )
+    msg_id = 1
+    unregister = (
+        cancel.on_cancel(lambda: assoc.send_c_cancel(msg_id, query_model=model))
+        if cancel
+        else None
+    )
+    try:
+        if not assoc.accepted_contexts:
+            raise PeerError(node.name, f"the PACS does not offer C-FIND in the {spec.model} "
+                            "root model; try --model patient or study")
+        for status, ident in assoc.send_c_find(identifier, model, msg_id=msg_id):
+            if "Status" not in status:
+                raise PeerError(
+                    node.name,
+                    f"no answer to the query within {node.dimse_timeout:g} s, or the "
+                    "connection was lost",
+                )
+            code = int(status.Status)
+            if code in PENDING:
+                if ident is not None:
+                    yield identifier_to_dict(ident)
+                continue
+            if code in (SUCCESS, CANCELLED):
+                return
+            comment = str(status.get("ErrorComment", "")).strip()
+            raise PeerError(
+                node.name,
+                f"the PACS refused the query (status 0x{code:04X}"
+                + (f": {comment}" if comment else "")
+                + "); check the keys of this query level",
+            )
+    finally:
+        if unregister:
+            unregister()
+        if assoc.is_established:
+            assoc.release()
