@@ -71,9 +71,11 @@ def _external_command(transfer_syntax: str) -> tuple[str, ...] | None:
     return None
 
 
-def can_write(transfer_syntax: str) -> bool:
+def can_write(transfer_syntax: str, rows: int = 64, cols: int = 64) -> bool:
     """Whether :func:`write_ct_series` can produce ``transfer_syntax`` on this machine."""
-    return synthetic.can_encode(transfer_syntax) or _external_command(transfer_syntax) is not None
+    if synthetic.can_encode(transfer_syntax, rows, cols):
+        return True
+    return _external_command(transfer_syntax) is not None
 
 
 def _recompress(paths: Sequence[Path], transfer_syntax: str) -> None:
@@ -138,8 +140,8 @@ def write_ct_series(
         study_date=study_date,
         accession_number=accession_number,
     )
-    native = synthetic.can_encode(transfer_syntax)
-    if not native and not can_write(transfer_syntax):
+    native = synthetic.can_encode(transfer_syntax, rows, cols)
+    if not native and not can_write(transfer_syntax, rows, cols):
         raise ExternalEncoderMissingError(f"no encoder for {transfer_syntax} (install dcmtk)")
     paths = synthetic.write_ct_series(
         folder,
@@ -246,7 +248,7 @@ def write_study_set(
                 )
     if compressed:
         name, pid, study_uid = "COMPRESSED^SET", "LB-TEST-0199", new_uid()
-        syntaxes = [ts for ts in COMPRESSED_SYNTAXES if can_write(ts)]
+        syntaxes = [ts for ts in COMPRESSED_SYNTAXES if can_write(ts, rows, cols)]
         for n, ts in enumerate(syntaxes):
             series_uid = new_uid()
             paths = write_ct_series(

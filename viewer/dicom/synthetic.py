@@ -128,11 +128,14 @@ class EncoderUnavailableError(RuntimeError):
     """pydicom has no usable encoder for the requested transfer syntax on this machine."""
 
 
-def can_encode(transfer_syntax: str) -> bool:
-    """Whether :func:`write_ct_series` can write ``transfer_syntax`` on this machine."""
+def can_encode(transfer_syntax: str, rows: int = 512, cols: int = 512) -> bool:
+    """Whether the writers can encode ``transfer_syntax`` for a rows x cols image here."""
     if transfer_syntax in UNCOMPRESSED:
         return True
     if transfer_syntax not in COMPRESSED:
+        return False
+    if transfer_syntax == JPEG2000Lossless and min(rows, cols) < 32:
+        # openjpeg's encoder always makes 6 resolution levels: 2**5 pixels at least.
         return False
     return bool(get_encoder(transfer_syntax).is_available)
 
@@ -221,9 +224,10 @@ class SliceWriter:
     """
 
     def __init__(self, ds: Dataset, transfer_syntax: str) -> None:
-        if transfer_syntax not in UNCOMPRESSED and not can_encode(transfer_syntax):
+        if not can_encode(transfer_syntax, ds.Rows, ds.Columns):
             raise EncoderUnavailableError(
-                f"no pydicom encoder for transfer syntax {transfer_syntax} on this machine"
+                f"no pydicom encoder for transfer syntax {transfer_syntax} and"
+                f" {ds.Rows} x {ds.Columns} pixels on this machine"
             )
         self.ds = ds
         self.transfer_syntax = transfer_syntax
