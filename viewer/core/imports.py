@@ -81,6 +81,9 @@ class ImportReport:
     instances_stored : int
         Of ``instance_uids``, how many the database holds after the import (the
         completeness check).
+    notes : list of str
+        Observations that lose nothing (e.g. a DICOMDIR with wrong offsets was read in
+        record order).
     """
 
     sources: list[str] = field(default_factory=list)
@@ -99,6 +102,7 @@ class ImportReport:
     not_in_dicomdir: list[str] = field(default_factory=list)
     cancelled: bool = False
     instances_stored: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -133,6 +137,7 @@ class ImportReport:
         self.not_in_dicomdir.extend(other.not_in_dicomdir)
         self.cancelled = self.cancelled or other.cancelled
         self.instances_stored += other.instances_stored
+        self.notes.extend(other.notes)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready summary (``lightbox import --json``)."""
@@ -155,6 +160,7 @@ class ImportReport:
             "cancelled": self.cancelled,
             "complete": self.complete,
             "safe_to_eject": self.safe_to_eject,
+            "notes": list(self.notes),
         }
 
 

@@ -120,10 +120,11 @@ def person_name_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, PersonName):
-        return str(value).rstrip("=")
+        # Empty trailing components and groups carry nothing ("^^^^" is an empty name).
+        return "=".join(group.rstrip("^") for group in str(value).split("=")).rstrip("=")
     if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
         return "\\".join(person_name_text(v) for v in value)
-    return str(value).rstrip("=")
+    return "=".join(group.rstrip("^") for group in str(value).split("=")).rstrip("=")
 
 
 def _text(ds: Any, keyword: str) -> str:

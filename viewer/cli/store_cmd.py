@@ -1,0 +1,286 @@
+"""``lightbox import``, ``studies``, ``series`` and ``delete``: the local study database.
+
+Reports go to stdout (``--json`` for a machine-readable one); the progress bar goes to
+stderr and only when stderr is a terminal (plain progress lines every few seconds
+otherwise, so a log shows the import is alive).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from viewer.core.errors import UsageError
+from viewer.core.imports import ImportProgress, ImportReport
+from viewer.core.paths import resolve_home
+from viewer.core.records import SeriesRecord, StudyFilter, StudyRecord
+from viewer.media import import_media
+from viewer.store import StudyStore
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+
+
+def register(subparsers: Any) -> None:
+    """Add ``import``, ``studies``, ``series`` and ``delete`` to the ``lightbox`` parser."""
+    p = subparsers.add_parser(
+        "import",
+        help="import a disc, folder, DICOMDIR or zip into the study database",
+        description="Import every DICOM instance under PATH (a mount point, folder, DICOMDIR "
+        "file or zip). Exit status 0 when everything was imported, 1 when some files failed.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=run_import)
+
+    p = subparsers.add_parser("studies", help="list the studies in the database")
+    p.add_argument("--json", action="store_true", help="JSON array keyed by DICOM keywords")
+    p.add_argument("--patient", default="", metavar="NAME", help="name; * and ? wildcards")
+    p.add_argument("--patient-id", default="", metavar="ID")
+    p.add_argument("--date", default="", metavar="FROM-TO", help="YYYYMMDD[-YYYYMMDD]")
+    p.add_argument("--modality", default="", metavar="MOD")
+    p.add_argument("--accession", default="", metavar="A")
+    p.add_argument("--description", default="", metavar="TEXT")
+    p.add_argument("--limit", type=int, default=0, help="at most this many (0: all)")
+    p.set_defaults(handler=run_studies)
+
+    p = subparsers.add_parser("series", help="list the series of a study")
+    p.add_argument("study_uid", metavar="STUDY_UID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=run_series)
+
+    p = subparsers.add_parser("delete", help="delete a study and its files")
+    p.add_argument("study_uid", metavar="STUDY_UID")
+    p.set_defaults(handler=run_delete)
+
+
+def _quiet_pydicom() -> None:
+    # Real media are full of small standard violations; they are not the user's problem.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+
+
+class _Progress:
+    """A progress bar on a terminal, periodic lines elsewhere, to stderr."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = 0.0
+        self.started = time.monotonic()
+
+    def __call__(self, state: ImportProgress) -> None:
+        now = time.monotonic()
+        final = state.phase == "done"
+        if not final and now - self.last < (0.1 if self.tty else 5.0):
+            return
+        self.last = now
+        if state.phase == "scan":
+            text = f"scanning: {state.files_done} files"
+        else:
+            total = max(state.files_total, 1)
+            fraction = min(state.files_done / total, 1.0)
+            rate = state.bytes_done / max(now - self.started, 1e-6) / 1e6
+            bar = "#" * int(fraction * 30)
+            text = (
+                f"[{bar:<30}] {state.files_done}/{state.files_total} files "
+                f"{state.bytes_done / 1e6:.1f} MB {rate:.1f} MB/s "
+                f"{state.studies_found} studies"
+            )
+        if self.tty:
+            self.stream.write("\r" + text[:120].ljust(80))
+            if final:
+                self.stream.write("\n")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox import``."""
+    paths = [Path(p) for p in args.paths]
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or folder")
+    _quiet_pydicom()
+    home = resolve_home(args.home)
+    stop = threading.Event()
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        with StudyStore.open(home) as store:
+            report = import_media(
+                paths,
+                store,
+                progress=_Progress(sys.stderr),
+                cancel=stop.is_set,
+                work_dir=home / "tmp",
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if args.json:
+        json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        print_report(report, sys.stdout)
+    return EXIT_OK if report.ok else EXIT_PARTIAL
+
+
+def print_report(report: ImportReport, out: TextIO) -> None:
+    """The import report in words."""
+    w = out.write
+    w(f"Files examined: {report.files_seen} ({report.bytes_read / 1e6:.1f} MB)\n")
+    w(
+        f"Added: {report.studies_added} studies, {report.series_added} series, "
+        f"{report.instances_added} instances\n"
+    )
+    w(f"Already present: {report.instances_present} instances\n")
+    w(
+        f"Found on the medium: {len(report.studies)} studies, "
+        f"{len(report.instance_uids)} instances; stored: {report.instances_stored}\n"
+    )
+    for title, problems in (
+        ("Failed", report.failed),
+        ("Same UID, different content (stored file kept)", report.conflicts),
+    ):
+        if problems:
+            w(f"{title}: {len(problems)}\n")
+            for problem in problems:
+                w(f"  {problem.path}: {problem.reason}\n")
+    if report.missing:
+        w(f"Named in the DICOMDIR but not on the medium: {len(report.missing)}\n")
+        for path in report.missing:
+            w(f"  {path}\n")
+    if report.not_in_dicomdir:
+        w(f"On the medium but not in the DICOMDIR (imported): {len(report.not_in_dicomdir)}\n")
+    if report.skipped:
+        w(f"Not DICOM (skipped): {len(report.skipped)}\n")
+        for problem in report.skipped:
+            w(f"  {problem.path}: {problem.reason}\n")
+    for note in report.notes:
+        w(f"Note: {note}\n")
+    if report.cancelled:
+        w("Import cancelled: the medium is NOT complete in the database.\n")
+    elif report.safe_to_eject:
+        w("Complete: every instance found is in the database; safe to eject.\n")
+    else:
+        w("INCOMPLETE: some files could not be imported; keep the medium.\n")
+
+
+def parse_date_range(text: str) -> tuple[str, str]:
+    """``YYYYMMDD``, ``YYYYMMDD-YYYYMMDD``, ``YYYYMMDD-`` or ``-YYYYMMDD`` (PS3.4 C.2.2.2.5)."""
+    text = text.strip()
+    if not text:
+        return "", ""
+    first, dash, last = text.partition("-")
+    if not dash:
+        last = first
+    for part in (first, last):
+        if part and not (len(part) == 8 and part.isdigit()):
+            raise UsageError(f"--date {text}: expected YYYYMMDD or YYYYMMDD-YYYYMMDD")
+    return first, last
+
+
+def study_json(study: StudyRecord) -> dict[str, object]:
+    """A study keyed by DICOM keywords (PS3.4 C.6.1.1.2/C.6.1.1.3)."""
+    return {
+        "StudyInstanceUID": study.study_uid,
+        "PatientName": study.patient.patient_name,
+        "PatientID": study.patient.patient_id,
+        "PatientBirthDate": study.patient.birth_date,
+        "PatientSex": study.patient.sex,
+        "StudyDate": study.study_date,
+        "StudyTime": study.study_time,
+        "AccessionNumber": study.accession_number,
+        "StudyID": study.study_id,
+        "StudyDescription": study.study_description,
+        "ReferringPhysicianName": study.referring_physician,
+        "ModalitiesInStudy": list(study.modalities),
+        "NumberOfStudyRelatedSeries": study.number_of_series,
+        "NumberOfStudyRelatedInstances": study.number_of_instances,
+    }
+
+
+def series_json(series: SeriesRecord) -> dict[str, object]:
+    """A series keyed by DICOM keywords (PS3.4 C.6.1.1.4)."""
+    return {
+        "SeriesInstanceUID": series.series_uid,
+        "StudyInstanceUID": series.study_uid,
+        "Modality": series.modality,
+        "SeriesNumber": series.series_number,
+        "SeriesDescription": series.series_description,
+        "BodyPartExamined": series.body_part,
+        "NumberOfSeriesRelatedInstances": series.number_of_instances,
+    }
+
+
+def run_studies(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox studies``."""
+    date_from, date_to = parse_date_range(args.date)
+    if args.limit < 0:
+        raise UsageError("--limit must be 0 or more")
+    study_filter = StudyFilter(
+        patient_name=args.patient,
+        patient_id=args.patient_id,
+        date_from=date_from,
+        date_to=date_to,
+        modality=args.modality,
+        accession_number=args.accession,
+        study_description=args.description,
+        limit=args.limit,
+    )
+    with StudyStore.open(resolve_home(args.home)) as store:
+        studies = store.studies(study_filter)
+    if args.json:
+        json.dump([study_json(s) for s in studies], sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    for s in studies:
+        print(
+            f"{s.study_date:8}  {s.patient.patient_name[:30]:30}  {s.patient.patient_id[:16]:16}  "
+            f"{'/'.join(s.modalities):8}  {s.number_of_series:3} ser {s.number_of_instances:5} img"
+            f"  {s.study_description[:30]:30}  {s.study_uid}"
+        )
+    return EXIT_OK
+
+
+def run_series(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox series``."""
+    with StudyStore.open(resolve_home(args.home)) as store:
+        if store.study(args.study_uid) is None:
+            raise UsageError(f"{args.study_uid}: no such study in the database")
+        series = store.series(args.study_uid)
+    if args.json:
+        json.dump([series_json(s) for s in series], sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    for s in series:
+        number = "" if s.series_number is None else str(s.series_number)
+        print(
+            f"{number:>5}  {s.modality:4}  {s.number_of_instances:5} img  "
+            f"{s.series_description[:40]:40}  {s.series_uid}"
+        )
+    return EXIT_OK
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox delete``."""
+    with StudyStore.open(resolve_home(args.home)) as store:
+        if store.study(args.study_uid) is None:
+            raise UsageError(f"{args.study_uid}: no such study in the database")
+        removed = store.delete_study(args.study_uid)
+    print(f"Deleted study {args.study_uid} ({removed} instances)")
+    return EXIT_OK

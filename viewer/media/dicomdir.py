@@ -1,0 +1,115 @@
+"""Read what a DICOMDIR (PS3.3 Annex F, Basic Directory IOD) says is on a medium.
+
+For import only the leaf records matter: which files the directory names (Referenced
+File ID, 0004,1500) and which SOP Instance each holds (0004,1511). The records are taken
+from the Directory Record Sequence in order, so a DICOMDIR whose offsets are wrong (PS3.3
+F.3.2.1; pydicom's FileSet raises ``KeyError``) still yields every record, and so do
+orphan records that no offset reaches. Inactive records (Record In-use Flag 0000H) are
+skipped. pydicom's FileSet is tried first to tell the user whether the directory's
+structure is sound.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydicom import dcmread
+from pydicom.fileset import FileSet
+
+from viewer.media.fileids import FileIdResolver
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """One leaf record of a DICOMDIR."""
+
+    file_id: tuple[str, ...]
+    record_type: str
+    sop_instance_uid: str
+    path: Path | None  # resolved on the medium, None when missing
+
+    @property
+    def display(self) -> str:
+        """The File ID as PS3.10 writes it (``IMAGES\\IM000001``)."""
+        return "\\".join(self.file_id)
+
+
+@dataclass(slots=True)
+class DirectoryContents:
+    """The leaf records of one DICOMDIR and what reading it revealed."""
+
+    dicomdir: Path
+    entries: list[DirectoryEntry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    readable: bool = True
+
+    @property
+    def present(self) -> list[DirectoryEntry]:
+        """Entries whose file is on the medium."""
+        return [e for e in self.entries if e.path is not None]
+
+    @property
+    def missing(self) -> list[DirectoryEntry]:
+        """Entries whose file the medium lacks."""
+        return [e for e in self.entries if e.path is None]
+
+
+def _file_id(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(part for part in value.replace("/", "\\").split("\\") if part)
+    return tuple(str(part) for part in value if str(part))
+
+
+def read_dicomdir(path: Path) -> DirectoryContents:
+    """Read the leaf records of the DICOMDIR at ``path`` and resolve their files.
+
+    Never raises for a damaged DICOMDIR: the problem is noted in the result (the caller
+    scans the whole medium anyway).
+    """
+    contents = DirectoryContents(dicomdir=path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = dcmread(path, force=True)
+            records = list(ds.get("DirectoryRecordSequence", []))
+        except Exception as exc:  # a truncated or damaged DICOMDIR: scan instead
+            contents.readable = False
+            contents.notes.append(f"{path}: DICOMDIR cannot be read ({exc}); medium scanned")
+            return contents
+        try:
+            FileSet(ds)
+        except Exception as exc:
+            # PS3.3 F.3.2.1: offsets point at records; when they do not, record order is used.
+            contents.notes.append(
+                f"{path}: DICOMDIR structure is inconsistent ({type(exc).__name__}: {exc}); "
+                "records read in sequence order"
+            )
+    if not records:
+        contents.notes.append(f"{path}: DICOMDIR lists no records")
+    resolver = FileIdResolver(path.parent)
+    for record in records:
+        try:
+            if int(record.get("RecordInUseFlag", 0xFFFF)) == 0:
+                continue
+            file_id = _file_id(record.get("ReferencedFileID"))
+            if not file_id:
+                continue
+            contents.entries.append(
+                DirectoryEntry(
+                    file_id=file_id,
+                    record_type=str(record.get("DirectoryRecordType", "")).strip(),
+                    sop_instance_uid=str(record.get("ReferencedSOPInstanceUIDInFile", "")),
+                    path=resolver.resolve(file_id),
+                )
+            )
+        except Exception as exc:  # one damaged record never hides the others
+            contents.notes.append(f"{path}: a directory record is damaged ({exc})")
+    return contents

@@ -1,0 +1,167 @@
+"""Import removable media, folders, DICOMDIR files and zips: never lose an image.
+
+For every source the whole medium is walked, every DICOMDIR on it is read, and the union
+of both is imported: a DICOMDIR that names only part of a disc (or names files with
+another case, a ``;1`` version or an extension) loses nothing. The report says what the
+DICOMDIR names that the disc lacks (``missing``) and what DICOM files the disc has that
+the DICOMDIR does not name (``not_in_dicomdir``). After the import, the completeness
+check asks the store for every SOP Instance UID read from the medium: only when all are
+there is the medium "safe to eject".
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from viewer.core.imports import (
+    CancelCheck,
+    ImportProgress,
+    ImportReport,
+    InstanceImporter,
+    ProgressCallback,
+)
+from viewer.media.dicomdir import DirectoryContents, read_dicomdir
+from viewer.media.scan import MediumListing, extract_zip, is_zip, walk
+
+
+def import_media(
+    sources: Iterable[Path | str],
+    target: InstanceImporter,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
+    work_dir: Path | None = None,
+) -> ImportReport:
+    """Import every DICOM instance found under ``sources`` into ``target``.
+
+    Parameters
+    ----------
+    sources : iterable of path
+        Mount points, folders, DICOMDIR files, zip archives or single files.
+    target : InstanceImporter
+        The study store (or anything with its import interface).
+    progress : callable, optional
+        Receives :class:`ImportProgress` while scanning and importing.
+    cancel : callable, optional
+        Polled between folders and batches.
+    work_dir : Path, optional
+        Where zip archives are extracted (the Lightbox home's ``tmp``; a private
+        temporary folder otherwise). Extracted files are removed afterwards.
+
+    Returns
+    -------
+    ImportReport
+        One report for all sources.
+    """
+    report = ImportReport()
+    for source in sources:
+        if cancel is not None and cancel():
+            report.cancelled = True
+            break
+        report.merge(_import_source(Path(source), target, progress, cancel, work_dir))
+    report.instances_stored = len(target.has_instances(report.instance_uids))
+    return report
+
+
+def _import_source(
+    source: Path,
+    target: InstanceImporter,
+    progress: ProgressCallback | None,
+    cancel: CancelCheck | None,
+    work_dir: Path | None,
+) -> ImportReport:
+    report = ImportReport(sources=[str(source)])
+    if source.is_file() and is_zip(source):
+        return _import_zip(source, target, progress, cancel, work_dir, report)
+    root = source
+    # A DICOMDIR named directly stands for its whole medium (the folder that holds it).
+    if source.is_file() and source.name.upper().startswith("DICOMDIR"):
+        root = source.parent
+    state = ImportProgress(phase="scan")
+
+    def scanned(count: int) -> None:
+        state.files_done = count
+        if progress is not None:
+            progress(state)
+
+    listing = walk(root, on_file=scanned, cancel=cancel)
+    report.failed.extend(listing.problems)
+    _import_listing(listing, target, progress, cancel, work_dir, report)
+    return report
+
+
+def _import_listing(
+    listing: MediumListing,
+    target: InstanceImporter,
+    progress: ProgressCallback | None,
+    cancel: CancelCheck | None,
+    work_dir: Path | None,
+    report: ImportReport,
+) -> None:
+    directories: list[DirectoryContents] = [read_dicomdir(d) for d in listing.dicomdirs]
+    named: set[Path] = set()
+    for contents in directories:
+        report.notes.extend(contents.notes)
+        for entry in contents.entries:
+            if entry.path is None:
+                report.missing.append(str(contents.dicomdir.parent / entry.display))
+            else:
+                named.add(entry.path)
+    candidates = list(dict.fromkeys([*named, *listing.files]))
+    target.import_files(candidates, progress=progress, cancel=cancel, report=report)
+    if directories:
+        not_dicom = {p.path for p in report.skipped} | {p.path for p in report.failed}
+        report.not_in_dicomdir.extend(
+            str(p) for p in listing.files if p not in named and str(p) not in not_dicom
+        )
+    for archive in listing.zips:
+        if cancel is not None and cancel():
+            report.cancelled = True
+            break
+        report.merge(_import_zip(archive, target, progress, cancel, work_dir, ImportReport()))
+
+
+def _import_zip(
+    archive: Path,
+    target: InstanceImporter,
+    progress: ProgressCallback | None,
+    cancel: CancelCheck | None,
+    work_dir: Path | None,
+    report: ImportReport,
+) -> ImportReport:
+    """Extract a zip (a zipped medium, DICOMDIR included) and import it like a folder."""
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = Path(tempfile.mkdtemp(prefix="zip-", dir=work_dir))
+    try:
+        report.failed.extend(extract_zip(archive, folder))
+        listing = walk(folder, cancel=cancel)
+        report.failed.extend(listing.problems)
+        inner = ImportReport()
+        _import_listing(listing, target, progress, cancel, work_dir, inner)
+        _rename_paths(inner, folder, f"{archive}!")
+        inner.sources = []
+        report.merge(inner)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return report
+
+
+def _rename_paths(report: ImportReport, folder: Path, prefix: str) -> None:
+    """Name extracted files as ``archive.zip!/member`` in the report."""
+    base = str(folder)
+
+    def name(path: str) -> str:
+        return prefix + path[len(base) :] if path.startswith(base) else path
+
+    for problems in (report.failed, report.conflicts, report.skipped):
+        problems[:] = [
+            replace(p, path=name(p.path), reason=p.reason.replace(base, prefix)) for p in problems
+        ]
+    report.missing[:] = [name(p) for p in report.missing]
+    report.notes[:] = [n.replace(base, prefix) for n in report.notes]
+    report.not_in_dicomdir[:] = [name(p) for p in report.not_in_dicomdir]
