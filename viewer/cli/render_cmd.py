@@ -1,0 +1,127 @@
+"""``lightbox render``: one frame of a DICOM file through the display pipeline into a PNG."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from viewer.core.errors import InputFileError, LightboxError, UsageError
+from viewer.dicom.image import DicomImage
+from viewer.imaging.display import gsdf_ddl_table, model_curve, parse_characteristic_file
+from viewer.imaging.pipeline import PVALUE_BITS, DisplayCalibration, ViewState
+from viewer.imaging.presentation import PresentationShape
+from viewer.imaging.voi import VoiFunction, WindowParams
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``render`` sub-command."""
+    p = subparsers.add_parser(
+        "render",
+        help="render one frame of a DICOM file to PNG",
+        description="Render one frame through Modality LUT, VOI LUT, Presentation LUT and "
+        "display calibration into an 8-bit PNG (grayscale, or RGB for colour images). "
+        "Default window: the file's first window, else its first VOI LUT, else min-max.",
+    )
+    p.add_argument("input", metavar="INPUT", help="DICOM file")
+    p.add_argument("-o", "--output", metavar="OUT.png", required=True, help="PNG to write")
+    p.add_argument("--frame", type=int, default=1, metavar="N", help="frame number, 1-based")
+    voi = p.add_mutually_exclusive_group()
+    voi.add_argument("--window", nargs=2, type=float, metavar=("CENTER", "WIDTH"),
+                     help="explicit window in modality units")
+    voi.add_argument("--voi", type=int, metavar="N", help="the file's N-th window (1-based)")
+    voi.add_argument("--voi-lut", type=int, metavar="N", help="the file's N-th VOI LUT")
+    voi.add_argument("--minmax", action="store_true", help="window over the frame's min..max")
+    p.add_argument("--voi-function", choices=("linear", "linear_exact", "sigmoid"),
+                   help="VOI LUT Function for the window (default: the file's)")
+    p.add_argument("--presentation", choices=("identity", "inverse"),
+                   help="Presentation LUT shape (default: the file's, MONOCHROME1 inverted)")
+    disp = p.add_mutually_exclusive_group()
+    disp.add_argument("--display-file", metavar="FILE",
+                      help="monitor characteristic file (dcmtk .lut format) for GSDF calibration")
+    disp.add_argument("--display-model", nargs="+", type=float,
+                      metavar="LMIN LMAX [GAMMA] [AMBIENT]",
+                      help="model display (cd/m², gamma 2.2 and no ambient light by default)")
+    p.add_argument("--no-overlays", action="store_true", help="do not draw overlays")
+    p.add_argument("--no-shutters", action="store_true", help="do not apply display shutters")
+    p.set_defaults(handler=run)
+
+
+def view_state_from_args(args: argparse.Namespace) -> ViewState:
+    """Translate the command-line choices into a :class:`ViewState`."""
+    function = VoiFunction(args.voi_function.upper()) if args.voi_function else None
+    window = None
+    if args.window is not None:
+        window = WindowParams(args.window[0], args.window[1],
+                              function or VoiFunction.LINEAR, "command line")
+    for name in ("voi", "voi_lut"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} counts from 1")
+    return ViewState(
+        window=window,
+        window_index=args.voi - 1 if args.voi is not None else None,
+        voi_lut_index=args.voi_lut - 1 if args.voi_lut is not None else None,
+        min_max=bool(args.minmax),
+        voi_function=function,
+        presentation=PresentationShape(args.presentation.upper()) if args.presentation else None,
+        display=_calibration(args),
+    )
+
+
+def _calibration(args: argparse.Namespace) -> DisplayCalibration | None:
+    if args.display_file:
+        path = Path(args.display_file)
+        try:
+            text = path.read_text(encoding="latin-1")
+        except OSError as exc:
+            raise InputFileError(str(path), exc.strerror or "cannot be read") from None
+        curve = parse_characteristic_file(text, str(path))
+        name = path.name
+    elif args.display_model:
+        values = list(args.display_model)
+        if not 2 <= len(values) <= 4:
+            raise UsageError("--display-model takes LMIN LMAX [GAMMA] [AMBIENT]")
+        lmin, lmax = values[0], values[1]
+        if not 0 <= lmin < lmax:
+            raise UsageError("--display-model needs 0 <= LMIN < LMAX (cd/m²)")
+        gamma = values[2] if len(values) > 2 else 2.2
+        ambient = values[3] if len(values) > 3 else 0.0
+        curve = model_curve(lmin, lmax, gamma, ambient)
+        name = f"model {lmin:g}-{lmax:g} cd/m²"
+    else:
+        return None
+    table = gsdf_ddl_table(curve, 1 << PVALUE_BITS)
+    return DisplayCalibration(ddl=table, max_ddl=curve.max_ddl, name=name)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render the frame and write the PNG; errors name the file and the problem."""
+    view = view_state_from_args(args)
+    image = DicomImage(args.input)
+    n = image.number_of_frames
+    if not 1 <= args.frame <= n:
+        raise InputFileError(args.input, f"frame {args.frame} asked for, the file has {n} "
+                             f"frame{'s' if n != 1 else ''}")
+    try:
+        pixels = image.render(args.frame - 1, view, overlays=not args.no_overlays,
+                              shutters=not args.no_shutters)
+    except UsageError as exc:
+        raise InputFileError(args.input, str(exc)) from None
+    except LightboxError:
+        raise
+    except Exception as exc:  # one line for the user, the details in the debug log
+        log.debug("rendering %s failed", args.input, exc_info=True)
+        raise InputFileError(args.input, f"cannot be rendered ({type(exc).__name__}: {exc})"
+                             ) from None
+    mode = "RGB" if pixels.ndim == 3 else "L"
+    try:
+        Image.fromarray(np.ascontiguousarray(pixels), mode=mode).save(args.output, format="PNG")
+    except OSError as exc:
+        raise InputFileError(args.output, f"cannot be written ({exc.strerror or exc})") from None
+    return 0

@@ -1,0 +1,150 @@
+"""One displayable DICOM image: frames, per-frame parameters and the full render of a frame.
+
+Joins :class:`viewer.dicom.frames.FrameSource` (decoding), :mod:`viewer.dicom.params`
+(parameters) and :mod:`viewer.imaging` (the composed table, colour, compositing). Used by the
+command line and by the viewer alike.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from viewer.dicom.frames import FrameSource
+from viewer.dicom.palette import pixel_presentation, read_palette
+from viewer.dicom.params import read_grayscale_params
+from viewer.imaging.color import PaletteLut, apply_palette, apply_supplemental, to_8bit
+from viewer.imaging.compose import composite
+from viewer.imaging.pipeline import (
+    DisplayLut,
+    FrameStats,
+    GrayscaleParams,
+    ViewState,
+    build_display_lut,
+    frame_stats,
+)
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_VIEW = ViewState()
+
+
+def _optional(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None
+
+
+class DicomImage:
+    """A DICOM file opened for display (header read once, frames decoded on demand).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.source = FrameSource(path)
+        self.layout = self.source.layout
+        ds = self.source.dataset
+        self._per_frame = "PerFrameFunctionalGroupsSequence" in ds
+        self.palette: PaletteLut | None = None
+        if self.layout.photometric == "PALETTE COLOR" or (
+            self.layout.is_grayscale and pixel_presentation(ds) in ("COLOR", "MIXED")
+        ):
+            self.palette = read_palette(ds)
+        self.params = lru_cache(maxsize=64)(self._params)
+
+    @property
+    def number_of_frames(self) -> int:
+        """Number of frames."""
+        return self.source.number_of_frames
+
+    def _params(self, frame_index: int) -> GrayscaleParams:
+        index = frame_index if self._per_frame else 0
+        return read_grayscale_params(self.source.dataset, index, is_float=self.layout.is_float)
+
+    def display_lut(self, frame_index: int, view: ViewState,
+                    stored: npt.NDArray[Any] | None = None) -> DisplayLut:
+        """The composed table for a frame and a view (stats taken from ``stored`` when needed)."""
+        params = self.params(frame_index)
+        stats = None
+        if stored is not None and _needs_stats(params, view):
+            stats = frame_stats(params, stored)
+        return build_display_lut(params, view, stats)
+
+    def stats(self, frame_index: int, stored: npt.NDArray[Any]) -> FrameStats:
+        """Value range of a decoded frame, padding excluded."""
+        return frame_stats(self.params(frame_index), stored)
+
+    def render(self, frame_index: int, view: ViewState = _DEFAULT_VIEW, *,
+               overlays: bool = True, shutters: bool = True) -> npt.NDArray[np.uint8]:
+        """Return frame ``frame_index`` (0-based) as 8-bit grayscale or RGB for display."""
+        stored = self.source.frame(frame_index)
+        layout = self.layout
+        if layout.is_grayscale:
+            lut = self.display_lut(frame_index, view, stored)
+            out = lut.apply(stored)
+            out = self._composite(frame_index, out, lut, overlays, shutters)
+            if self.palette is not None and pixel_presentation(
+                    self.source.dataset, frame_index) in ("COLOR", "MIXED"):
+                out = apply_supplemental(stored, out, self.palette)  # PS3.3 C.7.6.19
+            return out
+        if layout.photometric == "PALETTE COLOR" and self.palette is not None:
+            return apply_palette(stored, self.palette)  # PS3.3 C.7.6.3.1.5
+        if stored.ndim == 2:
+            log.warning("%s: %s with one sample shown as grayscale", self.source.path,
+                        layout.photometric)
+            return to_8bit(stored.astype(np.int64), layout.bits_stored)
+        return to_8bit(stored, layout.bits_stored)
+
+    def _composite(self, frame_index: int, out: npt.NDArray[np.uint8], lut: DisplayLut,
+                   overlays: bool, shutters: bool) -> npt.NDArray[np.uint8]:
+        masks: list[npt.NDArray[np.bool_]] = []
+        shutter_mask = None
+        shutter_value = lut.background
+        rows, cols = self.layout.rows, self.layout.columns
+        ds = self.source.dataset
+        if overlays:
+            reader = _optional("viewer.dicom.overlays")
+            painter = _optional("viewer.imaging.overlays")
+            if reader is not None and painter is not None:
+                for plane in reader.read_overlay_planes(ds):
+                    if getattr(plane, "embedded", False):
+                        plane = plane.with_words(self.source.raw_words(frame_index)) \
+                            if hasattr(plane, "with_words") else plane
+                    mask = painter.overlay_mask(plane, frame_index, rows, cols)
+                    if mask is not None:
+                        masks.append(mask)
+        if shutters:
+            reader = _optional("viewer.dicom.shutters")
+            painter = _optional("viewer.imaging.shutters")
+            if reader is not None and painter is not None:
+                spec = reader.read_shutter(ds)
+                if spec is not None:
+                    shutter_mask = painter.shutter_mask(spec, rows, cols)
+                    value = getattr(spec, "presentation_value", None)
+                    if value is not None:
+                        shutter_value = lut.ddl_for_pvalue(int(value), 16)
+        if not masks and shutter_mask is None:
+            return out
+        return composite(out, overlays=masks, overlay_value=lut.overlay_value,
+                         shutter=shutter_mask, shutter_value=shutter_value)
+
+
+def _needs_stats(params: GrayscaleParams, view: ViewState) -> bool:
+    if params.is_float or params.bits_allocated > 16 or view.min_max:
+        return True
+    explicit = view.window is not None or view.window_index is not None \
+        or view.voi_lut_index is not None
+    return not explicit and not params.windows and not params.voi_luts

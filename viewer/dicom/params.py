@@ -1,0 +1,268 @@
+"""Dataset -> typed display parameters (PS3.3 C.7.6.3, C.11, C.7.6.16 functional groups).
+
+The math lives in :mod:`viewer.imaging`; this module only reads attributes, resolves enhanced
+multi-frame functional groups (per-frame first, then shared) and decodes LUT descriptors with
+their quirks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydicom.dataset import Dataset
+
+from viewer.imaging.modality import LutParams, ModalityParams, RescaleParams, modality_range
+from viewer.imaging.pipeline import GrayscaleParams
+from viewer.imaging.presentation import PresentationShape
+from viewer.imaging.voi import VoiFunction, WindowParams
+
+log = logging.getLogger(__name__)
+
+#: SOP classes whose Modality LUT maps to X-ray intensity, not a display input; dcmtk does not
+#: apply it for display and neither do we (PS3.3 C.8.7.1.1.2 / C.8.7.1.1.9).
+XRAY_INTENSITY_SOP_CLASSES = frozenset({
+    "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic Image Storage
+    "1.2.840.10008.5.1.4.1.1.12.2",  # X-Ray Radiofluoroscopic Image Storage
+})
+
+_PER_FRAME = 0x52009230
+_SHARED = 0x52009229
+
+
+def functional_group(ds: Dataset, frame_index: int, keyword: str) -> Dataset | None:
+    """Return the first item of macro ``keyword`` for a frame: per-frame, else shared (C.7.6.16)."""
+    per_frame = ds.get(_PER_FRAME)
+    if per_frame is not None and 0 <= frame_index < len(per_frame.value):
+        item = per_frame.value[frame_index]
+        if keyword in item and len(item[keyword].value):
+            result: Dataset = item[keyword].value[0]
+            return result
+    shared = ds.get(_SHARED)
+    if shared is not None and len(shared.value):
+        item = shared.value[0]
+        if keyword in item and len(item[keyword].value):
+            found: Dataset = item[keyword].value[0]
+            return found
+    return None
+
+
+def _floats(value: Any) -> list[float]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str | bytes | int | float) or not hasattr(value, "__iter__"):
+        value = [value]
+    out = []
+    for v in value:
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            log.warning("ignoring non-numeric value %r", v)
+    return out
+
+
+def _strings(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        return [str(value)]
+    return [str(v) for v in value]
+
+
+def _as16(value: int, signed: bool) -> int:
+    """Reinterpret a 16-bit descriptor value as US or SS (PS3.3 C.11.1.1.1)."""
+    raw = int(value) & 0xFFFF
+    return raw - 0x10000 if signed and raw >= 0x8000 else raw
+
+
+def read_lut(item: Dataset, *, signed_first: bool, little_endian: bool = True,
+             what: str = "LUT") -> LutParams | None:
+    """Decode one LUT item (descriptor + data) with the descriptor quirks of PS3.3 C.11.1.1.1.
+
+    * 1st value 0 means 65536 entries (a reader decoding it as SS sees 0 or a negative number);
+    * 2nd value is US or SS as ``signed_first`` says;
+    * 8-bit entries may be packed two per 16-bit word (detected as dcmtk does: the number of
+      words is ``ceil(n / 2)``); every entry is masked to the descriptor's bits.
+    """
+    desc = item.get("LUTDescriptor")
+    raw = item.get("LUTData")
+    if desc is None or raw is None:
+        return None
+    values = [int(v) for v in (desc if hasattr(desc, "__iter__") else [desc])]
+    if len(values) != 3:
+        log.warning("%s descriptor %r does not have 3 values; ignored", what, values)
+        return None
+    n = int(values[0]) & 0xFFFF or 0x10000
+    first = _as16(values[1], signed_first)
+    bits = int(values[2])
+    if not 1 <= bits <= 16:
+        log.warning("%s descriptor gives %d bits per entry; ignored", what, bits)
+        return None
+    if isinstance(raw, bytes | bytearray):
+        words = np.frombuffer(bytes(raw[: len(raw) // 2 * 2]),
+                              dtype="<u2" if little_endian else ">u2").astype(np.int64)
+    else:
+        words = np.asarray(raw if hasattr(raw, "__iter__") else [raw], dtype=np.int64) & 0xFFFF
+    if bits <= 8 and n > 1 and words.shape[0] == (n + 1) // 2:
+        # two 8-bit entries per word, first entry in the low byte
+        data = np.empty(words.shape[0] * 2, dtype=np.int64)
+        data[0::2] = words & 0xFF
+        data[1::2] = words >> 8
+        words = data[:n]
+    if words.shape[0] < n:
+        log.warning("%s has %d entries, descriptor says %d", what, words.shape[0], n)
+        if words.shape[0] == 0:
+            return None
+    words = words[:n] & ((1 << bits) - 1)
+    explanation = str(item.get("LUTExplanation", "") or "")
+    return LutParams(first_mapped=first, bits=bits, data=words, explanation=explanation)
+
+
+def _little_endian(ds: Dataset) -> bool:
+    little = ds.original_encoding[1]
+    return True if little is None else bool(little)
+
+
+def read_modality(ds: Dataset, frame_index: int = 0) -> ModalityParams:
+    """Modality LUT parameters of a frame (PS3.3 C.11.1, C.7.6.16.2.9)."""
+    if str(ds.get("SOPClassUID", "")) in XRAY_INTENSITY_SOP_CLASSES:
+        return None
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    seq = ds.get("ModalityLUTSequence")
+    if seq:
+        # both forms present is non-conformant; dcmtk and pydicom use the LUT
+        return read_lut(seq[0], signed_first=signed, little_endian=_little_endian(ds),
+                        what="Modality LUT")
+    source = functional_group(ds, frame_index, "PixelValueTransformationSequence")
+    if source is None or "RescaleSlope" not in source:
+        source = ds
+    slope = _floats(source.get("RescaleSlope"))
+    intercept = _floats(source.get("RescaleIntercept"))
+    if not slope and not intercept:
+        return None
+    s = slope[0] if slope else 1.0
+    b = intercept[0] if intercept else 0.0
+    if s == 0.0:
+        log.warning("Rescale Slope 0 is invalid; modality transform ignored")
+        return None
+    if s == 1.0 and b == 0.0:
+        return None
+    return RescaleParams(slope=s, intercept=b, rescale_type=str(source.get("RescaleType", "")))
+
+
+def read_windows(ds: Dataset, frame_index: int = 0) -> tuple[WindowParams, ...]:
+    """All windows of a frame with explanations and VOI LUT Function (PS3.3 C.11.2)."""
+    source = functional_group(ds, frame_index, "FrameVOILUTSequence")
+    if source is None or "WindowCenter" not in source:
+        source = ds
+    centers = _floats(source.get("WindowCenter"))
+    widths = _floats(source.get("WindowWidth"))
+    labels = _strings(source.get("WindowCenterWidthExplanation"))
+    function = VoiFunction.parse(str(source.get("VOILUTFunction", "") or "")
+                                 or str(ds.get("VOILUTFunction", "") or ""))
+    windows = []
+    for i in range(min(len(centers), len(widths))):
+        label = labels[i] if i < len(labels) else ""
+        windows.append(WindowParams(centers[i], widths[i], function, label))
+    return tuple(windows)
+
+
+def read_voi_luts(ds: Dataset, frame_index: int, modality: ModalityParams,
+                  bits_stored: int, signed: bool) -> tuple[LutParams, ...]:
+    """All VOI LUT Sequence items (PS3.3 C.11.2.1.1); descriptor's 2nd value per C.11.2.1.1."""
+    source = functional_group(ds, frame_index, "FrameVOILUTSequence")
+    if source is None or "VOILUTSequence" not in source:
+        source = ds
+    seq = source.get("VOILUTSequence")
+    if seq is None:
+        return ()
+    if modality is None:
+        signed_first = signed
+    else:
+        lo = -(1 << (bits_stored - 1)) if signed else 0
+        hi = (1 << (bits_stored - (1 if signed else 0))) - 1
+        signed_first = modality_range(modality, lo, hi)[0] < 0
+    luts = []
+    for item in seq:
+        lut = read_lut(item, signed_first=signed_first, little_endian=_little_endian(ds),
+                       what="VOI LUT")
+        if lut is not None:
+            luts.append(lut)
+    return tuple(luts)
+
+
+def read_presentation(ds: Dataset) -> tuple[PresentationShape | None, LutParams | None]:
+    """Presentation LUT Shape (2050,0020) and Sequence (2050,0010) at top level (C.11.4, C.11.6)."""
+    shape = PresentationShape.parse(str(ds.get("PresentationLUTShape", "") or ""))
+    lut = None
+    seq = ds.get("PresentationLUTSequence")
+    if seq:
+        lut = read_lut(seq[0], signed_first=False, little_endian=_little_endian(ds),
+                       what="Presentation LUT")
+    return shape, lut
+
+
+def read_padding(ds: Dataset, signed: bool, is_float: bool) -> tuple[float, float] | None:
+    """Inclusive padding range in stored values (PS3.3 C.7.5.1.1.2), single-sample images only."""
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+        return None
+    if is_float:
+        value = _floats(ds.get("FloatPixelPaddingValue"))
+        limit = _floats(ds.get("FloatPixelPaddingRangeLimit"))
+        if not value:
+            return None
+        lo, hi = value[0], (limit[0] if limit else value[0])
+    else:
+        if "PixelPaddingValue" not in ds:
+            return None
+        bits_allocated = int(ds.get("BitsAllocated", 16) or 16)
+
+        def stored(v: Any) -> float:
+            iv = int(v if not isinstance(v, bytes) else int.from_bytes(v[:2], "little"))
+            return float(_as16(iv, signed)) if bits_allocated <= 16 else float(iv)
+
+        lo = stored(ds.PixelPaddingValue)
+        hi = stored(ds.PixelPaddingRangeLimit) if "PixelPaddingRangeLimit" in ds else lo
+    return (min(lo, hi), max(lo, hi))
+
+
+def read_grayscale_params(ds: Dataset, frame_index: int = 0, *, is_float: bool = False
+                          ) -> GrayscaleParams:
+    """Everything the grayscale pipeline needs for frame ``frame_index`` of ``ds``.
+
+    Parameters
+    ----------
+    ds : Dataset
+        The header (pixel data not needed).
+    frame_index : int
+        0-based frame, for enhanced objects' per-frame functional groups (PS3.3 C.7.6.16).
+    is_float : bool
+        The pixel data is Float/Double Float Pixel Data (no Modality LUT, no Bits Stored).
+    """
+    bits_allocated = int(ds.get("BitsAllocated", 16) or 16)
+    bits_stored = bits_allocated if is_float else int(ds.get("BitsStored", bits_allocated)
+                                                       or bits_allocated)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1 and not is_float
+    modality = None if is_float else read_modality(ds, frame_index)
+    shape, pres_lut = read_presentation(ds)
+    return GrayscaleParams(
+        photometric=str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2"
+                        ).strip().upper(),
+        bits_allocated=bits_allocated,
+        bits_stored=bits_stored,
+        signed=signed,
+        is_float=is_float,
+        modality=modality,
+        windows=read_windows(ds, frame_index),
+        voi_luts=read_voi_luts(ds, frame_index, modality, bits_stored, signed),
+        presentation_shape=shape,
+        presentation_lut=pres_lut,
+        padding=read_padding(ds, signed, is_float),
+    )
+
+
+def lut_array(lut: LutParams) -> npt.NDArray[np.int64]:
+    """The entries of ``lut`` (convenience for callers that only hold the params)."""
+    return lut.data
