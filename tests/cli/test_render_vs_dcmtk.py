@@ -9,7 +9,6 @@ clause and the reason; nothing is skipped silently.
 from __future__ import annotations
 
 import glob
-import importlib.util
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -30,9 +29,6 @@ pytestmark = [
 ]
 
 MONITOR_LUT = next(iter(sorted(glob.glob("/usr/share/dcmtk*/monitor.lut"))), "")
-HAVE_OVERLAYS = importlib.util.find_spec("viewer.imaging.overlays") is not None and (
-    importlib.util.find_spec("viewer.dicom.overlays") is not None
-)
 
 # Reasons shared by several rows (clause first).
 PADDING = ("PS3.3 C.7.5.1.1.2: padding pixels are left out of the automatic window; "
@@ -168,7 +164,7 @@ TABLE: tuple[Row, ...] = (
     _rgb("color3d_jpeg_baseline.dcm", LOSSY_JPEG),
 )
 
-# Overlays are drawn by both sides once the overlay modules exist.
+# Overlays on (the default of both tools); the NO_OVL rows above check them off.
 OVERLAY_ROWS = (
     Row("MR-SIEMENS-DICOM-WithOverlays.dcm", ("--voi", "1"), ("+Wi", "1")),
     Row("examples_overlay.dcm", ("--voi", "2"), ("+Wi", "2")),
@@ -207,8 +203,6 @@ def test_matches_dcmtk(row: Row, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("row", _params(OVERLAY_ROWS))
 def test_overlays_match_dcmtk(row: Row, tmp_path: Path) -> None:
-    if not HAVE_OVERLAYS:
-        pytest.xfail("PS3.3 C.9.2 overlays: viewer.imaging.overlays is not in this build yet")
     _compare(row, tmp_path)
 
 

@@ -7,7 +7,6 @@ command line and by the viewer alike.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from functools import lru_cache
@@ -17,10 +16,13 @@ import numpy as np
 import numpy.typing as npt
 
 from viewer.dicom.frames import FrameSource
+from viewer.dicom.overlays import read_overlay_planes
 from viewer.dicom.palette import pixel_presentation, read_palette
 from viewer.dicom.params import read_grayscale_params
+from viewer.dicom.shutters import read_shutter
 from viewer.imaging.color import PaletteLut, apply_palette, apply_supplemental, to_8bit
 from viewer.imaging.compose import composite
+from viewer.imaging.overlays import overlay_mask
 from viewer.imaging.pipeline import (
     DisplayLut,
     FrameStats,
@@ -29,19 +31,11 @@ from viewer.imaging.pipeline import (
     build_display_lut,
     frame_stats,
 )
+from viewer.imaging.shutters import shutter_mask
 
 log = logging.getLogger(__name__)
 
 _DEFAULT_VIEW = ViewState()
-
-
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
 
 
 class DicomImage:
@@ -64,6 +58,7 @@ class DicomImage:
         ):
             self.palette = read_palette(ds)
         self.params = lru_cache(maxsize=64)(self._params)
+        self._overlay_planes = read_overlay_planes(ds) if self.layout.is_grayscale else []
 
     @property
     def number_of_frames(self) -> int:
@@ -110,36 +105,27 @@ class DicomImage:
 
     def _composite(self, frame_index: int, out: npt.NDArray[np.uint8], lut: DisplayLut,
                    overlays: bool, shutters: bool) -> npt.NDArray[np.uint8]:
-        masks: list[npt.NDArray[np.bool_]] = []
-        shutter_mask = None
-        shutter_value = lut.background
+        # PS3.3 C.9.2 / C.7.6.11: drawn in P-value space, after the Presentation LUT
         rows, cols = self.layout.rows, self.layout.columns
-        ds = self.source.dataset
+        masks: list[npt.NDArray[np.bool_]] = []
         if overlays:
-            reader = _optional("viewer.dicom.overlays")
-            painter = _optional("viewer.imaging.overlays")
-            if reader is not None and painter is not None:
-                for plane in reader.read_overlay_planes(ds):
-                    if getattr(plane, "embedded", False):
-                        plane = plane.with_words(self.source.raw_words(frame_index)) \
-                            if hasattr(plane, "with_words") else plane
-                    mask = painter.overlay_mask(plane, frame_index, rows, cols)
-                    if mask is not None:
-                        masks.append(mask)
+            for plane in self._overlay_planes:
+                words = self.source.raw_words(frame_index) if plane.embedded else None
+                mask = overlay_mask(plane, frame_index, rows, cols, words)
+                if mask is not None:
+                    masks.append(mask)
+        shutter = None
+        shutter_value = lut.background
         if shutters:
-            reader = _optional("viewer.dicom.shutters")
-            painter = _optional("viewer.imaging.shutters")
-            if reader is not None and painter is not None:
-                spec = reader.read_shutter(ds)
-                if spec is not None:
-                    shutter_mask = painter.shutter_mask(spec, rows, cols)
-                    value = getattr(spec, "presentation_value", None)
-                    if value is not None:
-                        shutter_value = lut.ddl_for_pvalue(int(value), 16)
-        if not masks and shutter_mask is None:
+            spec = read_shutter(self.source.dataset, frame_index)
+            if spec is not None:
+                shutter = shutter_mask(spec, rows, cols)
+                if spec.presentation_value is not None:
+                    shutter_value = lut.ddl_for_pvalue(int(spec.presentation_value), 16)
+        if not masks and shutter is None:
             return out
         return composite(out, overlays=masks, overlay_value=lut.overlay_value,
-                         shutter=shutter_mask, shutter_value=shutter_value)
+                         shutter=shutter, shutter_value=shutter_value)
 
 
 def _needs_stats(params: GrayscaleParams, view: ViewState) -> bool:
