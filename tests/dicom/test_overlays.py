@@ -18,8 +18,9 @@ from viewer.dicom.overlays import read_overlay_planes
 from viewer.imaging.overlays import overlay_mask
 
 
-def _overlay(ds: Dataset, group: int, rows: int, cols: int, data: bytes | None,
-             **extra: tuple[str, object]) -> None:  # fmt: skip
+def _overlay(
+    ds: Dataset, group: int, rows: int, cols: int, data: bytes | None, **extra: tuple[str, object]
+) -> None:
     ds.add_new(Tag(group, 0x0010), "US", rows)
     ds.add_new(Tag(group, 0x0011), "US", cols)
     ds.add_new(Tag(group, 0x0040), "CS", "G")

@@ -12,8 +12,16 @@ from tests.support import testdata
 from viewer.core.errors import InputFileError
 from viewer.dicom.palette import is_supplemental, pixel_presentation, read_palette
 
-BUNDLED = ["spring.dcm", "summer.dcm", "fall.dcm", "winter.dcm",  # segmented
-           "hotiron.dcm", "pet.dcm", "hotmetalblue.dcm", "pet20step.dcm"]  # fmt: skip
+BUNDLED = [
+    "spring.dcm",
+    "summer.dcm",
+    "fall.dcm",
+    "winter.dcm",  # segmented
+    "hotiron.dcm",
+    "pet.dcm",
+    "hotmetalblue.dcm",
+    "pet20step.dcm",
+]
 
 
 @pytest.mark.parametrize("name", BUNDLED)

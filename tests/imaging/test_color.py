@@ -122,8 +122,12 @@ def test_unknown_photometric_is_refused() -> None:
         to_display_rgb(np.zeros((1, 1, 3), np.uint8), "MONOCHROME2", 8)
 
 
-PALETTE_FILES = [("OBXXXX1A.dcm", 0), ("OBXXXX1A_2frame.dcm", 1), ("examples_palette.dcm", 0),
-                 ("OBXXXX1A_expb.dcm", 0)]  # fmt: skip
+PALETTE_FILES = [
+    ("OBXXXX1A.dcm", 0),
+    ("OBXXXX1A_2frame.dcm", 1),
+    ("examples_palette.dcm", 0),
+    ("OBXXXX1A_expb.dcm", 0),
+]
 
 
 @pytest.mark.parametrize(("name", "frame"), PALETTE_FILES)

@@ -139,8 +139,15 @@ def test_dcmtk_monitor_lut_vector() -> None:
 def test_ideal_targets() -> None:
     # gsdf.md §5.2: Lmin 0.5, Lmax 250, La 0, 8-bit, no spline: the spline stays within 2.1e-6.
     targets = target_luminances(model_curve(0.5, 250.0), 256)
-    expected = {0: 0.5005, 1: 0.5362, 64: 6.9649, 128: 29.7612, 192: 92.7539, 254: 246.2805,
-                255: 250.0441}  # fmt: skip
+    expected = {
+        0: 0.5005,
+        1: 0.5362,
+        64: 6.9649,
+        128: 29.7612,
+        192: 92.7539,
+        254: 246.2805,
+        255: 250.0441,
+    }
     for p, lum in expected.items():
         assert targets[p] == pytest.approx(lum, abs=6e-5)
 

@@ -37,18 +37,40 @@ def _pack(bits: npt.NDArray[np.bool_]) -> bytes:
 
 
 def _add_overlay(ds: Dataset, group: int, **values: object) -> None:
-    vrs = {0x0010: "US", 0x0011: "US", 0x0015: "IS", 0x0022: "LO", 0x0040: "CS", 0x0050: "SS",
-           0x0051: "US", 0x0100: "US", 0x0102: "US", 0x1500: "LO", 0x3000: "OW"}  # fmt: skip
-    names = {"rows": 0x0010, "cols": 0x0011, "frames": 0x0015, "description": 0x0022,
-             "type": 0x0040, "origin": 0x0050, "frame_origin": 0x0051, "allocated": 0x0100,
-             "position": 0x0102, "label": 0x1500, "data": 0x3000}  # fmt: skip
+    vrs = {
+        0x0010: "US",
+        0x0011: "US",
+        0x0015: "IS",
+        0x0022: "LO",
+        0x0040: "CS",
+        0x0050: "SS",
+        0x0051: "US",
+        0x0100: "US",
+        0x0102: "US",
+        0x1500: "LO",
+        0x3000: "OW",
+    }
+    names = {
+        "rows": 0x0010,
+        "cols": 0x0011,
+        "frames": 0x0015,
+        "description": 0x0022,
+        "type": 0x0040,
+        "origin": 0x0050,
+        "frame_origin": 0x0051,
+        "allocated": 0x0100,
+        "position": 0x0102,
+        "label": 0x1500,
+        "data": 0x3000,
+    }
     for name, value in values.items():
         element = names[name]
         ds.add_new(Tag(group, element), vrs[element], value)
 
 
-def _reference_place(bits: npt.NDArray[np.bool_], origin: tuple[int, int], rows: int,
-                     cols: int) -> npt.NDArray[np.bool_]:  # fmt: skip
+def _reference_place(
+    bits: npt.NDArray[np.bool_], origin: tuple[int, int], rows: int, cols: int
+) -> npt.NDArray[np.bool_]:
     """Pixel-by-pixel placement, written independently of the module."""
     out = np.zeros((rows, cols), dtype=bool)
     for r in range(bits.shape[0]):
@@ -133,8 +155,9 @@ def _embedded_file(tmp_path: Path) -> tuple[Path, npt.NDArray[np.bool_]]:
     bits[np.arange(rows), np.arange(rows)] = True
     words = image | (bits.astype(np.uint16) << 15)
     ds = monochrome_dataset(words, bits_stored=12)
-    _add_overlay(ds, 0x6002, rows=rows, cols=cols, type="G", origin=[1, 1], allocated=16,
-                 position=15)  # fmt: skip
+    _add_overlay(
+        ds, 0x6002, rows=rows, cols=cols, type="G", origin=[1, 1], allocated=16, position=15
+    )
     path = tmp_path / "embedded.dcm"
     ds.save_as(path, enforce_file_format=True)
     return path, bits
@@ -159,9 +182,21 @@ def _multiframe_file(tmp_path: Path) -> tuple[Path, npt.NDArray[np.bool_], tuple
     bits = rng.random((2, 5, 7)) < 0.5  # 35 bits per overlay frame: not byte aligned
     origin = (0, 6)  # first overlay row falls above the image, the right edge is clipped
     ds = monochrome_dataset(image)
-    _add_overlay(ds, 0x6000, rows=5, cols=7, frames=2, frame_origin=2, type="G",
-                 origin=list(origin), allocated=1, position=0, data=_pack(bits),
-                 label="ROI 1", description="generated")  # fmt: skip
+    _add_overlay(
+        ds,
+        0x6000,
+        rows=5,
+        cols=7,
+        frames=2,
+        frame_origin=2,
+        type="G",
+        origin=list(origin),
+        allocated=1,
+        position=0,
+        data=_pack(bits),
+        label="ROI 1",
+        description="generated",
+    )
     path = tmp_path / "multiframe.dcm"
     ds.save_as(path, enforce_file_format=True)
     return path, bits, origin
