@@ -108,7 +108,7 @@ def _import_listing(
         report.notes.extend(contents.notes)
         for entry in contents.entries:
             if entry.path is None:
-                report.missing.append(str(contents.dicomdir.parent / entry.display))
+                report.missing.append(str(contents.dicomdir.parent.joinpath(*entry.file_id)))
             else:
                 named.add(entry.path)
     candidates = list(dict.fromkeys([*named, *listing.files]))
