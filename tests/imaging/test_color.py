@@ -11,7 +11,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut
 
-from tests.imaging.dcmtk_pnm import dcmj2pnm
+from tests.imaging.dcmtk_pnm import dcmj2pnm, monochrome_dataset
 from tests.support import testdata
 from viewer.dicom.palette import is_supplemental, read_palette
 from viewer.imaging.color import (
@@ -217,3 +217,47 @@ def test_supplemental_palette_ect() -> None:
     # an RGB grayscale input works the same
     rgb_gray = np.repeat(gray[..., None], 3, axis=-1)
     assert np.array_equal(apply_supplemental(stored, rgb_gray, palette), out)
+
+
+def _palette_image(tmp_path: Path, desc: list[int], lut: bytes, stored: np.ndarray) -> Path:
+    ds = monochrome_dataset(stored, bits_stored=12 if stored.dtype.itemsize == 2 else None)
+    ds.PhotometricInterpretation = "PALETTE COLOR"
+    for colour, shift in (("Red", 0), ("Green", 1), ("Blue", 2)):
+        ds.add_new(
+            pydicom.datadict.tag_for_keyword(f"{colour}PaletteColorLookupTableDescriptor"),
+            "US",
+            desc,
+        )
+        data = np.roll(np.frombuffer(lut, dtype=np.uint8), shift * 2).tobytes()
+        ds.add_new(
+            pydicom.datadict.tag_for_keyword(f"{colour}PaletteColorLookupTableData"), "OW", data
+        )
+    path = tmp_path / "palette.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("desc", "entry_dtype", "entries"),
+    [
+        ([300, 100, 16], "<u2", np.linspace(0, 65535, 300).astype(np.uint16)),
+        ([300, 100, 8], "<u2", np.linspace(0, 255, 300).astype(np.uint16)),  # one per word
+        ([256, 0, 8], "u1", np.arange(256, dtype=np.uint8)[::-1]),  # two per word
+    ],
+    ids=["16-bit", "8-bit one per word", "8-bit packed"],
+)
+def test_generated_palette_images_match_dcmtk(
+    tmp_path: Path, desc: list[int], entry_dtype: str, entries: np.ndarray
+) -> None:
+    # 12-bit stored values 0..4095: below the first mapped value and beyond the last entry
+    stored = (np.arange(64 * 64) % 4096).astype(np.uint16).reshape(64, 64)
+    if desc[1] == 0:
+        stored = (stored % 256).astype(np.uint8)
+    path = _palette_image(tmp_path, desc, entries.astype(entry_dtype).tobytes(), stored)
+    ds = pydicom.dcmread(path)
+    palette = read_palette(ds)
+    assert palette is not None
+    assert len(palette.red.entries) == desc[0]
+    ours = apply_palette(ds.pixel_array, palette)
+    oracle = dcmj2pnm(path, tmp_path / "out.ppm")
+    assert np.array_equal(ours, oracle)

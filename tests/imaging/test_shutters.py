@@ -1,4 +1,8 @@
-"""Display shutters pixel by pixel against independent rasterisations (loops and Pillow)."""
+"""Display shutters pixel by pixel against independent rasterisations (loops and Pillow).
+
+dcmtk is no oracle here: dcmj2pnm ignores the Display Shutter module, and dcmp2pgm reads the
+shutters of a presentation state (it logs them) but leaves them out of the bitmap it writes.
+"""
 
 from __future__ import annotations
 
