@@ -242,8 +242,19 @@ class FrameSource:
             raise self._error(f"frame {index + 1} asked for, the file has {n} frame"
                               f"{'s' if n != 1 else ''}")
 
+    def _check_native_length(self, index: int) -> None:
+        layout = self.layout
+        bits = layout.rows * layout.columns * layout.samples_per_pixel * layout.bits_allocated
+        end = self._value_offset + ((index + 1) * bits + 7) // 8
+        size = self.path.stat().st_size
+        if size < end:
+            raise self._error(f"is truncated: frame {index + 1} needs {end} bytes, "
+                              f"the file has {size}")
+
     def _decode(self, index: int, raw: bool) -> npt.NDArray[Any]:
         self._check_index(index)
+        if self._decoder.is_native and self._full is None:
+            self._check_native_length(index)
         try:
             if self._full is not None:
                 opts = dict(self._opts)

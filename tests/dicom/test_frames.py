@@ -1,0 +1,113 @@
+"""Per-frame decoding: every transfer syntax, masking, 1-bit and 32-bit data (spec §1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from tests.support.testdata import test_file as data_file
+from viewer.core.errors import InputFileError
+from viewer.dicom.frames import FrameSource, mask_stored
+
+RAW = [0x0000, 0x0FFF, 0x0800, 0x07FF, 0xF800, 0xA123, 0x1001]
+
+# One file per transfer syntax; expected = pydicom's own full decode of the same file.
+PER_SYNTAX = [
+    "MR_small_implicit.dcm",  # implicit VR LE
+    "MR_small.dcm",  # explicit VR LE
+    "MR_small_bigendian.dcm",  # explicit VR BE
+    "image_dfl.dcm",  # deflated
+    "MR_small_RLE.dcm",  # RLE
+    "SC_rgb_jpeg_dcmtk.dcm",  # JPEG baseline
+    "JPGExtended.dcm",  # JPEG extended 12-bit
+    "JPGLosslessP14SV1_1s_1f_8b.dcm",  # JPEG lossless SV1
+    "JPEG-LL.dcm",  # JPEG lossless process 14
+    "MR_small_jpeg_ls_lossless.dcm",  # JPEG-LS lossless
+    "JPEGLSNearLossless_16.dcm",  # JPEG-LS near lossless
+    "MR_small_jp2klossless.dcm",  # JPEG 2000 lossless
+    "MR2_J2KI.dcm",  # JPEG 2000
+    "liver.dcm",  # 1-bit, frames not byte aligned
+    "rtdose.dcm",  # 32-bit
+    "emri_small_big_endian.dcm",  # 12 of 16 bits, big endian, multi-frame
+]
+
+
+@pytest.mark.parametrize("name", PER_SYNTAX)
+def test_last_frame_equals_pydicom(name: str) -> None:
+    path = data_file(name)
+    source = FrameSource(path)
+    last = source.number_of_frames - 1
+    ref = pydicom.dcmread(path).pixel_array
+    if source.number_of_frames > 1:
+        ref = ref[last]
+    assert np.array_equal(source.frame(last), ref)
+
+
+def test_spec_masking_vectors() -> None:
+    words = np.array(RAW, dtype=np.uint16)
+    assert mask_stored(words, 12, False).tolist() == [0, 4095, 2048, 2047, 2048, 291, 1]
+    signed = mask_stored(words.view(np.int16), 12, True)
+    assert signed.tolist() == [0, -1, -2048, 2047, -2048, 291, 1]
+
+
+def _write(path: Path, ds: Dataset, ts: str = ExplicitVRLittleEndian) -> Path:
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ts
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _mono(rows: int, cols: int, frames: int, words: np.ndarray, signed: bool) -> Dataset:
+    ds = Dataset()
+    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, cols, frames
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    ds.PixelRepresentation = int(signed)
+    ds.PixelData = words.astype("<u2").tobytes()
+    return ds
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_garbage_high_bits_are_masked_but_kept_in_raw_words(tmp_path: Path, signed: bool) -> None:
+    words = np.array(RAW + [0], dtype=np.uint16)
+    path = _write(tmp_path / "m.dcm", _mono(2, 4, 1, words, signed))
+    source = FrameSource(path)
+    expected = [0, -1, -2048, 2047, -2048, 291, 1, 0] if signed else \
+        [0, 4095, 2048, 2047, 2048, 291, 1, 0]
+    assert source.frame(0).ravel().tolist() == expected
+    assert source.raw_words(0).ravel().tolist() == words.tolist()
+
+
+def test_one_frame_decodes_without_the_others(tmp_path: Path) -> None:
+    # frame 1 is complete, the file is cut inside frame 2: only frame 2 fails
+    words = np.arange(3 * 8, dtype=np.uint16)
+    path = _write(tmp_path / "cut.dcm", _mono(2, 4, 3, words, False))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 2 * 8 - 4])
+    source = FrameSource(path)
+    assert source.frame(0).ravel().tolist() == list(range(8))
+    with pytest.raises(InputFileError, match="frame 3"):
+        source.frame(2)
+
+
+def test_frame_out_of_range_names_the_count() -> None:
+    source = FrameSource(data_file("emri_small.dcm"))
+    with pytest.raises(InputFileError, match="frame 11 asked for, the file has 10 frames"):
+        source.frame(10)
+
+
+def test_opening_reads_no_pixel_data(tmp_path: Path) -> None:
+    # Pixel Data claims 10 frames but the file holds none: opening still succeeds
+    words = np.zeros(8, dtype=np.uint16)
+    path = _write(tmp_path / "short.dcm", _mono(2, 4, 10, words, False))
+    source = FrameSource(path)
+    assert source.number_of_frames == 10 and source.layout.rows == 2

@@ -1,0 +1,88 @@
+"""Dataset -> display parameters: functional groups, descriptor quirks, XA rule (spec §2, §3, §11)."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from tests.support.testdata import test_file as data_file
+from viewer.dicom.frames import FrameSource
+from viewer.dicom.params import read_grayscale_params, read_lut, read_modality
+from viewer.imaging.modality import LutParams, RescaleParams
+from viewer.imaging.presentation import PresentationShape
+from viewer.imaging.voi import VoiFunction
+
+
+def _lut_item(desc: list[int], data: list[int] | bytes) -> Dataset:
+    item = Dataset()
+    item.LUTDescriptor = desc
+    item.LUTData = data
+    return item
+
+
+def test_descriptor_zero_means_65536_and_first_value_by_sign() -> None:
+    lut = read_lut(_lut_item([0, 0xFFFE, 16], list(range(65536))), signed_first=True)
+    assert lut is not None and lut.n_entries == 65536 and lut.first_mapped == -2
+    unsigned = read_lut(_lut_item([3, 0xFFFE, 16], [1, 2, 3]), signed_first=False)
+    assert unsigned is not None and unsigned.first_mapped == 65534
+
+
+def test_8bit_entries_packed_two_per_word() -> None:
+    lut = read_lut(_lut_item([4, 0, 8], [0x0201, 0x0403]), signed_first=False)
+    assert lut is not None and lut.data.tolist() == [1, 2, 3, 4]
+
+
+def test_entries_masked_to_bits() -> None:
+    lut = read_lut(_lut_item([2, 0, 12], [0xF001, 0x0FFF]), signed_first=False)
+    assert lut is not None and lut.data.tolist() == [1, 4095]
+
+
+def test_modality_lut_file_and_xa_rule() -> None:
+    ds = FrameSource(data_file("mlut_18.dcm")).dataset
+    modality = read_modality(ds)
+    assert isinstance(modality, LutParams) and modality.first_mapped == -2048
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.12.1"
+    assert read_modality(ds) is None
+
+
+def test_windows_with_explanations() -> None:
+    ds = FrameSource(data_file("MR-SIEMENS-DICOM-WithOverlays.dcm")).dataset
+    windows = read_grayscale_params(ds).windows
+    assert [(w.center, w.width, w.explanation) for w in windows] == [
+        (450.0, 790.0, "WINDOW1"), (200.0, 443.0, "WINDOW2")]
+
+
+def test_voi_lut_sequence_file() -> None:
+    params = read_grayscale_params(FrameSource(data_file("vlut_04.dcm")).dataset)
+    assert len(params.voi_luts) == 1 and params.voi_luts[0].n_entries == 256
+
+
+def test_functional_groups_per_frame_then_shared() -> None:
+    ds = Dataset()
+    ds.BitsAllocated, ds.BitsStored, ds.PixelRepresentation = 16, 12, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PresentationLUTShape = "INVERSE"
+    shared, frame0, frame1 = Dataset(), Dataset(), Dataset()
+    pvt = Dataset()
+    pvt.RescaleSlope, pvt.RescaleIntercept, pvt.RescaleType = 2, -10, "US"
+    shared.PixelValueTransformationSequence = Sequence([pvt])
+    voi = Dataset()
+    voi.WindowCenter, voi.WindowWidth, voi.VOILUTFunction = 100, 50, "SIGMOID"
+    frame1.FrameVOILUTSequence = Sequence([voi])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    ds.PerFrameFunctionalGroupsSequence = Sequence([frame0, frame1])
+    p0, p1 = read_grayscale_params(ds, 0), read_grayscale_params(ds, 1)
+    assert p0.modality == RescaleParams(2.0, -10.0, "US") == p1.modality
+    assert p0.windows == ()
+    assert p1.windows[0].center == 100 and p1.windows[0].function is VoiFunction.SIGMOID
+    assert p1.presentation_shape is PresentationShape.INVERSE
+
+
+def test_padding_range_in_stored_values() -> None:
+    ds = Dataset()
+    ds.BitsAllocated, ds.BitsStored, ds.PixelRepresentation = 16, 16, 1
+    ds.PixelPaddingValue = 0xF830  # read as US: -2000 as SS
+    ds.PixelPaddingRangeLimit = 0xF82F
+    assert read_grayscale_params(ds).padding == (-2001.0, -2000.0)
+    assert np.isclose(read_grayscale_params(ds).stored_min, -32768)
