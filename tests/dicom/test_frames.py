@@ -78,7 +78,7 @@ def _mono(rows: int, cols: int, frames: int, words: np.ndarray, signed: bool) ->
 
 @pytest.mark.parametrize("signed", [False, True])
 def test_garbage_high_bits_are_masked_but_kept_in_raw_words(tmp_path: Path, signed: bool) -> None:
-    words = np.array(RAW + [0], dtype=np.uint16)
+    words = np.array([*RAW, 0], dtype=np.uint16)
     path = _write(tmp_path / "m.dcm", _mono(2, 4, 1, words, signed))
     source = FrameSource(path)
     expected = [0, -1, -2048, 2047, -2048, 291, 1, 0] if signed else \

@@ -1,4 +1,4 @@
-"""Dataset -> display parameters: functional groups, descriptor quirks, XA rule (spec §2, §3, §11)."""
+"""Dataset -> display parameters: functional groups, LUT descriptor quirks, the XA rule."""
 
 from __future__ import annotations
 
