@@ -181,7 +181,7 @@ def start_dcmqrscp(workdir: Path, aet: str = "DCMQR",
     )
     log = workdir / "dcmqrscp.log"
     proc = subprocess.Popen(
-        [DCMQRSCP, "-c", str(workdir / "dcmqrscp.cfg"), "--disable-host-lookup", "+xr", "-ll", "warn"],
+        [DCMQRSCP, "-c", str(workdir / "dcmqrscp.cfg"), "--disable-host-lookup", "+xr", "-xr", "-ll", "warn"],
         env=PEER_ENV, cwd=workdir, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )
     peer = PeerProcess("dcmqrscp", aet, port, proc, workdir, log=log)

@@ -28,21 +28,50 @@ EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 DEFLATED_EXPLICIT_VR_LE = "1.2.840.10008.1.2.1.99"
 EXPLICIT_VR_BE = "1.2.840.10008.1.2.2"
 UNCOMPRESSED_SYNTAXES = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)
-# Offered for storage: the peer keeps its stored encoding (no lossy transcoding by a PACS).
+# Accepted by our storage SCP, in order of preference when one context proposes several
+# (PS3.8 9.3.3.2: the acceptor picks one): lossless compressed syntaxes first, since a
+# sender that lists them next to the uncompressed ones holds the data in that form and
+# would otherwise have to transcode; then uncompressed; lossy ones only if proposed alone.
 STORAGE_TRANSFER_SYNTAXES = (
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless, First-Order Prediction (Process 14 SV1)
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless Only
+    "1.2.840.10008.1.2.5",  # RLE Lossless
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
     DEFLATED_EXPLICIT_VR_LE,
     EXPLICIT_VR_BE,
     "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
     "1.2.840.10008.1.2.4.51",  # JPEG Extended (Process 2 & 4)
-    "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
-    "1.2.840.10008.1.2.4.70",  # JPEG Lossless, First-Order Prediction (Process 14 SV1)
-    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
     "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
-    "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless Only
     "1.2.840.10008.1.2.4.91",  # JPEG 2000
+)
+# The second choice, for a C-MOVE pass that fetches what the first pass could not get.
+STORAGE_SYNTAXES_UNCOMPRESSED_FIRST = (
+    *(s for s in STORAGE_TRANSFER_SYNTAXES if s in (EXPLICIT_VR_LE, IMPLICIT_VR_LE,
+                                                     DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_BE)),
+    *(s for s in STORAGE_TRANSFER_SYNTAXES if s not in (EXPLICIT_VR_LE, IMPLICIT_VR_LE,
+                                                         DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_BE)),
+)
+
+# For C-GET the PACS picks, per instance, an accepted context whose transfer syntax is
+# the stored one; so each compressed syntax gets a context of its own (in this order,
+# as many as the 128-context budget allows per SOP class), next to one context that
+# carries the uncompressed syntaxes. Otherwise the PACS transcodes or fails.
+GET_UNCOMPRESSED_SYNTAXES = (
+    EXPLICIT_VR_LE, IMPLICIT_VR_LE, DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_BE,
+)
+GET_COMPRESSED_SYNTAXES = (
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless Only
     "1.2.840.10008.1.2.5",  # RLE Lossless
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless Process 14
 )
 
 # Storage SOP classes proposed for C-GET when the PACS does not say which classes a study

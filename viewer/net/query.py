@@ -102,7 +102,7 @@ def build_identifier(spec: QuerySpec) -> Dataset:
     ds.QueryRetrieveLevel = spec.level.upper()
     keys = PATIENT_LEVEL_KEYS if spec.level == "patient" else QUERY_RETURN_KEYS[spec.level]
     for keyword in keys:
-        setattr(ds, keyword, "")
+        setattr(ds, keyword, None)  # zero length: return this key (PS3.4 C.2.2.2.3)
     ds.SpecificCharacterSet = QUERY_CHARACTER_SET
     if spec.patient_name:
         ds.PatientName = spec.patient_name
