@@ -202,12 +202,30 @@ def test_identity_table() -> None:
 
 # --- dcmtk as oracle ---------------------------------------------------------------------------
 
+
+def _polynomial_file() -> str:
+    return "max 255\nord 3\n" + "\n".join(_gamma_file(0.0, step=15).splitlines()[2:]) + "\n"
+
+
+def _non_monotonic_file() -> str:
+    """A measured curve with a dip (DDL 100-119 darker than DDL 99): dcmtk warns and goes on."""
+    lines = ["max 255", "amb 0.3"]
+    for d in range(256):
+        lum = 0.5 + 249.5 * (d / 255) ** 2.2
+        if 100 <= d < 120:
+            lum -= 4.0
+        lines.append(f"{d} {lum:.6f}")
+    return "\n".join(lines) + "\n"
+
+
 DCMDSPFN_CASES = {
     "monitor.lut": None,
     "gamma amb 0": _gamma_file(0.0),
     "gamma amb 2": _gamma_file(2.0),
     "gamma sparse (spline)": _gamma_file(0.7, step=17),
     "gamma 10-bit sparse": _gamma_file(0.0, step=31, max_ddl=1023),
+    "polynomial order 3": _polynomial_file(),
+    "non-monotonic": _non_monotonic_file(),
 }
 
 
@@ -225,7 +243,10 @@ def test_against_dcmdspfn(tmp_path: Path, name: str) -> None:
     np.testing.assert_allclose(produced_luminance(curve, table), oracle[:, 3], atol=5e-7)
 
 
-@pytest.mark.parametrize("name", ["monitor.lut", "gamma amb 2", "gamma sparse (spline)"])
+@pytest.mark.parametrize(
+    "name",
+    ["monitor.lut", "gamma amb 2", "gamma sparse (spline)", "polynomial order 3", "non-monotonic"],
+)
 def test_against_dcmj2pnm_on_a_ramp(tmp_path: Path, name: str) -> None:
     text = DCMDSPFN_CASES[name] or _monitor_lut().read_text()
     lut = tmp_path / "display.lut"
@@ -241,8 +262,7 @@ def test_against_dcmj2pnm_on_a_ramp(tmp_path: Path, name: str) -> None:
 
 
 def test_polynomial_order_is_used() -> None:
-    text = "max 255\nord 3\n" + "\n".join(_gamma_file(0.0, step=15).splitlines()[2:])
-    curve = parse_characteristic_file(text, "poly.lut")
+    curve = parse_characteristic_file(_polynomial_file(), "poly.lut")
     assert curve.polynomial_order == 3
     fitted = full_curve(curve)
     spline = full_curve(

@@ -268,8 +268,12 @@ def _gsdf_table() -> tuple[FloatArray, FloatArray, FloatArray]:
 
 
 def jnd_range(curve: CharacteristicCurve) -> tuple[float, float]:
-    """Return ``(jmin, jmax)``: JND indices of the darkest and brightest luminance plus ambient."""
-    lum = full_curve(curve)
+    """Return ``(jmin, jmax)``: JND indices of the darkest and brightest luminance plus ambient.
+
+    As in dcmtk, the extremes are taken from the measured points, not from the interpolated or
+    fitted curve (a fitted polynomial may dip below the darkest measurement).
+    """
+    lum = curve.luminances
     jmin = float(jnd_index(lum.min() + curve.ambient))  # PS3.14 7.2
     jmax = float(jnd_index(lum.max() + curve.ambient))
     return jmin, jmax
