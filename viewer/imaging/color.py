@@ -194,7 +194,8 @@ def expand_segmented(
     words : sequence of int
         The segmented data as words (16-bit for 16-bit palettes, bytes for 8-bit ones).
     bytes_per_word : int
-        Size of one word, to turn an indirect segment's byte offset into a word index.
+        Size of one word, to turn an indirect segment's byte offset into a word index (the
+        offset counts bytes, as GDCM reads it; pydicom 3.0.2 takes it as a word index).
 
     Returns
     -------
