@@ -133,8 +133,6 @@ TABLE: tuple[Row, ...] = (
         ("+Wi", "1", "+Dm", MONITOR_LUT, "+Dg")),
     Row("JPGLosslessP14SV1_1s_1f_8b.dcm", ("--voi", "1", "--display-file", MONITOR_LUT),
         ("+Wi", "1", "+Dm", MONITOR_LUT, "+Dg"), PVALUE_DEPTH),
-    Row("JPGLosslessP14SV1_1s_1f_8b.dcm", ("--voi", "1", "--display-model", "0.5", "250"),
-        ("+Wi", "1"), "PS3.14: a model display differs from an identity display by design"),
     # --- colour -------------------------------------------------------------------------------
     *(_rgb(n) for n in (
         "ExplVR_BigEnd.dcm", "OBXXXX1A.dcm", "OBXXXX1A_2frame.dcm", "OBXXXX1A_expb.dcm",

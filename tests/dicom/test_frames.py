@@ -111,3 +111,14 @@ def test_opening_reads_no_pixel_data(tmp_path: Path) -> None:
     path = _write(tmp_path / "short.dcm", _mono(2, 4, 10, words, False))
     source = FrameSource(path)
     assert source.number_of_frames == 10 and source.layout.rows == 2
+
+
+def test_float_pixel_data(tmp_path: Path) -> None:
+    ds = Dataset()
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = 2, 2, 1
+    ds.PhotometricInterpretation, ds.BitsAllocated = "MONOCHROME2", 32
+    values = np.array([[-1.5, 0.0], [2.25, 1e6]], dtype="<f4")
+    ds.FloatPixelData = values.tobytes()
+    source = FrameSource(_write(tmp_path / "f.dcm", ds))
+    assert source.layout.is_float
+    assert np.array_equal(source.frame(0), values)

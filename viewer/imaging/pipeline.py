@@ -259,7 +259,7 @@ def build_display_lut(
     DisplayLut
     """
     voi = resolve_voi(params, view, stats)
-    if isinstance(voi, WindowParams):
+    if isinstance(voi, WindowParams) and view.window is None and not view.min_max:
         _warn_if_outside(params, voi)
     shape = view.presentation if view.presentation is not None else params.presentation_shape
     invert = is_inverted(shape, params.photometric)
@@ -281,12 +281,18 @@ def build_display_lut(
     offset, wrap = 0, False
     if not params.is_float:
         if params.bits_allocated <= 16:
-            depth = 8 if params.bits_allocated <= 8 else 16
-            raw = np.arange(1 << depth, dtype=np.int64)
-            if params.signed:
+            # Only the 2**BitsStored values masking can produce are evaluated.
+            bits = min(params.bits_stored, 8 if params.bits_allocated <= 8 else 16)
+            if not params.signed:
+                table = chain(np.arange(1 << bits, dtype=np.float64))
+            else:
+                # indexed by the unsigned bit pattern of the int8/int16 cell
+                depth = 8 if params.bits_allocated <= 8 else 16
+                half = 1 << (bits - 1)
+                table = np.zeros(1 << depth, dtype=np.uint8)
+                table[:half] = chain(np.arange(half, dtype=np.float64))
+                table[(1 << depth) - half:] = chain(np.arange(-half, 0, dtype=np.float64))
                 wrap = True
-                raw = np.where(raw >= 1 << (depth - 1), raw - (1 << depth), raw)
-            table = chain(raw.astype(np.float64))
         elif stats is not None and stats.sv_max - stats.sv_min < MAX_TABLE_ENTRIES:
             offset = int(stats.sv_min)
             table = chain(np.arange(offset, int(stats.sv_max) + 1, dtype=np.float64))

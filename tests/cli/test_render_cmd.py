@@ -1,0 +1,85 @@
+"""``lightbox render`` options that dcmtk cannot judge: float data, display models, PNG modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from tests.support.testdata import test_file as data_file
+from viewer.cli import main as cli_main
+from viewer.dicom.frames import FrameSource
+from viewer.imaging.display import gsdf_ddl_table, model_curve
+from viewer.imaging.voi import WindowParams, window_unit
+
+
+def _render(path: Path, out: Path, *options: str) -> Image.Image:
+    assert cli_main(["render", str(path), "-o", str(out), *options]) == 0
+    return Image.open(out)
+
+
+def test_grayscale_png_is_l_and_colour_is_rgb(tmp_path: Path) -> None:
+    assert _render(data_file("CT_small.dcm"), tmp_path / "g.png").mode == "L"
+    assert _render(data_file("SC_rgb.dcm"), tmp_path / "c.png").mode == "RGB"
+    assert _render(data_file("OT-PAL-8-face.dcm"), tmp_path / "p.png").mode == "RGB"
+
+
+def test_float_pixel_data_min_max(tmp_path: Path) -> None:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.30"
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = 1, 3, 1
+    ds.PhotometricInterpretation, ds.BitsAllocated = "MONOCHROME2", 32
+    ds.FloatPixelData = np.array([0.25, 0.5, 0.75], dtype="<f4").tobytes()
+    path = tmp_path / "float.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    out = np.asarray(_render(path, tmp_path / "f.png"))
+    assert out.ravel().tolist() == [0, 128, 255]
+
+
+def test_display_model_applies_the_gsdf_table(tmp_path: Path) -> None:
+    path = data_file("JPGLosslessP14SV1_1s_1f_8b.dcm")
+    model = np.asarray(_render(path, tmp_path / "b.png", "--window", "127.5", "256",
+                               "--display-model", "0.5", "250", "2.2", "2"))
+    # PS3.14: P-values (16-bit here) index the display's P-value -> DDL table
+    unit = window_unit(FrameSource(path).frame(0), WindowParams(127.5, 256))
+    table = gsdf_ddl_table(model_curve(0.5, 250.0, 2.2, 2.0), 65536)
+    assert np.array_equal(model, table[np.rint(unit * 65535).astype(int)])
+
+
+def test_presentation_inverse_flips_monochrome2(tmp_path: Path) -> None:
+    path = data_file("MR_small.dcm")
+    a = np.asarray(_render(path, tmp_path / "a.png")).astype(int)
+    b = np.asarray(_render(path, tmp_path / "b.png", "--presentation", "inverse")).astype(int)
+    assert np.array_equal(a + b, np.full_like(a, 255))
+
+
+def test_options_are_mutually_exclusive(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["render", str(data_file("MR_small.dcm")), "-o", str(tmp_path / "o.png"),
+                  "--minmax", "--voi", "1"])
+    assert exc.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_unwritable_output_names_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "missing-dir" / "o.png"
+    assert cli_main(["render", str(data_file("MR_small.dcm")), "-o", str(out)]) == 2
+    assert str(out) in capsys.readouterr().err
+
+
+def test_bad_display_file_names_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lut = tmp_path / "bad.lut"
+    lut.write_text("amb 1\n0 0.5\n")
+    status = cli_main(["render", str(data_file("MR_small.dcm")), "-o", str(tmp_path / "o.png"),
+                       "--display-file", str(lut)])
+    assert status == 2 and str(lut) in capsys.readouterr().err
