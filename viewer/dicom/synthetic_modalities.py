@@ -234,6 +234,7 @@ def write_dx_image(
     rows: int = 2000,
     cols: int = 1700,
     spacing: float = 0.2,
+    bits_stored: int = 12,
     transfer_syntax: str = ExplicitVRLittleEndian,
     series_number: int = 3,
     series_description: str = "Chest PA",
@@ -243,9 +244,13 @@ def write_dx_image(
 ) -> Path:
     """Write a synthetic PA chest radiograph (Digital X-Ray Image IOD for presentation).
 
-    MONOCHROME1, unsigned 12-bit, Imager Pixel Spacing at the detector (PS3.3 C.8.11.4)
-    and Presentation LUT Shape INVERSE, as C.8.11.1.1.2 requires for MONOCHROME1.
+    MONOCHROME1, unsigned, Imager Pixel Spacing at the detector (PS3.3 C.8.11.4) and
+    Presentation LUT Shape INVERSE, as C.8.11.1.1.2 requires for MONOCHROME1. With
+    ``bits_stored`` above 12 the 12-bit detector values are scaled up to fill the range.
     """
+    if not 12 <= bits_stored <= 16:
+        raise ValueError(f"bits_stored must be 12 to 16, not {bits_stored}")
+    scale = 1 << (bits_stored - 12)
     study = study or StudyIdentity()
     folder.mkdir(parents=True, exist_ok=True)
     ds = base_dataset(
@@ -268,17 +273,20 @@ def write_dx_image(
     ds.DistanceSourceToDetector = "1800"
     ds.InstanceNumber = 1
     ds.ImagerPixelSpacing = _ds_list([spacing, spacing])  # PS3.3 C.8.11.4
-    _set_pixel_module(ds, rows, cols, bits_stored=12, signed=False)
+    _set_pixel_module(ds, rows, cols, bits_stored=bits_stored, signed=False)
     ds.PhotometricInterpretation = "MONOCHROME1"
     ds.PixelIntensityRelationship = "LOG"  # PS3.3 C.8.11.3
     ds.PixelIntensityRelationshipSign = 1  # higher values, more X-ray intensity
     ds.RescaleIntercept = "0"
     ds.RescaleSlope = "1"
     ds.RescaleType = "US"
-    set_windows(ds, (("STANDARD", 2200.0, 3200.0), ("CONTRAST", 2400.0, 1800.0)))
+    presets = (("STANDARD", 2200.0, 3200.0), ("CONTRAST", 2400.0, 1800.0))
+    set_windows(ds, [(name, c * scale, w * scale) for name, c, w in presets])
     ds.PresentationLUTShape = "INVERSE"  # PS3.3 C.8.11.1.1.2: required for MONOCHROME1
     ds.LossyImageCompression = "00"
     writer = SliceWriter(ds, transfer_syntax)
     pixels = chest_radiograph(rows, cols, spacing=spacing, seed=seed)
+    if scale > 1:
+        pixels *= np.uint16(scale)
     uid = study.uid("series", str(series_number), "sop", "1")
     return writer.write(folder / file_name, uid, pixels)

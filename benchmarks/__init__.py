@@ -1,0 +1,184 @@
+"""Lightbox benchmarks: speed against a peer measured in the same run, with stated goals.
+
+Run ``python -m benchmarks [names...]`` (or ``make bench``). Each ``bench_<name>.py``
+module in this package defines ``run(ctx) -> Iterable[Result]``; see README.md.
+This package is not part of the test suite and nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+RESULTS_DIR = ROOT / "results"
+
+__all__ = ["Context", "Result", "Timing", "measure", "measure_pair"]
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Wall-clock times of repeated runs, in milliseconds."""
+
+    median: float
+    p10: float
+    p90: float
+    repeats: int
+
+    @classmethod
+    def of(cls, samples_ns: list[int]) -> Timing:
+        ms = sorted(s / 1e6 for s in samples_ns)
+        deciles = statistics.quantiles(ms, n=10) if len(ms) >= 2 else [ms[0]] * 9
+        return cls(statistics.median(ms), deciles[0], deciles[-1], len(ms))
+
+
+@dataclass(slots=True)
+class Result:
+    """One row of the table: what was measured, ours against a peer, and the goal.
+
+    Parameters
+    ----------
+    what : str
+        The operation and its input, e.g. ``"window change, CT 512x512 int16"``.
+    ours : float
+        Lightbox's figure (median for timings), in ``unit``.
+    unit : str
+        ``"ms"``, ``"s"``, ``"MB/s"``, ``"x"`` ...
+    peer : float, optional
+        The peer's figure in the same unit, measured in the same run.
+    peer_name : str
+        What the peer is (``"numpy.take"``, ``"dcmj2pnm"``, ``"Orthanc"`` ...).
+    goal : str
+        The goal in words, shown in the table.
+    goal_max, goal_min : float, optional
+        ``ours`` must be at most / at least this for the goal to be met.
+    ratio_max : float, optional
+        ``ours / peer`` must be at most this for the goal to be met.
+    details : dict
+        Anything else worth keeping in the JSON (spread, sizes, versions).
+    """
+
+    what: str
+    ours: float
+    unit: str = "ms"
+    peer: float | None = None
+    peer_name: str = ""
+    goal: str = ""
+    goal_max: float | None = None
+    goal_min: float | None = None
+    ratio_max: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        """``ours / peer``; below 1 means Lightbox is faster for a time."""
+        if self.peer is None or self.peer == 0 or math.isnan(self.peer):
+            return None
+        return self.ours / self.peer
+
+    @property
+    def met(self) -> bool | None:
+        """Whether every stated bound holds; ``None`` when the row has no goal."""
+        checks = []
+        if self.goal_max is not None:
+            checks.append(self.ours <= self.goal_max)
+        if self.goal_min is not None:
+            checks.append(self.ours >= self.goal_min)
+        if self.ratio_max is not None:
+            ratio = self.ratio
+            checks.append(ratio is not None and ratio <= self.ratio_max)
+        return all(checks) if checks else None
+
+    def as_json(self) -> dict[str, Any]:
+        """The row with its derived ratio and verdict, for the results file."""
+        out = asdict(self)
+        out["ratio"] = self.ratio
+        out["met"] = self.met
+        return out
+
+
+@dataclass(slots=True)
+class Context:
+    """What a benchmark module gets from the harness.
+
+    Parameters
+    ----------
+    quick : bool
+        Fewer repeats and smaller inputs where a module offers them (a smoke run).
+    cache_dir : Path
+        A git-ignored folder to keep generated inputs between runs.
+    """
+
+    quick: bool = False
+    cache_dir: Path = RESULTS_DIR / "cache"
+
+    def repeats(self, full: int) -> int:
+        """Number of repeats: ``full`` normally, a tenth (at least 5) with ``quick``."""
+        return max(5, full // 10) if self.quick else full
+
+    def folder(self, name: str) -> Path:
+        """A cache sub-folder for one input, created on demand."""
+        path = self.cache_dir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def measure(
+    fn: Callable[[], object],
+    repeats: int,
+    *,
+    warmup: int = 3,
+    setup: Callable[[], object] | None = None,
+) -> Timing:
+    """Time ``fn`` ``repeats`` times after ``warmup`` untimed calls.
+
+    ``setup`` runs before every call, untimed (e.g. to evict files from the page cache).
+    """
+    for _ in range(warmup):
+        if setup is not None:
+            setup()
+        fn()
+    samples = []
+    for _ in range(repeats):
+        if setup is not None:
+            setup()
+        start = time.perf_counter_ns()
+        fn()
+        samples.append(time.perf_counter_ns() - start)
+    return Timing.of(samples)
+
+
+def measure_pair(
+    ours: Callable[[], object],
+    peer: Callable[[], object],
+    repeats: int,
+    *,
+    warmup: int = 3,
+    setup: Callable[[], object] | None = None,
+) -> tuple[Timing, Timing]:
+    """Time two operations alternately, so both see the same machine load.
+
+    On a shared machine, load changes over seconds; interleaving the calls keeps the
+    ratio honest where two separate loops would not.
+    """
+    for _ in range(warmup):
+        ours()
+        peer()
+    a, b = [], []
+    for _ in range(repeats):
+        if setup is not None:
+            setup()
+        start = time.perf_counter_ns()
+        ours()
+        a.append(time.perf_counter_ns() - start)
+        if setup is not None:
+            setup()
+        start = time.perf_counter_ns()
+        peer()
+        b.append(time.perf_counter_ns() - start)
+    return Timing.of(a), Timing.of(b)
