@@ -46,6 +46,10 @@ lint: $(TSTAMP)
 bench: test-setup
 	$(PY) -m benchmarks
 
+## dist: build the Linux packages: dist/lightbox_<version>_amd64.deb and dist/lightbox-<version>-linux-x86_64.tar.gz
+dist: $(TSTAMP)
+	bash installers/linux/build.sh
+
 conformance: setup
 	$(VENV)/bin/lightbox conformance -o docs/conformance-statement.md
 
