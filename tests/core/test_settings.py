@@ -1,0 +1,50 @@
+"""The network settings record and settings.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from viewer.core.errors import UsageError
+from viewer.core.settings import (
+    NetworkSettings,
+    load_network_settings,
+    read_settings,
+    save_network_settings,
+    write_settings,
+)
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    assert load_network_settings(tmp_path) == NetworkSettings()
+
+
+def test_round_trip_keeps_other_tables(tmp_path: Path) -> None:
+    write_settings(tmp_path, {"display": {"gsdf": True}})
+    save_network_settings(tmp_path, NetworkSettings(ae_title="WS1", port=4006))
+    assert load_network_settings(tmp_path) == NetworkSettings(ae_title="WS1", port=4006)
+    assert read_settings(tmp_path)["display"] == {"gsdf": True}
+    assert (tmp_path / "settings.toml").stat().st_mode & 0o077 == 0
+
+
+def test_with_value_parses_command_line_text() -> None:
+    s = NetworkSettings()
+    assert s.with_value("ae-title", "WS2").ae_title == "WS2"
+    assert s.with_value("port", "4100").port == 4100
+    assert s.with_value("always-listen", "yes").always_listen is True
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("port", "0"), ("port", "x"), ("ae-title", "A" * 17), ("ae-title", " "),
+     ("always-listen", "maybe"), ("colour", "red"), ("ae-title", "Bäcker")],
+)
+def test_bad_values_are_refused(key: str, value: str) -> None:
+    with pytest.raises(UsageError):
+        NetworkSettings().with_value(key, value)
+
+
+def test_unknown_keys_from_a_newer_release_are_ignored() -> None:
+    s = NetworkSettings.from_mapping({"ae_title": "WS3", "future_option": 1})
+    assert s.ae_title == "WS3"

@@ -1,0 +1,120 @@
+"""Peers for the net tests: Orthanc and dcmqrscp loaded with generated studies, on loopback.
+
+Both are session-scoped (started once, stopped by PID at the end). C-MOVE destinations
+point at ``LIGHTBOX`` on ``move_port``, where the tests run our storage SCP.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.peers import (
+    PeerProcess,
+    free_port,
+    start_dcmqrscp,
+    start_orthanc,
+    store_files,
+    write_peer_studies,
+)
+from viewer.core.settings import NetworkSettings
+from viewer.net.nodes import NodeRecord
+from viewer.net.receiver import ReceivedInstance
+
+OUR_AET = "LIGHTBOX"
+
+
+@pytest.fixture(scope="session")
+def peer_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``{SOP Instance UID: file}`` of every generated test instance."""
+    return write_peer_studies(tmp_path_factory.mktemp("peer-files"))
+
+
+@pytest.fixture(scope="session")
+def move_port() -> int:
+    """The port our storage SCP uses as C-MOVE destination ``LIGHTBOX``."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory: pytest.TempPathFactory, peer_files: dict[str, Path],
+            move_port: int) -> Iterator[PeerProcess]:
+    peer = start_orthanc(tmp_path_factory.mktemp("orthanc"),
+                         destinations={OUR_AET: ("127.0.0.1", move_port)})
+    try:
+        store_files(peer, sorted(peer_files.values()))
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture(scope="session")
+def dcmqrscp(tmp_path_factory: pytest.TempPathFactory, peer_files: dict[str, Path],
+             move_port: int) -> Iterator[PeerProcess]:
+    peer = start_dcmqrscp(tmp_path_factory.mktemp("dcmqrscp"),
+                          destinations={OUR_AET: ("127.0.0.1", move_port)})
+    try:
+        store_files(peer, sorted(peer_files.values()))
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture(params=["orthanc", "dcmqrscp"])
+def peer(request: pytest.FixtureRequest) -> PeerProcess:
+    """Each real peer in turn."""
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
+def node_for(peer: PeerProcess, **changes: object) -> NodeRecord:
+    """A node record pointing at ``peer`` with short timeouts."""
+    fields: dict[str, object] = {
+        "name": peer.kind, "called_aet": peer.aet, "host": "127.0.0.1", "port": peer.port,
+        "connect_timeout": 5.0, "acse_timeout": 10.0, "dimse_timeout": 30.0,
+    }
+    fields.update(changes)
+    return NodeRecord(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def local(move_port: int) -> NetworkSettings:
+    """Our AE: LIGHTBOX on the C-MOVE destination port, on loopback."""
+    return NetworkSettings(ae_title=OUR_AET, port=move_port, bind_address="127.0.0.1")
+
+
+class FolderSink:
+    """Collects received files the way the store would: one file per SOP Instance UID.
+
+    ``deliveries`` counts how often each UID arrived, to prove retries fetch no duplicate.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.files: dict[str, Path] = {}
+        self.deliveries: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.hooks: list[object] = []
+
+    def __call__(self, item: ReceivedInstance) -> None:
+        target = self.folder / f"{item.sop_instance_uid}.dcm"
+        item.path.replace(target)
+        with self.lock:
+            self.files[item.sop_instance_uid] = target
+            self.deliveries[item.sop_instance_uid] = (
+                self.deliveries.get(item.sop_instance_uid, 0) + 1)
+            count = len(self.files)
+        for hook in list(self.hooks):
+            hook(count)  # type: ignore[operator]
+
+    def have(self, uids: object) -> set[str]:
+        with self.lock:
+            return {u for u in uids if u in self.files}  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> FolderSink:
+    return FolderSink(tmp_path / "received")

@@ -1,0 +1,89 @@
+"""Each failure Lightbox can meet is explained in words that say what to check."""
+
+from __future__ import annotations
+
+from viewer.net import explain
+
+W = explain.Where(peer_aet="PACS", host="pacs.example.org", port=104, our_aet="LIGHTBOX",
+                  our_host="10.0.0.5", our_port=11113)
+
+
+def test_move_destination_unknown_says_what_to_register() -> None:
+    text = explain.retrieve_status(W, "move", 0xA801, 0, 0)
+    assert text == ("the PACS does not know AE LIGHTBOX: register AE LIGHTBOX, host 10.0.0.5, "
+                    "port 11113 on the PACS, or use C-GET")
+
+
+def test_out_of_resources_over_get_suggests_move() -> None:
+    text = explain.retrieve_status(W, "get", 0xA702, 0, 12)
+    assert "0xA702" in text and "--method move" in text
+
+
+def test_out_of_resources_over_move_points_at_our_address() -> None:
+    text = explain.retrieve_status(W, "move", 0xA700, 0, 0)
+    assert "0xA700" in text and "10.0.0.5:11113" in text
+
+
+def test_all_failed_over_move_points_at_the_registered_address() -> None:
+    text = explain.retrieve_status(W, "move", 0xB000, 0, 7)
+    assert text.startswith("all 7 instances failed") and "10.0.0.5:11113" in text
+
+
+def test_nothing_found() -> None:
+    assert "found nothing" in explain.retrieve_status(W, "get", 0x0000, 0, 0)
+
+
+def test_partial_failure_counts() -> None:
+    text = explain.retrieve_status(W, "get", 0xB000, 10, 2)
+    assert text.startswith("2 instances failed, 10 arrived")
+
+
+def test_cancel() -> None:
+    assert explain.retrieve_status(W, "get", 0xFE00, 4, 0).startswith("cancelled after 4")
+
+
+def test_unable_to_process() -> None:
+    assert "0xC001" in explain.retrieve_status(W, "get", 0xC001, 0, 0)
+
+
+def test_rejection_of_calling_ae() -> None:
+    text = explain.rejection(W, 1, 1, 3)
+    assert "calling AE title not recognised" in text
+    assert "Register AE LIGHTBOX (host 10.0.0.5)" in text and "--calling-aet" in text
+
+
+def test_rejection_of_called_ae() -> None:
+    text = explain.rejection(W, 1, 1, 7)
+    assert "called AE title not recognised" in text and "not called PACS" in text
+
+
+def test_rejection_for_congestion_is_transient() -> None:
+    assert "busy" in explain.rejection(W, 2, 3, 1)
+
+
+def test_rejection_with_unknown_reason_names_both_titles() -> None:
+    text = explain.rejection(W, 1, 1, 1)
+    assert "LIGHTBOX" in text and "PACS" in text
+
+
+def test_connection_refused_and_timeouts() -> None:
+    assert "nothing accepts connections on pacs.example.org:104" in explain.connection_refused(W)
+    assert "within 3 s" in explain.connect_timeout(W, 3.0)
+    assert "did not answer the association request within 2 s" in (
+        explain.association_timeout(W, 2.0))
+    assert "raise the node's dimse_timeout" in explain.no_response(W, 30, "C-GET")
+
+
+def test_dropped_association_mentions_tls_either_way() -> None:
+    assert "expect TLS" in explain.association_dropped(W, tls=False)
+    assert "TLS certificate" in explain.association_dropped(W, tls=True)
+
+
+def test_certificate_refused_names_the_ca() -> None:
+    text = explain.certificate_refused(W, "self-signed certificate", "/etc/ca.pem")
+    assert "self-signed certificate" in text and "/etc/ca.pem" in text
+
+
+def test_connection_lost_keeps_what_arrived() -> None:
+    text = explain.connection_lost(W, 40, 212)
+    assert "after 40 of 212 instances" in text and "only what is missing" in text

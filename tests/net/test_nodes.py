@@ -1,0 +1,71 @@
+"""PACS nodes in nodes.toml: add, edit, list, remove, validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from viewer.core.errors import UsageError
+from viewer.net.nodes import NodeBook, NodeRecord, parse_address
+
+
+def test_parse_address() -> None:
+    assert parse_address("ORTHANC@pacs.example.org:4242") == ("ORTHANC", "pacs.example.org", 4242)
+    assert parse_address("PACS@[::1]:104") == ("PACS", "::1", 104)
+    with pytest.raises(UsageError):
+        parse_address("pacs.example.org:4242")
+    with pytest.raises(UsageError):
+        parse_address("A_TITLE_LONGER_THAN_16@h:1")
+
+
+def test_nodes_round_trip_through_the_file(tmp_path: Path) -> None:
+    book = NodeBook(tmp_path)
+    book.add(NodeRecord("main", "PACS", "10.0.0.1", 104, method="move", calling_aet="WS1"))
+    book.add(NodeRecord("backup", "ARCH", "10.0.0.2", 11112, tls_ca="/etc/ca.pem"))
+    again = NodeBook(tmp_path)
+    assert [n.name for n in again] == ["backup", "main"]
+    assert again.get("main") == NodeRecord("main", "PACS", "10.0.0.1", 104, method="move",
+                                           calling_aet="WS1")
+    assert again.get("backup").uses_tls
+    assert (tmp_path / "nodes.toml").stat().st_mode & 0o077 == 0
+
+
+def test_edit_and_remove(tmp_path: Path) -> None:
+    book = NodeBook(tmp_path)
+    book.add(NodeRecord("main", "PACS", "10.0.0.1", 104))
+    book.edit("main", port=4242, method="get")
+    assert NodeBook(tmp_path).get("main").port == 4242
+    book.remove("main")
+    assert "main" not in NodeBook(tmp_path)
+    with pytest.raises(UsageError, match="no node called 'main'"):
+        book.get("main")
+
+
+def test_duplicates_need_replace(tmp_path: Path) -> None:
+    book = NodeBook(tmp_path)
+    book.add(NodeRecord("main", "PACS", "10.0.0.1", 104))
+    with pytest.raises(UsageError, match="exists"):
+        book.add(NodeRecord("main", "PACS", "10.0.0.9", 104))
+    book.add(NodeRecord("main", "PACS", "10.0.0.9", 104), replace_existing=True)
+    assert book.get("main").host == "10.0.0.9"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"name": "bad name"},
+        {"called_aet": ""},
+        {"called_aet": "A\\B"},
+        {"port": 70000},
+        {"method": "push"},
+        {"tls_cert": "c.pem"},
+        {"tls_cert": "c.pem", "tls_key": "k.pem"},
+        {"dimse_timeout": 0},
+    ],
+)
+def test_invalid_nodes_are_refused(fields: dict[str, object]) -> None:
+    base: dict[str, object] = {"name": "n", "called_aet": "PACS", "host": "h", "port": 104}
+    base.update(fields)
+    with pytest.raises(UsageError):
+        NodeRecord(**base).validated()  # type: ignore[arg-type]

@@ -1,0 +1,411 @@
+"""``lightbox node``, ``echo``, ``query``, ``retrieve``, ``listen`` and ``config``: the network.
+
+This module is the wiring site between the net layer and the study store: received
+instances go to ``StudyStore.add_received_file`` (the same import path as media), and
+``StudyStore.has_instances`` tells a retrieve what it can skip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any, TextIO
+
+from viewer.cli import EXIT_OK, EXIT_PARTIAL
+from viewer.core.errors import UsageError
+from viewer.core.paths import resolve_home
+from viewer.core.settings import (
+    NetworkSettings,
+    load_network_settings,
+    save_network_settings,
+)
+from viewer.net.connection import CancelToken
+from viewer.net.echo import echo
+from viewer.net.nodes import RETRIEVE_METHODS, NodeBook, NodeRecord, parse_address
+from viewer.net.query import LEVELS, QuerySpec, find
+from viewer.net.receiver import ReceivedInstance
+from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve
+from viewer.net.scp import StorageSCP
+from viewer.store.study_store import StudyStore
+
+LOGGER = logging.getLogger(__name__)
+INCOMING = "incoming"
+
+
+def register(subparsers: Any) -> None:
+    """Add the network sub-commands to the ``lightbox`` parser."""
+    p = subparsers.add_parser("node", help="PACS nodes: add, edit, list, remove, test")
+    sub = p.add_subparsers(dest="node_command", metavar="ACTION", required=True)
+    a = sub.add_parser("add", help="add a PACS node")
+    a.add_argument("name")
+    a.add_argument("address", metavar="AET@HOST:PORT")
+    _node_options(a)
+    a.add_argument("--replace", action="store_true", help="replace a node of that name")
+    a.set_defaults(handler=run_node_add)
+    e = sub.add_parser("edit", help="change a PACS node")
+    e.add_argument("name")
+    e.add_argument("--address", metavar="AET@HOST:PORT")
+    _node_options(e)
+    e.set_defaults(handler=run_node_edit)
+    s = sub.add_parser("list", help="list the PACS nodes")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(handler=run_node_list)
+    r = sub.add_parser("remove", help="remove a PACS node")
+    r.add_argument("name")
+    r.set_defaults(handler=run_node_remove)
+    t = sub.add_parser("test", help="C-ECHO a node")
+    t.add_argument("name")
+    t.set_defaults(handler=run_echo)
+
+    p = subparsers.add_parser("echo", help="verify a node with C-ECHO and time it")
+    p.add_argument("name")
+    p.set_defaults(handler=run_echo)
+
+    p = subparsers.add_parser("query", help="search a PACS (C-FIND)")
+    p.add_argument("name")
+    p.add_argument("--level", choices=LEVELS, default="study")
+    p.add_argument("--model", choices=("study", "patient"), default="study",
+                   help="information model: Study Root (default) or Patient Root")
+    p.add_argument("--study", action="append", default=[], metavar="UID")
+    p.add_argument("--series", action="append", default=[], metavar="UID")
+    p.add_argument("--instance", action="append", default=[], metavar="UID")
+    p.add_argument("--patient", default="", metavar="NAME", help="wildcards * and ?")
+    p.add_argument("--patient-id", default="")
+    p.add_argument("--date", default="", metavar="RANGE", help="YYYYMMDD, A-, -B or A-B")
+    p.add_argument("--modality", default="")
+    p.add_argument("--accession", default="")
+    p.add_argument("--description", default="", help="study description (wildcards)")
+    p.add_argument("--json", action="store_true", help="JSON array keyed by DICOM keywords")
+    p.set_defaults(handler=run_query)
+
+    p = subparsers.add_parser("retrieve", help="retrieve a study, series or instances")
+    p.add_argument("name")
+    p.add_argument("--study", required=True, metavar="UID")
+    p.add_argument("--series", action="append", default=[], metavar="UID")
+    p.add_argument("--instance", action="append", default=[], metavar="UID")
+    p.add_argument("--method", choices=RETRIEVE_METHODS)
+    p.add_argument("--model", choices=("study", "patient"), default="study")
+    p.add_argument("--patient-id", default="")
+    p.add_argument("--json", action="store_true", help="print the final report as JSON")
+    p.set_defaults(handler=run_retrieve)
+
+    p = subparsers.add_parser("listen", help="run the storage SCP in the foreground")
+    p.add_argument("--port", type=int, help="override the configured storage port")
+    p.set_defaults(handler=run_listen)
+
+    p = subparsers.add_parser("config", help="the local AE title and storage port")
+    sub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    sh = sub.add_parser("show", help="print the network settings")
+    sh.add_argument("--json", action="store_true")
+    sh.set_defaults(handler=run_config_show)
+    st = sub.add_parser("set", help="change a setting (ae-title, port, bind-address, "
+                        "always-listen, max-pdu)")
+    st.add_argument("key")
+    st.add_argument("value")
+    st.set_defaults(handler=run_config_set)
+
+
+def _node_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calling-aet", metavar="A", help="our AE title towards this node")
+    p.add_argument("--method", choices=RETRIEVE_METHODS)
+    p.add_argument("--tls-ca", metavar="F", help="CA bundle (PEM) that signs the PACS "
+                   "certificate; turns TLS on")
+    p.add_argument("--tls-cert", metavar="F", help="our client certificate (PEM)")
+    p.add_argument("--tls-key", metavar="F", help="the key of --tls-cert (PEM)")
+    p.add_argument("--no-hostname-check", action="store_true",
+                   help="accept a certificate that does not name the host (still signed)")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="seconds to wait for the PACS to answer each message")
+
+
+def _changes(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if args.calling_aet is not None:
+        out["calling_aet"] = args.calling_aet
+    if args.method is not None:
+        out["method"] = args.method
+    for key in ("tls_ca", "tls_cert", "tls_key"):
+        value = getattr(args, key)
+        if value is not None:
+            out[key] = str(Path(value).expanduser().resolve()) if value else ""
+    if args.no_hostname_check:
+        out["tls_check_hostname"] = False
+    if args.timeout is not None:
+        out["dimse_timeout"] = args.timeout
+    return out
+
+
+def run_node_add(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox node add``."""
+    book = NodeBook(resolve_home(args.home))
+    aet, host, port = parse_address(args.address)
+    node = NodeRecord(name=args.name, called_aet=aet, host=host, port=port, **_changes(args))
+    book.add(node, replace_existing=args.replace)
+    print(f"added {node.name}: {node.address}" + (" (TLS)" if node.uses_tls else ""))
+    return EXIT_OK
+
+
+def run_node_edit(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox node edit``."""
+    book = NodeBook(resolve_home(args.home))
+    changes = _changes(args)
+    if args.address:
+        aet, host, port = parse_address(args.address)
+        changes.update(called_aet=aet, host=host, port=port)
+    if not changes:
+        raise UsageError("nothing to change: give --address or another option")
+    node = book.edit(args.name, **changes)
+    print(f"changed {node.name}: {node.address}")
+    return EXIT_OK
+
+
+def run_node_list(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox node list``."""
+    book = NodeBook(resolve_home(args.home))
+    if args.json:
+        json.dump([{"name": n.name, **n.to_mapping()} for n in book], sys.stdout, indent=2)
+        print()
+        return EXIT_OK
+    if not len(book):
+        print("no nodes yet: lightbox node add NAME AET@HOST:PORT")
+    for n in book:
+        extra = [n.method]
+        if n.calling_aet:
+            extra.append(f"as {n.calling_aet}")
+        if n.uses_tls:
+            extra.append("TLS")
+        print(f"{n.name:<16} {n.address:<40} {', '.join(extra)}")
+    return EXIT_OK
+
+
+def run_node_remove(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox node remove``."""
+    NodeBook(resolve_home(args.home)).remove(args.name)
+    print(f"removed {args.name}")
+    return EXIT_OK
+
+
+def _context(args: argparse.Namespace) -> tuple[Path, NodeRecord, NetworkSettings]:
+    home = resolve_home(args.home)
+    return home, NodeBook(home).get(args.name), load_network_settings(home)
+
+
+def run_echo(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox echo`` and ``lightbox node test``."""
+    _, node, local = _context(args)
+    result = echo(node, local)
+    tls = ", TLS" if result.tls else ""
+    print(
+        f"{node.name} ({node.address}{tls}): C-ECHO ok, round trip "
+        f"{result.round_trip * 1000:.1f} ms (association {result.association * 1000:.1f} ms)"
+    )
+    return EXIT_OK
+
+
+def _interruptible(token: CancelToken) -> None:
+    """First Ctrl-C cancels the operation cleanly (C-CANCEL); a second one ends at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        print("\ncancelling ...", file=sys.stderr)
+        token.cancel()
+
+    signal.signal(signal.SIGINT, handler)
+
+
+def run_query(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox query``."""
+    _, node, local = _context(args)
+    spec = QuerySpec(
+        level=args.level, model=args.model, patient_name=args.patient,
+        patient_id=args.patient_id, study_date=args.date, modality=args.modality,
+        accession_number=args.accession, study_description=args.description,
+        study_uids=tuple(args.study), series_uids=tuple(args.series),
+        sop_uids=tuple(args.instance),
+    ).validated()
+    token = CancelToken()
+    _interruptible(token)
+    results = []
+    for match in find(node, local, spec, token):
+        if args.json:
+            results.append(match)
+        else:
+            print(_query_line(args.level, match))
+    if args.json:
+        json.dump(results, sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    return EXIT_OK
+
+
+def _query_line(level: str, m: dict[str, Any]) -> str:
+    def g(key: str) -> str:
+        value = m.get(key, "")
+        return "\\".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    if level in ("patient",):
+        return f"{g('PatientID'):<16} {g('PatientName')}"
+    if level == "study":
+        return (f"{g('StudyDate'):<9} {g('ModalitiesInStudy'):<8} {g('AccessionNumber'):<12} "
+                f"{g('PatientID'):<12} {g('PatientName'):<28} {g('StudyDescription'):<24} "
+                f"{g('StudyInstanceUID')}")
+    if level == "series":
+        return (f"{g('SeriesNumber'):>4} {g('Modality'):<4} "
+                f"{g('NumberOfSeriesRelatedInstances'):>5} {g('SeriesDescription'):<30} "
+                f"{g('SeriesInstanceUID')}")
+    return f"{g('InstanceNumber'):>5} {g('SOPClassUID'):<30} {g('SOPInstanceUID')}"
+
+
+class _RetrieveBar:
+    """A retrieve progress bar on a terminal, periodic lines elsewhere, to stderr."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = 0.0
+
+    def __call__(self, p: RetrieveProgress) -> None:
+        now = time.monotonic()
+        if not p.done and now - self.last < (0.1 if self.tty else 5.0):
+            return
+        self.last = now
+        if p.phase == "plan":
+            text = "asking the PACS what the request holds ..."
+        else:
+            total = p.expected if p.expected is not None else (
+                p.completed + p.failed + p.warning + (p.remaining or 0))
+            todo = max(total - p.already_present, 1)
+            done = p.completed + p.failed + p.warning
+            bar = "#" * int(min(done / todo, 1.0) * 30)
+            text = (f"C-{p.method.upper()} [{bar:<30}] {p.completed}/{todo} "
+                    f"({p.failed} failed, {p.warning} warnings)")
+            if p.already_present:
+                text += f", {p.already_present} already here"
+        if self.tty:
+            self.stream.write("\r" + text[:120].ljust(80))
+            if p.done:
+                self.stream.write("\n")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _quiet_pydicom() -> None:
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+
+
+def store_sink(store: StudyStore) -> Any:
+    """The sink that hands each received file to the store's import path."""
+
+    def sink(item: ReceivedInstance) -> None:
+        store.add_received_file(item.path, move=True)
+
+    return sink
+
+
+def run_retrieve(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox retrieve``."""
+    home, node, local = _context(args)
+    _quiet_pydicom()
+    request = RetrieveRequest(
+        study_uid=args.study, series_uids=tuple(args.series), sop_uids=tuple(args.instance),
+        model=args.model, patient_id=args.patient_id,
+    ).validated()
+    token = CancelToken()
+    _interruptible(token)
+    bar = _RetrieveBar(sys.stderr)
+    last = RetrieveProgress()
+    with StudyStore.open(home) as store:
+        for last in retrieve(
+            node, local, request, store_sink(store), home / INCOMING,
+            method=args.method, already_have=store.has_instances, cancel=token,
+        ):
+            bar(last)
+    if args.json:
+        json.dump({
+            "method": last.method, "status": last.status, "expected": last.expected,
+            "already_present": last.already_present, "completed": last.completed,
+            "failed": last.failed, "warning": last.warning, "received": last.received,
+            "failed_instances": last.failed_instances, "cancelled": last.cancelled,
+            "message": last.message,
+        }, sys.stdout, indent=2)
+        print()
+    else:
+        summary = f"{node.name}: {last.completed} instances retrieved by C-{last.method.upper()}"
+        if last.already_present:
+            summary += f", {last.already_present} were already here"
+        print(summary)
+        for uid in last.failed_instances[:20]:
+            print(f"  failed: {uid}")
+        if len(last.failed_instances) > 20:
+            print(f"  ... and {len(last.failed_instances) - 20} more failed")
+    if last.message:
+        print(f"lightbox: {node.name}: {last.message}", file=sys.stderr)
+    return EXIT_OK if last.ok else EXIT_PARTIAL
+
+
+def run_listen(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox listen``: the storage SCP until Ctrl-C."""
+    home = resolve_home(args.home)
+    _quiet_pydicom()
+    local = load_network_settings(home)
+    nodes = list(NodeBook(home))
+    if not nodes:
+        raise UsageError("no nodes configured: only configured nodes may send to Lightbox "
+                         "(lightbox node add)")
+    count = 0
+    lock = threading.Lock()
+    with StudyStore.open(home) as store:
+        base = store_sink(store)
+
+        def sink(item: ReceivedInstance) -> None:
+            nonlocal count
+            base(item)
+            with lock:
+                count += 1
+            print(f"received {item.sop_instance_uid} from {item.calling_aet}", flush=True)
+
+        scp = StorageSCP(local, nodes, home / INCOMING, sink, port=args.port)
+        stop = threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        with scp:
+            print(f"listening as {local.ae_title} on port {scp.port} for "
+                  f"{', '.join(n.called_aet for n in nodes)}; Ctrl-C to stop", flush=True)
+            stop.wait()
+    print(f"stopped; {count} instances received", flush=True)
+    return EXIT_OK
+
+
+def run_config_show(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox config show``."""
+    settings = load_network_settings(resolve_home(args.home))
+    data = settings.to_mapping()
+    if args.json:
+        json.dump(data, sys.stdout, indent=2)
+        print()
+    else:
+        for key, value in data.items():
+            print(f"{key.replace('_', '-'):<14} {value}")
+    return EXIT_OK
+
+
+def run_config_set(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox config set``."""
+    home = resolve_home(args.home)
+    settings = load_network_settings(home).with_value(args.key, args.value)
+    save_network_settings(home, settings)
+    key = args.key.replace("_", "-")
+    print(f"{key} = {getattr(settings, args.key.replace('-', '_'))}")
+    return EXIT_OK
