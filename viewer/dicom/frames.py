@@ -244,7 +244,10 @@ class FrameSource:
 
     def _check_native_length(self, index: int) -> None:
         layout = self.layout
-        bits = layout.rows * layout.columns * layout.samples_per_pixel * layout.bits_allocated
+        samples = layout.samples_per_pixel
+        if layout.photometric == "YBR_FULL_422":
+            samples = 2  # PS3.3 C.7.6.3.1.2: Y1 Y2 Cb Cr for each pair of pixels
+        bits = layout.rows * layout.columns * samples * layout.bits_allocated
         end = self._value_offset + ((index + 1) * bits + 7) // 8
         size = self.path.stat().st_size
         if size < end:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -58,7 +59,7 @@ class DicomImage:
         ):
             self.palette = read_palette(ds)
         self.params = lru_cache(maxsize=64)(self._params)
-        self._overlay_planes = read_overlay_planes(ds) if self.layout.is_grayscale else []
+        self._overlay_planes = read_overlay_planes(ds)
 
     @property
     def number_of_frames(self) -> int:
@@ -90,21 +91,24 @@ class DicomImage:
         if layout.is_grayscale:
             lut = self.display_lut(frame_index, view, stored)
             out = lut.apply(stored)
-            out = self._composite(frame_index, out, lut, overlays, shutters)
             if self.palette is not None and pixel_presentation(
                     self.source.dataset, frame_index) in ("COLOR", "MIXED"):
                 out = apply_supplemental(stored, out, self.palette)  # PS3.3 C.7.6.19
-            return out
+            return self._composite(frame_index, out, lut.overlay_value, lut.ddl_for_pvalue,
+                                   overlays, shutters)
         if layout.photometric == "PALETTE COLOR" and self.palette is not None:
-            return apply_palette(stored, self.palette)  # PS3.3 C.7.6.3.1.5
-        if stored.ndim == 2:
+            out = apply_palette(stored, self.palette)  # PS3.3 C.7.6.3.1.5
+        elif stored.ndim == 2:
             log.warning("%s: %s with one sample shown as grayscale", self.source.path,
                         layout.photometric)
-            return to_8bit(stored.astype(np.int64), layout.bits_stored)
-        return to_8bit(stored, layout.bits_stored)
+            out = to_8bit(stored.astype(np.int64), layout.bits_stored)
+        else:
+            out = to_8bit(stored, layout.bits_stored)
+        return self._composite(frame_index, out, 255, _identity_ddl, overlays, shutters)
 
-    def _composite(self, frame_index: int, out: npt.NDArray[np.uint8], lut: DisplayLut,
-                   overlays: bool, shutters: bool) -> npt.NDArray[np.uint8]:
+    def _composite(self, frame_index: int, out: npt.NDArray[np.uint8], overlay_value: int,
+                   ddl_for_pvalue: Callable[[int, int], int], overlays: bool, shutters: bool
+                   ) -> npt.NDArray[np.uint8]:
         # PS3.3 C.9.2 / C.7.6.11: drawn in P-value space, after the Presentation LUT
         rows, cols = self.layout.rows, self.layout.columns
         masks: list[npt.NDArray[np.bool_]] = []
@@ -115,17 +119,21 @@ class DicomImage:
                 if mask is not None:
                     masks.append(mask)
         shutter = None
-        shutter_value = lut.background
+        shutter_value = ddl_for_pvalue(0, 16)  # black when no Shutter Presentation Value
         if shutters:
             spec = read_shutter(self.source.dataset, frame_index)
             if spec is not None:
                 shutter = shutter_mask(spec, rows, cols)
                 if spec.presentation_value is not None:
-                    shutter_value = lut.ddl_for_pvalue(int(spec.presentation_value), 16)
+                    shutter_value = ddl_for_pvalue(int(spec.presentation_value), 16)
         if not masks and shutter is None:
             return out
-        return composite(out, overlays=masks, overlay_value=lut.overlay_value,
+        return composite(out, overlays=masks, overlay_value=overlay_value,
                          shutter=shutter, shutter_value=shutter_value)
+
+
+def _identity_ddl(pvalue: int, bits: int) -> int:
+    return round(pvalue * 255 / ((1 << bits) - 1))
 
 
 def _needs_stats(params: GrayscaleParams, view: ViewState) -> bool:
