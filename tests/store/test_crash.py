@@ -68,14 +68,17 @@ def test_sigkill_during_import_leaves_a_sound_database(tmp_path: Path) -> None:
     rng = random.Random(seed)
     stored = []
     # The first kill lands anywhere (start-up, schema creation, first batch); the others
-    # wait until the import has committed a random number of instances, then kill at once.
-    for attempt in range(5):
-        target = 0 if attempt == 0 else min(max(stored, default=0) + rng.randint(1, 120), 290)
+    # wait until the import has committed something new, then kill after a random delay
+    # (between commits: files written and renamed, rows not yet committed).
+    for attempt in range(6):
+        if stored and stored[-1] == len(paths):
+            break  # a kill came too late: the import had finished
         proc = _start_import(home, folder)
-        if target == 0:
+        if attempt == 0:
             time.sleep(rng.uniform(0.0, 1.0))
         else:
-            _wait_for_instances(home, target, proc)
+            _wait_for_instances(home, max(stored, default=0) + 1, proc)
+            time.sleep(rng.uniform(0.0, 0.15))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         if (home / "studies.sqlite").exists():

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 # Files above this size are streamed (header parsed from the file, then copied in chunks).
 LARGE_FILE = 32 << 20
-BATCH_FILES = 100
+BATCH_FILES = 64
 BATCH_BYTES = 32 << 20
 WORKERS = max(2, min(8, 2 * (os.cpu_count() or 1)))
 
