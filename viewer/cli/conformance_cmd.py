@@ -35,10 +35,12 @@ def sections(facts: Facts) -> list[Section]:
 
 
 def render(facts: Facts) -> str:
-    """The whole statement as Markdown (cover, contents, then the numbered sections)."""
+    """The whole statement as Markdown: cover, overview, contents, then the rest (PS3.2 A.0-A.2)."""
     body = sections(facts)
-    parts = [cover(facts), contents(body)]
-    for s in body:
+    parts = [cover(facts)]
+    for i, s in enumerate(body):
+        if i == 1:
+            parts.append(contents(body))
         text = f"{'#' * min(s.level + 1, 6)} {s.heading}"
         parts.append(f"{text}\n\n{s.body}" if s.body else text)
     return "\n\n".join(parts).rstrip() + "\n"

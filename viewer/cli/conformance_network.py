@@ -354,11 +354,11 @@ def interfaces_and_configuration(f: Facts) -> list[Section]:
     n = f.network
     p = n.policy
     params = [
-        ("TCP connection timeout", seconds(p.connect_timeout), "per node (`connect-timeout`)"),
+        ("TCP connection timeout", seconds(p.connect_timeout), "per node (`nodes.toml`)"),
         ("ACSE timeout (association request/release)", seconds(p.acse_timeout),
-         "per node (`acse-timeout`)"),
+         "per node (`nodes.toml`)"),
         ("DIMSE timeout (wait for each DIMSE message)", seconds(p.dimse_timeout),
-         "per node (`dimse-timeout`)"),
+         "per node (`lightbox node edit NAME --timeout S`)"),
         ("Network (ARTIM/idle) timeout", seconds(p.network_timeout), "no"),
         ("Grace after C-CANCEL before A-ABORT", seconds(p.cancel_grace), "no"),
         ("Maximum PDU size received", f"{n.settings_max_pdu} bytes", "yes (`max-pdu`)"),
