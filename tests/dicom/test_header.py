@@ -1,0 +1,91 @@
+"""Header-only reading: what is DICOM, names per Specific Character Set with every
+component group, truncated files found, identifying UIDs required."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from tests.support import testdata
+from tests.support.series import write_ct_series
+from viewer.core.errors import InputFileError
+from viewer.dicom.header import probe, read_header, read_header_bytes, truncation_problem
+
+# PS3.5 Annexes H, I, J examples and D. Clunie's character-set samples (charsets.md §6).
+CHARSET_NAMES = {
+    "chrArab.dcm": "قباني^لنزار",
+    "chrFren.dcm": "Buc^Jérôme",
+    "chrGerm.dcm": "Äneas^Rüdiger",
+    "chrGreek.dcm": "Διονυσιος",
+    "chrH31.dcm": "Yamada^Tarou=山田^太郎=やまだ^たろう",
+    "chrH32.dcm": "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう",
+    "chrHbrw.dcm": "שרון^דבורה",
+    "chrI2.dcm": "Hong^Gildong=洪^吉洞=홍^길동",
+    "chrRuss.dcm": "Люкceмбypг",
+    "chrX1.dcm": "Wang^XiaoDong=王^小東",
+    "chrX2.dcm": "Wang^XiaoDong=王^小东",
+    "chrJapMulti.dcm": "やまだ^たろう",
+    "chrKoreanMulti.dcm": "김희중",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHARSET_NAMES))
+def test_person_names_decoded_with_all_groups(name: str) -> None:
+    record = read_header(testdata.charset_file(name))
+    assert record.patient.patient_name == CHARSET_NAMES[name]
+
+
+def test_record_fields_from_a_ct(tmp_path: Path) -> None:
+    (path,) = write_ct_series(tmp_path, slices=1, rows=16, cols=20)
+    ds = pydicom.dcmread(path)
+    record = read_header(path)
+    assert record.sop_instance_uid == ds.SOPInstanceUID
+    assert record.study_uid == ds.StudyInstanceUID and record.series_uid == ds.SeriesInstanceUID
+    assert (record.rows, record.columns, record.number_of_frames) == (16, 20, 1)
+    assert record.image_position == tuple(float(v) for v in ds.ImagePositionPatient)
+    assert record.transfer_syntax_uid == ds.file_meta.TransferSyntaxUID
+    assert record.modality == "CT" and record.file_size == path.stat().st_size
+
+
+def test_probe_accepts_dicom_with_and_without_preamble() -> None:
+    assert probe(testdata.test_file("CT_small.dcm").read_bytes()[:132])
+    assert probe(testdata.test_file("ExplVR_LitEndNoMeta.dcm").read_bytes()[:132])
+    assert probe(testdata.test_file("MR_small_implicit.dcm").read_bytes()[:132])
+    assert not probe(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200)
+    assert not probe(b"%PDF-1.4\n" + b" " * 200)
+    assert not probe(b"")
+
+
+def test_preamble_less_file_is_read() -> None:
+    record = read_header(testdata.test_file("ExplVR_LitEndNoMeta.dcm"))
+    assert record.sop_instance_uid
+
+
+@pytest.mark.parametrize("name", ["MR_truncated.dcm", "rtplan_truncated.dcm"])
+def test_pydicom_truncated_files_are_refused(name: str) -> None:
+    with pytest.raises(InputFileError, match="truncated"):
+        read_header(testdata.test_file(name))
+
+
+def test_cut_anywhere_in_pixel_data_is_found(tmp_path: Path) -> None:
+    (path,) = write_ct_series(tmp_path, slices=1, rows=16, cols=16)
+    data = path.read_bytes()
+    assert truncation_problem(data, "1.2.840.10008.1.2.1") == ""
+    for cut in (1, 2, 100, 511):
+        with pytest.raises(InputFileError, match="truncated"):
+            read_header_bytes(data[:-cut], "cut.dcm")
+
+
+def test_encapsulated_pixel_data_without_delimiter_is_truncated() -> None:
+    data = testdata.test_file("JPEG2000.dcm").read_bytes()
+    assert truncation_problem(data, "1.2.840.10008.1.2.4.91") == ""
+    assert "truncated" in truncation_problem(data[:-20], "1.2.840.10008.1.2.4.91")
+
+
+def test_not_dicom_and_missing_uids_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="not a DICOM file"):
+        read_header_bytes(b"hello" * 100, "hello.txt")
+    with pytest.raises(InputFileError, match="UID"):
+        read_header(testdata.charset_file("chrSQEncoding.dcm"))  # header only, no study UID

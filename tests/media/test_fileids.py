@@ -1,0 +1,42 @@
+"""File ID resolution as mounts show names (PS3.10 8.2 and the ISO 9660 mount options)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from viewer.media.fileids import FileIdResolver, canonical
+
+
+@pytest.mark.parametrize(
+    ("on_disk", "file_id"),
+    [
+        ("IMAGES/IM000001", ("IMAGES", "IM000001")),
+        ("images/im000001", ("IMAGES", "IM000001")),
+        ("IMAGES/IM000001;1", ("IMAGES", "IM000001")),
+        ("IMAGES/IM000001.;1", ("IMAGES", "IM000001")),
+        ("IMAGES/IM000001.", ("IMAGES", "IM000001")),
+        ("Images/im000001.dcm", ("IMAGES", "IM000001")),
+        ("IMAGES/IM000001.DCM", ("IMAGES", "IM000001")),
+    ],
+)
+def test_resolves_what_mounts_show(tmp_path: Path, on_disk: str, file_id: tuple[str, ...]) -> None:
+    target = tmp_path / on_disk
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"x")
+    assert FileIdResolver(tmp_path).resolve(file_id) == target
+
+
+def test_missing_and_escaping_ids_resolve_to_none(tmp_path: Path) -> None:
+    (tmp_path / "A").mkdir()
+    (tmp_path / "A" / "B").write_bytes(b"x")
+    resolver = FileIdResolver(tmp_path)
+    assert resolver.resolve(("A", "C")) is None
+    assert resolver.resolve(("..", "A", "B")) is None
+    assert resolver.resolve(("A",)) is None  # a folder is not a file
+
+
+def test_canonical() -> None:
+    assert canonical("dicomdir;1") == "DICOMDIR"
+    assert canonical("IM01.") == "IM01"
