@@ -1,0 +1,95 @@
+"""Import into the study store: a 400-slice CT and 10,000 small instances, ours vs cp -r.
+
+Ours is ``viewer.media.import_media`` into a fresh Lightbox home: every file is probed,
+its header parsed and checked for truncation, hashed, copied under a temporary name,
+fsynced, renamed into the UID layout and indexed in SQLite. The peer is a plain
+``cp -r`` of the same folder in the same run (no parsing, no fsync, no index), timed
+alternately with ours so machine load hits both alike. The goal is at least half of
+cp's throughput (our time at most twice cp's).
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import subprocess
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchmarks import Context, Result, measure_pair
+from viewer.dicom.synthetic import StudyIdentity, write_ct_series
+from viewer.media import import_media
+from viewer.store import StudyStore
+
+_COUNTER = itertools.count()
+
+
+def _input(ctx: Context, name: str, slices: int, size: int) -> Path:
+    folder = ctx.folder(name)
+    done = folder / ".complete"
+    if not done.exists():
+        shutil.rmtree(folder)
+        study = StudyIdentity(uid_namespace=f"lightbox-benchmark-{name}")
+        write_ct_series(folder / "series", study, slices=slices, rows=size, cols=size)
+        done.write_text("ok\n")
+    return folder / "series"
+
+
+def _compare(ctx: Context, source: Path, label: str, repeats: int) -> Iterator[Result]:
+    files = [p for p in source.iterdir() if p.is_file()]
+    megabytes = sum(p.stat().st_size for p in files) / 1e6
+    work = ctx.folder("import-work")
+
+    def clean() -> None:
+        for entry in work.iterdir():
+            shutil.rmtree(entry, ignore_errors=True)
+
+    def ours() -> None:
+        with StudyStore.open(work / f"home{next(_COUNTER)}") as store:
+            report = import_media([source], store)
+        if report.instances_added != len(files):
+            raise RuntimeError(f"imported {report.instances_added} of {len(files)}")
+
+    def peer() -> None:
+        subprocess.run(["cp", "-r", str(source), str(work / f"cp{next(_COUNTER)}")], check=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clean()
+        a, b = measure_pair(ours, peer, repeats, warmup=1, setup=clean)
+    clean()
+    seconds, cp_seconds = a.median / 1000.0, b.median / 1000.0
+    yield Result(
+        what=f"import {label} ({len(files)} files, {megabytes:.0f} MB)",
+        ours=seconds,
+        unit="s",
+        peer=cp_seconds,
+        peer_name="cp -r",
+        goal=">= 0.5x cp throughput (time <= 2x cp)",
+        ratio_max=2.0,
+        details={"ours": a, "peer": b},
+    )
+    yield Result(
+        what="  files per second",
+        ours=len(files) / seconds,
+        unit="files/s",
+        peer=len(files) / cp_seconds,
+        peer_name="cp -r",
+    )
+    yield Result(
+        what="  MB per second",
+        ours=megabytes / seconds,
+        unit="MB/s",
+        peer=megabytes / cp_seconds,
+        peer_name="cp -r",
+    )
+
+
+def run(ctx: Context) -> Iterator[Result]:
+    """400-slice 512x512 CT, then 10,000 instances of 32x32."""
+    slices, small = (100, 2000) if ctx.quick else (400, 10_000)
+    ct = _input(ctx, f"import-ct{slices}", slices, 512)
+    yield from _compare(ctx, ct, f"{slices}-slice CT 512x512", 1 if ctx.quick else 3)
+    many = _input(ctx, f"import-small{small}", small, 32)
+    yield from _compare(ctx, many, f"{small} small instances", 1 if ctx.quick else 3)
