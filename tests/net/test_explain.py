@@ -87,3 +87,11 @@ def test_certificate_refused_names_the_ca() -> None:
 def test_connection_lost_keeps_what_arrived() -> None:
     text = explain.connection_lost(W, 40, 212)
     assert "after 40 of 212 instances" in text and "only what is missing" in text
+
+
+def test_unknown_destination_told_in_an_error_comment() -> None:
+    text = explain.retrieve_status(W, "move", 0xC000, 0, 0,
+                                   comment="Unknown modality for AET: LIGHTBOX")
+    assert text.startswith("the PACS does not know AE LIGHTBOX: register AE LIGHTBOX")
+    assert "0xC000: disk full" in explain.retrieve_status(W, "move", 0xC000, 0, 0,
+                                                          comment="disk full")

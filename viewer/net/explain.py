@@ -150,6 +150,15 @@ def connection_lost(w: Where, received: int, expected: int | None) -> str:
     )
 
 
+def move_never_connected(w: Where) -> str:
+    """A C-MOVE failed and the PACS never opened an association to our storage SCP."""
+    return (
+        f"the PACS never connected back to AE {w.our_aet}: it does not know AE {w.our_aet} "
+        f"or has another address for it. Register AE {w.our_aet}, host {w.our_host}, port "
+        f"{w.our_port} on the PACS (and let that port through the firewall), or use C-GET"
+    )
+
+
 def retrieve_status(
     w: Where,
     method: str,
@@ -157,6 +166,7 @@ def retrieve_status(
     completed: int,
     failed: int,
     warning: int = 0,
+    comment: str = "",
 ) -> str:
     """Explain the final C-GET/C-MOVE status when the retrieve did not fully succeed.
 
@@ -168,8 +178,13 @@ def retrieve_status(
         The final response's Status (PS3.4 C.4.2.1.5 / C.4.3.1.4).
     completed, failed, warning : int
         The sub-operation counters of the final response.
+    comment : str
+        The response's Error Comment (0000,0902), if any.
     """
-    if status == 0xA801:  # PS3.4 C.4.2.1.5: Move Destination unknown
+    if status == 0xA801 or (method == "move" and completed == 0 and
+                            _names_unknown_destination(comment, w.our_aet)):
+        # PS3.4 C.4.2.1.5: Move Destination unknown; some PACS (Orthanc) answer 0xC000
+        # with an Error Comment that says so.
         return (
             f"the PACS does not know AE {w.our_aet}: register AE {w.our_aet}, host "
             f"{w.our_host}, port {w.our_port} on the PACS, or use C-GET"
@@ -196,7 +211,8 @@ def retrieve_status(
             "registered on the PACS)"
         )
     if (status >> 12) == 0xC:
-        return f"the PACS failed to process the retrieve (status 0x{status:04X})"
+        said = f": {comment}" if comment else ""
+        return f"the PACS failed to process the retrieve (status 0x{status:04X}{said})"
     if completed == 0 and failed == 0 and warning == 0:
         return (
             "the PACS found nothing to send for this request: check the UIDs with "
@@ -218,3 +234,9 @@ def retrieve_status(
     if status == 0xB000:
         return f"the PACS reported warnings for {warning} instances"
     return f"the PACS ended with status 0x{status:04X}"
+
+
+def _names_unknown_destination(comment: str, aet: str) -> bool:
+    text = comment.lower()
+    return bool(text) and "unknown" in text and (
+        aet.lower() in text or "destination" in text or "modality" in text)

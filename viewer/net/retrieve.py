@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,7 @@ class RetrieveProgress:
     failed_instances: list[str] = field(default_factory=list)
     message: str = ""
     cancelled: bool = False
+    error_comment: str = ""
 
     @property
     def done(self) -> bool:
@@ -287,24 +288,26 @@ def retrieve(
     def still_missing() -> list[InventoryItem] | None:
         if todo is None:
             return None
+        external = scp.receiver.uids if scp is not None else set()
         with lock:
-            return [i for i in todo if i.sop_instance_uid not in arrived]
+            return [i for i in todo
+                    if i.sop_instance_uid not in arrived and i.sop_instance_uid not in external]
 
     # Passes: the preferred encoding first, then the other one for what is still missing
     # (PACS built on dcmtk send every instance of a SOP class on the first context
     # accepted for it, so a series mixing encodings needs two associations).
     plans = {"get": [("get", False), ("get", True)], "move": [("move", False), ("move", True)]}
     sequence = plans["get"] + plans["move"] if chosen == "auto" else plans[chosen]
-    tried_move = False
+    get_offered = True
     for step, (kind, alternate) in enumerate(sequence):
         left = still_missing()
+        if kind == "get" and not get_offered:
+            continue
         if step > 0:
             if token.cancelled or progress.cancelled or left == []:
                 break
             if left is None and (progress.completed or progress.received):
                 break
-            if kind == "move" and tried_move is False and chosen == "auto":
-                progress.message = ""
             if alternate and (left is None or (scp is not None and kind == "move")):
                 continue
             _reset_for_pass(progress)
@@ -318,14 +321,15 @@ def retrieve(
                                     counting_sink, incoming, token, progress, our_host,
                                     alternate)
             else:
-                tried_move = True
-                yield from _run_move(node, local, request.model, identifiers, counting_sink,
-                                     incoming, token, progress, scp, our_host, alternate)
+                called_back = yield from _run_move(
+                    node, local, request.model, identifiers, counting_sink, incoming, token,
+                    progress, scp, our_host, alternate)
+                if not called_back:
+                    break  # a second pass would fail the same way
         except _NoGetError as exc:
             if chosen == "get":
                 raise PeerError(node.name, str(exc)) from None
-            sequence = [s for s in sequence if s[0] == "move"]
-            continue
+            get_offered = False  # auto: C-MOVE next
     _finish(node, local, progress, still_missing(), our_host)
     yield progress
 
@@ -357,7 +361,7 @@ def _finish(node: NodeRecord, local: NetworkSettings, progress: RetrieveProgress
     if not progress.message:
         progress.message = explain.retrieve_status(
             where(node, local, our_host), progress.method, progress.status or WARNING,
-            progress.completed, progress.failed, progress.warning)
+            progress.completed, progress.failed, progress.warning, progress.error_comment)
 
 
 class _NoGetError(Exception):
@@ -427,6 +431,7 @@ def _drive(
                     yield progress
                     continue
                 final_status = code
+                progress.error_comment = str(status.get("ErrorComment", "") or "").strip()
                 if ident is not None and "FailedSOPInstanceUIDList" in ident:
                     failed = ident.FailedSOPInstanceUIDList
                     values = [failed] if isinstance(failed, str) else list(failed)
@@ -450,7 +455,7 @@ def _drive(
     ):
         progress.message = explain.retrieve_status(
             w, progress.method, progress.status, progress.completed, progress.failed,
-            progress.warning)
+            progress.warning, progress.error_comment)
     if receiver.failures:
         extra = f"{len(receiver.failures)} received instances could not be imported"
         progress.message = f"{progress.message}; {extra}" if progress.message else extra
@@ -491,7 +496,8 @@ def _run_get(node: NodeRecord, local: NetworkSettings, model_name: str,
 def _run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
               identifiers: list[Dataset], sink: Sink, incoming: Path, token: CancelToken,
               progress: RetrieveProgress, scp: StorageSCP | None, our_host: str,
-              uncompressed_first: bool = False) -> Iterator[RetrieveProgress]:
+              uncompressed_first: bool = False) -> Generator[RetrieveProgress, None, bool]:
+    """Run the C-MOVE requests; return False if the PACS never connected back to us."""
     model = MOVE_MODELS[model_name]
     own = scp is None
     server = scp or StorageSCP(local, [node], incoming, sink,
@@ -514,8 +520,15 @@ def _run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
                 return assoc.send_c_move(
                     identifier, destination, model, msg_id=msg_id)
 
+            calls = server.connections
             yield from _drive(node, local, assoc, responses, model, identifiers,
                               server.receiver, token, progress, our_host)
+            failed = progress.status not in (0x0000, WARNING, CANCELLED, None)
+            if failed and progress.completed == 0 and server.connections == calls and (
+                    progress.status != MOVE_DESTINATION_UNKNOWN):
+                progress.message = explain.move_never_connected(where(node, local, our_host))
+                return False
+            return True
         finally:
             if assoc.is_established:
                 assoc.release()

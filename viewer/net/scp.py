@@ -91,6 +91,7 @@ class StorageSCP:
         self._server: ThreadedAssociationServer | None = None
         self._pairs: set[tuple[str, str]] = set()
         self.refused: list[tuple[str, str]] = []  # (calling AE, address) turned away
+        self.connections = 0  # TCP connections accepted, to tell "never called back"
 
     @property
     def port(self) -> int:
@@ -127,7 +128,7 @@ class StorageSCP:
         for uid in SCP_STORAGE_CLASSES:
             ae.add_supported_context(uid, list(self._syntaxes))
         handlers = [
-            (evt.EVT_CONN_OPEN, set_nodelay),
+            (evt.EVT_CONN_OPEN, self._on_connection),
             (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_C_STORE, self.receiver.handle_store),
         ]
@@ -146,6 +147,10 @@ class StorageSCP:
             ) from None
         LOGGER.info("storage SCP %s listening on port %d", self.local.ae_title, self.port)
         return self
+
+    def _on_connection(self, event: Any) -> None:
+        self.connections += 1
+        set_nodelay(event)
 
     def _on_requested(self, event: Any) -> None:
         """Reject an association whose AE title does not come from its node's host."""

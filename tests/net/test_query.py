@@ -1,0 +1,155 @@
+"""C-FIND against Orthanc and dcmqrscp: each level, each kind of matching, character sets."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.net.conftest import node_for
+from tests.support.peers import TEST_STUDIES, PeerProcess, series_uid, study_uid
+from viewer.core.errors import UsageError
+from viewer.core.settings import NetworkSettings
+from viewer.net.connection import CancelToken
+from viewer.net.query import QuerySpec, build_identifier, find
+
+pytestmark = pytest.mark.peer
+
+
+def _studies(peer: PeerProcess, local: NetworkSettings, **keys: object) -> set[str]:
+    spec = QuerySpec(**keys)  # type: ignore[arg-type]
+    return {r["StudyInstanceUID"] for r in find(node_for(peer), local, spec)}
+
+
+def test_study_level_returns_every_study(peer: PeerProcess, local: NetworkSettings) -> None:
+    results = list(find(node_for(peer), local, QuerySpec()))
+    assert {r["StudyInstanceUID"] for r in results} == {study_uid(s.key) for s in TEST_STUDIES}
+    by_uid = {r["StudyInstanceUID"]: r for r in results}
+    doe = by_uid[study_uid("doe")]
+    assert doe["PatientID"] == "LBX-003"
+    assert doe["AccessionNumber"] == "ACC1003"
+    assert doe["StudyDate"] == "20231201"
+
+
+def test_non_latin_names_are_decoded_with_each_response_charset(
+        peer: PeerProcess, local: NetworkSettings) -> None:
+    names = {r["PatientID"]: r["PatientName"] for r in find(node_for(peer), local, QuerySpec())}
+    assert names["LBX-001"] == "Yamada^Tarou=山田^太郎"
+    assert names["LBX-002"] == "Müller^Jürgen"
+    assert names["LBX-003"] == "DOE^JANE"
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        ({"patient_name": "Yam*"}, {"yamada"}),
+        ({"patient_name": "D?E^JANE"}, {"doe"}),
+        ({"patient_name": "*山田*"}, {"yamada"}),
+        ({"patient_name": "Müller*"}, {"mueller"}),
+        ({"patient_id": "LBX-002"}, {"mueller"}),
+        ({"study_date": "20240101-"}, {"yamada", "mueller"}),
+        ({"study_date": "-20240131"}, {"yamada", "doe"}),
+        ({"study_date": "20240101-20240131"}, {"yamada"}),
+        ({"study_date": "20240610"}, {"mueller"}),
+        ({"accession_number": "ACC1003"}, {"doe"}),
+        ({"study_description": "CT*"}, {"yamada", "doe"}),
+        ({"study_uids": (study_uid("doe"), study_uid("mueller"))}, {"doe", "mueller"}),
+        ({"patient_name": "Nobody*"}, set()),
+    ],
+)
+def test_study_level_matching(peer: PeerProcess, local: NetworkSettings,
+                              keys: dict[str, object], expected: set[str]) -> None:
+    assert _studies(peer, local, **keys) == {study_uid(k) for k in expected}
+
+
+def test_modalities_in_study(orthanc: PeerProcess, local: NetworkSettings) -> None:
+    # Modalities in Study is optional (PS3.4 C.6.1.1.2); dcmqrscp ignores it.
+    assert _studies(orthanc, local, modality="MR") == {study_uid("mueller")}
+
+
+def test_series_level(peer: PeerProcess, local: NetworkSettings) -> None:
+    spec = QuerySpec(level="series", study_uids=(study_uid("yamada"),))
+    series = {r["SeriesInstanceUID"]: r for r in find(node_for(peer), local, spec)}
+    assert set(series) == {series_uid("yamada", 0), series_uid("yamada", 1)}
+    assert series[series_uid("yamada", 0)]["Modality"] == "CT"
+    assert int(series[series_uid("yamada", 0)]["SeriesNumber"]) == 1
+
+
+def test_series_level_modality_match(peer: PeerProcess, local: NetworkSettings) -> None:
+    spec = QuerySpec(level="series", study_uids=(study_uid("mueller"),), modality="CT")
+    assert list(find(node_for(peer), local, spec)) == []
+    spec = QuerySpec(level="series", study_uids=(study_uid("mueller"),), modality="MR")
+    assert [r["SeriesInstanceUID"] for r in find(node_for(peer), local, spec)] == [
+        series_uid("mueller", 0)]
+
+
+def test_image_level(peer: PeerProcess, local: NetworkSettings,
+                     peer_files: dict[str, object]) -> None:
+    spec = QuerySpec(level="image", study_uids=(study_uid("yamada"),),
+                     series_uids=(series_uid("yamada", 1),))
+    results = list(find(node_for(peer), local, spec))
+    assert len(results) == 12
+    # SOP Class UID is an optional key: Orthanc returns it, dcmqrscp does not.
+    assert {r.get("SOPClassUID", "") for r in results} <= {"1.2.840.10008.5.1.4.1.1.2", ""}
+    if peer.kind == "orthanc":
+        assert {r["SOPClassUID"] for r in results} == {"1.2.840.10008.5.1.4.1.1.2"}
+    assert {r["SOPInstanceUID"] for r in results} <= set(peer_files)
+
+
+def test_image_level_uid_list(peer: PeerProcess, local: NetworkSettings) -> None:
+    spec = QuerySpec(level="image", study_uids=(study_uid("yamada"),),
+                     series_uids=(series_uid("yamada", 1),))
+    some = sorted(r["SOPInstanceUID"] for r in find(node_for(peer), local, spec))[:3]
+    spec = QuerySpec(level="image", study_uids=(study_uid("yamada"),),
+                     series_uids=(series_uid("yamada", 1),), sop_uids=tuple(some))
+    assert sorted(r["SOPInstanceUID"] for r in find(node_for(peer), local, spec)) == some
+
+
+def test_patient_root_model(peer: PeerProcess, local: NetworkSettings) -> None:
+    spec = QuerySpec(level="study", model="patient", patient_id="LBX-001")
+    assert _studies(peer, local, level="study", model="patient", patient_id="LBX-001") == {
+        study_uid("yamada")}
+    patients = list(find(node_for(peer), local,
+                         QuerySpec(level="patient", model="patient", patient_name="*")))
+    assert {p["PatientID"] for p in patients} == {"LBX-001", "LBX-002", "LBX-003"}
+    assert spec.level == "study"
+
+
+def test_results_stream_and_cancel_from_another_thread(
+        peer: PeerProcess, local: NetworkSettings) -> None:
+    token = CancelToken()
+    spec = QuerySpec(level="image", study_uids=(study_uid("yamada"),),
+                     series_uids=(series_uid("yamada", 0),))
+    seen = []
+    for result in find(node_for(peer), local, spec, token):
+        seen.append(result)
+        if len(seen) == 5:
+            threading.Thread(target=token.cancel).start()
+    # The PACS may have sent more matches before it read C-CANCEL, never all of them
+    # after a cancel that came this early, and the association ended cleanly.
+    assert 5 <= len(seen) <= 200
+    assert token.cancelled
+
+
+def test_the_identifier_declares_utf8_and_only_level_keys() -> None:
+    ds = build_identifier(QuerySpec(level="series", study_uids=("1.2.3",), modality="CT"))
+    assert ds.SpecificCharacterSet == "ISO_IR 192"
+    assert ds.QueryRetrieveLevel == "SERIES"
+    assert ds.Modality == "CT"
+    assert "PatientName" not in ds
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"level": "series"},
+        {"level": "image", "study_uids": ("1.2",)},
+        {"level": "patient"},
+        {"study_date": "2024-01-01"},
+        {"study_uids": ("not a uid",)},
+        {"model": "patient", "level": "study"},
+    ],
+)
+def test_invalid_queries_are_refused_before_sending(keys: dict[str, object]) -> None:
+    with pytest.raises(UsageError):
+        QuerySpec(**keys).validated()  # type: ignore[arg-type]

@@ -1,0 +1,151 @@
+"""C-GET and C-MOVE from Orthanc and dcmqrscp: exactly the peer's instances, byte for byte."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from tests.net.conftest import FolderSink, node_for
+from tests.support.peers import PeerProcess, series_uid, study_uid
+from viewer.core.settings import NetworkSettings
+from viewer.net.connection import CancelToken
+from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve, storage_contexts
+
+pytestmark = pytest.mark.peer
+
+
+def _run(peer: PeerProcess, local: NetworkSettings, request: RetrieveRequest, sink: FolderSink,
+         tmp_path: Path, **kw: object) -> RetrieveProgress:
+    progress = list(retrieve(node_for(peer), local, request, sink, tmp_path / "incoming",
+                             **kw))  # type: ignore[arg-type]
+    assert progress[0].phase == "plan" and all(not p.done for p in progress[:-1])
+    return progress[-1]
+
+
+def _expected(peer_files: dict[str, Path], prefix: str) -> dict[str, Path]:
+    return {uid: p for uid, p in peer_files.items() if p.name.startswith(prefix)}
+
+
+def _assert_same(sink: FolderSink, expected: dict[str, Path]) -> None:
+    assert set(sink.files) == set(expected)
+    assert all(n == 1 for n in sink.deliveries.values())
+    for uid, path in sink.files.items():
+        got = pydicom.dcmread(path)
+        original = pydicom.dcmread(expected[uid])
+        assert got.SOPInstanceUID == uid
+        assert got.PixelData == original.PixelData, uid
+        assert got.file_meta.TransferSyntaxUID.is_compressed == (
+            original.file_meta.TransferSyntaxUID.is_compressed)
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_study_retrieve(peer: PeerProcess, local: NetworkSettings, sink: FolderSink,
+                        tmp_path: Path, peer_files: dict[str, Path], method: str) -> None:
+    # A CT study mixing an uncompressed and an RLE series, and a non-Latin name.
+    last = _run(peer, local, RetrieveRequest(study_uid("yamada")), sink, tmp_path,
+                method=method)
+    assert last.done and last.ok, last.message
+    assert last.method == method
+    assert last.expected == 212 and last.completed == 212 and last.failed == 0
+    _assert_same(sink, _expected(peer_files, "yamada_"))
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_series_retrieve(peer: PeerProcess, local: NetworkSettings, sink: FolderSink,
+                         tmp_path: Path, peer_files: dict[str, Path], method: str) -> None:
+    request = RetrieveRequest(study_uid("mueller"), series_uids=(series_uid("mueller", 0),))
+    last = _run(peer, local, request, sink, tmp_path, method=method)
+    assert last.ok, last.message
+    _assert_same(sink, _expected(peer_files, "mueller_0_"))
+
+
+def test_instances_retrieve(orthanc: PeerProcess, local: NetworkSettings, sink: FolderSink,
+                            tmp_path: Path, peer_files: dict[str, Path]) -> None:
+    chosen = dict(sorted(_expected(peer_files, "doe_0_").items())[:3])
+    request = RetrieveRequest(study_uid("doe"), series_uids=(series_uid("doe", 0),),
+                              sop_uids=tuple(chosen))
+    last = _run(orthanc, local, request, sink, tmp_path, method="get")
+    assert last.ok, last.message
+    _assert_same(sink, chosen)
+
+
+def test_auto_uses_get_when_offered(orthanc: PeerProcess, local: NetworkSettings,
+                                    sink: FolderSink, tmp_path: Path) -> None:
+    last = _run(orthanc, local, RetrieveRequest(study_uid("doe")), sink, tmp_path,
+                method="auto")
+    assert last.ok and last.method == "get" and len(sink.files) == 30
+
+
+def test_retry_fetches_only_what_is_missing(peer: PeerProcess, local: NetworkSettings,
+                                            sink: FolderSink, tmp_path: Path,
+                                            peer_files: dict[str, Path]) -> None:
+    first = RetrieveRequest(study_uid("yamada"), series_uids=(series_uid("yamada", 1),))
+    assert _run(peer, local, first, sink, tmp_path, method="get").ok
+    progress: list[RetrieveProgress] = []
+    for p in retrieve(node_for(peer), local, RetrieveRequest(study_uid("yamada")), sink,
+                      tmp_path / "incoming", method="get", already_have=sink.have):
+        progress.append(p)
+    last = progress[-1]
+    assert last.ok, last.message
+    assert last.already_present == 12 and last.completed == 200
+    _assert_same(sink, _expected(peer_files, "yamada_"))
+
+
+def test_nothing_to_do_when_everything_is_here(orthanc: PeerProcess, local: NetworkSettings,
+                                               sink: FolderSink, tmp_path: Path) -> None:
+    request = RetrieveRequest(study_uid("mueller"))
+    assert _run(orthanc, local, request, sink, tmp_path).ok
+    last = _run(orthanc, local, request, sink, tmp_path, already_have=sink.have)
+    assert last.ok and last.already_present == 12 and last.completed == 0
+    assert all(n == 1 for n in sink.deliveries.values())
+
+
+def test_move_destination_unknown_is_explained(peer: PeerProcess, move_port: int,
+                                               sink: FolderSink, tmp_path: Path) -> None:
+    stranger = NetworkSettings(ae_title="NOBODY", port=move_port, bind_address="127.0.0.1")
+    last = _run(peer, stranger, RetrieveRequest(study_uid("doe")), sink, tmp_path,
+                method="move")
+    assert last.done and not last.ok and last.completed == 0 and not sink.files
+    # dcmqrscp answers 0xA801; Orthanc 1.10 answers 0xC000 with an Error Comment.
+    assert last.status in (0xA801, 0xC000)
+    assert f"register ae nobody, host 127.0.0.1, port {move_port} on the pacs" in (
+        last.message.lower())
+    assert last.message.endswith("or use C-GET")
+    if peer.kind == "dcmqrscp":
+        assert last.message == (
+            f"the PACS does not know AE NOBODY: register AE NOBODY, host 127.0.0.1, port "
+            f"{move_port} on the PACS, or use C-GET")
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_cancel_from_another_thread_keeps_what_arrived(
+        peer: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
+        method: str) -> None:
+    token = CancelToken()
+
+    def hook(count: int) -> None:
+        if count == 20:
+            threading.Thread(target=token.cancel).start()
+
+    sink.hooks.append(hook)
+    last = _run(peer, local, RetrieveRequest(study_uid("yamada")), sink, tmp_path,
+                method=method, cancel=token)
+    assert last.done and last.cancelled and not last.ok
+    assert last.status == 0xFE00
+    assert 20 <= len(sink.files) < 212
+    assert last.message.startswith("cancelled after")
+    # Every file handed over is complete.
+    for path in sink.files.values():
+        assert pydicom.dcmread(path).SOPInstanceUID
+
+
+def test_get_contexts_stay_within_128() -> None:
+    contexts = storage_contexts(())
+    assert 0 < len(contexts) <= 127
+    many = [f"1.2.840.10008.5.1.4.1.1.{i}" for i in range(1, 200)]
+    assert len(storage_contexts(many)) <= 127
+    assert len({str(c.abstract_syntax) for c in storage_contexts(["1.2.3"])}) == 1
+    assert len(storage_contexts(["1.2.3"])) == 10  # uncompressed + 9 compressed syntaxes
