@@ -107,8 +107,9 @@ def test_missing_window_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert status == 2 and str(path) in err and "window 3 asked for" in err
 
 
-def test_subprocess_bad_input_has_no_traceback(tmp_path: Path) -> None:
-    path = _truncated(tmp_path)
+@pytest.mark.parametrize("broken", ["truncated", "JPEG2000-embedded-sequence-delimiter.dcm"])
+def test_subprocess_bad_input_has_no_traceback(tmp_path: Path, broken: str) -> None:
+    path = _truncated(tmp_path) if broken == "truncated" else data_file(broken)
     result = subprocess.run([sys.executable, "-m", "viewer", "render", str(path), "-o",
                              str(tmp_path / "o.png")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2

@@ -154,6 +154,8 @@ TABLE: tuple[Row, ...] = (
         "SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_jpeg_gdcm.dcm", "SC_jpeg_no_color_transform.dcm",
         "SC_jpeg_no_color_transform_2.dcm", "SC_ybr_full_422_uncompressed.dcm",
     )),
+    Row("SC_rgb_jls_lossy_line.dcm", jpeg_ls=True),
+    Row("SC_rgb_jls_lossy_sample.dcm", jpeg_ls=True),
     Row("SC_rgb_2frame.dcm", ("--frame", "2"), ("+F", "2")),
     Row("OBXXXX1A_rle_2frame.dcm", ("--frame", "2"), ("+F", "2")),
     _rgb("SC_ybr_full_uncompressed.dcm", YBR),
@@ -308,3 +310,83 @@ def test_subprocess_render_matches_dcmtk(row: Row, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     ours = np.asarray(Image.open(out)).astype(np.int16)
     assert np.abs(ours - dcmj2pnm(path, *row.dcmtk)).max() <= 1
+
+
+# --- files dcmtk refuses: an equal sibling dcmtk renders, or pydicom as the oracle -------------
+SIBLINGS = (
+    ("SC_rgb_32bit.dcm", "SC_rgb_rle_32bit.dcm"),  # dcmtk refuses native 32-bit RGB
+    ("SC_rgb_32bit_2frame.dcm", "SC_rgb_rle_32bit_2frame.dcm"),
+    ("SC_rgb_expb_32bit.dcm", "SC_rgb_rle_32bit.dcm"),
+    ("SC_rgb_expb_32bit_2frame.dcm", "SC_rgb_rle_32bit_2frame.dcm"),
+    ("gdcm-US-ALOKA-16_big.dcm", "gdcm-US-ALOKA-16.dcm"),  # dcmtk: empty LUT data
+    ("emri_small_jpeg_2k_lossless_too_short.dcm", "emri_small.dcm"),
+    ("SC_rgb_gdcm_KY.dcm", "SC_rgb.dcm"),
+    ("693_J2KI.dcm", "693_UNCI.dcm"),
+    ("RG3_J2KI.dcm", "RG3_UNCI.dcm"),
+)
+
+
+@pytest.mark.parametrize(("name", "sibling"), SIBLINGS, ids=[s[0] for s in SIBLINGS])
+def test_equals_sibling(name: str, sibling: str, tmp_path: Path) -> None:
+    a = render(data_file(name), ("--minmax",), tmp_path / "a.png")
+    b = render(data_file(sibling), ("--minmax",), tmp_path / "b.png")
+    assert np.array_equal(a, b)
+
+
+PYDICOM_ORACLE = (
+    "gdcm-US-ALOKA-16.dcm",  # segmented 16-bit palette: pydicom apply_color_lut
+    "SC_rgb_jpeg.dcm",  # pixel data element in implicit VR inside an explicit VR file
+    "examples_jpeg2k.dcm", "GDCMJ2K_TextGBR.dcm",  # J2K colour, no uncompressed sibling
+    "J2K_pixelrep_mismatch.dcm", "explicit_VR-UN.dcm",  # J2K grayscale, no sibling
+)
+
+
+@pytest.mark.parametrize("name", PYDICOM_ORACLE)
+def test_matches_pydicom_decode(name: str, tmp_path: Path) -> None:
+    import pydicom
+    from pydicom.pixels import apply_color_lut, apply_modality_lut
+
+    ds = pydicom.dcmread(data_file(name))
+    arr = ds.pixel_array
+    ours = render(data_file(name), ("--minmax",), tmp_path / "o.png").astype(np.float64)
+    if ds.PhotometricInterpretation == "PALETTE COLOR":
+        expected = (apply_color_lut(arr, ds).astype(np.int64) >> 8).astype(np.float64)
+    elif arr.ndim == 3:
+        expected = arr.astype(np.float64)
+    else:
+        mv = apply_modality_lut(arr, ds).astype(np.float64)
+        # PS3.3 C.11.2.1.2 LINEAR with C = (min+max+1)/2, W = max-min+1 maps min..max to 0..255
+        expected = (mv - mv.min()) / (mv.max() - mv.min()) * 255.0
+    assert np.abs(ours - expected).max() <= 1.0
+
+
+MUST_FAIL = {
+    "MR_truncated.dcm": "is truncated",
+    "JPEG2000-embedded-sequence-delimiter.dcm": "cannot be decoded",
+}
+
+
+@pytest.mark.parametrize(("name", "problem"), MUST_FAIL.items())
+def test_broken_files_fail_in_one_line(name: str, problem: str, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    status = cli_main(["render", str(data_file(name)), "-o", str(tmp_path / "o.png")])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and problem in err and len(err.splitlines()) == 1
+
+
+def test_every_test_image_is_compared() -> None:
+    from tests.support.testdata import all_test_files
+    from viewer.core.errors import InputFileError
+    from viewer.dicom.frames import FrameSource
+
+    listed = {row.file for row in TABLE + OVERLAY_ROWS} | set(PYDICOM_ORACLE) | set(MUST_FAIL)
+    listed |= {a for a, _ in J2K_LOSSLESS + J2K_LOSSY + SIBLINGS}
+    missing = []
+    for path in all_test_files():
+        try:
+            FrameSource(path)
+        except InputFileError:
+            continue  # no pixel data, not DICOM: nothing to render
+        if path.name not in listed:
+            missing.append(path.name)
+    assert missing == []

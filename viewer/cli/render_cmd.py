@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from viewer.core.errors import InputFileError, LightboxError, UsageError
+from viewer.dicom.frames import pydicom_warnings_to_log
 from viewer.dicom.image import DicomImage
 from viewer.imaging.display import gsdf_ddl_table, model_curve, parse_characteristic_file
 from viewer.imaging.pipeline import PVALUE_BITS, DisplayCalibration, ViewState
@@ -102,6 +103,20 @@ def _calibration(args: argparse.Namespace) -> DisplayCalibration | None:
 
 def run(args: argparse.Namespace) -> int:
     """Render the frame and write the PNG; errors name the file and the problem."""
+    # pydicom logs decoder failures with tracebacks; the user gets our one line instead
+    # (``-v`` shows pydicom's own records again).
+    pydicom_log = logging.getLogger("pydicom")
+    level = pydicom_log.level
+    if not getattr(args, "verbose", 0):
+        pydicom_log.setLevel(logging.CRITICAL)
+    try:
+        with pydicom_warnings_to_log(args.input):
+            return _run(args)
+    finally:
+        pydicom_log.setLevel(level)
+
+
+def _run(args: argparse.Namespace) -> int:
     view = view_state_from_args(args)
     image = DicomImage(args.input)
     n = image.number_of_frames

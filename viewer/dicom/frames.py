@@ -10,6 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -68,6 +71,20 @@ class PixelLayout:
         return self.samples_per_pixel == 1 and self.photometric in GRAYSCALE_PHOTOMETRICS
 
 
+@contextmanager
+def pydicom_warnings_to_log(name: str) -> Iterator[None]:
+    """Turn pydicom's warnings about a file into log records (shown with ``-v``).
+
+    Not thread-safe (``warnings.catch_warnings`` is process-wide): used around the one-time
+    header read and by the single-threaded command line.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for item in caught:
+        log.info("%s: %s", name, item.message)
+
+
 class FrameSource:
     """One DICOM file whose frames are decoded one at a time.
 
@@ -117,7 +134,7 @@ class FrameSource:
             f = self.path.open("rb")
         except OSError as exc:
             raise self._error(exc.strerror or "cannot be opened") from None
-        with f:
+        with f, pydicom_warnings_to_log(self._name):
             ds = self._parse(f)
             meta = getattr(ds, "file_meta", None)
             if meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
@@ -270,7 +287,10 @@ class FrameSource:
         except InputFileError:
             raise
         except Exception as exc:  # decoders raise many types; one bad file must not crash
-            raise self._error(f"frame {index + 1} cannot be decoded ({exc})") from None
+            detail = " ".join(str(exc).split())  # decoders report one line per plugin
+            if len(detail) > 300:
+                detail = detail[:297] + "..."
+            raise self._error(f"frame {index + 1} cannot be decoded ({detail})") from None
         expected = self.layout.rows * self.layout.columns * self.layout.samples_per_pixel
         if arr.size != expected:
             raise self._error(f"frame {index + 1} is truncated ({arr.size} of {expected} values)")
