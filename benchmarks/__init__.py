@@ -18,7 +18,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 RESULTS_DIR = ROOT / "results"
 
-__all__ = ["Context", "Result", "Timing", "measure", "measure_pair"]
+__all__ = ["Context", "Result", "Timing", "measure", "measure_many", "measure_pair"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,3 +182,25 @@ def measure_pair(
         peer()
         b.append(time.perf_counter_ns() - start)
     return Timing.of(a), Timing.of(b)
+
+
+def measure_many(
+    fns: dict[str, Callable[[], object]],
+    repeats: int,
+    *,
+    warmup: int = 3,
+    setup: Callable[[], object] | None = None,
+) -> dict[str, Timing]:
+    """Time several operations round-robin (see :func:`measure_pair`), keyed like ``fns``."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[int]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            if setup is not None:
+                setup()
+            start = time.perf_counter_ns()
+            fn()
+            samples[name].append(time.perf_counter_ns() - start)
+    return {name: Timing.of(s) for name, s in samples.items()}
