@@ -122,3 +122,11 @@ def test_float_pixel_data(tmp_path: Path) -> None:
     source = FrameSource(_write(tmp_path / "f.dcm", ds))
     assert source.layout.is_float
     assert np.array_equal(source.frame(0), values)
+
+
+def test_missing_photometric_and_bits_stored_default(tmp_path: Path) -> None:
+    ds = _mono(2, 4, 1, np.arange(8, dtype=np.uint16), False)
+    del ds.PhotometricInterpretation, ds.BitsStored, ds.HighBit, ds.SamplesPerPixel
+    source = FrameSource(_write(tmp_path / "acr.dcm", ds))
+    assert source.layout.photometric == "MONOCHROME2" and source.layout.bits_stored == 16
+    assert source.frame(0).ravel().tolist() == list(range(8))

@@ -118,6 +118,11 @@ class FrameSource:
         self.layout = self._check_layout(self.dataset, keyword)
         opts: dict[str, Any] = as_pixel_options(self.dataset)
         opts["number_of_frames"] = self.layout.number_of_frames
+        # defaults for old files that leave out type 1 attributes (ACR-NEMA style)
+        opts.setdefault("photometric_interpretation", self.layout.photometric)
+        opts.setdefault("samples_per_pixel", self.layout.samples_per_pixel)
+        opts.setdefault("bits_stored", self.layout.bits_stored)
+        opts.setdefault("pixel_representation", int(self.layout.signed))
         opts["transfer_syntax_uid"] = self.transfer_syntax
         opts["pixel_keyword"] = keyword
         if vr:
