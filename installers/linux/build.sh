@@ -41,6 +41,7 @@ start=$(date +%s)
 bundle="$work/pyinstaller/dist/lightbox"
 [ -x "$bundle/lightbox" ] || { echo "PyInstaller produced no $bundle/lightbox" >&2; exit 1; }
 "$bundle/lightbox" --version >/dev/null
+"$bundle/lightbox" conformance >/dev/null  # imports numpy, pydicom, pynetdicom and the decoders
 echo "bundle: $bundle ($(du -sm "$bundle" | cut -f1) MB unpacked, built in $(( $(date +%s) - start )) s)"
 [ "$bundle_only" -eq 1 ] && exit 0
 

@@ -12,11 +12,13 @@ facts into the PS3.2 document.
 
 from __future__ import annotations
 
-import ast
 import importlib
+import importlib.util
 import pkgutil
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.abc import InspectLoader
+from types import CodeType
 
 import pydicom.uid
 from pydicom.charset import python_encoding
@@ -198,28 +200,46 @@ def character_sets() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(terms), tuple(aliases)
 
 
+def _strings(code: CodeType) -> Iterator[str]:
+    """Every string constant of a code object and of the code nested in it."""
+    stack: list[object] = [code]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, CodeType):
+            stack.extend(item.co_consts)
+        elif isinstance(item, tuple | frozenset):
+            stack.extend(item)
+
+
 def attributes_read() -> tuple[AttributeUse, ...]:
-    """DICOM keywords that the ``viewer.dicom`` modules name in their source.
+    """DICOM keywords that the ``viewer.dicom`` modules name in their code.
 
     The dicom layer is the only place where a data set is read, so the string constants in
     its modules that are DICOM keywords are the attributes the viewer uses (PS3.2 asks for
-    the usage of attributes from received IODs).
+    the usage of attributes from received IODs). The constants are taken from the compiled
+    code, which a frozen application has even where it has no source files.
     """
     found: dict[str, set[str]] = {}
     for name in _import_dicom_layer():
-        module = importlib.import_module(name)
-        source = Path(module.__file__ or "").read_text(encoding="utf-8")
         short = name.rsplit(".", 1)[1]
         if short.startswith("synthetic") or short == "demo":
             continue  # they write test and demo data, they do not read received objects
-        for node in ast.walk(ast.parse(source)):
-            if (
-                isinstance(node, ast.Constant)
-                and isinstance(node.value, str)
-                and node.value
-                and node.value in keyword_dict
-            ):
-                found.setdefault(node.value, set()).add(short)
+        spec = importlib.util.find_spec(name)
+        loader = spec.loader if spec is not None else None
+        code = loader.get_code(name) if isinstance(loader, InspectLoader) else None
+        if code is None:
+            raise RuntimeError(f"no code found for {name}")
+        # `from x import Name` puts "Name" among the constants: skip what was imported.
+        imported = {
+            key
+            for key, value in vars(importlib.import_module(name)).items()
+            if getattr(value, "__module__", name) != name
+        }
+        for text in _strings(code):
+            if text and text in keyword_dict and text not in imported:
+                found.setdefault(text, set()).add(short)
     rows = [_attribute(k, tuple(sorted(m))) for k, m in found.items()]
     return tuple(sorted(rows, key=lambda r: r.tag))
 
