@@ -1,0 +1,56 @@
+"""Query/retrieve: the panel that searches a PACS and retrieves studies into the store.
+
+The main window adds it with one line::
+
+    panel = build_qr_widget(home, store, parent)
+
+and refreshes its browser on ``panel.studies_retrieved``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QWidget
+
+from viewer.core.settings import load_network_settings
+from viewer.net.nodes import NodeBook
+from viewer.net.receiver import ReceivedInstance
+from viewer.ui.qr.qr_panel import QueryRetrieveWidget
+from viewer.ui.qr.service import QueryRetrieveService
+
+__all__ = ["QueryRetrieveService", "QueryRetrieveWidget", "build_qr_widget"]
+
+#: Received files wait here (inside the home, on the store's file system) until the
+#: store moves them in; the same folder ``lightbox retrieve`` uses.
+INCOMING = "incoming"
+
+
+def build_qr_widget(home: Path, store: Any, parent: QWidget | None = None
+                    ) -> QueryRetrieveWidget:
+    """The panel wired to the home folder's nodes and settings and to ``store``.
+
+    Parameters
+    ----------
+    home : Path
+        The Lightbox home: ``nodes.toml`` (the PACS nodes) and ``settings.toml`` (our
+        AE title and C-MOVE port, read again for each operation).
+    store : StudyStore
+        Where retrieved instances go (``add_received_file``, the import path of every
+        network receive) and what is already there (``has_instances``).
+    parent : QWidget, optional
+        The panel's parent.
+    """
+    home = Path(home)
+
+    def sink(item: ReceivedInstance) -> None:
+        store.add_received_file(item.path, move=True)
+
+    service = QueryRetrieveService(
+        local=lambda: load_network_settings(home),
+        sink=sink,
+        incoming=home / INCOMING,
+        already_have=store.has_instances,
+    )
+    return QueryRetrieveWidget(NodeBook(home), service, parent)

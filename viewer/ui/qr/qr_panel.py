@@ -1,0 +1,574 @@
+"""The query/retrieve panel: PACS nodes, a study query, results streaming in, retrieve.
+
+Every network operation runs on a worker (:mod:`viewer.ui.qr.workers`); the GUI thread
+only fills models and moves progress bars, so the window never freezes on a slow PACS.
+Retrieves run one at a time: a C-MOVE needs our storage SCP on the configured port, which
+two retrieves cannot share.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from viewer.core.errors import LightboxError
+from viewer.net.echo import EchoResult
+from viewer.net.nodes import NodeBook, NodeRecord
+from viewer.net.query import QuerySpec
+from viewer.net.retrieve import RetrieveProgress, RetrieveRequest
+from viewer.ui.qr.node_dialog import NodeDialog
+from viewer.ui.qr.query_form import QueryFormWidget
+from viewer.ui.qr.results_model import StudyResultsTreeModel, date_text, person_name_text, text_of
+from viewer.ui.qr.service import QueryRetrieveService
+from viewer.ui.qr.transfers import TransferListWidget, percent
+from viewer.ui.qr.workers import EchoWorker, FindWorker, RetrieveWorker
+
+log = logging.getLogger(__name__)
+
+#: Concurrent C-FIND/C-ECHO associations (the study query plus series drill-downs).
+QUERY_THREADS = 4
+
+
+class QueryRetrieveWidget(QWidget):
+    """Search a PACS and retrieve studies or series into the local store.
+
+    Parameters
+    ----------
+    nodes : NodeBook
+        The configured PACS nodes (added and edited here, saved by the book).
+    service : QueryRetrieveService
+        Performs C-ECHO, C-FIND and C-GET/C-MOVE; its sink puts retrieved files in the
+        store.
+    today : callable, optional
+        The local date the date quick choices count from.
+
+    Signals
+    -------
+    studies_retrieved(list)
+        Study Instance UIDs that received instances (the browser refreshes them).
+    """
+
+    studies_retrieved = Signal(list)
+
+    def __init__(self, nodes: NodeBook, service: QueryRetrieveService,
+                 parent: QWidget | None = None, today: Callable[[], date] = date.today
+                 ) -> None:
+        super().__init__(parent)
+        self.setObjectName("queryRetrieveWidget")
+        self.nodes = nodes
+        self.service = service
+        self.query_pool = QThreadPool(self)
+        self.query_pool.setMaxThreadCount(QUERY_THREADS)
+        self.retrieve_pool = QThreadPool(self)
+        self.retrieve_pool.setMaxThreadCount(1)
+        self.node_dialog: NodeDialog | None = None
+        self._generation = 0
+        self._query: FindWorker | None = None
+        self._results_node: NodeRecord | None = None
+        self._series: dict[str, FindWorker] = {}
+        self._series_found: dict[str, list[dict[str, Any]]] = {}
+        self._retrieves: dict[str, RetrieveWorker] = {}
+        self._echo: EchoWorker | None = None
+
+        # --- nodes
+        self.node_combo = QComboBox(self)
+        self.node_combo.setMinimumWidth(220)
+        self.add_node_button = QPushButton("Add...", self)
+        self.edit_node_button = QPushButton("Edit...", self)
+        self.remove_node_button = QPushButton("Remove", self)
+        self.echo_button = QPushButton("Test (C-ECHO)", self)
+        self.local_label = QLabel("", self)
+        self.add_node_button.clicked.connect(self.add_node)
+        self.edit_node_button.clicked.connect(self.edit_node)
+        self.remove_node_button.clicked.connect(lambda: self.remove_node())
+        self.echo_button.clicked.connect(self.echo_node)
+        self.node_combo.currentIndexChanged.connect(self._node_changed)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("PACS", self))
+        top.addWidget(self.node_combo)
+        for button in (self.add_node_button, self.edit_node_button,
+                       self.remove_node_button, self.echo_button):
+            top.addWidget(button)
+        top.addStretch(1)
+        top.addWidget(self.local_label)
+
+        # --- query
+        self.form = QueryFormWidget(self, today)
+        self.form.submitted.connect(self.start_query)
+        self.search_button = QPushButton("Search", self)
+        self.search_button.setDefault(True)
+        self.stop_button = QPushButton("Stop", self)
+        self.search_button.clicked.connect(self.start_query)
+        self.stop_button.clicked.connect(self.stop_query)
+        query_row = QHBoxLayout()
+        query_row.addWidget(self.form, 1)
+        query_buttons = QVBoxLayout()
+        query_buttons.addWidget(self.search_button)
+        query_buttons.addWidget(self.stop_button)
+        query_row.addLayout(query_buttons)
+
+        # --- results
+        self.results_model = StudyResultsTreeModel(self)
+        self.results_model.series_requested.connect(self.load_series)
+        self.results_view = QTreeView(self)
+        self.results_view.setModel(self.results_model)
+        self.results_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.results_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.results_view.setAlternatingRowColors(True)
+        self.results_view.setUniformRowHeights(True)
+        self.results_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.results_view.setColumnWidth(0, 220)
+
+        # --- retrieve
+        self.retrieve_button = QPushButton("Retrieve", self)
+        self.retrieve_button.setToolTip("Retrieve the selected studies or series")
+        self.retrieve_button.clicked.connect(self.retrieve_selected)
+        self.cancel_all_button = QPushButton("Cancel all", self)
+        self.cancel_all_button.clicked.connect(self.cancel_all)
+        self.clear_button = QPushButton("Clear finished", self)
+        self.transfers = TransferListWidget(self)
+        self.transfers.cancel_requested.connect(self.cancel_retrieve)
+        self.clear_button.clicked.connect(self.transfers.clear_finished)
+        retrieve_row = QHBoxLayout()
+        retrieve_row.addWidget(self.retrieve_button)
+        retrieve_row.addWidget(self.cancel_all_button)
+        retrieve_row.addStretch(1)
+        retrieve_row.addWidget(self.clear_button)
+        lower = QWidget(self)
+        lower_box = QVBoxLayout(lower)
+        lower_box.setContentsMargins(0, 0, 0, 0)
+        lower_box.addLayout(retrieve_row)
+        lower_box.addWidget(self.transfers)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self.results_view)
+        splitter.addWidget(lower)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+
+        self.status_label = QLabel("", self)
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        box = QVBoxLayout(self)
+        box.addLayout(top)
+        box.addLayout(query_row)
+        box.addWidget(splitter, 1)
+        box.addWidget(self.status_label)
+
+        self.reload_nodes()
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ state
+    def is_idle(self) -> bool:
+        """No query, series query, retrieve or C-ECHO is running."""
+        return not (self._query or self._series or self._retrieves or self._echo)
+
+    @property
+    def querying(self) -> bool:
+        """A study query is running."""
+        return self._query is not None
+
+    def _update_buttons(self) -> None:
+        has_node = self.current_node() is not None
+        self.search_button.setEnabled(has_node and self._query is None)
+        self.stop_button.setEnabled(self._query is not None)
+        self.edit_node_button.setEnabled(has_node)
+        self.remove_node_button.setEnabled(has_node)
+        self.echo_button.setEnabled(has_node and self._echo is None)
+        self.retrieve_button.setEnabled(self.results_model.study_count() > 0)
+        self.cancel_all_button.setEnabled(bool(self._retrieves))
+
+    def show_status(self, text: str, error: bool = False) -> None:
+        """One line under the panel; errors carry the network layer's explanation."""
+        self.status_label.setText(text)
+        self.status_label.setStyleSheet("color: #e06060;" if error else "")
+        self.status_label.setProperty("error", error)
+
+    # ------------------------------------------------------------------ nodes
+    def reload_nodes(self, select: str | None = None) -> None:
+        """Fill the node list from the node book, keeping (or setting) the selection."""
+        keep = select or self.node_combo.currentData()
+        self.node_combo.blockSignals(True)
+        self.node_combo.clear()
+        for node in self.nodes:
+            self.node_combo.addItem(f"{node.name}  ({node.address})", node.name)
+        index = self.node_combo.findData(keep) if keep else -1
+        self.node_combo.setCurrentIndex(index if index >= 0 else 0)
+        self.node_combo.blockSignals(False)
+        self._node_changed()
+
+    def current_node(self) -> NodeRecord | None:
+        """The selected node, or None when none is configured."""
+        name = self.node_combo.currentData()
+        if not name or name not in self.nodes:
+            return None
+        return self.nodes.get(str(name))
+
+    def select_node(self, name: str) -> None:
+        """Select a node by name."""
+        index = self.node_combo.findData(name)
+        if index >= 0:
+            self.node_combo.setCurrentIndex(index)
+
+    def _node_changed(self, *_: object) -> None:
+        try:
+            local = self.service.local()
+            node = self.current_node()
+            aet = (node.calling_aet if node and node.calling_aet else local.ae_title)
+            self.local_label.setText(f"we are AE {aet}, C-MOVE port {local.port}")
+        except LightboxError as exc:
+            self.local_label.setText(str(exc))
+        if not len(self.nodes):
+            self.show_status("No PACS node yet: add one with Add...")
+        self._update_buttons()
+
+    def add_node(self) -> NodeDialog:
+        """Open the node dialog for a new node (non-modal to the event loop)."""
+        return self._open_node_dialog(None)
+
+    def edit_node(self) -> NodeDialog | None:
+        """Open the node dialog on the selected node."""
+        node = self.current_node()
+        return self._open_node_dialog(node) if node else None
+
+    def _open_node_dialog(self, node: NodeRecord | None) -> NodeDialog:
+        if self.node_dialog is not None:
+            self.node_dialog.close()
+        dialog = NodeDialog(self.service, node, [n.name for n in self.nodes],
+                            self.query_pool, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._save_node(dialog, node))
+        dialog.destroyed.connect(lambda *_: self._forget_dialog(dialog))
+        self.node_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _forget_dialog(self, dialog: NodeDialog) -> None:
+        if self.node_dialog is dialog:
+            self.node_dialog = None
+
+    def _save_node(self, dialog: NodeDialog, original: NodeRecord | None) -> None:
+        node = dialog.node()
+        if node is None:
+            return
+        try:
+            if original is None:
+                self.nodes.add(node)
+            elif original.name == node.name:
+                self.nodes.add(node, replace_existing=True)
+            else:
+                self.nodes.add(node)
+                self.nodes.remove(original.name)
+        except LightboxError as exc:
+            self.show_status(str(exc), error=True)
+            return
+        self.reload_nodes(select=node.name)
+        self.show_status(f"Saved node {node.name} ({node.address})")
+
+    def remove_node(self, confirm: bool = True) -> None:
+        """Remove the selected node from the node book."""
+        node = self.current_node()
+        if node is None:
+            return
+        if confirm and QMessageBox.question(
+                self, "Remove PACS node", f"Remove {node.name} ({node.address})?"
+        ) != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            self.nodes.remove(node.name)
+        except LightboxError as exc:
+            self.show_status(str(exc), error=True)
+            return
+        self.reload_nodes()
+        self.show_status(f"Removed node {node.name}")
+
+    def echo_node(self) -> None:
+        """C-ECHO the selected node; the answer goes to the status line."""
+        node = self.current_node()
+        if node is None or self._echo is not None:
+            return
+        worker = EchoWorker(self.service, node)
+        worker.signals.succeeded.connect(self._echo_ok)
+        worker.signals.failed.connect(self._echo_failed)
+        self._echo = worker
+        self.show_status(f"C-ECHO {node.name} ({node.address}) ...")
+        self._update_buttons()
+        self.query_pool.start(worker)
+
+    def _echo_ok(self, result: EchoResult) -> None:
+        node = self._echo.node if self._echo else None
+        self._echo = None
+        self._update_buttons()
+        name = node.name if node else "the PACS"
+        self.show_status(f"{name}: C-ECHO ok, round trip {result.round_trip * 1000:.1f} ms"
+                         + (" (TLS)" if result.tls else ""))
+
+    def _echo_failed(self, message: str) -> None:
+        self._echo = None
+        self._update_buttons()
+        self.show_status(message, error=True)
+
+    # ------------------------------------------------------------------ query
+    def start_query(self) -> None:
+        """Run the form's study query on the selected node; matches stream into the list."""
+        node = self.current_node()
+        if node is None:
+            self.show_status("Add a PACS node first (Add...)", error=True)
+            return
+        try:
+            spec = self.form.spec()
+        except LightboxError as exc:
+            self.show_status(str(exc), error=True)
+            return
+        self._stop_finds()
+        self._generation += 1
+        self.results_model.clear()
+        self._results_node = node
+        worker = FindWorker(self.service, node, spec, tag=str(self._generation))
+        worker.signals.matches.connect(self._on_matches)
+        worker.signals.finished.connect(self._on_find_finished)
+        worker.signals.failed.connect(self._on_find_failed)
+        self._query = worker
+        self.show_status(f"Searching {node.name} ...")
+        self._update_buttons()
+        self.query_pool.start(worker)
+
+    def stop_query(self) -> None:
+        """Cancel the running study query (C-CANCEL); the matches so far stay listed."""
+        if self._query is not None:
+            self._query.cancel.cancel()
+            self.show_status("Stopping the search ...")
+
+    def _stop_finds(self) -> None:
+        for worker in [self._query, *self._series.values()]:
+            if worker is not None:
+                worker.cancel.cancel()
+        self._query = None
+        self._series.clear()
+        self._series_found.clear()
+
+    def _series_tag(self, study_uid: str) -> str:
+        return f"{self._generation}/{study_uid}"
+
+    def load_series(self, study_uid: str) -> None:
+        """Drill down: a SERIES-level C-FIND for one study (PS3.4 C.4.1.2.2.1)."""
+        node = self._results_node
+        if node is None or study_uid in self._series:
+            return
+        try:
+            spec = QuerySpec(level="series", model="study", study_uids=(study_uid,)).validated()
+        except LightboxError as exc:
+            self.results_model.series_failed(study_uid, str(exc))
+            self.show_status(str(exc), error=True)
+            return
+        worker = FindWorker(self.service, node, spec, tag=self._series_tag(study_uid))
+        worker.signals.matches.connect(self._on_matches)
+        worker.signals.finished.connect(self._on_find_finished)
+        worker.signals.failed.connect(self._on_find_failed)
+        self._series[study_uid] = worker
+        self._series_found[study_uid] = []
+        self.query_pool.start(worker)
+
+    def _which(self, tag: str) -> tuple[str, str] | None:
+        """("study", "") or ("series", uid) for a tag of the current query, else None."""
+        generation, _, uid = tag.partition("/")
+        if generation != str(self._generation):
+            return None  # an earlier query, already replaced
+        return ("series", uid) if uid else ("study", "")
+
+    def _on_matches(self, tag: str, batch: list[dict[str, Any]]) -> None:
+        which = self._which(tag)
+        if which is None:
+            return
+        if which[0] == "study":
+            self.results_model.add_studies(batch)
+            self.show_status(f"{self.results_model.study_count()} studies so far ...")
+            self._update_buttons()
+        elif which[1] in self._series_found:
+            self._series_found[which[1]].extend(batch)
+
+    def _on_find_finished(self, tag: str, count: int, cancelled: bool) -> None:
+        which = self._which(tag)
+        if which is None:
+            return
+        if which[0] == "series":
+            self._series.pop(which[1], None)
+            self.results_model.set_series(which[1], self._series_found.pop(which[1], []))
+            return
+        self._query = None
+        node = self._results_node.name if self._results_node else ""
+        n = self.results_model.study_count()
+        plural = "study" if n == 1 else "studies"
+        self.show_status(f"Stopped: {n} {plural} listed from {node}" if cancelled
+                         else f"{n} {plural} found on {node}")
+        self._update_buttons()
+
+    def _on_find_failed(self, tag: str, message: str) -> None:
+        which = self._which(tag)
+        if which is None:
+            return
+        if which[0] == "series":
+            self._series.pop(which[1], None)
+            self._series_found.pop(which[1], None)
+            self.results_model.series_failed(which[1], message)
+        else:
+            self._query = None
+            self._update_buttons()
+        self.show_status(message, error=True)
+
+    # --------------------------------------------------------------- retrieve
+    def selected_requests(self) -> list[RetrieveRequest]:
+        """What the selection asks for: whole studies, or chosen series of a study."""
+        wanted: dict[str, set[str] | None] = {}
+        model = self.results_model
+        for index in self.results_view.selectionModel().selectedRows(0):
+            study = model.study_of(index)
+            if study is None or not study.uid:
+                continue
+            series = model.series_of(index)
+            if series is None:
+                wanted[study.uid] = None  # the whole study wins over some of its series
+            elif wanted.get(study.uid, set()) is not None:
+                uid = text_of(series.get("SeriesInstanceUID"))
+                if uid:
+                    wanted.setdefault(study.uid, set()).add(uid)  # type: ignore[union-attr]
+        return [RetrieveRequest(study_uid=uid, series_uids=tuple(sorted(series or ())))
+                for uid, series in wanted.items()]
+
+    def retrieve_selected(self) -> None:
+        """Retrieve the selected studies/series from the node they were found on."""
+        requests = self.selected_requests()
+        if not requests:
+            self.show_status("Select the studies or series to retrieve", error=True)
+            return
+        for request in requests:
+            self.start_retrieve(request)
+
+    def start_retrieve(self, request: RetrieveRequest) -> None:
+        """Queue one retrieve; it gets its own progress row with a Cancel button."""
+        node = self._results_node or self.current_node()
+        if node is None:
+            self.show_status("Add a PACS node first (Add...)", error=True)
+            return
+        key = request.study_uid
+        if key in self._retrieves:
+            self.show_status("That study is already being retrieved")
+            return
+        row = self.transfers.add(key, self._title(request))
+        worker = RetrieveWorker(self.service, node, request, key)
+        worker.signals.progress.connect(self._on_retrieve_progress)
+        worker.signals.finished.connect(self._on_retrieve_finished)
+        worker.signals.failed.connect(self._on_retrieve_failed)
+        self._retrieves[key] = worker
+        row.state_label.setText("waiting ...")
+        self.results_model.set_status(key, "waiting")
+        self._update_buttons()
+        self.retrieve_pool.start(worker)
+
+    def _title(self, request: RetrieveRequest) -> str:
+        row = self.results_model.study_row(request.study_uid)
+        if row is None:
+            return request.study_uid
+        values = self.results_model.study_values(row)
+        parts = [person_name_text(values.get("PatientName", "")),
+                 date_text(values.get("StudyDate", "")),
+                 text_of(values.get("StudyDescription", ""))]
+        title = "  ".join(p for p in parts if p) or request.study_uid
+        if request.series_uids:
+            n = len(request.series_uids)
+            title += f"  ({n} series)" if n > 1 else "  (1 series)"
+        return title
+
+    def cancel_retrieve(self, key: str) -> None:
+        """Stop one retrieve (C-CANCEL); what arrived stays in the store."""
+        worker = self._retrieves.get(key)
+        if worker is None:
+            return
+        worker.cancel.cancel()
+        row = self.transfers.rows.get(key)
+        if row is not None:
+            row.cancelling()
+        self.results_model.set_status(key, "cancelling")
+
+    def cancel_all(self) -> None:
+        """Stop every retrieve, queued or running."""
+        for key in list(self._retrieves):
+            self.cancel_retrieve(key)
+
+    def _on_retrieve_progress(self, key: str, p: RetrieveProgress) -> None:
+        if key not in self._retrieves:
+            return
+        row = self.transfers.rows.get(key)
+        if row is not None and not self._retrieves[key].cancel.cancelled:
+            row.update_progress(p)
+        self.results_model.set_status(key, f"{percent(p)} %")
+
+    def _on_retrieve_finished(self, key: str, p: RetrieveProgress) -> None:
+        if self._retrieves.pop(key, None) is None:
+            return
+        row = self.transfers.rows.get(key)
+        if row is not None:
+            row.finish(p)
+        if p.cancelled:
+            state = "cancelled"
+        elif p.ok:
+            state = "retrieved"
+        else:
+            state = "incomplete"
+        self.results_model.set_status(key, state)
+        if p.message and not p.cancelled:
+            self.show_status(p.message, error=not p.ok)
+        elif p.cancelled:
+            self.show_status(f"Retrieve cancelled; {max(p.completed, p.received)} images kept")
+        else:
+            self.show_status(f"Retrieved {p.completed} images"
+                             + (f" ({p.already_present} were already here)"
+                                if p.already_present else ""))
+        self._update_buttons()
+        if p.completed or p.received:
+            self.studies_retrieved.emit([key])
+
+    def _on_retrieve_failed(self, key: str, message: str, p: RetrieveProgress) -> None:
+        if self._retrieves.pop(key, None) is None:
+            return
+        row = self.transfers.rows.get(key)
+        if row is not None:
+            row.fail(message, p)
+        self.results_model.set_status(key, "failed")
+        self.show_status(message, error=True)
+        self._update_buttons()
+        if p.completed or p.received:
+            self.studies_retrieved.emit([key])
+
+    # --------------------------------------------------------------- closing
+    def shutdown(self, wait_ms: int = 15000) -> bool:
+        """Cancel everything and wait for the workers; True when they all ended."""
+        self._stop_finds()
+        for worker in self._retrieves.values():
+            worker.cancel.cancel()
+        if self._echo is not None:
+            self._echo.cancel.cancel()
+        if self.node_dialog is not None:
+            self.node_dialog.close()
+        done = self.query_pool.waitForDone(wait_ms)
+        return self.retrieve_pool.waitForDone(wait_ms) and done
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802
+        self.shutdown()
+        super().closeEvent(event)

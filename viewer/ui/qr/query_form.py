@@ -1,0 +1,180 @@
+"""The study-level query form: patient, dates with quick choices, modality, accession."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+
+from PySide6.QtCore import QDate, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QWidget,
+)
+
+from viewer.core.errors import UsageError
+from viewer.net.query import QuerySpec
+
+#: (key, label) of the date quick choices, in menu order.
+DATE_CHOICES = (
+    ("any", "Any date"),
+    ("today", "Today"),
+    ("yesterday", "Yesterday"),
+    ("last7", "Last 7 days"),
+    ("last30", "Last 30 days"),
+    ("range", "Between ..."),
+)
+MODALITIES = ("", "CT", "MR", "CR", "DX", "MG", "US", "NM", "PT", "XA", "RF", "OT", "SR")
+
+
+def _da(day: date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+def date_range(choice: str, today: date, start: date | None = None,
+               end: date | None = None) -> str:
+    """The Study Date matching value of a quick choice (PS3.4 C.2.2.2.5 range matching).
+
+    Parameters
+    ----------
+    choice : str
+        A key of :data:`DATE_CHOICES`.
+    today : date
+        The local date the choice is relative to.
+    start, end : date, optional
+        The bounds of ``range``; either may be missing for an open range.
+
+    Returns
+    -------
+    str
+        ``""`` (universal matching), ``YYYYMMDD`` (single value) or ``A-B``, ``A-``,
+        ``-B`` (inclusive ranges).
+    """
+    if choice == "any":
+        return ""
+    if choice == "today":
+        return _da(today)
+    if choice == "yesterday":
+        return _da(today - timedelta(days=1))
+    if choice in ("last7", "last30"):
+        days = 7 if choice == "last7" else 30
+        # "Last 7 days" includes today: six days back, then today.
+        return f"{_da(today - timedelta(days=days - 1))}-{_da(today)}"
+    if choice == "range":
+        if start and end and start > end:
+            start, end = end, start
+        if start and end and start == end:
+            return _da(start)
+        if not (start or end):
+            return ""
+        return f"{_da(start) if start else ''}-{_da(end) if end else ''}"
+    raise UsageError(f"unknown date choice {choice!r}")
+
+
+class QueryFormWidget(QWidget):
+    """The keys of a study-level C-FIND (PS3.4 C.6.2.1.2), as a user types them.
+
+    Signals
+    -------
+    submitted()
+        Return was pressed in one of the text fields.
+    """
+
+    submitted = Signal()
+
+    def __init__(self, parent: QWidget | None = None,
+                 today: Callable[[], date] = date.today) -> None:
+        super().__init__(parent)
+        self._today = today
+        self.patient_name_edit = QLineEdit(self)
+        self.patient_name_edit.setPlaceholderText("name, * and ? allowed (DOE*)")
+        self.patient_id_edit = QLineEdit(self)
+        self.accession_edit = QLineEdit(self)
+        self.description_edit = QLineEdit(self)
+        self.description_edit.setPlaceholderText("study description, * allowed")
+        self.modality_combo = QComboBox(self)
+        self.modality_combo.setEditable(True)
+        self.modality_combo.addItems(list(MODALITIES))
+        self.date_choice = QComboBox(self)
+        for key, label in DATE_CHOICES:
+            self.date_choice.addItem(label, key)
+        qtoday = QDate.currentDate()
+        self.date_from = QDateEdit(qtoday.addDays(-7), self)
+        self.date_to = QDateEdit(qtoday, self)
+        for edit in (self.date_from, self.date_to):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+        self.date_choice.currentIndexChanged.connect(self._date_choice_changed)
+        self._date_choice_changed()
+        for edit in (self.patient_name_edit, self.patient_id_edit, self.accession_edit,
+                     self.description_edit):
+            edit.returnPressed.connect(self.submitted)
+        self.modality_combo.lineEdit().returnPressed.connect(self.submitted)
+
+        dates = QHBoxLayout()
+        dates.setContentsMargins(0, 0, 0, 0)
+        dates.addWidget(self.date_choice)
+        dates.addWidget(self.date_from)
+        dates.addWidget(QLabel("to", self))
+        dates.addWidget(self.date_to)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(QLabel("Patient name", self), 0, 0)
+        grid.addWidget(self.patient_name_edit, 0, 1)
+        grid.addWidget(QLabel("Patient ID", self), 0, 2)
+        grid.addWidget(self.patient_id_edit, 0, 3)
+        grid.addWidget(QLabel("Study date", self), 0, 4)
+        grid.addLayout(dates, 0, 5)
+        grid.addWidget(QLabel("Modality", self), 1, 0)
+        grid.addWidget(self.modality_combo, 1, 1)
+        grid.addWidget(QLabel("Accession", self), 1, 2)
+        grid.addWidget(self.accession_edit, 1, 3)
+        grid.addWidget(QLabel("Description", self), 1, 4)
+        grid.addWidget(self.description_edit, 1, 5)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        grid.setColumnStretch(5, 2)
+
+    def _date_choice_changed(self, *_: object) -> None:
+        custom = self.date_choice.currentData() == "range"
+        self.date_from.setEnabled(custom)
+        self.date_to.setEnabled(custom)
+
+    def set_date_choice(self, key: str) -> None:
+        """Select a quick choice by its key (``today``, ``last7`` ...)."""
+        index = self.date_choice.findData(key)
+        if index < 0:
+            raise UsageError(f"unknown date choice {key!r}")
+        self.date_choice.setCurrentIndex(index)
+
+    def study_date(self) -> str:
+        """The Study Date matching value the form asks for."""
+        choice = str(self.date_choice.currentData())
+        start = self.date_from.date().toPython() if choice == "range" else None
+        end = self.date_to.date().toPython() if choice == "range" else None
+        return date_range(choice, self._today(), start, end)  # type: ignore[arg-type]
+
+    def spec(self) -> QuerySpec:
+        """The study-level query; raises :class:`UsageError` when a key is malformed."""
+        return QuerySpec(
+            level="study",
+            model="study",
+            patient_name=self.patient_name_edit.text().strip(),
+            patient_id=self.patient_id_edit.text().strip(),
+            study_date=self.study_date(),
+            modality=self.modality_combo.currentText().strip().upper(),
+            accession_number=self.accession_edit.text().strip(),
+            study_description=self.description_edit.text().strip(),
+        ).validated()
+
+    def clear(self) -> None:
+        """Empty every key (any date)."""
+        for edit in (self.patient_name_edit, self.patient_id_edit, self.accession_edit,
+                     self.description_edit):
+            edit.clear()
+        self.modality_combo.setCurrentIndex(0)
+        self.set_date_choice("any")

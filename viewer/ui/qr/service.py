@@ -1,0 +1,63 @@
+"""What the query/retrieve panel asks of the network: C-ECHO, C-FIND and C-GET/C-MOVE.
+
+The panel never reaches for the network layer or the store itself: it is handed a
+:class:`QueryRetrieveService` that knows our own AE settings, where received files go
+and which instances are already stored. :func:`viewer.ui.qr.build_qr_widget` builds the
+default one from the Lightbox home; tests build it on a temporary home.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from viewer.core.settings import NetworkSettings
+from viewer.net.connection import CancelToken
+from viewer.net.echo import EchoResult, echo
+from viewer.net.nodes import NodeRecord
+from viewer.net.query import QuerySpec, find
+from viewer.net.receiver import Sink
+from viewer.net.retrieve import AlreadyHave, RetrieveProgress, RetrieveRequest, retrieve
+
+
+class QueryRetrieveService:
+    """Runs the DICOM operations of the panel; every method blocks and belongs on a worker.
+
+    Parameters
+    ----------
+    local : callable
+        Returns our own AE settings (read again for each operation, so a changed
+        ``settings.toml`` takes effect without a restart).
+    sink : callable
+        Receives each retrieved instance (a complete file) on a network worker thread;
+        the default wiring hands it to ``StudyStore.add_received_file``.
+    incoming : Path
+        Folder where received files are written before the sink takes them (on the
+        store's file system, so that the store moves them by renaming).
+    already_have : callable, optional
+        Returns which of the given SOP Instance UIDs are already stored; a retrieve then
+        fetches only the rest.
+    """
+
+    def __init__(self, local: Callable[[], NetworkSettings], sink: Sink, incoming: Path,
+                 already_have: AlreadyHave | None = None) -> None:
+        self.local = local
+        self.sink = sink
+        self.incoming = incoming
+        self.already_have = already_have
+
+    def echo(self, node: NodeRecord, cancel: CancelToken | None = None) -> EchoResult:
+        """C-ECHO ``node`` (PS3.7 9.1.5) and return the round-trip time."""
+        return echo(node, self.local(), cancel)
+
+    def find(self, node: NodeRecord, spec: QuerySpec, cancel: CancelToken | None = None
+             ) -> Iterator[dict[str, Any]]:
+        """C-FIND on ``node`` (PS3.4 C.4.1), each match as soon as it arrives."""
+        return find(node, self.local(), spec, cancel)
+
+    def retrieve(self, node: NodeRecord, request: RetrieveRequest,
+                 cancel: CancelToken | None = None) -> Iterator[RetrieveProgress]:
+        """C-GET or C-MOVE ``request`` from ``node`` (PS3.4 C.4.2/C.4.3) into the sink."""
+        return retrieve(node, self.local(), request, self.sink, self.incoming,
+                        already_have=self.already_have, cancel=cancel)
