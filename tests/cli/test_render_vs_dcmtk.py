@@ -11,8 +11,10 @@ from __future__ import annotations
 import glob
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -390,3 +392,71 @@ def test_every_test_image_is_compared() -> None:
         if path.name not in listed:
             missing.append(path.name)
     assert missing == []
+
+
+# --- rules with no stock test file: derived files, same comparison -----------------------------
+def _xa(ds: Any) -> None:
+    # dcmtk ignores the modality transform of XA/XRF images; so do we (PS3.3 C.8.7.1.1.2)
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.12.1"
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.RescaleSlope, ds.RescaleIntercept = 3, 100
+
+
+def _packed_modality_lut(ds: Any) -> None:
+    # PS3.3 C.11.1.1.1: 8-bit entries stored two per 16-bit word
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    for kw in ("RescaleSlope", "RescaleIntercept", "RescaleType"):
+        if kw in ds:
+            delattr(ds, kw)
+    entries = (np.arange(4096) // 16).astype(np.uint8)
+    item = Dataset()
+    item.LUTDescriptor = [4096, 0, 8]
+    item.ModalityLUTType = "US"
+    item.add_new(0x00283006, "OW", entries.tobytes())
+    ds.ModalityLUTSequence = Sequence([item])
+
+
+def _mono1_inverse(ds: Any) -> None:
+    # PS3.3 C.8.11.3.1.6: the shape already accounts for MONOCHROME1, never inverted twice
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.PresentationLUTShape = "INVERSE"
+
+
+def _mono1_identity(ds: Any) -> None:
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.PresentationLUTShape = "IDENTITY"
+
+
+def _garbage_high_bits(ds: Any) -> None:
+    # PS3.5 8.1.1: bits above Bits Stored are not part of the value (12 of 16, signed)
+    arr = ds.pixel_array.astype(np.int32)
+    arr = np.clip(arr, -2048, 2047).astype(np.int16).view(np.uint16)
+    noise = (np.arange(arr.size, dtype=np.uint16).reshape(arr.shape) % 16) << 12
+    ds.BitsStored, ds.HighBit = 12, 11
+    ds.PixelData = (arr & 0x0FFF | noise).astype("<u2").tobytes()
+
+
+DERIVED = (
+    ("CT_small.dcm", _xa, ("--window", "500", "1000"), ("+Ww", "500", "1000")),
+    ("MR2_UNCR.dcm", _packed_modality_lut, ("--minmax",), ("+Wm",)),
+    ("CT_small.dcm", _mono1_inverse, ("--window", "40", "400"), ("+Ww", "40", "400")),
+    ("CT_small.dcm", _mono1_identity, ("--window", "40", "400"), ("+Ww", "40", "400")),
+    ("CT_small.dcm", _garbage_high_bits, ("--window", "0", "1000"), ("+Ww", "0", "1000")),
+)
+
+
+@pytest.mark.parametrize(("name", "change", "ours", "theirs"), DERIVED,
+                         ids=[f"{d[0]}-{d[1].__name__.strip('_')}" for d in DERIVED])
+def test_derived_file_matches_dcmtk(name: str, change: Callable[[Any], None],
+                                    ours: tuple[str, ...], theirs: tuple[str, ...],
+                                    tmp_path: Path) -> None:
+    import pydicom
+
+    ds = pydicom.dcmread(data_file(name))
+    change(ds)
+    path = tmp_path / "derived.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    got = render(path, ours, tmp_path / "o.png").astype(np.int16)
+    assert np.abs(got - dcmj2pnm(path, *theirs)).max() <= 1
