@@ -249,3 +249,92 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
     if scanned is not None:
         return PixelSpacing(scanned[0], scanned[1], SpacingKind.DIGITIZER, calibration)
     return PixelSpacing()
+
+
+@dataclass(frozen=True)
+class FramePlane:
+    """Where one frame lies and how big its pixels are.
+
+    Parameters
+    ----------
+    spacing : PixelSpacing
+        For measurements and the scale bar.
+    position : tuple of float or None
+        Image Position (Patient) (0020,0032), mm.
+    orientation : tuple of float or None
+        Image Orientation (Patient) (0020,0037).
+    thickness : float or None
+        Slice Thickness (0018,0050), mm.
+    location : float or None
+        Slice Location (0020,1041), else the position along the slice normal, mm.
+    """
+
+    spacing: PixelSpacing
+    position: tuple[float, ...] | None = None
+    orientation: tuple[float, ...] | None = None
+    thickness: float | None = None
+    location: float | None = None
+
+
+_SPACING_KEYWORDS = (
+    "PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing",
+    "PixelSpacingCalibrationType", "PixelSpacingCalibrationDescription",
+    "EstimatedRadiographicMagnificationFactor",
+)
+
+
+def _group(ds: Any, frame_index: int, keyword: str) -> Any:
+    """First item of a functional-group macro: per-frame, else shared (PS3.3 C.7.6.16)."""
+    for container, index in (("PerFrameFunctionalGroupsSequence", frame_index),
+                             ("SharedFunctionalGroupsSequence", 0)):
+        groups = ds.get(container)
+        if groups is None or not 0 <= index < len(groups):
+            continue
+        macro = groups[index].get(keyword)
+        if macro is not None and len(macro):
+            return macro[0]
+    return None
+
+
+def _floats_of(value: Any, count: int) -> tuple[float, ...] | None:
+    try:
+        numbers = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return numbers if len(numbers) == count else None
+
+
+def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
+    """Read a frame's plane from a header, functional groups first (PS3.3 C.7.6.16.2).
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        The header (anything with ``get(keyword)``).
+    frame_index : int
+        0-based frame.
+    """
+    attributes = {k: ds.get(k) for k in _SPACING_KEYWORDS}
+    thickness = _number(ds.get("SliceThickness"))
+    measures = _group(ds, frame_index, "PixelMeasuresSequence")
+    if measures is not None:  # C.7.6.16.2.1 replaces the top-level values
+        if measures.get("PixelSpacing") is not None:
+            attributes["PixelSpacing"] = measures.get("PixelSpacing")
+        thickness = _number(measures.get("SliceThickness")) or thickness
+    position_item = _group(ds, frame_index, "PlanePositionSequence")
+    orientation_item = _group(ds, frame_index, "PlaneOrientationSequence")
+    position = _floats_of(
+        (position_item or ds).get("ImagePositionPatient"), 3
+    ) if (position_item or ds).get("ImagePositionPatient") is not None else None
+    orientation = _floats_of(
+        (orientation_item or ds).get("ImageOrientationPatient"), 6
+    ) if (orientation_item or ds).get("ImageOrientationPatient") is not None else None
+    location: float | None
+    try:
+        raw_location = ds.get("SliceLocation")
+        location = float(raw_location) if raw_location not in (None, "") else None
+    except (TypeError, ValueError):
+        location = None
+    if (position_item is not None or location is None) and position and orientation:
+        location = float(np.dot(slice_normal(orientation), position))
+    return FramePlane(pixel_spacing(attributes), position, orientation, thickness, location)

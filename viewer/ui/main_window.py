@@ -1,0 +1,322 @@
+"""MainWindow: menus, tool bar, status bar, the study browser and the viewer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence, QPainter
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QTabWidget,
+    QWidget,
+)
+
+from viewer import __version__
+from viewer.ui.thumbnails import to_qimage
+from viewer.ui.viewer.series import SeriesData
+from viewer.ui.viewer.tools import CT_PRESETS, TOOL_KEYS, Tool
+from viewer.ui.viewer.viewer_widget import LAYOUTS, ViewerWidget, parse_layout
+
+log = logging.getLogger(__name__)
+
+CONFORMANCE_DOC = "docs/conformance-statement.md"
+
+
+class MainWindow(QMainWindow):
+    """The application window. Services are passed in by :mod:`viewer.app`."""
+
+    open_paths_requested = Signal(list)
+
+    def __init__(self, viewer: ViewerWidget, browser: QWidget | None = None,
+                 settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Lightbox")
+        self.setObjectName("mainWindow")
+        self.settings = settings
+        self.viewer = viewer
+        self.browser = browser
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        if browser is not None:
+            self.tabs.addTab(browser, "Studies")
+        self.tabs.addTab(viewer, "Viewer")
+        self.setCentralWidget(self.tabs)
+        self.setAcceptDrops(True)
+        self._progress = QProgressBar(self)
+        self._progress.setMaximumWidth(180)
+        self._progress.setVisible(False)
+        self._position = QLabel("", self)
+        self.statusBar().addPermanentWidget(self._position)
+        self.statusBar().addPermanentWidget(self._progress)
+        viewer.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.extra_menus: dict[str, Callable[[], None]] = {}
+        self._build_actions()
+        self.resize(1400, 900)
+
+    # ------------------------------------------------------------------ actions
+    def _action(self, text: str, slot: Callable[[], object], shortcut: str | None = None,
+                checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.setCheckable(checkable)
+        action.triggered.connect(lambda *_: slot())
+        return action
+
+    def _vp(self, method: str, *args: object) -> Callable[[], None]:
+        def run() -> None:
+            vp = self.viewer.active
+            if vp is not None:
+                getattr(vp, method)(*args)
+        return run
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        self.file_menu = bar.addMenu("&File")
+        self.file_menu.addAction(self._action("&Open files...", self.open_files_dialog,
+                                              "Ctrl+O"))
+        self.file_menu.addAction(self._action("Open &folder...", self.open_folder_dialog))
+        self.file_menu.addSeparator()
+        self.file_menu.addAction(self._action("&Export viewport...",
+                                              lambda: self.export_dialog(False), "Ctrl+E"))
+        self.file_menu.addAction(self._action("Export &image at full resolution...",
+                                              lambda: self.export_dialog(True)))
+        self.file_menu.addAction(self._action("&Copy viewport", self.copy_viewport,
+                                              "Ctrl+Shift+C"))
+        self.file_menu.addSeparator()
+        self.file_menu.addAction(self._action("&Quit", self.close, "Ctrl+Q"))
+
+        view = bar.addMenu("&View")
+        layouts = view.addMenu("&Layout")
+        self.layout_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        for name in LAYOUTS:
+            act = self._action(name, lambda n=name: self.set_layout(n), checkable=True)
+            group.addAction(act)
+            layouts.addAction(act)
+            self.layout_actions[name] = act
+        layouts.addAction(self._action("Custom...", self.custom_layout_dialog))
+        view.addAction(self._action("&Fit", self._vp("fit")))
+        view.addAction(self._action("Actual size (1:1)", self._vp("actual_size")))
+        view.addAction(self._action("Zoom in", self._vp("zoom_by", 1.25)))
+        view.addAction(self._action("Zoom out", self._vp("zoom_by", 0.8)))
+        view.addSeparator()
+        view.addAction(self._action("Rotate clockwise", self._vp("rotate", 1)))
+        view.addAction(self._action("Rotate counter-clockwise", self._vp("rotate", -1)))
+        view.addAction(self._action("Flip horizontal", self._vp("flip", True)))
+        view.addAction(self._action("Flip vertical", self._vp("flip", False)))
+        view.addAction(self._action("Invert", self._vp("toggle_invert")))
+        view.addAction(self._action("Reset", self._vp("reset")))
+        view.addSeparator()
+        self.annotations_action = self._action("Annotations", self.toggle_annotations,
+                                               "Ctrl+Shift+A", checkable=True)
+        self.annotations_action.setChecked(True)
+        view.addAction(self.annotations_action)
+        view.addAction(self._action("Overlays and shutters", self._vp("toggle_overlays")))
+        view.addAction(self._action("Cine play / stop", self._vp("toggle_cine")))
+        view.addAction(self._action("Next viewport", self.viewer.next_viewport, "Tab"))
+        view.addSeparator()
+        view.addAction(self._action("Study &browser", self.show_browser, "Ctrl+B"))
+
+        tools = bar.addMenu("&Tools")
+        tool_group = QActionGroup(self)
+        self.tool_actions: dict[Tool, QAction] = {}
+        toolbar = self.addToolBar("Tools")
+        toolbar.setObjectName("toolsToolBar")
+        toolbar.setMovable(False)
+        for tool, key in TOOL_KEYS.items():
+            act = self._action(tool.value, lambda t=tool: self.viewer.set_tool(t), key, True)
+            tool_group.addAction(act)
+            tools.addAction(act)
+            toolbar.addAction(act)
+            self.tool_actions[tool] = act
+        self.tool_actions[Tool.WINDOW].setChecked(True)
+        toolbar.addSeparator()
+        for name in LAYOUTS:
+            toolbar.addAction(self.layout_actions[name])
+        self.layout_actions["1x1"].setChecked(True)
+        toolbar.addSeparator()
+        toolbar.addAction(self._action("Invert", self._vp("toggle_invert")))
+        toolbar.addAction(self._action("Reset", self._vp("reset")))
+        self.toolbar = toolbar
+
+        window = bar.addMenu("&Window")
+        for preset in CT_PRESETS:
+            window.addAction(self._action(
+                f"{preset.name}  (C {preset.center:g} / W {preset.width:g})\t{preset.key}",
+                lambda p=preset: self.viewer.active and self.viewer.active.apply_preset(p)))
+        window.addSeparator()
+        window.addAction(self._action("Image's own window\t0", self._vp("use_file_window", 0)))
+        window.addAction(self._action("Automatic (min/max)\t9", self._vp("use_auto_window")))
+        self.window_menu = window
+
+        self.network_menu = bar.addMenu("&Network")
+        self.settings_menu = bar.addMenu("&Settings")
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self._action("&Keyboard shortcuts", self.show_shortcuts, "F1"))
+        help_menu.addAction(self._action("&About Lightbox", self.show_about))
+        self.help_menu = help_menu
+
+    # ------------------------------------------------------------------ viewer
+    def set_layout(self, name: str) -> None:
+        rows, cols = parse_layout(name)
+        self.viewer.set_layout(rows, cols)
+        act = self.layout_actions.get(name)
+        if act is not None:
+            act.setChecked(True)
+
+    def custom_layout_dialog(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        text, ok = QInputDialog.getText(self, "Custom layout", "Rows x columns (e.g. 2x3):",
+                                        text="2x3")
+        if ok and text:
+            try:
+                self.set_layout(text.strip())
+            except ValueError as exc:
+                QMessageBox.warning(self, "Layout", str(exc))
+
+    def open_series(self, series: list[SeriesData], replace: bool = True) -> None:
+        """Show ``series`` in the viewer tab."""
+        self.viewer.open_series(series, replace)
+        self.tabs.setCurrentWidget(self.viewer)
+        if series:
+            self.setWindowTitle(f"Lightbox - {series[0].title}")
+
+    def show_browser(self) -> None:
+        if self.browser is not None:
+            self.tabs.setCurrentWidget(self.browser)
+
+    def toggle_annotations(self) -> None:
+        visible = self.annotations_action.isChecked()
+        for vp in self.viewer.viewports:
+            vp.set_annotations_visible(visible)
+
+    def open_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open DICOM files")
+        if files:
+            self.open_paths_requested.emit(files)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of DICOM files")
+        if folder:
+            self.open_paths_requested.emit([folder])
+
+    # ------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, ev: object) -> None:  # noqa: N802
+        if ev.mimeData().hasUrls():  # type: ignore[attr-defined]
+            ev.acceptProposedAction()  # type: ignore[attr-defined]
+
+    def dropEvent(self, ev: object) -> None:  # noqa: N802
+        urls = ev.mimeData().urls()  # type: ignore[attr-defined]
+        paths = [u.toLocalFile() for u in urls if u.isLocalFile()]
+        if paths:
+            self.files_dropped(paths)
+
+    def files_dropped(self, paths: list[str]) -> None:
+        """Dropped files and folders: imported when a store is wired, else opened."""
+        self.open_paths_requested.emit(paths)
+
+    # ------------------------------------------------------------------ export
+    def window_image(self) -> QImage:
+        """The whole window as shown, VTK viewports included (screenshots)."""
+        image = self.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+        painter = QPainter(image)
+        ratio = image.devicePixelRatio()
+        for vp in self.viewer.viewports:
+            if not vp.isVisible() or not vp.canvas.isVisible():
+                continue
+            pixels = vp.grab_frame_buffer()
+            tile = to_qimage(pixels)
+            tile.setDevicePixelRatio(ratio)
+            top_left = vp.canvas.mapTo(self, vp.canvas.rect().topLeft())
+            painter.drawImage(top_left, tile)
+        painter.end()
+        return image
+
+    def export_dialog(self, full_resolution: bool) -> None:
+        vp = self.viewer.active
+        if vp is None or vp.series is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export", "lightbox.png",
+                                              "PNG (*.png);;JPEG (*.jpg *.jpeg)")
+        if path:
+            self.export(path, full_resolution)
+
+    def export(self, path: str, full_resolution: bool) -> None:
+        """Save the active viewport (as shown) or its image (pipeline output, full size)."""
+        vp = self.viewer.active
+        if vp is None:
+            return
+        if full_resolution:
+            pixels = vp.displayed_pixels()
+            if pixels is None:
+                return
+            rgb = np.repeat(pixels[..., None], 3, axis=2) if pixels.ndim == 2 else pixels
+        else:
+            rgb = vp.grab_frame_buffer()
+        image = to_qimage(rgb)
+        fmt = "JPEG" if path.lower().endswith((".jpg", ".jpeg")) else "PNG"
+        if not image.save(path, fmt, 95 if fmt == "JPEG" else -1):
+            QMessageBox.warning(self, "Export", f"{path}: cannot be written")
+        else:
+            self.statusBar().showMessage(f"Saved {path}", 5000)
+
+    def copy_viewport(self) -> None:
+        vp = self.viewer.active
+        if vp is not None:
+            QApplication.clipboard().setImage(to_qimage(vp.grab_frame_buffer()))
+            self.statusBar().showMessage("Viewport copied to the clipboard", 4000)
+
+    # ------------------------------------------------------------------ help
+    def show_shortcuts(self) -> None:
+        from viewer.ui.dialogs.shortcuts import ShortcutsDialog
+
+        ShortcutsDialog(self).exec()
+
+    def show_about(self) -> None:
+        link = Path(CONFORMANCE_DOC)
+        QMessageBox.about(
+            self, "About Lightbox",
+            f"<h3>Lightbox {__version__}</h3>"
+            "<p>A desktop DICOM viewer with a standard-exact display pipeline.</p>"
+            f"<p>DICOM conformance statement: <a href='{link.resolve().as_uri()}'>"
+            f"{CONFORMANCE_DOC}</a></p>"
+            "<p>Not cleared for primary diagnosis unless your organisation has validated it.</p>")
+
+    # ------------------------------------------------------------------ progress, state
+    def show_progress(self, done: int, total: int, text: str = "") -> None:
+        self._progress.setVisible(done < total)
+        self._progress.setMaximum(max(1, total))
+        self._progress.setValue(done)
+        if text:
+            self.statusBar().showMessage(text, 3000)
+
+    def restore_state(self) -> None:
+        if self.settings is None:
+            return
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+
+    def closeEvent(self, ev: object) -> None:  # noqa: N802
+        if self.settings is not None:
+            self.settings.setValue("window/geometry", self.saveGeometry())
+            self.settings.setValue("window/state", self.saveState())
+        self.viewer.close_all()
+        for vp in self.viewer.viewports:
+            vp.canvas.Finalize()
+        super().closeEvent(ev)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""The image viewer: viewports, series loading, layouts, tools."""

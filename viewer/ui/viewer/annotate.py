@@ -1,0 +1,88 @@
+"""The four corner texts of a viewport, as reading workstations lay them out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from viewer.ui.viewer.viewport import ViewportWidget
+
+
+def dicom_date(value: str) -> str:
+    """``YYYYMMDD`` -> ``YYYY-MM-DD`` (PS3.5 6.2 DA); anything else unchanged."""
+    v = value.strip()
+    if len(v) == 8 and v.isdigit():
+        return f"{v[:4]}-{v[4:6]}-{v[6:]}"
+    return v
+
+
+def dicom_time(value: str) -> str:
+    """``HHMMSS.frac`` -> ``HH:MM`` (PS3.5 6.2 TM)."""
+    v = value.strip().replace(":", "")
+    if len(v) >= 4 and v[:4].isdigit():
+        return f"{v[:2]}:{v[2:4]}"
+    return v
+
+
+def display_name(value: str) -> str:
+    """Person Name for reading: the alphabetic group, ``^`` shown as separators."""
+    alphabetic = value.split("=")[0]
+    parts = [p for p in alphabetic.split("^") if p]
+    if len(parts) >= 2:
+        return f"{parts[0]}, {' '.join(parts[1:])}"
+    return alphabetic.replace("^", " ").strip()
+
+
+def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
+    """Upper-left, upper-right, lower-left, lower-right texts for ``viewport``."""
+    series = viewport.series
+    if series is None:
+        return ("", "", "", "")
+    facts = viewport._facts
+    total = len(series)
+    loaded = series.loaded_count()
+    ll = [f"Im: {viewport.index + 1} / {total}"]
+    if facts is None:
+        ll.append("Loading...")
+        return ("", series.title, "\n".join(ll), "")
+    t = facts.text
+    ul = [display_name(t.get("PatientName", "")), f"ID: {t.get('PatientID', '')}"]
+    birth = dicom_date(t.get("PatientBirthDate", ""))
+    sex = t.get("PatientSex", "")
+    if birth or sex:
+        ul.append(" ".join(x for x in (birth, sex) if x))
+    if t.get("InstitutionName"):
+        ul.append(t["InstitutionName"])
+    ur = [
+        " ".join(x for x in (dicom_date(t.get("StudyDate", "")),
+                             dicom_time(t.get("StudyTime", ""))) if x),
+        t.get("StudyDescription", ""),
+        " ".join(x for x in (f"Se: {t.get('SeriesNumber', '')}".strip(),
+                             t.get("SeriesDescription", "")) if x),
+    ]
+    if facts.ref.frame or facts.plane is None:
+        ll.append(f"Frame: {facts.ref.frame + 1}")
+    plane = facts.plane
+    if plane.location is not None:
+        ll.append(f"Loc: {plane.location:.2f} mm")
+    if plane.thickness is not None:
+        ll.append(f"Thick: {plane.thickness:.2f} mm")
+    if loaded < total:
+        ll.append(f"Loading {loaded}/{total}")
+    lr = []
+    window = viewport.current_window()
+    if window is not None:
+        name = f" {viewport.preset_name}" if viewport.preset_name else ""
+        lr.append(f"W {window.width:g} C {window.center:g}{name}")
+    if viewport.inverted:
+        lr.append("Inverted")
+    lr.append(f"Zoom {viewport.view.transform.zoom:.2f}")
+    spacing_text = plane.spacing.describe()
+    if spacing_text:
+        lr.append(spacing_text)
+    if facts.lossy:
+        lr.append(facts.lossy)
+    if viewport.cine_timer.isActive():
+        lr.append(f"Cine {viewport.cine_fps:g} fps")
+    return ("\n".join(x for x in ul if x), "\n".join(x for x in ur if x), "\n".join(ll),
+            "\n".join(lr))

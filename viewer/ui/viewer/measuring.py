@@ -1,0 +1,241 @@
+"""Measurements of a viewport: drawn with the mouse, kept with their image, labelled in mm/HU."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from viewer.render.graphics import Graphic
+from viewer.render.measure import MeasureKind, Point, angle, length, roi_mask, roi_stats
+from viewer.ui.viewer.tools import Tool
+
+if TYPE_CHECKING:
+    from viewer.ui.viewer.series import FrameFacts
+    from viewer.ui.viewer.viewport import ViewportWidget
+
+_KIND = {
+    Tool.LENGTH: MeasureKind.LENGTH,
+    Tool.ANGLE: MeasureKind.ANGLE,
+    Tool.RECTANGLE: MeasureKind.RECTANGLE,
+    Tool.ELLIPSE: MeasureKind.ELLIPSE,
+    Tool.PROBE: MeasureKind.PROBE,
+}
+_keys = itertools.count(1)
+
+
+def unit_of(facts: FrameFacts) -> str:
+    """Unit of modality values: Rescale Type (PS3.3 C.11.1.1.2), HU for CT."""
+    if facts.rescale_type and facts.rescale_type.upper() != "US":
+        return facts.rescale_type
+    if facts.modality == "CT" and facts.params is not None and facts.params.modality is not None:
+        return "HU"
+    return ""
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1f}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+class MeasureController:
+    """Creates and keeps measurements, one list per frame (SOP Instance UID + frame)."""
+
+    tools = frozenset(_KIND)
+
+    def __init__(self, viewport: ViewportWidget) -> None:
+        self.viewport = viewport
+        self._by_frame: dict[tuple[str, int], list[Graphic]] = {}
+        self._active: Graphic | None = None
+        self._angle_stage = 0
+
+    # ------------------------------------------------------------------ state
+    def _key(self) -> tuple[str, int] | None:
+        vp = self.viewport
+        if vp.series is None:
+            return None
+        ref = vp.series.refs[vp.index]
+        return (ref.sop_instance_uid or ref.path, ref.frame)
+
+    def current(self) -> list[Graphic]:
+        """Measurements of the frame shown."""
+        key = self._key()
+        return list(self._by_frame.get(key, [])) if key else []
+
+    def frame_changed(self) -> None:
+        """Draw the measurements of the new frame."""
+        self._push()
+
+    def _push(self) -> None:
+        items = self.current()
+        if self._active is not None and self._active not in items:
+            items.append(self._active)
+        self.viewport.graphics_layer.set_graphics(items)
+        self.viewport.request_render()
+
+    def _image_point(self, pos: tuple[float, float]) -> Point:
+        p = self.viewport.view.transform.display_to_image([pos])[0]
+        return (float(p[0]), float(p[1]))
+
+    # ------------------------------------------------------------------ mouse
+    def press(self, pos: tuple[float, float]) -> None:
+        """Start (or, for the angle's third point, finish) a measurement."""
+        vp = self.viewport
+        if vp._facts is None:
+            return
+        point = self._image_point(pos)
+        if self._active is not None and self._angle_stage == 2:
+            self._active.points[2] = point
+            self._finish()
+            return
+        kind = _KIND[vp.tool]
+        points = [point] if kind is MeasureKind.PROBE else [point, point]
+        for g in self.current():
+            g.selected = False
+        self._active = Graphic(kind, points, selected=True, key=next(_keys))
+        self._angle_stage = 1 if kind is MeasureKind.ANGLE else 0
+        self._label(self._active)
+        self._push()
+
+    def drag(self, pos: tuple[float, float]) -> None:
+        """Move the point being placed."""
+        g = self._active
+        if g is None:
+            return
+        point = self._image_point(pos)
+        if g.kind is MeasureKind.PROBE:
+            g.points[0] = point
+        elif g.kind is MeasureKind.ANGLE and self._angle_stage == 2:
+            g.points[2] = point
+        else:
+            g.points[1] = point
+        self._label(g)
+        self._push()
+
+    def hover(self, pos: tuple[float, float]) -> None:
+        """Mouse moves without a button: the angle's third arm follows."""
+        if self._active is not None and self._angle_stage == 2:
+            self.drag(pos)
+
+    def release(self, pos: tuple[float, float]) -> None:
+        """End the drag: most tools are done; the angle waits for its third point."""
+        g = self._active
+        if g is None:
+            return
+        self.drag(pos)
+        if g.kind is MeasureKind.ANGLE and self._angle_stage == 1:
+            # First arm drawn end -> vertex; the next click places the other end.
+            g.points.append(g.points[1])
+            self._angle_stage = 2
+            self._label(g)
+            self._push()
+            return
+        self._finish()
+
+    def _finish(self) -> None:
+        g = self._active
+        key = self._key()
+        self._active = None
+        self._angle_stage = 0
+        if g is None or key is None:
+            return
+        if g.kind not in (MeasureKind.PROBE, MeasureKind.ANGLE) and length(
+                g.points[0], g.points[1]) < 1.0:
+            self._push()  # a click, not a drag: nothing measured
+            return
+        self._label(g)
+        self._by_frame.setdefault(key, []).append(g)
+        self._push()
+        self.viewport.status_message.emit(g.label.replace("\n", "  "))
+
+    def cancel(self) -> None:
+        """Drop the measurement being drawn."""
+        if self._active is not None:
+            self._active = None
+            self._angle_stage = 0
+            self._push()
+
+    def delete_selected(self) -> None:
+        """Delete the selected measurement of this frame."""
+        key = self._key()
+        if key is None:
+            return
+        items = self._by_frame.get(key, [])
+        self._by_frame[key] = [g for g in items if not g.selected]
+        self._push()
+
+    def delete_all(self) -> None:
+        """Delete every measurement of this frame."""
+        key = self._key()
+        if key is not None:
+            self._by_frame.pop(key, None)
+        self._push()
+
+    # ------------------------------------------------------------------ values
+    def _label(self, g: Graphic) -> None:
+        vp = self.viewport
+        facts = vp._facts
+        series = vp.series
+        if facts is None or series is None:
+            return
+        spacing = facts.plane.spacing
+        pair = (spacing.row, spacing.column)
+        if g.kind is MeasureKind.LENGTH:
+            g.label = f"{length(g.points[0], g.points[1], pair):.1f} {spacing.unit}"
+        elif g.kind is MeasureKind.ANGLE:
+            if len(g.points) >= 3:
+                g.label = f"{angle(g.points[1], g.points[0], g.points[2], pair):.1f}°"
+            else:
+                g.label = ""
+        elif g.kind in (MeasureKind.RECTANGLE, MeasureKind.ELLIPSE):
+            stored = series.stored(vp.index)
+            if stored is None or stored.ndim != 2:
+                g.label = ""
+                return
+            mask = roi_mask(g.kind, g.points[0], g.points[1], stored.shape)
+            stats = roi_stats(self._modality(stored), mask, pair)
+            if stats is None:
+                g.label = ""
+                return
+            unit = unit_of(facts)
+            area_unit = "mm²" if spacing.unit == "mm" else "px²"
+            area = stats.area / 100.0 if area_unit == "mm²" and stats.area >= 100 else stats.area
+            area_text = f"{area:.2f} cm²" if area_unit == "mm²" and stats.area >= 100 else (
+                f"{area:.1f} {area_unit}")
+            g.label = (f"Mean {_fmt(stats.mean)} {unit}  SD {_fmt(stats.sd)}\n"
+                       f"Min {_fmt(stats.minimum)}  Max {_fmt(stats.maximum)}\n"
+                       f"Area {area_text}").replace("  \n", "\n")
+            g.stats = stats
+        elif g.kind is MeasureKind.PROBE:
+            g.label = self._value_text(g.points[0]) or ""
+
+    def _modality(self, stored: np.ndarray) -> np.ndarray:
+        vp = self.viewport
+        image = vp.series.image(vp.index) if vp.series is not None else None
+        if image is None or vp._facts is None:
+            return np.asarray(stored)
+        return image.modality_values(vp._facts.ref.frame, stored)
+
+    def _value_text(self, point: Point) -> str | None:
+        vp = self.viewport
+        facts = vp._facts
+        series = vp.series
+        if facts is None or series is None:
+            return None
+        stored = series.stored(vp.index)
+        if stored is None:
+            return None
+        col, row = int(np.floor(point[0] + 0.5)), int(np.floor(point[1] + 0.5))
+        if not (0 <= row < stored.shape[0] and 0 <= col < stored.shape[1]):
+            return None
+        value = stored[row, col]
+        if stored.ndim == 3:
+            return f"({col}, {row})  RGB {tuple(int(v) for v in value)}"
+        mv = float(self._modality(np.asarray([value]))[0])
+        unit = unit_of(facts)
+        sv = f"{value:g}" if stored.dtype.kind == "f" else f"{int(value)}"
+        return f"({col}, {row})  SV {sv}  {_fmt(mv)} {unit}".rstrip()
+
+    def probe_text(self, pos: tuple[float, float]) -> str | None:
+        """Stored and modality value under a display position (for the status bar)."""
+        return self._value_text(self._image_point(pos))

@@ -1,0 +1,213 @@
+"""A series being read: its frames in order, decoded lazily and kept for scrolling.
+
+Thread-safe: loader workers call :meth:`SeriesData.load`, the GUI thread reads what is
+loaded. Holds stored values (not display values), so a window change never decodes again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from viewer.core.errors import LightboxError
+from viewer.core.records import InstanceRecord
+from viewer.dicom.geometry import FramePlane, FrameRef, frame_plane, series_frames
+from viewer.dicom.header import person_name_text
+from viewer.imaging.pipeline import GrayscaleParams
+from viewer.ui.viewer.display import LutCache, ViewerImage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameFacts:
+    """What the viewport needs to know about one decoded frame."""
+
+    ref: FrameRef
+    plane: FramePlane
+    params: GrayscaleParams | None  # None for colour frames
+    photometric: str
+    bits_stored: int
+    rows: int
+    columns: int
+    modality: str = ""
+    rescale_type: str = ""
+    lossy: str = ""
+    text: dict[str, str] = field(default_factory=dict)
+
+
+def _text(ds: Any, keyword: str) -> str:
+    value = ds.get(keyword)
+    if value is None:
+        return ""
+    if keyword.startswith("Patient") and keyword.endswith("Name"):
+        return person_name_text(value)
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+_TEXT_KEYWORDS = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+    "StudyDescription", "SeriesNumber", "SeriesDescription", "InstanceNumber", "Modality",
+    "InstitutionName", "AccessionNumber", "SOPInstanceUID", "StudyInstanceUID",
+    "SeriesInstanceUID",
+)
+
+
+def _first(value: Any) -> Any:
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return value[0] if len(value) else None
+    return value
+
+
+def _lossy(ds: Any) -> str:
+    # PS3.3 C.7.6.1.1.5: "01" means the image has undergone lossy compression.
+    if str(ds.get("LossyImageCompression", "") or "").strip() != "01":
+        return ""
+    parts = ["LOSSY"]
+    ratio = _first(ds.get("LossyImageCompressionRatio"))
+    if ratio not in (None, ""):
+        with contextlib.suppress(TypeError, ValueError):
+            parts.append(f"{float(ratio):g}:1")
+    method = _first(ds.get("LossyImageCompressionMethod"))
+    if method:
+        parts.append(str(method))
+    return " ".join(parts)
+
+
+class SeriesData:
+    """The frames of one series (or of loose files), in reading order.
+
+    Parameters
+    ----------
+    refs : sequence of FrameRef
+        Display order, e.g. from :func:`viewer.dicom.geometry.series_frames`.
+    title : str
+        Shown in the viewport and thumbnails (series number and description).
+    series_uid, study_uid : str
+        Identity, when known.
+    """
+
+    def __init__(self, refs: Sequence[FrameRef], title: str = "", series_uid: str = "",
+                 study_uid: str = "") -> None:
+        if not refs:
+            raise LightboxError("the series has no images")
+        self.refs = list(refs)
+        self.title = title
+        self.series_uid = series_uid
+        self.study_uid = study_uid
+        self._lock = threading.Lock()
+        self._sources: dict[str, ViewerImage] = {}
+        self.luts = LutCache()
+        self._source_locks: dict[str, threading.Lock] = {}
+        self._stored: list[np.ndarray | None] = [None] * len(self.refs)
+        self._facts: list[FrameFacts | None] = [None] * len(self.refs)
+        self._errors: dict[int, str] = {}
+
+    @classmethod
+    def from_records(cls, records: Sequence[InstanceRecord], title: str = "") -> SeriesData:
+        """Build from the store's records (sorted along the slice normal)."""
+        first = records[0]
+        if not title:
+            number = "" if first.series_number is None else f"{first.series_number}: "
+            title = f"{number}{first.series_description or first.modality}".strip()
+        return cls(series_frames(records), title, first.series_uid, first.study_uid)
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    # ------------------------------------------------------------------ worker side
+    def source(self, path: str) -> ViewerImage:
+        """The opened file (header read once; thread-safe)."""
+        with self._lock:
+            src = self._sources.get(path)
+            if src is not None:
+                return src
+            lock = self._source_locks.setdefault(path, threading.Lock())
+        with lock:
+            with self._lock:
+                src = self._sources.get(path)
+            if src is None:
+                src = ViewerImage(path, self.luts)
+                with self._lock:
+                    self._sources[path] = src
+        return src
+
+    def load(self, index: int) -> None:
+        """Decode frame ``index`` and keep it; errors are remembered, never raised."""
+        if self.is_loaded(index) or index in self._errors:
+            return
+        ref = self.refs[index]
+        try:
+            src = self.source(ref.path)
+            stored = src.frames.frame(ref.frame)
+            facts = self._facts_of(src, ref, stored)
+        except LightboxError as exc:
+            log.warning("frame %d of series %s: %s", index + 1, self.series_uid, exc)
+            with self._lock:
+                self._errors[index] = str(exc)
+            return
+        except Exception as exc:  # a decoder bug must not kill the worker
+            log.exception("frame %d of series %s cannot be read", index + 1, self.series_uid)
+            with self._lock:
+                self._errors[index] = f"{ref.path}: {exc}"
+            return
+        with self._lock:
+            self._stored[index] = stored
+            self._facts[index] = facts
+
+    def _facts_of(self, src: ViewerImage, ref: FrameRef, stored: np.ndarray) -> FrameFacts:
+        ds = src.source.dataset
+        layout = src.layout
+        params = src.params(ref.frame) if layout.is_grayscale else None
+        text = {k: _text(ds, k) for k in _TEXT_KEYWORDS}
+        return FrameFacts(
+            ref=ref,
+            plane=frame_plane(ds, ref.frame),
+            params=params,
+            photometric=layout.photometric,
+            bits_stored=layout.bits_stored,
+            rows=layout.rows,
+            columns=layout.columns,
+            modality=text["Modality"],
+            rescale_type=str(ds.get("RescaleType", "") or ""),
+            lossy=_lossy(ds),
+            text=text,
+        )
+
+    # ------------------------------------------------------------------ GUI side
+    def is_loaded(self, index: int) -> bool:
+        """Whether frame ``index`` is decoded."""
+        return self._stored[index] is not None
+
+    def error(self, index: int) -> str | None:
+        """Why frame ``index`` could not be read, if it could not."""
+        return self._errors.get(index)
+
+    def stored(self, index: int) -> np.ndarray | None:
+        """Stored values of frame ``index`` (None until loaded)."""
+        return self._stored[index]
+
+    def image(self, index: int) -> ViewerImage | None:
+        """The opened file of frame ``index`` (None until loaded)."""
+        facts = self._facts[index]
+        return None if facts is None else self._sources.get(facts.ref.path)
+
+    def facts(self, index: int) -> FrameFacts | None:
+        """Facts of frame ``index`` (None until loaded)."""
+        return self._facts[index]
+
+    def loaded_count(self) -> int:
+        """How many frames are decoded (or failed)."""
+        return sum(s is not None for s in self._stored) + len(self._errors)
+
+    def pixel_bytes(self) -> int:
+        """Bytes of stored values held."""
+        return sum(s.nbytes for s in self._stored if s is not None)

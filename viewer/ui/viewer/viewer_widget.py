@@ -1,0 +1,235 @@
+"""ViewerWidget: viewports in a layout, the series strip, and the active viewport."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QMimeData, QSize, Qt, Signal
+from PySide6.QtGui import QDrag, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QWidget,
+)
+
+from viewer.imaging.pipeline import DisplayCalibration
+from viewer.ui.thumbnails import THUMBNAIL_SIZE, ThumbnailCache
+from viewer.ui.viewer.loader import SeriesLoader
+from viewer.ui.viewer.series import SeriesData
+from viewer.ui.viewer.tools import Tool
+from viewer.ui.viewer.viewport import SERIES_MIME, ViewportWidget
+
+log = logging.getLogger(__name__)
+
+LAYOUTS = ("1x1", "1x2", "2x1", "2x2", "3x3")
+
+
+def parse_layout(text: str) -> tuple[int, int]:
+    """``"RxC"`` -> (rows, columns), 1..4 each."""
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"layout {text!r}: expected ROWSxCOLUMNS, e.g. 2x2") from None
+    if not (1 <= rows <= 4 and 1 <= cols <= 4):
+        raise ValueError(f"layout {text!r}: 1 to 4 rows and columns")
+    return rows, cols
+
+
+class SeriesStrip(QListWidget):
+    """Thumbnails of the open series; drag one onto a viewport, double-click to show it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("seriesStrip")
+        self.setViewMode(QListWidget.ViewMode.IconMode)
+        self.setFlow(QListWidget.Flow.TopToBottom)
+        self.setWrapping(False)
+        self.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+        self.setMovement(QListWidget.Movement.Static)
+        self.setDragEnabled(True)
+        self.setFixedWidth(THUMBNAIL_SIZE + 40)
+        self.setSpacing(4)
+        self.setWordWrap(True)
+
+    def startDrag(self, actions: Qt.DropAction) -> None:  # noqa: N802
+        item = self.currentItem()
+        if item is None:
+            return
+        mime = QMimeData()
+        mime.setData(SERIES_MIME, item.data(Qt.ItemDataRole.UserRole).encode())
+        drag = QDrag(self)
+        drag.setMimeData(mime)
+        drag.setPixmap(item.icon().pixmap(64, 64))
+        drag.exec(Qt.DropAction.CopyAction)
+
+
+class ViewerWidget(QWidget):
+    """The reading area: series strip on the left, viewports in a grid."""
+
+    status_message = Signal(str)
+    active_changed = Signal(object)
+
+    def __init__(self, thumbnails: ThumbnailCache | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.thumbnails = thumbnails or ThumbnailCache(None, parent=self)
+        self.thumbnails.ready.connect(self._thumbnail_ready)
+        self.strip = SeriesStrip(self)
+        self.strip.itemDoubleClicked.connect(
+            lambda item: self.show_series(item.data(Qt.ItemDataRole.UserRole)))
+        self._grid_host = QWidget(self)
+        self._grid = QGridLayout(self._grid_host)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setSpacing(2)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.strip)
+        layout.addWidget(self._grid_host, 1)
+        self.viewports: list[ViewportWidget] = []
+        self.active: ViewportWidget | None = None
+        self.series: dict[str, SeriesData] = {}
+        self.loaders: dict[str, SeriesLoader] = {}
+        self.layout_shape = (1, 1)
+        self.tool = Tool.WINDOW
+        self.calibration: DisplayCalibration | None = None
+        self.set_layout(1, 1)
+
+    # ------------------------------------------------------------------ series
+    def add_series(self, series: SeriesData) -> str:
+        """Put ``series`` in the strip (not yet loading); returns its key."""
+        key = series.series_uid or f"loose-{id(series)}"
+        if key in self.series:
+            return key
+        self.series[key] = series
+        item = QListWidgetItem(series.title or key)
+        item.setData(Qt.ItemDataRole.UserRole, key)
+        item.setToolTip(f"{series.title}\n{len(series)} images")
+        item.setText(f"{series.title}\n{len(series)} im")
+        ref = series.refs[len(series.refs) // 2]
+        pixmap = self.thumbnails.get(key, ref.path, ref.frame)
+        item.setIcon(QIcon(pixmap) if pixmap is not None else QIcon())
+        self.strip.addItem(item)
+        return key
+
+    def _thumbnail_ready(self, key: str, pixmap: QPixmap) -> None:
+        for i in range(self.strip.count()):
+            item = self.strip.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == key:
+                item.setIcon(QIcon(pixmap))
+
+    def loader_for(self, key: str) -> SeriesLoader:
+        """The loader of a series, created on first use."""
+        loader = self.loaders.get(key)
+        if loader is None:
+            loader = SeriesLoader(self.series[key], parent=self)
+            loader.progress.connect(self._progress)
+            self.loaders[key] = loader
+        return loader
+
+    def _progress(self, done: int, total: int) -> None:
+        if done == total:
+            self.status_message.emit(f"Series loaded: {total} images")
+
+    def show_series(self, key: str, viewport: ViewportWidget | None = None,
+                    index: int | None = None) -> ViewportWidget:
+        """Show series ``key`` in ``viewport`` (the active one by default)."""
+        viewport = viewport or self.active or self.viewports[0]
+        series = self.series[key]
+        start = index or 0
+        viewport.set_series(series, self.loader_for(key), start)
+        viewport.set_calibration(self.calibration)
+        self.set_active(viewport)
+        return viewport
+
+    def open_series(self, all_series: list[SeriesData], replace: bool = True) -> None:
+        """Add series to the strip and fill the viewports in order."""
+        if replace:
+            self.close_all()
+        keys = [self.add_series(s) for s in all_series]
+        for viewport, key in zip(self.viewports, keys, strict=False):
+            if viewport.series is None:
+                self.show_series(key, viewport)
+        if self.viewports:
+            self.set_active(self.viewports[0])
+
+    def close_all(self) -> None:
+        """Close every series."""
+        for loader in self.loaders.values():
+            loader.cancel()
+        for viewport in self.viewports:
+            viewport.stop_cine()
+            viewport.clear()
+        self.loaders.clear()
+        self.series.clear()
+        self.strip.clear()
+
+    # ------------------------------------------------------------------ layout
+    def set_layout(self, rows: int, cols: int) -> None:
+        """Arrange ``rows`` x ``cols`` viewports, keeping what the first ones show."""
+        wanted = rows * cols
+        while len(self.viewports) < wanted:
+            vp = ViewportWidget(self._grid_host)
+            vp.activated.connect(self.set_active)
+            vp.status_message.connect(self.status_message)
+            vp.series_dropped.connect(lambda v, key: self.show_series(key, v))
+            vp.tool = self.tool
+            self.viewports.append(vp)
+        for vp in self.viewports[wanted:]:
+            vp.stop_cine()
+            self._grid.removeWidget(vp)
+            vp.canvas.Finalize()
+            vp.deleteLater()
+        self.viewports = self.viewports[:wanted]
+        for i, vp in enumerate(self.viewports):
+            self._grid.addWidget(vp, i // cols, i % cols)
+        for r in range(4):
+            self._grid.setRowStretch(r, 1 if r < rows else 0)
+        for c in range(4):
+            self._grid.setColumnStretch(c, 1 if c < cols else 0)
+        self.layout_shape = (rows, cols)
+        # Fill new empty viewports with the series that follow in the strip.
+        shown = {vp.series.series_uid for vp in self.viewports if vp.series is not None}
+        remaining = [k for k in self.series if k not in shown]
+        for vp in self.viewports:
+            if vp.series is None and remaining:
+                self.show_series(remaining.pop(0), vp)
+        if self.active not in self.viewports:
+            self.set_active(self.viewports[0])
+
+    def set_active(self, viewport: ViewportWidget) -> None:
+        """Make ``viewport`` the one menus and keys act on."""
+        if self.active is viewport:
+            return
+        for vp in self.viewports:
+            vp.set_active(vp is viewport)
+        self.active = viewport
+        self.active_changed.emit(viewport)
+
+    def next_viewport(self) -> None:
+        """Tab: activate the next viewport."""
+        if self.viewports and self.active in self.viewports:
+            i = (self.viewports.index(self.active) + 1) % len(self.viewports)
+            self.set_active(self.viewports[i])
+            self.viewports[i].canvas.setFocus()
+
+    def set_tool(self, tool: Tool) -> None:
+        """Left-button tool of every viewport."""
+        self.tool = tool
+        for vp in self.viewports:
+            vp.measure.cancel()
+            vp.tool = tool
+        self.status_message.emit(f"Tool: {tool.value}")
+
+    def set_calibration(self, calibration: DisplayCalibration | None) -> None:
+        """Display calibration for every viewport."""
+        self.calibration = calibration
+        for vp in self.viewports:
+            vp.set_calibration(calibration)
+
+    def all_first_frames_shown(self) -> bool:
+        """Whether every viewport with a series shows its frame (screenshots wait for it)."""
+        return all(vp._shown_index == vp.index for vp in self.viewports
+                   if vp.series is not None)

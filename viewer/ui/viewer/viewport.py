@@ -1,0 +1,555 @@
+"""ViewportWidget: one VTK image view with the reading interactions of a workstation.
+
+The Qt side only binds input and state to :class:`viewer.render.image_view.ImageView`;
+what reaches the screen is the display pipeline's output for the frame and window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+
+import numpy as np
+
+# PySide6 is imported before vtkmodules.qt, which then binds to it.
+from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
+from PySide6.QtWidgets import QFrame, QVBoxLayout, QWidget
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+from vtkmodules.vtkInteractionStyle import vtkInteractorStyleUser
+
+from viewer.dicom.geometry import orientation_labels
+from viewer.imaging.pipeline import DisplayCalibration, ViewState
+from viewer.imaging.presentation import PresentationShape, is_inverted
+from viewer.imaging.voi import WindowParams
+from viewer.render.annotations import AnnotationLayer
+from viewer.render.graphics import GraphicsLayer
+from viewer.render.image_view import ImageView
+from viewer.ui.viewer.annotate import corner_texts
+from viewer.ui.viewer.loader import SeriesLoader
+from viewer.ui.viewer.measuring import MeasureController
+from viewer.ui.viewer.series import FrameFacts, SeriesData
+from viewer.ui.viewer.tools import CT_PRESETS, Tool, WindowPreset
+
+log = logging.getLogger(__name__)
+
+SERIES_MIME = "application/x-lightbox-series"
+
+
+class _Canvas(QVTKRenderWindowInteractor):
+    """The native VTK surface; input goes to the viewport, not to VTK's interactor."""
+
+    def __init__(self, owner: ViewportWidget) -> None:
+        super().__init__(owner)
+        self._owner = owner
+        self.setAcceptDrops(True)
+        self.SetInteractorStyle(vtkInteractorStyleUser())
+
+    def mousePressEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+        self._owner._mouse_press(ev)
+
+    def mouseMoveEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+        self._owner._mouse_move(ev)
+
+    def mouseReleaseEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+        self._owner._mouse_release(ev)
+
+    def mouseDoubleClickEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
+        self._owner.double_clicked.emit()
+
+    def wheelEvent(self, ev: QWheelEvent) -> None:  # noqa: N802
+        self._owner._wheel(ev)
+
+    def keyPressEvent(self, ev: QKeyEvent) -> None:  # noqa: N802
+        if not self._owner.handle_key(ev):
+            ev.ignore()
+
+    def keyReleaseEvent(self, ev: QKeyEvent) -> None:  # noqa: N802
+        ev.ignore()
+
+    def enterEvent(self, ev: object) -> None:  # noqa: N802
+        pass
+
+    def leaveEvent(self, ev: object) -> None:  # noqa: N802
+        pass
+
+    def resizeEvent(self, ev: object) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        self._owner._canvas_resized()
+
+    def dragEnterEvent(self, ev: object) -> None:  # noqa: N802
+        self._owner._drag_enter(ev)
+
+    def dropEvent(self, ev: object) -> None:  # noqa: N802
+        self._owner._drop(ev)
+
+
+class ViewportWidget(QFrame):
+    """One viewport: a series, a frame, a window, a view transform and measurements."""
+
+    activated = Signal(object)
+    index_changed = Signal(int)
+    window_changed = Signal(float, float)
+    status_message = Signal(str)
+    series_dropped = Signal(object, str)
+    double_clicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("viewport")
+        self.setFrameShape(QFrame.Shape.Box)
+        self.setLineWidth(1)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(1, 1, 1, 1)
+        self.canvas = _Canvas(self)
+        layout.addWidget(self.canvas)
+        self.view = ImageView(self.canvas.GetRenderWindow())
+        self.annotations = AnnotationLayer()
+        self.graphics_layer = GraphicsLayer()
+        self.view.add_layer(self.annotations)
+        self.view.add_layer(self.graphics_layer)
+        self.measure = MeasureController(self)
+
+        self.series: SeriesData | None = None
+        self.loader: SeriesLoader | None = None
+        self.index = 0
+        self.tool = Tool.WINDOW
+        self.window: WindowParams | None = None  # None: the image's own
+        self.window_index: int | None = None
+        self.min_max = False
+        self.preset_name = ""
+        self.inverted = False  # relative to the image's own polarity
+        self.calibration: DisplayCalibration | None = None
+        self.overlays_on = True
+        self._facts: FrameFacts | None = None
+        self._shown_index: int | None = None
+        self._drag_button: Qt.MouseButton | None = None
+        self._drag_last = QPoint()
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(0)
+        self._render_timer.timeout.connect(self._render_now)
+        self.cine_timer = QTimer(self)
+        self.cine_timer.timeout.connect(self._cine_step)
+        self.cine_fps = 10.0
+        self.set_active(False)
+
+    # ------------------------------------------------------------------ series
+    def set_series(self, series: SeriesData, loader: SeriesLoader, index: int = 0) -> None:
+        """Show ``series`` (already loading or not) at frame ``index``."""
+        if self.loader is not None:
+            with contextlib.suppress(RuntimeError, TypeError):
+                self.loader.frame_loaded.disconnect(self._frame_loaded)
+        self.stop_cine()
+        self.series = series
+        self.loader = loader
+        self.window = None
+        self.window_index = None
+        self.min_max = False
+        self.preset_name = ""
+        self.inverted = False
+        self._facts = None
+        self._shown_index = None
+        self.view.reset_view()
+        self._first_frame_pending = True
+        loader.frame_loaded.connect(self._frame_loaded)
+        self.index = max(0, min(index, len(series) - 1))
+        loader.start(self.index)
+        self.refresh()
+
+    def clear(self) -> None:
+        """Show nothing."""
+        self.series = None
+        self.loader = None
+        self.view.clear()
+        self.annotations.set_corner_texts("", "", "", "")
+        self.request_render()
+
+    def _frame_loaded(self, index: int) -> None:
+        if index == self.index and self._shown_index != index:
+            self.refresh()
+        elif self._shown_index == self.index:
+            self._update_texts()  # loading progress in the corner
+
+    @property
+    def frame_count(self) -> int:
+        """Frames of the series shown (0 without one)."""
+        return len(self.series) if self.series is not None else 0
+
+    # ------------------------------------------------------------------ frame and window
+    def view_state(self) -> ViewState:
+        """The pipeline's view state for this viewport."""
+        presentation = None
+        if self.inverted and self._facts is not None and self._facts.params is not None:
+            p = self._facts.params
+            own = is_inverted(p.presentation_shape, p.photometric)
+            presentation = PresentationShape.IDENTITY if own else PresentationShape.INVERSE
+        return ViewState(window=self.window, window_index=self.window_index,
+                         min_max=self.min_max, presentation=presentation,
+                         display=self.calibration)
+
+    def set_index(self, index: int) -> None:
+        """Go to frame ``index`` (clamped)."""
+        if self.series is None:
+            return
+        index = max(0, min(index, len(self.series) - 1))
+        if index == self.index and self._shown_index == index:
+            return
+        self.measure.cancel()
+        self.index = index
+        if self.loader is not None:
+            self.loader.set_focus(index)
+        self.refresh()
+        self.index_changed.emit(index)
+
+    def scroll(self, steps: int) -> None:
+        """Move ``steps`` frames forward (negative: back)."""
+        self.set_index(self.index + steps)
+
+    def refresh(self) -> None:
+        """Map the current frame through the pipeline and draw it."""
+        series = self.series
+        if series is None:
+            return
+        stored = series.stored(self.index)
+        facts = series.facts(self.index)
+        if stored is None or facts is None:
+            self._update_texts()
+            self.request_render()
+            return
+        self._facts = facts
+        image = series.image(self.index)
+        try:
+            pixels = image.render_decoded(facts.ref.frame, stored, self.view_state(),
+                                          overlays=self.overlays_on)
+        except Exception as exc:  # a broken window must not kill the viewer
+            log.warning("frame %d cannot be displayed: %s", self.index + 1, exc)
+            self.status_message.emit(str(exc))
+            return
+        spacing = facts.plane.spacing
+        self.view.set_frame(pixels, (spacing.row, spacing.column))
+        if self._shown_index is None:
+            self.view.fit()
+        self._shown_index = self.index
+        self.annotations.set_orientation(orientation_labels(facts.plane.orientation))
+        self.annotations.set_spacing(spacing)
+        self.measure.frame_changed()
+        self._update_texts()
+        self.request_render()
+
+    def current_window(self) -> WindowParams | None:
+        """The window in effect on the frame shown."""
+        series, facts = self.series, self._facts
+        if series is None or facts is None:
+            return None
+        stored = series.stored(self.index)
+        if stored is None:
+            return None
+        image = series.image(self.index)
+        try:
+            return image.window(facts.ref.frame, self.view_state(), stored)
+        except Exception:
+            return None
+
+    def set_window(self, center: float, width: float, name: str = "") -> None:
+        """Apply a window in modality units."""
+        self.window = WindowParams(float(center), max(1.0, float(width)))
+        self.window_index = None
+        self.min_max = False
+        self.preset_name = name
+        self.refresh()
+        self.window_changed.emit(self.window.center, self.window.width)
+
+    def apply_preset(self, preset: WindowPreset) -> None:
+        """Apply a named preset."""
+        self.set_window(preset.center, preset.width, preset.name)
+
+    def use_file_window(self, index: int | None = None) -> None:
+        """The file's own window ``index`` (cycles through them when repeated)."""
+        params = self._facts.params if self._facts else None
+        count = len(params.windows) if params else 0
+        if index is None:
+            if self.window is None and not self.min_max and count:
+                index = ((self.window_index or 0) + 1) % count
+            else:
+                index = 0
+        self.window = None
+        self.min_max = False
+        self.window_index = index if count and index < count else None
+        self.preset_name = (params.windows[index].explanation
+                            if params and self.window_index is not None else "")
+        self.refresh()
+
+    def use_auto_window(self) -> None:
+        """Window from the frame's minimum and maximum."""
+        self.window = None
+        self.window_index = None
+        self.min_max = True
+        self.preset_name = "Auto"
+        self.refresh()
+
+    def presets(self) -> list[WindowPreset]:
+        """Presets for the modality shown, then the file's own windows."""
+        facts = self._facts
+        out: list[WindowPreset] = []
+        if facts is not None and facts.modality == "CT":
+            out.extend(CT_PRESETS)
+        if facts is not None and facts.params is not None:
+            for i, w in enumerate(facts.params.windows):
+                out.append(WindowPreset(w.explanation or f"File window {i + 1}", w.center,
+                                        w.width))
+        return out
+
+    def toggle_invert(self) -> None:
+        """Invert the grey scale."""
+        self.inverted = not self.inverted
+        self.refresh()
+
+    def set_calibration(self, calibration: DisplayCalibration | None) -> None:
+        """Display calibration (GSDF) used for every frame."""
+        self.calibration = calibration
+        self.refresh()
+
+    def toggle_overlays(self) -> None:
+        """Overlays and shutters on or off."""
+        self.overlays_on = not self.overlays_on
+        self.refresh()
+
+    def reset(self) -> None:
+        """The image's own window, no inversion, fitted, no rotation."""
+        self.window = None
+        self.window_index = None
+        self.min_max = False
+        self.inverted = False
+        self.preset_name = ""
+        self.view.reset_view()
+        self.refresh()
+
+    # ------------------------------------------------------------------ view
+    def fit(self) -> None:
+        self.view.fit()
+        self._view_changed()
+
+    def actual_size(self) -> None:
+        self.view.actual_size()
+        self._view_changed()
+
+    def zoom_by(self, factor: float, anchor: tuple[float, float] | None = None) -> None:
+        self.view.zoom_by(factor, anchor)
+        self._view_changed()
+
+    def rotate(self, quarter_turns: int) -> None:
+        self.view.rotate(quarter_turns)
+        self._view_changed()
+
+    def flip(self, horizontal: bool) -> None:
+        self.view.flip(horizontal)
+        self._view_changed()
+
+    def _view_changed(self) -> None:
+        self._update_texts()
+        self.request_render()
+
+    # ------------------------------------------------------------------ cine
+    def toggle_cine(self) -> None:
+        if self.cine_timer.isActive():
+            self.stop_cine()
+        elif self.frame_count > 1:
+            self.cine_timer.start(int(1000 / self.cine_fps))
+
+    def stop_cine(self) -> None:
+        self.cine_timer.stop()
+
+    def set_cine_fps(self, fps: float) -> None:
+        self.cine_fps = max(1.0, min(60.0, fps))
+        if self.cine_timer.isActive():
+            self.cine_timer.start(int(1000 / self.cine_fps))
+        self.status_message.emit(f"Cine {self.cine_fps:g} frames/s")
+
+    def _cine_step(self) -> None:
+        if self.series is None:
+            return
+        nxt = (self.index + 1) % len(self.series)
+        if self.series.is_loaded(nxt) or self.series.error(nxt):
+            self.set_index(nxt)
+
+    # ------------------------------------------------------------------ drawing
+    def request_render(self) -> None:
+        """Draw at the next turn of the event loop (coalesces bursts of mouse moves)."""
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def _render_now(self) -> None:
+        if self.canvas.isVisible():
+            self.view.render()
+
+    def render_now(self) -> None:
+        """Draw immediately (tests, export)."""
+        self._render_timer.stop()
+        self.view.render()
+
+    def grab_frame_buffer(self) -> np.ndarray:
+        """What the viewport shows, as a (height, width, 3) uint8 array."""
+        self._render_timer.stop()
+        return self.view.grab()
+
+    def displayed_pixels(self) -> np.ndarray | None:
+        """The pipeline's output for the current frame, before VTK."""
+        return self.view.frame
+
+    def _update_texts(self) -> None:
+        ul, ur, ll, lr = corner_texts(self)
+        self.annotations.set_corner_texts(ul, ur, ll, lr)
+
+    def _canvas_resized(self) -> None:
+        ratio = self.canvas.devicePixelRatioF()
+        self.view.resize(round(self.canvas.width() * ratio),
+                         round(self.canvas.height() * ratio))
+        self._update_texts()
+
+    def set_active(self, active: bool) -> None:
+        """Highlight the viewport the keyboard acts on."""
+        self.setProperty("active", active)
+        self.setStyleSheet(
+            "QFrame#viewport { border: 1px solid %s; }" % ("#e0a030" if active else "#303030")
+        )
+
+    def set_annotations_visible(self, visible: bool) -> None:
+        self.annotations.set_visible(visible)
+        self.request_render()
+
+    # ------------------------------------------------------------------ input
+    def _display_pos(self, ev: QMouseEvent | QWheelEvent) -> tuple[float, float]:
+        ratio = self.canvas.devicePixelRatioF()
+        p = ev.position()
+        return (p.x() * ratio, p.y() * ratio)
+
+    def _mouse_press(self, ev: QMouseEvent) -> None:
+        self.activated.emit(self)
+        self.canvas.setFocus()
+        self._drag_button = ev.button()
+        self._drag_last = ev.position().toPoint()
+        if ev.button() == Qt.MouseButton.LeftButton and self.tool in self.measure.tools:
+            self.measure.press(self._display_pos(ev))
+
+    def _mouse_move(self, ev: QMouseEvent) -> None:
+        pos = ev.position().toPoint()
+        dx, dy = pos.x() - self._drag_last.x(), pos.y() - self._drag_last.y()
+        self._drag_last = pos
+        self._probe_status(self._display_pos(ev))
+        button = self._drag_button
+        if button is None:
+            if self.tool in self.measure.tools:
+                self.measure.hover(self._display_pos(ev))
+            return
+        if button == Qt.MouseButton.RightButton:
+            self._drag_window(dx, dy)
+        elif button == Qt.MouseButton.MiddleButton:
+            self.view.pan_by(dx, dy)
+            self._view_changed()
+        elif button == Qt.MouseButton.LeftButton:
+            tool = self.tool
+            if tool is Tool.WINDOW:
+                self._drag_window(dx, dy)
+            elif tool is Tool.PAN:
+                self.view.pan_by(dx, dy)
+                self._view_changed()
+            elif tool is Tool.ZOOM:
+                self.zoom_by(math.exp(-dy / 150.0))
+            elif tool is Tool.SCROLL:
+                if dy:
+                    self.scroll(int(math.copysign(1, dy)))
+            elif tool in self.measure.tools:
+                self.measure.drag(self._display_pos(ev))
+
+    def _mouse_release(self, ev: QMouseEvent) -> None:
+        if (ev.button() == Qt.MouseButton.LeftButton and self.tool in self.measure.tools
+                and self._drag_button == Qt.MouseButton.LeftButton):
+            self.measure.release(self._display_pos(ev))
+        self._drag_button = None
+
+    def _drag_window(self, dx: int, dy: int) -> None:
+        current = self.current_window()
+        if current is None:
+            return
+        # Sensitivity follows the width, so that a bone window and a brain window both move
+        # at a useful pace; at least one modality unit per pixel.
+        step = max(1.0, current.width / 300.0)
+        self.window = WindowParams(current.center + dy * step,
+                                   max(1.0, current.width + dx * step))
+        self.window_index = None
+        self.min_max = False
+        self.preset_name = ""
+        self.refresh()
+        self.window_changed.emit(self.window.center, self.window.width)
+
+    def _wheel(self, ev: QWheelEvent) -> None:
+        steps = ev.angleDelta().y() / 120.0
+        if steps == 0:
+            return
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoom_by(1.15**steps, self._display_pos(ev))
+        else:
+            self.scroll(-int(math.copysign(max(1, round(abs(steps))), steps)))
+
+    def _probe_status(self, pos: tuple[float, float]) -> None:
+        text = self.measure.probe_text(pos)
+        if text:
+            self.status_message.emit(text)
+
+    def handle_key(self, ev: QKeyEvent) -> bool:
+        """Viewer keys; returns False for keys it does not use."""
+        key, mods = ev.key(), ev.modifiers()
+        ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
+        shift = bool(mods & Qt.KeyboardModifier.ShiftModifier)
+        K = Qt.Key  # noqa: N806  (reads like the Qt names)
+        if ctrl:
+            if key == K.Key_0:
+                self.actual_size()
+                return True
+            if key == K.Key_Delete:
+                self.measure.delete_all()
+                return True
+            return False
+        simple = {
+            K.Key_Up: lambda: self.scroll(-1), K.Key_Down: lambda: self.scroll(1),
+            K.Key_Left: lambda: self.scroll(-1), K.Key_Right: lambda: self.scroll(1),
+            K.Key_PageUp: lambda: self.scroll(-10), K.Key_PageDown: lambda: self.scroll(10),
+            K.Key_Home: lambda: self.set_index(0),
+            K.Key_End: lambda: self.set_index(self.frame_count - 1),
+            K.Key_I: self.toggle_invert, K.Key_F: self.fit,
+            K.Key_H: lambda: self.flip(True), K.Key_V: lambda: self.flip(False),
+            K.Key_R: lambda: self.rotate(-1 if shift else 1),
+            K.Key_Backspace: self.reset, K.Key_C: self.toggle_cine,
+            K.Key_BracketLeft: lambda: self.set_cine_fps(self.cine_fps / 1.25),
+            K.Key_BracketRight: lambda: self.set_cine_fps(self.cine_fps * 1.25),
+            K.Key_Plus: lambda: self.zoom_by(1.25), K.Key_Equal: lambda: self.zoom_by(1.25),
+            K.Key_Minus: lambda: self.zoom_by(0.8),
+            K.Key_Delete: self.measure.delete_selected, K.Key_Escape: self.measure.cancel,
+            K.Key_0: lambda: self.use_file_window(None), K.Key_9: self.use_auto_window,
+            K.Key_O: self.toggle_overlays,
+        }
+        action = simple.get(key)  # type: ignore[call-overload]
+        if action is not None:
+            action()
+            return True
+        for preset in CT_PRESETS:
+            if ev.text() == preset.key:
+                self.apply_preset(preset)
+                return True
+        return False
+
+    # ------------------------------------------------------------------ drag and drop
+    def _drag_enter(self, ev: object) -> None:
+        mime: QMimeData = ev.mimeData()  # type: ignore[attr-defined]
+        if mime.hasFormat(SERIES_MIME):
+            ev.acceptProposedAction()  # type: ignore[attr-defined]
+
+    def _drop(self, ev: object) -> None:
+        mime: QMimeData = ev.mimeData()  # type: ignore[attr-defined]
+        if mime.hasFormat(SERIES_MIME):
+            key = bytes(mime.data(SERIES_MIME).data()).decode()
+            self.series_dropped.emit(self, key)
+            ev.acceptProposedAction()  # type: ignore[attr-defined]
