@@ -17,7 +17,6 @@ import importlib.util
 import pkgutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib.abc import InspectLoader
 from types import CodeType
 
 import pydicom.uid
@@ -227,8 +226,10 @@ def attributes_read() -> tuple[AttributeUse, ...]:
         if short.startswith("synthetic") or short == "demo":
             continue  # they write test and demo data, they do not read received objects
         spec = importlib.util.find_spec(name)
-        loader = spec.loader if spec is not None else None
-        code = loader.get_code(name) if isinstance(loader, InspectLoader) else None
+        # SourceFileLoader in a venv, PyInstaller's frozen loader in the bundle: both have
+        # get_code (importlib.abc.InspectLoader's protocol) without subclassing it.
+        get_code = getattr(spec.loader if spec else None, "get_code", None)
+        code = get_code(name) if get_code is not None else None
         if code is None:
             raise RuntimeError(f"no code found for {name}")
         # `from x import Name` puts "Name" among the constants: skip what was imported.
