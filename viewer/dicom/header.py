@@ -1,13 +1,18 @@
 """Header-only reading of DICOM files into :class:`viewer.core.records.InstanceRecord`.
 
-An import reads every file once: the bytes are read into memory (small files) and the
-header is parsed from them with ``stop_before_pixels`` and ``specific_tags`` (PS3.10 7.1);
-the same bytes are then copied into the managed store. Before any of that, the first 132
-bytes tell whether a file is DICOM at all, so a 2 GB video on a disc costs one short read.
+An import reads every file once: the bytes are read into memory (small files), the header
+is parsed from them, and the same bytes are then copied into the managed store. Before any
+of that, the first 132 bytes tell whether a file is DICOM at all, so a 2 GB video on a disc
+costs one short read.
 
-pydicom stops silently at the end of a truncated file, so :func:`truncation_problem`
-walks the element structure of the data set (PS3.5 7.1, 7.5) and reports an element whose
-value runs past the end of the file.
+Little endian files (nearly all) are read by one pass over the element structure (PS3.5
+7.1, 7.5) that picks out the ~25 attributes the study database keeps and checks that no
+element runs past the end of the file; text is decoded by pydicom's character set code
+(PS3.5 6.1). That pass is about ten times faster than building a pydicom Dataset, which
+matters when a disc holds 10,000 files. Anything else (big endian, deflated, structures the
+pass does not understand) is read by pydicom with ``stop_before_pixels`` and
+``specific_tags``; pydicom stops silently at the end of a truncated file, so the structure
+walk (:func:`truncation_problem`) runs after it too.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ import io
 import os
 import struct
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from pydicom import dcmread
+from pydicom.charset import convert_encodings, decode_bytes
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.errors import InvalidDicomError
 from pydicom.valuerep import PersonName
 
@@ -255,6 +263,14 @@ def read_header_bytes(data: bytes, source: str) -> InstanceRecord:
     """
     if not probe(data[:PROBE_LENGTH]):
         raise InputFileError(source, "not a DICOM file")
+    fast = _fast_record(data, source)
+    if fast is not None:
+        return fast
+    return _pydicom_record(data, source)
+
+
+def _pydicom_record(data: bytes, source: str) -> InstanceRecord:
+    """The general path: pydicom reads the header, then the structure walk checks it."""
     stream = io.BytesIO(data)
     try:
         ds = dcmread(
@@ -330,7 +346,7 @@ def truncation_problem(data: bytes, transfer_syntax: str) -> str:
 
 def _walk(data: bytes, pos: int, implicit: bool) -> str:
     try:
-        _Walker(data, implicit).dataset(pos, len(data), depth=0)
+        _Walker(data, implicit).dataset(pos, len(data), 0, None)
     except _TruncatedError as exc:
         return str(exc)
     except _UnknownStructureError:
@@ -370,8 +386,11 @@ class _Walker:
         (length,) = struct.unpack_from("<H", self.data, pos + 6)
         return group, element, vr, length, pos + 8
 
-    def dataset(self, pos: int, end: int, depth: int) -> int:
-        """Walk elements from ``pos`` to ``end`` (or an Item Delimitation when undefined)."""
+    def dataset(self, pos: int, end: int, depth: int, collect: dict[int, bytes] | None) -> int:
+        """Walk elements from ``pos`` to ``end`` (or an Item Delimitation when undefined).
+
+        ``collect`` receives the values of the top-level elements in :data:`_WANTED`.
+        """
         if depth > 32:
             return end
         while pos < end:
@@ -394,6 +413,10 @@ class _Walker:
                 )
             if (group, element) == _SEQ_END:
                 return value
+            if collect is not None:
+                key = group << 16 | element
+                if key in _WANTED:
+                    collect[key] = self.data[value : value + length]
             pos = value + length
         return pos
 
@@ -408,7 +431,7 @@ class _Walker:
             if (group, element) != _ITEM:
                 raise _UnknownStructureError(tag)
             if length == _UNDEFINED:
-                pos = self.dataset(value, self.size, depth + 1)
+                pos = self.dataset(value, self.size, depth + 1, None)
                 continue
             if value + length > self.size:
                 raise _TruncatedError(f"truncated inside an item of element {tag}")
@@ -418,3 +441,147 @@ class _Walker:
 def file_size(path: Path) -> int:
     """Size of ``path`` in bytes (``OSError`` when unreadable)."""
     return os.stat(path).st_size
+
+
+# --------------------------------------------------------------------------- fast path
+
+_WANTED: dict[int, tuple[str, str]] = {
+    int(tag_for_keyword(k) or 0): (k, str(dictionary_VR(int(tag_for_keyword(k) or 0))))
+    for k in HEADER_KEYWORDS
+}
+_META_SOP_CLASS, _META_SOP_INSTANCE, _META_SYNTAX = 0x00020002, 0x00020003, 0x00020010
+# PS3.5 6.1.3: TAB, LF, FF and CR reset ISO 2022 code extensions in text values.
+_TEXT_DELIMITERS = {0x09, 0x0A, 0x0C, 0x0D}
+
+
+def _read_meta(data: bytes) -> tuple[int, dict[int, bytes]]:
+    """Offset of the data set and the meta values the record needs (PS3.10 7.1)."""
+    meta: dict[int, bytes] = {}
+    if data[PREAMBLE_LENGTH:PROBE_LENGTH] != MAGIC:
+        return 0, meta
+    pos = PROBE_LENGTH
+    while pos + 8 <= len(data):
+        group, element = struct.unpack_from("<HH", data, pos)
+        if group != 0x0002:
+            break
+        vr = data[pos + 4 : pos + 6]
+        if vr in _LONG_VRS:
+            (length,) = struct.unpack_from("<I", data, pos + 8)
+            value = pos + 12
+        else:
+            (length,) = struct.unpack_from("<H", data, pos + 6)
+            value = pos + 8
+        meta[group << 16 | element] = data[value : value + length]
+        pos = value + length
+    return pos, meta
+
+
+def _ascii(raw: bytes | None) -> str:
+    return raw.decode("latin-1").strip(" \0") if raw else ""
+
+
+@lru_cache(maxsize=64)
+def _encodings(raw: bytes | None) -> tuple[str, ...]:
+    """Python codecs for a raw Specific Character Set value (PS3.3 C.12.1.1.2)."""
+    if not raw or not raw.strip(b" \0"):
+        return tuple(convert_encodings(None))
+    terms = [t.strip() for t in raw.decode("latin-1").rstrip(" \0").split("\\")]
+    return tuple(convert_encodings(terms))
+
+
+def _decoded(raw: bytes | None, encodings: tuple[str, ...], vr: str) -> str:
+    if not raw:
+        return ""
+    raw = raw.rstrip(b" \0")
+    if vr == "PN":
+        return person_name_text(PersonName(raw, encodings=list(encodings)))
+    if vr in ("SH", "LO", "ST", "LT", "UC", "UT"):
+        return decode_bytes(raw, list(encodings), _TEXT_DELIMITERS).strip()
+    return raw.decode("latin-1").strip()
+
+
+def _fast_int(raw: bytes | None, vr: str) -> int | None:
+    if not raw:
+        return None
+    if vr == "US":
+        return int(struct.unpack_from("<H", raw)[0]) if len(raw) >= 2 else None
+    try:
+        return int(_ascii(raw).split("\\")[0])
+    except ValueError:
+        return None
+
+
+def _fast_floats(raw: bytes | None, count: int) -> tuple[float, ...] | None:
+    if not raw:
+        return None
+    try:
+        values = tuple(float(v) for v in _ascii(raw).split("\\"))
+    except ValueError:
+        return None
+    return values if len(values) == count else None
+
+
+def _fast_record(data: bytes, source: str) -> InstanceRecord | None:
+    """Read a little endian file in one structure pass; None sends it to pydicom."""
+    start, meta = _read_meta(data)
+    syntax = _ascii(meta.get(_META_SYNTAX))
+    if syntax in (DEFLATED_LE, EXPLICIT_VR_BE) or start + 8 > len(data):
+        return None
+    if not meta and struct.unpack_from("<H", data, 0)[0] not in (0x0002, 0x0008):
+        return None  # a bare big endian or odd data set: let pydicom decide
+    vr = data[start + 4 : start + 6]
+    implicit = not (vr.isalpha() and vr.isupper())
+    values: dict[int, bytes] = {}
+    try:
+        _Walker(data, implicit).dataset(start, len(data), 0, values)
+    except _TruncatedError as exc:
+        raise InputFileError(source, str(exc)) from exc
+    except (_UnknownStructureError, struct.error):
+        return None
+    by_name = {_WANTED[tag][0]: raw for tag, raw in values.items()}
+    sop_uid = _ascii(by_name.get("SOPInstanceUID")) or _ascii(meta.get(_META_SOP_INSTANCE))
+    sop_class = _ascii(by_name.get("SOPClassUID")) or _ascii(meta.get(_META_SOP_CLASS))
+    study_uid = _ascii(by_name.get("StudyInstanceUID"))
+    series_uid = _ascii(by_name.get("SeriesInstanceUID"))
+    if not sop_uid or not (study_uid and series_uid) or sop_class == MEDIA_STORAGE_DIRECTORY:
+        return None  # pydicom's path gives the precise message
+    if not syntax:
+        syntax = IMPLICIT_VR_LE if implicit else EXPLICIT_VR_LE
+    encodings = _encodings(by_name.get("SpecificCharacterSet"))
+
+    def text(keyword: str) -> str:
+        tag = int(tag_for_keyword(keyword) or 0)
+        return _decoded(by_name.get(keyword), encodings, _WANTED[tag][1])
+
+    return InstanceRecord(
+        sop_instance_uid=sop_uid,
+        sop_class_uid=sop_class,
+        transfer_syntax_uid=syntax,
+        patient=PatientRecord(
+            patient_id=text("PatientID"),
+            patient_name=text("PatientName"),
+            birth_date=text("PatientBirthDate"),
+            sex=text("PatientSex"),
+        ),
+        study_uid=study_uid,
+        series_uid=series_uid,
+        study_date=text("StudyDate"),
+        study_time=text("StudyTime"),
+        accession_number=text("AccessionNumber"),
+        study_id=text("StudyID"),
+        study_description=text("StudyDescription"),
+        referring_physician=text("ReferringPhysicianName"),
+        modality=text("Modality"),
+        series_number=_fast_int(by_name.get("SeriesNumber"), "IS"),
+        series_description=text("SeriesDescription"),
+        body_part=text("BodyPartExamined"),
+        instance_number=_fast_int(by_name.get("InstanceNumber"), "IS"),
+        rows=_fast_int(by_name.get("Rows"), "US") or 0,
+        columns=_fast_int(by_name.get("Columns"), "US") or 0,
+        number_of_frames=_fast_int(by_name.get("NumberOfFrames"), "IS") or 1,
+        image_position=_fast_floats(by_name.get("ImagePositionPatient"), 3),  # type: ignore[arg-type]
+        image_orientation=_fast_floats(by_name.get("ImageOrientationPatient"), 6),  # type: ignore[arg-type]
+        specific_character_set=_ascii(by_name.get("SpecificCharacterSet")),
+        file_path=source,
+        file_size=len(data),
+    )

@@ -99,15 +99,9 @@ def prepare(path: Path, size: int) -> Outcome:
     return Outcome(path, len(data), Prepared(path, record, len(data), digest_bytes(data), data))
 
 
-def write(files: FileStore, item: Prepared) -> StoredFile:
-    """Copy one prepared file into the managed store (temporary name, fsync, rename)."""
-    r = item.record
-    relative = files.relative_path(r.study_uid, r.series_uid, r.sop_instance_uid)
-    if item.data is not None:
-        files.write_bytes(relative, item.data)
-    else:
-        files.copy_file(relative, item.path)
-    return StoredFile(r, relative, item.size, item.digest)
+def write(files: FileStore, item: Prepared) -> Path:
+    """Write one prepared file under a temporary name in the managed store."""
+    return files.write_temporary(item.data, item.path)
 
 
 def disk_order(paths: Iterable[Path], report: ImportReport) -> list[tuple[Path, int]]:
@@ -244,16 +238,27 @@ def _store_batch(
                     "the stored file was kept",
                 )
             )
-    written: list[StoredFile] = []
+    # Temporary files in parallel, one flush for the batch, renames, then the rows.
+    staged: dict[str, tuple[Prepared, StoredFile]] = {}
+    temporaries: list[tuple[Path, str]] = []
     writes = [(i, pool.submit(write, store.files, i)) for i in new]
     for item, job in writes:
+        r = item.record
+        relative = store.files.relative_path(r.study_uid, r.series_uid, r.sop_instance_uid)
         try:
-            written.append(job.result())
+            temporaries.append((job.result(), relative))
         except OSError as exc:
             report.failed.append(
                 FileProblem(str(item.path), f"cannot write to the store: {exc.strerror or exc}")
             )
-    counts = store.commit_files(written)
+            continue
+        staged[relative] = (item, StoredFile(r, relative, item.size, item.digest))
+    for relative, error in store.files.publish(temporaries):
+        item, _ = staged.pop(relative)
+        report.failed.append(
+            FileProblem(str(item.path), f"cannot write to the store: {error.strerror or error}")
+        )
+    counts = store.commit_files([stored for _, stored in staged.values()])
     report.studies_added += counts.studies
     report.series_added += counts.series
     report.instances_added += counts.instances
