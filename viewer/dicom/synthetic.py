@@ -17,17 +17,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.filewriter import dcmwrite
-from pydicom.pixels.encoders.base import get_encoder
-from pydicom.uid import (
-    UID,
-    CTImageStorage,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    JPEG2000Lossless,
-    JPEGLSLossless,
-    RLELossless,
-)
+from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian
 
 from viewer.core.identity import (
     IMPLEMENTATION_CLASS_UID,
@@ -44,13 +34,29 @@ from viewer.dicom.synthetic_phantom import (
     textured_noise,
     value_table,
 )
+from viewer.dicom.synthetic_writer import (
+    COMPRESSED,
+    UNCOMPRESSED,
+    EncoderUnavailableError,
+    SliceWriter,
+    can_encode,
+)
+
+__all__ = [
+    "COMPRESSED",
+    "UNCOMPRESSED",
+    "Anatomy",
+    "EncoderUnavailableError",
+    "SliceWriter",
+    "StudyIdentity",
+    "can_encode",
+    "ct_stored_slice",
+    "ct_volume",
+    "write_ct_series",
+]
 
 GENERATOR_VERSION = "1"
 """Changes whenever the generator's output changes (the demo study is then rebuilt)."""
-
-UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
-COMPRESSED = (RLELossless, JPEGLSLossless, JPEG2000Lossless)
-"""Lossless syntaxes the generator can encode itself, when pydicom has the encoder."""
 
 Anatomy = Literal["torso", "head"]
 
@@ -124,22 +130,6 @@ class StudyIdentity:
         return None if all(t.isascii() for t in texts) else "ISO_IR 192"
 
 
-class EncoderUnavailableError(RuntimeError):
-    """pydicom has no usable encoder for the requested transfer syntax on this machine."""
-
-
-def can_encode(transfer_syntax: str, rows: int = 512, cols: int = 512) -> bool:
-    """Whether the writers can encode ``transfer_syntax`` for a rows x cols image here."""
-    if transfer_syntax in UNCOMPRESSED:
-        return True
-    if transfer_syntax not in COMPRESSED:
-        return False
-    if transfer_syntax == JPEG2000Lossless and min(rows, cols) < 32:
-        # openjpeg's encoder always makes 6 resolution levels: 2**5 pixels at least.
-        return False
-    return bool(get_encoder(transfer_syntax).is_available)
-
-
 def base_dataset(
     study: StudyIdentity,
     *,
@@ -210,50 +200,6 @@ def _ds_number(value: float) -> str:
 
 def _ds_list(values: Sequence[float]) -> list[str]:
     return [f"{v:.6f}".rstrip("0").rstrip(".") or "0" for v in values]
-
-
-class SliceWriter:
-    """Writes the instances of one series: mutate the shared header, write, repeat.
-
-    Parameters
-    ----------
-    ds : Dataset
-        The complete header of the series, pixel description included.
-    transfer_syntax : str
-        One of :data:`UNCOMPRESSED` or :data:`COMPRESSED`.
-    """
-
-    def __init__(self, ds: Dataset, transfer_syntax: str) -> None:
-        if not can_encode(transfer_syntax, ds.Rows, ds.Columns):
-            raise EncoderUnavailableError(
-                f"no pydicom encoder for transfer syntax {transfer_syntax} and"
-                f" {ds.Rows} x {ds.Columns} pixels on this machine"
-            )
-        self.ds = ds
-        self.transfer_syntax = transfer_syntax
-        if transfer_syntax in COMPRESSED:
-            plugins = get_encoder(transfer_syntax).available_plugins
-            # pylibjpeg's RLE encoder is compiled; pydicom's own is pure Python.
-            self.plugin = "pylibjpeg" if "pylibjpeg" in plugins else plugins[0]
-
-    def write(self, path: Path, sop_instance_uid: str, pixels: npt.NDArray[np.generic]) -> Path:
-        """Write one instance with ``pixels`` (rows x cols) and return its path."""
-        ds = self.ds
-        ds.SOPInstanceUID = sop_instance_uid
-        ds.file_meta.MediaStorageSOPInstanceUID = UID(sop_instance_uid)
-        if self.transfer_syntax in UNCOMPRESSED:
-            ds.PixelData = pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
-            ds["PixelData"].VR = "OW"  # PS3.5 A.1 (c): OW for 16-bit native pixel data
-        else:
-            # PS3.5 A.4: encapsulated; no new SOP Instance UID since the coding is lossless
-            ds.compress(
-                self.transfer_syntax,
-                pixels,
-                encoding_plugin=self.plugin,
-                generate_instance_uid=False,
-            )
-        dcmwrite(path, ds, enforce_file_format=True)
-        return path
 
 
 def ct_stored_slice(
