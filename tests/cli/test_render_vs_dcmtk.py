@@ -460,3 +460,22 @@ def test_derived_file_matches_dcmtk(name: str, change: Callable[[Any], None],
     ds.save_as(path, enforce_file_format=True)
     got = render(path, ours, tmp_path / "o.png").astype(np.int16)
     assert np.abs(got - dcmj2pnm(path, *theirs)).max() <= 1
+
+
+@pytest.mark.parametrize("name", ["693_UNCI.dcm", "693_UNCR.dcm"])
+def test_padding_min_max_is_dcmtk_window_over_the_rest(name: str, tmp_path: Path) -> None:
+    # the PADDING rows above: our min-max equals dcmtk given the window of the non-padding
+    # pixels, and padding pixels are black (PS3.3 C.7.5.1.1.2)
+    from viewer.dicom.image import DicomImage
+
+    path = data_file(name)
+    image = DicomImage(path)
+    stored = image.source.frame(0)
+    stats = image.stats(0, stored)
+    center = (stats.mv_min + stats.mv_max + 1) / 2
+    width = stats.mv_max - stats.mv_min + 1
+    ours = render(path, ("--minmax",), tmp_path / "o.png").astype(np.int16)
+    ref = dcmj2pnm(path, "+Ww", f"{center:.6f}", f"{width:.6f}").astype(np.int16)
+    padding = stored == -2000
+    assert padding.any() and np.all(ours[padding] == 0)
+    assert np.abs(ours[~padding] - ref[~padding]).max() <= 1

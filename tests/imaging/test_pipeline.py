@@ -106,3 +106,19 @@ def test_overlay_and_shutter_values_follow_the_display() -> None:
     lut = build_display_lut(CT, ViewState())
     assert (lut.background, lut.overlay_value) == (0, 255)
     assert lut.ddl_for_pvalue(0xFFFF) == 255 and lut.ddl_for_pvalue(0x8000) == 128
+
+
+@pytest.mark.parametrize(("signed", "bits"), [(False, 12), (True, 12), (False, 16), (True, 16)])
+def test_any_cell_pattern_maps_like_the_clamped_value(signed: bool, bits: int) -> None:
+    # data that bypassed masking (or another cell size) still lands on the nearest valid value
+    params = GrayscaleParams(bits_allocated=16, bits_stored=bits, signed=signed)
+    lut = build_display_lut(params, ViewState(window=WindowParams(0, 1 << bits)))
+    lo, hi = params.stored_min, params.stored_max
+    values = np.array([lo, lo + 1, -1 if signed else 1, 0, hi - 1, hi], dtype=np.int64)
+    expected = lut.apply(values.astype(np.int16 if signed else np.uint16))
+    assert np.array_equal(lut.apply(values), expected)  # int64 input, generic path
+    table, first = lut.ascending()
+    assert np.array_equal(table[values - first], expected)
+    if bits < 16 and signed:
+        out_of_range = np.array([hi + 5, lo - 5], dtype=np.int16)
+        assert lut.apply(out_of_range).tolist() == [expected[-1], expected[0]]

@@ -139,15 +139,17 @@ Chain = Callable[[FloatArray], npt.NDArray[np.uint8]]
 class DisplayLut:
     """Stored value -> 8-bit DDL for one image and one view state.
 
-    ``table[i]`` is the output for stored value ``i + offset``; with ``wrap`` the table is indexed
-    by the stored value's unsigned two's-complement bit pattern instead (signed data), so no
-    arithmetic is needed before the lookup. ``table`` is ``None`` for float data and very wide
+    ``table[i]`` is the output for stored value ``i + offset``. With ``wrap`` (integer cells of
+    up to 16 bits) the table has one entry per bit pattern of the cell, ``2**8`` or ``2**16``,
+    indexed by the pattern read as unsigned: signed values need no arithmetic before the lookup
+    and no index can fall outside the table. ``table`` is ``None`` for float data and very wide
     integer ranges, where :meth:`apply` evaluates the chain per pixel.
     """
 
     table: npt.NDArray[np.uint8] | None
     offset: int
     wrap: bool
+    signed: bool
     output_bits: int
     background: int
     overlay_value: int
@@ -157,20 +159,24 @@ class DisplayLut:
 
     def apply(self, stored: npt.NDArray[np.generic]) -> npt.NDArray[np.uint8]:
         """Map a frame of stored values to DDLs in one vectorised pass."""
-        if self.table is None:
+        table = self.table
+        if table is None:
             return self._chain(np.asarray(stored, dtype=np.float64))
         if self.wrap:
-            unsigned = np.dtype(f"u{stored.dtype.itemsize}")
-            return np.take(self.table, stored.view(unsigned))
-        if self.offset == 0 and stored.dtype.kind == "u":
-            return np.take(self.table, stored.view(stored.dtype), mode="clip")
-        return np.take(self.table, stored.astype(np.int64) - self.offset, mode="clip")
+            depth = table.shape[0].bit_length() - 1
+            if stored.dtype.kind in "ui" and stored.dtype.itemsize * 8 == depth:
+                unsigned = np.dtype(f"u{stored.dtype.itemsize}")
+                return np.take(table, stored.view(unsigned), mode="wrap")
+            # another cell size: the value's two's-complement pattern within the table
+            index: npt.NDArray[np.int64] = np.asarray(stored, dtype=np.int64) & (table.shape[0] - 1)
+            return np.take(table, index)
+        return np.take(table, np.asarray(stored, dtype=np.int64) - self.offset, mode="clip")
 
     def ascending(self) -> tuple[npt.NDArray[np.uint8], int]:
         """Return ``(table, first stored value)`` in ascending stored-value order (for VTK)."""
         if self.table is None:
             raise ValueError("no table for float or very wide data")
-        if not self.wrap:
+        if not (self.wrap and self.signed):
             return self.table, self.offset
         half = self.table.shape[0] // 2
         return np.concatenate([self.table[half:], self.table[:half]]), -half
@@ -281,18 +287,24 @@ def build_display_lut(
     offset, wrap = 0, False
     if not params.is_float:
         if params.bits_allocated <= 16:
-            # Only the 2**BitsStored values masking can produce are evaluated.
-            bits = min(params.bits_stored, 8 if params.bits_allocated <= 8 else 16)
+            # Only the 2**BitsStored values masking can produce are evaluated; the other bit
+            # patterns (never produced by masked data) repeat the nearest end of the range.
+            depth = 8 if params.bits_allocated <= 8 else 16
+            bits = min(params.bits_stored, depth)
+            wrap = True
             if not params.signed:
-                table = chain(np.arange(1 << bits, dtype=np.float64))
+                valid = chain(np.arange(1 << bits, dtype=np.float64))
+                table = np.full(1 << depth, valid[-1], dtype=np.uint8)
+                table[: 1 << bits] = valid
             else:
-                # indexed by the unsigned bit pattern of the int8/int16 cell
-                depth = 8 if params.bits_allocated <= 8 else 16
                 half = 1 << (bits - 1)
-                table = np.zeros(1 << depth, dtype=np.uint8)
-                table[:half] = chain(np.arange(half, dtype=np.float64))
-                table[(1 << depth) - half:] = chain(np.arange(-half, 0, dtype=np.float64))
-                wrap = True
+                table = np.empty(1 << depth, dtype=np.uint8)
+                positive = chain(np.arange(half, dtype=np.float64))
+                negative = chain(np.arange(-half, 0, dtype=np.float64))
+                table[:half] = positive
+                table[half : 1 << (depth - 1)] = positive[-1]
+                table[1 << (depth - 1) : (1 << depth) - half] = negative[0]
+                table[(1 << depth) - half :] = negative
         elif stats is not None and stats.sv_max - stats.sv_min < MAX_TABLE_ENTRIES:
             offset = int(stats.sv_min)
             table = chain(np.arange(offset, int(stats.sv_max) + 1, dtype=np.float64))
@@ -301,7 +313,8 @@ def build_display_lut(
     label = voi.explanation if voi.explanation else (
         f"C {voi.center:g} W {voi.width:g}" if isinstance(voi, WindowParams) else "VOI LUT"
     )
-    return DisplayLut(table, offset, wrap, 8, background, overlay_value, label, chain, to_ddl)
+    return DisplayLut(table, offset, wrap, params.signed, 8, background, overlay_value, label,
+                      chain, to_ddl)
 
 
 def _pick(items: tuple[WindowParams, ...] | tuple[LutParams, ...], index: int, what: str
