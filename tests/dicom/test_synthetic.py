@@ -16,11 +16,17 @@ import pydicom
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian, JPEGLosslessSV1
 
-from tests.support.series import ALL_SYNTAXES, can_write, write_ct_series, write_study_set
+from tests.support.series import (
+    ALL_SYNTAXES,
+    can_write,
+    write_ct_series,
+    write_dx_image,
+    write_mr_series,
+    write_study_set,
+)
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from viewer.dicom import synthetic
 from viewer.dicom.synthetic import CT_FOV_MM, EncoderUnavailableError, StudyIdentity
-from viewer.dicom.synthetic_modalities import write_dx_image, write_mr_series
 
 UID_PATTERN = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")  # PS3.5 9.1
 
@@ -166,8 +172,9 @@ def test_dcmdump_reads_every_syntax_without_complaint(tmp_path: Path, transfer_s
 
 @needs_dcmdump
 def test_mr_and_dx_are_valid_and_typed_as_specified(tmp_path: Path) -> None:
-    mr = write_mr_series(tmp_path / "mr", slices=3, rows=64, cols=64)
-    dx = write_dx_image(tmp_path / "dx", rows=300, cols=250, spacing=1.4)
+    mr = write_mr_series(tmp_path / "mr", slices=3, rows=64, cols=64, patient_name="MR^ONE")
+    study_uid = pydicom.dcmread(mr[0]).StudyInstanceUID
+    dx = write_dx_image(tmp_path / "dx", rows=300, cols=250, spacing=1.4, study_uid=study_uid)
     for path in [*mr, dx]:
         result = _dcmdump("-dc", str(path))
         assert result.returncode == 0 and "E:" not in result.stderr, result.stderr
@@ -180,6 +187,7 @@ def test_mr_and_dx_are_valid_and_typed_as_specified(tmp_path: Path) -> None:
     assert "RescaleIntercept" not in ds and "RescaleSlope" not in ds
     assert ds.pixel_array.dtype == np.uint16 and ds.pixel_array.max() <= 4095
     ds = pydicom.dcmread(dx)
+    assert ds.StudyInstanceUID == study_uid
     assert ds.SOPClassUID == pydicom.uid.DigitalXRayImageStorageForPresentation
     assert (ds.PhotometricInterpretation, ds.PresentationLUTShape) == ("MONOCHROME1", "INVERSE")
     assert (ds.BitsStored, ds.PixelRepresentation) == (12, 0)

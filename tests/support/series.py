@@ -7,10 +7,16 @@ their command line tools in this module only.
 
 Usage::
 
-    from tests.support.series import write_ct_series, write_study_set
+    from tests.support.series import (
+        write_ct_series, write_dx_image, write_mr_series, write_study_set,
+    )
 
-    paths = write_ct_series(tmp_path / "ct", slices=5)
-    series = write_study_set(tmp_path / "set")   # several patients, charsets, syntaxes
+    ct = write_ct_series(tmp_path / "ct", slices=5)          # list of Paths, slice order
+    uid = pydicom.dcmread(ct[0]).StudyInstanceUID
+    mr = write_mr_series(tmp_path / "mr", study_uid=uid)     # T1 head in the same study
+    dx = write_dx_image(tmp_path / "dx", study_uid=uid)      # one MONOCHROME1 radiograph
+    rle = write_ct_series(tmp_path / "rle", transfer_syntax=RLELossless)
+    series = write_study_set(tmp_path / "set")  # 6 patients, 5 charsets, 4 compressed syntaxes
 
 Defaults are small (64 x 64, a few slices) so tests stay fast; ask for 512 x 512 only
 where the size is what is tested.
@@ -34,7 +40,7 @@ from pydicom.uid import (
 )
 
 from viewer.core.identity import new_uid
-from viewer.dicom import synthetic
+from viewer.dicom import synthetic, synthetic_modalities
 from viewer.dicom.synthetic import Anatomy, StudyIdentity
 
 __all__ = [
@@ -44,6 +50,8 @@ __all__ = [
     "WrittenSeries",
     "can_write",
     "write_ct_series",
+    "write_dx_image",
+    "write_mr_series",
     "write_study_set",
 ]
 
@@ -162,6 +170,73 @@ def write_ct_series(
     if not native:
         _recompress(paths, transfer_syntax)
     return paths
+
+
+def _study(
+    patient_name: str, patient_id: str, study_uid: str | None, character_set: str | None
+) -> StudyIdentity:
+    return StudyIdentity(
+        patient_name=patient_name,
+        patient_id=patient_id,
+        character_set=character_set,
+        study_uid=study_uid or new_uid(),
+    )
+
+
+def write_mr_series(
+    folder: Path,
+    *,
+    slices: int = 3,
+    rows: int = 64,
+    cols: int = 64,
+    patient_name: str = "TEST^MR",
+    patient_id: str = "LB-TEST-0001",
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+    series_number: int = 2,
+    character_set: str | None = None,
+    seed: int = 0,
+) -> list[Path]:
+    """Write a T1 head MR series (unsigned 12-bit, no rescale) and return its files."""
+    return synthetic_modalities.write_mr_series(
+        folder,
+        _study(patient_name, patient_id, study_uid, character_set),
+        slices=slices,
+        rows=rows,
+        cols=cols,
+        series_number=series_number,
+        series_uid=series_uid or new_uid(),
+        seed=seed,
+    )
+
+
+def write_dx_image(
+    folder: Path,
+    *,
+    rows: int = 250,
+    cols: int = 200,
+    spacing: float = 1.6,
+    bits_stored: int = 12,
+    patient_name: str = "TEST^DX",
+    patient_id: str = "LB-TEST-0001",
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+    series_number: int = 3,
+    character_set: str | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write one MONOCHROME1 PA chest radiograph (DX for presentation) and return it."""
+    return synthetic_modalities.write_dx_image(
+        folder,
+        _study(patient_name, patient_id, study_uid, character_set),
+        rows=rows,
+        cols=cols,
+        spacing=spacing,
+        bits_stored=bits_stored,
+        series_number=series_number,
+        series_uid=series_uid or new_uid(),
+        seed=seed,
+    )
 
 
 @dataclass(frozen=True, slots=True)
