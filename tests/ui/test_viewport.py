@@ -1,0 +1,143 @@
+"""The viewport on a real CT phantom: what is on screen is what ``lightbox render`` writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from tests.ui.conftest import render_cli, wait_until
+from tests.ui.phantom import INSERT, INSERT_HU, SPACING, Phantom
+
+pytestmark = pytest.mark.gui
+
+
+def _open(qtbot, workstation, phantom: Phantom):
+    workstation.controller.open_paths([str(phantom.folder)])
+    viewer = workstation.viewer
+    wait_until(qtbot, lambda: viewer.viewports[0].series is not None
+               and viewer.all_first_frames_shown())
+    vp = viewer.viewports[0]
+    vp.actual_size()
+    return vp
+
+
+def _on_screen(vp) -> np.ndarray:
+    """The viewport's grabbed pixels, cropped to the image area."""
+    grabbed = vp.grab_frame_buffer()
+    x0, y0, x1, y1 = vp.view.transform.image_rect_on_display()
+    return grabbed[y0:y1, x0:x1]
+
+
+def _assert_matches_render(vp, tmp_path: Path, *extra: str) -> None:
+    path = Path(vp.series.refs[vp.index].path)
+    expected = render_cli(path, tmp_path / f"render{vp.index}.png", *extra)
+    shown = _on_screen(vp)
+    assert shown.shape[:2] == expected.shape[:2]
+    for channel in range(3):
+        diff = np.abs(shown[..., channel].astype(int) - expected.astype(int))
+        assert diff.max() <= 1, f"channel {channel}: {int(diff.max())} levels off"
+
+
+def _canvas_point(vp, col: float, row: float) -> QPoint:
+    x, y = vp.view.transform.image_to_display([(col, row)])[0]
+    ratio = vp.canvas.devicePixelRatioF()
+    return QPoint(int(x / ratio), int(y / ratio))
+
+
+def test_first_image_matches_lightbox_render(qtbot, workstation, phantom, tmp_path) -> None:
+    vp = _open(qtbot, workstation, phantom)
+    assert vp.index == 0 and vp.frame_count == len(phantom.paths)
+    assert vp.current_window().center == 40 and vp.current_window().width == 400
+    _assert_matches_render(vp, tmp_path)
+    texts = [vp.annotations.corner_text(i) for i in range(4)]
+    assert "PHANTOM, HU" in texts[2] and "LB-PH-0001" in texts[2]
+    assert "Im: 1 / 8" in texts[0] and "W 400 C 40" in texts[1]
+    assert vp.annotations.edge_label(6) == "R" and vp.annotations.edge_label(5) == "L"
+
+
+def test_scrolling_by_wheel_and_keys(qtbot, workstation, phantom, tmp_path) -> None:
+    vp = _open(qtbot, workstation, phantom)
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_Down)
+    assert vp.index == 1
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_End)
+    assert vp.index == len(phantom.paths) - 1
+    wait_until(qtbot, lambda: vp._shown_index == vp.index)
+    _assert_matches_render(vp, tmp_path)
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_Home)
+    assert vp.index == 0
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    centre = QPointF(vp.canvas.width() / 2, vp.canvas.height() / 2)
+    event = QWheelEvent(centre, vp.canvas.mapToGlobal(centre), QPoint(0, 0), QPoint(0, -240),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    vp.canvas.wheelEvent(event)
+    assert vp.index == 2
+    wait_until(qtbot, lambda: vp._shown_index == 2)
+    _assert_matches_render(vp, tmp_path)
+
+
+def test_window_by_right_drag_and_by_preset(qtbot, workstation, phantom, tmp_path) -> None:
+    vp = _open(qtbot, workstation, phantom)
+    start = _canvas_point(vp, 128, 128)
+    qtbot.mousePress(vp.canvas, Qt.MouseButton.RightButton, pos=start)
+    qtbot.mouseMove(vp.canvas, start + QPoint(60, -30))
+    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.RightButton, pos=start + QPoint(60, -30))
+    window = vp.current_window()
+    assert window.width > 400 and window.center < 40
+    _assert_matches_render(vp, tmp_path, "--window", f"{window.center:g}", f"{window.width:g}")
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_4)  # the lung preset
+    assert (vp.current_window().center, vp.current_window().width) == (-600, 1500)
+    _assert_matches_render(vp, tmp_path, "--window", "-600", "1500")
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_I)
+    _assert_matches_render(vp, tmp_path, "--window", "-600", "1500", "--presentation",
+                           "inverse")
+
+
+def test_length_and_roi_on_known_phantom(qtbot, workstation, phantom) -> None:
+    from viewer.ui.viewer.tools import Tool
+
+    vp = _open(qtbot, workstation, phantom)
+    workstation.viewer.set_tool(Tool.LENGTH)
+    a, b = _canvas_point(vp, 40, 60), _canvas_point(vp, 140, 60)
+    qtbot.mousePress(vp.canvas, Qt.MouseButton.LeftButton, pos=a)
+    qtbot.mouseMove(vp.canvas, b)
+    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=b)
+    (line,) = vp.measure.current()
+    assert line.label == f"{100 * SPACING:.1f} mm"
+
+    workstation.viewer.set_tool(Tool.ELLIPSE)
+    col, row, radius = INSERT
+    r = radius - 4  # well inside the insert
+    a, b = _canvas_point(vp, col - r, row - r), _canvas_point(vp, col + r, row + r)
+    qtbot.mousePress(vp.canvas, Qt.MouseButton.LeftButton, pos=a)
+    qtbot.mouseMove(vp.canvas, b)
+    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=b)
+    roi = vp.measure.current()[-1]
+    assert roi.stats.mean == pytest.approx(INSERT_HU)
+    assert roi.stats.sd == pytest.approx(0.0)
+    assert f"Mean {INSERT_HU:.1f} HU" in roi.label
+    # Measurements belong to their image: gone on the next slice, back on return.
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_Down)
+    assert vp.measure.current() == []
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_Up)
+    assert len(vp.measure.current()) == 2
+
+
+def test_probe_reports_stored_and_modality_values(qtbot, workstation, phantom) -> None:
+    vp = _open(qtbot, workstation, phantom)
+    col, row, _ = INSERT
+    text = vp.measure.probe_text(tuple(vp.view.transform.image_to_display([(col, row)])[0]))
+    assert f"SV {INSERT_HU + 1024}" in text and f"{INSERT_HU:.1f} HU" in text
+
+
+def test_layouts(qtbot, workstation, phantom) -> None:
+    _open(qtbot, workstation, phantom)
+    for name, count in (("2x2", 4), ("1x2", 2), ("3x3", 9), ("1x1", 1)):
+        workstation.window.set_layout(name)
+        assert len(workstation.viewer.viewports) == count
+        assert workstation.viewer.viewports[0].series is not None
