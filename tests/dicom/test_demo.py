@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from viewer.dicom.demo import (
     DEMO_PATIENT_NAME,
     MARKER_NAME,
     MR_SLICES,
+    STAGING_PREFIX,
     demo_is_current,
     ensure_demo_study,
 )
@@ -128,6 +131,9 @@ def test_generation_is_deterministic_and_an_old_or_partial_study_is_rebuilt(
     partial = home / "demo"
     (partial / "CT").mkdir(parents=True)
     (partial / "CT" / "CT0001.dcm").write_bytes(b"truncated")
+    abandoned = home / f"{STAGING_PREFIX}killed"  # a generation killed a day ago
+    abandoned.mkdir()
+    os.utime(abandoned, (time.time() - 86400, time.time() - 86400))
     assert not demo_is_current(partial)
     rebuilt = ensure_demo_study(home)
     assert demo_is_current(rebuilt)

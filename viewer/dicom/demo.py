@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +26,8 @@ DEMO_VERSION = f"demo-3/generator-{GENERATOR_VERSION}"
 """Written into the marker; change the first part when the demo's contents change."""
 
 MARKER_NAME = ".lightbox-demo"
+STAGING_PREFIX = ".demo-"
+STAGING_MAX_AGE_S = 3600.0
 DEMO_PATIENT_NAME = "DEMO^LIGHTBOX"
 DEMO_PATIENT_ID = "LB-DEMO-0001"
 CT_SLICES = 120
@@ -117,7 +120,8 @@ def ensure_demo_study(home: Path, progress: Callable[[str, int, int], None] | No
     if demo_is_current(target):
         return target
     home.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=home))
+    _remove_abandoned_staging(home)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=home))
     try:
         _log.info("generating the demo study in %s", staging)
         generate_demo_study(staging, progress)
@@ -130,12 +134,26 @@ def ensure_demo_study(home: Path, progress: Callable[[str, int, int], None] | No
     return target
 
 
+def _remove_abandoned_staging(home: Path) -> None:
+    """Delete staging folders of generations that were killed (older than an hour).
+
+    A younger one may belong to another Lightbox process generating right now.
+    """
+    limit = time.time() - STAGING_MAX_AGE_S
+    for folder in home.glob(STAGING_PREFIX + "*"):
+        try:
+            if folder.is_dir() and folder.stat().st_mtime < limit:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def _replace(staging: Path, target: Path) -> None:
     """Move ``staging`` to ``target``, out of the way of an old or concurrent demo."""
     if target.exists():
         if demo_is_current(target):  # another process finished first
             return
-        old = target.with_name(f".demo-old-{os.getpid()}")
+        old = target.with_name(f"{STAGING_PREFIX}old-{os.getpid()}")
         os.replace(target, old)
         shutil.rmtree(old, ignore_errors=True)
     try:
