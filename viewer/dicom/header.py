@@ -246,26 +246,35 @@ def record_from_dataset(ds: Any, source: str) -> InstanceRecord:
     )
 
 
-def read_header_bytes(data: bytes, source: str) -> InstanceRecord:
-    """Parse the header of a whole file held in memory and check it is complete.
+def read_header_bytes(data: bytes, source: str, file_size: int | None = None) -> InstanceRecord:
+    """Parse the header of a file held in memory and check it is complete.
 
     Parameters
     ----------
     data : bytes
-        The complete file.
+        The complete file, or its beginning when ``file_size`` is larger.
     source : str
         The file's path, for messages and the record's ``file_path``.
+    file_size : int, optional
+        The size of the whole file when ``data`` is only its beginning: the header is
+        read from the beginning and the lengths of the remaining elements (the pixel
+        data) are checked against the size, without reading them.
 
     Raises
     ------
     InputFileError
         Not DICOM, unparsable, truncated, or without identifying UIDs.
+    IncompleteHeaderError
+        ``data`` is only a beginning and more of the file is needed.
     """
     if not probe(data[:PROBE_LENGTH]):
         raise InputFileError(source, "not a DICOM file")
-    fast = _fast_record(data, source)
+    partial = file_size is not None and file_size > len(data)
+    fast = _fast_record(data, source, file_size)
     if fast is not None:
         return fast
+    if partial:
+        raise IncompleteHeaderError(source)
     return _pydicom_record(data, source)
 
 
@@ -362,17 +371,29 @@ class _UnknownStructureError(Exception):
     """The structure is not what the walker understands; pydicom's reading stands."""
 
 
-class _Walker:
-    """PS3.5 7.1 element and 7.5 item structure, lengths only (no values decoded)."""
+class IncompleteHeaderError(Exception):
+    """The first bytes given were not enough; read the whole file and ask again."""
 
-    def __init__(self, data: bytes, implicit: bool) -> None:
+
+class _Walker:
+    """PS3.5 7.1 element and 7.5 item structure, lengths only (no values decoded).
+
+    ``data`` may be only the beginning of a file of ``size`` bytes: lengths are checked
+    against ``size``, and :class:`IncompleteHeaderError` is raised when a needed byte lies
+    beyond ``data``.
+    """
+
+    def __init__(self, data: bytes, implicit: bool, size: int | None = None) -> None:
         self.data = data
-        self.size = len(data)
+        self.have = len(data)
+        self.size = max(size or 0, self.have)
         self.implicit = implicit
 
     def _header(self, pos: int) -> tuple[int, int, bytes, int, int]:
         if pos + 8 > self.size:
             raise _TruncatedError(f"truncated in an element header at byte {pos}")
+        if pos + 12 > self.have and self.have < self.size:
+            raise IncompleteHeaderError(pos)
         group, element = struct.unpack_from("<HH", self.data, pos)
         if group == 0xFFFE or self.implicit:
             (length,) = struct.unpack_from("<I", self.data, pos + 4)
@@ -395,7 +416,11 @@ class _Walker:
             return end
         while pos < end:
             # Trailing padding shorter than a header (some writers add one byte).
-            if end == self.size and self.size - pos < 8 and not any(self.data[pos:]):
+            if (
+                end == self.size == self.have
+                and self.size - pos < 8
+                and not any(self.data[pos:])
+            ):
                 return end
             group, element, vr, length, value = self._header(pos)
             if (group, element) == _ITEM_END:
@@ -416,6 +441,8 @@ class _Walker:
             if collect is not None:
                 key = group << 16 | element
                 if key in _WANTED:
+                    if value + length > self.have:
+                        raise IncompleteHeaderError(value)
                     collect[key] = self.data[value : value + length]
             pos = value + length
         return pos
@@ -521,11 +548,14 @@ def _fast_floats(raw: bytes | None, count: int) -> tuple[float, ...] | None:
     return values if len(values) == count else None
 
 
-def _fast_record(data: bytes, source: str) -> InstanceRecord | None:
+def _fast_record(data: bytes, source: str, file_size: int | None = None) -> InstanceRecord | None:
     """Read a little endian file in one structure pass; None sends it to pydicom."""
+    size = max(file_size or 0, len(data))
     start, meta = _read_meta(data)
     syntax = _ascii(meta.get(_META_SYNTAX))
     if syntax in (DEFLATED_LE, EXPLICIT_VR_BE) or start + 8 > len(data):
+        if start + 8 > size:
+            raise InputFileError(source, "truncated inside the File Meta Information")
         return None
     if not meta and struct.unpack_from("<H", data, 0)[0] not in (0x0002, 0x0008):
         return None  # a bare big endian or odd data set: let pydicom decide
@@ -533,7 +563,7 @@ def _fast_record(data: bytes, source: str) -> InstanceRecord | None:
     implicit = not (vr.isalpha() and vr.isupper())
     values: dict[int, bytes] = {}
     try:
-        _Walker(data, implicit).dataset(start, len(data), 0, values)
+        _Walker(data, implicit, size).dataset(start, size, 0, values)
     except _TruncatedError as exc:
         raise InputFileError(source, str(exc)) from exc
     except (_UnknownStructureError, struct.error):
@@ -583,5 +613,5 @@ def _fast_record(data: bytes, source: str) -> InstanceRecord | None:
         image_orientation=_fast_floats(by_name.get("ImageOrientationPatient"), 6),  # type: ignore[arg-type]
         specific_character_set=_ascii(by_name.get("SpecificCharacterSet")),
         file_path=source,
-        file_size=len(data),
+        file_size=size,
     )

@@ -143,8 +143,7 @@ class FileStore:
                     fh.write(data)
                 else:
                     assert source is not None
-                    with open(source, "rb") as src:
-                        shutil.copyfileobj(src, fh, CHUNK)
+                    _copy_into(source, fh.fileno())
                 if _SYNCFS is None:
                     fh.flush()
                     os.fsync(fh.fileno())
@@ -253,6 +252,26 @@ class FileStore:
                 entry.unlink()
                 removed += 1
         return removed
+
+
+def _copy_into(source: Path, fd: int) -> None:
+    """Copy a file inside the kernel where it can (``copy_file_range``, as ``cp`` does)."""
+    with open(source, "rb") as src:
+        remaining = os.fstat(src.fileno()).st_size
+        if hasattr(os, "copy_file_range"):
+            try:
+                while remaining > 0:
+                    copied = os.copy_file_range(src.fileno(), fd, min(remaining, 1 << 30))
+                    if copied == 0:
+                        break
+                    remaining -= copied
+                return
+            except OSError:
+                src.seek(0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.ftruncate(fd, 0)
+        with os.fdopen(os.dup(fd), "wb") as dst:
+            shutil.copyfileobj(src, dst, CHUNK)
 
 
 def _alive(pid: int) -> bool:

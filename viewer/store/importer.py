@@ -9,6 +9,7 @@ and written to the store. One bad file never stops the batch: it is named in the
 
 from __future__ import annotations
 
+import filecmp
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
@@ -29,17 +30,20 @@ from viewer.core.records import InstanceRecord
 from viewer.dicom.header import (
     MEDIA_STORAGE_DIRECTORY,
     PROBE_LENGTH,
+    IncompleteHeaderError,
     probe,
-    read_header,
     read_header_bytes,
 )
-from viewer.store.filestore import FileStore, digest_bytes, digest_file
+from viewer.store.filestore import FileStore
 from viewer.store.writer import StoredFile
 
 if TYPE_CHECKING:
     from viewer.store.study_store import StudyStore
 
-# Files above this size are streamed (header parsed from the file, then copied in chunks).
+# Files up to this size are read whole (one read, written from memory); larger ones are
+# read up to HEAD_BYTES for the header and copied file to file by the kernel.
+WHOLE_FILE = 256 << 10
+HEAD_BYTES = 64 << 10
 LARGE_FILE = 32 << 20
 BATCH_FILES = 64
 BATCH_BYTES = 32 << 20
@@ -54,7 +58,7 @@ class Prepared:
     record: InstanceRecord
     size: int
     digest: str
-    data: bytes | None  # None for large files, copied from ``path``
+    data: bytes | None  # the whole file, or None: copied from ``path``
 
 
 @dataclass(slots=True)
@@ -69,34 +73,44 @@ class Outcome:
 
 
 def prepare(path: Path, size: int) -> Outcome:
-    """Read one file: probe, parse the header, check it is complete, hash it."""
+    """Read one file: probe, parse the header and check the file is complete.
+
+    Small files are read whole; of a large one only the beginning is read (the header),
+    and the pixel data's length is checked against the file size.
+    """
     try:
-        if size > LARGE_FILE:
-            with open(path, "rb") as fh:
-                if not probe(fh.read(PROBE_LENGTH)):
-                    return Outcome(path, size, problem="not a DICOM file", skipped=True)
-            record = read_header(path)
-            return Outcome(path, size, Prepared(path, record, size, digest_file(path), None))
         with open(path, "rb") as fh:
-            head = fh.read(PROBE_LENGTH)
-            if not probe(head):
+            data = fh.read(size if size <= WHOLE_FILE else HEAD_BYTES)
+            if not probe(data[:PROBE_LENGTH]):
                 return Outcome(path, size, problem="not a DICOM file", skipped=True)
-            data = head + fh.read()
+            try:
+                record = read_header_bytes(data, str(path), size)
+            except IncompleteHeaderError:
+                data += fh.read()
+                record = read_header_bytes(data, str(path))
+            size = max(size, len(data))
     except OSError as exc:
         return Outcome(path, size, problem=f"cannot read: {exc.strerror or exc}")
     except InputFileError as exc:
         return Outcome(path, size, problem=exc.problem)
-    try:
-        record = read_header_bytes(data, str(path))
-    except InputFileError as exc:
-        return Outcome(path, len(data), problem=exc.problem)
     except Exception as exc:  # pydicom raises many types on damaged input
-        return Outcome(path, len(data), problem=f"cannot read the DICOM header ({exc})")
+        return Outcome(path, size, problem=f"cannot read the DICOM header ({exc})")
     if record.sop_class_uid == MEDIA_STORAGE_DIRECTORY:
-        return Outcome(
-            path, len(data), problem="a DICOMDIR (directory, not an image)", skipped=True
-        )
-    return Outcome(path, len(data), Prepared(path, record, len(data), digest_bytes(data), data))
+        return Outcome(path, size, problem="a DICOMDIR (directory, not an image)", skipped=True)
+    whole = data if len(data) == size and size <= LARGE_FILE else None
+    return Outcome(path, size, Prepared(path, record, size, "", whole))
+
+
+def same_content(item: Prepared, stored: Path) -> bool:
+    """Whether a file to import is byte for byte the stored file (a re-import)."""
+    try:
+        if stored.stat().st_size != item.size:
+            return False
+        if item.data is not None:
+            return stored.read_bytes() == item.data
+        return filecmp.cmp(item.path, stored, shallow=False)
+    except OSError:
+        return False
 
 
 def write(files: FileStore, item: Prepared) -> Path:
@@ -212,7 +226,7 @@ def _store_batch(
         earlier = fresh.get(uid)
         if earlier is not None:
             # The same instance twice on one medium: identical copies count once.
-            if earlier.digest != item.digest:
+            if not same_content(item, earlier.path):
                 report.conflicts.append(
                     FileProblem(
                         str(item.path),
@@ -223,12 +237,13 @@ def _store_batch(
         fresh[uid] = item
     state.studies_found = len(report.studies)
     stored = store.stored_digests(fresh)
-    new: list[Prepared] = []
-    for uid, item in fresh.items():
-        known = stored.get(uid)
-        if known is None:
-            new.append(item)
-        elif known[1] == item.digest:
+    new = [item for uid, item in fresh.items() if uid not in stored]
+    known = [(uid, item) for uid, item in fresh.items() if uid in stored]
+    checks = pool.map(
+        lambda pair: same_content(pair[1], store.files.absolute(stored[pair[0]][2])), known
+    )
+    for (uid, item), same in zip(known, checks, strict=True):
+        if same:
             report.instances_present += 1
         else:
             report.conflicts.append(

@@ -10,6 +10,7 @@ GUI runs) holding the write lock for a moment.
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -27,7 +28,7 @@ from viewer.core.records import (
 )
 from viewer.dicom.header import MEDIA_STORAGE_DIRECTORY, read_header
 from viewer.store import importer, queries
-from viewer.store.filestore import FileStore, digest_file
+from viewer.store.filestore import FileStore
 from viewer.store.schema import migrate
 from viewer.store.writer import BatchCounts, StoredFile, existing, insert_batch
 
@@ -183,10 +184,10 @@ class StudyStore:
         if record.sop_class_uid == MEDIA_STORAGE_DIRECTORY:
             raise InputFileError(str(path), "a DICOMDIR, not an instance")
         uid = record.sop_instance_uid
-        digest = digest_file(path)
         known = self.stored_digests([uid]).get(uid)
         if known is not None:
-            if known[1] != digest:
+            stored = self.files.absolute(known[2])
+            if not (stored.is_file() and filecmp.cmp(path, stored, shallow=False)):
                 raise InputFileError(
                     str(path), f"SOP Instance UID {uid} is already stored with different content"
                 )
@@ -199,7 +200,7 @@ class StudyStore:
             target = self.files.move_file(relative, path)
         else:
             target = self.files.copy_file(relative, path)
-        self.commit_files([StoredFile(record, relative, record.file_size, digest)])
+        self.commit_files([StoredFile(record, relative, record.file_size, "")])
         return _with_path(record, target)
 
     def stored_digests(self, uids: Iterable[str]) -> dict[str, tuple[int, str, str]]:
