@@ -54,6 +54,8 @@ def state_text(p: RetrieveProgress) -> str:
         elif p.ok:
             text = f"done: {p.completed} images by {method}" if p.completed or not (
                 p.already_present) else f"done: all {p.already_present} images already here"
+            if p.completed and p.already_present:
+                text += f", {p.already_present} were already here"
         if p.message and not p.cancelled:
             text = f"{text}: {p.message}"
     return text.strip()
