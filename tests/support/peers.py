@@ -12,7 +12,9 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
@@ -181,7 +183,9 @@ def start_dcmqrscp(workdir: Path, aet: str = "DCMQR",
     )
     log = workdir / "dcmqrscp.log"
     proc = subprocess.Popen(
-        [DCMQRSCP, "-c", str(workdir / "dcmqrscp.cfg"), "--disable-host-lookup", "+xr", "-xr", "-ll", "warn"],
+        # +xr accepts RLE from the loader, -xr proposes it when sending RLE files back.
+        [DCMQRSCP, "-c", str(workdir / "dcmqrscp.cfg"), "--disable-host-lookup", "+xr", "-xr",
+         "-ll", "warn"],
         env=PEER_ENV, cwd=workdir, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )
     peer = PeerProcess("dcmqrscp", aet, port, proc, workdir, log=log)
@@ -322,3 +326,143 @@ def study_uid(key: str) -> str:
 def series_uid(key: str, index: int) -> str:
     """Series Instance UID of series ``index`` of the generated study ``key``."""
     return derived_uid("lightbox-test", key, str(index))
+
+
+# --- In-process peers for failures that Orthanc and dcmqrscp cannot stage ----------------
+
+
+class SilentPeer:
+    """Accepts TCP connections on loopback and never says a word (a hung PACS)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = int(self.sock.getsockname()[1])
+        self.clients: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.clients.append(conn)
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.close()
+        self.sock.close()
+        self._thread.join(5)
+
+
+def make_tls_files(folder: Path) -> dict[str, Path]:
+    """A CA, a server and a client certificate it signs (for 127.0.0.1), and a rogue
+    server certificate signed by another CA, made with the openssl command."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    ext = folder / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for ca in ("ca", "rogue-ca"):
+        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            f"/CN=Lightbox test {ca}", "-keyout", f"{ca}.key", "-out", f"{ca}.pem")
+    for name, ca in (("server", "ca"), ("client", "ca"), ("rogue", "rogue-ca")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout",
+            f"{name}.key", "-out", f"{name}.csr")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+            "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", f"{name}.pem")
+    return {p.stem: p for p in folder.glob("*.pem")} | {
+        f"{p.stem}-key": p for p in folder.glob("*.key")}
+
+
+def server_ssl_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.SSLContext:
+    """A TLS server context; with ``client_ca`` the client must present a certificate."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(cert), str(key))
+    if client_ca is not None:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cafile=str(client_ca))
+    return ctx
+
+
+class PynetdicomPeer:
+    """A small Q/R SCP inside the test: Verification, FIND and GET over given files.
+
+    Parameters
+    ----------
+    files : sequence of Path
+        What it holds; C-FIND matches everything at the asked level.
+    require_calling_aet : list of str
+        Calling AE titles it accepts (others are rejected, PS3.8 9.3.4 reason 3).
+    ssl_context : ssl.SSLContext, optional
+        Serve over TLS.
+    """
+
+    def __init__(self, files: Sequence[Path] = (), *, aet: str = "PYPEER",
+                 require_calling_aet: Sequence[str] = (),
+                 ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
+        from pynetdicom import AE, StoragePresentationContexts, evt
+        from pynetdicom.sop_class import (
+            StudyRootQueryRetrieveInformationModelFind,
+            StudyRootQueryRetrieveInformationModelGet,
+            Verification,
+        )
+
+        self.files = list(files)
+        self.aet = aet
+        ae = AE(ae_title=aet)
+        ae.add_supported_context(Verification)
+        ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
+        ae.add_supported_context(StudyRootQueryRetrieveInformationModelGet)
+        from pydicom.uid import AllTransferSyntaxes
+
+        for cx in StoragePresentationContexts:
+            # Role selection (PS3.7 D.3.3.4): accept the requestor as Storage SCP.
+            ae.add_supported_context(cx.abstract_syntax, AllTransferSyntaxes, scu_role=True,
+                                     scp_role=True)
+        ae.require_calling_aet = list(require_calling_aet)
+        self.server = ae.start_server(
+            (host, 0), block=False, ssl_context=ssl_context,
+            evt_handlers=[(evt.EVT_C_FIND, self._find), (evt.EVT_C_GET, self._get)],
+        )
+        self.port = int(self.server.server_address[1])
+
+    def _datasets(self) -> list[Dataset]:
+        import pydicom
+
+        return [pydicom.dcmread(p) for p in self.files]
+
+    def _find(self, event: object) -> Iterable[tuple[int, Dataset | None]]:
+        query = event.identifier  # type: ignore[attr-defined]
+        unique = {"STUDY": "StudyInstanceUID", "SERIES": "SeriesInstanceUID",
+                  "IMAGE": "SOPInstanceUID", "PATIENT": "PatientID"}[query.QueryRetrieveLevel]
+        seen = set()
+        for ds in self._datasets():
+            # Single-value UID matching only: enough for the tests that use this peer.
+            if any(query.get(k) and query.get(k) != ds.get(k)
+                   for k in ("StudyInstanceUID", "SeriesInstanceUID")):
+                continue
+            if ds.get(unique) in seen:
+                continue
+            seen.add(ds.get(unique))
+            out = Dataset()
+            out.QueryRetrieveLevel = query.QueryRetrieveLevel
+            for elem in query:
+                if elem.keyword in ds:
+                    out[elem.tag] = ds[elem.tag]
+            yield 0xFF00, out
+
+    def _get(self, event: object) -> Iterable[object]:
+        datasets = self._datasets()
+        yield len(datasets)
+        for ds in datasets:
+            yield 0xFF00, ds
+
+    def stop(self) -> None:
+        self.server.shutdown()

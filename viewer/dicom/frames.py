@@ -36,17 +36,25 @@ from viewer.core.errors import InputFileError
 
 log = logging.getLogger(__name__)
 
-_PIXEL_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData",
-               0x7FE00009: "DoubleFloatPixelData"}
+_PIXEL_TAGS = {
+    0x7FE00010: "PixelData",
+    0x7FE00008: "FloatPixelData",
+    0x7FE00009: "DoubleFloatPixelData",
+}
 _REQUIRED = (
     (0x00280010, "Rows"),
     (0x00280011, "Columns"),
     (0x00280100, "Bits Allocated"),
 )
 _INTEGER_TAGS = {
-    0x00280002: "Samples per Pixel", 0x00280010: "Rows", 0x00280011: "Columns",
-    0x00280100: "Bits Allocated", 0x00280101: "Bits Stored", 0x00280102: "High Bit",
-    0x00280103: "Pixel Representation", 0x00280006: "Planar Configuration",
+    0x00280002: "Samples per Pixel",
+    0x00280010: "Rows",
+    0x00280011: "Columns",
+    0x00280100: "Bits Allocated",
+    0x00280101: "Bits Stored",
+    0x00280102: "High Bit",
+    0x00280103: "Pixel Representation",
+    0x00280006: "Planar Configuration",
 }
 GRAYSCALE_PHOTOMETRICS = frozenset({"MONOCHROME1", "MONOCHROME2"})
 
@@ -217,8 +225,7 @@ class FrameSource:
                     elem.VM == 1 and not isinstance(elem.value, int)
                 ):
                     raise self._error(
-                        f"{name} ({tag >> 16:04X},{tag & 0xFFFF:04X}) has VR {elem.VR}, "
-                        "expected US"
+                        f"{name} ({tag >> 16:04X},{tag & 0xFFFF:04X}) has VR {elem.VR}, expected US"
                     )
         for tag, name in _REQUIRED:
             if tag not in ds or ds[tag].value in (None, b""):
@@ -245,10 +252,15 @@ class FrameSource:
             photometric = "MONOCHROME2" if samples == 1 else "RGB"
             log.warning("%s: no Photometric Interpretation, assuming %s", self._name, photometric)
         return PixelLayout(
-            rows=int(ds.Rows), columns=int(ds.Columns), samples_per_pixel=samples,
-            photometric=photometric, bits_allocated=bits_allocated, bits_stored=bits_stored,
+            rows=int(ds.Rows),
+            columns=int(ds.Columns),
+            samples_per_pixel=samples,
+            photometric=photometric,
+            bits_allocated=bits_allocated,
+            bits_stored=bits_stored,
             signed=int(ds.get("PixelRepresentation", 0) or 0) == 1 and not is_float,
-            number_of_frames=max(frames, 1), is_float=is_float,
+            number_of_frames=max(frames, 1),
+            is_float=is_float,
         )
 
     # -- frames ---------------------------------------------------------------------------
@@ -261,8 +273,9 @@ class FrameSource:
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self.layout.number_of_frames:
             n = self.layout.number_of_frames
-            raise self._error(f"frame {index + 1} asked for, the file has {n} frame"
-                              f"{'s' if n != 1 else ''}")
+            raise self._error(
+                f"frame {index + 1} asked for, the file has {n} frame{'s' if n != 1 else ''}"
+            )
 
     def _check_native_length(self, index: int) -> None:
         layout = self.layout
@@ -273,8 +286,9 @@ class FrameSource:
         end = self._value_offset + ((index + 1) * bits + 7) // 8
         size = self.path.stat().st_size
         if size < end:
-            raise self._error(f"is truncated: frame {index + 1} needs {end} bytes, "
-                              f"the file has {size}")
+            raise self._error(
+                f"is truncated: frame {index + 1} needs {end} bytes, the file has {size}"
+            )
 
     def _decode(self, index: int, raw: bool) -> npt.NDArray[Any]:
         self._check_index(index)
@@ -333,8 +347,11 @@ class FrameSource:
                 data = f.read(n * size)
             if len(data) < n * size:
                 raise self._error(f"frame {index + 1} is truncated")
-            shape = (layout.rows, layout.columns) if layout.samples_per_pixel == 1 else (
-                layout.rows, layout.columns, layout.samples_per_pixel)
+            shape = (
+                (layout.rows, layout.columns)
+                if layout.samples_per_pixel == 1
+                else (layout.rows, layout.columns, layout.samples_per_pixel)
+            )
             return np.frombuffer(data, dtype=dtype).astype(f"u{size}").reshape(shape)
         return self._decode(index, raw=True)
 

@@ -277,16 +277,21 @@ class FramePlane:
 
 
 _SPACING_KEYWORDS = (
-    "PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing",
-    "PixelSpacingCalibrationType", "PixelSpacingCalibrationDescription",
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "NominalScannedPixelSpacing",
+    "PixelSpacingCalibrationType",
+    "PixelSpacingCalibrationDescription",
     "EstimatedRadiographicMagnificationFactor",
 )
 
 
 def _group(ds: Any, frame_index: int, keyword: str) -> Any:
     """First item of a functional-group macro: per-frame, else shared (PS3.3 C.7.6.16)."""
-    for container, index in (("PerFrameFunctionalGroupsSequence", frame_index),
-                             ("SharedFunctionalGroupsSequence", 0)):
+    for container, index in (
+        ("PerFrameFunctionalGroupsSequence", frame_index),
+        ("SharedFunctionalGroupsSequence", 0),
+    ):
         groups = ds.get(container)
         if groups is None or not 0 <= index < len(groups):
             continue
@@ -323,12 +328,16 @@ def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
         thickness = _number(measures.get("SliceThickness")) or thickness
     position_item = _group(ds, frame_index, "PlanePositionSequence")
     orientation_item = _group(ds, frame_index, "PlaneOrientationSequence")
-    position = _floats_of(
-        (position_item or ds).get("ImagePositionPatient"), 3
-    ) if (position_item or ds).get("ImagePositionPatient") is not None else None
-    orientation = _floats_of(
-        (orientation_item or ds).get("ImageOrientationPatient"), 6
-    ) if (orientation_item or ds).get("ImageOrientationPatient") is not None else None
+    position = (
+        _floats_of((position_item or ds).get("ImagePositionPatient"), 3)
+        if (position_item or ds).get("ImagePositionPatient") is not None
+        else None
+    )
+    orientation = (
+        _floats_of((orientation_item or ds).get("ImageOrientationPatient"), 6)
+        if (orientation_item or ds).get("ImageOrientationPatient") is not None
+        else None
+    )
     location: float | None
     try:
         raw_location = ds.get("SliceLocation")

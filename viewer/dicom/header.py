@@ -416,11 +416,7 @@ class _Walker:
             return end
         while pos < end:
             # Trailing padding shorter than a header (some writers add one byte).
-            if (
-                end == self.size == self.have
-                and self.size - pos < 8
-                and not any(self.data[pos:])
-            ):
+            if end == self.size == self.have and self.size - pos < 8 and not any(self.data[pos:]):
                 return end
             group, element, vr, length, value = self._header(pos)
             if (group, element) == _ITEM_END:

@@ -70,8 +70,9 @@ class DicomImage:
         index = frame_index if self._per_frame else 0
         return read_grayscale_params(self.source.dataset, index, is_float=self.layout.is_float)
 
-    def display_lut(self, frame_index: int, view: ViewState,
-                    stored: npt.NDArray[Any] | None = None) -> DisplayLut:
+    def display_lut(
+        self, frame_index: int, view: ViewState, stored: npt.NDArray[Any] | None = None
+    ) -> DisplayLut:
         """The composed table for a frame and a view (stats taken from ``stored`` when needed)."""
         params = self.params(frame_index)
         stats = None
@@ -83,8 +84,14 @@ class DicomImage:
         """Value range of a decoded frame, padding excluded."""
         return frame_stats(self.params(frame_index), stored)
 
-    def render(self, frame_index: int, view: ViewState = _DEFAULT_VIEW, *,
-               overlays: bool = True, shutters: bool = True) -> npt.NDArray[np.uint8]:
+    def render(
+        self,
+        frame_index: int,
+        view: ViewState = _DEFAULT_VIEW,
+        *,
+        overlays: bool = True,
+        shutters: bool = True,
+    ) -> npt.NDArray[np.uint8]:
         """Return frame ``frame_index`` (0-based) as 8-bit grayscale or RGB for display."""
         stored = self.source.frame(frame_index)
         layout = self.layout
@@ -92,23 +99,32 @@ class DicomImage:
             lut = self.display_lut(frame_index, view, stored)
             out = lut.apply(stored)
             if self.palette is not None and pixel_presentation(
-                    self.source.dataset, frame_index) in ("COLOR", "MIXED"):
+                self.source.dataset, frame_index
+            ) in ("COLOR", "MIXED"):
                 out = apply_supplemental(stored, out, self.palette)  # PS3.3 C.7.6.19
-            return self._composite(frame_index, out, lut.overlay_value, lut.ddl_for_pvalue,
-                                   overlays, shutters)
+            return self._composite(
+                frame_index, out, lut.overlay_value, lut.ddl_for_pvalue, overlays, shutters
+            )
         if layout.photometric == "PALETTE COLOR" and self.palette is not None:
             out = apply_palette(stored, self.palette)  # PS3.3 C.7.6.3.1.5
         elif stored.ndim == 2:
-            log.warning("%s: %s with one sample shown as grayscale", self.source.path,
-                        layout.photometric)
+            log.warning(
+                "%s: %s with one sample shown as grayscale", self.source.path, layout.photometric
+            )
             out = to_8bit(stored.astype(np.int64), layout.bits_stored)
         else:
             out = to_8bit(stored, layout.bits_stored)
         return self._composite(frame_index, out, 255, _identity_ddl, overlays, shutters)
 
-    def _composite(self, frame_index: int, out: npt.NDArray[np.uint8], overlay_value: int,
-                   ddl_for_pvalue: Callable[[int, int], int], overlays: bool, shutters: bool
-                   ) -> npt.NDArray[np.uint8]:
+    def _composite(
+        self,
+        frame_index: int,
+        out: npt.NDArray[np.uint8],
+        overlay_value: int,
+        ddl_for_pvalue: Callable[[int, int], int],
+        overlays: bool,
+        shutters: bool,
+    ) -> npt.NDArray[np.uint8]:
         # PS3.3 C.9.2 / C.7.6.11: drawn in P-value space, after the Presentation LUT
         rows, cols = self.layout.rows, self.layout.columns
         masks: list[npt.NDArray[np.bool_]] = []
@@ -128,8 +144,13 @@ class DicomImage:
                     shutter_value = ddl_for_pvalue(int(spec.presentation_value), 16)
         if not masks and shutter is None:
             return out
-        return composite(out, overlays=masks, overlay_value=overlay_value,
-                         shutter=shutter, shutter_value=shutter_value)
+        return composite(
+            out,
+            overlays=masks,
+            overlay_value=overlay_value,
+            shutter=shutter,
+            shutter_value=shutter_value,
+        )
 
 
 def _identity_ddl(pvalue: int, bits: int) -> int:
@@ -139,6 +160,7 @@ def _identity_ddl(pvalue: int, bits: int) -> int:
 def _needs_stats(params: GrayscaleParams, view: ViewState) -> bool:
     if params.is_float or params.bits_allocated > 16 or view.min_max:
         return True
-    explicit = view.window is not None or view.window_index is not None \
-        or view.voi_lut_index is not None
+    explicit = (
+        view.window is not None or view.window_index is not None or view.voi_lut_index is not None
+    )
     return not explicit and not params.windows and not params.voi_luts

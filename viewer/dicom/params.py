@@ -23,10 +23,12 @@ log = logging.getLogger(__name__)
 
 #: SOP classes whose Modality LUT maps to X-ray intensity, not a display input; dcmtk does not
 #: apply it for display and neither do we (PS3.3 C.8.7.1.1.2 / C.8.7.1.1.9).
-XRAY_INTENSITY_SOP_CLASSES = frozenset({
-    "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic Image Storage
-    "1.2.840.10008.5.1.4.1.1.12.2",  # X-Ray Radiofluoroscopic Image Storage
-})
+XRAY_INTENSITY_SOP_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic Image Storage
+        "1.2.840.10008.5.1.4.1.1.12.2",  # X-Ray Radiofluoroscopic Image Storage
+    }
+)
 
 _PER_FRAME = 0x52009230
 _SHARED = 0x52009229
@@ -77,8 +79,9 @@ def _as16(value: int, signed: bool) -> int:
     return raw - 0x10000 if signed and raw >= 0x8000 else raw
 
 
-def read_lut(item: Dataset, *, signed_first: bool, little_endian: bool = True,
-             what: str = "LUT") -> LutParams | None:
+def read_lut(
+    item: Dataset, *, signed_first: bool, little_endian: bool = True, what: str = "LUT"
+) -> LutParams | None:
     """Decode one LUT item (descriptor + data) with the descriptor quirks of PS3.3 C.11.1.1.1.
 
     * 1st value 0 means 65536 entries (a reader decoding it as SS sees 0 or a negative number);
@@ -101,8 +104,9 @@ def read_lut(item: Dataset, *, signed_first: bool, little_endian: bool = True,
         log.warning("%s descriptor gives %d bits per entry; ignored", what, bits)
         return None
     if isinstance(raw, bytes | bytearray):
-        words = np.frombuffer(bytes(raw[: len(raw) // 2 * 2]),
-                              dtype="<u2" if little_endian else ">u2").astype(np.int64)
+        words = np.frombuffer(
+            bytes(raw[: len(raw) // 2 * 2]), dtype="<u2" if little_endian else ">u2"
+        ).astype(np.int64)
     else:
         words = np.asarray(raw if hasattr(raw, "__iter__") else [raw], dtype=np.int64) & 0xFFFF
     if bits <= 8 and n > 1 and words.shape[0] == (n + 1) // 2:
@@ -133,8 +137,9 @@ def read_modality(ds: Dataset, frame_index: int = 0) -> ModalityParams:
     seq = ds.get("ModalityLUTSequence")
     if seq:
         # both forms present is non-conformant; dcmtk and pydicom use the LUT
-        return read_lut(seq[0], signed_first=signed, little_endian=_little_endian(ds),
-                        what="Modality LUT")
+        return read_lut(
+            seq[0], signed_first=signed, little_endian=_little_endian(ds), what="Modality LUT"
+        )
     source = functional_group(ds, frame_index, "PixelValueTransformationSequence")
     if source is None or "RescaleSlope" not in source:
         source = ds
@@ -160,8 +165,9 @@ def read_windows(ds: Dataset, frame_index: int = 0) -> tuple[WindowParams, ...]:
     centers = _floats(source.get("WindowCenter"))
     widths = _floats(source.get("WindowWidth"))
     labels = _strings(source.get("WindowCenterWidthExplanation"))
-    function = VoiFunction.parse(str(source.get("VOILUTFunction", "") or "")
-                                 or str(ds.get("VOILUTFunction", "") or ""))
+    function = VoiFunction.parse(
+        str(source.get("VOILUTFunction", "") or "") or str(ds.get("VOILUTFunction", "") or "")
+    )
     windows = []
     for i in range(min(len(centers), len(widths))):
         label = labels[i] if i < len(labels) else ""
@@ -169,8 +175,9 @@ def read_windows(ds: Dataset, frame_index: int = 0) -> tuple[WindowParams, ...]:
     return tuple(windows)
 
 
-def read_voi_luts(ds: Dataset, frame_index: int, modality: ModalityParams,
-                  bits_stored: int, signed: bool) -> tuple[LutParams, ...]:
+def read_voi_luts(
+    ds: Dataset, frame_index: int, modality: ModalityParams, bits_stored: int, signed: bool
+) -> tuple[LutParams, ...]:
     """All VOI LUT Sequence items (PS3.3 C.11.2.1.1); descriptor's 2nd value per C.11.2.1.1."""
     source = functional_group(ds, frame_index, "FrameVOILUTSequence")
     if source is None or "VOILUTSequence" not in source:
@@ -186,8 +193,9 @@ def read_voi_luts(ds: Dataset, frame_index: int, modality: ModalityParams,
         signed_first = modality_range(modality, lo, hi)[0] < 0
     luts = []
     for item in seq:
-        lut = read_lut(item, signed_first=signed_first, little_endian=_little_endian(ds),
-                       what="VOI LUT")
+        lut = read_lut(
+            item, signed_first=signed_first, little_endian=_little_endian(ds), what="VOI LUT"
+        )
         if lut is not None:
             luts.append(lut)
     return tuple(luts)
@@ -199,8 +207,9 @@ def read_presentation(ds: Dataset) -> tuple[PresentationShape | None, LutParams 
     lut = None
     seq = ds.get("PresentationLUTSequence")
     if seq:
-        lut = read_lut(seq[0], signed_first=False, little_endian=_little_endian(ds),
-                       what="Presentation LUT")
+        lut = read_lut(
+            seq[0], signed_first=False, little_endian=_little_endian(ds), what="Presentation LUT"
+        )
     return shape, lut
 
 
@@ -228,8 +237,9 @@ def read_padding(ds: Dataset, signed: bool, is_float: bool) -> tuple[float, floa
     return (min(lo, hi), max(lo, hi))
 
 
-def read_grayscale_params(ds: Dataset, frame_index: int = 0, *, is_float: bool = False
-                          ) -> GrayscaleParams:
+def read_grayscale_params(
+    ds: Dataset, frame_index: int = 0, *, is_float: bool = False
+) -> GrayscaleParams:
     """Everything the grayscale pipeline needs for frame ``frame_index`` of ``ds``.
 
     Parameters
@@ -242,14 +252,16 @@ def read_grayscale_params(ds: Dataset, frame_index: int = 0, *, is_float: bool =
         The pixel data is Float/Double Float Pixel Data (no Modality LUT, no Bits Stored).
     """
     bits_allocated = int(ds.get("BitsAllocated", 16) or 16)
-    bits_stored = bits_allocated if is_float else int(ds.get("BitsStored", bits_allocated)
-                                                       or bits_allocated)
+    bits_stored = (
+        bits_allocated if is_float else int(ds.get("BitsStored", bits_allocated) or bits_allocated)
+    )
     signed = int(ds.get("PixelRepresentation", 0) or 0) == 1 and not is_float
     modality = None if is_float else read_modality(ds, frame_index)
     shape, pres_lut = read_presentation(ds)
     return GrayscaleParams(
-        photometric=str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2"
-                        ).strip().upper(),
+        photometric=str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2")
+        .strip()
+        .upper(),
         bits_allocated=bits_allocated,
         bits_stored=bits_stored,
         signed=signed,

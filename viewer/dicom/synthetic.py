@@ -31,6 +31,7 @@ from viewer.dicom.synthetic_phantom import (
     HeadPhantom,
     Tissue,
     TorsoPhantom,
+    partial_volume,
     textured_noise,
     value_table,
 )
@@ -55,7 +56,7 @@ __all__ = [
     "write_ct_series",
 ]
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 """Changes whenever the generator's output changes (the demo study is then rebuilt)."""
 
 Anatomy = Literal["torso", "head"]
@@ -218,7 +219,7 @@ def ct_stored_slice(
     (PS3.5 8.1.1: two's complement in ``bits_stored`` bits).
     """
     phantom.paint(canvas, z)
-    hu = np.take(value_table(CT_HU), canvas.labels)
+    hu = partial_volume(np.take(value_table(CT_HU), canvas.labels))
     rng = np.random.default_rng([seed, round(z * 1000.0) & 0xFFFFFFFF])
     noise = textured_noise(rng, canvas.rows, canvas.cols)
     noise *= np.float32(noise_hu)

@@ -28,7 +28,13 @@ from viewer.dicom.synthetic import (
     base_dataset,
     set_windows,
 )
-from viewer.dicom.synthetic_phantom import MR_T1, Canvas, HeadPhantom, value_table
+from viewer.dicom.synthetic_phantom import (
+    MR_T1,
+    Canvas,
+    HeadPhantom,
+    partial_volume,
+    value_table,
+)
 
 MR_FOV_MM = 240.0
 
@@ -42,7 +48,7 @@ def mr_stored_slice(
     Gaussian noise, so the background is not zero-mean.
     """
     phantom.paint(canvas, z)
-    signal = np.take(value_table(MR_T1), canvas.labels)
+    signal = partial_volume(np.take(value_table(MR_T1), canvas.labels))
     # A gentle receive-coil shading, brighter at the back of the head.
     shade = np.float32(1.0) + np.float32(0.15 / 120.0) * canvas.ys[:, np.newaxis]
     signal *= shade

@@ -432,3 +432,15 @@ def textured_noise(rng: np.random.Generator, rows: int, cols: int) -> FloatArray
     out = n[:-1, :-1] + n[1:, :-1] + n[:-1, 1:] + n[1:, 1:]
     out *= np.float32(0.5)
     return out
+
+
+def partial_volume(values: FloatArray) -> FloatArray:
+    """Soften edges as a scanner's point spread does: a separable [1 2 1] / 4 blur.
+
+    Without it every organ boundary is a one-pixel staircase that no real image has.
+    """
+    p = np.pad(values, 1, mode="edge")
+    rows = p[:-2, :] + p[1:-1, :] * np.float32(2.0) + p[2:, :]
+    out = rows[:, :-2] + rows[:, 1:-1] * np.float32(2.0) + rows[:, 2:]
+    out *= np.float32(1.0 / 16.0)
+    return out

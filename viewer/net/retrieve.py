@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,10 @@ class RetrieveProgress:
     message: str = ""
     cancelled: bool = False
     error_comment: str = ""
+
+    def snapshot(self) -> RetrieveProgress:
+        """A copy that another thread may read while the retrieve goes on."""
+        return replace(self, failed_instances=list(self.failed_instances))
 
     @property
     def done(self) -> bool:
@@ -253,7 +257,7 @@ def retrieve(
         raise UsageError("method must be get, move or auto")
     token = cancel or CancelToken()
     progress = RetrieveProgress(method=chosen)
-    yield progress
+    yield progress.snapshot()
 
     try:
         items: list[InventoryItem] | None = inventory(node, local, request, token)
@@ -274,7 +278,7 @@ def retrieve(
             if not items:
                 progress.message = explain.retrieve_status(
                     where(node, local, our_host), chosen, 0x0000, 0, 0)
-            yield progress
+            yield progress.snapshot()
             return
 
     arrived: set[str] = set()
@@ -331,7 +335,7 @@ def retrieve(
                 raise PeerError(node.name, str(exc)) from None
             get_offered = False  # auto: C-MOVE next
     _finish(node, local, progress, still_missing(), our_host)
-    yield progress
+    yield progress.snapshot()
 
 
 def _reset_for_pass(progress: RetrieveProgress) -> None:
@@ -428,7 +432,7 @@ def _drive(
                 _count(progress, status, base)
                 progress.received = receiver.written
                 if code in PENDING:
-                    yield progress
+                    yield progress.snapshot()
                     continue
                 final_status = code
                 progress.error_comment = str(status.get("ErrorComment", "") or "").strip()

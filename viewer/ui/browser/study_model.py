@@ -1,0 +1,128 @@
+"""StudyTableModel: the local studies, paged from the store, never all loaded at once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+from viewer.core.records import STUDY_SORT_KEYS, StudyFilter, StudyRecord
+from viewer.ui.viewer.annotate import dicom_date, display_name
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 200
+
+#: (header, sort key of the store or None, value getter)
+COLUMNS: tuple[tuple[str, str | None, Any], ...] = (
+    ("Patient name", "patient_name", lambda s: display_name(s.patient.patient_name)),
+    ("Patient ID", "patient_id", lambda s: s.patient.patient_id),
+    ("Birth date", None, lambda s: dicom_date(s.patient.birth_date)),
+    ("Sex", None, lambda s: s.patient.sex),
+    ("Study date", "study_date", lambda s: dicom_date(s.study_date)),
+    ("Modalities", "modalities", lambda s: "\\".join(s.modalities)),
+    ("Description", "study_description", lambda s: s.study_description),
+    ("Accession", "accession_number", lambda s: s.accession_number),
+    ("Series", None, lambda s: s.number_of_series),
+    ("Images", "number_of_instances", lambda s: s.number_of_instances),
+)
+
+
+class StudyTableModel(QAbstractTableModel):
+    """Rows are studies matching a :class:`StudyFilter`, fetched a page at a time.
+
+    Parameters
+    ----------
+    store : StudyStore
+        ``study_count(filter)`` and ``studies(filter)`` with offset/limit paging.
+    """
+
+    def __init__(self, store: Any, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.filter = StudyFilter()
+        self._count = 0
+        self._pages: dict[int, list[StudyRecord]] = {}
+        self.refresh()
+
+    # ------------------------------------------------------------------ data access
+    def set_filter(self, study_filter: StudyFilter) -> None:
+        """Show the studies matching ``study_filter`` (sort kept unless it names one)."""
+        self.filter = replace(study_filter, sort=self.filter.sort,
+                              descending=self.filter.descending, offset=0, limit=0)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the count; pages are fetched again as they are shown."""
+        self.beginResetModel()
+        self._pages.clear()
+        try:
+            self._count = int(self.store.study_count(self.filter))
+        except Exception as exc:  # a locked or broken database shows as empty, logged
+            log.warning("study count failed: %s", exc)
+            self._count = 0
+        self.endResetModel()
+
+    def study(self, row: int) -> StudyRecord | None:
+        """The study at ``row`` (fetching its page if needed)."""
+        if not 0 <= row < self._count:
+            return None
+        page = row // PAGE_SIZE
+        records = self._pages.get(page)
+        if records is None:
+            records = list(self.store.studies(
+                replace(self.filter, offset=page * PAGE_SIZE, limit=PAGE_SIZE)))
+            if len(self._pages) > 20:  # keep memory flat while scrolling 10,000 rows
+                self._pages.pop(next(iter(self._pages)))
+            self._pages[page] = records
+        offset = row - page * PAGE_SIZE
+        return records[offset] if offset < len(records) else None
+
+    def row_of(self, study_uid: str) -> int | None:
+        """Row of a study among the pages already fetched."""
+        for page, records in self._pages.items():
+            for i, record in enumerate(records):
+                if record.study_uid == study_uid:
+                    return page * PAGE_SIZE + i
+        return None
+
+    # ------------------------------------------------------------------ Qt model
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else self._count
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex,
+             role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            study = self.study(index.row())
+            return None if study is None else COLUMNS[index.column()][2](study)
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() >= 8:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.UserRole:
+            study = self.study(index.row())
+            return None if study is None else study.study_uid
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section][0]
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        key = COLUMNS[column][1]
+        if key is None or key not in STUDY_SORT_KEYS:
+            return
+        self.filter = replace(self.filter, sort=key,
+                              descending=order == Qt.SortOrder.DescendingOrder)
+        self.refresh()
+
+    def sortable(self, column: int) -> bool:
+        """Whether the store can sort by ``column``."""
+        return COLUMNS[column][1] is not None
