@@ -1,0 +1,96 @@
+"""The benchmark harness: verdicts, the table and the command line (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import Context, Result, Timing, measure, measure_many
+from benchmarks.harness import available, run, table
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "met"),
+    [
+        ({}, None),
+        ({"goal_max": 2.0}, True),
+        ({"goal_max": 1.0}, False),
+        ({"goal_max": 2.0, "peer": 1.0, "ratio_max": 1.5}, True),
+        ({"goal_max": 2.0, "peer": 1.0, "ratio_max": 1.2}, False),
+        ({"ratio_max": 1.5}, False),  # a ratio goal without a peer figure is not met
+        ({"goal_min": 2.0}, False),
+    ],
+)
+def test_verdict_follows_every_bound(kwargs: dict[str, float], met: bool | None) -> None:
+    assert Result("x", 1.4, **kwargs).met is met  # type: ignore[arg-type]
+
+
+def test_ratio_and_json_carry_the_derived_fields() -> None:
+    r = Result("x", 3.0, peer=2.0, goal_max=5.0, details={"t": Timing(1.0, 0.5, 2.0, 3)})
+    assert r.ratio == 1.5
+    record = r.as_json()
+    assert record["ratio"] == 1.5 and record["met"] is True
+    assert record["details"]["t"]["median"] == 1.0
+    json.dumps(record)
+
+
+def test_table_has_the_columns_and_one_line_per_result() -> None:
+    text = table(
+        [
+            (
+                "a",
+                Result("fast thing", 1.0, peer=2.0, peer_name="peer", goal="< 2 ms", goal_max=2.0),
+            ),
+            ("b", Result("  detail", 0.5)),
+        ]
+    )
+    lines = text.splitlines()
+    assert [c.strip() for c in lines[0].split("|")] == [
+        "benchmark",
+        "what",
+        "ours",
+        "peer",
+        "ratio",
+        "goal",
+        "met?",
+    ]
+    assert len(lines) == 4
+    assert "yes" in lines[2] and "0.50" in lines[2] and "(peer)" in lines[2]
+
+
+def test_measure_runs_the_function_the_asked_number_of_times() -> None:
+    calls: list[int] = []
+    timing = measure(lambda: calls.append(1), 7, warmup=2)
+    assert len(calls) == 9 and timing.repeats == 7
+    assert timing.p10 <= timing.median <= timing.p90
+    both = measure_many({"a": lambda: None, "b": lambda: None}, 4, warmup=0)
+    assert set(both) == {"a", "b"} and both["a"].repeats == 4
+
+
+def test_a_failing_module_is_reported_and_the_rest_still_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import benchmarks.harness as harness
+
+    monkeypatch.setattr(harness, "available", lambda: {"bad": "benchmarks.no_such_module"})
+    rows, errors = run(["bad"], Context(quick=True))
+    assert rows == [] and "bad" in errors
+
+
+def test_list_names_the_issue_two_benchmarks() -> None:
+    assert {"display", "first_frame", "synthetic"} <= set(available())
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "display" in result.stdout and "first_frame" in result.stdout
