@@ -77,6 +77,9 @@ _LONG_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
 _UNDEFINED = 0xFFFFFFFF
+_EXPLICIT_HEADER = struct.Struct("<HH2sH")
+_IMPLICIT_HEADER = struct.Struct("<HHI")
+_U32 = struct.Struct("<I")
 _ITEM = (0xFFFE, 0xE000)
 _ITEM_END = (0xFFFE, 0xE00D)
 _SEQ_END = (0xFFFE, 0xE0DD)
@@ -371,6 +374,10 @@ class _UnknownStructureError(Exception):
     """The structure is not what the walker understands; pydicom's reading stands."""
 
 
+def _tag_text(group: int, element: int) -> str:
+    return f"({group:04X},{element:04X})"
+
+
 class IncompleteHeaderError(Exception):
     """The first bytes given were not enough; read the whole file and ask again."""
 
@@ -411,35 +418,55 @@ class _Walker:
         """Walk elements from ``pos`` to ``end`` (or an Item Delimitation when undefined).
 
         ``collect`` receives the values of the top-level elements in :data:`_WANTED`.
+        This loop runs for every element of every imported file, so it is written flat.
         """
         if depth > 32:
             return end
+        data, have, size, implicit = self.data, self.have, self.size, self.implicit
         while pos < end:
-            # Trailing padding shorter than a header (some writers add one byte).
-            if end == self.size == self.have and self.size - pos < 8 and not any(self.data[pos:]):
-                return end
-            group, element, vr, length, value = self._header(pos)
-            if (group, element) == _ITEM_END:
+            if pos + 8 > size:
+                # Trailing padding shorter than a header (some writers add one byte).
+                if end == size == have and not any(data[pos:]):
+                    return end
+                raise _TruncatedError(f"truncated in an element header at byte {pos}")
+            if pos + 12 > have and have < size:
+                raise IncompleteHeaderError(pos)
+            if implicit:
+                group, element, length = _IMPLICIT_HEADER.unpack_from(data, pos)
+                vr = b""
+                value = pos + 8
+            else:
+                group, element, vr, length = _EXPLICIT_HEADER.unpack_from(data, pos)
+                if group == 0xFFFE:
+                    (length,) = _U32.unpack_from(data, pos + 4)
+                    value = pos + 8
+                elif vr in _LONG_VRS:
+                    if pos + 12 > size:
+                        raise _TruncatedError(f"truncated in an element header at byte {pos}")
+                    (length,) = _U32.unpack_from(data, pos + 8)
+                    value = pos + 12
+                else:
+                    value = pos + 8
+            if group == 0xFFFE and element == 0xE00D:
                 return value
-            tag = f"({group:04X},{element:04X})"
             if length == _UNDEFINED:
                 # PS3.5 6.2.2: an undefined-length UN holds implicit VR little endian items.
-                walker = _Walker(self.data, True) if vr == b"UN" else self
-                pos = walker._undefined(value, tag, depth)
+                walker = _Walker(data, True, size) if vr == b"UN" else self
+                pos = walker._undefined(value, _tag_text(group, element), depth)
                 continue
-            if value + length > self.size:
+            if value + length > size:
                 raise _TruncatedError(
-                    f"truncated inside element {tag}: {length} bytes declared, "
-                    f"{self.size - value} in the file"
+                    f"truncated inside element {_tag_text(group, element)}: {length} bytes "
+                    f"declared, {size - value} in the file"
                 )
-            if (group, element) == _SEQ_END:
+            if group == 0xFFFE and element == 0xE0DD:
                 return value
             if collect is not None:
                 key = group << 16 | element
                 if key in _WANTED:
-                    if value + length > self.have:
+                    if value + length > have:
                         raise IncompleteHeaderError(value)
-                    collect[key] = self.data[value : value + length]
+                    collect[key] = data[value : value + length]
             pos = value + length
         return pos
 
@@ -472,6 +499,7 @@ _WANTED: dict[int, tuple[str, str]] = {
     int(tag_for_keyword(k) or 0): (k, str(dictionary_VR(int(tag_for_keyword(k) or 0))))
     for k in HEADER_KEYWORDS
 }
+_VR_OF = dict(_WANTED.values())
 _META_SOP_CLASS, _META_SOP_INSTANCE, _META_SYNTAX = 0x00020002, 0x00020003, 0x00020010
 # PS3.5 6.1.3: TAB, LF, FF and CR reset ISO 2022 code extensions in text values.
 _TEXT_DELIMITERS = {0x09, 0x0A, 0x0C, 0x0D}
@@ -576,8 +604,7 @@ def _fast_record(data: bytes, source: str, file_size: int | None = None) -> Inst
     encodings = _encodings(by_name.get("SpecificCharacterSet"))
 
     def text(keyword: str) -> str:
-        tag = int(tag_for_keyword(keyword) or 0)
-        return _decoded(by_name.get(keyword), encodings, _WANTED[tag][1])
+        return _decoded(by_name.get(keyword), encodings, _VR_OF[keyword])
 
     return InstanceRecord(
         sop_instance_uid=sop_uid,
