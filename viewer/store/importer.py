@@ -35,7 +35,7 @@ from viewer.dicom.header import (
     read_header_bytes,
 )
 from viewer.store.filestore import FileStore
-from viewer.store.writer import StoredFile
+from viewer.store.writer import BatchCounts, StoredFile
 
 if TYPE_CHECKING:
     from viewer.store.study_store import StudyStore
@@ -160,7 +160,12 @@ def import_files(
     cancel: CancelCheck | None = None,
     report: ImportReport | None = None,
 ) -> ImportReport:
-    """Import ``paths`` into ``store``; see :meth:`StudyStore.import_files`."""
+    """Import ``paths`` into ``store``; see :meth:`StudyStore.import_files`.
+
+    Three stages overlap: the pool reads batch N+1 while the calling thread sorts out
+    batch N and queues its temporary files, while one committer thread flushes, renames
+    and commits batch N-1 (the flush waits for the disk; nothing else has to).
+    """
     report = report if report is not None else ImportReport()
     ordered = disk_order(paths, report)
     state = ImportProgress(
@@ -172,25 +177,29 @@ def import_files(
     notify: Callable[[], None] = (lambda: progress(state)) if progress else (lambda: None)
     notify()
     cancelled = cancel or (lambda: False)
-    with ThreadPoolExecutor(WORKERS, thread_name_prefix="lightbox-import") as pool:
+    seen: dict[str, Prepared] = {}
+    with (
+        ThreadPoolExecutor(WORKERS, thread_name_prefix="lightbox-import") as pool,
+        ThreadPoolExecutor(1, thread_name_prefix="lightbox-commit") as committer,
+    ):
         pending: list[Future[Outcome]] | None = None
-        for batch in _batches(ordered):
+        committing: Future[_Committed] | None = None
+        for batch in [*_batches(ordered), []]:
             if cancelled():
                 report.cancelled = True
+                for future in pending or ():
+                    future.cancel()
                 break
             submitted = [pool.submit(prepare, path, size) for path, size in batch]
             if pending is not None:
-                _store_batch(store, pool, pending, report, state)
-                notify()
+                staged = _stage_batch(store, pool, pending, report, state, seen)
+                if committing is not None:
+                    _account(committing.result(), report, state)
+                    notify()
+                committing = committer.submit(_commit_batch, store, staged)
             pending = submitted
-        if pending is not None:
-            if report.cancelled:
-                for future in pending:
-                    future.cancel()
-            else:
-                _store_batch(store, pool, pending, report, state)
-                if cancelled():
-                    report.cancelled = True
+        if committing is not None:
+            _account(committing.result(), report, state)
     state.phase = "verify"
     notify()
     report.instances_stored = len(store.has_instances(report.instance_uids))
@@ -199,14 +208,30 @@ def import_files(
     return report
 
 
-def _store_batch(
+@dataclass(slots=True)
+class _Staged:
+    """A batch's new files on their way into the store."""
+
+    item: Prepared
+    relative: str
+    temporary: Future[Path]
+
+
+@dataclass(slots=True)
+class _Committed:
+    counts: BatchCounts
+    failed: list[FileProblem]
+
+
+def _stage_batch(
     store: StudyStore,
     pool: ThreadPoolExecutor,
     pending: list[Future[Outcome]],
     report: ImportReport,
     state: ImportProgress,
-) -> None:
-    """Classify a read batch, drop duplicates, write the new files, commit their rows."""
+    seen: dict[str, Prepared],
+) -> list[_Staged]:
+    """Classify a read batch, drop what is already stored, queue the new files' writes."""
     fresh: dict[str, Prepared] = {}
     for future in pending:
         outcome = future.result()
@@ -223,9 +248,9 @@ def _store_batch(
         uid = item.record.sop_instance_uid
         report.studies.add(item.record.study_uid)
         report.instance_uids.add(uid)
-        earlier = fresh.get(uid)
+        earlier = seen.get(uid)
         if earlier is not None:
-            # The same instance twice on one medium: identical copies count once.
+            # The same instance twice in one import: identical copies count once.
             if not same_content(item, earlier.path):
                 report.conflicts.append(
                     FileProblem(
@@ -234,10 +259,10 @@ def _store_batch(
                     )
                 )
             continue
+        seen[uid] = item
         fresh[uid] = item
     state.studies_found = len(report.studies)
     stored = store.stored_digests(fresh)
-    new = [item for uid, item in fresh.items() if uid not in stored]
     known = [(uid, item) for uid, item in fresh.items() if uid in stored]
     checks = pool.map(
         lambda pair: same_content(pair[1], store.files.absolute(stored[pair[0]][2])), known
@@ -253,28 +278,44 @@ def _store_batch(
                     "the stored file was kept",
                 )
             )
-    # Temporary files in parallel, one flush for the batch, renames, then the rows.
-    staged: dict[str, tuple[Prepared, StoredFile]] = {}
-    temporaries: list[tuple[Path, str]] = []
-    writes = [(i, pool.submit(write, store.files, i)) for i in new]
-    for item, job in writes:
+    staged = []
+    for uid, item in fresh.items():
+        if uid in stored:
+            continue
         r = item.record
         relative = store.files.relative_path(r.study_uid, r.series_uid, r.sop_instance_uid)
+        staged.append(_Staged(item, relative, pool.submit(write, store.files, item)))
+    return staged
+
+
+def _commit_batch(store: StudyStore, staged: list[_Staged]) -> _Committed:
+    """Flush the batch's temporary files, rename them into place, commit their rows."""
+    failed: list[FileProblem] = []
+    ready: dict[str, _Staged] = {}
+    temporaries: list[tuple[Path, str]] = []
+    for entry in staged:
         try:
-            temporaries.append((job.result(), relative))
+            temporaries.append((entry.temporary.result(), entry.relative))
         except OSError as exc:
-            report.failed.append(
-                FileProblem(str(item.path), f"cannot write to the store: {exc.strerror or exc}")
+            failed.append(
+                FileProblem(str(entry.item.path), f"cannot write to the store: {exc.strerror}")
             )
             continue
-        staged[relative] = (item, StoredFile(r, relative, item.size, item.digest))
+        ready[entry.relative] = entry
     for relative, error in store.files.publish(temporaries):
-        item, _ = staged.pop(relative)
-        report.failed.append(
-            FileProblem(str(item.path), f"cannot write to the store: {error.strerror or error}")
+        entry = ready.pop(relative)
+        failed.append(
+            FileProblem(str(entry.item.path), f"cannot write to the store: {error.strerror}")
         )
-    counts = store.commit_files([stored for _, stored in staged.values()])
-    report.studies_added += counts.studies
-    report.series_added += counts.series
-    report.instances_added += counts.instances
+    files = [
+        StoredFile(e.item.record, e.relative, e.item.size, e.item.digest) for e in ready.values()
+    ]
+    return _Committed(store.commit_files(files), failed)
+
+
+def _account(committed: _Committed, report: ImportReport, state: ImportProgress) -> None:
+    report.failed.extend(committed.failed)
+    report.studies_added += committed.counts.studies
+    report.series_added += committed.counts.series
+    report.instances_added += committed.counts.instances
     state.instances_added = report.instances_added
