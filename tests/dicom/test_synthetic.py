@@ -25,7 +25,7 @@ from tests.support.series import (
     write_study_set,
 )
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-from viewer.dicom import synthetic
+from viewer.dicom import synthetic, synthetic_modalities
 from viewer.dicom.synthetic import CT_FOV_MM, EncoderUnavailableError, StudyIdentity
 
 UID_PATTERN = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")  # PS3.5 9.1
@@ -254,3 +254,11 @@ def test_study_set_names_round_trip_through_their_character_sets(tmp_path: Path)
     assert raw.rstrip(b" ") == latin.patient_name.encode("latin-1")  # PS3.5 7.1.1: even length
     syntaxes = {s.transfer_syntax for s in written}
     assert ExplicitVRLittleEndian in syntaxes and len(syntaxes) >= 3
+
+
+def test_series_written_with_one_identity_share_one_study(tmp_path: Path) -> None:
+    study = StudyIdentity()  # no namespace, no UID: drawn once
+    ct = synthetic.write_ct_series(tmp_path / "ct", study, slices=1, rows=16, cols=16)
+    mr = synthetic_modalities.write_mr_series(tmp_path / "mr", study, slices=1, rows=16, cols=16)
+    assert pydicom.dcmread(ct[0]).StudyInstanceUID == pydicom.dcmread(mr[0]).StudyInstanceUID
+    assert StudyIdentity().study_uid != study.study_uid

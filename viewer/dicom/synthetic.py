@@ -86,7 +86,8 @@ class StudyIdentity:
         Specific Character Set (PS3.3 C.12.1.1.2). ``None`` chooses ``ISO_IR 192`` when a
         text value is not ASCII, and leaves the attribute out otherwise.
     study_uid : str, optional
-        Study Instance UID; made from ``uid_namespace`` or at random when ``None``.
+        Study Instance UID; when ``None``, derived from ``uid_namespace`` or drawn at random
+        once, at construction.
     uid_namespace : str, optional
         When given, every UID that is not given explicitly is derived from it, so two
         generations give the same UIDs; otherwise UIDs are random.
@@ -107,6 +108,11 @@ class StudyIdentity:
     referring_physician: str = "REFERRER^DEMO"
     institution: str = "Lightbox Synthetic Hospital"
 
+    def __post_init__(self) -> None:
+        # Fixed once, so every series written with this identity lands in one study.
+        if self.study_uid is None:
+            object.__setattr__(self, "study_uid", self.uid("study"))
+
     def uid(self, *role: str) -> str:
         """Return the UID for ``role``: derived from the namespace, or new."""
         if self.uid_namespace is None:
@@ -114,8 +120,9 @@ class StudyIdentity:
         return derived_uid(self.uid_namespace, *role)
 
     def resolved_study_uid(self) -> str:
-        """The Study Instance UID of this study (stable for a given namespace)."""
-        return self.study_uid or self.uid("study")
+        """The Study Instance UID of this study (the same for every series written)."""
+        assert self.study_uid is not None  # set by __post_init__
+        return self.study_uid
 
     def resolved_character_set(self) -> str | None:
         """The Specific Character Set value this study's files carry, if any."""
