@@ -7,13 +7,13 @@ The widgets are driven with pytest-qt; the network layer is the real one.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 
 from tests.support.peers import PeerProcess, free_port, start_orthanc, store_files
 from tests.support.series import write_ct_series, write_study_set
@@ -70,9 +70,16 @@ def study_set(tmp_path_factory: pytest.TempPathFactory) -> StudySet:
 
 
 @pytest.fixture(scope="module")
-def orthanc(tmp_path_factory: pytest.TempPathFactory, study_set: StudySet
+def move_port() -> int:
+    """Our storage SCP's port, which Orthanc knows as C-MOVE destination LIGHTBOX."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def orthanc(tmp_path_factory: pytest.TempPathFactory, study_set: StudySet, move_port: int
             ) -> Iterator[PeerProcess]:
-    peer = start_orthanc(tmp_path_factory.mktemp("qr-orthanc"), aet="ORTHANC")
+    peer = start_orthanc(tmp_path_factory.mktemp("qr-orthanc"), aet="ORTHANC",
+                         destinations={"LIGHTBOX": ("127.0.0.1", move_port)})
     try:
         store_files(peer, study_set.files)
         yield peer
@@ -103,11 +110,12 @@ def qr_peer(slow_set: StudySet) -> Iterator[QRPeer]:
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
+def home(tmp_path: Path, move_port: int) -> Path:
     home = tmp_path / "home"
     home.mkdir()
-    # Our AE on loopback and a free port: nothing here listens unless a C-MOVE runs.
-    save_network_settings(home, NetworkSettings(port=free_port(), bind_address="127.0.0.1"))
+    # Our AE on loopback: nothing listens on this port unless a C-MOVE runs.
+    save_network_settings(home, NetworkSettings(ae_title="LIGHTBOX", port=move_port,
+                                                bind_address="127.0.0.1"))
     return home
 
 
@@ -296,7 +304,11 @@ def test_drill_down_lists_the_series(qtbot, panel, study_set):
     study_uid = model.study_values(0)["StudyInstanceUID"]
     index = model.index(0, 0)
     assert model.hasChildren(index) and model.rowCount(index) == 0
-    panel.results_view.expand(index)
+    view = panel.results_view
+    where = view.visualRect(index).center()
+    # A double-click as the window system delivers it: press, release, double-click.
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=where)
     qtbot.waitUntil(lambda: model.rowCount(index) == 2, timeout=WAIT_MS)
     series = model.series_values(study_uid)
     wanted = {uid for uid, sops in study_set.series.items()
@@ -352,6 +364,26 @@ def test_retrieve_one_series_of_a_study(qtbot, panel, store, study_set):
     qtbot.waitUntil(lambda: panel.is_idle(), timeout=WAIT_MS)
     assert store.counts()["instances"] == len(study_set.series[series_uid])
     assert [s.series_uid for s in store.series(study_uid)] == [series_uid]
+
+
+def test_retrieve_by_c_move(qtbot, home, store, orthanc, study_set):
+    NodeBook(home).add(replace(_node("orthanc", orthanc.aet, orthanc.port), method="move"))
+    panel = _panel(qtbot, home, store)
+    panel.form.patient_id_edit.setText("LB-TEST-0104")
+    _search(qtbot, panel)
+    study_uid = study_set.patient_study["LB-TEST-0104"]
+    selection = panel.results_view.selectionModel()
+    selection.select(panel.results_model.index(0, 0),
+                     selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+    with qtbot.waitSignal(panel.studies_retrieved, timeout=WAIT_MS) as signal:
+        panel.retrieve_button.click()
+    assert signal.args == [[study_uid]]
+    qtbot.waitUntil(lambda: panel.is_idle(), timeout=WAIT_MS)
+    text = panel.transfers.rows[study_uid].state_label.text()
+    assert text == f"done: {len(study_set.instances[study_uid])} images by C-MOVE", text
+    assert store.has_instances(study_set.instances[study_uid]) == study_set.instances[study_uid]
+    assert [s.study_uid for s in store.studies()] == [study_uid]
+    assert panel.shutdown()
 
 
 def test_cancel_a_retrieve_midway_keeps_what_arrived(qtbot, slow_panel, qr_peer, store,

@@ -105,15 +105,17 @@ class QueryFormWidget(QWidget):
         qtoday = QDate.currentDate()
         self.date_from = QDateEdit(qtoday.addDays(-7), self)
         self.date_to = QDateEdit(qtoday, self)
-        for edit in (self.date_from, self.date_to):
-            edit.setCalendarPopup(True)
-            edit.setDisplayFormat("yyyy-MM-dd")
+        for date_edit in (self.date_from, self.date_to):
+            date_edit.setCalendarPopup(True)
+            date_edit.setDisplayFormat("yyyy-MM-dd")
         self.date_choice.currentIndexChanged.connect(self._date_choice_changed)
         self._date_choice_changed()
         for edit in (self.patient_name_edit, self.patient_id_edit, self.accession_edit,
                      self.description_edit):
             edit.returnPressed.connect(self.submitted)
-        self.modality_combo.lineEdit().returnPressed.connect(self.submitted)
+        modality_line = self.modality_combo.lineEdit()
+        if modality_line is not None:
+            modality_line.returnPressed.connect(self.submitted)
 
         dates = QHBoxLayout()
         dates.setContentsMargins(0, 0, 0, 0)
