@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -38,8 +39,11 @@ class Workstation:
         from PySide6.QtCore import QSettings
 
         from viewer.dicom.demo import ensure_demo_study
+        from viewer.media.importer import import_media
         from viewer.store.study_store import StudyStore
+        from viewer.ui.browser.browser_widget import StudyBrowserWidget
         from viewer.ui.controller import WorkstationController
+        from viewer.ui.dialogs.preferences import calibration_from_settings
         from viewer.ui.main_window import MainWindow
         from viewer.ui.theme import apply_dark_theme
         from viewer.ui.thumbnails import ThumbnailCache
@@ -51,12 +55,60 @@ class Workstation:
         # Window state lives in QSettings (per user), never in the study database.
         self.settings = QSettings(str(home / "ui-state.ini"), QSettings.Format.IniFormat)
         self.store = StudyStore.open(home)
+        store = self.store
         self.thumbnails = ThumbnailCache(home / "cache" / "thumbnails")
         self.viewer = ViewerWidget(self.thumbnails)
-        self.window = MainWindow(self.viewer, None, self.settings)
+        self.browser = StudyBrowserWidget(self.store, self.thumbnails)
+        self.window = MainWindow(self.viewer, self.browser, self.settings)
+
+        def importer(sources: list[str], progress: object, cancelled: object) -> object:
+            # media (discs, folders, zips) -> the store: the two siblings meet here.
+            return import_media(sources, store, progress=progress,  # type: ignore[arg-type]
+                                cancel=cancelled, work_dir=home / "tmp")  # type: ignore[arg-type]
+
         self.controller = WorkstationController(
-            self.window, self.store, lambda progress: ensure_demo_study(home, progress))
+            self.window, self.store, lambda progress: ensure_demo_study(home, progress),
+            importer, self.browser)
         self.controller.interactive = interactive
+        c, w, b = self.controller, self.window, self.browser
+        b.open_study.connect(c.open_study)
+        b.open_series.connect(c.open_series_uids)
+        b.import_requested.connect(lambda: c.show_import_dialog())
+        b.demo_requested.connect(c.import_demo)
+        w.paths_dropped.connect(c.files_dropped)
+        w.add_command("file", "&Import media, folder or zip...", c.show_import_dialog, "Ctrl+I")
+        w.add_command("image", "DICOM &tags...", c.show_tags, "Ctrl+T")
+        w.add_command("settings", "&Preferences...", self.show_preferences)
+        w.add_command("help", "Open the &demo study", c.import_demo)
+        self.qr_panel = self._build_qr()
+        try:
+            self.viewer.set_calibration(calibration_from_settings(self.settings))
+        except Exception as exc:  # a moved monitor file must not stop the viewer
+            log.warning("display calibration not applied: %s", exc)
+        layout = str(self.settings.value("viewer/default_layout", "1x1"))
+        with contextlib.suppress(ValueError):  # a hand-edited setting falls back to 1x1
+            w.set_layout(layout)
+
+    def _build_qr(self) -> object:
+        try:
+            from viewer.ui.qr import build_qr_widget
+        except ImportError as exc:  # the network panel is optional at run time
+            log.warning("query/retrieve panel unavailable: %s", exc)
+            return None
+        panel = build_qr_widget(self.home, self.store, self.window)
+        panel.studies_retrieved.connect(lambda *_: self.browser.refresh())
+        self.window.add_tab(panel, "Query/Retrieve")
+        self.window.add_command("network", "&Query/Retrieve", lambda: self.window.tabs
+                                .setCurrentWidget(panel), "Ctrl+Shift+Q")
+        return panel
+
+    def show_preferences(self) -> None:
+        """Preferences dialog; applies the display calibration on OK."""
+        from viewer.ui.dialogs.preferences import PreferencesDialog, calibration_from_settings
+
+        dialog = PreferencesDialog(self.home, self.settings, self.window)
+        if dialog.exec():
+            self.viewer.set_calibration(calibration_from_settings(self.settings))
 
     def close(self) -> None:
         """Close the window and the store."""

@@ -15,6 +15,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox
 
 from viewer.core.errors import LightboxError
+from viewer.core.imports import ImportReport
+from viewer.ui.dialogs.import_dialog import ImportDialog, Importer
 from viewer.ui.main_window import MainWindow
 from viewer.ui.tasks import Task
 from viewer.ui.viewer.opening import read_series
@@ -41,11 +43,15 @@ class WorkstationController(QObject):
 
     def __init__(self, window: MainWindow, store: Any = None,
                  demo_folder: Callable[[Callable[[str, int, int], None] | None], Path] | None
-                 = None, parent: QObject | None = None) -> None:
+                 = None, importer: Importer | None = None, browser: Any = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent or window)
         self.window = window
         self.store = store
         self.demo_folder = demo_folder
+        self.importer = importer
+        self.browser = browser
+        self.import_dialog: ImportDialog | None = None
         self._tasks: set[Task] = set()
         self.interactive = True
         window.open_paths_requested.connect(self.open_paths)
@@ -115,6 +121,70 @@ class WorkstationController(QObject):
         task.finished.connect(lambda series: self._show(series, True))
         task.failed.connect(self.error)
         return task.start()
+
+    # ------------------------------------------------------------------ importing
+    def show_import_dialog(self, sources: list[str] | None = None,
+                           start: bool = False) -> ImportDialog | None:
+        """The import dialog (modeless), optionally started on ``sources`` at once."""
+        if self.importer is None:
+            return None
+        dialog = ImportDialog(self.importer, sources, self.window)
+        dialog.imported.connect(self._imported)
+        self.import_dialog = dialog
+        dialog.show()
+        if start:
+            dialog.start()
+        return dialog
+
+    def files_dropped(self, paths: list[str]) -> None:
+        """Files dropped on the window: imported into the store (opened when there is none)."""
+        if self.importer is None:
+            self.open_paths(paths)
+        else:
+            self.show_import_dialog(paths, start=True)
+
+    def _imported(self, report: ImportReport) -> None:
+        if self.browser is not None:
+            self.browser.refresh()
+
+    def import_demo(self) -> Task:
+        """One click: generate the demo study, import it, open it."""
+        if self.demo_folder is None or self.importer is None:
+            raise LightboxError("the demo study is not available in this build")
+        demo_folder, importer = self.demo_folder, self.importer
+
+        def work(task: Task) -> ImportReport:
+            folder = demo_folder(lambda name, d, t: task.report(d, t, f"Preparing demo: {name}"))
+            return importer([str(folder)], lambda p: task.report(
+                p.files_done, p.files_total, "Importing the demo study"), lambda: task.cancelled)
+
+        task = self._keep(Task(work, self))
+
+        def done(report: ImportReport) -> None:
+            self._imported(report)
+            if report.studies:
+                self.open_study(sorted(report.studies)[0])
+
+        task.finished.connect(done)
+        task.failed.connect(self.error)
+        return task.start()
+
+    # ------------------------------------------------------------------ tags
+    def show_tags(self) -> Any:
+        """The tag browser of the active viewport's image."""
+        from viewer.ui.dialogs.tag_browser import TagBrowserDialog
+
+        vp = self.window.viewer.active
+        if vp is None or vp.series is None:
+            return None
+        path = vp.series.refs[vp.index].path
+        try:
+            dialog = TagBrowserDialog(path, self.window)
+        except LightboxError as exc:
+            self.error.emit(str(exc))
+            return None
+        dialog.show()
+        return dialog
 
     def _show(self, series: list[SeriesData], replace: bool) -> None:
         self.window.open_series(series, replace)

@@ -35,6 +35,7 @@ class MainWindow(QMainWindow):
     """The application window. Services are passed in by :mod:`viewer.app`."""
 
     open_paths_requested = Signal(list)
+    paths_dropped = Signal(list)
 
     def __init__(self, viewer: ViewerWidget, browser: QWidget | None = None,
                  settings: QSettings | None = None, parent: QWidget | None = None) -> None:
@@ -159,6 +160,7 @@ class MainWindow(QMainWindow):
         window.addAction(self._action("Image's own window\t0", self._vp("use_file_window", 0)))
         window.addAction(self._action("Automatic (min/max)\t9", self._vp("use_auto_window")))
         self.window_menu = window
+        self.image_menu = bar.addMenu("&Image")
 
         self.network_menu = bar.addMenu("&Network")
         self.settings_menu = bar.addMenu("&Settings")
@@ -224,8 +226,22 @@ class MainWindow(QMainWindow):
             self.files_dropped(paths)
 
     def files_dropped(self, paths: list[str]) -> None:
-        """Dropped files and folders: imported when a store is wired, else opened."""
-        self.open_paths_requested.emit(paths)
+        """Dropped files and folders (the controller imports or opens them)."""
+        self.paths_dropped.emit(paths)
+
+    def add_command(self, menu_name: str, text: str, slot: Callable[[], object],
+                    shortcut: str | None = None) -> QAction:
+        """Add a menu command (the application wires its services this way)."""
+        menus = {"file": self.file_menu, "network": self.network_menu,
+                 "settings": self.settings_menu, "help": self.help_menu,
+                 "image": self.image_menu}
+        action = self._action(text, slot, shortcut)
+        menus[menu_name].addAction(action)
+        return action
+
+    def add_tab(self, widget: QWidget, title: str) -> None:
+        """Add a main tab (e.g. query/retrieve)."""
+        self.tabs.addTab(widget, title)
 
     # ------------------------------------------------------------------ export
     def window_image(self) -> QImage:

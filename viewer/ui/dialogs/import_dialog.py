@@ -1,0 +1,198 @@
+"""Import dialog: a CD/DVD, folder, DICOMDIR or zip into the local store, with progress,
+cancel, the final report and the "safe to eject" answer."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from viewer.core.imports import ImportProgress, ImportReport
+from viewer.ui.tasks import Task
+
+Importer = Callable[[list[str], Callable[[ImportProgress], None], Callable[[], bool]],
+                    ImportReport]
+
+
+def report_html(report: ImportReport) -> str:
+    """The final report in words, the eject answer first."""
+    if report.cancelled:
+        verdict = ("<b style='color:#e0a030'>Import cancelled.</b> What was copied so far is "
+                   "kept; do not remove the medium if you still need the rest.")
+    elif report.safe_to_eject:
+        verdict = ("<b style='color:#60c060'>Safe to eject:</b> every image found on the "
+                   "medium is in the local database.")
+    else:
+        verdict = ("<b style='color:#e05050'>Not safe to eject:</b> some images could not be "
+                   "imported (see below).")
+    lines = [
+        f"<p>{verdict}</p><ul>",
+        f"<li>{len(report.studies)} stud{'y' if len(report.studies) == 1 else 'ies'} found, "
+        f"{report.studies_added} new</li>",
+        f"<li>{report.instances_added} image(s) added, {report.instances_present} already "
+        "present</li>",
+        f"<li>{report.files_seen} file(s) examined, {len(report.skipped)} not DICOM</li>",
+    ]
+    if report.missing:
+        lines.append(f"<li>{len(report.missing)} file(s) named by the DICOMDIR are missing</li>")
+    lines.append("</ul>")
+    for title, problems in (("Could not be imported", report.failed),
+                            ("Conflicts (the stored copy was kept)", report.conflicts)):
+        if problems:
+            lines.append(f"<p><b>{title}:</b></p><ul>")
+            for p in problems[:50]:
+                lines.append(f"<li>{html.escape(p.path)}: {html.escape(p.reason)}</li>")
+            if len(problems) > 50:
+                lines.append(f"<li>... and {len(problems) - 50} more</li>")
+            lines.append("</ul>")
+    for note in report.notes:
+        lines.append(f"<p>{html.escape(note)}</p>")
+    return "".join(lines)
+
+
+class ImportDialog(QDialog):
+    """Choose sources, import them in the background, show the report.
+
+    Parameters
+    ----------
+    importer : callable
+        ``importer(sources, progress, cancelled) -> ImportReport`` (wired by the app to the
+        media importer and the study store).
+    sources : list of str, optional
+        Start with these (e.g. files dropped on the window).
+    """
+
+    imported = Signal(object)
+
+    def __init__(self, importer: Importer, sources: list[str] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import studies")
+        self.importer = importer
+        self.task: Task | None = None
+        self.report: ImportReport | None = None
+        self.sources = QListWidget(self)
+        add_folder = QPushButton("Add folder or disc...", self)
+        add_folder.clicked.connect(self._add_folder)
+        add_files = QPushButton("Add DICOMDIR, zip or files...", self)
+        add_files.clicked.connect(self._add_files)
+        self.start_button = QPushButton("Import", self)
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button = QPushButton("Close", self)
+        self.close_button.clicked.connect(self.accept)
+        self.progress = QProgressBar(self)
+        self.status = QLabel("Choose what to import.", self)
+        self.report_view = QTextBrowser(self)
+        self.report_view.setVisible(False)
+        row = QHBoxLayout()
+        row.addWidget(add_folder)
+        row.addWidget(add_files)
+        row.addStretch(1)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Sources (a disc's mount point, a folder, a DICOMDIR or a zip):"))
+        layout.addWidget(self.sources)
+        layout.addLayout(row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.report_view, 1)
+        layout.addLayout(buttons)
+        self.cancel_button.setEnabled(False)
+        for s in sources or []:
+            self.sources.addItem(s)
+        self.resize(640, 520)
+
+    def _add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder or disc to import")
+        if folder:
+            self.sources.addItem(folder)
+
+    def _add_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "DICOMDIR, zip or DICOM files")
+        for f in files:
+            self.sources.addItem(f)
+
+    def source_paths(self) -> list[str]:
+        return [self.sources.item(i).text() for i in range(self.sources.count())]
+
+    def start(self) -> Task | None:
+        """Run the import in the background."""
+        sources = self.source_paths()
+        if not sources or self.task is not None:
+            return None
+        self.start_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.close_button.setEnabled(False)
+        self.report_view.setVisible(False)
+        self.status.setText("Scanning...")
+        importer = self.importer
+
+        def work(task: Task) -> ImportReport:
+            def progress(p: ImportProgress) -> None:
+                done, total = (p.files_done, p.files_total) if p.files_total else (0, 0)
+                text = {"scan": f"Scanning: {p.files_done} files found",
+                        "import": f"Importing {p.files_done} / {p.files_total} files, "
+                                  f"{p.instances_added} images added",
+                        "verify": "Checking every image is stored"}.get(p.phase, p.phase)
+                task.report(done, total, text)
+
+            return importer(sources, progress, lambda: task.cancelled)
+
+        self.task = Task(work, self)
+        self.task.progress.connect(self._progress)
+        self.task.finished.connect(self._finished)
+        self.task.failed.connect(self._failed)
+        return self.task.start()
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.status.setText("Cancelling after the current batch...")
+        else:
+            self.reject()
+
+    def _progress(self, done: int, total: int, text: str) -> None:
+        self.progress.setMaximum(max(total, 0))
+        self.progress.setValue(done)
+        self.status.setText(text)
+
+    def _finished(self, report: Any) -> None:
+        self.report = report
+        self.task = None
+        self.progress.setMaximum(1)
+        self.progress.setValue(1)
+        self.status.setText("Import cancelled." if report.cancelled else "Import finished.")
+        self.report_view.setHtml(report_html(report))
+        self.report_view.setVisible(True)
+        self.start_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.close_button.setEnabled(True)
+        self.imported.emit(report)
+
+    def _failed(self, message: str) -> None:
+        self.task = None
+        self.status.setText(f"Import failed: {message}")
+        self.start_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.close_button.setEnabled(True)
