@@ -1,0 +1,1 @@
+"""The study browser over the local database."""
