@@ -149,3 +149,42 @@ def test_get_contexts_stay_within_128() -> None:
     assert len(storage_contexts(many)) <= 127
     assert len({str(c.abstract_syntax) for c in storage_contexts(["1.2.3"])}) == 1
     assert len(storage_contexts(["1.2.3"])) == 10  # uncompressed + 9 compressed syntaxes
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_peer_killed_mid_retrieve_then_retry_completes(
+        tmp_path: Path, local: NetworkSettings, move_port: int, sink: FolderSink,
+        peer_files: dict[str, Path], method: str) -> None:
+    from tests.support.peers import start_orthanc, store_files
+    from viewer.core.errors import PeerError
+
+    work = tmp_path / "orthanc"
+    dest = {"LIGHTBOX": ("127.0.0.1", move_port)}
+    expected = _expected(peer_files, "yamada_")
+    peer = start_orthanc(work, destinations=dest)
+    try:
+        store_files(peer, sorted(expected.values()))
+
+        def crash(count: int) -> None:
+            if count == 40:
+                peer.kill()
+
+        sink.hooks.append(crash)
+        with pytest.raises(PeerError) as err:
+            _run(peer, local, RetrieveRequest(study_uid("yamada")), sink, tmp_path,
+                 method=method)
+        assert "was lost after" in str(err.value)
+        assert "run the same retrieve again to fetch only what is missing" in str(err.value)
+        kept = set(sink.files)
+        assert 40 <= len(kept) < len(expected)
+        sink.hooks.clear()
+
+        peer = start_orthanc(work, destinations=dest, port=peer.port)
+        last = _run(peer, local, RetrieveRequest(study_uid("yamada")), sink, tmp_path,
+                    method=method, already_have=sink.have)
+        assert last.ok, last.message
+        assert last.already_present == len(kept)
+        assert last.completed == len(expected) - len(kept)
+        _assert_same(sink, expected)  # every instance once: no duplicate delivery
+    finally:
+        peer.stop()

@@ -338,24 +338,29 @@ class SilentPeer:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
+        self.sock.settimeout(0.1)
         self.port = int(self.sock.getsockname()[1])
         self.clients: list[socket.socket] = []
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
     def _accept(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             self.clients.append(conn)
 
     def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
         for c in self.clients:
             c.close()
         self.sock.close()
-        self._thread.join(5)
 
 
 def make_tls_files(folder: Path) -> dict[str, Path]:

@@ -164,6 +164,8 @@ class StorageSCP:
                        calling, address)
         # PS3.8 9.3.4: rejected-permanent, service-user, calling AE title not recognised.
         assoc.acse.send_reject(0x01, 0x01, 0x03)
+        evt.trigger(assoc, evt.EVT_REJECTED, {})
+        assoc.kill()  # waits until the A-ASSOCIATE-RJ has left, as pynetdicom's own check
 
     def _authorized(self, event: Any) -> bool:
         calling = str(event.assoc.requestor.ae_title).strip()

@@ -1,0 +1,81 @@
+"""Our storage SCP: only configured nodes (AE title and host) may store into it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pydicom
+import pytest
+from pynetdicom import AE
+from pynetdicom.sop_class import CTImageStorage, MRImageStorage, Verification
+
+from tests.net.conftest import FolderSink
+from viewer.core.settings import NetworkSettings
+from viewer.net.nodes import NodeRecord
+from viewer.net.scp import StorageSCP
+
+PACS = NodeRecord("pacs", "PACS", "127.0.0.1", 104)
+REMOTE = NodeRecord("remote", "REMOTE", "127.0.0.2", 104)
+
+
+@pytest.fixture
+def scp(tmp_path: Path, sink: FolderSink) -> Iterator[StorageSCP]:
+    local = NetworkSettings(ae_title="LIGHTBOX", bind_address="127.0.0.1")
+    server = StorageSCP(local, [PACS, REMOTE], tmp_path / "incoming", sink, port=0)
+    with server:
+        yield server
+
+
+def _associate(scp: StorageSCP, calling: str, bind: str = "127.0.0.1") -> object:
+    ae = AE(ae_title=calling)
+    for uid in (Verification, CTImageStorage, MRImageStorage):
+        ae.add_requested_context(uid)
+    return ae.associate("127.0.0.1", scp.port, ae_title="LIGHTBOX", bind_address=(bind, 0))
+
+
+def test_a_configured_node_stores_and_echoes(scp: StorageSCP, sink: FolderSink,
+                                             peer_files: dict[str, Path]) -> None:
+    files = sorted(p for p in peer_files.values() if p.name.startswith("doe_"))[:4]
+    assoc = _associate(scp, "PACS")
+    assert assoc.is_established  # type: ignore[attr-defined]
+    assert assoc.send_c_echo().Status == 0  # type: ignore[attr-defined]
+    for path in files:
+        ds = pydicom.dcmread(path)
+        assert assoc.send_c_store(ds).Status == 0  # type: ignore[attr-defined]
+    assoc.release()  # type: ignore[attr-defined]
+    scp.receiver.drain()
+    assert len(sink.files) == 4
+    for path in files:
+        original = pydicom.dcmread(path)
+        got = pydicom.dcmread(sink.files[original.SOPInstanceUID])
+        assert got.PixelData == original.PixelData
+        assert got.file_meta.SourceApplicationEntityTitle == "PACS"
+        assert got.file_meta.ImplementationVersionName == "LIGHTBOX_010"
+
+
+def test_an_unknown_calling_ae_is_rejected(scp: StorageSCP, sink: FolderSink) -> None:
+    assoc = _associate(scp, "INTRUDER")
+    assert assoc.is_rejected  # type: ignore[attr-defined]
+    rj = assoc.acceptor.primitive  # type: ignore[attr-defined]
+    assert (rj.result, rj.result_source, rj.diagnostic) == (1, 1, 3)
+    assert not sink.files
+
+
+def test_a_known_ae_from_another_host_is_rejected(scp: StorageSCP, sink: FolderSink) -> None:
+    # REMOTE is configured on 127.0.0.2; PACS on 127.0.0.1. Swap them.
+    assoc = _associate(scp, "REMOTE", bind="127.0.0.1")
+    assert assoc.is_rejected  # type: ignore[attr-defined]
+    assert ("REMOTE", "127.0.0.1") in scp.refused
+    assoc = _associate(scp, "REMOTE", bind="127.0.0.2")
+    assert assoc.is_established  # type: ignore[attr-defined]
+    assoc.release()  # type: ignore[attr-defined]
+
+
+def test_the_port_in_use_is_explained(scp: StorageSCP, tmp_path: Path,
+                                      sink: FolderSink) -> None:
+    from viewer.core.errors import PeerError
+
+    local = NetworkSettings(ae_title="LIGHTBOX", bind_address="127.0.0.1", port=scp.port)
+    with pytest.raises(PeerError, match="cannot listen for C-MOVE"):
+        StorageSCP(local, [PACS], tmp_path / "other", sink).start()
