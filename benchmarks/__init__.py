@@ -164,11 +164,14 @@ def measure_pair(
     """Time two operations alternately, so both see the same machine load.
 
     On a shared machine, load changes over seconds; interleaving the calls keeps the
-    ratio honest where two separate loops would not.
+    ratio honest where two separate loops would not. ``setup`` runs untimed before every
+    call, warm-up calls included.
     """
     for _ in range(warmup):
-        ours()
-        peer()
+        for fn in (ours, peer):
+            if setup is not None:
+                setup()
+            fn()
     a, b = [], []
     for _ in range(repeats):
         if setup is not None:
@@ -194,6 +197,8 @@ def measure_many(
     """Time several operations round-robin (see :func:`measure_pair`), keyed like ``fns``."""
     for _ in range(warmup):
         for fn in fns.values():
+            if setup is not None:
+                setup()
             fn()
     samples: dict[str, list[int]] = {name: [] for name in fns}
     for _ in range(repeats):

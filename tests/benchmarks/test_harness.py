@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import Context, Result, Timing, measure, measure_many
+from benchmarks import Context, Result, Timing, measure, measure_many, measure_pair
 from benchmarks.harness import available, run, table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,6 +71,17 @@ def test_measure_runs_the_function_the_asked_number_of_times() -> None:
     assert timing.p10 <= timing.median <= timing.p90
     both = measure_many({"a": lambda: None, "b": lambda: None}, 4, warmup=0)
     assert set(both) == {"a", "b"} and both["a"].repeats == 4
+
+
+def test_setup_runs_before_every_call_warmup_included() -> None:
+    log: list[str] = []
+    measure_pair(
+        lambda: log.append("a"), lambda: log.append("b"), 2, warmup=1, setup=lambda: log.append("s")
+    )
+    assert log == ["s", "a", "s", "b"] * 3
+    log.clear()
+    measure_many({"a": lambda: log.append("a")}, 2, warmup=1, setup=lambda: log.append("s"))
+    assert log == ["s", "a"] * 3
 
 
 def test_a_failing_module_is_reported_and_the_rest_still_run(
