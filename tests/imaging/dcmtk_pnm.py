@@ -12,6 +12,8 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
+from tests.support.dcmtk import parse_pnm
+
 
 def require_dcmtk(tool: str = "dcmj2pnm") -> str:
     """Return the path of a dcmtk tool, skipping the test where dcmtk is not installed."""
@@ -23,27 +25,7 @@ def require_dcmtk(tool: str = "dcmj2pnm") -> str:
 
 def read_pnm(path: Path) -> npt.NDArray[np.uint16]:
     """Read a binary PGM (P5) or PPM (P6) file; returns rows x cols (x 3)."""
-    data = path.read_bytes()
-    fields: list[bytes] = []
-    pos = 0
-    while len(fields) < 4:
-        while data[pos : pos + 1].isspace():
-            pos += 1
-        if data[pos : pos + 1] == b"#":
-            pos = data.index(b"\n", pos) + 1
-            continue
-        end = pos
-        while not data[end : end + 1].isspace():
-            end += 1
-        fields.append(data[pos:end])
-        pos = end
-    pos += 1
-    magic, cols, rows, maxval = fields[0], int(fields[1]), int(fields[2]), int(fields[3])
-    channels = 3 if magic == b"P6" else 1
-    dtype = ">u2" if maxval > 255 else "u1"
-    arr = np.frombuffer(data, dtype=dtype, offset=pos, count=rows * cols * channels)
-    shape = (rows, cols, 3) if channels == 3 else (rows, cols)
-    return arr.reshape(shape).astype(np.uint16)
+    return parse_pnm(path.read_bytes()).astype(np.uint16)
 
 
 def dcmj2pnm(src: Path, out: Path, *options: str) -> npt.NDArray[np.uint16]:

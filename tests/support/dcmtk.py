@@ -19,8 +19,8 @@ class DcmtkError(RuntimeError):
     """dcmj2pnm refused or failed; the message carries its stderr."""
 
 
-def read_pnm(data: bytes) -> npt.NDArray[np.uint8]:
-    """Parse a binary 8-bit PGM (P5) or PPM (P6) into ``rows x cols`` or ``rows x cols x 3``."""
+def parse_pnm(data: bytes) -> npt.NDArray[np.uint8] | npt.NDArray[np.uint16]:
+    """Parse a binary PGM (P5) or PPM (P6), 8 or 16 bit, into ``rows x cols (x 3)``."""
     fields: list[bytes] = []
     pos = 0
     while len(fields) < 4:
@@ -36,12 +36,21 @@ def read_pnm(data: bytes) -> npt.NDArray[np.uint8]:
         pos = end
     pos += 1  # the single whitespace after maxval
     magic, width, height, maxval = fields[0], int(fields[1]), int(fields[2]), int(fields[3])
-    if maxval > 255:
-        raise ValueError("only 8-bit PNM is supported")
     channels = {b"P5": 1, b"P6": 3}[magic]
-    pixels = np.frombuffer(data, dtype=np.uint8, count=width * height * channels, offset=pos)
+    dtype = ">u2" if maxval > 255 else "u1"
+    pixels = np.frombuffer(data, dtype=dtype, count=width * height * channels, offset=pos)
     shape = (height, width) if channels == 1 else (height, width, 3)
+    if maxval > 255:
+        return pixels.reshape(shape).astype(np.uint16)
     return pixels.reshape(shape).copy()
+
+
+def read_pnm(data: bytes) -> npt.NDArray[np.uint8]:
+    """Parse an 8-bit binary PGM (P5) or PPM (P6) into ``rows x cols`` or ``rows x cols x 3``."""
+    pixels = parse_pnm(data)
+    if pixels.dtype != np.uint8:
+        raise ValueError("only 8-bit PNM is supported")
+    return pixels
 
 
 def dcmj2pnm(path: str | Path, *options: str, jpeg_ls: bool = False, timeout: float = 60
