@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt, QTimer
 from tests.support.peers import PeerProcess, free_port, start_orthanc, store_files
 from tests.support.series import write_ct_series, write_study_set
 from tests.ui.qr_peer import QRPeer
-from viewer.core.settings import NetworkSettings, save_network_settings
+from viewer.core.settings import NetworkSettings, load_network_settings, save_network_settings
 from viewer.net.nodes import NodeBook, NodeRecord
 from viewer.store import StudyStore
 from viewer.ui.qr import QueryRetrieveWidget, build_qr_widget
@@ -229,6 +229,19 @@ def test_node_dialog_refuses_a_taken_name_and_a_bad_ae_title(qtbot, panel):
     dialog.buttons.accepted.emit()
     assert dialog.isVisible() and "AE title" in dialog.error_label.text()
     assert "second" not in NodeBook(panel.nodes.path.parent)
+
+
+def test_our_ae_dialog_saves_the_settings(qtbot, panel, home, move_port):
+    assert panel.local_label.text() == f"we are AE LIGHTBOX, C-MOVE port {move_port}"
+    panel.local_button.click()
+    dialog = panel.local_dialog
+    assert dialog is not None
+    dialog.ae_title_edit.setText("READING1")
+    dialog.port_spin.setValue(11999)
+    dialog.buttons.accepted.emit()
+    saved = load_network_settings(home)
+    assert (saved.ae_title, saved.port, saved.bind_address) == ("READING1", 11999, "127.0.0.1")
+    assert panel.local_label.text() == "we are AE READING1, C-MOVE port 11999"
 
 
 def test_unreachable_node_shows_the_explanation(qtbot, home, store):

@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QWidget
 
-from viewer.core.settings import load_network_settings
+from viewer.core.settings import load_network_settings, save_network_settings
 from viewer.net.nodes import NodeBook
 from viewer.net.receiver import ReceivedInstance
 from viewer.ui.qr.qr_panel import QueryRetrieveWidget
@@ -52,5 +52,6 @@ def build_qr_widget(home: Path, store: Any, parent: QWidget | None = None
         sink=sink,
         incoming=home / INCOMING,
         already_have=store.has_instances,
+        save_local=lambda settings: save_network_settings(home, settings),
     )
     return QueryRetrieveWidget(NodeBook(home), service, parent)

@@ -32,6 +32,7 @@ from viewer.net.echo import EchoResult
 from viewer.net.nodes import NodeBook, NodeRecord
 from viewer.net.query import QuerySpec
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest
+from viewer.ui.qr.local_dialog import LocalAEDialog
 from viewer.ui.qr.node_dialog import NodeDialog
 from viewer.ui.qr.query_form import QueryFormWidget
 from viewer.ui.qr.results_model import StudyResultsTreeModel, date_text, person_name_text, text_of
@@ -94,6 +95,11 @@ class QueryRetrieveWidget(QWidget):
         self.remove_node_button = QPushButton("Remove", self)
         self.echo_button = QPushButton("Test (C-ECHO)", self)
         self.local_label = QLabel("", self)
+        self.local_button = QPushButton("Our AE...", self)
+        self.local_button.setToolTip("Our AE title and C-MOVE port, as the PACS knows them")
+        self.local_button.setVisible(service.save_local is not None)
+        self.local_button.clicked.connect(self.edit_local)
+        self.local_dialog: LocalAEDialog | None = None
         self.add_node_button.clicked.connect(self.add_node)
         self.edit_node_button.clicked.connect(self.edit_node)
         self.remove_node_button.clicked.connect(lambda: self.remove_node())
@@ -107,6 +113,7 @@ class QueryRetrieveWidget(QWidget):
             top.addWidget(button)
         top.addStretch(1)
         top.addWidget(self.local_label)
+        top.addWidget(self.local_button)
 
         # --- query
         self.form = QueryFormWidget(self, today)
@@ -237,6 +244,37 @@ class QueryRetrieveWidget(QWidget):
         if not len(self.nodes):
             self.show_status("No PACS node yet: add one with Add...")
         self._update_buttons()
+
+    def edit_local(self) -> LocalAEDialog | None:
+        """Open the dialog of our own AE title and port (when they may be saved)."""
+        save = self.service.save_local
+        if save is None:
+            return None
+        try:
+            current = self.service.local()
+        except LightboxError as exc:
+            self.show_status(str(exc), error=True)
+            return None
+        dialog = LocalAEDialog(current, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def saved() -> None:
+            settings = dialog.settings()
+            if settings is None:
+                return
+            try:
+                save(settings)
+            except (LightboxError, OSError) as exc:
+                self.show_status(f"cannot save the settings: {exc}", error=True)
+                return
+            self._node_changed()
+            self.show_status(f"We are now AE {settings.ae_title}, C-MOVE port {settings.port}")
+
+        dialog.accepted.connect(saved)
+        dialog.destroyed.connect(lambda *_: setattr(self, "local_dialog", None))
+        self.local_dialog = dialog
+        dialog.open()
+        return dialog
 
     def add_node(self) -> NodeDialog:
         """Open the node dialog for a new node (non-modal to the event loop)."""

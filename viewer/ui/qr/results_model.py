@@ -23,9 +23,9 @@ STUDY_KEYS = ("PatientName", "PatientID", "StudyDate", "ModalitiesInStudy",
 
 
 def text_of(value: Any) -> str:
-    """One line for a value of a C-FIND match (multi-valued attributes joined by ``\\``)."""
+    """One line for a value of a C-FIND match (multi-valued attributes joined by ``, ``)."""
     if isinstance(value, list):
-        return "\\".join(str(v) for v in value if v not in (None, ""))
+        return ", ".join(str(v) for v in value if v not in (None, ""))
     return "" if value is None else str(value)
 
 

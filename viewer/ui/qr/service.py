@@ -38,14 +38,18 @@ class QueryRetrieveService:
     already_have : callable, optional
         Returns which of the given SOP Instance UIDs are already stored; a retrieve then
         fetches only the rest.
+    save_local : callable, optional
+        Stores changed AE settings; without it the panel shows them read-only.
     """
 
     def __init__(self, local: Callable[[], NetworkSettings], sink: Sink, incoming: Path,
-                 already_have: AlreadyHave | None = None) -> None:
+                 already_have: AlreadyHave | None = None,
+                 save_local: Callable[[NetworkSettings], None] | None = None) -> None:
         self.local = local
         self.sink = sink
         self.incoming = incoming
         self.already_have = already_have
+        self.save_local = save_local
 
     def echo(self, node: NodeRecord, cancel: CancelToken | None = None) -> EchoResult:
         """C-ECHO ``node`` (PS3.7 9.1.5) and return the round-trip time."""
