@@ -120,6 +120,8 @@ def read_tag_tree(path: str | os.PathLike[str]) -> TagNode:
         ds = pydicom.dcmread(path, force=True, defer_size="1 KB")
     except Exception as exc:
         raise InputFileError(str(path), f"cannot read the DICOM header ({exc})") from None
+    if not len(ds) and not len(getattr(ds, "file_meta", None) or []):
+        raise InputFileError(str(path), "not a DICOM file (no data elements)")
     root = TagNode("", os.fspath(path))
     meta = getattr(ds, "file_meta", None)
     if meta is not None and len(meta):

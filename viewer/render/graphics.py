@@ -161,7 +161,9 @@ class GraphicsLayer:
                 actor.SetInput(graphic.label)
                 actor.GetTextProperty().SetColor(
                     *(SELECTED_COLOUR if graphic.selected else GRAPHIC_COLOUR))
-                actor.SetDisplayPosition(int(anchor[0] + 8), int(height - anchor[1] - 8))
+                # Below-right of the last point, clear of the line through it.
+                actor.SetDisplayPosition(int(anchor[0] + 8),
+                                         int(height - anchor[1] - 8 - self.font_size))
                 actor.SetVisibility(True)
         for actor in self._texts[used:]:
             actor.SetVisibility(False)
