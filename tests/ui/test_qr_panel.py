@@ -436,6 +436,32 @@ def test_cancel_a_retrieve_midway_keeps_what_arrived(qtbot, slow_panel, qr_peer,
     assert text == "done: 7 images by C-GET, 5 were already here", text
 
 
+def test_cancel_all_stops_the_running_and_the_queued_retrieve(qtbot, slow_panel, qr_peer,
+                                                              store, slow_set):
+    panel = slow_panel
+    qr_peer.gate_after = 2
+    _search(qtbot, panel)
+    model = panel.results_model
+    big = slow_set.patient_study["LB-BIG"]
+    small = slow_set.patient_study["LB-SLOW-0"]
+    selection = panel.results_view.selectionModel()
+    for uid in (big, small):
+        selection.select(model.index(model.study_row(uid), 0),
+                         selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+    panel.retrieve_button.click()
+    assert set(panel.transfers.rows) == {big, small}
+    qtbot.waitUntil(lambda: len(store.has_instances(slow_set.instances[big])) == 2,
+                    timeout=WAIT_MS)
+    assert panel.cancel_all_button.isEnabled()
+    panel.cancel_all_button.click()
+    qtbot.waitUntil(lambda: panel.is_idle(), timeout=WAIT_MS)
+    for uid in (big, small):
+        assert "cancelled" in panel.transfers.rows[uid].state_label.text()
+    assert store.counts()["instances"] == 2  # the queued study never started
+    panel.clear_button.click()
+    assert panel.transfers.rows == {}
+
+
 def test_results_stream_in_while_the_gui_keeps_running(qtbot, slow_panel, qr_peer, slow_set):
     panel = slow_panel
     qr_peer.study_delay = 0.15

@@ -170,4 +170,8 @@ class RetrieveWorker(QRunnable):
         except Exception as exc:
             self.signals.failed.emit(self.key, _message(exc), last)
             return
+        if self.cancel.cancelled and not last.cancelled:
+            # A cancel during the inventory C-FIND ends that query quietly; the retrieve
+            # may then report "nothing to send" although the user stopped it.
+            last.phase, last.cancelled, last.message = "done", True, ""
         self.signals.finished.emit(self.key, last)
