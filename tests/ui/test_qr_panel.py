@@ -278,6 +278,30 @@ def test_query_lists_every_study_with_non_latin_names(qtbot, panel, study_set):
     assert model.study_values(0)["PatientID"] == "LB-TEST-0103"
 
 
+def test_results_sort_and_keep_selection_and_series(qtbot, panel, study_set):
+    _search(qtbot, panel)
+    model, view = panel.results_model, panel.results_view
+    dates = [model.study_values(r)["StudyDate"] for r in range(model.study_count())]
+    assert dates == sorted(dates, reverse=True)  # newest first by default
+
+    muller = study_set.patient_study["LB-TEST-0102"]
+    index = model.index(model.study_row(muller), 0)
+    view.expand(index)
+    qtbot.waitUntil(lambda: model.rowCount(index) == 2, timeout=WAIT_MS)
+    selection = view.selectionModel()
+    selection.select(index, selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+
+    view.sortByColumn(1, Qt.SortOrder.AscendingOrder)  # a click on "Patient ID"
+    ids = [model.study_values(r)["PatientID"] for r in range(model.study_count())]
+    assert ids == sorted(ids)
+    moved = model.index(model.study_row(muller), 0)
+    assert [r.study_uid for r in panel.selected_requests()] == [muller]
+    assert view.isExpanded(moved) and model.rowCount(moved) == 2
+    series = {model.series_of(model.index(r, 0, moved))["SeriesInstanceUID"] for r in range(2)}
+    assert series == {s["SeriesInstanceUID"] for s in model.series_values(muller)}
+    assert all(study_set.series[uid] <= study_set.instances[muller] for uid in series)
+
+
 @pytest.mark.parametrize(("choice", "patients"), [
     ("today", {"LB-TODAY"}),
     ("yesterday", set()),

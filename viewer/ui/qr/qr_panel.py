@@ -35,7 +35,13 @@ from viewer.net.retrieve import RetrieveProgress, RetrieveRequest
 from viewer.ui.qr.local_dialog import LocalAEDialog
 from viewer.ui.qr.node_dialog import NodeDialog
 from viewer.ui.qr.query_form import QueryFormWidget
-from viewer.ui.qr.results_model import StudyResultsTreeModel, date_text, person_name_text, text_of
+from viewer.ui.qr.results_model import (
+    COLUMNS,
+    StudyResultsTreeModel,
+    date_text,
+    person_name_text,
+    text_of,
+)
 from viewer.ui.qr.service import QueryRetrieveService
 from viewer.ui.qr.transfers import TransferListWidget, percent
 from viewer.ui.qr.workers import EchoWorker, FindWorker, RetrieveWorker
@@ -141,6 +147,9 @@ class QueryRetrieveWidget(QWidget):
         self.results_view.setUniformRowHeights(True)
         self.results_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.results_view.setColumnWidth(0, 220)
+        self.results_view.setSortingEnabled(True)
+        # Newest first, as a reading list is read; a header click sorts by another key.
+        self.results_view.sortByColumn(COLUMNS.index("Date"), Qt.SortOrder.DescendingOrder)
 
         # --- retrieve
         self.retrieve_button = QPushButton("Retrieve", self)

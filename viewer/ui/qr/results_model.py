@@ -1,8 +1,9 @@
 """The C-FIND results of the query/retrieve panel: studies as they stream in, series below.
 
 Study rows are top-level items; a study's series (a SERIES-level C-FIND, PS3.4
-C.6.2.1.2) become its children when the user expands it. Rows are only ever appended,
-so an index's internal id (0 for a study, ``study row + 1`` for a series) stays valid.
+C.6.2.1.2) become its children when the user expands it. An index's internal id is 0
+for a study and ``study row + 1`` for a series; sorting moves studies and remaps the
+persistent indexes (selection, expansion) to their new rows.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class StudyResultsTreeModel(QAbstractItemModel):
         super().__init__(parent)
         self._studies: list[StudyResult] = []
         self._rows: dict[str, int] = {}
+        self._sort: tuple[int, bool] | None = None  # (column, descending)
 
     # ------------------------------------------------------------- structure
     def index(self, row: int, column: int, parent: Index = _ROOT) -> QModelIndex:
@@ -190,6 +192,57 @@ class StudyResultsTreeModel(QAbstractItemModel):
             return text_of(series.get("NumberOfSeriesRelatedInstances"))
         return ""
 
+    # --------------------------------------------------------------- sorting
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort the studies by ``column``; matches arriving later are sorted in too."""
+        if not 0 <= column < len(COLUMNS):
+            self._sort = None
+            return
+        self._sort = (column, order == Qt.SortOrder.DescendingOrder)
+        self._apply_sort()
+
+    def _sort_key(self, study: StudyResult, column: int) -> tuple[int, Any]:
+        if column == len(COLUMNS) - 1:
+            return 0, study.status.lower()
+        key = STUDY_KEYS[column]
+        value = text_of(study.values.get(key, ""))
+        if key.startswith("NumberOf"):
+            try:
+                return 0, int(value)
+            except ValueError:
+                return 1, 0  # unknown counts last
+        if key == "StudyDate":
+            # PS3.5 DA sorts as text; the time breaks ties between studies of one day.
+            return 0, value + text_of(study.values.get("StudyTime", ""))
+        return 0, self._study_text(study, column).casefold()
+
+    def _apply_sort(self) -> None:
+        if self._sort is None or len(self._studies) < 2:
+            return
+        column, descending = self._sort
+        order = sorted(range(len(self._studies)),
+                       key=lambda r: self._sort_key(self._studies[r], column),
+                       reverse=descending)
+        if order == list(range(len(self._studies))):
+            return
+        self.layoutAboutToBeChanged.emit()
+        moved = {old: new for new, old in enumerate(order)}
+        before = self.persistentIndexList()
+        after = []
+        for index in before:
+            if index.internalId() == 0:
+                after.append(self.createIndex(moved[index.row()], index.column(), 0))
+            else:
+                parent_row = moved[index.internalId() - 1]
+                after.append(self.createIndex(index.row(), index.column(), parent_row + 1))
+        self._studies = [self._studies[r] for r in order]
+        self._rows = {}
+        for row, study in enumerate(self._studies):
+            if study.uid:
+                self._rows.setdefault(study.uid, row)
+        self.changePersistentIndexList(before, after)
+        self.layoutChanged.emit()
+
     # --------------------------------------------------------------- changes
     def clear(self) -> None:
         """Forget every result (a new query)."""
@@ -218,6 +271,7 @@ class StudyResultsTreeModel(QAbstractItemModel):
             if study.uid:
                 self._rows[study.uid] = first + offset
         self.endInsertRows()
+        self._apply_sort()
 
     def set_series(self, study_uid: str, matches: list[dict[str, Any]],
                    state: str = "loaded") -> None:
