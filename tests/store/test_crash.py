@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -62,31 +63,37 @@ def _wait_for_instances(home: Path, count: int, proc: subprocess.Popen[bytes]) -
 
 def test_sigkill_during_import_leaves_a_sound_database(tmp_path: Path) -> None:
     folder = tmp_path / "medium"
-    paths = write_ct_series(folder, slices=300, rows=32, cols=32)
+    paths = write_ct_series(folder, slices=300, rows=128, cols=128)
     home = tmp_path / "home"
     seed = int(os.environ.get("LIGHTBOX_CRASH_SEED", time.time_ns() % 100000))
     rng = random.Random(seed)
-    stored = []
-    # The first kill lands anywhere (start-up, schema creation, first batch); the others
-    # wait until the import has committed something new, then kill after a random delay
-    # (between commits: files written and renamed, rows not yet committed).
-    for attempt in range(6):
+    stored: list[int] = []
+    mid_import = 0
+    # The first kill of a run lands anywhere (start-up, schema creation, first batch); the
+    # others wait until the import has committed something new, then kill after a random
+    # delay (between commits: files written and renamed, rows not yet committed). A run
+    # that finished before the kill starts again from an empty home.
+    for attempt in range(12):
+        if mid_import >= 3:
+            break
         if stored and stored[-1] == len(paths):
-            break  # a kill came too late: the import had finished
+            shutil.rmtree(home)
+            stored = []
         proc = _start_import(home, folder)
         if attempt == 0:
-            time.sleep(rng.uniform(0.0, 1.0))
+            time.sleep(rng.uniform(0.0, 1.5))
         else:
-            _wait_for_instances(home, max(stored, default=0) + 1, proc)
-            time.sleep(rng.uniform(0.0, 0.15))
+            _wait_for_instances(home, (stored[-1] if stored else 0) + 1, proc)
+            time.sleep(rng.uniform(0.0, 0.05))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         if (home / "studies.sqlite").exists():
             stored.append(_assert_sound(home))
-    assert any(0 < n < len(paths) for n in stored), f"seed {seed}: no kill mid-import {stored}"
+            mid_import += 0 < stored[-1] < len(paths)
+    assert mid_import >= 2, f"seed {seed}: too few kills landed mid-import"
     final = _start_import(home, folder)
     assert final.wait(timeout=300) == 0, f"seed {seed}"
-    assert _assert_sound(home) == len(paths), f"seed {seed}; counts after kills {stored}"
+    assert _assert_sound(home) == len(paths), f"seed {seed}"
     files = [p for p in (home / "files").rglob("*.dcm")]
     assert len(files) == len(paths)
     assert list((home / "files" / ".incoming").iterdir()) == []
