@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QWidget
 
 from viewer.core.settings import load_network_settings, save_network_settings
@@ -54,4 +55,10 @@ def build_qr_widget(home: Path, store: Any, parent: QWidget | None = None
         already_have=store.has_instances,
         save_local=lambda settings: save_network_settings(home, settings),
     )
-    return QueryRetrieveWidget(NodeBook(home), service, parent)
+    panel = QueryRetrieveWidget(NodeBook(home), service, parent)
+    app = QCoreApplication.instance()
+    if app is not None:
+        # Child widgets get no close event when the window closes: stop the network
+        # operations (C-CANCEL) before the application's threads are torn down.
+        app.aboutToQuit.connect(panel.shutdown)
+    return panel

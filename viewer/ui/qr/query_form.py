@@ -102,7 +102,8 @@ class QueryFormWidget(QWidget):
         self.date_choice = QComboBox(self)
         for key, label in DATE_CHOICES:
             self.date_choice.addItem(label, key)
-        qtoday = QDate.currentDate()
+        now = today()
+        qtoday = QDate(now.year, now.month, now.day)
         self.date_from = QDateEdit(qtoday.addDays(-7), self)
         self.date_to = QDateEdit(qtoday, self)
         for date_edit in (self.date_from, self.date_to):
