@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import fcntl
 import importlib
 import json
 import os
@@ -12,7 +14,7 @@ import platform
 import sys
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -132,6 +134,26 @@ def save(rows: list[tuple[str, Result]], errors: dict[str, str], ctx: Context) -
     return path
 
 
+@contextlib.contextmanager
+def _exclusive() -> Iterator[None]:
+    """Hold the results folder's lock: one benchmark run at a time on a machine.
+
+    Two runs would share the input cache and, worse, each other's cores: both sets of
+    figures would be wrong. A second run waits for the first.
+    """
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS_DIR / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("waiting for another benchmark run to finish ...", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def main(argv: list[str]) -> int:
     """Entry point of ``python -m benchmarks``; exit 1 if a benchmark failed to run."""
     modules = available()
@@ -152,7 +174,8 @@ def main(argv: list[str]) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; have {', '.join(modules)}")
     ctx = Context(quick=args.quick)
-    rows, errors = run(args.names or list(modules), ctx)
+    with _exclusive():
+        rows, errors = run(args.names or list(modules), ctx)
     print(table(rows))
     if not args.no_save:
         print(f"\nsaved {save(rows, errors, ctx).relative_to(ROOT.parent)}")
