@@ -192,10 +192,12 @@ class Canvas:
             inside &= allowed
         target[inside] = tissue
 
-    def bone(self, cx: float, cy: float, a: float, b: float, cortex: float, **kw: float) -> None:
+    def bone(
+        self, cx: float, cy: float, a: float, b: float, cortex: float, *, angle: float = 0.0
+    ) -> None:
         """Paint a bone section: a cortical shell of ``cortex`` mm around cancellous bone."""
-        self.ellipse(Tissue.CORTICAL_BONE, cx, cy, a, b, **kw)  # type: ignore[arg-type]
-        self.ellipse(Tissue.CANCELLOUS_BONE, cx, cy, a - cortex, b - cortex, **kw)  # type: ignore[arg-type]
+        self.ellipse(Tissue.CORTICAL_BONE, cx, cy, a, b, angle=angle)
+        self.ellipse(Tissue.CANCELLOUS_BONE, cx, cy, a - cortex, b - cortex, angle=angle)
 
 
 @dataclass(frozen=True, slots=True)
