@@ -228,3 +228,18 @@ def test_offset_corruption_really_breaks_fileset(study_files: list[Path], tmp_pa
 
     with pytest.raises(KeyError):
         FileSet(pydicom.dcmread(root / "DICOMDIR"))
+
+
+def test_named_file_that_is_not_dicom_is_broken(
+    study_files: list[Path], tmp_path: Path, store: StudyStore
+) -> None:
+    root = tmp_path / "disc"
+    placed = build_dcmmkdir_medium(root, study_files)
+    victim_uid = sorted(placed)[5]
+    victim = placed.pop(victim_uid)
+    victim.write_bytes(b"\x00" * 64)  # the burn failed for this file
+    report = import_media([root], store)
+    _assert_stored_once(store, set(placed))
+    assert [p.path for p in report.failed] == [str(victim)]
+    assert "named in the DICOMDIR" in report.failed[0].reason
+    assert not report.safe_to_eject

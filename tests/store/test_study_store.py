@@ -194,3 +194,16 @@ def test_home_and_files_are_private(store: StudyStore) -> None:
     if os.name != "posix":
         pytest.skip("POSIX modes")
     assert (store.home / "files" / ".incoming").stat().st_mode & 0o077 == 0
+
+
+def test_reimport_restores_a_removed_stored_file(store: StudyStore, tmp_path: Path) -> None:
+    paths = write_ct_series(tmp_path / "ct", slices=2, rows=8, cols=8)
+    store.import_files(paths)
+    uid = str(pydicom.dcmread(paths[0], stop_before_pixels=True).SOPInstanceUID)
+    stored = store.instance_path(uid)
+    assert stored is not None
+    stored.unlink()
+    assert store.check() != []
+    report = store.import_files(paths)
+    assert report.conflicts == [] and report.instances_present == 2
+    assert stored.read_bytes() == paths[0].read_bytes() and store.check() == []

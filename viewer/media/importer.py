@@ -19,6 +19,7 @@ from pathlib import Path
 
 from viewer.core.imports import (
     CancelCheck,
+    FileProblem,
     ImportProgress,
     ImportReport,
     InstanceImporter,
@@ -112,7 +113,16 @@ def _import_listing(
             else:
                 named.add(entry.path)
     candidates = list(dict.fromkeys([*named, *listing.files]))
+    skipped_before = len(report.skipped)
     target.import_files(candidates, progress=progress, cancel=cancel, report=report)
+    # A file the DICOMDIR names is meant to be DICOM: if it is not, it is broken.
+    named_text = {str(p) for p in named}
+    broken = [p for p in report.skipped[skipped_before:] if p.path in named_text]
+    for problem in broken:
+        report.skipped.remove(problem)
+        report.failed.append(
+            FileProblem(problem.path, f"named in the DICOMDIR but {problem.reason}")
+        )
     if directories:
         not_dicom = {p.path for p in report.skipped} | {p.path for p in report.failed}
         report.not_in_dicomdir.extend(

@@ -101,11 +101,19 @@ def prepare(path: Path, size: int) -> Outcome:
     return Outcome(path, size, Prepared(path, record, size, "", whole))
 
 
-def same_content(item: Prepared, stored: Path) -> bool:
-    """Whether a file to import is byte for byte the stored file (a re-import)."""
+def same_content(item: Prepared, stored: Path) -> bool | None:
+    """Whether a file to import is byte for byte the stored file (a re-import).
+
+    None when the stored file is gone (removed behind the store's back).
+    """
     try:
         if stored.stat().st_size != item.size:
             return False
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return False
+    try:
         if item.data is not None:
             return stored.read_bytes() == item.data
         return filecmp.cmp(item.path, stored, shallow=False)
@@ -267,8 +275,12 @@ def _stage_batch(
     checks = pool.map(
         lambda pair: same_content(pair[1], store.files.absolute(stored[pair[0]][2])), known
     )
+    repair: set[str] = set()
     for (uid, item), same in zip(known, checks, strict=True):
-        if same:
+        if same is None:
+            repair.add(uid)  # the row is there but its file was removed: restore it
+            report.instances_present += 1
+        elif same:
             report.instances_present += 1
         else:
             report.conflicts.append(
@@ -280,7 +292,7 @@ def _stage_batch(
             )
     staged = []
     for uid, item in fresh.items():
-        if uid in stored:
+        if uid in stored and uid not in repair:
             continue
         r = item.record
         relative = store.files.relative_path(r.study_uid, r.series_uid, r.sop_instance_uid)
