@@ -262,3 +262,21 @@ def test_series_written_with_one_identity_share_one_study(tmp_path: Path) -> Non
     mr = synthetic_modalities.write_mr_series(tmp_path / "mr", study, slices=1, rows=16, cols=16)
     assert pydicom.dcmread(ct[0]).StudyInstanceUID == pydicom.dcmread(mr[0]).StudyInstanceUID
     assert StudyIdentity().study_uid != study.study_uid
+
+
+@pytest.mark.skipif(shutil.which("gdcmconv") is None, reason="GDCM's gdcmconv is not installed")
+def test_small_jpeg2000_goes_through_gdcm_and_stays_lossless(tmp_path: Path) -> None:
+    # Below 32 pixels openjpeg cannot encode; the helper hands the file to gdcmconv.
+    assert not synthetic.can_encode(pydicom.uid.JPEG2000Lossless, 16, 24)
+    ref = write_ct_series(tmp_path / "ref", slices=1, rows=16, cols=24, seed=2)
+    j2k = write_ct_series(
+        tmp_path / "j2k",
+        slices=1,
+        rows=16,
+        cols=24,
+        seed=2,
+        transfer_syntax=pydicom.uid.JPEG2000Lossless,
+    )
+    ds = pydicom.dcmread(j2k[0])
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.JPEG2000Lossless
+    assert np.array_equal(ds.pixel_array, _pixels(ref[0]))
