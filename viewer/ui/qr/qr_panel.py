@@ -16,10 +16,8 @@ from typing import Any
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QTreeView,
@@ -28,12 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.core.errors import LightboxError
-from viewer.net.echo import EchoResult
 from viewer.net.nodes import NodeBook, NodeRecord
 from viewer.net.query import QuerySpec
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest
 from viewer.ui.qr.local_dialog import LocalAEDialog
 from viewer.ui.qr.node_dialog import NodeDialog
+from viewer.ui.qr.nodes_bar import NodeBarWidget
 from viewer.ui.qr.query_form import QueryFormWidget
 from viewer.ui.qr.results_model import (
     COLUMNS,
@@ -44,7 +42,7 @@ from viewer.ui.qr.results_model import (
 )
 from viewer.ui.qr.service import QueryRetrieveService
 from viewer.ui.qr.transfers import TransferListWidget, percent
-from viewer.ui.qr.workers import EchoWorker, FindWorker, RetrieveWorker
+from viewer.ui.qr.workers import FindWorker, RetrieveWorker
 
 log = logging.getLogger(__name__)
 
@@ -84,42 +82,23 @@ class QueryRetrieveWidget(QWidget):
         self.query_pool.setMaxThreadCount(QUERY_THREADS)
         self.retrieve_pool = QThreadPool(self)
         self.retrieve_pool.setMaxThreadCount(1)
-        self.node_dialog: NodeDialog | None = None
         self._generation = 0
         self._query: FindWorker | None = None
         self._results_node: NodeRecord | None = None
         self._series: dict[str, FindWorker] = {}
         self._series_found: dict[str, list[dict[str, Any]]] = {}
         self._retrieves: dict[str, RetrieveWorker] = {}
-        self._echo: EchoWorker | None = None
 
         # --- nodes
-        self.node_combo = QComboBox(self)
-        self.node_combo.setMinimumWidth(220)
-        self.add_node_button = QPushButton("Add...", self)
-        self.edit_node_button = QPushButton("Edit...", self)
-        self.remove_node_button = QPushButton("Remove", self)
-        self.echo_button = QPushButton("Test (C-ECHO)", self)
-        self.local_label = QLabel("", self)
-        self.local_button = QPushButton("Our AE...", self)
-        self.local_button.setToolTip("Our AE title and C-MOVE port, as the PACS knows them")
-        self.local_button.setVisible(service.save_local is not None)
-        self.local_button.clicked.connect(self.edit_local)
-        self.local_dialog: LocalAEDialog | None = None
-        self.add_node_button.clicked.connect(self.add_node)
-        self.edit_node_button.clicked.connect(self.edit_node)
-        self.remove_node_button.clicked.connect(lambda: self.remove_node())
-        self.echo_button.clicked.connect(self.echo_node)
-        self.node_combo.currentIndexChanged.connect(self._node_changed)
-        top = QHBoxLayout()
-        top.addWidget(QLabel("PACS", self))
-        top.addWidget(self.node_combo)
-        for button in (self.add_node_button, self.edit_node_button,
-                       self.remove_node_button, self.echo_button):
-            top.addWidget(button)
-        top.addStretch(1)
-        top.addWidget(self.local_label)
-        top.addWidget(self.local_button)
+        self.node_bar = NodeBarWidget(nodes, service, self.query_pool, self)
+        bar = self.node_bar
+        self.node_combo, self.local_label, self.local_button = (
+            bar.node_combo, bar.local_label, bar.local_button)
+        self.add_node_button, self.edit_node_button = bar.add_node_button, bar.edit_node_button
+        self.remove_node_button, self.echo_button = bar.remove_node_button, bar.echo_button
+        bar.message.connect(self.show_status)
+        bar.node_changed.connect(self._update_buttons)
+        bar.busy_changed.connect(self._update_buttons)
 
         # --- query
         self.form = QueryFormWidget(self, today)
@@ -182,18 +161,18 @@ class QueryRetrieveWidget(QWidget):
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         box = QVBoxLayout(self)
-        box.addLayout(top)
+        box.addWidget(self.node_bar)
         box.addLayout(query_row)
         box.addWidget(splitter, 1)
         box.addWidget(self.status_label)
 
-        self.reload_nodes()
+        self.node_bar.reload_nodes()
         self._update_buttons()
 
     # ------------------------------------------------------------------ state
     def is_idle(self) -> bool:
         """No query, series query, retrieve or C-ECHO is running."""
-        return not (self._query or self._series or self._retrieves or self._echo)
+        return not (self._query or self._series or self._retrieves or self.node_bar.busy)
 
     @property
     def querying(self) -> bool:
@@ -204,9 +183,6 @@ class QueryRetrieveWidget(QWidget):
         has_node = self.current_node() is not None
         self.search_button.setEnabled(has_node and self._query is None)
         self.stop_button.setEnabled(self._query is not None)
-        self.edit_node_button.setEnabled(has_node)
-        self.remove_node_button.setEnabled(has_node)
-        self.echo_button.setEnabled(has_node and self._echo is None)
         self.retrieve_button.setEnabled(self.results_model.study_count() > 0)
         self.cancel_all_button.setEnabled(bool(self._retrieves))
 
@@ -217,159 +193,48 @@ class QueryRetrieveWidget(QWidget):
         self.status_label.setProperty("error", error)
 
     # ------------------------------------------------------------------ nodes
-    def reload_nodes(self, select: str | None = None) -> None:
-        """Fill the node list from the node book, keeping (or setting) the selection."""
-        keep = select or self.node_combo.currentData()
-        self.node_combo.blockSignals(True)
-        self.node_combo.clear()
-        for node in self.nodes:
-            self.node_combo.addItem(f"{node.name}  ({node.address})", node.name)
-        index = self.node_combo.findData(keep) if keep else -1
-        self.node_combo.setCurrentIndex(index if index >= 0 else 0)
-        self.node_combo.blockSignals(False)
-        self._node_changed()
+    # The node bar owns the node widgets; these names keep the panel's surface whole.
+    @property
+    def node_dialog(self) -> NodeDialog | None:
+        """The open node dialog, if any."""
+        return self.node_bar.node_dialog
+
+    @property
+    def local_dialog(self) -> LocalAEDialog | None:
+        """The open dialog of our own AE, if any."""
+        return self.node_bar.local_dialog
 
     def current_node(self) -> NodeRecord | None:
         """The selected node, or None when none is configured."""
-        name = self.node_combo.currentData()
-        if not name or name not in self.nodes:
-            return None
-        return self.nodes.get(str(name))
+        return self.node_bar.current_node()
+
+    def reload_nodes(self, select: str | None = None) -> None:
+        """Re-read the node list (e.g. after ``lightbox node add``)."""
+        self.node_bar.reload_nodes(select)
 
     def select_node(self, name: str) -> None:
         """Select a node by name."""
-        index = self.node_combo.findData(name)
-        if index >= 0:
-            self.node_combo.setCurrentIndex(index)
-
-    def _node_changed(self, *_: object) -> None:
-        try:
-            local = self.service.local()
-            node = self.current_node()
-            aet = (node.calling_aet if node and node.calling_aet else local.ae_title)
-            self.local_label.setText(f"we are AE {aet}, C-MOVE port {local.port}")
-        except LightboxError as exc:
-            self.local_label.setText(str(exc))
-        if not len(self.nodes):
-            self.show_status("No PACS node yet: add one with Add...")
-        self._update_buttons()
-
-    def edit_local(self) -> LocalAEDialog | None:
-        """Open the dialog of our own AE title and port (when they may be saved)."""
-        save = self.service.save_local
-        if save is None:
-            return None
-        try:
-            current = self.service.local()
-        except LightboxError as exc:
-            self.show_status(str(exc), error=True)
-            return None
-        dialog = LocalAEDialog(current, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-
-        def saved() -> None:
-            settings = dialog.settings()
-            if settings is None:
-                return
-            try:
-                save(settings)
-            except (LightboxError, OSError) as exc:
-                self.show_status(f"cannot save the settings: {exc}", error=True)
-                return
-            self._node_changed()
-            self.show_status(f"We are now AE {settings.ae_title}, C-MOVE port {settings.port}")
-
-        dialog.accepted.connect(saved)
-        dialog.destroyed.connect(lambda *_: setattr(self, "local_dialog", None))
-        self.local_dialog = dialog
-        dialog.open()
-        return dialog
+        self.node_bar.select_node(name)
 
     def add_node(self) -> NodeDialog:
-        """Open the node dialog for a new node (non-modal to the event loop)."""
-        return self._open_node_dialog(None)
+        """Open the node dialog for a new node."""
+        return self.node_bar.add_node()
 
     def edit_node(self) -> NodeDialog | None:
         """Open the node dialog on the selected node."""
-        node = self.current_node()
-        return self._open_node_dialog(node) if node else None
+        return self.node_bar.edit_node()
 
-    def _open_node_dialog(self, node: NodeRecord | None) -> NodeDialog:
-        if self.node_dialog is not None:
-            self.node_dialog.close()
-        dialog = NodeDialog(self.service, node, [n.name for n in self.nodes],
-                            self.query_pool, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(lambda: self._save_node(dialog, node))
-        dialog.destroyed.connect(lambda *_: self._forget_dialog(dialog))
-        self.node_dialog = dialog
-        dialog.open()
-        return dialog
-
-    def _forget_dialog(self, dialog: NodeDialog) -> None:
-        if self.node_dialog is dialog:
-            self.node_dialog = None
-
-    def _save_node(self, dialog: NodeDialog, original: NodeRecord | None) -> None:
-        node = dialog.node()
-        if node is None:
-            return
-        try:
-            if original is None:
-                self.nodes.add(node)
-            elif original.name == node.name:
-                self.nodes.add(node, replace_existing=True)
-            else:
-                self.nodes.add(node)
-                self.nodes.remove(original.name)
-        except LightboxError as exc:
-            self.show_status(str(exc), error=True)
-            return
-        self.reload_nodes(select=node.name)
-        self.show_status(f"Saved node {node.name} ({node.address})")
+    def edit_local(self) -> LocalAEDialog | None:
+        """Open the dialog of our own AE title and port."""
+        return self.node_bar.edit_local()
 
     def remove_node(self, confirm: bool = True) -> None:
-        """Remove the selected node from the node book."""
-        node = self.current_node()
-        if node is None:
-            return
-        if confirm and QMessageBox.question(
-                self, "Remove PACS node", f"Remove {node.name} ({node.address})?"
-        ) != QMessageBox.StandardButton.Yes:
-            return
-        try:
-            self.nodes.remove(node.name)
-        except LightboxError as exc:
-            self.show_status(str(exc), error=True)
-            return
-        self.reload_nodes()
-        self.show_status(f"Removed node {node.name}")
+        """Remove the selected node."""
+        self.node_bar.remove_node(confirm)
 
     def echo_node(self) -> None:
         """C-ECHO the selected node; the answer goes to the status line."""
-        node = self.current_node()
-        if node is None or self._echo is not None:
-            return
-        worker = EchoWorker(self.service, node)
-        worker.signals.succeeded.connect(self._echo_ok)
-        worker.signals.failed.connect(self._echo_failed)
-        self._echo = worker
-        self.show_status(f"C-ECHO {node.name} ({node.address}) ...")
-        self._update_buttons()
-        self.query_pool.start(worker)
-
-    def _echo_ok(self, result: EchoResult) -> None:
-        node = self._echo.node if self._echo else None
-        self._echo = None
-        self._update_buttons()
-        name = node.name if node else "the PACS"
-        self.show_status(f"{name}: C-ECHO ok, round trip {result.round_trip * 1000:.1f} ms"
-                         + (" (TLS)" if result.tls else ""))
-
-    def _echo_failed(self, message: str) -> None:
-        self._echo = None
-        self._update_buttons()
-        self.show_status(message, error=True)
+        self.node_bar.echo_node()
 
     # ------------------------------------------------------------------ query
     def start_query(self) -> None:
@@ -609,10 +474,7 @@ class QueryRetrieveWidget(QWidget):
         self._stop_finds()
         for worker in self._retrieves.values():
             worker.cancel.cancel()
-        if self._echo is not None:
-            self._echo.cancel.cancel()
-        if self.node_dialog is not None:
-            self.node_dialog.close()
+        self.node_bar.shutdown()
         done = self.query_pool.waitForDone(wait_ms)
         return self.retrieve_pool.waitForDone(wait_ms) and done
 
