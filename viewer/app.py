@@ -19,12 +19,32 @@ log = logging.getLogger(__name__)
 SCREENSHOT_TIMEOUT_S = 120.0
 
 
+def _tune_allocator() -> None:
+    """Give frame buffers their own mappings, so closing a series returns its memory.
+
+    glibc raises its mmap threshold after large blocks are freed; decoded frames (hundreds
+    of KB each) would then come from the heap and stay in the process after the series is
+    closed. A fixed threshold keeps them as separate mappings (Linux/glibc only).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_mmap_threshold = -3
+        libc.mallopt(m_mmap_threshold, 128 * 1024)
+    except (OSError, AttributeError):  # musl or another libc: nothing to tune
+        pass
+
+
 def _application() -> object:
     from PySide6.QtCore import QCoreApplication, Qt
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance()
     if app is None:
+        _tune_allocator()
         QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
         app = QApplication(sys.argv[:1])
         app.setApplicationName("Lightbox")

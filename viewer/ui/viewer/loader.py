@@ -60,14 +60,20 @@ class SeriesLoader(QObject):
         self._running = 0
         self._cancelled = False
         self._done_count = len(series) - len(self._pending)
+        self._ramped = False
 
     # ------------------------------------------------------------------ control
     def start(self, focus: int = 0) -> None:
-        """Start (or resume) loading around ``focus``."""
+        """Start (or resume) loading around ``focus``.
+
+        One worker decodes the frame on screen alone; the others join once it is done, so
+        the first image does not share the processor with frames nobody looks at yet.
+        """
         self.set_focus(focus)
         with self._lock:
             self._cancelled = False
-            want = min(self._workers, len(self._pending)) - self._running
+            self._ramped = False
+            want = min(1, len(self._pending)) - self._running
             self._running += max(0, want)
         for _ in range(max(0, want)):
             self._pool.start(_Worker(self))
@@ -113,6 +119,13 @@ class SeriesLoader(QObject):
             self._done_count += 1
             count, total = self._done_count, len(self.series)
             finished = not self._pending and not self._in_flight
+            more = 0
+            if not self._ramped:
+                self._ramped = True
+                more = max(0, min(self._workers, len(self._pending)) - self._running)
+                self._running += more
+        for _ in range(more):
+            self._pool.start(_Worker(self))
         try:
             self.frame_loaded.emit(index)
             self.progress.emit(count, total)

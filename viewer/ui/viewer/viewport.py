@@ -131,10 +131,24 @@ class ViewportWidget(QFrame):
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(0)
         self._render_timer.timeout.connect(self._render_now)
+        self._placeholder_timer = QTimer(self)
+        self._placeholder_timer.setSingleShot(True)
+        self._placeholder_timer.setInterval(150)
+        self._placeholder_timer.timeout.connect(self.request_render)
         self.cine_timer = QTimer(self)
         self.cine_timer.timeout.connect(self._cine_step)
         self.cine_fps = 10.0
         self.set_active(False)
+
+    def showEvent(self, ev: object) -> None:  # noqa: N802
+        super().showEvent(ev)  # type: ignore[arg-type]
+        if not getattr(self, "_warmed", False):
+            # Compile the image shaders now, not when the first image is waited for.
+            self._warmed = True
+            if not self.view.has_frame:
+                self.view.set_frame(np.zeros((2, 2), dtype=np.uint8))
+                self.view.render()
+                self.view.clear()
 
     # ------------------------------------------------------------------ series
     def set_series(self, series: SeriesData, loader: SeriesLoader, index: int = 0) -> None:
@@ -217,8 +231,12 @@ class ViewportWidget(QFrame):
         facts = series.facts(self.index)
         if stored is None or facts is None:
             self._update_texts()
-            self.request_render()
+            # Show "Loading" only if the frame is not there soon: drawing the placeholder
+            # first would delay the image it waits for by a whole redraw.
+            if not self._placeholder_timer.isActive():
+                self._placeholder_timer.start()
             return
+        self._placeholder_timer.stop()
         self._facts = facts
         image = series.image(self.index)
         try:
