@@ -222,8 +222,8 @@ def _child(folder: Path, repeats: int) -> dict[str, object]:
     window_fps = steps / (time.perf_counter() - start)
     w, h = vp.view.transform.viewport
     return {
-        "first_ms": float(np.median(samples + [first_ms])),
-        "first_samples_ms": [round(s, 1) for s in samples + [first_ms]],
+        "first_ms": float(np.median([*samples, first_ms])),
+        "first_samples_ms": [round(s, 1) for s in [*samples, first_ms]],
         "peer_first_ms": float(np.median(peer_samples)),
         "all_s": all_s,
         "scroll_fps": scroll_fps,
