@@ -231,6 +231,21 @@ def test_node_dialog_refuses_a_taken_name_and_a_bad_ae_title(qtbot, panel):
     assert "second" not in NodeBook(panel.nodes.path.parent)
 
 
+def test_edit_renames_a_node_and_remove_forgets_it(qtbot, panel, home, orthanc):
+    dialog = panel.edit_node()
+    assert dialog is not None and dialog.name_edit.text() == "orthanc"
+    assert dialog.port_spin.value() == orthanc.port
+    dialog.name_edit.setText("main")
+    dialog.dimse_timeout_spin.setValue(90.0)
+    dialog.buttons.accepted.emit()
+    book = NodeBook(home)
+    assert "orthanc" not in book and book.get("main").dimse_timeout == 90.0
+    assert panel.current_node() == book.get("main")
+    panel.remove_node(confirm=False)
+    assert len(NodeBook(home)) == 0 and panel.current_node() is None
+    assert not panel.search_button.isEnabled() and not panel.echo_button.isEnabled()
+
+
 def test_our_ae_dialog_saves_the_settings(qtbot, panel, home, move_port):
     assert panel.local_label.text() == f"we are AE LIGHTBOX, C-MOVE port {move_port}"
     panel.local_button.click()
