@@ -44,6 +44,7 @@ lint: $(TSTAMP)
 
 ## bench: speed and memory against the peers, measured in one run
 bench: test-setup
+	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) -m benchmarks
 
 ## dist: build the Linux packages: dist/lightbox_<version>_amd64.deb and dist/lightbox-<version>-linux-x86_64.tar.gz
