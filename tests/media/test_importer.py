@@ -243,3 +243,18 @@ def test_named_file_that_is_not_dicom_is_broken(
     assert [p.path for p in report.failed] == [str(victim)]
     assert "named in the DICOMDIR" in report.failed[0].reason
     assert not report.safe_to_eject
+
+
+def test_folder_scan_finds_dicom_by_content_not_name(tmp_path: Path, store: StudyStore) -> None:
+    from tests.support import testdata
+
+    folder = tmp_path / "folder" / "deep" / "er"
+    folder.mkdir(parents=True)
+    shutil.copy(testdata.test_file("ExplVR_LitEndNoMeta.dcm"), folder / "NOPREAMBLE")
+    shutil.copy(testdata.test_file("CT_small.dcm"), folder / "scan.txt")
+    shutil.copy(testdata.test_file("MR_small_implicit.dcm"), folder / "image.JPG")
+    (folder / "movie.avi").write_bytes(b"RIFF" + b"\x00" * 10_000)
+    report = import_media([tmp_path / "folder"], store)
+    assert report.instances_added == 3
+    assert [p.path for p in report.skipped] == [str(folder / "movie.avi")]
+    assert report.ok
