@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QDialogButtonBox
 
 from tests.support.peers import PeerProcess, free_port, start_orthanc, store_files
 from tests.support.series import write_ct_series, write_study_set
@@ -204,7 +205,7 @@ def test_node_dialog_adds_a_node_and_tests_it(qtbot, home, store, orthanc):
     assert "nothing accepts connections" in text and f"127.0.0.1:{closed}" in text, text
 
     dialog.port_spin.setValue(orthanc.port)
-    dialog.buttons.accepted.emit()
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
     qtbot.waitUntil(lambda: panel.node_dialog is None or not dialog.isVisible())
     saved = NodeBook(home).get("orthanc")
     assert (saved.called_aet, saved.port, saved.method) == (orthanc.aet, orthanc.port, "get")
