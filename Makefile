@@ -56,3 +56,14 @@ conformance: setup
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+
+## screenshots: regenerate the README screenshots (docs/screenshots) with lightbox open --screenshot
+SHOTS_HOME := build/screenshots-home
+SHOT := LIBGL_ALWAYS_SOFTWARE=1 xvfb-run -a -s "-screen 0 1920x1080x24" $(VENV)/bin/lightbox --home $(SHOTS_HOME)
+screenshots: setup
+	rm -rf $(SHOTS_HOME)
+	mkdir -p $(SHOTS_HOME) docs/screenshots
+	$(SHOT) open --demo --layout 2x2 --screenshot docs/screenshots/demo-2x2.png
+	$(SHOT) open $(SHOTS_HOME)/demo/CT --layout 2x2 --screenshot docs/screenshots/ct-2x2.png
+	$(VENV)/bin/lightbox --home $(SHOTS_HOME) import $(SHOTS_HOME)/demo > /dev/null
+	$(SHOT) open --screenshot docs/screenshots/browser.png
