@@ -207,6 +207,13 @@ def _screenshot(ws: Workstation, task: object, out: Path, args: argparse.Namespa
         shown = [vp for vp in ws.viewer.viewports if vp.series is not None]
         return bool(shown) and ws.viewer.all_first_frames_shown()
 
+    if not wants_images and ws.browser.model.rowCount():
+        # The browser as a reader first sees it: the newest study selected, its series shown.
+        ws.browser.table.selectRow(0)
+
+        def ready() -> bool:  # noqa: F811  (the browser's own readiness)
+            return not ws.thumbnails._pending
+
     if not _wait(ws, ready, SCREENSHOT_TIMEOUT_S):
         log.warning("screenshot taken before every image was shown")
     if task is not None and task.error:  # type: ignore[attr-defined]

@@ -152,6 +152,11 @@ class ViewerWidget(QWidget):
         for viewport, key in zip(self.viewports, keys, strict=False):
             if viewport.series is None:
                 self.show_series(key, viewport)
+        if len(keys) == 1 and len(self.viewports) > 1:
+            # One series in several viewports: evenly spaced levels of the stack.
+            n, k = len(all_series[0]), len(self.viewports)
+            for i, viewport in enumerate(self.viewports[1:], start=1):
+                self.show_series(keys[0], viewport, index=round(i * (n - 1) / (k - 1)))
         if self.viewports:
             self.set_active(self.viewports[0])
 
