@@ -211,7 +211,7 @@ def _screenshot(ws: Workstation, task: object, out: Path, args: argparse.Namespa
         # The browser as a reader first sees it: the newest study selected, its series shown.
         ws.browser.table.selectRow(0)
 
-        def ready() -> bool:  # noqa: F811  (the browser's own readiness)
+        def ready() -> bool:  # the browser is ready when its thumbnails are
             return not ws.thumbnails._pending
 
     if not _wait(ws, ready, SCREENSHOT_TIMEOUT_S):
