@@ -93,6 +93,7 @@ class Workstation:
         c, w, b = self.controller, self.window, self.browser
         b.open_study.connect(c.open_study)
         b.open_series.connect(c.open_series_uids)
+        b.compare_studies.connect(c.compare_studies)
         b.import_requested.connect(lambda: c.show_import_dialog())
         b.demo_requested.connect(c.import_demo)
         w.paths_dropped.connect(c.files_dropped)

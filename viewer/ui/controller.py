@@ -95,6 +95,11 @@ class WorkstationController(QObject):
             return
         self._show(series, replace)
 
+    def compare_studies(self, study_uids: list[str]) -> None:
+        """Add studies to those already in the viewer (e.g. a prior study of the patient)."""
+        for uid in study_uids:
+            self.open_study(uid, replace=False)
+
     def open_series_uids(self, series_uids: list[str]) -> None:
         """Show particular stored series."""
         if self.store is None:

@@ -71,6 +71,7 @@ class StudyBrowserWidget(QWidget):
     """The local study database, filtered and sorted, with the series of the selection."""
 
     open_study = Signal(str)
+    compare_studies = Signal(list)
     open_series = Signal(list)
     import_requested = Signal()
     demo_requested = Signal()
@@ -156,6 +157,11 @@ class StudyBrowserWidget(QWidget):
         # -- actions and the first-run banner
         self.open_button = QPushButton("Open", self)
         self.open_button.clicked.connect(self.open_selected)
+        self.compare_button = QPushButton("Add to viewer", self)
+        self.compare_button.setToolTip("Open the selected studies next to those already open "
+                                       "(comparison with prior studies)")
+        self.compare_button.clicked.connect(
+            lambda: self.compare_studies.emit(self.selected_study_uids()))
         self.delete_button = QPushButton("Delete...", self)
         self.delete_button.clicked.connect(self.delete_selected)
         self.import_button = QPushButton("Import...", self)
@@ -166,6 +172,7 @@ class StudyBrowserWidget(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.count_label)
         buttons.addWidget(self.delete_button)
+        buttons.addWidget(self.compare_button)
         buttons.addWidget(self.open_button)
         self.banner = QWidget(self)
         banner_layout = QHBoxLayout(self.banner)

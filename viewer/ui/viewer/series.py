@@ -96,13 +96,14 @@ class SeriesData:
     """
 
     def __init__(self, refs: Sequence[FrameRef], title: str = "", series_uid: str = "",
-                 study_uid: str = "") -> None:
+                 study_uid: str = "", study_date: str = "") -> None:
         if not refs:
             raise LightboxError("the series has no images")
         self.refs = list(refs)
         self.title = title
         self.series_uid = series_uid
         self.study_uid = study_uid
+        self.study_date = study_date
         self._lock = threading.Lock()
         self._sources: dict[str, ViewerImage] = {}
         self.luts = LutCache()
@@ -118,7 +119,8 @@ class SeriesData:
         if not title:
             number = "" if first.series_number is None else f"{first.series_number}: "
             title = f"{number}{first.series_description or first.modality}".strip()
-        return cls(series_frames(records), title, first.series_uid, first.study_uid)
+        return cls(series_frames(records), title, first.series_uid, first.study_uid,
+                   first.study_date)
 
     def __len__(self) -> int:
         return len(self.refs)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from viewer.imaging.pipeline import DisplayCalibration
 from viewer.ui.thumbnails import THUMBNAIL_SIZE, ThumbnailCache
+from viewer.ui.viewer.annotate import dicom_date
 from viewer.ui.viewer.loader import SeriesLoader
 from viewer.ui.viewer.series import SeriesData
 from viewer.ui.viewer.tools import Tool
@@ -107,7 +108,9 @@ class ViewerWidget(QWidget):
         item = QListWidgetItem(series.title or key)
         item.setData(Qt.ItemDataRole.UserRole, key)
         item.setToolTip(f"{series.title}\n{len(series)} images")
-        item.setText(f"{series.title}\n{len(series)} im")
+        # Studies side by side: the strip says which study (date) each series is from.
+        date = dicom_date(series.study_date) if series.study_date else ""
+        item.setText(f"{series.title}\n{date + ' ' if date else ''}{len(series)} im")
         ref = series.refs[len(series.refs) // 2]
         pixmap = self.thumbnails.get(key, ref.path, ref.frame)
         item.setIcon(QIcon(pixmap) if pixmap is not None else QIcon())

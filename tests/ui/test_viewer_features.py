@@ -1,0 +1,133 @@
+"""Viewer features beyond reading one stack: orientation, cine, export, drag and drop,
+comparison, calibration, remembered window state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QByteArray, QMimeData, QPointF, Qt
+from PySide6.QtGui import QDropEvent
+
+from tests.ui.conftest import render_cli, wait_until
+from tests.ui.phantom import write_phantom
+from tests.ui.test_viewport import _assert_matches_render, _on_screen, _open
+
+pytestmark = pytest.mark.gui
+
+
+def test_rotate_flip_and_reset_move_real_pixels(qtbot, workstation, phantom, tmp_path):
+    vp = _open(qtbot, workstation, phantom)
+    expected = render_cli(Path(vp.series.refs[0].path), tmp_path / "r.png")
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_R)
+    vp.actual_size()
+    shown = _on_screen(vp)[..., 0].astype(int)
+    assert np.abs(shown - np.rot90(expected, -1)).max() <= 1
+    assert vp.annotations.edge_label(7) == "R"  # the patient's right now at the top
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_H)
+    shown = _on_screen(vp)[..., 0].astype(int)
+    assert np.abs(shown - np.rot90(expected, -1)[:, ::-1]).max() <= 1
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_Backspace)
+    vp.actual_size()
+    _assert_matches_render(vp, tmp_path)
+
+
+def test_cine_plays_through_the_series(qtbot, workstation, phantom):
+    vp = _open(qtbot, workstation, phantom)
+    wait_until(qtbot, lambda: vp.loader.done)
+    vp.set_cine_fps(30)
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_C)
+    assert vp.cine_timer.isActive()
+    seen: set[int] = set()
+    vp.index_changed.connect(seen.add)
+    wait_until(qtbot, lambda: len(seen) >= 5, timeout=10000)
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_C)
+    assert not vp.cine_timer.isActive()
+
+
+def test_export_image_at_full_resolution_equals_render(qtbot, workstation, phantom, tmp_path):
+    vp = _open(qtbot, workstation, phantom)
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_8)  # the bone preset
+    out = tmp_path / "export.png"
+    workstation.window.export(str(out), full_resolution=True)
+    exported = np.asarray(Image.open(out).convert("L")).astype(int)
+    expected = render_cli(Path(vp.series.refs[0].path), tmp_path / "r.png", "--window", "400",
+                          "1800").astype(int)
+    assert exported.shape == (256, 256) and np.abs(exported - expected).max() <= 1
+    viewport_png = tmp_path / "viewport.jpg"
+    workstation.window.export(str(viewport_png), full_resolution=False)
+    assert Image.open(viewport_png).size == tuple(vp.view.transform.viewport)
+    workstation.window.copy_viewport()
+    from PySide6.QtWidgets import QApplication
+
+    assert QApplication.clipboard().image().width() == vp.view.transform.viewport[0]
+
+
+def test_series_dragged_from_the_strip_and_prior_study_compared(qtbot, workstation, phantom,
+                                                               tmp_path):
+    prior = write_phantom(tmp_path / "prior", slices=3, study_date="20200101")
+    _import = workstation.controller.show_import_dialog([str(phantom.folder),
+                                                        str(prior.folder)], start=True)
+    wait_until(qtbot, lambda: _import.report is not None)
+    workstation.controller.open_study(phantom.study_uid)
+    workstation.controller.compare_studies([prior.study_uid])
+    viewer = workstation.viewer
+    assert viewer.strip.count() == 2
+    assert "2020-01-01" in viewer.strip.item(1).text()
+    workstation.window.set_layout("1x2")
+    left, right = viewer.viewports
+    wait_until(qtbot, lambda: viewer.all_first_frames_shown())
+    assert {left.series.study_uid, right.series.study_uid} == {phantom.study_uid,
+                                                               prior.study_uid}
+    # Drop the current study's series onto the right viewport.
+    mime = QMimeData()
+    mime.setData("application/x-lightbox-series", QByteArray(phantom.series_uid.encode()))
+    event = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    right.canvas.dropEvent(event)
+    assert right.series.series_uid == phantom.series_uid
+
+
+def test_display_calibration_from_preferences_matches_render(qtbot, workstation, phantom,
+                                                             tmp_path):
+    from viewer.ui.dialogs.preferences import PreferencesDialog, calibration_from_settings
+
+    dialog = PreferencesDialog(workstation.home, workstation.settings, workstation.window)
+    dialog.calibration_combo.setCurrentIndex(1)  # GSDF for a display model
+    dialog.lmin.setValue(1.0)
+    dialog.lmax.setValue(250.0)
+    dialog.gamma.setValue(2.2)
+    dialog.ae_edit.setText("READING1")
+    dialog.save()
+    workstation.viewer.set_calibration(calibration_from_settings(workstation.settings))
+    vp = _open(qtbot, workstation, phantom)
+    _assert_matches_render(vp, tmp_path, "--display-model", "1", "250", "2.2", "0")
+    from viewer.core.settings import load_network_settings
+
+    assert load_network_settings(workstation.home).ae_title == "READING1"
+
+
+def test_window_state_is_remembered_outside_the_database(qapp, home):
+    from viewer.app import build_workstation
+
+    ws = build_workstation(home, interactive=False)
+    ws.window.resize(1111, 777)
+    ws.window.show()
+    ws.close()
+    again = build_workstation(home, interactive=False)
+    again.window.restore_state()
+    assert again.window.size().width() == 1111
+    assert (home / "ui-state.ini").is_file()
+    again.close()
+
+
+def test_help_lists_every_shortcut(qtbot, workstation):
+    from viewer.ui.dialogs.shortcuts import ShortcutsDialog
+    from viewer.ui.viewer.tools import SHORTCUTS
+
+    dialog = ShortcutsDialog(workstation.window)
+    assert dialog.table.rowCount() == len(SHORTCUTS)
+    keys = {dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())}
+    assert {"I", "R / Shift+R", "Ctrl+T", "4"} <= keys
