@@ -1,0 +1,58 @@
+"""Query/retrieve inside the workstation: a study retrieved from a PACS on loopback appears
+in the browser and opens in the viewer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ui.conftest import wait_until
+from tests.ui.qr_peer import QRPeer
+from tests.ui.test_viewport import _assert_matches_render
+from viewer.net.nodes import NodeBook, NodeRecord
+
+pytestmark = [pytest.mark.gui, pytest.mark.peer]
+
+
+@pytest.fixture
+def pacs(phantom) -> Iterator[QRPeer]:
+    peer = QRPeer(phantom.paths)
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+def test_retrieved_study_appears_in_the_browser(qtbot, qapp, home: Path, phantom, pacs,
+                                                tmp_path):
+    from viewer.app import build_workstation
+
+    NodeBook(home).add(NodeRecord(name="pacs", called_aet=pacs.aet, host="127.0.0.1",
+                                  port=pacs.port, method="get"))
+    ws = build_workstation(home, interactive=False)
+    try:
+        ws.window.resize(1400, 900)
+        ws.window.show()
+        panel = ws.qr_panel
+        assert ws.window.tabs.indexOf(panel) >= 0
+        panel.search_button.click()
+        wait_until(qtbot, lambda: not panel.querying and panel.results_model.study_count() == 1)
+        selection = panel.results_view.selectionModel()
+        selection.select(panel.results_model.index(0, 0),
+                         selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+        panel.retrieve_button.click()
+        wait_until(qtbot, lambda: ws.browser.model.rowCount() == 1, timeout=60000)
+        study = ws.browser.model.study(0)
+        assert study.study_uid == phantom.study_uid
+        assert study.number_of_instances == len(phantom.paths)
+        ws.browser.table.selectRow(0)
+        ws.browser.open_selected()
+        vp = ws.viewer.viewports[0]
+        wait_until(qtbot, lambda: vp.series is not None and ws.viewer.all_first_frames_shown())
+        vp.actual_size()
+        _assert_matches_render(vp, tmp_path)
+    finally:
+        assert panel.shutdown()
+        ws.close()
