@@ -18,7 +18,6 @@ walk (:func:`truncation_problem`) runs after it too.
 from __future__ import annotations
 
 import io
-import os
 import struct
 from dataclasses import replace
 from functools import lru_cache
@@ -114,12 +113,6 @@ def probe(head: bytes) -> bool:
         return True
     (length,) = struct.unpack_from("<I", head, 4)
     return bool(length < 0x10000)  # implicit VR: a plausible short length
-
-
-def probe_file(path: Path) -> bool:
-    """Read the first bytes of ``path`` and apply :func:`probe` (raises ``OSError``)."""
-    with open(path, "rb") as fh:
-        return probe(fh.read(PROBE_LENGTH))
 
 
 def person_name_text(value: Any) -> str:
@@ -486,11 +479,6 @@ class _Walker:
             if value + length > self.size:
                 raise _TruncatedError(f"truncated inside an item of element {tag}")
             pos = value + length
-
-
-def file_size(path: Path) -> int:
-    """Size of ``path`` in bytes (``OSError`` when unreadable)."""
-    return os.stat(path).st_size
 
 
 # --------------------------------------------------------------------------- fast path

@@ -18,7 +18,6 @@ import re
 import shutil
 import sys
 import threading
-import zlib
 from pathlib import Path
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z.\-_]")
@@ -31,25 +30,6 @@ def safe_component(uid: str) -> str:
     """A UID as a file name: UIDs are digits and dots (PS3.5 9.1); anything else is escaped."""
     cleaned = _UNSAFE.sub("_", uid.strip()) or "_"
     return cleaned[:128]
-
-
-def digest_bytes(data: bytes) -> str:
-    """The content check stored with each instance: CRC-32 (with the size, kept apart).
-
-    It only has to tell a re-import of the same file from a different file that reuses a
-    SOP Instance UID; CRC-32 runs at memory speed where a cryptographic hash would halve
-    the import rate of a large series.
-    """
-    return f"crc32:{zlib.crc32(data):08x}"
-
-
-def digest_file(path: Path) -> str:
-    """:func:`digest_bytes` of a file read in chunks."""
-    crc = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            crc = zlib.crc32(chunk, crc)
-    return f"crc32:{crc:08x}"
 
 
 def _load_syncfs() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
@@ -112,23 +92,6 @@ class FileStore:
         parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._lock:
             self._made.add(parent)
-
-    def write_bytes(self, relative: str, data: bytes) -> Path:
-        """Write ``data`` as the stored file ``relative``: temporary name, fsync, rename."""
-        target = self.absolute(relative)
-        self._parent(target)
-        temporary = self._temporary()
-        try:
-            with open(temporary, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
-        return target
 
     def write_temporary(self, data: bytes | None, source: Path | None = None) -> Path:
         """Write one file of a batch under a temporary name (made durable by :meth:`publish`).
@@ -209,20 +172,6 @@ class FileStore:
             self.copy_file(relative, source)
             source.unlink()
         return target
-
-    def sync_directories(self, targets: set[Path]) -> None:
-        """fsync the folders whose entries changed, so the renames survive a power cut."""
-        for folder in targets:
-            try:
-                fd = os.open(folder, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                os.fsync(fd)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
 
     def remove(self, relatives: list[str]) -> None:
         """Delete stored files (after their rows are gone) and prune empty folders."""
