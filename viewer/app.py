@@ -132,8 +132,10 @@ class Workstation:
             self.viewer.set_calibration(calibration_from_settings(self.settings))
 
     def close(self) -> None:
-        """Close the window and the store."""
+        """Close the window, stop network work and close the store."""
         self.window.close()
+        if self.qr_panel is not None:
+            self.qr_panel.shutdown()  # type: ignore[attr-defined]
         self.store.close()
 
 
@@ -190,7 +192,7 @@ def run_gui(args: argparse.Namespace) -> int:
             apply_window()
     if not screenshot:
         status = int(ws.app.exec())  # type: ignore[attr-defined]
-        ws.store.close()
+        ws.close()
         return status
     return _screenshot(ws, task, Path(screenshot), args)
 

@@ -11,7 +11,9 @@ from viewer.dicom.geometry import (
     OrientationLabels,
     SpacingKind,
     direction_label,
+    frame_plane,
     orientation_labels,
+    patient_orientation_labels,
     pixel_spacing,
     series_frames,
     sort_instances,
@@ -124,3 +126,37 @@ def test_projection_spacing_rules() -> None:
 def test_no_spacing_measures_in_pixels() -> None:
     s = pixel_spacing({"PixelSpacing": ["0", "abc"]})
     assert s.kind is SpacingKind.PIXELS and s.unit == "px" and (s.row, s.column) == (1.0, 1.0)
+
+
+def test_patient_orientation_labels_projection_images() -> None:
+    # PS3.3 C.7.6.1.1.1: rows toward the patient's left, columns toward the feet (a PA chest).
+    assert patient_orientation_labels(["L", "F"]) == OrientationLabels(
+        left="R", right="L", top="H", bottom="F")
+    assert patient_orientation_labels(["AL", "F"]).left == "PR"
+    assert patient_orientation_labels(None) is None
+
+
+def test_frame_plane_prefers_functional_groups() -> None:
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.PixelSpacing = ["1", "1"]
+    ds.SliceThickness = "5"
+    measures = Dataset()
+    measures.PixelSpacing = ["0.5", "0.4"]
+    measures.SliceThickness = "1.25"
+    position = Dataset()
+    position.ImagePositionPatient = ["0", "0", "12.5"]
+    orientation = Dataset()
+    orientation.ImageOrientationPatient = list(AXIAL)
+    shared = Dataset()
+    shared.PixelMeasuresSequence = [measures]
+    shared.PlaneOrientationSequence = [orientation]
+    frame = Dataset()
+    frame.PlanePositionSequence = [position]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    ds.PerFrameFunctionalGroupsSequence = [frame]
+    plane = frame_plane(ds, 0)
+    assert (plane.spacing.row, plane.spacing.column) == (0.5, 0.4)
+    assert plane.thickness == 1.25 and plane.location == pytest.approx(12.5)
+    assert plane.labels() == orientation_labels(AXIAL)

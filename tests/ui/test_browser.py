@@ -130,3 +130,17 @@ def test_tag_browser_decodes_character_sets(qtbot, workstation, tmp_path):
     assert all("patientname" in (n + t + v).lower().replace(" ", "") for t, n, v in shown)
     dialog.filter("")
     assert len(dialog.visible_rows()) == len(rows)
+
+
+@pytest.mark.slow
+def test_first_run_offers_the_demo_and_imports_it_with_one_click(qtbot, workstation):
+    browser = workstation.browser
+    assert browser.banner.isVisibleTo(workstation.window)
+    browser.demo_button.click()
+    viewer = workstation.viewer
+    wait_until(qtbot, lambda: viewer.viewports[0].series is not None
+               and viewer.all_first_frames_shown(), timeout=300000)
+    assert browser.model.rowCount() == 1
+    assert not browser.banner.isVisibleTo(workstation.window)
+    assert browser.model.study(0).patient.patient_name == "DEMO^LIGHTBOX"
+    assert workstation.window.tabs.currentWidget() is viewer

@@ -140,6 +140,25 @@ def orientation_labels(orientation: Sequence[float] | None) -> OrientationLabels
     )
 
 
+_OPPOSITE = str.maketrans("LRAPHF", "RLPAFH")
+
+
+def patient_orientation_labels(values: Sequence[str] | None) -> OrientationLabels | None:
+    """Edge labels from Patient Orientation (0020,0020), for images without a plane.
+
+    PS3.3 C.7.6.1.1.1: the first value is the direction of the rows (toward the right of
+    the image), the second that of the columns (toward the bottom), e.g. ``L\\F``.
+    """
+    if not values or len(values) < 2:
+        return None
+    right, bottom = str(values[0]).strip().upper(), str(values[1]).strip().upper()
+    if not right or not bottom:
+        return None
+    return OrientationLabels(
+        left=right.translate(_OPPOSITE), right=right, top=bottom.translate(_OPPOSITE), bottom=bottom
+    )
+
+
 class SpacingKind(enum.Enum):
     """What a measured distance means (PS3.3 10.7.1)."""
 
@@ -274,6 +293,13 @@ class FramePlane:
     orientation: tuple[float, ...] | None = None
     thickness: float | None = None
     location: float | None = None
+    patient_orientation: tuple[str, ...] | None = None
+
+    def labels(self) -> OrientationLabels | None:
+        """Edge labels: from the plane's orientation, else from Patient Orientation."""
+        return orientation_labels(self.orientation) or patient_orientation_labels(
+            self.patient_orientation
+        )
 
 
 _SPACING_KEYWORDS = (
@@ -346,4 +372,10 @@ def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
         location = None
     if (position_item is not None or location is None) and position and orientation:
         location = float(np.dot(slice_normal(orientation), position))
-    return FramePlane(pixel_spacing(attributes), position, orientation, thickness, location)
+    raw_po = ds.get("PatientOrientation")
+    patient_orientation = None
+    if raw_po is not None and not isinstance(raw_po, str | bytes):
+        patient_orientation = tuple(str(v) for v in raw_po)
+    return FramePlane(
+        pixel_spacing(attributes), position, orientation, thickness, location, patient_orientation
+    )

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import QFrame, QVBoxLayout, QWidget
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleUser
 
-from viewer.dicom.geometry import orientation_labels
 from viewer.imaging.pipeline import DisplayCalibration, ViewState
 from viewer.imaging.presentation import PresentationShape, is_inverted
 from viewer.imaging.voi import WindowParams
@@ -251,7 +250,7 @@ class ViewportWidget(QFrame):
         if self._shown_index is None:
             self.view.fit()
         self._shown_index = self.index
-        self.annotations.set_orientation(orientation_labels(facts.plane.orientation))
+        self.annotations.set_orientation(facts.plane.labels())
         self.annotations.set_spacing(spacing)
         self.measure.frame_changed()
         self._update_texts()
