@@ -94,3 +94,31 @@ def test_bad_arguments_exit_two(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--home", home, "import"])
     assert exc.value.code == 2
+
+
+def test_ctrl_c_cancels_cleanly_and_a_rerun_completes(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.store.test_crash import ROOT, _assert_sound, _wait_for_instances
+
+    paths = write_ct_series(tmp_path / "ct", slices=300, rows=128, cols=128)
+    home = tmp_path / "home"
+    command = [sys.executable, "-m", "viewer", "--home", str(home), "import", "--json"]
+    proc = subprocess.Popen(
+        [*command, str(tmp_path / "ct")], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    _wait_for_instances(home, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    report = json.loads(out)
+    if not report["cancelled"]:
+        pytest.skip("the import finished before the interrupt arrived")
+    assert proc.returncode == 1 and report["safe_to_eject"] is False
+    assert 0 < _assert_sound(home) < len(paths)
+    rerun = subprocess.run(
+        [*command, str(tmp_path / "ct")], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert rerun.returncode == 0
+    assert _assert_sound(home) == len(paths)

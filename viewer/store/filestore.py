@@ -2,10 +2,12 @@
 
 ``files/<Study Instance UID>/<Series Instance UID>/<SOP Instance UID>.dcm`` under the
 Lightbox home. A file is never modified and never visible half-written: it is written
-under a temporary name in ``files/.incoming``, flushed to disk (``fsync``), renamed into
-place, and only then is its database row committed. A process killed at any point leaves
-at most a stray temporary file (removed on the next open) or a file without a row
-(overwritten by the next import of the same instance), never a row without its file.
+under a temporary name in ``files/.incoming``, flushed to disk, renamed into place, and
+only then is its database row committed. An import flushes a whole batch of temporary
+files with one ``syncfs`` (Linux; one ``fsync`` per file elsewhere) before renaming any
+of them. A process killed at any point leaves at most a stray temporary file (removed on
+the next open) or a file without a row (overwritten by the next import of the same
+instance), never a row without its file.
 """
 
 from __future__ import annotations
