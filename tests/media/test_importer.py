@@ -258,3 +258,27 @@ def test_folder_scan_finds_dicom_by_content_not_name(tmp_path: Path, store: Stud
     assert report.instances_added == 3
     assert [p.path for p in report.skipped] == [str(folder / "movie.avi")]
     assert report.ok
+
+
+def test_dicomdir_with_iso_2022_names(tmp_path: Path, store: StudyStore) -> None:
+    """media-dicomdir.md test 7: chrH31 (ISO 2022 IR 87) on a dcmmkdir disc (``+I``)."""
+    import subprocess
+
+    from tests.support import testdata
+
+    root = tmp_path / "disc"
+    (root / "IMAGES").mkdir(parents=True)
+    for n, name in enumerate(("chrH31.dcm", "chrX1.dcm", "chrGreek.dcm")):
+        shutil.copy(testdata.charset_file(name), root / "IMAGES" / f"IM{n:06d}")
+    if shutil.which("dcmmkdir") is None:
+        pytest.skip("dcmtk's dcmmkdir is not installed")
+    subprocess.run(
+        ["dcmmkdir", "+r", "-Pgp", "+I", "+id", str(root), "+D", str(root / "DICOMDIR"),
+         "IMAGES"],
+        check=True, capture_output=True, cwd=root,
+    )
+    lower_case_names(root)
+    report = import_media([root], store)
+    assert report.ok and report.instances_added == 3
+    names = {s.patient.patient_name for s in store.studies()}
+    assert names == {"Yamada^Tarou=山田^太郎=やまだ^たろう", "Wang^XiaoDong=王^小東", "Διονυσιος"}
