@@ -8,7 +8,7 @@ costs one short read.
 Little endian files (nearly all) are read by one pass over the element structure (PS3.5
 7.1, 7.5) that picks out the ~25 attributes the study database keeps and checks that no
 element runs past the end of the file; text is decoded by pydicom's character set code
-(PS3.5 6.1). That pass is about ten times faster than building a pydicom Dataset, which
+(PS3.5 6.1). That pass is several times faster than building a pydicom Dataset, which
 matters when a disc holds 10,000 files. Anything else (big endian, deflated, structures the
 pass does not understand) is read by pydicom with ``stop_before_pixels`` and
 ``specific_tags``; pydicom stops silently at the end of a truncated file, so the structure
