@@ -103,6 +103,14 @@ def test_bad_input_is_named_and_never_stops_the_import(medium: Path) -> None:
     os.chmod(locked_file, 0o000)
     os.chmod(locked_folder, 0o000)
     home = Path(tempfile.mkdtemp(prefix="lightbox-home-"))
+    # Load every module an import touches while still privileged: the unprivileged child
+    # may not be allowed to read the interpreter's own library folder.
+    warm = Path(tempfile.mkdtemp(prefix="lightbox-warm-"))
+    shutil.copy(good[0], warm / "one.dcm")
+    (warm / "two.txt").write_text("not DICOM")
+    with StudyStore.open(warm / "home") as warm_store:
+        import_media([warm], warm_store).to_dict()
+    shutil.rmtree(warm)
     try:
         if os.geteuid() == 0:
             os.chown(home, pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid)
