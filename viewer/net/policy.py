@@ -183,6 +183,7 @@ QUERY_RETURN_KEYS: dict[str, tuple[str, ...]] = {
         "StudyDescription",
         "ReferringPhysicianName",
         "ModalitiesInStudy",
+        "SOPClassesInStudy",
         "NumberOfStudyRelatedSeries",
         "NumberOfStudyRelatedInstances",
     ),

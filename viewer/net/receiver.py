@@ -8,21 +8,17 @@ the store) runs in the sink on a worker thread, so the network keeps streaming.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import queue
 import re
+import struct
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from pydicom.dataset import FileMetaDataset
-from pydicom.filewriter import write_file_meta_info
-from pydicom.uid import UID
 
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
@@ -63,19 +59,35 @@ class ReceivedInstance:
 Sink = Callable[[ReceivedInstance], None]
 
 
+def _element(group_elem: int, vr: bytes, value: bytes) -> bytes:
+    """One explicit VR little endian element of group 0002 (PS3.5 7.1.2)."""
+    if len(value) % 2:
+        value += b"\x00" if vr == b"UI" else b" "  # PS3.5 6.2: even length, UI pads NUL
+    tag = struct.pack("<HH", 0x0002, group_elem)
+    if vr == b"OB":
+        return tag + vr + b"\x00\x00" + struct.pack("<L", len(value)) + value
+    return tag + vr + struct.pack("<H", len(value)) + value
+
+
+_PREAMBLE = b"\x00" * 128 + b"DICM"
+_VERSION = _element(0x0001, b"OB", b"\x00\x01")
+_IMPLEMENTATION = _element(0x0012, b"UI", IMPLEMENTATION_CLASS_UID.encode()) + _element(
+    0x0013, b"SH", IMPLEMENTATION_VERSION_NAME.encode())
+
+
 def _file_meta_bytes(sop_class: str, sop_instance: str, syntax: str, source_aet: str) -> bytes:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(sop_class)
-    meta.MediaStorageSOPInstanceUID = UID(sop_instance)
-    meta.TransferSyntaxUID = UID(syntax)
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-    if source_aet:
-        meta.SourceApplicationEntityTitle = source_aet  # PS3.10 7.1 (0002,0016)
-    buf = io.BytesIO()
-    buf.write(b"\x00" * 128 + b"DICM")
-    write_file_meta_info(buf, meta, enforce_standard=True)  # type: ignore[arg-type]
-    return buf.getvalue()
+    """Preamble and File Meta Information (PS3.10 7.1), encoded directly: a few
+    microseconds, where building a pydicom dataset per instance costs milliseconds."""
+    body = b"".join((
+        _VERSION,
+        _element(0x0002, b"UI", sop_class.encode("ascii")),
+        _element(0x0003, b"UI", sop_instance.encode("ascii")),
+        _element(0x0010, b"UI", syntax.encode("ascii")),
+        _IMPLEMENTATION,
+        _element(0x0016, b"AE", source_aet.encode("ascii", "replace")) if source_aet else b"",
+    ))
+    length = struct.pack("<HH", 0x0002, 0x0000) + b"UL" + struct.pack("<HL", 4, len(body))
+    return _PREAMBLE + length + body
 
 
 class Receiver:

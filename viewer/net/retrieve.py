@@ -259,27 +259,27 @@ def retrieve(
     progress = RetrieveProgress(method=chosen)
     yield progress.snapshot()
 
-    try:
-        items: list[InventoryItem] | None = inventory(node, local, request, token)
-    except PeerError:
-        if token.cancelled:
-            raise
-        items = None  # the PACS will not list instances: retrieve blind
-    todo: list[InventoryItem] | None = None
-    if items is not None:
-        progress.expected = len(items)
-        have = already_have([i.sop_instance_uid for i in items]) if (
-            already_have and items) else set()
-        progress.already_present = len(have)
-        todo = [i for i in items if i.sop_instance_uid not in have]
-        if not todo:
-            progress.phase = "done"
-            progress.status = 0x0000
-            if not items:
-                progress.message = explain.retrieve_status(
-                    where(node, local, our_host), chosen, 0x0000, 0, 0)
-            yield progress.snapshot()
-            return
+    plan = _Plan(node, local, request, token)
+    if already_have is not None:
+        # Only what is missing: the PACS lists the instances first (PS3.4 C.4.1).
+        items = plan.items()
+        if items is not None:
+            progress.expected = len(items)
+            have = already_have([i.sop_instance_uid for i in items]) if items else set()
+            progress.already_present = len(have)
+            plan.todo = [i for i in items if i.sop_instance_uid not in have]
+            if not plan.todo:
+                progress.phase = "done"
+                progress.status = 0x0000
+                if not items:
+                    progress.message = explain.retrieve_status(
+                        where(node, local, our_host), chosen, 0x0000, 0, 0)
+                yield progress.snapshot()
+                return
+    else:
+        # A first retrieve: one study-level answer gives the SOP classes and the count;
+        # the instance list is asked for only if something goes wrong.
+        progress.expected = plan.summarize()
 
     arrived: set[str] = set()
     lock = threading.Lock()
@@ -290,11 +290,11 @@ def retrieve(
             arrived.add(item.sop_instance_uid)
 
     def still_missing() -> list[InventoryItem] | None:
-        if todo is None:
+        if plan.todo is None:
             return None
         external = scp.receiver.uids if scp is not None else set()
         with lock:
-            return [i for i in todo
+            return [i for i in plan.todo
                     if i.sop_instance_uid not in arrived and i.sop_instance_uid not in external]
 
     # Passes: the preferred encoding first, then the other one for what is still missing
@@ -304,9 +304,12 @@ def retrieve(
     sequence = plans["get"] + plans["move"] if chosen == "auto" else plans[chosen]
     get_offered = True
     for step, (kind, alternate) in enumerate(sequence):
-        left = still_missing()
         if kind == "get" and not get_offered:
             continue
+        if step > 0 and plan.todo is None and not token.cancelled and (
+                progress.failed or not progress.completed):
+            plan.todo = plan.items()  # something failed: find out exactly what
+        left = still_missing()
         if step > 0:
             if token.cancelled or progress.cancelled or left == []:
                 break
@@ -315,9 +318,9 @@ def retrieve(
             if alternate and (left is None or (scp is not None and kind == "move")):
                 continue
             _reset_for_pass(progress)
-        whole = left is None or len(left) == len(items or [])
+        whole = left is None or len(left) == len(plan.listed or [])
         identifiers = _identifiers(request, None if whole else left)
-        classes = {i.sop_class_uid for i in (left or [])}
+        classes = {i.sop_class_uid for i in left} if left else plan.classes
         progress.method = kind
         try:
             if kind == "get":
@@ -334,6 +337,11 @@ def retrieve(
             if chosen == "get":
                 raise PeerError(node.name, str(exc)) from None
             get_offered = False  # auto: C-MOVE next
+    if plan.listed is not None:
+        progress.expected = len(plan.listed)
+    if scp is None:
+        with lock:
+            progress.received = len(arrived)
     _finish(node, local, progress, still_missing(), our_host)
     yield progress.snapshot()
 
@@ -366,6 +374,61 @@ def _finish(node: NodeRecord, local: NetworkSettings, progress: RetrieveProgress
         progress.message = explain.retrieve_status(
             where(node, local, our_host), progress.method, progress.status or WARNING,
             progress.completed, progress.failed, progress.warning, progress.error_comment)
+
+
+class _Plan:
+    """What the PACS says the request covers, asked for as late as possible."""
+
+    def __init__(self, node: NodeRecord, local: NetworkSettings, request: RetrieveRequest,
+                 token: CancelToken) -> None:
+        self.node, self.local, self.request, self.token = node, local, request, token
+        self.listed: list[InventoryItem] | None = None
+        self.todo: list[InventoryItem] | None = None
+        self.classes: set[str] = set()
+        self._asked = False
+
+    def items(self) -> list[InventoryItem] | None:
+        """The image-level inventory, or None if the PACS will not give it."""
+        if not self._asked:
+            self._asked = True
+            try:
+                self.listed = inventory(self.node, self.local, self.request, self.token)
+            except PeerError:
+                if self.token.cancelled:
+                    raise
+                self.listed = None  # the PACS will not list instances: retrieve blind
+        return self.listed
+
+    def summarize(self) -> int | None:
+        """Ask for SOP Classes in Study and the instance count (PS3.4 C.6.1.1.2, optional
+        keys a PACS may leave empty); return the count if known."""
+        r = self.request
+        if r.sop_uids:
+            return len(r.sop_uids)
+        try:
+            spec = QuerySpec(level="study", model=r.model, patient_id=r.patient_id,
+                             study_uids=(r.study_uid,))
+            studies = list(find(self.node, self.local, spec, self.token))
+            for study in studies:
+                value = study.get("SOPClassesInStudy", "")
+                self.classes |= set(value if isinstance(value, list) else [value]) - {""}
+            if not r.series_uids:
+                counts = [study.get("NumberOfStudyRelatedInstances") for study in studies]
+            else:
+                spec = QuerySpec(level="series", model=r.model, patient_id=r.patient_id,
+                                 study_uids=(r.study_uid,), series_uids=r.series_uids)
+                counts = [s.get("NumberOfSeriesRelatedInstances")
+                          for s in find(self.node, self.local, spec, self.token)]
+        except PeerError:
+            if self.token.cancelled:
+                raise
+            return None
+        if not counts or any(c in (None, "") for c in counts):
+            return None
+        try:
+            return sum(int(str(c)) for c in counts)
+        except (TypeError, ValueError):
+            return None
 
 
 class _NoGetError(Exception):

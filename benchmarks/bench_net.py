@@ -1,0 +1,158 @@
+"""C-GET / C-MOVE of a 400-slice CT from Orthanc, ours (with store import) vs dcmtk getscu/movescu.
+
+The study: 400 CT slices of 512x512 16-bit, Explicit VR Little Endian (about 210 MB), loaded
+into Orthanc (Debian package, generated JSON config) on loopback. Every peer process runs
+with ``TCP_NODELAY=1`` (without it Nagle's algorithm holds dcmtk and Orthanc at ~12 MB/s):
+
+- ours, C-GET: ``viewer.net.retrieve`` into a fresh Lightbox home, each instance imported
+  into the study store (``StudyStore.add_received_file``), timed until the store holds the
+  study; the study is deleted from the store between runs (untimed).
+- dcmtk ``getscu`` with its largest receive PDU, writing the files to a folder.
+- ours, C-MOVE: the storage SCP started for the retrieve (included in the time), same import.
+- dcmtk ``movescu`` + ``storescp`` (started once, outside the timing, largest PDU).
+- study-level C-FIND of all studies, ours (``viewer.net.query.find``) vs ``findscu``.
+
+Throughput is study bytes / wall time. The goal is at least 0.8x dcmtk's throughput.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchmarks import Context, Result, measure_pair
+from tests.support.peers import (
+    PEER_ENV,
+    StudySpec,
+    free_port,
+    orthanc_instance_count,
+    start_orthanc,
+    store_files,
+    wait_for_port,
+    write_peer_studies,
+)
+from viewer.core.identity import derived_uid
+from viewer.core.settings import NetworkSettings
+from viewer.net.nodes import NodeRecord
+from viewer.net.query import QuerySpec, find
+from viewer.net.retrieve import RetrieveRequest, retrieve
+from viewer.store import StudyStore
+
+SLICES = 400
+SIZE = 512
+SPEC = StudySpec("bench-ct", "BENCH^CT", "BENCH-1", "", "20240101", "ACCB1", "CT BENCH",
+                 (("CT", SLICES, SIZE, "explicit"),))
+DCMTK_PDU = "131072"  # the largest receive PDU dcmtk accepts
+
+
+def _study(ctx: Context) -> tuple[Path, int]:
+    folder = ctx.folder(f"net-ct-{SLICES}x{SIZE}")
+    files = sorted(folder.glob("*.dcm"))
+    if len(files) != SLICES:
+        for f in files:
+            f.unlink()
+        write_peer_studies(folder, [SPEC])
+        files = sorted(folder.glob("*.dcm"))
+    return folder, sum(f.stat().st_size for f in files)
+
+
+def _ours(node: NodeRecord, local: NetworkSettings, home: Path, method: str) -> None:
+    study = derived_uid("lightbox-test", SPEC.key)
+    with StudyStore.open(home) as store:
+        def sink(item: object) -> None:
+            store.add_received_file(item.path, move=True)  # type: ignore[attr-defined]
+
+        steps = list(retrieve(node, local, RetrieveRequest(study), sink, home / "incoming",
+                              method=method))
+        assert steps[-1].ok and steps[-1].completed == SLICES, steps[-1]
+
+
+def _clear(home: Path) -> None:
+    study = derived_uid("lightbox-test", SPEC.key)
+    with StudyStore.open(home) as store:
+        store.delete_study(study)
+
+
+def run(ctx: Context) -> Iterator[Result]:
+    folder, nbytes = _study(ctx)
+    mb = nbytes / 1e6
+    work = Path(tempfile.mkdtemp(prefix="lightbox-bench-net-"))
+    our_port, storescp_port = free_port(), free_port()
+    orthanc = start_orthanc(work / "orthanc", aet="ORTHANC", destinations={
+        "LIGHTBOX": ("127.0.0.1", our_port), "STORESCP": ("127.0.0.1", storescp_port)})
+    storescp = None
+    try:
+        store_files(orthanc, sorted(folder.glob("*.dcm")))
+        assert orthanc_instance_count(orthanc) == SLICES
+        node = NodeRecord("orthanc", "ORTHANC", "127.0.0.1", orthanc.port)
+        local = NetworkSettings(ae_title="LIGHTBOX", port=our_port, bind_address="127.0.0.1")
+        home = work / "home"
+        study = derived_uid("lightbox-test", SPEC.key)
+        keys = ["-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}"]
+        getscu_out = work / "getscu"
+        storescp_out = work / "storescp"
+        storescp_out.mkdir()
+
+        def fresh_dirs() -> None:
+            _clear(home)
+            for d in (getscu_out, storescp_out):
+                shutil.rmtree(d, ignore_errors=True)
+                d.mkdir()
+
+        def getscu() -> None:
+            subprocess.run(["getscu", "-aet", "GETSCU", "-aec", "ORTHANC", "-pdu", DCMTK_PDU,
+                            "-od", str(getscu_out), "127.0.0.1", str(orthanc.port), *keys],
+                           env=PEER_ENV, check=True, capture_output=True)
+
+        storescp = subprocess.Popen(
+            ["storescp", "-aet", "STORESCP", "-pdu", DCMTK_PDU, "-od", str(storescp_out),
+             str(storescp_port)], env=PEER_ENV, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        wait_for_port(storescp_port)
+
+        def movescu() -> None:
+            subprocess.run(["movescu", "-aet", "MOVESCU", "-aec", "ORTHANC", "-aem",
+                            "STORESCP", "-S", "127.0.0.1", str(orthanc.port), *keys],
+                           env=PEER_ENV, check=True, capture_output=True)
+
+        repeats = 2 if ctx.quick else 5
+        for method, peer_fn, peer_name in (("get", getscu, "dcmtk getscu"),
+                                           ("move", movescu, "dcmtk movescu+storescp")):
+            ours, peer = measure_pair(lambda m=method: _ours(node, local, home, m),
+                                      peer_fn, repeats, warmup=1, setup=fresh_dirs)
+            ours_rate = mb / (ours.median / 1000)
+            peer_rate = mb / (peer.median / 1000)
+            yield Result(
+                what=f"C-{method.upper()} CT {SLICES}x{SIZE}x{SIZE} ({mb:.0f} MB) from "
+                "Orthanc, into the store",
+                ours=ours_rate, unit="MB/s", peer=peer_rate, peer_name=peer_name,
+                goal=">= 0.8x dcmtk's throughput", goal_min=0.8 * peer_rate,
+                details={"ours_ms": ours, "peer_ms": peer, "bytes": nbytes},
+            )
+            yield Result(what=f"  C-{method.upper()} wall time", ours=ours.median / 1000,
+                         unit="s", peer=peer.median / 1000, peer_name=peer_name)
+
+        def findscu() -> None:
+            subprocess.run(["findscu", "-S", "-aet", "FINDSCU", "-aec", "ORTHANC", "127.0.0.1",
+                            str(orthanc.port), "-k", "QueryRetrieveLevel=STUDY", "-k",
+                            "PatientName=*", "-k", "StudyInstanceUID"],
+                           env=PEER_ENV, check=True, capture_output=True)
+
+        def our_find() -> None:
+            assert len(list(find(node, local, QuerySpec(patient_name="*")))) == 1
+
+        ours_q, peer_q = measure_pair(our_find, findscu, ctx.repeats(30), warmup=2)
+        yield Result(what="C-FIND study level, Orthanc", ours=ours_q.median,
+                     peer=peer_q.median, peer_name="dcmtk findscu",
+                     goal="<= 1.2x findscu (findscu includes process start)", ratio_max=1.2,
+                     details={"ours": ours_q, "peer": peer_q})
+    finally:
+        if storescp is not None:
+            storescp.terminate()
+            storescp.wait(10)
+        orthanc.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
