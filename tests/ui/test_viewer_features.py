@@ -131,3 +131,27 @@ def test_help_lists_every_shortcut(qtbot, workstation):
     assert dialog.table.rowCount() == len(SHORTCUTS)
     keys = {dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())}
     assert {"I", "R / Shift+R", "Ctrl+T", "4"} <= keys
+
+
+def test_scroll_tool_drag_and_tab_between_viewports(qtbot, workstation, phantom):
+    from PySide6.QtCore import QPoint
+
+    from viewer.ui.viewer.tools import Tool
+
+    vp = _open(qtbot, workstation, phantom)
+    workstation.window.activateWindow()  # window shortcuts need the active window
+    qtbot.waitUntil(lambda: workstation.window.isActiveWindow())
+    vp.canvas.setFocus()
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_S)  # the scroll tool, by its shortcut
+    assert workstation.viewer.tool is Tool.SCROLL
+    start = QPoint(200, 200)
+    qtbot.mousePress(vp.canvas, Qt.MouseButton.LeftButton, pos=start)
+    for step in range(1, 5):
+        qtbot.mouseMove(vp.canvas, start + QPoint(0, 4 * step))
+    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=start + QPoint(0, 16))
+    assert vp.index == 4
+    workstation.window.set_layout("1x2")
+    viewer = workstation.viewer
+    assert viewer.active is viewer.viewports[0]
+    qtbot.keyClick(viewer.viewports[0].canvas, Qt.Key.Key_Tab)
+    assert viewer.active is viewer.viewports[1]

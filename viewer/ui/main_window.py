@@ -125,7 +125,11 @@ class MainWindow(QMainWindow):
         view.addAction(self.annotations_action)
         view.addAction(self._action("Overlays and shutters", self._vp("toggle_overlays")))
         view.addAction(self._action("Cine play / stop", self._vp("toggle_cine")))
-        view.addAction(self._action("Next viewport", self.viewer.next_viewport, "Tab"))
+        next_viewport = self._action("Next viewport", self.viewer.next_viewport, "Tab")
+        # Only in the viewer: Tab keeps moving between fields in the browser and dialogs.
+        next_viewport.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.viewer.addAction(next_viewport)
+        view.addAction(next_viewport)
         view.addSeparator()
         view.addAction(self._action("Study &browser", self.show_browser, "Ctrl+B"))
 

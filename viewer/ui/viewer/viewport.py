@@ -126,6 +126,7 @@ class ViewportWidget(QFrame):
         self._shown_index: int | None = None
         self._drag_button: Qt.MouseButton | None = None
         self._drag_last = QPoint()
+        self._scroll_rest = 0
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
         self._render_timer.setInterval(0)
@@ -476,8 +477,12 @@ class ViewportWidget(QFrame):
             elif tool is Tool.ZOOM:
                 self.zoom_by(math.exp(-dy / 150.0))
             elif tool is Tool.SCROLL:
-                if dy:
-                    self.scroll(int(math.copysign(1, dy)))
+                # One image per 4 pixels of drag: fine control on short stacks.
+                self._scroll_rest += dy
+                steps = int(self._scroll_rest / 4)
+                if steps:
+                    self._scroll_rest -= steps * 4
+                    self.scroll(steps)
             elif tool in self.measure.tools:
                 self.measure.drag(self._display_pos(ev))
 
