@@ -137,7 +137,12 @@ class FileStore:
             target = self.absolute(relative)
             try:
                 self._parent(target)
-                os.replace(temporary, target)
+                try:
+                    os.replace(temporary, target)
+                except FileNotFoundError:
+                    # The folder was pruned meanwhile (a study deleted by another process).
+                    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    os.replace(temporary, target)
             except OSError as exc:
                 failures.append((relative, exc))
                 with contextlib.suppress(OSError):
