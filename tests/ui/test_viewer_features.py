@@ -155,3 +155,19 @@ def test_scroll_tool_drag_and_tab_between_viewports(qtbot, workstation, phantom)
     assert viewer.active is viewer.viewports[0]
     qtbot.keyClick(viewer.viewports[0].canvas, Qt.Key.Key_Tab)
     assert viewer.active is viewer.viewports[1]
+
+
+def test_window_menu_offers_the_files_own_windows(qtbot, workstation, phantom):
+    vp = _open(qtbot, workstation, phantom)
+    window = workstation.window
+    window.window_menu.aboutToShow.emit()
+    labels = [a.text() for a in window.window_menu.actions()]
+    assert any(t.startswith("File: ABDOMEN") for t in labels)
+    (lung,) = [a for a in window.window_menu.actions() if a.text().startswith("File: LUNG")]
+    lung.trigger()
+    assert (vp.current_window().center, vp.current_window().width) == (-600, 1500)
+    assert "LUNG" in vp.annotations.corner_text(1)
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_0)  # 0 steps through the file's windows
+    assert vp.current_window().center == 40
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_0)
+    assert vp.current_window().center == -600

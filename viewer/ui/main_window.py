@@ -59,6 +59,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self._position)
         self.statusBar().addPermanentWidget(self._progress)
         viewer.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        viewer.load_progress.connect(lambda done, total: self.show_progress(done, total))
         self.extra_menus: dict[str, Callable[[], None]] = {}
         self._build_actions()
         self.resize(1400, 900)
@@ -164,6 +165,8 @@ class MainWindow(QMainWindow):
         window.addAction(self._action("Image's own window\t0", self._vp("use_file_window", 0)))
         window.addAction(self._action("Automatic (min/max)\t9", self._vp("use_auto_window")))
         self.window_menu = window
+        self._file_window_actions: list[QAction] = []
+        window.aboutToShow.connect(self._file_windows)
         self.image_menu = bar.addMenu("&Image")
 
         self.network_menu = bar.addMenu("&Network")
@@ -172,6 +175,23 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self._action("&Keyboard shortcuts", self.show_shortcuts, "F1"))
         help_menu.addAction(self._action("&About Lightbox", self.show_about))
         self.help_menu = help_menu
+
+    def _file_windows(self) -> None:
+        """The Window menu lists the image's own windows (with their explanations)."""
+        for action in self._file_window_actions:
+            self.window_menu.removeAction(action)
+        self._file_window_actions = []
+        vp = self.viewer.active
+        params = vp._facts.params if vp is not None and vp._facts is not None else None
+        if params is None or not params.windows:
+            return
+        self._file_window_actions.append(self.window_menu.addSeparator())
+        for i, w in enumerate(params.windows):
+            label = w.explanation or f"Window {i + 1}"
+            act = self._action(f"File: {label}  (C {w.center:g} / W {w.width:g})",
+                               lambda i=i: vp.use_file_window(i))
+            self.window_menu.addAction(act)
+            self._file_window_actions.append(act)
 
     # ------------------------------------------------------------------ viewer
     def set_layout(self, name: str) -> None:

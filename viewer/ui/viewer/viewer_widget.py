@@ -71,6 +71,7 @@ class ViewerWidget(QWidget):
 
     status_message = Signal(str)
     active_changed = Signal(object)
+    load_progress = Signal(int, int)
 
     def __init__(self, thumbnails: ThumbnailCache | None = None,
                  parent: QWidget | None = None) -> None:
@@ -133,6 +134,7 @@ class ViewerWidget(QWidget):
         return loader
 
     def _progress(self, done: int, total: int) -> None:
+        self.load_progress.emit(done, total)
         if done == total:
             self.status_message.emit(f"Series loaded: {total} images")
 
