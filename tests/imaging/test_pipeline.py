@@ -122,3 +122,33 @@ def test_any_cell_pattern_maps_like_the_clamped_value(signed: bool, bits: int) -
     if bits < 16 and signed:
         out_of_range = np.array([hi + 5, lo - 5], dtype=np.int16)
         assert lut.apply(out_of_range).tolist() == [expected[-1], expected[0]]
+
+
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("slope", [1.0, 0.5, -2.0])
+@pytest.mark.parametrize("function", [VoiFunction.LINEAR, VoiFunction.LINEAR_EXACT])
+@pytest.mark.parametrize(("center", "width"), [(40, 400), (-600, 1500), (100, 1), (9000, 10),
+                                               (-40000, 50), (0.5, 2.0)])
+def test_window_only_table_equals_full_evaluation(
+    signed: bool, slope: float, function: VoiFunction, center: float, width: float
+) -> None:
+    """Evaluating only the stored values inside the window gives the same table as all 65536."""
+    params = GrayscaleParams(bits_allocated=16, bits_stored=16, signed=signed,
+                             modality=RescaleParams(slope, -1024.0, "HU"),
+                             padding=(-2000.0, -1990.0) if signed else (5.0, 9.0))
+    window = WindowParams(center, width, function)
+    lut = build_display_lut(params, ViewState(window=window))
+    sv = np.arange(-32768, 32768) if signed else np.arange(65536)
+    stored = sv.astype(np.int16 if signed else np.uint16)
+    expected = np.rint(apply_window(sv * slope - 1024.0, window)).astype(np.uint8)
+    pad = (sv >= params.padding[0]) & (sv <= params.padding[1])  # type: ignore[index]
+    expected[pad] = lut.background
+    assert np.array_equal(lut.apply(stored), expected)
+
+
+def test_large_frames_are_mapped_in_chunks_identically() -> None:
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 4096, size=(1500, 1250), dtype=np.uint16)
+    lut = build_display_lut(CT, ViewState())
+    assert lut.table is not None
+    assert np.array_equal(lut.apply(frame), lut.table[frame])

@@ -166,7 +166,7 @@ class DisplayLut:
             depth = table.shape[0].bit_length() - 1
             if stored.dtype.kind in "ui" and stored.dtype.itemsize * 8 == depth:
                 unsigned = np.dtype(f"u{stored.dtype.itemsize}")
-                return np.take(table, stored.view(unsigned), mode="wrap")
+                return _take_chunked(table, stored.view(unsigned))
             # another cell size: the value's two's-complement pattern within the table
             index: npt.NDArray[np.int64] = np.asarray(stored, dtype=np.int64) & (table.shape[0] - 1)
             return np.take(table, index)
@@ -273,48 +273,127 @@ def build_display_lut(
     pres_lut = params.presentation_lut if view.presentation is None else None
     to_ddl = _display_function(view.display)
 
-    def chain(sv: FloatArray) -> npt.NDArray[np.uint8]:
+    background = int(to_ddl(np.zeros(1))[0])
+
+    def unpadded(sv: FloatArray) -> npt.NDArray[np.uint8]:
         mv = apply_modality(None if params.is_float else params.modality, sv)
         unit = window_unit(mv, voi) if isinstance(voi, WindowParams) else voi_lut_unit(mv, voi)
         pvalue = presentation_unit(unit, invert=invert, lut=pres_lut)
-        out = to_ddl(pvalue)
+        return to_ddl(pvalue).astype(np.uint8)
+
+    def chain(sv: FloatArray) -> npt.NDArray[np.uint8]:
+        out = unpadded(sv)
         if params.padding is not None:
             lo, hi = params.padding
-            out = np.where((sv >= lo) & (sv <= hi), to_ddl(np.zeros(1))[0], out)
-        return out.astype(np.uint8)
+            out = np.where((sv >= lo) & (sv <= hi), np.uint8(background), out)
+        return out
 
     table: npt.NDArray[np.uint8] | None = None
     offset, wrap = 0, False
     if not params.is_float:
         if params.bits_allocated <= 16:
-            # Only the 2**BitsStored values masking can produce are evaluated; the other bit
-            # patterns (never produced by masked data) repeat the nearest end of the range.
-            depth = 8 if params.bits_allocated <= 8 else 16
-            bits = min(params.bits_stored, depth)
             wrap = True
-            if not params.signed:
-                valid = chain(np.arange(1 << bits, dtype=np.float64))
-                table = np.full(1 << depth, valid[-1], dtype=np.uint8)
-                table[: 1 << bits] = valid
-            else:
-                half = 1 << (bits - 1)
-                table = np.empty(1 << depth, dtype=np.uint8)
-                positive = chain(np.arange(half, dtype=np.float64))
-                negative = chain(np.arange(-half, 0, dtype=np.float64))
-                table[:half] = positive
-                table[half : 1 << (depth - 1)] = positive[-1]
-                table[1 << (depth - 1) : (1 << depth) - half] = negative[0]
-                table[(1 << depth) - half :] = negative
+            table = _cell_table(params, voi, unpadded, background)
         elif stats is not None and stats.sv_max - stats.sv_min < MAX_TABLE_ENTRIES:
             offset = int(stats.sv_min)
             table = chain(np.arange(offset, int(stats.sv_max) + 1, dtype=np.float64))
-    background = int(to_ddl(np.zeros(1))[0])
     overlay_value = int(to_ddl(np.ones(1))[0])
     label = voi.explanation if voi.explanation else (
         f"C {voi.center:g} W {voi.width:g}" if isinstance(voi, WindowParams) else "VOI LUT"
     )
     return DisplayLut(table, offset, wrap, params.signed, 8, background, overlay_value, label,
                       chain, to_ddl)
+
+
+
+#: Frames larger than this are mapped in slices of this many pixels, so that the intp index
+#: array ``numpy.take`` makes from uint16 values stays in cache instead of costing 8 bytes per
+#: pixel of memory traffic.
+_TAKE_CHUNK = 1 << 16
+
+
+def _take_chunked(
+    table: npt.NDArray[np.uint8], index: npt.NDArray[np.unsignedinteger]
+) -> npt.NDArray[np.uint8]:
+    if index.size <= 4 * _TAKE_CHUNK or not index.flags.c_contiguous:
+        return np.take(table, index)
+    out = np.empty(index.shape, dtype=np.uint8)
+    flat_in, flat_out = index.reshape(-1), out.reshape(-1)
+    for start in range(0, flat_in.size, _TAKE_CHUNK):
+        stop = start + _TAKE_CHUNK
+        np.take(table, flat_in[start:stop], out=flat_out[start:stop])
+    return out
+
+
+def _cell_table(
+    params: GrayscaleParams,
+    voi: WindowParams | LutParams,
+    unpadded: Chain,
+    background: int,
+) -> npt.NDArray[np.uint8]:
+    """One entry per bit pattern of an 8- or 16-bit cell, indexed by the pattern as unsigned.
+
+    Only the ``2**BitsStored`` values masking can produce are meaningful; the other patterns
+    repeat the nearest end of the range. Where the chain is constant outside a window (a
+    rescale followed by a LINEAR or LINEAR_EXACT window), only the stored values inside the
+    window are evaluated: a window drag then costs a few hundred evaluations, not 65536.
+    """
+    depth = 8 if params.bits_allocated <= 8 else 16
+    bits = min(params.bits_stored, depth)
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if params.signed else (0, (1 << bits) - 1)
+    a, b = _varying_range(params, voi, lo, hi)
+    ends = unpadded(np.array([lo, hi], dtype=np.float64))
+    # ascending stored-value order first, rotated into bit-pattern order at the end
+    ordered = np.empty(hi - lo + 1, dtype=np.uint8)
+    ordered[: a - lo] = ends[0]
+    ordered[a - lo : b - lo + 1] = unpadded(np.arange(a, b + 1, dtype=np.float64))
+    ordered[b - lo + 1 :] = ends[1]
+    if params.padding is not None:
+        # PS3.3 C.7.5.1.1.2: padding is painted as background, never windowed
+        p_lo = max(int(np.ceil(params.padding[0])), lo)
+        p_hi = min(int(np.floor(params.padding[1])), hi)
+        if p_lo <= p_hi:
+            ordered[p_lo - lo : p_hi - lo + 1] = background
+    table = np.empty(1 << depth, dtype=np.uint8)
+    if not params.signed:
+        table[: hi + 1] = ordered
+        table[hi + 1 :] = ordered[-1]
+    else:
+        half = 1 << (bits - 1)
+        table[:half] = ordered[half:]
+        table[half : 1 << (depth - 1)] = ordered[-1]
+        table[1 << (depth - 1) : (1 << depth) - half] = ordered[0]
+        table[(1 << depth) - half :] = ordered[:half]
+    return table
+
+
+def _varying_range(
+    params: GrayscaleParams, voi: WindowParams | LutParams, lo: int, hi: int
+) -> tuple[int, int]:
+    """Stored values ``[a, b]`` outside which the unpadded chain is constant (else ``lo, hi``)."""
+    modality = params.modality
+    if modality is None:
+        slope, intercept = 1.0, 0.0
+    elif isinstance(modality, LutParams):
+        return lo, hi
+    else:
+        slope, intercept = float(modality.slope), float(modality.intercept)
+    if (
+        not isinstance(voi, WindowParams)
+        or voi.function is VoiFunction.SIGMOID
+        or slope == 0.0
+    ):
+        return lo, hi
+    c, w = float(voi.center), float(voi.width)
+    if voi.function is VoiFunction.LINEAR_EXACT:
+        x_lo, x_hi = c - w / 2.0, c + w / 2.0  # PS3.3 C.11.2.1.3.2
+    else:
+        x_lo, x_hi = c - 0.5 - (w - 1.0) / 2.0, c - 0.5 + (w - 1.0) / 2.0  # C.11.2.1.2.1
+    s1, s2 = sorted(((x_lo - intercept) / slope, (x_hi - intercept) / slope))
+    # one stored value of margin on each side keeps rounding at the edges exact
+    a = max(lo, min(hi, int(np.floor(s1)) - 1))
+    b = min(hi, max(lo, int(np.ceil(s2)) + 1))
+    return a, b
 
 
 def _pick(items: tuple[WindowParams, ...] | tuple[LutParams, ...], index: int, what: str
