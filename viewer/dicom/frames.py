@@ -3,6 +3,11 @@
 :class:`FrameSource` reads the header once, remembers where the pixel data value starts and
 decodes ONE frame on request by seeking into the file: opening a file never touches its pixel
 data, so the first frame of a long series shows as soon as its own file is read.
+
+Lossless grayscale frames are decoded by :mod:`viewer.dicom.codecs` (imagecodecs, which
+releases the GIL) when it can, else by pydicom with pylibjpeg preferred; both give the same
+values. :meth:`FrameSource.frame_into` writes a frame into a caller's array (a slice of a
+series volume) with no copy: uncompressed pixels are read from the file straight into it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.encaps import get_frame
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import as_pixel_options
@@ -33,6 +39,10 @@ from pydicom.uid import (
 )
 
 from viewer.core.errors import InputFileError
+from viewer.dicom import codecs
+from viewer.dicom.codecs import mask_stored, mask_stored_inplace
+
+__all__ = ["FrameSource", "PixelLayout", "mask_stored", "mask_stored_inplace"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +67,7 @@ _INTEGER_TAGS = {
     0x00280006: "Planar Configuration",
 }
 GRAYSCALE_PHOTOMETRICS = frozenset({"MONOCHROME1", "MONOCHROME2"})
+_LITTLE_ENDIAN_NATIVE = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
 
 
 @dataclass(frozen=True)
@@ -136,6 +147,23 @@ class FrameSource:
         if vr:
             opts["pixel_vr"] = vr
         self._opts = opts
+        # pylibjpeg first whatever else is installed, so results do not depend on GDCM/Pillow
+        self._plugins = codecs.pydicom_plugins(self.transfer_syntax)
+        self._fast: codecs.FrameDecoder | None = None
+        self.decoder_name = f"pydicom ({', '.join(self._plugins) or 'native'})"
+        layout = self.layout
+        fast = codecs.fast_decoder(
+            self.transfer_syntax,
+            samples_per_pixel=layout.samples_per_pixel,
+            photometric=layout.photometric,
+            bits_allocated=layout.bits_allocated,
+            is_float=layout.is_float,
+        )
+        if fast is not None and self._full is None:
+            self.decoder_name, self._fast = fast
+        self._spec = codecs.FrameSpec(
+            layout.rows, layout.columns, layout.bits_allocated, layout.bits_stored, layout.signed
+        )
 
     # -- header ---------------------------------------------------------------------------
 
@@ -295,14 +323,7 @@ class FrameSource:
         if self._decoder.is_native and self._full is None:
             self._check_native_length(index)
         try:
-            if self._full is not None:
-                opts = dict(self._opts)
-                opts.pop("pixel_vr", None)
-                arr, _ = self._decoder.as_array(self._full, index=index, raw=raw, **opts)
-            else:
-                with self.path.open("rb") as f:
-                    f.seek(self._value_offset)
-                    arr, _ = self._decoder.as_array(f, index=index, raw=raw, **self._opts)
+            arr = self._pydicom_decode_any(index, raw)
         except InputFileError:
             raise
         except Exception as exc:  # decoders raise many types; one bad file must not crash
@@ -315,6 +336,120 @@ class FrameSource:
             raise self._error(f"frame {index + 1} is truncated ({arr.size} of {expected} values)")
         return arr
 
+    def _pydicom_decode_any(self, index: int, raw: bool) -> npt.NDArray[Any]:
+        if not self._plugins:
+            return self._pydicom_decode(index, raw, None)
+        failures = []
+        for plugin in self._plugins:
+            try:
+                return self._pydicom_decode(index, raw, plugin)
+            except Exception as exc:
+                if len(self._plugins) == 1:
+                    raise
+                failures.append(f"{plugin}: {' '.join(str(exc).splitlines()[-1:])}")
+        raise RuntimeError("; ".join(failures))
+
+    def _pydicom_decode(self, index: int, raw: bool, plugin: str | None) -> npt.NDArray[Any]:
+        opts = dict(self._opts)
+        if plugin is not None:
+            opts["decoding_plugin"] = plugin
+        if self._full is not None:
+            opts.pop("pixel_vr", None)
+            arr, _ = self._decoder.as_array(self._full, index=index, raw=raw, **opts)
+            return arr
+        with self.path.open("rb") as f:
+            f.seek(self._value_offset)
+            arr, _ = self._decoder.as_array(f, index=index, raw=raw, **opts)
+        return arr
+
+    def _fast_into(self, index: int, out: npt.NDArray[Any]) -> bool:
+        """Decode frame ``index`` into ``out`` with the fast codec; False if it declined."""
+        if self._fast is None:
+            return False
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._value_offset)
+                encoded = get_frame(
+                    f,
+                    index,
+                    number_of_frames=self.layout.number_of_frames,
+                    extended_offsets=self._opts.get("extended_offsets"),
+                )
+            self._fast(encoded, out, self._spec)
+        except Exception as exc:  # pydicom then decodes it, or reports why it cannot
+            log.debug("%s: frame %d left to pydicom (%s)", self._name, index + 1, exc)
+            return False
+        return True
+
+    @property
+    def direct(self) -> bool:
+        """Whether frames go into :meth:`frame_into`'s array with no intermediate copy."""
+        return self._fast is not None or self._native_direct
+
+    def frame_geometry(self) -> tuple[tuple[int, int], np.dtype[Any]] | None:
+        """Shape and dtype of :meth:`frame`'s result when frames go in directly, else None."""
+        if not self.direct:
+            return None
+        return (self.layout.rows, self.layout.columns), self._spec.dtype
+
+    @property
+    def _native_direct(self) -> bool:
+        layout = self.layout
+        return (
+            self._full is None
+            and self.transfer_syntax in _LITTLE_ENDIAN_NATIVE
+            and layout.samples_per_pixel == 1
+            and layout.bits_allocated in (8, 16)
+            and not layout.is_float
+        )
+
+    def frame_into(self, index: int, out: npt.NDArray[Any]) -> None:
+        """Write frame ``index``'s stored values into ``out``, as :meth:`frame` returns them.
+
+        ``out`` must have the shape and dtype of :meth:`frame`'s result (C-contiguous), e.g.
+        one slice of a preallocated series volume. Uncompressed grayscale pixels are read
+        from the file into it, lossless grayscale frames decoded into it, others copied.
+
+        Raises
+        ------
+        InputFileError
+            As :meth:`frame`.
+        """
+        self._check_index(index)
+        if self._native_direct:
+            self._read_native_into(index, out)
+        elif not self._fast_into(index, out):
+            arr = self.frame(index)
+            if arr.shape != out.shape or arr.dtype != out.dtype:
+                raise self._mismatch(index, arr.shape, arr.dtype, out)
+            out[...] = arr
+            return
+        mask_stored_inplace(out, self.layout.bits_stored, self.layout.signed)
+
+    def _mismatch(
+        self, index: int, shape: tuple[int, ...], dtype: np.dtype[Any], out: npt.NDArray[Any]
+    ) -> InputFileError:
+        want = "x".join(map(str, out.shape))
+        return self._error(
+            f"frame {index + 1} is {'x'.join(map(str, shape))} {dtype}, "
+            f"the series {want} {out.dtype}"
+        )
+
+    def _read_native_into(self, index: int, out: npt.NDArray[Any]) -> None:
+        shape = (self.layout.rows, self.layout.columns)
+        if out.dtype != self._spec.dtype or out.shape != shape:
+            raise self._mismatch(index, shape, self._spec.dtype, out)
+        if not out.flags.c_contiguous:
+            raise ValueError("out must be C-contiguous")
+        size = out.nbytes
+        with self.path.open("rb", buffering=0) as f:
+            f.seek(self._value_offset + index * size)
+            got = f.readinto(out.data.cast("B"))  # the kernel copies into the volume
+        if got != size:
+            raise self._error(
+                f"is truncated: frame {index + 1} needs {size} bytes, the file has {got or 0}"
+            )
+
     def frame(self, index: int) -> npt.NDArray[Any]:
         """Return frame ``index`` (0-based) as stored values (PS3.3 C.7.6.3.1).
 
@@ -322,6 +457,11 @@ class FrameSource:
         sign-extended per Pixel Representation (or floats for Float Pixel Data); colour frames
         are ``(rows, columns, 3)`` RGB (YBR_FULL / YBR_FULL_422 converted).
         """
+        if self._fast is not None:
+            self._check_index(index)
+            out = np.empty((self.layout.rows, self.layout.columns), self._spec.dtype)
+            if self._fast_into(index, out):
+                return mask_stored_inplace(out, self.layout.bits_stored, self.layout.signed)
         arr = self._decode(index, raw=False)
         if not arr.dtype.isnative:
             arr = arr.astype(arr.dtype.newbyteorder("="))
@@ -354,20 +494,3 @@ class FrameSource:
             )
             return np.frombuffer(data, dtype=dtype).astype(f"u{size}").reshape(shape)
         return self._decode(index, raw=True)
-
-
-def mask_stored(arr: npt.NDArray[Any], bits_stored: int, signed: bool) -> npt.NDArray[Any]:
-    """Keep the low ``bits_stored`` bits and sign-extend when ``signed`` (PS3.5 8.1.1).
-
-    Bits above Bits Stored may hold garbage or retired overlays; they never reach the pixel
-    value.
-    """
-    itemsize = arr.dtype.itemsize
-    if arr.dtype.kind not in "ui" or bits_stored >= itemsize * 8:
-        return arr
-    unsigned = arr.view(f"u{itemsize}") & np.array((1 << bits_stored) - 1, dtype=f"u{itemsize}")
-    if not signed:
-        return np.asarray(unsigned)
-    sign = np.array(1 << (bits_stored - 1), dtype=f"i{itemsize}")
-    values = unsigned.view(f"i{itemsize}")
-    return np.asarray((values ^ sign) - sign)
