@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from viewer.core.errors import InputFileError
 from viewer.core.imports import (
@@ -40,12 +40,15 @@ from viewer.store.writer import BatchCounts, StoredFile
 if TYPE_CHECKING:
     from viewer.store.study_store import StudyStore
 
+_T = TypeVar("_T")
+
 # Files up to this size are read whole (one read, written from memory); larger ones are
 # read up to HEAD_BYTES for the header and copied file to file by the kernel.
 WHOLE_FILE = 256 << 10
 HEAD_BYTES = 64 << 10
 LARGE_FILE = 32 << 20
 BATCH_FILES = 64
+TASK_FILES = 8  # files per pool task
 BATCH_BYTES = 32 << 20
 WORKERS = max(2, min(8, 2 * (os.cpu_count() or 1)))
 
@@ -126,6 +129,26 @@ def write(files: FileStore, item: Prepared) -> Path:
     return files.write_temporary(item.data, item.path)
 
 
+def prepare_many(entries: list[tuple[Path, int]]) -> list[Outcome]:
+    """:func:`prepare` for a few files in one pool task (less hand-over per file)."""
+    return [prepare(path, size) for path, size in entries]
+
+
+def write_many(files: FileStore, items: list[Prepared]) -> list[Path | OSError]:
+    """:func:`write` for a few files in one pool task; an error stays with its file."""
+    results: list[Path | OSError] = []
+    for item in items:
+        try:
+            results.append(write(files, item))
+        except OSError as exc:
+            results.append(exc)
+    return results
+
+
+def _chunks(items: list[_T], size: int = TASK_FILES) -> list[list[_T]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
 def disk_order(paths: Iterable[Path], report: ImportReport) -> list[tuple[Path, int]]:
     """Stat every path once; return regular files in on-disk order with their sizes."""
     seen: set[tuple[int, int]] = set()
@@ -190,7 +213,7 @@ def import_files(
         ThreadPoolExecutor(WORKERS, thread_name_prefix="lightbox-import") as pool,
         ThreadPoolExecutor(1, thread_name_prefix="lightbox-commit") as committer,
     ):
-        pending: list[Future[Outcome]] | None = None
+        pending: list[Future[list[Outcome]]] | None = None
         committing: Future[_Committed] | None = None
         for batch in [*_batches(ordered), []]:
             if cancelled():
@@ -198,7 +221,7 @@ def import_files(
                 for future in pending or ():
                     future.cancel()
                 break
-            submitted = [pool.submit(prepare, path, size) for path, size in batch]
+            submitted = [pool.submit(prepare_many, chunk) for chunk in _chunks(batch)]
             if pending is not None:
                 staged = _stage_batch(store, pool, pending, report, state, seen)
                 if committing is not None:
@@ -222,7 +245,8 @@ class _Staged:
 
     item: Prepared
     relative: str
-    temporary: Future[Path]
+    job: Future[list[Path | OSError]]
+    index: int
 
 
 @dataclass(slots=True)
@@ -234,15 +258,14 @@ class _Committed:
 def _stage_batch(
     store: StudyStore,
     pool: ThreadPoolExecutor,
-    pending: list[Future[Outcome]],
+    pending: list[Future[list[Outcome]]],
     report: ImportReport,
     state: ImportProgress,
     seen: dict[str, Prepared],
 ) -> list[_Staged]:
     """Classify a read batch, drop what is already stored, queue the new files' writes."""
     fresh: dict[str, Prepared] = {}
-    for future in pending:
-        outcome = future.result()
+    for outcome in (o for future in pending for o in future.result()):
         report.files_seen += 1
         report.bytes_read += outcome.size
         state.files_done += 1
@@ -290,13 +313,14 @@ def _stage_batch(
                     "the stored file was kept",
                 )
             )
-    staged = []
-    for uid, item in fresh.items():
-        if uid in stored and uid not in repair:
-            continue
-        r = item.record
-        relative = store.files.relative_path(r.study_uid, r.series_uid, r.sop_instance_uid)
-        staged.append(_Staged(item, relative, pool.submit(write, store.files, item)))
+    staged: list[_Staged] = []
+    to_write = [i for uid, i in fresh.items() if uid not in stored or uid in repair]
+    for chunk in _chunks(to_write):
+        job = pool.submit(write_many, store.files, chunk)
+        for index, item in enumerate(chunk):
+            r = item.record
+            relative = store.files.relative_path(r.study_uid, r.series_uid, r.sop_instance_uid)
+            staged.append(_Staged(item, relative, job, index))
     return staged
 
 
@@ -306,13 +330,13 @@ def _commit_batch(store: StudyStore, staged: list[_Staged]) -> _Committed:
     ready: dict[str, _Staged] = {}
     temporaries: list[tuple[Path, str]] = []
     for entry in staged:
-        try:
-            temporaries.append((entry.temporary.result(), entry.relative))
-        except OSError as exc:
+        result = entry.job.result()[entry.index]
+        if isinstance(result, OSError):
             failed.append(
-                FileProblem(str(entry.item.path), f"cannot write to the store: {exc.strerror}")
+                FileProblem(str(entry.item.path), f"cannot write to the store: {result.strerror}")
             )
             continue
+        temporaries.append((result, entry.relative))
         ready[entry.relative] = entry
     for relative, error in store.files.publish(temporaries):
         entry = ready.pop(relative)
