@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 import viewer
-from tests.support.testdata import test_file
+from tests.support import testdata
 from viewer.cli import _registered, build_parser
 from viewer.cli.conformance_cmd import statement
 from viewer.dicom.demo import DEMO_STUDY
@@ -82,7 +82,7 @@ def test_bundle_renders_like_the_venv(bundle: Path, demo_radiograph: Path, tmp_p
                                       name: str) -> None:
     if "render" not in COMMANDS:
         pytest.skip("the render sub-command is not registered yet")
-    source = demo_radiograph if name == "demo" else test_file(name)
+    source = demo_radiograph if name == "demo" else testdata.test_file(name)
     ours, theirs = tmp_path / "bundle.png", tmp_path / "venv.png"
     frozen = _run([bundle, "render", source, "-o", ours])
     assert frozen.returncode == 0, frozen.stderr
