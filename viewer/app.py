@@ -175,6 +175,10 @@ def run_gui(args: argparse.Namespace) -> int:
     if args.demo:
         task = ws.controller.open_demo()
     elif args.study:
+        if ws.store.study(args.study) is None:
+            ws.close()
+            raise LightboxError(f"study {args.study} is not in the local database "
+                                f"({home}); see lightbox studies")
         ws.controller.open_study(args.study)
     elif args.paths:
         task = ws.controller.open_paths(list(args.paths))

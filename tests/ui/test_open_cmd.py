@@ -47,3 +47,14 @@ def test_open_reports_a_missing_path_in_one_line(home: Path, tmp_path: Path) -> 
 def test_open_refuses_paths_with_demo(home: Path, tmp_path: Path) -> None:
     result = _lightbox(home, "open", "--demo", str(tmp_path))
     assert result.returncode == 2 and "not several" in result.stderr
+
+
+def test_screenshot_of_a_stored_study(home: Path, phantom, tmp_path: Path) -> None:
+    assert _lightbox(home, "import", str(phantom.folder)).returncode == 0
+    out = tmp_path / "study.png"
+    result = _lightbox(home, "open", "--study", phantom.study_uid, "--screenshot", str(out))
+    assert result.returncode == 0, result.stderr
+    image = np.asarray(Image.open(out).convert("RGB"))
+    assert image[200:900, 150:1550].max() > 200  # the phantom is on screen
+    missing = _lightbox(home, "open", "--study", "1.2.3.4", "--screenshot", str(out))
+    assert missing.returncode == 2 and "1.2.3.4" in missing.stderr
