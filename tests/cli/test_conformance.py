@@ -188,11 +188,6 @@ def test_every_listed_storage_transfer_syntax_is_accepted(text: str,
         echo.release()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="StorageSCP rejects from EVT_REQUESTED and pynetdicom closes the socket before the "
-    "A-ASSOCIATE-RJ is written, so the peer sees an abort (the statement promises reason 3)",
-)
 def test_storage_scp_refuses_an_unknown_calling_ae(storage_scp: StorageSCP) -> None:
     ae = AE(ae_title="STRANGER")
     assoc = ae.associate("127.0.0.1", storage_scp.port, ae_title="LIGHTBOX",
@@ -230,8 +225,10 @@ def test_every_listed_query_key_is_sent(text: str, find_scp: tuple[int, list[Any
     port, received = find_scp
     rows = _table_after(text, "**SOP Specific Conformance for the FIND SOP Classes.**")
     by_level: dict[str, set[str]] = {}
-    for level, keyword, *_ in rows:
+    matching: dict[str, str] = {}
+    for level, _name, keyword, _tag, _vr, kinds in rows:
         by_level.setdefault(level, set()).add(keyword)
+        matching[keyword] = kinds
     assert set(by_level) == {"PATIENT", "STUDY", "SERIES", "IMAGE"}
     node = NodeRecord(name="qr", called_aet="QRSCP", host="127.0.0.1", port=port)
     local = NetworkSettings(ae_title="LIGHTBOX")
@@ -249,3 +246,14 @@ def test_every_listed_query_key_is_sent(text: str, find_scp: tuple[int, list[Any
         missing = by_level[level] - sent
         assert not missing, f"{level}: listed but not sent: {sorted(missing)}"
         assert identifier.SpecificCharacterSet == "ISO_IR 192"
+
+    # The matching types the statement names arrive as PS3.4 C.2.2.2 writes them.
+    assert "Wild Card" in matching["PatientName"] and "Range" in matching["StudyDate"]
+    assert "List of UID" in matching["StudyInstanceUID"]
+    spec = QuerySpec(level="study", patient_name="DOE*^J?HN", study_date="20240101-",
+                     study_uids=("1.2.3", "1.2.4"))
+    list(find(node, local, spec))
+    identifier = received[-1]
+    assert str(identifier.PatientName) == "DOE*^J?HN"
+    assert identifier.StudyDate == "20240101-"
+    assert list(identifier.StudyInstanceUID) == ["1.2.3", "1.2.4"]

@@ -240,7 +240,9 @@ def security(f: Facts) -> list[Section]:
 
 def annexes(f: Facts) -> list[Section]:
     """PS3.2 A.8 (A.9): IOD contents, private attributes, terminology, display consistency."""
-    attribute_rows = [(a.keyword, a.tag, a.vr, ", ".join(a.modules)) for a in f.attributes]
+    attribute_rows = [
+        (a.name, a.keyword, a.tag, a.vr, ", ".join(a.modules)) for a in f.attributes
+    ]
     return [
         Section("7", "Annexes", ""),
         Section("7.1", "IOD Contents", ""),
@@ -257,7 +259,7 @@ def annexes(f: Facts) -> list[Section]:
             "module of `viewer.dicom` that reads them (header: indexing and the study "
             "browser; params, frames, palette, overlays: the display pipeline; geometry: "
             "slice order, orientation and measurements; image: frame access).\n\n"
-            + table(("Attribute", "Tag", "VR", "Read by"), attribute_rows),
+            + table(("Attribute Name", "Keyword", "Tag", "VR", "Read by"), attribute_rows),
         ),
         Section(
             "7.1.3",

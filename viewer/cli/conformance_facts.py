@@ -21,7 +21,7 @@ from types import CodeType
 
 import pydicom.uid
 from pydicom.charset import python_encoding
-from pydicom.datadict import dictionary_VR, keyword_dict, tag_for_keyword
+from pydicom.datadict import dictionary_description, dictionary_VR, keyword_dict, tag_for_keyword
 from pydicom.pixels.decoders.base import get_decoder
 
 import viewer
@@ -49,6 +49,7 @@ class AttributeUse:
     tag: str
     vr: str
     modules: tuple[str, ...]
+    name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,7 @@ def _attribute(keyword: str, modules: tuple[str, ...] = ()) -> AttributeUse:
     if tag is None:
         raise ValueError(f"{keyword} is not a DICOM keyword")
     text = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
-    return AttributeUse(keyword, text, dictionary_VR(tag), modules)
+    return AttributeUse(keyword, text, dictionary_VR(tag), modules, dictionary_description(tag))
 
 
 def get_storage_contexts() -> tuple[tuple[UidRow, tuple[UidRow, ...]], ...]:

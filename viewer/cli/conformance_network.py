@@ -163,8 +163,7 @@ def qr_ae(f: Facts) -> list[Section]:
         for k in keys:
             if k.keyword == "SpecificCharacterSet":
                 continue
-            matching = _matching(k.keyword)
-            key_rows.append((level, k.keyword, k.tag, k.vr, matching))
+            key_rows.append((level, k.name, k.keyword, k.tag, k.vr, _matching(k.keyword)))
     return [
         Section("3.2", "AE Specifications", ""),
         Section("3.2.1", QR_AE, ""),
@@ -234,23 +233,35 @@ def qr_ae(f: Facts) -> list[Section]:
     ]
 
 
+# What the user can put in each QuerySpec field, and the key it fills (query.build_identifier);
+# PS3.4 C.2.2.2 matching types. Every other key is sent empty (universal matching: return it).
+_FILTERS = {
+    "patient_name": ("PatientName", "Single Value, Wild Card (`*`, `?`)"),
+    "patient_id": ("PatientID", "Single Value, Wild Card"),
+    "study_date": ("StudyDate", "Single Value, Range (`A-`, `-B`, `A-B`)"),
+    "accession_number": ("AccessionNumber", "Single Value, Wild Card"),
+    "study_description": ("StudyDescription", "Single Value, Wild Card"),
+    "modality": ("ModalitiesInStudy", "Single Value, Wild Card"),
+    "study_uids": ("StudyInstanceUID", "Single Value, List of UID"),
+    "series_uids": ("SeriesInstanceUID", "Single Value, List of UID"),
+    "sop_uids": ("SOPInstanceUID", "Single Value, List of UID"),
+}
+
+
 def _matching(keyword: str) -> str:
-    """Matching types Lightbox uses for a key (PS3.4 C.2.2.2), from :class:`QuerySpec`."""
+    """Matching types Lightbox may send for a key (PS3.4 C.2.2.2)."""
     fields = query.QuerySpec.__dataclass_fields__
-    if keyword == "PatientName":
-        return "Universal, Wild Card (`*`, `?`), Single Value"
-    if keyword == "StudyDate" and "study_date" in fields:
-        return "Universal, Single Value, Range"
-    if keyword.endswith("InstanceUID"):
-        return "Universal, Single Value, List of UID"
-    user_fields = {"PatientID", "AccessionNumber", "StudyDescription", "Modality",
-                   "ModalitiesInStudy"}
-    if keyword in user_fields:
-        return "Universal, Single Value, Wild Card"
+    missing = set(_FILTERS) - set(fields)
+    if missing:
+        raise RuntimeError(f"QuerySpec lost the filters {sorted(missing)}: update _FILTERS")
+    filters = {key: kinds for key, kinds in _FILTERS.values()}
+    filters["Modality"] = filters["ModalitiesInStudy"]  # below STUDY level (build_identifier)
+    if keyword in filters:
+        return "Universal, " + filters[keyword]
     return "Universal (return key)"
 
 
-def _find_conformance(n: NetworkFacts, rows: list[tuple[str, str, str, str, str]]) -> str:
+def _find_conformance(n: NetworkFacts, rows: list[tuple[str, str, str, str, str, str]]) -> str:
     pending = ", ".join(f"0x{c:04X}" for c in query.PENDING)
     return "\n\n".join(
         [
@@ -259,7 +270,8 @@ def _find_conformance(n: NetworkFacts, rows: list[tuple[str, str, str, str, str]
             "of them. Specific Character Set (0008,0005) is always sent as "
             f"`{n.query_charset}`, so any name can be searched; each response is decoded "
             "with the Specific Character Set it carries itself.",
-            table(("Level", "Attribute", "Tag", "VR", "Matching types used"), rows),
+            table(("Level", "Attribute Name", "Keyword", "Tag", "VR", "Matching types used"),
+                  rows),
             f"Responses: Pending ({pending}) responses are shown as they arrive; Success "
             f"(0x{query.SUCCESS:04X}) ends the query; Cancel (0x{query.CANCELLED:04X}) "
             "follows a C-CANCEL, which is sent when the user stops the search; any "
