@@ -98,3 +98,39 @@ def test_retrieve_explains_an_unknown_destination(
                      "move") == 1
     err = capsys.readouterr().err
     assert f"Register AE STRANGER, host 127.0.0.1, port {move_port} on the PACS" in err
+
+
+def test_listen_stores_from_configured_nodes_only(
+        tmp_path: Path, peer_files: dict[str, Path]) -> None:  # noqa: F811
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support.peers import PEER_ENV, free_port, wait_for_port
+
+    h = tmp_path / "home"
+    port = free_port()
+    assert _lightbox(h, "node", "add", "modality", "CTSCANNER@127.0.0.1:104") == 0
+    assert _lightbox(h, "config", "set", "bind-address", "127.0.0.1") == 0
+    files = sorted(p for p in peer_files.values() if p.name.startswith("doe_0_000"))
+    proc = subprocess.Popen([sys.executable, "-m", "viewer", "--home", str(h), "listen",
+                             "--port", str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(port, proc=proc)  # type: ignore[arg-type]
+        sent = subprocess.run(["storescu", "-aet", "CTSCANNER", "-aec", "LIGHTBOX",
+                               "127.0.0.1", str(port), *map(str, files)],
+                              env=PEER_ENV, capture_output=True, text=True)
+        assert sent.returncode == 0, sent.stderr
+        refused = subprocess.run(["storescu", "-aet", "STRANGER", "-aec", "LIGHTBOX",
+                                  "127.0.0.1", str(port), str(files[0])],
+                                 env=PEER_ENV, capture_output=True, text=True)
+        assert refused.returncode != 0
+        assert "Calling AE Title Not Recognized" in refused.stderr
+    finally:
+        os.kill(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert f"stopped; {len(files)} instances received" in out
+    with StudyStore.open(h) as store:
+        assert len(store.instances(series_uid("doe", 0))) == len(files)

@@ -10,8 +10,10 @@ import pytest
 
 from tests.net.conftest import FolderSink, node_for
 from tests.support.peers import PeerProcess, series_uid, study_uid
+from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
 from viewer.net.connection import CancelToken
+from viewer.net.nodes import NodeRecord
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve, storage_contexts
 
 pytestmark = pytest.mark.peer
@@ -156,8 +158,6 @@ def test_peer_killed_mid_retrieve_then_retry_completes(
         tmp_path: Path, local: NetworkSettings, move_port: int, sink: FolderSink,
         peer_files: dict[str, Path], method: str) -> None:
     from tests.support.peers import start_orthanc, store_files
-    from viewer.core.errors import PeerError
-
     work = tmp_path / "orthanc"
     dest = {"LIGHTBOX": ("127.0.0.1", move_port)}
     expected = _expected(peer_files, "yamada_")
@@ -188,3 +188,45 @@ def test_peer_killed_mid_retrieve_then_retry_completes(
         _assert_same(sink, expected)  # every instance once: no duplicate delivery
     finally:
         peer.stop()
+
+
+def test_auto_falls_back_to_move_when_get_is_not_offered(
+        local: NetworkSettings, move_port: int, sink: FolderSink, tmp_path: Path,
+        peer_files: dict[str, Path]) -> None:
+    from tests.support.peers import PynetdicomPeer
+
+    files = _expected(peer_files, "doe_0_000")  # ten implicit VR CT slices
+    peer = PynetdicomPeer(sorted(files.values()), offer_get=False,
+                          destinations={"LIGHTBOX": ("127.0.0.1", move_port)})
+    try:
+        node = node_for_pynetdicom(peer.port)
+        steps = list(retrieve(node, local, RetrieveRequest(study_uid("doe")), sink,
+                              tmp_path / "incoming", method="auto"))
+        assert steps[-1].ok and steps[-1].method == "move", steps[-1].message
+        _assert_same(sink, files)
+        with pytest.raises(PeerError, match="does not offer C-GET"):
+            list(retrieve(node, local, RetrieveRequest(study_uid("doe")), sink,
+                          tmp_path / "incoming", method="get"))
+    finally:
+        peer.stop()
+
+
+def test_a_pacs_that_stops_answering_times_out(local: NetworkSettings, sink: FolderSink,
+                                               tmp_path: Path) -> None:
+    from tests.support.peers import PynetdicomPeer
+    from viewer.net.query import QuerySpec, find
+
+    peer = PynetdicomPeer(stall=3.0)
+    try:
+        node = node_for_pynetdicom(peer.port, dimse_timeout=1.0)
+        with pytest.raises(PeerError, match="no answer to the query within 1 s"):
+            list(find(node, local, QuerySpec()))
+    finally:
+        peer.stop()
+
+
+def node_for_pynetdicom(port: int, **changes: object) -> NodeRecord:
+    fields: dict[str, object] = {"name": "py", "called_aet": "PYPEER", "host": "127.0.0.1",
+                                 "port": port, "acse_timeout": 5.0, "dimse_timeout": 10.0}
+    fields.update(changes)
+    return NodeRecord(**fields)  # type: ignore[arg-type]

@@ -407,24 +407,40 @@ class PynetdicomPeer:
         Calling AE titles it accepts (others are rejected, PS3.8 9.3.4 reason 3).
     ssl_context : ssl.SSLContext, optional
         Serve over TLS.
+    offer_get : bool
+        Offer C-GET; without it the peer offers C-MOVE to ``destinations`` instead.
+    destinations : mapping of AE title -> (host, port)
+        C-MOVE destinations it knows.
+    stall : float
+        Seconds to wait before answering each C-FIND (a PACS that stops answering).
     """
 
     def __init__(self, files: Sequence[Path] = (), *, aet: str = "PYPEER",
                  require_calling_aet: Sequence[str] = (),
-                 ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
+                 ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1",
+                 offer_get: bool = True,
+                 destinations: Mapping[str, tuple[str, int]] | None = None,
+                 stall: float = 0.0) -> None:
         from pynetdicom import AE, StoragePresentationContexts, evt
         from pynetdicom.sop_class import (
             StudyRootQueryRetrieveInformationModelFind,
             StudyRootQueryRetrieveInformationModelGet,
+            StudyRootQueryRetrieveInformationModelMove,
             Verification,
         )
 
         self.files = list(files)
         self.aet = aet
+        self.destinations = dict(destinations or {})
+        self.stall = stall
         ae = AE(ae_title=aet)
         ae.add_supported_context(Verification)
         ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
-        ae.add_supported_context(StudyRootQueryRetrieveInformationModelGet)
+        if offer_get:
+            ae.add_supported_context(StudyRootQueryRetrieveInformationModelGet)
+        ae.add_supported_context(StudyRootQueryRetrieveInformationModelMove)
+        for cx in StoragePresentationContexts:  # 120: for its C-MOVE sub-associations
+            ae.add_requested_context(cx.abstract_syntax)
         from pydicom.uid import AllTransferSyntaxes
 
         for cx in StoragePresentationContexts:
@@ -434,7 +450,8 @@ class PynetdicomPeer:
         ae.require_calling_aet = list(require_calling_aet)
         self.server = ae.start_server(
             (host, 0), block=False, ssl_context=ssl_context,
-            evt_handlers=[(evt.EVT_C_FIND, self._find), (evt.EVT_C_GET, self._get)],
+            evt_handlers=[(evt.EVT_C_FIND, self._find), (evt.EVT_C_GET, self._get),
+                          (evt.EVT_C_MOVE, self._move)],
         )
         self.port = int(self.server.server_address[1])
 
@@ -444,6 +461,8 @@ class PynetdicomPeer:
         return [pydicom.dcmread(p) for p in self.files]
 
     def _find(self, event: object) -> Iterable[tuple[int, Dataset | None]]:
+        if self.stall:
+            time.sleep(self.stall)
         query = event.identifier  # type: ignore[attr-defined]
         unique = {"STUDY": "StudyInstanceUID", "SERIES": "SeriesInstanceUID",
                   "IMAGE": "SOPInstanceUID", "PATIENT": "PatientID"}[query.QueryRetrieveLevel]
@@ -464,6 +483,17 @@ class PynetdicomPeer:
             yield 0xFF00, out
 
     def _get(self, event: object) -> Iterable[object]:
+        datasets = self._datasets()
+        yield len(datasets)
+        for ds in datasets:
+            yield 0xFF00, ds
+
+    def _move(self, event: object) -> Iterable[object]:
+        where = self.destinations.get(str(event.move_destination).strip())  # type: ignore[attr-defined]
+        if where is None:
+            yield None, None  # pynetdicom answers 0xA801, Move Destination unknown
+            return
+        yield where
         datasets = self._datasets()
         yield len(datasets)
         for ds in datasets:
