@@ -192,8 +192,8 @@ def character_sets(f: Facts) -> list[Section]:
             f"`{f.network.query_charset}`.\n\n"
             "**Conversion.** None: received and imported objects are stored as they came; "
             "decoding happens only for display.\n\n"
-            "**Person Names.** The alphabetic component group is shown; the ideographic and "
-            "phonetic groups are shown after it when present (PS3.5 6.2.1.1). Glyphs are "
+            "**Person Names.** All three component groups (alphabetic, ideographic, "
+            "phonetic; PS3.5 6.2.1.1) are kept when a name is indexed and shown. Glyphs are "
             "those of the operating system's fonts.",
         )
     ]
@@ -214,8 +214,9 @@ def security(f: Facts) -> list[Section]:
             f"{'always' if tls.verify_peer else 'not'} verified against the node's CA "
             "certificate, its host name is checked against the certificate unless the node "
             "turns that off, and a client certificate is presented when configured. The "
-            "Storage SCP AE can listen over TLS with a server certificate. TLS 1.2 cipher "
-            "suites offered (RFC 9325 4.2; all TLS 1.3 suites are allowed):\n\n"
+            "Storage SCP AE listens without TLS, so C-MOVE sub-operations arrive unencrypted: "
+            "retrieve with C-GET from a TLS node to keep the whole retrieve encrypted. TLS 1.2 "
+            "cipher suites offered (RFC 9325 4.2; all TLS 1.3 suites are allowed):\n\n"
             + ciphers
             + "\n\nNot supported: Audit Trail (ATNA) messages, User Identity Negotiation, "
             "de-identification profiles, digital signature profiles.",
@@ -264,9 +265,9 @@ def annexes(f: Facts) -> list[Section]:
         Section(
             "7.1.3",
             "Attribute Mapping",
-            "C-FIND response attributes are shown in the study browser's columns under "
-            "their DICOM names; retrieved objects are indexed from their own headers, not "
-            "from the C-FIND responses.",
+            "C-FIND response values are shown as received in the Query/Retrieve panel; "
+            "retrieved objects are indexed from their own headers, not from the C-FIND "
+            "responses.",
         ),
         Section(
             "7.1.4",

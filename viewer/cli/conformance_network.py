@@ -92,8 +92,8 @@ def implementation_model(f: Facts) -> list[Section]:
             "nothing over it). Instances received over C-GET are written to the local store "
             "as they arrive.\n\n"
             f"**{STORAGE_AE}.** Listens on the configured port (default "
-            f"{n.default_port}) while a C-MOVE runs, or all the time when the `always-listen` "
-            "setting is on (`lightbox listen`). It accepts associations only from configured "
+            f"{n.default_port}) while a C-MOVE runs, and for as long as `lightbox listen` runs. "
+            "It accepts associations only from configured "
             "nodes, writes each received data set unchanged after a File Meta Information "
             "header to the incoming folder, and hands it to the local store's importer on a "
             "worker thread.",
@@ -379,7 +379,7 @@ def interfaces_and_configuration(f: Facts) -> list[Section]:
         ("Maximum simultaneous associations accepted", str(p.max_associations), "no"),
         ("Presentation contexts per association", f"at most {n.max_contexts}", "no"),
         ("Storage SCP listens", f"on {n.default_bind_address}:{n.default_port}",
-         "yes (`bind-address`, `port`, `always-listen`)"),
+         "yes (`bind-address`, `port`)"),
     ]
     return [
         Section(
