@@ -2,7 +2,10 @@
 
 The frame handed in is the output of the display pipeline (``DisplayLut.apply`` of the stored
 frame, 8-bit grey or RGB), so the screen shows exactly what ``lightbox render`` writes: VTK
-only places the texture, with nearest-neighbour sampling and the identity colour mapping.
+only places the texture, with nearest-neighbour sampling and no colour mapping.
+
+The frame is a texture on one quad rather than a ``vtkImageActor``: the quad's simple shader
+draws a 512 x 512 frame about twice as fast with software OpenGL, for the same pixels.
 
 The view can live in a Qt widget (pass the widget's render window) or offscreen, where
 :meth:`ImageView.grab` returns the rendered pixels for tests and screenshots.
@@ -21,10 +24,13 @@ import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (the OpenGL backend)
 from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
+from vtkmodules.vtkFiltersSources import vtkPlaneSource
 from vtkmodules.vtkRenderingCore import (
-    vtkImageActor,
+    vtkActor,
+    vtkPolyDataMapper,
     vtkRenderer,
     vtkRenderWindow,
+    vtkTexture,
     vtkWindowToImageFilter,
 )
 
@@ -74,16 +80,22 @@ class ImageView:
 
         self._data = vtkImageData()
         self._buffer: UInt8Array | None = None
-        self.actor = vtkImageActor()
-        self.actor.InterpolateOff()  # nearest neighbour: one stored pixel, one value
-        self.actor.GetMapper().SetInputData(self._data)
-        # Draw whole edge pixels; without the border the image stops at the edge pixel centres.
-        self.actor.GetMapper().BorderOn()
-        self.actor.SetVisibility(False)
+        self.texture = vtkTexture()
+        self.texture.SetInputData(self._data)
+        self.texture.InterpolateOff()  # nearest neighbour: one stored pixel, one value
+        self.texture.RepeatOff()
+        self.texture.EdgeClampOn()
+        self.texture.SetColorModeToDirectScalars()  # 8-bit values as they are
+        self._quad = vtkPlaneSource()
+        mapper = vtkPolyDataMapper()
+        mapper.SetInputConnection(self._quad.GetOutputPort())
+        self.actor = vtkActor()
+        self.actor.SetMapper(mapper)
+        self.actor.SetTexture(self.texture)
         prop = self.actor.GetProperty()
-        # Identity colour mapping of 8-bit input (level 127.5, window 255: 0 -> 0, 255 -> 255).
-        prop.SetColorWindow(255.0)
-        prop.SetColorLevel(127.5)
+        prop.LightingOff()  # texture x white: the values reach the screen unchanged
+        prop.SetColor(1.0, 1.0, 1.0)
+        self.actor.SetVisibility(False)
         self.renderer.AddViewProp(self.actor)
 
         camera = self.renderer.GetActiveCamera()
@@ -130,7 +142,12 @@ class ImageView:
             vtk_array.SetName("display")
             self._data.GetPointData().SetScalars(vtk_array)
         np.copyto(self._buffer, pixels)
-        self._data.SetSpacing(spacing[1], spacing[0], 1.0)
+        dx, dy = float(spacing[1]), float(spacing[0])
+        # The quad covers whole pixels: pixel centres at (col * dx, row * dy), row 0 first
+        # in memory and at texture coordinate 0, which the camera shows at the top.
+        self._quad.SetOrigin(-0.5 * dx, -0.5 * dy, 0.0)
+        self._quad.SetPoint1((cols - 0.5) * dx, -0.5 * dy, 0.0)
+        self._quad.SetPoint2(-0.5 * dx, (rows - 0.5) * dy, 0.0)
         self._data.GetPointData().GetScalars().Modified()
         self._data.Modified()
         self.actor.SetVisibility(True)
