@@ -71,7 +71,8 @@ def main(argv: Sequence[str]) -> int:
     handler = getattr(args, "handler", None)
     if handler is None:
         # No sub-command: the reading workstation, like double-clicking the icon.
-        args = parser.parse_args(["open", *argv]) if "open" in _registered(parser) else args
+        # Only global options were given (e.g. --home DIR): they stay before "open".
+        args = parser.parse_args([*argv, "open"]) if "open" in _registered(parser) else args
         handler = getattr(args, "handler", None)
         if handler is None:
             parser.print_help()
