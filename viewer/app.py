@@ -160,8 +160,12 @@ def run_gui(args: argparse.Namespace) -> int:
     """``lightbox open``: the reading workstation, optionally on files, a study or the demo."""
     home = resolve_home(args.home)
     screenshot = getattr(args, "screenshot", None)
-    if screenshot and not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
-        raise UsageError("--screenshot needs a display; run it under xvfb-run")
+    headless = sys.platform.startswith("linux") and not any(
+        os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+    if headless:
+        # Qt would abort the process; say what to do instead.
+        raise UsageError("no display to open the viewer on (DISPLAY is not set); run it "
+                         "on a desktop, or under xvfb-run for --screenshot")
     ws = build_workstation(home, interactive=not screenshot)
     window = ws.window
     if args.layout:

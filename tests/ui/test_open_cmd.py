@@ -58,3 +58,11 @@ def test_screenshot_of_a_stored_study(home: Path, phantom, tmp_path: Path) -> No
     assert image[200:900, 150:1550].max() > 200  # the phantom is on screen
     missing = _lightbox(home, "open", "--study", "1.2.3.4", "--screenshot", str(out))
     assert missing.returncode == 2 and "1.2.3.4" in missing.stderr
+
+
+def test_without_a_display_the_viewer_says_so(home: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([sys.executable, "-m", "viewer", "--home", str(home)],
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 2 and "no display" in result.stderr
