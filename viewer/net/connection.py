@@ -12,6 +12,7 @@ import logging
 import select
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +21,10 @@ from typing import Any, cast
 
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
+from pynetdicom.dimse import DIMSEServiceProvider
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dul import DULServiceProvider
+from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import AssociationSocket
 
@@ -150,6 +154,56 @@ class _WakeableDUL(DULServiceProvider):
             self.lightbox_wake[1].send(b"\x00")
 
 
+def _implicit(element: int, value: bytes, pad: bytes = b"\x00") -> bytes:
+    """One implicit VR little endian element of group 0000 (PS3.7 6.3.1: command sets)."""
+    if len(value) % 2:
+        value += pad
+    return struct.pack("<HHL", 0x0000, element, len(value)) + value
+
+
+def encode_c_store_rsp(message_id: int, sop_class: str, sop_instance: str, status: int
+                       ) -> bytes:
+    """The C-STORE-RSP command set (PS3.7 9.3.1.2), encoded directly."""
+    body = b"".join((
+        _implicit(0x0002, sop_class.encode("ascii")),  # Affected SOP Class UID
+        _implicit(0x0100, struct.pack("<H", 0x8001)),  # Command Field: C-STORE-RSP
+        _implicit(0x0120, struct.pack("<H", message_id)),  # Message ID Being Responded To
+        _implicit(0x0800, struct.pack("<H", 0x0101)),  # Command Data Set Type: none
+        _implicit(0x0900, struct.pack("<H", status)),  # Status
+        _implicit(0x1000, sop_instance.encode("ascii")),  # Affected SOP Instance UID
+    ))
+    return _implicit(0x0000, struct.pack("<L", len(body))) + body  # Command Group Length
+
+
+class _QuickStoreResponseDIMSE(DIMSEServiceProvider):
+    """The DIMSE provider, sending plain C-STORE responses without building a dataset.
+
+    pynetdicom turns every response primitive into a pydicom dataset and encodes it; for
+    the one small, fixed C-STORE-RSP sent per received instance that is most of the
+    association thread's work. Responses with error details take the general path.
+    """
+
+    def send_msg(self, primitive: Any, context_id: int) -> None:
+        if (
+            type(primitive) is C_STORE
+            and primitive.MessageIDBeingRespondedTo is not None
+            and isinstance(primitive.Status, int)
+            and primitive.ErrorComment is None
+            and primitive.OffendingElement is None
+            and primitive.AffectedSOPClassUID
+            and primitive.AffectedSOPInstanceUID
+        ):
+            pdata = P_DATA()
+            command = encode_c_store_rsp(
+                int(primitive.MessageIDBeingRespondedTo), str(primitive.AffectedSOPClassUID),
+                str(primitive.AffectedSOPInstanceUID), int(primitive.Status))
+            # PS3.8 E.2: message control header 0x03 = command, last fragment.
+            pdata.presentation_data_value_list.append((context_id, b"\x03" + command))
+            self.dul.send_pdu(pdata)
+            return
+        super().send_msg(primitive, context_id)
+
+
 def set_nodelay(event: Any) -> None:
     """EVT_CONN_OPEN handler: TCP_NODELAY, bulk reads and an event-driven DUL loop.
 
@@ -167,6 +221,8 @@ def set_nodelay(event: Any) -> None:
             dul.__class__ = _WakeableDUL
             dul._run_loop_delay = 0
             wrapper.__class__ = _BulkReceiveSocket
+        if type(event.assoc.dimse) is DIMSEServiceProvider:
+            event.assoc.dimse.__class__ = _QuickStoreResponseDIMSE
         sock = wrapper.socket
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
