@@ -68,6 +68,9 @@ def test_bundle_states_the_same_conformance_as_the_code(bundle: Path) -> None:
     result = _run([bundle, "conformance"])
     assert result.returncode == 0, result.stderr
     assert result.stdout == statement()
+    # The copy the About box opens (sys._MEIPASS/docs) is the committed statement.
+    shipped = bundle.parent / "_internal" / "docs" / "conformance-statement.md"
+    assert shipped.read_text(encoding="utf-8") == result.stdout
 
 
 @pytest.fixture(scope="module")
