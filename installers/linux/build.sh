@@ -42,7 +42,8 @@ bundle="$work/pyinstaller/dist/lightbox"
 [ -x "$bundle/lightbox" ] || { echo "PyInstaller produced no $bundle/lightbox" >&2; exit 1; }
 "$bundle/lightbox" --version >/dev/null
 "$bundle/lightbox" conformance >/dev/null  # imports numpy, pydicom, pynetdicom and the decoders
-echo "bundle: $bundle ($(du -sm "$bundle" | cut -f1) MB unpacked, built in $(( $(date +%s) - start )) s)"
+bytes="$(du -sb "$bundle" | cut -f1)"
+echo "bundle: $bundle ($(( bytes / 1000000 )) MB = $(( bytes / 1048576 )) MiB unpacked, built in $(( $(date +%s) - start )) s)"
 [ "$bundle_only" -eq 1 ] && exit 0
 
 # 2. The Debian package: /opt/lightbox, /usr/bin/lightbox, desktop entry, icons, docs.
@@ -77,7 +78,9 @@ sed -e "s/@VERSION@/$version/" -e "s/@INSTALLED_SIZE@/$installed_kb/" -e "s/^Arc
 (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z \
   | xargs -0 md5sum > DEBIAN/md5sums)
 deb="$out/lightbox_${version}_${arch}.deb"
-dpkg-deb --build --root-owner-group -Zxz -z6 "$stage" "$deb" >/dev/null
+# zstd -9: 18 s and 109 MB here, where xz -6 took over 4 minutes on two cores
+# (dpkg reads zstd since 1.21.18: Debian 12, Ubuntu 22.04).
+dpkg-deb --build --root-owner-group -Zzstd -z9 "$stage" "$deb" >/dev/null
 echo "deb: $deb ($(du -m "$deb" | cut -f1) MB)"
 
 # 3. The portable archive: unpack anywhere and run lightbox-<version>/lightbox.
