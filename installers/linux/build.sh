@@ -73,6 +73,9 @@ Comment: /opt/lightbox/_internal holds Python, Qt (LGPL-3.0), VTK (BSD-3-Clause)
 EOF
 chmod -R u+rwX,go+rX,go-w "$stage"
 installed_kb="$(du -sk --exclude=DEBIAN "$stage" | cut -f1)"
+# Depends lists what the bundle does not carry: glibc (2.36: the build system's, which the
+# bundled Python and libraries were linked against), OpenGL/EGL, libdrm, Wayland and xcb
+# client libraries, found by ldd over every bundled binary.
 sed -e "s/@VERSION@/$version/" -e "s/@INSTALLED_SIZE@/$installed_kb/" -e "s/^Architecture: .*/Architecture: $arch/" \
   "$root/installers/linux/control.in" > "$stage/DEBIAN/control"
 (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z \
