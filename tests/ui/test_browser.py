@@ -144,3 +144,21 @@ def test_first_run_offers_the_demo_and_imports_it_with_one_click(qtbot, workstat
     assert not browser.banner.isVisibleTo(workstation.window)
     assert browser.model.study(0).patient.patient_name == "DEMO^LIGHTBOX"
     assert workstation.window.tabs.currentWidget() is viewer
+
+
+def test_series_thumbnails_are_rendered_and_cached_on_disk(qtbot, workstation, phantom):
+    _import(qtbot, workstation, [str(phantom.folder)])
+    browser = workstation.browser
+    browser.table.selectRow(0)
+    assert browser.series_list.count() == 1
+    item = browser.series_list.item(0)
+    wait_until(qtbot, lambda: not item.icon().isNull())
+    cached = list((workstation.home / "cache" / "thumbnails").glob("*.png"))
+    assert len(cached) == 1
+    from PIL import Image
+
+    with Image.open(cached[0]) as thumb:
+        assert max(thumb.size) == 96
+        # The middle slice of the phantom through its own window: air black, water grey.
+        grey = thumb.convert("L")
+        assert grey.getpixel((2, 48)) == 0 and 100 < grey.getpixel((48, 60)) < 160
