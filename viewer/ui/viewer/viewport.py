@@ -11,13 +11,9 @@ import logging
 import math
 
 import numpy as np
-
-# PySide6 is imported before vtkmodules.qt, which then binds to it.
 from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QFrame, QVBoxLayout, QWidget
-from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
-from vtkmodules.vtkInteractionStyle import vtkInteractorStyleUser
 
 from viewer.imaging.pipeline import DisplayCalibration, ViewState
 from viewer.imaging.presentation import PresentationShape, is_inverted
@@ -26,6 +22,8 @@ from viewer.render.annotations import AnnotationLayer
 from viewer.render.graphics import GraphicsLayer
 from viewer.render.image_view import ImageView
 from viewer.ui.viewer.annotate import corner_texts
+from viewer.ui.viewer.canvas import ViewportCanvas
+from viewer.ui.viewer.keys import handle_viewport_key
 from viewer.ui.viewer.loader import SeriesLoader
 from viewer.ui.viewer.measuring import MeasureController
 from viewer.ui.viewer.series import FrameFacts, SeriesData
@@ -34,54 +32,6 @@ from viewer.ui.viewer.tools import CT_PRESETS, Tool, WindowPreset
 log = logging.getLogger(__name__)
 
 SERIES_MIME = "application/x-lightbox-series"
-
-
-class _Canvas(QVTKRenderWindowInteractor):
-    """The native VTK surface; input goes to the viewport, not to VTK's interactor."""
-
-    def __init__(self, owner: ViewportWidget) -> None:
-        super().__init__(owner)
-        self._owner = owner
-        self.setAcceptDrops(True)
-        self.SetInteractorStyle(vtkInteractorStyleUser())
-
-    def mousePressEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
-        self._owner._mouse_press(ev)
-
-    def mouseMoveEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
-        self._owner._mouse_move(ev)
-
-    def mouseReleaseEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
-        self._owner._mouse_release(ev)
-
-    def mouseDoubleClickEvent(self, ev: QMouseEvent) -> None:  # noqa: N802
-        self._owner.double_clicked.emit()
-
-    def wheelEvent(self, ev: QWheelEvent) -> None:  # noqa: N802
-        self._owner._wheel(ev)
-
-    def keyPressEvent(self, ev: QKeyEvent) -> None:  # noqa: N802
-        if not self._owner.handle_key(ev):
-            ev.ignore()
-
-    def keyReleaseEvent(self, ev: QKeyEvent) -> None:  # noqa: N802
-        ev.ignore()
-
-    def enterEvent(self, ev: object) -> None:  # noqa: N802
-        pass
-
-    def leaveEvent(self, ev: object) -> None:  # noqa: N802
-        pass
-
-    def resizeEvent(self, ev: object) -> None:  # noqa: N802
-        super().resizeEvent(ev)
-        self._owner._canvas_resized()
-
-    def dragEnterEvent(self, ev: object) -> None:  # noqa: N802
-        self._owner._drag_enter(ev)
-
-    def dropEvent(self, ev: object) -> None:  # noqa: N802
-        self._owner._drop(ev)
 
 
 class ViewportWidget(QFrame):
@@ -102,7 +52,7 @@ class ViewportWidget(QFrame):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(1, 1, 1, 1)
-        self.canvas = _Canvas(self)
+        self.canvas = ViewportCanvas(self)
         layout.addWidget(self.canvas)
         self.view = ImageView(self.canvas.GetRenderWindow())
         self.annotations = AnnotationLayer()
@@ -522,46 +472,8 @@ class ViewportWidget(QFrame):
             self.status_message.emit(text)
 
     def handle_key(self, ev: QKeyEvent) -> bool:
-        """Viewer keys; returns False for keys it does not use."""
-        key, mods = ev.key(), ev.modifiers()
-        ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
-        shift = bool(mods & Qt.KeyboardModifier.ShiftModifier)
-        K = Qt.Key  # noqa: N806  (reads like the Qt names)
-        if ctrl:
-            if key == K.Key_0:
-                self.actual_size()
-                return True
-            if key == K.Key_Delete:
-                self.measure.delete_all()
-                return True
-            return False
-        simple = {
-            K.Key_Up: lambda: self.scroll(-1), K.Key_Down: lambda: self.scroll(1),
-            K.Key_Left: lambda: self.scroll(-1), K.Key_Right: lambda: self.scroll(1),
-            K.Key_PageUp: lambda: self.scroll(-10), K.Key_PageDown: lambda: self.scroll(10),
-            K.Key_Home: lambda: self.set_index(0),
-            K.Key_End: lambda: self.set_index(self.frame_count - 1),
-            K.Key_I: self.toggle_invert, K.Key_F: self.fit,
-            K.Key_H: lambda: self.flip(True), K.Key_V: lambda: self.flip(False),
-            K.Key_R: lambda: self.rotate(-1 if shift else 1),
-            K.Key_Backspace: self.reset, K.Key_C: self.toggle_cine,
-            K.Key_BracketLeft: lambda: self.set_cine_fps(self.cine_fps / 1.25),
-            K.Key_BracketRight: lambda: self.set_cine_fps(self.cine_fps * 1.25),
-            K.Key_Plus: lambda: self.zoom_by(1.25), K.Key_Equal: lambda: self.zoom_by(1.25),
-            K.Key_Minus: lambda: self.zoom_by(0.8),
-            K.Key_Delete: self.measure.delete_selected, K.Key_Escape: self.measure.cancel,
-            K.Key_0: lambda: self.use_file_window(None), K.Key_9: self.use_auto_window,
-            K.Key_O: self.toggle_overlays,
-        }
-        action = simple.get(key)  # type: ignore[call-overload]
-        if action is not None:
-            action()
-            return True
-        for preset in CT_PRESETS:
-            if ev.text() == preset.key:
-                self.apply_preset(preset)
-                return True
-        return False
+        """Viewer keys; returns False for keys it does not use (see :mod:`.keys`)."""
+        return handle_viewport_key(self, ev)
 
     # ------------------------------------------------------------------ drag and drop
     def _drag_enter(self, ev: object) -> None:
