@@ -45,6 +45,10 @@ def test_file(name: str) -> Path:
     raise FileNotFoundError(f"{name} is not in pydicom's or pydicom-data's test files")
 
 
+# The name starts with "test"; pytest must not collect it where a test module imports it.
+test_file.__test__ = False  # type: ignore[attr-defined]
+
+
 def charset_file(name: str) -> Path:
     """Return one of pydicom's character-set test files (``chrH31.dcm`` ...)."""
     path = Path(pydicom.__file__).parent / "data" / "charset_files" / name
