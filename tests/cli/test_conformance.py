@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydicom import dcmread
 from pynetdicom import AE, evt
 from pynetdicom.presentation import build_context
 
+from tests.support import testdata
 from tests.support.peers import free_port
 from viewer.cli import main as cli_main
 from viewer.cli.conformance_cmd import statement
@@ -186,6 +188,29 @@ def test_every_listed_storage_transfer_syntax_is_accepted(text: str,
         assert echo.send_c_echo().Status == 0x0000
     finally:
         echo.release()
+
+
+def test_stored_files_are_level_2_with_our_file_meta(text: str, storage_scp: StorageSCP) -> None:
+    # 3.2.2.4 claims Level 2 storage (the data set kept as sent) and 3.2.1.2 that every
+    # file Lightbox writes carries its implementation identity.
+    assert "Level of Support: 2 (Full)" in text
+    source = dcmread(testdata.test_file("CT_small.dcm"))
+    ae = AE(ae_title=PEER_AET)
+    ae.add_requested_context(source.SOPClassUID, source.file_meta.TransferSyntaxUID)
+    assoc = ae.associate("127.0.0.1", storage_scp.port, ae_title="LIGHTBOX")
+    try:
+        assert assoc.is_established
+        assert assoc.send_c_store(source).Status == 0x0000
+    finally:
+        assoc.release()
+    storage_scp.receiver.drain()
+    stored = dcmread(storage_scp.receiver.incoming / f"{source.SOPInstanceUID}.dcm")
+    assert stored.file_meta.ImplementationClassUID == IMPLEMENTATION_CLASS_UID
+    assert stored.file_meta.ImplementationVersionName == IMPLEMENTATION_VERSION_NAME
+    assert stored.file_meta.SourceApplicationEntityTitle == PEER_AET
+    assert stored.file_meta.TransferSyntaxUID == source.file_meta.TransferSyntaxUID
+    assert stored == source  # every element of the data set, private ones too
+    assert stored.PixelData == source.PixelData
 
 
 def test_storage_scp_refuses_an_unknown_calling_ae(storage_scp: StorageSCP) -> None:
