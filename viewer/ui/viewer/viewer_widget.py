@@ -51,8 +51,9 @@ class SeriesStrip(QListWidget):
         self.setMovement(QListWidget.Movement.Static)
         self.setDragEnabled(True)
         self.setFixedWidth(THUMBNAIL_SIZE + 40)
-        self.setSpacing(4)
         self.setWordWrap(True)
+        # Room for the thumbnail and five lines: title (up to three), study date, count.
+        self.setGridSize(QSize(THUMBNAIL_SIZE + 24, THUMBNAIL_SIZE + 5 * 16 + 8))
 
     def startDrag(self, actions: Qt.DropAction) -> None:  # noqa: N802
         item = self.currentItem()
@@ -111,7 +112,7 @@ class ViewerWidget(QWidget):
         item.setToolTip(f"{series.title}\n{len(series)} images")
         # Studies side by side: the strip says which study (date) each series is from.
         date = dicom_date(series.study_date) if series.study_date else ""
-        item.setText(f"{series.title}\n{date + ' ' if date else ''}{len(series)} im")
+        item.setText("\n".join(x for x in (series.title, date, f"{len(series)} image{'s' if len(series) != 1 else ''}") if x))
         ref = series.refs[len(series.refs) // 2]
         pixmap = self.thumbnails.get(key, ref.path, ref.frame)
         item.setIcon(QIcon(pixmap) if pixmap is not None else QIcon())
