@@ -123,6 +123,12 @@ def media(f: Facts) -> list[Section]:
                 ("Application Profile Identifier", "Real-World Activity", "Role"),
                 [(p.name, "Import media", "FSR") for p in readable],
             )
+            + "\n\n**Attributes read from the DICOMDIR** (Basic Directory IOD, PS3.3 F.3); "
+            "everything else about an instance is read from the instance's own file:\n\n"
+            + table(
+                ("Attribute Name", "Keyword", "Tag", "VR"),
+                [(a.name, a.keyword, a.tag, a.vr) for a in f.dicomdir_attributes],
+            )
             + "\n\n**Options.** Every Storage SOP Class is read from media (any SOP class is "
             "imported; images are displayed when their pixel data decodes). The transfer "
             "syntaxes that decode are listed in 4.2.2. DICOMDIR handling:\n\n"

@@ -88,6 +88,7 @@ class Facts:
     character_sets: tuple[str, ...]
     character_set_aliases: tuple[str, ...]
     attributes: tuple[AttributeUse, ...]
+    dicomdir_attributes: tuple[AttributeUse, ...]
     pvalue_bits: int
     jnd_range: tuple[int, int]
 
@@ -213,19 +214,16 @@ def _strings(code: CodeType) -> Iterator[str]:
             stack.extend(item)
 
 
-def attributes_read() -> tuple[AttributeUse, ...]:
-    """DICOM keywords that the ``viewer.dicom`` modules name in their code.
+def _keywords_in(modules: list[str]) -> tuple[AttributeUse, ...]:
+    """DICOM keywords named as string constants in the compiled code of ``modules``.
 
-    The dicom layer is the only place where a data set is read, so the string constants in
-    its modules that are DICOM keywords are the attributes the viewer uses (PS3.2 asks for
-    the usage of attributes from received IODs). The constants are taken from the compiled
-    code, which a frozen application has even where it has no source files.
+    The constants come from the code objects, which a frozen application has even where it
+    has no source files; names that a module imports (``from x import Name`` puts "Name"
+    among the constants) are left out.
     """
     found: dict[str, set[str]] = {}
-    for name in _import_dicom_layer():
+    for name in modules:
         short = name.rsplit(".", 1)[1]
-        if short.startswith("synthetic") or short == "demo":
-            continue  # they write test and demo data, they do not read received objects
         spec = importlib.util.find_spec(name)
         # SourceFileLoader in a venv, PyInstaller's frozen loader in the bundle: both have
         # get_code (importlib.abc.InspectLoader's protocol) without subclassing it.
@@ -233,7 +231,6 @@ def attributes_read() -> tuple[AttributeUse, ...]:
         code = get_code(name) if get_code is not None else None
         if code is None:
             raise RuntimeError(f"no code found for {name}")
-        # `from x import Name` puts "Name" among the constants: skip what was imported.
         imported = {
             key
             for key, value in vars(importlib.import_module(name)).items()
@@ -244,6 +241,26 @@ def attributes_read() -> tuple[AttributeUse, ...]:
                 found.setdefault(text, set()).add(short)
     rows = [_attribute(k, tuple(sorted(m))) for k, m in found.items()]
     return tuple(sorted(rows, key=lambda r: r.tag))
+
+
+def attributes_read() -> tuple[AttributeUse, ...]:
+    """The attributes the viewer reads from received and imported objects.
+
+    The dicom layer is the only place where a data set is read (PS3.2 asks for the usage of
+    attributes from received IODs); its synthetic and demo modules write data, so they are
+    not counted.
+    """
+    modules = [
+        name
+        for name in _import_dicom_layer()
+        if not name.rsplit(".", 1)[1].startswith(("synthetic", "demo"))
+    ]
+    return _keywords_in(modules)
+
+
+def dicomdir_attributes() -> tuple[AttributeUse, ...]:
+    """The Basic Directory IOD attributes the media reader takes from a DICOMDIR (PS3.3 F)."""
+    return _keywords_in(["viewer.media.dicomdir"])
 
 
 def collect() -> Facts:
@@ -258,6 +275,7 @@ def collect() -> Facts:
         character_sets=terms,
         character_set_aliases=aliases,
         attributes=attributes_read(),
+        dicomdir_attributes=dicomdir_attributes(),
         pvalue_bits=pipeline.PVALUE_BITS,
         jnd_range=(gsdf.JND_MIN, gsdf.JND_MAX),
     )
