@@ -112,7 +112,8 @@ class ViewerWidget(QWidget):
         item.setToolTip(f"{series.title}\n{len(series)} images")
         # Studies side by side: the strip says which study (date) each series is from.
         date = dicom_date(series.study_date) if series.study_date else ""
-        item.setText("\n".join(x for x in (series.title, date, f"{len(series)} image{'s' if len(series) != 1 else ''}") if x))
+        count = f"{len(series)} image{'s' if len(series) != 1 else ''}"
+        item.setText("\n".join(x for x in (series.title, date, count) if x))
         ref = series.refs[len(series.refs) // 2]
         pixmap = self.thumbnails.get(key, ref.path, ref.frame)
         item.setIcon(QIcon(pixmap) if pixmap is not None else QIcon())
