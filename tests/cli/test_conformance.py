@@ -25,6 +25,7 @@ from viewer.cli import main as cli_main
 from viewer.cli.conformance_cmd import statement
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from viewer.core.settings import NetworkSettings
+from viewer.net import retrieve
 from viewer.net.nodes import NodeRecord
 from viewer.net.query import QuerySpec, find
 from viewer.net.scp import StorageSCP
@@ -211,6 +212,17 @@ def test_stored_files_are_level_2_with_our_file_meta(text: str, storage_scp: Sto
     assert stored.file_meta.TransferSyntaxUID == source.file_meta.TransferSyntaxUID
     assert stored == source  # every element of the data set, private ones too
     assert stored.PixelData == source.PixelData
+
+
+def test_c_get_stays_within_the_stated_context_limit(text: str) -> None:
+    stated = int(re.search(r"At most (\d+) storage contexts are proposed", text).group(1))
+    assert stated < 128  # PS3.8 9.3.2.2: odd context IDs 1-255, one taken by the GET model
+    every_class = [row[1] for row in _table_after(
+        text, "Storage SCP AE provides Standard Conformance to the following SOP Classes.")
+        if row[1].startswith("1.2.840.10008.5.1.4.1.1.")]
+    assert len(every_class) > stated  # the worst case: a study of every storage class
+    assert len(retrieve.storage_contexts(every_class)) <= stated
+    assert len(retrieve.storage_contexts(every_class[:3])) >= 3
 
 
 def test_storage_scp_refuses_an_unknown_calling_ae(storage_scp: StorageSCP) -> None:
