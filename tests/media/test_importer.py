@@ -145,6 +145,8 @@ def test_damaged_or_absent_dicomdir_loses_nothing(
     report = import_media([root], store)
     _assert_stored_once(store, set(placed))
     assert report.failed == []
+    if damage == "truncated":
+        assert any("DICOMDIR is damaged (truncated" in note for note in report.notes)
     if damage == "bad-offsets":
         assert any("inconsistent" in note for note in report.notes)
         assert report.missing == [] and report.not_in_dicomdir == []

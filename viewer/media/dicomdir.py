@@ -20,6 +20,7 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.fileset import FileSet
 
+from viewer.dicom.header import EXPLICIT_VR_LE, truncation_problem
 from viewer.media.fileids import FileIdResolver
 
 _log = logging.getLogger(__name__)
@@ -84,6 +85,13 @@ def read_dicomdir(path: Path) -> DirectoryContents:
             contents.readable = False
             contents.notes.append(f"{path}: DICOMDIR cannot be read ({exc}); medium scanned")
             return contents
+        try:
+            problem = truncation_problem(path.read_bytes(), EXPLICIT_VR_LE)
+        except OSError:
+            problem = ""
+        if problem:
+            # pydicom reads a truncated DICOMDIR without complaint: say why files are unnamed.
+            contents.notes.append(f"{path}: DICOMDIR is damaged ({problem}); medium scanned")
         try:
             FileSet(ds)
         except Exception as exc:
