@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks import Context, Result, measure_pair
+from benchmarks import Context, Result, measure, measure_pair
 from tests.support.peers import (
     PEER_ENV,
     StudySpec,
@@ -134,6 +134,19 @@ def run(ctx: Context) -> Iterator[Result]:
             )
             yield Result(what=f"  C-{method.upper()} wall time", ours=ours.median / 1000,
                          unit="s", peer=peer.median / 1000, peer_name=peer_name)
+
+        def network_only() -> None:
+            def drop(item: object) -> None:
+                item.path.unlink()  # type: ignore[attr-defined]
+
+            steps = list(retrieve(node, local, RetrieveRequest(study), drop,
+                                  work / "incoming-only", method="get"))
+            assert steps[-1].ok and steps[-1].completed == SLICES
+
+        alone = measure(network_only, repeats, warmup=1)
+        yield Result(what="  C-GET network only (files written, not imported)",
+                     ours=mb / (alone.median / 1000), unit="MB/s",
+                     details={"ours_ms": alone})
 
         def findscu() -> None:
             subprocess.run(["findscu", "-S", "-aet", "FINDSCU", "-aec", "ORTHANC", "127.0.0.1",
