@@ -141,3 +141,32 @@ def test_layouts(qtbot, workstation, phantom) -> None:
         workstation.window.set_layout(name)
         assert len(workstation.viewer.viewports) == count
         assert workstation.viewer.viewports[0].series is not None
+
+
+def test_angle_and_rectangle_roi(qtbot, workstation, phantom) -> None:
+    from viewer.ui.viewer.tools import Tool
+
+    vp = _open(qtbot, workstation, phantom)
+    workstation.viewer.set_tool(Tool.ANGLE)
+    end_a, vertex, end_b = (_canvas_point(vp, 60, 100), _canvas_point(vp, 100, 100),
+                            _canvas_point(vp, 100, 60))
+    qtbot.mousePress(vp.canvas, Qt.MouseButton.LeftButton, pos=end_a)
+    qtbot.mouseMove(vp.canvas, vertex)
+    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=vertex)
+    qtbot.mouseMove(vp.canvas, end_b)
+    qtbot.mousePress(vp.canvas, Qt.MouseButton.LeftButton, pos=end_b)
+    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=end_b)
+    (angle,) = vp.measure.current()
+    assert angle.label == "90.0°"
+
+    workstation.viewer.set_tool(Tool.RECTANGLE)
+    # A box over the bone rod (+1000 HU) and water around it: min 0, max 1000.
+    a, b = _canvas_point(vp, 150, 120), _canvas_point(vp, 190, 136)
+    qtbot.mousePress(vp.canvas, Qt.MouseButton.LeftButton, pos=a)
+    qtbot.mouseMove(vp.canvas, b)
+    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=b)
+    box = vp.measure.current()[-1]
+    assert (box.stats.minimum, box.stats.maximum) == (0, 1000)
+    assert box.stats.area == pytest.approx(41 * 17 * SPACING**2)
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_Delete)  # the selected (last) measurement
+    assert [g.kind.value for g in vp.measure.current()] == ["angle"]

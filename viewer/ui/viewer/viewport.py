@@ -392,7 +392,8 @@ class ViewportWidget(QFrame):
     def _display_pos(self, ev: QMouseEvent | QWheelEvent) -> tuple[float, float]:
         ratio = self.canvas.devicePixelRatioF()
         p = ev.position()
-        return (p.x() * ratio, p.y() * ratio)
+        # The cursor designates the screen pixel at (x, y); its centre is half a pixel on.
+        return ((p.x() + 0.5) * ratio, (p.y() + 0.5) * ratio)
 
     def _mouse_press(self, ev: QMouseEvent) -> None:
         self.activated.emit(self)
