@@ -161,6 +161,8 @@ class FrameSource:
         )
         if fast is not None and self._full is None:
             self.decoder_name, self._fast = fast
+        elif self._native_direct:
+            self.decoder_name = "read into place"
         self._spec = codecs.FrameSpec(
             layout.rows, layout.columns, layout.bits_allocated, layout.bits_stored, layout.signed
         )
