@@ -115,4 +115,9 @@ def test_bundle_opens_the_demo_study_on_the_display(bundle: Path, tmp_path: Path
     assert a.shape == b.shape
     assert len(np.unique(a)) > 32  # the images are drawn, not an empty window
     close = np.abs(a - b) <= 8
-    assert close.mean() > 0.98, f"only {close.mean():.1%} of the pixels match the venv's"
+    # The series thumbnails fill in asynchronously, so the window as a whole may differ a
+    # little; the image viewport in the middle must be the same.
+    h, w = close.shape
+    centre = close[h // 4: 3 * h // 4, w // 4: 3 * w // 4]
+    assert centre.mean() > 0.99, f"only {centre.mean():.1%} of the viewport matches the venv's"
+    assert close.mean() > 0.9, f"only {close.mean():.1%} of the window matches the venv's"
