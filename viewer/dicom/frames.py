@@ -42,7 +42,13 @@ from viewer.core.errors import InputFileError
 from viewer.dicom import codecs
 from viewer.dicom.codecs import mask_stored, mask_stored_inplace
 
-__all__ = ["FrameSource", "PixelLayout", "mask_stored", "mask_stored_inplace"]
+__all__ = [
+    "FrameMismatchError",
+    "FrameSource",
+    "PixelLayout",
+    "mask_stored",
+    "mask_stored_inplace",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +94,10 @@ class PixelLayout:
     def is_grayscale(self) -> bool:
         """MONOCHROME1/2: goes through the grayscale pipeline."""
         return self.samples_per_pixel == 1 and self.photometric in GRAYSCALE_PHOTOMETRICS
+
+
+class FrameMismatchError(InputFileError):
+    """A frame does not fit the array it was asked into (another size or type of image)."""
 
 
 @contextmanager
@@ -430,11 +440,12 @@ class FrameSource:
 
     def _mismatch(
         self, index: int, shape: tuple[int, ...], dtype: np.dtype[Any], out: npt.NDArray[Any]
-    ) -> InputFileError:
+    ) -> FrameMismatchError:
         want = "x".join(map(str, out.shape))
-        return self._error(
+        return FrameMismatchError(
+            self._name,
             f"frame {index + 1} is {'x'.join(map(str, shape))} {dtype}, "
-            f"the series {want} {out.dtype}"
+            f"the series {want} {out.dtype}",
         )
 
     def _read_native_into(self, index: int, out: npt.NDArray[Any]) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from viewer.core.errors import LightboxError
-from viewer.dicom.frames import FrameSource
+from viewer.dicom.frames import FrameMismatchError, FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ class SliceFailure:
     index: int
     path: str
     message: str
+    fits: bool = True
+    """False when the slice is readable but of another size or type than the volume."""
 
 
 def _as_ref(item: Any) -> SliceRef:
@@ -298,6 +300,8 @@ def load_series(
                 out[...] = held
             else:
                 sources.get(ref.path).frame_into(ref.frame, out)
+        except FrameMismatchError as exc:
+            failure = SliceFailure(index, ref.path, str(exc), fits=False)
         except LightboxError as exc:
             failure = SliceFailure(index, ref.path, str(exc))
         except Exception as exc:  # a decoder bug must not stop the series
