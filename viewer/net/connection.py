@@ -7,31 +7,24 @@ turns any failure into a :class:`viewer.core.errors.PeerError` whose text comes 
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import select
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
-from pynetdicom.dimse import DIMSEServiceProvider
-from pynetdicom.dimse_primitives import C_STORE
-from pynetdicom.dul import DULServiceProvider
-from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.presentation import PresentationContext
-from pynetdicom.transport import AssociationSocket
 
 from viewer.core.errors import CancelledError, PeerError
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from viewer.core.settings import NetworkSettings
 from viewer.net import explain
+from viewer.net.fastpath import set_nodelay
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import DEFAULT_POLICY, TLS_PROFILE
 
@@ -92,142 +85,6 @@ class CancelToken:
         """Raise :class:`CancelledError` if cancelled."""
         if self.cancelled:
             raise CancelledError("cancelled")
-
-
-# Longest a DUL thread waits for traffic before it checks its timers again (seconds).
-_IDLE_WAIT = 0.005
-
-
-class _BulkReceiveSocket(AssociationSocket):
-    """pynetdicom's association socket, tuned for bulk transfers.
-
-    - ``recv`` reads a PDU with few large ``recv_into`` calls; the stock one collects it
-      4 KiB at a time into a growing bytearray, most of the CPU time of a C-GET.
-    - ``ready`` waits (up to ``_IDLE_WAIT``) for incoming data or for something to send,
-      instead of answering at once and letting the DUL thread sleep a fixed millisecond:
-      that sleep, twice per instance, capped a C-GET at about a hundred MB/s.
-    """
-
-    def recv(self, nr_bytes: int) -> bytearray:
-        sock = cast(socket.socket, self.socket)
-        buf = bytearray(nr_bytes)
-        view = memoryview(buf)
-        done = 0
-        while done < nr_bytes:
-            got = sock.recv_into(view[done:], nr_bytes - done)
-            if not got:  # the peer closed: return what arrived, as the stock recv does
-                del view
-                return buf[:done]
-            done += got
-        return buf
-
-    @property
-    def ready(self) -> bool:
-        sock = self.socket
-        if sock is None or self._is_connected is False:
-            return False
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            return True
-        dul = self.assoc.dul
-        wake = getattr(dul, "lightbox_wake", None)
-        busy = not dul.to_provider_queue.empty() or not dul.event_queue.empty()
-        watched: list[socket.socket] = [sock] if wake is None else [sock, wake[0]]
-        try:
-            readable, _, _ = select.select(watched, [], [], 0.0 if busy else _IDLE_WAIT)
-        except (OSError, TimeoutError, ValueError):
-            self.event_queue.put("Evt17")  # Evt17: transport connection closed
-            return False
-        if wake is not None and wake[0] in readable:
-            with contextlib.suppress(OSError):
-                wake[0].recv(4096)
-        return sock in readable
-
-
-class _WakeableDUL(DULServiceProvider):
-    """The DUL provider, woken from its wait when the user side queues a PDU to send."""
-
-    lightbox_wake: tuple[socket.socket, socket.socket]
-
-    def send_pdu(self, primitive: Any) -> None:
-        super().send_pdu(primitive)
-        with contextlib.suppress(OSError):
-            self.lightbox_wake[1].send(b"\x00")
-
-
-def _implicit(element: int, value: bytes, pad: bytes = b"\x00") -> bytes:
-    """One implicit VR little endian element of group 0000 (PS3.7 6.3.1: command sets)."""
-    if len(value) % 2:
-        value += pad
-    return struct.pack("<HHL", 0x0000, element, len(value)) + value
-
-
-def encode_c_store_rsp(message_id: int, sop_class: str, sop_instance: str, status: int
-                       ) -> bytes:
-    """The C-STORE-RSP command set (PS3.7 9.3.1.2), encoded directly."""
-    body = b"".join((
-        _implicit(0x0002, sop_class.encode("ascii")),  # Affected SOP Class UID
-        _implicit(0x0100, struct.pack("<H", 0x8001)),  # Command Field: C-STORE-RSP
-        _implicit(0x0120, struct.pack("<H", message_id)),  # Message ID Being Responded To
-        _implicit(0x0800, struct.pack("<H", 0x0101)),  # Command Data Set Type: none
-        _implicit(0x0900, struct.pack("<H", status)),  # Status
-        _implicit(0x1000, sop_instance.encode("ascii")),  # Affected SOP Instance UID
-    ))
-    return _implicit(0x0000, struct.pack("<L", len(body))) + body  # Command Group Length
-
-
-class _QuickStoreResponseDIMSE(DIMSEServiceProvider):
-    """The DIMSE provider, sending plain C-STORE responses without building a dataset.
-
-    pynetdicom turns every response primitive into a pydicom dataset and encodes it; for
-    the one small, fixed C-STORE-RSP sent per received instance that is most of the
-    association thread's work. Responses with error details take the general path.
-    """
-
-    def send_msg(self, primitive: Any, context_id: int) -> None:
-        if (
-            type(primitive) is C_STORE
-            and primitive.MessageIDBeingRespondedTo is not None
-            and isinstance(primitive.Status, int)
-            and primitive.ErrorComment is None
-            and primitive.OffendingElement is None
-            and primitive.AffectedSOPClassUID
-            and primitive.AffectedSOPInstanceUID
-        ):
-            pdata = P_DATA()
-            command = encode_c_store_rsp(
-                int(primitive.MessageIDBeingRespondedTo), str(primitive.AffectedSOPClassUID),
-                str(primitive.AffectedSOPInstanceUID), int(primitive.Status))
-            # PS3.8 E.2: message control header 0x03 = command, last fragment.
-            pdata.presentation_data_value_list.append((context_id, b"\x03" + command))
-            self.dul.send_pdu(pdata)
-            return
-        super().send_msg(primitive, context_id)
-
-
-def set_nodelay(event: Any) -> None:
-    """EVT_CONN_OPEN handler: TCP_NODELAY, bulk reads and an event-driven DUL loop.
-
-    DIMSE is request/response with many small PDUs; with Nagle's algorithm a loopback
-    C-GET runs at a few MB/s instead of hundreds.
-    """
-    try:
-        dul = event.assoc.dul
-        wrapper = dul.socket
-        if type(dul) is DULServiceProvider and type(wrapper) is AssociationSocket:
-            pair = socket.socketpair()
-            for end in pair:
-                end.setblocking(False)
-            dul.lightbox_wake = pair  # type: ignore[attr-defined]
-            dul.__class__ = _WakeableDUL
-            dul._run_loop_delay = 0
-            wrapper.__class__ = _BulkReceiveSocket
-        if type(event.assoc.dimse) is DIMSEServiceProvider:
-            event.assoc.dimse.__class__ = _QuickStoreResponseDIMSE
-        sock = wrapper.socket
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except (AttributeError, OSError):
-        LOGGER.debug("could not tune the association socket", exc_info=True)
 
 
 def client_ssl_context(node: NodeRecord) -> ssl.SSLContext:

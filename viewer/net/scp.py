@@ -26,7 +26,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from viewer.core.errors import PeerError
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from viewer.core.settings import NetworkSettings
-from viewer.net.connection import set_nodelay
+from viewer.net.fastpath import set_nodelay
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import (
     DEFAULT_POLICY,
