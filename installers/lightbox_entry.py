@@ -12,9 +12,13 @@ from viewer.cli import _registered, build_parser
 
 def _arguments(argv: list[str]) -> list[str]:
     """Files handed over by the desktop (macOS document events, "Open with") go to ``open``."""
-    if argv and not argv[0].startswith("-") and os.path.exists(argv[0]):
-        if argv[0] not in _registered(build_parser()):
-            return ["open", *argv]
+    if (
+        argv
+        and not argv[0].startswith("-")
+        and os.path.exists(argv[0])
+        and argv[0] not in _registered(build_parser())
+    ):
+        return ["open", *argv]
     return argv
 
 
