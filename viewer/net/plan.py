@@ -1,0 +1,253 @@
+"""What a retrieve asks for: the request, its progress record, and the PACS's inventory.
+
+The request and progress records, the image-level inventory (PS3.4 C.4.1, hierarchical
+queries), the C-GET/C-MOVE identifiers (PS3.4 C.4.2.2.1) and the storage presentation
+contexts proposed for C-GET (within PS3.8's 128-context limit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from pydicom.dataset import Dataset
+from pynetdicom.presentation import PresentationContext, build_context
+
+from viewer.core.errors import PeerError, UsageError
+from viewer.core.settings import NetworkSettings
+from viewer.net.connection import CancelToken
+from viewer.net.nodes import NodeRecord
+from viewer.net.policy import (
+    COMMON_STORAGE_CLASSES,
+    GET_COMPRESSED_SYNTAXES,
+    GET_UNCOMPRESSED_SYNTAXES,
+    MAX_PRESENTATION_CONTEXTS,
+)
+from viewer.net.query import QuerySpec, find
+
+AlreadyHave = Callable[[Iterable[str]], set[str]]
+
+# PS3.4 C.4.2.1.5 / C.4.3.1.4 statuses.
+PENDING = (0xFF00, 0xFF01)
+CANCELLED = 0xFE00
+WARNING = 0xB000
+MOVE_DESTINATION_UNKNOWN = 0xA801
+
+
+@dataclass(frozen=True, slots=True)
+class RetrieveRequest:
+    """What to fetch: a study, some of its series, or instances of one series.
+
+    ``patient_id`` is needed only with the Patient Root model (PS3.4 C.6.1.2.1).
+    """
+
+    study_uid: str
+    series_uids: tuple[str, ...] = ()
+    sop_uids: tuple[str, ...] = ()
+    model: str = "study"
+    patient_id: str = ""
+
+    @property
+    def level(self) -> str:
+        """``STUDY``, ``SERIES`` or ``IMAGE`` (PS3.4 C.6.2.2)."""
+        if self.sop_uids:
+            return "IMAGE"
+        return "SERIES" if self.series_uids else "STUDY"
+
+    def validated(self) -> RetrieveRequest:
+        """Check the unique keys fit the level (PS3.4 C.4.2.2.1), or raise UsageError."""
+        if not self.study_uid:
+            raise UsageError("a retrieve needs a study UID (--study)")
+        if self.sop_uids and len(self.series_uids) != 1:
+            raise UsageError("retrieving instances needs exactly one series UID (--series)")
+        if self.model == "patient" and not self.patient_id:
+            raise UsageError("a Patient Root retrieve needs --patient-id")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryItem:
+    """One instance the PACS reports for the request (image-level C-FIND)."""
+
+    series_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+
+
+@dataclass(slots=True)
+class RetrieveProgress:
+    """A snapshot of a running retrieve, as the GUI or the CLI shows it.
+
+    Counters are those of the PACS's pending responses (PS3.4 C.4.2.1.4), summed over
+    the requests of this retrieve; ``received`` counts files written on our side.
+    """
+
+    method: str = ""
+    phase: str = "plan"  # plan, transfer, done
+    expected: int | None = None
+    already_present: int = 0
+    remaining: int | None = None
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    received: int = 0
+    status: int | None = None
+    failed_instances: list[str] = field(default_factory=list)
+    message: str = ""
+    cancelled: bool = False
+    error_comment: str = ""
+
+    def snapshot(self) -> RetrieveProgress:
+        """A copy that another thread may read while the retrieve goes on."""
+        return replace(self, failed_instances=list(self.failed_instances))
+
+    @property
+    def done(self) -> bool:
+        """The retrieve has ended (successfully or not)."""
+        return self.phase == "done"
+
+    @property
+    def ok(self) -> bool:
+        """Ended with every instance retrieved."""
+        return self.done and not self.cancelled and self.failed == 0 and (
+            self.status in (0x0000, None)
+        ) and not self.message
+
+
+def inventory(node: NodeRecord, local: NetworkSettings, request: RetrieveRequest,
+              cancel: CancelToken | None = None) -> list[InventoryItem]:
+    """Ask the PACS which instances ``request`` covers, with their SOP classes.
+
+    Series are found at SERIES level first, then each series at IMAGE level, following
+    the hierarchical rule (PS3.4 C.4.1.3.1: one value for every key above the level).
+    """
+    series = list(request.series_uids)
+    model = request.model
+    if not series:
+        spec = QuerySpec(level="series", model=model, patient_id=request.patient_id,
+                         study_uids=(request.study_uid,))
+        series = [str(r.get("SeriesInstanceUID", "")) for r in find(node, local, spec, cancel)]
+        series = [s for s in series if s]
+    items: list[InventoryItem] = []
+    for s in series:
+        spec = QuerySpec(level="image", model=model, patient_id=request.patient_id,
+                         study_uids=(request.study_uid,), series_uids=(s,),
+                         sop_uids=request.sop_uids)
+        for r in find(node, local, spec, cancel):
+            uid = str(r.get("SOPInstanceUID", ""))
+            if uid:
+                items.append(InventoryItem(s, uid, str(r.get("SOPClassUID", "") or "")))
+    return items
+
+
+def identifiers(request: RetrieveRequest, missing: list[InventoryItem] | None
+                 ) -> list[Dataset]:
+    """C-GET/C-MOVE identifiers: the request itself, or the missing instances per series."""
+    def base(level: str) -> Dataset:
+        ds = Dataset()
+        ds.QueryRetrieveLevel = level
+        if request.model == "patient":
+            ds.PatientID = request.patient_id
+        ds.StudyInstanceUID = request.study_uid
+        return ds
+
+    if missing is None:
+        ds = base(request.level)
+        if request.series_uids:
+            ds.SeriesInstanceUID = (list(request.series_uids) if len(request.series_uids) > 1
+                                    else request.series_uids[0])
+        if request.sop_uids:
+            ds.SOPInstanceUID = (list(request.sop_uids) if len(request.sop_uids) > 1
+                                 else request.sop_uids[0])
+        return [ds]
+    by_series: dict[str, list[str]] = {}
+    for item in missing:
+        by_series.setdefault(item.series_uid, []).append(item.sop_instance_uid)
+    out = []
+    for series_uid, uids in by_series.items():
+        # PS3.4 C.4.2.2.1: IMAGE level, one series, a list of SOP Instance UIDs.
+        for start in range(0, len(uids), 500):
+            ds = base("IMAGE")
+            ds.SeriesInstanceUID = series_uid
+            chunk = uids[start:start + 500]
+            ds.SOPInstanceUID = chunk if len(chunk) > 1 else chunk[0]
+            out.append(ds)
+    return out
+
+
+def storage_contexts(sop_classes: Iterable[str], compressed_only: bool = False
+                     ) -> list[PresentationContext]:
+    """Storage contexts for C-GET within the 128-context limit (PS3.8 9.3.2.2).
+
+    The given classes (or the common set when the PACS did not say) each get one
+    context with the uncompressed syntaxes and, as the budget allows, one context per
+    compressed syntax, so the PACS can send each instance as stored. With
+    ``compressed_only`` the uncompressed context is left out (second pass for a PACS
+    that sends every instance of a class on its first accepted context).
+    """
+    classes = sorted({c for c in sop_classes if c}) or list(COMMON_STORAGE_CLASSES)
+    room = MAX_PRESENTATION_CONTEXTS - 1  # one context carries the GET model
+    classes = classes[:room]
+    per_class = min(len(GET_COMPRESSED_SYNTAXES) + (0 if compressed_only else 1),
+                    room // len(classes))
+    contexts = [] if compressed_only else [
+        build_context(c, list(GET_UNCOMPRESSED_SYNTAXES)) for c in classes]
+    for syntax in GET_COMPRESSED_SYNTAXES[: per_class - (0 if compressed_only else 1)]:
+        contexts.extend(build_context(c, syntax) for c in classes)
+    return contexts
+
+
+class Plan:
+    """What the PACS says the request covers, asked for as late as possible."""
+
+    def __init__(self, node: NodeRecord, local: NetworkSettings, request: RetrieveRequest,
+                 token: CancelToken) -> None:
+        self.node, self.local, self.request, self.token = node, local, request, token
+        self.listed: list[InventoryItem] | None = None
+        self.todo: list[InventoryItem] | None = None
+        self.classes: set[str] = set()
+        self._asked = False
+
+    def items(self) -> list[InventoryItem] | None:
+        """The image-level inventory, or None if the PACS will not give it."""
+        if not self._asked:
+            self._asked = True
+            try:
+                self.listed = inventory(self.node, self.local, self.request, self.token)
+            except PeerError:
+                if self.token.cancelled:
+                    raise
+                self.listed = None  # the PACS will not list instances: retrieve blind
+        return self.listed
+
+    def summarize(self) -> int | None:
+        """Ask for SOP Classes in Study and the instance count (PS3.4 C.6.1.1.2, optional
+        keys a PACS may leave empty); return the count if known."""
+        r = self.request
+        if r.sop_uids:
+            return len(r.sop_uids)
+        try:
+            spec = QuerySpec(level="study", model=r.model, patient_id=r.patient_id,
+                             study_uids=(r.study_uid,))
+            studies = list(find(self.node, self.local, spec, self.token))
+            for study in studies:
+                value = study.get("SOPClassesInStudy", "")
+                self.classes |= set(value if isinstance(value, list) else [value]) - {""}
+            if not r.series_uids:
+                counts = [study.get("NumberOfStudyRelatedInstances") for study in studies]
+            else:
+                spec = QuerySpec(level="series", model=r.model, patient_id=r.patient_id,
+                                 study_uids=(r.study_uid,), series_uids=r.series_uids)
+                counts = [s.get("NumberOfSeriesRelatedInstances")
+                          for s in find(self.node, self.local, spec, self.token)]
+        except PeerError:
+            if self.token.cancelled:
+                raise
+            return None
+        if not counts or any(c in (None, "") for c in counts):
+            return None
+        try:
+            return sum(int(str(c)) for c in counts)
+        except (TypeError, ValueError):
+            return None
+

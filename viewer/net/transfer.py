@@ -1,0 +1,213 @@
+"""Running C-GET and C-MOVE requests: associations, pending responses, cancel, the end.
+
+Each function yields :class:`viewer.net.plan.RetrieveProgress` snapshots while the PACS
+sends pending responses (PS3.4 C.4.2.1.4), and leaves in ``progress`` the final status
+and, where something went wrong, the explanation from :mod:`viewer.net.explain`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pynetdicom import build_role, evt
+from pynetdicom.presentation import build_context
+
+from viewer.core.errors import PeerError
+from viewer.core.settings import NetworkSettings
+from viewer.net import explain
+from viewer.net.connection import CancelToken, open_association, where
+from viewer.net.nodes import NodeRecord
+from viewer.net.plan import (
+    CANCELLED,
+    MOVE_DESTINATION_UNKNOWN,
+    PENDING,
+    WARNING,
+    RetrieveProgress,
+    storage_contexts,
+)
+from viewer.net.policy import (
+    DEFAULT_POLICY,
+    GET_MODELS,
+    MOVE_MODELS,
+    UNCOMPRESSED_SYNTAXES,
+)
+from viewer.net.receiver import Receiver, Sink
+from viewer.net.scp import StorageSCP
+
+
+class NoGetError(Exception):
+    """The PACS does not offer C-GET for this model (auto falls back to C-MOVE)."""
+
+
+def count_subops(progress: RetrieveProgress, status: Dataset, base: tuple[int, int, int]) -> None:
+    c, f, w = base
+    progress.remaining = status.get("NumberOfRemainingSuboperations", progress.remaining)
+    progress.completed = c + int(status.get("NumberOfCompletedSuboperations", 0) or 0)
+    progress.failed = f + int(status.get("NumberOfFailedSuboperations", 0) or 0)
+    progress.warning = w + int(status.get("NumberOfWarningSuboperations", 0) or 0)
+
+
+def drive(
+    node: NodeRecord,
+    local: NetworkSettings,
+    assoc: Any,
+    responses: Callable[[Dataset, int], Iterator[tuple[Dataset, Dataset | None]]],
+    model: str,
+    identifiers: list[Dataset],
+    receiver: Receiver,
+    token: CancelToken,
+    progress: RetrieveProgress,
+    our_host: str,
+) -> Iterator[RetrieveProgress]:
+    """Send each identifier, follow the pending responses, explain the end."""
+    w = where(node, local, our_host)
+    progress.phase = "transfer"
+    final_status = 0x0000
+    for n, identifier in enumerate(identifiers, start=1):
+        msg_id = n
+        base = (progress.completed, progress.failed, progress.warning)
+        timer: list[threading.Timer] = []
+
+        def on_cancel(msg_id: int = msg_id, timer: list[threading.Timer] = timer) -> None:
+            assoc.send_c_cancel(msg_id, query_model=model)
+            t = threading.Timer(DEFAULT_POLICY.cancel_grace, assoc.abort)
+            t.daemon = True
+            timer.append(t)
+            t.start()
+
+        unregister = token.on_cancel(on_cancel)
+        last = time.monotonic()
+        try:
+            for status, ident in responses(identifier, msg_id):
+                if "Status" not in status:
+                    receiver.drain()
+                    progress.received = receiver.written
+                    if token.cancelled:
+                        progress.cancelled = True
+                        progress.status = CANCELLED
+                        progress.message = explain.retrieve_status(
+                            w, progress.method, CANCELLED, progress.completed, progress.failed)
+                        return
+                    if time.monotonic() - last >= node.dimse_timeout * 0.9:
+                        text = explain.no_response(w, node.dimse_timeout,
+                                                   f"C-{progress.method.upper()}")
+                    else:
+                        text = explain.connection_lost(w, receiver.written, progress.expected)
+                    raise PeerError(node.name, text)
+                last = time.monotonic()
+                code = int(status.Status)
+                count_subops(progress, status, base)
+                progress.received = receiver.written
+                if code in PENDING:
+                    yield progress.snapshot()
+                    continue
+                final_status = code
+                progress.error_comment = str(status.get("ErrorComment", "") or "").strip()
+                if ident is not None and "FailedSOPInstanceUIDList" in ident:
+                    failed = ident.FailedSOPInstanceUIDList
+                    values = [failed] if isinstance(failed, str) else list(failed)
+                    progress.failed_instances.extend(str(v) for v in values if v)
+                if code == CANCELLED or token.cancelled:
+                    progress.cancelled = True
+                break
+        finally:
+            unregister()
+            for t in timer:
+                t.cancel()
+        if progress.cancelled or (final_status not in (0x0000, WARNING)):
+            break
+    receiver.drain()
+    progress.received = receiver.written
+    progress.failed_instances.extend(uid for uid, _ in receiver.failures
+                                     if uid not in progress.failed_instances)
+    progress.status = CANCELLED if progress.cancelled else final_status
+    if progress.cancelled or final_status != 0x0000 or progress.failed or (
+        progress.completed == 0 and progress.received == 0
+    ):
+        progress.message = explain.retrieve_status(
+            w, progress.method, progress.status, progress.completed, progress.failed,
+            progress.warning, progress.error_comment)
+    if receiver.failures:
+        extra = f"{len(receiver.failures)} received instances could not be imported"
+        progress.message = f"{progress.message}; {extra}" if progress.message else extra
+
+
+def run_get(node: NodeRecord, local: NetworkSettings, model_name: str,
+             identifiers: list[Dataset], classes: set[str], sink: Sink, incoming: Path,
+             token: CancelToken, progress: RetrieveProgress, our_host: str,
+             compressed_only: bool = False) -> Iterator[RetrieveProgress]:
+    model = GET_MODELS[model_name]
+    storage = storage_contexts(classes, compressed_only)
+    contexts = [build_context(model, list(UNCOMPRESSED_SYNTAXES)), *storage]
+    # PS3.7 D.3.3.4: we take the SCP role for each storage class on this association.
+    roles = [build_role(c, scp_role=True) for c in sorted({str(cx.abstract_syntax)
+                                                          for cx in storage})]
+    receiver = Receiver(incoming, sink)
+
+    assoc = open_association(node, local, contexts, ext_neg=roles, cancel=token,
+                             handlers=[(evt.EVT_C_STORE, receiver.handle_store)])
+    try:
+        accepted = {str(cx.abstract_syntax) for cx in assoc.accepted_contexts}
+        if model not in accepted:
+            raise NoGetError(explain.context_refused(
+                where(node, local, our_host), "C-GET", "use --method move"))
+
+        def responses(identifier: Dataset, msg_id: int
+                      ) -> Iterator[tuple[Dataset, Dataset | None]]:
+            return assoc.send_c_get(identifier, model, msg_id=msg_id)
+
+        yield from drive(node, local, assoc, responses, model, identifiers, receiver, token,
+                          progress, our_host)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+        receiver.close()
+
+
+def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
+              identifiers: list[Dataset], sink: Sink, incoming: Path, token: CancelToken,
+              progress: RetrieveProgress, scp: StorageSCP | None, our_host: str,
+              uncompressed_first: bool = False) -> Generator[RetrieveProgress, None, bool]:
+    """Run the C-MOVE requests; return False if the PACS never connected back to us."""
+    model = MOVE_MODELS[model_name]
+    own = scp is None
+    server = scp or StorageSCP(local, [node], incoming, sink,
+                               prefer_uncompressed=uncompressed_first)
+    if own:
+        server.start()
+    try:
+        assoc = open_association(node, local,
+                                 [build_context(model, list(UNCOMPRESSED_SYNTAXES))],
+                                 cancel=token)
+        try:
+            if not assoc.accepted_contexts:
+                raise PeerError(node.name, explain.context_refused(
+                    where(node, local, our_host), "C-MOVE",
+                    "it offers neither C-GET nor C-MOVE for this model"))
+            destination = node.calling_aet or local.ae_title
+
+            def responses(identifier: Dataset, msg_id: int
+                          ) -> Iterator[tuple[Dataset, Dataset | None]]:
+                return assoc.send_c_move(
+                    identifier, destination, model, msg_id=msg_id)
+
+            calls = server.connections
+            yield from drive(node, local, assoc, responses, model, identifiers,
+                              server.receiver, token, progress, our_host)
+            failed = progress.status not in (0x0000, WARNING, CANCELLED, None)
+            if failed and progress.completed == 0 and server.connections == calls and (
+                    progress.status != MOVE_DESTINATION_UNKNOWN):
+                progress.message = explain.move_never_connected(where(node, local, our_host))
+                return False
+            return True
+        finally:
+            if assoc.is_established:
+                assoc.release()
+    finally:
+        if own:
+            server.stop()
