@@ -13,6 +13,9 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from viewer.ui.viewer.series import SeriesData
 
+#: Frames a worker decodes before it goes back to the end of the pool's queue.
+CHUNK = 8
+
 
 class _Worker(QRunnable):
     def __init__(self, loader: SeriesLoader) -> None:
@@ -22,12 +25,15 @@ class _Worker(QRunnable):
 
     def run(self) -> None:
         loader = self._loader
-        while True:
+        for _ in range(CHUNK):
             index = loader._take()
             if index is None:
-                break
+                return  # _take counted this worker out
             loader.series.load(index)
             loader._done(index)
+        # Give the pool back after a few frames, so that other series (and other viewports)
+        # loading at the same time take turns instead of waiting for this one to finish.
+        loader._requeue()
 
 
 class SeriesLoader(QObject):
@@ -101,6 +107,13 @@ class SeriesLoader(QObject):
             return not self._pending and not self._in_flight
 
     # ------------------------------------------------------------------ worker side
+    def _requeue(self) -> None:
+        with self._lock:
+            if self._cancelled or not self._pending:
+                self._running -= 1
+                return
+        self._pool.start(_Worker(self))
+
     def _take(self) -> int | None:
         with self._lock:
             if self._cancelled or not self._pending:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QMimeData, QSize, Qt, Signal
+from PySide6.QtCore import QMimeData, QSize, Qt, QThread, QThreadPool, Signal
 from PySide6.QtGui import QDrag, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -78,6 +78,10 @@ class ViewerWidget(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.thumbnails = thumbnails or ThumbnailCache(None, parent=self)
+        # Decoding has its own threads: imports, thumbnails and network work on the global
+        # pool never wait behind a long series.
+        self.load_pool = QThreadPool(self)
+        self.load_pool.setMaxThreadCount(max(2, QThread.idealThreadCount()))
         self.thumbnails.ready.connect(self._thumbnail_ready)
         self.strip = SeriesStrip(self)
         self.strip.itemDoubleClicked.connect(
@@ -130,7 +134,7 @@ class ViewerWidget(QWidget):
         """The loader of a series, created on first use."""
         loader = self.loaders.get(key)
         if loader is None:
-            loader = SeriesLoader(self.series[key], parent=self)
+            loader = SeriesLoader(self.series[key], self.load_pool, parent=self)
             loader.progress.connect(self._progress)
             self.loaders[key] = loader
         return loader
