@@ -171,3 +171,31 @@ def test_window_menu_offers_the_files_own_windows(qtbot, workstation, phantom):
     assert vp.current_window().center == 40
     qtbot.keyClick(vp.canvas, Qt.Key.Key_0)
     assert vp.current_window().center == -600
+
+
+def test_a_broken_slice_is_never_shown_as_its_neighbour(qtbot, workstation, phantom, tmp_path):
+    import shutil
+
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    for path in phantom.paths:
+        shutil.copy(path, folder / path.name)
+    from viewer.dicom.header import read_header
+    from viewer.ui.viewer.series import SeriesData
+
+    records = [read_header(p) for p in sorted(folder.glob("*.dcm"))]  # the index
+    damaged = folder / phantom.paths[3].name
+    damaged.write_bytes(damaged.read_bytes()[:-60000])  # cut short after it was indexed
+    workstation.window.open_series([SeriesData.from_records(records)])
+    viewer = workstation.viewer
+    wait_until(qtbot, lambda: viewer.viewports[0].series is not None
+               and viewer.all_first_frames_shown())
+    vp = viewer.viewports[0]
+    wait_until(qtbot, lambda: vp.loader.done)
+    for _ in range(3):
+        qtbot.keyClick(vp.canvas, Qt.Key.Key_Down)
+    assert vp.index == 3
+    wait_until(qtbot, lambda: "Cannot show this image" in vp.annotations.corner_text(0))
+    assert not vp.view.actor.GetVisibility()
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_Down)
+    assert vp.view.actor.GetVisibility() and vp._shown_index == 4

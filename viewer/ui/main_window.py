@@ -216,6 +216,8 @@ class MainWindow(QMainWindow):
         """Show ``series`` in the viewer tab."""
         self.viewer.open_series(series, replace)
         self.tabs.setCurrentWidget(self.viewer)
+        if self.viewer.active is not None:
+            self.viewer.active.canvas.setFocus()  # keys work at once, without a click
         if series:
             self.setWindowTitle(f"Lightbox - {series[0].title}")
 

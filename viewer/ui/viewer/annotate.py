@@ -42,7 +42,12 @@ def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
     total = len(series)
     loaded = series.loaded_count()
     ll = [f"Im: {viewport.index + 1} / {total}"]
-    if facts is None:
+    error = series.error(viewport.index)
+    if error is not None and viewport._shown_index != viewport.index:
+        # The frame on screen is not this one: say why this one is missing.
+        ll.append(f"Cannot show this image: {error}")
+        return ("", series.title, "\n".join(ll), "")
+    if facts is None or viewport._shown_index != viewport.index:
         ll.append("Loading...")
         return ("", series.title, "\n".join(ll), "")
     t = facts.text

@@ -84,7 +84,7 @@ class ViewportWidget(QFrame):
         self._placeholder_timer = QTimer(self)
         self._placeholder_timer.setSingleShot(True)
         self._placeholder_timer.setInterval(150)
-        self._placeholder_timer.timeout.connect(self.request_render)
+        self._placeholder_timer.timeout.connect(self._show_placeholder)
         self.cine_timer = QTimer(self)
         self.cine_timer.timeout.connect(self._cine_step)
         self.cine_fps = 10.0
@@ -123,6 +123,18 @@ class ViewportWidget(QFrame):
         loader.start(self.index)
         self.refresh()
 
+    def _show_placeholder(self) -> None:
+        """The frame asked for is still not decoded: never show another slice in its place."""
+        series = self.series
+        if series is None or series.is_loaded(self.index):
+            return
+        self.view.clear()
+        self.graphics_layer.set_graphics([])
+        self.annotations.set_orientation(None)
+        self.annotations.set_spacing(None)
+        self._update_texts()
+        self.request_render()
+
     def clear(self) -> None:
         """Show nothing."""
         self.series = None
@@ -133,6 +145,12 @@ class ViewportWidget(QFrame):
 
     def _frame_loaded(self, index: int) -> None:
         if index == self.index and self._shown_index != index:
+            if self.series is not None and self.series.error(index):
+                self.view.clear()
+                self._update_texts()
+                self.request_render()
+                self.status_message.emit(self.series.error(index) or "")
+                return
             self.refresh()
         elif self._shown_index == self.index:
             self._update_texts()  # loading progress in the corner
@@ -180,9 +198,8 @@ class ViewportWidget(QFrame):
         stored = series.stored(self.index)
         facts = series.facts(self.index)
         if stored is None or facts is None:
-            self._update_texts()
-            # Show "Loading" only if the frame is not there soon: drawing the placeholder
-            # first would delay the image it waits for by a whole redraw.
+            # The previous image stays (with its own texts) for a moment: drawing a
+            # placeholder first would delay the image it waits for by a whole redraw.
             if not self._placeholder_timer.isActive():
                 self._placeholder_timer.start()
             return
