@@ -170,3 +170,34 @@ def test_angle_and_rectangle_roi(qtbot, workstation, phantom) -> None:
     assert box.stats.area == pytest.approx(41 * 17 * SPACING**2)
     qtbot.keyClick(vp.canvas, Qt.Key.Key_Delete)  # the selected (last) measurement
     assert [g.kind.value for g in vp.measure.current()] == ["angle"]
+
+
+def test_middle_drag_pans_ctrl_wheel_zooms_and_keys_fit(qtbot, workstation, phantom) -> None:
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    vp = _open(qtbot, workstation, phantom)
+    before = vp.view.transform.image_to_display([(128.0, 128.0)])[0]
+    start = _canvas_point(vp, 128, 128)
+    qtbot.mousePress(vp.canvas, Qt.MouseButton.MiddleButton, pos=start)
+    qtbot.mouseMove(vp.canvas, start + QPoint(30, 20))
+    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.MiddleButton, pos=start + QPoint(30, 20))
+    after = vp.view.transform.image_to_display([(128.0, 128.0)])[0]
+    assert tuple(np.round(after - before)) == (30, 20)
+
+    anchor = _canvas_point(vp, 90, 128)
+    under = vp.view.transform.display_to_image([(anchor.x() + 0.5, anchor.y() + 0.5)])[0]
+    event = QWheelEvent(QPointF(anchor), vp.canvas.mapToGlobal(QPointF(anchor)), QPoint(0, 0),
+                        QPoint(0, 240), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.ControlModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    vp.canvas.wheelEvent(event)
+    assert vp.view.transform.zoom == pytest.approx(1.15**2, rel=0.01)
+    still = vp.view.transform.display_to_image([(anchor.x() + 0.5, anchor.y() + 0.5)])[0]
+    assert np.allclose(still, under, atol=0.5)  # the point under the cursor stays put
+    assert vp.index == 0  # ctrl+wheel zooms, it does not scroll
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_F)
+    x0, y0, x1, y1 = vp.view.transform.image_rect_on_display()
+    w, h = vp.view.transform.viewport
+    assert (x1 - x0 == w) or (y1 - y0 == h)  # fitted: the image touches two edges
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)
+    assert vp.view.transform.zoom == 1.0
