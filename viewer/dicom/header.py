@@ -17,6 +17,7 @@ walk (:func:`truncation_problem`) runs after it too.
 
 from __future__ import annotations
 
+import codecs
 import io
 import struct
 from dataclasses import replace
@@ -528,10 +529,38 @@ def _encodings(raw: bytes | None) -> tuple[str, ...]:
     return tuple(convert_encodings(terms))
 
 
+@lru_cache(maxsize=64)
+def _codec(encoding: str) -> str:
+    """The codec's canonical name: ``bytes.decode`` takes a C shortcut for ``latin-1`` and
+    ``utf-8`` but looks pydicom's aliases (``iso8859``) up on every call."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return encoding
+    return {"iso8859-1": "latin-1"}.get(name, name)
+
+
+_TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT"})
+_ESC = b"\x1b"
+
+
 def _decoded(raw: bytes | None, encodings: tuple[str, ...], vr: str) -> str:
     if not raw:
         return ""
     raw = raw.rstrip(b" \0")
+    if _ESC not in raw and (vr == "PN" or vr in _TEXT_VRS):
+        # PS3.5 6.1.2.5.3: without an escape sequence the whole value is in the first
+        # character set, so one codec call decodes it (what pydicom does, without
+        # building a PersonName); a value that does not decode takes pydicom's path.
+        try:
+            codec = _codec(encodings[0])
+            if vr != "PN":
+                return raw.decode(codec).strip()
+            # PS3.5 6.2.1.1: component groups split at "=", each decoded on its own.
+            groups = [group.decode(codec).rstrip("^") for group in raw.split(b"=")]
+            return "=".join(groups).rstrip("=")
+        except (UnicodeDecodeError, LookupError):
+            pass
     if vr == "PN":
         return person_name_text(PersonName(raw, encodings=list(encodings)))
     if vr in ("SH", "LO", "ST", "LT", "UC", "UT"):

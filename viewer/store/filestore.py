@@ -26,6 +26,8 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z.\-_]")
 _COUNTER = iter(range(1 << 62))
 _COUNTER_LOCK = threading.Lock()
 CHUNK = 1 << 20
+# A temporary name is never reused: O_EXCL refuses to write through anything already there.
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 def safe_component(uid: str) -> str:
@@ -85,7 +87,8 @@ class FileStore:
     def _temporary(self) -> Path:
         with _COUNTER_LOCK:
             number = next(_COUNTER)
-        return self.incoming / f"{os.getpid()}-{threading.get_ident()}-{number}.part"
+        # The pid leads the name: clean_incoming keeps the files of running processes.
+        return self.incoming / f"{os.getpid()}-{number}.part"
 
     def _parent(self, target: Path) -> None:
         parent = target.parent
@@ -102,20 +105,23 @@ class FileStore:
         Without ``syncfs`` the file is fsynced here.
         """
         temporary = self._temporary()
+        # os.open, not open(): a buffered file object costs an fstat, an ioctl and a
+        # seek per file, which is a fifth of the system calls of a small-file import.
+        fd = os.open(temporary, _CREATE, 0o600)
         try:
-            with open(temporary, "wb") as fh:
-                if data is not None:
-                    fh.write(data)
-                else:
-                    assert source is not None
-                    _copy_into(source, fh.fileno())
-                if _SYNCFS is None:
-                    fh.flush()
-                    os.fsync(fh.fileno())
+            if data is not None:
+                _write_all(fd, data)
+            else:
+                assert source is not None
+                _copy_into(source, fd)
+            if _SYNCFS is None:
+                os.fsync(fd)
         except BaseException:
+            os.close(fd)
             with contextlib.suppress(OSError):
                 temporary.unlink()
             raise
+        os.close(fd)
         return temporary
 
     def publish(self, temporaries: list[tuple[Path, str]]) -> list[tuple[str, OSError]]:
@@ -208,6 +214,14 @@ class FileStore:
                 entry.unlink()
                 removed += 1
         return removed
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    """``write(2)`` until everything is written (a short write is legal)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def _copy_into(source: Path, fd: int) -> None:

@@ -53,6 +53,30 @@ BATCH_BYTES = 32 << 20
 WORKERS = max(2, min(8, 2 * (os.cpu_count() or 1)))
 
 
+_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+
+
+def _read_upto(fd: int, count: int) -> bytes:
+    """Read ``count`` bytes, fewer only at the end of the file."""
+    data = os.read(fd, count)
+    if len(data) == count or not data:
+        return data
+    parts = [data]
+    count -= len(data)
+    while count > 0 and (more := os.read(fd, count)):
+        parts.append(more)
+        count -= len(more)
+    return b"".join(parts)
+
+
+def _read_rest(fd: int) -> bytes:
+    """Everything from the current offset to the end of the file."""
+    parts = []
+    while chunk := os.read(fd, 1 << 20):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 @dataclass(slots=True)
 class Prepared:
     """A file read and understood, not yet stored."""
@@ -82,16 +106,21 @@ def prepare(path: Path, size: int) -> Outcome:
     and the pixel data's length is checked against the file size.
     """
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(size if size <= WHOLE_FILE else HEAD_BYTES)
+        # os.open/os.read, not open(): a buffered file object costs an fstat, an ioctl
+        # and a seek per file, a fifth of the system calls of a small-file import.
+        fd = os.open(path, _READ)
+        try:
+            data = _read_upto(fd, size if size <= WHOLE_FILE else HEAD_BYTES)
             if not probe(data[:PROBE_LENGTH]):
                 return Outcome(path, size, problem="not a DICOM file", skipped=True)
             try:
                 record = read_header_bytes(data, str(path), size)
             except IncompleteHeaderError:
-                data += fh.read()
+                data += _read_rest(fd)
                 record = read_header_bytes(data, str(path))
             size = max(size, len(data))
+        finally:
+            os.close(fd)
     except OSError as exc:
         return Outcome(path, size, problem=f"cannot read: {exc.strerror or exc}")
     except InputFileError as exc:
