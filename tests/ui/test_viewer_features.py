@@ -199,3 +199,45 @@ def test_a_broken_slice_is_never_shown_as_its_neighbour(qtbot, workstation, phan
     assert not vp.view.actor.GetVisibility()
     qtbot.keyClick(vp.canvas, Qt.Key.Key_Down)
     assert vp.view.actor.GetVisibility() and vp._shown_index == 4
+
+
+def test_overlays_on_by_default_and_toggled_like_render(qtbot, workstation, tmp_path):
+    from tests.support.testdata import test_file as pydicom_file
+
+    source = pydicom_file("examples_overlay.dcm")  # group 6000, 222 set pixels
+    workstation.controller.open_paths([str(source)])
+    viewer = workstation.viewer
+    wait_until(qtbot, lambda: viewer.viewports[0].series is not None
+               and viewer.all_first_frames_shown())
+    vp = viewer.viewports[0]
+    vp.actual_size()
+    _assert_matches_render(vp, tmp_path)
+    with_overlay = _on_screen(vp).copy()
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_O)
+    _assert_matches_render(vp, tmp_path, "--no-overlays", "--no-shutters")
+    assert (with_overlay != _on_screen(vp)).any(axis=2).sum() > 0
+
+
+def test_lossy_images_are_flagged(qtbot, workstation, phantom, tmp_path):
+    import shutil
+
+    from pydicom import dcmread
+
+    folder = tmp_path / "lossy"
+    folder.mkdir()
+    for path in phantom.paths[:2]:
+        ds = dcmread(path)
+        ds.LossyImageCompression = "01"  # PS3.3 C.7.6.1.1.5
+        ds.LossyImageCompressionRatio = ["8.5"]
+        ds.LossyImageCompressionMethod = ["ISO_10918_1"]
+        ds.save_as(folder / path.name)
+    shutil.copy(phantom.paths[2], folder / phantom.paths[2].name)
+    workstation.controller.open_paths([str(folder)])
+    viewer = workstation.viewer
+    wait_until(qtbot, lambda: viewer.viewports[0].series is not None
+               and viewer.all_first_frames_shown())
+    vp = viewer.viewports[0]
+    assert "LOSSY 8.5:1 ISO_10918_1" in vp.annotations.corner_text(1)
+    vp.set_index(2)
+    wait_until(qtbot, lambda: vp._shown_index == 2)
+    assert "LOSSY" not in vp.annotations.corner_text(1)
