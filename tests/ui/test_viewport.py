@@ -135,12 +135,21 @@ def test_probe_reports_stored_and_modality_values(qtbot, workstation, phantom) -
     assert f"SV {INSERT_HU + 1024}" in text and f"{INSERT_HU:.1f} HU" in text
 
 
-def test_layouts(qtbot, workstation, phantom) -> None:
+def test_layouts(qtbot, workstation, phantom, tmp_path) -> None:
     _open(qtbot, workstation, phantom)
+    viewer = workstation.viewer
     for name, count in (("2x2", 4), ("1x2", 2), ("3x3", 9), ("1x1", 1)):
         workstation.window.set_layout(name)
-        assert len(workstation.viewer.viewports) == count
-        assert workstation.viewer.viewports[0].series is not None
+        assert len(viewer.viewports) == count
+        assert viewer.viewports[0].series is not None
+    # Reopened in 2x2, one series shows four levels; each viewport shows its own frame.
+    workstation.window.set_layout("2x2")
+    workstation.window.open_series(list(viewer.series.values()))
+    qtbot.waitUntil(lambda: viewer.all_first_frames_shown(), timeout=30000)
+    assert [vp.index for vp in viewer.viewports] == [0, 2, 5, 7]
+    for vp in viewer.viewports:
+        vp.actual_size()
+        _assert_matches_render(vp, tmp_path)
 
 
 def test_angle_and_rectangle_roi(qtbot, workstation, phantom) -> None:

@@ -247,5 +247,6 @@ class ViewerWidget(QWidget):
 
     def all_first_frames_shown(self) -> bool:
         """Whether every viewport with a series shows its frame (screenshots wait for it)."""
-        return all(vp._shown_index == vp.index for vp in self.viewports
-                   if vp.series is not None)
+        return all(vp._shown_index == vp.index and vp.canvas.isVisible()
+                   and min(vp.view.transform.viewport) > 1
+                   for vp in self.viewports if vp.series is not None)
