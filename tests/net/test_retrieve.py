@@ -230,3 +230,31 @@ def node_for_pynetdicom(port: int, **changes: object) -> NodeRecord:
                                  "port": port, "acse_timeout": 5.0, "dimse_timeout": 10.0}
     fields.update(changes)
     return NodeRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_a_pacs_that_stops_sending_mid_get_times_out_and_keeps_what_came(
+        local: NetworkSettings, sink: FolderSink, tmp_path: Path,
+        peer_files: dict[str, Path]) -> None:
+    from tests.support.peers import PynetdicomPeer
+
+    files = _expected(peer_files, "doe_0_000")
+    peer = PynetdicomPeer(sorted(files.values()), stall=4.0)
+    try:
+        node = node_for_pynetdicom(peer.port, dimse_timeout=1.0)
+        request = RetrieveRequest(study_uid("doe"), series_uids=(series_uid("doe", 0),),
+                                  sop_uids=tuple(sorted(files)))
+        with pytest.raises(PeerError, match="stopped answering the C-GET for 1 s"):
+            list(retrieve(node, local, request, sink, tmp_path / "incoming", method="get"))
+        assert len(sink.files) == 1
+    finally:
+        peer.stop()
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_patient_root_retrieve(peer: PeerProcess, local: NetworkSettings, sink: FolderSink,
+                               tmp_path: Path, peer_files: dict[str, Path],
+                               method: str) -> None:
+    request = RetrieveRequest(study_uid("mueller"), model="patient", patient_id="LBX-002")
+    last = _run(peer, local, request, sink, tmp_path, method=method)
+    assert last.ok, last.message
+    _assert_same(sink, _expected(peer_files, "mueller_"))

@@ -412,7 +412,8 @@ class PynetdicomPeer:
     destinations : mapping of AE title -> (host, port)
         C-MOVE destinations it knows.
     stall : float
-        Seconds to wait before answering each C-FIND (a PACS that stops answering).
+        Seconds to wait before answering a study or series C-FIND, and between the
+        instances of a C-GET (a PACS that stops answering).
     """
 
     def __init__(self, files: Sequence[Path] = (), *, aet: str = "PYPEER",
@@ -461,7 +462,7 @@ class PynetdicomPeer:
         return [pydicom.dcmread(p) for p in self.files]
 
     def _find(self, event: object) -> Iterable[tuple[int, Dataset | None]]:
-        if self.stall:
+        if self.stall and event.identifier.QueryRetrieveLevel != "IMAGE":  # type: ignore[attr-defined]
             time.sleep(self.stall)
         query = event.identifier  # type: ignore[attr-defined]
         unique = {"STUDY": "StudyInstanceUID", "SERIES": "SeriesInstanceUID",
@@ -485,7 +486,9 @@ class PynetdicomPeer:
     def _get(self, event: object) -> Iterable[object]:
         datasets = self._datasets()
         yield len(datasets)
-        for ds in datasets:
+        for n, ds in enumerate(datasets):
+            if n and self.stall:
+                time.sleep(self.stall)  # hangs after the first instance
             yield 0xFF00, ds
 
     def _move(self, event: object) -> Iterable[object]:
