@@ -66,8 +66,11 @@ class FileStore:
         self.root = root
         self.incoming = root / ".incoming"
         self.incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._made: set[Path] = set()
+        self._made: set[str] = set()
         self._lock = threading.Lock()
+        # Paths as text: pathlib costs several microseconds per path, per file imported.
+        self._home_text = str(root.parent)
+        self._incoming_text = str(self.incoming)
 
     def relative_path(self, study_uid: str, series_uid: str, sop_uid: str) -> str:
         """Where an instance lives, relative to the home folder (stored in the database)."""
@@ -84,21 +87,22 @@ class FileStore:
         """The absolute path of a stored file."""
         return self.root.parent / relative
 
-    def _temporary(self) -> Path:
+    def _temporary(self) -> str:
         with _COUNTER_LOCK:
             number = next(_COUNTER)
         # The pid leads the name: clean_incoming keeps the files of running processes.
-        return self.incoming / f"{os.getpid()}-{number}.part"
+        return f"{self._incoming_text}/{os.getpid()}-{number}.part"
 
-    def _parent(self, target: Path) -> None:
-        parent = target.parent
+    def _parent(self, target: str | Path) -> None:
+        """Make the target's folder, once per folder (a series' files share one)."""
+        parent = os.path.dirname(target)
         if parent in self._made:
             return
-        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.makedirs(parent, mode=0o700, exist_ok=True)
         with self._lock:
             self._made.add(parent)
 
-    def write_temporary(self, data: bytes | None, source: Path | None = None) -> Path:
+    def write_temporary(self, data: bytes | None, source: Path | None = None) -> str:
         """Write one file of a batch under a temporary name (made durable by :meth:`publish`).
 
         ``data`` is written, or ``source`` is copied when ``data`` is None (large files).
@@ -119,12 +123,12 @@ class FileStore:
         except BaseException:
             os.close(fd)
             with contextlib.suppress(OSError):
-                temporary.unlink()
+                os.unlink(temporary)
             raise
         os.close(fd)
         return temporary
 
-    def publish(self, temporaries: list[tuple[Path, str]]) -> list[tuple[str, OSError]]:
+    def publish(self, temporaries: list[tuple[str, str]]) -> list[tuple[str, OSError]]:
         """Make a batch of temporary files durable, then rename each into place.
 
         One ``syncfs`` flushes the whole batch (where the platform has it; otherwise each
@@ -140,19 +144,19 @@ class FileStore:
                 os.close(fd)
         failures: list[tuple[str, OSError]] = []
         for temporary, relative in temporaries:
-            target = self.absolute(relative)
+            target = f"{self._home_text}/{relative}"
             try:
                 self._parent(target)
                 try:
                     os.replace(temporary, target)
                 except FileNotFoundError:
                     # The folder was pruned meanwhile (a study deleted by another process).
-                    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
                     os.replace(temporary, target)
             except OSError as exc:
                 failures.append((relative, exc))
                 with contextlib.suppress(OSError):
-                    temporary.unlink()
+                    os.unlink(temporary)
         return failures
 
     def copy_file(self, relative: str, source: Path) -> Path:
@@ -168,7 +172,7 @@ class FileStore:
             os.replace(temporary, target)
         except BaseException:
             with contextlib.suppress(OSError):
-                temporary.unlink()
+                os.unlink(temporary)
             raise
         return target
 
@@ -201,7 +205,7 @@ class FileStore:
                 with contextlib.suppress(OSError):
                     candidate.rmdir()
                 with self._lock:
-                    self._made.discard(candidate)
+                    self._made.discard(str(candidate))
 
     def clean_incoming(self) -> int:
         """Remove temporary files left by processes that no longer run; return how many."""

@@ -153,7 +153,7 @@ def same_content(item: Prepared, stored: Path) -> bool | None:
         return False
 
 
-def write(files: FileStore, item: Prepared) -> Path:
+def write(files: FileStore, item: Prepared) -> str:
     """Write one prepared file under a temporary name in the managed store."""
     return files.write_temporary(item.data, item.path)
 
@@ -163,9 +163,9 @@ def prepare_many(entries: list[tuple[Path, int]]) -> list[Outcome]:
     return [prepare(path, size) for path, size in entries]
 
 
-def write_many(files: FileStore, items: list[Prepared]) -> list[Path | OSError]:
+def write_many(files: FileStore, items: list[Prepared]) -> list[str | OSError]:
     """:func:`write` for a few files in one pool task; an error stays with its file."""
-    results: list[Path | OSError] = []
+    results: list[str | OSError] = []
     for item in items:
         try:
             results.append(write(files, item))
@@ -274,7 +274,7 @@ class _Staged:
 
     item: Prepared
     relative: str
-    job: Future[list[Path | OSError]]
+    job: Future[list[str | OSError]]
     index: int
 
 
@@ -357,7 +357,7 @@ def _commit_batch(store: StudyStore, staged: list[_Staged]) -> _Committed:
     """Flush the batch's temporary files, rename them into place, commit their rows."""
     failed: list[FileProblem] = []
     ready: dict[str, _Staged] = {}
-    temporaries: list[tuple[Path, str]] = []
+    temporaries: list[tuple[str, str]] = []
     for entry in staged:
         result = entry.job.result()[entry.index]
         if isinstance(result, OSError):
