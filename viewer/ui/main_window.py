@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +30,16 @@ from viewer.ui.viewer.viewer_widget import LAYOUTS, ViewerWidget, parse_layout
 log = logging.getLogger(__name__)
 
 CONFORMANCE_DOC = "docs/conformance-statement.md"
+
+
+def conformance_statement_path() -> Path | None:
+    """The shipped Conformance Statement: inside a frozen bundle, else in the source tree."""
+    roots = [Path(getattr(sys, "_MEIPASS", "")), Path(__file__).resolve().parents[2]]
+    for root in roots:
+        candidate = root / CONFORMANCE_DOC
+        if str(root) and candidate.is_file():
+            return candidate
+    return None
 
 
 class MainWindow(QMainWindow):
@@ -327,13 +338,18 @@ class MainWindow(QMainWindow):
         ShortcutsDialog(self).exec()
 
     def show_about(self) -> None:
-        link = Path(CONFORMANCE_DOC)
+        link = conformance_statement_path()
+        if link is not None:
+            statement = (f"<p>DICOM conformance statement: <a href='{link.as_uri()}'>"
+                         f"{link.name}</a></p>")
+        else:
+            statement = ("<p>DICOM conformance statement: run <code>lightbox conformance</code> "
+                         "to print it.</p>")
         QMessageBox.about(
             self, "About Lightbox",
             f"<h3>Lightbox {__version__}</h3>"
             "<p>A desktop DICOM viewer with a standard-exact display pipeline.</p>"
-            f"<p>DICOM conformance statement: <a href='{link.resolve().as_uri()}'>"
-            f"{CONFORMANCE_DOC}</a></p>"
+            f"{statement}"
             "<p>Not cleared for primary diagnosis unless your organisation has validated it.</p>")
 
     # ------------------------------------------------------------------ progress, state
