@@ -34,10 +34,12 @@ CONFORMANCE_DOC = "docs/conformance-statement.md"
 
 def conformance_statement_path() -> Path | None:
     """The shipped Conformance Statement: inside a frozen bundle, else in the source tree."""
-    roots = [Path(getattr(sys, "_MEIPASS", "")), Path(__file__).resolve().parents[2]]
+    bundle = getattr(sys, "_MEIPASS", None)
+    roots = [Path(bundle)] if bundle else []
+    roots.append(Path(__file__).resolve().parents[2])
     for root in roots:
         candidate = root / CONFORMANCE_DOC
-        if str(root) and candidate.is_file():
+        if candidate.is_file():
             return candidate
     return None
 
