@@ -258,3 +258,17 @@ def test_patient_root_retrieve(peer: PeerProcess, local: NetworkSettings, sink: 
     last = _run(peer, local, request, sink, tmp_path, method=method)
     assert last.ok, last.message
     _assert_same(sink, _expected(peer_files, "mueller_"))
+
+
+def test_move_into_a_storage_scp_that_is_already_running(
+        orthanc: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
+        peer_files: dict[str, Path]) -> None:
+    from viewer.net.scp import StorageSCP
+
+    node = node_for(orthanc)
+    with StorageSCP(local, [node], tmp_path / "listening", sink) as scp:
+        last = _run(orthanc, local, RetrieveRequest(study_uid("doe")), sink, tmp_path,
+                    method="move", scp=scp)
+        assert scp.running
+    assert last.ok and last.completed == 30, last.message
+    _assert_same(sink, _expected(peer_files, "doe_"))
