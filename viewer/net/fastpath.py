@@ -26,7 +26,7 @@ import struct
 from typing import Any, cast
 
 from pynetdicom.dimse import DIMSEServiceProvider
-from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.dimse_primitives import C_GET, C_MOVE, C_STORE
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.transport import AssociationSocket
@@ -156,14 +156,42 @@ def _c_store_request(fields: dict[int, bytes]) -> C_STORE | None:
     return req
 
 
+def _pending_retrieve_response(fields: dict[int, bytes]) -> C_GET | C_MOVE | None:
+    """A pending C-GET/C-MOVE-RSP without identifier (PS3.7 9.3.3.2 / 9.3.4.2), or None."""
+    def us(element: int) -> int | None:
+        value = fields.get(element)
+        return struct.unpack("<H", value)[0] if value is not None and len(value) == 2 else None
+
+    command = us(0x0100)
+    status, responding = us(0x0900), us(0x0120)
+    if command not in (0x8010, 0x8021) or us(0x0800) != 0x0101 or status not in (0xFF00,
+                                                                                 0xFF01):
+        return None
+    if responding is None or set(fields) - {0x0000, 0x0002, 0x0100, 0x0120, 0x0800, 0x0900,
+                                            0x1020, 0x1021, 0x1022, 0x1023}:
+        return None  # anything unusual takes pynetdicom's path
+    rsp: C_GET | C_MOVE = C_GET() if command == 0x8010 else C_MOVE()
+    rsp.MessageIDBeingRespondedTo = responding
+    rsp.Status = status
+    sop_class = fields.get(0x0002, b"").decode("ascii", "replace").strip(" \x00")
+    if sop_class:
+        rsp.AffectedSOPClassUID = sop_class
+    rsp.NumberOfRemainingSuboperations = us(0x1020)
+    rsp.NumberOfCompletedSuboperations = us(0x1021)
+    rsp.NumberOfFailedSuboperations = us(0x1022)
+    rsp.NumberOfWarningSuboperations = us(0x1023)
+    return rsp
+
+
 class _QuickStoreResponseDIMSE(DIMSEServiceProvider):
     """The DIMSE provider, with C-STORE requests and responses on a short path.
 
     pynetdicom turns every command set into a pydicom dataset and back; for the small,
     fixed C-STORE-RQ/RSP of each instance that is most of the network threads' work.
     A request whose command set arrives in one fragment (as peers send it) is parsed
-    directly and its data set collected as is; responses without error details are
-    encoded directly. Everything else takes pynetdicom's path.
+    directly and its data set collected as is; so are the pending C-GET/C-MOVE responses
+    that come with every instance; responses without error details are encoded directly.
+    Everything else takes pynetdicom's path.
     """
 
     _quick: tuple[int, C_STORE, io.BytesIO] | None = None
@@ -175,6 +203,11 @@ class _QuickStoreResponseDIMSE(DIMSEServiceProvider):
             if first[0] & 0x03 == 0x03:  # PS3.8 E.2: a command, last fragment
                 fields = _command_fields(memoryview(first)[1:])
                 req = _c_store_request(fields) if fields else None
+                pending = _pending_retrieve_response(fields) if fields and not req else None
+                if pending is not None and len(pdvs) == 1:
+                    pending._context_id = context_id
+                    self.msg_queue.put((context_id, pending))
+                    return
                 if req is not None:
                     self._quick = (context_id, req, io.BytesIO())
                     pdvs = pdvs[1:]
