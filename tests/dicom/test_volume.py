@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
-from pydicom.uid import UID, ExplicitVRBigEndian
+from pydicom.uid import UID, ExplicitVRBigEndian, RLELossless
 
 from tests.support.series import ALL_SYNTAXES, can_write, write_ct_series
 from tests.support.testdata import test_file as data_file
@@ -180,3 +181,12 @@ def test_unsigned_data_keeps_its_dtype(tmp_path: Path) -> None:
     volume = load_series_blocking([tmp_path / "u.dcm"])
     assert volume.array.dtype == np.uint16
     assert np.array_equal(volume.array[0], FrameSource(tmp_path / "u.dcm").frame(0))
+
+
+def test_threads_only_where_the_codec_releases_the_gil(tmp_path: Path) -> None:
+    plain = write_ct_series(tmp_path / "plain", slices=4)
+    assert load_series_blocking(plain).threads == 1  # Python-bound: one thread
+    packed = write_ct_series(tmp_path / "rle", slices=4, transfer_syntax=RLELossless)
+    assert FrameSource(packed[0]).decodes_without_gil
+    assert load_series_blocking(packed).threads == min(os.cpu_count() or 1, 4)
+    assert load_series_blocking(plain, workers=3).threads == 3

@@ -398,6 +398,11 @@ class FrameSource:
         """Whether frames go into :meth:`frame_into`'s array with no intermediate copy."""
         return self._fast is not None or self._native_direct
 
+    @property
+    def decodes_without_gil(self) -> bool:
+        """Whether decoding runs outside the GIL (the fast codecs), so threads add cores."""
+        return self._fast is not None
+
     def frame_geometry(self) -> tuple[tuple[int, int], np.dtype[Any]] | None:
         """Shape and dtype of :meth:`frame`'s result when frames go in directly, else None."""
         if not self.direct:

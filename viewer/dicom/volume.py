@@ -100,6 +100,8 @@ class SeriesVolume:
         self._taken = np.zeros(len(self.refs), dtype=bool)
         self._order: list[int] = []
         self._workers = 0
+        self.threads = 0
+        """How many decoding threads were started."""
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -217,7 +219,7 @@ class _Sources:
 
 def _first_geometry(
     refs: Sequence[SliceRef], start: int, sources: _Sources
-) -> tuple[tuple[int, ...], np.dtype[Any], npt.NDArray[Any] | None, int]:
+) -> tuple[tuple[int, ...], np.dtype[Any], npt.NDArray[Any] | None, int, bool]:
     """Shape and dtype of the series' frames, from the file nearest ``start`` that opens.
 
     A file whose frames go straight into the volume tells them from its header; another
@@ -228,11 +230,12 @@ def _first_geometry(
         ref = refs[index]
         try:
             reader = sources.get(ref.path)
+            parallel = bool(getattr(reader, "decodes_without_gil", False))
             geometry = getattr(reader, "frame_geometry", lambda: None)()
             if geometry is not None:
-                return geometry[0], geometry[1], None, index
+                return geometry[0], geometry[1], None, index, parallel
             held = reader.frame(ref.frame)
-            return held.shape, held.dtype, held, index
+            return held.shape, held.dtype, held, index, parallel
         except LightboxError as exc:
             problems.append(str(exc))
     raise LightboxError(f"the series cannot be read: {'; '.join(problems)}")
@@ -267,7 +270,8 @@ def load_series(
     cancel : threading.Event, optional
         Set from any thread to stop after the slices in progress.
     workers : int, optional
-        Decoding threads; ``os.cpu_count()`` by default.
+        Decoding threads. By default ``os.cpu_count()`` when the series' codec releases the
+        GIL (imagecodecs), else one: more threads would only contend for the GIL.
     opener : callable
         Opens a file for reading frames (e.g. a cache of opened files the caller keeps).
 
@@ -287,7 +291,7 @@ def load_series(
         raise LightboxError("the series has no images")
     start = min(max(start, 0), len(refs) - 1)
     sources = _Sources(refs, opener)
-    shape, dtype, held, held_index = _first_geometry(refs, start, sources)
+    shape, dtype, held, held_index, parallel = _first_geometry(refs, start, sources)
     volume = SeriesVolume(refs, shape, dtype, cancel)
     volume.set_focus(start)
 
@@ -321,8 +325,12 @@ def load_series(
             if volume._worker_exit() and on_done is not None:
                 _notify(on_done)
 
-    count = max(1, min(workers or os.cpu_count() or 1, len(refs)))
-    volume._workers = count
+    if workers is None:
+        # Threads add cores only while the codec runs outside the GIL; reading uncompressed
+        # files or decoding with pylibjpeg is Python-bound, and a second thread only contends.
+        workers = (os.cpu_count() or 1) if parallel else 1
+    count = max(1, min(workers, len(refs)))
+    volume._workers = volume.threads = count
     for n in range(count):
         threading.Thread(target=run, name=f"series-load-{n}", daemon=True).start()
     return volume
