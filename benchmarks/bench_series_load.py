@@ -17,11 +17,13 @@ their rows are left out when they are missing.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import (
     UID,
     ExplicitVRLittleEndian,
@@ -260,6 +263,35 @@ def _cpu_timed(fn: Callable[[], Any], samples: list[float]) -> Callable[[], Any]
     return run
 
 
+def _gil_probe(decode: Callable[[], Any], seconds: float = 0.5) -> float:
+    """p90 wake-up delay (ms) of a Python thread asking for 0.5 ms sleeps while ``decode``
+    loops in another thread: about the decode time when the codec holds the GIL, about
+    the scheduler's delay when it releases it."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            decode()
+
+    worker = threading.Thread(target=loop)
+    worker.start()
+    delays = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        start = time.perf_counter()
+        time.sleep(0.0005)
+        delays.append(time.perf_counter() - start)
+    stop.set()
+    worker.join()
+    return float(np.percentile(delays, 90)) * 1000
+
+
+def _pylibjpeg_frame(path: Path) -> Callable[[], Any]:
+    ds = pydicom.dcmread(path)
+    decoder = get_decoder(ds.file_meta.TransferSyntaxUID)
+    return lambda: decoder.as_array(ds, index=0, decoding_plugin="pylibjpeg")
+
+
 def _per_slice(samples: list[float], slices: int) -> float:
     """Median CPU milliseconds per slice."""
     return float(np.median(samples)) * 1000 / slices
@@ -356,6 +388,15 @@ def run(ctx: Context) -> Iterator[Result]:
             peer=_per_slice(cpu[peer], len(paths)),
             peer_name="python-gdcm loop" if peer == "gdcm" else "tuned pydicom loop",
         )
+        if compressed:
+            source = FrameSource(paths[len(paths) // 2])
+            out = source.frame(0)  # the array to decode into, of the right shape and type
+            yield Result(
+                what=f"  {label}: GIL held while decoding? p90 wake-up delay of a Python thread",
+                ours=_gil_probe(functools.partial(source.frame_into, 0, out)),
+                peer=_gil_probe(_pylibjpeg_frame(source.path)),
+                peer_name="pylibjpeg via pydicom",
+            )
         yield Result(
             what=f"first frame, {SLICES} slices, {label}",
             ours=first.median,
