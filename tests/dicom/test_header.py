@@ -137,3 +137,37 @@ def test_large_file_header_read_from_its_beginning(tmp_path: Path) -> None:
         read_header_bytes(data[:65536], str(path), file_size=len(data) - 1000)
     with pytest.raises(IncompleteHeaderError):
         read_header_bytes(data[:600], str(path), file_size=len(data))
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize(
+    ("charset", "name", "description"),
+    [
+        ("ISO_IR 192", "Müller^Jürgen=山田^太郎=やまだ^たろう".encode(), "Thorax ÄÖÜ".encode()),
+        ("ISO_IR 100", "Müller^Jürgen^^^".encode("latin-1"), "Kopf".encode("latin-1")),
+        ("", b"Smith^John==", b"Chest  "),
+        # Not valid UTF-8: the one-call decode fails and pydicom's replacement decoding
+        # is used, as pydicom would read the file.
+        ("ISO_IR 192", b"Bad\xff\xfeName^X", b"ok\xc3"),
+    ],
+)
+def test_text_without_escapes_decoded_as_pydicom_does(
+    tmp_path: Path, charset: str, name: bytes, description: bytes
+) -> None:
+    """Values without ISO 2022 escapes are decoded in one codec call (PS3.5 6.1.2.5.3);
+    the record is still exactly the one pydicom's reading gives."""
+    (path,) = write_ct_series(tmp_path, slices=1, rows=8, cols=8)
+    ds = pydicom.dcmread(path)
+    if charset:
+        ds.SpecificCharacterSet = charset
+    elif "SpecificCharacterSet" in ds:
+        del ds.SpecificCharacterSet
+    ds.PatientName = name
+    ds.StudyDescription = description
+    ds.save_as(path)
+    data = path.read_bytes()
+    fast = _fast_record(data, str(path))
+    expected = replace(_pydicom_record(data, str(path)), file_size=len(data))
+    assert fast is not None
+    assert fast == expected
+    assert fast.patient.patient_name
