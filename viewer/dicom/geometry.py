@@ -61,12 +61,13 @@ def sort_instances(records: Iterable[InstanceRecord]) -> list[InstanceRecord]:
         first = next(iter(orientations))
         assert first is not None
         normal = slice_normal(first)
-
-        def by_position(r: InstanceRecord) -> tuple[float, tuple[int, int, str]]:
-            assert r.image_position is not None
-            return (round(float(np.dot(normal, r.image_position)), 4), by_number(r))
-
-        return sorted(items, key=by_position)
+        # one matrix product for the whole series: the first image must not wait on a
+        # Python-level dot product per slice
+        positions = np.array([r.image_position for r in items], dtype=np.float64)
+        distances = np.round(positions @ np.asarray(normal, dtype=np.float64), 4).tolist()
+        keyed = sorted(zip(distances, map(by_number, items), items, strict=True),
+                       key=lambda t: (t[0], t[1]))
+        return [item for _, _, item in keyed]
     return sorted(items, key=by_number)
 
 

@@ -315,7 +315,7 @@ _TAKE_CHUNK = 1 << 16
 def _take_chunked(
     table: npt.NDArray[np.uint8], index: npt.NDArray[np.unsignedinteger]
 ) -> npt.NDArray[np.uint8]:
-    if index.size <= 4 * _TAKE_CHUNK or not index.flags.c_contiguous:
+    if index.size <= 2 * _TAKE_CHUNK or not index.flags.c_contiguous:
         return np.take(table, index)
     out = np.empty(index.shape, dtype=np.uint8)
     flat_in, flat_out = index.reshape(-1), out.reshape(-1)
@@ -342,12 +342,13 @@ def _cell_table(
     bits = min(params.bits_stored, depth)
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if params.signed else (0, (1 << bits) - 1)
     a, b = _varying_range(params, voi, lo, hi)
-    ends = unpadded(np.array([lo, hi], dtype=np.float64))
+    # one pass of the chain over both ends of the range and the varying part between them
+    values = unpadded(np.concatenate(([lo, hi], np.arange(a, b + 1)), dtype=np.float64))
     # ascending stored-value order first, rotated into bit-pattern order at the end
     ordered = np.empty(hi - lo + 1, dtype=np.uint8)
-    ordered[: a - lo] = ends[0]
-    ordered[a - lo : b - lo + 1] = unpadded(np.arange(a, b + 1, dtype=np.float64))
-    ordered[b - lo + 1 :] = ends[1]
+    ordered[: a - lo] = values[0]
+    ordered[a - lo : b - lo + 1] = values[2:]
+    ordered[b - lo + 1 :] = values[1]
     if params.padding is not None:
         # PS3.3 C.7.5.1.1.2: padding is painted as background, never windowed
         p_lo = max(int(np.ceil(params.padding[0])), lo)
