@@ -25,6 +25,10 @@ from pathlib import Path
 _UNSAFE = re.compile(r"[^0-9A-Za-z.\-_]")
 _COUNTER = iter(range(1 << 62))
 _COUNTER_LOCK = threading.Lock()
+# The pid in temporary names, read once (os.getpid is a system call) and again after fork.
+_PID = [os.getpid()]
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 CHUNK = 1 << 20
 # A temporary name is never reused: O_EXCL refuses to write through anything already there.
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -91,7 +95,7 @@ class FileStore:
         with _COUNTER_LOCK:
             number = next(_COUNTER)
         # The pid leads the name: clean_incoming keeps the files of running processes.
-        return f"{self._incoming_text}/{os.getpid()}-{number}.part"
+        return f"{self._incoming_text}/{_PID[0]}-{number}.part"
 
     def _parent(self, target: str | Path) -> None:
         """Make the target's folder, once per folder (a series' files share one)."""
