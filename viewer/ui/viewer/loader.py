@@ -1,39 +1,38 @@
-"""Background decoding of a series, nearest frames first, never on the GUI thread.
+"""Background decoding of a series into one volume, nearest frames first, never on the GUI thread.
 
-Workers of a :class:`QThreadPool` take the not-yet-decoded frame nearest to the frame the
-user looks at (ahead before behind), so scrolling finds its frames ready and a jump to the
-far end of a long series is served next. Results reach the GUI thread as queued signals.
+:func:`viewer.dicom.volume.load_series` decodes the whole series into one preallocated array,
+the frame the user looks at first, then the nearest ones (ahead before behind), so scrolling
+finds its frames ready and a jump to the far end of a long series is served next. Its threads
+run the lossless codecs outside the GIL, so every core decodes. Each slice is handed to
+:class:`SeriesData` as a view of the volume (no copy); results reach the GUI thread as queued
+signals.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
+from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
 
+from viewer.core.errors import InputFileError, LightboxError
+from viewer.dicom.volume import FrameReader, SeriesVolume, SliceFailure, load_series
 from viewer.ui.viewer.series import SeriesData
 
-#: Frames a worker decodes before it goes back to the end of the pool's queue.
-CHUNK = 8
+log = logging.getLogger(__name__)
+
+# PySide6 6.12.0's SignalInstance.emit returns its bool without a reference of its own, so
+# every discarded result takes one reference from True and the interpreter aborts
+# ("bool_dealloc: deallocating True or False") once enough signals were emitted. Keeping
+# each result balances the count, at one pointer per signal (a few KB per series).
+_EMIT_RESULTS: list[object] = []
 
 
-class _Worker(QRunnable):
-    def __init__(self, loader: SeriesLoader) -> None:
-        super().__init__()
-        self._loader = loader
-        self.setAutoDelete(True)
+def _emit(signal: Any, *args: object) -> None:
+    _EMIT_RESULTS.append(signal.emit(*args))
 
-    def run(self) -> None:
-        loader = self._loader
-        for _ in range(CHUNK):
-            index = loader._take()
-            if index is None:
-                return  # _take counted this worker out
-            loader.series.load(index)
-            loader._done(index)
-        # Give the pool back after a few frames, so that other series (and other viewports)
-        # loading at the same time take turns instead of waiting for this one to finish.
-        loader._requeue()
 
 
 class SeriesLoader(QObject):
@@ -44,9 +43,9 @@ class SeriesLoader(QObject):
     series : SeriesData
         What to load.
     pool : QThreadPool, optional
-        Shared pool; the global one by default.
-    workers : int
-        How many frames decode at once.
+        Kept for callers that share one; the volume loader runs its own threads.
+    workers : int, optional
+        Decoding threads; by default every core when the codec releases the GIL, else one.
     """
 
     frame_loaded = Signal(int)
@@ -54,95 +53,137 @@ class SeriesLoader(QObject):
     finished = Signal()
 
     def __init__(self, series: SeriesData, pool: QThreadPool | None = None,
-                 workers: int = 2, parent: QObject | None = None) -> None:
+                 workers: int | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.series = series
-        self._pool = pool or QThreadPool.globalInstance()
-        self._workers = max(1, workers)
+        self._workers = workers
         self._lock = threading.Lock()
-        self._focus = 0
-        self._pending = {i for i in range(len(series)) if not series.is_loaded(i)}
-        self._in_flight: set[int] = set()
-        self._running = 0
-        self._cancelled = False
-        self._done_count = len(series) - len(self._pending)
-        self._ramped = False
+        self._volume: SeriesVolume | None = None
+        self._started = False
+        self._closing = False
+        self._stopped = False
+        self._done_count = sum(
+            1 for i in range(len(series)) if series.is_loaded(i) or series.error(i))
 
     # ------------------------------------------------------------------ control
     def start(self, focus: int = 0) -> None:
-        """Start (or resume) loading around ``focus``.
-
-        One worker decodes the frame on screen alone; the others join once it is done, so
-        the first image does not share the processor with frames nobody looks at yet.
-        """
-        self.set_focus(focus)
+        """Start loading around ``focus``; once started, only move the focus."""
         with self._lock:
-            self._cancelled = False
-            self._ramped = False
-            want = min(1, len(self._pending)) - self._running
-            self._running += max(0, want)
-        for _ in range(max(0, want)):
-            self._pool.start(_Worker(self))
-        if not self._pending and not self._in_flight:
-            self.finished.emit()
+            started, self._started = self._started, True
+        if started:
+            self.set_focus(focus)
+            return
+        if self._done_count >= len(self.series):
+            _emit(self.finished)
+            return
+        # Held while load_series starts its threads: their first callbacks wait for the
+        # volume to be assigned, so that they find the array their slice is in.
+        with self._lock:
+            try:
+                self._volume = load_series(
+                    self.series.refs, focus, opener=self._open,
+                    on_frame=self._slice_ready, on_failure=self._slice_failed,
+                    on_done=self._volume_done, workers=self._workers)
+            except LightboxError as exc:
+                message = str(exc)
+            else:
+                return
+        # Nothing to allocate for (the files nearest the focus cannot be read): every
+        # slice says why.
+        for i in range(len(self.series)):
+            if not self.series.is_loaded(i):
+                self.series.fail(i, message)
+        with self._lock:
+            self._done_count = len(self.series)
+        _emit(self.progress, len(self.series), len(self.series))
+        _emit(self.finished)
 
     def set_focus(self, index: int) -> None:
         """Load around ``index`` next (the frame on screen)."""
-        with self._lock:
-            self._focus = index
+        volume = self._volume
+        if volume is not None:
+            volume.set_focus(index)
 
     def cancel(self) -> None:
-        """Stop after the frames being decoded now."""
+        """Stop after the frames being decoded now; the loader is then deleted.
+
+        A cancelled loader is done with (the series is closed), and as a child of the viewer
+        it would otherwise keep the series and its volume alive until the viewer goes. It is
+        deleted only once the decoding threads stopped emitting its signals.
+        """
+        volume = self._volume
+        if volume is not None:
+            volume.cancel()
         with self._lock:
-            self._cancelled = True
+            self._closing = True
+            stopped = volume is None or self._stopped
+        if stopped:
+            self._delete_later()
 
     def wait(self, timeout_ms: int = 30000) -> bool:
-        """Block until the workers stop (tests and shutdown only)."""
-        return bool(self._pool.waitForDone(timeout_ms))
+        """Block until the decoding threads stop (tests and shutdown only)."""
+        volume = self._volume
+        return True if volume is None else volume.wait(timeout_ms / 1000)
 
     @property
     def done(self) -> bool:
-        """Whether every frame is decoded (or failed)."""
-        with self._lock:
-            return not self._pending and not self._in_flight
+        """Whether the loading stopped: every frame decoded (or failed), or cancelled."""
+        volume = self._volume
+        if volume is None:
+            return self._started
+        return volume.done
 
     # ------------------------------------------------------------------ worker side
-    def _requeue(self) -> None:
-        with self._lock:
-            if self._cancelled or not self._pending:
-                self._running -= 1
-                return
-        self._pool.start(_Worker(self))
+    def _open(self, path: str) -> FrameReader:
+        # The viewer's own opened file: its header is read once, for decoding and display.
+        try:
+            return self.series.source(path).source
+        except LightboxError:
+            raise
+        except Exception as exc:  # a parser bug fails this file's slices, not the series
+            log.exception("%s cannot be opened", path)
+            raise InputFileError(path, f"cannot be read: {type(exc).__name__}: {exc}") from exc
 
-    def _take(self) -> int | None:
-        with self._lock:
-            if self._cancelled or not self._pending:
-                self._running -= 1
-                return None
-            focus = self._focus
-            # Nearest first; at equal distance the frame ahead (scrolling usually goes on).
-            index = min(self._pending, key=lambda i: (abs(i - focus), i < focus))
-            self._pending.discard(index)
-            self._in_flight.add(index)
-            return index
+    def _volume_of_slice(self) -> SeriesVolume:
+        with self._lock:  # waits for start() to have assigned it
+            volume = self._volume
+        assert volume is not None
+        return volume
 
-    def _done(self, index: int) -> None:
+    def _slice_ready(self, index: int) -> None:
+        self.series.adopt(index, self._volume_of_slice().array[index])
+        self._announce(index)
+
+    def _slice_failed(self, failure: SliceFailure) -> None:
+        self._volume_of_slice()
+        if failure.fits:
+            self.series.fail(failure.index, failure.message)
+        else:
+            # Another size or colour than the series: decoded on its own, as before.
+            self.series.load(failure.index)
+        self._announce(failure.index)
+
+    def _announce(self, index: int) -> None:
         with self._lock:
-            self._in_flight.discard(index)
             self._done_count += 1
             count, total = self._done_count, len(self.series)
-            finished = not self._pending and not self._in_flight
-            more = 0
-            if not self._ramped:
-                self._ramped = True
-                more = max(0, min(self._workers, len(self._pending)) - self._running)
-                self._running += more
-        for _ in range(more):
-            self._pool.start(_Worker(self))
         try:
-            self.frame_loaded.emit(index)
-            self.progress.emit(count, total)
-            if finished:
-                self.finished.emit()
+            _emit(self.frame_loaded, index)
+            _emit(self.progress, count, total)
         except RuntimeError:  # the viewer was closed while this frame decoded
             self.cancel()
+
+    def _volume_done(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the viewer was closed
+            _emit(self.finished)
+        # The last signal of the last decoding thread: from now on nothing touches the
+        # Qt object from another thread, so a closed series' loader can go.
+        with self._lock:
+            self._stopped = True
+            closing = self._closing
+        if closing:
+            self._delete_later()
+
+    def _delete_later(self) -> None:
+        with contextlib.suppress(RuntimeError):  # deleted already
+            self.deleteLater()

@@ -165,6 +165,33 @@ class SeriesData:
             self._stored[index] = stored
             self._facts[index] = facts
 
+    def adopt(self, index: int, stored: np.ndarray) -> None:
+        """Keep ``stored`` (decoded elsewhere, e.g. a slice of a series volume) as frame ``index``.
+
+        ``stored`` is kept as given, not copied: a view of the volume shares its memory.
+        Errors are remembered, never raised.
+        """
+        ref = self.refs[index]
+        try:
+            src = self.source(ref.path)
+            facts = self._facts_of(src, ref, stored)
+        except LightboxError as exc:
+            self.fail(index, str(exc))
+            return
+        except Exception as exc:  # a header bug must not kill the worker
+            log.exception("frame %d of series %s cannot be read", index + 1, self.series_uid)
+            self.fail(index, f"{ref.path}: {exc}")
+            return
+        with self._lock:
+            self._stored[index] = stored
+            self._facts[index] = facts
+
+    def fail(self, index: int, message: str) -> None:
+        """Remember why frame ``index`` cannot be shown (the message names the file)."""
+        log.warning("frame %d of series %s: %s", index + 1, self.series_uid, message)
+        with self._lock:
+            self._errors[index] = message
+
     def _facts_of(self, src: ViewerImage, ref: FrameRef, stored: np.ndarray) -> FrameFacts:
         ds = src.source.dataset
         layout = src.layout
