@@ -1,0 +1,72 @@
+"""SeriesLoader: the series decoded into one volume, slices handed to SeriesData as views."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+
+import numpy as np
+import pydicom
+from PySide6.QtCore import QCoreApplication, QEvent, QObject
+
+from tests.ui.conftest import wait_until
+from tests.ui.phantom import write_phantom
+from viewer.dicom.frames import FrameSource
+from viewer.dicom.header import read_header
+from viewer.ui.viewer.loader import SeriesLoader
+from viewer.ui.viewer.series import SeriesData
+
+
+def test_every_slice_equals_its_file_odd_slices_included(qtbot, tmp_path):
+    phantom = write_phantom(tmp_path / "ph", slices=12)
+    small, cut = phantom.paths[3], phantom.paths[7]
+    ds = pydicom.dcmread(small)  # another size than the series: decoded on its own
+    half = ds.pixel_array[::2, ::2].copy()
+    ds.Rows, ds.Columns = half.shape
+    ds.PixelData = half.tobytes()
+    ds.save_as(small)
+    records = [read_header(p) for p in phantom.paths]
+    cut.write_bytes(cut.read_bytes()[:-30000])  # cut short after it was indexed
+
+    series = SeriesData.from_records(records)
+    loader = SeriesLoader(series)
+    seen: list[tuple[int, bool]] = []
+    loader.frame_loaded.connect(
+        lambda i: seen.append((i, threading.current_thread() is threading.main_thread())))
+    loader.start(5)
+    wait_until(qtbot, lambda: loader.done and len(seen) == len(series))
+
+    assert seen[0][0] == 5 and all(in_gui for _, in_gui in seen)
+    for i, ref in enumerate(series.refs):
+        if ref.path == str(cut):
+            assert not series.is_loaded(i) and "truncated" in (series.error(i) or "")
+            continue
+        want = FrameSource(ref.path).frame(ref.frame)
+        got = series.stored(i)
+        assert got is not None and got.dtype == want.dtype and np.array_equal(got, want)
+        assert series.facts(i) is not None
+    assert series.stored(phantom.paths.index(small)).shape == half.shape
+
+
+def test_closing_while_loading_frees_the_series(qtbot, tmp_path):
+    phantom = write_phantom(tmp_path / "ph", slices=40)
+    series = SeriesData.from_records([read_header(p) for p in phantom.paths])
+    owner = QObject()  # as the viewer owns its loaders
+    loader = SeriesLoader(series, parent=owner)
+    loader.start(20)
+    alive = weakref.ref(series)
+    wait_until(qtbot, lambda: alive().loaded_count() >= 1)  # type: ignore[union-attr]
+    loader.cancel()  # what closing the series does
+    assert loader.wait(30000) and loader.done
+    del series, loader
+
+    def freed() -> bool:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        gc.collect()
+        return alive() is None
+
+    wait_until(qtbot, freed)
+    assert not owner.children()
+    wait_until(qtbot, lambda: not any(t.name.startswith("series-load")
+                                      for t in threading.enumerate()))
