@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
@@ -23,15 +22,6 @@ from viewer.ui.viewer.series import SeriesData
 
 log = logging.getLogger(__name__)
 
-# PySide6 6.12.0's SignalInstance.emit returns its bool without a reference of its own, so
-# every discarded result takes one reference from True and the interpreter aborts
-# ("bool_dealloc: deallocating True or False") once enough signals were emitted. Keeping
-# each result balances the count, at one pointer per signal (a few KB per series).
-_EMIT_RESULTS: list[object] = []
-
-
-def _emit(signal: Any, *args: object) -> None:
-    _EMIT_RESULTS.append(signal.emit(*args))
 
 
 
@@ -74,7 +64,7 @@ class SeriesLoader(QObject):
             self.set_focus(focus)
             return
         if self._done_count >= len(self.series):
-            _emit(self.finished)
+            self.finished.emit()
             return
         # Held while load_series starts its threads: their first callbacks wait for the
         # volume to be assigned, so that they find the array their slice is in.
@@ -95,8 +85,8 @@ class SeriesLoader(QObject):
                 self.series.fail(i, message)
         with self._lock:
             self._done_count = len(self.series)
-        _emit(self.progress, len(self.series), len(self.series))
-        _emit(self.finished)
+        self.progress.emit(len(self.series), len(self.series))
+        self.finished.emit()
 
     def set_focus(self, index: int) -> None:
         """Load around ``index`` next (the frame on screen)."""
@@ -168,14 +158,14 @@ class SeriesLoader(QObject):
             self._done_count += 1
             count, total = self._done_count, len(self.series)
         try:
-            _emit(self.frame_loaded, index)
-            _emit(self.progress, count, total)
+            self.frame_loaded.emit(index)
+            self.progress.emit(count, total)
         except RuntimeError:  # the viewer was closed while this frame decoded
             self.cancel()
 
     def _volume_done(self) -> None:
         with contextlib.suppress(RuntimeError):  # the viewer was closed
-            _emit(self.finished)
+            self.finished.emit()
         # The last signal of the last decoding thread: from now on nothing touches the
         # Qt object from another thread, so a closed series' loader can go.
         with self._lock:
