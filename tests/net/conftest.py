@@ -7,7 +7,7 @@ point at ``LIGHTBOX`` on ``move_port``, where the tests run our storage SCP.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,28 +39,29 @@ def move_port() -> int:
     return free_port()
 
 
-@pytest.fixture(scope="session")
-def orthanc(tmp_path_factory: pytest.TempPathFactory, peer_files: dict[str, Path],
-            move_port: int) -> Iterator[PeerProcess]:
-    peer = start_orthanc(tmp_path_factory.mktemp("orthanc"),
-                         destinations={OUR_AET: ("127.0.0.1", move_port)})
+def _loaded_peer(start: Callable[..., PeerProcess], folder: Path, files: dict[str, Path],
+                 move_port: int) -> Iterator[PeerProcess]:
+    """Start a peer that knows our C-MOVE destination, load ``files``, stop it by PID after."""
+    peer = start(folder, destinations={OUR_AET: ("127.0.0.1", move_port)})
     try:
-        store_files(peer, sorted(peer_files.values()))
+        store_files(peer, sorted(files.values()))
         yield peer
     finally:
         peer.stop()
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory: pytest.TempPathFactory, peer_files: dict[str, Path],
+            move_port: int) -> Iterator[PeerProcess]:
+    yield from _loaded_peer(start_orthanc, tmp_path_factory.mktemp("orthanc"), peer_files,
+                            move_port)
 
 
 @pytest.fixture(scope="session")
 def dcmqrscp(tmp_path_factory: pytest.TempPathFactory, peer_files: dict[str, Path],
              move_port: int) -> Iterator[PeerProcess]:
-    peer = start_dcmqrscp(tmp_path_factory.mktemp("dcmqrscp"),
-                          destinations={OUR_AET: ("127.0.0.1", move_port)})
-    try:
-        store_files(peer, sorted(peer_files.values()))
-        yield peer
-    finally:
-        peer.stop()
+    yield from _loaded_peer(start_dcmqrscp, tmp_path_factory.mktemp("dcmqrscp"), peer_files,
+                            move_port)
 
 
 @pytest.fixture(params=["orthanc", "dcmqrscp"])
