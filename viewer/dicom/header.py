@@ -303,26 +303,6 @@ def read_header(path: Path) -> InstanceRecord:
     return read_header_bytes(data, str(path))
 
 
-def _dataset_start(data: bytes) -> tuple[int, bool]:
-    """Offset of the data set after the File Meta Information, and whether a meta was found."""
-    if data[PREAMBLE_LENGTH:PROBE_LENGTH] != MAGIC:
-        return 0, False
-    pos = PROBE_LENGTH
-    # PS3.10 7.1: the meta group is always explicit VR little endian.
-    while pos + 8 <= len(data):
-        group, _element = struct.unpack_from("<HH", data, pos)
-        if group != 0x0002:
-            break
-        vr = data[pos + 4 : pos + 6]
-        if vr in _LONG_VRS:
-            (length,) = struct.unpack_from("<I", data, pos + 8)
-            pos += 12 + length
-        else:
-            (length,) = struct.unpack_from("<H", data, pos + 6)
-            pos += 8 + length
-    return pos, True
-
-
 def truncation_problem(data: bytes, transfer_syntax: str) -> str:
     """Walk the data set's elements and report one that runs past the end of the file.
 
@@ -340,7 +320,7 @@ def truncation_problem(data: bytes, transfer_syntax: str) -> str:
     """
     if transfer_syntax in (DEFLATED_LE, EXPLICIT_VR_BE):
         return ""
-    pos, _ = _dataset_start(data)
+    pos, _ = _read_meta(data)
     if pos > len(data):
         return "truncated inside the File Meta Information"
     # Some writers label the data set with the wrong VR encoding: look at the first
@@ -500,6 +480,7 @@ def _read_meta(data: bytes) -> tuple[int, dict[int, bytes]]:
     if data[PREAMBLE_LENGTH:PROBE_LENGTH] != MAGIC:
         return 0, meta
     pos = PROBE_LENGTH
+    # PS3.10 7.1: the meta group is always explicit VR little endian.
     while pos + 8 <= len(data):
         group, element = struct.unpack_from("<HH", data, pos)
         if group != 0x0002:
