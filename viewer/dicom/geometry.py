@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from viewer.core.records import InstanceRecord
+from viewer.dicom.params import functional_group
 
 
 @dataclass(frozen=True)
@@ -313,21 +314,6 @@ _SPACING_KEYWORDS = (
 )
 
 
-def _group(ds: Any, frame_index: int, keyword: str) -> Any:
-    """First item of a functional-group macro: per-frame, else shared (PS3.3 C.7.6.16)."""
-    for container, index in (
-        ("PerFrameFunctionalGroupsSequence", frame_index),
-        ("SharedFunctionalGroupsSequence", 0),
-    ):
-        groups = ds.get(container)
-        if groups is None or not 0 <= index < len(groups):
-            continue
-        macro = groups[index].get(keyword)
-        if macro is not None and len(macro):
-            return macro[0]
-    return None
-
-
 def _floats_of(value: Any, count: int) -> tuple[float, ...] | None:
     try:
         numbers = tuple(float(v) for v in value)
@@ -348,13 +334,13 @@ def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
     """
     attributes = {k: ds.get(k) for k in _SPACING_KEYWORDS}
     thickness = _number(ds.get("SliceThickness"))
-    measures = _group(ds, frame_index, "PixelMeasuresSequence")
+    measures = functional_group(ds, frame_index, "PixelMeasuresSequence")
     if measures is not None:  # C.7.6.16.2.1 replaces the top-level values
         if measures.get("PixelSpacing") is not None:
             attributes["PixelSpacing"] = measures.get("PixelSpacing")
         thickness = _number(measures.get("SliceThickness")) or thickness
-    position_item = _group(ds, frame_index, "PlanePositionSequence")
-    orientation_item = _group(ds, frame_index, "PlaneOrientationSequence")
+    position_item = functional_group(ds, frame_index, "PlanePositionSequence")
+    orientation_item = functional_group(ds, frame_index, "PlaneOrientationSequence")
     position = (
         _floats_of((position_item or ds).get("ImagePositionPatient"), 3)
         if (position_item or ds).get("ImagePositionPatient") is not None

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from pydicom.dataset import Dataset
 
+from viewer.dicom.params import functional_group
 from viewer.imaging.shutters import ShutterSpec
 
 _log = logging.getLogger(__name__)
@@ -36,17 +37,8 @@ def _shutter_source(ds: Dataset, frame_index: int) -> Dataset | None:
     """The dataset level that carries the shutter: top level, else the frame's functional group."""
     if "ShutterShape" in ds:
         return ds
-    for groups_kw, index in (
-        ("PerFrameFunctionalGroupsSequence", frame_index),
-        ("SharedFunctionalGroupsSequence", 0),
-    ):
-        groups = ds.get(groups_kw)
-        if not groups or index >= len(groups):
-            continue
-        shutters = groups[index].get("FrameDisplayShutterSequence")
-        if shutters and "ShutterShape" in shutters[0]:
-            return shutters[0]  # type: ignore[no-any-return]
-    return None
+    shutter = functional_group(ds, frame_index, "FrameDisplayShutterSequence")
+    return shutter if shutter is not None and "ShutterShape" in shutter else None
 
 
 def read_shutter(ds: Dataset, frame_index: int = 0) -> ShutterSpec | None:
