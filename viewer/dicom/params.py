@@ -30,21 +30,21 @@ XRAY_INTENSITY_SOP_CLASSES = frozenset(
     }
 )
 
-_PER_FRAME = 0x52009230
-_SHARED = 0x52009229
+_PER_FRAME = "PerFrameFunctionalGroupsSequence"
+_SHARED = "SharedFunctionalGroupsSequence"
 
 
 def functional_group(ds: Dataset, frame_index: int, keyword: str) -> Dataset | None:
     """Return the first item of macro ``keyword`` for a frame: per-frame, else shared (C.7.6.16)."""
     per_frame = ds.get(_PER_FRAME)
-    if per_frame is not None and 0 <= frame_index < len(per_frame.value):
-        item = per_frame.value[frame_index]
+    if per_frame is not None and 0 <= frame_index < len(per_frame):
+        item = per_frame[frame_index]
         if keyword in item and len(item[keyword].value):
             result: Dataset = item[keyword].value[0]
             return result
     shared = ds.get(_SHARED)
-    if shared is not None and len(shared.value):
-        item = shared.value[0]
+    if shared is not None and len(shared):
+        item = shared[0]
         if keyword in item and len(item[keyword].value):
             found: Dataset = item[keyword].value[0]
             return found
