@@ -8,8 +8,9 @@ missing file means defaults.
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ import tomli_w
 from viewer.core.errors import UsageError
 
 SETTINGS_FILE = "settings.toml"
+#: PS3.15 B.9 / IANA: the registered port of DICOM over TLS ("dicom-tls").
+DICOM_TLS_PORT = 2762
+_TLS_FILES = ("tls_cert", "tls_key", "tls_ca")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,14 @@ class NetworkSettings:
         Keep the storage SCP running while Lightbox runs, not only during a C-MOVE.
     max_pdu : int
         Maximum PDU length we receive (PS3.8 D.1); large PDUs cut per-PDU overhead.
+    tls_cert, tls_key : str
+        Our storage SCP's server certificate and its key (PEM), for DICOM TLS
+        (PS3.15 B.9); both or neither.
+    tls_ca : str
+        CA bundle (PEM) that signs the client certificates of the nodes that send to us
+        over TLS; a peer without such a certificate is refused at the handshake.
+    tls_port : int
+        Port of the TLS storage SCP (PS3.15 registers 2762 for DICOM over TLS); 0 is off.
     """
 
     ae_title: str = "LIGHTBOX"
@@ -45,6 +57,15 @@ class NetworkSettings:
     bind_address: str = "0.0.0.0"
     always_listen: bool = False
     max_pdu: int = 4 * 1024 * 1024
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
+    tls_port: int = DICOM_TLS_PORT
+
+    @property
+    def tls_configured(self) -> bool:
+        """True when our storage SCP can serve TLS: certificate, key, CA and a port."""
+        return bool(self.tls_cert and self.tls_key and self.tls_ca and self.tls_port)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> NetworkSettings:
@@ -64,31 +85,101 @@ class NetworkSettings:
             raise UsageError(f"port {self.port} is not a TCP port (1-65535)")
         if int(self.max_pdu) < 0:
             raise UsageError("max-pdu must be 0 (unlimited) or a positive number of bytes")
+        if not 0 <= int(self.tls_port) <= 65535:
+            raise UsageError(f"tls-port {self.tls_port} is not a TCP port (1-65535, 0 = off)")
+        if self.tls_cert and self.tls_port and int(self.tls_port) == int(self.port):
+            raise UsageError(f"tls-port and port are both {self.port}: one port serves "
+                             "either plain DICOM or DICOM TLS")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            missing = "tls-key" if self.tls_cert else "tls-cert"
+            raise UsageError(f"a TLS server certificate needs its key: set {missing} too "
+                             "(lightbox config set tls-cert F tls-key F tls-ca F)")
+        if self.tls_cert and not self.tls_ca:
+            # PS3.15 B.9: the peer is authenticated too; without a CA nobody could be.
+            raise UsageError("a TLS server certificate needs tls-ca, the CA that signs the "
+                             "PACS client certificates (lightbox config set tls-ca F)")
+        return self
+
+    def checked_tls_files(self) -> NetworkSettings:
+        """Return self after loading the TLS files, or raise :class:`UsageError` naming one.
+
+        Kept apart from :meth:`validated` so that settings naming a file that has since
+        moved still load (and can be changed); the files are checked when set and used.
+        """
+        for name in _TLS_FILES:
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise UsageError(f"{path}: no such file ({name.replace('_', '-')})")
+        if not self.tls_cert:
+            return self
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            ctx.load_verify_locations(cafile=self.tls_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(f"{self.tls_ca}: not a PEM CA certificate (tls-ca): "
+                             f"{_ssl_reason(exc)}") from None
+        try:
+            ssl.PEM_cert_to_DER_cert(_first_pem_block(Path(self.tls_cert)))
+            ctx.load_cert_chain(self.tls_cert, self.tls_key)
+        except ValueError:
+            raise UsageError(f"{self.tls_cert}: not a PEM certificate (tls-cert)") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise UsageError(f"{self.tls_key}: not the private key of {self.tls_cert} "
+                             f"(tls-key): {_ssl_reason(exc)}") from None
         return self
 
     def with_value(self, key: str, text: str) -> NetworkSettings:
         """Return a copy with ``key`` (``ae-title``, ``port`` ...) set from command-line text."""
-        name = key.replace("-", "_")
+        return self.with_values([(key, text)])
+
+    def with_values(self, pairs: Sequence[tuple[str, str]]) -> NetworkSettings:
+        """Return a copy with each ``(key, text)`` set, checked together at the end.
+
+        TLS file names are made absolute; when any TLS file changes, the files are
+        loaded (:meth:`checked_tls_files`), so a wrong file is named at once.
+        """
         current = {f.name: f for f in fields(self)}
-        if name not in current:
-            raise UsageError(
-                f"unknown setting {key!r}; known: "
-                + ", ".join(n.replace("_", "-") for n in current)
-            )
-        old = getattr(self, name)
-        value: Any
-        if isinstance(old, bool):
-            if text.lower() not in {"true", "false", "yes", "no", "1", "0", "on", "off"}:
-                raise UsageError(f"{key} takes true or false, not {text!r}")
-            value = text.lower() in {"true", "yes", "1", "on"}
-        elif isinstance(old, int):
-            try:
-                value = int(text)
-            except ValueError:
-                raise UsageError(f"{key} takes a number, not {text!r}") from None
-        else:
-            value = text
-        return replace(self, **{name: value}).validated()
+        changes: dict[str, Any] = {}
+        for key, text in pairs:
+            name = key.replace("-", "_")
+            if name not in current:
+                raise UsageError(
+                    f"unknown setting {key!r}; known: "
+                    + ", ".join(n.replace("_", "-") for n in current)
+                )
+            changes[name] = _parse(key, getattr(self, name), text)
+            if name in _TLS_FILES and text:
+                changes[name] = str(Path(text).expanduser().resolve())
+        result = replace(self, **changes).validated()
+        if any(name in _TLS_FILES for name in changes):
+            result.checked_tls_files()
+        return result
+
+
+def _parse(key: str, old: Any, text: str) -> Any:
+    if isinstance(old, bool):
+        if text.lower() not in {"true", "false", "yes", "no", "1", "0", "on", "off"}:
+            raise UsageError(f"{key} takes true or false, not {text!r}")
+        return text.lower() in {"true", "yes", "1", "on"}
+    if isinstance(old, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise UsageError(f"{key} takes a number, not {text!r}") from None
+    return text
+
+
+def _first_pem_block(path: Path) -> str:
+    text = path.read_text(encoding="ascii", errors="replace")
+    begin = text.find("-----BEGIN CERTIFICATE-----")
+    end = text.find("-----END CERTIFICATE-----", begin)
+    if begin < 0 or end < 0:
+        raise ValueError("no certificate")
+    return text[begin:end + len("-----END CERTIFICATE-----")] + "\n"
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    return str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc)
 
 
 def check_ae_title(title: str) -> str:

@@ -20,9 +20,9 @@ from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext
 
-from viewer.core.errors import CancelledError, PeerError
+from viewer.core.errors import CancelledError, PeerError, UsageError
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-from viewer.core.settings import NetworkSettings
+from viewer.core.settings import DICOM_TLS_PORT, NetworkSettings
 from viewer.net import explain
 from viewer.net.fastpath import set_nodelay
 from viewer.net.nodes import NodeRecord
@@ -107,6 +107,35 @@ def client_ssl_context(node: NodeRecord) -> ssl.SSLContext:
     return ctx
 
 
+def server_ssl_context(local: NetworkSettings) -> ssl.SSLContext:
+    """Return the TLS context of our storage SCP (PS3.15 B.9, BCP 195).
+
+    The same profile as :func:`client_ssl_context` (TLS 1.2 or later, the RFC 9325
+    cipher suites), with our server certificate; the peer must present a client
+    certificate signed by ``local.tls_ca`` (``CERT_REQUIRED``), so a PACS without one is
+    refused at the handshake, before any DICOM is exchanged.
+
+    Raises
+    ------
+    UsageError
+        TLS is not configured, or one of its files is missing or does not load (the
+        message names the file and the setting).
+    """
+    if not local.tls_configured:
+        raise UsageError(
+            "our storage SCP has no TLS certificate: lightbox config set tls-cert F "
+            "tls-key F tls-ca F (tls-ca signs the PACS client certificates), and a "
+            "tls-port other than 0")
+    local.checked_tls_files()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS_PROFILE.ciphers)
+    ctx.verify_mode = ssl.CERT_REQUIRED  # PS3.15 B.9: the peer is authenticated too
+    ctx.load_cert_chain(local.tls_cert, local.tls_key)
+    ctx.load_verify_locations(cafile=local.tls_ca)
+    return ctx
+
+
 def where(node: NodeRecord, local: NetworkSettings, our_host: str = "") -> explain.Where:
     """The facts :mod:`viewer.net.explain` needs about this node and us."""
     host = our_host or (local.bind_address if local.bind_address not in ("", "0.0.0.0", "::")
@@ -117,7 +146,9 @@ def where(node: NodeRecord, local: NetworkSettings, our_host: str = "") -> expla
         port=node.port,
         our_aet=node.calling_aet or local.ae_title,
         our_host=host,
-        our_port=local.port,
+        # A TLS node sends its C-MOVE sub-operations to our TLS port (PS3.15 B.9).
+        our_port=(local.tls_port or DICOM_TLS_PORT) if node.uses_tls else local.port,
+        our_tls=node.uses_tls,
     )
 
 

@@ -22,6 +22,9 @@ class Where:
         Our calling AE title (and the C-MOVE destination).
     our_host, our_port : str, int
         Where our storage SCP listens for C-MOVE (host as the PACS should reach it).
+    our_tls : bool
+        The PACS must connect to ``our_port`` with DICOM TLS (PS3.15 B.9): it is a TLS
+        node, so its C-MOVE sub-operations come to our TLS port.
     """
 
     peer_aet: str
@@ -30,6 +33,12 @@ class Where:
     our_aet: str = "LIGHTBOX"
     our_host: str = "this computer's address"
     our_port: int = 11113
+    our_tls: bool = False
+
+    @property
+    def our_port_text(self) -> str:
+        """``port N``, saying DICOM TLS when the PACS must use it."""
+        return f"port {self.our_port} (DICOM TLS)" if self.our_tls else f"port {self.our_port}"
 
 
 # PS3.8 9.3.4 Table 9-21: A-ASSOCIATE-RJ (source, reason) meanings.
@@ -154,8 +163,19 @@ def move_never_connected(w: Where) -> str:
     """A C-MOVE failed and the PACS never opened an association to our storage SCP."""
     return (
         f"the PACS never connected back to AE {w.our_aet}: it does not know AE {w.our_aet} "
-        f"or has another address for it. Register AE {w.our_aet}, host {w.our_host}, port "
-        f"{w.our_port} on the PACS (and let that port through the firewall), or use C-GET"
+        f"or has another address for it. Register AE {w.our_aet}, host {w.our_host}, "
+        f"{w.our_port_text} on the PACS (and let that port through the firewall), or use C-GET"
+    )
+
+
+def move_needs_tls(w: Where) -> str:
+    """A C-MOVE from a TLS node, but our storage SCP has no TLS settings (PS3.15 B.9)."""
+    return (
+        f"this node uses DICOM TLS, so its C-MOVE must come back to our storage SCP over "
+        f"TLS, which is not configured: lightbox config set tls-cert F tls-key F tls-ca F "
+        f"(tls-ca signs the PACS client certificate) and register AE {w.our_aet}, host "
+        f"{w.our_host}, {w.our_port_text} on the PACS; or use C-GET (--method get), "
+        "which needs none of this"
     )
 
 
@@ -187,7 +207,7 @@ def retrieve_status(
         # with an Error Comment that says so.
         return (
             f"the PACS does not know AE {w.our_aet}: register AE {w.our_aet}, host "
-            f"{w.our_host}, port {w.our_port} on the PACS, or use C-GET"
+            f"{w.our_host}, {w.our_port_text} on the PACS, or use C-GET"
         )
     if status == 0xFE00:
         return f"cancelled after {completed} instances; what arrived is kept"
@@ -208,7 +228,7 @@ def retrieve_status(
             f"the PACS could not send the study ({reason}, status 0x{status:04X}) after "
             f"{completed} instances: if no instance arrived, check that the PACS can open a "
             f"connection to AE {w.our_aet} at {w.our_host}:{w.our_port} (firewall, address "
-            "registered on the PACS)"
+            f"registered on the PACS{', DICOM TLS' if w.our_tls else ''})"
         )
     if (status >> 12) == 0xC:
         said = f": {comment}" if comment else ""
@@ -223,7 +243,9 @@ def retrieve_status(
             return (
                 f"all {failed} instances failed: the PACS could not store them into AE "
                 f"{w.our_aet} at {w.our_host}:{w.our_port}; check the address registered "
-                "for that AE on the PACS and the firewall, or use C-GET"
+                "for that AE on the PACS and the firewall"
+                + (" and that the PACS uses DICOM TLS with a client certificate signed by "
+                   "our tls-ca" if w.our_tls else "") + ", or use C-GET"
             )
         return (
             f"all {failed} instances failed: the PACS could not send them over C-GET "

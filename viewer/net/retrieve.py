@@ -13,6 +13,7 @@ planning are in :mod:`viewer.net.plan`, the C-GET/C-MOVE exchanges in
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from viewer.core.errors import PeerError, UsageError
 from viewer.core.settings import NetworkSettings
 from viewer.net import explain
 from viewer.net.connection import CancelToken, where
+from viewer.net.listener import ListenerFile
 from viewer.net.nodes import NodeRecord
 from viewer.net.plan import (
     CANCELLED,
@@ -66,6 +68,7 @@ def retrieve(
     cancel: CancelToken | None = None,
     scp: StorageSCP | None = None,
     our_host: str = "",
+    listener: ListenerFile | None = None,
 ) -> Iterator[RetrieveProgress]:
     """Retrieve ``request`` from ``node``, yielding progress until it is done.
 
@@ -82,10 +85,16 @@ def retrieve(
         Returns the subset of the given SOP Instance UIDs already stored; only the rest
         is fetched.
     scp : StorageSCP, optional
-        A running storage SCP for C-MOVE (``lightbox listen``); otherwise one is started
-        for the duration of the C-MOVE.
+        A running storage SCP for C-MOVE (the application's ``always-listen`` one);
+        otherwise one is started for the duration of the C-MOVE (with TLS only, on the
+        TLS port, for a node that uses TLS).
     our_host : str
         Our address as the PACS should know it, for explanations.
+    listener : ListenerFile, optional
+        The home's listener record: when another live Lightbox process of this home
+        already listens on the C-MOVE port, the C-MOVE goes to it (it stores what
+        arrives) and this retrieve checks ``already_have`` for what came. Needs
+        ``already_have``.
 
     Raises
     ------
@@ -122,6 +131,17 @@ def retrieve(
         # A first retrieve: one study-level answer gives the SOP classes and the count;
         # the instance list is asked for only if something goes wrong.
         progress.expected = plan.summarize()
+    if token.cancelled:
+        # Cancelled while planning: nothing was asked to move yet.
+        progress.cancelled = True
+        progress.status = CANCELLED
+        progress.phase = "done"
+        progress.message = explain.retrieve_status(
+            where(node, local, our_host), chosen, CANCELLED, 0, 0)
+        yield progress.snapshot()
+        return
+    if already_have is None:
+        listener = None  # without the store, what another process received is unknown
 
     arrived: set[str] = set()
     lock = threading.Lock()
@@ -145,6 +165,7 @@ def retrieve(
     plans = {"get": [("get", False), ("get", True)], "move": [("move", False), ("move", True)]}
     sequence = plans["get"] + plans["move"] if chosen == "auto" else plans[chosen]
     get_offered = True
+    shared_used = False  # C-MOVE into another process's listener (it cannot prefer)
     for step, (kind, alternate) in enumerate(sequence):
         if kind == "get" and not get_offered:
             continue
@@ -157,7 +178,8 @@ def retrieve(
                 break
             if left is None and (progress.completed or progress.received):
                 break
-            if alternate and (left is None or (scp is not None and kind == "move")):
+            if alternate and (left is None or (
+                    kind == "move" and (scp is not None or shared_used))):
                 continue
             _reset_for_pass(progress)
         whole = left is None or len(left) == len(plan.listed or [])
@@ -170,10 +192,15 @@ def retrieve(
                                     counting_sink, incoming, token, progress, our_host,
                                     alternate)
             else:
-                called_back = yield from run_move(
+                outcome = yield from run_move(
                     node, local, request.model, requests, counting_sink, incoming, token,
-                    progress, scp, our_host, alternate)
-                if not called_back:
+                    progress, scp, our_host, alternate, listener)
+                shared_used = shared_used or outcome.shared
+                if outcome.shared and already_have is not None:
+                    stored = _settle(already_have, plan.todo, progress, token)
+                    with lock:
+                        arrived.update(stored)
+                if not outcome.called_back:
                     break  # a second pass would fail the same way
         except NoGetError as exc:
             if chosen == "get":
@@ -186,6 +213,36 @@ def retrieve(
             progress.received = len(arrived)
     _finish(node, local, progress, still_missing(), our_host)
     yield progress.snapshot()
+
+
+#: How long to wait for another process's listener to store what the PACS sent, after
+#: the last instance that appeared in the store.
+SETTLE_SECONDS = 10.0
+
+
+def _settle(already_have: AlreadyHave, todo: list[InventoryItem] | None,
+            progress: RetrieveProgress, token: CancelToken) -> set[str]:
+    """Wait until the instances the PACS reports as sent are in the store.
+
+    The home's listener (another process) writes each instance before answering the
+    C-STORE, then imports it on a worker thread, so the last few may reach the store
+    a little after the C-MOVE's final response. Returns the SOP Instance UIDs of
+    ``todo`` found in the store.
+    """
+    if not todo:
+        return set()
+    uids = [i.sop_instance_uid for i in todo]
+    target = min(len(uids), progress.completed + progress.warning)
+    have = already_have(uids)
+    last_change = time.monotonic()
+    while len(have) < target and time.monotonic() - last_change < SETTLE_SECONDS:
+        if token.wait(0.1):
+            break
+        now_have = already_have(uids)
+        if len(now_have) > len(have):
+            last_change = time.monotonic()
+        have = now_have
+    return have
 
 
 def _reset_for_pass(progress: RetrieveProgress) -> None:

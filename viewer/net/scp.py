@@ -2,8 +2,10 @@
 
 It accepts associations only from configured nodes (calling AE title *and* host),
 answers C-ECHO, and writes every instance through a :class:`Receiver` to the sink,
-i.e. the store's import path. It runs while a C-MOVE needs it, or for as long as the
-user asks (``lightbox listen``).
+i.e. the store's import path. It listens on the plain port, on the DICOM TLS port
+(PS3.15 B.9: the peer's client certificate must be signed by our CA), or both. It runs
+while a C-MOVE needs it, or for as long as the user asks (``lightbox listen``, or the
+application with ``always-listen``).
 """
 
 from __future__ import annotations
@@ -97,23 +99,69 @@ class _QuickAcceptorAssociation(Association):
                 return
 
 
+class _TlsAssociationServer(ThreadedAssociationServer):
+    """An association server that does the TLS handshake on the connection's own thread.
+
+    pynetdicom wraps the accepted socket in the accepting thread, so one peer that
+    connects and never finishes its handshake holds up every other connection and the
+    server's shutdown. Here the accept loop only wraps the socket; the handshake runs
+    on the connection's thread, bounded by the ACSE timeout, and a peer whose
+    certificate our CA did not sign (or that has none) is refused there (PS3.15 B.9).
+    """
+
+    on_refused: Any = None  # callable(address, reason), set by StorageSCP
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        sock, address = cast(socket.socket, self.socket).accept()
+        if self.ssl_context is not None:
+            sock = self.ssl_context.wrap_socket(sock, server_side=True,
+                                                do_handshake_on_connect=False)
+        return sock, address
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            blocking = request.gettimeout()
+            try:
+                request.settimeout(DEFAULT_POLICY.acse_timeout)
+                request.do_handshake()
+                request.settimeout(blocking)
+            except (ssl.SSLError, OSError) as exc:
+                reason = getattr(exc, "verify_message", None) or getattr(
+                    exc, "reason", None) or str(exc)
+                if self.on_refused is not None:
+                    self.on_refused(str(client_address[0]), f"TLS handshake: {reason}")
+                self.shutdown_request(request)
+                return
+        super().process_request_thread(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        LOGGER.warning("incoming association from %s failed", client_address, exc_info=True)
+
+
 class StorageSCP:
-    """A storage SCP for the nodes in ``allowed``.
+    """A storage SCP for the nodes in ``allowed``, on a plain port, a TLS port, or both.
 
     Parameters
     ----------
     local : NetworkSettings
-        Our AE title, port, bind address and maximum PDU.
+        Our AE title, ports, bind address and maximum PDU.
     allowed : iterable of NodeRecord
-        Who may open associations: the node's AE title from the node's host.
+        Who may open associations: the node's AE title from the node's host
+        (:meth:`update_allowed` changes it while running).
     incoming : Path
         Where received files are written before the sink takes them.
     sink : callable
         Receives each :class:`viewer.net.receiver.ReceivedInstance` on a worker thread.
     port : int, optional
-        Overrides ``local.port`` (0 picks a free port).
+        The plain port; overrides ``local.port`` (0 picks a free port).
     ssl_context : ssl.SSLContext, optional
-        Serve DICOM over TLS (PS3.15 B.9).
+        Also serve DICOM over TLS (PS3.15 B.9) on ``tls_port``
+        (:func:`viewer.net.connection.server_ssl_context` builds it from ``local``).
+    tls_port : int, optional
+        The TLS port; overrides ``local.tls_port`` (0 picks a free port).
+    plain : bool
+        Serve the plain port; False with an ``ssl_context`` listens with TLS only (the
+        storage SCP of a C-MOVE from a TLS node).
     prefer_uncompressed : bool
         When a context proposes several syntaxes, pick an uncompressed one first
         (:data:`viewer.net.policy.STORAGE_SYNTAXES_UNCOMPRESSED_FIRST`).
@@ -128,40 +176,72 @@ class StorageSCP:
         *,
         port: int | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        tls_port: int | None = None,
+        plain: bool = True,
         prefer_uncompressed: bool = False,
     ) -> None:
+        if not plain and ssl_context is None:
+            raise ValueError("a storage SCP needs a plain port or a TLS context")
         self.local = local
         self.allowed = list(allowed)
         self.receiver = Receiver(incoming, sink)
         self.receiver.authorize = self._authorized
         self._port = local.port if port is None else port
+        self._tls_port = local.tls_port if tls_port is None else tls_port
+        self._plain = plain
         self._ssl = ssl_context
         self._syntaxes = (STORAGE_SYNTAXES_UNCOMPRESSED_FIRST if prefer_uncompressed
                           else STORAGE_TRANSFER_SYNTAXES)
-        self._server: ThreadedAssociationServer | None = None
-        self._pairs: set[tuple[str, str]] = set()
-        self.refused: list[tuple[str, str]] = []  # (calling AE, address) turned away
+        self._servers: dict[bool, ThreadedAssociationServer] = {}  # keyed by "is TLS"
+        self._ae: AE | None = None
+        self._pairs: frozenset[tuple[str, str]] = frozenset()
+        self.refused: list[tuple[str, str]] = []  # (calling AE or reason, address)
         self.connections = 0  # TCP connections accepted, to tell "never called back"
 
     @property
-    def port(self) -> int:
-        """The port we listen on (the real one once started)."""
-        if self._server is not None:
-            return int(self._server.server_address[1])
-        return self._port
+    def port(self) -> int | None:
+        """The plain port (the real one once started); None when serving TLS only."""
+        if not self._plain:
+            return None
+        server = self._servers.get(False)
+        return int(server.server_address[1]) if server is not None else self._port
+
+    @property
+    def tls_port(self) -> int | None:
+        """The TLS port (the real one once started); None without TLS."""
+        if self._ssl is None:
+            return None
+        server = self._servers.get(True)
+        return int(server.server_address[1]) if server is not None else self._tls_port
 
     @property
     def running(self) -> bool:
         """True between :meth:`start` and :meth:`stop`."""
-        return self._server is not None
+        return bool(self._servers)
+
+    def serves(self, node: NodeRecord) -> bool:
+        """True if ``node`` can send here the way it must: over TLS if it uses TLS."""
+        return self._ssl is not None if node.uses_tls else self._plain
+
+    def update_allowed(self, allowed: Iterable[NodeRecord]) -> None:
+        """Change who may connect, for the associations that start from now on."""
+        self.allowed = list(allowed)
+        if self._ae is not None:
+            self._ae.require_calling_aet = self._calling_titles()
+            self._pairs = self._address_pairs()
+
+    def _calling_titles(self) -> list[str]:
+        return sorted({n.called_aet.strip() for n in self.allowed}) or ["\x00none"]
+
+    def _address_pairs(self) -> frozenset[tuple[str, str]]:
+        return frozenset((n.called_aet.strip(), addr) for n in self.allowed
+                         for addr in _addresses(n.host))
 
     def start(self) -> StorageSCP:
-        """Start listening in background threads; raise PeerError if the port is taken."""
-        if self._server is not None:
+        """Start listening in background threads; raise PeerError if a port is taken."""
+        if self._servers:
             return self
-        self._pairs = {
-            (n.called_aet.strip(), addr) for n in self.allowed for addr in _addresses(n.host)
-        }
+        self._pairs = self._address_pairs()
         ae = AE(ae_title=self.local.ae_title)
         ae.implementation_class_uid = IMPLEMENTATION_CLASS_UID
         ae.implementation_version_name = IMPLEMENTATION_VERSION_NAME
@@ -171,12 +251,33 @@ class StorageSCP:
         ae.dimse_timeout = DEFAULT_POLICY.dimse_timeout
         ae.network_timeout = DEFAULT_POLICY.network_timeout
         # PS3.8 9.3.4: a calling AE title we do not know is rejected (reason 3).
-        ae.require_calling_aet = sorted({n.called_aet.strip() for n in self.allowed}) or [
-            "\x00none"
-        ]
+        ae.require_calling_aet = self._calling_titles()
         ae.add_supported_context(VERIFICATION, list(UNCOMPRESSED_SYNTAXES))
         for uid in SCP_STORAGE_CLASSES:
             ae.add_supported_context(uid, list(self._syntaxes))
+        self._ae = ae
+        endpoints: list[tuple[bool, int, ssl.SSLContext | None]] = []
+        if self._plain:
+            endpoints.append((False, self._port, None))
+        if self._ssl is not None:
+            endpoints.append((True, self._tls_port, self._ssl))
+        try:
+            for tls, port, context in endpoints:
+                self._servers[tls] = self._listen(ae, port, context)
+        except PeerError:
+            self.stop()
+            raise
+        for server in self._servers.values():
+            # Poll for shutdown every 50 ms (socketserver's default is 500 ms): the SCP
+            # of a C-MOVE stops as soon as the retrieve ends.
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                             name="lightbox-storage-scp", daemon=True).start()
+        LOGGER.info("storage SCP %s listening on port %s, TLS port %s", self.local.ae_title,
+                    self.port, self.tls_port)
+        return self
+
+    def _listen(self, ae: AE, port: int, context: ssl.SSLContext | None
+                ) -> ThreadedAssociationServer:
         handlers = [
             (evt.EVT_CONN_OPEN, self._on_connection),
             (evt.EVT_REQUESTED, self._on_requested),
@@ -184,25 +285,25 @@ class StorageSCP:
         ]
         try:
             server = ae.make_server(
-                (self.local.bind_address, self._port),
-                ssl_context=self._ssl,
+                (self.local.bind_address, port),
+                ssl_context=context,
                 evt_handlers=handlers,  # type: ignore[arg-type]
-                server_class=ThreadedAssociationServer,
+                server_class=_TlsAssociationServer,
             )
         except OSError as exc:
+            setting = "tls-port" if context is not None else "port"
             raise PeerError(
-                f"{self.local.ae_title}@{self.local.bind_address}:{self._port}",
-                f"cannot listen for C-MOVE ({exc.strerror or exc}): choose another port with "
-                "lightbox config set port N, and register it on the PACS",
+                f"{self.local.ae_title}@{self.local.bind_address}:{port}",
+                f"cannot listen for C-MOVE{' with DICOM TLS' if context else ''} "
+                f"({exc.strerror or exc}): choose another port with lightbox config set "
+                f"{setting} N, and register it on the PACS",
             ) from None
-        # Poll for shutdown every 50 ms (socketserver's default is 500 ms): the SCP of a
-        # C-MOVE stops as soon as the retrieve ends.
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                  name="lightbox-storage-scp", daemon=True)
-        thread.start()
-        self._server = server
-        LOGGER.info("storage SCP %s listening on port %d", self.local.ae_title, self.port)
-        return self
+        cast(_TlsAssociationServer, server).on_refused = self._on_tls_refused
+        return server
+
+    def _on_tls_refused(self, address: str, reason: str) -> None:
+        self.refused.append((reason, address))
+        LOGGER.warning("refused a DICOM TLS connection from %s: %s", address, reason)
 
     def _on_connection(self, event: Any) -> None:
         self.connections += 1
@@ -231,10 +332,11 @@ class StorageSCP:
 
     def stop(self) -> None:
         """Stop listening, finish the associations and hand every file to the sink."""
-        server, self._server = self._server, None
-        if server is not None:
+        servers, self._servers = list(self._servers.values()), {}
+        for server in servers:
             socketserver.BaseServer.shutdown(server)  # made by make_server, not start_server
             server.server_close()
+        self._ae = None
         self.receiver.close()
 
     def __enter__(self) -> StorageSCP:

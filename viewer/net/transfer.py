@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from pynetdicom.presentation import build_context
 from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
 from viewer.net import explain
-from viewer.net.connection import CancelToken, open_association, where
+from viewer.net.connection import CancelToken, open_association, server_ssl_context, where
+from viewer.net.listener import ListenerFile
 from viewer.net.nodes import NodeRecord
 from viewer.net.plan import (
     CANCELLED,
@@ -169,17 +171,76 @@ def run_get(node: NodeRecord, local: NetworkSettings, model_name: str,
         receiver.close()
 
 
+@dataclass(frozen=True, slots=True)
+class MoveOutcome:
+    """How a C-MOVE pass went, for the retrieve's next step.
+
+    Attributes
+    ----------
+    called_back : bool
+        False if the PACS never connected back to us (a second pass would fail alike).
+    shared : bool
+        The sub-operations went to another Lightbox process's storage SCP of this home
+        (``listener.json``); what arrived is in the store, not in this sink.
+    """
+
+    called_back: bool
+    shared: bool = False
+
+
+def move_scp(node: NodeRecord, local: NetworkSettings, incoming: Path, sink: Sink,
+             our_host: str, uncompressed_first: bool = False) -> StorageSCP:
+    """The storage SCP for one C-MOVE from ``node``: TLS only for a TLS node (PS3.15 B.9).
+
+    Raises
+    ------
+    PeerError
+        ``node`` uses TLS and our TLS settings are missing: the text says what to set.
+    """
+    if not node.uses_tls:
+        return StorageSCP(local, [node], incoming, sink, prefer_uncompressed=uncompressed_first)
+    if not local.tls_configured:
+        raise PeerError(node.name, explain.move_needs_tls(where(node, local, our_host)))
+    return StorageSCP(local, [node], incoming, sink, ssl_context=server_ssl_context(local),
+                      plain=False, prefer_uncompressed=uncompressed_first)
+
+
+def _shared_listener(node: NodeRecord, local: NetworkSettings,
+                     listener: ListenerFile | None) -> bool:
+    """True if another live process of this home listens where the PACS will connect."""
+    if listener is None:
+        return False
+    record = listener.live()
+    port = local.tls_port if node.uses_tls else local.port
+    return record is not None and record.serves_port(port, node.uses_tls)
+
+
 def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
               identifiers: list[Dataset], sink: Sink, incoming: Path, token: CancelToken,
               progress: RetrieveProgress, scp: StorageSCP | None, our_host: str,
-              uncompressed_first: bool = False) -> Generator[RetrieveProgress, None, bool]:
-    """Run the C-MOVE requests; return False if the PACS never connected back to us."""
+              uncompressed_first: bool = False, listener: ListenerFile | None = None,
+              ) -> Generator[RetrieveProgress, None, MoveOutcome]:
+    """Run the C-MOVE requests into ``scp``, our own SCP, or the home's listener.
+
+    ``scp`` is used when it serves the node (over TLS for a TLS node); otherwise a storage
+    SCP runs for this C-MOVE only, unless ``listener`` names another live process of
+    this home listening on that port: then that process receives and stores.
+    """
     model = MOVE_MODELS[model_name]
-    own = scp is None
-    server = scp or StorageSCP(local, [node], incoming, sink,
-                               prefer_uncompressed=uncompressed_first)
+    if scp is not None and not scp.serves(node):
+        scp = None  # e.g. an always-on plain SCP and a TLS node: a TLS one for this move
+    shared = scp is None and _shared_listener(node, local, listener)
+    own = scp is None and not shared
+    server = scp
     if own:
-        server.start()
+        server = move_scp(node, local, incoming, sink, our_host, uncompressed_first)
+        try:
+            server.start()
+        except PeerError:
+            if not _shared_listener(node, local, listener):
+                raise
+            own, shared, server = False, True, None  # it started meanwhile
+    receiver = server.receiver if server is not None else Receiver(incoming, sink)
     try:
         assoc = open_association(node, local,
                                  [build_context(model, list(UNCOMPRESSED_SYNTAXES))],
@@ -196,18 +257,21 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
                 return assoc.send_c_move(
                     identifier, destination, model, msg_id=msg_id)
 
-            calls = server.connections
+            calls = server.connections if server is not None else 0
             yield from drive(node, local, assoc, responses, model, identifiers,
-                              server.receiver, token, progress, our_host)
+                              receiver, token, progress, our_host)
             failed = progress.status not in (0x0000, WARNING, CANCELLED, None)
-            if failed and progress.completed == 0 and server.connections == calls and (
+            never = server is None or server.connections == calls
+            if failed and progress.completed == 0 and never and (
                     progress.status != MOVE_DESTINATION_UNKNOWN):
                 progress.message = explain.move_never_connected(where(node, local, our_host))
-                return False
-            return True
+                return MoveOutcome(called_back=False, shared=shared)
+            return MoveOutcome(called_back=True, shared=shared)
         finally:
             if assoc.is_established:
                 assoc.release()
     finally:
-        if own:
+        if own and server is not None:
             server.stop()
+        elif server is None:
+            receiver.close()
