@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,11 +29,11 @@ from viewer.core.settings import (
 )
 from viewer.net.connection import CancelToken
 from viewer.net.echo import echo
+from viewer.net.listener import HomeListener, ListenerFile
 from viewer.net.nodes import RETRIEVE_METHODS, NodeBook, NodeRecord, parse_address
 from viewer.net.query import LEVELS, QuerySpec, find
 from viewer.net.receiver import ReceivedInstance
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve
-from viewer.net.scp import StorageSCP
 from viewer.store.study_store import StudyStore
 
 LOGGER = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser("listen", help="run the storage SCP in the foreground")
     p.add_argument("--port", type=int, help="override the configured storage port")
+    p.add_argument("--tls-port", type=int, help="override the configured DICOM TLS port")
     p.set_defaults(handler=run_listen)
 
     p = subparsers.add_parser("config", help="the local AE title and storage port")
@@ -105,10 +107,12 @@ def register(subparsers: Any) -> None:
     sh = sub.add_parser("show", help="print the network settings")
     sh.add_argument("--json", action="store_true")
     sh.set_defaults(handler=run_config_show)
-    st = sub.add_parser("set", help="change a setting (ae-title, port, bind-address, "
-                        "always-listen, max-pdu)")
-    st.add_argument("key")
-    st.add_argument("value")
+    st = sub.add_parser("set", help="change settings (ae-title, port, bind-address, "
+                        "always-listen, max-pdu, tls-cert, tls-key, tls-ca, tls-port)",
+                        description="Give one or more KEY VALUE pairs; they are checked "
+                        "together (e.g. tls-cert F tls-key F tls-ca F). An empty value "
+                        "clears a TLS file.")
+    st.add_argument("pairs", nargs="+", metavar="KEY VALUE")
     st.set_defaults(handler=run_config_set)
 
 
@@ -329,6 +333,7 @@ def run_retrieve(args: argparse.Namespace) -> int:
         for last in retrieve(
             node, local, request, store_sink(store), home / INCOMING,
             method=args.method, already_have=store.has_instances, cancel=token,
+            listener=ListenerFile(home),
         ):
             bar(last)
     if args.json:
@@ -355,14 +360,18 @@ def run_retrieve(args: argparse.Namespace) -> int:
 
 
 def run_listen(args: argparse.Namespace) -> int:
-    """Handler of ``lightbox listen``: the storage SCP until Ctrl-C."""
+    """Handler of ``lightbox listen``: the storage SCP until Ctrl-C.
+
+    It serves the plain port and, when TLS is configured, the DICOM TLS port too
+    (PS3.15 B.9); both accept only the configured nodes, followed as ``nodes.toml``
+    changes. It records itself in ``listener.json`` so that a ``lightbox retrieve
+    --method move`` of the same home sends its C-MOVE here.
+    """
     home = resolve_home(args.home)
     _quiet_pydicom()
     local = load_network_settings(home)
-    nodes = list(NodeBook(home))
-    if not nodes:
-        raise UsageError("no nodes configured: only configured nodes may send to Lightbox "
-                         "(lightbox node add)")
+    if args.tls_port is not None:
+        local = replace(local, tls_port=args.tls_port).validated()
     count = 0
     lock = threading.Lock()
     with StudyStore.open(home) as store:
@@ -375,15 +384,23 @@ def run_listen(args: argparse.Namespace) -> int:
                 count += 1
             print(f"received {item.sop_instance_uid} from {item.calling_aet}", flush=True)
 
-        scp = StorageSCP(local, nodes, home / INCOMING, sink, port=args.port)
+        listener = HomeListener(home, local, home / INCOMING, sink, port=args.port)
         stop = threading.Event()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, lambda *_: stop.set())
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        with scp:
-            print(f"listening as {local.ae_title} on port {scp.port} for "
-                  f"{', '.join(n.called_aet for n in nodes)}; Ctrl-C to stop", flush=True)
-            stop.wait()
+        scp = listener.start()
+        try:
+            print(f"listening as {listener.describe()} for "
+                  f"{', '.join(n.called_aet for n in scp.allowed)}; Ctrl-C to stop",
+                  flush=True)
+            while not stop.wait(1.0):
+                nodes = listener.refresh_nodes()
+                if nodes is not None:
+                    print("nodes changed; accepting "
+                          f"{', '.join(n.called_aet for n in nodes) or 'nobody'}", flush=True)
+        finally:
+            listener.stop()
     print(f"stopped; {count} instances received", flush=True)
     return EXIT_OK
 
@@ -402,10 +419,14 @@ def run_config_show(args: argparse.Namespace) -> int:
 
 
 def run_config_set(args: argparse.Namespace) -> int:
-    """Handler of ``lightbox config set``."""
+    """Handler of ``lightbox config set KEY VALUE [KEY VALUE ...]``."""
+    if len(args.pairs) % 2:
+        raise UsageError("config set takes KEY VALUE pairs, e.g. tls-cert me.pem "
+                         "tls-key me.key")
+    pairs = list(zip(args.pairs[::2], args.pairs[1::2], strict=True))
     home = resolve_home(args.home)
-    settings = load_network_settings(home).with_value(args.key, args.value)
+    settings = load_network_settings(home).with_values(pairs)
     save_network_settings(home, settings)
-    key = args.key.replace("_", "-")
-    print(f"{key} = {getattr(settings, args.key.replace('-', '_'))}")
+    for key, _ in pairs:
+        print(f"{key.replace('_', '-')} = {getattr(settings, key.replace('-', '_'))}")
     return EXIT_OK

@@ -17,6 +17,13 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from viewer.core.errors import UsageError
+from viewer.core.settings import NetworkSettings
+from viewer.net.connection import server_ssl_context
+from viewer.net.nodes import NODES_FILE, NodeBook, NodeRecord
+from viewer.net.receiver import Sink
+from viewer.net.scp import StorageSCP
+
 LOGGER = logging.getLogger(__name__)
 LISTENER_FILE = "listener.json"
 
@@ -126,3 +133,107 @@ class ListenerFile:
             pass
         except OSError as exc:
             LOGGER.warning("cannot remove %s: %s", self.path, exc)
+
+
+class HomeListener:
+    """The long-running storage SCP of a home: ``lightbox listen``, or ``always-listen``.
+
+    It accepts every configured node (``nodes.toml``, followed as it changes) on the
+    plain port and, when our TLS settings are complete, on the DICOM TLS port too
+    (PS3.15 B.9); it records itself in ``listener.json`` while it runs.
+
+    Parameters
+    ----------
+    home : Path
+        The Lightbox home (nodes, listener record).
+    local : NetworkSettings
+        Our AE title, ports and TLS files.
+    incoming : Path
+        Where received files wait for the sink.
+    sink : callable
+        The store's received-file import, run on the receiver's worker thread.
+    port, tls_port : int, optional
+        Override the configured ports (0 picks a free one).
+    """
+
+    def __init__(self, home: Path, local: NetworkSettings, incoming: Path, sink: Sink, *,
+                 port: int | None = None, tls_port: int | None = None) -> None:
+        self.home = Path(home)
+        self.local = local
+        self.incoming = incoming
+        self.sink = sink
+        self._port = port
+        self._tls_port = tls_port
+        self.record = ListenerFile(home)
+        self.scp: StorageSCP | None = None
+        self._stamp: tuple[int, int] | None = None
+
+    @property
+    def nodes_path(self) -> Path:
+        """The ``nodes.toml`` it follows."""
+        return self.home / NODES_FILE
+
+    def start(self) -> StorageSCP:
+        """Start listening and record it.
+
+        Raises
+        ------
+        UsageError
+            No node is configured, or a TLS file does not load (named).
+        PeerError
+            A port is taken (the message names it and the setting to change).
+        """
+        nodes = list(NodeBook(self.home))
+        if not nodes:
+            raise UsageError("no nodes configured: only configured nodes may send to "
+                             "Lightbox (lightbox node add)")
+        self._stamp = _stamp(self.nodes_path)
+        context = server_ssl_context(self.local) if self.local.tls_configured else None
+        scp = StorageSCP(self.local, nodes, self.incoming, self.sink, port=self._port,
+                         tls_port=self._tls_port, ssl_context=context)
+        scp.start()
+        self.scp = scp
+        self.record.write(self.local.ae_title, scp.port, scp.tls_port)
+        return scp
+
+    def refresh_nodes(self) -> list[NodeRecord] | None:
+        """Re-read ``nodes.toml`` if it changed, and accept exactly those nodes.
+
+        Returns the new node list, or None when nothing changed (or the file is being
+        rewritten and does not parse: the nodes in force stay).
+        """
+        stamp = _stamp(self.nodes_path)
+        if self.scp is None or stamp == self._stamp:
+            return None
+        try:
+            nodes = list(NodeBook(self.home))
+        except UsageError as exc:
+            LOGGER.warning("nodes not reloaded: %s", exc)
+            return None
+        self._stamp = stamp
+        self.scp.update_allowed(nodes)
+        return nodes
+
+    def stop(self) -> None:
+        """Stop listening (what arrived is handed to the sink) and remove the record."""
+        scp, self.scp = self.scp, None
+        if scp is not None:
+            try:
+                scp.stop()
+            finally:
+                self.record.remove()
+
+    def describe(self) -> str:
+        """``AE on port N (DICOM TLS port M)`` for a status line."""
+        if self.scp is None:
+            return "not listening"
+        tls = f", DICOM TLS port {self.scp.tls_port}" if self.scp.tls_port else ""
+        return f"{self.local.ae_title} on port {self.scp.port}{tls}"
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
