@@ -101,6 +101,7 @@ class Workstation:
         w.add_command("image", "DICOM &tags...", c.show_tags, "Ctrl+T")
         w.add_command("settings", "&Preferences...", self.show_preferences)
         w.add_command("help", "Open the &demo study", c.import_demo)
+        self.listening = self._build_listening()
         self.qr_panel = self._build_qr()
         try:
             self.viewer.set_calibration(calibration_from_settings(self.settings))
@@ -110,13 +111,40 @@ class Workstation:
         with contextlib.suppress(ValueError):  # a hand-edited setting falls back to 1x1
             w.set_layout(layout)
 
+    def _build_listening(self) -> object:
+        """The always-on storage SCP (``always-listen``): started now, stopped on quit."""
+        try:
+            from viewer.core.settings import load_network_settings
+            from viewer.ui.qr import INCOMING, store_sink
+            from viewer.ui.qr.listening import AlwaysListening, add_to_status_bar
+        except ImportError as exc:  # the network layer is optional at run time
+            log.warning("storage SCP unavailable: %s", exc)
+            return None
+        try:
+            local = load_network_settings(self.home)
+        except LightboxError as exc:
+            log.warning("network settings not read: %s", exc)
+            return None
+        listening = AlwaysListening(self.home, local, self.home / INCOMING,
+                                    store_sink(self.store), self.window)
+        add_to_status_bar(listening, self.window)
+        listening.received.connect(self.browser.refresh)
+        listening.start()
+        self.app.aboutToQuit.connect(listening.stop)  # type: ignore[attr-defined]
+        return listening
+
     def _build_qr(self) -> object:
         try:
             from viewer.ui.qr import build_qr_widget
         except ImportError as exc:  # the network panel is optional at run time
             log.warning("query/retrieve panel unavailable: %s", exc)
             return None
-        panel = build_qr_widget(self.home, self.store, self.window)
+        listening = self.listening
+        panel = build_qr_widget(
+            self.home, self.store, self.window,
+            scp=(lambda: listening.scp) if listening is not None else None)  # type: ignore[attr-defined]
+        if listening is not None:
+            panel.node_bar.node_changed.connect(listening.nodes_changed)  # type: ignore[attr-defined]
         panel.studies_retrieved.connect(lambda *_: self.browser.refresh())
         self.window.add_tab(panel, "Query/Retrieve")
         self.window.add_command("network", "&Query/Retrieve", lambda: self.window.tabs
@@ -136,6 +164,8 @@ class Workstation:
         self.window.close()
         if self.qr_panel is not None:
             self.qr_panel.shutdown()  # type: ignore[attr-defined]
+        if self.listening is not None:
+            self.listening.stop()  # type: ignore[attr-defined]
         self.store.close()
 
 

@@ -9,6 +9,7 @@ and refreshes its browser on ``panel.studies_retrieved``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +17,31 @@ from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QWidget
 
 from viewer.core.settings import load_network_settings, save_network_settings
+from viewer.net.listener import ListenerFile
 from viewer.net.nodes import NodeBook
-from viewer.net.receiver import ReceivedInstance
+from viewer.net.receiver import ReceivedInstance, Sink
+from viewer.net.scp import StorageSCP
 from viewer.ui.qr.qr_panel import QueryRetrieveWidget
 from viewer.ui.qr.service import QueryRetrieveService
 
-__all__ = ["QueryRetrieveService", "QueryRetrieveWidget", "build_qr_widget"]
+__all__ = ["QueryRetrieveService", "QueryRetrieveWidget", "build_qr_widget", "store_sink"]
 
 #: Received files wait here (inside the home, on the store's file system) until the
 #: store moves them in; the same folder ``lightbox retrieve`` uses.
 INCOMING = "incoming"
 
 
-def build_qr_widget(home: Path, store: Any, parent: QWidget | None = None
+def store_sink(store: Any) -> Sink:
+    """The sink of every network receive: the store's received-file import."""
+
+    def sink(item: ReceivedInstance) -> None:
+        store.add_received_file(item.path, move=True)
+
+    return sink
+
+
+def build_qr_widget(home: Path, store: Any, parent: QWidget | None = None,
+                    scp: Callable[[], StorageSCP | None] | None = None
                     ) -> QueryRetrieveWidget:
     """The panel wired to the home folder's nodes and settings and to ``store``.
 
@@ -42,18 +55,18 @@ def build_qr_widget(home: Path, store: Any, parent: QWidget | None = None
         network receive) and what is already there (``has_instances``).
     parent : QWidget, optional
         The panel's parent.
+    scp : callable, optional
+        Returns the application's always-on storage SCP (or None); C-MOVE uses it.
     """
     home = Path(home)
-
-    def sink(item: ReceivedInstance) -> None:
-        store.add_received_file(item.path, move=True)
-
     service = QueryRetrieveService(
         local=lambda: load_network_settings(home),
-        sink=sink,
+        sink=store_sink(store),
         incoming=home / INCOMING,
         already_have=store.has_instances,
         save_local=lambda settings: save_network_settings(home, settings),
+        scp=scp,
+        listener=ListenerFile(home),
     )
     panel = QueryRetrieveWidget(NodeBook(home), service, parent)
     app = QCoreApplication.instance()

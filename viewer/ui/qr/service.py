@@ -15,10 +15,12 @@ from typing import Any
 from viewer.core.settings import NetworkSettings
 from viewer.net.connection import CancelToken
 from viewer.net.echo import EchoResult, echo
+from viewer.net.listener import ListenerFile
 from viewer.net.nodes import NodeRecord
 from viewer.net.query import QuerySpec, find
 from viewer.net.receiver import Sink
 from viewer.net.retrieve import AlreadyHave, RetrieveProgress, RetrieveRequest, retrieve
+from viewer.net.scp import StorageSCP
 
 
 class QueryRetrieveService:
@@ -40,16 +42,26 @@ class QueryRetrieveService:
         fetches only the rest.
     save_local : callable, optional
         Stores changed AE settings; without it the panel shows them read-only.
+    scp : callable, optional
+        Returns the application's running storage SCP (``always-listen``) or None;
+        C-MOVE retrieves use it instead of starting their own.
+    listener : ListenerFile, optional
+        The home's listener record: a C-MOVE whose port another Lightbox process of
+        this home listens on goes to that process (it stores what arrives).
     """
 
     def __init__(self, local: Callable[[], NetworkSettings], sink: Sink, incoming: Path,
                  already_have: AlreadyHave | None = None,
-                 save_local: Callable[[NetworkSettings], None] | None = None) -> None:
+                 save_local: Callable[[NetworkSettings], None] | None = None,
+                 scp: Callable[[], StorageSCP | None] | None = None,
+                 listener: ListenerFile | None = None) -> None:
         self.local = local
         self.sink = sink
         self.incoming = incoming
         self.already_have = already_have
         self.save_local = save_local
+        self.scp = scp
+        self.listener = listener
 
     def echo(self, node: NodeRecord, cancel: CancelToken | None = None) -> EchoResult:
         """C-ECHO ``node`` (PS3.7 9.1.5) and return the round-trip time."""
@@ -63,5 +75,8 @@ class QueryRetrieveService:
     def retrieve(self, node: NodeRecord, request: RetrieveRequest,
                  cancel: CancelToken | None = None) -> Iterator[RetrieveProgress]:
         """C-GET or C-MOVE ``request`` from ``node`` (PS3.4 C.4.2/C.4.3) into the sink."""
+        running = self.scp() if self.scp is not None else None
         return retrieve(node, self.local(), request, self.sink, self.incoming,
-                        already_have=self.already_have, cancel=cancel)
+                        already_have=self.already_have, cancel=cancel,
+                        scp=running if running is not None and running.running else None,
+                        listener=self.listener)

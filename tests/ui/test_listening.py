@@ -1,0 +1,144 @@
+"""The workstation's always-on storage SCP (``always-listen``): status bar, store, C-MOVE
+from the Q/R panel into it, node changes, the listener record, and a taken port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+
+from tests.support.peers import PEER_ENV, PynetdicomPeer, free_port
+from tests.ui.conftest import wait_until
+from viewer.core.settings import NetworkSettings, save_network_settings
+from viewer.net.listener import ListenerFile
+from viewer.net.nodes import NodeBook, NodeRecord
+from viewer.net.retrieve import RetrieveRequest
+
+pytestmark = [pytest.mark.gui, pytest.mark.peer]
+
+WAIT_MS = 30000
+
+
+def _settings(home: Path, port: int, always: bool = True) -> NetworkSettings:
+    local = NetworkSettings(ae_title="LIGHTBOX", port=port, bind_address="127.0.0.1",
+                            always_listen=always)
+    save_network_settings(home, local)
+    return local
+
+
+@pytest.fixture
+def workstation_factory(qapp: object) -> Iterator[object]:
+    from viewer.app import build_workstation
+
+    built: list[object] = []
+
+    def build(home: Path) -> object:
+        ws = build_workstation(home, interactive=False)
+        ws.window.resize(1200, 800)
+        ws.window.show()
+        built.append(ws)
+        return ws
+
+    yield build
+    for ws in built:
+        if ws.qr_panel is not None:  # type: ignore[attr-defined]
+            ws.qr_panel.shutdown()  # type: ignore[attr-defined]
+        ws.close()  # type: ignore[attr-defined]
+
+
+def _storescu(aet: str, port: int, files: list[Path]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["storescu", "-aet", aet, "-aec", "LIGHTBOX", "127.0.0.1", str(port),
+                           *map(str, files)], env=PEER_ENV, capture_output=True, text=True)
+
+
+def test_it_listens_from_start_to_quit_and_fills_the_browser(
+        qtbot, workstation_factory, home: Path, phantom) -> None:
+    port = free_port()
+    _settings(home, port)
+    NodeBook(home).add(NodeRecord("modality", "CTSCANNER", "127.0.0.1", 104))
+    ws = workstation_factory(home)
+    listening = ws.listening
+    assert listening.scp is not None and listening.scp.port == port
+    assert listening.label.isVisible()
+    assert listening.label.text() == f"Listening as LIGHTBOX on port {port}"
+    record = ListenerFile(home).read()
+    assert record is not None and (record.pid, record.port) == (os.getpid(), port)
+
+    sent = _storescu("CTSCANNER", port, phantom.paths)
+    assert sent.returncode == 0, sent.stderr
+    wait_until(qtbot, lambda: ws.browser.model.rowCount() == 1, timeout=WAIT_MS)
+    assert ws.browser.model.study(0).study_uid == phantom.study_uid
+    assert _storescu("STRANGER", port, phantom.paths[:1]).returncode != 0
+
+    # A node added in the panel's node book may send at once; a removed one may not.
+    panel = ws.qr_panel
+    panel.nodes.add(NodeRecord("late", "LATECOMER", "127.0.0.1", 104))
+    panel.node_bar.reload_nodes()
+    assert _storescu("LATECOMER", port, phantom.paths[:1]).returncode == 0
+    panel.nodes.remove("modality")
+    panel.node_bar.reload_nodes()
+    assert _storescu("CTSCANNER", port, phantom.paths[:1]).returncode != 0
+
+    ws.close()
+    assert listening.scp is None and not (home / "listener.json").exists()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # the port is free again
+
+
+def test_a_taken_port_is_shown_in_the_status_bar(qtbot, workstation_factory,
+                                                  home: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        _settings(home, port)
+        NodeBook(home).add(NodeRecord("modality", "CTSCANNER", "127.0.0.1", 104))
+        ws = workstation_factory(home)
+    label = ws.listening.label
+    assert ws.listening.scp is None and ws.listening.error
+    assert label.isVisible() and label.text().startswith("Not listening for C-MOVE: ")
+    assert "cannot listen for C-MOVE" in label.toolTip()
+    assert "lightbox config set port N" in label.toolTip()
+    assert not (home / "listener.json").exists()
+
+
+def test_without_always_listen_nothing_listens(workstation_factory, home: Path) -> None:
+    port = free_port()
+    _settings(home, port, always=False)
+    NodeBook(home).add(NodeRecord("modality", "CTSCANNER", "127.0.0.1", 104))
+    ws = workstation_factory(home)
+    assert ws.listening.scp is None and not ws.listening.label.isVisible()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+
+
+def test_panel_c_move_goes_into_the_running_scp(qtbot, workstation_factory, home: Path,
+                                                phantom) -> None:
+    port = free_port()
+    _settings(home, port)
+    peer = PynetdicomPeer(phantom.paths, offer_get=False,
+                          destinations={"LIGHTBOX": ("127.0.0.1", port)})
+    try:
+        NodeBook(home).add(NodeRecord("pacs", peer.aet, "127.0.0.1", peer.port,
+                                      method="move"))
+        ws = workstation_factory(home)
+        scp = ws.listening.scp
+        assert scp is not None and scp.connections == 0
+        panel = ws.qr_panel
+        with qtbot.waitSignal(panel.studies_retrieved, timeout=WAIT_MS):
+            panel.start_retrieve(RetrieveRequest(phantom.study_uid))
+        qtbot.waitUntil(lambda: panel.is_idle(), timeout=WAIT_MS)
+        text = panel.transfers.rows[phantom.study_uid].state_label.text()
+        assert text == f"done: {len(phantom.paths)} images by C-MOVE", text
+        # The PACS connected to the always-on SCP, which still runs on its port.
+        assert scp.connections >= 1 and scp.running and ws.listening.scp is scp
+        uids = {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+                for p in phantom.paths}
+        assert ws.store.has_instances(uids) == uids
+    finally:
+        peer.stop()
