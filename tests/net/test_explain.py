@@ -95,3 +95,36 @@ def test_unknown_destination_told_in_an_error_comment() -> None:
     assert text.startswith("the PACS does not know AE LIGHTBOX: register AE LIGHTBOX")
     assert "0xC000: disk full" in explain.retrieve_status(W, "move", 0xC000, 0, 0,
                                                           comment="disk full")
+
+
+# --- A TLS node: its C-MOVE comes back to our DICOM TLS port (PS3.15 B.9) ------------
+
+W_TLS = explain.Where(peer_aet="PACS", host="pacs.example.org", port=2762, our_aet="LIGHTBOX",
+                      our_host="10.0.0.5", our_port=2762, our_tls=True)
+
+
+def test_a_tls_node_is_told_to_register_our_tls_port() -> None:
+    text = explain.retrieve_status(W_TLS, "move", 0xA801, 0, 0)
+    assert text == ("the PACS does not know AE LIGHTBOX: register AE LIGHTBOX, host 10.0.0.5, "
+                    "port 2762 (DICOM TLS) on the PACS, or use C-GET")
+    assert "port 2762 (DICOM TLS) on the PACS" in explain.move_never_connected(W_TLS)
+    failed = explain.retrieve_status(W_TLS, "move", 0xB000, 0, 3)
+    assert "10.0.0.5:2762" in failed and "client certificate signed by our tls-ca" in failed
+
+
+def test_a_tls_node_without_our_tls_settings_says_what_to_set() -> None:
+    text = explain.move_needs_tls(W_TLS)
+    assert "lightbox config set tls-cert F tls-key F tls-ca F" in text
+    assert "port 2762 (DICOM TLS)" in text and text.endswith("which needs none of this")
+
+
+def test_where_names_the_tls_port_for_a_tls_node() -> None:
+    from viewer.core.settings import NetworkSettings
+    from viewer.net.connection import where
+    from viewer.net.nodes import NodeRecord
+
+    local = NetworkSettings(bind_address="10.0.0.5", port=11113, tls_port=2763)
+    plain = NodeRecord("p", "PACS", "pacs.example.org", 104)
+    secure = NodeRecord("s", "PACS", "pacs.example.org", 2762, tls_ca="/ca.pem")
+    assert (where(plain, local).our_port, where(plain, local).our_tls) == (11113, False)
+    assert (where(secure, local).our_port, where(secure, local).our_tls) == (2763, True)
