@@ -220,9 +220,16 @@ def security(f: Facts) -> list[Section]:
             f"{'always' if tls.verify_peer else 'not'} verified against the node's CA "
             "certificate, its host name is checked against the certificate unless the node "
             "turns that off, and a client certificate is presented when configured. The "
-            "Storage SCP AE listens without TLS, so C-MOVE sub-operations arrive unencrypted: "
-            "retrieve with C-GET from a TLS node to keep the whole retrieve encrypted. TLS 1.2 "
-            "cipher suites offered (RFC 9325 4.2; all TLS 1.3 suites are allowed):\n\n"
+            "Storage SCP AE serves the same profile on its DICOM TLS port (default "
+            f"{f.network.default_tls_port}) once a server certificate, its key and a CA are "
+            "configured (`tls-cert`, `tls-key`, `tls-ca`): the peer must present a client "
+            "certificate signed by that CA, checked during the TLS handshake; a peer without "
+            "one, or with one of another CA, is disconnected before any DICOM message. The "
+            "Storage SCP AE started for the C-MOVE of a node that uses TLS listens with TLS "
+            "only, so the whole retrieve is encrypted; without the TLS settings such a C-MOVE is "
+            "refused with a message that says what to set (C-GET needs none). TLS 1.2 "
+            "cipher suites offered and accepted (RFC 9325 4.2; all TLS 1.3 suites are "
+            "allowed):\n\n"
             + ciphers
             + "\n\nNot supported: Audit Trail (ATNA) messages, User Identity Negotiation, "
             "de-identification profiles, digital signature profiles.",
@@ -232,7 +239,8 @@ def security(f: Facts) -> list[Section]:
             "Association Level Security",
             "The Storage SCP AE accepts associations only from configured nodes: the calling "
             "AE title must be a node's AE title and the connection must come from that "
-            "node's host address (3.2.2.4).",
+            "node's host address (3.2.2.4), on the plain and the TLS port alike; on the TLS "
+            "port the verified client certificate is required first.",
         ),
         Section(
             "6.3",

@@ -59,6 +59,7 @@ class NetworkFacts:
     default_ae_title: str
     default_port: int
     default_bind_address: str
+    default_tls_port: int
     settings_max_pdu: int
     policy: AssociationPolicy
     tls: TlsProfile
@@ -156,6 +157,7 @@ def network_facts() -> NetworkFacts:
         default_ae_title=local.ae_title,
         default_port=local.port,
         default_bind_address=local.bind_address,
+        default_tls_port=local.tls_port,
         settings_max_pdu=local.max_pdu,
         policy=policy.DEFAULT_POLICY,
         tls=policy.TLS_PROFILE,

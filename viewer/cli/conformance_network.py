@@ -92,21 +92,27 @@ def implementation_model(f: Facts) -> list[Section]:
             "nothing over it). Instances received over C-GET are written to the local store "
             "as they arrive.\n\n"
             f"**{STORAGE_AE}.** Listens on the configured port (default "
-            f"{n.default_port}) while a C-MOVE runs, and for as long as `lightbox listen` runs. "
+            f"{n.default_port}) and, when a server certificate is configured, on the DICOM "
+            f"TLS port (default {n.default_tls_port}): while a C-MOVE runs, for as long as "
+            "`lightbox listen` runs, and from start-up to quit when `always-listen` is set. "
+            "For a C-MOVE from a node that uses TLS the PACS must send to the TLS port; a "
+            "Storage SCP AE started for that C-MOVE listens with TLS only. "
             "It accepts associations only from configured "
             "nodes, writes each received data set unchanged after a File Meta Information "
             "header to the incoming folder, and hands it to the local store's importer on a "
-            "worker thread.",
+            "worker thread. When another Lightbox process of the same home folder already "
+            "runs it, a C-MOVE is sent to that one (recorded in `listener.json`), which "
+            "stores what arrives.",
         ),
         Section(
             "3.1.3",
             "Sequencing of Real-World Activities",
             "A retrieve is preceded by a query (the user picks a study, series or instances "
             "from query results, or names their UIDs). For C-MOVE the Storage SCP AE is "
-            "started before the C-MOVE request is sent and stays up until the final C-MOVE "
-            "response and every announced instance has been received. Cancelling sends "
-            "C-CANCEL on the running operation; if the PACS does not end it within "
-            f"{n.policy.cancel_grace:g} s the association is aborted.",
+            "started before the C-MOVE request is sent (unless it already runs) and stays up "
+            "until the final C-MOVE response and every announced instance has been received. "
+            "Cancelling sends C-CANCEL on the running operation; if the PACS does not end "
+            f"it within {n.policy.cancel_grace:g} s the association is aborted.",
         ),
     ]
 
@@ -380,6 +386,11 @@ def interfaces_and_configuration(f: Facts) -> list[Section]:
         ("Presentation contexts per association", f"at most {n.max_contexts}", "no"),
         ("Storage SCP listens", f"on {n.default_bind_address}:{n.default_port}",
          "yes (`bind-address`, `port`)"),
+        ("Storage SCP listens with DICOM TLS",
+         f"on {n.default_bind_address}:{n.default_tls_port} once `tls-cert`, `tls-key` and "
+         "`tls-ca` are set", "yes (`tls-port`; 0 turns it off)"),
+        ("Storage SCP runs", "only while a C-MOVE needs it, or during `lightbox listen`",
+         "yes (`always-listen`: from start-up to quit)"),
     ]
     return [
         Section(
@@ -399,15 +410,18 @@ def interfaces_and_configuration(f: Facts) -> list[Section]:
             + table(
                 ("Application Entity", "Default AE Title", "Default TCP/IP Port"),
                 [(QR_AE, n.default_ae_title, "(ephemeral)"),
-                 (STORAGE_AE, n.default_ae_title, str(n.default_port))],
+                 (STORAGE_AE, n.default_ae_title, str(n.default_port)),
+                 (f"{STORAGE_AE} (DICOM TLS)", n.default_ae_title, str(n.default_tls_port))],
             )
             + "\n\nSet with `lightbox config set ae-title NAME` and `lightbox config set "
-            "port N` (stored in `settings.toml` in the Lightbox home folder). A port below "
-            "1024 needs administrator rights.\n\n"
+            "port N` (stored in `settings.toml` in the Lightbox home folder); the TLS port "
+            "with `lightbox config set tls-port N tls-cert F tls-key F tls-ca F`. A port "
+            "below 1024 needs administrator rights.\n\n"
             "**Remote AE Titles.** Each PACS is a node: a name, its AE title, host and port, "
             "an optional calling AE title to use towards it, the retrieve method (`get`, "
             "`move`, `auto`), timeouts and TLS files (`lightbox node add`; stored in "
-            "`nodes.toml`). The PACS must know Lightbox's AE title, host and port for C-MOVE.",
+            "`nodes.toml`). The PACS must know Lightbox's AE title, host and port for C-MOVE "
+            "(the TLS port for a node that uses TLS).",
         ),
         Section(
             "3.4.2",
