@@ -4,6 +4,7 @@ from a TLS PACS (Orthanc with DICOM TLS) into our TLS port."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -114,7 +115,10 @@ def test_a_client_without_a_certificate_of_our_ca_is_refused_at_the_handshake(
     assert not assoc.is_rejected  # type: ignore[attr-defined]  # no A-ASSOCIATE-RJ: no DICOM
     tls_scp.receiver.drain()
     assert not sink.files
-    reasons = [reason for reason, address in tls_scp.refused if address == "127.0.0.1"]
+    end = time.monotonic() + 5  # the server logs the refusal right after its alert left
+    while not tls_scp.tls_refused and time.monotonic() < end:
+        time.sleep(0.02)
+    reasons = [reason for address, reason in tls_scp.tls_refused if address == "127.0.0.1"]
     assert reasons and all(r.startswith("TLS handshake") for r in reasons)
 
 

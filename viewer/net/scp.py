@@ -195,7 +195,8 @@ class StorageSCP:
         self._servers: dict[bool, ThreadedAssociationServer] = {}  # keyed by "is TLS"
         self._ae: AE | None = None
         self._pairs: frozenset[tuple[str, str]] = frozenset()
-        self.refused: list[tuple[str, str]] = []  # (calling AE or reason, address)
+        self.refused: list[tuple[str, str]] = []  # (calling AE, address) turned away
+        self.tls_refused: list[tuple[str, str]] = []  # (address, reason) failed handshakes
         self.connections = 0  # TCP connections accepted, to tell "never called back"
 
     @property
@@ -302,7 +303,7 @@ class StorageSCP:
         return server
 
     def _on_tls_refused(self, address: str, reason: str) -> None:
-        self.refused.append((reason, address))
+        self.tls_refused.append((address, reason))
         LOGGER.warning("refused a DICOM TLS connection from %s: %s", address, reason)
 
     def _on_connection(self, event: Any) -> None:
