@@ -142,7 +142,8 @@ class Workstation:
         listening = self.listening
         panel = build_qr_widget(
             self.home, self.store, self.window,
-            scp=(lambda: listening.scp) if listening is not None else None)  # type: ignore[attr-defined]
+            scp=(lambda: listening.scp) if listening is not None else None,  # type: ignore[attr-defined]
+            local_saved=listening.apply_settings if listening is not None else None)  # type: ignore[attr-defined]
         if listening is not None:
             panel.node_bar.node_changed.connect(listening.nodes_changed)  # type: ignore[attr-defined]
         panel.studies_retrieved.connect(lambda *_: self.browser.refresh())

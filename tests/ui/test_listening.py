@@ -142,3 +142,39 @@ def test_panel_c_move_goes_into_the_running_scp(qtbot, workstation_factory, home
         assert ws.store.has_instances(uids) == uids
     finally:
         peer.stop()
+
+
+def test_our_ae_dialog_turns_it_on_and_moves_it(qtbot, workstation_factory,
+                                                home: Path) -> None:
+    _settings(home, free_port(), always=False)
+    NodeBook(home).add(NodeRecord("modality", "CTSCANNER", "127.0.0.1", 104))
+    ws = workstation_factory(home)
+    assert ws.listening.scp is None
+    panel = ws.qr_panel
+    for port in (free_port(), free_port()):
+        panel.local_button.click()
+        dialog = panel.local_dialog
+        dialog.always_check.setChecked(True)
+        dialog.port_spin.setValue(port)
+        dialog.buttons.accepted.emit()
+        scp = ws.listening.scp
+        assert scp is not None and scp.port == port
+        assert ws.listening.label.text() == f"Listening as LIGHTBOX on port {port}"
+        assert ListenerFile(home).read().port == port
+    panel.local_button.click()
+    panel.local_dialog.always_check.setChecked(False)
+    panel.local_dialog.buttons.accepted.emit()
+    assert ws.listening.scp is None and not ws.listening.label.isVisible()
+    assert not (home / "listener.json").exists()
+
+
+def test_the_panel_names_our_tls_port_for_a_tls_node(workstation_factory, home: Path) -> None:
+    _settings(home, 11113, always=False)
+    NodeBook(home).add(NodeRecord("secure", "PACS", "127.0.0.1", 2762, tls_ca="/ca.pem"))
+    NodeBook(home).add(NodeRecord("plain", "PACS", "127.0.0.1", 104))
+    ws = workstation_factory(home)
+    panel = ws.qr_panel
+    panel.select_node("secure")
+    assert panel.local_label.text() == "we are AE LIGHTBOX, C-MOVE port 2762 (DICOM TLS)"
+    panel.select_node("plain")
+    assert panel.local_label.text() == "we are AE LIGHTBOX, C-MOVE port 11113"

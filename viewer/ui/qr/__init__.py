@@ -16,7 +16,11 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QWidget
 
-from viewer.core.settings import load_network_settings, save_network_settings
+from viewer.core.settings import (
+    NetworkSettings,
+    load_network_settings,
+    save_network_settings,
+)
 from viewer.net.listener import ListenerFile
 from viewer.net.nodes import NodeBook
 from viewer.net.receiver import ReceivedInstance, Sink
@@ -41,7 +45,8 @@ def store_sink(store: Any) -> Sink:
 
 
 def build_qr_widget(home: Path, store: Any, parent: QWidget | None = None,
-                    scp: Callable[[], StorageSCP | None] | None = None
+                    scp: Callable[[], StorageSCP | None] | None = None,
+                    local_saved: Callable[[NetworkSettings], None] | None = None
                     ) -> QueryRetrieveWidget:
     """The panel wired to the home folder's nodes and settings and to ``store``.
 
@@ -57,14 +62,22 @@ def build_qr_widget(home: Path, store: Any, parent: QWidget | None = None,
         The panel's parent.
     scp : callable, optional
         Returns the application's always-on storage SCP (or None); C-MOVE uses it.
+    local_saved : callable, optional
+        Called with our AE settings after the panel saved them (the always-on storage
+        SCP moves to the new port).
     """
     home = Path(home)
+
+    def save_local(settings: NetworkSettings) -> None:
+        save_network_settings(home, settings)
+        if local_saved is not None:
+            local_saved(settings)
     service = QueryRetrieveService(
         local=lambda: load_network_settings(home),
         sink=store_sink(store),
         incoming=home / INCOMING,
         already_have=store.has_instances,
-        save_local=lambda settings: save_network_settings(home, settings),
+        save_local=save_local,
         scp=scp,
         listener=ListenerFile(home),
     )

@@ -68,6 +68,8 @@ class AlwaysListening(QObject):
             with self._lock:
                 self._count += 1
 
+        self._counting: Sink = counting
+        self._home, self._incoming = Path(home), incoming
         self.listener = HomeListener(home, local, incoming, counting)
         self.status = ""
         self.error = False
@@ -95,6 +97,16 @@ class AlwaysListening(QObject):
         self._say(f"Listening as {self.listener.describe()}", error=False)
         self._timer.start()
         return True
+
+    def apply_settings(self, local: NetworkSettings) -> None:
+        """Our AE settings changed: listen anew with them (or stop, without always-listen)."""
+        if local == self.local:
+            return
+        self.stop()
+        self.local = local
+        self.listener = HomeListener(self._home, local, self._incoming, self._counting)
+        if not self.start():
+            self.label.setVisible(bool(local.always_listen))
 
     def poll(self) -> None:
         """Follow ``nodes.toml`` and tell about arrivals."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -38,10 +39,15 @@ class LocalAEDialog(QDialog):
         self.port_spin.setValue(int(settings.port))
         self.bind_edit = QLineEdit(settings.bind_address, self)
         self.bind_edit.setPlaceholderText("0.0.0.0: every interface")
+        self.always_check = QCheckBox("Keep listening while Lightbox runs", self)
+        self.always_check.setChecked(bool(settings.always_listen))
+        self.always_check.setToolTip("Receive from the PACS at any time, not only during a "
+                                     "C-MOVE (always-listen)")
         form = QFormLayout()
         form.addRow("AE title", self.ae_title_edit)
         form.addRow("C-MOVE port", self.port_spin)
         form.addRow("Listen on", self.bind_edit)
+        form.addRow("", self.always_check)
         hint = QLabel("For C-MOVE the PACS must know this AE title with this computer's "
                       "address and port.", self)
         hint.setWordWrap(True)
@@ -69,6 +75,7 @@ class LocalAEDialog(QDialog):
                 ae_title=self.ae_title_edit.text().strip(),
                 port=self.port_spin.value(),
                 bind_address=self.bind_edit.text().strip() or "0.0.0.0",
+                always_listen=self.always_check.isChecked(),
             ).validated()
         except LightboxError as exc:
             self.error_label.setText(str(exc))

@@ -128,7 +128,10 @@ class NodeBarWidget(QWidget):
             local = self.service.local()
             node = self.current_node()
             aet = (node.calling_aet if node and node.calling_aet else local.ae_title)
-            self.local_label.setText(f"we are AE {aet}, C-MOVE port {local.port}")
+            # A TLS node sends its C-MOVE to our DICOM TLS port (PS3.15 B.9).
+            port = (f"{local.tls_port} (DICOM TLS)" if node is not None and node.uses_tls
+                    else str(local.port))
+            self.local_label.setText(f"we are AE {aet}, C-MOVE port {port}")
         except LightboxError as exc:
             self.local_label.setText(str(exc))
         if not len(self.nodes):
