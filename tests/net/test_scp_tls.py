@@ -276,3 +276,48 @@ def test_tls_port_settings_are_checked(tls: dict[str, Path]) -> None:
     local = _local(tls)
     with pytest.raises(UsageError, match="both"):
         replace(local, tls_port=local.port).validated()
+
+
+@pytest.mark.peer
+def test_move_from_a_tls_pacs_goes_to_the_home_s_tls_listener(
+        tls_orthanc: PeerProcess, tls: dict[str, Path], tls_move_port: int,
+        tmp_path: Path) -> None:
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support.peers import wait_for_port
+    from viewer.cli import main
+    from viewer.net.listener import ListenerFile
+    from viewer.net.nodes import NodeBook
+    from viewer.store.study_store import StudyStore
+
+    home = tmp_path / "home"
+    home.mkdir()
+    NodeBook(home).add(_tls_node(tls_orthanc, tls))
+    assert main(["--home", str(home), "config", "set", "bind-address", "127.0.0.1", "port",
+                 str(free_port()), "tls-port", str(tls_move_port), "tls-cert",
+                 str(tls["client"]), "tls-key", str(tls["client-key"]), "tls-ca",
+                 str(tls["ca"])]) == 0
+    listen = subprocess.Popen([sys.executable, "-m", "viewer", "--home", str(home), "listen"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(tls_move_port, proc=listen)  # type: ignore[arg-type]
+        end = time.monotonic() + 20
+        while ListenerFile(home).live() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        done = subprocess.run([sys.executable, "-m", "viewer", "--home", str(home), "retrieve",
+                               "secure", "--study", study_uid("mueller"), "--json"],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        os.kill(listen.pid, signal.SIGINT)
+        out, err = listen.communicate(timeout=30)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["method"] == "move" and report["received"] == 12, report
+    assert out.count(" from ORTHANC") == 12, err
+    with StudyStore.open(home) as store:
+        study = store.study(study_uid("mueller"))
+        assert study is not None and study.number_of_instances == 12
