@@ -250,19 +250,24 @@ def test_move_from_a_tls_pacs_into_a_running_plain_scp_starts_a_tls_one(
     assert last.ok and len(sink.files) == 12, last.message
 
 
+@pytest.mark.parametrize(("listing", "delay"), [(False, 0.5), (True, 0.5), (False, 0.0)])
 def test_cancel_while_planning_ends_the_retrieve_at_once(
         local: NetworkSettings, sink: FolderSink, tmp_path: Path,
-        peer_files: dict[str, Path]) -> None:
-    # The study-level C-FIND of the plan takes 2 s; the cancel comes during it.
+        peer_files: dict[str, Path], listing: bool, delay: float) -> None:
+    # The plan's study- or series-level C-FIND takes 2 s; the cancel comes during it
+    # (or before the retrieve starts).
     peer = PynetdicomPeer(_files(peer_files, "doe_0_000", 3), stall=2.0)
     token = CancelToken()
-    timer = threading.Timer(0.5, token.cancel)
+    if not delay:
+        token.cancel()
+    timer = threading.Timer(delay, token.cancel)
     try:
         node = NodeRecord("py", "PYPEER", "127.0.0.1", peer.port, acse_timeout=5.0,
                           dimse_timeout=10.0)
         timer.start()
         steps = list(retrieve(node, local, RetrieveRequest(study_uid("doe")), sink,
-                              tmp_path / "incoming", method="get", cancel=token))
+                              tmp_path / "incoming", method="get", cancel=token,
+                              already_have=sink.have if listing else None))
     finally:
         timer.cancel()
         peer.stop()

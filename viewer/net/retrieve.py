@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from viewer.core.errors import PeerError, UsageError
+from viewer.core.errors import CancelledError, PeerError, UsageError
 from viewer.core.settings import NetworkSettings
 from viewer.net import explain
 from viewer.net.connection import CancelToken, where
@@ -111,28 +111,21 @@ def retrieve(
     yield progress.snapshot()
 
     plan = Plan(node, local, request, token)
-    if already_have is not None:
-        # Only what is missing: the PACS lists the instances first (PS3.4 C.4.1).
-        items = plan.items()
-        if items is not None:
-            progress.expected = len(items)
-            have = already_have([i.sop_instance_uid for i in items]) if items else set()
-            progress.already_present = len(have)
-            plan.todo = [i for i in items if i.sop_instance_uid not in have]
-            if not plan.todo:
-                progress.phase = "done"
-                progress.status = 0x0000
-                if not items:
-                    progress.message = explain.retrieve_status(
-                        where(node, local, our_host), chosen, 0x0000, 0, 0)
-                yield progress.snapshot()
-                return
-    else:
-        # A first retrieve: one study-level answer gives the SOP classes and the count;
-        # the instance list is asked for only if something goes wrong.
-        progress.expected = plan.summarize()
+    items: list[InventoryItem] | None = None
+    try:
+        if already_have is not None:
+            # Only what is missing: the PACS lists the instances first (PS3.4 C.4.1).
+            items = plan.items()
+        else:
+            # A first retrieve: one study-level answer gives the SOP classes and the
+            # count; the instance list is asked for only if something goes wrong.
+            progress.expected = plan.summarize()
+    except (CancelledError, PeerError):
+        if not token.cancelled:
+            raise
     if token.cancelled:
-        # Cancelled while planning: nothing was asked to move yet.
+        # Cancelled while planning: end now, before any C-GET or C-MOVE is sent (a
+        # cancelled C-FIND may have listed only part of the request).
         progress.cancelled = True
         progress.status = CANCELLED
         progress.phase = "done"
@@ -140,6 +133,19 @@ def retrieve(
             where(node, local, our_host), chosen, CANCELLED, 0, 0)
         yield progress.snapshot()
         return
+    if already_have is not None and items is not None:
+        progress.expected = len(items)
+        have = already_have([i.sop_instance_uid for i in items]) if items else set()
+        progress.already_present = len(have)
+        plan.todo = [i for i in items if i.sop_instance_uid not in have]
+        if not plan.todo:
+            progress.phase = "done"
+            progress.status = 0x0000
+            if not items:
+                progress.message = explain.retrieve_status(
+                    where(node, local, our_host), chosen, 0x0000, 0, 0)
+            yield progress.snapshot()
+            return
     if already_have is None:
         listener = None  # without the store, what another process received is unknown
 
