@@ -128,3 +128,10 @@ def test_where_names_the_tls_port_for_a_tls_node() -> None:
     secure = NodeRecord("s", "PACS", "pacs.example.org", 2762, tls_ca="/ca.pem")
     assert (where(plain, local).our_port, where(plain, local).our_tls) == (11113, False)
     assert (where(secure, local).our_port, where(secure, local).our_tls) == (2763, True)
+
+
+def test_a_refused_pacs_certificate_names_our_ca() -> None:
+    text = explain.client_certificate_refused(W_TLS, "certificate verify failed", "/ca.pem")
+    assert text.startswith("the PACS connected to our DICOM TLS port 2762, but its "
+                           "certificate was refused (certificate verify failed)")
+    assert "signed by the CA in /ca.pem (our tls-ca)" in text

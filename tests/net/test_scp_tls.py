@@ -326,3 +326,19 @@ def test_move_from_a_tls_pacs_goes_to_the_home_s_tls_listener(
     with StudyStore.open(home) as store:
         study = store.study(study_uid("mueller"))
         assert study is not None and study.number_of_instances == 12
+
+
+@pytest.mark.peer
+def test_move_from_a_pacs_whose_certificate_our_ca_did_not_sign_is_explained(
+        tls_orthanc: PeerProcess, tls: dict[str, Path], tls_move_port: int,
+        sink: FolderSink, tmp_path: Path) -> None:
+    # Orthanc's certificate is signed by "ca"; our storage SCP trusts only "rogue-ca".
+    local = _local(tls, tls_port=tls_move_port, tls_ca=str(tls["rogue-ca"]))
+    last = list(retrieve(_tls_node(tls_orthanc, tls), local,
+                         RetrieveRequest(study_uid("mueller")), sink, tmp_path / "in",
+                         method="move"))[-1]
+    assert last.done and not last.ok and not sink.files
+    assert last.message.startswith(
+        f"the PACS connected to our DICOM TLS port {tls_move_port}, but its certificate "
+        "was refused (")
+    assert str(tls["rogue-ca"]) in last.message

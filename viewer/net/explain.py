@@ -168,6 +168,15 @@ def move_never_connected(w: Where) -> str:
     )
 
 
+def client_certificate_refused(w: Where, detail: str, ca: str) -> str:
+    """The PACS connected to our TLS port, but its client certificate failed (PS3.15 B.9)."""
+    return (
+        f"the PACS connected to our DICOM TLS port {w.our_port}, but its certificate was "
+        f"refused ({detail}): it must present a client certificate signed by the CA in {ca} "
+        "(our tls-ca), or set tls-ca to the CA that signs it"
+    )
+
+
 def move_needs_tls(w: Where) -> str:
     """A C-MOVE from a TLS node, but our storage SCP has no TLS settings (PS3.15 B.9)."""
     return (

@@ -258,13 +258,18 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
                     identifier, destination, model, msg_id=msg_id)
 
             calls = server.connections if server is not None else 0
+            handshakes = len(server.tls_refused) if server is not None else 0
             yield from drive(node, local, assoc, responses, model, identifiers,
                               receiver, token, progress, our_host)
             failed = progress.status not in (0x0000, WARNING, CANCELLED, None)
             never = server is None or server.connections == calls
             if failed and progress.completed == 0 and never and (
                     progress.status != MOVE_DESTINATION_UNKNOWN):
-                progress.message = explain.move_never_connected(where(node, local, our_host))
+                w = where(node, local, our_host)
+                refused = server.tls_refused[handshakes:] if server is not None else []
+                progress.message = (
+                    explain.client_certificate_refused(w, refused[-1][1], local.tls_ca)
+                    if refused else explain.move_never_connected(w))
                 return MoveOutcome(called_back=False, shared=shared)
             return MoveOutcome(called_back=True, shared=shared)
         finally:
