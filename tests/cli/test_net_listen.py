@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -190,3 +191,29 @@ def test_a_dead_listener_record_is_ignored(tmp_path: Path) -> None:
     assert record.live() is None and record.live(exclude_self=False) == mine
     record.remove()
     assert not record.path.exists()
+
+
+def test_a_record_of_a_live_process_on_a_free_port_is_not_trusted(tmp_path: Path) -> None:
+    from viewer.core.settings import NetworkSettings
+    from viewer.net.nodes import NodeRecord
+    from viewer.net.transfer import _shared_listener
+
+    port = free_port()
+    local = NetworkSettings(bind_address="127.0.0.1", port=port)
+    node = NodeRecord("pacs", "PACS", "127.0.0.1", 104)
+    record = ListenerFile(tmp_path)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        # A live process (as after a process id was reused) but nothing on the port.
+        record.path.write_text(json.dumps({"pid": other.pid, "ae_title": "LIGHTBOX",
+                                           "port": port, "tls_port": 0}))
+        assert record.live() is not None
+        assert not _shared_listener(node, local, record)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+            s.listen(1)
+            assert _shared_listener(node, local, record)
+    finally:
+        other.kill()
+        other.wait()
+    assert not _shared_listener(node, local, record)  # its process is gone

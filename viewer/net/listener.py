@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -80,6 +81,17 @@ def _windows_pid_alive(pid: int) -> bool:  # pragma: no cover - Windows only
         return bool(ok) and code.value == 259  # STILL_ACTIVE
     finally:
         kernel32.CloseHandle(handle)
+
+
+def port_taken(address: str, port: int) -> bool:
+    """True if something listens on ``address:port`` (a bind without address reuse fails)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((address, port))
+        except OSError:
+            return True
+    return False
 
 
 class ListenerFile:

@@ -22,7 +22,7 @@ from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
 from viewer.net import explain
 from viewer.net.connection import CancelToken, open_association, server_ssl_context, where
-from viewer.net.listener import ListenerFile
+from viewer.net.listener import ListenerFile, port_taken
 from viewer.net.nodes import NodeRecord
 from viewer.net.plan import (
     CANCELLED,
@@ -212,7 +212,10 @@ def _shared_listener(node: NodeRecord, local: NetworkSettings,
         return False
     record = listener.live()
     port = local.tls_port if node.uses_tls else local.port
-    return record is not None and record.serves_port(port, node.uses_tls)
+    # The port must really be taken: a stale record whose process id was reused by
+    # another program must not stop us from listening ourselves.
+    return (record is not None and record.serves_port(port, node.uses_tls)
+            and port_taken(local.bind_address, port))
 
 
 def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
