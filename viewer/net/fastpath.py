@@ -8,8 +8,9 @@ providers that keep their contracts but:
 - turn Nagle's algorithm off (DIMSE is request/response with small PDUs);
 - read each PDU with a few large ``recv_into`` calls;
 - let the DUL thread wait on its socket (and a wake-up pipe) instead of sleeping 1 ms;
-- receive C-STORE requests and send C-STORE responses without building pydicom datasets
-  for their fixed command sets (PS3.7 9.3.1).
+- hand P-DATA-TF PDUs to the DIMSE provider as views of the received bytes, where
+  :class:`viewer.net.quick_dimse.QuickStoreDIMSE` writes C-STORE data sets straight to
+  their files and answers them without building pydicom datasets (PS3.7 9.3.1).
 
 Anything outside those cases takes pynetdicom's own path.
 """
@@ -17,7 +18,6 @@ Anything outside those cases takes pynetdicom's own path.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import select
 import socket
@@ -25,16 +25,19 @@ import ssl
 import struct
 from typing import Any, cast
 
+from pynetdicom import evt
 from pynetdicom.dimse import DIMSEServiceProvider
-from pynetdicom.dimse_primitives import C_GET, C_MOVE, C_STORE
 from pynetdicom.dul import DULServiceProvider
-from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.transport import AssociationSocket
+
+from viewer.net.quick_dimse import QuickStoreDIMSE, observed
 
 LOGGER = logging.getLogger(__name__)
 
 # Longest a DUL thread waits for traffic before it checks its timers again (seconds).
 _IDLE_WAIT = 0.005
+_U32_BE = struct.Struct(">L")
+_PDU_TYPES = frozenset(range(0x01, 0x08))  # PS3.8 9.3.1: A-ASSOCIATE-RQ to A-ABORT
 
 
 class _BulkReceiveSocket(AssociationSocket):
@@ -79,11 +82,22 @@ class _BulkReceiveSocket(AssociationSocket):
         if wake is not None and wake[0] in readable:
             with contextlib.suppress(OSError):
                 wake[0].recv(4096)
+        if not readable:
+            dimse = self.assoc.dimse
+            if isinstance(dimse, QuickStoreDIMSE):
+                dimse.flush_held()
         return sock in readable
 
 
 class _WakeableDUL(DULServiceProvider):
-    """The DUL provider, woken from its wait when the user side queues a PDU to send."""
+    """The DUL provider: woken when the user side queues a PDU, P-DATA read directly.
+
+    In the established state (Sta6), with nothing queued before it, a P-DATA-TF PDU goes
+    from the socket's buffer to the DIMSE provider as memoryviews of its PDVs: what the
+    state machine would do (PS3.8 9.2, Sta6 + Evt10: DT-2, stay in Sta6) without decoding
+    it into PDU objects and copying it on the way. Every other PDU, and every PDU while
+    anything is queued, takes pynetdicom's path.
+    """
 
     lightbox_wake: tuple[socket.socket, socket.socket]
 
@@ -92,169 +106,81 @@ class _WakeableDUL(DULServiceProvider):
         with contextlib.suppress(OSError):
             self.lightbox_wake[1].send(b"\x00")
 
+    def _direct_ready(self) -> bool:
+        return (
+            self.state_machine.current_state == "Sta6"
+            and isinstance(self.assoc.dimse, QuickStoreDIMSE)
+            # The queues' deques, read without their locks: only this thread fills them.
+            and not self.event_queue.queue
+            and not self._recv_pdu.queue
+            and not observed(self.assoc, evt.EVT_DATA_RECV, evt.EVT_PDU_RECV)
+        )
 
-def _implicit(element: int, value: bytes, pad: bytes = b"\x00") -> bytes:
-    """One implicit VR little endian element of group 0000 (PS3.7 6.3.1: command sets)."""
-    if len(value) % 2:
-        value += pad
-    return struct.pack("<HHL", 0x0000, element, len(value)) + value
-
-
-def encode_c_store_rsp(message_id: int, sop_class: str, sop_instance: str, status: int
-                       ) -> bytes:
-    """The C-STORE-RSP command set (PS3.7 9.3.1.2), encoded directly."""
-    body = b"".join((
-        _implicit(0x0002, sop_class.encode("ascii")),  # Affected SOP Class UID
-        _implicit(0x0100, struct.pack("<H", 0x8001)),  # Command Field: C-STORE-RSP
-        _implicit(0x0120, struct.pack("<H", message_id)),  # Message ID Being Responded To
-        _implicit(0x0800, struct.pack("<H", 0x0101)),  # Command Data Set Type: none
-        _implicit(0x0900, struct.pack("<H", status)),  # Status
-        _implicit(0x1000, sop_instance.encode("ascii")),  # Affected SOP Instance UID
-    ))
-    return _implicit(0x0000, struct.pack("<L", len(body))) + body  # Command Group Length
-
-
-def _command_fields(encoded: bytes | bytearray | memoryview) -> dict[int, bytes] | None:
-    """Split an implicit VR little endian command set into ``{element: value}``."""
-    fields: dict[int, bytes] = {}
-    offset, end = 0, len(encoded)
-    try:
-        while offset < end:
-            group, element, length = struct.unpack_from("<HHL", encoded, offset)
-            if group != 0x0000 or offset + 8 + length > end:
-                return None
-            fields[element] = bytes(encoded[offset + 8:offset + 8 + length])
-            offset += 8 + length
-    except struct.error:
-        return None
-    return fields
-
-
-def _c_store_request(fields: dict[int, bytes]) -> C_STORE | None:
-    """A C-STORE-RQ primitive from its command fields (PS3.7 9.3.1.1), or None."""
-    def us(element: int) -> int | None:
-        value = fields.get(element)
-        return struct.unpack("<H", value)[0] if value is not None and len(value) == 2 else None
-
-    def text(element: int) -> str:
-        return fields.get(element, b"").decode("ascii", "replace").strip(" \x00")
-
-    if us(0x0100) != 0x0001 or us(0x0800) == 0x0101:  # C-STORE-RQ with a data set
-        return None
-    message_id = us(0x0110)
-    if message_id is None or not text(0x0002) or not text(0x1000):
-        return None
-    req = C_STORE()
-    req.MessageID = message_id
-    req.AffectedSOPClassUID = text(0x0002)
-    req.AffectedSOPInstanceUID = text(0x1000)
-    req.Priority = us(0x0700) or 0
-    if text(0x1030):
-        req.MoveOriginatorApplicationEntityTitle = text(0x1030)
-    if us(0x1031) is not None:
-        req.MoveOriginatorMessageID = us(0x1031)
-    return req
-
-
-def _pending_retrieve_response(fields: dict[int, bytes]) -> C_GET | C_MOVE | None:
-    """A pending C-GET/C-MOVE-RSP without identifier (PS3.7 9.3.3.2 / 9.3.4.2), or None."""
-    def us(element: int) -> int | None:
-        value = fields.get(element)
-        return struct.unpack("<H", value)[0] if value is not None and len(value) == 2 else None
-
-    command = us(0x0100)
-    status, responding = us(0x0900), us(0x0120)
-    if command not in (0x8010, 0x8021) or us(0x0800) != 0x0101 or status not in (0xFF00,
-                                                                                 0xFF01):
-        return None
-    if responding is None or set(fields) - {0x0000, 0x0002, 0x0100, 0x0120, 0x0800, 0x0900,
-                                            0x1020, 0x1021, 0x1022, 0x1023}:
-        return None  # anything unusual takes pynetdicom's path
-    rsp: C_GET | C_MOVE = C_GET() if command == 0x8010 else C_MOVE()
-    rsp.MessageIDBeingRespondedTo = responding
-    rsp.Status = status
-    sop_class = fields.get(0x0002, b"").decode("ascii", "replace").strip(" \x00")
-    if sop_class:
-        rsp.AffectedSOPClassUID = sop_class
-    rsp.NumberOfRemainingSuboperations = us(0x1020)
-    rsp.NumberOfCompletedSuboperations = us(0x1021)
-    rsp.NumberOfFailedSuboperations = us(0x1022)
-    rsp.NumberOfWarningSuboperations = us(0x1023)
-    return rsp
-
-
-class _QuickStoreResponseDIMSE(DIMSEServiceProvider):
-    """The DIMSE provider, with C-STORE requests and responses on a short path.
-
-    pynetdicom turns every command set into a pydicom dataset and back; for the small,
-    fixed C-STORE-RQ/RSP of each instance that is most of the network threads' work.
-    A request whose command set arrives in one fragment (as peers send it) is parsed
-    directly and its data set collected as is; so are the pending C-GET/C-MOVE responses
-    that come with every instance; responses without error details are encoded directly.
-    Everything else takes pynetdicom's path.
-    """
-
-    _quick: tuple[int, C_STORE, io.BytesIO] | None = None
-
-    def receive_primitive(self, primitive: Any) -> None:
-        pdvs = list(primitive.presentation_data_value_list)
-        if self._quick is None and self.message is None and pdvs:
-            context_id, first = pdvs[0]
-            if first[0] & 0x03 == 0x03:  # PS3.8 E.2: a command, last fragment
-                fields = _command_fields(memoryview(first)[1:])
-                req = _c_store_request(fields) if fields else None
-                pending = _pending_retrieve_response(fields) if fields and not req else None
-                if pending is not None and len(pdvs) == 1:
-                    pending._context_id = context_id
-                    self.msg_queue.put((context_id, pending))
-                    return
-                if req is not None:
-                    self._quick = (context_id, req, io.BytesIO())
-                    pdvs = pdvs[1:]
-                    if not pdvs:
-                        return
-        if self._quick is None:
-            super().receive_primitive(primitive)
+    def _read_pdu_data(self) -> None:
+        if not self._direct_ready():
+            super()._read_pdu_data()
             return
-        context_id, req, data = self._quick
-        for index, (cx, fragment) in enumerate(pdvs):
-            if fragment[0] & 0x01 or cx != context_id:
-                # A command before the data set ended: not for the short path.
-                LOGGER.error("C-STORE data set interrupted by another message")
-                self._quick = None
-                self.dul.event_queue.put("Evt19")  # PS3.8 9.2: invalid PDU received
-                return
-            data.write(memoryview(fragment)[1:])
-            if fragment[0] & 0x02:  # the last fragment of the data set
-                req.DataSet = data
-                req._context_id = context_id
-                self._quick = None
-                self.msg_queue.put((context_id, req))
-                if index + 1 < len(pdvs):  # the next message began in the same PDU
-                    rest = P_DATA()
-                    rest.presentation_data_value_list = pdvs[index + 1:]
-                    self.receive_primitive(rest)
-                return
-
-    def send_msg(self, primitive: Any, context_id: int) -> None:
-        if (
-            type(primitive) is C_STORE
-            and primitive.MessageIDBeingRespondedTo is not None
-            and isinstance(primitive.Status, int)
-            and primitive.ErrorComment is None
-            and primitive.OffendingElement is None
-            and primitive.AffectedSOPClassUID
-            and primitive.AffectedSOPInstanceUID
-        ):
-            pdata = P_DATA()
-            command = encode_c_store_rsp(
-                int(primitive.MessageIDBeingRespondedTo), str(primitive.AffectedSOPClassUID),
-                str(primitive.AffectedSOPInstanceUID), int(primitive.Status))
-            # PS3.8 E.2: message control header 0x03 = command, last fragment.
-            pdata.presentation_data_value_list.append((context_id, b"\x03" + command))
-            self.dul.send_pdu(pdata)
+        sock = cast(AssociationSocket, self.socket)
+        try:
+            header = sock.recv(6)
+            if len(header) == 6:
+                pdu_type, _, length = struct.unpack(">BBL", header)
+                body = sock.recv(length) if pdu_type in _PDU_TYPES else b""
+        except (OSError, TimeoutError):
+            LOGGER.error("connection closed before the entire PDU was received")
+            self.event_queue.put("Evt17")  # PS3.8 9.2: transport connection closed
             return
-        super().send_msg(primitive, context_id)
+        if len(header) != 6:
+            self.event_queue.put("Evt17")
+            return
+        if pdu_type not in _PDU_TYPES:
+            LOGGER.error("unknown PDU type 0x%02X received", pdu_type)
+            self.event_queue.put("Evt19")  # PS3.8 9.2: unrecognised or invalid PDU
+            return
+        if len(body) != length:
+            self.event_queue.put("Evt17")
+            return
+        pdvs = _pdvs(body) if pdu_type == 0x04 else None
+        if pdvs is None:
+            self._queue_pdu(bytearray(header + body))
+            return
+        cast(QuickStoreDIMSE, self.assoc.dimse).receive_pdvs(pdvs)
+
+    def _queue_pdu(self, data: bytearray) -> None:
+        """pynetdicom's path for a PDU already read: decode, queue its event and itself."""
+        try:
+            pdu, event = self._decode_pdu(data)
+        except Exception:
+            LOGGER.exception("cannot decode the received PDU")
+            self.event_queue.put("Evt19")
+            return
+        self.event_queue.put(event)
+        self._recv_pdu.put(pdu)
+
+
+def _pdvs(body: bytes | bytearray) -> list[tuple[int, memoryview]] | None:
+    """The PDV items of a P-DATA-TF body (PS3.8 9.3.5.1): (context ID, header + value)."""
+    view = memoryview(body)
+    items: list[tuple[int, memoryview]] = []
+    pos, end = 0, len(body)
+    while pos < end:
+        if pos + 6 > end:
+            return None
+        (length,) = _U32_BE.unpack_from(body, pos)
+        if length < 2 or pos + 4 + length > end:
+            return None  # pynetdicom's decoder reports the malformed PDU
+        items.append((body[pos + 4], view[pos + 5:pos + 4 + length]))
+        pos += 4 + length
+    return items or None
+
+
+def _closed(event: Any) -> None:
+    """EVT_CONN_CLOSE: drop a data set cut off mid-way, close the DUL's wake-up pair."""
+    dimse = event.assoc.dimse
+    if isinstance(dimse, QuickStoreDIMSE):
+        dimse.abandon()
+    for end in getattr(event.assoc.dul, "lightbox_wake", ()):
+        end.close()
 
 
 def set_nodelay(event: Any) -> None:
@@ -275,7 +201,8 @@ def set_nodelay(event: Any) -> None:
             dul._run_loop_delay = 0
             wrapper.__class__ = _BulkReceiveSocket
         if type(event.assoc.dimse) is DIMSEServiceProvider:
-            event.assoc.dimse.__class__ = _QuickStoreResponseDIMSE
+            event.assoc.dimse.__class__ = QuickStoreDIMSE
+        event.assoc.bind(evt.EVT_CONN_CLOSE, _closed)
         sock = wrapper.socket
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

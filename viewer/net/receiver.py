@@ -8,6 +8,7 @@ the store) runs in the sink on a worker thread, so the network keeps streaming.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from viewer.net.commands import StoreRequest
 
 LOGGER = logging.getLogger(__name__)
 _UID = re.compile(r"^[0-9.]{1,64}$")
@@ -90,6 +92,104 @@ def _file_meta_bytes(sop_class: str, sop_instance: str, syntax: str, source_aet:
     return _PREAMBLE + length + body
 
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def _peer_aet(assoc: Any) -> str:
+    """The AE title at the other end of an association (the sender of its C-STOREs)."""
+    peer = assoc.acceptor if assoc.is_requestor else assoc.requestor
+    return str(peer.ae_title).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class _AssociationEvent:
+    """What ``Receiver.authorize`` reads of an event (its association)."""
+
+    assoc: Any
+
+
+class IncomingFile:
+    """One data set on its way into ``<incoming>/<SOP Instance UID>.dcm``.
+
+    Written under a temporary name as fragments arrive and renamed when complete, so a
+    file with the final name is always whole. A write that fails marks the instance
+    failed (status 0xA700); the rest of its fragments are then only counted.
+    """
+
+    __slots__ = (
+        "calling_aet",
+        "fd",
+        "final",
+        "part",
+        "receiver",
+        "request",
+        "size",
+        "status",
+        "transfer_syntax",
+    )
+
+    def __init__(self, receiver: Receiver, request: StoreRequest, transfer_syntax: str,
+                 calling_aet: str) -> None:
+        self.receiver = receiver
+        self.request = request
+        self.transfer_syntax = transfer_syntax
+        self.calling_aet = calling_aet
+        uid = request.sop_instance_uid
+        name = uid if _UID.match(uid) else uuid.uuid4().hex
+        self.final = receiver.incoming / f"{name}.dcm"
+        self.part = receiver.incoming / f"{name}.{uuid.uuid4().hex[:8]}.part"
+        self.fd: int | None = None
+        self.size = 0
+        self.status = STORE_SUCCESS
+
+    def write(self, fragment: memoryview) -> None:
+        """Append a fragment; after a failure, drop it."""
+        if self.fd is None:
+            return
+        try:
+            while fragment:
+                written = os.write(self.fd, fragment)
+                fragment = fragment[written:]
+                self.size += written
+        except OSError as exc:
+            self.failed(exc)
+
+    def failed(self, exc: OSError) -> None:
+        """The file cannot be written: answer 0xA700 (PS3.4 B.2.3), keep nothing."""
+        LOGGER.error("cannot write received instance %s: %s", self.request.sop_instance_uid,
+                     exc)
+        self._discard()
+        self.status = STORE_OUT_OF_RESOURCES
+        self.receiver._forget(self, f"cannot write {self.final}: {exc}")
+
+    def finish(self) -> int:
+        """Close and rename the complete file, queue it for the sink; the C-STORE status."""
+        if self.fd is None:
+            return self.status
+        fd, self.fd = self.fd, None
+        try:
+            os.close(fd)
+            os.replace(self.part, self.final)
+        except OSError as exc:
+            self.failed(exc)
+            return self.status
+        self.receiver._keep(self, self.size)
+        return self.status
+
+    def abandon(self) -> None:
+        """The data set will not be completed: remove what was written."""
+        self._discard()
+        self.receiver._forget(self)
+
+    def _discard(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(self.part)
+
+
 class Receiver:
     """Writes C-STORE requests to ``incoming`` and feeds a sink from one worker thread.
 
@@ -116,52 +216,75 @@ class Receiver:
         self.failures: list[tuple[str, str]] = []  # (SOP Instance UID, reason)
         self.uids: set[str] = set()
         self.authorize: Callable[[Any], bool] | None = None
+        self._open: set[IncomingFile] = set()
 
     # --- on the association's thread
 
     def handle_store(self, event: Any) -> int:
         """``evt.EVT_C_STORE`` handler: write the data set to its file, queue it, answer."""
-        if self.authorize is not None and not self.authorize(event):
-            return STORE_NOT_AUTHORIZED
         req = event.request
-        sop_instance = str(req.AffectedSOPInstanceUID)
-        sop_class = str(req.AffectedSOPClassUID)
-        syntax = str(event.context.transfer_syntax)
-        calling = str(event.assoc.requestor.ae_title).strip()
-        name = sop_instance if _UID.match(sop_instance) else uuid.uuid4().hex
-        final = self.incoming / f"{name}.dcm"
-        part = self.incoming / f"{name}.{uuid.uuid4().hex[:8]}.part"
+        originator = req.MoveOriginatorMessageID
+        request = StoreRequest(
+            int(req.MessageID or 0), str(req.AffectedSOPClassUID),
+            str(req.AffectedSOPInstanceUID), str(req.MoveOriginatorApplicationEntityTitle or ""),
+            int(originator) if originator is not None else None)
+        incoming = self.begin_instance(event.assoc, request, str(event.context.transfer_syntax))
         try:
             data = req.DataSet.getbuffer()
-            with part.open("wb") as f:
-                f.write(_file_meta_bytes(sop_class, sop_instance, syntax, calling))
-                f.write(data)
-            os.replace(part, final)
-        except OSError as exc:
-            LOGGER.error("cannot write received instance %s: %s", sop_instance, exc)
-            part.unlink(missing_ok=True)
-            with self._lock:
-                self.failures.append((sop_instance, f"cannot write {final}: {exc}"))
-            return STORE_OUT_OF_RESOURCES
         except (AttributeError, TypeError):
-            part.unlink(missing_ok=True)
+            incoming.abandon()
             return STORE_CANNOT_UNDERSTAND
-        originator = req.MoveOriginatorMessageID
-        item = ReceivedInstance(
-            final, sop_instance, sop_class, syntax, calling,
-            int(originator) if originator is not None else None,
-        )
+        incoming.write(memoryview(data))
+        return incoming.finish()
+
+    def begin_instance(self, assoc: Any, request: StoreRequest, transfer_syntax: str
+                       ) -> IncomingFile:
+        """Open the file of one C-STORE-RQ's data set (written as it arrives).
+
+        The File Meta Information comes first (PS3.10 7.1), with the sender's AE title
+        as Source Application Entity Title: the PACS on our C-GET association, the
+        calling AE on our storage SCP.
+        """
+        incoming = IncomingFile(self, request, transfer_syntax, _peer_aet(assoc))
+        if self.authorize is not None and not self.authorize(_AssociationEvent(assoc)):
+            incoming.status = STORE_NOT_AUTHORIZED
+            return incoming
+        try:
+            fd = os.open(incoming.part, _CREATE, 0o600)
+        except OSError as exc:
+            incoming.failed(exc)
+            return incoming
+        incoming.fd = fd
         with self._lock:
+            self._open.add(incoming)
+        incoming.write(memoryview(_file_meta_bytes(
+            request.sop_class_uid, request.sop_instance_uid, transfer_syntax,
+            incoming.calling_aet)))
+        return incoming
+
+    def _keep(self, incoming: IncomingFile, size: int) -> None:
+        """A complete file: count it and queue it for the sink."""
+        request = incoming.request
+        item = ReceivedInstance(
+            incoming.final, request.sop_instance_uid, request.sop_class_uid,
+            incoming.transfer_syntax, incoming.calling_aet, request.move_originator_id)
+        with self._lock:
+            self._open.discard(incoming)
             self.written += 1
-            self.bytes_written += len(data)
-            self.uids.add(sop_instance)
+            self.bytes_written += size
+            self.uids.add(request.sop_instance_uid)
             if self._worker is None:
                 self._worker = threading.Thread(
                     target=self._run, name="lightbox-receiver", daemon=True
                 )
                 self._worker.start()
         self._queue.put(item)
-        return STORE_SUCCESS
+
+    def _forget(self, incoming: IncomingFile, failure: str = "") -> None:
+        with self._lock:
+            self._open.discard(incoming)
+            if failure:
+                self.failures.append((incoming.request.sop_instance_uid, failure))
 
     # --- on the worker thread
 
@@ -190,7 +313,11 @@ class Receiver:
         self._queue.join()
 
     def close(self) -> None:
-        """Drain, then stop the worker thread."""
+        """Drop files cut off mid-way, drain, then stop the worker thread."""
+        with self._lock:
+            unfinished = list(self._open)
+        for incoming in unfinished:
+            incoming.abandon()
         with self._lock:
             worker = self._worker
             self._worker = None

@@ -1,0 +1,155 @@
+"""The bulk-receive short path: data sets written as their PDUs arrive, answered at once.
+
+Checked against pynetdicom's own path (taken whenever someone listens to the raw PDUs):
+the files are the same byte for byte, and a data set cut off by an abort leaves nothing.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import CTImageStorage, MRImageStorage
+
+from tests.net.conftest import FolderSink
+from viewer.net import quick_dimse
+from viewer.net.commands import command_fields, p_data_pdu, store_request
+from viewer.net.fastpath import set_nodelay
+from viewer.net.receiver import Receiver
+
+
+class _Server:
+    """A pynetdicom storage SCP wired as ours: a Receiver, and the tuned association."""
+
+    def __init__(self, incoming: Path, sink: FolderSink, listen_to_pdus: bool) -> None:
+        self.receiver = Receiver(incoming, sink)
+        self.pdus: list[int] = []
+        ae = AE(ae_title="LIGHTBOX")
+        for uid in (CTImageStorage, MRImageStorage):
+            ae.add_supported_context(uid)
+        handlers: list[Any] = [(evt.EVT_CONN_OPEN, set_nodelay),
+                               (evt.EVT_C_STORE, self.receiver.handle_store)]
+        if listen_to_pdus:
+            handlers.append((evt.EVT_DATA_RECV, lambda event: self.pdus.append(len(event.data))))
+        self.server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
+        self.port = int(self.server.server_address[1])
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.receiver.close()
+
+
+@pytest.fixture
+def scp(tmp_path: Path, sink: FolderSink) -> Iterator[_Server]:
+    server = _Server(tmp_path / "incoming", sink, listen_to_pdus=False)
+    yield server
+    server.stop()
+
+
+def _store_all(scp: _Server, files: list[Path], max_pdu: int) -> None:
+    ae = AE(ae_title="PACS")
+    ae.maximum_pdu_size = max_pdu
+    for uid in (CTImageStorage, MRImageStorage):
+        ae.add_requested_context(uid)
+    assoc = ae.associate("127.0.0.1", scp.port, ae_title="LIGHTBOX")
+    assert assoc.is_established
+    for path in files:
+        assert assoc.send_c_store(pydicom.dcmread(path)).Status == 0
+    assoc.release()
+    scp.receiver.drain()
+
+
+def _element(element: int, value: bytes) -> bytes:
+    if len(value) % 2:
+        value += b"\x00"
+    return struct.pack("<HHL", 0x0000, element, len(value)) + value
+
+
+def _c_store_rq(sop_class: str, sop_instance: str, message_id: int) -> bytes:
+    """A C-STORE-RQ command set (PS3.7 9.3.1.1), implicit VR little endian."""
+    body = b"".join((
+        _element(0x0002, sop_class.encode()),
+        _element(0x0100, struct.pack("<H", 0x0001)),
+        _element(0x0110, struct.pack("<H", message_id)),
+        _element(0x0700, struct.pack("<H", 0)),
+        _element(0x0800, struct.pack("<H", 0x0000)),
+        _element(0x1000, sop_instance.encode()),
+    ))
+    return _element(0x0000, struct.pack("<L", len(body))) + body
+
+
+def test_the_command_set_of_a_store_request_is_read_back() -> None:
+    encoded = _c_store_rq(CTImageStorage, "1.2.3.4", 7)
+    fields = command_fields(encoded)
+    assert fields is not None
+    request = store_request(fields)
+    assert request is not None
+    assert (request.message_id, request.sop_class_uid, request.sop_instance_uid) == (
+        7, CTImageStorage, "1.2.3.4")
+    assert request.move_originator_id is None
+    assert command_fields(encoded[:-3]) is None  # an element running past the end
+
+
+@pytest.mark.parametrize("max_pdu", [16382, 0])
+def test_short_path_and_pynetdicom_path_write_the_same_files(
+        tmp_path: Path, peer_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+        max_pdu: int) -> None:
+    short_cuts: list[int] = []
+    original = quick_dimse.QuickStoreDIMSE.receive_pdvs
+
+    def counted(self: Any, pdvs: Any) -> None:
+        short_cuts.append(len(pdvs))
+        original(self, pdvs)
+
+    monkeypatch.setattr(quick_dimse.QuickStoreDIMSE, "receive_pdvs", counted)
+    files = sorted(p for p in peer_files.values() if p.name.startswith("doe_"))[:3]
+    received: dict[bool, dict[str, bytes]] = {}
+    for listen in (False, True):
+        # Someone listening to the raw PDUs gets pynetdicom's path, and every PDU.
+        sink = FolderSink(tmp_path / f"sink-{listen}")
+        server = _Server(tmp_path / f"incoming-{listen}", sink, listen_to_pdus=listen)
+        try:
+            _store_all(server, files, max_pdu)  # many fragments per data set, or one
+        finally:
+            server.stop()
+        assert bool(server.pdus) == listen
+        assert bool(short_cuts) != listen, f"short path {bool(short_cuts)}, listening {listen}"
+        short_cuts.clear()
+        received[listen] = {uid: path.read_bytes() for uid, path in sink.files.items()}
+    assert len(received[False]) == 3
+    assert received[False] == received[True]
+    for path in files:
+        original_ds = pydicom.dcmread(path)
+        got = pydicom.dcmread(tmp_path / "sink-False" / f"{original_ds.SOPInstanceUID}.dcm")
+        assert got.PixelData == original_ds.PixelData
+        assert got.file_meta.SourceApplicationEntityTitle == "PACS"
+
+
+def test_a_data_set_cut_off_by_an_abort_leaves_nothing(
+        scp: _Server, sink: FolderSink, tmp_path: Path) -> None:
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(CTImageStorage)
+    assoc = ae.associate("127.0.0.1", scp.port, ae_title="LIGHTBOX")
+    assert assoc.is_established
+    context_id = assoc.accepted_contexts[0].context_id
+    command = _c_store_rq(CTImageStorage, "1.2.826.0.1.3680043.9.7.1", 1)
+    # PS3.8 E.2: the command (0x03), then a first data fragment (0x00), never the last.
+    socket: Any = assoc.dul.socket
+    socket.send(p_data_pdu(int(context_id or 0), 0x03, command))
+    socket.send(p_data_pdu(int(context_id or 0), 0x00, b"\x08\x00\x16\x00" + b"\x00" * 4000))
+    deadline = time.monotonic() + 10
+    while not list((tmp_path / "incoming").glob("*.part")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list((tmp_path / "incoming").glob("*.part")), "the fragment never reached a file"
+    assoc.abort()
+    while list((tmp_path / "incoming").iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list((tmp_path / "incoming").iterdir()) == []
+    assert sink.files == {}
+    assert scp.receiver.written == 0
