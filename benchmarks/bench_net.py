@@ -37,6 +37,7 @@ from tests.support.peers import (
 from viewer.core.identity import derived_uid
 from viewer.core.settings import NetworkSettings
 from viewer.net.nodes import NodeRecord
+from viewer.net.receiver import BatchSink
 from viewer.net.query import QuerySpec, find
 from viewer.net.retrieve import RetrieveRequest, retrieve
 from viewer.store import StudyStore
@@ -62,9 +63,7 @@ def _study(ctx: Context) -> tuple[Path, int]:
 def _ours(node: NodeRecord, local: NetworkSettings, home: Path, method: str) -> None:
     study = derived_uid("lightbox-test", SPEC.key)
     with StudyStore.open(home) as store:
-        def sink(item: object) -> None:
-            store.add_received_file(item.path, move=True)  # type: ignore[attr-defined]
-
+        sink = BatchSink(store.add_received_files)
         steps = list(retrieve(node, local, RetrieveRequest(study), sink, home / "incoming",
                               method=method))
         assert steps[-1].ok and steps[-1].completed == SLICES, steps[-1]

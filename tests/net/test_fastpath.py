@@ -21,13 +21,13 @@ from tests.net.conftest import FolderSink
 from viewer.net import quick_dimse
 from viewer.net.commands import command_fields, p_data_pdu, store_request
 from viewer.net.fastpath import set_nodelay
-from viewer.net.receiver import Receiver
+from viewer.net.receiver import Receiver, Sink
 
 
 class _Server:
     """A pynetdicom storage SCP wired as ours: a Receiver, and the tuned association."""
 
-    def __init__(self, incoming: Path, sink: FolderSink, listen_to_pdus: bool) -> None:
+    def __init__(self, incoming: Path, sink: Sink, listen_to_pdus: bool) -> None:
         self.receiver = Receiver(incoming, sink)
         self.pdus: list[int] = []
         ae = AE(ae_title="LIGHTBOX")
@@ -37,7 +37,7 @@ class _Server:
                                (evt.EVT_C_STORE, self.receiver.handle_store)]
         if listen_to_pdus:
             handlers.append((evt.EVT_DATA_RECV, lambda event: self.pdus.append(len(event.data))))
-        self.server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
+        self.server: Any = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
         self.port = int(self.server.server_address[1])
 
     def stop(self) -> None:

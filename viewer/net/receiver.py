@@ -15,8 +15,9 @@ import queue
 import re
 import struct
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,61 @@ class ReceivedInstance:
 
 
 Sink = Callable[[ReceivedInstance], None]
+
+# A sink with a ``many`` method gets what arrived within BATCH_WAIT seconds, up to
+# BATCH_FILES instances, in one call: the store flushes and commits once per batch.
+BATCH_FILES = 64
+BATCH_WAIT = 0.05
+
+
+class CountingSink:
+    """Wraps a sink and notes the SOP Instance UID of every instance it took.
+
+    A batch sink stays one: its ``many`` is forwarded.
+    """
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.arrived: set[str] = set()
+        self.lock = threading.Lock()
+        if hasattr(sink, "many"):
+            self.many = self._many
+
+    def __call__(self, item: ReceivedInstance) -> None:
+        self.sink(item)
+        with self.lock:
+            self.arrived.add(item.sop_instance_uid)
+
+    def _many(self, items: list[ReceivedInstance]) -> list[str]:
+        problems: list[str] = self.sink.many(items)  # type: ignore[attr-defined]
+        with self.lock:
+            self.arrived.update(i.sop_instance_uid for i, p in zip(items, problems, strict=True)
+                                if not p)
+        return problems
+
+
+class BatchSink:
+    """A sink that hands received files to a batch import (``StudyStore.add_received_files``).
+
+    Parameters
+    ----------
+    add_many : callable
+        Takes a list of file paths and returns one result per path, an exception for a
+        file that was not taken.
+    """
+
+    def __init__(self, add_many: Callable[[list[Path]], Sequence[object]]) -> None:
+        self.add_many = add_many
+
+    def __call__(self, item: ReceivedInstance) -> None:
+        (result,) = self.add_many([item.path])
+        if isinstance(result, Exception):
+            raise result
+
+    def many(self, items: list[ReceivedInstance]) -> list[str]:
+        """Import a batch; return a problem per item ("" for each one taken)."""
+        results = self.add_many([item.path for item in items])
+        return [str(r) if isinstance(r, Exception) else "" for r in results]
 
 
 def _element(group_elem: int, vr: bytes, value: bytes) -> bytes:
@@ -289,22 +345,58 @@ class Receiver:
     # --- on the worker thread
 
     def _run(self) -> None:
+        many = getattr(self.sink, "many", None)
         while True:
-            item = self._queue.get()
-            if item is None:
-                self._queue.task_done()
-                return
+            batch = self._next_batch(BATCH_FILES if many is not None else 1)
+            items = [item for item in batch if item is not None]
             try:
-                self.sink(item)
-                with self._lock:
-                    self.delivered += 1
-            except Exception as exc:  # one bad instance never stops the batch
-                LOGGER.warning("received instance %s not imported: %s", item.sop_instance_uid,
-                               exc)
-                with self._lock:
-                    self.failures.append((item.sop_instance_uid, str(exc)))
+                if many is not None and items:
+                    self._account(items, self._many(many, items))
+                elif items:
+                    self._account(items, [self._one(items[0])])
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
+            if len(items) < len(batch):  # the stop mark
+                return
+
+    def _next_batch(self, limit: int) -> list[ReceivedInstance | None]:
+        """The next item, and what else arrives within BATCH_WAIT, up to ``limit``."""
+        batch = [self._queue.get()]
+        deadline = time.monotonic() + BATCH_WAIT
+        while len(batch) < limit and batch[-1] is not None:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=remaining) if remaining > 0
+                             else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    @staticmethod
+    def _many(many: Callable[[list[ReceivedInstance]], list[str]],
+              items: list[ReceivedInstance]) -> list[str]:
+        try:
+            return many(items)
+        except Exception as exc:  # the batch failed as a whole (the store is unusable)
+            return [str(exc) or type(exc).__name__] * len(items)
+
+    def _one(self, item: ReceivedInstance) -> str:
+        try:
+            self.sink(item)
+        except Exception as exc:  # one bad instance never stops the batch
+            return str(exc) or type(exc).__name__
+        return ""
+
+    def _account(self, items: list[ReceivedInstance], problems: list[str]) -> None:
+        with self._lock:
+            for item, problem in zip(items, problems, strict=True):
+                if problem:
+                    LOGGER.warning("received instance %s not imported: %s",
+                                   item.sop_instance_uid, problem)
+                    self.failures.append((item.sop_instance_uid, problem))
+                else:
+                    self.delivered += 1
 
     # --- on the caller's thread
 

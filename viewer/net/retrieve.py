@@ -12,7 +12,6 @@ planning are in :mod:`viewer.net.plan`, the C-GET/C-MOVE exchanges in
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +36,7 @@ from viewer.net.plan import (
     inventory,
     storage_contexts,
 )
-from viewer.net.receiver import ReceivedInstance, Sink
+from viewer.net.receiver import CountingSink, Sink
 from viewer.net.scp import StorageSCP
 from viewer.net.transfer import NoGetError, run_get, run_move
 
@@ -149,13 +148,8 @@ def retrieve(
     if already_have is None:
         listener = None  # without the store, what another process received is unknown
 
-    arrived: set[str] = set()
-    lock = threading.Lock()
-
-    def counting_sink(item: ReceivedInstance) -> None:
-        sink(item)
-        with lock:
-            arrived.add(item.sop_instance_uid)
+    counting_sink = CountingSink(sink)
+    arrived, lock = counting_sink.arrived, counting_sink.lock
 
     def still_missing() -> list[InventoryItem] | None:
         if plan.todo is None:

@@ -137,30 +137,53 @@ class FileStore:
 
         One ``syncfs`` flushes the whole batch (where the platform has it; otherwise each
         file was fsynced when written): the data is on disk before any name points to it.
-        Returns the (relative path, error) of files that could not be renamed.
+        Returns the (relative path, error) of files that could not be renamed; their
+        temporary files are removed.
         """
-        if _SYNCFS is not None and temporaries:
+        return self._place(temporaries, flushed=True, remove_failed=True)
+
+    def adopt(self, files: list[tuple[str, str]]) -> list[tuple[str, OSError]]:
+        """Take complete files from elsewhere on this file system: flush, rename into place.
+
+        ``files`` are (path, relative path) pairs; for files another part of Lightbox
+        wrote (received over the network). One ``syncfs``, or one ``fsync`` per file
+        where the platform lacks it. Returns the (relative path, error) of files that
+        could not be renamed (``EXDEV``: another file system); those stay where they are.
+        """
+        return self._place(files, flushed=False, remove_failed=False)
+
+    def _place(self, pairs: list[tuple[str, str]], *, flushed: bool, remove_failed: bool
+               ) -> list[tuple[str, OSError]]:
+        if pairs and _SYNCFS is not None:
             fd = os.open(self.incoming, os.O_RDONLY)
             try:
                 if _SYNCFS(fd) != 0:
                     raise OSError(ctypes.get_errno(), "syncfs failed")
             finally:
                 os.close(fd)
+        elif pairs and not flushed:
+            for source, _relative in pairs:
+                fd = os.open(source, os.O_RDWR)  # Windows flushes only what it may write
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
         failures: list[tuple[str, OSError]] = []
-        for temporary, relative in temporaries:
+        for source, relative in pairs:
             target = f"{self._home_text}/{relative}"
             try:
                 self._parent(target)
                 try:
-                    os.replace(temporary, target)
+                    os.replace(source, target)
                 except FileNotFoundError:
                     # The folder was pruned meanwhile (a study deleted by another process).
                     os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-                    os.replace(temporary, target)
+                    os.replace(source, target)
             except OSError as exc:
                 failures.append((relative, exc))
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
+                if remove_failed:
+                    with contextlib.suppress(OSError):
+                        os.unlink(source)
         return failures
 
     def copy_file(self, relative: str, source: Path) -> Path:

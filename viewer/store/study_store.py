@@ -10,7 +10,6 @@ GUI runs) holding the write lock for a moment.
 from __future__ import annotations
 
 import contextlib
-import filecmp
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -26,8 +25,7 @@ from viewer.core.records import (
     StudyFilter,
     StudyRecord,
 )
-from viewer.dicom.header import MEDIA_STORAGE_DIRECTORY, read_header
-from viewer.store import importer, queries
+from viewer.store import importer, queries, received
 from viewer.store.filestore import FileStore
 from viewer.store.schema import migrate
 from viewer.store.writer import BatchCounts, StoredFile, existing, insert_batch
@@ -179,29 +177,19 @@ class StudyStore:
             The file is not a readable DICOM instance, or a different instance with the
             same SOP Instance UID is already stored (the stored one is kept).
         """
-        path = Path(path)
-        record = read_header(path)
-        if record.sop_class_uid == MEDIA_STORAGE_DIRECTORY:
-            raise InputFileError(str(path), "a DICOMDIR, not an instance")
-        uid = record.sop_instance_uid
-        known = self.stored_digests([uid]).get(uid)
-        if known is not None:
-            stored = self.files.absolute(known[2])
-            if not (stored.is_file() and filecmp.cmp(path, stored, shallow=False)):
-                raise InputFileError(
-                    str(path), f"SOP Instance UID {uid} is already stored with different content"
-                )
-            if move:
-                with contextlib.suppress(OSError):
-                    path.unlink()
-            return _with_path(record, self.files.absolute(known[2]))
-        relative = self.files.relative_path(record.study_uid, record.series_uid, uid)
-        if move:
-            target = self.files.move_file(relative, path)
-        else:
-            target = self.files.copy_file(relative, path)
-        self.commit_files([StoredFile(record, relative, record.file_size, "")])
-        return _with_path(record, target)
+        (result,) = self.add_received_files([Path(path)], move=move)
+        if isinstance(result, InputFileError):
+            raise result
+        return result
+
+    def add_received_files(self, paths: list[Path], *, move: bool = True
+                           ) -> list[InstanceRecord | InputFileError]:
+        """:meth:`add_received_file` for a batch: one flush, one transaction.
+
+        Returns one result per path, in order: the stored record, or the InputFileError
+        that says why that file was not taken (the others are taken all the same).
+        """
+        return received.add_received(self, paths, move=move)
 
     def stored_digests(self, uids: Iterable[str]) -> dict[str, tuple[int, str, str]]:
         """Map stored SOP Instance UIDs among ``uids`` to (size, digest, relative path)."""

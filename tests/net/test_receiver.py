@@ -1,0 +1,72 @@
+"""The receiver's hand-over to the store: in batches when the sink takes batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+
+from tests.net.conftest import FolderSink
+from tests.net.test_fastpath import _Server, _store_all
+from viewer.net.receiver import BATCH_FILES, BatchSink, CountingSink, ReceivedInstance
+
+
+class _RecordingStore:
+    """Takes batches of paths as ``StudyStore.add_received_files`` does (into a folder)."""
+
+    def __init__(self, folder: Path, fail: bool = False) -> None:
+        self.sink = FolderSink(folder)
+        self.batches: list[int] = []
+        self.fail = fail
+
+    def add_received_files(self, paths: list[Path]) -> list[object]:
+        self.batches.append(len(paths))
+        if self.fail:
+            raise OSError(28, "No space left on device")
+        results: list[object] = []
+        for path in paths:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            self.sink(ReceivedInstance(path, ds.SOPInstanceUID, ds.SOPClassUID,
+                                       ds.file_meta.TransferSyntaxUID, "PACS"))
+            results.append(path)
+        return results
+
+
+def _files(peer_files: dict[str, Path], count: int) -> list[Path]:
+    return sorted(p for p in peer_files.values() if p.name.startswith("doe_"))[:count]
+
+
+def test_a_batch_sink_gets_what_arrived_together(tmp_path: Path,
+                                                 peer_files: dict[str, Path]) -> None:
+    files = _files(peer_files, 12)
+    store = _RecordingStore(tmp_path / "store")
+    counting = CountingSink(BatchSink(store.add_received_files))
+    server = _Server(tmp_path / "incoming", counting, listen_to_pdus=False)
+    try:
+        _store_all(server, files, 0)
+    finally:
+        server.stop()
+    assert sum(store.batches) == len(files) == server.receiver.delivered
+    assert max(store.batches) > 1 and max(store.batches) <= BATCH_FILES
+    assert counting.arrived == set(store.sink.files)
+    for path in files:
+        ds = pydicom.dcmread(path)
+        assert pydicom.dcmread(store.sink.files[ds.SOPInstanceUID]).PixelData == ds.PixelData
+
+
+def test_a_failing_batch_marks_its_instances_failed_and_the_rest_goes_on(
+        tmp_path: Path, peer_files: dict[str, Path]) -> None:
+    files = _files(peer_files, 3)
+    store = _RecordingStore(tmp_path / "store", fail=True)
+    counting = CountingSink(BatchSink(store.add_received_files))
+    server = _Server(tmp_path / "incoming", counting, listen_to_pdus=False)
+    try:
+        _store_all(server, files, 0)  # drains: the worker survived the failures
+        assert len(server.receiver.failures) == 3
+        assert all("No space left" in reason for _, reason in server.receiver.failures)
+        assert server.receiver.delivered == 0 and counting.arrived == set()
+        store.fail = False
+        _store_all(server, files[:1], 0)
+        assert server.receiver.delivered == 1
+    finally:
+        server.stop()

@@ -1,0 +1,111 @@
+"""Index files that arrived over the network (C-GET, C-MOVE) and take them into the store.
+
+A received file is complete on local disk, in the Lightbox home's ``incoming`` folder on
+the store's file system, and belongs to the store from then on: it is renamed into place,
+not copied. A batch is made durable with one flush (``syncfs``; one ``fsync`` per file
+where the platform lacks it), renamed, and committed in one transaction, with the same
+order of steps as a media import: data on disk, then the name, then the row.
+
+Only the beginning of each file is read: its header (the pixel data that follows is
+checked against the file size, not read).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import filecmp
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from viewer.core.errors import InputFileError
+from viewer.core.records import InstanceRecord
+from viewer.store.importer import prepare
+from viewer.store.writer import StoredFile
+
+if TYPE_CHECKING:
+    from viewer.store.study_store import StudyStore
+
+Received = InstanceRecord | InputFileError
+
+
+def _record(path: Path) -> InstanceRecord:
+    """The header of one received file (raises InputFileError naming it)."""
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise InputFileError(str(path), f"cannot read ({exc.strerror or exc})") from None
+    outcome = prepare(path, size)
+    if outcome.prepared is None:
+        raise InputFileError(str(path), outcome.problem)
+    return outcome.prepared.record
+
+
+def add_received(store: StudyStore, paths: list[Path], *, move: bool = True) -> list[Received]:
+    """Index ``paths`` and keep them in the store; one result per path, in order.
+
+    Each result is the stored record (``file_path`` the stored file) or the InputFileError
+    that says why the file was not taken: not DICOM, truncated, a DICOMDIR, or the same
+    SOP Instance UID already stored with different content (the stored file is kept, the
+    received one left where it is). A file identical to one already stored is removed.
+    """
+    results: list[Received | None] = [None] * len(paths)
+    records: dict[int, InstanceRecord] = {}
+    for index, path in enumerate(paths):
+        try:
+            records[index] = _record(path)
+        except InputFileError as exc:
+            results[index] = exc
+    stored = store.stored_digests(r.sop_instance_uid for r in records.values())
+    fresh: dict[str, int] = {}  # SOP Instance UID -> the index of the file kept for it
+    placed: list[tuple[str, str]] = []
+    for index, record in records.items():
+        path, uid = paths[index], record.sop_instance_uid
+        relative = _relative(store, record)
+        if uid in stored or uid in fresh:
+            # Already stored, or twice in this batch: the first copy stays.
+            first = (store.files.absolute(stored[uid][2]) if uid in stored
+                     else paths[fresh[uid]])
+            if first.is_file() and filecmp.cmp(path, first, shallow=False):
+                target = store.files.absolute(stored[uid][2] if uid in stored else relative)
+                results[index] = replace(record, file_path=str(target))
+                if move:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+            else:
+                results[index] = InputFileError(
+                    str(path), f"SOP Instance UID {uid} is already stored with different "
+                    "content")
+            continue
+        fresh[uid] = index
+        if move:
+            placed.append((str(path), relative))
+    failures = dict(store.files.adopt(placed))
+    rows = []
+    for index in fresh.values():
+        record, path = records[index], paths[index]
+        relative = _relative(store, record)
+        try:
+            error = failures.get(relative)
+            if not move or (error is not None and error.errno == errno.EXDEV):
+                # A copy keeps the same guarantees (flush, rename) when a rename cannot do.
+                store.files.copy_file(relative, path)
+                if move:
+                    path.unlink()
+            elif error is not None:
+                raise error
+        except OSError as exc:
+            results[index] = InputFileError(
+                str(path), f"cannot take into the store ({exc.strerror or exc})")
+            continue
+        rows.append(StoredFile(record, relative, record.file_size, ""))
+        results[index] = replace(record, file_path=str(store.files.absolute(relative)))
+    store.commit_files(rows)
+    return [r for r in results if r is not None]
+
+
+def _relative(store: StudyStore, record: InstanceRecord) -> str:
+    return store.files.relative_path(record.study_uid, record.series_uid,
+                                     record.sop_instance_uid)
