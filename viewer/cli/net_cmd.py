@@ -1,7 +1,7 @@
 """``lightbox node``, ``echo``, ``query``, ``retrieve``, ``listen`` and ``config``: the network.
 
 This module is the wiring site between the net layer and the study store: received
-instances go to ``StudyStore.add_received_file`` (the same import path as media), and
+instances go to ``StudyStore.add_received_files`` (the same import path as media), and
 ``StudyStore.has_instances`` tells a retrieve what it can skip.
 """
 
@@ -32,7 +32,7 @@ from viewer.net.echo import echo
 from viewer.net.listener import HomeListener, ListenerFile
 from viewer.net.nodes import RETRIEVE_METHODS, NodeBook, NodeRecord, parse_address
 from viewer.net.query import LEVELS, QuerySpec, find
-from viewer.net.receiver import ReceivedInstance
+from viewer.net.receiver import BatchSink, ReceivedInstance
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve
 from viewer.store.study_store import StudyStore
 
@@ -308,13 +308,9 @@ def _quiet_pydicom() -> None:
     logging.getLogger("pydicom").setLevel(logging.ERROR)
 
 
-def store_sink(store: StudyStore) -> Any:
-    """The sink that hands each received file to the store's import path."""
-
-    def sink(item: ReceivedInstance) -> None:
-        store.add_received_file(item.path, move=True)
-
-    return sink
+def store_sink(store: StudyStore) -> BatchSink:
+    """The sink that hands received files to the store's import path, in batches."""
+    return BatchSink(store.add_received_files)
 
 
 def run_retrieve(args: argparse.Namespace) -> int:

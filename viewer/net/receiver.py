@@ -68,29 +68,42 @@ BATCH_WAIT = 0.05
 
 
 class CountingSink:
-    """Wraps a sink and notes the SOP Instance UID of every instance it took.
+    """Wraps a sink and counts what it took, with the SOP Instance UIDs if asked.
 
     A batch sink stays one: its ``many`` is forwarded.
+
+    Parameters
+    ----------
+    sink : callable
+        The sink that takes the instances.
+    keep_uids : bool
+        Collect the UIDs in :attr:`arrived` (a retrieve's "what is still missing");
+        a long-running listener only counts.
     """
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Sink, *, keep_uids: bool = True) -> None:
         self.sink = sink
+        self.keep_uids = keep_uids
         self.arrived: set[str] = set()
+        self.count = 0
         self.lock = threading.Lock()
         if hasattr(sink, "many"):
             self.many = self._many
 
     def __call__(self, item: ReceivedInstance) -> None:
         self.sink(item)
-        with self.lock:
-            self.arrived.add(item.sop_instance_uid)
+        self._note([item.sop_instance_uid])
 
     def _many(self, items: list[ReceivedInstance]) -> list[str]:
         problems: list[str] = self.sink.many(items)  # type: ignore[attr-defined]
-        with self.lock:
-            self.arrived.update(i.sop_instance_uid for i, p in zip(items, problems, strict=True)
-                                if not p)
+        self._note([i.sop_instance_uid for i, p in zip(items, problems, strict=True) if not p])
         return problems
+
+    def _note(self, uids: list[str]) -> None:
+        with self.lock:
+            self.count += len(uids)
+            if self.keep_uids:
+                self.arrived.update(uids)
 
 
 class BatchSink:

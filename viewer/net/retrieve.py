@@ -75,7 +75,7 @@ def retrieve(
     ----------
     sink : callable
         Gets each received instance (a complete file in ``incoming``) on a worker thread;
-        the CLI wires it to the store's ``add_received_file``.
+        the CLI wires it to the store's ``add_received_files`` (a BatchSink).
     incoming : Path
         Folder for files as they arrive (same file system as the store).
     method : str, optional

@@ -23,7 +23,7 @@ from viewer.core.settings import (
 )
 from viewer.net.listener import ListenerFile
 from viewer.net.nodes import NodeBook
-from viewer.net.receiver import ReceivedInstance, Sink
+from viewer.net.receiver import BatchSink, Sink
 from viewer.net.scp import StorageSCP
 from viewer.ui.qr.qr_panel import QueryRetrieveWidget
 from viewer.ui.qr.service import QueryRetrieveService
@@ -36,12 +36,8 @@ INCOMING = "incoming"
 
 
 def store_sink(store: Any) -> Sink:
-    """The sink of every network receive: the store's received-file import."""
-
-    def sink(item: ReceivedInstance) -> None:
-        store.add_received_file(item.path, move=True)
-
-    return sink
+    """The sink of every network receive: the store's received-file import, in batches."""
+    return BatchSink(store.add_received_files)
 
 
 def build_qr_widget(home: Path, store: Any, parent: QWidget | None = None,
@@ -56,7 +52,7 @@ def build_qr_widget(home: Path, store: Any, parent: QWidget | None = None,
         The Lightbox home: ``nodes.toml`` (the PACS nodes) and ``settings.toml`` (our
         AE title and C-MOVE port, read again for each operation).
     store : StudyStore
-        Where retrieved instances go (``add_received_file``, the import path of every
+        Where retrieved instances go (``add_received_files``, the import path of every
         network receive) and what is already there (``has_instances``).
     parent : QWidget, optional
         The panel's parent.

@@ -10,7 +10,6 @@ where it listens, or why it cannot (the port is taken: the PeerError text).
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -19,7 +18,7 @@ from PySide6.QtWidgets import QLabel, QWidget
 from viewer.core.errors import LightboxError
 from viewer.core.settings import NetworkSettings
 from viewer.net.listener import HomeListener
-from viewer.net.receiver import ReceivedInstance, Sink
+from viewer.net.receiver import CountingSink, Sink
 from viewer.net.scp import StorageSCP
 
 LOGGER = logging.getLogger(__name__)
@@ -59,18 +58,10 @@ class AlwaysListening(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.local = local
-        self._count = 0
         self._seen = 0
-        self._lock = threading.Lock()
-
-        def counting(item: ReceivedInstance) -> None:
-            sink(item)
-            with self._lock:
-                self._count += 1
-
-        self._counting: Sink = counting
+        self._counting = CountingSink(sink, keep_uids=False)
         self._home, self._incoming = Path(home), incoming
-        self.listener = HomeListener(home, local, incoming, counting)
+        self.listener = HomeListener(home, local, incoming, self._counting)
         self.status = ""
         self.error = False
         self.label = QLabel("")
@@ -113,8 +104,8 @@ class AlwaysListening(QObject):
         nodes = self.listener.refresh_nodes()
         if nodes is not None:
             LOGGER.info("storage SCP now accepts %d nodes", len(nodes))
-        with self._lock:
-            count = self._count
+        with self._counting.lock:
+            count = self._counting.count
         if count != self._seen:
             self._seen = count
             self.received.emit()

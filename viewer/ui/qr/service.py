@@ -33,7 +33,7 @@ class QueryRetrieveService:
         ``settings.toml`` takes effect without a restart).
     sink : callable
         Receives each retrieved instance (a complete file) on a network worker thread;
-        the default wiring hands it to ``StudyStore.add_received_file``.
+        the default wiring hands it to ``StudyStore.add_received_files``.
     incoming : Path
         Folder where received files are written before the sink takes them (on the
         store's file system, so that the store moves them by renaming).
