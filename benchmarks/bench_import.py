@@ -9,7 +9,9 @@ cp's throughput (our time at most twice cp's). A second, explanatory row compare
 ``cp -r`` followed by ``sync -f``, which puts the copy on disk as the import does; a
 third, the floor, times the store's own durable copy (read, temporary file, one syncfs
 per batch, rename) without any DICOM parsing or database work, against ``cp -r`` again.
-Before every timed call the previous run's files are deleted and flushed, untimed.
+Before every timed call the previous run's writes are flushed, untimed; every run writes
+into a new folder, and nothing is deleted until all runs are done (deleting thousands of
+files just before creating thousands more is slow on ext4 without a journal, for cp too).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import itertools
 import os
 import shutil
 import subprocess
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,16 +64,14 @@ def _durable_copy(files: list[Path], root: Path, batch: int = 256) -> None:
         store.publish(placed)
 
 
-def _compare(ctx: Context, source: Path, label: str, repeats: int) -> Iterator[Result]:
+def _compare(work: Path, source: Path, label: str, repeats: int) -> Iterator[Result]:
     files = [p for p in source.iterdir() if p.is_file()]
     megabytes = sum(p.stat().st_size for p in files) / 1e6
-    work = ctx.folder("import-work")
 
     def clean() -> None:
-        for entry in work.iterdir():
-            shutil.rmtree(entry, ignore_errors=True)
-        # Untimed: the previous run's deletions and cp's unflushed writes would otherwise
-        # be written back by the next import's flush and billed to it.
+        # Untimed: the previous run's unflushed writes would otherwise be written back by
+        # the next import's flush and billed to it. Nothing is deleted until the end (see
+        # _fresh_work): every run writes new files into a fresh folder.
         subprocess.run(["sync", "-f", str(work)], check=True)
 
     def ours() -> None:
@@ -95,7 +96,6 @@ def _compare(ctx: Context, source: Path, label: str, repeats: int) -> Iterator[R
         a, b = measure_pair(ours, peer, repeats, warmup=1, setup=clean)
         _, flushed = measure_pair(ours, peer_flushed, repeats, warmup=0, setup=clean)
         bare, cp_again = measure_pair(floor, peer, repeats, warmup=0, setup=clean)
-    clean()
     seconds, cp_seconds = a.median / 1000.0, b.median / 1000.0
     yield Result(
         what=f"import {label} ({len(files)} files, {megabytes:.0f} MB)",
@@ -139,10 +139,34 @@ def _compare(ctx: Context, source: Path, label: str, repeats: int) -> Iterator[R
     )
 
 
+# ext4 without a journal (as on the development VM) skips inodes freed in the last 5-35 s
+# when it allocates new ones (fs/ext4/ialloc.c, recently_deleted): files created right
+# after thousands were deleted cost several times more to create, cp's included, by an
+# amount that depends on how long ago the deletion was. A benchmark that deletes its
+# previous run's output before each timed run measures that, not the import.
+_RECENTLY_DELETED_SECONDS = 36
+
+
+def _fresh_work(ctx: Context) -> Path:
+    """An empty work folder; what an earlier run left is deleted, then given time to age."""
+    work = ctx.folder("import-work")
+    if any(work.iterdir()):
+        shutil.rmtree(work)
+        work.mkdir()
+        subprocess.run(["sync", "-f", str(work)], check=True)
+        time.sleep(_RECENTLY_DELETED_SECONDS)
+    return work
+
+
 def run(ctx: Context) -> Iterator[Result]:
     """400-slice 512x512 CT, then 10,000 instances of 32x32."""
     slices, small = (100, 2000) if ctx.quick else (400, 10_000)
     ct = _input(ctx, f"import-ct{slices}", slices, 512)
-    yield from _compare(ctx, ct, f"{slices}-slice CT 512x512", 1 if ctx.quick else 5)
     many = _input(ctx, f"import-small{small}", small, 32)
-    yield from _compare(ctx, many, f"{small} small instances", 1 if ctx.quick else 5)
+    work = _fresh_work(ctx)
+    try:
+        yield from _compare(work, ct, f"{slices}-slice CT 512x512", 1 if ctx.quick else 5)
+        yield from _compare(work, many, f"{small} small instances", 1 if ctx.quick else 5)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(exist_ok=True)
