@@ -8,7 +8,7 @@ import pydicom
 
 from tests.net.conftest import FolderSink
 from tests.net.test_fastpath import _Server, _store_all
-from viewer.net.receiver import BATCH_FILES, BatchSink, CountingSink, ReceivedInstance
+from viewer.net.receiver import BATCH_FILES, BatchSink, CountingSink, ReceivedInstance, RecentUids
 
 
 class _RecordingStore:
@@ -70,3 +70,12 @@ def test_a_failing_batch_marks_its_instances_failed_and_the_rest_goes_on(
         assert server.receiver.delivered == 1
     finally:
         server.stop()
+
+
+def test_a_long_running_receiver_remembers_a_bounded_number_of_uids() -> None:
+    recent = RecentUids(3)
+    for uid in ("1.1", "1.2", "1.3", "1.1", "1.4"):
+        recent.add(uid)
+    assert len(recent) == 3
+    assert "1.2" not in recent  # the oldest went; "1.1" was seen again and stays
+    assert all(uid in recent for uid in ("1.1", "1.3", "1.4"))

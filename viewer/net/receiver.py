@@ -67,6 +67,31 @@ BATCH_FILES = 64
 BATCH_WAIT = 0.05
 
 
+# SOP Instance UIDs a receiver remembers (about 10 MB): more than any one retrieve brings.
+RECENT_UIDS = 100_000
+
+
+class RecentUids:
+    """The last ``limit`` SOP Instance UIDs added, for membership tests (insertion order)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._uids: dict[str, None] = {}
+
+    def add(self, uid: str) -> None:
+        """Remember ``uid``; forget the oldest beyond the limit."""
+        self._uids.pop(uid, None)
+        self._uids[uid] = None
+        if len(self._uids) > self.limit:
+            del self._uids[next(iter(self._uids))]
+
+    def __contains__(self, uid: object) -> bool:
+        return uid in self._uids
+
+    def __len__(self) -> int:
+        return len(self._uids)
+
+
 class CountingSink:
     """Wraps a sink and counts what it took, with the SOP Instance UIDs if asked.
 
@@ -283,7 +308,9 @@ class Receiver:
         self.bytes_written = 0
         self.delivered = 0
         self.failures: list[tuple[str, str]] = []  # (SOP Instance UID, reason)
-        self.uids: set[str] = set()
+        # What arrived, for a retrieve that uses a storage SCP running for the whole
+        # session: bounded, so that SCP does not grow without end.
+        self.uids = RecentUids(RECENT_UIDS)
         self.authorize: Callable[[Any], bool] | None = None
         self._open: set[IncomingFile] = set()
 

@@ -154,10 +154,9 @@ def retrieve(
     def still_missing() -> list[InventoryItem] | None:
         if plan.todo is None:
             return None
-        external = scp.receiver.uids if scp is not None else set()
         with lock:
-            return [i for i in plan.todo
-                    if i.sop_instance_uid not in arrived and i.sop_instance_uid not in external]
+            return [i for i in plan.todo if i.sop_instance_uid not in arrived and not (
+                scp is not None and i.sop_instance_uid in scp.receiver.uids)]
 
     # Passes: the preferred encoding first, then the other one for what is still missing
     # (PACS built on dcmtk send every instance of a SOP class on the first context
