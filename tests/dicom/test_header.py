@@ -12,15 +12,8 @@ import pytest
 from tests.support import testdata
 from tests.support.series import write_ct_series
 from viewer.core.errors import InputFileError
-from viewer.dicom.header import (
-    IncompleteHeaderError,
-    _fast_record,
-    _pydicom_record,
-    probe,
-    read_header,
-    read_header_bytes,
-    truncation_problem,
-)
+from viewer.dicom.header import _fast_record, _pydicom_record, read_header, read_header_bytes
+from viewer.dicom.structure import IncompleteHeaderError, probe, truncation_problem
 
 # PS3.5 Annexes H, I, J examples and D. Clunie's character-set samples (charsets.md §6).
 CHARSET_NAMES = {

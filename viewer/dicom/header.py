@@ -5,14 +5,14 @@ is parsed from them, and the same bytes are then copied into the managed store. 
 of that, the first 132 bytes tell whether a file is DICOM at all, so a 2 GB video on a disc
 costs one short read.
 
-Little endian files (nearly all) are read by one pass over the element structure (PS3.5
-7.1, 7.5) that picks out the ~25 attributes the study database keeps and checks that no
-element runs past the end of the file; text is decoded by pydicom's character set code
-(PS3.5 6.1). That pass is several times faster than building a pydicom Dataset, which
-matters when a disc holds 10,000 files. Anything else (big endian, deflated, structures the
-pass does not understand) is read by pydicom with ``stop_before_pixels`` and
-``specific_tags``; pydicom stops silently at the end of a truncated file, so the structure
-walk (:func:`truncation_problem`) runs after it too.
+Little endian files (nearly all) are read by one pass over the element structure
+(:mod:`viewer.dicom.structure`, PS3.5 7.1, 7.5) that picks out the ~25 attributes the
+study database keeps and checks that no element runs past the end of the file; text is
+decoded by pydicom's character set code (PS3.5 6.1). That pass is several times faster
+than building a pydicom Dataset, which matters when a disc holds 10,000 files. Anything
+else (big endian, deflated, structures the pass does not understand) is read by pydicom
+with ``stop_before_pixels`` and ``specific_tags``; pydicom stops silently at the end of a
+truncated file, so the structure walk (:func:`truncation_problem`) runs after it too.
 """
 
 from __future__ import annotations
@@ -33,16 +33,21 @@ from pydicom.valuerep import PersonName
 
 from viewer.core.errors import InputFileError
 from viewer.core.records import InstanceRecord, PatientRecord
-
-# PS3.10 7.1: 128-byte preamble then the magic "DICM".
-PREAMBLE_LENGTH = 128
-MAGIC = b"DICM"
-PROBE_LENGTH = PREAMBLE_LENGTH + len(MAGIC)
-MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # PS3.4 B.5: DICOMDIR SOP Class
-IMPLICIT_VR_LE = "1.2.840.10008.1.2"
-EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
-DEFLATED_LE = "1.2.840.10008.1.2.1.99"
-EXPLICIT_VR_BE = "1.2.840.10008.1.2.2"
+from viewer.dicom.structure import (
+    DEFLATED_LE,
+    EXPLICIT_VR_BE,
+    EXPLICIT_VR_LE,
+    IMPLICIT_VR_LE,
+    MEDIA_STORAGE_DIRECTORY,
+    PROBE_LENGTH,
+    IncompleteHeaderError,
+    TruncatedError,
+    UnknownStructureError,
+    Walker,
+    probe,
+    read_meta,
+    truncation_problem,
+)
 
 HEADER_KEYWORDS = (
     "SpecificCharacterSet",
@@ -71,50 +76,6 @@ HEADER_KEYWORDS = (
     "Rows",
     "Columns",
 )
-
-# PS3.5 7.1.2: VRs whose explicit encoding has a 2-byte reserved field and a 4-byte length.
-_LONG_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
-_UNDEFINED = 0xFFFFFFFF
-_EXPLICIT_HEADER = struct.Struct("<HH2sH")
-_IMPLICIT_HEADER = struct.Struct("<HHI")
-_U32 = struct.Struct("<I")
-_ITEM = (0xFFFE, 0xE000)
-_ITEM_END = (0xFFFE, 0xE00D)
-_SEQ_END = (0xFFFE, 0xE0DD)
-
-
-def probe(head: bytes) -> bool:
-    """Tell from the first bytes of a file whether it may be DICOM.
-
-    Parameters
-    ----------
-    head : bytes
-        At least the first :data:`PROBE_LENGTH` bytes (fewer if the file is shorter).
-
-    Returns
-    -------
-    bool
-        True for a Part 10 file (``DICM`` at offset 128, PS3.10 7.1) and for a bare data
-        set without preamble that starts with a group 0002 or 0008 element, as older
-        media and ACR-NEMA style writers produce.
-    """
-    if head[PREAMBLE_LENGTH:PROBE_LENGTH] == MAGIC:
-        return True
-    if len(head) < 8:
-        return False
-    group, element = struct.unpack_from("<HH", head, 0)
-    if group not in (0x0002, 0x0008) or element > 0x0200:
-        # Explicit VR big endian without meta (retired, PS3.5 A.3) starts 00 08 .. .. VR.
-        big_group, big_element = struct.unpack_from(">HH", head, 0)
-        return big_group == 0x0008 and big_element < 0x0200 and head[4:6].isalpha()
-    vr = head[4:6]
-    if vr.isalpha() and vr.isupper():
-        return True
-    (length,) = struct.unpack_from("<I", head, 4)
-    return bool(length < 0x10000)  # implicit VR: a plausible short length
-
 
 def person_name_text(value: Any) -> str:
     """Return a Person Name as text, all component groups kept and joined by ``=``.
@@ -303,165 +264,6 @@ def read_header(path: Path) -> InstanceRecord:
     return read_header_bytes(data, str(path))
 
 
-def truncation_problem(data: bytes, transfer_syntax: str) -> str:
-    """Walk the data set's elements and report one that runs past the end of the file.
-
-    Parameters
-    ----------
-    data : bytes
-        The whole file.
-    transfer_syntax : str
-        Its transfer syntax; deflated and big endian data sets are not walked.
-
-    Returns
-    -------
-    str
-        Empty when every element fits in the file, else a description naming the tag.
-    """
-    if transfer_syntax in (DEFLATED_LE, EXPLICIT_VR_BE):
-        return ""
-    pos, _ = _read_meta(data)
-    if pos > len(data):
-        return "truncated inside the File Meta Information"
-    # Some writers label the data set with the wrong VR encoding: look at the first
-    # element as pydicom does (two upper-case letters where an explicit VR would be).
-    vr = data[pos + 4 : pos + 6]
-    implicit = not (len(vr) == 2 and vr.isalpha() and vr.isupper())
-    return _walk(data, pos, implicit)
-
-
-def _walk(data: bytes, pos: int, implicit: bool) -> str:
-    try:
-        _Walker(data, implicit).dataset(pos, len(data), 0, None)
-    except _TruncatedError as exc:
-        return str(exc)
-    except _UnknownStructureError:
-        return ""
-    return ""
-
-
-class _TruncatedError(Exception):
-    pass
-
-
-class _UnknownStructureError(Exception):
-    """The structure is not what the walker understands; pydicom's reading stands."""
-
-
-def _tag_text(group: int, element: int) -> str:
-    return f"({group:04X},{element:04X})"
-
-
-class IncompleteHeaderError(Exception):
-    """The first bytes given were not enough; read the whole file and ask again."""
-
-
-class _Walker:
-    """PS3.5 7.1 element and 7.5 item structure, lengths only (no values decoded).
-
-    ``data`` may be only the beginning of a file of ``size`` bytes: lengths are checked
-    against ``size``, and :class:`IncompleteHeaderError` is raised when a needed byte lies
-    beyond ``data``.
-    """
-
-    def __init__(self, data: bytes, implicit: bool, size: int | None = None) -> None:
-        self.data = data
-        self.have = len(data)
-        self.size = max(size or 0, self.have)
-        self.implicit = implicit
-
-    def _header(self, pos: int) -> tuple[int, int, bytes, int, int]:
-        if pos + 8 > self.size:
-            raise _TruncatedError(f"truncated in an element header at byte {pos}")
-        if pos + 12 > self.have and self.have < self.size:
-            raise IncompleteHeaderError(pos)
-        group, element = struct.unpack_from("<HH", self.data, pos)
-        if group == 0xFFFE or self.implicit:
-            (length,) = struct.unpack_from("<I", self.data, pos + 4)
-            return group, element, b"", length, pos + 8
-        vr = self.data[pos + 4 : pos + 6]
-        if vr in _LONG_VRS:
-            if pos + 12 > self.size:
-                raise _TruncatedError(f"truncated in an element header at byte {pos}")
-            (length,) = struct.unpack_from("<I", self.data, pos + 8)
-            return group, element, vr, length, pos + 12
-        (length,) = struct.unpack_from("<H", self.data, pos + 6)
-        return group, element, vr, length, pos + 8
-
-    def dataset(self, pos: int, end: int, depth: int, collect: dict[int, bytes] | None) -> int:
-        """Walk elements from ``pos`` to ``end`` (or an Item Delimitation when undefined).
-
-        ``collect`` receives the values of the top-level elements in :data:`_WANTED`.
-        This loop runs for every element of every imported file, so it is written flat.
-        """
-        if depth > 32:
-            return end
-        data, have, size, implicit = self.data, self.have, self.size, self.implicit
-        while pos < end:
-            if pos + 8 > size:
-                # Trailing padding shorter than a header (some writers add one byte).
-                if end == size == have and not any(data[pos:]):
-                    return end
-                raise _TruncatedError(f"truncated in an element header at byte {pos}")
-            if pos + 12 > have and have < size:
-                raise IncompleteHeaderError(pos)
-            if implicit:
-                group, element, length = _IMPLICIT_HEADER.unpack_from(data, pos)
-                vr = b""
-                value = pos + 8
-            else:
-                group, element, vr, length = _EXPLICIT_HEADER.unpack_from(data, pos)
-                if group == 0xFFFE:
-                    (length,) = _U32.unpack_from(data, pos + 4)
-                    value = pos + 8
-                elif vr in _LONG_VRS:
-                    if pos + 12 > size:
-                        raise _TruncatedError(f"truncated in an element header at byte {pos}")
-                    (length,) = _U32.unpack_from(data, pos + 8)
-                    value = pos + 12
-                else:
-                    value = pos + 8
-            if group == 0xFFFE and element == 0xE00D:
-                return value
-            if length == _UNDEFINED:
-                # PS3.5 6.2.2: an undefined-length UN holds implicit VR little endian items.
-                walker = _Walker(data, True, size) if vr == b"UN" else self
-                pos = walker._undefined(value, _tag_text(group, element), depth)
-                continue
-            if value + length > size:
-                raise _TruncatedError(
-                    f"truncated inside element {_tag_text(group, element)}: {length} bytes "
-                    f"declared, {size - value} in the file"
-                )
-            if group == 0xFFFE and element == 0xE0DD:
-                return value
-            if collect is not None:
-                key = group << 16 | element
-                if key in _WANTED:
-                    if value + length > have:
-                        raise IncompleteHeaderError(value)
-                    collect[key] = data[value : value + length]
-            pos = value + length
-        return pos
-
-    def _undefined(self, pos: int, tag: str, depth: int) -> int:
-        """Items of an undefined-length sequence or encapsulated pixel data (PS3.5 7.5, A.4)."""
-        while True:
-            if pos + 8 > self.size:
-                raise _TruncatedError(f"truncated inside element {tag}: no sequence delimiter")
-            group, element, _vr, length, value = self._header(pos)
-            if (group, element) == _SEQ_END:
-                return value
-            if (group, element) != _ITEM:
-                raise _UnknownStructureError(tag)
-            if length == _UNDEFINED:
-                pos = self.dataset(value, self.size, depth + 1, None)
-                continue
-            if value + length > self.size:
-                raise _TruncatedError(f"truncated inside an item of element {tag}")
-            pos = value + length
-
-
 # --------------------------------------------------------------------------- fast path
 
 _WANTED: dict[int, tuple[str, str]] = {
@@ -472,29 +274,6 @@ _VR_OF = dict(_WANTED.values())
 _META_SOP_CLASS, _META_SOP_INSTANCE, _META_SYNTAX = 0x00020002, 0x00020003, 0x00020010
 # PS3.5 6.1.3: TAB, LF, FF and CR reset ISO 2022 code extensions in text values.
 _TEXT_DELIMITERS = {0x09, 0x0A, 0x0C, 0x0D}
-
-
-def _read_meta(data: bytes) -> tuple[int, dict[int, bytes]]:
-    """Offset of the data set and the meta values the record needs (PS3.10 7.1)."""
-    meta: dict[int, bytes] = {}
-    if data[PREAMBLE_LENGTH:PROBE_LENGTH] != MAGIC:
-        return 0, meta
-    pos = PROBE_LENGTH
-    # PS3.10 7.1: the meta group is always explicit VR little endian.
-    while pos + 8 <= len(data):
-        group, element = struct.unpack_from("<HH", data, pos)
-        if group != 0x0002:
-            break
-        vr = data[pos + 4 : pos + 6]
-        if vr in _LONG_VRS:
-            (length,) = struct.unpack_from("<I", data, pos + 8)
-            value = pos + 12
-        else:
-            (length,) = struct.unpack_from("<H", data, pos + 6)
-            value = pos + 8
-        meta[group << 16 | element] = data[value : value + length]
-        pos = value + length
-    return pos, meta
 
 
 def _ascii(raw: bytes | None) -> str:
@@ -573,7 +352,7 @@ def _fast_floats(raw: bytes | None, count: int) -> tuple[float, ...] | None:
 def _fast_record(data: bytes, source: str, file_size: int | None = None) -> InstanceRecord | None:
     """Read a little endian file in one structure pass; None sends it to pydicom."""
     size = max(file_size or 0, len(data))
-    start, meta = _read_meta(data)
+    start, meta = read_meta(data)
     syntax = _ascii(meta.get(_META_SYNTAX))
     if syntax in (DEFLATED_LE, EXPLICIT_VR_BE) or start + 8 > len(data):
         if start + 8 > size:
@@ -585,10 +364,10 @@ def _fast_record(data: bytes, source: str, file_size: int | None = None) -> Inst
     implicit = not (vr.isalpha() and vr.isupper())
     values: dict[int, bytes] = {}
     try:
-        _Walker(data, implicit, size).dataset(start, size, 0, values)
-    except _TruncatedError as exc:
+        Walker(data, implicit, size, _WANTED).dataset(start, size, 0, values)
+    except TruncatedError as exc:
         raise InputFileError(source, str(exc)) from exc
-    except (_UnknownStructureError, struct.error):
+    except (UnknownStructureError, struct.error):
         return None
     by_name = {_WANTED[tag][0]: raw for tag, raw in values.items()}
     sop_uid = _ascii(by_name.get("SOPInstanceUID")) or _ascii(meta.get(_META_SOP_INSTANCE))

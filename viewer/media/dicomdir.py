@@ -20,7 +20,7 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.fileset import FileSet
 
-from viewer.dicom.header import EXPLICIT_VR_LE, truncation_problem
+from viewer.dicom.structure import EXPLICIT_VR_LE, truncation_problem
 from viewer.media.fileids import FileIdResolver
 
 _log = logging.getLogger(__name__)

@@ -27,12 +27,12 @@ from viewer.core.imports import (
     ProgressCallback,
 )
 from viewer.core.records import InstanceRecord
-from viewer.dicom.header import (
+from viewer.dicom.header import read_header_bytes
+from viewer.dicom.structure import (
     MEDIA_STORAGE_DIRECTORY,
     PROBE_LENGTH,
     IncompleteHeaderError,
     probe,
-    read_header_bytes,
 )
 from viewer.store.filestore import FileStore
 from viewer.store.writer import BatchCounts, StoredFile

@@ -1,0 +1,253 @@
+"""The element structure of a DICOM file, walked without decoding values (PS3.5 7.1, 7.5).
+
+Whether a file is DICOM at all (:func:`probe`, from its first 132 bytes), where its data set
+starts (:func:`read_meta`), and whether any element runs past the end of the file
+(:func:`truncation_problem`): the checks every imported file goes through, written as flat
+loops over ``struct`` because they run for every element of every file of a disc.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Container
+
+# PS3.10 7.1: 128-byte preamble then the magic "DICM".
+PREAMBLE_LENGTH = 128
+MAGIC = b"DICM"
+PROBE_LENGTH = PREAMBLE_LENGTH + len(MAGIC)
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"  # PS3.4 B.5: DICOMDIR SOP Class
+IMPLICIT_VR_LE = "1.2.840.10008.1.2"
+EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
+DEFLATED_LE = "1.2.840.10008.1.2.1.99"
+EXPLICIT_VR_BE = "1.2.840.10008.1.2.2"
+
+# PS3.5 7.1.2: VRs whose explicit encoding has a 2-byte reserved field and a 4-byte length.
+_LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+_UNDEFINED = 0xFFFFFFFF
+_EXPLICIT_HEADER = struct.Struct("<HH2sH")
+_IMPLICIT_HEADER = struct.Struct("<HHI")
+_U32 = struct.Struct("<I")
+_ITEM = (0xFFFE, 0xE000)
+_ITEM_END = (0xFFFE, 0xE00D)
+_SEQ_END = (0xFFFE, 0xE0DD)
+
+
+def probe(head: bytes) -> bool:
+    """Tell from the first bytes of a file whether it may be DICOM.
+
+    Parameters
+    ----------
+    head : bytes
+        At least the first :data:`PROBE_LENGTH` bytes (fewer if the file is shorter).
+
+    Returns
+    -------
+    bool
+        True for a Part 10 file (``DICM`` at offset 128, PS3.10 7.1) and for a bare data
+        set without preamble that starts with a group 0002 or 0008 element, as older
+        media and ACR-NEMA style writers produce.
+    """
+    if head[PREAMBLE_LENGTH:PROBE_LENGTH] == MAGIC:
+        return True
+    if len(head) < 8:
+        return False
+    group, element = struct.unpack_from("<HH", head, 0)
+    if group not in (0x0002, 0x0008) or element > 0x0200:
+        # Explicit VR big endian without meta (retired, PS3.5 A.3) starts 00 08 .. .. VR.
+        big_group, big_element = struct.unpack_from(">HH", head, 0)
+        return big_group == 0x0008 and big_element < 0x0200 and head[4:6].isalpha()
+    vr = head[4:6]
+    if vr.isalpha() and vr.isupper():
+        return True
+    (length,) = struct.unpack_from("<I", head, 4)
+    return bool(length < 0x10000)  # implicit VR: a plausible short length
+
+
+def read_meta(data: bytes) -> tuple[int, dict[int, bytes]]:
+    """Offset of the data set and the meta values the record needs (PS3.10 7.1)."""
+    meta: dict[int, bytes] = {}
+    if data[PREAMBLE_LENGTH:PROBE_LENGTH] != MAGIC:
+        return 0, meta
+    pos = PROBE_LENGTH
+    # PS3.10 7.1: the meta group is always explicit VR little endian.
+    while pos + 8 <= len(data):
+        group, element = struct.unpack_from("<HH", data, pos)
+        if group != 0x0002:
+            break
+        vr = data[pos + 4 : pos + 6]
+        if vr in _LONG_VRS:
+            (length,) = struct.unpack_from("<I", data, pos + 8)
+            value = pos + 12
+        else:
+            (length,) = struct.unpack_from("<H", data, pos + 6)
+            value = pos + 8
+        meta[group << 16 | element] = data[value : value + length]
+        pos = value + length
+    return pos, meta
+
+
+
+def truncation_problem(data: bytes, transfer_syntax: str) -> str:
+    """Walk the data set's elements and report one that runs past the end of the file.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    transfer_syntax : str
+        Its transfer syntax; deflated and big endian data sets are not walked.
+
+    Returns
+    -------
+    str
+        Empty when every element fits in the file, else a description naming the tag.
+    """
+    if transfer_syntax in (DEFLATED_LE, EXPLICIT_VR_BE):
+        return ""
+    pos, _ = read_meta(data)
+    if pos > len(data):
+        return "truncated inside the File Meta Information"
+    # Some writers label the data set with the wrong VR encoding: look at the first
+    # element as pydicom does (two upper-case letters where an explicit VR would be).
+    vr = data[pos + 4 : pos + 6]
+    implicit = not (len(vr) == 2 and vr.isalpha() and vr.isupper())
+    return _walk(data, pos, implicit)
+
+
+def _walk(data: bytes, pos: int, implicit: bool) -> str:
+    try:
+        Walker(data, implicit).dataset(pos, len(data), 0, None)
+    except TruncatedError as exc:
+        return str(exc)
+    except UnknownStructureError:
+        return ""
+    return ""
+
+
+class TruncatedError(Exception):
+    pass
+
+
+class UnknownStructureError(Exception):
+    """The structure is not what the walker understands; pydicom's reading stands."""
+
+
+def tag_text(group: int, element: int) -> str:
+    return f"({group:04X},{element:04X})"
+
+
+class IncompleteHeaderError(Exception):
+    """The first bytes given were not enough; read the whole file and ask again."""
+
+
+class Walker:
+    """PS3.5 7.1 element and 7.5 item structure, lengths only (no values decoded).
+
+    ``data`` may be only the beginning of a file of ``size`` bytes: lengths are checked
+    against ``size``, and :class:`IncompleteHeaderError` is raised when a needed byte lies
+    beyond ``data``.
+    """
+
+    def __init__(self, data: bytes, implicit: bool, size: int | None = None,
+                 wanted: Container[int] = ()) -> None:
+        self.data = data
+        self.wanted = wanted
+        self.have = len(data)
+        self.size = max(size or 0, self.have)
+        self.implicit = implicit
+
+    def _header(self, pos: int) -> tuple[int, int, bytes, int, int]:
+        if pos + 8 > self.size:
+            raise TruncatedError(f"truncated in an element header at byte {pos}")
+        if pos + 12 > self.have and self.have < self.size:
+            raise IncompleteHeaderError(pos)
+        group, element = struct.unpack_from("<HH", self.data, pos)
+        if group == 0xFFFE or self.implicit:
+            (length,) = struct.unpack_from("<I", self.data, pos + 4)
+            return group, element, b"", length, pos + 8
+        vr = self.data[pos + 4 : pos + 6]
+        if vr in _LONG_VRS:
+            if pos + 12 > self.size:
+                raise TruncatedError(f"truncated in an element header at byte {pos}")
+            (length,) = struct.unpack_from("<I", self.data, pos + 8)
+            return group, element, vr, length, pos + 12
+        (length,) = struct.unpack_from("<H", self.data, pos + 6)
+        return group, element, vr, length, pos + 8
+
+    def dataset(self, pos: int, end: int, depth: int, collect: dict[int, bytes] | None) -> int:
+        """Walk elements from ``pos`` to ``end`` (or an Item Delimitation when undefined).
+
+        ``collect`` receives the values of the top-level elements whose tags are in ``wanted``.
+        This loop runs for every element of every imported file, so it is written flat.
+        """
+        if depth > 32:
+            return end
+        data, have, size, implicit = self.data, self.have, self.size, self.implicit
+        wanted = self.wanted
+        while pos < end:
+            if pos + 8 > size:
+                # Trailing padding shorter than a header (some writers add one byte).
+                if end == size == have and not any(data[pos:]):
+                    return end
+                raise TruncatedError(f"truncated in an element header at byte {pos}")
+            if pos + 12 > have and have < size:
+                raise IncompleteHeaderError(pos)
+            if implicit:
+                group, element, length = _IMPLICIT_HEADER.unpack_from(data, pos)
+                vr = b""
+                value = pos + 8
+            else:
+                group, element, vr, length = _EXPLICIT_HEADER.unpack_from(data, pos)
+                if group == 0xFFFE:
+                    (length,) = _U32.unpack_from(data, pos + 4)
+                    value = pos + 8
+                elif vr in _LONG_VRS:
+                    if pos + 12 > size:
+                        raise TruncatedError(f"truncated in an element header at byte {pos}")
+                    (length,) = _U32.unpack_from(data, pos + 8)
+                    value = pos + 12
+                else:
+                    value = pos + 8
+            if group == 0xFFFE and element == 0xE00D:
+                return value
+            if length == _UNDEFINED:
+                # PS3.5 6.2.2: an undefined-length UN holds implicit VR little endian items.
+                walker = Walker(data, True, size, self.wanted) if vr == b"UN" else self
+                pos = walker._undefined(value, tag_text(group, element), depth)
+                continue
+            if value + length > size:
+                raise TruncatedError(
+                    f"truncated inside element {tag_text(group, element)}: {length} bytes "
+                    f"declared, {size - value} in the file"
+                )
+            if group == 0xFFFE and element == 0xE0DD:
+                return value
+            if collect is not None:
+                key = group << 16 | element
+                if key in wanted:
+                    if value + length > have:
+                        raise IncompleteHeaderError(value)
+                    collect[key] = data[value : value + length]
+            pos = value + length
+        return pos
+
+    def _undefined(self, pos: int, tag: str, depth: int) -> int:
+        """Items of an undefined-length sequence or encapsulated pixel data (PS3.5 7.5, A.4)."""
+        while True:
+            if pos + 8 > self.size:
+                raise TruncatedError(f"truncated inside element {tag}: no sequence delimiter")
+            group, element, _vr, length, value = self._header(pos)
+            if (group, element) == _SEQ_END:
+                return value
+            if (group, element) != _ITEM:
+                raise UnknownStructureError(tag)
+            if length == _UNDEFINED:
+                pos = self.dataset(value, self.size, depth + 1, None)
+                continue
+            if value + length > self.size:
+                raise TruncatedError(f"truncated inside an item of element {tag}")
+            pos = value + length
+
+
