@@ -4,12 +4,17 @@ The study: 400 CT slices of 512x512 16-bit, Explicit VR Little Endian (about 210
 into Orthanc (Debian package, generated JSON config) on loopback. Every peer process runs
 with ``TCP_NODELAY=1`` (without it Nagle's algorithm holds dcmtk and Orthanc at ~12 MB/s):
 
-- ours, C-GET: ``viewer.net.retrieve`` into a fresh Lightbox home, each instance imported
-  into the study store (``StudyStore.add_received_file``), timed until the store holds the
-  study; the study is deleted from the store between runs (untimed).
-- dcmtk ``getscu`` with its largest receive PDU, writing the files to a folder.
+- ours, C-GET: ``viewer.net.retrieve`` into an empty Lightbox home, each instance imported
+  into the study store (``StudyStore.add_received_files``, in batches), timed until the
+  store holds the study.
+- dcmtk ``getscu`` with its largest receive PDU, writing the files to a new folder.
 - ours, C-MOVE: the storage SCP started for the retrieve (included in the time), same import.
-- dcmtk ``movescu`` + ``storescp`` (started once, outside the timing, largest PDU).
+- dcmtk ``movescu`` + ``storescp`` (started before each run, outside the timing, largest PDU,
+  writing to a new folder).
+
+Nothing is deleted between runs, and the timing starts 36 s after Orthanc was loaded: on
+ext4 without a journal, files created within seconds of as many deletions cost several
+times more (docs/import.md).
 - study-level C-FIND of all studies, ours (``viewer.net.query.find``) vs ``findscu``.
 
 Throughput is study bytes / wall time. The goal is at least 0.8x dcmtk's throughput.
@@ -17,9 +22,11 @@ Throughput is study bytes / wall time. The goal is at least 0.8x dcmtk's through
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +54,7 @@ SIZE = 512
 SPEC = StudySpec("bench-ct", "BENCH^CT", "BENCH-1", "", "20240101", "ACCB1", "CT BENCH",
                  (("CT", SLICES, SIZE, "explicit"),))
 DCMTK_PDU = "131072"  # the largest receive PDU dcmtk accepts
+RECENTLY_DELETED_SECONDS = 36
 
 
 def _study(ctx: Context) -> tuple[Path, int]:
@@ -69,12 +77,6 @@ def _ours(node: NodeRecord, local: NetworkSettings, home: Path, method: str) -> 
         assert steps[-1].ok and steps[-1].completed == SLICES, steps[-1]
 
 
-def _clear(home: Path) -> None:
-    study = derived_uid("lightbox-test", SPEC.key)
-    with StudyStore.open(home) as store:
-        store.delete_study(study)
-
-
 def run(ctx: Context) -> Iterator[Result]:
     folder, nbytes = _study(ctx)
     mb = nbytes / 1e6
@@ -82,46 +84,58 @@ def run(ctx: Context) -> Iterator[Result]:
     our_port, storescp_port = free_port(), free_port()
     orthanc = start_orthanc(work / "orthanc", aet="ORTHANC", destinations={
         "LIGHTBOX": ("127.0.0.1", our_port), "STORESCP": ("127.0.0.1", storescp_port)})
-    storescp = None
+    storescp: list[subprocess.Popen[bytes]] = []
     try:
         store_files(orthanc, sorted(folder.glob("*.dcm")))
         assert orthanc_instance_count(orthanc) == SLICES
         node = NodeRecord("orthanc", "ORTHANC", "127.0.0.1", orthanc.port)
         local = NetworkSettings(ae_title="LIGHTBOX", port=our_port, bind_address="127.0.0.1")
-        home = work / "home"
         study = derived_uid("lightbox-test", SPEC.key)
         keys = ["-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}"]
-        getscu_out = work / "getscu"
-        storescp_out = work / "storescp"
-        storescp_out.mkdir()
+        # Every run gets new folders and a new home, and nothing is deleted until the end:
+        # on ext4 without a journal, files created within seconds of as many deletions
+        # cost several times more (docs/import.md), for dcmtk and for us alike.
+        runs = itertools.count()
+        now: dict[str, Path] = {}
 
         def fresh_dirs() -> None:
-            _clear(home)
-            for d in (getscu_out, storescp_out):
-                shutil.rmtree(d, ignore_errors=True)
-                d.mkdir()
+            run = next(runs)
+            now["home"] = work / f"home{run}"
+            StudyStore.open(now["home"]).close()  # a retrieve goes into an existing store
+            now["getscu"] = work / f"getscu{run}"
+            now["getscu"].mkdir()
+            now["storescp"] = work / f"storescp{run}"
+            now["storescp"].mkdir()
+            for old in storescp:
+                old.terminate()
+                old.wait(10)
+            storescp[:] = [subprocess.Popen(
+                ["storescp", "-aet", "STORESCP", "-pdu", DCMTK_PDU, "-od", str(now["storescp"]),
+                 str(storescp_port)], env=PEER_ENV, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)]
+            wait_for_port(storescp_port)
+            subprocess.run(["sync", "-f", str(work)], check=True)
 
         def getscu() -> None:
             subprocess.run(["getscu", "-aet", "GETSCU", "-aec", "ORTHANC", "-pdu", DCMTK_PDU,
-                            "-od", str(getscu_out), "127.0.0.1", str(orthanc.port), *keys],
+                            "-od", str(now["getscu"]), "127.0.0.1", str(orthanc.port), *keys],
                            env=PEER_ENV, check=True, capture_output=True)
-
-        storescp = subprocess.Popen(
-            ["storescp", "-aet", "STORESCP", "-pdu", DCMTK_PDU, "-od", str(storescp_out),
-             str(storescp_port)], env=PEER_ENV, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        wait_for_port(storescp_port)
 
         def movescu() -> None:
             subprocess.run(["movescu", "-aet", "MOVESCU", "-aec", "ORTHANC", "-aem",
                             "STORESCP", "-S", "127.0.0.1", str(orthanc.port), *keys],
                            env=PEER_ENV, check=True, capture_output=True)
 
+        # Orthanc's upload created and deleted a journal file per instance: let those
+        # deletions age before anything is timed.
+        time.sleep(RECENTLY_DELETED_SECONDS)
         repeats = 2 if ctx.quick else 5
         for method, peer_fn, peer_name in (("get", getscu, "dcmtk getscu"),
                                            ("move", movescu, "dcmtk movescu+storescp")):
-            ours, peer = measure_pair(lambda m=method: _ours(node, local, home, m),
-                                      peer_fn, repeats, warmup=1, setup=fresh_dirs)
+            def ours_fn(m: str = method) -> None:
+                _ours(node, local, now["home"], m)
+
+            ours, peer = measure_pair(ours_fn, peer_fn, repeats, warmup=1, setup=fresh_dirs)
             ours_rate = mb / (ours.median / 1000)
             peer_rate = mb / (peer.median / 1000)
             yield Result(
@@ -133,8 +147,6 @@ def run(ctx: Context) -> Iterator[Result]:
             )
             yield Result(what=f"  C-{method.upper()} wall time", ours=ours.median / 1000,
                          unit="s", peer=peer.median / 1000, peer_name=peer_name)
-
-        runs = iter(range(1 << 30))
 
         def network_only() -> None:
             # Set aside, not deleted: creating files right after deleting as many is slow
@@ -170,9 +182,9 @@ def run(ctx: Context) -> Iterator[Result]:
                      goal="<= 1.2x findscu (findscu includes process start)", ratio_max=1.2,
                      details={"ours": ours_q, "peer": peer_q})
     finally:
-        if storescp is not None:
-            storescp.terminate()
-            storescp.wait(10)
+        for process in storescp:
+            process.terminate()
+            process.wait(10)
         orthanc.stop()
         shutil.rmtree(work, ignore_errors=True)
 
