@@ -8,7 +8,14 @@ import pydicom
 
 from tests.net.conftest import FolderSink
 from tests.net.test_fastpath import _Server, _store_all
-from viewer.net.receiver import BATCH_FILES, BatchSink, CountingSink, ReceivedInstance, RecentUids
+from viewer.net.receiver import (
+    BATCH_FILES,
+    BLANK_FILES,
+    BatchSink,
+    CountingSink,
+    ReceivedInstance,
+    RecentUids,
+)
 
 
 class _RecordingStore:
@@ -79,3 +86,18 @@ def test_a_long_running_receiver_remembers_a_bounded_number_of_uids() -> None:
     assert len(recent) == 3
     assert "1.2" not in recent  # the oldest went; "1.1" was seen again and stays
     assert all(uid in recent for uid in ("1.1", "1.3", "1.4"))
+
+
+def test_files_made_ahead_are_removed_when_the_receiver_closes(
+        tmp_path: Path, peer_files: dict[str, Path]) -> None:
+    incoming = tmp_path / "incoming"
+    store = _RecordingStore(tmp_path / "store")
+    server = _Server(incoming, BatchSink(store.add_received_files), listen_to_pdus=False)
+    try:
+        _store_all(server, _files(peer_files, 2), 0)
+        # The worker keeps empty files ready for the next data sets.
+        assert 0 < len(list(incoming.glob("*.part"))) <= BLANK_FILES
+    finally:
+        server.stop()
+    assert list(incoming.iterdir()) == []
+    assert len(store.sink.files) == 2
