@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pydicom
@@ -14,6 +16,7 @@ from viewer.net.receiver import (
     BatchSink,
     CountingSink,
     ReceivedInstance,
+    Receiver,
     RecentUids,
 )
 
@@ -101,3 +104,17 @@ def test_files_made_ahead_are_removed_when_the_receiver_closes(
         server.stop()
     assert list(incoming.iterdir()) == []
     assert len(store.sink.files) == 2
+
+
+def test_partial_files_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # its pid is free now (reuse within the test is vanishingly unlikely)
+    orphan = incoming / f"{dead.pid}-0123abcd.part"
+    ours = incoming / f"{os.getpid()}-4567ef01.part"
+    other = incoming / "1.2.3.dcm"
+    for path in (orphan, ours, other):
+        path.write_bytes(b"x")
+    Receiver(incoming, lambda item: None).close()
+    assert sorted(p.name for p in incoming.iterdir()) == sorted([ours.name, other.name])

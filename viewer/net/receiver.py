@@ -194,6 +194,25 @@ def _file_meta_bytes(sop_class: str, sop_instance: str, syntax: str, source_aet:
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
+def _remove_orphans(incoming: Path) -> None:
+    """Remove partial files of Lightbox processes that no longer run (a crash, a kill)."""
+    for path in incoming.glob("*-*.part"):
+        pid = path.name.split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process, or a platform that cannot tell
+    return True
+
+
 def _peer_aet(assoc: Any) -> str:
     """The AE title at the other end of an association (the sender of its C-STOREs)."""
     peer = assoc.acceptor if assoc.is_requestor else assoc.requestor
@@ -319,6 +338,7 @@ class Receiver:
         self.authorize: Callable[[Any], bool] | None = None
         self._open: set[IncomingFile] = set()
         self._blanks: collections.deque[tuple[str, int]] = collections.deque()
+        _remove_orphans(incoming)
 
     # --- on the association's thread
 
