@@ -14,11 +14,11 @@ import json
 import logging
 import os
 import socket
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from viewer.core.errors import UsageError
+from viewer.core.processes import pid_alive
 from viewer.core.settings import NetworkSettings
 from viewer.net.connection import server_ssl_context
 from viewer.net.nodes import NODES_FILE, NodeBook, NodeRecord
@@ -51,36 +51,6 @@ class ListenerRecord:
     def serves_port(self, port: int, tls: bool) -> bool:
         """True if it listens on ``port`` in the given mode (plain or TLS)."""
         return bool(port) and port == (self.tls_port if tls else self.port)
-
-
-def pid_alive(pid: int) -> bool:
-    """True if process ``pid`` exists (on POSIX, signal 0; on Windows, its exit code)."""
-    if pid <= 0:
-        return False
-    if sys.platform == "win32":
-        return _windows_pid_alive(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
-
-
-def _windows_pid_alive(pid: int) -> bool:  # pragma: no cover - Windows only
-    import ctypes
-
-    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-    if not handle:
-        return False
-    try:
-        code = ctypes.c_ulong()
-        ok = kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-        return bool(ok) and code.value == 259  # STILL_ACTIVE
-    finally:
-        kernel32.CloseHandle(handle)
 
 
 def port_taken(address: str, port: int) -> bool:

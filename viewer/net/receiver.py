@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from viewer.core.processes import pid_alive
 from viewer.net.commands import StoreRequest
 
 LOGGER = logging.getLogger(__name__)
@@ -198,19 +199,9 @@ def _remove_orphans(incoming: Path) -> None:
     """Remove partial files of Lightbox processes that no longer run (a crash, a kill)."""
     for path in incoming.glob("*-*.part"):
         pid = path.name.split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             with contextlib.suppress(OSError):
                 path.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # someone else's process, or a platform that cannot tell
-    return True
 
 
 def _peer_aet(assoc: Any) -> str:

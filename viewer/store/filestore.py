@@ -22,6 +22,8 @@ import sys
 import threading
 from pathlib import Path
 
+from viewer.core.processes import pid_alive
+
 _UNSAFE = re.compile(r"[^0-9A-Za-z.\-_]")
 _COUNTER = iter(range(1 << 62))
 _COUNTER_LOCK = threading.Lock()
@@ -239,7 +241,7 @@ class FileStore:
         removed = 0
         for entry in self.incoming.glob("*.part"):
             pid_text = entry.name.split("-", 1)[0]
-            if pid_text.isdigit() and _alive(int(pid_text)):
+            if pid_text.isdigit() and pid_alive(int(pid_text)):
                 continue
             with contextlib.suppress(OSError):
                 entry.unlink()
@@ -273,13 +275,3 @@ def _copy_into(source: Path, fd: int) -> None:
                 os.ftruncate(fd, 0)
         with os.fdopen(os.dup(fd), "wb") as dst:
             shutil.copyfileobj(src, dst, CHUNK)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
