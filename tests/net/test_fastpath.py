@@ -19,7 +19,13 @@ from pynetdicom.sop_class import CTImageStorage, MRImageStorage
 
 from tests.net.conftest import FolderSink
 from viewer.net import quick_dimse
-from viewer.net.commands import command_fields, p_data_pdu, store_request
+from viewer.net.commands import (
+    command_fields,
+    is_pending_retrieve_response,
+    p_data_pdu,
+    pending_retrieve_response,
+    store_request,
+)
 from viewer.net.fastpath import set_nodelay
 from viewer.net.receiver import Receiver, Sink
 
@@ -94,6 +100,36 @@ def test_the_command_set_of_a_store_request_is_read_back() -> None:
         7, CTImageStorage, "1.2.3.4")
     assert request.move_originator_id is None
     assert command_fields(encoded[:-3]) is None  # an element running past the end
+
+
+def _c_get_rsp(status: int, remaining: int, completed: int) -> bytes:
+    """A C-GET-RSP command set without identifier (PS3.7 9.3.3.2)."""
+    body = b"".join((
+        _element(0x0002, CTImageStorage.encode()),
+        _element(0x0100, struct.pack("<H", 0x8010)),
+        _element(0x0120, struct.pack("<H", 3)),
+        _element(0x0800, struct.pack("<H", 0x0101)),
+        _element(0x0900, struct.pack("<H", status)),
+        _element(0x1020, struct.pack("<H", remaining)),
+        _element(0x1021, struct.pack("<H", completed)),
+        _element(0x1022, struct.pack("<H", 0)),
+        _element(0x1023, struct.pack("<H", 0)),
+    ))
+    return _element(0x0000, struct.pack("<L", len(body))) + body
+
+
+def test_pending_retrieve_responses_are_told_from_the_final_one() -> None:
+    pending = command_fields(_c_get_rsp(0xFF00, 7, 5))
+    final = command_fields(_c_get_rsp(0x0000, 0, 12))
+    assert pending is not None and final is not None
+    assert is_pending_retrieve_response(pending)
+    assert not is_pending_retrieve_response(final)  # pynetdicom's path: counts and status
+    rsp = pending_retrieve_response(pending)
+    assert rsp is not None
+    assert (rsp.Status, rsp.MessageIDBeingRespondedTo) == (0xFF00, 3)
+    assert (rsp.NumberOfRemainingSuboperations, rsp.NumberOfCompletedSuboperations) == (7, 5)
+    assert rsp.AffectedSOPClassUID == CTImageStorage
+    assert store_request(pending) is None
 
 
 @pytest.mark.parametrize("max_pdu", [16382, 0])

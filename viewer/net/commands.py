@@ -107,19 +107,24 @@ def c_store_request(fields: dict[int, bytes]) -> C_STORE | None:
     return req
 
 
+def is_pending_retrieve_response(fields: dict[int, bytes]) -> bool:
+    """A pending C-GET/C-MOVE-RSP without identifier (PS3.7 9.3.3.2 / 9.3.4.2)."""
+    if _us(fields, 0x0100) not in (0x8010, 0x8021) or _us(fields, 0x0800) != 0x0101:
+        return False
+    if _us(fields, 0x0900) not in (0xFF00, 0xFF01) or _us(fields, 0x0120) is None:
+        return False
+    # Anything unusual takes pynetdicom's path.
+    return not set(fields) - {0x0000, 0x0002, 0x0100, 0x0120, 0x0800, 0x0900, 0x1020, 0x1021,
+                              0x1022, 0x1023}
+
+
 def pending_retrieve_response(fields: dict[int, bytes]) -> C_GET | C_MOVE | None:
-    """A pending C-GET/C-MOVE-RSP without identifier (PS3.7 9.3.3.2 / 9.3.4.2), or None."""
-    command = _us(fields, 0x0100)
-    status, responding = _us(fields, 0x0900), _us(fields, 0x0120)
-    if command not in (0x8010, 0x8021) or _us(fields, 0x0800) != 0x0101 or status not in (
-            0xFF00, 0xFF01):
+    """The primitive of a pending C-GET/C-MOVE-RSP without identifier, or None."""
+    if not is_pending_retrieve_response(fields):
         return None
-    if responding is None or set(fields) - {0x0000, 0x0002, 0x0100, 0x0120, 0x0800, 0x0900,
-                                            0x1020, 0x1021, 0x1022, 0x1023}:
-        return None  # anything unusual takes pynetdicom's path
-    rsp: C_GET | C_MOVE = C_GET() if command == 0x8010 else C_MOVE()
-    rsp.MessageIDBeingRespondedTo = responding
-    rsp.Status = status
+    rsp: C_GET | C_MOVE = C_GET() if _us(fields, 0x0100) == 0x8010 else C_MOVE()
+    rsp.MessageIDBeingRespondedTo = _us(fields, 0x0120)
+    rsp.Status = _us(fields, 0x0900)
     sop_class = _text(fields, 0x0002)
     if sop_class:
         rsp.AffectedSOPClassUID = sop_class

@@ -27,6 +27,7 @@ from viewer.net.commands import (
     c_store_request,
     command_fields,
     encode_c_store_rsp,
+    is_pending_retrieve_response,
     p_data_pdu,
     pending_retrieve_response,
     store_request,
@@ -103,7 +104,7 @@ class QuickStoreDIMSE(DIMSEServiceProvider):
 
     _quick: tuple[int, C_STORE, io.BytesIO] | None = None
     _direct: tuple[int, StoreRequest, IncomingInstance] | None = None
-    _held: tuple[int, Any] | None = None
+    _held: tuple[int, dict[int, bytes]] | None = None
     _last_pending = 0.0
 
     def receive_pdvs(self, pdvs: list[tuple[int, memoryview]]) -> None:
@@ -158,21 +159,28 @@ class QuickStoreDIMSE(DIMSEServiceProvider):
                                      request.sop_instance_uid, status)
         cast(AssociationSocket, self.dul.socket).send(p_data_pdu(context_id, 0x03, command))
 
-    def _deliver_pending(self, context_id: int, pending: Any) -> None:
+    def _deliver_pending(self, context_id: int, fields: dict[int, bytes]) -> None:
+        # Only the command fields are kept while held: the primitive, with pynetdicom's
+        # checks of every value, is built for the responses that are delivered.
         now = time.monotonic()
         if now - self._last_pending < _PENDING_INTERVAL:
-            self._held = (context_id, pending)
+            self._held = (context_id, fields)
             return
         self._held = None
+        self._put_pending(context_id, fields, now)
+
+    def _put_pending(self, context_id: int, fields: dict[int, bytes], now: float) -> None:
         self._last_pending = now
-        self.msg_queue.put((context_id, pending))
+        pending = pending_retrieve_response(fields)
+        if pending is not None:
+            pending._context_id = context_id
+            self.msg_queue.put((context_id, pending))
 
     def flush_held(self) -> None:
         """Deliver the pending response held back, if any (on the DUL thread)."""
         held, self._held = self._held, None
         if held is not None:
-            self._last_pending = time.monotonic()
-            self.msg_queue.put(held)
+            self._put_pending(held[0], held[1], time.monotonic())
 
     def abandon(self) -> None:
         """Drop a data set cut off by the end of the association."""
@@ -187,12 +195,10 @@ class QuickStoreDIMSE(DIMSEServiceProvider):
             context_id, first = pdvs[0]
             if first[0] & 0x03 == 0x03:  # PS3.8 E.2: a command, last fragment
                 fields = command_fields(memoryview(first)[1:])
-                req = c_store_request(fields) if fields else None
-                pending = pending_retrieve_response(fields) if fields and not req else None
-                if pending is not None and len(pdvs) == 1:
-                    pending._context_id = context_id
-                    self._deliver_pending(context_id, pending)
+                if fields and len(pdvs) == 1 and is_pending_retrieve_response(fields):
+                    self._deliver_pending(context_id, fields)
                     return
+                req = c_store_request(fields) if fields else None
         self.flush_held()  # a later message never overtakes a held response
         if req is not None:
             self._quick = (pdvs[0][0], req, io.BytesIO())
