@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from viewer.core.errors import InputFileError
 from viewer.core.imports import (
@@ -40,9 +40,6 @@ from viewer.store.writer import BatchCounts, StoredFile
 if TYPE_CHECKING:
     from viewer.store.study_store import StudyStore
 
-_T = TypeVar("_T")
-_U = TypeVar("_U")
-
 # Files up to this size are read whole (one read, written from memory); larger ones are
 # read up to HEAD_BYTES for the header and copied file to file by the kernel.
 WHOLE_FILE = 256 << 10
@@ -51,27 +48,11 @@ LARGE_FILE = 32 << 20
 # One syncfs and one commit per batch. Batches of 256 files were not measurably faster
 # (docs/import.md) and make cancelling and progress four times coarser.
 BATCH_FILES = 64
-TASK_FILES = 8  # files per pool task
 BATCH_BYTES = 32 << 20
 # Files are read, parsed and written on the calling thread, beside the committer thread:
 # a reader thread of its own, or four, only added GIL hand-overs (10,000 small files:
 # 2.2-2.8 s inline against 2.2-3.2 s with one reader; a 400-slice CT the same or faster;
 # docs/import.md).
-
-
-class _Inline:
-    """The executor interface, run on the calling thread (results ready at once)."""
-
-    def submit(self, fn: Callable[..., _T], *args: object) -> Future[_T]:
-        future: Future[_T] = Future()
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # kept in the future, as a pool does
-            future.set_exception(exc)
-        return future
-
-    def map(self, fn: Callable[[_U], _T], items: Iterable[_U]) -> list[_T]:
-        return [fn(item) for item in items]
 
 
 _READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
@@ -174,29 +155,13 @@ def same_content(item: Prepared, stored: Path) -> bool | None:
         return False
 
 
-def write(files: FileStore, item: Prepared) -> str:
-    """Write one prepared file under a temporary name in the managed store."""
-    return files.write_temporary(item.data, item.path)
-
-
-def prepare_many(entries: list[tuple[Path, int]]) -> list[Outcome]:
-    """:func:`prepare` for a few files in one pool task (less hand-over per file)."""
-    return [prepare(path, size) for path, size in entries]
-
-
-def write_many(files: FileStore, items: list[Prepared]) -> list[str | OSError]:
-    """:func:`write` for a few files in one pool task; an error stays with its file."""
-    results: list[str | OSError] = []
-    for item in items:
-        try:
-            results.append(write(files, item))
-        except OSError as exc:
-            results.append(exc)
-    return results
-
-
-def _chunks(items: list[_T], size: int = TASK_FILES) -> list[list[_T]]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
+def write(files: FileStore, item: Prepared) -> str | OSError:
+    """Write one prepared file under a temporary name in the managed store; an error is
+    returned, to stay with its file."""
+    try:
+        return files.write_temporary(item.data, item.path)
+    except OSError as exc:
+        return exc
 
 
 def disk_order(paths: Iterable[Path], report: ImportReport) -> list[tuple[Path, int]]:
@@ -259,24 +224,18 @@ def import_files(
     notify()
     cancelled = cancel or (lambda: False)
     seen: dict[str, Prepared] = {}
-    pool = _Inline()
     with ThreadPoolExecutor(1, thread_name_prefix="lightbox-commit") as committer:
-        pending: list[Future[list[Outcome]]] | None = None
         committing: Future[_Committed] | None = None
-        for batch in [*_batches(ordered), []]:
+        for batch in _batches(ordered):
             if cancelled():
                 report.cancelled = True
-                for future in pending or ():
-                    future.cancel()
                 break
-            submitted = [pool.submit(prepare_many, chunk) for chunk in _chunks(batch)]
-            if pending is not None:
-                staged = _stage_batch(store, pool, pending, report, state, seen)
-                if committing is not None:
-                    _account(committing.result(), report, state)
-                    notify()
-                committing = committer.submit(_commit_batch, store, staged)
-            pending = submitted
+            outcomes = [prepare(path, size) for path, size in batch]
+            staged = _stage_batch(store, outcomes, report, state, seen)
+            if committing is not None:
+                _account(committing.result(), report, state)
+                notify()
+            committing = committer.submit(_commit_batch, store, staged)
         if committing is not None:
             _account(committing.result(), report, state)
     state.phase = "verify"
@@ -293,8 +252,7 @@ class _Staged:
 
     item: Prepared
     relative: str
-    job: Future[list[str | OSError]]
-    index: int
+    temporary: str | OSError  # its temporary file, or why it could not be written
 
 
 @dataclass(slots=True)
@@ -305,15 +263,14 @@ class _Committed:
 
 def _stage_batch(
     store: StudyStore,
-    pool: _Inline,
-    pending: list[Future[list[Outcome]]],
+    outcomes: list[Outcome],
     report: ImportReport,
     state: ImportProgress,
     seen: dict[str, Prepared],
 ) -> list[_Staged]:
-    """Classify a read batch, drop what is already stored, queue the new files' writes."""
+    """Classify a read batch, drop what is already stored, write the new files."""
     fresh: dict[str, Prepared] = {}
-    for outcome in (o for future in pending for o in future.result()):
+    for outcome in outcomes:
         report.files_seen += 1
         report.bytes_read += outcome.size
         state.files_done += 1
@@ -343,11 +300,9 @@ def _stage_batch(
     state.studies_found = len(report.studies)
     stored = store.stored_digests(fresh)
     known = [(uid, item) for uid, item in fresh.items() if uid in stored]
-    checks = pool.map(
-        lambda pair: same_content(pair[1], store.files.absolute(stored[pair[0]][2])), known
-    )
     repair: set[str] = set()
-    for (uid, item), same in zip(known, checks, strict=True):
+    for uid, item in known:
+        same = same_content(item, store.files.absolute(stored[uid][2]))
         if same is None:
             repair.add(uid)  # the row is there but its file was removed: restore it
             report.instances_present += 1
@@ -362,13 +317,12 @@ def _stage_batch(
                 )
             )
     staged: list[_Staged] = []
-    to_write = [i for uid, i in fresh.items() if uid not in stored or uid in repair]
-    for chunk in _chunks(to_write):
-        job = pool.submit(write_many, store.files, chunk)
-        for index, item in enumerate(chunk):
-            r = item.record
-            relative = store.files.relative_path(r.study_uid, r.series_uid, r.sop_instance_uid)
-            staged.append(_Staged(item, relative, job, index))
+    for uid, item in fresh.items():
+        if uid in stored and uid not in repair:
+            continue
+        r = item.record
+        relative = store.files.relative_path(r.study_uid, r.series_uid, r.sop_instance_uid)
+        staged.append(_Staged(item, relative, write(store.files, item)))
     return staged
 
 
@@ -378,7 +332,7 @@ def _commit_batch(store: StudyStore, staged: list[_Staged]) -> _Committed:
     ready: dict[str, _Staged] = {}
     temporaries: list[tuple[str, str]] = []
     for entry in staged:
-        result = entry.job.result()[entry.index]
+        result = entry.temporary
         if isinstance(result, OSError):
             failed.append(
                 FileProblem(str(entry.item.path), f"cannot write to the store: {result.strerror}")
