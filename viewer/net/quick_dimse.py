@@ -82,7 +82,6 @@ def observed(assoc: Any, *events: Any) -> bool:
     return False
 
 
-
 class QuickStoreDIMSE(DIMSEServiceProvider):
     """The DIMSE provider, with C-STORE requests and responses on a short path.
 
@@ -124,17 +123,21 @@ class QuickStoreDIMSE(DIMSEServiceProvider):
                     self._direct = None
                     self._respond(context_id, request, incoming.finish())
                 continue
-            if (self._quick is None and self.message is None and control & 0x03 == 0x03
-                    and self._begin_direct(context_id, pdv[1:])):
-                continue
+            if self._quick is None and self.message is None and control & 0x03 == 0x03:
+                # PS3.8 E.2: a whole command set. Its fields are read once, here.
+                fields = command_fields(pdv[1:])
+                if fields and index + 1 == len(pdvs) and is_pending_retrieve_response(fields):
+                    self._deliver_pending(context_id, fields)
+                    continue
+                if fields and self._begin_direct(context_id, fields):
+                    continue
             rest = P_DATA()
             rest.presentation_data_value_list.extend((cx, bytes(v)) for cx, v in pdvs[index:])
             self.receive_primitive(rest)
             return
 
-    def _begin_direct(self, context_id: int, command: memoryview) -> bool:
-        fields = command_fields(command)
-        request = store_request(fields) if fields else None
+    def _begin_direct(self, context_id: int, fields: dict[int, bytes]) -> bool:
+        request = store_request(fields)
         if request is None:
             return False
         assoc = self.dul.assoc
