@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import vtkmodules.vtkRenderingFreeType  # noqa: F401  (text rendering)
 from vtkmodules.vtkCommonCore import vtkPoints
-from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
+from vtkmodules.vtkCommonDataModel import vtkCellArray
 from vtkmodules.vtkRenderingCore import (
-    vtkActor2D,
-    vtkCoordinate,
-    vtkPolyDataMapper2D,
     vtkRenderer,
     vtkTextActor,
 )
 
 from viewer.dicom.geometry import OrientationLabels, PixelSpacing, SpacingKind
+from viewer.render.graphics import display_lines
 from viewer.render.measure import nice_length
 from viewer.render.transform import ViewTransform
 
@@ -28,20 +26,6 @@ LABEL_COLOUR = (1.0, 0.85, 0.35)
 # Text positions (the numbering of vtkCornerAnnotation).
 LOWER_LEFT, LOWER_RIGHT, UPPER_LEFT, UPPER_RIGHT = 0, 1, 2, 3
 LOWER_EDGE, RIGHT_EDGE, LEFT_EDGE, UPPER_EDGE = 4, 5, 6, 7
-
-
-def _display_polydata() -> tuple[vtkPolyData, vtkActor2D]:
-    data = vtkPolyData()
-    data.SetPoints(vtkPoints())
-    data.SetLines(vtkCellArray())
-    mapper = vtkPolyDataMapper2D()
-    mapper.SetInputData(data)
-    coordinate = vtkCoordinate()
-    coordinate.SetCoordinateSystemToDisplay()
-    mapper.SetTransformCoordinate(coordinate)
-    actor = vtkActor2D()
-    actor.SetMapper(mapper)
-    return data, actor
 
 
 class AnnotationLayer:
@@ -83,7 +67,7 @@ class AnnotationLayer:
             tp.SetJustificationToCentered()
             tp.SetVerticalJustificationToCentered()
             self.labels[position] = actor
-        self._bar_data, self._bar_actor = _display_polydata()
+        self._bar_data, self._bar_actor = display_lines()
         self._bar_actor.GetProperty().SetColor(*TEXT_COLOUR)
         self._bar_actor.GetProperty().SetLineWidth(1.5)
         self._bar_text = vtkTextActor()

@@ -60,7 +60,8 @@ class Graphic:
         return list(self.points)
 
 
-def _layer_actor(colour: tuple[float, float, float]) -> tuple[vtkPolyData, vtkActor2D]:
+def display_lines() -> tuple[vtkPolyData, vtkActor2D]:
+    """Empty line data and the 2-D actor that draws it in display (pixel) coordinates."""
     data = vtkPolyData()
     data.SetPoints(vtkPoints())
     data.SetLines(vtkCellArray())
@@ -71,6 +72,11 @@ def _layer_actor(colour: tuple[float, float, float]) -> tuple[vtkPolyData, vtkAc
     mapper.SetTransformCoordinate(coordinate)
     actor = vtkActor2D()
     actor.SetMapper(mapper)
+    return data, actor
+
+
+def _layer_actor(colour: tuple[float, float, float]) -> tuple[vtkPolyData, vtkActor2D]:
+    data, actor = display_lines()
     actor.GetProperty().SetColor(*colour)
     actor.GetProperty().SetLineWidth(1.5)
     return data, actor
