@@ -100,13 +100,15 @@ class PeerProcess:
 
 def start_orthanc(workdir: Path, aet: str = "ORTHANC",
                   destinations: Mapping[str, tuple[str, int]] | None = None,
-                  port: int = 0) -> PeerProcess:
+                  port: int = 0, settings: Mapping[str, object] | None = None) -> PeerProcess:
     """Start Orthanc with a generated JSON configuration.
 
     Parameters
     ----------
     destinations : mapping of AE title -> (host, port)
         C-MOVE destinations it knows (``DicomModalities``).
+    settings : mapping, optional
+        Configuration entries that replace or add to the defaults (DICOM TLS, say).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -138,6 +140,7 @@ def start_orthanc(workdir: Path, aet: str = "ORTHANC",
         "HttpServerEnabled": True,
         "DicomScuTimeout": 10,
         "DicomAssociationCloseDelay": 0,
+        **(settings or {}),
     }
     cfg = workdir / "orthanc.json"
     cfg.write_text(json.dumps(config, indent=1))
