@@ -189,3 +189,18 @@ def test_a_data_set_cut_off_by_an_abort_leaves_nothing(
     assert list((tmp_path / "incoming").iterdir()) == []
     assert sink.files == {}
     assert scp.receiver.written == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to count descriptors")
+def test_associations_leave_no_descriptors_open(scp: _Server, peer_files: dict[str, Path],
+                                                ) -> None:
+    files = sorted(p for p in peer_files.values() if p.name.startswith("doe_"))[:1]
+    _store_all(scp, files, 0)  # first use: threads, caches and the receiver's files
+    before = len(list(Path("/proc/self/fd").iterdir()))
+    for _ in range(10):
+        _store_all(scp, files, 0)
+    deadline = time.monotonic() + 10
+    while len(list(Path("/proc/self/fd").iterdir())) > before and time.monotonic() < deadline:
+        time.sleep(0.05)  # the last association's threads are still closing
+    # Each association used to leave its DUL's wake-up socket pair open: 20 more here.
+    assert len(list(Path("/proc/self/fd").iterdir())) <= before
