@@ -59,15 +59,16 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True) -> 
         except InputFileError as exc:
             results[index] = exc
     stored = store.stored_digests(r.sop_instance_uid for r in records.values())
-    fresh: dict[str, int] = {}  # SOP Instance UID -> the index of the file kept for it
+    # SOP Instance UID -> the index of the file kept for it, and where it goes
+    fresh: dict[str, tuple[int, str]] = {}
     placed: list[tuple[str, str]] = []
     for index, record in records.items():
         path, uid = paths[index], record.sop_instance_uid
-        relative = _relative(store, record)
+        relative = store.files.relative_path(record.study_uid, record.series_uid, uid)
         if uid in stored or uid in fresh:
             # Already stored, or twice in this batch: the first copy stays.
             first = (store.files.absolute(stored[uid][2]) if uid in stored
-                     else paths[fresh[uid]])
+                     else paths[fresh[uid][0]])
             if first.is_file() and filecmp.cmp(path, first, shallow=False):
                 target = store.files.absolute(stored[uid][2] if uid in stored else relative)
                 results[index] = replace(record, file_path=str(target))
@@ -79,14 +80,13 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True) -> 
                     str(path), f"SOP Instance UID {uid} is already stored with different "
                     "content")
             continue
-        fresh[uid] = index
+        fresh[uid] = (index, relative)
         if move:
             placed.append((str(path), relative))
     failures = dict(store.files.adopt(placed))
     rows = []
-    for index in fresh.values():
+    for index, relative in fresh.values():
         record, path = records[index], paths[index]
-        relative = _relative(store, record)
         try:
             error = failures.get(relative)
             if not move or (error is not None and error.errno == errno.EXDEV):
@@ -104,8 +104,3 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True) -> 
         results[index] = replace(record, file_path=str(store.files.absolute(relative)))
     store.commit_files(rows)
     return [r for r in results if r is not None]
-
-
-def _relative(store: StudyStore, record: InstanceRecord) -> str:
-    return store.files.relative_path(record.study_uid, record.series_uid,
-                                     record.sop_instance_uid)
