@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from viewer.core.paths import HOME_ENV, resolve_home
+from viewer.core.paths import HOME_ENV, resolve_home, write_private
 
 
 def _mode(path: Path) -> int:
@@ -44,3 +44,13 @@ def test_platform_default_when_nothing_is_set(
     home = resolve_home()
     assert home == tmp_path / "xdg" / "lightbox"
     assert _mode(home) == 0o700
+
+
+def test_private_files_are_replaced_whole_and_readable_by_the_owner_only(tmp_path: Path) -> None:
+    target = tmp_path / "listener.json"
+    target.write_text("old")
+    target.chmod(0o644)
+    write_private(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert _mode(target) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["listener.json"]  # no temporary left

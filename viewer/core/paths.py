@@ -35,3 +35,22 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     if os.name == "posix":
         os.chmod(home, 0o700)
     return home
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically, readable by its owner only.
+
+    The file is written under a temporary name created with mode 0600 (so it is never
+    readable by others, even for a moment) and renamed over ``path``: a reader sees the
+    old file or the new one, never half of it.
+    """
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0),
+                 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

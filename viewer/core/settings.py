@@ -7,7 +7,6 @@ missing file means defaults.
 
 from __future__ import annotations
 
-import os
 import ssl
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 import tomli_w
 
 from viewer.core.errors import UsageError
+from viewer.core.paths import write_private
 
 SETTINGS_FILE = "settings.toml"
 #: PS3.15 B.9 / IANA: the registered port of DICOM over TLS ("dicom-tls").
@@ -205,13 +205,7 @@ def read_settings(home: Path) -> dict[str, Any]:
 
 def write_settings(home: Path, data: Mapping[str, Any]) -> None:
     """Write the settings file atomically, readable only by its owner."""
-    path = home / SETTINGS_FILE
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as f:
-        tomli_w.dump(dict(data), f)
-    if os.name == "posix":
-        os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private(home / SETTINGS_FILE, tomli_w.dumps(dict(data)).encode("utf-8"))
 
 
 def load_network_settings(home: Path) -> NetworkSettings:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from viewer.core.errors import UsageError
+from viewer.core.paths import write_private
 from viewer.core.processes import pid_alive
 from viewer.core.settings import NetworkSettings
 from viewer.net.connection import server_ssl_context
@@ -79,11 +80,7 @@ class ListenerFile:
     def write(self, ae_title: str, port: int | None, tls_port: int | None) -> ListenerRecord:
         """Record this process as the listener (atomically, readable by the owner only)."""
         record = ListenerRecord(os.getpid(), ae_title, port or 0, tls_port or 0)
-        tmp = self.path.with_name(f"{LISTENER_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(asdict(record)))
-        if os.name == "posix":
-            os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps(asdict(record)).encode("utf-8"))
         return record
 
     def read(self) -> ListenerRecord | None:

@@ -15,7 +15,6 @@ Each node is one TOML table named after the node::
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -26,6 +25,7 @@ from typing import Any
 import tomli_w
 
 from viewer.core.errors import UsageError
+from viewer.core.paths import write_private
 from viewer.core.settings import check_ae_title
 from viewer.net.policy import DEFAULT_POLICY
 
@@ -185,9 +185,5 @@ class NodeBook:
 
     def save(self) -> None:
         """Write ``nodes.toml`` atomically, readable by its owner only."""
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("wb") as f:
-            tomli_w.dump({n.name: n.to_mapping() for n in self}, f)
-        if os.name == "posix":
-            os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
+        text = tomli_w.dumps({n.name: n.to_mapping() for n in self})
+        write_private(self.path, text.encode("utf-8"))
