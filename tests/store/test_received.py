@@ -89,3 +89,19 @@ def test_a_file_on_another_file_system_is_copied_in(store: StudyStore, tmp_path:
     assert Path(result.file_path).read_bytes() == data
     assert not path.exists()
     assert store.counts()["instances"] == 1
+
+
+def test_a_stored_file_that_went_missing_is_restored_from_a_received_copy(
+        store: StudyStore, tmp_path: Path) -> None:
+    (path,) = _received(tmp_path, slices=1)
+    data = path.read_bytes()
+    again = path.with_suffix(".again")
+    shutil.copyfile(path, again)
+    (first,) = store.add_received_files([path])
+    assert isinstance(first, InstanceRecord)
+    Path(first.file_path).unlink()  # removed behind the store's back
+    (second,) = store.add_received_files([again])
+    assert isinstance(second, InstanceRecord), second
+    assert second.file_path == first.file_path
+    assert Path(second.file_path).read_bytes() == data
+    assert store.counts()["instances"] == 1

@@ -49,7 +49,8 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True) -> 
     Each result is the stored record (``file_path`` the stored file) or the InputFileError
     that says why the file was not taken: not DICOM, truncated, a DICOMDIR, or the same
     SOP Instance UID already stored with different content (the stored file is kept, the
-    received one left where it is). A file identical to one already stored is removed.
+    received one left where it is). A file identical to one already stored is removed; one
+    whose stored file has gone missing takes its place.
     """
     results: list[Received | None] = [None] * len(paths)
     records: dict[int, InstanceRecord] = {}
@@ -65,6 +66,11 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True) -> 
     for index, record in records.items():
         path, uid = paths[index], record.sop_instance_uid
         relative = store.files.relative_path(record.study_uid, record.series_uid, uid)
+        if uid in stored and not store.files.absolute(stored[uid][2]).is_file():
+            # The row is there but its file was removed behind the store's back: the
+            # received copy takes its place, as a media import restores it.
+            relative = stored[uid][2]
+            del stored[uid]
         if uid in stored or uid in fresh:
             # Already stored, or twice in this batch: the first copy stays.
             first = (store.files.absolute(stored[uid][2]) if uid in stored
