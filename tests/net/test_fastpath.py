@@ -6,6 +6,7 @@ the files are the same byte for byte, and a data set cut off by an abort leaves 
 
 from __future__ import annotations
 
+import itertools
 import struct
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pynetdicom import AE, evt
 from pynetdicom.sop_class import CTImageStorage, MRImageStorage
 
 from tests.net.conftest import FolderSink
-from viewer.net import quick_dimse
+from viewer.net import fastpath, quick_dimse
 from viewer.net.commands import (
     command_fields,
     is_pending_retrieve_response,
@@ -204,3 +205,80 @@ def test_associations_leave_no_descriptors_open(scp: _Server, peer_files: dict[s
         time.sleep(0.05)  # the last association's threads are still closing
     # Each association used to leave its DUL's wake-up socket pair open: 20 more here.
     assert len(list(Path("/proc/self/fd").iterdir())) <= before
+
+
+def _raw_store(scp: _Server, chunks: list[bytes], pause: float = 0.0) -> Any:
+    """Open an association and send ``chunks`` of raw PDU bytes, each on its own."""
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(CTImageStorage)
+    assoc = ae.associate("127.0.0.1", scp.port, ae_title="LIGHTBOX")
+    assert assoc.is_established
+    raw = assoc.dul.socket.socket
+    for chunk in chunks:
+        raw.sendall(chunk)
+        if pause:
+            time.sleep(pause)
+    return assoc
+
+
+def _split_store(context_id: int, uid: str, data: bytes, sizes: list[int]) -> list[bytes]:
+    """The PDUs of a C-STORE-RQ and its data set, in fragments of the given sizes."""
+    pdus = [p_data_pdu(context_id, 0x03, _c_store_rq(CTImageStorage, uid, 1))]
+    offset = 0
+    for size in itertools.cycle(sizes):
+        piece = data[offset:offset + size]
+        offset += size
+        pdus.append(p_data_pdu(context_id, 0x02 if offset >= len(data) else 0x00, piece))
+        if offset >= len(data):
+            return pdus
+
+
+def _wait_for(condition: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("stream_bytes", [16 * 1024 * 1024, 1])
+def test_a_data_set_arriving_in_odd_pieces_is_written_exactly(
+        scp: _Server, sink: FolderSink, monkeypatch: pytest.MonkeyPatch,
+        stream_bytes: int) -> None:
+    # PDUs cut anywhere (inside a PDU header too), with pauses: the reads that go on
+    # without the reactor must wait for the rest of a PDU that has begun, and hand back
+    # to the reactor when nothing has; with a budget of 1 byte they hand back each time.
+    monkeypatch.setattr(fastpath, "_STREAM_BYTES", stream_bytes)
+    uid = "1.2.826.0.1.3680043.9.7.2"
+    data = b"\x08\x00\x16\x00" + bytes(range(256)) * 300
+    # Fragments of different sizes: a header read in two parts must not borrow
+    # bytes from the one before.
+    pdus = _split_store(1, uid, data, [7001, 3001, 5001])
+    ends = list(itertools.accumulate(len(p) for p in pdus))
+    stream = b"".join(pdus)
+    # In the command's header; in each data PDU's header (2 or 4 bytes in); in a body.
+    cuts = sorted({0, 3, *(end + 2 for end in ends[:-1]), *(end + 4 for end in ends[1:-1]),
+                   ends[0] + 5000, len(stream)})
+    assoc = _raw_store(scp, [stream[a:b] for a, b in itertools.pairwise(cuts)], pause=0.02)
+    _wait_for(lambda: uid in sink.files)
+    assoc.release()
+    scp.receiver.drain()
+    assert uid in sink.files, "the data set never arrived"
+    written = sink.files[uid].read_bytes()
+    assert written.endswith(data)
+    assert pydicom.dcmread(sink.files[uid]).file_meta.MediaStorageSOPInstanceUID == uid
+
+
+def test_an_abort_right_behind_a_fragment_leaves_nothing(
+        scp: _Server, sink: FolderSink, tmp_path: Path) -> None:
+    # The A-ABORT arrives in the same burst as the first data fragment: the data set's
+    # read-ahead meets it and hands it to the state machine.
+    uid = "1.2.826.0.1.3680043.9.7.3"
+    command = p_data_pdu(1, 0x03, _c_store_rq(CTImageStorage, uid, 1))
+    fragment = p_data_pdu(1, 0x00, b"\x08\x00\x16\x00" + b"\x00" * 40000)
+    abort = struct.pack(">BBLBBBB", 0x07, 0, 4, 0, 0, 0, 0)  # PS3.8 9.3.8: A-ABORT
+    assoc = _raw_store(scp, [command + fragment + abort])
+    _wait_for(lambda: assoc.is_aborted or not assoc.is_alive())
+    _wait_for(lambda: not list((tmp_path / "incoming").iterdir()))
+    scp.receiver.drain()
+    assert list((tmp_path / "incoming").iterdir()) == []
+    assert sink.files == {}
+    assert scp.receiver.written == 0

@@ -37,6 +37,9 @@ LOGGER = logging.getLogger(__name__)
 # Longest a DUL thread waits for traffic before it checks its timers again (seconds).
 _IDLE_WAIT = 0.005
 _U32_BE = struct.Struct(">L")
+_PDU_HEADER = struct.Struct(">BBL")  # PS3.8 9.3.1: PDU type, reserved, PDU length
+# Bytes of one data set read PDU after PDU before the reactor gets a turn.
+_STREAM_BYTES = 16 * 1024 * 1024
 _PDU_TYPES = frozenset(range(0x01, 0x08))  # PS3.8 9.3.1: A-ASSOCIATE-RQ to A-ABORT
 
 
@@ -100,6 +103,8 @@ class _WakeableDUL(DULServiceProvider):
     """
 
     lightbox_wake: tuple[socket.socket, socket.socket]
+    lightbox_header: bytearray
+    lightbox_body: bytearray  # reused for every PDU read here; grows to the largest
 
     def send_pdu(self, primitive: Any) -> None:
         super().send_pdu(primitive)
@@ -120,31 +125,72 @@ class _WakeableDUL(DULServiceProvider):
         if not self._direct_ready():
             super()._read_pdu_data()
             return
-        sock = cast(AssociationSocket, self.socket)
+        sock = cast(AssociationSocket, self.socket).socket
+        dimse = cast(QuickStoreDIMSE, self.assoc.dimse)
+        if sock is None:
+            self.event_queue.put("Evt17")
+            return
+        if not self._read_direct(sock, dimse, wait=True):
+            return
+        # The rest of a data set, PDU after PDU, without a turn of the reactor each: only
+        # what the socket already holds, up to _STREAM_BYTES, and never past a PDU the
+        # user side queued (an A-ABORT on cancel must not wait behind a large data set).
+        if not _streams(sock):
+            return
+        budget = _STREAM_BYTES
+        while dimse.receiving and budget > 0 and not self.to_provider_queue.queue:
+            length = self._read_direct(sock, dimse, wait=False)
+            if not length:
+                return
+            budget -= length
+
+    def _read_direct(self, sock: socket.socket, dimse: QuickStoreDIMSE, *, wait: bool
+                     ) -> int:
+        """Read one PDU into the reused buffer and hand it on; its length, or 0 to stop.
+
+        With ``wait`` false, return 0 at once if no PDU has begun to arrive.
+        """
+        header = self.lightbox_header
         try:
-            header = sock.recv(6)
-            if len(header) == 6:
-                pdu_type, _, length = struct.unpack(">BBL", header)
-                body = sock.recv(length) if pdu_type in _PDU_TYPES else b""
+            if wait:
+                got = _recv_exact(sock, header)
+            else:
+                got = sock.recv_into(header, 6, socket.MSG_DONTWAIT)
+                if 0 < got < 6:
+                    got += _recv_exact(sock, memoryview(header)[got:])
+        except (BlockingIOError, InterruptedError):
+            return 0
         except (OSError, TimeoutError):
             LOGGER.error("connection closed before the entire PDU was received")
             self.event_queue.put("Evt17")  # PS3.8 9.2: transport connection closed
-            return
-        if len(header) != 6:
+            return 0
+        if got != 6:
             self.event_queue.put("Evt17")
-            return
+            return 0
+        pdu_type, _, length = cast(tuple[int, int, int], _PDU_HEADER.unpack(header))
         if pdu_type not in _PDU_TYPES:
             LOGGER.error("unknown PDU type 0x%02X received", pdu_type)
             self.event_queue.put("Evt19")  # PS3.8 9.2: unrecognised or invalid PDU
-            return
-        if len(body) != length:
+            return 0
+        if len(self.lightbox_body) < length:
+            self.lightbox_body = bytearray(length)
+        body = memoryview(self.lightbox_body)[:length]
+        try:
+            got = _recv_exact(sock, body)
+        except (OSError, TimeoutError):
+            got = -1
+        if got != length:
+            LOGGER.error("connection closed before the entire PDU was received")
             self.event_queue.put("Evt17")
-            return
+            return 0
         pdvs = _pdvs(body) if pdu_type == 0x04 else None
         if pdvs is None:
-            self._queue_pdu(bytearray(header + body))
-            return
-        cast(QuickStoreDIMSE, self.assoc.dimse).receive_pdvs(pdvs)
+            self._queue_pdu(bytearray(header) + body)
+            return 0
+        # The views into the reused buffer are consumed before this returns: written to
+        # a file, or copied by the DIMSE provider.
+        dimse.receive_pdvs(pdvs)
+        return length
 
     def _queue_pdu(self, data: bytearray) -> None:
         """pynetdicom's path for a PDU already read: decode, queue its event and itself."""
@@ -158,9 +204,29 @@ class _WakeableDUL(DULServiceProvider):
         self._recv_pdu.put(pdu)
 
 
-def _pdvs(body: bytes | bytearray) -> list[tuple[int, memoryview]] | None:
+def _recv_exact(sock: socket.socket, view: memoryview | bytearray) -> int:
+    """Fill ``view`` from a blocking socket; fewer bytes only if the peer closed."""
+    view = memoryview(view)
+    done, size = 0, len(view)
+    while done < size:
+        got = sock.recv_into(view[done:], size - done)
+        if not got:
+            break
+        done += got
+    return done
+
+
+def _streams(sock: socket.socket) -> bool:
+    """Whether a data set's PDUs can be read on without the reactor: a plain blocking
+    socket and a non-blocking probe (TLS buffers records of its own; Windows has no
+    MSG_DONTWAIT)."""
+    return (hasattr(socket, "MSG_DONTWAIT") and not isinstance(sock, ssl.SSLSocket)
+            and sock.gettimeout() is None)
+
+
+def _pdvs(body: memoryview) -> list[tuple[int, memoryview]] | None:
     """The PDV items of a P-DATA-TF body (PS3.8 9.3.5.1): (context ID, header + value)."""
-    view = memoryview(body)
+    view = body
     items: list[tuple[int, memoryview]] = []
     pos, end = 0, len(body)
     while pos < end:
@@ -197,6 +263,8 @@ def set_nodelay(event: Any) -> None:
             for end in pair:
                 end.setblocking(False)
             dul.lightbox_wake = pair  # type: ignore[attr-defined]
+            dul.lightbox_header = bytearray(6)  # type: ignore[attr-defined]
+            dul.lightbox_body = bytearray(0)  # type: ignore[attr-defined]
             dul.__class__ = _WakeableDUL
             dul._run_loop_delay = 0
             wrapper.__class__ = _BulkReceiveSocket

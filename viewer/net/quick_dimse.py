@@ -106,6 +106,11 @@ class QuickStoreDIMSE(DIMSEServiceProvider):
     _held: tuple[int, dict[int, bytes]] | None = None
     _last_pending = 0.0
 
+    @property
+    def receiving(self) -> bool:
+        """Whether a data set is being written to its file (more of its PDVs to come)."""
+        return self._direct is not None
+
     def receive_pdvs(self, pdvs: list[tuple[int, memoryview]]) -> None:
         """PDVs of one P-DATA-TF, on the DUL thread: each (context ID, header + value)."""
         for index, (context_id, pdv) in enumerate(pdvs):
