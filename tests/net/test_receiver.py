@@ -7,9 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pydicom
+import pytest
 
 from tests.net.conftest import FolderSink
 from tests.net.test_fastpath import _Server, _store_all
+from viewer.net import receiver as receiver_module
 from viewer.net.receiver import (
     BATCH_FILES,
     BLANK_FILES,
@@ -80,6 +82,27 @@ def test_a_failing_batch_marks_its_instances_failed_and_the_rest_goes_on(
         assert server.receiver.delivered == 1
     finally:
         server.stop()
+
+
+@pytest.mark.timeout(60)
+def test_draining_does_not_wait_for_a_batch_to_fill(
+        tmp_path: Path, peer_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The end of a retrieve drains the receiver: the batch being gathered goes to the
+    # store at once instead of waiting for files that will not come. With the batch
+    # window at ten minutes, only that hand-over lets drain() return.
+    monkeypatch.setattr(receiver_module, "BATCH_WAIT", 600.0)
+    files = _files(peer_files, 3)
+    store = _RecordingStore(tmp_path / "store")
+    server = _Server(tmp_path / "incoming", BatchSink(store.add_received_files),
+                     listen_to_pdus=False)
+    try:
+        _store_all(server, files, 0)  # ends with drain()
+        assert server.receiver.delivered == len(files)
+        _store_all(server, files[:1], 0)  # the worker goes on after a flush
+        assert server.receiver.delivered == len(files) + 1
+    finally:
+        server.stop()
+    assert sum(store.batches) == len(files) + 1
 
 
 def test_a_long_running_receiver_remembers_a_bounded_number_of_uids() -> None:

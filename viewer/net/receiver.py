@@ -73,6 +73,9 @@ BATCH_WAIT = 0.05
 BLANK_FILES = 64
 
 
+# Put on the worker's queue: deliver the batch being gathered without waiting for more.
+_FLUSH = object()
+
 # SOP Instance UIDs a receiver remembers (about 10 MB): more than any one retrieve brings.
 RECENT_UIDS = 100_000
 
@@ -316,7 +319,8 @@ class Receiver:
         self.incoming = incoming
         self.sink = sink
         incoming.mkdir(parents=True, exist_ok=True)
-        self._queue: queue.Queue[ReceivedInstance | None] = queue.Queue()
+        # Items, a _FLUSH mark (deliver what is batched now) or None (stop).
+        self._queue: queue.Queue[ReceivedInstance | object | None] = queue.Queue()
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self.written = 0
@@ -435,7 +439,7 @@ class Receiver:
         while True:
             self._stock_blanks()
             batch = self._next_batch(BATCH_FILES if many is not None else 1)
-            items = [item for item in batch if item is not None]
+            items = [item for item in batch if isinstance(item, ReceivedInstance)]
             try:
                 if many is not None and items:
                     self._account(items, self._many(many, items))
@@ -444,14 +448,17 @@ class Receiver:
             finally:
                 for _ in batch:
                     self._queue.task_done()
-            if len(items) < len(batch):  # the stop mark
+            if batch[-1] is None:  # the stop mark
                 return
 
-    def _next_batch(self, limit: int) -> list[ReceivedInstance | None]:
-        """The next item, and what else arrives within BATCH_WAIT, up to ``limit``."""
+    def _next_batch(self, limit: int) -> list[ReceivedInstance | object | None]:
+        """The next item, and what else arrives within BATCH_WAIT, up to ``limit``.
+
+        A mark (flush or stop) ends the batch at once.
+        """
         batch = [self._queue.get()]
         deadline = time.monotonic() + BATCH_WAIT
-        while len(batch) < limit and batch[-1] is not None:
+        while len(batch) < limit and isinstance(batch[-1], ReceivedInstance):
             remaining = deadline - time.monotonic()
             try:
                 batch.append(self._queue.get(timeout=remaining) if remaining > 0
@@ -488,7 +495,15 @@ class Receiver:
     # --- on the caller's thread
 
     def drain(self) -> None:
-        """Wait until every file written so far went through the sink."""
+        """Wait until every file written so far went through the sink.
+
+        The worker is told not to wait for more files to fill its batch: nothing more
+        may come (the retrieve ended), and the caller is waiting.
+        """
+        with self._lock:
+            running = self._worker is not None
+        if running:
+            self._queue.put(_FLUSH)
         self._queue.join()
 
     def close(self) -> None:
