@@ -77,6 +77,11 @@ def test_a_failing_batch_marks_its_instances_failed_and_the_rest_goes_on(
         assert len(server.receiver.failures) == 3
         assert all("No space left" in reason for _, reason in server.receiver.failures)
         assert server.receiver.delivered == 0 and counting.arrived == set()
+        # What the store did not take is kept under its SOP Instance UID, not left
+        # under a temporary name that would be cleaned up as a partial file.
+        kept = {p.name for p in (tmp_path / "incoming").glob("*.dcm")}
+        assert kept == {f"{pydicom.dcmread(p).SOPInstanceUID}.dcm" for p in files}
+        assert not [p for p in (tmp_path / "incoming").glob("*.part") if p.stat().st_size]
         store.fail = False
         _store_all(server, files[:1], 0)
         assert server.receiver.delivered == 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -14,6 +16,7 @@ from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
 from viewer.net.connection import CancelToken
 from viewer.net.nodes import NodeRecord
+from viewer.net.receiver import Receiver
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve, storage_contexts
 
 pytestmark = pytest.mark.peer
@@ -125,14 +128,23 @@ def test_move_destination_unknown_is_explained(peer: PeerProcess, move_port: int
 @pytest.mark.parametrize("method", ["get", "move"])
 def test_cancel_from_another_thread_keeps_what_arrived(
         peer: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
-        method: str) -> None:
+        method: str, monkeypatch: pytest.MonkeyPatch) -> None:
     token = CancelToken()
+    begin = Receiver.begin_instance
+    begun = [0]
 
-    def hook(count: int) -> None:
-        if count == 20:
+    def paced(self: Receiver, *args: Any) -> Any:
+        # The cancel comes from another thread once 20 instances have begun; from then
+        # on each instance takes 20 ms, so that the 212 cannot all arrive before the
+        # PACS stops (or is aborted).
+        begun[0] += 1
+        if begun[0] == 20:
             threading.Thread(target=token.cancel).start()
+        elif begun[0] > 20:
+            time.sleep(0.02)
+        return begin(self, *args)
 
-    sink.hooks.append(hook)
+    monkeypatch.setattr(Receiver, "begin_instance", paced)
     last = _run(peer, local, RetrieveRequest(study_uid("yamada")), sink, tmp_path,
                 method=method, cancel=token)
     assert last.done and last.cancelled and not last.ok

@@ -44,7 +44,9 @@ class ReceivedInstance:
     Attributes
     ----------
     path : Path
-        A complete DICOM file (preamble, File Meta Information, data set as sent).
+        A complete DICOM file (preamble, File Meta Information, data set as sent), under
+        its temporary name in the incoming folder: the sink moves it, or leaves it to be
+        kept as ``<SOP Instance UID>.dcm`` if it fails.
     sop_instance_uid, sop_class_uid, transfer_syntax_uid : str
         From the C-STORE request and its presentation context.
     calling_aet : str
@@ -71,6 +73,14 @@ BATCH_WAIT = 0.05
 # the network thread 0.3-0.5 ms during a retrieve (docs/networking.md), in series with
 # the PACS waiting for our response.
 BLANK_FILES = 64
+
+
+def _described(incoming: IncomingFile) -> ReceivedInstance:
+    """What the sink gets for a complete file (built on the worker, off the network)."""
+    request = incoming.request
+    return ReceivedInstance(
+        Path(incoming.part), request.sop_instance_uid, request.sop_class_uid,
+        incoming.transfer_syntax, incoming.calling_aet, request.move_originator_id)
 
 
 # Put on the worker's queue: deliver the batch being gathered without waiting for more.
@@ -199,7 +209,11 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 def _remove_orphans(incoming: Path) -> None:
-    """Remove partial files of Lightbox processes that no longer run (a crash, a kill)."""
+    """Remove the files of Lightbox processes that no longer run (a crash, a kill).
+
+    Partial data sets, and complete ones the process ended before its sink took: a retry
+    of the retrieve fetches those again.
+    """
     for path in incoming.glob("*-*.part"):
         pid = path.name.split("-", 1)[0]
         if pid.isdigit() and not pid_alive(int(pid)):
@@ -221,17 +235,17 @@ class _AssociationEvent:
 
 
 class IncomingFile:
-    """One data set on its way into ``<incoming>/<SOP Instance UID>.dcm``.
+    """One data set on its way into ``incoming``, under a temporary name.
 
-    Written under a temporary name as fragments arrive and renamed when complete, so a
-    file with the final name is always whole. A write that fails marks the instance
-    failed (status 0xA700); the rest of its fragments are then only counted.
+    The file keeps its temporary name (``<pid>-<random>.part``) until the sink takes it:
+    renaming it on the association's thread cost as much as writing it (the worker
+    renames files out of the same folder meanwhile). A write that fails marks the
+    instance failed (status 0xA700); the rest of its fragments are then only counted.
     """
 
     __slots__ = (
         "calling_aet",
         "fd",
-        "final",
         "part",
         "receiver",
         "request",
@@ -246,9 +260,6 @@ class IncomingFile:
         self.request = request
         self.transfer_syntax = transfer_syntax
         self.calling_aet = calling_aet
-        uid = request.sop_instance_uid
-        name = uid if _UID.match(uid) else uuid.uuid4().hex
-        self.final = receiver.incoming / f"{name}.dcm"
         self.part = ""
         self.fd: int | None = None
         self.size = 0
@@ -272,16 +283,16 @@ class IncomingFile:
                      exc)
         self._discard()
         self.status = STORE_OUT_OF_RESOURCES
-        self.receiver._forget(self, f"cannot write {self.final}: {exc}")
+        where = self.part or self.receiver.incoming
+        self.receiver._forget(self, f"cannot write {where}: {exc}")
 
     def finish(self) -> int:
-        """Close and rename the complete file, queue it for the sink; the C-STORE status."""
+        """Close the complete file, queue it for the sink; the C-STORE status."""
         if self.fd is None:
             return self.status
         fd, self.fd = self.fd, None
         try:
             os.close(fd)
-            os.replace(self.part, self.final)
         except OSError as exc:
             self.failed(exc)
             return self.status
@@ -319,8 +330,8 @@ class Receiver:
         self.incoming = incoming
         self.sink = sink
         incoming.mkdir(parents=True, exist_ok=True)
-        # Items, a _FLUSH mark (deliver what is batched now) or None (stop).
-        self._queue: queue.Queue[ReceivedInstance | object | None] = queue.Queue()
+        # Complete files, a _FLUSH mark (deliver what is batched now) or None (stop).
+        self._queue: queue.Queue[IncomingFile | object | None] = queue.Queue()
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self.written = 0
@@ -409,22 +420,18 @@ class Receiver:
                 os.unlink(path)
 
     def _keep(self, incoming: IncomingFile, size: int) -> None:
-        """A complete file: count it and queue it for the sink."""
-        request = incoming.request
-        item = ReceivedInstance(
-            incoming.final, request.sop_instance_uid, request.sop_class_uid,
-            incoming.transfer_syntax, incoming.calling_aet, request.move_originator_id)
+        """A complete file: count it and queue it for the sink (the worker describes it)."""
         with self._lock:
             self._open.discard(incoming)
             self.written += 1
             self.bytes_written += size
-            self.uids.add(request.sop_instance_uid)
+            self.uids.add(incoming.request.sop_instance_uid)
             if self._worker is None:
                 self._worker = threading.Thread(
                     target=self._run, name="lightbox-receiver", daemon=True
                 )
                 self._worker.start()
-        self._queue.put(item)
+        self._queue.put(incoming)
 
     def _forget(self, incoming: IncomingFile, failure: str = "") -> None:
         with self._lock:
@@ -439,7 +446,7 @@ class Receiver:
         while True:
             self._stock_blanks()
             batch = self._next_batch(BATCH_FILES if many is not None else 1)
-            items = [item for item in batch if isinstance(item, ReceivedInstance)]
+            items = [_described(f) for f in batch if isinstance(f, IncomingFile)]
             try:
                 if many is not None and items:
                     self._account(items, self._many(many, items))
@@ -451,14 +458,14 @@ class Receiver:
             if batch[-1] is None:  # the stop mark
                 return
 
-    def _next_batch(self, limit: int) -> list[ReceivedInstance | object | None]:
+    def _next_batch(self, limit: int) -> list[IncomingFile | object | None]:
         """The next item, and what else arrives within BATCH_WAIT, up to ``limit``.
 
         A mark (flush or stop) ends the batch at once.
         """
         batch = [self._queue.get()]
         deadline = time.monotonic() + BATCH_WAIT
-        while len(batch) < limit and isinstance(batch[-1], ReceivedInstance):
+        while len(batch) < limit and isinstance(batch[-1], IncomingFile):
             remaining = deadline - time.monotonic()
             try:
                 batch.append(self._queue.get(timeout=remaining) if remaining > 0
@@ -489,8 +496,20 @@ class Receiver:
                     LOGGER.warning("received instance %s not imported: %s",
                                    item.sop_instance_uid, problem)
                     self.failures.append((item.sop_instance_uid, problem))
+                    self._set_aside(item)
                 else:
                     self.delivered += 1
+
+    def _set_aside(self, item: ReceivedInstance) -> None:
+        """Keep a file the sink did not take as ``<SOP Instance UID>.dcm``.
+
+        Under its temporary name it would be removed as a partial file once this process
+        ends; it stays for whoever wants to see why it was refused.
+        """
+        uid = item.sop_instance_uid
+        name = uid if _UID.match(uid) else uuid.uuid4().hex
+        with contextlib.suppress(OSError):
+            os.replace(item.path, self.incoming / f"{name}.dcm")
 
     # --- on the caller's thread
 
