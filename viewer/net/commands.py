@@ -9,6 +9,7 @@ pynetdicom's own path.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -22,18 +23,28 @@ def _implicit(element: int, value: bytes, pad: bytes = b"\x00") -> bytes:
     return struct.pack("<HHL", 0x0000, element, len(value)) + value
 
 
+@functools.lru_cache(maxsize=256)
+def _uid_element(element: int, uid: str) -> bytes:
+    """A UID element of a command set; the SOP Class UIDs of an association repeat."""
+    return _implicit(element, uid.encode("ascii"))
+
+
+# PS3.7 9.3.1.2: Command Field (C-STORE-RSP), Message ID Being Responded To, Command Data
+# Set Type (none) and Status, each an implicit VR US element, packed in one call.
+_RSP_MIDDLE = struct.Struct("<" + "HHLH" * 4)
+_GROUP_LENGTH = struct.Struct("<HHLL")
+
+
 def encode_c_store_rsp(message_id: int, sop_class: str, sop_instance: str, status: int
                        ) -> bytes:
     """The C-STORE-RSP command set (PS3.7 9.3.1.2), encoded directly."""
-    body = b"".join((
-        _implicit(0x0002, sop_class.encode("ascii")),  # Affected SOP Class UID
-        _implicit(0x0100, struct.pack("<H", 0x8001)),  # Command Field: C-STORE-RSP
-        _implicit(0x0120, struct.pack("<H", message_id)),  # Message ID Being Responded To
-        _implicit(0x0800, struct.pack("<H", 0x0101)),  # Command Data Set Type: none
-        _implicit(0x0900, struct.pack("<H", status)),  # Status
-        _implicit(0x1000, sop_instance.encode("ascii")),  # Affected SOP Instance UID
-    ))
-    return _implicit(0x0000, struct.pack("<L", len(body))) + body  # Command Group Length
+    sop_class_element = _uid_element(0x0002, sop_class)  # Affected SOP Class UID
+    middle = _RSP_MIDDLE.pack(0x0000, 0x0100, 2, 0x8001, 0x0000, 0x0120, 2, message_id,
+                              0x0000, 0x0800, 2, 0x0101, 0x0000, 0x0900, 2, status)
+    sop_instance_element = _implicit(0x1000, sop_instance.encode("ascii"))
+    length = len(sop_class_element) + len(middle) + len(sop_instance_element)
+    return b"".join((_GROUP_LENGTH.pack(0x0000, 0x0000, 4, length), sop_class_element, middle,
+                     sop_instance_element))  # (0000,0000) Command Group Length first
 
 
 def command_fields(encoded: bytes | bytearray | memoryview) -> dict[int, bytes] | None:

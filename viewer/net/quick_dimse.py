@@ -111,24 +111,31 @@ class QuickStoreDIMSE(DIMSEServiceProvider):
         """Whether a data set is being written to its file (more of its PDVs to come)."""
         return self._direct is not None
 
+    def receive_fragment(self, context_id: int, pdv: memoryview) -> bool:
+        """A PDV (header + value) that continues the data set being written, on the DUL
+        thread; False, having done nothing, if it is anything else."""
+        direct = self._direct
+        control = pdv[0]
+        if direct is None or control & 0x01 or context_id != direct[0]:
+            return False
+        direct[2].write(pdv[1:])
+        if control & 0x02:  # PS3.8 E.2: the last fragment of the data set
+            self._direct = None
+            self._respond(context_id, direct[1], direct[2].finish())
+        return True
+
     def receive_pdvs(self, pdvs: list[tuple[int, memoryview]]) -> None:
         """PDVs of one P-DATA-TF, on the DUL thread: each (context ID, header + value)."""
         for index, (context_id, pdv) in enumerate(pdvs):
-            control = pdv[0]
             if self._direct is not None:
-                expected, request, incoming = self._direct
-                if control & 0x01 or context_id != expected:
+                if not self.receive_fragment(context_id, pdv):
                     LOGGER.error("C-STORE data set interrupted by another message")
-                    incoming.abandon()
+                    self._direct[2].abandon()
                     self._direct = None
                     self.dul.event_queue.put("Evt19")  # PS3.8 9.2: invalid PDU received
                     return
-                incoming.write(pdv[1:])
-                if control & 0x02:  # PS3.8 E.2: the last fragment of the data set
-                    self._direct = None
-                    self._respond(context_id, request, incoming.finish())
                 continue
-            if self._quick is None and self.message is None and control & 0x03 == 0x03:
+            if self._quick is None and self.message is None and pdv[0] & 0x03 == 0x03:
                 # PS3.8 E.2: a whole command set. Its fields are read once, here.
                 fields = command_fields(pdv[1:])
                 if fields and index + 1 == len(pdvs) and is_pending_retrieve_response(fields):
