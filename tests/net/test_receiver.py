@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pydicom
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from tests.net.conftest import FolderSink
 from tests.net.test_fastpath import _Server, _store_all
 from viewer.net import receiver as receiver_module
+from viewer.net.commands import StoreRequest
 from viewer.net.receiver import (
     BATCH_FILES,
     BLANK_FILES,
@@ -146,3 +148,22 @@ def test_partial_files_of_dead_processes_are_removed(tmp_path: Path) -> None:
         path.write_bytes(b"x")
     Receiver(incoming, lambda item: None).close()
     assert sorted(p.name for p in incoming.iterdir()) == sorted([ours.name, other.name])
+
+
+def test_a_closed_receiver_refuses_data_sets_until_reopened(tmp_path: Path) -> None:
+    # A PACS that died mid-retrieve can leave a data set in our socket buffer, read
+    # after the retrieve closed its receiver: no file, no late delivery to the sink.
+    sink = FolderSink(tmp_path / "sink")
+    receiver = Receiver(tmp_path / "incoming", sink)
+    peer = SimpleNamespace(is_requestor=True, acceptor=SimpleNamespace(ae_title="PACS"))
+    request = StoreRequest(1, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4", "", None)
+    receiver.close()
+    refused = receiver.begin_instance(peer, request, "1.2.840.10008.1.2.1")
+    assert refused.finish() == 0xA700
+    assert list((tmp_path / "incoming").iterdir()) == []
+    receiver.reopen()
+    taken = receiver.begin_instance(peer, request, "1.2.840.10008.1.2.1")
+    taken.write(memoryview(b"\x08\x00\x16\x00UI\x02\x001\x00"))
+    assert taken.finish() == 0
+    receiver.close()
+    assert set(sink.files) == {"1.2.3.4"} and receiver.written == 1

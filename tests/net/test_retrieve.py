@@ -125,26 +125,32 @@ def test_move_destination_unknown_is_explained(peer: PeerProcess, move_port: int
             f"{move_port} on the PACS, or use C-GET")
 
 
+def _after_instances(monkeypatch: pytest.MonkeyPatch, count: int, action: Any) -> None:
+    """Run ``action`` when the ``count``-th data set begins to arrive; pace the rest.
+
+    From then on each instance takes 20 ms, so that the study cannot all arrive before
+    the action (a cancel, a crash) takes effect: a retrieve is faster than that.
+    """
+    begin = Receiver.begin_instance
+    begun = [0]
+
+    def paced(self: Receiver, *args: Any) -> Any:
+        begun[0] += 1
+        if begun[0] == count:
+            action()
+        elif begun[0] > count:
+            time.sleep(0.02)
+        return begin(self, *args)
+
+    monkeypatch.setattr(Receiver, "begin_instance", paced)
+
+
 @pytest.mark.parametrize("method", ["get", "move"])
 def test_cancel_from_another_thread_keeps_what_arrived(
         peer: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
         method: str, monkeypatch: pytest.MonkeyPatch) -> None:
     token = CancelToken()
-    begin = Receiver.begin_instance
-    begun = [0]
-
-    def paced(self: Receiver, *args: Any) -> Any:
-        # The cancel comes from another thread once 20 instances have begun; from then
-        # on each instance takes 20 ms, so that the 212 cannot all arrive before the
-        # PACS stops (or is aborted).
-        begun[0] += 1
-        if begun[0] == 20:
-            threading.Thread(target=token.cancel).start()
-        elif begun[0] > 20:
-            time.sleep(0.02)
-        return begin(self, *args)
-
-    monkeypatch.setattr(Receiver, "begin_instance", paced)
+    _after_instances(monkeypatch, 20, lambda: threading.Thread(target=token.cancel).start())
     last = _run(peer, local, RetrieveRequest(study_uid("yamada")), sink, tmp_path,
                 method=method, cancel=token)
     assert last.done and last.cancelled and not last.ok
@@ -168,7 +174,7 @@ def test_get_contexts_stay_within_128() -> None:
 @pytest.mark.parametrize("method", ["get", "move"])
 def test_peer_killed_mid_retrieve_then_retry_completes(
         tmp_path: Path, local: NetworkSettings, move_port: int, sink: FolderSink,
-        peer_files: dict[str, Path], method: str) -> None:
+        peer_files: dict[str, Path], method: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.support.peers import start_orthanc, store_files
     work = tmp_path / "orthanc"
     dest = {"LIGHTBOX": ("127.0.0.1", move_port)}
@@ -176,20 +182,16 @@ def test_peer_killed_mid_retrieve_then_retry_completes(
     peer = start_orthanc(work, destinations=dest)
     try:
         store_files(peer, sorted(expected.values()))
-
-        def crash(count: int) -> None:
-            if count == 40:
-                peer.kill()
-
-        sink.hooks.append(crash)
-        with pytest.raises(PeerError) as err:
-            _run(peer, local, RetrieveRequest(study_uid("yamada")), sink, tmp_path,
-                 method=method)
+        with monkeypatch.context() as paced:
+            # The PACS dies while the 41st instance arrives (that one is cut off).
+            _after_instances(paced, 41, peer.kill)
+            with pytest.raises(PeerError) as err:
+                _run(peer, local, RetrieveRequest(study_uid("yamada")), sink, tmp_path,
+                     method=method)
         assert "was lost after" in str(err.value)
         assert "run the same retrieve again to fetch only what is missing" in str(err.value)
         kept = set(sink.files)
         assert 40 <= len(kept) < len(expected)
-        sink.hooks.clear()
 
         peer = start_orthanc(work, destinations=dest, port=peer.port)
         last = _run(peer, local, RetrieveRequest(study_uid("yamada")), sink, tmp_path,

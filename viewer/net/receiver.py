@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import logging
 import os
 import queue
@@ -190,19 +191,29 @@ _IMPLEMENTATION = _element(0x0012, b"UI", IMPLEMENTATION_CLASS_UID.encode()) + _
     0x0013, b"SH", IMPLEMENTATION_VERSION_NAME.encode())
 
 
-def _file_meta_bytes(sop_class: str, sop_instance: str, syntax: str, source_aet: str) -> bytes:
-    """Preamble and File Meta Information (PS3.10 7.1), encoded directly: a few
-    microseconds, where building a pydicom dataset per instance costs milliseconds."""
-    body = b"".join((
-        _VERSION,
-        _element(0x0002, b"UI", sop_class.encode("ascii")),
-        _element(0x0003, b"UI", sop_instance.encode("ascii")),
+@functools.lru_cache(maxsize=64)
+def _meta_parts(sop_class: str, syntax: str, source_aet: str) -> tuple[bytes, bytes]:
+    """The File Meta elements around the SOP Instance UID, the same for a whole series."""
+    before = _VERSION + _element(0x0002, b"UI", sop_class.encode("ascii"))
+    after = b"".join((
         _element(0x0010, b"UI", syntax.encode("ascii")),
         _IMPLEMENTATION,
         _element(0x0016, b"AE", source_aet.encode("ascii", "replace")) if source_aet else b"",
     ))
-    length = struct.pack("<HH", 0x0002, 0x0000) + b"UL" + struct.pack("<HL", 4, len(body))
-    return _PREAMBLE + length + body
+    return before, after
+
+
+_GROUP_LENGTH = struct.Struct("<HH2sHL")  # (0002,0000) UL, explicit VR little endian
+
+
+def _file_meta_bytes(sop_class: str, sop_instance: str, syntax: str, source_aet: str) -> bytes:
+    """Preamble and File Meta Information (PS3.10 7.1), encoded directly: a few
+    microseconds, where building a pydicom dataset per instance costs milliseconds."""
+    before, after = _meta_parts(sop_class, syntax, source_aet)
+    instance = _element(0x0003, b"UI", sop_instance.encode("ascii"))
+    length = len(before) + len(instance) + len(after)
+    return b"".join((_PREAMBLE, _GROUP_LENGTH.pack(0x0002, 0x0000, b"UL", 4, length), before,
+                     instance, after))
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -343,6 +354,7 @@ class Receiver:
         self.uids = RecentUids(RECENT_UIDS)
         self.authorize: Callable[[Any], bool] | None = None
         self._open: set[IncomingFile] = set()
+        self._closed = False
         self._blanks: collections.deque[tuple[str, int]] = collections.deque()
         _remove_orphans(incoming)
 
@@ -383,7 +395,15 @@ class Receiver:
             incoming.failed(exc)
             return incoming
         with self._lock:
-            self._open.add(incoming)
+            closed = self._closed
+            if not closed:
+                self._open.add(incoming)
+        if closed:
+            # The retrieve has ended (a peer that died mid-way may leave a data set in
+            # our socket buffer): nothing would take the file.
+            incoming._discard()
+            incoming.status = STORE_OUT_OF_RESOURCES
+            return incoming
         incoming.write(memoryview(_file_meta_bytes(
             request.sop_class_uid, request.sop_instance_uid, transfer_syntax,
             incoming.calling_aet)))
@@ -525,9 +545,15 @@ class Receiver:
             self._queue.put(_FLUSH)
         self._queue.join()
 
-    def close(self) -> None:
-        """Drop files cut off mid-way, drain, then stop the worker thread."""
+    def reopen(self) -> None:
+        """Take data sets again after :meth:`close` (a storage SCP started again)."""
         with self._lock:
+            self._closed = False
+
+    def close(self) -> None:
+        """Refuse new data sets, drop those cut off mid-way, drain, stop the worker."""
+        with self._lock:
+            self._closed = True
             unfinished = list(self._open)
         for incoming in unfinished:
             incoming.abandon()

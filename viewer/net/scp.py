@@ -267,6 +267,7 @@ class StorageSCP:
         """Start listening in background threads; raise PeerError if a port is taken."""
         if self._servers:
             return self
+        self.receiver.reopen()
         self._pairs = self._address_pairs()
         ae = AE(ae_title=self.local.ae_title)
         ae.implementation_class_uid = IMPLEMENTATION_CLASS_UID
