@@ -30,6 +30,7 @@ from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.transport import AssociationSocket
 
+from viewer.net.pdu_input import PduInput
 from viewer.net.quick_dimse import QuickStoreDIMSE, observed
 
 LOGGER = logging.getLogger(__name__)
@@ -37,7 +38,6 @@ LOGGER = logging.getLogger(__name__)
 # Longest a DUL thread waits for traffic before it checks its timers again (seconds).
 _IDLE_WAIT = 0.005
 _U32_BE = struct.Struct(">L")
-_PDU_HEADER = struct.Struct(">BBL")  # PS3.8 9.3.1: PDU type, reserved, PDU length
 # Bytes of one data set read PDU after PDU before the reactor gets a turn.
 _STREAM_BYTES = 16 * 1024 * 1024
 _PDU_TYPES = frozenset(range(0x01, 0x08))  # PS3.8 9.3.1: A-ASSOCIATE-RQ to A-ABORT
@@ -57,7 +57,13 @@ class _BulkReceiveSocket(AssociationSocket):
         sock = cast(socket.socket, self.socket)
         buf = bytearray(nr_bytes)
         view = memoryview(buf)
+        # What the DUL's buffered reads took from the socket comes first.
+        pdu_input: PduInput | None = getattr(self.assoc.dul, "lightbox_input", None)
         done = 0
+        if pdu_input is not None and pdu_input.pending:
+            taken = pdu_input.take(nr_bytes)
+            done = len(taken)
+            view[:done] = taken
         while done < nr_bytes:
             got = sock.recv_into(view[done:], nr_bytes - done)
             if not got:  # the peer closed: return what arrived, as the stock recv does
@@ -74,6 +80,9 @@ class _BulkReceiveSocket(AssociationSocket):
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             return True
         dul = self.assoc.dul
+        pdu_input: PduInput | None = getattr(dul, "lightbox_input", None)
+        if pdu_input is not None and pdu_input.pending:
+            return True
         wake = getattr(dul, "lightbox_wake", None)
         busy = not dul.to_provider_queue.empty() or not dul.event_queue.empty()
         watched: list[socket.socket] = [sock] if wake is None else [sock, wake[0]]
@@ -103,8 +112,7 @@ class _WakeableDUL(DULServiceProvider):
     """
 
     lightbox_wake: tuple[socket.socket, socket.socket]
-    lightbox_header: bytearray
-    lightbox_body: bytearray  # reused for every PDU read here; grows to the largest
+    lightbox_input: PduInput  # what the short path read ahead; pynetdicom's reads see it
 
     def send_pdu(self, primitive: Any) -> None:
         super().send_pdu(primitive)
@@ -142,7 +150,7 @@ class _WakeableDUL(DULServiceProvider):
         budget = _STREAM_BYTES
         watched = [sock, self.lightbox_wake[0]]
         while budget > 0 and not self.to_provider_queue.queue and not self._kill_thread:
-            if not dimse.receiving:
+            if not dimse.receiving and not self.lightbox_input.pending:
                 if not self._direct_ready():
                     return
                 try:
@@ -159,51 +167,31 @@ class _WakeableDUL(DULServiceProvider):
 
     def _read_direct(self, sock: socket.socket, dimse: QuickStoreDIMSE, *, wait: bool
                      ) -> int:
-        """Read one PDU into the reused buffer and hand it on; its length, or 0 to stop.
+        """Read one PDU and hand it on; its length, or 0 to stop.
 
         With ``wait`` false, return 0 at once if no PDU has begun to arrive.
         """
-        header = self.lightbox_header
         try:
-            if wait:
-                got = _recv_exact(sock, header)
-            else:
-                got = sock.recv_into(header, 6, socket.MSG_DONTWAIT)
-                if 0 < got < 6:
-                    got += _recv_exact(sock, memoryview(header)[got:])
-        except (BlockingIOError, InterruptedError):
-            return 0
-        except (OSError, TimeoutError):
+            pdu = self.lightbox_input.next_pdu(sock, wait=wait)
+        except (OSError, TimeoutError):  # ConnectionError too: the peer closed
             LOGGER.error("connection closed before the entire PDU was received")
             self.event_queue.put("Evt17")  # PS3.8 9.2: transport connection closed
             return 0
-        if got != 6:
-            self.event_queue.put("Evt17")
+        if pdu is None:
             return 0
-        pdu_type, _, length = cast(tuple[int, int, int], _PDU_HEADER.unpack(header))
+        pdu_type, length = pdu[0], len(pdu) - 6
         if pdu_type not in _PDU_TYPES:
             LOGGER.error("unknown PDU type 0x%02X received", pdu_type)
             self.event_queue.put("Evt19")  # PS3.8 9.2: unrecognised or invalid PDU
             return 0
-        if len(self.lightbox_body) < length:
-            self.lightbox_body = bytearray(length)
-        body = memoryview(self.lightbox_body)[:length]
-        try:
-            got = _recv_exact(sock, body)
-        except (OSError, TimeoutError):
-            got = -1
-        if got != length:
-            LOGGER.error("connection closed before the entire PDU was received")
-            self.event_queue.put("Evt17")
-            return 0
-        # The views into the reused buffer are consumed before this returns: written to
-        # a file, or copied by the DIMSE provider.
-        if pdu_type == 0x04 and length > 6 and _U32_BE.unpack_from(body)[0] + 4 == length and (
-                dimse.receive_fragment(body[4], body[5:])):
+        # The views of the PDU are consumed before this returns: written to a file, or
+        # copied by the DIMSE provider.
+        if pdu_type == 0x04 and length > 6 and _U32_BE.unpack_from(pdu, 6)[0] + 4 == length and (
+                dimse.receive_fragment(pdu[10], pdu[11:])):
             return length  # one PDV, the next fragment of the data set being written
-        pdvs = _pdvs(body) if pdu_type == 0x04 else None
+        pdvs = _pdvs(pdu[6:]) if pdu_type == 0x04 else None
         if pdvs is None:
-            self._queue_pdu(bytearray(header) + body)
+            self._queue_pdu(bytearray(pdu))
             return 0
         dimse.receive_pdvs(pdvs)
         return length
@@ -218,18 +206,6 @@ class _WakeableDUL(DULServiceProvider):
             return
         self.event_queue.put(event)
         self._recv_pdu.put(pdu)
-
-
-def _recv_exact(sock: socket.socket, view: memoryview | bytearray) -> int:
-    """Fill ``view`` from a blocking socket; fewer bytes only if the peer closed."""
-    view = memoryview(view)
-    done, size = 0, len(view)
-    while done < size:
-        got = sock.recv_into(view[done:], size - done)
-        if not got:
-            break
-        done += got
-    return done
 
 
 def _streams(sock: socket.socket) -> bool:
@@ -279,8 +255,7 @@ def set_nodelay(event: Any) -> None:
             for end in pair:
                 end.setblocking(False)
             dul.lightbox_wake = pair  # type: ignore[attr-defined]
-            dul.lightbox_header = bytearray(6)  # type: ignore[attr-defined]
-            dul.lightbox_body = bytearray(0)  # type: ignore[attr-defined]
+            dul.lightbox_input = PduInput()  # type: ignore[attr-defined]
             dul.__class__ = _WakeableDUL
             dul._run_loop_delay = 0
             wrapper.__class__ = _BulkReceiveSocket
