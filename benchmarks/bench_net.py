@@ -4,9 +4,10 @@ The study: 400 CT slices of 512x512 16-bit, Explicit VR Little Endian (about 210
 into Orthanc (Debian package, generated JSON config) on loopback. Every peer process runs
 with ``TCP_NODELAY=1`` (without it Nagle's algorithm holds dcmtk and Orthanc at ~12 MB/s):
 
-- ours, C-GET: ``viewer.net.retrieve`` into an empty Lightbox home, each instance imported
-  into the study store (``StudyStore.add_received_files``, in batches), timed until the
-  store holds the study.
+- ours, C-GET: ``viewer.net.retrieve`` into an empty Lightbox home, called as ``lightbox
+  retrieve`` calls it (with the store's ``has_instances`` and ``held_instances``), each
+  instance imported into the study store (``StudyStore.add_received_files``, in batches),
+  timed until the store holds the study.
 - dcmtk ``getscu`` with its largest receive PDU, writing the files to a new folder.
 - ours, C-MOVE: the storage SCP started for the retrieve (included in the time), same import.
 - dcmtk ``movescu`` + ``storescp`` (started before each run, outside the timing, largest PDU,
@@ -72,8 +73,11 @@ def _ours(node: NodeRecord, local: NetworkSettings, home: Path, method: str) -> 
     study = derived_uid("lightbox-test", SPEC.key)
     with StudyStore.open(home) as store:
         sink = BatchSink(store.add_received_files)
+        # As `lightbox retrieve` and the Q/R panel call it: with the store's answers
+        # to "what is already here".
         steps = list(retrieve(node, local, RetrieveRequest(study), sink, home / "incoming",
-                              method=method))
+                              method=method, already_have=store.has_instances,
+                              held=store.held_instances))
         assert steps[-1].ok and steps[-1].completed == SLICES, steps[-1]
 
 

@@ -14,6 +14,7 @@ from tests.net.conftest import FolderSink, node_for
 from tests.support.peers import PeerProcess, series_uid, study_uid
 from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
+from viewer.net import plan as plan_module
 from viewer.net.connection import CancelToken
 from viewer.net.nodes import NodeRecord
 from viewer.net.receiver import Receiver
@@ -97,6 +98,34 @@ def test_retry_fetches_only_what_is_missing(peer: PeerProcess, local: NetworkSet
     assert last.ok, last.message
     assert last.already_present == 12 and last.completed == 200
     _assert_same(sink, _expected(peer_files, "yamada_"))
+
+
+def test_a_first_retrieve_does_not_list_every_instance_first(
+        orthanc: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing of the study is stored: one study-level answer plans the retrieve. Once
+    # some of it is, the PACS lists the instances so that only the rest is fetched.
+    listed: list[RetrieveRequest] = []
+    original = plan_module.inventory
+
+    def counted(node: NodeRecord, local: NetworkSettings, request: RetrieveRequest,
+                cancel: Any = None) -> Any:
+        listed.append(request)
+        return original(node, local, request, cancel)
+
+    monkeypatch.setattr(plan_module, "inventory", counted)
+    request = RetrieveRequest(study_uid("mueller"))
+
+    def held(study: str, series: tuple[str, ...]) -> int:
+        assert (study, series) == (request.study_uid, ())
+        return len(sink.files)
+
+    first = _run(orthanc, local, request, sink, tmp_path, already_have=sink.have, held=held)
+    assert first.ok and first.completed == 12 and first.expected == 12
+    assert listed == []
+    again = _run(orthanc, local, request, sink, tmp_path, already_have=sink.have, held=held)
+    assert again.ok and again.already_present == 12 and again.completed == 0
+    assert listed == [request]
 
 
 def test_nothing_to_do_when_everything_is_here(orthanc: PeerProcess, local: NetworkSettings,

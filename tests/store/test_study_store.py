@@ -207,3 +207,17 @@ def test_reimport_restores_a_removed_stored_file(store: StudyStore, tmp_path: Pa
     report = store.import_files(paths)
     assert report.conflicts == [] and report.instances_present == 2
     assert stored.read_bytes() == paths[0].read_bytes() and store.check() == []
+
+
+def test_held_instances_counts_a_study_or_some_of_its_series(
+        store: StudyStore, tmp_path: Path) -> None:
+    sets = write_study_set(tmp_path / "set", patients=(("ONE^PATIENT", "P1", None),),
+                           series_per_study=2, slices=3, rows=16, cols=16, compressed=False)
+    store.import_files([p for s in sets for p in s.paths])
+    (study,) = store.studies()
+    first, second = (s.series_uid for s in store.series(study.study_uid))
+    assert store.held_instances(study.study_uid) == 6
+    assert store.held_instances(study.study_uid, (first,)) == 3
+    assert store.held_instances(study.study_uid, (first, second)) == 6
+    assert store.held_instances(study.study_uid, ("1.2.3.4",)) == 0
+    assert store.held_instances("1.2.3.4") == 0

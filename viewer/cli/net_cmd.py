@@ -328,7 +328,8 @@ def run_retrieve(args: argparse.Namespace) -> int:
     with StudyStore.open(home) as store:
         for last in retrieve(
             node, local, request, store_sink(store), home / INCOMING,
-            method=args.method, already_have=store.has_instances, cancel=token,
+            method=args.method, already_have=store.has_instances,
+            held=store.held_instances, cancel=token,
             listener=ListenerFile(home),
         ):
             bar(last)

@@ -13,7 +13,7 @@ planning are in :mod:`viewer.net.plan`, the C-GET/C-MOVE exchanges in
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from viewer.core.errors import CancelledError, PeerError, UsageError
@@ -40,12 +40,16 @@ from viewer.net.receiver import CountingSink, Sink
 from viewer.net.scp import StorageSCP
 from viewer.net.transfer import NoGetError, run_get, run_move
 
+# held(study_uid, series_uids): how many instances of them the store holds.
+Held = Callable[[str, tuple[str, ...]], int]
+
 __all__ = [
     "CANCELLED",
     "MOVE_DESTINATION_UNKNOWN",
     "PENDING",
     "WARNING",
     "AlreadyHave",
+    "Held",
     "InventoryItem",
     "RetrieveProgress",
     "RetrieveRequest",
@@ -64,6 +68,7 @@ def retrieve(
     *,
     method: str | None = None,
     already_have: AlreadyHave | None = None,
+    held: Held | None = None,
     cancel: CancelToken | None = None,
     scp: StorageSCP | None = None,
     our_host: str = "",
@@ -83,6 +88,11 @@ def retrieve(
     already_have : callable, optional
         Returns the subset of the given SOP Instance UIDs already stored; only the rest
         is fetched.
+    held : callable, optional
+        ``held(study_uid, series_uids)``: how many instances of the study (of those
+        series) are stored. When none are, the PACS is not asked to list every instance
+        before the retrieve (an image-level C-FIND: half a second for 400 instances from
+        Orthanc); only a retry of what is missing needs that list.
     scp : StorageSCP, optional
         A running storage SCP for C-MOVE (the application's ``always-listen`` one);
         otherwise one is started for the duration of the C-MOVE (with TLS only, on the
@@ -112,7 +122,10 @@ def retrieve(
     plan = Plan(node, local, request, token)
     items: list[InventoryItem] | None = None
     try:
-        if already_have is not None:
+        first = already_have is None or (
+            held is not None and not request.sop_uids
+            and held(request.study_uid, request.series_uids) == 0)
+        if not first:
             # Only what is missing: the PACS lists the instances first (PS3.4 C.4.1).
             items = plan.items()
         else:
@@ -196,6 +209,8 @@ def retrieve(
                     progress, scp, our_host, alternate, listener)
                 shared_used = shared_used or outcome.shared
                 if outcome.shared and already_have is not None:
+                    if plan.todo is None:  # a first retrieve: what should have come
+                        plan.todo = plan.items()
                     stored = _settle(already_have, plan.todo, progress, token)
                     with lock:
                         arrived.update(stored)

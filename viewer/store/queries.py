@@ -146,3 +146,16 @@ def study_from_row(row: tuple[object, ...]) -> StudyRecord:
         number_of_series=int(str(num_series)),
         number_of_instances=int(str(num_instances)),
     )
+
+
+def count_held(conn: sqlite3.Connection, study_uid: str, series_uids: tuple[str, ...] = ()
+               ) -> int:
+    """How many instances of a study (of some of its series, if given) the store holds."""
+    sql = ("SELECT COALESCE(SUM(se.num_instances), 0) FROM series se "
+           "JOIN studies st ON se.study_pk = st.pk WHERE st.study_uid = ?")
+    params: list[object] = [study_uid]
+    if series_uids:
+        sql += f" AND se.series_uid IN ({','.join('?' * len(series_uids))})"
+        params.extend(series_uids)
+    (count,) = conn.execute(sql, params).fetchone()
+    return int(count)

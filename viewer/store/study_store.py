@@ -206,6 +206,10 @@ class StudyStore:
         """Return the subset of ``sop_instance_uids`` that the store holds."""
         return set(existing(self._reader(), sop_instance_uids))
 
+    def held_instances(self, study_uid: str, series_uids: tuple[str, ...] = ()) -> int:
+        """How many instances of a study (of some of its series) the store holds."""
+        return queries.count_held(self._reader(), study_uid, series_uids)
+
     # ----------------------------------------------------------------- queries
 
     def studies(self, study_filter: StudyFilter | None = None) -> list[StudyRecord]:

@@ -19,7 +19,7 @@ from viewer.net.listener import ListenerFile
 from viewer.net.nodes import NodeRecord
 from viewer.net.query import QuerySpec, find
 from viewer.net.receiver import Sink
-from viewer.net.retrieve import AlreadyHave, RetrieveProgress, RetrieveRequest, retrieve
+from viewer.net.retrieve import AlreadyHave, Held, RetrieveProgress, RetrieveRequest, retrieve
 from viewer.net.scp import StorageSCP
 
 
@@ -40,6 +40,9 @@ class QueryRetrieveService:
     already_have : callable, optional
         Returns which of the given SOP Instance UIDs are already stored; a retrieve then
         fetches only the rest.
+    held : callable, optional
+        How many instances of a study (of some of its series) are stored: when none
+        are, a retrieve does not first ask the PACS for the list of every instance.
     save_local : callable, optional
         Stores changed AE settings; without it the panel shows them read-only.
     scp : callable, optional
@@ -54,8 +57,9 @@ class QueryRetrieveService:
                  already_have: AlreadyHave | None = None,
                  save_local: Callable[[NetworkSettings], None] | None = None,
                  scp: Callable[[], StorageSCP | None] | None = None,
-                 listener: ListenerFile | None = None) -> None:
+                 listener: ListenerFile | None = None, held: Held | None = None) -> None:
         self.local = local
+        self.held = held
         self.sink = sink
         self.incoming = incoming
         self.already_have = already_have
@@ -77,6 +81,6 @@ class QueryRetrieveService:
         """C-GET or C-MOVE ``request`` from ``node`` (PS3.4 C.4.2/C.4.3) into the sink."""
         running = self.scp() if self.scp is not None else None
         return retrieve(node, self.local(), request, self.sink, self.incoming,
-                        already_have=self.already_have, cancel=cancel,
+                        already_have=self.already_have, held=self.held, cancel=cancel,
                         scp=running if running is not None and running.running else None,
                         listener=self.listener)
