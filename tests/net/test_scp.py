@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,3 +81,28 @@ def test_the_port_in_use_is_explained(scp: StorageSCP, tmp_path: Path,
     local = NetworkSettings(ae_title="LIGHTBOX", bind_address="127.0.0.1", port=scp.port)
     with pytest.raises(PeerError, match="cannot listen for C-MOVE"):
         StorageSCP(local, [PACS], tmp_path / "other", sink).start()
+
+
+def test_a_stopped_scp_lets_go_of_its_port_and_starts_again(
+        tmp_path: Path, sink: FolderSink) -> None:
+    # The accept loop sleeps until a connection or the stop: stopping ends its thread
+    # and closes the port, and the same SCP serves again once started again.
+    local = NetworkSettings(ae_title="LIGHTBOX", bind_address="127.0.0.1")
+    scp = StorageSCP(local, [PACS], tmp_path / "incoming", sink, port=0)
+    scp.start()
+    port = scp.port
+    first = _associate(scp, "PACS")
+    assert first.is_established  # type: ignore[attr-defined]
+    first.release()  # type: ignore[attr-defined]
+    loops = [t for t in threading.enumerate() if t.name == "lightbox-storage-scp"]
+    assert loops
+    scp.stop()
+    assert not any(t.is_alive() for t in loops)
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # nobody listens any more
+    scp = StorageSCP(local, [PACS], tmp_path / "incoming", sink, port=port)
+    with scp:
+        assoc = _associate(scp, "PACS")
+        assert assoc.is_established  # type: ignore[attr-defined]
+        assert assoc.send_c_echo().Status == 0  # type: ignore[attr-defined]
+        assoc.release()  # type: ignore[attr-defined]

@@ -14,9 +14,7 @@ import functools
 import logging
 import queue
 import socket
-import socketserver
 import ssl
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +28,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from viewer.core.errors import PeerError
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from viewer.core.settings import NetworkSettings
+from viewer.net.accept_loop import AcceptLoop
 from viewer.net.fastpath import set_nodelay
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import (
@@ -59,9 +58,6 @@ def _addresses(host: str) -> set[str]:
 # millisecond woke it a thousand times a second, each wake taking the GIL from the
 # network thread.
 _CHECK_EVERY = 0.01
-# How soon a stopped storage SCP lets go of its port (socketserver's poll, seconds).
-_STOP_POLL = 0.02
-
 
 @functools.lru_cache(maxsize=4)
 def _scp_contexts(syntaxes: tuple[str, ...]) -> tuple[PresentationContext, ...]:
@@ -218,6 +214,7 @@ class StorageSCP:
         self._syntaxes = (STORAGE_SYNTAXES_UNCOMPRESSED_FIRST if prefer_uncompressed
                           else STORAGE_TRANSFER_SYNTAXES)
         self._servers: dict[bool, ThreadedAssociationServer] = {}  # keyed by "is TLS"
+        self._loops: list[AcceptLoop] = []
         self._ae: AE | None = None
         self._pairs: frozenset[tuple[str, str]] = frozenset()
         self.refused: list[tuple[str, str]] = []  # (calling AE, address) turned away
@@ -291,11 +288,7 @@ class StorageSCP:
         except PeerError:
             self.stop()
             raise
-        for server in self._servers.values():
-            # socketserver polls for shutdown every 500 ms by default: the SCP of a
-            # C-MOVE stops as soon as the retrieve ends.
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": _STOP_POLL},
-                             name="lightbox-storage-scp", daemon=True).start()
+        self._loops = [AcceptLoop(server) for server in self._servers.values()]
         LOGGER.info("storage SCP %s listening on port %s, TLS port %s", self.local.ae_title,
                     self.port, self.tls_port)
         return self
@@ -358,8 +351,10 @@ class StorageSCP:
     def stop(self) -> None:
         """Stop listening, finish the associations and hand every file to the sink."""
         servers, self._servers = list(self._servers.values()), {}
+        loops, self._loops = self._loops, []
+        for loop in loops:
+            loop.stop()
         for server in servers:
-            socketserver.BaseServer.shutdown(server)  # made by make_server, not start_server
             server.server_close()
         self._ae = None
         self.receiver.close()
