@@ -100,30 +100,41 @@ def test_retry_fetches_only_what_is_missing(peer: PeerProcess, local: NetworkSet
     _assert_same(sink, _expected(peer_files, "yamada_"))
 
 
+@pytest.mark.parametrize("method", ["get", "move"])
 def test_a_first_retrieve_does_not_list_every_instance_first(
         orthanc: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    # Nothing of the study is stored: one study-level answer plans the retrieve. Once
-    # some of it is, the PACS lists the instances so that only the rest is fetched.
+        monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    # Nothing of the study is stored: one study-level answer plans a C-GET, and a C-MOVE
+    # needs none (the PACS's pending responses give the count). Once some of the study
+    # is here, the PACS lists the instances so that only the rest is fetched.
     listed: list[RetrieveRequest] = []
-    original = plan_module.inventory
+    summaries: list[int | None] = []
+    original, original_summary = plan_module.inventory, plan_module.Plan.summarize
 
     def counted(node: NodeRecord, local: NetworkSettings, request: RetrieveRequest,
                 cancel: Any = None) -> Any:
         listed.append(request)
         return original(node, local, request, cancel)
 
+    def summarized(plan: plan_module.Plan) -> int | None:
+        summaries.append(original_summary(plan))
+        return summaries[-1]
+
     monkeypatch.setattr(plan_module, "inventory", counted)
+    monkeypatch.setattr(plan_module.Plan, "summarize", summarized)
     request = RetrieveRequest(study_uid("mueller"))
 
     def held(study: str, series: tuple[str, ...]) -> int:
         assert (study, series) == (request.study_uid, ())
         return len(sink.files)
 
-    first = _run(orthanc, local, request, sink, tmp_path, already_have=sink.have, held=held)
+    first = _run(orthanc, local, request, sink, tmp_path, already_have=sink.have, held=held,
+                 method=method)
     assert first.ok and first.completed == 12 and first.expected == 12
     assert listed == []
-    again = _run(orthanc, local, request, sink, tmp_path, already_have=sink.have, held=held)
+    assert summaries == ([12] if method == "get" else [])
+    again = _run(orthanc, local, request, sink, tmp_path, already_have=sink.have, held=held,
+                 method=method)
     assert again.ok and again.already_present == 12 and again.completed == 0
     assert listed == [request]
 

@@ -128,10 +128,12 @@ def retrieve(
         if not first:
             # Only what is missing: the PACS lists the instances first (PS3.4 C.4.1).
             items = plan.items()
-        else:
+        elif chosen != "move" or request.sop_uids:
             # A first retrieve: one study-level answer gives the SOP classes and the
             # count; the instance list is asked for only if something goes wrong.
             progress.expected = plan.summarize()
+        # A first C-MOVE needs neither: our SCP takes any storage class, and the PACS's
+        # pending responses give the count.
     except (CancelledError, PeerError):
         if not token.cancelled:
             raise

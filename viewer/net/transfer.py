@@ -104,6 +104,11 @@ def drive(
                 last = time.monotonic()
                 code = int(status.Status)
                 count_subops(progress, status, base)
+                if progress.expected is None and len(identifiers) == 1 and (
+                        progress.remaining is not None):
+                    # Not planned (a first C-MOVE): the PACS's counts say how many.
+                    progress.expected = (progress.remaining + progress.completed
+                                         + progress.failed + progress.warning)
                 progress.received = receiver.written
                 if code in PENDING:
                     yield progress.snapshot()
