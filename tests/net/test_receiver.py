@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,6 +13,7 @@ import pytest
 
 from tests.net.conftest import FolderSink
 from tests.net.test_fastpath import _Server, _store_all
+from viewer.core.records import InstanceRecord
 from viewer.net import receiver as receiver_module
 from viewer.net.commands import StoreRequest
 from viewer.net.receiver import (
@@ -31,10 +33,13 @@ class _RecordingStore:
     def __init__(self, folder: Path, fail: bool = False) -> None:
         self.sink = FolderSink(folder)
         self.batches: list[int] = []
+        self.headers: list[InstanceRecord | None] = []
         self.fail = fail
 
-    def add_received_files(self, paths: list[Path]) -> list[object]:
+    def add_received_files(self, paths: list[Path], *,
+                           headers: Sequence[InstanceRecord | None]) -> list[object]:
         self.batches.append(len(paths))
+        self.headers.extend(headers)
         if self.fail:
             raise OSError(28, "No space left on device")
         results: list[object] = []
@@ -66,6 +71,15 @@ def test_a_batch_sink_gets_what_arrived_together(tmp_path: Path,
     for path in files:
         ds = pydicom.dcmread(path)
         assert pydicom.dcmread(store.sink.files[ds.SOPInstanceUID]).PixelData == ds.PixelData
+    # Each header was read from memory as its data set arrived: the store need not.
+    assert len(store.headers) == len(files) and all(store.headers)
+    by_uid = {h.sop_instance_uid: h for h in store.headers if h is not None}
+    for path in files:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        header = by_uid[ds.SOPInstanceUID]
+        assert (header.study_uid, header.series_uid, header.rows) == (
+            ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Rows)
+        assert header.file_size == os.stat(store.sink.files[ds.SOPInstanceUID]).st_size
 
 
 def test_a_failing_batch_marks_its_instances_failed_and_the_rest_goes_on(
@@ -165,5 +179,6 @@ def test_a_closed_receiver_refuses_data_sets_until_reopened(tmp_path: Path) -> N
     taken = receiver.begin_instance(peer, request, "1.2.840.10008.1.2.1")
     taken.write(memoryview(b"\x08\x00\x16\x00UI\x02\x001\x00"))
     assert taken.finish() == 0
+    taken.settle()  # after the response: hands the file on
     receiver.close()
     assert set(sink.files) == {"1.2.3.4"} and receiver.written == 1

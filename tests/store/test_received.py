@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pydicom
@@ -12,6 +13,7 @@ import pytest
 from tests.support.series import write_ct_series
 from viewer.core.errors import InputFileError
 from viewer.core.records import InstanceRecord
+from viewer.dicom.header import read_header
 from viewer.store import StudyStore
 
 
@@ -105,3 +107,17 @@ def test_a_stored_file_that_went_missing_is_restored_from_a_received_copy(
     assert second.file_path == first.file_path
     assert Path(second.file_path).read_bytes() == data
     assert store.counts()["instances"] == 1
+
+
+def test_headers_read_by_the_caller_are_used_as_given(store: StudyStore, tmp_path: Path
+                                                      ) -> None:
+    # The network receiver reads each header from memory; the store then does not read
+    # the file again. Where it has none (None), the store reads the file itself.
+    paths = _received(tmp_path, slices=2)
+    given = replace(read_header(paths[0]), series_description="READ BY THE RECEIVER")
+    results = store.add_received_files(paths, headers=[given, None])
+    assert all(isinstance(r, InstanceRecord) for r in results)
+    (study,) = store.studies()
+    descriptions = {s.series_description for s in store.series(study.study_uid)}
+    assert descriptions == {"READ BY THE RECEIVER"}
+    assert store.counts()["instances"] == 2

@@ -48,6 +48,9 @@ class IncomingInstance(Protocol):
     def finish(self) -> int:
         """The data set is complete: keep it; return the C-STORE status (PS3.4 B.2.3)."""
 
+    def settle(self) -> None:
+        """After the response has left: hand the file on (work that need not delay it)."""
+
     def abandon(self) -> None:
         """The association broke off mid data set: drop what arrived."""
 
@@ -118,10 +121,13 @@ class QuickStoreDIMSE(DIMSEServiceProvider):
         control = pdv[0]
         if direct is None or control & 0x01 or context_id != direct[0]:
             return False
-        direct[2].write(pdv[1:])
+        incoming = direct[2]
+        incoming.write(pdv[1:])
         if control & 0x02:  # PS3.8 E.2: the last fragment of the data set
             self._direct = None
-            self._respond(context_id, direct[1], direct[2].finish())
+            self._respond(context_id, direct[1], incoming.finish())
+            # While the PACS reads the response and sends the next instance.
+            incoming.settle()
         return True
 
     def receive_pdvs(self, pdvs: list[tuple[int, memoryview]]) -> None:

@@ -22,10 +22,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from viewer.core.errors import InputFileError
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from viewer.core.processes import pid_alive
+from viewer.core.records import InstanceRecord
+from viewer.dicom.header import read_header_bytes
+from viewer.dicom.structure import IncompleteHeaderError
 from viewer.net.commands import StoreRequest
 
 LOGGER = logging.getLogger(__name__)
@@ -54,6 +58,9 @@ class ReceivedInstance:
         The AE title that sent it.
     move_originator_message_id : int or None
         Set for C-MOVE sub-operations (PS3.7 9.3.1.1).
+    header : InstanceRecord or None
+        The file's header, read from memory as it arrived; None if the sink must read
+        it from the file (a header longer than what was kept, or one that did not parse).
     """
 
     path: Path
@@ -62,6 +69,7 @@ class ReceivedInstance:
     transfer_syntax_uid: str
     calling_aet: str
     move_originator_message_id: int | None = None
+    header: InstanceRecord | None = None
 
 
 Sink = Callable[[ReceivedInstance], None]
@@ -70,6 +78,9 @@ Sink = Callable[[ReceivedInstance], None]
 # BATCH_FILES instances, in one call: the store flushes and commits once per batch.
 BATCH_FILES = 64
 BATCH_WAIT = 0.05
+# How much of each data set is kept in memory to read its header from (the store's
+# importer reads as much of a file for the same purpose).
+HEAD_BYTES = 64 * 1024
 # Empty files the worker creates ahead for the data sets to come: creating a file costs
 # the network thread 0.3-0.5 ms during a retrieve (docs/networking.md), in series with
 # the PACS waiting for our response.
@@ -81,7 +92,8 @@ def _described(incoming: IncomingFile) -> ReceivedInstance:
     request = incoming.request
     return ReceivedInstance(
         Path(incoming.part), request.sop_instance_uid, request.sop_class_uid,
-        incoming.transfer_syntax, incoming.calling_aet, request.move_originator_id)
+        incoming.transfer_syntax, incoming.calling_aet, request.move_originator_id,
+        incoming.header)
 
 
 # Put on the worker's queue: deliver the batch being gathered without waiting for more.
@@ -151,27 +163,36 @@ class CountingSink:
                 self.arrived.update(uids)
 
 
+class AddMany(Protocol):
+    """``StudyStore.add_received_files``: a batch of files, with the headers read already."""
+
+    def __call__(self, paths: list[Path], *, headers: Sequence[InstanceRecord | None]
+                 ) -> Sequence[object]:
+        """One result per path: the stored record, or an exception saying why not."""
+
+
 class BatchSink:
     """A sink that hands received files to a batch import (``StudyStore.add_received_files``).
 
     Parameters
     ----------
     add_many : callable
-        Takes a list of file paths and returns one result per path, an exception for a
-        file that was not taken.
+        Takes a list of file paths (and ``headers``, each file's header or None) and
+        returns one result per path, an exception for a file that was not taken.
     """
 
-    def __init__(self, add_many: Callable[[list[Path]], Sequence[object]]) -> None:
+    def __init__(self, add_many: AddMany) -> None:
         self.add_many = add_many
 
     def __call__(self, item: ReceivedInstance) -> None:
-        (result,) = self.add_many([item.path])
+        (result,) = self.add_many([item.path], headers=[item.header])
         if isinstance(result, Exception):
             raise result
 
     def many(self, items: list[ReceivedInstance]) -> list[str]:
         """Import a batch; return a problem per item ("" for each one taken)."""
-        results = self.add_many([item.path for item in items])
+        results = self.add_many([item.path for item in items],
+                                headers=[item.header for item in items])
         return [str(r) if isinstance(r, Exception) else "" for r in results]
 
 
@@ -256,7 +277,10 @@ class IncomingFile:
 
     __slots__ = (
         "calling_aet",
+        "complete",
         "fd",
+        "head",
+        "header",
         "part",
         "receiver",
         "request",
@@ -275,11 +299,17 @@ class IncomingFile:
         self.fd: int | None = None
         self.size = 0
         self.status = STORE_SUCCESS
+        # The beginning of the file, to read its header once the response has left.
+        self.head = bytearray()
+        self.complete = False
+        self.header: InstanceRecord | None = None
 
     def write(self, fragment: memoryview) -> None:
         """Append a fragment; after a failure, drop it."""
         if self.fd is None:
             return
+        if len(self.head) < HEAD_BYTES:
+            self.head += fragment[:HEAD_BYTES - len(self.head)]
         try:
             while fragment:
                 written = os.write(self.fd, fragment)
@@ -298,7 +328,7 @@ class IncomingFile:
         self.receiver._forget(self, f"cannot write {where}: {exc}")
 
     def finish(self) -> int:
-        """Close the complete file, queue it for the sink; the C-STORE status."""
+        """Close the complete file; the C-STORE status."""
         if self.fd is None:
             return self.status
         fd, self.fd = self.fd, None
@@ -307,8 +337,25 @@ class IncomingFile:
         except OSError as exc:
             self.failed(exc)
             return self.status
-        self.receiver._keep(self, self.size)
+        self.complete = True
         return self.status
+
+    def settle(self) -> None:
+        """Read the header from memory and queue the complete file for the sink.
+
+        Called once the response has left, while the peer reads it and sends the next
+        data set: read on the worker instead, each header held the GIL that this thread
+        needs after every read from the socket.
+        """
+        if not self.complete:
+            return
+        self.complete = False
+        header: InstanceRecord | None = None
+        # Otherwise the store reads the file itself, and names any problem.
+        with contextlib.suppress(IncompleteHeaderError, InputFileError):
+            header = read_header_bytes(bytes(self.head), self.part, self.size)
+        self.head = bytearray()
+        self.receiver._keep(self, self.size, header)
 
     def abandon(self) -> None:
         """The data set will not be completed: remove what was written."""
@@ -375,7 +422,9 @@ class Receiver:
             incoming.abandon()
             return STORE_CANNOT_UNDERSTAND
         incoming.write(memoryview(data))
-        return incoming.finish()
+        status = incoming.finish()
+        incoming.settle()
+        return status
 
     def begin_instance(self, assoc: Any, request: StoreRequest, transfer_syntax: str
                        ) -> IncomingFile:
@@ -439,8 +488,9 @@ class Receiver:
             with contextlib.suppress(OSError):
                 os.unlink(path)
 
-    def _keep(self, incoming: IncomingFile, size: int) -> None:
+    def _keep(self, incoming: IncomingFile, size: int, header: InstanceRecord | None) -> None:
         """A complete file: count it and queue it for the sink (the worker describes it)."""
+        incoming.header = header
         with self._lock:
             self._open.discard(incoming)
             self.written += 1

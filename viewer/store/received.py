@@ -16,6 +16,7 @@ import contextlib
 import errno
 import filecmp
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,8 +44,12 @@ def _record(path: Path) -> InstanceRecord:
     return outcome.prepared.record
 
 
-def add_received(store: StudyStore, paths: list[Path], *, move: bool = True) -> list[Received]:
+def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
+                 headers: Sequence[InstanceRecord | None] | None = None) -> list[Received]:
     """Index ``paths`` and keep them in the store; one result per path, in order.
+
+    ``headers`` holds, per path, the header already read by the caller, or None: then
+    the file's header is read here.
 
     Each result is the stored record (``file_path`` the stored file) or the InputFileError
     that says why the file was not taken: not DICOM, truncated, a DICOMDIR, or the same
@@ -55,6 +60,10 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True) -> 
     results: list[Received | None] = [None] * len(paths)
     records: dict[int, InstanceRecord] = {}
     for index, path in enumerate(paths):
+        known = headers[index] if headers is not None else None
+        if known is not None:
+            records[index] = known  # read by the receiver as the data set arrived
+            continue
         try:
             records[index] = _record(path)
         except InputFileError as exc:

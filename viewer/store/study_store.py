@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -182,14 +182,18 @@ class StudyStore:
             raise result
         return result
 
-    def add_received_files(self, paths: list[Path], *, move: bool = True
+    def add_received_files(self, paths: list[Path], *, move: bool = True,
+                           headers: Sequence[InstanceRecord | None] | None = None,
                            ) -> list[InstanceRecord | InputFileError]:
         """:meth:`add_received_file` for a batch: one flush, one transaction.
+
+        ``headers`` gives, per path, the file's header when the caller has read it
+        already (the network receiver reads it from memory), or None.
 
         Returns one result per path, in order: the stored record, or the InputFileError
         that says why that file was not taken (the others are taken all the same).
         """
-        return received.add_received(self, paths, move=move)
+        return received.add_received(self, paths, move=move, headers=headers)
 
     def stored_digests(self, uids: Iterable[str]) -> dict[str, tuple[int, str, str]]:
         """Map stored SOP Instance UIDs among ``uids`` to (size, digest, relative path)."""
