@@ -28,6 +28,7 @@ from viewer.core.settings import NetworkSettings
 from viewer.net import retrieve
 from viewer.net.nodes import NodeRecord
 from viewer.net.query import QuerySpec, find
+from viewer.net.receiver import ReceivedInstance
 from viewer.net.scp import StorageSCP
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,10 +148,15 @@ def test_check_option_reports_drift(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 @pytest.fixture
-def storage_scp(tmp_path: Path) -> Iterator[StorageSCP]:
+def received() -> list[ReceivedInstance]:
+    return []
+
+
+@pytest.fixture
+def storage_scp(tmp_path: Path, received: list[ReceivedInstance]) -> Iterator[StorageSCP]:
     local = NetworkSettings(ae_title="LIGHTBOX", port=free_port(), bind_address="127.0.0.1")
     allowed = [NodeRecord(name="peer", called_aet=PEER_AET, host="127.0.0.1", port=104)]
-    scp = StorageSCP(local, allowed, tmp_path / "incoming", lambda item: None).start()
+    scp = StorageSCP(local, allowed, tmp_path / "incoming", received.append).start()
     try:
         yield scp
     finally:
@@ -191,7 +197,8 @@ def test_every_listed_storage_transfer_syntax_is_accepted(text: str,
         echo.release()
 
 
-def test_stored_files_are_level_2_with_our_file_meta(text: str, storage_scp: StorageSCP) -> None:
+def test_stored_files_are_level_2_with_our_file_meta(
+        text: str, storage_scp: StorageSCP, received: list[ReceivedInstance]) -> None:
     # 3.2.2.4 claims Level 2 storage (the data set kept as sent) and 3.2.1.2 that every
     # file Lightbox writes carries its implementation identity.
     assert "Level of Support: 2 (Full)" in text
@@ -205,7 +212,9 @@ def test_stored_files_are_level_2_with_our_file_meta(text: str, storage_scp: Sto
     finally:
         assoc.release()
     storage_scp.receiver.drain()
-    stored = dcmread(storage_scp.receiver.incoming / f"{source.SOPInstanceUID}.dcm")
+    (item,) = received
+    assert item.sop_instance_uid == source.SOPInstanceUID
+    stored = dcmread(item.path)
     assert stored.file_meta.ImplementationClassUID == IMPLEMENTATION_CLASS_UID
     assert stored.file_meta.ImplementationVersionName == IMPLEMENTATION_VERSION_NAME
     assert stored.file_meta.SourceApplicationEntityTitle == PEER_AET
