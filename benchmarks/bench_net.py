@@ -46,8 +46,8 @@ from viewer.core.identity import derived_uid
 from viewer.core.settings import NetworkSettings
 from viewer.net.nodes import NodeRecord
 from viewer.net.query import QuerySpec, find
-from viewer.net.receiver import BatchSink
 from viewer.net.retrieve import RetrieveRequest, retrieve
+from viewer.net.sinks import BatchSink
 from viewer.store import StudyStore
 
 SLICES = 400

@@ -28,8 +28,8 @@ from viewer.core.settings import NetworkSettings
 from viewer.net import retrieve
 from viewer.net.nodes import NodeRecord
 from viewer.net.query import QuerySpec, find
-from viewer.net.receiver import ReceivedInstance
 from viewer.net.scp import StorageSCP
+from viewer.net.sinks import ReceivedInstance
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "conformance-statement.md"

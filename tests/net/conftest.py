@@ -22,7 +22,7 @@ from tests.support.peers import (
 )
 from viewer.core.settings import NetworkSettings
 from viewer.net.nodes import NodeRecord
-from viewer.net.receiver import ReceivedInstance
+from viewer.net.sinks import ReceivedInstance
 
 OUR_AET = "LIGHTBOX"
 

@@ -28,7 +28,8 @@ from viewer.net.commands import (
     store_request,
 )
 from viewer.net.fastpath import set_nodelay
-from viewer.net.receiver import Receiver, Sink
+from viewer.net.receiver import Receiver
+from viewer.net.sinks import Sink
 
 
 class _Server:

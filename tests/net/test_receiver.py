@@ -16,15 +16,8 @@ from tests.net.test_fastpath import _Server, _store_all
 from viewer.core.records import InstanceRecord
 from viewer.net import receiver as receiver_module
 from viewer.net.commands import StoreRequest
-from viewer.net.receiver import (
-    BATCH_FILES,
-    BLANK_FILES,
-    BatchSink,
-    CountingSink,
-    ReceivedInstance,
-    Receiver,
-    RecentUids,
-)
+from viewer.net.receiver import BATCH_FILES, BLANK_FILES, Receiver, RecentUids
+from viewer.net.sinks import BatchSink, CountingSink, ReceivedInstance
 
 
 class _RecordingStore:

@@ -32,8 +32,8 @@ from viewer.net.echo import echo
 from viewer.net.listener import HomeListener, ListenerFile
 from viewer.net.nodes import RETRIEVE_METHODS, NodeBook, NodeRecord, parse_address
 from viewer.net.query import LEVELS, QuerySpec, find
-from viewer.net.receiver import BatchSink, ReceivedInstance
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve
+from viewer.net.sinks import BatchSink, ReceivedInstance
 from viewer.store.study_store import StudyStore
 
 LOGGER = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from viewer.core.processes import pid_alive
 from viewer.core.settings import NetworkSettings
 from viewer.net.connection import server_ssl_context
 from viewer.net.nodes import NODES_FILE, NodeBook, NodeRecord
-from viewer.net.receiver import Sink
 from viewer.net.scp import StorageSCP
+from viewer.net.sinks import Sink
 
 LOGGER = logging.getLogger(__name__)
 LISTENER_FILE = "listener.json"

@@ -1,36 +1,37 @@
 """Receiving C-STORE data sets straight to files, and handing them on off the network thread.
 
-The association's thread does only what must happen before the C-STORE response: it
-writes the encoded data set, as received, behind a File Meta Information header
-(PS3.10 7.1) into a file. Everything else (reading the header, indexing, moving into
-the store) runs in the sink on a worker thread, so the network keeps streaming.
+The association's thread does what must happen before the C-STORE response: it writes
+the encoded data set, as received, behind a File Meta Information header (PS3.10 7.1)
+into a file. Once the response has left, while the peer prepares the next data set, it
+reads the header from the first bytes it kept. Everything else (indexing, moving into
+the store) runs in the sink on a worker thread, so the network keeps streaming. The
+sinks are in :mod:`viewer.net.sinks`.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import logging
 import os
 import queue
 import re
-import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from viewer.core.errors import InputFileError
-from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from viewer.core.processes import pid_alive
 from viewer.core.records import InstanceRecord
 from viewer.dicom.header import read_header_bytes
 from viewer.dicom.structure import IncompleteHeaderError
 from viewer.net.commands import StoreRequest
+from viewer.net.file_meta import file_meta_bytes
+from viewer.net.sinks import ReceivedInstance, Sink
 
 LOGGER = logging.getLogger(__name__)
 _UID = re.compile(r"^[0-9.]{1,64}$")
@@ -41,38 +42,6 @@ STORE_OUT_OF_RESOURCES = 0xA700
 STORE_CANNOT_UNDERSTAND = 0xC000
 STORE_NOT_AUTHORIZED = 0x0124
 
-
-@dataclass(frozen=True, slots=True)
-class ReceivedInstance:
-    """One instance written to disk by the receiver, ready for the store's import path.
-
-    Attributes
-    ----------
-    path : Path
-        A complete DICOM file (preamble, File Meta Information, data set as sent), under
-        its temporary name in the incoming folder: the sink moves it, or leaves it to be
-        kept as ``<SOP Instance UID>.dcm`` if it fails.
-    sop_instance_uid, sop_class_uid, transfer_syntax_uid : str
-        From the C-STORE request and its presentation context.
-    calling_aet : str
-        The AE title that sent it.
-    move_originator_message_id : int or None
-        Set for C-MOVE sub-operations (PS3.7 9.3.1.1).
-    header : InstanceRecord or None
-        The file's header, read from memory as it arrived; None if the sink must read
-        it from the file (a header longer than what was kept, or one that did not parse).
-    """
-
-    path: Path
-    sop_instance_uid: str
-    sop_class_uid: str
-    transfer_syntax_uid: str
-    calling_aet: str
-    move_originator_message_id: int | None = None
-    header: InstanceRecord | None = None
-
-
-Sink = Callable[[ReceivedInstance], None]
 
 # A sink with a ``many`` method gets what arrived within BATCH_WAIT seconds, up to
 # BATCH_FILES instances, in one call: the store flushes and commits once per batch.
@@ -122,119 +91,6 @@ class RecentUids:
 
     def __len__(self) -> int:
         return len(self._uids)
-
-
-class CountingSink:
-    """Wraps a sink and counts what it took, with the SOP Instance UIDs if asked.
-
-    A batch sink stays one: its ``many`` is forwarded.
-
-    Parameters
-    ----------
-    sink : callable
-        The sink that takes the instances.
-    keep_uids : bool
-        Collect the UIDs in :attr:`arrived` (a retrieve's "what is still missing");
-        a long-running listener only counts.
-    """
-
-    def __init__(self, sink: Sink, *, keep_uids: bool = True) -> None:
-        self.sink = sink
-        self.keep_uids = keep_uids
-        self.arrived: set[str] = set()
-        self.count = 0
-        self.lock = threading.Lock()
-        if hasattr(sink, "many"):
-            self.many = self._many
-
-    def __call__(self, item: ReceivedInstance) -> None:
-        self.sink(item)
-        self._note([item.sop_instance_uid])
-
-    def _many(self, items: list[ReceivedInstance]) -> list[str]:
-        problems: list[str] = self.sink.many(items)  # type: ignore[attr-defined]
-        self._note([i.sop_instance_uid for i, p in zip(items, problems, strict=True) if not p])
-        return problems
-
-    def _note(self, uids: list[str]) -> None:
-        with self.lock:
-            self.count += len(uids)
-            if self.keep_uids:
-                self.arrived.update(uids)
-
-
-class AddMany(Protocol):
-    """``StudyStore.add_received_files``: a batch of files, with the headers read already."""
-
-    def __call__(self, paths: list[Path], *, headers: Sequence[InstanceRecord | None]
-                 ) -> Sequence[object]:
-        """One result per path: the stored record, or an exception saying why not."""
-
-
-class BatchSink:
-    """A sink that hands received files to a batch import (``StudyStore.add_received_files``).
-
-    Parameters
-    ----------
-    add_many : callable
-        Takes a list of file paths (and ``headers``, each file's header or None) and
-        returns one result per path, an exception for a file that was not taken.
-    """
-
-    def __init__(self, add_many: AddMany) -> None:
-        self.add_many = add_many
-
-    def __call__(self, item: ReceivedInstance) -> None:
-        (result,) = self.add_many([item.path], headers=[item.header])
-        if isinstance(result, Exception):
-            raise result
-
-    def many(self, items: list[ReceivedInstance]) -> list[str]:
-        """Import a batch; return a problem per item ("" for each one taken)."""
-        results = self.add_many([item.path for item in items],
-                                headers=[item.header for item in items])
-        return [str(r) if isinstance(r, Exception) else "" for r in results]
-
-
-def _element(group_elem: int, vr: bytes, value: bytes) -> bytes:
-    """One explicit VR little endian element of group 0002 (PS3.5 7.1.2)."""
-    if len(value) % 2:
-        value += b"\x00" if vr == b"UI" else b" "  # PS3.5 6.2: even length, UI pads NUL
-    tag = struct.pack("<HH", 0x0002, group_elem)
-    if vr == b"OB":
-        return tag + vr + b"\x00\x00" + struct.pack("<L", len(value)) + value
-    return tag + vr + struct.pack("<H", len(value)) + value
-
-
-_PREAMBLE = b"\x00" * 128 + b"DICM"
-_VERSION = _element(0x0001, b"OB", b"\x00\x01")
-_IMPLEMENTATION = _element(0x0012, b"UI", IMPLEMENTATION_CLASS_UID.encode()) + _element(
-    0x0013, b"SH", IMPLEMENTATION_VERSION_NAME.encode())
-
-
-@functools.lru_cache(maxsize=64)
-def _meta_parts(sop_class: str, syntax: str, source_aet: str) -> tuple[bytes, bytes]:
-    """The File Meta elements around the SOP Instance UID, the same for a whole series."""
-    before = _VERSION + _element(0x0002, b"UI", sop_class.encode("ascii"))
-    after = b"".join((
-        _element(0x0010, b"UI", syntax.encode("ascii")),
-        _IMPLEMENTATION,
-        _element(0x0016, b"AE", source_aet.encode("ascii", "replace")) if source_aet else b"",
-    ))
-    return before, after
-
-
-_GROUP_LENGTH = struct.Struct("<HH2sHL")  # (0002,0000) UL, explicit VR little endian
-
-
-def _file_meta_bytes(sop_class: str, sop_instance: str, syntax: str, source_aet: str) -> bytes:
-    """Preamble and File Meta Information (PS3.10 7.1), encoded directly: a few
-    microseconds, where building a pydicom dataset per instance costs milliseconds."""
-    before, after = _meta_parts(sop_class, syntax, source_aet)
-    instance = _element(0x0003, b"UI", sop_instance.encode("ascii"))
-    length = len(before) + len(instance) + len(after)
-    return b"".join((_PREAMBLE, _GROUP_LENGTH.pack(0x0002, 0x0000, b"UL", 4, length), before,
-                     instance, after))
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -453,7 +309,7 @@ class Receiver:
             incoming._discard()
             incoming.status = STORE_OUT_OF_RESOURCES
             return incoming
-        incoming.write(memoryview(_file_meta_bytes(
+        incoming.write(memoryview(file_meta_bytes(
             request.sop_class_uid, request.sop_instance_uid, transfer_syntax,
             incoming.calling_aet)))
         return incoming

@@ -36,8 +36,8 @@ from viewer.net.plan import (
     inventory,
     storage_contexts,
 )
-from viewer.net.receiver import CountingSink, Sink
 from viewer.net.scp import StorageSCP
+from viewer.net.sinks import CountingSink, Sink
 from viewer.net.transfer import NoGetError, run_get, run_move
 
 # held(study_uid, series_uids): how many instances of them the store holds.

@@ -38,7 +38,8 @@ from viewer.net.policy import (
     UNCOMPRESSED_SYNTAXES,
     VERIFICATION,
 )
-from viewer.net.receiver import Receiver, Sink
+from viewer.net.receiver import Receiver
+from viewer.net.sinks import Sink
 
 LOGGER = logging.getLogger(__name__)
 

@@ -38,8 +38,9 @@ from viewer.net.policy import (
     MOVE_MODELS,
     UNCOMPRESSED_SYNTAXES,
 )
-from viewer.net.receiver import Receiver, Sink
+from viewer.net.receiver import Receiver
 from viewer.net.scp import StorageSCP
+from viewer.net.sinks import Sink
 
 
 class NoGetError(Exception):

@@ -23,8 +23,8 @@ from viewer.core.settings import (
 )
 from viewer.net.listener import ListenerFile
 from viewer.net.nodes import NodeBook
-from viewer.net.receiver import BatchSink, Sink
 from viewer.net.scp import StorageSCP
+from viewer.net.sinks import BatchSink, Sink
 from viewer.ui.qr.qr_panel import QueryRetrieveWidget
 from viewer.ui.qr.service import QueryRetrieveService
 

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import QLabel, QWidget
 from viewer.core.errors import LightboxError
 from viewer.core.settings import NetworkSettings
 from viewer.net.listener import HomeListener
-from viewer.net.receiver import CountingSink, Sink
 from viewer.net.scp import StorageSCP
+from viewer.net.sinks import CountingSink, Sink
 
 LOGGER = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from viewer.net.echo import EchoResult, echo
 from viewer.net.listener import ListenerFile
 from viewer.net.nodes import NodeRecord
 from viewer.net.query import QuerySpec, find
-from viewer.net.receiver import Sink
 from viewer.net.retrieve import AlreadyHave, Held, RetrieveProgress, RetrieveRequest, retrieve
 from viewer.net.scp import StorageSCP
+from viewer.net.sinks import Sink
 
 
 class QueryRetrieveService:
