@@ -51,6 +51,9 @@ class AcceptLoop:
                 # What serve_forever does for a ready socket: accept, verify, hand the
                 # connection to its thread; errors are reported by handle_error.
                 self.server._handle_request_noblock()  # type: ignore[attr-defined]
+                # pynetdicom collects finished associations' garbage there, every so
+                # many calls; serve_forever called it every poll, here once a connection.
+                self.server.service_actions()
 
     def stop(self) -> None:
         """Stop accepting (connections already accepted go on) and wait for the loop."""
