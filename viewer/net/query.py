@@ -7,8 +7,9 @@ arrives, so a GUI worker can show results while the PACS is still searching, and
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,6 +187,23 @@ def find(
     PeerError
         Association failure, a failure status, or the PACS stopped answering.
     """
+    with contextlib.closing(find_identifiers(node, local, spec, cancel)) as identifiers:
+        for ident in identifiers:
+            yield identifier_to_dict(ident)
+
+
+def find_identifiers(
+    node: NodeRecord,
+    local: NetworkSettings,
+    spec: QuerySpec,
+    cancel: CancelToken | None = None,
+) -> Generator[Dataset, None, None]:
+    """:func:`find`, yielding each match's identifier as pydicom left it (PS3.4 C.4.1.2.3).
+
+    pydicom decodes an element when it is first read: a caller that needs a few of them
+    (the retrieve's list of instances needs three UIDs) skips decoding the rest, most of
+    the work of an image-level query.
+    """
     identifier = build_identifier(spec)
     model = FIND_MODELS[spec.model]
     assoc = open_association(
@@ -211,7 +229,7 @@ def find(
             code = int(status.Status)
             if code in PENDING:
                 if ident is not None:
-                    yield identifier_to_dict(ident)
+                    yield ident
                 continue
             if code in (SUCCESS, CANCELLED):
                 return
