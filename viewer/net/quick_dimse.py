@@ -125,9 +125,11 @@ class QuickStoreDIMSE(DIMSEServiceProvider):
         incoming.write(pdv[1:])
         if control & 0x02:  # PS3.8 E.2: the last fragment of the data set
             self._direct = None
-            self._respond(context_id, direct[1], incoming.finish())
-            # While the PACS reads the response and sends the next instance.
-            incoming.settle()
+            try:
+                self._respond(context_id, direct[1], incoming.finish())
+            finally:
+                # While the PACS reads the response and sends the next instance.
+                incoming.settle()
         return True
 
     def receive_pdvs(self, pdvs: list[tuple[int, memoryview]]) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from viewer.core.errors import InputFileError
 from viewer.core.processes import pid_alive
 from viewer.core.records import InstanceRecord
+from viewer.core.writeback import start_writeback
 from viewer.dicom.header import read_header_bytes
 from viewer.dicom.structure import IncompleteHeaderError
 from viewer.net.commands import StoreRequest
@@ -184,28 +185,31 @@ class IncomingFile:
         self.receiver._forget(self, f"cannot write {where}: {exc}")
 
     def finish(self) -> int:
-        """Close the complete file; the C-STORE status."""
-        if self.fd is None:
-            return self.status
-        fd, self.fd = self.fd, None
-        try:
-            os.close(fd)
-        except OSError as exc:
-            self.failed(exc)
-            return self.status
-        self.complete = True
+        """The data set is complete (the file is closed by :meth:`settle`); the C-STORE
+        status."""
+        if self.fd is not None:
+            self.complete = True
         return self.status
 
     def settle(self) -> None:
-        """Read the header from memory and queue the complete file for the sink.
+        """Start writing the file to disk, close it, read the header from memory and
+        queue the file for the sink.
 
         Called once the response has left, while the peer reads it and sends the next
-        data set: read on the worker instead, each header held the GIL that this thread
-        needs after every read from the socket.
+        data set. Read on the worker instead, each header held the GIL that this thread
+        needs after every read from the socket; written out only by the store's flush,
+        the last batch's data was still to write after the last instance.
         """
-        if not self.complete:
+        if not self.complete or self.fd is None:
             return
         self.complete = False
+        fd, self.fd = self.fd, None
+        start_writeback(fd)
+        try:
+            os.close(fd)
+        except OSError as exc:  # the descriptor is gone all the same (close(2))
+            self.failed(exc)
+            return
         header: InstanceRecord | None = None
         # Otherwise the store reads the file itself, and names any problem.
         with contextlib.suppress(IncompleteHeaderError, InputFileError):
