@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 
 from viewer.core.processes import pid_alive
+from viewer.core.writeback import start_writeback
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z.\-_]")
 _COUNTER = iter(range(1 << 62))
@@ -126,6 +127,9 @@ class FileStore:
                 _copy_into(source, fd)
             if _SYNCFS is None:
                 os.fsync(fd)
+            else:
+                # The batch's syncfs then finds most of it written already.
+                start_writeback(fd)
         except BaseException:
             os.close(fd)
             with contextlib.suppress(OSError):
