@@ -23,6 +23,8 @@ import select
 import socket
 import ssl
 import struct
+import threading
+import time
 from typing import Any, cast
 
 from pynetdicom import evt
@@ -38,6 +40,9 @@ LOGGER = logging.getLogger(__name__)
 # Longest a DUL thread waits for traffic before it checks its timers again (seconds).
 _IDLE_WAIT = 0.005
 _U32_BE = struct.Struct(">L")
+# Waiting for the DUL to reach Sta1 when an association is stopped (seconds).
+_STOP_WAIT = 0.01
+_STOP_STEP = 0.0002
 # Bytes of one data set read PDU after PDU before the reactor gets a turn.
 _STREAM_BYTES = 16 * 1024 * 1024
 _PDU_TYPES = frozenset(range(0x01, 0x08))  # PS3.8 9.3.1: A-ASSOCIATE-RQ to A-ABORT
@@ -116,8 +121,32 @@ class _WakeableDUL(DULServiceProvider):
 
     def send_pdu(self, primitive: Any) -> None:
         super().send_pdu(primitive)
+        self._wake()
+
+    def _wake(self) -> None:
         with contextlib.suppress(OSError):
             self.lightbox_wake[1].send(b"\x00")
+
+    def stop_dul(self) -> bool:
+        """Stop the reactor once the state machine is idle (Sta1), as pynetdicom's does.
+
+        The release confirmation reaches the user a moment before the DUL closes the
+        transport and returns to Sta1; pynetdicom's ``Association.kill`` then finds it a
+        step short and sleeps 10 ms before it asks again. Here that step is waited for in
+        small ones (up to 10 ms), and the reactor is woken so that it exits at once.
+        """
+        if threading.current_thread() is self:
+            return super().stop_dul()
+        deadline = time.monotonic() + _STOP_WAIT
+        while (self.state_machine.current_state != "Sta1" and self.is_alive()
+               and time.monotonic() < deadline):
+            time.sleep(_STOP_STEP)
+        if self.state_machine.current_state != "Sta1":
+            return False
+        self._kill_thread = True
+        self._wake()
+        self.join(_STOP_WAIT * 100)
+        return not self.is_alive()
 
     def _direct_ready(self) -> bool:
         return (
