@@ -283,3 +283,18 @@ def test_an_abort_right_behind_a_fragment_leaves_nothing(
     assert list((tmp_path / "incoming").iterdir()) == []
     assert sink.files == {}
     assert scp.receiver.written == 0
+
+
+def test_a_data_set_whose_header_does_not_parse_keeps_the_association(
+        scp: _Server, sink: FolderSink) -> None:
+    # The header is read on the network thread after the response; pydicom's fallback
+    # raises on an unknown VR. The file goes to the sink as received (the store reads it
+    # again and names the problem) and the association carries on.
+    uid = "1.2.826.0.1.3680043.9.7.4"
+    data = b"\x08\x00\x16\x00ZZ\x04\x001.2\x00" + b"\x10\x00\x10\x00PN\x02\x00AB"
+    assoc = _raw_store(scp, [b"".join(_split_store(1, uid, data, [4096]))])
+    _wait_for(lambda: uid in sink.files)
+    time.sleep(0.2)  # an abort would have reached us by now
+    assert uid in sink.files
+    assert assoc.is_established and not assoc.is_aborted
+    assoc.release()

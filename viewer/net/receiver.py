@@ -211,9 +211,12 @@ class IncomingFile:
             self.failed(exc)
             return
         header: InstanceRecord | None = None
-        # Otherwise the store reads the file itself, and names any problem.
-        with contextlib.suppress(IncompleteHeaderError, InputFileError):
+        try:
             header = read_header_bytes(bytes(self.head), self.part, self.size)
+        except (IncompleteHeaderError, InputFileError):
+            pass  # the store reads the file itself, and names the problem
+        except Exception:  # pydicom raises many types on damaged input (an unknown VR)
+            LOGGER.debug("header of %s left to the store", self.part, exc_info=True)
         self.head = bytearray()
         self.receiver._keep(self, self.size, header)
 
