@@ -24,6 +24,13 @@ def test_start_writeback_leaves_the_file_as_written(tmp_path: Path) -> None:
     assert path.read_bytes() == b"x" * 300_000 + b"y"
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
-def test_linux_has_the_call() -> None:
-    assert writeback._SYNC_FILE_RANGE is not None
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="both calls are Linux's")
+def test_linux_has_both_calls_and_syncfs_flushes(tmp_path: Path) -> None:
+    assert writeback._SYNC_FILE_RANGE is not None and writeback.HAS_SYNCFS
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        writeback.syncfs(fd)
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError):
+        writeback.syncfs(-1)  # EBADF, reported

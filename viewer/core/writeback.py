@@ -1,10 +1,10 @@
-"""Starting to write a file's data to disk without waiting for it.
+"""Writing a file's data to disk: started early, and flushed for a whole file system.
 
-A batch of files is made durable with one flush (``syncfs`` or an ``fsync`` per file)
-before its rows are committed; that flush then waits for all of the batch's data to
-reach the disk. Started as each file is complete, the writing overlaps with whatever
-comes next, and the flush has little left to wait for. Linux's ``sync_file_range``
-does that; elsewhere this does nothing and the flush does all the work, as before.
+A batch of files is made durable with one flush before its rows are committed: Linux's
+``syncfs`` (one call for the file system), elsewhere an ``fsync`` per file. Started as
+each file is complete (Linux's ``sync_file_range``), the writing overlaps with whatever
+comes next, and the flush has little left to wait for. Where a call is missing, the
+functions here say so (:data:`HAS_SYNCFS`) or do nothing (:func:`start_writeback`).
 """
 
 from __future__ import annotations
@@ -17,19 +17,39 @@ from typing import Any
 _SYNC_FILE_RANGE_WRITE = 2
 
 
-def _load() -> Any:
+def _libc_function(name: str, argtypes: list[Any]) -> Any:
+    """A Linux C library function returning int, or None elsewhere or if missing."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+        function = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.argtypes = argtypes
     function.restype = ctypes.c_int
     return function
 
 
-_SYNC_FILE_RANGE = _load()
+_SYNCFS = _libc_function("syncfs", [ctypes.c_int])
+_SYNC_FILE_RANGE = _libc_function(
+    "sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint])
+
+#: Whether :func:`syncfs` is available; without it, flush each file with ``os.fsync``.
+HAS_SYNCFS = _SYNCFS is not None
+
+
+def syncfs(fd: int) -> None:
+    """Flush the whole file system that ``fd`` is on (Linux ``syncfs(2)``).
+
+    Raises
+    ------
+    OSError
+        The flush failed, or the platform has no ``syncfs`` (see :data:`HAS_SYNCFS`).
+    """
+    if _SYNCFS is None:
+        raise OSError("syncfs is not available on this platform")
+    if _SYNCFS(fd) != 0:
+        raise OSError(ctypes.get_errno(), "syncfs failed")
 
 
 def start_writeback(fd: int) -> None:

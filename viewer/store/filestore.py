@@ -13,17 +13,14 @@ instance), never a row without its file.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import re
 import shutil
-import sys
 import threading
 from pathlib import Path
 
 from viewer.core.processes import pid_alive
-from viewer.core.writeback import start_writeback
+from viewer.core.writeback import HAS_SYNCFS, start_writeback, syncfs
 
 _UNSAFE = re.compile(r"[^0-9A-Za-z.\-_]")
 _COUNTER = iter(range(1 << 62))
@@ -41,23 +38,6 @@ def safe_component(uid: str) -> str:
     """A UID as a file name: UIDs are digits and dots (PS3.5 9.1); anything else is escaped."""
     cleaned = _UNSAFE.sub("_", uid.strip()) or "_"
     return cleaned[:128]
-
-
-def _load_syncfs() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    """Linux ``syncfs(2)``: flush one file system in one call (None elsewhere)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        function = libc.syncfs
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int]
-    function.restype = ctypes.c_int
-    return function
-
-
-_SYNCFS = _load_syncfs()
 
 
 class FileStore:
@@ -125,7 +105,7 @@ class FileStore:
             else:
                 assert source is not None
                 _copy_into(source, fd)
-            if _SYNCFS is None:
+            if not HAS_SYNCFS:
                 os.fsync(fd)
             else:
                 # The batch's syncfs then finds most of it written already.
@@ -160,11 +140,10 @@ class FileStore:
 
     def _place(self, pairs: list[tuple[str, str]], *, flushed: bool, remove_failed: bool
                ) -> list[tuple[str, OSError]]:
-        if pairs and _SYNCFS is not None:
+        if pairs and HAS_SYNCFS:
             fd = os.open(self.incoming, os.O_RDONLY)
             try:
-                if _SYNCFS(fd) != 0:
-                    raise OSError(ctypes.get_errno(), "syncfs failed")
+                syncfs(fd)
             finally:
                 os.close(fd)
         elif pairs and not flushed:
