@@ -164,3 +164,20 @@ def test_text_without_escapes_decoded_as_pydicom_does(
     assert fast is not None
     assert fast == expected
     assert fast.patient.patient_name
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_same_bytes_under_another_character_set_are_decoded_again(tmp_path: Path) -> None:
+    """Decoded values are remembered across files; the character set is part of the key, so
+    the same bytes read as Latin-1 in one file and UTF-8 in the next give each its text."""
+    (path,) = write_ct_series(tmp_path, slices=1, rows=8, cols=8)
+    ds = pydicom.dcmread(path)
+    ds.PatientName = "Müller^Jürgen".encode()
+    names = []
+    for charset in ("ISO_IR 100", "ISO_IR 192", "ISO_IR 100"):
+        ds.SpecificCharacterSet = charset
+        ds.save_as(path)
+        record = _fast_record(path.read_bytes(), str(path))
+        assert record is not None
+        names.append(record.patient.patient_name)
+    assert names == ["MÃ¼ller^JÃ¼rgen", "Müller^Jürgen", "MÃ¼ller^JÃ¼rgen"]

@@ -270,7 +270,7 @@ _WANTED: dict[int, tuple[str, str]] = {
     int(tag_for_keyword(k) or 0): (k, str(dictionary_VR(int(tag_for_keyword(k) or 0))))
     for k in HEADER_KEYWORDS
 }
-_VR_OF = dict(_WANTED.values())
+_TAG = {keyword: tag for tag, (keyword, _vr) in _WANTED.items()}
 _META_SOP_CLASS, _META_SOP_INSTANCE, _META_SYNTAX = 0x00020002, 0x00020003, 0x00020010
 # PS3.5 6.1.3: TAB, LF, FF and CR reset ISO 2022 code extensions in text values.
 _TEXT_DELIMITERS = {0x09, 0x0A, 0x0C, 0x0D}
@@ -328,6 +328,32 @@ def _decoded(raw: bytes | None, encodings: tuple[str, ...], vr: str) -> str:
     return raw.decode("latin-1").strip()
 
 
+# Decoded text by (raw value, character sets, VR). The files of a series repeat the same
+# patient, study and series values, and decoding them is half of a small file's header
+# cost; bounded, because a disc of many patients would otherwise grow it without end.
+_TEXT_CACHE: dict[tuple[bytes, tuple[str, ...], str], str] = {}
+_TEXT_CACHE_LIMIT = 4096
+
+
+def _cached_text(raw: bytes | None, encodings: tuple[str, ...], vr: str) -> str:
+    if not raw:
+        return ""
+    key = (raw, encodings, vr)
+    text = _TEXT_CACHE.get(key)
+    if text is None:
+        text = _decoded(raw, encodings, vr)
+        if len(_TEXT_CACHE) >= _TEXT_CACHE_LIMIT:
+            _TEXT_CACHE.clear()
+        _TEXT_CACHE[key] = text
+    return text
+
+
+@lru_cache(maxsize=256)
+def _patient(patient_id: str, name: str, birth_date: str, sex: str) -> PatientRecord:
+    """One record per patient, shared by the files of a series (records are immutable)."""
+    return PatientRecord(patient_id=patient_id, patient_name=name, birth_date=birth_date, sex=sex)
+
+
 def _fast_int(raw: bytes | None, vr: str) -> int | None:
     if not raw:
         return None
@@ -369,29 +395,28 @@ def _fast_record(data: bytes, source: str, file_size: int | None = None) -> Inst
         raise InputFileError(source, str(exc)) from exc
     except (UnknownStructureError, struct.error):
         return None
-    by_name = {_WANTED[tag][0]: raw for tag, raw in values.items()}
-    sop_uid = _ascii(by_name.get("SOPInstanceUID")) or _ascii(meta.get(_META_SOP_INSTANCE))
-    sop_class = _ascii(by_name.get("SOPClassUID")) or _ascii(meta.get(_META_SOP_CLASS))
-    study_uid = _ascii(by_name.get("StudyInstanceUID"))
-    series_uid = _ascii(by_name.get("SeriesInstanceUID"))
+    raw = values.get
+    sop_uid = _ascii(raw(_TAG["SOPInstanceUID"])) or _ascii(meta.get(_META_SOP_INSTANCE))
+    sop_class = _ascii(raw(_TAG["SOPClassUID"])) or _ascii(meta.get(_META_SOP_CLASS))
+    study_uid = _ascii(raw(_TAG["StudyInstanceUID"]))
+    series_uid = _ascii(raw(_TAG["SeriesInstanceUID"]))
     if not sop_uid or not (study_uid and series_uid) or sop_class == MEDIA_STORAGE_DIRECTORY:
         return None  # pydicom's path gives the precise message
     if not syntax:
         syntax = IMPLICIT_VR_LE if implicit else EXPLICIT_VR_LE
-    encodings = _encodings(by_name.get("SpecificCharacterSet"))
+    charset = raw(_TAG["SpecificCharacterSet"])
+    encodings = _encodings(charset)
 
     def text(keyword: str) -> str:
-        return _decoded(by_name.get(keyword), encodings, _VR_OF[keyword])
+        tag = _TAG[keyword]
+        return _cached_text(raw(tag), encodings, _WANTED[tag][1])
 
     return InstanceRecord(
         sop_instance_uid=sop_uid,
         sop_class_uid=sop_class,
         transfer_syntax_uid=syntax,
-        patient=PatientRecord(
-            patient_id=text("PatientID"),
-            patient_name=text("PatientName"),
-            birth_date=text("PatientBirthDate"),
-            sex=text("PatientSex"),
+        patient=_patient(
+            text("PatientID"), text("PatientName"), text("PatientBirthDate"), text("PatientSex")
         ),
         study_uid=study_uid,
         series_uid=series_uid,
@@ -402,16 +427,16 @@ def _fast_record(data: bytes, source: str, file_size: int | None = None) -> Inst
         study_description=text("StudyDescription"),
         referring_physician=text("ReferringPhysicianName"),
         modality=text("Modality"),
-        series_number=_fast_int(by_name.get("SeriesNumber"), "IS"),
+        series_number=_fast_int(raw(_TAG["SeriesNumber"]), "IS"),
         series_description=text("SeriesDescription"),
         body_part=text("BodyPartExamined"),
-        instance_number=_fast_int(by_name.get("InstanceNumber"), "IS"),
-        rows=_fast_int(by_name.get("Rows"), "US") or 0,
-        columns=_fast_int(by_name.get("Columns"), "US") or 0,
-        number_of_frames=_fast_int(by_name.get("NumberOfFrames"), "IS") or 1,
-        image_position=_fast_floats(by_name.get("ImagePositionPatient"), 3),  # type: ignore[arg-type]
-        image_orientation=_fast_floats(by_name.get("ImageOrientationPatient"), 6),  # type: ignore[arg-type]
-        specific_character_set=_ascii(by_name.get("SpecificCharacterSet")),
+        instance_number=_fast_int(raw(_TAG["InstanceNumber"]), "IS"),
+        rows=_fast_int(raw(_TAG["Rows"]), "US") or 0,
+        columns=_fast_int(raw(_TAG["Columns"]), "US") or 0,
+        number_of_frames=_fast_int(raw(_TAG["NumberOfFrames"]), "IS") or 1,
+        image_position=_fast_floats(raw(_TAG["ImagePositionPatient"]), 3),  # type: ignore[arg-type]
+        image_orientation=_fast_floats(raw(_TAG["ImageOrientationPatient"]), 6),  # type: ignore[arg-type]
+        specific_character_set=_ascii(charset),
         file_path=source,
         file_size=size,
     )

@@ -73,15 +73,13 @@ def read_meta(data: bytes) -> tuple[int, dict[int, bytes]]:
     pos = PROBE_LENGTH
     # PS3.10 7.1: the meta group is always explicit VR little endian.
     while pos + 8 <= len(data):
-        group, element = struct.unpack_from("<HH", data, pos)
+        group, element, vr, length = _EXPLICIT_HEADER.unpack_from(data, pos)
         if group != 0x0002:
             break
-        vr = data[pos + 4 : pos + 6]
         if vr in _LONG_VRS:
-            (length,) = struct.unpack_from("<I", data, pos + 8)
+            (length,) = _U32.unpack_from(data, pos + 8)
             value = pos + 12
         else:
-            (length,) = struct.unpack_from("<H", data, pos + 6)
             value = pos + 8
         meta[group << 16 | element] = data[value : value + length]
         pos = value + length
@@ -180,57 +178,69 @@ class Walker:
         """Walk elements from ``pos`` to ``end`` (or an Item Delimitation when undefined).
 
         ``collect`` receives the values of the top-level elements whose tags are in ``wanted``.
-        This loop runs for every element of every imported file, so it is written flat.
+        This loop runs for every element of every imported file, so it is written flat: an
+        element whose 12 header bytes are all in memory takes the branch without bounds
+        checks, and delimiters (group FFFE) are the rare branch.
         """
         if depth > 32:
             return end
         data, have, size, implicit = self.data, self.have, self.size, self.implicit
-        wanted = self.wanted
+        wanted = self.wanted if collect is not None else ()
+        # Below this offset a 12-byte header is in memory and inside the file.
+        checked = min(have, size) - 12
+        explicit_header = _EXPLICIT_HEADER.unpack_from
+        u32 = _U32.unpack_from
+        long_vrs = _LONG_VRS
         while pos < end:
-            if pos + 8 > size:
-                # Trailing padding shorter than a header (some writers add one byte).
-                if end == size == have and not any(data[pos:]):
-                    return end
-                raise TruncatedError(f"truncated in an element header at byte {pos}")
-            if pos + 12 > have and have < size:
-                raise IncompleteHeaderError(pos)
+            if pos > checked:
+                if pos + 8 > size:
+                    # Trailing padding shorter than a header (some writers add one byte).
+                    if end == size == have and not any(data[pos:]):
+                        return end
+                    raise TruncatedError(f"truncated in an element header at byte {pos}")
+                if pos + 12 > have and have < size:
+                    raise IncompleteHeaderError(pos)
             if implicit:
                 group, element, length = _IMPLICIT_HEADER.unpack_from(data, pos)
                 vr = b""
                 value = pos + 8
             else:
-                group, element, vr, length = _EXPLICIT_HEADER.unpack_from(data, pos)
+                group, element, vr, length = explicit_header(data, pos)
                 if group == 0xFFFE:
-                    (length,) = _U32.unpack_from(data, pos + 4)
+                    (length,) = u32(data, pos + 4)
                     value = pos + 8
-                elif vr in _LONG_VRS:
+                elif vr in long_vrs:
                     if pos + 12 > size:
                         raise TruncatedError(f"truncated in an element header at byte {pos}")
-                    (length,) = _U32.unpack_from(data, pos + 8)
+                    (length,) = u32(data, pos + 8)
                     value = pos + 12
                 else:
                     value = pos + 8
-            if group == 0xFFFE and element == 0xE00D:
-                return value
+            if group == 0xFFFE:
+                if element == 0xE00D:
+                    return value
+                if element == 0xE0DD and length != _UNDEFINED:
+                    if value + length > size:
+                        raise TruncatedError(
+                            f"truncated inside element {tag_text(group, element)}: {length} "
+                            f"bytes declared, {size - value} in the file"
+                        )
+                    return value
             if length == _UNDEFINED:
                 # PS3.5 6.2.2: an undefined-length UN holds implicit VR little endian items.
                 walker = Walker(data, True, size, self.wanted) if vr == b"UN" else self
                 pos = walker._undefined(value, tag_text(group, element), depth)
                 continue
-            if value + length > size:
+            pos = value + length
+            if pos > size:
                 raise TruncatedError(
                     f"truncated inside element {tag_text(group, element)}: {length} bytes "
                     f"declared, {size - value} in the file"
                 )
-            if group == 0xFFFE and element == 0xE0DD:
-                return value
-            if collect is not None:
-                key = group << 16 | element
-                if key in wanted:
-                    if value + length > have:
-                        raise IncompleteHeaderError(value)
-                    collect[key] = data[value : value + length]
-            pos = value + length
+            if group << 16 | element in wanted:
+                if pos > have:
+                    raise IncompleteHeaderError(value)
+                collect[group << 16 | element] = data[value:pos]  # type: ignore[index]
         return pos
 
     def _undefined(self, pos: int, tag: str, depth: int) -> int:
