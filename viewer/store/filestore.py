@@ -30,6 +30,8 @@ _PID = [os.getpid()]
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 CHUNK = 1 << 20
+# Files from this size on start their write-out as soon as they are written.
+EARLY_WRITEBACK = 256 << 10
 # A temporary name is never reused: O_EXCL refuses to write through anything already there.
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
@@ -107,8 +109,10 @@ class FileStore:
                 _copy_into(source, fd)
             if not HAS_SYNCFS:
                 os.fsync(fd)
-            else:
-                # The batch's syncfs then finds most of it written already.
+            elif data is None or len(data) >= EARLY_WRITEBACK:
+                # The batch's syncfs then finds most of it written already. Not for small
+                # files: a write-out started per file costs more than one syncfs of them
+                # all (10,000 files of 3.5 KB: 2.4-2.6 s against 2.6-2.7 s, docs/import.md).
                 start_writeback(fd)
         except BaseException:
             os.close(fd)
