@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGLSLossless
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage, MRImageStorage, Verification
 
 from tests.net.conftest import FolderSink
 from viewer.core.settings import NetworkSettings
 from viewer.net.nodes import NodeRecord
-from viewer.net.scp import StorageSCP
+from viewer.net.scp import StorageSCP, _scp_contexts
 
 PACS = NodeRecord("pacs", "PACS", "127.0.0.1", 104)
 REMOTE = NodeRecord("remote", "REMOTE", "127.0.0.2", 104)
@@ -106,3 +107,23 @@ def test_a_stopped_scp_lets_go_of_its_port_and_starts_again(
         assert assoc.is_established  # type: ignore[attr-defined]
         assert assoc.send_c_echo().Status == 0  # type: ignore[attr-defined]
         assoc.release()  # type: ignore[attr-defined]
+
+
+def test_each_association_negotiates_on_its_own(scp: StorageSCP) -> None:
+    """The supported contexts are shared between associations, not copied for each: one
+    association's negotiation must not change what the next one is offered."""
+    def offered() -> list[tuple[str, tuple[str, ...], object, object]]:
+        return [(str(c.abstract_syntax), tuple(map(str, c.transfer_syntax)), c.scu_role,
+                 c.scp_role) for c in _scp_contexts(scp._syntaxes)]
+
+    before = offered()
+    accepted = []
+    for syntaxes in ([JPEGLSLossless], [ImplicitVRLittleEndian], [ExplicitVRLittleEndian]):
+        ae = AE(ae_title="PACS")
+        ae.add_requested_context(CTImageStorage, syntaxes)
+        assoc = ae.associate("127.0.0.1", scp.port, ae_title="LIGHTBOX")
+        assert assoc.is_established
+        accepted.append([str(cx.transfer_syntax[0]) for cx in assoc.accepted_contexts])
+        assoc.release()
+    assert accepted == [[JPEGLSLossless], [ImplicitVRLittleEndian], [ExplicitVRLittleEndian]]
+    assert offered() == before
