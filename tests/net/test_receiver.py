@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +15,7 @@ import pytest
 from tests.net.conftest import FolderSink
 from tests.net.test_fastpath import _Server, _store_all
 from viewer.core.records import InstanceRecord
+from viewer.dicom.structure import read_meta
 from viewer.net import receiver as receiver_module
 from viewer.net.commands import StoreRequest
 from viewer.net.receiver import BATCH_FILES, BLANK_FILES, Receiver, RecentUids
@@ -175,3 +177,31 @@ def test_a_closed_receiver_refuses_data_sets_until_reopened(tmp_path: Path) -> N
     taken.settle()  # after the response: hands the file on
     receiver.close()
     assert set(sink.files) == {"1.2.3.4"} and receiver.written == 1
+
+
+@pytest.mark.parametrize("end", ["drain", "close"])
+def test_the_end_of_a_retrieve_waits_for_the_last_answered_file(
+        tmp_path: Path, peer_files: dict[str, Path], end: str) -> None:
+    """The C-STORE response leaves before its file is queued, so the PACS's final
+    response can reach the retrieve first: draining (or closing) then still delivers that
+    file, and closing does not take it for a data set cut off mid-way."""
+    (path,) = _files(peer_files, 1)
+    ds = pydicom.dcmread(path)
+    store = _RecordingStore(tmp_path / "store")
+    receiver = Receiver(tmp_path / "incoming", BatchSink(store.add_received_files))
+    peer = SimpleNamespace(is_requestor=True, acceptor=SimpleNamespace(ae_title="PACS"))
+    request = StoreRequest(1, str(ds.SOPClassUID), str(ds.SOPInstanceUID), "", None)
+    incoming = receiver.begin_instance(peer, request, str(ds.file_meta.TransferSyntaxUID))
+    data = path.read_bytes()
+    incoming.write(memoryview(data)[read_meta(data)[0]:])  # the data set, as sent
+    assert incoming.finish() == 0  # answered; the association's thread settles it next
+    settler = threading.Timer(0.2, incoming.settle)
+    settler.start()
+    try:
+        getattr(receiver, end)()
+        assert set(store.sink.files) == {str(ds.SOPInstanceUID)}
+    finally:
+        settler.join()
+        receiver.close()
+    stored = pydicom.dcmread(store.sink.files[str(ds.SOPInstanceUID)])
+    assert stored.PixelData == ds.PixelData

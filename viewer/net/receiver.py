@@ -48,6 +48,9 @@ STORE_NOT_AUTHORIZED = 0x0124
 # BATCH_FILES instances, in one call: the store flushes and commits once per batch.
 BATCH_FILES = 64
 BATCH_WAIT = 0.05
+# How long a drain waits for complete files still on their way to the queue (seconds);
+# their thread queues them right after answering, so this is only a bound.
+SETTLE_WAIT = 2.0
 # How much of each data set is kept in memory to read its header from (the store's
 # importer reads as much of a file for the same purpose).
 HEAD_BYTES = 64 * 1024
@@ -191,6 +194,11 @@ class IncomingFile:
             self.complete = True
         return self.status
 
+    @property
+    def settling(self) -> bool:
+        """Complete and answered, and about to be queued (true until it is)."""
+        return self.complete or (self.fd is None and self.status == STORE_SUCCESS)
+
     def settle(self) -> None:
         """Start writing the file to disk, close it, read the header from memory and
         queue the file for the sink.
@@ -254,6 +262,8 @@ class Receiver:
         # Complete files, a _FLUSH mark (deliver what is batched now) or None (stop).
         self._queue: queue.Queue[IncomingFile | object | None] = queue.Queue()
         self._lock = threading.Lock()
+        # Notified whenever a file leaves ``_open`` (queued for the sink, or dropped).
+        self._left_open = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None
         self.written = 0
         self.bytes_written = 0
@@ -356,6 +366,7 @@ class Receiver:
         incoming.header = header
         with self._lock:
             self._open.discard(incoming)
+            self._left_open.notify_all()
             self.written += 1
             self.bytes_written += size
             self.uids.add(incoming.request.sop_instance_uid)
@@ -369,6 +380,7 @@ class Receiver:
     def _forget(self, incoming: IncomingFile, failure: str = "") -> None:
         with self._lock:
             self._open.discard(incoming)
+            self._left_open.notify_all()
             if failure:
                 self.failures.append((incoming.request.sop_instance_uid, failure))
 
@@ -452,11 +464,28 @@ class Receiver:
         The worker is told not to wait for more files to fill its batch: nothing more
         may come (the retrieve ended), and the caller is waiting.
         """
+        self._await_settled()
         with self._lock:
             running = self._worker is not None
         if running:
             self._queue.put(_FLUSH)
         self._queue.join()
+
+    def _await_settled(self) -> None:
+        """Wait for files whose data set is complete but not yet queued.
+
+        The response to the last C-STORE leaves before its file is queued (see
+        :meth:`IncomingFile.settle`), so the PACS's final C-GET/C-MOVE response can
+        reach the caller first: a flush sent then would miss that file, and the worker
+        would hold it for a whole batch window.
+        """
+        deadline = time.monotonic() + SETTLE_WAIT
+        with self._left_open:
+            while any(incoming.settling for incoming in self._open):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._left_open.wait(remaining)
 
     def reopen(self) -> None:
         """Take data sets again after :meth:`close` (a storage SCP started again)."""
@@ -467,7 +496,10 @@ class Receiver:
         """Refuse new data sets, drop those cut off mid-way, drain, stop the worker."""
         with self._lock:
             self._closed = True
-            unfinished = list(self._open)
+        # A complete file is kept even if its thread has not queued it yet.
+        self._await_settled()
+        with self._lock:
+            unfinished = [incoming for incoming in self._open if not incoming.settling]
         for incoming in unfinished:
             incoming.abandon()
         with self._lock:
