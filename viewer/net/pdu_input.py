@@ -10,6 +10,7 @@ buffer.
 
 from __future__ import annotations
 
+import mmap
 import socket
 import struct
 
@@ -28,7 +29,10 @@ class PduInput:
     __slots__ = ("_buffer", "_end", "_start", "_view")
 
     def __init__(self, capacity: int = CAPACITY) -> None:
-        self._buffer = bytearray(capacity)
+        # Anonymous memory, not a bytearray: the kernel gives zero pages as they are first
+        # written, where bytearray() zeroes all 4 MiB at once (0.3-2 ms for every
+        # association opened or accepted, most of which only ever carry a few PDUs).
+        self._buffer = mmap.mmap(-1, capacity)
         self._view = memoryview(self._buffer)
         self._start = 0
         self._end = 0
