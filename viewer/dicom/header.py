@@ -375,6 +375,12 @@ def _fast_floats(raw: bytes | None, count: int) -> tuple[float, ...] | None:
     return values if len(values) == count else None
 
 
+@lru_cache(maxsize=64)
+def _orientation(raw: bytes | None) -> tuple[float, ...] | None:
+    """Image Orientation (Patient) (PS3.3 C.7.6.2.1.1), the same for a whole series."""
+    return _fast_floats(raw, 6)
+
+
 def _fast_record(data: bytes, source: str, file_size: int | None = None) -> InstanceRecord | None:
     """Read a little endian file in one structure pass; None sends it to pydicom."""
     size = max(file_size or 0, len(data))
@@ -435,7 +441,7 @@ def _fast_record(data: bytes, source: str, file_size: int | None = None) -> Inst
         columns=_fast_int(raw(_TAG["Columns"]), "US") or 0,
         number_of_frames=_fast_int(raw(_TAG["NumberOfFrames"]), "IS") or 1,
         image_position=_fast_floats(raw(_TAG["ImagePositionPatient"]), 3),  # type: ignore[arg-type]
-        image_orientation=_fast_floats(raw(_TAG["ImageOrientationPatient"]), 6),  # type: ignore[arg-type]
+        image_orientation=_orientation(raw(_TAG["ImageOrientationPatient"])),  # type: ignore[arg-type]
         specific_character_set=_ascii(charset),
         file_path=source,
         file_size=size,

@@ -180,7 +180,9 @@ def disk_order(paths: Iterable[Path], report: ImportReport) -> list[tuple[Path, 
         if key in seen:
             continue
         seen.add(key)
-        entries.append((info.st_dev, info.st_ino, str(path), Path(path), info.st_size))
+        # Path(Path) parses the path again: most callers pass Paths already.
+        as_path = path if isinstance(path, Path) else Path(path)
+        entries.append((info.st_dev, info.st_ino, str(as_path), as_path, info.st_size))
     entries.sort()
     return [(e[3], e[4]) for e in entries]
 
