@@ -18,6 +18,10 @@ _HEADER = struct.Struct(">BBL")  # PS3.8 9.3.1: PDU type, reserved, PDU length
 # Room for the largest PDU Lightbox accepts by default (its maximum PDU length, 4 MiB) and
 # its header; a larger one, which a peer may send only if told it can, is read on its own.
 CAPACITY = 4 * 1024 * 1024 + 64 * 1024
+# Private anonymous memory where the platform names it (POSIX); mmap's default there is a
+# shared mapping, backed by shmem. Windows maps anonymous memory privately anyway.
+_PRIVATE = ({"flags": mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS}
+            if hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS") else {})
 
 
 class PduInput:
@@ -32,7 +36,7 @@ class PduInput:
         # Anonymous memory, not a bytearray: the kernel gives zero pages as they are first
         # written, where bytearray() zeroes all 4 MiB at once (0.3-2 ms for every
         # association opened or accepted, most of which only ever carry a few PDUs).
-        self._buffer = mmap.mmap(-1, capacity)
+        self._buffer = mmap.mmap(-1, capacity, **_PRIVATE)
         self._view = memoryview(self._buffer)
         self._start = 0
         self._end = 0
