@@ -33,7 +33,7 @@ from viewer.net.listener import HomeListener, ListenerFile
 from viewer.net.nodes import RETRIEVE_METHODS, NodeBook, NodeRecord, parse_address
 from viewer.net.query import LEVELS, QuerySpec, find
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve
-from viewer.net.sinks import BatchSink, ReceivedInstance
+from viewer.net.sinks import BatchSink, CountingSink, ReceivedInstance
 from viewer.store.study_store import StudyStore
 
 LOGGER = logging.getLogger(__name__)
@@ -369,18 +369,8 @@ def run_listen(args: argparse.Namespace) -> int:
     local = load_network_settings(home)
     if args.tls_port is not None:
         local = replace(local, tls_port=args.tls_port).validated()
-    count = 0
-    lock = threading.Lock()
     with StudyStore.open(home) as store:
-        base = store_sink(store)
-
-        def sink(item: ReceivedInstance) -> None:
-            nonlocal count
-            base(item)
-            with lock:
-                count += 1
-            print(f"received {item.sop_instance_uid} from {item.calling_aet}", flush=True)
-
+        sink = _ListenSink(store)
         listener = HomeListener(home, local, home / INCOMING, sink, port=args.port)
         stop = threading.Event()
         if threading.current_thread() is threading.main_thread():
@@ -398,8 +388,40 @@ def run_listen(args: argparse.Namespace) -> int:
                           f"{', '.join(n.called_aet for n in nodes) or 'nobody'}", flush=True)
         finally:
             listener.stop()
-    print(f"stopped; {count} instances received", flush=True)
+    print(f"stopped; {sink.counted.count} instances received", flush=True)
     return EXIT_OK
+
+
+class _ListenSink:
+    """The store's batch import for ``lightbox listen``, with a line per batch received.
+
+    A batch sink (it has ``many``), so the receiver hands the store what arrived together:
+    one flush and one transaction per batch, as for a retrieve. A plain function here made
+    every instance a batch of its own.
+    """
+
+    def __init__(self, store: StudyStore) -> None:
+        self.counted = CountingSink(store_sink(store), keep_uids=False)
+
+    def __call__(self, item: ReceivedInstance) -> None:
+        self.counted(item)
+        self._report([item], [""])
+
+    def many(self, items: list[ReceivedInstance]) -> list[str]:
+        """Import a batch (see :meth:`BatchSink.many`) and say what was taken."""
+        problems = self.counted.many(items)
+        self._report(items, problems)
+        return list(problems)
+
+    @staticmethod
+    def _report(items: list[ReceivedInstance], problems: list[str]) -> None:
+        senders: dict[str, int] = {}
+        for item, problem in zip(items, problems, strict=True):
+            if not problem:
+                senders[item.calling_aet] = senders.get(item.calling_aet, 0) + 1
+        for aet, taken in senders.items():
+            print(f"received {taken} instance{'s' if taken != 1 else ''} from {aet}",
+                  flush=True)
 
 
 def run_config_show(args: argparse.Namespace) -> int:
