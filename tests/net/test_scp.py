@@ -10,11 +10,12 @@ from pathlib import Path
 import pydicom
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGLSLossless
-from pynetdicom import AE
+from pynetdicom import AE, evt
 from pynetdicom.sop_class import CTImageStorage, MRImageStorage, Verification
 
 from tests.net.conftest import FolderSink
 from viewer.core.settings import NetworkSettings
+from viewer.net.association_requests import decoded_request
 from viewer.net.nodes import NodeRecord
 from viewer.net.scp import StorageSCP, _scp_contexts
 
@@ -127,3 +128,50 @@ def test_each_association_negotiates_on_its_own(scp: StorageSCP) -> None:
         assoc.release()
     assert accepted == [[JPEGLSLossless], [ImplicitVRLittleEndian], [ExplicitVRLittleEndian]]
     assert offered() == before
+
+
+def _association_requests_decoded() -> tuple[int, int]:
+    info = decoded_request.cache_info()
+    return info.hits, info.misses
+
+
+def test_a_repeated_association_request_is_decoded_once(scp: StorageSCP) -> None:
+    """A PACS sends the same A-ASSOCIATE-RQ for every association: the second one reuses
+    the first one's decoding, and each association still negotiates on its own."""
+    hits, _misses = _association_requests_decoded()
+    for _ in range(2):
+        assoc = _associate(scp, "PACS")
+        assert assoc.is_established  # type: ignore[attr-defined]
+        assert assoc.send_c_echo().Status == 0  # type: ignore[attr-defined]
+        assoc.release()  # type: ignore[attr-defined]
+    assert _association_requests_decoded()[0] > hits
+
+
+def test_a_remembered_request_from_another_host_is_still_rejected(scp: StorageSCP) -> None:
+    """The same request bytes from a host the node does not name: decoded already, but
+    the host is checked for each association."""
+    accepted = _associate(scp, "REMOTE", bind="127.0.0.2")
+    assert accepted.is_established  # type: ignore[attr-defined]
+    accepted.release()  # type: ignore[attr-defined]
+    hits, _misses = _association_requests_decoded()
+    refused = _associate(scp, "REMOTE", bind="127.0.0.1")
+    assert refused.is_rejected  # type: ignore[attr-defined]
+    assert _association_requests_decoded()[0] > hits
+
+
+def test_a_pdu_handler_gets_pynetdicom_decoding(scp: StorageSCP) -> None:
+    """Whoever binds a handler to received PDUs gets a PDU of its own, decoded anew."""
+    assoc = _associate(scp, "PACS")
+    assoc.release()  # type: ignore[attr-defined]
+    seen: list[object] = []
+
+    def on_pdu(event: evt.Event) -> None:
+        seen.append(event.pdu)
+
+    before = _association_requests_decoded()
+    scp._servers[False].bind(evt.EVT_PDU_RECV, on_pdu)
+    assoc = _associate(scp, "PACS")
+    assert assoc.is_established  # type: ignore[attr-defined]
+    assoc.release()  # type: ignore[attr-defined]
+    assert _association_requests_decoded() == before
+    assert any(getattr(pdu, "pdu_type", None) == 0x01 for pdu in seen)

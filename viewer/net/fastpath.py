@@ -32,6 +32,7 @@ from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.dul import DULServiceProvider
 from pynetdicom.transport import AssociationSocket
 
+from viewer.net.association_requests import decoded_request
 from viewer.net.pdu_input import PduInput
 from viewer.net.quick_dimse import QuickStoreDIMSE, observed
 
@@ -224,6 +225,14 @@ class _WakeableDUL(DULServiceProvider):
             return 0
         dimse.receive_pdvs(pdvs)
         return length
+
+    def _decode_pdu(self, bytestream: bytearray) -> tuple[Any, str]:
+        # An A-ASSOCIATE-RQ already seen is not decoded again, unless someone watches
+        # for the raw data or the PDU (they get pynetdicom's own decoding).
+        if bytestream[:1] == b"\x01" and not observed(
+                self.assoc, evt.EVT_DATA_RECV, evt.EVT_PDU_RECV):
+            return decoded_request(bytes(bytestream)), "Evt6"  # PS3.8 9.2: Evt6, RQ PDU
+        return cast(tuple[Any, str], super()._decode_pdu(bytestream))
 
     def _queue_pdu(self, data: bytearray) -> None:
         """pynetdicom's path for a PDU already read: decode, queue its event and itself."""
