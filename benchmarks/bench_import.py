@@ -96,16 +96,20 @@ def _compare(work: Path, source: Path, label: str, repeats: int) -> Iterator[Res
         a, b = measure_pair(ours, peer, repeats, warmup=1, setup=clean)
         _, flushed = measure_pair(ours, peer_flushed, repeats, warmup=0, setup=clean)
         bare, cp_again = measure_pair(floor, peer, repeats, warmup=0, setup=clean)
-    seconds, cp_seconds = a.median / 1000.0, b.median / 1000.0
+    # cp -r is timed twice in the run (beside the import, and beside the floor): the goal
+    # is judged against the faster of the two medians, so that a spell of slow file
+    # creation that hit only one series (one run put cp's median at 2.2 s against 0.16 s
+    # in its other series) cannot pass an import that did not earn it.
+    seconds, cp_seconds = a.median / 1000.0, min(b.median, cp_again.median) / 1000.0
     yield Result(
         what=f"import {label} ({len(files)} files, {megabytes:.0f} MB)",
         ours=seconds,
         unit="s",
         peer=cp_seconds,
-        peer_name="cp -r",
+        peer_name="cp -r, the faster of its two series",
         goal=">= 0.5x cp throughput (time <= 2x cp)",
         ratio_max=2.0,
-        details={"ours": a, "peer": b},
+        details={"ours": a, "peer": b, "peer_again": cp_again},
     )
     yield Result(
         what="  the same against cp -r; sync -f (data on disk, as ours)",
