@@ -18,7 +18,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 RESULTS_DIR = ROOT / "results"
 
-__all__ = ["Context", "Result", "Timing", "measure", "measure_many", "measure_pair"]
+__all__ = ["Context", "Result", "Timing", "measure", "measure_many", "measure_pair", "pair_ratio"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +29,24 @@ class Timing:
     p10: float
     p90: float
     repeats: int
+    samples: tuple[float, ...] = ()  # in the order they were taken
 
     @classmethod
     def of(cls, samples_ns: list[int]) -> Timing:
-        ms = sorted(s / 1e6 for s in samples_ns)
+        taken = tuple(s / 1e6 for s in samples_ns)
+        ms = sorted(taken)
         deciles = statistics.quantiles(ms, n=10) if len(ms) >= 2 else [ms[0]] * 9
-        return cls(statistics.median(ms), deciles[0], deciles[-1], len(ms))
+        return cls(statistics.median(ms), deciles[0], deciles[-1], len(ms), taken)
+
+
+def pair_ratio(ours: Timing, peer: Timing) -> float:
+    """The median of ``ours / peer`` over the pairs of :func:`measure_pair`.
+
+    Each pair ran within seconds, so a host whose speed drifts during the run moves
+    both sides of a pair alike; the ratio of the two medians mixes pairs from fast and
+    slow spells.
+    """
+    return statistics.median(a / b for a, b in zip(ours.samples, peer.samples, strict=True))
 
 
 @dataclass(slots=True)
@@ -164,26 +176,25 @@ def measure_pair(
     """Time two operations alternately, so both see the same machine load.
 
     On a shared machine, load changes over seconds; interleaving the calls keeps the
-    ratio honest where two separate loops would not. ``setup`` runs untimed before every
-    call, warm-up calls included.
+    ratio honest where two separate loops would not. The pairs alternate which call goes
+    first, so neither always follows the other's after-effects (page cache, write-back).
+    ``setup`` runs untimed before every call, warm-up calls included.
     """
     for _ in range(warmup):
         for fn in (ours, peer):
             if setup is not None:
                 setup()
             fn()
-    a, b = [], []
-    for _ in range(repeats):
-        if setup is not None:
-            setup()
-        start = time.perf_counter_ns()
-        ours()
-        a.append(time.perf_counter_ns() - start)
-        if setup is not None:
-            setup()
-        start = time.perf_counter_ns()
-        peer()
-        b.append(time.perf_counter_ns() - start)
+    a: list[int] = []
+    b: list[int] = []
+    for index in range(repeats):
+        order = ((ours, a), (peer, b)) if index % 2 == 0 else ((peer, b), (ours, a))
+        for fn, samples in order:
+            if setup is not None:
+                setup()
+            start = time.perf_counter_ns()
+            fn()
+            samples.append(time.perf_counter_ns() - start)
     return Timing.of(a), Timing.of(b)
 
 
