@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import Context, Result, Timing, measure, measure_many, measure_pair
+from benchmarks import (
+    Context,
+    Result,
+    Timing,
+    measure,
+    measure_many,
+    measure_pair,
+    pair_ratio,
+)
 from benchmarks.harness import available, run, table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +86,8 @@ def test_setup_runs_before_every_call_warmup_included() -> None:
     measure_pair(
         lambda: log.append("a"), lambda: log.append("b"), 2, warmup=1, setup=lambda: log.append("s")
     )
-    assert log == ["s", "a", "s", "b"] * 3
+    # Warm-up, then pairs that take turns going first.
+    assert log == ["s", "a", "s", "b"] * 2 + ["s", "b", "s", "a"]
     log.clear()
     measure_many({"a": lambda: log.append("a")}, 2, warmup=1, setup=lambda: log.append("s"))
     assert log == ["s", "a"] * 3
@@ -105,3 +114,15 @@ def test_list_names_the_issue_two_benchmarks() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "display" in result.stdout and "first_frame" in result.stdout
+
+
+def test_pair_ratio_pairs_the_samples_in_the_order_taken() -> None:
+    """A host that slows down mid-run: four pairs of five are 1.2x; the medians say 2.4x."""
+    ours = Timing.of([int(x * 1e6) for x in (120, 120, 240, 240, 240)])
+    peer = Timing.of([int(x * 1e6) for x in (100, 100, 100, 200, 200)])
+    assert ours.samples == (120.0, 120.0, 240.0, 240.0, 240.0)
+    assert pair_ratio(ours, peer) == pytest.approx(1.2)
+    assert ours.median / peer.median == pytest.approx(2.4)
+    taken: list[float] = []
+    a, b = measure_pair(lambda: taken.append(1), lambda: taken.append(2), 4, warmup=0)
+    assert len(a.samples) == len(b.samples) == 4
