@@ -14,8 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.series import write_ct_series
 from viewer.store import StudyStore
+from viewer.store.importer import WHOLE_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,9 +64,13 @@ def _wait_for_instances(home: Path, count: int, proc: subprocess.Popen[bytes]) -
         time.sleep(0.002)
 
 
-def test_sigkill_during_import_leaves_a_sound_database(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [128, 368], ids=["read-whole", "copied-on-threads"])
+def test_sigkill_during_import_leaves_a_sound_database(tmp_path: Path, size: int) -> None:
+    """Files of 33 KB are read whole and written by the importing thread; files over
+    256 KiB are copied by the kernel on threads of their own."""
     folder = tmp_path / "medium"
-    paths = write_ct_series(folder, slices=300, rows=128, cols=128)
+    paths = write_ct_series(folder, slices=300, rows=size, cols=size)
+    assert (paths[0].stat().st_size > WHOLE_FILE) == (size > 256)
     home = tmp_path / "home"
     seed = int(os.environ.get("LIGHTBOX_CRASH_SEED", time.time_ns() % 100000))
     rng = random.Random(seed)
