@@ -43,7 +43,9 @@ def test_a_copy_that_failed_is_reported_and_the_rest_committed(store: StudyStore
         copy.set_result(OSError(28, "No space left on device") if index == 1 else
                         importer.write(store.files, outcome.prepared))
         staged.append(importer._Staged(outcome.prepared, relative, copy))
-    committed = importer._commit_batch(store, staged)
-    assert committed.counts.instances == 2
+    committed = importer._commit_batch(store, staged, [])
+    assert len(committed.placed) == 2
     assert [(f.path, f.reason) for f in committed.failed] == [
         (str(paths[1]), "cannot write to the store: No space left on device")]
+    # Their rows go in with the next batch, after its flush.
+    assert importer._commit_batch(store, [], committed.placed).counts.instances == 2

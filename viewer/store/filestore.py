@@ -2,17 +2,19 @@
 
 ``files/<Study Instance UID>/<Series Instance UID>/<SOP Instance UID>.dcm`` under the
 Lightbox home. A file is never modified and never visible half-written: it is written
-under a temporary name in ``files/.incoming``, flushed to disk, renamed into place, and
-only then is its database row committed. An import flushes a whole batch of temporary
-files with one ``syncfs`` (Linux; one ``fsync`` per file elsewhere) before renaming any
-of them. A process killed at any point leaves at most a stray temporary file (removed on
-the next open) or a file without a row (overwritten by the next import of the same
-instance), never a row without its file.
+under a temporary name in ``files/.incoming``, flushed to disk, renamed into place, the
+rename itself flushed (an ``fsync`` of the folder), and only then is its database row
+committed. An import flushes a whole batch of temporary files with one ``syncfs`` (Linux;
+one ``fsync`` per file elsewhere) before renaming any of them, and each folder the batch
+renamed files into once after. A process killed, or a machine that loses power, at any
+point leaves at most a stray temporary file (removed on the next open) or a file without a
+row (overwritten by the next import of the same instance), never a row without its file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -34,6 +36,12 @@ CHUNK = 1 << 20
 EARLY_WRITEBACK = 256 << 10
 # A temporary name is never reused: O_EXCL refuses to write through anything already there.
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+# A folder opened to flush its entries (POSIX); Windows cannot open a folder as a file,
+# and NTFS journals its renames.
+_FOLDER = (os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+           if hasattr(os, "O_DIRECTORY") else None)
+# fsync of a folder where the file system has no use for it (some network file systems).
+_NOT_SUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
 def safe_component(uid: str) -> str:
@@ -122,62 +130,128 @@ class FileStore:
         os.close(fd)
         return temporary
 
-    def publish(self, temporaries: list[tuple[str, str]]) -> list[tuple[str, OSError]]:
+    def publish(self, temporaries: list[tuple[str, str]], *, names_later: bool = False
+                ) -> list[tuple[str, OSError]]:
         """Make a batch of temporary files durable, then rename each into place.
 
         One ``syncfs`` flushes the whole batch (where the platform has it; otherwise each
         file was fsynced when written): the data is on disk before any name points to it.
-        Returns the (relative path, error) of files that could not be renamed; their
-        temporary files are removed.
+        The renames are then flushed too (each folder's ``fsync``), unless ``names_later``:
+        the caller then calls :meth:`flush` before it commits these files' rows (an
+        import commits a batch's rows after the next batch's ``syncfs``, which flushes
+        both at once). Returns the (relative path, error) of files that could not be
+        renamed or flushed; the temporary files of those not renamed are removed.
         """
-        return self._place(temporaries, flushed=True, remove_failed=True)
+        if temporaries:
+            self.flush()
+        return self._place(temporaries, remove_failed=True,
+                           flush_names=not (names_later and HAS_SYNCFS))
+
+    def flush(self) -> None:
+        """Put everything written and renamed in the store so far on disk: one ``syncfs``.
+
+        Where the platform lacks ``syncfs``, files are fsynced when written and folders
+        when files are renamed into them, and this does nothing.
+        """
+        if HAS_SYNCFS:
+            fd = os.open(self.incoming, os.O_RDONLY)
+            try:
+                syncfs(fd)
+            finally:
+                os.close(fd)
 
     def adopt(self, files: list[tuple[str, str]]) -> list[tuple[str, OSError]]:
         """Take complete files from elsewhere on this file system: flush, rename into place.
 
         ``files`` are (path, relative path) pairs; for files another part of Lightbox
         wrote (received over the network). One ``syncfs``, or one ``fsync`` per file
-        where the platform lacks it. Returns the (relative path, error) of files that
-        could not be renamed (``EXDEV``: another file system); those stay where they are.
+        where the platform lacks it, then the renames, each folder flushed after. Returns
+        the (relative path, error) of files that could not be renamed (``EXDEV``: another
+        file system; those stay where they are) or flushed.
         """
-        return self._place(files, flushed=False, remove_failed=False)
-
-    def _place(self, pairs: list[tuple[str, str]], *, flushed: bool, remove_failed: bool
-               ) -> list[tuple[str, OSError]]:
-        if pairs and HAS_SYNCFS:
-            fd = os.open(self.incoming, os.O_RDONLY)
-            try:
-                syncfs(fd)
-            finally:
-                os.close(fd)
-        elif pairs and not flushed:
-            for source, _relative in pairs:
+        if files and HAS_SYNCFS:
+            self.flush()
+        else:
+            for source, _relative in files:
                 fd = os.open(source, os.O_RDWR)  # Windows flushes only what it may write
                 try:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
+        return self._place(files, remove_failed=False, flush_names=True)
+
+    def _place(self, pairs: list[tuple[str, str]], *, remove_failed: bool, flush_names: bool
+               ) -> list[tuple[str, OSError]]:
+        """Rename flushed files into place; with ``flush_names``, flush their folders."""
         failures: list[tuple[str, OSError]] = []
+        placed: dict[str, list[str]] = {}  # folder -> relative paths renamed into it
         for source, relative in pairs:
             target = f"{self._home_text}/{relative}"
+            folder = os.path.dirname(target)
             try:
+                self._note_new(folder, placed)
                 self._parent(target)
                 try:
                     os.replace(source, target)
                 except FileNotFoundError:
                     # The folder was pruned meanwhile (a study deleted by another process).
-                    os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+                    os.makedirs(folder, mode=0o700, exist_ok=True)
                     os.replace(source, target)
             except OSError as exc:
                 failures.append((relative, exc))
                 if remove_failed:
                     with contextlib.suppress(OSError):
                         os.unlink(source)
+            else:
+                placed.setdefault(folder, []).append(relative)
+        if flush_names:
+            failures.extend(self._flush_folders(placed))
         return failures
+
+    def _note_new(self, folder: str, placed: dict[str, list[str]]) -> None:
+        """A folder new to this process may be new on disk: its entry in the study
+        folder, and the study folder's in files/, are flushed with it."""
+        if folder not in self._made:
+            study = os.path.dirname(folder)
+            placed.setdefault(study, [])
+            placed.setdefault(os.path.dirname(study), [])
+
+    def _flush_folders(self, placed: dict[str, list[str]]) -> list[tuple[str, OSError]]:
+        """``fsync`` each folder, so that the renames into it survive a power cut.
+
+        A rename changes the folder, which the file's own ``fsync`` does not cover: a file
+        system that does not order metadata (btrfs, ext4 without a journal) could lose
+        the name of a file whose row is on disk. A folder that cannot be flushed fails the
+        files placed in it and below it: they stay where they are, without rows, as after
+        a crash, and the folder is flushed again with the next file placed in it.
+        ``placed`` maps each folder to the relative paths renamed into it.
+        """
+        if _FOLDER is None:
+            return []
+        failures: dict[str, OSError] = {}
+        for folder in sorted(placed, key=len, reverse=True):
+            try:
+                fd = os.open(folder, _FOLDER)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                if exc.errno in _NOT_SUPPORTED:
+                    continue
+                inside = folder + "/"
+                for name, relatives in placed.items():
+                    if name == folder or name.startswith(inside):
+                        failures.update(dict.fromkeys(relatives, exc))
+                        with self._lock:
+                            self._made.discard(name)
+        return list(failures.items())
 
     def copy_file(self, relative: str, source: Path) -> Path:
         """Copy a (large) file into the store, streaming, with the same guarantees."""
         target = self.absolute(relative)
+        placed: dict[str, list[str]] = {}
+        self._note_new(str(target.parent), placed)
         self._parent(target)
         temporary = self._temporary()
         try:
@@ -190,11 +264,20 @@ class FileStore:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
+        self._flush_placed(placed, str(target.parent), relative)
         return target
+
+    def _flush_placed(self, placed: dict[str, list[str]], folder: str, relative: str) -> None:
+        """Flush the folder of one file just placed; raise what went wrong."""
+        placed.setdefault(folder, []).append(relative)
+        for _relative, error in self._flush_folders(placed):
+            raise error
 
     def move_file(self, relative: str, source: Path) -> Path:
         """Move a complete local file into the store (rename on the same file system)."""
         target = self.absolute(relative)
+        placed: dict[str, list[str]] = {}
+        self._note_new(str(target.parent), placed)
         self._parent(target)
         with open(source, "rb") as fh:
             os.fsync(fh.fileno())
@@ -204,6 +287,8 @@ class FileStore:
             # Another file system: copy (fsync, rename), then remove the original.
             self.copy_file(relative, source)
             source.unlink()
+            return target
+        self._flush_placed(placed, str(target.parent), relative)
         return target
 
     def remove(self, relatives: list[str]) -> None:

@@ -2,9 +2,11 @@
 
 The files are read in on-disk order (sorted by device and inode, which on ISO 9660 and
 ext4 follows the layout on the medium) on the calling thread, while a committer thread
-flushes, renames and commits the previous batch (the flush waits for the disk with the
-GIL released). Each file is read once: its bytes are parsed for the header and written to the
-store. One bad file never stops the batch: it is named in the report.
+flushes and renames the previous batch and commits the rows of the one before it, whose
+names that flush put on disk (the flush waits for the disk with the GIL released). The
+import ends with one more flush, the last rows, and the database flushed. Each file is read
+once: its bytes are parsed for the header and written to the store. One bad file never
+stops the batch: it is named in the report.
 """
 
 from __future__ import annotations
@@ -214,8 +216,8 @@ def import_files(
     """Import ``paths`` into ``store``; see :meth:`StudyStore.import_files`.
 
     Two stages overlap: the calling thread reads, checks and writes batch N to temporary
-    files while one committer thread flushes, renames and commits batch N-1 (the flush
-    waits for the disk; nothing else has to).
+    files while one committer thread flushes and renames batch N-1 and commits the rows
+    of batch N-2 (the flush waits for the disk; nothing else has to).
     """
     report = report if report is not None else ImportReport()
     ordered = disk_order(paths, report)
@@ -238,12 +240,20 @@ def import_files(
                 break
             outcomes = [prepare(path, size) for path, size in batch]
             staged = _stage_batch(store, outcomes, report, state, seen, copier)
+            earlier: list[StoredFile] = []
             if committing is not None:
-                _account(committing.result(), report, state)
+                done = committing.result()
+                _account(done, report, state)
                 notify()
-            committing = committer.submit(_commit_batch, store, staged)
+                earlier = done.placed
+            committing = committer.submit(_commit_batch, store, staged, earlier)
         if committing is not None:
-            _account(committing.result(), report, state)
+            done = committing.result()
+            _account(done, report, state)
+            if done.placed:
+                store.files.flush()  # the last batch's names
+                _account(_Committed(store.commit_files(done.placed), [], []), report, state)
+    store.make_durable()
     state.phase = "verify"
     notify()
     report.instances_stored = len(store.has_instances(report.instance_uids))
@@ -264,8 +274,9 @@ class _Staged:
 
 @dataclass(slots=True)
 class _Committed:
-    counts: BatchCounts
+    counts: BatchCounts  # of the rows committed: the previous batch's
     failed: list[FileProblem]
+    placed: list[StoredFile]  # renamed into place; their rows wait for the next flush
 
 
 def _stage_batch(
@@ -342,8 +353,15 @@ def _stage_batch(
     return staged
 
 
-def _commit_batch(store: StudyStore, staged: list[_Staged]) -> _Committed:
-    """Flush the batch's temporary files, rename them into place, commit their rows."""
+def _commit_batch(store: StudyStore, staged: list[_Staged], earlier: list[StoredFile]
+                  ) -> _Committed:
+    """Flush the batch's temporary files, rename them into place, commit ``earlier``.
+
+    The rows committed are the previous batch's: this batch's ``syncfs`` put their names
+    (the renames) on disk along with this batch's data, one flush for both. A folder
+    flush per batch instead made a 400-slice CT import 1.18x slower (docs/import.md).
+    This batch's rows follow with the next batch, or after a last flush.
+    """
     failed: list[FileProblem] = []
     ready: dict[str, _Staged] = {}
     temporaries: list[tuple[str, str]] = []
@@ -358,15 +376,17 @@ def _commit_batch(store: StudyStore, staged: list[_Staged]) -> _Committed:
             continue
         temporaries.append((result, entry.relative))
         ready[entry.relative] = entry
-    for relative, error in store.files.publish(temporaries):
+    if earlier and not temporaries:
+        store.files.flush()  # publish flushes only when it has files
+    for relative, error in store.files.publish(temporaries, names_later=True):
         entry = ready.pop(relative)
         failed.append(
             FileProblem(str(entry.item.path), f"cannot write to the store: {error.strerror}")
         )
-    files = [
+    placed = [
         StoredFile(e.item.record, e.relative, e.item.size, e.item.digest) for e in ready.values()
     ]
-    return _Committed(store.commit_files(files), failed)
+    return _Committed(store.commit_files(earlier), failed, placed)
 
 
 def _account(committed: _Committed, report: ImportReport, state: ImportProgress) -> None:

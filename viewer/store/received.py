@@ -3,8 +3,9 @@
 A received file is complete on local disk, in the Lightbox home's ``incoming`` folder on
 the store's file system, and belongs to the store from then on: it is renamed into place,
 not copied. A batch is made durable with one flush (``syncfs``; one ``fsync`` per file
-where the platform lacks it), renamed, and committed in one transaction, with the same
-order of steps as a media import: data on disk, then the name, then the row.
+where the platform lacks it), renamed, its folders flushed, and committed in one
+transaction, with the same order of steps as a media import: data on disk, then the name,
+then the row.
 
 Only the beginning of each file is read: its header (the pixel data that follows is
 checked against the file size, not read).
