@@ -126,7 +126,7 @@ class Workstation:
             log.warning("network settings not read: %s", exc)
             return None
         listening = AlwaysListening(self.home, local, self.home / INCOMING,
-                                    store_sink(self.store), self.window)
+                                    store_sink(self.store, durable=True), self.window)
         add_to_status_bar(listening, self.window)
         listening.received.connect(self.browser.refresh)
         listening.start()

@@ -13,6 +13,7 @@ import errno
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,43 @@ def test_a_folder_that_cannot_be_flushed_fails_its_files_and_keeps_the_rest(
     assert not any(isinstance(r, InputFileError) for r in again)
     uids = {r.sop_instance_uid for r in again if not isinstance(r, InputFileError)}
     assert len(store.has_instances(uids)) == len(uids) == 140
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_received_rows_are_flushed_when_the_caller_asks(
+        store: StudyStore, tmp_path: Path, events: list[Event], durable: bool) -> None:
+    incoming = store.home / "incoming"
+    incoming.mkdir()
+    paths = [Path(shutil.copy(p, incoming / p.name)) for p in _two_series(tmp_path / "src")]
+    store.add_received_files(paths, durable=durable)
+    last_commit = max(i for i, (kind, _) in enumerate(events) if kind == "commit")
+    wal = ("fsync", f"{store.database_path}-wal")
+    assert (wal in events[last_commit:]) is durable
+
+
+def _listen_sink(store: StudyStore) -> Any:
+    from viewer.cli.net_cmd import _ListenSink
+    return _ListenSink(store)
+
+
+def _always_on_sink(store: StudyStore) -> Any:
+    pytest.importorskip("PySide6")
+    from viewer.ui.qr import store_sink
+    return store_sink(store, durable=True)  # as the application's always-on SCP takes it
+
+
+@pytest.mark.parametrize("make_sink", [_listen_sink, _always_on_sink],
+                         ids=["lightbox listen", "always-listen"])
+def test_listeners_flush_the_rows_of_each_batch(
+        store: StudyStore, tmp_path: Path, events: list[Event],
+        make_sink: Callable[[StudyStore], Any]) -> None:
+    from viewer.net.sinks import ReceivedInstance
+
+    sink = make_sink(store)
+    incoming = store.home / "incoming"
+    incoming.mkdir()
+    items = [ReceivedInstance(Path(shutil.copy(p, incoming / p.name)), "", "", "", "MODALITY")
+             for p in _two_series(tmp_path / "src")]
+    assert sink.many(items) == [""] * len(items)
+    last_commit = max(i for i, (kind, _) in enumerate(events) if kind == "commit")
+    assert ("fsync", f"{store.database_path}-wal") in events[last_commit:]

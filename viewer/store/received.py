@@ -46,11 +46,15 @@ def _record(path: Path) -> InstanceRecord:
 
 
 def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
-                 headers: Sequence[InstanceRecord | None] | None = None) -> list[Received]:
+                 headers: Sequence[InstanceRecord | None] | None = None,
+                 durable: bool = False) -> list[Received]:
     """Index ``paths`` and keep them in the store; one result per path, in order.
 
     ``headers`` holds, per path, the header already read by the caller, or None: then
-    the file's header is read here.
+    the file's header is read here. With ``durable``, the batch's rows are flushed to disk
+    before this returns (:meth:`StudyStore.make_durable`), for instances whose sender may
+    delete its copy once answered; otherwise they reach the disk at the next checkpoint,
+    and a retrieve cut short by a power cut fetches again what lost its row.
 
     Each result is the stored record (``file_path`` the stored file) or the InputFileError
     that says why the file was not taken: not DICOM, truncated, a DICOMDIR, or the same
@@ -119,4 +123,6 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
         rows.append(StoredFile(record, relative, record.file_size, ""))
         results[index] = replace(record, file_path=str(store.files.absolute(relative)))
     store.commit_files(rows)
+    if durable and rows:
+        store.make_durable()
     return [r for r in results if r is not None]

@@ -186,16 +186,23 @@ class StudyStore:
 
     def add_received_files(self, paths: list[Path], *, move: bool = True,
                            headers: Sequence[InstanceRecord | None] | None = None,
+                           durable: bool = False,
                            ) -> list[InstanceRecord | InputFileError]:
         """:meth:`add_received_file` for a batch: one flush, one transaction.
 
         ``headers`` gives, per path, the file's header when the caller has read it
-        already (the network receiver reads it from memory), or None.
+        already (the network receiver reads it from memory), or None. ``durable`` flushes
+        the batch's rows to disk before returning (:meth:`make_durable`): for a storage
+        SCP that takes pushes, whose senders may delete their copies once answered. A
+        retrieve leaves that to the next checkpoint: the PACS keeps its copy, and a
+        retry fetches what a power cut took the row of (each flush costs a C-MOVE of a
+        400-slice CT about 5%).
 
         Returns one result per path, in order: the stored record, or the InputFileError
         that says why that file was not taken (the others are taken all the same).
         """
-        return received.add_received(self, paths, move=move, headers=headers)
+        return received.add_received(self, paths, move=move, headers=headers,
+                                     durable=durable)
 
     def stored_digests(self, uids: Iterable[str]) -> dict[str, tuple[int, str, str]]:
         """Map stored SOP Instance UIDs among ``uids`` to (size, digest, relative path)."""

@@ -35,9 +35,14 @@ __all__ = ["QueryRetrieveService", "QueryRetrieveWidget", "build_qr_widget", "st
 INCOMING = "incoming"
 
 
-def store_sink(store: Any) -> Sink:
-    """The sink of every network receive: the store's received-file import, in batches."""
-    return BatchSink(store.add_received_files)
+def store_sink(store: Any, *, durable: bool = False) -> Sink:
+    """The sink of every network receive: the store's received-file import, in batches;
+    ``durable`` for the always-on storage SCP, which takes pushes (see
+    ``StudyStore.add_received_files``)."""
+    if not durable:
+        return BatchSink(store.add_received_files)
+    return BatchSink(lambda paths, *, headers: store.add_received_files(
+        paths, headers=headers, durable=True))
 
 
 def build_qr_widget(home: Path, store: Any, parent: QWidget | None = None,
