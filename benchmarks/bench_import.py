@@ -47,8 +47,9 @@ def _input(ctx: Context, name: str, slices: int, size: int) -> Path:
 
 def _durable_copy(files: list[Path], root: Path, batch: int = 256) -> None:
     """The floor under an import: read each file and put it in the store as the import
-    does (temporary name, one syncfs per batch, rename), single-threaded, with no header
-    parsing and no database. What an import costs beyond this is DICOM and SQLite work."""
+    does (temporary name, one syncfs per batch, rename, one syncfs after the last),
+    single-threaded, with no header parsing and no database. What an import costs beyond
+    this is DICOM and SQLite work."""
     store = FileStore(root / "files")
     for start in range(0, len(files), batch):
         placed = []
@@ -61,7 +62,8 @@ def _durable_copy(files: list[Path], root: Path, batch: int = 256) -> None:
                 os.close(fd)
             temporary = store.write_temporary(None if large else data, path)
             placed.append((temporary, f"files/x/{path.name}"))
-        store.publish(placed)
+        store.publish(placed, names_later=True)  # flushed by the next batch's syncfs
+    store.flush()  # the last batch's names
 
 
 def _compare(work: Path, source: Path, label: str, repeats: int) -> Iterator[Result]:

@@ -3,10 +3,11 @@
 ``files/<Study Instance UID>/<Series Instance UID>/<SOP Instance UID>.dcm`` under the
 Lightbox home. A file is never modified and never visible half-written: it is written
 under a temporary name in ``files/.incoming``, flushed to disk, renamed into place, the
-rename itself flushed (an ``fsync`` of the folder), and only then is its database row
-committed. An import flushes a whole batch of temporary files with one ``syncfs`` (Linux;
-one ``fsync`` per file elsewhere) before renaming any of them, and each folder the batch
-renamed files into once after. A process killed, or a machine that loses power, at any
+rename itself flushed, and only then is its database row committed. An import flushes a
+whole batch of temporary files with one ``syncfs`` (Linux; one ``fsync`` per file
+elsewhere) before renaming any of them; their names reach the disk with the next batch's
+``syncfs`` (elsewhere, an ``fsync`` of each folder). Received files have the folders they
+were renamed into flushed at once. A process killed, or a machine that loses power, at any
 point leaves at most a stray temporary file (removed on the next open) or a file without a
 row (overwritten by the next import of the same instance), never a row without its file.
 """
@@ -100,7 +101,7 @@ class FileStore:
             self._made.add(parent)
 
     def write_temporary(self, data: bytes | None, source: Path | None = None) -> str:
-        """Write one file of a batch under a temporary name (made durable by :meth:`publish`).
+        """Write one file of a batch under a temporary name (made durable by :meth:`flush`).
 
         ``data`` is written, or ``source`` is copied when ``data`` is None (large files).
         Without ``syncfs`` the file is fsynced here.
