@@ -87,7 +87,12 @@ def test_it_listens_from_start_to_quit_and_fills_the_browser(
     ws.close()
     assert listening.scp is None and not (home / "listener.json").exists()
     with socket.socket() as s:
-        s.bind(("127.0.0.1", port))  # the port is free again
+        # The port is free again: nothing listens on it. SO_REUSEADDR, as our SCP binds
+        # (pynetdicom's server): connections our side closed first may stay in TIME_WAIT
+        # on this port for a minute, and a plain bind failed on them in one run of ten.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen(1)
 
 
 def test_a_taken_port_is_shown_in_the_status_bar(qtbot, workstation_factory,
