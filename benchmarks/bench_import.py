@@ -62,7 +62,8 @@ def _durable_copy(files: list[Path], root: Path, batch: int = 256) -> None:
                 os.close(fd)
             temporary = store.write_temporary(None if large else data, path)
             placed.append((temporary, f"files/x/{path.name}"))
-        store.publish(placed, names_later=True)  # flushed by the next batch's syncfs
+        store.flush()  # the batch's data, and the previous batch's names
+        store.place(placed)
     store.flush()  # the last batch's names
 
 

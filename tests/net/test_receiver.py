@@ -32,7 +32,8 @@ class _RecordingStore:
         self.fail = fail
 
     def add_received_files(self, paths: list[Path], *,
-                           headers: Sequence[InstanceRecord | None]) -> list[object]:
+                           headers: Sequence[InstanceRecord | None],
+                           durable: bool = False) -> list[object]:
         self.batches.append(len(paths))
         self.headers.extend(headers)
         if self.fail:

@@ -15,15 +15,13 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from viewer.cli import EXIT_OK, EXIT_PARTIAL
-from viewer.core.errors import InputFileError, UsageError
+from viewer.core.errors import UsageError
 from viewer.core.paths import resolve_home
-from viewer.core.records import InstanceRecord
 from viewer.core.settings import (
     NetworkSettings,
     load_network_settings,
@@ -313,13 +311,7 @@ def _quiet_pydicom() -> None:
 def store_sink(store: StudyStore, *, durable: bool = False) -> BatchSink:
     """The sink that hands received files to the store's import path, in batches;
     ``durable`` for a listener that takes pushes (see ``add_received_files``)."""
-    if not durable:
-        return BatchSink(store.add_received_files)
-
-    def add_durably(paths: list[Path], *, headers: Sequence[InstanceRecord | None]
-                    ) -> list[InstanceRecord | InputFileError]:
-        return store.add_received_files(paths, headers=headers, durable=True)
-    return BatchSink(add_durably)
+    return BatchSink(store.add_received_files, durable=durable)
 
 
 def run_retrieve(args: argparse.Namespace) -> int:

@@ -92,9 +92,10 @@ class CountingSink:
 class AddMany(Protocol):
     """``StudyStore.add_received_files``: a batch of files, with the headers read already."""
 
-    def __call__(self, paths: list[Path], *, headers: Sequence[InstanceRecord | None]
-                 ) -> Sequence[object]:
-        """One result per path: the stored record, or an exception saying why not."""
+    def __call__(self, paths: list[Path], *, headers: Sequence[InstanceRecord | None],
+                 durable: bool) -> Sequence[object]:
+        """One result per path: the stored record, or an exception saying why not;
+        ``durable``: the rows are on disk before it returns."""
 
 
 class BatchSink:
@@ -105,18 +106,23 @@ class BatchSink:
     add_many : callable
         Takes a list of file paths (and ``headers``, each file's header or None) and
         returns one result per path, an exception for a file that was not taken.
+    durable : bool
+        Have each batch's rows flushed to disk before the next (``add_many``'s
+        ``durable``): for a storage SCP that takes pushes, whose senders may delete
+        what was acknowledged.
     """
 
-    def __init__(self, add_many: AddMany) -> None:
+    def __init__(self, add_many: AddMany, *, durable: bool = False) -> None:
         self.add_many = add_many
+        self.durable = durable
 
     def __call__(self, item: ReceivedInstance) -> None:
-        (result,) = self.add_many([item.path], headers=[item.header])
+        (result,) = self.add_many([item.path], headers=[item.header], durable=self.durable)
         if isinstance(result, Exception):
             raise result
 
     def many(self, items: list[ReceivedInstance]) -> list[str]:
         """Import a batch; return a problem per item ("" for each one taken)."""
         results = self.add_many([item.path for item in items],
-                                headers=[item.header for item in items])
+                                headers=[item.header for item in items], durable=self.durable)
         return [str(r) if isinstance(r, Exception) else "" for r in results]

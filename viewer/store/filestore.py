@@ -131,22 +131,17 @@ class FileStore:
         os.close(fd)
         return temporary
 
-    def publish(self, temporaries: list[tuple[str, str]], *, names_later: bool = False
-                ) -> list[tuple[str, OSError]]:
-        """Make a batch of temporary files durable, then rename each into place.
+    def place(self, temporaries: list[tuple[str, str]]) -> list[tuple[str, OSError]]:
+        """Rename a batch of temporary files, already on disk (:meth:`flush`), into place.
 
-        One ``syncfs`` flushes the whole batch (where the platform has it; otherwise each
-        file was fsynced when written): the data is on disk before any name points to it.
-        The renames are then flushed too (each folder's ``fsync``), unless ``names_later``:
-        the caller then calls :meth:`flush` before it commits these files' rows (an
-        import commits a batch's rows after the next batch's ``syncfs``, which flushes
-        both at once). Returns the (relative path, error) of files that could not be
-        renamed or flushed; the temporary files of those not renamed are removed.
+        Their names reach the disk with the next :meth:`flush`, which must come before
+        their rows are committed: an import commits a batch's rows after the next batch's
+        ``syncfs``, which flushes that batch's data and these names at once. Where the
+        platform has no ``syncfs``, each folder is flushed here instead. Returns the
+        (relative path, error) of files that could not be renamed or flushed; the
+        temporary files of those not renamed are removed.
         """
-        if temporaries:
-            self.flush()
-        return self._place(temporaries, remove_failed=True,
-                           flush_names=not (names_later and HAS_SYNCFS))
+        return self._place(temporaries, remove_failed=True, flush_names=not HAS_SYNCFS)
 
     def flush(self) -> None:
         """Put everything written and renamed in the store so far on disk: one ``syncfs``.
@@ -265,31 +260,9 @@ class FileStore:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
-        self._flush_placed(placed, str(target.parent), relative)
-        return target
-
-    def _flush_placed(self, placed: dict[str, list[str]], folder: str, relative: str) -> None:
-        """Flush the folder of one file just placed; raise what went wrong."""
-        placed.setdefault(folder, []).append(relative)
+        placed.setdefault(str(target.parent), []).append(relative)
         for _relative, error in self._flush_folders(placed):
             raise error
-
-    def move_file(self, relative: str, source: Path) -> Path:
-        """Move a complete local file into the store (rename on the same file system)."""
-        target = self.absolute(relative)
-        placed: dict[str, list[str]] = {}
-        self._note_new(str(target.parent), placed)
-        self._parent(target)
-        with open(source, "rb") as fh:
-            os.fsync(fh.fileno())
-        try:
-            os.replace(source, target)
-        except OSError:
-            # Another file system: copy (fsync, rename), then remove the original.
-            self.copy_file(relative, source)
-            source.unlink()
-            return target
-        self._flush_placed(placed, str(target.parent), relative)
         return target
 
     def remove(self, relatives: list[str]) -> None:

@@ -376,9 +376,9 @@ def _commit_batch(store: StudyStore, staged: list[_Staged], earlier: list[Stored
             continue
         temporaries.append((result, entry.relative))
         ready[entry.relative] = entry
-    if earlier and not temporaries:
-        store.files.flush()  # publish flushes only when it has files
-    for relative, error in store.files.publish(temporaries, names_later=True):
+    if temporaries or earlier:
+        store.files.flush()  # this batch's data, and the names of ``earlier``
+    for relative, error in store.files.place(temporaries):
         entry = ready.pop(relative)
         failed.append(
             FileProblem(str(entry.item.path), f"cannot write to the store: {error.strerror}")

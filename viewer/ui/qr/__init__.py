@@ -39,10 +39,7 @@ def store_sink(store: Any, *, durable: bool = False) -> Sink:
     """The sink of every network receive: the store's received-file import, in batches;
     ``durable`` for the always-on storage SCP, which takes pushes (see
     ``StudyStore.add_received_files``)."""
-    if not durable:
-        return BatchSink(store.add_received_files)
-    return BatchSink(lambda paths, *, headers: store.add_received_files(
-        paths, headers=headers, durable=True))
+    return BatchSink(store.add_received_files, durable=durable)
 
 
 def build_qr_widget(home: Path, store: Any, parent: QWidget | None = None,
