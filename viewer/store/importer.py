@@ -250,9 +250,8 @@ def import_files(
         if committing is not None:
             done = committing.result()
             _account(done, report, state)
-            if done.placed:
-                store.files.flush()  # the last batch's names
-                _account(_Committed(store.commit_files(done.placed), [], []), report, state)
+            if done.placed:  # the last batch's rows, after a flush of their names
+                _account(_commit_batch(store, [], done.placed), report, state)
     store.make_durable()
     state.phase = "verify"
     notify()
