@@ -5,13 +5,14 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import tracemalloc
 from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
 
-from viewer.net.fastpath import _BulkReceiveSocket
-from viewer.net.pdu_input import PduInput
+from viewer.net.fastpath import _BulkReceiveSocket, _limit_stalls
+from viewer.net.pdu_input import PduInput, PduTooLargeError
 
 
 def _pdu(pdu_type: int, body: bytes) -> bytes:
@@ -89,3 +90,62 @@ def test_the_association_socket_reads_what_was_read_ahead_first(
     wrapper._assoc = SimpleNamespace(dul=SimpleNamespace(lightbox_input=pdu_input))
     theirs.sendall(second[3:])
     assert bytes(wrapper.recv(6)) + bytes(wrapper.recv(4)) == second
+
+
+def _no_more_reads(pdu_input: PduInput, ours: socket.socket) -> None:
+    with pytest.raises(ConnectionError):
+        pdu_input.next_pdu(ours, wait=True)
+
+
+def test_a_pdu_longer_than_the_limit_is_refused_before_its_body_is_read(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
+    ours.settimeout(5)  # reading the announced body would wait for bytes never sent
+    theirs.sendall(struct.pack(">BBL", 0x01, 0, 0xF0000000) + b"\x00\x01")
+    pdu_input = PduInput(capacity=4096)
+    with pytest.raises(PduTooLargeError) as refused:
+        pdu_input.next_pdu(ours, wait=True, limit=lambda pdu_type: 1000)
+    assert (refused.value.pdu_type, refused.value.length) == (0x01, 0xF0000000)
+    assert "A-ASSOCIATE-RQ PDU of 4026531840 bytes" in str(refused.value)
+    assert pdu_input.pending == 0
+    _no_more_reads(pdu_input, ours)  # what follows cannot be framed
+
+
+def test_the_limit_is_asked_per_pdu_type(pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
+    data, release = _pdu(0x04, b"d" * 3000), _pdu(0x05, b"\x00" * 4)
+    theirs.sendall(data + release)
+    pdu_input = PduInput(capacity=1024)
+    limits = {0x04: None, 0x05: 4}
+    assert bytes(pdu_input.next_pdu(ours, wait=True, limit=limits.get) or b"") == data
+    assert bytes(pdu_input.next_pdu(ours, wait=True, limit=limits.get) or b"") == release
+
+
+def test_memory_follows_the_bytes_that_arrive_not_the_announced_length(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    # A peer announces 1 GiB, sends a little and closes: nothing near 1 GiB is allocated.
+    ours, theirs = pair
+    theirs.sendall(struct.pack(">BBL", 0x04, 0, 1 << 30) + b"x" * 100_000)
+    theirs.close()
+    pdu_input = PduInput(capacity=4096)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConnectionError):
+            pdu_input.next_pdu(ours, wait=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024
+    _no_more_reads(pdu_input, ours)
+
+
+def test_a_peer_that_stops_mid_pdu_ends_the_read(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
+    _limit_stalls(ours, 0.3)  # the socket's receive timeout, as every association has
+    theirs.sendall(_pdu(0x04, b"y" * 500)[:200])
+    pdu_input = PduInput(capacity=4096)
+    with pytest.raises(TimeoutError):
+        pdu_input.next_pdu(ours, wait=True)
+    theirs.sendall(b"y" * 306)  # the rest, too late: the stream is given up
+    _no_more_reads(pdu_input, ours)

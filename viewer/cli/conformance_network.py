@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from viewer.cli.conformance_facts import Facts, NetworkFacts, UidRow
 from viewer.cli.conformance_text import Section, seconds, syntax_rows, table
-from viewer.net import query, receiver, retrieve
+from viewer.net import fastpath, query, receiver, retrieve
 
 QR_AE = "Query/Retrieve SCU AE"
 STORAGE_AE = "Storage SCP AE"
@@ -117,6 +117,10 @@ def implementation_model(f: Facts) -> list[Section]:
     ]
 
 
+def _mib(size: int) -> str:
+    return f"{size // (1024 * 1024)} MiB"
+
+
 def _association_policies(f: Facts, acceptor: bool) -> str:
     n = f.network
     p = n.policy
@@ -124,7 +128,12 @@ def _association_policies(f: Facts, acceptor: bool) -> str:
         "The DICOM Application Context Name `1.2.840.10008.3.1.1.1` is the only one "
         f"proposed or accepted. The maximum PDU length announced is {n.settings_max_pdu} bytes "
         "(setting `max-pdu`; 0 means unlimited); PDUs sent are limited to what the peer "
-        "announces."
+        "announces. A P-DATA-TF PDU longer than the maximum announced (tolerated up to "
+        f"{_mib(fastpath.CONTROL_PDU_LIMIT)} for peers that overrun a smaller one), or any "
+        f"other PDU longer than {_mib(fastpath.CONTROL_PDU_LIMIT)}, is not read: the "
+        "association is aborted (A-ABORT, PS3.8 9.3.8) and the connection closed. Once a "
+        "PDU has begun to arrive, no further byte for the network timeout closes the "
+        "connection too."
     )
     number = (
         f"The {STORAGE_AE} accepts at most {p.max_associations} simultaneous associations."
@@ -392,6 +401,9 @@ def interfaces_and_configuration(f: Facts) -> list[Section]:
         ("Network (ARTIM/idle) timeout", seconds(p.network_timeout), "no"),
         ("Grace after C-CANCEL before A-ABORT", seconds(p.cancel_grace), "no"),
         ("Maximum PDU size received", f"{n.settings_max_pdu} bytes", "yes (`max-pdu`)"),
+        ("Longest PDU read before the association is aborted",
+         f"the maximum PDU size received, at least {_mib(fastpath.CONTROL_PDU_LIMIT)} "
+         f"(P-DATA-TF); {_mib(fastpath.CONTROL_PDU_LIMIT)} (other PDUs)", "no"),
         ("Maximum simultaneous associations accepted", str(p.max_associations), "no"),
         ("Presentation contexts per association", f"at most {n.max_contexts}", "no"),
         ("Storage SCP listens", f"on {n.default_bind_address}:{n.default_port}",

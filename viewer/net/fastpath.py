@@ -23,6 +23,7 @@ import select
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 from typing import Any, cast
@@ -33,7 +34,7 @@ from pynetdicom.dul import DULServiceProvider
 from pynetdicom.transport import AssociationSocket
 
 from viewer.net.association_requests import decoded_request
-from viewer.net.pdu_input import PduInput
+from viewer.net.pdu_input import PduInput, PduTooLargeError
 from viewer.net.quick_dimse import QuickStoreDIMSE, observed
 
 LOGGER = logging.getLogger(__name__)
@@ -47,35 +48,39 @@ _STOP_STEP = 0.0002
 # Bytes of one data set read PDU after PDU before the reactor gets a turn.
 _STREAM_BYTES = 16 * 1024 * 1024
 _PDU_TYPES = frozenset(range(0x01, 0x08))  # PS3.8 9.3.1: A-ASSOCIATE-RQ to A-ABORT
+_RECV_PIECE = 1024 * 1024
+# The longest PDU read other than a P-DATA-TF on an established association (bytes after
+# the 6-byte header). A valid A-ASSOCIATE-RQ or -AC carries at most 128 presentation
+# context items and one user information item, each with a 2-byte length (PS3.8 9.3.2):
+# under 8.5 MB. Without a limit, 6 bytes from anyone who can connect made the reader
+# allocate the 4 GiB a PDU length can announce, before any AE title was checked.
+CONTROL_PDU_LIMIT = 16 * 1024 * 1024
 
 
 class _BulkReceiveSocket(AssociationSocket):
     """pynetdicom's association socket, tuned for bulk transfers.
 
-    - ``recv`` reads a PDU with few large ``recv_into`` calls; the stock one collects it
-      4 KiB at a time into a growing bytearray, most of the CPU time of a C-GET.
+    - ``recv`` hands out what the DUL's buffered reads took first, then reads in large
+      pieces; the stock one reads 4 KiB at a time. (The DUL below reads every PDU through
+      its own buffer; this serves anyone else who reads the socket.)
     - ``ready`` waits (up to ``_IDLE_WAIT``) for incoming data or for something to send,
       instead of answering at once and letting the DUL thread sleep a fixed millisecond:
       that sleep, twice per instance, capped a C-GET at about a hundred MB/s.
     """
 
     def recv(self, nr_bytes: int) -> bytearray:
+        # What the DUL's buffered reads took from the socket comes first. The buffer grows
+        # as bytes arrive: a peer's announced length alone allocates nothing.
         sock = cast(socket.socket, self.socket)
-        buf = bytearray(nr_bytes)
-        view = memoryview(buf)
-        # What the DUL's buffered reads took from the socket comes first.
         pdu_input: PduInput | None = getattr(self.assoc.dul, "lightbox_input", None)
-        done = 0
+        buf = bytearray()
         if pdu_input is not None and pdu_input.pending:
-            taken = pdu_input.take(nr_bytes)
-            done = len(taken)
-            view[:done] = taken
-        while done < nr_bytes:
-            got = sock.recv_into(view[done:], nr_bytes - done)
-            if not got:  # the peer closed: return what arrived, as the stock recv does
-                del view
-                return buf[:done]
-            done += got
+            buf += pdu_input.take(nr_bytes)
+        while len(buf) < nr_bytes:
+            piece = sock.recv(min(nr_bytes - len(buf), _RECV_PIECE))
+            if not piece:  # the peer closed: return what arrived, as the stock recv does
+                return buf
+            buf += piece
         return buf
 
     @property
@@ -159,15 +164,31 @@ class _WakeableDUL(DULServiceProvider):
             and not observed(self.assoc, evt.EVT_DATA_RECV, evt.EVT_PDU_RECV)
         )
 
+    def _pdu_limit(self, pdu_type: int) -> int | None:
+        """The longest PDU body read (PS3.8 9.3.1), None for no limit.
+
+        A P-DATA-TF on an established association may be as long as the maximum we
+        announced (PS3.8 D.1), or 16 MiB for a peer that overruns a smaller one; with
+        no maximum announced (0), any length. Anything else: :data:`CONTROL_PDU_LIMIT`.
+        """
+        if pdu_type == 0x04 and self.state_machine.current_state == "Sta6":
+            announced = _announced_maximum(self.assoc)
+            return max(announced, CONTROL_PDU_LIMIT) if announced else None
+        return CONTROL_PDU_LIMIT
+
     def _read_pdu_data(self) -> None:
-        if not self._direct_ready():
-            super()._read_pdu_data()
-            return
         sock = cast(AssociationSocket, self.socket).socket
-        dimse = cast(QuickStoreDIMSE, self.assoc.dimse)
         if sock is None:
-            self.event_queue.put("Evt17")
+            self.event_queue.put("Evt17")  # PS3.8 9.2: transport connection closed
             return
+        if not self._direct_ready():
+            # pynetdicom's reading (its READ_PDU_EXC cases), through the same buffer and
+            # with the same limits as the short path.
+            pdu = self._next_pdu(sock, wait=True)
+            if pdu is not None:
+                self._queue_pdu(bytearray(pdu))
+            return
+        dimse = cast(QuickStoreDIMSE, self.assoc.dimse)
         if not self._read_direct(sock, dimse, wait=True):
             return
         # PDU after PDU without a turn of the reactor each (its queue checks, a select and
@@ -201,19 +222,10 @@ class _WakeableDUL(DULServiceProvider):
 
         With ``wait`` false, return 0 at once if no PDU has begun to arrive.
         """
-        try:
-            pdu = self.lightbox_input.next_pdu(sock, wait=wait)
-        except (OSError, TimeoutError):  # ConnectionError too: the peer closed
-            LOGGER.error("connection closed before the entire PDU was received")
-            self.event_queue.put("Evt17")  # PS3.8 9.2: transport connection closed
-            return 0
+        pdu = self._next_pdu(sock, wait=wait)
         if pdu is None:
             return 0
         pdu_type, length = pdu[0], len(pdu) - 6
-        if pdu_type not in _PDU_TYPES:
-            LOGGER.error("unknown PDU type 0x%02X received", pdu_type)
-            self.event_queue.put("Evt19")  # PS3.8 9.2: unrecognised or invalid PDU
-            return 0
         # The views of the PDU are consumed before this returns: written to a file, or
         # copied by the DIMSE provider.
         if pdu_type == 0x04 and length > 6 and _U32_BE.unpack_from(pdu, 6)[0] + 4 == length and (
@@ -225,6 +237,29 @@ class _WakeableDUL(DULServiceProvider):
             return 0
         dimse.receive_pdvs(pdvs)
         return length
+
+    def _next_pdu(self, sock: socket.socket, *, wait: bool) -> memoryview | None:
+        """The next PDU of a known type, or None with the event queued that says why."""
+        try:
+            pdu = self.lightbox_input.next_pdu(sock, wait=wait, limit=self._pdu_limit)
+        except PduTooLargeError as exc:
+            LOGGER.error("association with %s aborted: %s (PS3.8 9.3.1)", _peer(sock), exc)
+            self.event_queue.put("Evt19")  # PS3.8 9.2: invalid PDU, A-ABORT
+            return None
+        except TimeoutError:
+            LOGGER.error("association with %s aborted: no data for %s s in the middle of a "
+                         "PDU", _peer(sock), self.assoc.network_timeout)
+            self.event_queue.put("Evt17")  # PS3.8 9.2: transport connection closed
+            return None
+        except OSError:  # ConnectionError too: the peer closed
+            LOGGER.error("connection closed before the entire PDU was received")
+            self.event_queue.put("Evt17")
+            return None
+        if pdu is not None and pdu[0] not in _PDU_TYPES:
+            LOGGER.error("unknown PDU type 0x%02X received from %s", pdu[0], _peer(sock))
+            self.event_queue.put("Evt19")  # PS3.8 9.2: unrecognised or invalid PDU
+            return None
+        return pdu
 
     def _decode_pdu(self, bytestream: bytearray) -> tuple[Any, str]:
         # An A-ASSOCIATE-RQ already seen is not decoded again, unless someone watches
@@ -244,6 +279,39 @@ class _WakeableDUL(DULServiceProvider):
             return
         self.event_queue.put(event)
         self._recv_pdu.put(pdu)
+
+
+def _limit_stalls(sock: socket.socket, seconds: float | None) -> None:
+    """Bound how long a read waits for the rest of a PDU that has begun.
+
+    The DUL thread waits for a PDU to begin in ``select``, where pynetdicom's timers
+    (ARTIM, the network timeout) are watched; once one has begun, it reads in blocking
+    mode. A peer that sent part of a PDU and then nothing held that thread, and the
+    association, for ever: a receive timeout on the socket (``SO_RCVTIMEO``, which
+    costs nothing per read) ends such a read with EAGAIN after the network timeout.
+    """
+    if not seconds or seconds <= 0:
+        return
+    if sys.platform == "win32":
+        value = struct.pack("<L", min(int(seconds * 1000), 0xFFFFFFFF))  # DWORD, ms
+    else:
+        value = struct.pack("@ll", int(seconds), int(seconds % 1 * 1_000_000))  # timeval
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+
+
+def _announced_maximum(assoc: Any) -> int:
+    """The maximum PDU length we announced on this association (0: none)."""
+    ours = assoc.acceptor if assoc.is_acceptor else assoc.requestor
+    return int(ours.maximum_length or 0)
+
+
+def _peer(sock: socket.socket) -> str:
+    try:
+        host, port = sock.getpeername()[:2]
+    except (OSError, ValueError):
+        return "the peer"
+    return f"{host}:{port}"
 
 
 def _streams(sock: socket.socket) -> bool:
@@ -303,6 +371,7 @@ def set_nodelay(event: Any) -> None:
         sock = wrapper.socket
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _limit_stalls(sock, event.assoc.network_timeout)
     except (AttributeError, OSError):
         LOGGER.debug("could not tune the association socket", exc_info=True)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import mmap
 import socket
 import struct
+from collections.abc import Callable
 
 _HEADER = struct.Struct(">BBL")  # PS3.8 9.3.1: PDU type, reserved, PDU length
 # Room for the largest PDU Lightbox accepts by default (its maximum PDU length, 4 MiB) and
@@ -22,6 +23,21 @@ CAPACITY = 4 * 1024 * 1024 + 64 * 1024
 # shared mapping, backed by shmem. Windows maps anonymous memory privately anyway.
 _PRIVATE = ({"flags": mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS}
             if hasattr(mmap, "MAP_PRIVATE") and hasattr(mmap, "MAP_ANONYMOUS") else {})
+# A PDU larger than the buffer is gathered in pieces of this size, so that memory follows
+# the bytes that really arrive, not the length a peer announces.
+_PIECE = 1024 * 1024
+_PDU_NAMES = {0x01: "A-ASSOCIATE-RQ", 0x02: "A-ASSOCIATE-AC", 0x03: "A-ASSOCIATE-RJ",
+              0x04: "P-DATA-TF", 0x05: "A-RELEASE-RQ", 0x06: "A-RELEASE-RP", 0x07: "A-ABORT"}
+
+
+class PduTooLargeError(ValueError):
+    """A peer announced a PDU longer than Lightbox reads (PS3.8 9.3.1)."""
+
+    def __init__(self, pdu_type: int, length: int, limit: int) -> None:
+        name = _PDU_NAMES.get(pdu_type, f"type 0x{pdu_type:02X}")
+        super().__init__(f"{name} PDU of {length} bytes announced, more than the "
+                         f"{limit} bytes Lightbox reads")
+        self.pdu_type, self.length, self.limit = pdu_type, length, limit
 
 
 class PduInput:
@@ -30,7 +46,7 @@ class PduInput:
     Views returned by :meth:`next_pdu` are valid until the next call to this object.
     """
 
-    __slots__ = ("_buffer", "_end", "_start", "_view")
+    __slots__ = ("_buffer", "_end", "_refused", "_start", "_view")
 
     def __init__(self, capacity: int = CAPACITY) -> None:
         # Anonymous memory, not a bytearray: the kernel gives zero pages as they are first
@@ -40,6 +56,7 @@ class PduInput:
         self._view = memoryview(self._buffer)
         self._start = 0
         self._end = 0
+        self._refused = False
 
     @property
     def pending(self) -> int:
@@ -53,19 +70,39 @@ class PduInput:
         self._consumed(count)
         return data
 
-    def next_pdu(self, sock: socket.socket, *, wait: bool) -> memoryview | None:
+    def next_pdu(self, sock: socket.socket, *, wait: bool,
+                 limit: Callable[[int], int | None] | None = None) -> memoryview | None:
         """The next whole PDU, header included.
 
         With ``wait`` false, None at once when nothing of it has arrived; once a PDU has
         begun, this blocks until it is whole, as pynetdicom's reads do.
 
+        Parameters
+        ----------
+        sock : socket.socket
+            The association's socket.
+        wait : bool
+            Whether to wait for a PDU to begin.
+        limit : callable, optional
+            Given a PDU type, the longest PDU body (bytes after its 6-byte header) to
+            read, or None for no limit.
+
         Raises
         ------
+        PduTooLargeError
+            The PDU is longer than ``limit`` allows; nothing more of it is read. After
+            this, or any error once a PDU has begun, every later call raises
+            ConnectionError: the rest of the stream cannot be framed.
         ConnectionError
             The peer closed the connection before the PDU was whole.
+        TimeoutError
+            The PDU had begun and the socket's receive timeout (``SO_RCVTIMEO``, set by
+            :func:`viewer.net.fastpath.set_nodelay`) passed without another byte.
         OSError
             The socket failed.
         """
+        if self._refused:
+            raise ConnectionError("the stream was given up after a PDU that could not be read")
         if self._end == self._start:
             self._start = self._end = 0
             try:
@@ -73,8 +110,22 @@ class PduInput:
                     raise ConnectionError("the peer closed the connection")
             except BlockingIOError:
                 return None
+        try:
+            return self._rest_of_pdu(sock, limit)
+        except OSError:
+            self._give_up()  # the rest of the stream cannot be framed
+            raise
+
+    def _rest_of_pdu(self, sock: socket.socket,
+                     limit: Callable[[int], int | None] | None) -> memoryview:
         self._need(sock, 6)
         (length,) = struct.unpack_from(">L", self._buffer, self._start + 2)
+        if limit is not None:
+            pdu_type = self._buffer[self._start]
+            most = limit(pdu_type)
+            if most is not None and length > most:
+                self._give_up()
+                raise PduTooLargeError(pdu_type, length, most)
         total = 6 + length
         if total > len(self._buffer):
             return self._oversized(sock, total)
@@ -82,6 +133,10 @@ class PduInput:
         pdu = self._view[self._start:self._start + total]
         self._consumed(total)
         return pdu
+
+    def _give_up(self) -> None:
+        self._refused = True
+        self._start = self._end = 0
 
     def _need(self, sock: socket.socket, size: int) -> None:
         """Block until ``size`` bytes from the start are in the buffer."""
@@ -91,8 +146,16 @@ class PduInput:
             self._buffer[:len(rest)] = rest
             self._start, self._end = 0, len(rest)
         while self._end - self._start < size:
-            if not self._fill(sock, 0):
+            if not self._fill_rest(sock):
                 raise ConnectionError("the peer closed the connection mid-PDU")
+
+    def _fill_rest(self, sock: socket.socket) -> int:
+        """Wait for more of a PDU that has begun: a blocking read, bounded by the socket's
+        receive timeout, after which the kernel returns EAGAIN."""
+        try:
+            return self._fill(sock, 0)
+        except BlockingIOError as exc:
+            raise TimeoutError("no data in the middle of a PDU") from exc
 
     def _fill(self, sock: socket.socket, flags: int) -> int:
         got = sock.recv_into(self._view[self._end:], len(self._buffer) - self._end, flags)
@@ -100,18 +163,18 @@ class PduInput:
         return got
 
     def _oversized(self, sock: socket.socket, total: int) -> memoryview:
-        """A PDU larger than the buffer, in a buffer of its own."""
-        whole = bytearray(total)
-        have = self._end - self._start
-        whole[:have] = self._view[self._start:self._end]
+        """A PDU larger than the buffer, in a buffer of its own that grows as it arrives."""
+        whole = bytearray(self._view[self._start:self._end])
         self._start = self._end = 0
-        view = memoryview(whole)
-        while have < total:
-            got = sock.recv_into(view[have:], total - have)
-            if not got:
+        while len(whole) < total:
+            try:
+                piece = sock.recv(min(total - len(whole), _PIECE))
+            except BlockingIOError as exc:
+                raise TimeoutError("no data in the middle of a PDU") from exc
+            if not piece:
                 raise ConnectionError("the peer closed the connection mid-PDU")
-            have += got
-        return view
+            whole += piece
+        return memoryview(whole)
 
     def _consumed(self, count: int) -> None:
         self._start += count

@@ -1,0 +1,102 @@
+"""Our storage SCP against peers that break the upper layer protocol (PS3.8 9).
+
+Anyone who can reach the port can send bytes before any AE title is checked: what they
+announce must not cost memory they did not send, and a PDU left half-sent must not hold
+an association (and its thread) for ever. The SCP goes on serving configured nodes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import struct
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pynetdicom import AE
+from pynetdicom.sop_class import CTImageStorage, Verification
+
+import viewer.net.scp as scp_module
+from tests.net.conftest import FolderSink
+from viewer.core.settings import NetworkSettings
+from viewer.net.fastpath import CONTROL_PDU_LIMIT
+from viewer.net.nodes import NodeRecord
+from viewer.net.scp import StorageSCP
+
+PACS = NodeRecord("pacs", "PACS", "127.0.0.1", 104)
+# How long a test waits for the SCP to close a connection: far beyond the 1 s the SCP's
+# network timeout is set to here, so that only "never" fails.
+PATIENCE = 60.0
+
+
+@pytest.fixture
+def scp(tmp_path: Path, sink: FolderSink, monkeypatch: pytest.MonkeyPatch
+        ) -> Iterator[StorageSCP]:
+    policy = dataclasses.replace(scp_module.DEFAULT_POLICY, network_timeout=1.0)
+    monkeypatch.setattr(scp_module, "DEFAULT_POLICY", policy)
+    local = NetworkSettings(ae_title="LIGHTBOX", bind_address="127.0.0.1")
+    server = StorageSCP(local, [PACS], tmp_path / "incoming", sink, port=0)
+    with server:
+        yield server
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096
+
+
+def _until_closed(sock: socket.socket) -> bytes:
+    """Everything the SCP sends until it closes the connection."""
+    sock.settimeout(PATIENCE)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def _echo_works(scp: StorageSCP) -> bool:
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(Verification)
+    assoc = ae.associate("127.0.0.1", scp.port, ae_title="LIGHTBOX")
+    try:
+        return bool(assoc.is_established and assoc.send_c_echo().Status == 0)
+    finally:
+        assoc.release()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_a_huge_announced_association_request_is_aborted_without_allocating_it(
+        scp: StorageSCP) -> None:
+    # Before the limit, these 6 bytes made the SCP allocate (and zero) 3.75 GiB.
+    before = _resident_bytes()
+    with socket.create_connection(("127.0.0.1", scp.port)) as sock:
+        sock.sendall(struct.pack(">BBL", 0x01, 0, 0xF0000000))
+        answer = _until_closed(sock)
+    assert answer[:1] == b"\x07"  # PS3.8 9.3.8: A-ABORT, then the connection closed
+    assert _resident_bytes() - before < 256 * 1024 * 1024
+    assert _echo_works(scp)
+
+
+def test_a_pdu_left_half_sent_does_not_hold_the_association(scp: StorageSCP) -> None:
+    with socket.create_connection(("127.0.0.1", scp.port)) as sock:
+        sock.sendall(struct.pack(">BBL", 0x01, 0, 200) + b"\x00\x01")  # 2 of 200 bytes
+        _until_closed(sock)  # a socket.timeout here: the SCP waited for ever
+    assert _echo_works(scp)
+
+
+def test_an_oversized_data_pdu_on_an_association_aborts_it_and_stores_nothing(
+        scp: StorageSCP, sink: FolderSink) -> None:
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(CTImageStorage)
+    assoc = ae.associate("127.0.0.1", scp.port, ae_title="LIGHTBOX")
+    assert assoc.is_established
+    too_long = max(scp.local.max_pdu, CONTROL_PDU_LIMIT) + 1
+    assert assoc.dul.socket is not None
+    assoc.dul.socket.send(struct.pack(">BBL", 0x04, 0, too_long) + b"\x00" * 64)
+    assoc.join(PATIENCE)  # the association's thread ends with the SCP's A-ABORT
+    assert assoc.is_aborted
+    scp.receiver.drain()
+    assert not sink.files
+    assert _echo_works(scp)
