@@ -28,7 +28,6 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.errors import InvalidDicomError
 from pydicom.valuerep import PersonName
 
 from viewer.core.errors import InputFileError
@@ -228,7 +227,12 @@ def read_header_bytes(data: bytes, source: str, file_size: int | None = None) ->
     if not probe(data[:PROBE_LENGTH]):
         raise InputFileError(source, "not a DICOM file")
     partial = file_size is not None and file_size > len(data)
-    fast = _fast_record(data, source, file_size)
+    try:
+        fast = _fast_record(data, source, file_size)
+    except (InputFileError, IncompleteHeaderError):
+        raise
+    except Exception:  # damaged past what the structure pass expects: pydicom decides
+        fast = None
     if fast is not None:
         return fast
     if partial:
@@ -246,9 +250,14 @@ def _pydicom_record(data: bytes, source: str) -> InstanceRecord:
             stop_before_pixels=True,
             specific_tags=list(HEADER_KEYWORDS),
         )
-    except (InvalidDicomError, ValueError, EOFError, struct.error, KeyError) as exc:
+        record = record_from_dataset(ds, source)
+    except InputFileError:
+        raise
+    except Exception as exc:
+        # On damaged input pydicom raises many types (OSError for a missing item tag,
+        # NotImplementedError for an unknown VR, zlib.error, struct.error, ...), while
+        # reading or when a value is first decoded: all are this file's problem.
         raise InputFileError(source, f"cannot read the DICOM header ({exc})") from exc
-    record = record_from_dataset(ds, source)
     problem = truncation_problem(data, _walk_syntax(ds))
     if problem:
         raise InputFileError(source, problem)

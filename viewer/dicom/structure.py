@@ -77,6 +77,8 @@ def read_meta(data: bytes) -> tuple[int, dict[int, bytes]]:
         if group != 0x0002:
             break
         if vr in _LONG_VRS:
+            if pos + 12 > len(data):
+                break
             (length,) = _U32.unpack_from(data, pos + 8)
             value = pos + 12
         else:
@@ -195,6 +197,8 @@ class Walker:
             if pos > checked:
                 if pos + 8 > size:
                     # Trailing padding shorter than a header (some writers add one byte).
+                    if end == size and have < size:
+                        raise IncompleteHeaderError(pos)  # zeros or not: read them
                     if end == size == have and not any(data[pos:]):
                         return end
                     raise TruncatedError(f"truncated in an element header at byte {pos}")
