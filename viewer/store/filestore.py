@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -25,7 +26,10 @@ from pathlib import Path
 from viewer.core.processes import pid_alive
 from viewer.core.writeback import HAS_SYNCFS, start_writeback, syncfs
 
-_UNSAFE = re.compile(r"[^0-9A-Za-z.\-_]")
+# PS3.5 9.1: numeric components separated by dots (leading zeros, which some writers
+# use, and lengths up to twice the 64 allowed are kept as names too).
+_UID_NAME = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+_LONGEST_NAME = 128
 _COUNTER = iter(range(1 << 62))
 _COUNTER_LOCK = threading.Lock()
 # The pid in temporary names, read once (os.getpid is a system call) and again after fork.
@@ -46,9 +50,17 @@ _NOT_SUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
 def safe_component(uid: str) -> str:
-    """A UID as a file name: UIDs are digits and dots (PS3.5 9.1); anything else is escaped."""
-    cleaned = _UNSAFE.sub("_", uid.strip()) or "_"
-    return cleaned[:128]
+    """A UID as a file name, the same name for the same UID and for no other.
+
+    A UID is numbers separated by dots (PS3.5 9.1) and is its own name. Anything else
+    comes from a damaged or hostile file and gets ``_`` and a SHA-256 digest of it:
+    taken as it was, ``..`` as a study UID put a file outside the store, and escaping
+    characters (``1.2/3`` and ``1.2_3`` alike as ``1.2_3``) let one instance's file
+    replace another's.
+    """
+    if len(uid) <= _LONGEST_NAME and _UID_NAME.fullmatch(uid):
+        return uid
+    return "_" + hashlib.sha256(uid.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 class FileStore:
