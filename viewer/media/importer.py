@@ -148,7 +148,10 @@ def _import_zip(
         work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder = Path(tempfile.mkdtemp(prefix="zip-", dir=work_dir))
     try:
-        report.failed.extend(extract_zip(archive, folder))
+        report.failed.extend(extract_zip(archive, folder, cancel))
+        if cancel is not None and cancel():
+            report.cancelled = True
+            return report
         listing = walk(folder, cancel=cancel)
         report.failed.extend(listing.problems)
         inner = ImportReport()

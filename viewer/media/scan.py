@@ -9,6 +9,7 @@ are reported and the walk goes on.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import zipfile
 from collections.abc import Callable
@@ -115,15 +116,33 @@ def _add(listing: MediumListing, path: Path, size: int) -> None:
         listing.bytes_total += size
 
 
-def extract_zip(archive: Path, into: Path) -> list[FileProblem]:
-    """Extract ``archive`` under ``into`` (names that would escape it are refused)."""
+def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = None
+                ) -> list[FileProblem]:
+    """Extract ``archive`` under ``into`` (names that would escape it are refused).
+
+    Nothing is extracted when the members' sizes, as the archive declares them (zipfile
+    never writes more than that), add up to more than the free space under ``into``: a
+    clear message up front, not a disk filled to the last byte, which every other program
+    and the store's own database would then feel. ``cancel`` is polled between members and
+    between the 1 MiB pieces of a large one; what was extracted stays for the caller to
+    remove.
+    """
     problems: list[FileProblem] = []
     try:
         with zipfile.ZipFile(archive) as zf:
+            members = [m for m in zf.infolist() if not m.is_dir()]
+            expanded = sum(m.file_size for m in members)
+            free = shutil.disk_usage(into).free
+            if expanded > free:
+                problems.append(FileProblem(str(archive), (
+                    f"zip archive expands to {_size(expanded)}, more than the {_size(free)} "
+                    f"free in {into.parent}; free some space, or extract it elsewhere and "
+                    "import the folder")))
+                return problems
             base = into.resolve()
-            for member in zf.infolist():
-                if member.is_dir():
-                    continue
+            for member in members:
+                if cancel is not None and cancel():
+                    break
                 target = (into / member.filename).resolve()
                 if not target.is_relative_to(base):
                     problems.append(FileProblem(f"{archive}:{member.filename}", "unsafe name"))
@@ -133,6 +152,8 @@ def extract_zip(archive: Path, into: Path) -> list[FileProblem]:
                     with zf.open(member) as src, open(target, "wb") as dst:
                         while chunk := src.read(1 << 20):
                             dst.write(chunk)
+                            if cancel is not None and cancel():
+                                break
                 except (OSError, zipfile.BadZipFile, EOFError) as exc:
                     problems.append(
                         FileProblem(f"{archive}:{member.filename}", f"cannot extract: {exc}")
@@ -140,3 +161,9 @@ def extract_zip(archive: Path, into: Path) -> list[FileProblem]:
     except (OSError, zipfile.BadZipFile) as exc:
         problems.append(FileProblem(str(archive), f"zip archive cannot be read: {exc}"))
     return problems
+
+
+def _size(count: int) -> str:
+    if count >= 100_000_000:
+        return f"{count / 1e9:.1f} GB"
+    return f"{count / 1e6:.1f} MB" if count >= 100_000 else f"{count:,} bytes"

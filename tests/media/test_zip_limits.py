@@ -1,0 +1,62 @@
+"""Zip archives that are too large to extract, and cancelling while one is extracted."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+
+import viewer.media.scan as scan
+from viewer.media import import_media
+from viewer.store import StudyStore
+
+
+def _zip(files: list[Path], archive: Path) -> Path:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, path in enumerate(files):
+            zf.write(path, f"IMAGES/IM{n:06d}")
+    return archive
+
+
+def test_an_archive_larger_than_the_free_space_is_refused_and_the_rest_imported(
+        study_files: list[Path], tmp_path: Path, store: StudyStore,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = _zip(study_files[:4], tmp_path / "medium.zip")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for path in study_files[4:6]:
+        shutil.copy(path, folder)
+    # A disk with 1,000 bytes free cannot be made here; the store's own check of free space can.
+    usage = namedtuple("usage", "total used free")
+    real = shutil.disk_usage
+
+    def nearly_full(path: str | Path) -> object:
+        found = real(path)
+        return usage(found.total, found.total - 1_000, 1_000)
+
+    monkeypatch.setattr(scan.shutil, "disk_usage", nearly_full)
+    expanded = sum(p.stat().st_size for p in study_files[:4])
+    assert expanded > 1_000
+    report = import_media([archive, folder], store, work_dir=tmp_path / "work")
+    (problem,) = report.failed
+    assert problem.path == str(archive)
+    assert "expands to" in problem.reason and "1,000 bytes free" in problem.reason
+    assert report.instances_added == 2  # the folder after it
+    assert not any((tmp_path / "work").iterdir())  # nothing left extracted
+
+
+def test_cancel_stops_the_extraction_and_leaves_nothing(
+        study_files: list[Path], tmp_path: Path, store: StudyStore) -> None:
+    archive = _zip(study_files[:20], tmp_path / "medium.zip")
+    work = tmp_path / "work"
+
+    def extracted_one() -> bool:
+        return work.exists() and any(p.is_file() for p in work.rglob("IM*"))
+
+    report = import_media([archive], store, cancel=extracted_one, work_dir=work)
+    assert report.cancelled
+    assert report.instances_added == 0
+    assert not any(work.iterdir())
