@@ -77,6 +77,7 @@ def _verdict(data: bytes, file_size: int | None = None) -> InstanceRecord | str:
         return "error"
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns of each damaged value
 @pytest.mark.parametrize("seed", range(4))
 def test_damaged_files_give_a_record_or_a_named_problem(seed: int) -> None:
     sources = _sources()
