@@ -124,6 +124,8 @@ class _WakeableDUL(DULServiceProvider):
 
     lightbox_wake: tuple[socket.socket, socket.socket]
     lightbox_input: PduInput  # what the short path read ahead; pynetdicom's reads see it
+    _data_limit: int | None = None
+    _data_limit_known = False
 
     def send_pdu(self, primitive: Any) -> None:
         super().send_pdu(primitive)
@@ -172,8 +174,11 @@ class _WakeableDUL(DULServiceProvider):
         no maximum announced (0), any length. Anything else: :data:`CONTROL_PDU_LIMIT`.
         """
         if pdu_type == 0x04 and self.state_machine.current_state == "Sta6":
-            announced = _announced_maximum(self.assoc)
-            return max(announced, CONTROL_PDU_LIMIT) if announced else None
+            if not self._data_limit_known:  # fixed once established; asked per PDU
+                announced = _announced_maximum(self.assoc)
+                self._data_limit = max(announced, CONTROL_PDU_LIMIT) if announced else None
+                self._data_limit_known = True
+            return self._data_limit
         return CONTROL_PDU_LIMIT
 
     def _read_pdu_data(self) -> None:
