@@ -7,19 +7,24 @@ an association (and its thread) for ever. The SCP goes on serving configured nod
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import random
 import socket
 import struct
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pydicom
 import pytest
-from pynetdicom import AE
+from pynetdicom import AE, evt
 from pynetdicom.sop_class import CTImageStorage, Verification
 
 import viewer.net.scp as scp_module
 from tests.net.conftest import FolderSink
+from tests.support import testdata
 from viewer.core.settings import NetworkSettings
 from viewer.net.fastpath import CONTROL_PDU_LIMIT
 from viewer.net.nodes import NodeRecord
@@ -99,4 +104,63 @@ def test_an_oversized_data_pdu_on_an_association_aborts_it_and_stores_nothing(
     assert assoc.is_aborted
     scp.receiver.drain()
     assert not sink.files
+    assert _echo_works(scp)
+
+
+def _store_pdus(scp: StorageSCP) -> list[bytes]:
+    """The P-DATA-TF PDUs of one C-STORE of a small CT, as pynetdicom sends them."""
+    sent: list[bytes] = []
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(CTImageStorage)
+    assoc = ae.associate("127.0.0.1", scp.port, ae_title="LIGHTBOX")
+    assoc.bind(evt.EVT_DATA_SENT, lambda event: sent.append(bytes(event.data)))
+    assert assoc.send_c_store(pydicom.dcmread(testdata.test_file("CT_small.dcm"))).Status == 0
+    assoc.release()
+    return [pdu for pdu in sent if pdu[0] == 0x04]
+
+
+def _damaged(rng: random.Random, pdus: list[bytes]) -> list[bytes]:
+    damaged = [bytearray(p) for p in pdus]
+    pdu = rng.choice(damaged)
+    kind = rng.randrange(5)
+    if kind == 0:  # PDU, PDV and command headers
+        pdu[rng.randrange(min(len(pdu), 48))] ^= 1 << rng.randrange(8)
+    elif kind == 1:  # the PDU's or the PDV's length
+        struct.pack_into(">L", pdu, rng.choice((2, 6)),
+                         rng.choice((0, 1, 2, 6, len(pdu) - 7, 0xFFFF)))
+    elif kind == 2:  # presentation context ID, message control header
+        pdu[rng.choice((10, 11))] = rng.randrange(256)
+    elif kind == 3:  # order and repetition
+        return [bytes(p) for p in rng.choice((damaged[::-1], damaged * 2, damaged[1:]))]
+    else:  # a command element's length
+        at = 12 + 8 * rng.randrange(6) + 4
+        struct.pack_into("<L", damaged[0], at, rng.choice((0, 1, 3, 500, 0xFFFFFFFF)))
+    return [bytes(p) for p in damaged]
+
+
+def test_damaged_store_requests_never_stop_the_scp(
+        scp: StorageSCP, sink: FolderSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A configured node that sends broken PDUs: whatever the SCP answers (a response,
+    # an A-ABORT, or waiting for bytes that never come), no thread of it dies, what it
+    # hands on is a whole file, and it goes on serving.
+    died: list[str] = []
+    monkeypatch.setattr(threading, "excepthook",
+                        lambda args: died.append(f"{args.thread}: {args.exc_value!r}"))
+    pdus = _store_pdus(scp)
+    rng = random.Random(7)
+    for _ in range(40):
+        ae = AE(ae_title="PACS")
+        ae.add_requested_context(CTImageStorage)
+        ae.network_timeout = 1  # our side gives up on a silent SCP
+        assoc = ae.associate("127.0.0.1", scp.port, ae_title="LIGHTBOX")
+        assert assoc.is_established and assoc.dul.socket is not None
+        with contextlib.suppress(OSError):
+            for pdu in _damaged(rng, pdus):
+                assoc.dul.socket.send(pdu)
+        assoc.join(PATIENCE)
+        assoc.abort()
+    scp.receiver.drain()
+    assert not died
+    for path in sink.files.values():
+        pydicom.dcmread(path, stop_before_pixels=True)  # a whole file with its meta
     assert _echo_works(scp)
