@@ -22,7 +22,7 @@ import pydicom
 import pytest
 
 from tests.support import testdata
-from viewer.core.errors import InputFileError
+from viewer.core.errors import InputFileError, LightboxError
 from viewer.core.records import InstanceRecord
 from viewer.dicom.header import read_header_bytes
 from viewer.dicom.structure import IncompleteHeaderError
@@ -132,3 +132,31 @@ def test_opening_a_folder_skips_a_file_pydicom_cannot_decode(tmp_path: Path) -> 
     good.save_as(tmp_path / "good.dcm")
     series = read_series([tmp_path])
     assert [s.series_uid for s in series] == [good.SeriesInstanceUID]
+
+
+@pytest.mark.parametrize(("name", "frames"), [
+    ("CT_small.dcm", 2_000_000_000),  # native: 128x128 pixels of at least one bit each
+    ("JPEG2000.dcm", 100_000),  # encapsulated: an 8-byte item header per frame at least
+])
+def test_more_frames_than_the_file_can_hold_is_named_before_any_is_placed(
+        name: str, frames: int, tmp_path: Path) -> None:
+    # Opening such a file gave every claimed frame a place in the viewer: two billion
+    # frames took all the memory there was before a pixel was read.
+    ds = pydicom.dcmread(testdata.test_file(name))
+    ds.NumberOfFrames = frames
+    ds.save_as(tmp_path / "frames.dcm")
+    data = (tmp_path / "frames.dcm").read_bytes()
+    with pytest.raises(InputFileError, match=f"Number of Frames {frames} cannot fit"):
+        read_header_bytes(data, "frames.dcm")
+    with pytest.raises(LightboxError, match="no DICOM images"):
+        read_series([tmp_path])
+
+
+def test_multi_frame_test_files_keep_their_frames() -> None:
+    frames = []
+    for path in testdata.all_test_files():
+        try:
+            frames.append(read_header_bytes(path.read_bytes(), str(path)).number_of_frames)
+        except InputFileError as exc:  # pydicom's deliberately broken files
+            assert "Number of Frames" not in str(exc)
+    assert sum(n > 1 for n in frames) >= 20  # native (1-bit too), big endian, RLE, JPEG

@@ -228,16 +228,54 @@ def read_header_bytes(data: bytes, source: str, file_size: int | None = None) ->
         raise InputFileError(source, "not a DICOM file")
     partial = file_size is not None and file_size > len(data)
     try:
-        fast = _fast_record(data, source, file_size)
+        record = _fast_record(data, source, file_size)
     except (InputFileError, IncompleteHeaderError):
         raise
     except Exception:  # damaged past what the structure pass expects: pydicom decides
-        fast = None
-    if fast is not None:
-        return fast
-    if partial:
-        raise IncompleteHeaderError(source)
-    return _pydicom_record(data, source)
+        record = None
+    if record is None:
+        if partial:
+            raise IncompleteHeaderError(source)
+        record = _pydicom_record(data, source)
+    problem = frames_problem(record)
+    if problem:
+        raise InputFileError(source, problem)
+    return record
+
+
+# PS3.5 8.1.1: native pixel data takes at least one bit per pixel of every frame.
+_NATIVE = frozenset({IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE})
+# Deflate (RFC 1951) expands at most about 1032 times.
+_DEFLATE_RATIO = 1032
+
+
+def frames_problem(record: InstanceRecord) -> str:
+    """Whether the Number of Frames could fit in the file (PS3.5 8.1.1, A.4).
+
+    Every frame gets a place in the viewer before any pixel is read: a damaged or hostile
+    file claiming two billion frames made opening it take all the memory there is.
+    Native frames take at least one bit per pixel, encapsulated ones at least an item
+    header (8 bytes, PS3.5 A.4).
+
+    Returns
+    -------
+    str
+        Empty when the frames fit, else the problem.
+    """
+    frames, size = record.number_of_frames, record.file_size or 0
+    if frames <= 1:
+        return ""
+    pixels = record.rows * record.columns
+    syntax = record.transfer_syntax_uid
+    if pixels and syntax in _NATIVE:
+        fits = frames * pixels <= size * 8
+    elif pixels and syntax == DEFLATED_LE:
+        fits = frames * pixels <= size * 8 * _DEFLATE_RATIO
+    else:
+        fits = frames * 8 <= size
+    if fits:
+        return ""
+    return f"Number of Frames {frames} cannot fit in the file's {size} bytes"
 
 
 def _pydicom_record(data: bytes, source: str) -> InstanceRecord:
