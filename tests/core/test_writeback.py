@@ -1,7 +1,11 @@
-"""Starting write-back is a hint: it accepts any open file and changes nothing in it."""
+"""Starting write-back is a hint: it accepts any open file and changes nothing in it.
+
+Flushing a file puts it on the disk: on macOS with ``F_FULLFSYNC``, past the drive's cache.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -34,3 +38,62 @@ def test_linux_has_both_calls_and_syncfs_flushes(tmp_path: Path) -> None:
         os.close(fd)
     with pytest.raises(OSError):
         writeback.syncfs(-1)  # EBADF, reported
+
+
+class _Fcntl:
+    """Stands in for macOS's fcntl, which cannot run here: records F_FULLFSYNC calls."""
+
+    F_FULLFSYNC = 51  # <sys/fcntl.h> on macOS
+
+    def __init__(self, error: int | None = None) -> None:
+        self.error, self.calls = error, []
+
+    def fcntl(self, fd: int, command: int) -> int:
+        self.calls.append(command)
+        if self.error is not None:
+            raise OSError(self.error, os.strerror(self.error))
+        return 0
+
+
+def _flush_with(monkeypatch: pytest.MonkeyPatch, fake: _Fcntl, path: Path) -> list[int]:
+    synced: list[int] = []
+    monkeypatch.setattr(writeback, "fcntl", fake)
+    monkeypatch.setattr(writeback, "_FULLFSYNC", fake.F_FULLFSYNC)
+    monkeypatch.setattr(writeback.os, "fsync", synced.append)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        writeback.flush_file(fd)
+    finally:
+        os.close(fd)
+    return synced
+
+
+def test_where_the_drive_cache_needs_it_a_flush_is_a_full_fsync(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = _Fcntl()
+    assert _flush_with(monkeypatch, fake, tmp_path / "f") == []
+    assert fake.calls == [fake.F_FULLFSYNC]
+
+
+def test_a_file_system_without_full_fsync_gets_fsync(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = _Fcntl(errno.ENOTSUP)
+    assert len(_flush_with(monkeypatch, fake, tmp_path / "f")) == 1
+
+
+def test_a_failing_full_fsync_is_reported(monkeypatch: pytest.MonkeyPatch,
+                                          tmp_path: Path) -> None:
+    with pytest.raises(OSError, match="Input/output error"):
+        _flush_with(monkeypatch, _Fcntl(errno.EIO), tmp_path / "f")
+
+
+def test_elsewhere_a_flush_is_fsync(tmp_path: Path) -> None:
+    if writeback._FULLFSYNC is not None:
+        pytest.skip("this platform has F_FULLFSYNC")
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        writeback.flush_file(fd)  # a real fsync of a real file
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError):
+        writeback.flush_file(fd)  # closed by now: EBADF, reported

@@ -187,3 +187,11 @@ def test_listeners_flush_the_rows_of_each_batch(
     assert sink.many(items) == [""] * len(items)
     last_commit = max(i for i, (kind, _) in enumerate(events) if kind == "commit")
     assert ("fsync", f"{store.database_path}-wal") in events[last_commit:]
+
+
+def test_sqlite_flushes_past_the_drive_cache_where_that_takes_more(store: StudyStore) -> None:
+    # PRAGMA fullfsync / checkpoint_fullfsync: F_FULLFSYNC on macOS, ignored elsewhere.
+    store.counts()  # a reading connection, besides the writing one
+    for conn in store._connections:
+        assert conn.execute("PRAGMA fullfsync").fetchone() == (1,)
+        assert conn.execute("PRAGMA checkpoint_fullfsync").fetchone() == (1,)

@@ -1,7 +1,7 @@
 """Writing a file's data to disk: started early, and flushed for a whole file system.
 
 A batch of files is made durable with one flush before its rows are committed: Linux's
-``syncfs`` (one call for the file system), elsewhere an ``fsync`` per file. Started as
+``syncfs`` (one call for the file system), elsewhere :func:`flush_file` per file. Started as
 each file is complete (Linux's ``sync_file_range``), the writing overlaps with whatever
 comes next, and the flush has little left to wait for. Where a call is missing, the
 functions here say so (:data:`HAS_SYNCFS`) or do nothing (:func:`start_writeback`).
@@ -10,8 +10,15 @@ functions here say so (:data:`HAS_SYNCFS`) or do nothing (:func:`start_writeback
 from __future__ import annotations
 
 import ctypes
+import errno
+import os
 import sys
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 # sync_file_range(2): start write-out of dirty pages in the range, do not wait.
 _SYNC_FILE_RANGE_WRITE = 2
@@ -50,6 +57,35 @@ def syncfs(fd: int) -> None:
         raise OSError("syncfs is not available on this platform")
     if _SYNCFS(fd) != 0:
         raise OSError(ctypes.get_errno(), "syncfs failed")
+
+
+# macOS: fsync(2) hands the data to the drive, which may keep it in its cache through a
+# power cut; F_FULLFSYNC asks the drive to write its cache out (fcntl(2)).
+_FULLFSYNC: int | None = getattr(fcntl, "F_FULLFSYNC", None)
+# F_FULLFSYNC refused: file systems that do not offer it (network, some FUSE); fsync then.
+_NO_FULLFSYNC = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOTTY})
+
+
+def flush_file(fd: int) -> None:
+    """Put a file's data (or a folder's entries) on the disk, not only in the drive's cache.
+
+    ``os.fsync``, except on macOS, where only ``F_FULLFSYNC`` makes the drive write out
+    its cache (as SQLite's ``PRAGMA fullfsync`` does); where a file system refuses it,
+    ``os.fsync``.
+
+    Raises
+    ------
+    OSError
+        The flush failed.
+    """
+    if _FULLFSYNC is not None:
+        try:
+            fcntl.fcntl(fd, _FULLFSYNC)
+            return
+        except OSError as exc:
+            if exc.errno not in _NO_FULLFSYNC:
+                raise
+    os.fsync(fd)
 
 
 def start_writeback(fd: int) -> None:
