@@ -15,11 +15,13 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tests.support.series import write_ct_series
+from viewer.core import writeback
 from viewer.core.errors import InputFileError
 from viewer.store import StudyStore, filestore
 
@@ -195,3 +197,30 @@ def test_sqlite_flushes_past_the_drive_cache_where_that_takes_more(store: StudyS
     for conn in store._connections:
         assert conn.execute("PRAGMA fullfsync").fetchone() == (1,)
         assert conn.execute("PRAGMA checkpoint_fullfsync").fetchone() == (1,)
+
+
+def test_without_syncfs_each_batch_is_flushed_past_the_drive_before_its_rows(
+        store: StudyStore, tmp_path: Path, events: list[Event],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # macOS: no syncfs (a fsync per file and per folder), and fsync stops at the drive's
+    # cache: one F_FULLFSYNC must come after a row's rename and before its commit, and
+    # after the WAL's fsync before the report. macOS cannot run here: its fcntl call
+    # is stood in for; the fsyncs, renames and commits are real.
+    monkeypatch.setattr(filestore, "HAS_SYNCFS", False)
+    monkeypatch.setattr(writeback, "_FULLFSYNC", 51)
+    monkeypatch.setattr(writeback, "fcntl", SimpleNamespace(
+        fcntl=lambda fd, command: events.append(("fullfsync", ""))))
+    report = store.import_files(_two_series(tmp_path / "src"))
+    assert report.instances_added == 140
+    received = write_ct_series(tmp_path / "home" / "incoming", slices=3, rows=8, cols=8,
+                               series_uid="1.2.826.0.1.3680043.10.511.78.9")
+    store.add_received_files(received)
+    commits = [i for i, (kind, _) in enumerate(events) if kind == "commit"]
+    assert len(commits) == 143
+    for i in commits:
+        renamed = max(j for j in range(i) if events[j] == ("rename", events[i][1]))
+        assert ("fullfsync", "") in events[renamed:i], events[renamed:i]
+    check = events.index(("check", ""))
+    wal_flushed = max(i for i, e in enumerate(events[:check]) if e[0] == "fsync"
+                      and e[1].endswith("-wal"))
+    assert ("fullfsync", "") in events[wal_flushed:check]

@@ -1,7 +1,8 @@
 """Writing a file's data to disk: started early, and flushed for a whole file system.
 
 A batch of files is made durable with one flush before its rows are committed: Linux's
-``syncfs`` (one call for the file system), elsewhere :func:`flush_file` per file. Started as
+``syncfs`` (one call for the file system), elsewhere an ``fsync`` per file and, on
+macOS, one :func:`flush_drive_cache`. Started as
 each file is complete (Linux's ``sync_file_range``), the writing overlaps with whatever
 comes next, and the flush has little left to wait for. Where a call is missing, the
 functions here say so (:data:`HAS_SYNCFS`) or do nothing (:func:`start_writeback`).
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import os
 import sys
 from typing import Any
 
@@ -60,32 +60,33 @@ def syncfs(fd: int) -> None:
 
 
 # macOS: fsync(2) hands the data to the drive, which may keep it in its cache through a
-# power cut; F_FULLFSYNC asks the drive to write its cache out (fcntl(2)).
+# power cut; F_FULLFSYNC asks the drive to write out all it holds (fcntl(2)).
 _FULLFSYNC: int | None = getattr(fcntl, "F_FULLFSYNC", None)
-# F_FULLFSYNC refused: file systems that do not offer it (network, some FUSE); fsync then.
+# F_FULLFSYNC refused: file systems that do not offer it (network, some FUSE).
 _NO_FULLFSYNC = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOTTY})
 
 
-def flush_file(fd: int) -> None:
-    """Put a file's data (or a folder's entries) on the disk, not only in the drive's cache.
+def flush_drive_cache(fd: int) -> None:
+    """After a batch's ``fsync``s, have the drive write out its cache, where they do not.
 
-    ``os.fsync``, except on macOS, where only ``F_FULLFSYNC`` makes the drive write out
-    its cache (as SQLite's ``PRAGMA fullfsync`` does); where a file system refuses it,
-    ``os.fsync``.
+    On macOS ``fsync`` leaves the data in the drive's cache; ``F_FULLFSYNC`` on any file
+    of the drive writes all of it out: one call makes a whole batch durable, where one
+    per file would cost a cache flush each. Elsewhere ``fsync`` and ``syncfs`` flush the
+    drive's cache themselves, and this does nothing; so does a file system that refuses
+    ``F_FULLFSYNC`` (its ``fsync`` is all there is).
 
     Raises
     ------
     OSError
         The flush failed.
     """
-    if _FULLFSYNC is not None:
-        try:
-            fcntl.fcntl(fd, _FULLFSYNC)
-            return
-        except OSError as exc:
-            if exc.errno not in _NO_FULLFSYNC:
-                raise
-    os.fsync(fd)
+    if _FULLFSYNC is None:
+        return
+    try:
+        fcntl.fcntl(fd, _FULLFSYNC)
+    except OSError as exc:
+        if exc.errno not in _NO_FULLFSYNC:
+            raise
 
 
 def start_writeback(fd: int) -> None:

@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 
 from viewer.core.processes import pid_alive
-from viewer.core.writeback import HAS_SYNCFS, flush_file, start_writeback, syncfs
+from viewer.core.writeback import HAS_SYNCFS, flush_drive_cache, start_writeback, syncfs
 
 # PS3.5 9.1: numeric components separated by dots (leading zeros, which some writers
 # use, and lengths up to twice the 64 allowed are kept as names too).
@@ -129,7 +129,7 @@ class FileStore:
                 assert source is not None
                 _copy_into(source, fd)
             if not HAS_SYNCFS:
-                flush_file(fd)
+                os.fsync(fd)
             elif data is None or len(data) >= EARLY_WRITEBACK:
                 # The batch's syncfs then finds most of it written already. Not for small
                 # files: a write-out started per file costs more than one syncfs of them
@@ -183,7 +183,7 @@ class FileStore:
             for source, _relative in files:
                 fd = os.open(source, os.O_RDWR)  # Windows flushes only what it may write
                 try:
-                    flush_file(fd)
+                    os.fsync(fd)
                 finally:
                     os.close(fd)
         return self._place(files, remove_failed=False, flush_names=True)
@@ -241,7 +241,7 @@ class FileStore:
             try:
                 fd = os.open(folder, _FOLDER)
                 try:
-                    flush_file(fd)
+                    os.fsync(fd)
                 finally:
                     os.close(fd)
             except OSError as exc:
@@ -253,6 +253,18 @@ class FileStore:
                         failures.update(dict.fromkeys(relatives, exc))
                         with self._lock:
                             self._made.discard(name)
+        if placed:
+            try:
+                fd = os.open(self.root, _FOLDER)
+                try:
+                    flush_drive_cache(fd)  # the files' and folders' fsyncs past the drive
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                for name, relatives in placed.items():
+                    failures.update(dict.fromkeys(relatives, exc))
+                    with self._lock:
+                        self._made.discard(name)
         return list(failures.items())
 
     def copy_file(self, relative: str, source: Path) -> Path:
@@ -266,7 +278,7 @@ class FileStore:
             with open(source, "rb") as src, open(temporary, "wb") as dst:
                 shutil.copyfileobj(src, dst, CHUNK)
                 dst.flush()
-                flush_file(dst.fileno())
+                os.fsync(dst.fileno())
             os.replace(temporary, target)
         except BaseException:
             with contextlib.suppress(OSError):

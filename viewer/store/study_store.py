@@ -26,7 +26,7 @@ from viewer.core.records import (
     StudyFilter,
     StudyRecord,
 )
-from viewer.core.writeback import flush_file
+from viewer.core.writeback import flush_drive_cache
 from viewer.store import importer, queries, received
 from viewer.store.filestore import FileStore
 from viewer.store.schema import migrate
@@ -92,8 +92,8 @@ class StudyStore:
             # before their rows are committed, so a power cut never leaves a row without
             # its file either.
             conn.execute("PRAGMA synchronous = NORMAL")
-            # macOS: SQLite's syncs and checkpoints use F_FULLFSYNC, as flush_file does
-            # (no effect elsewhere).
+            # macOS: SQLite's syncs and checkpoints use F_FULLFSYNC, past the drive's
+            # cache, as the store's own flushes do (no effect elsewhere).
             conn.execute("PRAGMA fullfsync = ON")
             conn.execute("PRAGMA checkpoint_fullfsync = ON")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -240,7 +240,8 @@ class StudyStore:
         except OSError as exc:
             raise StoreError(f"{wal}: cannot flush the database ({exc.strerror})") from exc
         try:
-            flush_file(fd)
+            os.fsync(fd)
+            flush_drive_cache(fd)
         except OSError as exc:
             raise StoreError(f"{wal}: cannot flush the database ({exc.strerror})") from exc
         finally:
