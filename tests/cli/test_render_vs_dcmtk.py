@@ -364,7 +364,7 @@ def test_matches_pydicom_decode(name: str, tmp_path: Path) -> None:
 
 MUST_FAIL = {
     "MR_truncated.dcm": "is truncated",
-    "JPEG2000-embedded-sequence-delimiter.dcm": "cannot be decoded",
+    "JPEG2000-embedded-sequence-delimiter.dcm": "its codestream is 3722445056x1024 pixels",
 }
 
 

@@ -41,6 +41,7 @@ from pydicom.uid import (
 from viewer.core.errors import InputFileError
 from viewer.dicom import codecs
 from viewer.dicom.codecs import mask_stored, mask_stored_inplace
+from viewer.dicom.codestream import frame_problem
 
 __all__ = [
     "FrameMismatchError",
@@ -334,6 +335,8 @@ class FrameSource:
         self._check_index(index)
         if self._decoder.is_native and self._full is None:
             self._check_native_length(index)
+        elif self._full is None:
+            self._check_encoded(index, self._encoded_frame(index))
         try:
             arr = self._pydicom_decode_any(index, raw)
         except InputFileError:
@@ -379,19 +382,37 @@ class FrameSource:
         if self._fast is None:
             return False
         try:
-            with self.path.open("rb") as f:
-                f.seek(self._value_offset)
-                encoded = get_frame(
-                    f,
-                    index,
-                    number_of_frames=self.layout.number_of_frames,
-                    extended_offsets=self._opts.get("extended_offsets"),
-                )
+            encoded = self._encoded_frame(index)
+        except Exception as exc:  # pydicom then reads it, or reports why it cannot
+            log.debug("%s: frame %d left to pydicom (%s)", self._name, index + 1, exc)
+            return False
+        self._check_encoded(index, encoded)
+        try:
             self._fast(encoded, out, self._spec)
         except Exception as exc:  # pydicom then decodes it, or reports why it cannot
             log.debug("%s: frame %d left to pydicom (%s)", self._name, index + 1, exc)
             return False
         return True
+
+    def _encoded_frame(self, index: int) -> bytes:
+        with self.path.open("rb") as f:
+            f.seek(self._value_offset)
+            return bytes(get_frame(
+                f,
+                index,
+                number_of_frames=self.layout.number_of_frames,
+                extended_offsets=self._opts.get("extended_offsets"),
+            ))
+
+    def _check_encoded(self, index: int, encoded: bytes) -> None:
+        """Refuse a frame whose decoding would allocate what the file cannot justify."""
+        layout = self.layout
+        decoded = (layout.rows * layout.columns * layout.samples_per_pixel
+                   * max(1, layout.bits_allocated // 8))
+        problem = frame_problem(str(self.transfer_syntax), encoded, layout.rows,
+                                layout.columns, decoded)
+        if problem:
+            raise self._error(f"frame {index + 1} {problem}")
 
     @property
     def direct(self) -> bool:

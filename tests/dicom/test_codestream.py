@@ -1,0 +1,103 @@
+"""An encapsulated frame is checked against its header before a decoder allocates for it.
+
+Decoders allocate what the codestream declares. Before this check, a 10 KB file whose
+JPEG 2000 header claimed 60000 x 60000 pixels took 21 GB, a JPEG-LS one 24 GB (the
+process was killed). The damaged frames here claim 12000 x 12000, enough to show the
+check, small enough that a regression fails the test without exhausting the machine.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import RLELossless
+
+from tests.support import testdata
+from viewer.core.errors import InputFileError
+from viewer.dicom.codestream import MOST_DECODED_BYTES, frame_problem, j2k_size, jpeg_size
+from viewer.dicom.frames import FrameSource
+
+# Marker, and the offset of (rows, columns) from it, in each codestream's header.
+_DIMENSIONS = {
+    "SC_rgb_jpeg_dcmtk.dcm": (b"\xff\xc0", 5, 2),  # ISO/IEC 10918-1 B.2.2 SOF0
+    "JPEGLSNearLossless_16.dcm": (b"\xff\xf7", 5, 2),  # ISO/IEC 14495-1 SOF55
+    "JPEG2000.dcm": (b"\xff\x51", 6, 4),  # ISO/IEC 15444-1 A.5.1 SIZ: Xsiz, Ysiz
+}
+
+
+def _resident() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096
+
+
+def _claiming(name: str, size: int, folder: Path) -> Path:
+    """The test file with its codestream claiming ``size`` x ``size`` pixels."""
+    ds = pydicom.dcmread(testdata.test_file(name))
+    frame = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    marker, offset, width = _DIMENSIONS[name]
+    at = frame.index(marker) + offset
+    if width == 2:
+        frame[at:at + 4] = size.to_bytes(2, "big") * 2
+    else:  # J2K: Xsiz then Ysiz, the offsets (XOsiz, YOsiz) stay 0
+        frame[at:at + 8] = size.to_bytes(4, "big") * 2
+    ds.PixelData = encapsulate([bytes(frame)])
+    path = folder / name
+    ds.save_as(path)
+    return path
+
+
+def test_codestream_sizes_agree_with_the_headers_of_real_files() -> None:
+    checked = 0
+    for path in testdata.all_test_files():
+        try:
+            ds = pydicom.dcmread(path)
+            syntax = ds.file_meta.TransferSyntaxUID
+            if not syntax.is_compressed or syntax == RLELossless or "PixelData" not in ds:
+                continue
+            frames = int(ds.get("NumberOfFrames", 1) or 1)
+            frame = next(generate_frames(ds.PixelData, number_of_frames=frames))
+        except Exception:  # pydicom's deliberately broken files
+            continue
+        size = jpeg_size(frame) if frame[:2] == b"\xff\xd8" else j2k_size(frame)
+        if size is not None and path.name != "JPEG2000-embedded-sequence-delimiter.dcm":
+            assert size == (ds.Rows, ds.Columns), path.name
+            checked += 1
+    assert checked >= 40  # JPEG baseline, extended and lossless, JPEG-LS, JPEG 2000
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+@pytest.mark.parametrize("name", sorted(_DIMENSIONS))
+def test_a_codestream_larger_than_its_header_is_refused_before_decoding(
+        name: str, tmp_path: Path) -> None:
+    source = FrameSource(_claiming(name, 12000, tmp_path))
+    before = _resident()
+    with pytest.raises(InputFileError, match="codestream is 12000x12000 pixels, the header"):
+        source.frame(0)
+    assert _resident() - before < 64 * 1024 * 1024
+
+
+def test_an_rle_frame_too_short_for_its_header_is_refused(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(testdata.test_file("MR_small_RLE.dcm"))
+    ds.Rows = ds.Columns = 4000  # PackBits cannot make 32 MB of its few kilobytes
+    ds.save_as(tmp_path / "rle.dcm")
+    with pytest.raises(InputFileError, match="bytes of RLE, which cannot decode to"):
+        FrameSource(tmp_path / "rle.dcm").frame(0)
+
+
+def test_a_frame_beyond_any_image_is_refused_and_real_ones_are_not() -> None:
+    assert "would decode to" in frame_problem("1.2.840.10008.1.2.4.50", b"\xff\xd8",
+                                              40000, 40000, MOST_DECODED_BYTES + 1)
+    mammogram = 4096 * 5120 * 2  # the largest single frames in practice
+    assert frame_problem("1.2.840.10008.1.2.4.70", b"", 5120, 4096, mammogram) == ""
+
+
+def test_real_encapsulated_frames_still_decode() -> None:
+    for name in sorted(_DIMENSIONS):
+        arr = FrameSource(testdata.test_file(name)).frame(0)
+        ds = pydicom.dcmread(testdata.test_file(name), stop_before_pixels=True)
+        assert arr.shape[:2] == (ds.Rows, ds.Columns) and np.any(arr)
