@@ -42,6 +42,7 @@ from viewer.core.errors import InputFileError
 from viewer.dicom import codecs
 from viewer.dicom.codecs import mask_stored, mask_stored_inplace
 from viewer.dicom.codestream import frame_problem
+from viewer.dicom.structure import inflation_problem, read_meta
 
 __all__ = [
     "FrameMismatchError",
@@ -52,6 +53,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# Enough of a file for its File Meta Information (PS3.10 7.1).
+_META_PEEK = 64 * 1024
+_TRANSFER_SYNTAX_TAG = 0x00020010
+_DEFLATED = str(DeflatedExplicitVRLittleEndian).encode("ascii")
 
 _PIXEL_TAGS = {
     0x7FE00010: "PixelData",
@@ -189,6 +194,12 @@ class FrameSource:
         except OSError as exc:
             raise self._error(exc.strerror or "cannot be opened") from None
         with f, pydicom_warnings_to_log(self._name):
+            # pydicom inflates a deflated data set whole, even to stop before the pixels:
+            # look at the transfer syntax first, and bound the inflation (_read_deflated).
+            _, meta_values = read_meta(f.read(_META_PEEK))
+            f.seek(0)
+            if meta_values.get(_TRANSFER_SYNTAX_TAG, b"").rstrip(b" \0") == _DEFLATED:
+                return self._read_deflated()
             ds = self._parse(f)
             meta = getattr(ds, "file_meta", None)
             if meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
@@ -216,6 +227,12 @@ class FrameSource:
 
     def _read_deflated(self) -> tuple[Dataset, int, str, str]:
         # A deflated stream cannot be entered mid-way: inflate once, keep it (PS3.5 A.5).
+        try:
+            problem = inflation_problem(self.path.read_bytes())
+        except OSError as exc:
+            raise self._error(f"cannot be read ({exc.strerror or exc})") from None
+        if problem:
+            raise self._error(problem)
         try:
             full = pydicom.dcmread(self.path)
         except Exception as exc:

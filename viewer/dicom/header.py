@@ -43,6 +43,7 @@ from viewer.dicom.structure import (
     TruncatedError,
     UnknownStructureError,
     Walker,
+    inflation_problem,
     probe,
     read_meta,
     truncation_problem,
@@ -280,6 +281,9 @@ def frames_problem(record: InstanceRecord) -> str:
 
 def _pydicom_record(data: bytes, source: str) -> InstanceRecord:
     """The general path: pydicom reads the header, then the structure walk checks it."""
+    problem = inflation_problem(data)  # pydicom inflates a deflated data set whole
+    if problem:
+        raise InputFileError(source, problem)
     stream = io.BytesIO(data)
     try:
         ds = dcmread(
