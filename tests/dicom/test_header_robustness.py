@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import pydicom
@@ -24,6 +25,7 @@ import pytest
 from tests.support import testdata
 from viewer.core.errors import InputFileError, LightboxError
 from viewer.core.records import InstanceRecord
+from viewer.dicom.geometry import series_frames
 from viewer.dicom.header import read_header_bytes
 from viewer.dicom.structure import IncompleteHeaderError
 from viewer.ui.viewer.opening import read_series
@@ -160,3 +162,17 @@ def test_multi_frame_test_files_keep_their_frames() -> None:
         except InputFileError as exc:  # pydicom's deliberately broken files
             assert "Number of Frames" not in str(exc)
     assert sum(n > 1 for n in frames) >= 20  # native (1-bit too), big endian, RLE, JPEG
+
+
+def test_a_stored_record_with_impossible_frames_is_left_out_of_its_series(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Rows imported before the header reader checked the frame count come back from the
+    # store as they were: the series is built without them. (5 million frames: enough to
+    # show it, few enough that a regression fails here without exhausting memory.)
+    path = testdata.test_file("CT_small.dcm")
+    good = read_header_bytes(path.read_bytes(), str(path))
+    bad = replace(good, sop_instance_uid="1.2.3.4", number_of_frames=5_000_000,
+                  file_path="/stored/bad.dcm")
+    frames = series_frames([good, bad])
+    assert [f.sop_instance_uid for f in frames] == [good.sop_instance_uid]
+    assert "/stored/bad.dcm left out: Number of Frames 5000000 cannot fit" in caplog.text

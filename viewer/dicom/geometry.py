@@ -8,6 +8,7 @@ follow PS3.3 C.7.6.2 (Image Plane module) and PS3.3 10.7.1 (pixel spacing calibr
 from __future__ import annotations
 
 import enum
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,10 @@ from typing import Any
 import numpy as np
 
 from viewer.core.records import InstanceRecord
+from viewer.dicom.header import frames_problem
 from viewer.dicom.params import functional_group
+
+LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,18 @@ def sort_instances(records: Iterable[InstanceRecord]) -> list[InstanceRecord]:
 
 
 def series_frames(records: Iterable[InstanceRecord]) -> list[FrameRef]:
-    """Every frame of a series in display order (each multi-frame file in frame order)."""
+    """Every frame of a series in display order (each multi-frame file in frame order).
+
+    A record claiming more frames than its file can hold (rows stored before the header
+    reader checked that) is left out with a log line: each frame gets a place here
+    before any pixel is read.
+    """
     frames: list[FrameRef] = []
     for r in sort_instances(records):
+        problem = frames_problem(r) if r.file_size else ""
+        if problem:
+            LOGGER.warning("%s left out: %s", r.file_path, problem)
+            continue
         for i in range(max(1, r.number_of_frames)):
             frames.append(FrameRef(r.file_path, i, r.sop_instance_uid, r.instance_number))
     return frames
