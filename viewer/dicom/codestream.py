@@ -1,8 +1,9 @@
 """What an encapsulated frame will decode to, read from its codestream before decoding.
 
 A decoder allocates what the codestream declares, not what the DICOM header says: a 10 KB
-file whose JPEG, JPEG-LS or JPEG 2000 header claims 60000 x 60000 pixels took 6-24 GB
-before failing (PS3.5 8.2: the codestream's dimensions are the image's). And an RLE frame
+file whose JPEG, JPEG-LS or JPEG 2000 header claims 60000 x 60000 pixels took 6 to 24 GB,
+and the JPEG one got the process killed (PS3.5 8.2: the codestream's dimensions are the
+image's). And an RLE frame
 (PS3.5 G) decodes to the header's size, whatever its few bytes. A frame is checked here
 first, so that a damaged or hostile file is named instead of exhausting memory.
 """
