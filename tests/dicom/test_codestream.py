@@ -2,8 +2,9 @@
 
 Decoders allocate what the codestream declares. Before this check, a 10 KB file whose
 codestream claimed 60000 x 60000 pixels took 21 GB (JPEG 2000), 24 GB and the process
-was killed (JPEG), or 6 GB and two minutes without an end (JPEG-LS). The damaged frames here claim 12000 x 12000, enough to show the
-check, small enough that a regression fails the test without exhausting the machine.
+was killed (JPEG), or 6 GB and two minutes without an end (JPEG-LS). The damaged frames
+here claim 12000 x 12000: enough to show the check, small enough that a regression fails
+the test without exhausting the machine.
 """
 
 from __future__ import annotations
