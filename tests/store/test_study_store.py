@@ -3,6 +3,7 @@ threads, and the received-file fast path used by network retrieves."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import sqlite3
@@ -13,6 +14,7 @@ import pydicom
 import pytest
 
 from tests.support.series import write_ct_series, write_study_set
+from viewer.cli.store_cmd import print_report
 from viewer.core.errors import InputFileError
 from viewer.core.records import StudyFilter
 from viewer.store import StoreError, StudyStore
@@ -92,6 +94,12 @@ def test_same_instance_twice_in_one_import_counts_once(store: StudyStore, tmp_pa
     shutil.copy(paths[0], copy)
     report = store.import_files([*paths, copy])
     assert report.instances_added == 2 and report.conflicts == []
+    # Every file examined is accounted for: the copy is named as one, not left unsaid.
+    assert (report.files_seen, report.copies) == (3, 1)
+    assert report.to_dict()["identical_copies"] == 1
+    out = io.StringIO()
+    print_report(report, out)
+    assert "Identical copies on the medium (stored once): 1\n" in out.getvalue()
 
 
 def test_received_file_is_moved_in(store: StudyStore, tmp_path: Path) -> None:

@@ -148,6 +148,8 @@ def print_report(report: ImportReport, out: TextIO) -> None:
         f"{report.instances_added} instances\n"
     )
     w(f"Already present: {report.instances_present} instances\n")
+    if report.copies:
+        w(f"Identical copies on the medium (stored once): {report.copies}\n")
     w(
         f"Found on the medium: {len(report.studies)} studies, "
         f"{len(report.instance_uids)} instances; stored: {report.instances_stored}\n"

@@ -60,6 +60,9 @@ class ImportReport:
         New to the database.
     instances_present : int
         Already stored with identical content (a re-import adds nothing).
+    copies : int
+        Files that were byte-for-byte copies of another file of the same import (same
+        SOP Instance UID): the instance is stored once.
     studies : set of str
         Study Instance UIDs found in the source.
     instance_uids : set of str
@@ -93,6 +96,7 @@ class ImportReport:
     series_added: int = 0
     instances_added: int = 0
     instances_present: int = 0
+    copies: int = 0
     studies: set[str] = field(default_factory=set)
     instance_uids: set[str] = field(default_factory=set)
     failed: list[FileProblem] = field(default_factory=list)
@@ -128,6 +132,7 @@ class ImportReport:
         self.series_added += other.series_added
         self.instances_added += other.instances_added
         self.instances_present += other.instances_present
+        self.copies += other.copies
         self.studies |= other.studies
         self.instance_uids |= other.instance_uids
         self.failed.extend(other.failed)
@@ -151,6 +156,7 @@ class ImportReport:
             "instances_found": len(self.instance_uids),
             "instances_added": self.instances_added,
             "instances_present": self.instances_present,
+            "identical_copies": self.copies,
             "instances_stored": self.instances_stored,
             "failed": [{"path": p.path, "reason": p.reason} for p in self.failed],
             "conflicts": [{"path": p.path, "reason": p.reason} for p in self.conflicts],

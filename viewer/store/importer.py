@@ -310,7 +310,9 @@ def _stage_batch(
         earlier = seen.get(uid)
         if earlier is not None:
             # The same instance twice in one import: identical copies count once.
-            if not same_content(item, earlier.path):
+            if same_content(item, earlier.path):
+                report.copies += 1
+            else:
                 report.conflicts.append(
                     FileProblem(
                         str(item.path),

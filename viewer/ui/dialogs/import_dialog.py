@@ -47,6 +47,8 @@ def report_html(report: ImportReport) -> str:
         "present</li>",
         f"<li>{report.files_seen} file(s) examined, {len(report.skipped)} not DICOM</li>",
     ]
+    if report.copies:
+        lines.append(f"<li>{report.copies} file(s) were identical copies, stored once</li>")
     if report.missing:
         lines.append(f"<li>{len(report.missing)} file(s) named by the DICOMDIR are missing</li>")
     lines.append("</ul>")
