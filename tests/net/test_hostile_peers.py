@@ -21,12 +21,13 @@ import pydicom
 import pytest
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import CTImageStorage, Verification
+from pynetdicom.transport import AssociationSocket
 
 import viewer.net.scp as scp_module
 from tests.net.conftest import FolderSink
 from tests.support import testdata
 from viewer.core.settings import NetworkSettings
-from viewer.net.fastpath import CONTROL_PDU_LIMIT
+from viewer.net.fastpath import CONTROL_PDU_LIMIT, _BulkReceiveSocket
 from viewer.net.nodes import NodeRecord
 from viewer.net.scp import StorageSCP
 
@@ -164,3 +165,28 @@ def test_damaged_store_requests_never_stop_the_scp(
     for path in sink.files.values():
         pydicom.dcmread(path, stop_before_pixels=True)  # a whole file with its meta
     assert _echo_works(scp)
+
+
+def test_every_pdu_is_read_through_the_associations_buffer(
+        scp: StorageSCP, sink: FolderSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The short path reads ahead into the DUL's buffer: a PDU read through the socket's
+    # own recv would skip those bytes. Negotiation, data, echo and release all go
+    # through the buffer (and its limits) on our side.
+    ours: list[int] = []
+    stock = AssociationSocket.recv
+
+    def recv(self: AssociationSocket, nr_bytes: int) -> bytearray:
+        if isinstance(self, _BulkReceiveSocket):
+            ours.append(nr_bytes)
+        return stock(self, nr_bytes)
+
+    monkeypatch.setattr(AssociationSocket, "recv", recv)
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(CTImageStorage)
+    ae.add_requested_context(Verification)
+    assoc = ae.associate("127.0.0.1", scp.port, ae_title="LIGHTBOX")
+    assert assoc.send_c_store(pydicom.dcmread(testdata.test_file("CT_small.dcm"))).Status == 0
+    assert assoc.send_c_echo().Status == 0
+    assoc.release()
+    scp.receiver.drain()
+    assert len(sink.files) == 1 and not ours

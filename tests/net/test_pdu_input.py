@@ -7,11 +7,10 @@ import struct
 import threading
 import tracemalloc
 from collections.abc import Iterator
-from types import SimpleNamespace
 
 import pytest
 
-from viewer.net.fastpath import _BulkReceiveSocket, _limit_stalls
+from viewer.net.fastpath import _limit_stalls
 from viewer.net.pdu_input import PduInput, PduTooLargeError
 
 
@@ -55,41 +54,12 @@ def test_pdus_that_wrap_the_buffer_and_one_larger_than_it(
     assert got == pdus
 
 
-def test_pynetdicom_reads_see_what_was_read_ahead(
-        pair: tuple[socket.socket, socket.socket]) -> None:
-    ours, theirs = pair
-    first, second = _pdu(0x04, b"a" * 10), _pdu(0x05, b"\x00" * 4)
-    theirs.sendall(first + second)
-    pdu_input = PduInput(capacity=4096)
-    assert bytes(pdu_input.next_pdu(ours, wait=True) or b"") == first
-    assert pdu_input.pending == len(second)
-    assert pdu_input.take(6) + pdu_input.take(100) == second
-    assert pdu_input.pending == 0
-
-
 def test_a_peer_closing_mid_pdu_is_an_error(pair: tuple[socket.socket, socket.socket]) -> None:
     ours, theirs = pair
     theirs.sendall(_pdu(0x04, b"x" * 100)[:50])
     theirs.close()
     with pytest.raises(ConnectionError):
         PduInput(capacity=4096).next_pdu(ours, wait=True)
-
-
-def test_the_association_socket_reads_what_was_read_ahead_first(
-        pair: tuple[socket.socket, socket.socket]) -> None:
-    # pynetdicom's own reads (a PDU the short path does not take) go through the
-    # association socket: it must hand out the bytes already read ahead before new ones.
-    ours, theirs = pair
-    first, second = _pdu(0x04, b"a" * 10), _pdu(0x05, b"\x00" * 4)
-    theirs.sendall(first + second[:3])
-    pdu_input = PduInput(capacity=4096)
-    assert bytes(pdu_input.next_pdu(ours, wait=True) or b"") == first
-    wrapper = _BulkReceiveSocket.__new__(_BulkReceiveSocket)
-    ours.settimeout(5)  # a read that ignored what was read ahead would wait for ever
-    wrapper.socket = ours
-    wrapper._assoc = SimpleNamespace(dul=SimpleNamespace(lightbox_input=pdu_input))
-    theirs.sendall(second[3:])
-    assert bytes(wrapper.recv(6)) + bytes(wrapper.recv(4)) == second
 
 
 def _no_more_reads(pdu_input: PduInput, ours: socket.socket) -> None:

@@ -66,6 +66,11 @@ _FULLFSYNC: int | None = getattr(fcntl, "F_FULLFSYNC", None)
 _NO_FULLFSYNC = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOTTY})
 
 
+def needs_drive_flush() -> bool:
+    """Whether :func:`flush_drive_cache` does anything here (macOS)."""
+    return _FULLFSYNC is not None
+
+
 def flush_drive_cache(fd: int) -> None:
     """After a batch's ``fsync``s, have the drive write out its cache, where they do not.
 

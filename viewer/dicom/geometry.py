@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from viewer.core.records import InstanceRecord
-from viewer.dicom.header import frames_problem
+from viewer.dicom.header import frame_count_problem
 from viewer.dicom.params import functional_group
 
 LOGGER = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def series_frames(records: Iterable[InstanceRecord]) -> list[FrameRef]:
     """
     frames: list[FrameRef] = []
     for r in sort_instances(records):
-        problem = frames_problem(r) if r.file_size else ""
+        problem = frame_count_problem(r) if r.file_size else ""
         if problem:
             LOGGER.warning("%s left out: %s", r.file_path, problem)
             continue

@@ -238,7 +238,7 @@ def read_header_bytes(data: bytes, source: str, file_size: int | None = None) ->
         if partial:
             raise IncompleteHeaderError(source)
         record = _pydicom_record(data, source)
-    problem = frames_problem(record)
+    problem = frame_count_problem(record)
     if problem:
         raise InputFileError(source, problem)
     return record
@@ -250,7 +250,7 @@ _NATIVE = frozenset({IMPLICIT_VR_LE, EXPLICIT_VR_LE, EXPLICIT_VR_BE})
 _DEFLATE_RATIO = 1032
 
 
-def frames_problem(record: InstanceRecord) -> str:
+def frame_count_problem(record: InstanceRecord) -> str:
     """Whether the Number of Frames could fit in the file (PS3.5 8.1.1, A.4).
 
     Every frame gets a place in the viewer before any pixel is read: a damaged or hostile

@@ -48,7 +48,6 @@ _STOP_STEP = 0.0002
 # Bytes of one data set read PDU after PDU before the reactor gets a turn.
 _STREAM_BYTES = 16 * 1024 * 1024
 _PDU_TYPES = frozenset(range(0x01, 0x08))  # PS3.8 9.3.1: A-ASSOCIATE-RQ to A-ABORT
-_RECV_PIECE = 1024 * 1024
 # The longest PDU read other than a P-DATA-TF on an established association (bytes after
 # the 6-byte header). A valid A-ASSOCIATE-RQ or -AC carries at most 128 presentation
 # context items and one user information item, each with a 2-byte length (PS3.8 9.3.2):
@@ -60,28 +59,12 @@ CONTROL_PDU_LIMIT = 16 * 1024 * 1024
 class _BulkReceiveSocket(AssociationSocket):
     """pynetdicom's association socket, tuned for bulk transfers.
 
-    - ``recv`` hands out what the DUL's buffered reads took first, then reads in large
-      pieces; the stock one reads 4 KiB at a time. (The DUL below reads every PDU through
-      its own buffer; this serves anyone else who reads the socket.)
+    - the DUL below reads every PDU through its own buffer (:class:`PduInput`), never
+      through this socket's ``recv``;
     - ``ready`` waits (up to ``_IDLE_WAIT``) for incoming data or for something to send,
       instead of answering at once and letting the DUL thread sleep a fixed millisecond:
       that sleep, twice per instance, capped a C-GET at about a hundred MB/s.
     """
-
-    def recv(self, nr_bytes: int) -> bytearray:
-        # What the DUL's buffered reads took from the socket comes first. The buffer grows
-        # as bytes arrive: a peer's announced length alone allocates nothing.
-        sock = cast(socket.socket, self.socket)
-        pdu_input: PduInput | None = getattr(self.assoc.dul, "lightbox_input", None)
-        buf = bytearray()
-        if pdu_input is not None and pdu_input.pending:
-            buf += pdu_input.take(nr_bytes)
-        while len(buf) < nr_bytes:
-            piece = sock.recv(min(nr_bytes - len(buf), _RECV_PIECE))
-            if not piece:  # the peer closed: return what arrived, as the stock recv does
-                return buf
-            buf += piece
-        return buf
 
     @property
     def ready(self) -> bool:

@@ -63,13 +63,6 @@ class PduInput:
         """Bytes received and not yet handed out."""
         return self._end - self._start
 
-    def take(self, size: int) -> bytes:
-        """Up to ``size`` bytes already received (pynetdicom's own reads come here first)."""
-        count = min(size, self._end - self._start)
-        data = bytes(self._view[self._start:self._start + count])
-        self._consumed(count)
-        return data
-
     def next_pdu(self, sock: socket.socket, *, wait: bool,
                  limit: Callable[[int], int | None] | None = None) -> memoryview | None:
         """The next whole PDU, header included.

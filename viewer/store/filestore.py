@@ -21,10 +21,17 @@ import os
 import re
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from viewer.core.processes import pid_alive
-from viewer.core.writeback import HAS_SYNCFS, flush_drive_cache, start_writeback, syncfs
+from viewer.core.writeback import (
+    HAS_SYNCFS,
+    flush_drive_cache,
+    needs_drive_flush,
+    start_writeback,
+    syncfs,
+)
 
 # PS3.5 9.1: numeric components separated by dots (leading zeros, which some writers
 # use, and lengths up to twice the 64 allowed are kept as names too).
@@ -237,34 +244,26 @@ class FileStore:
         if _FOLDER is None:
             return []
         failures: dict[str, OSError] = {}
-        for folder in sorted(placed, key=len, reverse=True):
-            try:
-                fd = os.open(folder, _FOLDER)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            except OSError as exc:
-                if exc.errno in _NOT_SUPPORTED:
-                    continue
-                inside = folder + "/"
-                for name, relatives in placed.items():
-                    if name == folder or name.startswith(inside):
-                        failures.update(dict.fromkeys(relatives, exc))
-                        with self._lock:
-                            self._made.discard(name)
-        if placed:
-            try:
-                fd = os.open(self.root, _FOLDER)
-                try:
-                    flush_drive_cache(fd)  # the files' and folders' fsyncs past the drive
-                finally:
-                    os.close(fd)
-            except OSError as exc:
-                for name, relatives in placed.items():
+
+        def fail(folder: str, exc: OSError) -> None:  # the folder and all below it
+            inside = folder + "/"
+            for name, relatives in placed.items():
+                if name == folder or name.startswith(inside):
                     failures.update(dict.fromkeys(relatives, exc))
                     with self._lock:
                         self._made.discard(name)
+
+        for folder in sorted(placed, key=len, reverse=True):
+            try:
+                _flush_folder(folder, os.fsync)
+            except OSError as exc:
+                if exc.errno not in _NOT_SUPPORTED:
+                    fail(folder, exc)
+        if placed and needs_drive_flush():
+            try:  # the files' and folders' fsyncs past the drive's cache, all at once
+                _flush_folder(str(self.root), flush_drive_cache)
+            except OSError as exc:
+                fail(str(self.root), exc)
         return list(failures.items())
 
     def copy_file(self, relative: str, source: Path) -> Path:
@@ -345,3 +344,11 @@ def _copy_into(source: Path, fd: int) -> None:
                 os.ftruncate(fd, 0)
         with os.fdopen(os.dup(fd), "wb") as dst:
             shutil.copyfileobj(src, dst, CHUNK)
+
+
+def _flush_folder(folder: str, flush: Callable[[int], None]) -> None:
+    fd = os.open(folder, _FOLDER)  # type: ignore[arg-type]
+    try:
+        flush(fd)
+    finally:
+        os.close(fd)
