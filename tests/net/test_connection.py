@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -35,9 +36,14 @@ def _node(port: int, **changes: object) -> NodeRecord:
 
 
 @pytest.mark.peer
-def test_echo_real_peers(peer: PeerProcess, local: NetworkSettings) -> None:
+def test_echo_real_peers(peer: PeerProcess, local: NetworkSettings,
+                         caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="viewer.net")
     result = echo(node_for(peer), local)
     assert result.round_trip > 0 and result.association > 0 and not result.tls
+    # A released association is the usual course: nothing in the log above DEBUG.
+    assert not [r.getMessage() for r in caplog.records
+                if r.name.startswith("viewer.net") and r.levelno >= logging.INFO]
 
 
 @pytest.mark.peer

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import random
 import socket
 import struct
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -190,3 +192,51 @@ def test_every_pdu_is_read_through_the_associations_buffer(
     assoc.release()
     scp.receiver.drain()
     assert len(sink.files) == 1 and not ours
+
+
+def _record_of(caplog: pytest.LogCaptureFixture, text: str) -> logging.LogRecord:
+    """The first record of ``viewer.net`` containing ``text``, once the SCP's thread has
+    logged it."""
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        for record in caplog.records:
+            if record.name.startswith("viewer.net") and text in record.getMessage():
+                return record
+        time.sleep(0.01)
+    raise AssertionError(f"nothing logged containing {text!r}")
+
+
+def test_a_released_association_ends_without_an_error_in_the_log(
+        scp: StorageSCP, caplog: pytest.LogCaptureFixture) -> None:
+    # The peer closes the connection after the release (Sta13): the usual end of every
+    # association, which must not read as a failure in an administrator's log.
+    caplog.set_level(logging.DEBUG, logger="viewer.net")
+    assert _echo_works(scp)
+    assert _record_of(caplog, "connection closed by 127.0.0.1:").levelno == logging.DEBUG
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_peer_dropping_an_association_is_logged_with_its_address(
+        scp: StorageSCP, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="viewer.net")
+    ae = AE(ae_title="PACS")
+    ae.add_requested_context(Verification)
+    assoc = ae.associate("127.0.0.1", scp.port, ae_title="LIGHTBOX")
+    assert assoc.is_established and assoc.dul.socket is not None
+    assert assoc.dul.socket.socket is not None
+    assoc.dul.socket.socket.shutdown(socket.SHUT_WR)  # no release, no abort: just gone
+    record = _record_of(caplog, "without releasing the association")
+    assoc.abort()
+    assert record.levelno == logging.WARNING and "127.0.0.1:" in record.getMessage()
+
+
+def test_a_connection_lost_mid_pdu_is_an_error_naming_the_peer(
+        scp: StorageSCP, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="viewer.net")
+    with socket.create_connection(("127.0.0.1", scp.port)) as sock:
+        sock.sendall(struct.pack(">BBL", 0x01, 0, 200) + b"\x00\x01")  # 2 of 200 bytes
+        sock.shutdown(socket.SHUT_WR)
+        _until_closed(sock)
+    record = _record_of(caplog, "in the middle of a PDU")
+    assert record.levelno == logging.ERROR and "127.0.0.1:" in record.getMessage()
+    assert _echo_works(scp)

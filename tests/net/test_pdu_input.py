@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from viewer.net.fastpath import _limit_stalls
-from viewer.net.pdu_input import PduInput, PduTooLargeError
+from viewer.net.pdu_input import PduInput, PduTooLargeError, PeerClosedError
 
 
 def _pdu(pdu_type: int, body: bytes) -> bytes:
@@ -58,8 +58,21 @@ def test_a_peer_closing_mid_pdu_is_an_error(pair: tuple[socket.socket, socket.so
     ours, theirs = pair
     theirs.sendall(_pdu(0x04, b"x" * 100)[:50])
     theirs.close()
-    with pytest.raises(ConnectionError):
+    with pytest.raises(ConnectionError) as raised:
         PduInput(capacity=4096).next_pdu(ours, wait=True)
+    assert not isinstance(raised.value, PeerClosedError)
+
+
+def test_a_peer_closing_between_pdus_is_told_apart(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    # After a release the peer closes at a PDU boundary: the usual end, not a lost PDU.
+    ours, theirs = pair
+    theirs.sendall(_pdu(0x06, b"\x00" * 4))  # A-RELEASE-RP
+    theirs.close()
+    pdu_input = PduInput(capacity=4096)
+    assert bytes(pdu_input.next_pdu(ours, wait=True) or b"")[:1] == b"\x06"
+    with pytest.raises(PeerClosedError):
+        pdu_input.next_pdu(ours, wait=True)
 
 
 def _no_more_reads(pdu_input: PduInput, ours: socket.socket) -> None:

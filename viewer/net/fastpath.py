@@ -34,7 +34,7 @@ from pynetdicom.dul import DULServiceProvider
 from pynetdicom.transport import AssociationSocket
 
 from viewer.net.association_requests import decoded_request
-from viewer.net.pdu_input import PduInput, PduTooLargeError
+from viewer.net.pdu_input import PduInput, PduTooLargeError, PeerClosedError
 from viewer.net.quick_dimse import QuickStoreDIMSE, observed
 
 LOGGER = logging.getLogger(__name__)
@@ -48,6 +48,9 @@ _STOP_STEP = 0.0002
 # Bytes of one data set read PDU after PDU before the reactor gets a turn.
 _STREAM_BYTES = 16 * 1024 * 1024
 _PDU_TYPES = frozenset(range(0x01, 0x08))  # PS3.8 9.3.1: A-ASSOCIATE-RQ to A-ABORT
+# PS3.8 9.2 states in which a peer closing the connection is the usual course: idle,
+# awaiting an A-ASSOCIATE-RQ (a probe), awaiting the close after a release or abort.
+_QUIET_CLOSE_STATES = frozenset({"Sta1", "Sta2", "Sta13"})
 # The longest PDU read other than a P-DATA-TF on an established association (bytes after
 # the 6-byte header). A valid A-ASSOCIATE-RQ or -AC carries at most 128 presentation
 # context items and one user information item, each with a 2-byte length (PS3.8 9.3.2):
@@ -239,8 +242,13 @@ class _WakeableDUL(DULServiceProvider):
                          "PDU", _peer(sock), self.assoc.network_timeout)
             self.event_queue.put("Evt17")  # PS3.8 9.2: transport connection closed
             return None
-        except OSError:  # ConnectionError too: the peer closed
-            LOGGER.error("connection closed before the entire PDU was received")
+        except PeerClosedError:
+            self._peer_closed(sock)
+            self.event_queue.put("Evt17")  # PS3.8 9.2: transport connection closed
+            return None
+        except OSError as exc:  # ConnectionError too: the peer closed mid-PDU
+            LOGGER.error("association with %s: connection lost in the middle of a PDU (%s)",
+                         _peer(sock), exc)
             self.event_queue.put("Evt17")
             return None
         if pdu is not None and pdu[0] not in _PDU_TYPES:
@@ -248,6 +256,17 @@ class _WakeableDUL(DULServiceProvider):
             self.event_queue.put("Evt19")  # PS3.8 9.2: unrecognised or invalid PDU
             return None
         return pdu
+
+    def _peer_closed(self, sock: socket.socket) -> None:
+        """Say how a connection closed between PDUs: the usual end of an association
+        after its release (Sta13) or before any request (Sta2); otherwise the peer
+        dropped it, which its user should hear of."""
+        state = self.state_machine.current_state
+        if state in _QUIET_CLOSE_STATES:
+            LOGGER.debug("connection closed by %s (%s)", _peer(sock), state)
+        else:
+            LOGGER.warning("association with %s: the peer closed the connection without "
+                           "releasing the association (PS3.8 9.2, %s)", _peer(sock), state)
 
     def _decode_pdu(self, bytestream: bytearray) -> tuple[Any, str]:
         # An A-ASSOCIATE-RQ already seen is not decoded again, unless someone watches

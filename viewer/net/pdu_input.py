@@ -40,6 +40,15 @@ class PduTooLargeError(ValueError):
         self.pdu_type, self.length, self.limit = pdu_type, length, limit
 
 
+class PeerClosedError(ConnectionError):
+    """The peer closed the connection between two PDUs.
+
+    This is how an association ends after a release or an abort (PS3.8 9.1.1, Sta13),
+    so it is not itself an error; a close in the middle of a PDU is a plain
+    ConnectionError.
+    """
+
+
 class PduInput:
     """Bytes received from one association and not yet handed out.
 
@@ -86,6 +95,8 @@ class PduInput:
             The PDU is longer than ``limit`` allows; nothing more of it is read. After
             this, or any error once a PDU has begun, every later call raises
             ConnectionError: the rest of the stream cannot be framed.
+        PeerClosedError
+            The peer closed the connection before a next PDU began.
         ConnectionError
             The peer closed the connection before the PDU was whole.
         TimeoutError
@@ -100,7 +111,7 @@ class PduInput:
             self._start = self._end = 0
             try:
                 if not self._fill(sock, 0 if wait else socket.MSG_DONTWAIT):
-                    raise ConnectionError("the peer closed the connection")
+                    raise PeerClosedError("the peer closed the connection")
             except BlockingIOError:
                 return None
         try:
