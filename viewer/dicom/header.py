@@ -32,6 +32,7 @@ from pydicom.valuerep import PersonName
 
 from viewer.core.errors import InputFileError
 from viewer.core.records import InstanceRecord, PatientRecord
+from viewer.dicom.dates import canonical_date, canonical_time
 from viewer.dicom.structure import (
     DEFLATED_LE,
     EXPLICIT_VR_BE,
@@ -178,13 +179,13 @@ def record_from_dataset(ds: Any, source: str) -> InstanceRecord:
         patient=PatientRecord(
             patient_id=_text(ds, "PatientID"),
             patient_name=person_name_text(ds.get("PatientName")),
-            birth_date=_text(ds, "PatientBirthDate"),
+            birth_date=canonical_date(_text(ds, "PatientBirthDate")),
             sex=_text(ds, "PatientSex"),
         ),
         study_uid=study_uid,
         series_uid=series_uid,
-        study_date=_text(ds, "StudyDate"),
-        study_time=_text(ds, "StudyTime"),
+        study_date=canonical_date(_text(ds, "StudyDate")),
+        study_time=canonical_time(_text(ds, "StudyTime")),
         accession_number=_text(ds, "AccessionNumber"),
         study_id=_text(ds, "StudyID"),
         study_description=_text(ds, "StudyDescription"),
@@ -473,12 +474,13 @@ def _fast_record(data: bytes, source: str, file_size: int | None = None) -> Inst
         sop_class_uid=sop_class,
         transfer_syntax_uid=syntax,
         patient=_patient(
-            text("PatientID"), text("PatientName"), text("PatientBirthDate"), text("PatientSex")
+            text("PatientID"), text("PatientName"), canonical_date(text("PatientBirthDate")),
+            text("PatientSex"),
         ),
         study_uid=study_uid,
         series_uid=series_uid,
-        study_date=text("StudyDate"),
-        study_time=text("StudyTime"),
+        study_date=canonical_date(text("StudyDate")),
+        study_time=canonical_time(text("StudyTime")),
         accession_number=text("AccessionNumber"),
         study_id=text("StudyID"),
         study_description=text("StudyDescription"),

@@ -12,6 +12,9 @@ import sqlite3
 
 from viewer.store.names import NORMALISER_VERSION
 
+_DOTTED_DATE = "[0-9][0-9][0-9][0-9].[0-9][0-9].[0-9][0-9]"
+_DOTTED_AS_DA = "substr({0}, 1, 4) || substr({0}, 6, 2) || substr({0}, 9, 2)"
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: the four levels of PS3.3 C.7 (patient, study, series, instance), what a browser
     #    needs without opening files, and an index for every browser filter.
@@ -85,6 +88,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             digest TEXT NOT NULL
         )""",
         "CREATE INDEX instances_series ON instances (series_pk)",
+    ),
+    # 2: dates and times in the forms of the standard before 3.0 (PS3.5 Table 6.2-1,
+    #    "YYYY.MM.DD", "HH:MM:SS") in today's forms, as imports now record them: kept as
+    #    they were, such studies fell outside every date range. A patient row whose birth
+    #    date changes may meet one already recorded in the new form: its studies move to
+    #    that row, and the emptied row goes.
+    (
+        f"UPDATE studies SET study_date = {_DOTTED_AS_DA.format('study_date')} "
+        f"WHERE study_date GLOB '{_DOTTED_DATE}'",
+        "UPDATE studies SET study_time = replace(study_time, ':', '') "
+        "WHERE study_time GLOB '[0-9][0-9]:[0-9][0-9]*'",
+        f"UPDATE OR IGNORE patients SET birth_date = {_DOTTED_AS_DA.format('birth_date')} "
+        f"WHERE birth_date GLOB '{_DOTTED_DATE}'",
+        f"""UPDATE studies SET patient_pk = (
+            SELECT same.pk FROM patients AS old JOIN patients AS same
+                ON same.patient_id = old.patient_id AND same.patient_name = old.patient_name
+                AND same.birth_date = {_DOTTED_AS_DA.format('old.birth_date')}
+            WHERE old.pk = studies.patient_pk)
+        WHERE patient_pk IN (SELECT pk FROM patients WHERE birth_date GLOB '{_DOTTED_DATE}')""",
+        f"DELETE FROM patients WHERE birth_date GLOB '{_DOTTED_DATE}' "
+        "AND pk NOT IN (SELECT patient_pk FROM studies)",
     ),
 )
 

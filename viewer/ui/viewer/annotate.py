@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from viewer.dicom.dates import canonical_date
+
 if TYPE_CHECKING:
     from viewer.ui.viewer.viewport import ViewportWidget
 
 
 def dicom_date(value: str) -> str:
-    """``YYYYMMDD`` -> ``YYYY-MM-DD`` (PS3.5 6.2 DA); anything else unchanged."""
-    v = value.strip()
+    """``YYYYMMDD`` (or the older ``YYYY.MM.DD``) -> ``YYYY-MM-DD`` (PS3.5 6.2 DA);
+    anything else unchanged."""
+    v = canonical_date(value.strip())
     if len(v) == 8 and v.isdigit():
         return f"{v[:4]}-{v[4:6]}-{v[6:]}"
     return v
