@@ -162,3 +162,15 @@ def test_series_thumbnails_are_rendered_and_cached_on_disk(qtbot, workstation, p
         # The middle slice of the phantom through its own window: air black, water grey.
         grey = thumb.convert("L")
         assert grey.getpixel((2, 48)) == 0 and 100 < grey.getpixel((48, 60)) < 160
+
+
+def test_the_study_table_fills_a_wide_window(qtbot, workstation):
+    # The description column takes the width the fixed columns leave: no blank band.
+    browser = workstation.browser
+    workstation.window.resize(2200, 900)
+    header = browser.table.horizontalHeader()
+    viewport = browser.table.viewport()
+    wait_until(qtbot, lambda: viewport.width() > 1800)
+    wait_until(qtbot, lambda: abs(header.length() - viewport.width()) <= 1)
+    assert header.sectionSize(6) > 260  # wider than it starts
+    assert browser.model.headerData(6, Qt.Orientation.Horizontal) == "Description"

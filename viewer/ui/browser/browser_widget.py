@@ -27,10 +27,12 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.core.records import StudyFilter
-from viewer.ui.browser.study_model import StudyTableModel
+from viewer.ui.browser.study_model import COLUMNS, StudyTableModel
 from viewer.ui.thumbnails import THUMBNAIL_SIZE, ThumbnailCache
 
 log = logging.getLogger(__name__)
+
+_DESCRIPTION_COLUMN = [header for header, _, _ in COLUMNS].index("Description")
 
 #: Quick date choices: label -> days back from today (None: no bound; -1: yesterday only).
 DATE_CHOICES: tuple[tuple[str, int | None], ...] = (
@@ -137,6 +139,9 @@ class StudyBrowserWidget(QWidget):
         self.table.horizontalHeader().setStretchLastSection(False)
         for column, width in enumerate((200, 110, 90, 40, 90, 80, 260, 110, 55, 60)):
             self.table.setColumnWidth(column, width)
+        # The description takes what a wide screen leaves, instead of a blank band.
+        self.table.horizontalHeader().setSectionResizeMode(
+            _DESCRIPTION_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(lambda *_: self.open_selected())
         self.table.open_requested.connect(self.open_selected)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_series())
