@@ -37,6 +37,7 @@ from viewer.dicom.structure import (
     probe,
 )
 from viewer.store.filestore import FileStore
+from viewer.store.hierarchy import HierarchyCheck
 from viewer.store.writer import BatchCounts, StoredFile
 
 if TYPE_CHECKING:
@@ -231,6 +232,7 @@ def import_files(
     notify()
     cancelled = cancel or (lambda: False)
     seen: dict[str, Prepared] = {}
+    hierarchy = HierarchyCheck()  # series and studies claimed before their rows commit
     with (ThreadPoolExecutor(1, thread_name_prefix="lightbox-commit") as committer,
           ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="lightbox-copy") as copier):
         committing: Future[_Committed] | None = None
@@ -239,7 +241,7 @@ def import_files(
                 report.cancelled = True
                 break
             outcomes = [prepare(path, size) for path, size in batch]
-            staged = _stage_batch(store, outcomes, report, state, seen, copier)
+            staged = _stage_batch(store, outcomes, report, state, seen, hierarchy, copier)
             earlier: list[StoredFile] = []
             if committing is not None:
                 done = committing.result()
@@ -284,6 +286,7 @@ def _stage_batch(
     report: ImportReport,
     state: ImportProgress,
     seen: dict[str, Prepared],
+    hierarchy: HierarchyCheck,
     copier: ThreadPoolExecutor,
 ) -> list[_Staged]:
     """Classify a read batch, drop what is already stored, write the new files.
@@ -341,9 +344,13 @@ def _stage_batch(
                     "the stored file was kept",
                 )
             )
+    misfiled = store.misfiled(hierarchy, [(uid, item.record) for uid, item in fresh.items()
+                                          if uid not in stored])
+    for uid, reason in misfiled.items():
+        report.failed.append(FileProblem(str(fresh[uid].path), reason))
     staged: list[_Staged] = []
     for uid, item in fresh.items():
-        if uid in stored and uid not in repair:
+        if (uid in stored and uid not in repair) or uid in misfiled:
             continue
         r = item.record
         relative = store.files.relative_path(r.study_uid, r.series_uid, r.sop_instance_uid)

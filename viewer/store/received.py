@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from viewer.core.errors import InputFileError
 from viewer.core.records import InstanceRecord
+from viewer.store.hierarchy import HierarchyCheck
 from viewer.store.importer import prepare
 from viewer.store.writer import StoredFile
 
@@ -57,9 +58,10 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
     and a retrieve cut short by a power cut fetches again what lost its row.
 
     Each result is the stored record (``file_path`` the stored file) or the InputFileError
-    that says why the file was not taken: not DICOM, truncated, a DICOMDIR, or the same
-    SOP Instance UID already stored with different content (the stored file is kept, the
-    received one left where it is). A file identical to one already stored is removed; one
+    that says why the file was not taken: not DICOM, truncated, a DICOMDIR, the same SOP
+    Instance UID already stored with different content, or a series or study that belongs
+    to another study or patient (:class:`HierarchyCheck`); the stored files are kept, the
+    received one left where it is. A file identical to one already stored is removed; one
     whose stored file has gone missing takes its place.
     """
     results: list[Received | None] = [None] * len(paths)
@@ -101,8 +103,14 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
                     "content")
             continue
         fresh[uid] = (index, relative)
-        if move:
-            placed.append((str(path), relative))
+    misfiled = store.misfiled(HierarchyCheck(),
+                              [(index, records[index]) for index, _ in fresh.values()])
+    for uid, (index, relative) in list(fresh.items()):
+        if index in misfiled:
+            results[index] = InputFileError(str(paths[index]), misfiled[index])
+            del fresh[uid]  # left where it is, as a conflicting copy is
+        elif move:
+            placed.append((str(paths[index]), relative))
     failures = dict(store.files.adopt(placed))
     rows = []
     for index, relative in fresh.values():

@@ -29,6 +29,7 @@ from viewer.core.records import (
 from viewer.core.writeback import flush_drive_cache
 from viewer.store import importer, queries, received
 from viewer.store.filestore import FileStore
+from viewer.store.hierarchy import HierarchyCheck, Key
 from viewer.store.schema import migrate
 from viewer.store.writer import BatchCounts, StoredFile, existing, insert_batch
 
@@ -208,6 +209,12 @@ class StudyStore:
         """
         return received.add_received(self, paths, move=move, headers=headers,
                                      durable=durable)
+
+    def misfiled(self, check: HierarchyCheck, records: Sequence[tuple[Key, InstanceRecord]]
+                 ) -> dict[Key, str]:
+        """Records that would put a series in a second study or a study with a second
+        patient, with the reason each is refused (:class:`HierarchyCheck`)."""
+        return check.problems(self._reader(), records)
 
     def stored_digests(self, uids: Iterable[str]) -> dict[str, tuple[int, str, str]]:
         """Map stored SOP Instance UIDs among ``uids`` to (size, digest, relative path)."""
