@@ -2,7 +2,7 @@
 
 A Person Name is stored as read (all component groups, PS3.5 6.2.1.1) and once more
 normalised: Unicode compatibility forms folded (half-width katakana = full-width),
-case folded, accents removed from Latin letters, ``^`` and runs of spaces made one space.
+case folded, accents removed from Latin and Greek letters, ``^`` and runs of spaces made one space.
 The normaliser has a version so a later change can recompute the column in a migration.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-NORMALISER_VERSION = 1
+NORMALISER_VERSION = 2
 _SPACES = re.compile(r"[\s^]+")
 
 
@@ -28,8 +28,10 @@ def normalise(text: str) -> str:
     kept: list[str] = []
     base = ""
     for char in decomposed:
-        # Drop combining marks on Latin letters only: kana voicing marks are meaningful.
-        if unicodedata.combining(char) and base and ord(base) < 0x0250:
+        # Drop the accents of Latin and Greek letters, which people often leave out when
+        # they type a name (Greek's tonos and dialytika too); keep every other script's
+        # marks: kana voicing marks, for one, make another sound.
+        if unicodedata.combining(char) and base and _folds_accents(base):
             continue
         kept.append(char)
         if not unicodedata.combining(char):
@@ -39,6 +41,12 @@ def normalise(text: str) -> str:
     while groups and not groups[-1]:
         groups.pop()
     return "=".join(groups)
+
+
+def _folds_accents(base: str) -> bool:
+    code = ord(base)
+    # Latin (up to IPA), Greek and Coptic, Greek Extended.
+    return code < 0x0250 or 0x0370 <= code < 0x0400 or 0x1F00 <= code < 0x2000
 
 
 def has_wildcard(pattern: str) -> bool:

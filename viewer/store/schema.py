@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from viewer.store.names import NORMALISER_VERSION
+from viewer.store.names import NORMALISER_VERSION, normalise
 
 _DOTTED_DATE = "[0-9][0-9][0-9][0-9].[0-9][0-9].[0-9][0-9]"
 _DOTTED_AS_DA = "substr({0}, 1, 4) || substr({0}, 6, 2) || substr({0}, 9, 2)"
@@ -133,13 +133,35 @@ def migrate(conn: sqlite3.Connection) -> int:
         try:
             for statement in MIGRATIONS[number]:
                 conn.execute(statement)
-            conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('name_normaliser', ?)",
-                (str(NORMALISER_VERSION),),
-            )
             conn.execute(f"PRAGMA user_version = {number + 1}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+    _renormalise(conn)
     return int(found)
+
+
+def _renormalise(conn: sqlite3.Connection) -> None:
+    """Recompute the folded name and description columns when the normaliser changed.
+
+    Search matches these columns, so rows folded by an older :func:`normalise` would not
+    be found by what the current one makes of a query.
+    """
+    row = conn.execute("SELECT value FROM meta WHERE key = 'name_normaliser'").fetchone()
+    if row is not None and row[0] == str(NORMALISER_VERSION):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany("UPDATE patients SET name_norm = ? WHERE pk = ?", [
+            (normalise(name), pk)
+            for pk, name in conn.execute("SELECT pk, patient_name FROM patients").fetchall()])
+        conn.executemany("UPDATE studies SET description_norm = ? WHERE pk = ?", [
+            (normalise(text), pk) for pk, text in
+            conn.execute("SELECT pk, study_description FROM studies").fetchall()])
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('name_normaliser', ?)",
+                     (str(NORMALISER_VERSION),))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
