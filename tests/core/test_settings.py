@@ -38,7 +38,10 @@ def test_with_value_parses_command_line_text() -> None:
 @pytest.mark.parametrize(
     ("key", "value"),
     [("port", "0"), ("port", "x"), ("ae-title", "A" * 17), ("ae-title", " "),
-     ("always-listen", "maybe"), ("colour", "red"), ("ae-title", "Bäcker")],
+     ("always-listen", "maybe"), ("colour", "red"), ("ae-title", "Bäcker"),
+     # PS3.8 D.1: the maximum length is a 4-byte field; a larger one failed to encode
+     # in pynetdicom's thread and each association waited out the ACSE timeout.
+     ("max-pdu", "4294967296"), ("max-pdu", "-1")],
 )
 def test_bad_values_are_refused(key: str, value: str) -> None:
     with pytest.raises(UsageError):

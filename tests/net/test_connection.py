@@ -199,3 +199,12 @@ def test_plain_dicom_to_a_tls_port_is_explained(tls_peer: PynetdicomPeer,
         echo(_node(tls_peer.port, acse_timeout=2.0), local)
     assert "expect TLS" in str(err.value) or "did not answer" in str(err.value)
     assert time.monotonic() - start < 30
+
+
+def test_a_host_name_that_does_not_resolve_is_explained(local: NetworkSettings) -> None:
+    # RFC 6761: names under .invalid never resolve. This was a socket.gaierror traceback.
+    with pytest.raises(PeerError) as err:
+        echo(_node(104, host="nonexistent.invalid"), local)
+    text = str(err.value)
+    assert text.startswith("test: cannot reach nonexistent.invalid:104 (")
+    assert "check the host name" in text

@@ -62,6 +62,15 @@ def test_duplicates_need_replace(tmp_path: Path) -> None:
         {"tls_cert": "c.pem"},
         {"tls_cert": "c.pem", "tls_key": "k.pem"},
         {"dimse_timeout": 0},
+        # A timeout of inf overflowed pynetdicom's timers (a traceback at the first
+        # message); NaN was taken and silently replaced by pynetdicom's 30 s.
+        {"dimse_timeout": float("inf")},
+        {"acse_timeout": float("nan")},
+        {"connect_timeout": 1e12},
+        # A host with an AE title or a typo in it, which no resolver takes.
+        {"host": "b@127.0.0.1"},
+        {"host": "bad_host!!"},
+        {"host": "pacs example.org"},
     ],
 )
 def test_invalid_nodes_are_refused(fields: dict[str, object]) -> None:
@@ -69,3 +78,9 @@ def test_invalid_nodes_are_refused(fields: dict[str, object]) -> None:
     base.update(fields)
     with pytest.raises(UsageError):
         NodeRecord(**base).validated()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("host", ["pacs.example.org", "10.0.0.9", "::1", "fe80::1%eth0",
+                                  "PACS_01", "xn--bcher-kva.example"])
+def test_host_names_and_addresses_are_taken(host: str) -> None:
+    assert NodeRecord("n", "PACS", host, 104).validated().host == host

@@ -83,8 +83,9 @@ class NetworkSettings:
         check_ae_title(self.ae_title)
         if not 1 <= int(self.port) <= 65535:
             raise UsageError(f"port {self.port} is not a TCP port (1-65535)")
-        if int(self.max_pdu) < 0:
-            raise UsageError("max-pdu must be 0 (unlimited) or a positive number of bytes")
+        if not 0 <= int(self.max_pdu) <= 0xFFFFFFFF:  # PS3.8 D.1: a 4-byte length
+            raise UsageError("max-pdu must be 0 (unlimited) or a number of bytes up to "
+                             "4294967295")
         if not 0 <= int(self.tls_port) <= 65535:
             raise UsageError(f"tls-port {self.tls_port} is not a TCP port (1-65535, 0 = off)")
         if self.tls_cert and self.tls_port and int(self.tls_port) == int(self.port):

@@ -205,16 +205,20 @@ def open_association(
         set_nodelay(event)
 
     tls_args = (client_ssl_context(node), node.host) if node.uses_tls else None
-    assoc = ae.associate(
-        node.host,
-        node.port,
-        contexts=list(contexts),
-        ae_title=node.called_aet,
-        max_pdu=local.max_pdu,
-        ext_neg=list(ext_neg) or None,
-        tls_args=tls_args,
-        evt_handlers=[(evt.EVT_CONN_OPEN, opened), *handlers],
-    )
+    try:
+        assoc = ae.associate(
+            node.host,
+            node.port,
+            contexts=list(contexts),
+            ae_title=node.called_aet,
+            max_pdu=local.max_pdu,
+            ext_neg=list(ext_neg) or None,
+            tls_args=tls_args,
+            evt_handlers=[(evt.EVT_CONN_OPEN, opened), *handlers],
+        )
+    except socket.gaierror as exc:  # pynetdicom resolves the address before connecting
+        raise PeerError(node.name, explain.unreachable(where(node, local),
+                                                       exc.strerror or str(exc))) from None
     if assoc.is_established:
         return assoc
     w = where(node, local)

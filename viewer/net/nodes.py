@@ -32,6 +32,12 @@ from viewer.net.policy import DEFAULT_POLICY
 NODES_FILE = "nodes.toml"
 RETRIEVE_METHODS = ("get", "move", "auto")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# A host name (RFC 1123, with the underscores Windows names carry), an IPv4 address, or an
+# IPv6 one with an optional zone ("fe80::1%eth0").
+_HOST = re.compile(r"^[A-Za-z0-9_.:%-]{1,253}$")
+# The longest timeout taken, in seconds: a day. Beyond about 1e9 s the platform's timers
+# overflow (an OverflowError deep in pynetdicom), and no DICOM exchange waits that long.
+LONGEST_TIMEOUT = 86400.0
 _ADDRESS = re.compile(r"^(?P<aet>[^@]{1,16})@(?P<host>\[[^\]]+\]|[^:]+):(?P<port>\d{1,5})$")
 
 
@@ -90,6 +96,9 @@ class NodeRecord:
             check_ae_title(self.calling_aet)
         if not self.host:
             raise UsageError(f"node {self.name}: host is empty")
+        if not _HOST.match(self.host):
+            raise UsageError(f"node {self.name}: {self.host!r} is not a host name or an IP "
+                             "address")
         if not 1 <= int(self.port) <= 65535:
             raise UsageError(f"node {self.name}: port {self.port} is not a TCP port")
         if self.method not in RETRIEVE_METHODS:
@@ -99,8 +108,10 @@ class NodeRecord:
         if self.tls_cert and not self.tls_ca:
             raise UsageError(f"node {self.name}: a TLS client certificate needs --tls-ca")
         for t in (self.connect_timeout, self.acse_timeout, self.dimse_timeout):
-            if float(t) <= 0:
-                raise UsageError(f"node {self.name}: timeouts must be positive seconds")
+            # "not 0 < t" also refuses NaN, which every comparison fails.
+            if not 0 < float(t) <= LONGEST_TIMEOUT:
+                raise UsageError(f"node {self.name}: timeouts must be seconds above 0 and "
+                                 f"at most {LONGEST_TIMEOUT:g} (not {t})")
         return self
 
     @classmethod
