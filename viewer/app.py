@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from viewer.cli.home import cli_home
 from viewer.core.errors import LightboxError, UsageError
-from viewer.core.paths import resolve_home
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def _wait(workstation: Workstation, condition: object, timeout: float) -> bool:
 
 def run_gui(args: argparse.Namespace) -> int:
     """``lightbox open``: the reading workstation, optionally on files, a study or the demo."""
-    home = resolve_home(args.home)
+    home = cli_home(args.home)
     screenshot = getattr(args, "screenshot", None)
     headless = sys.platform.startswith("linux") and not any(
         os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))

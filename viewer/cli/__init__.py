@@ -3,7 +3,9 @@
 Each sub-command module exposes ``register(subparsers)``, which adds its parsers and sets
 ``handler`` (a function of the parsed arguments returning the exit status). Errors that a
 user can act on are :class:`viewer.core.errors.LightboxError`; they are printed as one line
-and end the command with status 2, never with a traceback.
+and end the command with status 2, never with a traceback. A reader that stops reading
+(``lightbox studies --json | head -1``) ends the command quietly, with status 141 (128 +
+SIGPIPE, what a shell shows for a program that SIGPIPE ended).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -29,6 +32,7 @@ _COMMAND_MODULES = (
 EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,6 +83,11 @@ def main(argv: Sequence[str]) -> int:
             return EXIT_USAGE
     try:
         status: int = handler(args)
+        # Flushed here, not at exit: a reader gone away is noticed while it can be handled.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     except LightboxError as exc:
         print(f"lightbox: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -86,6 +95,20 @@ def main(argv: Sequence[str]) -> int:
         print("lightbox: interrupted", file=sys.stderr)
         return 130
     return status
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device: what is still buffered for the reader that went
+    away would fail again at exit, with an "Exception ignored" message."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # replaced by a stream without a file
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _registered(parser: argparse.ArgumentParser) -> set[str]:

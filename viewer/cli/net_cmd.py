@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from viewer.cli import EXIT_OK, EXIT_PARTIAL
+from viewer.cli.home import cli_home
 from viewer.core.errors import UsageError
-from viewer.core.paths import resolve_home
 from viewer.core.settings import (
     NetworkSettings,
     load_network_settings,
@@ -148,7 +148,7 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_node_add(args: argparse.Namespace) -> int:
     """Handler of ``lightbox node add``."""
-    book = NodeBook(resolve_home(args.home))
+    book = NodeBook(cli_home(args.home))
     aet, host, port = parse_address(args.address)
     node = NodeRecord(name=args.name, called_aet=aet, host=host, port=port, **_changes(args))
     book.add(node, replace_existing=args.replace)
@@ -158,7 +158,7 @@ def run_node_add(args: argparse.Namespace) -> int:
 
 def run_node_edit(args: argparse.Namespace) -> int:
     """Handler of ``lightbox node edit``."""
-    book = NodeBook(resolve_home(args.home))
+    book = NodeBook(cli_home(args.home))
     changes = _changes(args)
     if args.address:
         aet, host, port = parse_address(args.address)
@@ -172,7 +172,7 @@ def run_node_edit(args: argparse.Namespace) -> int:
 
 def run_node_list(args: argparse.Namespace) -> int:
     """Handler of ``lightbox node list``."""
-    book = NodeBook(resolve_home(args.home))
+    book = NodeBook(cli_home(args.home))
     if args.json:
         json.dump([{"name": n.name, **n.to_mapping()} for n in book], sys.stdout, indent=2)
         print()
@@ -191,13 +191,13 @@ def run_node_list(args: argparse.Namespace) -> int:
 
 def run_node_remove(args: argparse.Namespace) -> int:
     """Handler of ``lightbox node remove``."""
-    NodeBook(resolve_home(args.home)).remove(args.name)
+    NodeBook(cli_home(args.home)).remove(args.name)
     print(f"removed {args.name}")
     return EXIT_OK
 
 
 def _context(args: argparse.Namespace) -> tuple[Path, NodeRecord, NetworkSettings]:
-    home = resolve_home(args.home)
+    home = cli_home(args.home)
     return home, NodeBook(home).get(args.name), load_network_settings(home)
 
 
@@ -365,7 +365,7 @@ def run_listen(args: argparse.Namespace) -> int:
     changes. It records itself in ``listener.json`` so that a ``lightbox retrieve
     --method move`` of the same home sends its C-MOVE here.
     """
-    home = resolve_home(args.home)
+    home = cli_home(args.home)
     _quiet_pydicom()
     local = load_network_settings(home)
     if args.tls_port is not None:
@@ -428,7 +428,7 @@ class _ListenSink:
 
 def run_config_show(args: argparse.Namespace) -> int:
     """Handler of ``lightbox config show``."""
-    settings = load_network_settings(resolve_home(args.home))
+    settings = load_network_settings(cli_home(args.home))
     data = settings.to_mapping()
     if args.json:
         json.dump(data, sys.stdout, indent=2)
@@ -445,7 +445,7 @@ def run_config_set(args: argparse.Namespace) -> int:
         raise UsageError("config set takes KEY VALUE pairs, e.g. tls-cert me.pem "
                          "tls-key me.key")
     pairs = list(zip(args.pairs[::2], args.pairs[1::2], strict=True))
-    home = resolve_home(args.home)
+    home = cli_home(args.home)
     settings = load_network_settings(home).with_values(pairs)
     save_network_settings(home, settings)
     for key, _ in pairs:

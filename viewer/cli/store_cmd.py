@@ -8,9 +8,12 @@ otherwise, so a log shows the import is alive).
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
+import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -19,9 +22,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from viewer.cli.home import cli_home
 from viewer.core.errors import UsageError
-from viewer.core.imports import ImportProgress, ImportReport
-from viewer.core.paths import resolve_home
+from viewer.core.imports import ImportProgress, ImportReport, printable
 from viewer.core.records import SeriesRecord, StudyFilter, StudyRecord
 from viewer.media import import_media
 from viewer.store import StudyStore
@@ -108,12 +111,9 @@ class _Progress:
 
 def run_import(args: argparse.Namespace) -> int:
     """Handler of ``lightbox import``."""
-    paths = [Path(p) for p in args.paths]
-    for path in paths:
-        if not path.exists():
-            raise UsageError(f"{path}: no such file or folder")
+    paths = [_import_source(text) for text in args.paths]
     _quiet_pydicom()
-    home = resolve_home(args.home)
+    home = cli_home(args.home)
     stop = threading.Event()
 
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
@@ -139,20 +139,44 @@ def run_import(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_PARTIAL
 
 
+def _import_source(text: str) -> Path:
+    """A PATH argument of ``import``, checked before anything is opened."""
+    if not text:
+        # Path("") is ".": an empty variable in a script would import the current folder.
+        raise UsageError("empty path: name a disc, folder, DICOMDIR or zip to import")
+    path = Path(text)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file or folder") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        # A FIFO would block the first read; a device is not a medium's folder.
+        raise UsageError(f"{path}: not a file or folder")
+    return path
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
 def print_report(report: ImportReport, out: TextIO) -> None:
-    """The import report in words."""
+    """The import report in words (file names that are not UTF-8 spelled ``\\xe9``)."""
     w = out.write
     w(f"Files examined: {report.files_seen} ({report.bytes_read / 1e6:.1f} MB)\n")
     w(
-        f"Added: {report.studies_added} studies, {report.series_added} series, "
-        f"{report.instances_added} instances\n"
+        f"Added: {_count(report.studies_added, 'study', 'studies')}, "
+        f"{report.series_added} series, "
+        f"{_count(report.instances_added, 'instance', 'instances')}\n"
     )
-    w(f"Already present: {report.instances_present} instances\n")
+    w(f"Already present: {_count(report.instances_present, 'instance', 'instances')}\n")
     if report.copies:
         w(f"Identical copies on the medium (stored once): {report.copies}\n")
     w(
-        f"Found on the medium: {len(report.studies)} studies, "
-        f"{len(report.instance_uids)} instances; stored: {report.instances_stored}\n"
+        f"Found on the medium: {_count(len(report.studies), 'study', 'studies')}, "
+        f"{_count(len(report.instance_uids), 'instance', 'instances')}; "
+        f"stored: {report.instances_stored}\n"
     )
     for title, problems in (
         ("Failed", report.failed),
@@ -161,25 +185,30 @@ def print_report(report: ImportReport, out: TextIO) -> None:
         if problems:
             w(f"{title}: {len(problems)}\n")
             for problem in problems:
-                w(f"  {problem.path}: {problem.reason}\n")
+                w(f"  {printable(problem.path)}: {printable(problem.reason)}\n")
     if report.missing:
         w(f"Named in the DICOMDIR but not on the medium: {len(report.missing)}\n")
         for path in report.missing:
-            w(f"  {path}\n")
+            w(f"  {printable(path)}\n")
     if report.not_in_dicomdir:
         w(f"On the medium but not in the DICOMDIR (imported): {len(report.not_in_dicomdir)}\n")
     if report.skipped:
-        w(f"Not DICOM (skipped): {len(report.skipped)}\n")
+        w(f"Skipped: {len(report.skipped)}\n")
         for problem in report.skipped:
-            w(f"  {problem.path}: {problem.reason}\n")
+            w(f"  {printable(problem.path)}: {printable(problem.reason)}\n")
     for note in report.notes:
-        w(f"Note: {note}\n")
+        w(f"Note: {printable(note)}\n")
+    for source in report.no_dicom_found:
+        w(f"No DICOM files found in {printable(source)}\n")
     if report.cancelled:
         w("Import cancelled: the medium is NOT complete in the database.\n")
     elif report.safe_to_eject:
         w("Complete: every instance found is in the database; safe to eject.\n")
-    else:
+    elif report.failed or report.conflicts or not report.complete:
         w("INCOMPLETE: some files could not be imported; keep the medium.\n")
+    else:
+        w("NOT safe to eject: no DICOM files were found (is the disc mounted, is it the "
+          "right folder?); keep the medium.\n")
 
 
 def parse_date_range(text: str) -> tuple[str, str]:
@@ -193,6 +222,14 @@ def parse_date_range(text: str) -> tuple[str, str]:
     for part in (first, last):
         if part and not (len(part) == 8 and part.isdigit()):
             raise UsageError(f"--date {text}: expected YYYYMMDD or YYYYMMDD-YYYYMMDD")
+        if part:
+            try:
+                datetime.date(int(part[:4]), int(part[4:6]), int(part[6:]))
+            except ValueError as exc:
+                raise UsageError(f"--date {text}: {part} is not a date ({exc})") from None
+    if first and last and last < first:
+        # It would match nothing, silently: surely a typing error.
+        raise UsageError(f"--date {text}: the range ends ({last}) before it begins ({first})")
     return first, last
 
 
@@ -244,7 +281,7 @@ def run_studies(args: argparse.Namespace) -> int:
         study_description=args.description,
         limit=args.limit,
     )
-    with StudyStore.open(resolve_home(args.home)) as store:
+    with StudyStore.open(cli_home(args.home)) as store:
         studies = store.studies(study_filter)
     if args.json:
         json.dump([study_json(s) for s in studies], sys.stdout, indent=2, ensure_ascii=False)
@@ -261,7 +298,7 @@ def run_studies(args: argparse.Namespace) -> int:
 
 def run_series(args: argparse.Namespace) -> int:
     """Handler of ``lightbox series``."""
-    with StudyStore.open(resolve_home(args.home)) as store:
+    with StudyStore.open(cli_home(args.home)) as store:
         if store.study(args.study_uid) is None:
             raise UsageError(f"{args.study_uid}: no such study in the database")
         series = store.series(args.study_uid)
@@ -280,7 +317,7 @@ def run_series(args: argparse.Namespace) -> int:
 
 def run_delete(args: argparse.Namespace) -> int:
     """Handler of ``lightbox delete``."""
-    with StudyStore.open(resolve_home(args.home)) as store:
+    with StudyStore.open(cli_home(args.home)) as store:
         if store.study(args.study_uid) is None:
             raise UsageError(f"{args.study_uid}: no such study in the database")
         removed = store.delete_study(args.study_uid)

@@ -9,6 +9,7 @@ medium may be taken out (every instance found on it is in the managed store).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,32 @@ class ImportProgress:
 
 ProgressCallback = Callable[[ImportProgress], None]
 CancelCheck = Callable[[], bool]
+
+
+def printable(text: str) -> str:
+    """``text`` (a path, or a message naming one) as valid UTF-8 text.
+
+    A file name that is not UTF-8 (bytes from another system's encoding on a Linux disc)
+    reaches Python with each undecodable byte as a lone surrogate, which no UTF-8 output
+    can carry; such bytes are written as ``\\xe9``, so that the report stays valid text
+    and still says which byte it was.
+
+    Parameters
+    ----------
+    text : str
+        A path or message, possibly holding surrogate-escaped bytes.
+
+    Returns
+    -------
+    str
+        The same text where it was valid; the undecodable bytes spelled out otherwise.
+    """
+    if text.isascii():
+        return text
+    try:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no file name decoding produced
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +114,10 @@ class ImportReport:
     notes : list of str
         Observations that lose nothing (e.g. a DICOMDIR with wrong offsets was read in
         record order).
+    no_dicom_found : list of str
+        Sources in which not a single DICOM file was found, not even a damaged one (an
+        empty folder: a disc that is not mounted, the wrong folder). Such a medium is not
+        called safe to eject: nothing says its images are in the database.
     """
 
     sources: list[str] = field(default_factory=list)
@@ -107,6 +138,7 @@ class ImportReport:
     cancelled: bool = False
     instances_stored: int = 0
     notes: list[str] = field(default_factory=list)
+    no_dicom_found: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -115,13 +147,22 @@ class ImportReport:
 
     @property
     def ok(self) -> bool:
-        """Everything the source holds was imported (no failure, conflict or missing file)."""
-        return self.complete and not (self.failed or self.conflicts or self.missing)
+        """Everything the source holds was imported (no failure, conflict or missing file),
+        and every source held DICOM files."""
+        return self.complete and not (
+            self.failed or self.conflicts or self.missing or self.no_dicom_found
+        )
 
     @property
     def safe_to_eject(self) -> bool:
-        """The medium may be removed: nothing on it that Lightbox could read is left behind."""
-        return self.complete and not self.failed
+        """The medium may be removed: nothing on it that Lightbox could read is left behind,
+        and something was found on it (an empty mount point is no evidence of a copy).
+
+        A conflict (an instance stored before with other content) leaves the medium's
+        version behind: it is in no database, so the medium is still needed.
+        """
+        return (self.complete and not self.failed and not self.conflicts
+                and not self.no_dicom_found)
 
     def merge(self, other: ImportReport) -> None:
         """Add ``other``'s counts and lists to this report."""
@@ -143,11 +184,17 @@ class ImportReport:
         self.cancelled = self.cancelled or other.cancelled
         self.instances_stored += other.instances_stored
         self.notes.extend(other.notes)
+        self.no_dicom_found.extend(other.no_dicom_found)
 
     def to_dict(self) -> dict[str, object]:
-        """A JSON-ready summary (``lightbox import --json``)."""
+        """A JSON-ready summary (``lightbox import --json``); paths and messages are
+        :func:`printable`, so that the JSON is valid UTF-8 whatever the file names."""
+
+        def problems(items: list[FileProblem]) -> list[dict[str, str]]:
+            return [{"path": printable(p.path), "reason": printable(p.reason)} for p in items]
+
         return {
-            "sources": list(self.sources),
+            "sources": [printable(s) for s in self.sources],
             "files_seen": self.files_seen,
             "bytes_read": self.bytes_read,
             "studies_found": len(self.studies),
@@ -158,15 +205,16 @@ class ImportReport:
             "instances_present": self.instances_present,
             "identical_copies": self.copies,
             "instances_stored": self.instances_stored,
-            "failed": [{"path": p.path, "reason": p.reason} for p in self.failed],
-            "conflicts": [{"path": p.path, "reason": p.reason} for p in self.conflicts],
-            "skipped": [{"path": p.path, "reason": p.reason} for p in self.skipped],
-            "missing": list(self.missing),
-            "not_in_dicomdir": list(self.not_in_dicomdir),
+            "failed": problems(self.failed),
+            "conflicts": problems(self.conflicts),
+            "skipped": problems(self.skipped),
+            "missing": [printable(p) for p in self.missing],
+            "not_in_dicomdir": [printable(p) for p in self.not_in_dicomdir],
+            "no_dicom_found": [printable(p) for p in self.no_dicom_found],
             "cancelled": self.cancelled,
             "complete": self.complete,
             "safe_to_eject": self.safe_to_eject,
-            "notes": list(self.notes),
+            "notes": [printable(n) for n in self.notes],
         }
 
 

@@ -6,12 +6,15 @@ another case, a ``;1`` version or an extension) loses nothing. The report says w
 DICOMDIR names that the disc lacks (``missing``) and what DICOM files the disc has that
 the DICOMDIR does not name (``not_in_dicomdir``). After the import, the completeness
 check asks the store for every SOP Instance UID read from the medium: only when all are
-there is the medium "safe to eject".
+there is the medium "safe to eject". A source in which no DICOM file at all is found (an
+empty mount point: the disc is not mounted) is said so, and is not safe to eject either.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable
 from dataclasses import replace
@@ -26,7 +29,7 @@ from viewer.core.imports import (
     ProgressCallback,
 )
 from viewer.media.dicomdir import DirectoryContents, read_dicomdir
-from viewer.media.scan import MediumListing, extract_zip, is_zip, walk
+from viewer.media.scan import MediumListing, extract_zip, is_dicomdir_name, is_zip, walk
 
 
 def import_media(
@@ -42,7 +45,8 @@ def import_media(
     Parameters
     ----------
     sources : iterable of path
-        Mount points, folders, DICOMDIR files, zip archives or single files.
+        Mount points, folders, DICOMDIR files, zip archives or single files. A source that
+        is neither a file nor a folder (a FIFO, a device) is reported as failed, unopened.
     target : InstanceImporter
         The study store (or anything with its import interface).
     progress : callable, optional
@@ -76,11 +80,41 @@ def _import_source(
     work_dir: Path | None,
 ) -> ImportReport:
     report = ImportReport(sources=[str(source)])
-    if source.is_file() and is_zip(source):
-        return _import_zip(source, target, progress, cancel, work_dir, report)
+    try:
+        info = os.stat(source)
+    except OSError as exc:
+        report.failed.append(FileProblem(str(source), f"cannot read: {exc.strerror or exc}"))
+        return report
+    if stat.S_ISREG(info.st_mode) and is_zip(source):
+        _import_zip(source, target, progress, cancel, work_dir, report)
+    elif stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
+        _import_tree(source, info, target, progress, cancel, work_dir, report)
+    else:
+        # Checked before anything opens it: reading a FIFO would block the import.
+        report.failed.append(FileProblem(str(source), "not a file or folder"))
+        return report
+    if cancel is not None and cancel():
+        # A walk cut short finds nothing, and the store saw no batch to notice the cancel.
+        report.cancelled = True
+    if not (report.cancelled or report.instance_uids or report.failed or report.conflicts):
+        report.no_dicom_found.append(str(source))
+    return report
+
+
+def _import_tree(
+    source: Path,
+    info: os.stat_result,
+    target: InstanceImporter,
+    progress: ProgressCallback | None,
+    cancel: CancelCheck | None,
+    work_dir: Path | None,
+    report: ImportReport,
+) -> None:
+    """Import a folder, a DICOMDIR's whole medium, or one file."""
     root = source
-    # A DICOMDIR named directly stands for its whole medium (the folder that holds it).
-    if source.is_file() and source.name.upper().startswith("DICOMDIR"):
+    # A DICOMDIR named directly stands for its whole medium (the folder that holds it);
+    # any other file, "dicomdir_export.dcm" included, only for itself.
+    if stat.S_ISREG(info.st_mode) and is_dicomdir_name(source.name):
         root = source.parent
     state = ImportProgress(phase="scan")
 
@@ -91,8 +125,8 @@ def _import_source(
 
     listing = walk(root, on_file=scanned, cancel=cancel)
     report.failed.extend(listing.problems)
+    report.skipped.extend(listing.skipped)
     _import_listing(listing, target, progress, cancel, work_dir, report)
-    return report
 
 
 def _import_listing(
@@ -153,8 +187,7 @@ def _import_zip(
             report.cancelled = True
             return report
         listing = walk(folder, cancel=cancel)
-        report.failed.extend(listing.problems)
-        inner = ImportReport()
+        inner = ImportReport(failed=listing.problems, skipped=listing.skipped)
         _import_listing(listing, target, progress, cancel, work_dir, inner)
         _rename_paths(inner, folder, f"{archive}!")
         inner.sources = []

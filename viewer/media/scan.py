@@ -4,10 +4,15 @@ The walk lists names only (one ``scandir`` per folder, no file is opened); wheth
 is DICOM is decided later from its first 132 bytes (PS3.10 7.1), so viewer software,
 videos and documents on a disc cost one short read each. Folders that cannot be listed
 are reported and the walk goes on.
+
+Symbolic links to folders are followed once the tree itself has been walked, each folder
+at most once (by device and inode): a link back into a folder already read, or a loop,
+is skipped, and files keep the name the tree gives them where it has one.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -29,6 +34,7 @@ class MediumListing:
     dicomdirs: list[Path] = field(default_factory=list)
     zips: list[Path] = field(default_factory=list)
     problems: list[FileProblem] = field(default_factory=list)
+    skipped: list[FileProblem] = field(default_factory=list)
     bytes_total: int = 0
 
 
@@ -37,13 +43,23 @@ def is_dicomdir_name(name: str) -> bool:
     return canonical(name) == "DICOMDIR"
 
 
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive
+
+
 def is_zip(path: Path) -> bool:
-    """A zip archive (by its signature, whatever the extension)."""
+    """Whether ``path``, a regular file, is meant to be a zip archive: named ``.zip`` or
+    starting with a zip signature.
+
+    Whether the archive can be read is not asked here: a damaged or truncated zip is
+    still a zip, and :func:`extract_zip` says why it cannot be read (taken for "not
+    DICOM", it would be skipped and the medium called safe to eject). Never call it on a
+    FIFO: reading one blocks.
+    """
+    if path.suffix.lower() == ".zip":
+        return True
     try:
         with open(path, "rb") as fh:
-            if fh.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
-                return False
-        return zipfile.is_zipfile(path)
+            return fh.read(4) in ZIP_SIGNATURES
     except OSError:
         return False
 
@@ -55,6 +71,11 @@ def walk(
     cancel: Callable[[], bool] | None = None,
 ) -> MediumListing:
     """List every regular file under ``root`` (which may also be a single file).
+
+    Symbolic links to files are listed like files. Symbolic links to folders are walked
+    after the tree, each folder once: a link to a folder already read is noted in
+    ``skipped``, a link to nothing in ``problems``. FIFOs, sockets and devices are noted
+    in ``skipped`` and never opened.
 
     Parameters
     ----------
@@ -71,13 +92,30 @@ def walk(
     except OSError as exc:
         listing.problems.append(FileProblem(str(root), f"cannot read: {exc.strerror or exc}"))
         return listing
-    if not stat.S_ISDIR(info.st_mode):
+    if stat.S_ISREG(info.st_mode):
         _add(listing, root, info.st_size)
         return listing
+    if not stat.S_ISDIR(info.st_mode):
+        listing.skipped.append(FileProblem(str(root), NOT_A_FILE))
+        return listing
+    # Every folder walked, by identity: a link (or a bind mount) leading back into one of
+    # them would otherwise be walked again, forever in the case of a loop.
+    walked = {(info.st_dev, info.st_ino)}
     stack = [root]
-    while stack:
+    links: list[tuple[str, tuple[int, int]]] = []  # links to folders, in the order found
+    next_link = 0
+    while stack or next_link < len(links):
         if cancel is not None and cancel():
             break
+        if not stack:
+            link, key = links[next_link]
+            next_link += 1
+            if key in walked:
+                listing.skipped.append(FileProblem(link, "link to a folder already read"))
+            else:
+                walked.add(key)
+                stack.append(Path(link))
+            continue
         folder = stack.pop()
         try:
             with os.scandir(folder) as it:
@@ -91,25 +129,74 @@ def walk(
         for entry in entries:
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    subfolders.append(Path(entry.path))
+                    # One lstat per folder (none per file): the folder's device and inode.
+                    found = _stat(entry, follow_symlinks=False)
+                    key = (found.st_dev, found.st_ino)
+                    if key in walked:  # a bind mount of a folder above
+                        listing.skipped.append(FileProblem(entry.path, "folder already read"))
+                    else:
+                        walked.add(key)
+                        subfolders.append(Path(entry.path))
                 elif entry.is_file(follow_symlinks=True):
                     _add(listing, Path(entry.path), entry.stat().st_size)
                 elif entry.is_symlink():
-                    listing.problems.append(FileProblem(entry.path, "broken link"))
+                    _add_link(listing, links, entry)
+                else:
+                    listing.skipped.append(FileProblem(entry.path, NOT_A_FILE))
             except OSError as exc:
-                listing.problems.append(
-                    FileProblem(entry.path, f"cannot read: {exc.strerror or exc}")
-                )
+                listing.problems.append(FileProblem(entry.path, _unreadable(entry, exc)))
         if on_file is not None:
             on_file(len(listing.files))
         stack.extend(reversed(subfolders))
     return listing
 
 
+NOT_A_FILE = "not a file or folder"
+
+
+def _unreadable(entry: os.DirEntry[str], exc: OSError) -> str:
+    """Why an entry of a folder cannot be read, in words."""
+    try:
+        link = entry.is_symlink()
+    except OSError:
+        link = False
+    if not link:
+        return f"cannot read: {exc.strerror or exc}"
+    if exc.errno == errno.ENOENT:
+        return "broken link"
+    # ELOOP (a link to itself), EACCES: nothing behind the link can be read.
+    return f"broken link ({exc.strerror or exc})"
+
+
+def _stat(entry: os.DirEntry[str], *, follow_symlinks: bool) -> os.stat_result:
+    # On Windows a DirEntry's stat has st_dev and st_ino 0: every folder would look alike.
+    if os.name == "nt":
+        return os.stat(entry.path, follow_symlinks=follow_symlinks)
+    return entry.stat(follow_symlinks=follow_symlinks)
+
+
+def _add_link(
+    listing: MediumListing, links: list[tuple[str, tuple[int, int]]], entry: os.DirEntry[str]
+) -> None:
+    """A symbolic link that does not lead to a regular file: a folder to walk later, a
+    special file to skip, or a broken link."""
+    try:
+        target = _stat(entry, follow_symlinks=True)
+    except OSError as exc:
+        listing.problems.append(FileProblem(entry.path, _unreadable(entry, exc)))
+        return
+    if stat.S_ISDIR(target.st_mode):
+        links.append((entry.path, (target.st_dev, target.st_ino)))
+    else:
+        listing.skipped.append(FileProblem(entry.path, NOT_A_FILE))
+
+
 def _add(listing: MediumListing, path: Path, size: int) -> None:
     if is_dicomdir_name(path.name):
         listing.dicomdirs.append(path)
-    elif path.suffix.lower() == ".zip" and is_zip(path):
+    elif path.suffix.lower() == ".zip":
+        # By name only: the walk opens no file, and a zip found by its signature alone
+        # would take in every .jar, .docx and .apk of the viewer software on a disc.
         listing.zips.append(path)
     else:
         listing.files.append(path)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.core.imports import ImportProgress, ImportReport
+from viewer.core.imports import ImportProgress, ImportReport, printable
 from viewer.ui.tasks import Task
 
 Importer = Callable[[list[str], Callable[[ImportProgress], None], Callable[[], bool]],
@@ -36,9 +36,13 @@ def report_html(report: ImportReport) -> str:
     elif report.safe_to_eject:
         verdict = ("<b style='color:#60c060'>Safe to eject:</b> every image found on the "
                    "medium is in the local database.")
-    else:
+    elif report.failed or report.conflicts or not report.complete:
         verdict = ("<b style='color:#e05050'>Not safe to eject:</b> some images could not be "
                    "imported (see below).")
+    else:
+        verdict = ("<b style='color:#e05050'>Not safe to eject:</b> no DICOM images were "
+                   "found in " + html.escape(", ".join(report.no_dicom_found))
+                   + ". Is the disc mounted, is it the right folder?")
     lines = [
         f"<p>{verdict}</p><ul>",
         f"<li>{len(report.studies)} stud{'y' if len(report.studies) == 1 else 'ies'} found, "
@@ -52,12 +56,14 @@ def report_html(report: ImportReport) -> str:
     if report.missing:
         lines.append(f"<li>{len(report.missing)} file(s) named by the DICOMDIR are missing</li>")
     lines.append("</ul>")
-    for title, problems in (("Could not be imported", report.failed),
-                            ("Conflicts (the stored copy was kept)", report.conflicts)):
+    for title, problems in (
+            ("Could not be imported", report.failed),
+            ("Conflicts (the stored copy was kept, this one was not)", report.conflicts)):
         if problems:
             lines.append(f"<p><b>{title}:</b></p><ul>")
             for p in problems[:50]:
-                lines.append(f"<li>{html.escape(p.path)}: {html.escape(p.reason)}</li>")
+                lines.append(f"<li>{html.escape(printable(p.path))}: "
+                             f"{html.escape(printable(p.reason))}</li>")
             if len(problems) > 50:
                 lines.append(f"<li>... and {len(problems) - 50} more</li>")
             lines.append("</ul>")

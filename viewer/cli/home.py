@@ -1,0 +1,48 @@
+"""The Lightbox home of a command: ``--home``, ``LIGHTBOX_HOME`` or the default, usable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from viewer.core.errors import UsageError
+from viewer.core.paths import HOME_ENV, resolve_home
+
+
+def cli_home(explicit: str | None) -> Path:
+    """Return the home folder of a command, created private to the user.
+
+    Parameters
+    ----------
+    explicit : str, optional
+        The ``--home`` argument.
+
+    Returns
+    -------
+    Path
+        An existing folder that only its owner can read.
+
+    Raises
+    ------
+    UsageError
+        When ``--home`` is empty (``Path("")`` would be the current folder), or the home
+        cannot be created or made private (a file in its place, no permission): one line
+        naming the folder and the reason, not a traceback.
+    """
+    if explicit is not None and not explicit.strip():
+        raise UsageError("--home: empty path; name the folder to keep the studies in")
+    try:
+        return resolve_home(explicit)
+    except OSError as exc:
+        name = explicit if explicit is not None else os.environ.get(HOME_ENV) or exc.filename
+        raise UsageError(
+            f"{name}: cannot be used as the Lightbox home ({_reason(exc)})"
+        ) from exc
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, FileExistsError):
+        return "a file of that name is in the way; name a folder"
+    if isinstance(exc, NotADirectoryError):
+        return "a part of the path is a file, not a folder"
+    return exc.strerror or str(exc)
