@@ -22,6 +22,7 @@ from tests.media.conftest import (
 )
 from viewer.core.imports import ImportProgress
 from viewer.media import import_media
+from viewer.media.dicomdir import read_dicomdir
 from viewer.store import StudyStore
 
 BUILDERS: dict[str, Callable[[Path, list[Path]], dict[str, Path]]] = {
@@ -284,3 +285,34 @@ def test_dicomdir_with_iso_2022_names(tmp_path: Path, store: StudyStore) -> None
     assert report.ok and report.instances_added == 3
     names = {s.patient.patient_name for s in store.studies()}
     assert names == {"Yamada^Tarou=山田^太郎=やまだ^たろう", "Wang^XiaoDong=王^小東", "Διονυσιος"}
+
+
+def test_a_big_endian_dicomdir_is_not_called_damaged(tmp_path: Path) -> None:
+    # pydicom's DICOMDIR-bigEnd (Explicit VR Big Endian, PS3.5 A.3) was walked as little
+    # endian and noted as "truncated inside element (4955,3000)".
+    source = Path(pydicom.__file__).parent / "data" / "test_files" / "dicomdirtests"
+    medium = tmp_path / "medium"
+    medium.mkdir()
+    shutil.copy(source / "DICOMDIR-bigEnd", medium / "DICOMDIR")
+    contents = read_dicomdir(medium / "DICOMDIR")
+    assert contents.entries and not [n for n in contents.notes if "damaged" in n]
+    # A really truncated one still is.
+    data = (source / "DICOMDIR").read_bytes()
+    (medium / "DICOMDIR").write_bytes(data[: len(data) // 2])
+    assert [n for n in read_dicomdir(medium / "DICOMDIR").notes if "damaged" in n]
+
+
+def test_a_file_renamed_on_the_medium_is_not_missing(
+    study_files: list[Path], tmp_path: Path, store: StudyStore
+) -> None:
+    # The DICOMDIR's record names the instance it meant: found under another name, the
+    # image is on the medium and in the store, so nothing is missing.
+    root = tmp_path / "disc"
+    placed = build_dcmmkdir_medium(root, study_files)
+    uid = sorted(placed)[2]
+    moved = placed[uid].rename(root / "RENAMED.DCM")
+    report = import_media([root], store)
+    assert report.missing == [] and report.ok and report.safe_to_eject
+    assert store.has_instances([uid]) == {uid}
+    assert str(moved) in report.not_in_dicomdir
+    assert any("found under another name" in note for note in report.notes)

@@ -86,7 +86,12 @@ def read_dicomdir(path: Path) -> DirectoryContents:
             contents.notes.append(f"{path}: DICOMDIR cannot be read ({exc}); medium scanned")
             return contents
         try:
-            problem = truncation_problem(path.read_bytes(), EXPLICIT_VR_LE)
+            # The DICOMDIR's own transfer syntax (PS3.10 7.1): a big endian one (pydicom's
+            # DICOMDIR-bigEnd) walked as little endian looked truncated.
+            meta = getattr(ds, "file_meta", None)
+            syntax = str(meta.get("TransferSyntaxUID", EXPLICIT_VR_LE)) if meta else (
+                EXPLICIT_VR_LE)
+            problem = truncation_problem(path.read_bytes(), syntax)
         except OSError:
             problem = ""
         if problem:

@@ -139,16 +139,26 @@ def _import_listing(
 ) -> None:
     directories: list[DirectoryContents] = [read_dicomdir(d) for d in listing.dicomdirs]
     named: set[Path] = set()
+    absent: list[tuple[str, str]] = []  # (path the DICOMDIR names, its SOP Instance UID)
     for contents in directories:
         report.notes.extend(contents.notes)
         for entry in contents.entries:
             if entry.path is None:
-                report.missing.append(str(contents.dicomdir.parent.joinpath(*entry.file_id)))
+                absent.append((str(contents.dicomdir.parent.joinpath(*entry.file_id)),
+                               entry.sop_instance_uid))
             else:
                 named.add(entry.path)
     candidates = list(dict.fromkeys([*named, *listing.files]))
     skipped_before = len(report.skipped)
     target.import_files(candidates, progress=progress, cancel=cancel, report=report)
+    for path, uid in absent:
+        if uid and uid in report.instance_uids:
+            # Renamed on the medium (PS3.3 Table F.3-3: Referenced SOP Instance UID in File says
+            # which instance the record meant): the image is not missing, only its name.
+            report.notes.append(f"{path}: named in the DICOMDIR but not on the medium; "
+                                "its instance was found under another name and imported")
+        else:
+            report.missing.append(path)
     # A file the DICOMDIR names is meant to be DICOM: if it is not, it is broken.
     named_text = {str(p) for p in named}
     broken = [p for p in report.skipped[skipped_before:] if p.path in named_text]
