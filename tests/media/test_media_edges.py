@@ -234,3 +234,13 @@ def test_a_walk_cancelled_at_once_is_cancelled_not_empty(
     # import_media's own check passes; the walk's first check stops it.
     report = import_media([folder], store, cancel=lambda: next(polls) >= 1)
     assert report.cancelled and report.no_dicom_found == [] and not report.safe_to_eject
+
+
+def test_a_source_named_twice_is_read_once(tmp_path: Path, store: StudyStore) -> None:
+    # Read twice, its files counted once as added and once as already present.
+    folder = tmp_path / "disc"
+    folder.mkdir()
+    shutil.copy(testdata.test_file("CT_small.dcm"), folder / "ct.dcm")
+    report = import_media([folder, tmp_path / "disc" / ".", str(folder)], store)
+    assert report.sources == [str(folder)]
+    assert (report.files_seen, report.instances_added, report.instances_present) == (1, 1, 0)

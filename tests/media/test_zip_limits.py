@@ -60,3 +60,21 @@ def test_cancel_stops_the_extraction_and_leaves_nothing(
     assert report.cancelled
     assert report.instances_added == 0
     assert not any(work.iterdir())
+
+
+def test_a_damaged_member_is_reported_once_and_the_others_imported(
+        study_files: list[Path], tmp_path: Path, store: StudyStore) -> None:
+    # A member whose stored bytes were damaged fails its CRC check: what was extracted
+    # before the check was left behind and reported a second time, as "not DICOM".
+    archive = tmp_path / "medium.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        for n, path in enumerate(study_files[:3]):
+            zf.write(path, f"IMAGES/IM{n:06d}")
+    data = bytearray(archive.read_bytes())
+    data[data.find(b"IMAGES/IM000001") + 15 + 1000] ^= 0xFF  # inside that member's data
+    archive.write_bytes(bytes(data))
+    report = import_media([archive], store)
+    assert [(p.path, p.reason.split(":")[0]) for p in report.failed] == [
+        (f"{archive}!/IMAGES/IM000001", "cannot extract")]
+    assert report.skipped == []
+    assert report.instances_added == 2 and not report.safe_to_eject

@@ -63,11 +63,16 @@ def import_media(
         One report for all sources.
     """
     report = ImportReport()
-    for source in sources:
+    # The same medium named twice (a path typed twice, a glob and a name) is read once:
+    # read again, its files would count as "already present" and the totals not add up.
+    unique: dict[str, Path] = {}
+    for given in sources:
+        unique.setdefault(os.path.realpath(given), Path(given))  # reported as first given
+    for source in unique.values():
         if cancel is not None and cancel():
             report.cancelled = True
             break
-        report.merge(_import_source(Path(source), target, progress, cancel, work_dir))
+        report.merge(_import_source(source, target, progress, cancel, work_dir))
     report.instances_stored = len(target.has_instances(report.instance_uids))
     return report
 

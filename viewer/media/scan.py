@@ -12,6 +12,7 @@ is skipped, and files keep the name the tree gives them where it has one.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -231,8 +232,10 @@ def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = N
                 if cancel is not None and cancel():
                     break
                 target = (into / member.filename).resolve()
+                # Named as the import report names extracted files: archive.zip!/member.
+                name = f"{archive}!/{member.filename}"
                 if not target.is_relative_to(base):
-                    problems.append(FileProblem(f"{archive}:{member.filename}", "unsafe name"))
+                    problems.append(FileProblem(name, "unsafe name"))
                     continue
                 try:
                     target.parent.mkdir(parents=True, exist_ok=True)
@@ -242,9 +245,11 @@ def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = N
                             if cancel is not None and cancel():
                                 break
                 except (OSError, zipfile.BadZipFile, EOFError) as exc:
-                    problems.append(
-                        FileProblem(f"{archive}:{member.filename}", f"cannot extract: {exc}")
-                    )
+                    problems.append(FileProblem(name, f"cannot extract: {exc}"))
+                    # What was written before the damage is not the member: left there,
+                    # it would be imported or reported a second time, as "not DICOM".
+                    with contextlib.suppress(OSError):
+                        target.unlink()
     except (OSError, zipfile.BadZipFile) as exc:
         problems.append(FileProblem(str(archive), f"zip archive cannot be read: {exc}"))
     return problems
