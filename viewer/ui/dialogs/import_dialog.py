@@ -49,7 +49,8 @@ def report_html(report: ImportReport) -> str:
         f"{report.studies_added} new</li>",
         f"<li>{report.instances_added} image(s) added, {report.instances_present} already "
         "present</li>",
-        f"<li>{report.files_seen} file(s) examined, {len(report.skipped)} not DICOM</li>",
+        f"<li>{report.files_seen} file(s) examined, {len(report.skipped)} skipped (not "
+        "DICOM, or not a file)</li>",
     ]
     if report.copies:
         lines.append(f"<li>{report.copies} file(s) were identical copies, stored once</li>")
