@@ -134,3 +134,141 @@ def test_listen_stores_from_configured_nodes_only(
     assert f"stopped; {len(files)} instances received" in out
     with StudyStore.open(h) as store:
         assert len(store.instances(series_uid("doe", 0))) == len(files)
+
+
+def test_query_refuses_an_impossible_date_or_a_reversed_range(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert _lightbox(home, "query", "pacs", "--date", "20241301") == 2
+    err = capsys.readouterr().err
+    assert "--date 20241301: 20241301 is not a date" in err
+    assert _lightbox(home, "query", "pacs", "--date", "20240131-20240101") == 2
+    assert "ends (20240101) before it begins (20240131)" in capsys.readouterr().err
+    # The range forms query took before still go to the PACS.
+    for good in ("20240115", "20240101-", "-20240131", "20240101-20240131"):
+        assert _lightbox(home, "query", "pacs", "--date", good, "--json") == 0, good
+        assert study_uid("yamada") in capsys.readouterr().out, good
+
+
+def test_retrieve_of_a_uid_the_pacs_does_not_have(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert _lightbox(home, "retrieve", "pacs", "--study", "1.2.3.4.5", "--method", "move",
+                     "--json") == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["message"] == ("the PACS has nothing for study 1.2.3.4.5: check the UIDs "
+                                 "with lightbox query")
+    assert "never connected" not in captured.err
+
+
+def test_counts_are_worded_and_an_unused_method_is_not_shown(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert _lightbox(home, "query", "pacs", "--level", "image", "--study", study_uid("doe"),
+                     "--series", series_uid("doe", 0), "--json") == 0
+    one = json.loads(capsys.readouterr().out)[0]["SOPInstanceUID"]
+    args = ("retrieve", "pacs", "--study", study_uid("doe"), "--series",
+            series_uid("doe", 0), "--instance", one)
+    assert _lightbox(home, *args, "--method", "get") == 0
+    captured = capsys.readouterr()
+    assert "pacs: 1 instance retrieved by C-GET\n" in captured.out
+    assert "(0 failed, 0 warnings)" in captured.err
+    assert _lightbox(home, *args, "--method", "auto") == 0
+    captured = capsys.readouterr()
+    assert "pacs: 0 instances retrieved, 1 was already here\n" in captured.out
+    assert "C-AUTO" not in captured.out + captured.err
+    assert _lightbox(home, *args, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["method"] is None
+
+
+def test_a_move_port_held_by_another_retrieve_of_the_home(
+        home: Path, move_port: int, capsys: pytest.CaptureFixture[str],  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from viewer.net import transfer
+    from viewer.net.listener import ListenerFile
+
+    monkeypatch.setattr(transfer, "PORT_WAIT_SECONDS", 0.5)
+    records = ListenerFile(home)
+    with socket.socket() as held:
+        # As our storage SCP does: earlier connections to the port may be in TIME_WAIT.
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        held.bind(("127.0.0.1", move_port))
+        held.listen(1)
+        claim = records.claim_port(move_port)
+        try:
+            capsys.readouterr()
+            assert _lightbox(home, "retrieve", "pacs", "--study", study_uid("doe"),
+                             "--method", "move") == 2
+        finally:
+            records.release_port(move_port, claim)
+    err = capsys.readouterr().err
+    assert (f"another Lightbox retrieve of this home is using port {move_port} for C-MOVE"
+            in err)
+    assert "choose another port" not in err
+
+
+def test_query_is_quiet_about_over_long_values_from_the_pacs(
+        tmp_path: Path, peer_files: dict[str, Path]) -> None:  # noqa: F811
+    import subprocess
+    import sys
+
+    import pydicom
+    from pydicom import config
+
+    from tests.support.peers import start_orthanc, store_files
+
+    # A PACS returns what it was sent: a name component and a description over 64 chars
+    # made pydicom warn on stderr (logging and UserWarnings with site-packages paths).
+    ds = pydicom.dcmread(sorted(p for p in peer_files.values()
+                                if p.name.startswith("doe_0_"))[0])
+    with config.disable_value_validation():
+        ds.PatientName = "LONG" * 20 + "^NAME"
+        ds.StudyDescription = "D" * 80
+        ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1"
+        ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.2"
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = (
+            "1.2.826.0.1.3680043.8.498.3")
+        long_file = tmp_path / "long.dcm"
+        ds.save_as(long_file)
+    peer = start_orthanc(tmp_path / "orthanc")
+    try:
+        store_files(peer, [long_file])
+        h = tmp_path / "home"
+        assert _lightbox(h, "node", "add", "pacs", f"ORTHANC@127.0.0.1:{peer.port}") == 0
+        for extra in ((), ("--json",)):
+            done = subprocess.run([sys.executable, "-m", "viewer", "--home", str(h), "query",
+                                   "pacs", *extra], capture_output=True, text=True,
+                                  timeout=60)
+            assert done.returncode == 0, done.stderr
+            assert "D" * 80 in done.stdout
+            assert done.stderr == ""
+    finally:
+        peer.stop()
+
+
+def test_ctrl_c_during_a_retrieve_reports_what_was_stored(
+        home: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import signal
+
+    from tests.net.test_retrieve import _after_instances
+
+    # Ctrl-C as the 20th instance arrives: that one is still received and stored, while
+    # the PACS's last count may not include it.
+    previous = signal.getsignal(signal.SIGINT)
+    _after_instances(monkeypatch, 20, lambda: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        code = _lightbox(home, "retrieve", "pacs", "--study", study_uid("yamada"),
+                         "--method", "get")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    captured = capsys.readouterr()
+    with StudyStore.open(home) as store:
+        stored = sum(len(store.instances(series_uid("yamada", n))) for n in (0, 1))
+    assert code == 1 and 20 <= stored < 212
+    assert f"pacs: {stored} instances retrieved by C-GET\n" in captured.out
+    assert f"lightbox: pacs: cancelled after {stored} instances" in captured.err

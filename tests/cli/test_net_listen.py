@@ -220,3 +220,17 @@ def test_a_record_of_a_live_process_on_a_free_port_is_not_trusted(tmp_path: Path
         other.kill()
         other.wait()
     assert not _shared_listener(node, local, record)  # its process is gone
+
+
+@pytest.mark.parametrize("option, value", [("--port", "70000"), ("--port", "-1"),
+                                           ("--port", "0"), ("--tls-port", "70000"),
+                                           ("--tls-port", "-1")])
+def test_listen_refuses_a_port_out_of_range(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str) -> None:
+    h = tmp_path / "home"
+    assert _lightbox(h, "node", "add", "modality", "CTSCANNER@127.0.0.1:104") == 0
+    capsys.readouterr()
+    assert _lightbox(h, "listen", option, value) == 2
+    err = capsys.readouterr().err
+    assert f"{option[2:]} {value} is not a TCP port (1-65535" in err
+    assert not (h / "listener.json").exists()

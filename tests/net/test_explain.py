@@ -135,3 +135,22 @@ def test_a_refused_pacs_certificate_names_our_ca() -> None:
     assert text.startswith("the PACS connected to our DICOM TLS port 2762, but its "
                            "certificate was refused (certificate verify failed)")
     assert "signed by the CA in /ca.pem (our tls-ca)" in text
+
+
+def test_nothing_to_retrieve_says_what_to_check() -> None:
+    assert explain.nothing_to_retrieve("study 1.2.3") == (
+        "the PACS has nothing for study 1.2.3: check the UIDs with lightbox query")
+    assert "check the UIDs and --patient-id" in explain.nothing_to_retrieve("study 1.2.3",
+                                                                             True)
+
+
+def test_a_move_port_held_by_another_retrieve() -> None:
+    text = explain.move_port_busy(11113, 120)
+    assert text.startswith("another Lightbox retrieve of this home is using port 11113 for "
+                           "C-MOVE")
+    assert text.endswith("retry when it ends, or use --method get")
+
+
+def test_cancel_after_one_instance() -> None:
+    assert explain.retrieve_status(W, "get", 0xFE00, 1, 0).startswith(
+        "cancelled after 1 instance;")

@@ -196,7 +196,10 @@ def test_cancel_from_another_thread_keeps_what_arrived(
     assert last.done and last.cancelled and not last.ok
     assert last.status == 0xFE00
     assert 20 <= len(sink.files) < 212
-    assert last.message.startswith("cancelled after")
+    # What was stored, not the PACS's last count, which may lag behind the instance
+    # that was arriving when the C-CANCEL left.
+    assert last.received == len(sink.files)
+    assert last.message == f"cancelled after {len(sink.files)} instances; what arrived is kept"
     # Every file handed over is complete.
     for path in sink.files.values():
         assert pydicom.dcmread(path).SOPInstanceUID
@@ -326,3 +329,136 @@ def test_move_into_a_storage_scp_that_is_already_running(
         assert scp.running
     assert last.ok and last.completed == 30, last.message
     _assert_same(sink, _expected(peer_files, "doe_"))
+
+
+@pytest.mark.parametrize("method", ["get", "move", "auto"])
+@pytest.mark.parametrize("what", ["study", "series"])
+def test_a_uid_the_pacs_does_not_have_is_said_so(
+        peer: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, method: str, what: str) -> None:
+    from viewer.net import retrieve as retrieve_module
+
+    # A study nobody has, or a real series asked for under another (real) study: Orthanc
+    # answered 0xC000 to the C-GET with no message, blamed our AE title for the C-MOVE,
+    # and moved the series of the other study; dcmqrscp said "0 retrieved", exit 0.
+    if what == "study":
+        request = RetrieveRequest("1.2.3.4.5")
+        said = "study 1.2.3.4.5"
+    else:
+        request = RetrieveRequest(study_uid("doe"), series_uids=(series_uid("mueller", 0),))
+        said = f"series {series_uid('mueller', 0)} of study {study_uid('doe')}"
+    sent: list[str] = []
+    for name in ("run_get", "run_move"):
+        original = getattr(retrieve_module, name)
+
+        def counted(*args: Any, _original: Any = original, _name: str = name, **kw: Any
+                    ) -> Any:
+            sent.append(_name)
+            return (yield from _original(*args, **kw))
+
+        monkeypatch.setattr(retrieve_module, name, counted)
+    last = _run(peer, local, request, sink, tmp_path, method=method)
+    assert last.done and not last.ok and not last.cancelled
+    assert last.message == f"the PACS has nothing for {said}: check the UIDs with lightbox query"
+    assert not sink.files and last.received == 0 and last.failed == 0
+    if method != "move" or what == "series":
+        # The planning C-FIND found nothing: no C-GET or C-MOVE was sent.
+        assert sent == []
+
+
+def test_a_pacs_that_has_the_study_is_still_blamed_when_it_never_connects_back(
+        orthanc: PeerProcess, move_port: int, sink: FolderSink, tmp_path: Path) -> None:
+    # The check that tells a wrong UID from a PACS that cannot send finds the study here.
+    stranger = NetworkSettings(ae_title="NOBODY", port=move_port, bind_address="127.0.0.1")
+    last = _run(orthanc, stranger, RetrieveRequest(study_uid("doe")), sink, tmp_path,
+                method="move")
+    assert not last.ok and "has nothing" not in last.message
+    assert "register AE NOBODY" in last.message or "Register AE NOBODY" in last.message
+
+
+def test_a_cancel_between_the_passes_of_a_move_is_reported_as_the_cancel(
+        dcmqrscp: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # dcmqrscp sends this series' uncompressed files on the RLE context our SCP prefers,
+    # cannot convert them and fails the first C-MOVE (0xA702, all sub-operations failed);
+    # the retrieve then lists the instances for a second pass. Ctrl-C during that C-FIND
+    # was reported as the PACS's failure, "check that the PACS can open a connection".
+    token = CancelToken()
+    original = plan_module.find_identifiers
+    listed: list[int] = []
+
+    def cancel_while_listing(*args: Any, **kw: Any) -> Any:
+        for n, match in enumerate(original(*args, **kw)):
+            if n == 0:
+                listed.append(n)
+                token.cancel()  # as the SIGINT handler does, on this thread
+            yield match
+
+    monkeypatch.setattr(plan_module, "find_identifiers", cancel_while_listing)
+    request = RetrieveRequest(study_uid("yamada"), series_uids=(series_uid("yamada", 0),))
+    last = _run(dcmqrscp, local, request, sink, tmp_path, method="move", cancel=token)
+    assert listed, "the first C-MOVE did not fail: nothing to cancel between passes"
+    assert last.done and last.cancelled and not last.ok
+    assert last.status == 0xFE00
+    assert last.message == (f"cancelled after {len(sink.files)} instances; what arrived "
+                            "is kept")
+
+
+def _hold_port(port: int) -> Any:
+    import socket
+
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # As our storage SCP does: earlier tests' connections to the port may be in TIME_WAIT.
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.bind(("127.0.0.1", port))
+    held.listen(1)
+    return held
+
+
+def test_a_move_waits_while_another_retrieve_of_the_home_holds_the_port(
+        orthanc: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
+        peer_files: dict[str, Path]) -> None:
+    from viewer.net.listener import ListenerFile
+
+    # Another retrieve of the same home listens on the C-MOVE port for its own C-MOVE
+    # (its claim in the home, its socket): this one waits, then listens itself.
+    records = ListenerFile(tmp_path)
+    held = _hold_port(local.port)
+    claim = records.claim_port(local.port)
+    phases = []
+    try:
+        for p in retrieve(node_for(orthanc), local, RetrieveRequest(study_uid("doe")), sink,
+                          tmp_path / "incoming", method="move", listener=records):
+            phases.append(p.phase)
+            if p.phase == "wait" and held.fileno() != -1:
+                held.close()  # the other retrieve ends
+                records.release_port(local.port, claim)
+    finally:
+        held.close()
+    assert "wait" in phases
+    assert p.ok and p.completed == 30, p.message
+    _assert_same(sink, _expected(peer_files, "doe_"))
+    assert records.port_holder(local.port) is None  # our claim went with our SCP
+
+
+def test_a_move_gives_up_waiting_for_the_port_and_says_why(
+        orthanc: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from viewer.net import transfer
+    from viewer.net.listener import ListenerFile
+
+    monkeypatch.setattr(transfer, "PORT_WAIT_SECONDS", 0.5)
+    records = ListenerFile(tmp_path)
+    held = _hold_port(local.port)
+    claim = records.claim_port(local.port)
+    try:
+        with pytest.raises(PeerError) as err:
+            _run(orthanc, local, RetrieveRequest(study_uid("doe")), sink, tmp_path,
+                 method="move", listener=records)
+    finally:
+        held.close()
+        records.release_port(local.port, claim)
+    assert (f"another Lightbox retrieve of this home is using port {local.port} for C-MOVE"
+            in str(err.value))
+    assert str(err.value).endswith("retry when it ends, or use --method get")
+    assert not sink.files

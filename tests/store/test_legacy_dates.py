@@ -14,8 +14,8 @@ import pytest
 
 from tests.support import testdata
 from tests.support.series import write_ct_series
+from viewer.core.dates import canonical_date, canonical_time
 from viewer.core.records import StudyFilter
-from viewer.dicom.dates import canonical_date, canonical_time
 from viewer.store import StudyStore
 from viewer.ui.viewer.annotate import dicom_date, dicom_time
 

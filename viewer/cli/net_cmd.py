@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from viewer.cli import EXIT_OK, EXIT_PARTIAL
 from viewer.cli.home import cli_home
+from viewer.core.dates import parse_date_range
 from viewer.core.errors import UsageError
 from viewer.core.settings import (
     NetworkSettings,
@@ -229,7 +230,10 @@ def _interruptible(token: CancelToken) -> None:
 
 def run_query(args: argparse.Namespace) -> int:
     """Handler of ``lightbox query``."""
+    # Checked before anything is sent: an impossible date would go out as it is.
+    parse_date_range(args.date)
     _, node, local = _context(args)
+    _quiet_pydicom()
     spec = QuerySpec(
         level=args.level, model=args.model, patient_name=args.patient,
         patient_id=args.patient_id, study_date=args.date, modality=args.modality,
@@ -269,6 +273,15 @@ def _query_line(level: str, m: dict[str, Any]) -> str:
     return f"{g('InstanceNumber'):>5} {g('SOPClassUID'):<30} {g('SOPInstanceUID')}"
 
 
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
+def _method(p: RetrieveProgress) -> str:
+    """``C-GET`` or ``C-MOVE`` if one was sent, else ""."""
+    return f"C-{p.method.upper()}" if p.method in ("get", "move") else ""
+
+
 class _RetrieveBar:
     """A retrieve progress bar on a terminal, periodic lines elsewhere, to stderr."""
 
@@ -276,22 +289,30 @@ class _RetrieveBar:
         self.stream = stream
         self.tty = stream.isatty()
         self.last = 0.0
+        self.phase = ""
 
     def __call__(self, p: RetrieveProgress) -> None:
         now = time.monotonic()
-        if not p.done and now - self.last < (0.1 if self.tty else 5.0):
+        if not p.done and p.phase == self.phase and (
+                now - self.last < (0.1 if self.tty else 5.0)):
             return
-        self.last = now
+        self.last, self.phase = now, p.phase
         if p.phase == "plan":
             text = "asking the PACS what the request holds ..."
+        elif p.done and not _method(p):
+            text = "nothing to fetch" + (
+                f": {p.already_present} already here" if p.already_present else "")
+        elif p.phase == "wait":
+            text = ("waiting for another Lightbox retrieve of this home to free the C-MOVE "
+                    "port ...")
         else:
             total = p.expected if p.expected is not None else (
                 p.completed + p.failed + p.warning + (p.remaining or 0))
             todo = max(total - p.already_present, 1)
             done = p.completed + p.failed + p.warning
             bar = "#" * int(min(done / todo, 1.0) * 30)
-            text = (f"C-{p.method.upper()} [{bar:<30}] {p.completed}/{todo} "
-                    f"({p.failed} failed, {p.warning} warnings)")
+            text = (f"{_method(p) or 'retrieve'} [{bar:<30}] {p.completed}/{todo} "
+                    f"({p.failed} failed, {_count(p.warning, 'warning', 'warnings')})")
             if p.already_present:
                 text += f", {p.already_present} already here"
         if self.tty:
@@ -336,7 +357,7 @@ def run_retrieve(args: argparse.Namespace) -> int:
             bar(last)
     if args.json:
         json.dump({
-            "method": last.method, "status": last.status, "expected": last.expected,
+            "method": last.method or None, "status": last.status, "expected": last.expected,
             "already_present": last.already_present, "completed": last.completed,
             "failed": last.failed, "warning": last.warning, "received": last.received,
             "failed_instances": last.failed_instances, "cancelled": last.cancelled,
@@ -344,9 +365,15 @@ def run_retrieve(args: argparse.Namespace) -> int:
         }, sys.stdout, indent=2)
         print()
     else:
-        summary = f"{node.name}: {last.completed} instances retrieved by C-{last.method.upper()}"
+        # What the store took, not the PACS's counter: after a cancel the PACS's last
+        # response may lag behind the instances that arrived.
+        method = _method(last)
+        summary = f"{node.name}: {_count(last.received, 'instance', 'instances')} retrieved"
+        if method:
+            summary += f" by {method}"
         if last.already_present:
-            summary += f", {last.already_present} were already here"
+            summary += (f", {last.already_present} "
+                        f"{'was' if last.already_present == 1 else 'were'} already here")
         print(summary)
         for uid in last.failed_instances[:20]:
             print(f"  failed: {uid}")
@@ -368,11 +395,15 @@ def run_listen(args: argparse.Namespace) -> int:
     home = cli_home(args.home)
     _quiet_pydicom()
     local = load_network_settings(home)
-    if args.tls_port is not None:
-        local = replace(local, tls_port=args.tls_port).validated()
+    overrides = {key: value for key, value in (("port", args.port),
+                                               ("tls_port", args.tls_port))
+                 if value is not None}
+    if overrides:
+        # The same checks as lightbox config set (1-65535; tls-port 0 is off).
+        local = replace(local, **overrides).validated()
     with StudyStore.open(home) as store:
         sink = _ListenSink(store)
-        listener = HomeListener(home, local, home / INCOMING, sink, port=args.port)
+        listener = HomeListener(home, local, home / INCOMING, sink)
         stop = threading.Event()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -389,7 +420,8 @@ def run_listen(args: argparse.Namespace) -> int:
                           f"{', '.join(n.called_aet for n in nodes) or 'nobody'}", flush=True)
         finally:
             listener.stop()
-    print(f"stopped; {sink.counted.count} instances received", flush=True)
+    print(f"stopped; {_count(sink.counted.count, 'instance', 'instances')} received",
+          flush=True)
     return EXIT_OK
 
 

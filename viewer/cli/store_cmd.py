@@ -8,7 +8,6 @@ otherwise, so a log shows the import is alive).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from viewer.cli.home import cli_home
+from viewer.core.dates import parse_date_range
 from viewer.core.errors import UsageError
 from viewer.core.imports import ImportProgress, ImportReport, printable
 from viewer.core.records import SeriesRecord, StudyFilter, StudyRecord
@@ -209,28 +209,6 @@ def print_report(report: ImportReport, out: TextIO) -> None:
     else:
         w("NOT safe to eject: no DICOM files were found (is the disc mounted, is it the "
           "right folder?); keep the medium.\n")
-
-
-def parse_date_range(text: str) -> tuple[str, str]:
-    """``YYYYMMDD``, ``YYYYMMDD-YYYYMMDD``, ``YYYYMMDD-`` or ``-YYYYMMDD`` (PS3.4 C.2.2.2.5)."""
-    text = text.strip()
-    if not text:
-        return "", ""
-    first, dash, last = text.partition("-")
-    if not dash:
-        last = first
-    for part in (first, last):
-        if part and not (len(part) == 8 and part.isdigit()):
-            raise UsageError(f"--date {text}: expected YYYYMMDD or YYYYMMDD-YYYYMMDD")
-        if part:
-            try:
-                datetime.date(int(part[:4]), int(part[4:6]), int(part[6:]))
-            except ValueError as exc:
-                raise UsageError(f"--date {text}: {part} is not a date ({exc})") from None
-    if first and last and last < first:
-        # It would match nothing, silently: surely a typing error.
-        raise UsageError(f"--date {text}: the range ends ({last}) before it begins ({first})")
-    return first, last
 
 
 def study_json(study: StudyRecord) -> dict[str, object]:

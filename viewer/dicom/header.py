@@ -30,9 +30,9 @@ from pydicom.charset import convert_encodings, decode_bytes
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.valuerep import PersonName
 
+from viewer.core.dates import canonical_date, canonical_time
 from viewer.core.errors import InputFileError
 from viewer.core.records import InstanceRecord, PatientRecord
-from viewer.dicom.dates import canonical_date, canonical_time
 from viewer.dicom.structure import (
     DEFLATED_LE,
     EXPLICIT_VR_BE,

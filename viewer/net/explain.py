@@ -168,6 +168,32 @@ def move_never_connected(w: Where) -> str:
     )
 
 
+def nothing_to_retrieve(what: str, patient_root: bool = False) -> str:
+    """The PACS has no match for a retrieve's unique keys.
+
+    A C-FIND at the retrieve's level with the same keys (PS3.4 C.4.1.3.1, C.6.1.2 /
+    C.6.2.2) found nothing, so a C-GET or C-MOVE failing with no sub-operations says
+    nothing about our AE title or address.
+
+    Parameters
+    ----------
+    what : str
+        The request in words (:meth:`viewer.net.plan.RetrieveRequest.describe`).
+    patient_root : bool
+        The request used the Patient Root model, whose Patient ID must match too.
+    """
+    keys = "the UIDs and --patient-id" if patient_root else "the UIDs"
+    return f"the PACS has nothing for {what}: check {keys} with lightbox query"
+
+
+def move_port_busy(port: int, seconds: float) -> str:
+    """Another retrieve of the same Lightbox home holds our C-MOVE port (PS3.4 C.4.2)."""
+    return (
+        f"another Lightbox retrieve of this home is using port {port} for C-MOVE (waited "
+        f"{seconds:g} s); retry when it ends, or use --method get"
+    )
+
+
 def client_certificate_refused(w: Where, detail: str, ca: str) -> str:
     """The PACS connected to our TLS port, but its client certificate failed (PS3.15 B.9)."""
     return (
@@ -219,7 +245,7 @@ def retrieve_status(
             f"{w.our_host}, {w.our_port_text} on the PACS, or use C-GET"
         )
     if status == 0xFE00:
-        return f"cancelled after {completed} instances; what arrived is kept"
+        return f"cancelled after {_instances(completed)}; what arrived is kept"
     if status == 0xA900:
         return "the PACS says the request does not match its query model (identifier error)"
     if status in (0xA700, 0xA701, 0xA702) or (status >> 12) == 0xA:
@@ -271,3 +297,7 @@ def _names_unknown_destination(comment: str, aet: str) -> bool:
     text = comment.lower()
     return bool(text) and "unknown" in text and (
         aet.lower() in text or "destination" in text or "modality" in text)
+
+
+def _instances(count: int) -> str:
+    return f"{count} instance" if count == 1 else f"{count} instances"

@@ -6,6 +6,11 @@ second process of the same home that needs a C-MOVE then sends it to that SCP in
 of failing to listen on the taken port: the listener stores what arrives into the
 same store, and the second process checks the store for it. A record whose process
 is gone is ignored (and replaced by the next listener).
+
+A retrieve that runs a storage SCP of its own for one C-MOVE claims its port in
+``<home>/move-port-<N>.json`` while it listens, so that another retrieve of the home
+that finds the port taken knows a Lightbox retrieve holds it (and waits for it) rather
+than blaming the port setting.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import logging
 import os
 import socket
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -100,6 +106,49 @@ class ListenerFile:
         if exclude_self and record.pid == os.getpid():
             return None
         return record
+
+    def claim_port(self, port: int) -> str:
+        """Record that this process listens on ``port`` for a C-MOVE of its own.
+
+        Returns the claim's token for :meth:`release_port`: two retrieves of one
+        process (the application) may hold the port one after the other.
+        """
+        token = uuid.uuid4().hex
+        data = {"pid": os.getpid(), "port": port, "token": token}
+        try:
+            write_private(self._claim_path(port), json.dumps(data).encode("utf-8"))
+        except OSError as exc:  # only a waiting retrieve's message depends on it
+            LOGGER.warning("cannot record the C-MOVE port in %s: %s", self.path.parent, exc)
+        return token
+
+    def release_port(self, port: int, token: str) -> None:
+        """Remove the claim on ``port`` if it is still the one ``token`` made."""
+        path = self._claim_path(port)
+        if self._read_claim(path).get("token") != token:
+            return
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            LOGGER.warning("cannot remove %s: %s", path, exc)
+
+    def port_holder(self, port: int) -> int | None:
+        """The process id of a live Lightbox retrieve of this home that claimed ``port``
+        (this process included), or None."""
+        pid = self._read_claim(self._claim_path(port)).get("pid")
+        return pid if isinstance(pid, int) and pid_alive(pid) else None
+
+    def _claim_path(self, port: int) -> Path:
+        return self.path.with_name(f"move-port-{int(port)}.json")
+
+    @staticmethod
+    def _read_claim(path: Path) -> dict[str, object]:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def remove(self) -> None:
         """Remove the record if this process wrote it (another listener's stays)."""

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pydicom.dataset import Dataset
 from pynetdicom.presentation import PresentationContext, build_context
 
-from viewer.core.errors import PeerError, UsageError
+from viewer.core.errors import CancelledError, PeerError, UsageError
 from viewer.core.settings import NetworkSettings
 from viewer.net.connection import CancelToken
 from viewer.net.nodes import NodeRecord
@@ -54,6 +55,18 @@ class RetrieveRequest:
             return "IMAGE"
         return "SERIES" if self.series_uids else "STUDY"
 
+    def describe(self) -> str:
+        """The request in words, by its UIDs (no patient data), for messages."""
+        study = f"study {self.study_uid}"
+        if self.sop_uids:
+            count = len(self.sop_uids)
+            what = (f"instance {self.sop_uids[0]}" if count == 1
+                    else f"the {count} instances asked for")
+            return f"{what} of series {self.series_uids[0]} of {study}"
+        if self.series_uids:
+            return f"series {', '.join(self.series_uids)} of {study}"
+        return study
+
     def validated(self) -> RetrieveRequest:
         """Check the unique keys fit the level (PS3.4 C.4.2.2.1), or raise UsageError."""
         if not self.study_uid:
@@ -82,8 +95,8 @@ class RetrieveProgress:
     the requests of this retrieve; ``received`` counts files written on our side.
     """
 
-    method: str = ""
-    phase: str = "plan"  # plan, transfer, done
+    method: str = ""  # get or move once one is used; "" until then
+    phase: str = "plan"  # plan, wait (for our C-MOVE port), transfer, done
     expected: int | None = None
     already_present: int = 0
     remaining: int | None = None
@@ -96,6 +109,7 @@ class RetrieveProgress:
     message: str = ""
     cancelled: bool = False
     error_comment: str = ""
+    not_imported: int = 0  # received, but the sink (the store) did not take them
 
     def snapshot(self) -> RetrieveProgress:
         """A copy that another thread may read while the retrieve goes on."""
@@ -215,6 +229,9 @@ class Plan:
         self.listed: list[InventoryItem] | None = None
         self.todo: list[InventoryItem] | None = None
         self.classes: set[str] = set()
+        # Whether a C-FIND at the request's own level matched anything; None: not asked,
+        # or the PACS would not say.
+        self.found: bool | None = None
         self._asked = False
 
     def items(self) -> list[InventoryItem] | None:
@@ -229,26 +246,44 @@ class Plan:
                 self.listed = None  # the PACS will not list instances: retrieve blind
         return self.listed
 
-    def summarize(self) -> int | None:
+    def summarize(self, classes: bool = True) -> int | None:
         """Ask for SOP Classes in Study and the instance count (PS3.4 C.6.1.1.2, optional
-        keys a PACS may leave empty); return the count if known."""
+        keys a PACS may leave empty); return the count if known.
+
+        Sets :attr:`found` from the answer at the request's level. With ``classes``
+        False (a C-MOVE, whose storage SCP takes any class) a series request is only
+        asked at series level.
+        """
         r = self.request
         if r.sop_uids:
             return len(r.sop_uids)
         try:
-            spec = QuerySpec(level="study", model=r.model, patient_id=r.patient_id,
-                             study_uids=(r.study_uid,))
-            studies = list(find(self.node, self.local, spec, self.token))
-            for study in studies:
-                value = study.get("SOPClassesInStudy", "")
-                self.classes |= set(value if isinstance(value, list) else [value]) - {""}
+            studies: list[dict[str, Any]] = []
+            if classes or not r.series_uids:
+                spec = QuerySpec(level="study", model=r.model, patient_id=r.patient_id,
+                                 study_uids=(r.study_uid,))
+                studies = list(find(self.node, self.local, spec, self.token))
+                if self.token.cancelled:
+                    return None  # a cancelled C-FIND ends early: its answer says nothing
+                for study in studies:
+                    value = study.get("SOPClassesInStudy", "")
+                    self.classes |= set(value if isinstance(value, list) else [value]) - {""}
+                if not studies:
+                    self.found = False  # no study: none of its series either
+                    return None
             if not r.series_uids:
+                self.found = True
                 counts = [study.get("NumberOfStudyRelatedInstances") for study in studies]
             else:
+                # PS3.4 C.4.1.3.1: the study key is matched too, so a series of another
+                # study is not found (some PACS move a series by its UID alone).
                 spec = QuerySpec(level="series", model=r.model, patient_id=r.patient_id,
                                  study_uids=(r.study_uid,), series_uids=r.series_uids)
-                counts = [s.get("NumberOfSeriesRelatedInstances")
-                          for s in find(self.node, self.local, spec, self.token)]
+                series = list(find(self.node, self.local, spec, self.token))
+                if self.token.cancelled:
+                    return None
+                self.found = bool(series)
+                counts = [s.get("NumberOfSeriesRelatedInstances") for s in series]
         except PeerError:
             if self.token.cancelled:
                 raise
@@ -259,4 +294,30 @@ class Plan:
             return sum(int(str(c)) for c in counts)
         except (TypeError, ValueError):
             return None
+
+    def has_any(self) -> bool | None:
+        """Whether the PACS has anything for the request; None if it will not say.
+
+        What planning learnt is used; otherwise one C-FIND at the request's level with
+        its unique keys (PS3.4 C.4.1.3.1). Called when a C-GET or C-MOVE sent nothing,
+        to tell a wrong UID from a PACS that cannot send.
+        """
+        r = self.request
+        if self.found is None and r.level == "IMAGE" and self.listed is not None:
+            self.found = bool(self.listed)  # the inventory was that same C-FIND
+        if self.found is not None:
+            return self.found
+        try:
+            spec = QuerySpec(level=r.level.lower(), model=r.model, patient_id=r.patient_id,
+                             study_uids=(r.study_uid,), series_uids=r.series_uids,
+                             sop_uids=r.sop_uids).validated()
+            # Every answer is read: leaving the C-FIND mid-way would release the
+            # association while the PACS is still answering.
+            matches = sum(1 for _ in find_identifiers(self.node, self.local, spec, self.token))
+        except (CancelledError, PeerError, UsageError):
+            return None  # cancelled, the PACS would not answer, or a key is not a UID
+        if self.token.cancelled:
+            return None  # a cancelled C-FIND ends early: its answer says nothing
+        self.found = matches > 0
+        return self.found
 

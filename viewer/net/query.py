@@ -18,6 +18,7 @@ from pydicom.multival import MultiValue
 from pydicom.valuerep import PersonName
 from pynetdicom.presentation import build_context
 
+from viewer.core.dates import parse_date_range
 from viewer.core.errors import PeerError, UsageError
 from viewer.core.settings import NetworkSettings
 from viewer.net.connection import CancelToken, open_association
@@ -82,6 +83,9 @@ class QuerySpec:
             raise UsageError("the PATIENT level exists only in the Patient Root model")
         if self.study_date and not _DATE_RANGE.match(self.study_date):
             raise UsageError(f"date {self.study_date!r}: use YYYYMMDD, A-, -B or A-B")
+        # An impossible date (20241301) or a reversed range would be sent as it is and
+        # match nothing, or be refused by the PACS (PS3.5 6.2: DA is a calendar date).
+        parse_date_range(self.study_date, "date")
         for uid in (*self.study_uids, *self.series_uids, *self.sop_uids):
             if not _UID.match(uid) or len(uid) > 64:
                 raise UsageError(f"{uid!r} is not a UID")

@@ -38,7 +38,7 @@ from viewer.net.plan import (
 )
 from viewer.net.scp import StorageSCP
 from viewer.net.sinks import CountingSink, Sink
-from viewer.net.transfer import NoGetError, run_get, run_move
+from viewer.net.transfer import NoGetError, not_imported_text, run_get, run_move
 
 # held(study_uid, series_uids): how many instances of them the store holds.
 Held = Callable[[str, tuple[str, ...]], int]
@@ -116,7 +116,8 @@ def retrieve(
     if chosen not in ("get", "move", "auto"):
         raise UsageError("method must be get, move or auto")
     token = cancel or CancelToken()
-    progress = RetrieveProgress(method=chosen)
+    w = where(node, local, our_host)
+    progress = RetrieveProgress()  # its method is set once a C-GET or C-MOVE is sent
     yield progress.snapshot()
 
     plan = Plan(node, local, request, token)
@@ -132,8 +133,13 @@ def retrieve(
             # A first retrieve: one study-level answer gives the SOP classes and the
             # count; the instance list is asked for only if something goes wrong.
             progress.expected = plan.summarize()
-        # A first C-MOVE needs neither: our SCP takes any storage class, and the PACS's
-        # pending responses give the count.
+        elif request.series_uids:
+            # A first C-MOVE of series: our SCP takes any storage class, but the series
+            # must belong to the study; some PACS (Orthanc) move a series by its UID
+            # alone, which would store a series of another study.
+            progress.expected = plan.summarize(classes=False)
+        # A first C-MOVE of a study needs neither: our SCP takes any storage class, and
+        # the PACS's pending responses give the count.
     except (CancelledError, PeerError):
         if not token.cancelled:
             raise
@@ -143,9 +149,13 @@ def retrieve(
         progress.cancelled = True
         progress.status = CANCELLED
         progress.phase = "done"
-        progress.message = explain.retrieve_status(
-            where(node, local, our_host), chosen, CANCELLED, 0, 0)
+        progress.message = explain.retrieve_status(w, chosen, CANCELLED, 0, 0)
         yield progress.snapshot()
+        return
+    if plan.found is False:
+        # The PACS has no such study or series: a C-GET or C-MOVE would fail in ways that
+        # blame the PACS or our AE title.
+        yield _nothing(progress, request)
         return
     if already_have is not None and items is not None:
         progress.expected = len(items)
@@ -156,10 +166,10 @@ def retrieve(
             progress.phase = "done"
             progress.status = 0x0000
             if not items:
-                progress.message = explain.retrieve_status(
-                    where(node, local, our_host), chosen, 0x0000, 0, 0)
+                progress.message = explain.retrieve_status(w, chosen, 0x0000, 0, 0)
             yield progress.snapshot()
             return
+    claims = listener  # our own C-MOVE's port is claimed in the home's records
     if already_have is None:
         listener = None  # without the store, what another process received is unknown
 
@@ -183,9 +193,14 @@ def retrieve(
     for step, (kind, alternate) in enumerate(sequence):
         if kind == "get" and not get_offered:
             continue
-        if step > 0 and plan.todo is None and not token.cancelled and (
+        if step > 0 and plan.todo is None and not _stopped(token) and (
                 progress.failed or not progress.completed):
-            plan.todo = plan.items()  # something failed: find out exactly what
+            try:
+                plan.todo = plan.items()  # something failed: find out exactly what
+            except (CancelledError, PeerError):
+                if not _stopped(token):
+                    raise
+                break
         left = still_missing()
         if step > 0:
             if token.cancelled or progress.cancelled or left == []:
@@ -208,7 +223,7 @@ def retrieve(
             else:
                 outcome = yield from run_move(
                     node, local, request.model, requests, counting_sink, incoming, token,
-                    progress, scp, our_host, alternate, listener)
+                    progress, scp, our_host, alternate, listener, claims)
                 shared_used = shared_used or outcome.shared
                 if outcome.shared and already_have is not None:
                     if plan.todo is None:  # a first retrieve: what should have come
@@ -222,13 +237,56 @@ def retrieve(
             if chosen == "get":
                 raise PeerError(node.name, str(exc)) from None
             get_offered = False  # auto: C-MOVE next
+        except (CancelledError, PeerError):
+            # Whatever fails once we sent C-CANCEL (or before we could) is the cancel.
+            if not _stopped(token):
+                raise
+            break
     if plan.listed is not None:
         progress.expected = len(plan.listed)
     if scp is None:
         with lock:
             progress.received = len(arrived)
-    _finish(node, local, progress, still_missing(), our_host)
+    if (not _stopped(token) and not progress.received and not progress.completed
+            and not progress.warning and not progress.failed and plan.has_any() is False):
+        # Nothing came and no sub-operation was even attempted: the PACS has no such
+        # object, which is what to say rather than the status's usual causes.
+        yield _nothing(progress, request)
+        return
+    left = still_missing()
+    if _stopped(token) and not progress.cancelled and not (
+            left == [] or (left is None and progress.status in (0x0000, WARNING)
+                           and not progress.failed)):
+        # The retrieve did not complete and we asked it to stop: any failure after our
+        # C-CANCEL (or a pass that failed before a second one could run) is the cancel.
+        progress.cancelled = True
+    if progress.cancelled:
+        kept = progress.received if scp is None else progress.completed
+        progress.status = CANCELLED
+        progress.message = explain.retrieve_status(w, progress.method or chosen, CANCELLED,
+                                                   kept, 0)
+        if progress.not_imported:
+            progress.message += f"; {not_imported_text(progress.not_imported)}"
+    _finish(node, local, progress, left, our_host)
     yield progress.snapshot()
+
+
+def _stopped(token: CancelToken) -> bool:
+    """``token.cancelled``, read afresh: another thread may set it at any moment (a
+    plain re-read after an earlier test looks redundant to the type checker)."""
+    return token.cancelled
+
+
+def _nothing(progress: RetrieveProgress, request: RetrieveRequest) -> RetrieveProgress:
+    """End a retrieve for which the PACS has nothing (a C-FIND at its level found no match)."""
+    progress.phase = "done"
+    progress.expected = 0
+    progress.remaining = 0
+    progress.failed = 0
+    progress.failed_instances.clear()
+    progress.message = explain.nothing_to_retrieve(request.describe(),
+                                                   request.model == "patient")
+    return progress.snapshot()
 
 
 #: How long to wait for another process's listener to store what the PACS sent, after

@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import build_role, evt
 from pynetdicom.presentation import build_context
 
-from viewer.core.errors import PeerError
+from viewer.core.errors import CancelledError, PeerError
 from viewer.core.settings import NetworkSettings
 from viewer.net import explain
 from viewer.net.connection import CancelToken, open_association, server_ssl_context, where
@@ -140,9 +140,16 @@ def drive(
         progress.message = explain.retrieve_status(
             w, progress.method, progress.status, progress.completed, progress.failed,
             progress.warning, progress.error_comment)
+    progress.not_imported = len(receiver.failures)
     if receiver.failures:
-        extra = f"{len(receiver.failures)} received instances could not be imported"
+        extra = not_imported_text(progress.not_imported)
         progress.message = f"{progress.message}; {extra}" if progress.message else extra
+
+
+def not_imported_text(count: int) -> str:
+    """What to add to a retrieve's message when the store refused received instances."""
+    return (f"{count} received instance could not be imported" if count == 1
+            else f"{count} received instances could not be imported")
 
 
 def run_get(node: NodeRecord, local: NetworkSettings, model_name: str,
@@ -224,16 +231,69 @@ def _shared_listener(node: NodeRecord, local: NetworkSettings,
             and port_taken(local.bind_address, port))
 
 
+#: How long a C-MOVE waits for another retrieve of this home to free our storage port.
+PORT_WAIT_SECONDS = 120.0
+
+
+def _start_own_scp(server: StorageSCP, node: NodeRecord, local: NetworkSettings,
+                   listener: ListenerFile | None, claims: ListenerFile | None,
+                   token: CancelToken, progress: RetrieveProgress,
+                   ) -> Generator[RetrieveProgress, None, str | None]:
+    """Start the storage SCP of one C-MOVE, waiting while another retrieve holds its port.
+
+    Another retrieve of this home listens on the same port for its own C-MOVE (its
+    claim in ``claims``): its SCP receives only for its own request and stops when that
+    ends, so sharing it would lose instances. This one waits (at most
+    :data:`PORT_WAIT_SECONDS`, yielding ``phase == "wait"``) and listens once it is free.
+
+    Returns the port claim's token, or None when the home's listener (``listener``)
+    took the port meanwhile: the C-MOVE then goes to it.
+
+    Raises
+    ------
+    PeerError
+        The port is taken by something else (the message says which setting to
+        change), or the other retrieve did not free it in time.
+    CancelledError
+        Cancelled while waiting.
+    """
+    port = local.tls_port if node.uses_tls else local.port
+    deadline: float | None = None
+    while True:
+        try:
+            server.start()
+        except PeerError:
+            if _shared_listener(node, local, listener):
+                return None  # it started meanwhile
+            if claims is None or claims.port_holder(port) is None:
+                raise
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + PORT_WAIT_SECONDS
+                phase, progress.phase = progress.phase, "wait"
+                yield progress.snapshot()
+                progress.phase = phase
+            elif now >= deadline:
+                raise PeerError(node.name, explain.move_port_busy(
+                    port, PORT_WAIT_SECONDS)) from None
+            if token.wait(0.2):
+                raise CancelledError("cancelled") from None
+            continue
+        return claims.claim_port(port) if claims is not None else ""
+
+
 def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
               identifiers: list[Dataset], sink: Sink, incoming: Path, token: CancelToken,
               progress: RetrieveProgress, scp: StorageSCP | None, our_host: str,
               uncompressed_first: bool = False, listener: ListenerFile | None = None,
+              claims: ListenerFile | None = None,
               ) -> Generator[RetrieveProgress, None, MoveOutcome]:
     """Run the C-MOVE requests into ``scp``, our own SCP, or the home's listener.
 
     ``scp`` is used when it serves the node (over TLS for a TLS node); otherwise a storage
     SCP runs for this C-MOVE only, unless ``listener`` names another live process of
-    this home listening on that port: then that process receives and stores.
+    this home listening on that port: then that process receives and stores. The port
+    of our own SCP is claimed in ``claims`` (the home's records) while it listens.
     """
     model = MOVE_MODELS[model_name]
     if scp is not None and not scp.serves(node):
@@ -241,14 +301,13 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
     shared = scp is None and _shared_listener(node, local, listener)
     own = scp is None and not shared
     server = scp
+    claim: str | None = None
     if own:
         server = move_scp(node, local, incoming, sink, our_host, uncompressed_first)
-        try:
-            server.start()
-        except PeerError:
-            if not _shared_listener(node, local, listener):
-                raise
-            own, shared, server = False, True, None  # it started meanwhile
+        claim = yield from _start_own_scp(server, node, local, listener, claims, token,
+                                          progress)
+        if claim is None:
+            own, shared, server = False, True, None
     receiver = server.receiver if server is not None else Receiver(incoming, sink)
     try:
         assoc = open_association(node, local,
@@ -287,5 +346,7 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
     finally:
         if own and server is not None:
             server.stop()
+            if claims is not None and claim:
+                claims.release_port(local.tls_port if node.uses_tls else local.port, claim)
         elif server is None:
             receiver.close()

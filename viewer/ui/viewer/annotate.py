@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from viewer.dicom.dates import canonical_date
+from viewer.core.dates import canonical_date
 
 if TYPE_CHECKING:
     from viewer.ui.viewer.viewport import ViewportWidget
