@@ -460,7 +460,9 @@ def test_cancel_a_retrieve_midway_keeps_what_arrived(qtbot, slow_panel, qr_peer,
     row.cancel_button.click()
     qtbot.waitUntil(lambda: panel.is_idle(), timeout=WAIT_MS)
     assert qr_peer.cancels == 1
-    assert "cancelled" in row.state_label.text()
+    # What was stored is counted, not the PACS's last counter.
+    assert row.state_label.text() == "cancelled after 5 instances; what arrived is kept"
+    assert panel.status_label.text() == "Retrieve cancelled after 5 instances; what arrived is kept"
     assert len(store.has_instances(wanted)) == 5  # partial data kept
     assert retrieved == [[study_uid]]
     assert panel.retrieve_button.isEnabled() and not panel.cancel_all_button.isEnabled()

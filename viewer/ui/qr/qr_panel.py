@@ -41,7 +41,7 @@ from viewer.ui.qr.results_model import (
     text_of,
 )
 from viewer.ui.qr.service import QueryRetrieveService
-from viewer.ui.qr.transfers import TransferListWidget, percent
+from viewer.ui.qr.transfers import TransferListWidget, already_here, images, percent
 from viewer.ui.qr.workers import FindWorker, RetrieveWorker
 
 log = logging.getLogger(__name__)
@@ -447,10 +447,11 @@ class QueryRetrieveWidget(QWidget):
         if p.message and not p.cancelled:
             self.show_status(p.message, error=not p.ok)
         elif p.cancelled:
-            self.show_status(f"Retrieve cancelled; {max(p.completed, p.received)} images kept")
+            # The retrieve's own words count what was stored, not the PACS's last counter.
+            self.show_status(f"Retrieve {p.message}" if p.message else "Retrieve cancelled")
         else:
-            self.show_status(f"Retrieved {p.completed} images"
-                             + (f" ({p.already_present} were already here)"
+            self.show_status(f"Retrieved {images(p.completed)}"
+                             + (f" ({already_here(p.already_present)})"
                                 if p.already_present else ""))
         self._update_buttons()
         if p.completed or p.received:

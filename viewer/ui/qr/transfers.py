@@ -36,6 +36,16 @@ def percent(p: RetrieveProgress) -> int:
     return max(0, min(100, int(100 * done / total)))
 
 
+def images(count: int) -> str:
+    """``1 image``, ``2 images``."""
+    return f"{count} image" if count == 1 else f"{count} images"
+
+
+def already_here(count: int) -> str:
+    """``1 was already here``, ``2 were already here``."""
+    return f"{count} {'was' if count == 1 else 'were'} already here"
+
+
 def state_text(p: RetrieveProgress) -> str:
     """One line saying where a retrieve is."""
     if p.phase == "plan":
@@ -50,12 +60,13 @@ def state_text(p: RetrieveProgress) -> str:
         text += f" ({p.already_present} already here)"
     if p.done:
         if p.cancelled:
-            text = f"cancelled after {max(p.completed, p.received)} images; they are kept"
+            # The retrieve's message counts what was stored, not the PACS's last counter.
+            text = p.message or "cancelled"
         elif p.ok:
-            text = f"done: {p.completed} images by {method}" if p.completed or not (
-                p.already_present) else f"done: all {p.already_present} images already here"
+            text = f"done: {images(p.completed)} by {method}" if p.completed or not (
+                p.already_present) else f"done: all {images(p.already_present)} already here"
             if p.completed and p.already_present:
-                text += f", {p.already_present} were already here"
+                text += f", {already_here(p.already_present)}"
         if p.message and not p.cancelled:
             text = f"{text}: {p.message}"
     return text.strip()
