@@ -2,14 +2,28 @@
 
 The layer follows the view: orientation labels turn with the image (PS3.3 C.7.6.2.1.1) and
 the scale bar keeps a round length (1, 2 or 5 x 10^k mm) as the zoom changes.
+
+VTK draws text with its own built-in font, which has the Latin letters only: a patient
+name in Cyrillic, Greek, Arabic, Hebrew or CJK (PS3.5 6.1, decoded per Specific Character
+Set) lost every other letter, "Люкceмбypг" showing as "ceyp", another name. A corner text
+with such letters is drawn instead by a :data:`TextRasterizer` the caller supplies (the
+GUI's, with the system's fonts, their fallbacks, shaping and bidirectional order), and
+shown as an image.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
 import vtkmodules.vtkRenderingFreeType  # noqa: F401  (text rendering)
+from vtkmodules.util.numpy_support import numpy_to_vtk
 from vtkmodules.vtkCommonCore import vtkPoints
-from vtkmodules.vtkCommonDataModel import vtkCellArray
+from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkImageData
 from vtkmodules.vtkRenderingCore import (
+    vtkActor2D,
+    vtkImageMapper,
     vtkRenderer,
     vtkTextActor,
 )
@@ -23,6 +37,19 @@ from viewer.render.transform import ViewTransform
 TEXT_COLOUR = (0.93, 0.92, 0.80)
 LABEL_COLOUR = (1.0, 0.85, 0.35)
 
+#: Draws multi-line text as an RGBA image, rows top to bottom, straight alpha:
+#: ``rasterize(text, pixel_size, colour, align_right)``, the colour as 0-1 floats.
+TextRasterizer = Callable[[str, int, tuple[float, float, float], bool], npt.NDArray[np.uint8]]
+
+# Beyond Latin Extended-B, VTK's built-in font has next to nothing (a few Greek capitals).
+_BUILT_IN_FONT_END = 0x0250
+
+
+def built_in_font_covers(text: str) -> bool:
+    """Whether VTK's built-in font has every letter of ``text``."""
+    return all(ord(char) < _BUILT_IN_FONT_END for char in text)
+
+
 # Text positions (the numbering of vtkCornerAnnotation).
 LOWER_LEFT, LOWER_RIGHT, UPPER_LEFT, UPPER_RIGHT = 0, 1, 2, 3
 LOWER_EDGE, RIGHT_EDGE, LEFT_EDGE, UPPER_EDGE = 4, 5, 6, 7
@@ -35,10 +62,18 @@ class AnnotationLayer:
     ----------
     font_size : int
         Point size of the corner texts; edge labels are a little larger.
+    rasterize : TextRasterizer, optional
+        Draws the corner texts VTK's font cannot (see the module's docstring). Without
+        it, they are drawn by VTK all the same.
     """
 
-    def __init__(self, font_size: int = 13) -> None:
+    def __init__(self, font_size: int = 13, rasterize: TextRasterizer | None = None) -> None:
         self.font_size = font_size
+        self.rasterize = rasterize
+        # Per corner, the image drawn by ``rasterize`` when VTK's font cannot draw the text.
+        self._images: dict[int, tuple[vtkImageData, vtkImageMapper, vtkActor2D]] = {}
+        self._rastered: set[int] = set()
+        self._renderers: list[vtkRenderer] = []
         # Plain text actors rather than vtkCornerAnnotation, which shrinks (and at a fixed
         # size hides) text that does not fit a small viewport.
         self.corners: dict[int, vtkTextActor] = {}
@@ -90,6 +125,46 @@ class AnnotationLayer:
         for position, text in ((UPPER_LEFT, upper_left), (UPPER_RIGHT, upper_right),
                                (LOWER_LEFT, lower_left), (LOWER_RIGHT, lower_right)):
             self.corners[position].SetInput(text)
+            if self.rasterize is not None and not built_in_font_covers(text):
+                self._set_image(position, self.rasterize(
+                    text, self.font_size, TEXT_COLOUR, position in (LOWER_RIGHT, UPPER_RIGHT)))
+                self._rastered.add(position)
+            else:
+                self._rastered.discard(position)
+        self._show_corners()
+        self._place()
+
+    def corner_is_image(self, position: int) -> bool:
+        """Whether the corner's text is shown as an image drawn by ``rasterize``."""
+        return position in self._rastered
+
+    def _set_image(self, position: int, rgba: npt.NDArray[np.uint8]) -> None:
+        if position not in self._images:
+            mapper = vtkImageMapper()
+            mapper.SetColorWindow(255.0)  # the RGBA bytes as they are
+            mapper.SetColorLevel(127.5)
+            actor = vtkActor2D()
+            actor.SetMapper(mapper)
+            actor.SetVisibility(False)
+            self._images[position] = (vtkImageData(), mapper, actor)
+            for renderer in self._renderers:
+                renderer.AddViewProp(actor)
+        data, mapper, _ = self._images[position]
+        height, width = rgba.shape[:2]
+        # VTK's rows run bottom to top.
+        scalars = numpy_to_vtk(  # type: ignore[no-untyped-call]
+            np.ascontiguousarray(rgba[::-1]).reshape(-1, 4), deep=True)
+        scalars.SetNumberOfComponents(4)
+        data.SetDimensions(width, height, 1)
+        data.GetPointData().SetScalars(scalars)
+        mapper.SetInputData(data)
+        mapper.Modified()
+
+    def _show_corners(self) -> None:
+        for position, actor in self.corners.items():
+            actor.SetVisibility(self._visible and position not in self._rastered)
+        for position, (_, _, image) in self._images.items():
+            image.SetVisibility(self._visible and position in self._rastered)
 
     def corner_text(self, position: int) -> str:
         """The text at a corner (for tests and accessibility)."""
@@ -108,8 +183,7 @@ class AnnotationLayer:
     def set_visible(self, visible: bool) -> None:
         """Show or hide every annotation."""
         self._visible = visible
-        for actor in self.corners.values():
-            actor.SetVisibility(visible)
+        self._show_corners()
         self._place()
 
     @property
@@ -125,8 +199,11 @@ class AnnotationLayer:
     # ------------------------------------------------------------------ ViewLayer
     def attach(self, renderer: vtkRenderer) -> None:
         """Add the actors to ``renderer``."""
+        self._renderers.append(renderer)
         for actor in self.corners.values():
             renderer.AddViewProp(actor)
+        for _, _, image in self._images.values():
+            renderer.AddViewProp(image)
         for actor in self.labels.values():
             renderer.AddViewProp(actor)
         renderer.AddViewProp(self._bar_actor)
@@ -159,6 +236,13 @@ class AnnotationLayer:
         }
         for position, actor in self.corners.items():
             actor.SetDisplayPosition(int(corner_at[position][0]), int(corner_at[position][1]))
+        for position, (data, _, image) in self._images.items():
+            width, height, _ = data.GetDimensions()
+            x, y = corner_at[position]
+            # The image's lower left corner goes where the text's anchor puts that corner.
+            left = x - width if position in (LOWER_RIGHT, UPPER_RIGHT) else x
+            bottom = y - height if position in (UPPER_LEFT, UPPER_RIGHT) else y
+            image.SetPosition(int(left), int(bottom))
         # VTK display coordinates have y up.
         where = {
             LEFT_EDGE: (margin, h / 2),

@@ -27,6 +27,7 @@ from viewer.ui.viewer.keys import handle_viewport_key
 from viewer.ui.viewer.loader import SeriesLoader
 from viewer.ui.viewer.measuring import MeasureController
 from viewer.ui.viewer.series import FrameFacts, SeriesData
+from viewer.ui.viewer.text_images import text_image
 from viewer.ui.viewer.tools import CT_PRESETS, Tool, WindowPreset
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class ViewportWidget(QFrame):
         self.canvas = ViewportCanvas(self)
         layout.addWidget(self.canvas)
         self.view = ImageView(self.canvas.GetRenderWindow())
-        self.annotations = AnnotationLayer()
+        self.annotations = AnnotationLayer(rasterize=text_image)
         self.graphics_layer = GraphicsLayer()
         self.view.add_layer(self.annotations)
         self.view.add_layer(self.graphics_layer)
