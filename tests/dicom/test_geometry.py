@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 
+import pydicom
 import pytest
 
+from tests.support import testdata
 from viewer.core.records import InstanceRecord, PatientRecord
 from viewer.dicom.geometry import (
     OrientationLabels,
@@ -160,3 +162,19 @@ def test_frame_plane_prefers_functional_groups() -> None:
     assert (plane.spacing.row, plane.spacing.column) == (0.5, 0.4)
     assert plane.thickness == 1.25 and plane.location == pytest.approx(12.5)
     assert plane.labels() == orientation_labels(AXIAL)
+
+
+def test_a_derived_location_does_not_turn_over_with_the_rows() -> None:
+    # Without Slice Location, the location came from the cross product of the row and
+    # column directions: rows running right to left made z = -75.7 read +75.7 mm.
+    ds = pydicom.dcmread(testdata.test_file("CT_small.dcm"), stop_before_pixels=True)
+    del ds.SliceLocation
+    z = float(ds.ImagePositionPatient[2])
+    as_stored = frame_plane(ds).location
+    ds.ImageOrientationPatient = [-1, 0, 0, 0, 1, 0]
+    assert as_stored == pytest.approx(z) and frame_plane(ds).location == pytest.approx(z)
+    # A sagittal slice reads its x (towards the left), a coronal one its y.
+    ds.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
+    assert frame_plane(ds).location == pytest.approx(float(ds.ImagePositionPatient[0]))
+    ds.ImageOrientationPatient = [-1, 0, 0, 0, 0, -1]
+    assert frame_plane(ds).location == pytest.approx(float(ds.ImagePositionPatient[1]))

@@ -42,6 +42,33 @@ def slice_normal(orientation: Sequence[float]) -> np.ndarray[Any, np.dtype[np.fl
     return normal / norm if norm > 0 else normal
 
 
+def location_along_normal(orientation: Sequence[float], position: Sequence[float]) -> float:
+    """A slice's location (mm) when the file has no Slice Location (0020,1041).
+
+    The distance of the plane from the origin along its normal (PS3.3 C.7.6.2.1.1), the
+    normal taken towards the positive end of the patient axis it is closest to (left,
+    posterior, head): an axial slice's location is then its z, whichever way its rows
+    run. The plain cross product of the row and column directions turns over with them,
+    and the same slice read 159 mm in one file and -159 mm in another.
+
+    Parameters
+    ----------
+    orientation : sequence of float
+        Image Orientation (Patient): row and column direction cosines.
+    position : sequence of float
+        Image Position (Patient) of the first pixel.
+
+    Returns
+    -------
+    float
+        The location in millimetres.
+    """
+    normal = slice_normal(orientation)
+    if normal[int(np.argmax(np.abs(normal)))] < 0:
+        normal = -normal
+    return float(np.dot(normal, position))
+
+
 def sort_instances(records: Iterable[InstanceRecord]) -> list[InstanceRecord]:
     """Order a series' instances for scrolling.
 
@@ -371,7 +398,7 @@ def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
     except (TypeError, ValueError):
         location = None
     if (position_item is not None or location is None) and position and orientation:
-        location = float(np.dot(slice_normal(orientation), position))
+        location = location_along_normal(orientation, position)
     raw_po = ds.get("PatientOrientation")
     patient_orientation = None
     if raw_po is not None and not isinstance(raw_po, str | bytes):
