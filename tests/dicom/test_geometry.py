@@ -178,3 +178,16 @@ def test_a_derived_location_does_not_turn_over_with_the_rows() -> None:
     assert frame_plane(ds).location == pytest.approx(float(ds.ImagePositionPatient[0]))
     ds.ImageOrientationPatient = [-1, 0, 0, 0, 0, -1]
     assert frame_plane(ds).location == pytest.approx(float(ds.ImagePositionPatient[1]))
+
+
+def test_pixel_aspect_ratio_shapes_pixels_without_spacing() -> None:
+    # PS3.3 C.7.6.3.1.7: pydicom-data's color-pl.dcm (256 x 120, 4\3, no spacing) was
+    # shown 2.13:1 wide instead of 1.6:1.
+    spacing = pixel_spacing({"PixelAspectRatio": [4, 3]})
+    assert (spacing.row, spacing.column, spacing.kind) == (4 / 3, 1.0, SpacingKind.PIXELS)
+    assert spacing.describe() == ("no pixel spacing: distances in pixels "
+                                  "(pixel aspect ratio 4:3)")
+    assert pixel_spacing({"PixelAspectRatio": [1, 1]}) == pixel_spacing({})
+    # A spacing, when there is one, says it all.
+    spacing = pixel_spacing({"PixelSpacing": [0.5, 0.5], "PixelAspectRatio": [4, 3]})
+    assert (spacing.row, spacing.column) == (0.5, 0.5)

@@ -240,7 +240,8 @@ class PixelSpacing:
     def describe(self) -> str:
         """One line for the viewport: where the distances are true."""
         if self.kind is SpacingKind.PIXELS:
-            return "no pixel spacing: distances in pixels"
+            aspect = f" ({self.calibration})" if self.calibration else ""
+            return f"no pixel spacing: distances in pixels{aspect}"
         text = {
             SpacingKind.PATIENT: "",
             SpacingKind.CALIBRATED: "calibrated",
@@ -280,7 +281,8 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
         Keyword -> value of the image (or of the frame's Pixel Measures functional group):
         ``PixelSpacing``, ``ImagerPixelSpacing``, ``NominalScannedPixelSpacing``,
         ``PixelSpacingCalibrationType``, ``PixelSpacingCalibrationDescription``,
-        ``EstimatedRadiographicMagnificationFactor``; absent keys may be missing or None.
+        ``EstimatedRadiographicMagnificationFactor``, ``PixelAspectRatio``; absent keys
+        may be missing or None.
 
     Returns
     -------
@@ -309,6 +311,12 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
     scanned = _pair(attributes.get("NominalScannedPixelSpacing"))
     if scanned is not None:
         return PixelSpacing(scanned[0], scanned[1], SpacingKind.DIGITIZER, calibration)
+    # PS3.3 C.7.6.3.1.7: without any spacing, Pixel Aspect Ratio (vertical \ horizontal
+    # size) still shapes the pixels; distances stay in (horizontal) pixels.
+    aspect = _pair(attributes.get("PixelAspectRatio"))
+    if aspect is not None and not math.isclose(aspect[0], aspect[1]):
+        return PixelSpacing(aspect[0] / aspect[1], 1.0, SpacingKind.PIXELS,
+                            f"pixel aspect ratio {aspect[0]:g}:{aspect[1]:g}")
     return PixelSpacing()
 
 
@@ -351,6 +359,7 @@ _SPACING_KEYWORDS = (
     "PixelSpacingCalibrationType",
     "PixelSpacingCalibrationDescription",
     "EstimatedRadiographicMagnificationFactor",
+    "PixelAspectRatio",
 )
 
 
