@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from tests.support.testdata import charset_file
+from tests.support.testdata import charset_file, test_file
 from tests.ui.conftest import render_cli, wait_until
 from tests.ui.phantom import INSERT, INSERT_HU, SPACING, Phantom
-from viewer.render.annotations import TEXT_COLOUR, UPPER_LEFT
+from viewer.render.annotations import LOWER_LEFT, TEXT_COLOUR, UPPER_LEFT
 from viewer.ui.viewer.text_images import text_image
 
 pytestmark = pytest.mark.gui
@@ -240,3 +240,21 @@ def test_a_cyrillic_name_is_drawn_whole(qtbot, workstation) -> None:
     assert difference < 0.5  # 0.15 here; 1.4 when VTK drew it, letters missing
     # Latin texts keep VTK's text.
     assert not vp.annotations.corner_is_image(1)
+
+
+def test_a_frame_that_cannot_be_read_says_why_and_counts_as_shown(qtbot, workstation) -> None:
+    # badVR.dcm's Number of Frames is "1A": its viewport shows why, in full. Screenshots
+    # waited for it to show a frame, 120 s, and the reason ran off the viewport's edge.
+    workstation.controller.open_paths([str(test_file("CT_small.dcm")),
+                                       str(test_file("badVR.dcm"))])
+    viewer = workstation.viewer
+    viewer.set_layout(1, 2)
+    wait_until(qtbot, lambda: all(vp.series is not None for vp in viewer.viewports[:2])
+               and viewer.all_first_frames_shown())
+    failed = [vp for vp in viewer.viewports[:2] if vp._shown_index is None]
+    assert len(failed) == 1
+    lines = failed[0].annotations.corner_text(LOWER_LEFT).split("\n")
+    text = " ".join(lines)
+    assert "Cannot show this image" in text and "is not a number" in text
+    width = failed[0].view.transform.viewport[0]
+    assert max(len(line) for line in lines) * failed[0].annotations.font_size * 0.6 < width

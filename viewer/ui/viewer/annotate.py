@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING
 
 from viewer.core.dates import canonical_date
@@ -36,6 +37,13 @@ def display_name(value: str) -> str:
     return alphabetic.replace("^", " ").strip()
 
 
+def _columns(viewport: ViewportWidget) -> int:
+    """About how many characters of corner text fit across the viewport."""
+    width = viewport.view.transform.viewport[0]
+    # A character of the sans-serif corner font is about 0.6 of its size wide.
+    return max(20, int(width / (viewport.annotations.font_size * 0.6)) - 2)
+
+
 def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
     """Upper-left, upper-right, lower-left, lower-right texts for ``viewport``."""
     series = viewport.series
@@ -48,7 +56,9 @@ def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
     error = series.error(viewport.index)
     if error is not None and viewport._shown_index != viewport.index:
         # The frame on screen is not this one: say why this one is missing.
-        ll.append(f"Cannot show this image: {error}")
+        # Wrapped to the viewport: a reason after a long path was cut off at its edge.
+        ll.extend(textwrap.wrap(f"Cannot show this image: {error}", _columns(viewport),
+                                break_long_words=True, break_on_hyphens=False))
         return ("", series.title, "\n".join(ll), "")
     if facts is None or viewport._shown_index != viewport.index:
         ll.append("Loading...")

@@ -246,7 +246,8 @@ class ViewerWidget(QWidget):
             vp.set_calibration(calibration)
 
     def all_first_frames_shown(self) -> bool:
-        """Whether every viewport with a series shows its frame (screenshots wait for it)."""
-        return all(vp._shown_index == vp.index and vp.canvas.isVisible()
-                   and min(vp.view.transform.viewport) > 1
+        """Whether every viewport with a series shows its frame, or why it cannot
+        (screenshots wait for it: a frame that failed to load is as shown as it gets)."""
+        return all((vp._shown_index == vp.index or vp.series.error(vp.index) is not None)
+                   and vp.canvas.isVisible() and min(vp.view.transform.viewport) > 1
                    for vp in self.viewports if vp.series is not None)
