@@ -6,9 +6,14 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from viewer.core.errors import LightboxError
+import pydicom
+from pydicom.uid import UID
+
+from viewer.core.errors import InputFileError, LightboxError
+from viewer.core.identity import derived_uid
 from viewer.core.records import InstanceRecord
-from viewer.dicom.header import read_header
+from viewer.dicom.header import read_header, record_from_dataset
+from viewer.dicom.structure import MEDIA_STORAGE_DIRECTORY
 from viewer.ui.viewer.series import SeriesData
 
 log = logging.getLogger(__name__)
@@ -58,16 +63,63 @@ def read_series(paths: Iterable[str | Path],
     paths = list(paths)
     files = expand_paths(paths)
     records: list[InstanceRecord] = []
+    skipped: list[str] = []  # why each file is not shown, in words naming it
     for i, f in enumerate(files):
         try:
-            record = read_header(f)
+            record = _loose_record(f)
         except LightboxError as exc:
             log.info("skipped: %s", exc)
+            skipped.append(str(exc))
             continue
         if record.rows and record.columns:
             records.append(record)
+        else:
+            skipped.append(f"{f}: {_not_an_image(record.sop_class_uid)}")
         if progress is not None:
             progress(i + 1, len(files))
     if not records:
-        raise LightboxError(f"no DICOM images in {', '.join(str(p) for p in paths)}")
+        raise LightboxError(_nothing_to_show(paths, skipped))
     return group_series(records)
+
+
+def _loose_record(path: Path) -> InstanceRecord:
+    """The header of a file opened directly, which need not name its study and series.
+
+    The study database needs both UIDs to file an instance; a viewer opening a file
+    (from an old writer, a test set) does not: such a file gets a series of its own,
+    and its folder a study, by UIDs made from the path (PS3.5 B.2, under 2.25).
+    """
+    try:
+        return read_header(path)
+    except InputFileError as exc:
+        if "no Study or Series Instance UID" not in exc.problem:
+            raise
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    except Exception as exc:
+        raise InputFileError(str(path), f"cannot be read ({exc})") from None
+    if not ds.get("StudyInstanceUID"):
+        ds.StudyInstanceUID = derived_uid("lightbox-loose-study", str(path.parent))
+    if not ds.get("SeriesInstanceUID"):
+        ds.SeriesInstanceUID = derived_uid("lightbox-loose-series", str(path))
+    return record_from_dataset(ds, str(path))
+
+
+def _not_an_image(sop_class_uid: str) -> str:
+    """Why a DICOM file that is not an image is not shown, naming what it is."""
+    if sop_class_uid == MEDIA_STORAGE_DIRECTORY:
+        return "a DICOMDIR (a disc's index): open its folder, or import it"
+    name = UID(sop_class_uid).name if sop_class_uid else ""
+    return f"not an image ({name})" if name and name != sop_class_uid else "not an image"
+
+
+def _nothing_to_show(paths: Sequence[str | Path], skipped: list[str]) -> str:
+    """The message when nothing opened can be shown: the files' own reasons."""
+    named = ", ".join(str(p) for p in paths)
+    if len(skipped) == 1:
+        return skipped[0]
+    if not skipped:
+        return f"no files in {named}"
+    shown = "; ".join(skipped[:3])
+    more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    return f"no DICOM images in {named}: {shown}{more}"
