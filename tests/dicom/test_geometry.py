@@ -191,3 +191,15 @@ def test_pixel_aspect_ratio_shapes_pixels_without_spacing() -> None:
     # A spacing, when there is one, says it all.
     spacing = pixel_spacing({"PixelSpacing": [0.5, 0.5], "PixelAspectRatio": [4, 3]})
     assert (spacing.row, spacing.column) == (0.5, 0.5)
+
+
+def test_each_frame_of_a_dose_grid_lies_at_its_offset() -> None:
+    # PS3.3 C.8.8.3.2: pydicom's rtdose.dcm, 15 frames 5 mm apart; every frame read the
+    # first frame's -761.87 mm.
+    ds = pydicom.dcmread(testdata.test_file("rtdose.dcm"), stop_before_pixels=True)
+    locations = [frame_plane(ds, i).location for i in range(int(ds.NumberOfFrames))]
+    assert locations == pytest.approx([-761.87 + 5 * i for i in range(15)])
+    assert frame_plane(ds, 3).position == pytest.approx((189.43125, 199.43125, -746.87))
+    # Offsets given as z coordinates (the first one the first frame's z) mean the same.
+    ds.GridFrameOffsetVector = [-761.87 + 5 * i for i in range(15)]
+    assert frame_plane(ds, 14).location == pytest.approx(-691.87)

@@ -400,13 +400,16 @@ def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
         if (orientation_item or ds).get("ImageOrientationPatient") is not None
         else None
     )
+    shifted = False
+    if position_item is None and position and orientation and frame_index > 0:
+        position, shifted = _grid_frame_position(ds, frame_index, position, orientation)
     location: float | None
     try:
         raw_location = ds.get("SliceLocation")
         location = float(raw_location) if raw_location not in (None, "") else None
     except (TypeError, ValueError):
         location = None
-    if (position_item is not None or location is None) and position and orientation:
+    if (position_item is not None or shifted or location is None) and position and orientation:
         location = location_along_normal(orientation, position)
     raw_po = ds.get("PatientOrientation")
     patient_orientation = None
@@ -415,3 +418,24 @@ def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
     return FramePlane(
         pixel_spacing(attributes), position, orientation, thickness, location, patient_orientation
     )
+
+
+def _grid_frame_position(ds: Any, frame_index: int, position: tuple[float, ...],
+                         orientation: tuple[float, ...]) -> tuple[tuple[float, ...], bool]:
+    """Where a frame of a multi-frame dose grid lies (PS3.3 C.8.8.3.2), and whether it
+    was moved from the first frame's Image Position.
+
+    Grid Frame Offset Vector (3004,000C) gives each frame's plane along the normal,
+    relative to the first (its first value 0) or as z coordinates (its first value the
+    first frame's z); either way the offset from the first frame is the difference.
+    Without it, every frame of an RT Dose read the first frame's location.
+    """
+    try:
+        offsets = [float(v) for v in ds.get("GridFrameOffsetVector") or ()]
+    except (TypeError, ValueError):
+        return position, False
+    if frame_index >= len(offsets) or not all(math.isfinite(v) for v in offsets):
+        return position, False
+    shift = (offsets[frame_index] - offsets[0]) * slice_normal(orientation)
+    return tuple(float(p + d) for p, d in zip(position, shift, strict=True)), True
+
