@@ -150,7 +150,7 @@ def test_more_frames_than_the_file_can_hold_is_named_before_any_is_placed(
     data = (tmp_path / "frames.dcm").read_bytes()
     with pytest.raises(InputFileError, match=f"Number of Frames {frames} cannot fit"):
         read_header_bytes(data, "frames.dcm")
-    with pytest.raises(LightboxError, match="no DICOM images"):
+    with pytest.raises(LightboxError, match=f"frames.dcm: Number of Frames {frames} cannot fit"):
         read_series([tmp_path])
 
 
