@@ -203,3 +203,21 @@ def test_each_frame_of_a_dose_grid_lies_at_its_offset() -> None:
     # Offsets given as z coordinates (the first one the first frame's z) mean the same.
     ds.GridFrameOffsetVector = [-761.87 + 5 * i for i in range(15)]
     assert frame_plane(ds, 14).location == pytest.approx(-691.87)
+
+
+def test_ultrasound_regions_give_the_spacing_of_their_scan() -> None:
+    # PS3.3 C.8.5.5: ultrasound images have no Pixel Spacing; their regions say how long
+    # a pixel is. Lengths on pydicom's OBXXXX1A (a scan and a Doppler strip) were in
+    # pixels.
+    ds = pydicom.dcmread(testdata.test_file("OBXXXX1A.dcm"), stop_before_pixels=True)
+    spacing = frame_plane(ds).spacing
+    assert spacing.kind is SpacingKind.ULTRASOUND and spacing.unit == "mm"
+    assert (spacing.row, spacing.column) == pytest.approx((0.2622878766, 0.2622878766))
+    # A dual view: two scans with the same deltas.
+    dual = pydicom.dcmread(testdata.test_file("gdcm-US-ALOKA-16.dcm"), stop_before_pixels=True)
+    assert frame_plane(dual).spacing.row == pytest.approx(0.3826530650)
+    # Scans that disagree, or that do not measure in centimetres, leave pixels.
+    dual.SequenceOfUltrasoundRegions[1].PhysicalDeltaX = 0.05
+    assert frame_plane(dual).spacing.kind is SpacingKind.PIXELS
+    ds.SequenceOfUltrasoundRegions[0].PhysicalUnitsXDirection = 0
+    assert frame_plane(ds).spacing.kind is SpacingKind.PIXELS

@@ -209,6 +209,7 @@ class SpacingKind(enum.Enum):
     DETECTOR = "detector"  # Imager Pixel Spacing only: at the detector plane
     MAGNIFICATION = "magnification"  # Imager Pixel Spacing / estimated magnification
     DIGITIZER = "digitizer"  # Nominal Scanned Pixel Spacing of a film digitiser
+    ULTRASOUND = "ultrasound"  # the physical deltas of the ultrasound image's regions
     PIXELS = "pixels"  # nothing: distances in pixels
 
 
@@ -248,6 +249,7 @@ class PixelSpacing:
             SpacingKind.DETECTOR: "at detector (Imager Pixel Spacing)",
             SpacingKind.MAGNIFICATION: "Imager Pixel Spacing / magnification",
             SpacingKind.DIGITIZER: "film digitiser spacing",
+            SpacingKind.ULTRASOUND: "ultrasound region calibration (true inside the scan)",
         }[self.kind]
         if self.calibration:
             text = f"{text} {self.calibration}".strip()
@@ -272,6 +274,38 @@ def _number(value: Any) -> float | None:
     return v if math.isfinite(v) and v > 0 else None
 
 
+#: PS3.3 C.8.5.5.1.1 Region Spatial Format 1 (2D: tissue or colour flow), and
+#: C.8.5.5.1.15 Physical Units 3 (cm).
+_REGION_2D, _UNITS_CM = 1, 3
+
+
+def _ultrasound_spacing(regions: Any) -> tuple[float, float] | None:
+    """Row and column spacing (mm) of an ultrasound image's 2D regions (PS3.3 C.8.5.5),
+    or None.
+
+    Ultrasound images carry no Pixel Spacing: each region of the image (the scan, a
+    Doppler strip) says how long a pixel is in it. When every 2D region measures in
+    centimetres with the same deltas (one scan, or a dual view of two), that holds for
+    any distance measured inside them; otherwise distances stay in pixels.
+    """
+    found: set[tuple[float, float]] = set()
+    for region in regions or ():
+        try:
+            if int(region.get("RegionSpatialFormat", 0)) != _REGION_2D:
+                continue  # M-mode, spectral Doppler, waveforms: time along an axis
+            units = (int(region.get("PhysicalUnitsXDirection", 0)),
+                     int(region.get("PhysicalUnitsYDirection", 0)))
+            delta_x = float(region.get("PhysicalDeltaX"))
+            delta_y = float(region.get("PhysicalDeltaY"))
+        except (TypeError, ValueError):
+            return None
+        if units != (_UNITS_CM, _UNITS_CM) or not (delta_x > 0 and delta_y > 0) or not (
+                math.isfinite(delta_x) and math.isfinite(delta_y)):
+            return None
+        found.add((round(delta_y * 10, 9), round(delta_x * 10, 9)))
+    return found.pop() if len(found) == 1 else None
+
+
 def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
     """Choose the spacing a measurement uses, by PS3.3 10.7.1.
 
@@ -281,8 +315,8 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
         Keyword -> value of the image (or of the frame's Pixel Measures functional group):
         ``PixelSpacing``, ``ImagerPixelSpacing``, ``NominalScannedPixelSpacing``,
         ``PixelSpacingCalibrationType``, ``PixelSpacingCalibrationDescription``,
-        ``EstimatedRadiographicMagnificationFactor``, ``PixelAspectRatio``; absent keys
-        may be missing or None.
+        ``EstimatedRadiographicMagnificationFactor``, ``PixelAspectRatio``,
+        ``SequenceOfUltrasoundRegions``; absent keys may be missing or None.
 
     Returns
     -------
@@ -311,6 +345,9 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
     scanned = _pair(attributes.get("NominalScannedPixelSpacing"))
     if scanned is not None:
         return PixelSpacing(scanned[0], scanned[1], SpacingKind.DIGITIZER, calibration)
+    region = _ultrasound_spacing(attributes.get("SequenceOfUltrasoundRegions"))
+    if region is not None:
+        return PixelSpacing(region[0], region[1], SpacingKind.ULTRASOUND, calibration)
     # PS3.3 C.7.6.3.1.7: without any spacing, Pixel Aspect Ratio (vertical \ horizontal
     # size) still shapes the pixels; distances stay in (horizontal) pixels.
     aspect = _pair(attributes.get("PixelAspectRatio"))
@@ -360,6 +397,7 @@ _SPACING_KEYWORDS = (
     "PixelSpacingCalibrationDescription",
     "EstimatedRadiographicMagnificationFactor",
     "PixelAspectRatio",
+    "SequenceOfUltrasoundRegions",
 )
 
 
