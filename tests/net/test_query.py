@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from tests.net.conftest import node_for
-from tests.support.peers import TEST_STUDIES, PeerProcess, series_uid, study_uid
+from tests.support.peers import (
+    TEST_STUDIES,
+    PeerProcess,
+    PynetdicomPeer,
+    series_uid,
+    study_uid,
+)
 from viewer.core.errors import UsageError
 from viewer.core.settings import NetworkSettings
 from viewer.net.connection import CancelToken
+from viewer.net.nodes import NodeRecord
 from viewer.net.query import QuerySpec, build_identifier, find
 
 pytestmark = pytest.mark.peer
@@ -153,3 +161,21 @@ def test_the_identifier_declares_utf8_and_only_level_keys() -> None:
 def test_invalid_queries_are_refused_before_sending(keys: dict[str, object]) -> None:
     with pytest.raises(UsageError):
         QuerySpec(**keys).validated()  # type: ignore[arg-type]
+
+
+def test_cancelling_a_query_to_a_stalled_pacs_ends_it_after_the_grace_period(
+        local: NetworkSettings) -> None:
+    # The PACS takes a minute to answer and ignores C-CANCEL meanwhile. The query waited
+    # for its answer (Ctrl-C did nothing until then) and then for the release; now the
+    # association is aborted once the grace period (5 s) has passed, and the query ends
+    # as cancelled, not as a failure.
+    peer = PynetdicomPeer(stall=60.0)
+    try:
+        node = NodeRecord("py", "PYPEER", "127.0.0.1", peer.port, dimse_timeout=120.0)
+        token = CancelToken()
+        threading.Timer(0.5, token.cancel).start()
+        started = time.monotonic()
+        assert list(find(node, local, QuerySpec(), token)) == []
+        assert time.monotonic() - started < 45  # well before the PACS's answer at 60 s
+    finally:
+        peer.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from viewer.core.settings import NetworkSettings
 from viewer.net.connection import CancelToken, open_association
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import (
+    DEFAULT_POLICY,
     FIND_MODELS,
     PATIENT_LEVEL_KEYS,
     QUERY_CHARACTER_SET,
@@ -214,17 +216,33 @@ def find_identifiers(
         node, local, [build_context(model, list(UNCOMPRESSED_SYNTAXES))], cancel=cancel
     )
     msg_id = 1
-    unregister = (
-        cancel.on_cancel(lambda: assoc.send_c_cancel(msg_id, query_model=model))
-        if cancel
-        else None
-    )
+    timers: list[threading.Timer] = []
+
+    def abort() -> None:
+        assoc.abort()
+        # pynetdicom's wait for the next response lasts the whole DIMSE timeout, abort or
+        # not: an empty message ends it now (what it returns when that timeout expires).
+        assoc.dimse.msg_queue.put((None, None))
+
+    def on_cancel() -> None:
+        # PS3.7 9.3.2.3: C-CANCEL; a PACS that goes on (or stays silent) past the grace
+        # period loses the association: a query that hung on a stalled PACS ignored
+        # Ctrl-C until its answer came, 20 s, and a second one waited out the release.
+        assoc.send_c_cancel(msg_id, query_model=model)
+        timer = threading.Timer(DEFAULT_POLICY.cancel_grace, abort)
+        timer.daemon = True
+        timers.append(timer)
+        timer.start()
+
+    unregister = cancel.on_cancel(on_cancel) if cancel else None
     try:
         if not assoc.accepted_contexts:
             raise PeerError(node.name, f"the PACS does not offer C-FIND in the {spec.model} "
                             "root model; try --model patient or study")
         for status, ident in assoc.send_c_find(identifier, model, msg_id=msg_id):
             if "Status" not in status:
+                if cancel is not None and cancel.cancelled:
+                    return  # aborted after our C-CANCEL: the cancel, not a failure
                 raise PeerError(
                     node.name,
                     f"no answer to the query within {node.dimse_timeout:g} s, or the "
@@ -247,5 +265,7 @@ def find_identifiers(
     finally:
         if unregister:
             unregister()
+        for timer in timers:
+            timer.cancel()
         if assoc.is_established:
             assoc.release()
