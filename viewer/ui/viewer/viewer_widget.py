@@ -142,7 +142,7 @@ class ViewerWidget(QWidget):
     def _progress(self, done: int, total: int) -> None:
         self.load_progress.emit(done, total)
         if done == total:
-            self.status_message.emit(f"Series loaded: {total} images")
+            self.status_message.emit(f"Series loaded: {total} image" + ("" if total == 1 else "s"))
 
     def show_series(self, key: str, viewport: ViewportWidget | None = None,
                     index: int | None = None) -> ViewportWidget:
