@@ -41,7 +41,9 @@ def test_with_value_parses_command_line_text() -> None:
      ("always-listen", "maybe"), ("colour", "red"), ("ae-title", "Bäcker"),
      # PS3.8 D.1: the maximum length is a 4-byte field; a larger one failed to encode
      # in pynetdicom's thread and each association waited out the ACSE timeout.
-     ("max-pdu", "4294967296"), ("max-pdu", "-1")],
+     ("max-pdu", "4294967296"), ("max-pdu", "-1"),
+     # Taken, it failed only when the SCP started, and was blamed on the port.
+     ("bind-address", "not an address"), ("bind-address", "10.0.0.1:104")],
 )
 def test_bad_values_are_refused(key: str, value: str) -> None:
     with pytest.raises(UsageError):
@@ -51,3 +53,9 @@ def test_bad_values_are_refused(key: str, value: str) -> None:
 def test_unknown_keys_from_a_newer_release_are_ignored() -> None:
     s = NetworkSettings.from_mapping({"ae_title": "WS3", "future_option": 1})
     assert s.ae_title == "WS3"
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "127.0.0.1", "::", "fe80::1%eth0",
+                                     "pacs-gateway.example.org", "localhost", ""])
+def test_bind_addresses_are_taken(address: str) -> None:
+    assert NetworkSettings().with_value("bind-address", address).bind_address == address

@@ -7,6 +7,8 @@ missing file means defaults.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import ssl
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -18,6 +20,8 @@ import tomli_w
 
 from viewer.core.errors import UsageError
 from viewer.core.paths import write_private
+
+_HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
 SETTINGS_FILE = "settings.toml"
 #: PS3.15 B.9 / IANA: the registered port of DICOM over TLS ("dicom-tls").
@@ -83,6 +87,10 @@ class NetworkSettings:
         check_ae_title(self.ae_title)
         if not 1 <= int(self.port) <= 65535:
             raise UsageError(f"port {self.port} is not a TCP port (1-65535)")
+        if not _is_interface(self.bind_address):
+            # Taken as it was, it failed only when the SCP started, blamed on the port.
+            raise UsageError(f"bind-address {self.bind_address!r} is not an IP address or "
+                             "host name (0.0.0.0 listens on every interface)")
         if not 0 <= int(self.max_pdu) <= 0xFFFFFFFF:  # PS3.8 D.1: a 4-byte length
             raise UsageError("max-pdu must be 0 (unlimited) or a number of bytes up to "
                              "4294967295")
@@ -219,3 +227,17 @@ def save_network_settings(home: Path, settings: NetworkSettings) -> None:
     data = read_settings(home)
     data["network"] = settings.to_mapping()
     write_settings(home, data)
+
+
+def _is_interface(text: str) -> bool:
+    """Whether ``text`` can name an interface to listen on: an IP address (IPv6 with a
+    zone too) or a host name (RFC 1123 letters, digits, dots and hyphens); empty, as
+    for ``bind``, is every interface."""
+    if not text:
+        return True
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return bool(_HOST_NAME.match(text))
+    return True
+
