@@ -258,3 +258,16 @@ def test_a_frame_that_cannot_be_read_says_why_and_counts_as_shown(qtbot, worksta
     assert "Cannot show this image" in text and "is not a number" in text
     width = failed[0].view.transform.viewport[0]
     assert max(len(line) for line in lines) * failed[0].annotations.font_size * 0.6 < width
+
+
+def test_corner_texts_of_a_multi_frame_file_without_patient_id(qtbot, workstation) -> None:
+    # pydicom's emri_small.dcm: 10 frames, an empty Patient ID. Its first frame did not
+    # say "Frame: 1" (the others did), and an empty "ID:" was shown.
+    workstation.controller.open_paths([str(test_file("emri_small.dcm"))])
+    viewer = workstation.viewer
+    wait_until(qtbot, lambda: viewer.viewports[0].series is not None
+               and viewer.all_first_frames_shown())
+    vp = viewer.viewports[0]
+    assert "Frame: 1" in vp.annotations.corner_text(LOWER_LEFT).split("\n")
+    assert not any(line.startswith("ID:") for line in
+                   vp.annotations.corner_text(UPPER_LEFT).split("\n"))

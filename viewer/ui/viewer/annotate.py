@@ -64,7 +64,9 @@ def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
         ll.append("Loading...")
         return ("", series.title, "\n".join(ll), "")
     t = facts.text
-    ul = [display_name(t.get("PatientName", "")), f"ID: {t.get('PatientID', '')}"]
+    ul = [display_name(t.get("PatientName", ""))]
+    if t.get("PatientID"):  # an empty "ID:" reads as a field the viewer lost
+        ul.append(f"ID: {t['PatientID']}")
     birth = dicom_date(t.get("PatientBirthDate", ""))
     sex = t.get("PatientSex", "")
     if birth or sex:
@@ -75,10 +77,14 @@ def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
         " ".join(x for x in (dicom_date(t.get("StudyDate", "")),
                              dicom_time(t.get("StudyTime", ""))) if x),
         t.get("StudyDescription", ""),
-        " ".join(x for x in (f"Se: {t.get('SeriesNumber', '')}".strip(),
+        " ".join(x for x in (f"Se: {t['SeriesNumber']}" if t.get("SeriesNumber") else "",
                              t.get("SeriesDescription", "")) if x),
     ]
-    if facts.ref.frame or facts.plane is None:
+    refs, index = series.refs, viewport.index
+    # The frame within its file, for every frame of a multi-frame file (the first too).
+    multi_frame = facts.ref.frame > 0 or (
+        index + 1 < len(refs) and refs[index + 1].path == facts.ref.path)
+    if multi_frame or facts.plane is None:
         ll.append(f"Frame: {facts.ref.frame + 1}")
     plane = facts.plane
     if plane.location is not None:
