@@ -174,3 +174,22 @@ def test_the_study_table_fills_a_wide_window(qtbot, workstation):
     wait_until(qtbot, lambda: abs(header.length() - viewport.width()) <= 1)
     assert header.sectionSize(6) > 260  # wider than it starts
     assert browser.model.headerData(6, Qt.Orientation.Horizontal) == "Description"
+
+
+def test_images_of_two_patients_open_together_are_called_out(qtbot, workstation, tmp_path):
+    # A folder holding two patients filled the layout with both, without a word.
+    write_phantom(tmp_path / "disc" / "a", slices=2, patient_name="ALPHA^ONE",
+                  patient_id="A1")
+    write_phantom(tmp_path / "disc" / "b", slices=2, patient_name="BETA^TWO",
+                  patient_id="B2")
+    warning = workstation.window.patients_warning
+    workstation.controller.open_paths([str(tmp_path / "disc" / "a")])
+    wait_until(qtbot, lambda: workstation.viewer.viewports[0].series is not None)
+    assert not warning.isVisibleTo(workstation.window)
+    workstation.controller.open_paths([str(tmp_path / "disc")])
+    wait_until(qtbot, lambda: warning.isVisibleTo(workstation.window))
+    assert warning.text() == ("Images of 2 patients are open: ALPHA, ONE (A1); "
+                              "BETA, TWO (B2)")
+    # Back to one patient: the warning goes.
+    workstation.controller.open_paths([str(tmp_path / "disc" / "b")])
+    wait_until(qtbot, lambda: not warning.isVisibleTo(workstation.window))

@@ -19,6 +19,7 @@ from viewer.core.imports import ImportReport
 from viewer.ui.dialogs.import_dialog import ImportDialog, Importer
 from viewer.ui.main_window import MainWindow
 from viewer.ui.tasks import Task
+from viewer.ui.viewer.annotate import display_name
 from viewer.ui.viewer.opening import read_series
 from viewer.ui.viewer.series import SeriesData
 
@@ -193,4 +194,22 @@ class WorkstationController(QObject):
 
     def _show(self, series: list[SeriesData], replace: bool) -> None:
         self.window.open_series(series, replace)
+        self._warn_of_other_patients()
         self.opened.emit(series)
+
+    def _warn_of_other_patients(self) -> None:
+        """Say so, and stay said, when the open images belong to more than one patient.
+
+        A folder or a comparison can bring two patients' images side by side, where a
+        reader takes them for one patient's; the viewports' corners name each, but only
+        to whoever reads every corner. The warning stays in the status bar while it holds
+        (not logged: it names patients).
+        """
+        patients = {s.patient for s in self.window.viewer.series.values()
+                    if any(s.patient)}
+        names = "; ".join(f"{display_name(name) or 'no name'} ({pid or 'no ID'})"
+                          for pid, name in sorted(patients))
+        label = self.window.patients_warning
+        label.setText(f"Images of {len(patients)} patients are open: {names}"
+                      if len(patients) > 1 else "")
+        label.setVisible(len(patients) > 1)

@@ -69,6 +69,11 @@ class MainWindow(QMainWindow):
         self._progress.setMaximumWidth(180)
         self._progress.setVisible(False)
         self._position = QLabel("", self)
+        # Stays while its condition holds: status messages do not replace it.
+        self.patients_warning = QLabel("", self)
+        self.patients_warning.setStyleSheet("color: #e0a030; font-weight: bold;")
+        self.patients_warning.setVisible(False)
+        self.statusBar().addPermanentWidget(self.patients_warning)
         self.statusBar().addPermanentWidget(self._position)
         self.statusBar().addPermanentWidget(self._progress)
         viewer.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))

@@ -93,13 +93,17 @@ class SeriesData:
         Shown in the viewport and thumbnails (series number and description).
     series_uid, study_uid : str
         Identity, when known.
+    patient : tuple of str
+        Patient ID and Patient Name, when known: whose images these are.
     """
 
     def __init__(self, refs: Sequence[FrameRef], title: str = "", series_uid: str = "",
-                 study_uid: str = "", study_date: str = "") -> None:
+                 study_uid: str = "", study_date: str = "",
+                 patient: tuple[str, str] = ("", "")) -> None:
         if not refs:
             raise LightboxError("the series has no images")
         self.refs = list(refs)
+        self.patient = patient
         self.title = title
         self.series_uid = series_uid
         self.study_uid = study_uid
@@ -120,7 +124,8 @@ class SeriesData:
             number = "" if first.series_number is None else f"{first.series_number}: "
             title = f"{number}{first.series_description or first.modality}".strip()
         return cls(series_frames(records), title, first.series_uid, first.study_uid,
-                   first.study_date)
+                   first.study_date,
+                   (first.patient.patient_id, first.patient.patient_name))
 
     def __len__(self) -> int:
         return len(self.refs)
