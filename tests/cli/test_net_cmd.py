@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.net.conftest import move_port, orthanc, peer_files  # noqa: F401 (fixtures)
-from tests.support.peers import PeerProcess, series_uid, study_uid
+from tests.support.peers import PeerProcess, make_tls_files, series_uid, study_uid
 from viewer.cli import main
 from viewer.store.study_store import StudyStore
 
@@ -272,3 +272,28 @@ def test_ctrl_c_during_a_retrieve_reports_what_was_stored(
     assert code == 1 and 20 <= stored < 212
     assert f"pacs: {stored} instances retrieved by C-GET\n" in captured.out
     assert f"lightbox: pacs: cancelled after {stored} instances" in captured.err
+
+
+def test_node_tls_files_are_checked_when_the_node_is_added(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A missing or unreadable CA was taken, and the first echo said "cannot load the TLS
+    # files of this node: [Errno 2] No such file or directory", naming no file.
+    h = tmp_path / "home"
+    missing = tmp_path / "nowhere.pem"
+    capsys.readouterr()
+    assert _lightbox(h, "node", "add", "tls", "PACS@10.1.2.3:2762", "--tls-ca",
+                     str(missing)) == 2
+    assert capsys.readouterr().err.strip() == f"lightbox: {missing}: no such file (--tls-ca)"
+    not_pem = tmp_path / "notes.txt"
+    not_pem.write_text("not a certificate\n")
+    assert _lightbox(h, "node", "add", "tls", "PACS@10.1.2.3:2762", "--tls-ca",
+                     str(not_pem)) == 2
+    assert f"cannot load its TLS CA file {not_pem}: " in capsys.readouterr().err
+    tls = make_tls_files(tmp_path / "tls")
+    assert _lightbox(h, "node", "add", "tls", "PACS@10.1.2.3:2762", "--tls-ca",
+                     str(tls["ca"])) == 0
+    assert _lightbox(h, "node", "edit", "tls", "--tls-ca", str(not_pem)) == 2
+    capsys.readouterr()
+    assert _lightbox(h, "node", "list", "--json") == 0
+    (node,) = json.loads(capsys.readouterr().out)
+    assert node["tls_ca"] == str(tls["ca"].resolve())  # the failed edit changed nothing

@@ -8,6 +8,7 @@ instances go to ``StudyStore.add_received_files`` (the same import path as media
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import signal
@@ -22,13 +23,13 @@ from typing import Any, TextIO
 from viewer.cli import EXIT_OK, EXIT_PARTIAL
 from viewer.cli.home import cli_home
 from viewer.core.dates import parse_date_range
-from viewer.core.errors import UsageError
+from viewer.core.errors import PeerError, UsageError
 from viewer.core.settings import (
     NetworkSettings,
     load_network_settings,
     save_network_settings,
 )
-from viewer.net.connection import CancelToken
+from viewer.net.connection import CancelToken, client_ssl_context
 from viewer.net.echo import echo
 from viewer.net.listener import HomeListener, ListenerFile
 from viewer.net.nodes import RETRIEVE_METHODS, NodeBook, NodeRecord, parse_address
@@ -139,7 +140,11 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("tls_ca", "tls_cert", "tls_key"):
         value = getattr(args, key)
         if value is not None:
-            out[key] = str(Path(value).expanduser().resolve()) if value else ""
+            path = Path(value).expanduser().resolve() if value else None
+            if path is not None and not path.is_file():
+                # Taken as it was, it failed only at the first echo, without its name.
+                raise UsageError(f"{value}: no such file (--{key.replace('_', '-')})")
+            out[key] = str(path) if path else ""
     if args.no_hostname_check:
         out["tls_check_hostname"] = False
     if args.timeout is not None:
@@ -147,11 +152,21 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _check_tls_files(node: NodeRecord) -> None:
+    """Load a TLS node's CA, certificate and key now, not at its first association."""
+    if node.uses_tls:
+        try:
+            client_ssl_context(node)
+        except PeerError as exc:
+            raise UsageError(str(exc)) from None
+
+
 def run_node_add(args: argparse.Namespace) -> int:
     """Handler of ``lightbox node add``."""
     book = NodeBook(cli_home(args.home))
     aet, host, port = parse_address(args.address)
     node = NodeRecord(name=args.name, called_aet=aet, host=host, port=port, **_changes(args))
+    _check_tls_files(node)
     book.add(node, replace_existing=args.replace)
     print(f"added {node.name}: {node.address}" + (" (TLS)" if node.uses_tls else ""))
     return EXIT_OK
@@ -166,6 +181,7 @@ def run_node_edit(args: argparse.Namespace) -> int:
         changes.update(called_aet=aet, host=host, port=port)
     if not changes:
         raise UsageError("nothing to change: give --address or another option")
+    _check_tls_files(dataclasses.replace(book.get(args.name), **changes))
     node = book.edit(args.name, **changes)
     print(f"changed {node.name}: {node.address}")
     return EXIT_OK

@@ -100,11 +100,22 @@ def client_ssl_context(node: NodeRecord) -> ssl.SSLContext:
     ctx.check_hostname = node.tls_check_hostname
     try:
         ctx.load_verify_locations(cafile=node.tls_ca)
-        if node.tls_cert:
-            ctx.load_cert_chain(node.tls_cert, node.tls_key)
     except (OSError, ssl.SSLError) as exc:
-        raise PeerError(node.name, f"cannot load the TLS files of this node: {exc}") from None
+        raise PeerError(node.name, f"cannot load its TLS CA file {node.tls_ca}: "
+                        f"{_tls_reason(exc)}") from None
+    if node.tls_cert:
+        try:
+            ctx.load_cert_chain(node.tls_cert, node.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise PeerError(node.name, f"cannot load its TLS certificate {node.tls_cert} "
+                            f"with key {node.tls_key}: {_tls_reason(exc)}") from None
     return ctx
+
+
+def _tls_reason(exc: OSError | ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason or str(exc)
+    return exc.strerror or str(exc)
 
 
 def server_ssl_context(local: NetworkSettings) -> ssl.SSLContext:
