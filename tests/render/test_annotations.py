@@ -90,3 +90,26 @@ def test_graphics_follow_the_image_through_zoom(view: ImageView) -> None:
     row = view.grab()[y - 1:y + 2].max(axis=0)
     xs = np.flatnonzero((row[:, 1] > 200) & (row[:, 0] < 150))
     assert abs(xs.min() - max(0, x0)) <= 2 and abs(xs.max() - min(399, x1)) <= 2
+
+
+def test_a_drawn_corner_is_drawn_again_only_when_its_text_changes(view: ImageView) -> None:
+    # A corner with letters VTK's font lacks is drawn by the caller's rasterizer, on the
+    # GUI thread: scrolling changes the image number, not the patient's name.
+    drawn: list[str] = []
+
+    def rasterize(text: str, size: int, colour: tuple[float, float, float],
+                  right: bool) -> np.ndarray:
+        drawn.append(text)
+        image = np.zeros((size + 2, 8 * len(text), 4), dtype=np.uint8)
+        image[..., :3], image[..., 3] = 230, 255
+        return image
+
+    layer = AnnotationLayer(rasterize=rasterize)
+    view.add_layer(layer)
+    for number in (1, 2, 3):
+        layer.set_corner_texts("Διονυσιος", "", f"Im: {number} / 3", "")
+    assert drawn == ["Διονυσιος"] and layer.corner_is_image(UPPER_LEFT)
+    before = view.grab()
+    layer.set_corner_texts("Люксембург", "", "Im: 3 / 3", "")
+    assert drawn == ["Διονυσιος", "Люксембург"]
+    assert (view.grab() != before).any()  # the new name is on screen

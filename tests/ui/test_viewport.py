@@ -27,6 +27,16 @@ def _open(qtbot, workstation, phantom: Phantom):
     return vp
 
 
+def _open_file(qtbot, workstation, path: Path):
+    """Open one file in the viewer; its viewport once its first frame (or why it cannot
+    be shown) is on screen."""
+    workstation.controller.open_paths([str(path)])
+    viewer = workstation.viewer
+    wait_until(qtbot, lambda: viewer.viewports[0].series is not None
+               and viewer.all_first_frames_shown())
+    return viewer.viewports[0]
+
+
 def _on_screen(vp) -> np.ndarray:
     """The viewport's grabbed pixels, cropped to the image area."""
     grabbed = vp.grab_frame_buffer()
@@ -218,11 +228,7 @@ def test_middle_drag_pans_ctrl_wheel_zooms_and_keys_fit(qtbot, workstation, phan
 def test_a_cyrillic_name_is_drawn_whole(qtbot, workstation) -> None:
     # VTK's own font has Latin letters only: "Люкceмбypг" (the file mixes in Latin look-
     # alikes) was drawn as "ceyp", another name. Such corner texts are drawn by Qt, whole.
-    workstation.controller.open_paths([str(charset_file("chrRuss.dcm"))])
-    viewer = workstation.viewer
-    wait_until(qtbot, lambda: viewer.viewports[0].series is not None
-               and viewer.all_first_frames_shown())
-    vp = viewer.viewports[0]
+    vp = _open_file(qtbot, workstation, charset_file("chrRuss.dcm"))
     name = vp.annotations.corner_text(UPPER_LEFT).split("\n")[0]
     assert name == "Люкceмбypг"
     assert vp.annotations.corner_is_image(UPPER_LEFT)
@@ -263,11 +269,7 @@ def test_a_frame_that_cannot_be_read_says_why_and_counts_as_shown(qtbot, worksta
 def test_corner_texts_of_a_multi_frame_file_without_patient_id(qtbot, workstation) -> None:
     # pydicom's emri_small.dcm: 10 frames, an empty Patient ID. Its first frame did not
     # say "Frame: 1" (the others did), and an empty "ID:" was shown.
-    workstation.controller.open_paths([str(test_file("emri_small.dcm"))])
-    viewer = workstation.viewer
-    wait_until(qtbot, lambda: viewer.viewports[0].series is not None
-               and viewer.all_first_frames_shown())
-    vp = viewer.viewports[0]
+    vp = _open_file(qtbot, workstation, test_file("emri_small.dcm"))
     assert "Frame: 1" in vp.annotations.corner_text(LOWER_LEFT).split("\n")
     assert not any(line.startswith("ID:") for line in
                    vp.annotations.corner_text(UPPER_LEFT).split("\n"))

@@ -21,7 +21,7 @@ import tomli_w
 from viewer.core.errors import UsageError
 from viewer.core.paths import write_private
 
-_HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
 
 SETTINGS_FILE = "settings.toml"
 #: PS3.15 B.9 / IANA: the registered port of DICOM over TLS ("dicom-tls").
@@ -87,7 +87,7 @@ class NetworkSettings:
         check_ae_title(self.ae_title)
         if not 1 <= int(self.port) <= 65535:
             raise UsageError(f"port {self.port} is not a TCP port (1-65535)")
-        if not _is_interface(self.bind_address):
+        if self.bind_address and not is_host(self.bind_address):  # empty: every interface
             # Taken as it was, it failed only when the SCP started, blamed on the port.
             raise UsageError(f"bind-address {self.bind_address!r} is not an IP address or "
                              "host name (0.0.0.0 listens on every interface)")
@@ -126,7 +126,7 @@ class NetworkSettings:
             ctx.load_verify_locations(cafile=self.tls_ca)
         except (OSError, ssl.SSLError) as exc:
             raise UsageError(f"{self.tls_ca}: not a PEM CA certificate (tls-ca): "
-                             f"{_ssl_reason(exc)}") from None
+                             f"{ssl_reason(exc)}") from None
         try:
             ssl.PEM_cert_to_DER_cert(_first_pem_block(Path(self.tls_cert)))
             ctx.load_cert_chain(self.tls_cert, self.tls_key)
@@ -134,7 +134,7 @@ class NetworkSettings:
             raise UsageError(f"{self.tls_cert}: not a PEM certificate (tls-cert)") from None
         except (OSError, ssl.SSLError) as exc:
             raise UsageError(f"{self.tls_key}: not the private key of {self.tls_cert} "
-                             f"(tls-key): {_ssl_reason(exc)}") from None
+                             f"(tls-key): {ssl_reason(exc)}") from None
         return self
 
     def with_value(self, key: str, text: str) -> NetworkSettings:
@@ -187,7 +187,8 @@ def _first_pem_block(path: Path) -> str:
     return text[begin:end + len("-----END CERTIFICATE-----")] + "\n"
 
 
-def _ssl_reason(exc: BaseException) -> str:
+def ssl_reason(exc: BaseException) -> str:
+    """Why a TLS file could not be loaded, in words: the SSL reason or the OS error."""
     return str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc)
 
 
@@ -229,15 +230,12 @@ def save_network_settings(home: Path, settings: NetworkSettings) -> None:
     write_settings(home, data)
 
 
-def _is_interface(text: str) -> bool:
-    """Whether ``text`` can name an interface to listen on: an IP address (IPv6 with a
-    zone too) or a host name (RFC 1123 letters, digits, dots and hyphens); empty, as
-    for ``bind``, is every interface."""
-    if not text:
-        return True
+def is_host(text: str) -> bool:
+    """Whether ``text`` can name a host: an IP address (IPv6 with a zone too) or a host
+    name (RFC 1123 letters, digits, dots and hyphens, and the underscores of Windows
+    names)."""
     try:
         ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return bool(_HOST_NAME.match(text))
     return True
-

@@ -22,7 +22,7 @@ from pynetdicom.presentation import PresentationContext
 
 from viewer.core.errors import CancelledError, PeerError, UsageError
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-from viewer.core.settings import DICOM_TLS_PORT, NetworkSettings
+from viewer.core.settings import DICOM_TLS_PORT, NetworkSettings, ssl_reason
 from viewer.net import explain
 from viewer.net.fastpath import set_nodelay
 from viewer.net.nodes import NodeRecord
@@ -102,20 +102,15 @@ def client_ssl_context(node: NodeRecord) -> ssl.SSLContext:
         ctx.load_verify_locations(cafile=node.tls_ca)
     except (OSError, ssl.SSLError) as exc:
         raise PeerError(node.name, f"cannot load its TLS CA file {node.tls_ca}: "
-                        f"{_tls_reason(exc)}") from None
+                        f"{ssl_reason(exc)}") from None
     if node.tls_cert:
         try:
             ctx.load_cert_chain(node.tls_cert, node.tls_key)
         except (OSError, ssl.SSLError) as exc:
             raise PeerError(node.name, f"cannot load its TLS certificate {node.tls_cert} "
-                            f"with key {node.tls_key}: {_tls_reason(exc)}") from None
+                            f"with key {node.tls_key}: {ssl_reason(exc)}") from None
     return ctx
 
-
-def _tls_reason(exc: OSError | ssl.SSLError) -> str:
-    if isinstance(exc, ssl.SSLError):
-        return exc.reason or str(exc)
-    return exc.strerror or str(exc)
 
 
 def server_ssl_context(local: NetworkSettings) -> ssl.SSLContext:

@@ -26,15 +26,12 @@ import tomli_w
 
 from viewer.core.errors import UsageError
 from viewer.core.paths import write_private
-from viewer.core.settings import check_ae_title
+from viewer.core.settings import check_ae_title, is_host
 from viewer.net.policy import DEFAULT_POLICY
 
 NODES_FILE = "nodes.toml"
 RETRIEVE_METHODS = ("get", "move", "auto")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-# A host name (RFC 1123, with the underscores Windows names carry), an IPv4 address, or an
-# IPv6 one with an optional zone ("fe80::1%eth0").
-_HOST = re.compile(r"^[A-Za-z0-9_.:%-]{1,253}$")
 # The longest timeout taken, in seconds: a day. Beyond about 1e9 s the platform's timers
 # overflow (an OverflowError deep in pynetdicom), and no DICOM exchange waits that long.
 LONGEST_TIMEOUT = 86400.0
@@ -96,7 +93,7 @@ class NodeRecord:
             check_ae_title(self.calling_aet)
         if not self.host:
             raise UsageError(f"node {self.name}: host is empty")
-        if not _HOST.match(self.host):
+        if not is_host(self.host):
             raise UsageError(f"node {self.name}: {self.host!r} is not a host name or an IP "
                              "address")
         if not 1 <= int(self.port) <= 65535:

@@ -124,6 +124,8 @@ class AnnotationLayer:
         """Replace the four corner texts (multi-line strings)."""
         for position, text in ((UPPER_LEFT, upper_left), (UPPER_RIGHT, upper_right),
                                (LOWER_LEFT, lower_left), (LOWER_RIGHT, lower_right)):
+            if text == self.corner_text(position):
+                continue  # scrolling changes one corner; the others (the name) stay drawn
             self.corners[position].SetInput(text)
             if self.rasterize is not None and not built_in_font_covers(text):
                 self._set_image(position, self.rasterize(

@@ -17,10 +17,9 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from viewer.core.records import InstanceRecord
+from viewer.store.writer import chunks
 
 Key = TypeVar("Key")
-
-_CHUNK = 500  # bound variables per query, well under SQLite's limit
 
 
 class HierarchyCheck:
@@ -86,7 +85,5 @@ def _read_owners(conn: sqlite3.Connection, owners: dict[str, str], uids: set[str
                  query: str) -> None:
     """Add to ``owners`` what ``query`` (one ``{}`` for the placeholders) says of the
     UIDs not in it yet."""
-    unknown = sorted(uids - owners.keys())
-    for start in range(0, len(unknown), _CHUNK):
-        chunk = unknown[start:start + _CHUNK]
+    for chunk in chunks(sorted(uids - owners.keys())):
         owners.update(conn.execute(query.format(",".join("?" * len(chunk))), chunk))

@@ -8,7 +8,9 @@ CASCADE`` so deleting a study removes everything under it in one statement.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 
 from viewer.store.names import NORMALISER_VERSION, normalise
 
@@ -129,15 +131,10 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"the study database has schema {found}, newer than this Lightbox ({SCHEMA_VERSION})"
         )
     for number in range(found, SCHEMA_VERSION):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             for statement in MIGRATIONS[number]:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     _renormalise(conn)
     return int(found)
 
@@ -151,8 +148,7 @@ def _renormalise(conn: sqlite3.Connection) -> None:
     row = conn.execute("SELECT value FROM meta WHERE key = 'name_normaliser'").fetchone()
     if row is not None and row[0] == str(NORMALISER_VERSION):
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         conn.executemany("UPDATE patients SET name_norm = ? WHERE pk = ?", [
             (normalise(name), pk)
             for pk, name in conn.execute("SELECT pk, patient_name FROM patients").fetchall()])
@@ -161,6 +157,15 @@ def _renormalise(conn: sqlite3.Connection) -> None:
             conn.execute("SELECT pk, study_description FROM studies").fetchall()])
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('name_normaliser', ?)",
                      (str(NORMALISER_VERSION),))
+
+
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once (no other writer can slip in), rolled back
+    whole on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

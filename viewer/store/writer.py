@@ -39,7 +39,8 @@ def _numbers(values: tuple[float, ...] | None) -> str:
     return "\\".join(repr(v) for v in values) if values else ""
 
 
-def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+def chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    """``items`` in runs of ``size``: bound variables per query, well under SQLite's limit."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -48,7 +49,7 @@ def existing(conn: sqlite3.Connection, uids: Iterable[str]) -> dict[str, tuple[i
     """Map each stored SOP Instance UID among ``uids`` to (size, digest, file path)."""
     found: dict[str, tuple[int, str, str]] = {}
     ordered = list(dict.fromkeys(uids))
-    for chunk in _chunks(ordered):
+    for chunk in chunks(ordered):
         marks = ",".join("?" * len(chunk))
         for uid, size, digest, path in conn.execute(
             f"SELECT sop_uid, file_size, digest, file_path FROM instances "
