@@ -36,6 +36,13 @@ def test_node_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     nodes = json.loads(capsys.readouterr().out)
     assert nodes[0]["name"] == "main" and nodes[0]["called_aet"] == "PACS2"
     assert nodes[0]["port"] == 4242 and nodes[0]["method"] == "move"
+    assert nodes[0]["sending_aet"] == ""
+    assert _lightbox(h, "node", "edit", "main", "--sending-aet", "PACS_STORE") == 0
+    capsys.readouterr()
+    assert _lightbox(h, "node", "list") == 0
+    assert "sends as PACS_STORE" in capsys.readouterr().out
+    assert _lightbox(h, "node", "edit", "main", "--sending-aet", "A" * 17) == 2
+    assert "must be 1-16 characters" in capsys.readouterr().err
     assert _lightbox(h, "node", "add", "main", "X@h:1") == 2
     assert "exists" in capsys.readouterr().err
     assert _lightbox(h, "node", "remove", "main") == 0

@@ -376,6 +376,27 @@ def test_a_pacs_that_has_the_study_is_still_blamed_when_it_never_connects_back(
     assert "register AE NOBODY" in last.message or "Register AE NOBODY" in last.message
 
 
+def test_a_pacs_that_sends_as_another_ae_title_is_named_and_then_accepted(
+        orthanc: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
+        peer_files: dict[str, Path]) -> None:
+    # Orthanc answers any called AE title and sends as its own (ORTHANC): a node that
+    # calls it QRSCP sees its C-MOVE connect back as a stranger, refused by our SCP.
+    node = node_for(orthanc, called_aet="QRSCP")
+    request = RetrieveRequest(study_uid("doe"))
+    last = list(retrieve(node, local, request, sink, tmp_path / "incoming",
+                         method="move"))[-1]
+    assert not last.ok and not sink.files
+    assert last.message == (
+        f"the PACS connected back as AE {orthanc.aet} from 127.0.0.1, but node orthanc is "
+        f"AE QRSCP, so it was refused: if the PACS sends as {orthanc.aet}, run lightbox "
+        f"node edit orthanc --sending-aet {orthanc.aet}")
+    node = node_for(orthanc, called_aet="QRSCP", sending_aet=orthanc.aet)
+    last = list(retrieve(node, local, request, sink, tmp_path / "incoming",
+                         method="move"))[-1]
+    assert last.ok
+    _assert_same(sink, _expected(peer_files, "doe_"))
+
+
 def test_a_cancel_between_the_passes_of_a_move_is_reported_as_the_cancel(
         dcmqrscp: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -462,3 +483,18 @@ def test_a_move_gives_up_waiting_for_the_port_and_says_why(
             in str(err.value))
     assert str(err.value).endswith("retry when it ends, or use --method get")
     assert not sink.files
+
+
+def test_a_pacs_that_sends_from_another_address_is_named(
+        orthanc: PeerProcess, local: NetworkSettings, sink: FolderSink,
+        tmp_path: Path) -> None:
+    # Reached at 127.0.0.2, Orthanc connects back from 127.0.0.1: a multi-homed PACS,
+    # or one behind NAT, is not the host the node names.
+    node = node_for(orthanc, host="127.0.0.2")
+    last = list(retrieve(node, local, RetrieveRequest(study_uid("doe")), sink,
+                         tmp_path / "incoming", method="move"))[-1]
+    assert not last.ok and not sink.files
+    assert last.message.startswith(
+        "the PACS connected back from 127.0.0.1, but node orthanc is at 127.0.0.2, so it "
+        "was refused: give the node the address the PACS sends from (lightbox node edit "
+        f"orthanc --address {orthanc.aet}@127.0.0.1:{orthanc.port})")

@@ -31,11 +31,12 @@ def scp(tmp_path: Path, sink: FolderSink) -> Iterator[StorageSCP]:
         yield server
 
 
-def _associate(scp: StorageSCP, calling: str, bind: str = "127.0.0.1") -> object:
+def _associate(scp: StorageSCP, calling: str, bind: str = "127.0.0.1",
+               called: str = "LIGHTBOX") -> object:
     ae = AE(ae_title=calling)
     for uid in (Verification, CTImageStorage, MRImageStorage):
         ae.add_requested_context(uid)
-    return ae.associate("127.0.0.1", scp.port, ae_title="LIGHTBOX", bind_address=(bind, 0))
+    return ae.associate("127.0.0.1", scp.port, ae_title=called, bind_address=(bind, 0))
 
 
 def test_a_configured_node_stores_and_echoes(scp: StorageSCP, sink: FolderSink,
@@ -70,10 +71,36 @@ def test_a_known_ae_from_another_host_is_rejected(scp: StorageSCP, sink: FolderS
     # REMOTE is configured on 127.0.0.2; PACS on 127.0.0.1. Swap them.
     assoc = _associate(scp, "REMOTE", bind="127.0.0.1")
     assert assoc.is_rejected  # type: ignore[attr-defined]
-    assert ("REMOTE", "127.0.0.1") in scp.refused
+    assert ("REMOTE", "127.0.0.1", "LIGHTBOX", "node") in scp.refused
     assoc = _associate(scp, "REMOTE", bind="127.0.0.2")
     assert assoc.is_established  # type: ignore[attr-defined]
     assoc.release()  # type: ignore[attr-defined]
+
+
+def test_an_association_for_another_ae_title_is_rejected(scp: StorageSCP) -> None:
+    assoc = _associate(scp, "PACS", called="WORKSTATION2")
+    assert assoc.is_rejected  # type: ignore[attr-defined]
+    rj = assoc.acceptor.primitive  # type: ignore[attr-defined]
+    # PS3.8 9.3.4: called AE title not recognised.
+    assert (rj.result, rj.result_source, rj.diagnostic) == (1, 1, 7)
+    assert scp.refused[-1] == ("PACS", "127.0.0.1", "WORKSTATION2", "called")
+
+
+def test_a_node_may_send_as_its_own_ae_and_call_us_as_it_knows_us(
+        tmp_path: Path, sink: FolderSink) -> None:
+    # Many PACS store with an AE title other than the one they answer queries with, and
+    # a node may know us by a calling AE title of its own: both are accepted, from the
+    # node's host only.
+    local = NetworkSettings(ae_title="LIGHTBOX", bind_address="127.0.0.1")
+    node = NodeRecord("pacs", "PACS_QR", "127.0.0.1", 104, calling_aet="LB_CT",
+                      sending_aet="PACS_STORE")
+    with StorageSCP(local, [node], tmp_path / "incoming", sink, port=0) as server:
+        for calling, called in (("PACS_STORE", "LB_CT"), ("PACS_QR", "LIGHTBOX")):
+            assoc = _associate(server, calling, called=called)
+            assert assoc.is_established, (calling, called)  # type: ignore[attr-defined]
+            assoc.release()  # type: ignore[attr-defined]
+        assert _associate(server, "PACS_STORE", bind="127.0.0.2").is_rejected  # type: ignore[attr-defined]
+        assert _associate(server, "OTHER").is_rejected  # type: ignore[attr-defined]
 
 
 def test_the_port_in_use_is_explained(scp: StorageSCP, tmp_path: Path,

@@ -151,7 +151,7 @@ def test_a_configured_ae_from_the_wrong_host_is_refused_over_tls(
     assert assoc.is_rejected  # type: ignore[attr-defined]
     rj = assoc.acceptor.primitive  # type: ignore[attr-defined]
     assert (rj.result, rj.result_source, rj.diagnostic) == (1, 1, 3)
-    assert ("REMOTE", "127.0.0.1") in tls_scp.refused
+    assert ("REMOTE", "127.0.0.1", "LIGHTBOX", "node") in tls_scp.refused
     assoc = _associate(tls_scp.tls_port, "REMOTE", ctx, bind="127.0.0.2")  # type: ignore[arg-type]
     assert assoc.is_established  # type: ignore[attr-defined]
     assoc.release()  # type: ignore[attr-defined]

@@ -343,11 +343,15 @@ def storage_ae(f: Facts) -> list[Section]:
         Section(
             "3.2.2.4",
             "Association Acceptance Policy",
-            "An association is accepted only when its calling AE title is the AE title of a "
-            "configured node and it comes from that node's host address. Otherwise it is "
+            "An association is accepted only when its calling AE title is one of a "
+            "configured node's (its AE title, or the AE title it sends from when that is "
+            "set) and it comes from that node's host address. Otherwise it is "
             "rejected: Result 1 (rejected-permanent), Source 1 (DICOM UL service-user), "
-            "Reason 3 (calling AE title not recognised). The called AE title is not "
-            "checked. C-STORE requests from an association that passed this check are "
+            "Reason 3 (calling AE title not recognised). The called AE title must be "
+            "Lightbox's AE title, or the calling AE title a node uses towards its PACS; "
+            "otherwise the association is rejected with Result 1, Source 1, Reason 7 "
+            "(called AE title not recognised). C-STORE requests from an association that "
+            "passed this check are "
             f"answered 0x{receiver.STORE_NOT_AUTHORIZED:04X} (not authorized) if the check no "
             "longer holds.\n\n"
             "**Accepted Presentation Contexts.** Verification with the transfer syntaxes "
@@ -440,7 +444,8 @@ def interfaces_and_configuration(f: Facts) -> list[Section]:
             "with `lightbox config set tls-port N tls-cert F tls-key F tls-ca F`. A port "
             "below 1024 needs administrator rights.\n\n"
             "**Remote AE Titles.** Each PACS is a node: a name, its AE title, host and port, "
-            "an optional calling AE title to use towards it, the retrieve method (`get`, "
+            "an optional calling AE title to use towards it, the AE title it sends from "
+            "when that is not its own (many PACS store with another), the retrieve method (`get`, "
             "`move`, `auto`), timeouts and TLS files (`lightbox node add`; stored in "
             "`nodes.toml`). The PACS must know Lightbox's AE title, host and port for C-MOVE "
             "(the TLS port for a node that uses TLS).",

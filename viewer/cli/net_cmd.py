@@ -120,6 +120,8 @@ def register(subparsers: Any) -> None:
 
 def _node_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calling-aet", metavar="A", help="our AE title towards this node")
+    p.add_argument("--sending-aet", metavar="A", help="the AE title the PACS sends from "
+                   "(C-MOVE), if not the one we call; an empty value clears it")
     p.add_argument("--method", choices=RETRIEVE_METHODS)
     p.add_argument("--tls-ca", metavar="F", help="CA bundle (PEM) that signs the PACS "
                    "certificate; turns TLS on")
@@ -135,6 +137,8 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if args.calling_aet is not None:
         out["calling_aet"] = args.calling_aet
+    if args.sending_aet is not None:
+        out["sending_aet"] = args.sending_aet.strip()
     if args.method is not None:
         out["method"] = args.method
     for key in ("tls_ca", "tls_cert", "tls_key"):
@@ -200,6 +204,8 @@ def run_node_list(args: argparse.Namespace) -> int:
         extra = [n.method]
         if n.calling_aet:
             extra.append(f"as {n.calling_aet}")
+        if n.sending_aet:
+            extra.append(f"sends as {n.sending_aet}")
         if n.uses_tls:
             extra.append("TLS")
         print(f"{n.name:<16} {n.address:<40} {', '.join(extra)}")

@@ -168,6 +168,39 @@ def move_never_connected(w: Where) -> str:
     )
 
 
+def move_callback_refused(w: Where, node: str, calling: str, address: str, called: str,
+                          reason: str) -> str:
+    """The PACS connected back for a C-MOVE and our storage SCP refused it (PS3.8 9.3.4).
+
+    Parameters
+    ----------
+    w : Where
+        Who talks to whom.
+    node : str
+        The node's name, for the command that fixes it.
+    calling, address, called : str
+        The refused association's calling AE title, IP address and called AE title.
+    reason : str
+        ``"node"`` (AE title or address not the node's) or ``"called"`` (not our AE title).
+    """
+    if reason == "called":
+        return (
+            f"the PACS connected back to AE {called}, not AE {w.our_aet}, and was refused: "
+            f"register AE {w.our_aet}, host {w.our_host}, {w.our_port_text} on the PACS"
+        )
+    if calling != w.peer_aet:
+        return (
+            f"the PACS connected back as AE {calling} from {address}, but node {node} is AE "
+            f"{w.peer_aet}, so it was refused: if the PACS sends as {calling}, run lightbox "
+            f"node edit {node} --sending-aet {calling}"
+        )
+    return (
+        f"the PACS connected back from {address}, but node {node} is at {w.host}, so it was "
+        f"refused: give the node the address the PACS sends from (lightbox node edit {node} "
+        f"--address {w.peer_aet}@{address}:{w.port}), if that is the PACS"
+    )
+
+
 def nothing_to_retrieve(what: str, patient_root: bool = False) -> str:
     """The PACS has no match for a retrieve's unique keys.
 

@@ -7,6 +7,7 @@ Each node is one TOML table named after the node::
     host = "pacs.example.org"
     port = 4242
     calling_aet = ""          # empty: the local AE title from settings.toml
+    sending_aet = ""          # the PACS's AE title when it sends to us; empty: called_aet
     method = "auto"           # get, move or auto
     tls_ca = ""               # CA bundle that signs the PACS certificate: enables TLS
     tls_cert = ""             # our client certificate and key, if the PACS asks for one
@@ -50,6 +51,10 @@ class NodeRecord:
         Where it listens (PS3.8 7.1.1.4 Called AE Title).
     calling_aet : str
         Our AE title towards this node; empty means the local AE title.
+    sending_aet : str
+        The AE title the PACS calls from when it sends to us (C-MOVE sub-operations, a
+        push), where it is not ``called_aet``: many PACS store with an AE title of their
+        own. Empty means ``called_aet``.
     method : str
         ``get``, ``move`` or ``auto`` (C-GET, falling back to C-MOVE).
     tls_ca, tls_cert, tls_key : str
@@ -65,6 +70,7 @@ class NodeRecord:
     host: str
     port: int
     calling_aet: str = ""
+    sending_aet: str = ""
     method: str = "auto"
     tls_ca: str = ""
     tls_cert: str = ""
@@ -80,6 +86,14 @@ class NodeRecord:
         return bool(self.tls_ca)
 
     @property
+    def sending_titles(self) -> tuple[str, ...]:
+        """The calling AE titles this node may send to our storage SCP with (PS3.8 7.1.1.3)."""
+        titles = [self.called_aet.strip()]
+        if self.sending_aet.strip() and self.sending_aet.strip() not in titles:
+            titles.append(self.sending_aet.strip())
+        return tuple(titles)
+
+    @property
     def address(self) -> str:
         """``AET@host:port``, how the node is named in messages."""
         return f"{self.called_aet}@{self.host}:{self.port}"
@@ -89,8 +103,9 @@ class NodeRecord:
         if not _NAME.match(self.name):
             raise UsageError(f"node name {self.name!r}: use letters, digits, '.', '_' or '-'")
         check_ae_title(self.called_aet)
-        if self.calling_aet:
-            check_ae_title(self.calling_aet)
+        for title in (self.calling_aet, self.sending_aet):
+            if title:
+                check_ae_title(title)
         if not self.host:
             raise UsageError(f"node {self.name}: host is empty")
         if not is_host(self.host):

@@ -18,7 +18,7 @@ import ssl
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.association import Association
@@ -53,6 +53,26 @@ def _addresses(host: str) -> set[str]:
     except OSError:
         LOGGER.warning("cannot resolve node host %s; it cannot send to us", host)
         return set()
+
+
+class Refusal(NamedTuple):
+    """An association our storage SCP turned away, for the log and a C-MOVE's explanation.
+
+    Attributes
+    ----------
+    calling, address : str
+        The requestor's calling AE title and IP address.
+    called : str
+        The AE title it asked for (PS3.8 7.1.1.4).
+    reason : str
+        ``"node"`` (no configured node sends with that AE title from that address) or
+        ``"called"`` (the called AE title is not ours).
+    """
+
+    calling: str
+    address: str
+    called: str
+    reason: str
 
 
 # How often an idle incoming association looks for a release or an abort (seconds): a
@@ -232,7 +252,7 @@ class StorageSCP:
         self._loops: list[AcceptLoop] = []
         self._ae: AE | None = None
         self._pairs: frozenset[tuple[str, str]] = frozenset()
-        self.refused: list[tuple[str, str]] = []  # (calling AE, address) turned away
+        self.refused: list[Refusal] = []  # associations turned away, oldest first
         self.tls_refused: list[tuple[str, str]] = []  # (address, reason) failed handshakes
         self.connections = 0  # TCP connections accepted, to tell "never called back"
 
@@ -269,11 +289,17 @@ class StorageSCP:
             self._pairs = self._address_pairs()
 
     def _calling_titles(self) -> list[str]:
-        return sorted({n.called_aet.strip() for n in self.allowed}) or ["\x00none"]
+        return sorted({t for n in self.allowed for t in n.sending_titles}) or ["\x00none"]
 
     def _address_pairs(self) -> frozenset[tuple[str, str]]:
-        return frozenset((n.called_aet.strip(), addr) for n in self.allowed
-                         for addr in _addresses(n.host))
+        return frozenset((title, addr) for n in self.allowed
+                         for addr in _addresses(n.host) for title in n.sending_titles)
+
+    @property
+    def our_titles(self) -> frozenset[str]:
+        """The called AE titles we answer to: ours, and the one a node knows us by."""
+        return frozenset({self.local.ae_title.strip()}
+                         | {n.calling_aet.strip() for n in self.allowed if n.calling_aet})
 
     def start(self) -> StorageSCP:
         """Start listening in background threads; raise PeerError if a port is taken."""
@@ -345,17 +371,33 @@ class StorageSCP:
             event.assoc.__class__ = _QuickAcceptorAssociation
 
     def _on_requested(self, event: Any) -> None:
-        """Reject an association whose AE title does not come from its node's host."""
+        """Reject an association from an unknown node or to another AE title.
+
+        A node is known by its AE title *and* its host; the called AE title must be ours
+        (the Move Destination we named, PS3.7 9.1.4), or the association is meant
+        for another application.
+        """
         assoc = event.assoc
-        calling = str(assoc.requestor.primitive.calling_ae_title).strip()
+        primitive = assoc.requestor.primitive
+        calling = str(primitive.calling_ae_title).strip()
+        called = str(primitive.called_ae_title).strip()
         address = str(assoc.requestor.address)
-        if (calling, address) in self._pairs:
-            return
-        self.refused.append((calling, address))
-        LOGGER.warning("refused association from AE %s at %s: not a configured node",
-                       calling, address)
-        # PS3.8 9.3.4: rejected-permanent, service-user, calling AE title not recognised.
-        assoc.acse.send_reject(0x01, 0x01, 0x03)
+        if (calling, address) not in self._pairs:
+            self.refused.append(Refusal(calling, address, called, "node"))
+            LOGGER.warning("refused association from AE %s at %s: not a configured node",
+                           calling, address)
+            # PS3.8 9.3.4: rejected-permanent, service-user, calling AE title not recognised.
+            self._reject(assoc, 0x03)
+        elif called not in self.our_titles:
+            self.refused.append(Refusal(calling, address, called, "called"))
+            LOGGER.warning("refused association from AE %s at %s: it called AE %s, this is "
+                           "AE %s", calling, address, called, self.local.ae_title)
+            # PS3.8 9.3.4: rejected-permanent, service-user, called AE title not recognised.
+            self._reject(assoc, 0x07)
+
+    @staticmethod
+    def _reject(assoc: Any, diagnostic: int) -> None:
+        assoc.acse.send_reject(0x01, 0x01, diagnostic)
         evt.trigger(assoc, evt.EVT_REJECTED, {})
         assoc.kill()  # waits until the A-ASSOCIATE-RJ has left, as pynetdicom's own check
 

@@ -191,7 +191,8 @@ class MoveOutcome:
     Attributes
     ----------
     called_back : bool
-        False if the PACS never connected back to us (a second pass would fail alike).
+        False if the PACS never connected back to us, or only as someone our storage SCP
+        refuses: a second pass would fail alike.
     shared : bool
         The sub-operations went to another Lightbox process's storage SCP of this home
         (``listener.json``); what arrived is in the store, not in this sink.
@@ -327,9 +328,16 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
 
             calls = server.connections if server is not None else 0
             handshakes = len(server.tls_refused) if server is not None else 0
+            turned_away = len(server.refused) if server is not None else 0
             yield from drive(node, local, assoc, responses, model, identifiers,
                               receiver, token, progress, our_host)
             failed = progress.status not in (0x0000, WARNING, CANCELLED, None)
+            refusals = server.refused[turned_away:] if server is not None else []
+            if failed and progress.completed == 0 and refusals:
+                # It did connect back, as someone our SCP does not accept: say who.
+                progress.message = explain.move_callback_refused(
+                    where(node, local, our_host), node.name, *refusals[-1])
+                return MoveOutcome(called_back=False, shared=shared)
             never = server is None or server.connections == calls
             if failed and progress.completed == 0 and never and (
                     progress.status != MOVE_DESTINATION_UNKNOWN):

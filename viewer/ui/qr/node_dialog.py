@@ -81,6 +81,12 @@ class NodeDialog(QDialog):
         self.calling_aet_edit = QLineEdit(base.calling_aet, self)
         self.calling_aet_edit.setMaxLength(16)
         self.calling_aet_edit.setPlaceholderText("empty: our AE title from the settings")
+        self.sending_aet_edit = QLineEdit(base.sending_aet, self)
+        self.sending_aet_edit.setMaxLength(16)
+        self.sending_aet_edit.setPlaceholderText("empty: the called AE title")
+        self.sending_aet_edit.setToolTip(
+            "The AE title the PACS uses when it sends images to us (C-MOVE), if it is not "
+            "the one we call: our storage SCP accepts only this node's AE titles")
         self.method_combo = QComboBox(self)
         for method in RETRIEVE_METHODS:
             self.method_combo.addItem(_METHOD_LABELS[method], method)
@@ -103,6 +109,7 @@ class NodeDialog(QDialog):
         form.addRow("Host", self.host_edit)
         form.addRow("Port", self.port_spin)
         form.addRow("Calling AE title", self.calling_aet_edit)
+        form.addRow("PACS sends as AE", self.sending_aet_edit)
         form.addRow("Retrieve by", self.method_combo)
         form.addRow("TLS CA", self._with_browse(self.tls_ca_edit))
         form.addRow("TLS certificate", self._with_browse(self.tls_cert_edit))
@@ -161,6 +168,7 @@ class NodeDialog(QDialog):
             host=self.host_edit.text().strip(),
             port=self.port_spin.value(),
             calling_aet=self.calling_aet_edit.text().strip(),
+            sending_aet=self.sending_aet_edit.text().strip(),
             method=str(self.method_combo.currentData()),
             tls_ca=self.tls_ca_edit.text().strip(),
             tls_cert=self.tls_cert_edit.text().strip(),
