@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.net.conftest import node_for
+from tests.net.conftest import FolderSink, node_for
 from tests.support.peers import (
     PeerProcess,
     PynetdicomPeer,
@@ -25,6 +25,7 @@ from viewer.net.connection import CancelToken
 from viewer.net.echo import echo
 from viewer.net.nodes import NodeRecord
 from viewer.net.query import QuerySpec, find
+from viewer.net.retrieve import RetrieveRequest, retrieve
 
 
 def _node(port: int, **changes: object) -> NodeRecord:
@@ -92,6 +93,23 @@ def test_query_on_a_silent_peer_times_out(local: NetworkSettings) -> None:
     try:
         with pytest.raises(PeerError, match="did not answer the association request"):
             list(find(_node(silent.port, acse_timeout=1.0), local, QuerySpec()))
+    finally:
+        silent.close()
+
+
+@pytest.mark.parametrize("method", ["get", "move", "auto"])
+def test_a_retrieve_from_a_silent_peer_waits_for_one_association_only(
+        local: NetworkSettings, tmp_path: Path, method: str) -> None:
+    # The planning C-FIND cannot reach it: neither could the C-GET or C-MOVE that would
+    # follow, so the retrieve stops there instead of waiting out the timeout again.
+    silent = SilentPeer()
+    try:
+        with pytest.raises(PeerError, match="did not answer the association request"):
+            list(retrieve(_node(silent.port, acse_timeout=1.0), local,
+                          RetrieveRequest("1.2.826.0.1.3680043.2.1125.1"),
+                          FolderSink(tmp_path / "received"), tmp_path / "incoming",
+                          method=method))
+        assert len(silent.clients) == 1
     finally:
         silent.close()
 

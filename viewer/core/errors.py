@@ -49,5 +49,13 @@ class PeerError(LightboxError):
         super().__init__(f"{peer}: {problem}")
 
 
+class PeerUnreachableError(PeerError):
+    """No association could be made with the peer (refused, rejected, silent, TLS refused).
+
+    Every later request to the same peer would fail alike, so a caller that can go on
+    without one answer (a retrieve's planning C-FIND) still stops on this one.
+    """
+
+
 class CancelledError(LightboxError):
     """An operation was cancelled by the user."""

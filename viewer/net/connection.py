@@ -20,7 +20,7 @@ from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext
 
-from viewer.core.errors import CancelledError, PeerError, UsageError
+from viewer.core.errors import CancelledError, PeerError, PeerUnreachableError, UsageError
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from viewer.core.settings import DICOM_TLS_PORT, NetworkSettings, ssl_reason
 from viewer.net import explain
@@ -198,7 +198,7 @@ def open_association(
 
     Raises
     ------
-    PeerError
+    PeerUnreachableError
         The association could not be established; the text says what to check.
     """
     if cancel is not None:
@@ -223,8 +223,8 @@ def open_association(
             evt_handlers=[(evt.EVT_CONN_OPEN, opened), *handlers],
         )
     except socket.gaierror as exc:  # pynetdicom resolves the address before connecting
-        raise PeerError(node.name, explain.unreachable(where(node, local),
-                                                       exc.strerror or str(exc))) from None
+        raise PeerUnreachableError(node.name, explain.unreachable(
+            where(node, local), exc.strerror or str(exc))) from None
     if assoc.is_established:
         return assoc
     w = where(node, local)
@@ -239,7 +239,7 @@ def open_association(
             text = explain.association_dropped(w, node.uses_tls)
     else:
         text = diagnose_connect(node, w)
-    raise PeerError(node.name, text)
+    raise PeerUnreachableError(node.name, text)
 
 
 def diagnose_connect(node: NodeRecord, w: explain.Where) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pynetdicom.presentation import PresentationContext, build_context
 
-from viewer.core.errors import CancelledError, PeerError, UsageError
+from viewer.core.errors import CancelledError, PeerError, PeerUnreachableError, UsageError
 from viewer.core.settings import NetworkSettings
 from viewer.net.connection import CancelToken
 from viewer.net.nodes import NodeRecord
@@ -240,6 +240,8 @@ class Plan:
             self._asked = True
             try:
                 self.listed = inventory(self.node, self.local, self.request, self.token)
+            except PeerUnreachableError:
+                raise  # the retrieve could not reach it either: say so now, not twice
             except PeerError:
                 if self.token.cancelled:
                     raise
@@ -284,6 +286,8 @@ class Plan:
                     return None
                 self.found = bool(series)
                 counts = [s.get("NumberOfSeriesRelatedInstances") for s in series]
+        except PeerUnreachableError:
+            raise  # the retrieve could not reach it either: say so now, not twice
         except PeerError:
             if self.token.cancelled:
                 raise
