@@ -1,7 +1,9 @@
 """Corner texts, orientation labels and the scale bar drawn over the image (VTK only).
 
 The layer follows the view: orientation labels turn with the image (PS3.3 C.7.6.2.1.1) and
-the scale bar keeps a round length (1, 2 or 5 x 10^k mm) as the zoom changes.
+the scale bar keeps a round length (1, 2 or 5 x 10^k mm) as the zoom changes. Everything is
+drawn light on a dark edge (the texts' drop shadow, the bar's outline), so that it reads on
+a black background and on a white one alike (a mammogram, an inverted image).
 
 VTK draws text with its own built-in font, which has the Latin letters only: a patient
 name in Cyrillic, Greek, Arabic, Hebrew or CJK (PS3.5 6.1, decoded per Specific Character
@@ -36,6 +38,11 @@ from viewer.render.transform import ViewTransform
 #: Annotation colour: a warm off-white that stays readable on grey and on black.
 TEXT_COLOUR = (0.93, 0.92, 0.80)
 LABEL_COLOUR = (1.0, 0.85, 0.35)
+#: The dark edge around the scale bar, as the texts have their drop shadow.
+OUTLINE_COLOUR = (0.0, 0.0, 0.0)
+#: Line widths in pixels: the outline shows a pixel of dark on either side of the bar.
+BAR_WIDTH = 1.5
+BAR_OUTLINE_WIDTH = BAR_WIDTH + 2.0
 
 #: Draws multi-line text as an RGBA image, rows top to bottom, straight alpha:
 #: ``rasterize(text, pixel_size, colour, align_right)``, the colour as 0-1 floats.
@@ -102,9 +109,14 @@ class AnnotationLayer:
             tp.SetJustificationToCentered()
             tp.SetVerticalJustificationToCentered()
             self.labels[position] = actor
+        # The bar in the light annotation colour alone vanished over white: it is drawn
+        # over a wider dark copy of itself, attached first so that it lies underneath.
+        self._outline_data, self._outline_actor = display_lines()
+        self._outline_actor.GetProperty().SetColor(*OUTLINE_COLOUR)
+        self._outline_actor.GetProperty().SetLineWidth(BAR_OUTLINE_WIDTH)
         self._bar_data, self._bar_actor = display_lines()
         self._bar_actor.GetProperty().SetColor(*TEXT_COLOUR)
-        self._bar_actor.GetProperty().SetLineWidth(1.5)
+        self._bar_actor.GetProperty().SetLineWidth(BAR_WIDTH)
         self._bar_text = vtkTextActor()
         bar_prop = self._bar_text.GetTextProperty()
         bar_prop.SetFontSize(font_size - 1)
@@ -208,6 +220,7 @@ class AnnotationLayer:
             renderer.AddViewProp(image)
         for actor in self.labels.values():
             renderer.AddViewProp(actor)
+        renderer.AddViewProp(self._outline_actor)  # before the bar: drawn under it
         renderer.AddViewProp(self._bar_actor)
         renderer.AddViewProp(self._bar_text)
 
@@ -262,6 +275,7 @@ class AnnotationLayer:
         spacing = self._spacing
         show = self._visible and spacing is not None and spacing.kind is not SpacingKind.PIXELS
         self._bar_actor.SetVisibility(show)
+        self._outline_actor.SetVisibility(show)
         self._bar_text.SetVisibility(show)
         if not show or spacing is None:
             self.scale_bar_length = 0.0
@@ -283,8 +297,31 @@ class AnnotationLayer:
         self._bar_data.SetPoints(points)
         self._bar_data.SetLines(lines)
         self._bar_data.Modified()
+        self._set_outline(((x0, y + tick), (x0, y)), ((x0, y), (x1, y)), ((x1, y), (x1, y + tick)))
         label = f"{mm / 10:g} cm" if mm >= 10 else f"{mm:g} mm"
         if spacing.kind in (SpacingKind.DETECTOR, SpacingKind.MAGNIFICATION):
             label += " (detector)" if spacing.kind is SpacingKind.DETECTOR else " (est.)"
         self._bar_text.SetInput(label)
         self._bar_text.SetDisplayPosition(int(w / 2), int(y + 4))
+
+    def _set_outline(self, *segments: tuple[tuple[float, float], tuple[float, float]]) -> None:
+        """The bar's dark outline: each straight piece of it, a little longer at both ends.
+
+        Wide lines are drawn as separate rectangles without joins or caps: lengthened by
+        half the outline's width, the pieces close the corners and cover the bar's ends.
+        """
+        reach = BAR_OUTLINE_WIDTH / 2
+        points = vtkPoints()
+        lines = vtkCellArray()
+        for (ax, ay), (bx, by) in segments:
+            length = float(np.hypot(bx - ax, by - ay)) or 1.0
+            dx, dy = (bx - ax) / length * reach, (by - ay) / length * reach
+            start = points.GetNumberOfPoints()
+            points.InsertNextPoint(ax - dx, ay - dy, 0.0)
+            points.InsertNextPoint(bx + dx, by + dy, 0.0)
+            lines.InsertNextCell(2)
+            lines.InsertCellPoint(start)
+            lines.InsertCellPoint(start + 1)
+        self._outline_data.SetPoints(points)
+        self._outline_data.SetLines(lines)
+        self._outline_data.Modified()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import textwrap
+import unicodedata
 from typing import TYPE_CHECKING
 
 from viewer.core.dates import canonical_date
+from viewer.imaging.modality import LutParams
+from viewer.imaging.pipeline import resolve_voi
 
 if TYPE_CHECKING:
     from viewer.ui.viewer.viewport import ViewportWidget
@@ -44,6 +47,85 @@ def _columns(viewport: ViewportWidget) -> int:
     return max(20, int(width / (viewport.annotations.font_size * 0.6)) - 2)
 
 
+def _corner_columns(viewport: ViewportWidget) -> int:
+    """About how many characters of one corner's line fit in half the viewport's width.
+
+    The two corners of a side share its width: a line longer than half of it ran across
+    the image into the opposite corner's text.
+    """
+    width = viewport.view.transform.viewport[0]
+    return max(8, int(width / 2 / (viewport.annotations.font_size * 0.6)) - 1)
+
+
+#: Marks a line cut to fit its corner.
+ELLIPSIS = "\u2026"
+
+
+def _char_width(char: str) -> int:
+    # A combining mark takes no room of its own; a CJK ideograph or a full-width form
+    # takes about two Latin letters' (Unicode UAX #11 East Asian Width).
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def elide(line: str, columns: int) -> str:
+    """``line`` unchanged when it fits ``columns`` characters, else cut to end with "…".
+
+    Parameters
+    ----------
+    line : str
+        One line of a corner text (no newline).
+    columns : int
+        Room, in Latin letters; a wide (CJK) character counts two.
+
+    Returns
+    -------
+    str
+        At most ``columns`` wide, the ellipsis included.
+    """
+    if sum(_char_width(char) for char in line) <= columns:
+        return line
+    kept: list[str] = []
+    used = _char_width(ELLIPSIS)
+    for char in line:
+        used += _char_width(char)
+        if used > columns:
+            break
+        kept.append(char)
+    return "".join(kept).rstrip() + ELLIPSIS
+
+
+def _fit(lines: list[str], columns: int) -> str:
+    """The non-empty ``lines`` of a corner, each elided to ``columns``, one per row."""
+    return "\n".join(elide(line, columns) for line in lines if line)
+
+
+def voi_lut_text(viewport: ViewportWidget) -> str:
+    """Name the VOI LUT the frame is shown through, or ``""`` when it is not.
+
+    A VOI LUT Sequence (0028,3010) item replaces the window (PS3.3 C.11.2): there is no
+    width and centre to show, so the corner says which table is on screen instead, by its
+    LUT Explanation (0028,3003), else by its place in the sequence.
+    """
+    facts = viewport._facts
+    params = facts.params if facts is not None else None
+    if params is None or not params.voi_luts:
+        return ""
+    try:
+        # No frame statistics: they only move an automatic window, never pick a VOI LUT.
+        chosen = resolve_voi(params, viewport.view_state(), None)
+    except Exception:  # a view the image cannot honour is reported where it is drawn
+        return ""
+    if not isinstance(chosen, LutParams):
+        return ""
+    number = next(i for i, lut in enumerate(params.voi_luts) if lut is chosen) + 1
+    explanation = chosen.explanation.strip()
+    if explanation:
+        return f"VOI LUT: {explanation}"
+    return f"VOI LUT {number} of {len(params.voi_luts)}"
+
+
 def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
     """Upper-left, upper-right, lower-left, lower-right texts for ``viewport``."""
     series = viewport.series
@@ -52,17 +134,19 @@ def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
     facts = viewport._facts
     total = len(series)
     loaded = series.loaded_count()
+    columns = _corner_columns(viewport)
     ll = [f"Im: {viewport.index + 1} / {total}"]
     error = series.error(viewport.index)
     if error is not None and viewport._shown_index != viewport.index:
         # The frame on screen is not this one: say why this one is missing.
         # Wrapped to the viewport: a reason after a long path was cut off at its edge.
+        # It has the lower half to itself (the lower right is empty), so it is not elided.
         ll.extend(textwrap.wrap(f"Cannot show this image: {error}", _columns(viewport),
                                 break_long_words=True, break_on_hyphens=False))
-        return ("", series.title, "\n".join(ll), "")
+        return ("", _fit([series.title], columns), "\n".join(ll), "")
     if facts is None or viewport._shown_index != viewport.index:
         ll.append("Loading...")
-        return ("", series.title, "\n".join(ll), "")
+        return ("", _fit([series.title], columns), _fit(ll, columns), "")
     t = facts.text
     ul = [display_name(t.get("PatientName", ""))]
     if t.get("PatientID"):  # an empty "ID:" reads as a field the viewer lost
@@ -98,6 +182,8 @@ def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
     if window is not None:
         name = f" {viewport.preset_name}" if viewport.preset_name else ""
         lr.append(f"W {window.width:g} C {window.center:g}{name}")
+    else:
+        lr.append(voi_lut_text(viewport))
     if viewport.inverted:
         lr.append("Inverted")
     lr.append(f"Zoom {viewport.view.transform.zoom:.2f}")
@@ -108,5 +194,4 @@ def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
         lr.append(facts.lossy)
     if viewport.cine_timer.isActive():
         lr.append(f"Cine {viewport.cine_fps:g} fps")
-    return ("\n".join(x for x in ul if x), "\n".join(x for x in ur if x), "\n".join(ll),
-            "\n".join(lr))
+    return (_fit(ul, columns), _fit(ur, columns), _fit(ll, columns), _fit(lr, columns))
