@@ -1,4 +1,4 @@
-"""Dataset -> typed display parameters (PS3.3 C.7.6.3, C.11, C.7.6.16 functional groups).
+"""Dataset -> typed display parameters (PS3.3 C.7.6.3, C.11, C.7.6.16 functional groups, C.8.8.3).
 
 The math lives in :mod:`viewer.imaging`; this module only reads attributes, resolves enhanced
 multi-frame functional groups (per-frame first, then shared) and decodes LUT descriptors with
@@ -29,6 +29,9 @@ XRAY_INTENSITY_SOP_CLASSES = frozenset(
         "1.2.840.10008.5.1.4.1.1.12.2",  # X-Ray Radiofluoroscopic Image Storage
     }
 )
+
+#: Dose Units (3004,0002) defined terms -> the unit shown with dose values (PS3.3 C.8.8.3).
+DOSE_UNITS = {"GY": "Gy", "RELATIVE": "relative"}
 
 _PER_FRAME = "PerFrameFunctionalGroupsSequence"
 _SHARED = "SharedFunctionalGroupsSequence"
@@ -130,7 +133,12 @@ def _little_endian(ds: Dataset) -> bool:
 
 
 def read_modality(ds: Dataset, frame_index: int = 0) -> ModalityParams:
-    """Modality LUT parameters of a frame (PS3.3 C.11.1, C.7.6.16.2.9)."""
+    """Modality LUT parameters of a frame (PS3.3 C.11.1, C.7.6.16.2.9).
+
+    An RT Dose without a Modality LUT or Rescale Slope/Intercept of its own (or with an
+    identity one) is scaled by its Dose Grid Scaling (PS3.3 C.8.8.3, see
+    :func:`read_dose_scaling`).
+    """
     if str(ds.get("SOPClassUID", "")) in XRAY_INTENSITY_SOP_CLASSES:
         return None
     signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
@@ -146,15 +154,48 @@ def read_modality(ds: Dataset, frame_index: int = 0) -> ModalityParams:
     slope = _floats(source.get("RescaleSlope"))
     intercept = _floats(source.get("RescaleIntercept"))
     if not slope and not intercept:
-        return None
+        return read_dose_scaling(ds)
     s = slope[0] if slope else 1.0
     b = intercept[0] if intercept else 0.0
     if s == 0.0:
         log.warning("Rescale Slope 0 is invalid; modality transform ignored")
         return None
     if s == 1.0 and b == 0.0:
-        return None
+        # An identity rescale beside Dose Grid Scaling (some planning systems write both)
+        # says nothing: without the scaling the doses would read as raw integers.
+        return read_dose_scaling(ds)
     return RescaleParams(slope=s, intercept=b, rescale_type=str(source.get("RescaleType", "")))
+
+
+def read_dose_scaling(ds: Dataset) -> RescaleParams | None:
+    """Dose Grid Scaling (3004,000E) as a linear modality transform (PS3.3 C.8.8.3).
+
+    Table C.8-39: the stored values times Dose Grid Scaling are doses in Dose Units
+    (3004,0002), ``GY`` or ``RELATIVE``. The RT Dose IOD has no Modality LUT Module, so this
+    is the only way from its stored values to doses; :func:`read_modality` uses it when the
+    image has neither a Modality LUT Sequence nor Rescale Slope/Intercept.
+
+    Parameters
+    ----------
+    ds : Dataset
+        The header.
+
+    Returns
+    -------
+    RescaleParams or None
+        ``slope`` = Dose Grid Scaling, ``intercept`` 0, ``unit`` from Dose Units (empty when
+        it is absent or not a defined term); ``None`` without a usable Dose Grid Scaling.
+    """
+    scaling = _floats(ds.get("DoseGridScaling"))
+    if not scaling:
+        return None
+    factor = scaling[0]
+    if factor == 0.0 or not np.isfinite(factor):
+        log.warning("Dose Grid Scaling %r is invalid; stored values shown unscaled", factor)
+        return None
+    units = str(ds.get("DoseUnits", "") or "").strip().upper()
+    # Kept even when the factor is 1: the unit still tells the reader these are doses.
+    return RescaleParams(slope=factor, intercept=0.0, unit=DOSE_UNITS.get(units, ""))
 
 
 def read_windows(ds: Dataset, frame_index: int = 0) -> tuple[WindowParams, ...]:

@@ -17,17 +17,26 @@ FloatArray = npt.NDArray[np.float64]
 class RescaleParams:
     """Linear modality transform ``MV = slope * SV + intercept`` (PS3.3 C.11.1.1.2).
 
+    Also carries the RT Dose's Dose Grid Scaling (3004,000E), which is the same linear
+    transform with intercept 0 (PS3.3 C.8.8.3, Table C.8-39).
+
     Parameters
     ----------
     slope, intercept : float
-        Rescale Slope (0028,1053) and Rescale Intercept (0028,1052).
+        Rescale Slope (0028,1053) and Rescale Intercept (0028,1052), or Dose Grid Scaling
+        (3004,000E) and 0.
     rescale_type : str
         Rescale Type (0028,1054), e.g. ``HU``; informational.
+    unit : str
+        Unit of the modality values when the transform itself defines it, as Dose Units
+        (3004,0002) does for Dose Grid Scaling: ``Gy`` or ``relative``. Empty for Rescale
+        Slope/Intercept, whose unit is the Rescale Type.
     """
 
     slope: float = 1.0
     intercept: float = 0.0
     rescale_type: str = ""
+    unit: str = ""
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,7 +16,13 @@ import numpy as np
 import numpy.typing as npt
 
 from viewer.core.errors import UsageError
-from viewer.imaging.modality import FloatArray, LutParams, ModalityParams, apply_modality
+from viewer.imaging.modality import (
+    FloatArray,
+    LutParams,
+    ModalityParams,
+    RescaleParams,
+    apply_modality,
+)
 from viewer.imaging.modality import modality_range as _modality_range
 from viewer.imaging.presentation import PresentationShape, is_inverted, presentation_unit
 from viewer.imaging.voi import VoiFunction, WindowParams, min_max_window, voi_lut_unit, window_unit
@@ -83,6 +89,16 @@ class GrayscaleParams:
     def modality_range(self) -> tuple[float, float]:
         """Range of modality values the stored range can produce."""
         return _modality_range(self.modality, self.stored_min, self.stored_max)
+
+    @property
+    def value_step(self) -> float:
+        """How far apart neighbouring modality values are: 1 for integers (CT's HU), the
+        slope where it is finer (doses in Gy, PS3.3 C.8.8.3), 0 for float pixel data."""
+        if self.is_float:
+            return 0.0
+        if isinstance(self.modality, RescaleParams) and 0.0 < abs(self.modality.slope) < 1.0:
+            return abs(self.modality.slope)
+        return 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -410,8 +426,9 @@ def _auto_window(params: GrayscaleParams, stats: FrameStats | None) -> WindowPar
         lo, hi = params.modality_range() if not params.is_float else (0.0, 1.0)
     else:
         lo, hi = stats.mv_min, stats.mv_max
-    if params.is_float:
-        # real values: map min..max exactly, no integer +1 convention
+    if params.value_step < 1.0:
+        # Real or finely scaled values (doses in Gy): min..max exactly. The integer
+        # convention's +1 maps them alike, but reads "W 1.456" for doses 0.80-1.25.
         width = hi - lo if hi > lo else 1.0
         return WindowParams((lo + hi) / 2.0, width, VoiFunction.LINEAR_EXACT, "MIN-MAX")
     return min_max_window(lo, hi)

@@ -1,4 +1,4 @@
-"""Measurements of a viewport: drawn with the mouse, kept with their image, labelled in mm/HU."""
+"""Measurements of a viewport: drawn with the mouse, kept with their image, labelled in mm/HU/Gy."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from viewer.dicom.params import DOSE_UNITS
+from viewer.imaging.modality import RescaleParams
 from viewer.render.graphics import Graphic
 from viewer.render.measure import MeasureKind, Point, angle, length, roi_mask, roi_stats
 from viewer.ui.viewer.tools import Tool
@@ -26,15 +28,26 @@ _keys = itertools.count(1)
 
 
 def unit_of(facts: FrameFacts) -> str:
-    """Unit of modality values: Rescale Type (PS3.3 C.11.1.1.2), HU for CT."""
+    """Unit of modality values.
+
+    Rescale Type (PS3.3 C.11.1.1.2) when it names one; else the unit the modality transform
+    carries (``Gy`` or ``relative`` from Dose Units for an RT Dose's Dose Grid Scaling,
+    PS3.3 C.8.8.3); else HU for rescaled CT.
+    """
     if facts.rescale_type and facts.rescale_type.upper() != "US":
         return facts.rescale_type
-    if facts.modality == "CT" and facts.params is not None and facts.params.modality is not None:
+    modality = facts.params.modality if facts.params is not None else None
+    if isinstance(modality, RescaleParams) and modality.unit:
+        return modality.unit
+    if facts.modality == "CT" and modality is not None:
         return "HU"
     return ""
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float, unit: str = "") -> str:
+    if unit in DOSE_UNITS.values() and abs(value) < 10:
+        # a relative dose of 0.795 or 1.5 Gy to an organ is read to three digits, not one
+        return f"{value:.3g}"
     return f"{value:.1f}" if abs(value) < 1000 else f"{value:.0f}"
 
 
@@ -202,8 +215,8 @@ class MeasureController:
             area = stats.area / 100.0 if area_unit == "mm²" and stats.area >= 100 else stats.area
             area_text = f"{area:.2f} cm²" if area_unit == "mm²" and stats.area >= 100 else (
                 f"{area:.1f} {area_unit}")
-            g.label = (f"Mean {_fmt(stats.mean)} {unit}  SD {_fmt(stats.sd)}\n"
-                       f"Min {_fmt(stats.minimum)}  Max {_fmt(stats.maximum)}\n"
+            g.label = (f"Mean {_fmt(stats.mean, unit)} {unit}  SD {_fmt(stats.sd, unit)}\n"
+                       f"Min {_fmt(stats.minimum, unit)}  Max {_fmt(stats.maximum, unit)}\n"
                        f"Area {area_text}").replace("  \n", "\n")
             g.stats = stats
         elif g.kind is MeasureKind.PROBE:
@@ -234,7 +247,7 @@ class MeasureController:
         mv = float(self._modality(np.asarray([value]))[0])
         unit = unit_of(facts)
         sv = f"{value:g}" if stored.dtype.kind == "f" else f"{int(value)}"
-        return f"({col}, {row})  SV {sv}  {_fmt(mv)} {unit}".rstrip()
+        return f"({col}, {row})  SV {sv}  {_fmt(mv, unit)} {unit}".rstrip()
 
     def probe_text(self, pos: tuple[float, float]) -> str | None:
         """Stored and modality value under a display position (for the status bar)."""

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QFrame, QVBoxLayout, QWidget
 
 from viewer.imaging.pipeline import DisplayCalibration, ViewState
 from viewer.imaging.presentation import PresentationShape, is_inverted
-from viewer.imaging.voi import WindowParams
+from viewer.imaging.voi import VoiFunction, WindowParams
 from viewer.render.annotations import AnnotationLayer
 from viewer.render.graphics import GraphicsLayer
 from viewer.render.image_view import ImageView
@@ -239,9 +239,26 @@ class ViewportWidget(QFrame):
         except Exception:
             return None
 
+    def _value_step(self) -> float:
+        """Spacing of the frame's modality values: 1 (HU), or finer (doses in Gy)."""
+        params = self._facts.params if self._facts is not None else None
+        return params.value_step if params is not None else 1.0
+
+    def _user_window(self, center: float, width: float) -> WindowParams:
+        """A window the user set, in modality units.
+
+        In integer units LINEAR, whose width is at least 1 (PS3.3 C.11.2.1.2.1). In finer
+        units (doses in Gy) a width of 1 would be the narrowest window: LINEAR_EXACT
+        (C.11.2.1.3.2) takes any width above 0, down to one step of the values.
+        """
+        step = self._value_step()
+        if step >= 1.0:
+            return WindowParams(center, max(1.0, width))
+        return WindowParams(center, max(step or 1e-6, width), VoiFunction.LINEAR_EXACT)
+
     def set_window(self, center: float, width: float, name: str = "") -> None:
         """Apply a window in modality units."""
-        self.window = WindowParams(float(center), max(1.0, float(width)))
+        self.window = self._user_window(float(center), float(width))
         self.window_index = None
         self.min_max = False
         self.preset_name = name
@@ -466,10 +483,10 @@ class ViewportWidget(QFrame):
         if current is None:
             return
         # Sensitivity follows the width, so that a bone window and a brain window both move
-        # at a useful pace; at least one modality unit per pixel.
-        step = max(1.0, current.width / 300.0)
-        self.window = WindowParams(current.center + dy * step,
-                                   max(1.0, current.width + dx * step))
+        # at a useful pace; at least one step of the values (1 HU, a fraction of a Gy)
+        # per pixel.
+        step = max(self._value_step() or 1e-6, current.width / 300.0)
+        self.window = self._user_window(current.center + dy * step, current.width + dx * step)
         self.window_index = None
         self.min_max = False
         self.preset_name = ""
