@@ -93,6 +93,21 @@ def test_scrolling_by_wheel_and_keys(qtbot, workstation, phantom, tmp_path) -> N
     wait_until(qtbot, lambda: vp._shown_index == 2)
     _assert_matches_render(vp, tmp_path)
 
+    # A fine wheel or a touchpad sends an eighth of a notch per event: a slice per notch
+    # all the same, not one per event.
+    def eighth(delta: int) -> QWheelEvent:
+        return QWheelEvent(centre, vp.canvas.mapToGlobal(centre), QPoint(0, 0),
+                           QPoint(0, delta), Qt.MouseButton.NoButton,
+                           Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+
+    for count in range(1, 9):
+        vp.canvas.wheelEvent(eighth(-15))
+        assert vp.index == (2 if count < 8 else 3)
+    for _ in range(3):  # turned back short of a notch: nothing moves
+        vp.canvas.wheelEvent(eighth(15))
+    vp.canvas.wheelEvent(eighth(-15))
+    assert vp.index == 3
+
 
 def test_window_by_right_drag_and_by_preset(qtbot, workstation, phantom, tmp_path) -> None:
     vp = _open(qtbot, workstation, phantom)

@@ -70,6 +70,7 @@ class ViewportWidget(QFrame):
         self.window_index: int | None = None
         self.min_max = False
         self.preset_name = ""
+        self._wheel_rest = 0  # wheel movement short of a notch (1/120 units)
         self.inverted = False  # relative to the image's own polarity
         self.calibration: DisplayCalibration | None = None
         self.overlays_on = True
@@ -494,13 +495,22 @@ class ViewportWidget(QFrame):
         self.window_changed.emit(self.window.center, self.window.width)
 
     def _wheel(self, ev: QWheelEvent) -> None:
-        steps = ev.angleDelta().y() / 120.0
-        if steps == 0:
+        delta = ev.angleDelta().y()
+        if delta == 0:
             return
         if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.zoom_by(1.15**steps, self._display_pos(ev))
-        else:
-            self.scroll(-int(math.copysign(max(1, round(abs(steps))), steps)))
+            self.zoom_by(1.15 ** (delta / 120.0), self._display_pos(ev))
+            return
+        # A notch is 120; a touchpad or a fine wheel sends a fraction of one per event.
+        # One slice per notch, whatever the device: each event moved one slice, so a
+        # fine wheel skipped eight slices per notch.
+        if (delta > 0) != (self._wheel_rest > 0):
+            self._wheel_rest = 0  # turned back: start the new direction afresh
+        self._wheel_rest += delta
+        notches = int(self._wheel_rest / 120)
+        if notches:
+            self._wheel_rest -= notches * 120
+            self.scroll(-notches)
 
     def _probe_status(self, pos: tuple[float, float]) -> None:
         text = self.measure.probe_text(pos)
