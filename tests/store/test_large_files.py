@@ -40,12 +40,12 @@ def test_a_copy_that_failed_is_reported_and_the_rest_committed(store: StudyStore
         r = outcome.prepared.record
         relative = store.files.relative_path(r.study_uid, r.series_uid, r.sop_instance_uid)
         copy: Future[str | OSError] = Future()
-        copy.set_result(OSError(28, "No space left on device") if index == 1 else
+        copy.set_result(OSError(5, "Input/output error") if index == 1 else
                         importer.write(store.files, outcome.prepared))
         staged.append(importer._Staged(outcome.prepared, relative, copy))
     committed = importer._commit_batch(store, staged, [])
     assert len(committed.placed) == 2
     assert [(f.path, f.reason) for f in committed.failed] == [
-        (str(paths[1]), "cannot write to the store: No space left on device")]
+        (str(paths[1]), "cannot write to the store: Input/output error")]
     # Their rows go in with the next batch, after its flush.
     assert importer._commit_batch(store, [], committed.placed).counts.instances == 2

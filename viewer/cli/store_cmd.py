@@ -200,7 +200,10 @@ def print_report(report: ImportReport, out: TextIO) -> None:
         w(f"Note: {printable(note)}\n")
     for source in report.no_dicom_found:
         w(f"No DICOM files found in {printable(source)}\n")
-    if report.cancelled:
+    if report.stopped:
+        w(f"Import stopped: {printable(report.stopped)}.\n"
+          "The medium is NOT complete in the database; keep it.\n")
+    elif report.cancelled:
         w("Import cancelled: the medium is NOT complete in the database.\n")
     elif report.safe_to_eject:
         w("Complete: every instance found is in the database; safe to eject.\n")

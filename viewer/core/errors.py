@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class LightboxError(Exception):
     """Base of every error Lightbox reports to a user.
@@ -59,3 +61,28 @@ class PeerUnreachableError(PeerError):
 
 class CancelledError(LightboxError):
     """An operation was cancelled by the user."""
+
+
+# A full disk or quota is not a problem of one file: imports and retrieves stop there.
+_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+class DiskFullError(LightboxError):
+    """The disk (or quota) of the Lightbox home is full: nothing more can be stored.
+
+    Parameters
+    ----------
+    where : str
+        The home folder or file that could not grow.
+    """
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        super().__init__(f"the disk of {where} is full")
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk is full (ENOSPC, EDQUOT, or :class:`DiskFullError`)."""
+    if isinstance(exc, DiskFullError):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS

@@ -107,7 +107,10 @@ class ImportReport:
     not_in_dicomdir : list of str
         DICOM files on the medium that the DICOMDIR does not name (imported anyway).
     cancelled : bool
-        The import was stopped before the end.
+        The user stopped the import before the end.
+    stopped : str
+        Why the import stopped before the end on its own, empty if it did not: the disk
+        of the Lightbox home filled up. What was stored is kept.
     instances_stored : int
         Of ``instance_uids``, how many the database holds after the import (the
         completeness check).
@@ -136,6 +139,7 @@ class ImportReport:
     missing: list[str] = field(default_factory=list)
     not_in_dicomdir: list[str] = field(default_factory=list)
     cancelled: bool = False
+    stopped: str = ""
     instances_stored: int = 0
     notes: list[str] = field(default_factory=list)
     no_dicom_found: list[str] = field(default_factory=list)
@@ -143,7 +147,8 @@ class ImportReport:
     @property
     def complete(self) -> bool:
         """Every instance read from the source is in the database."""
-        return not self.cancelled and self.instances_stored >= len(self.instance_uids)
+        return (not self.cancelled and not self.stopped
+                and self.instances_stored >= len(self.instance_uids))
 
     @property
     def ok(self) -> bool:
@@ -182,6 +187,7 @@ class ImportReport:
         self.missing.extend(other.missing)
         self.not_in_dicomdir.extend(other.not_in_dicomdir)
         self.cancelled = self.cancelled or other.cancelled
+        self.stopped = self.stopped or other.stopped
         self.instances_stored += other.instances_stored
         self.notes.extend(other.notes)
         self.no_dicom_found.extend(other.no_dicom_found)
@@ -212,6 +218,7 @@ class ImportReport:
             "not_in_dicomdir": [printable(p) for p in self.not_in_dicomdir],
             "no_dicom_found": [printable(p) for p in self.no_dicom_found],
             "cancelled": self.cancelled,
+            "stopped": printable(self.stopped),
             "complete": self.complete,
             "safe_to_eject": self.safe_to_eject,
             "notes": [printable(n) for n in self.notes],

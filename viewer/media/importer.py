@@ -73,6 +73,8 @@ def import_media(
             report.cancelled = True
             break
         report.merge(_import_source(source, target, progress, cancel, work_dir))
+        if report.stopped:
+            break  # the home's disk is full: the next medium would not fit either
     report.instances_stored = len(target.has_instances(report.instance_uids))
     return report
 
@@ -101,7 +103,8 @@ def _import_source(
     if cancel is not None and cancel():
         # A walk cut short finds nothing, and the store saw no batch to notice the cancel.
         report.cancelled = True
-    if not (report.cancelled or report.instance_uids or report.failed or report.conflicts):
+    if not (report.cancelled or report.stopped or report.instance_uids or report.failed
+            or report.conflicts):
         report.no_dicom_found.append(str(source))
     return report
 
@@ -178,6 +181,8 @@ def _import_listing(
             str(p) for p in listing.files if p not in named and str(p) not in not_dicom
         )
     for archive in listing.zips:
+        if report.stopped:
+            break  # the home's disk is full
         if cancel is not None and cancel():
             report.cancelled = True
             break

@@ -201,6 +201,14 @@ def move_callback_refused(w: Where, node: str, calling: str, address: str, calle
     )
 
 
+def store_full(where: str) -> str:
+    """The disk that received images are written to filled up: the retrieve stopped."""
+    return (
+        f"the disk of {where} is full, so the retrieve stopped: what was stored is kept. "
+        "Free space, then retrieve again to fetch the rest"
+    )
+
+
 def nothing_to_retrieve(what: str, patient_root: bool = False) -> str:
     """The PACS has no match for a retrieve's unique keys.
 

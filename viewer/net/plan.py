@@ -108,6 +108,7 @@ class RetrieveProgress:
     failed_instances: list[str] = field(default_factory=list)
     message: str = ""
     cancelled: bool = False
+    stopped: str = ""  # why it stopped on its own before the end (our disk is full)
     error_comment: str = ""
     not_imported: int = 0  # received, but the sink (the store) did not take them
 

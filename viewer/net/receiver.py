@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from viewer.core.errors import InputFileError
+from viewer.core.errors import InputFileError, disk_full
 from viewer.core.processes import pid_alive
 from viewer.core.records import InstanceRecord
 from viewer.core.writeback import start_writeback
@@ -180,8 +180,11 @@ class IncomingFile:
 
     def failed(self, exc: OSError) -> None:
         """The file cannot be written: answer 0xA700 (PS3.4 B.2.3), keep nothing."""
-        LOGGER.error("cannot write received instance %s: %s", self.request.sop_instance_uid,
-                     exc)
+        if disk_full(exc):
+            self.receiver.note_full()  # said once for the retrieve, not per instance
+        else:
+            LOGGER.error("cannot write received instance %s: %s",
+                         self.request.sop_instance_uid, exc)
         self._discard()
         self.status = STORE_OUT_OF_RESOURCES
         where = self.part or self.receiver.incoming
@@ -269,6 +272,8 @@ class Receiver:
         self.bytes_written = 0
         self.delivered = 0
         self.failures: list[tuple[str, str]] = []  # (SOP Instance UID, reason)
+        # The folder whose disk filled up, once one has: nothing more can be stored.
+        self.full = ""
         # What arrived, for a retrieve that uses a storage SCP running for the whole
         # session: bounded, so that SCP does not grow without end.
         self.uids = RecentUids(RECENT_UIDS)
@@ -419,13 +424,22 @@ class Receiver:
                 break
         return batch
 
-    @staticmethod
-    def _many(many: Callable[[list[ReceivedInstance]], list[str]],
+    def _many(self, many: Callable[[list[ReceivedInstance]], list[str]],
               items: list[ReceivedInstance]) -> list[str]:
         try:
             return many(items)
         except Exception as exc:  # the batch failed as a whole (the store is unusable)
+            if disk_full(exc):
+                self.note_full()
             return [str(exc) or type(exc).__name__] * len(items)
+
+    def note_full(self) -> None:
+        """The disk of ``incoming`` (the store's) is full: remember it, say it once."""
+        with self._lock:
+            if self.full:
+                return
+            self.full = str(self.incoming)
+        LOGGER.error("cannot store received instances: the disk of %s is full", self.full)
 
     def _one(self, item: ReceivedInstance) -> str:
         try:
@@ -437,13 +451,15 @@ class Receiver:
     def _account(self, items: list[ReceivedInstance], problems: list[str]) -> None:
         with self._lock:
             for item, problem in zip(items, problems, strict=True):
-                if problem:
+                if not problem:
+                    self.delivered += 1
+                    continue
+                self.failures.append((item.sop_instance_uid, problem))
+                if not self.full:  # a full disk is said once, by note_full
                     LOGGER.warning("received instance %s not imported: %s",
                                    item.sop_instance_uid, problem)
-                    self.failures.append((item.sop_instance_uid, problem))
-                    self._set_aside(item)
-                else:
-                    self.delivered += 1
+                # Kept, even on a full disk: a push was answered before its row failed.
+                self._set_aside(item)
 
     def _set_aside(self, item: ReceivedInstance) -> None:
         """Keep a file the sink did not take as ``<SOP Instance UID>.dcm``.
@@ -491,6 +507,7 @@ class Receiver:
         """Take data sets again after :meth:`close` (a storage SCP started again)."""
         with self._lock:
             self._closed = False
+            self.full = ""  # space may have been freed since
 
     def close(self) -> None:
         """Refuse new data sets, drop those cut off mid-way, drain, stop the worker."""

@@ -203,7 +203,7 @@ def retrieve(
                 break
         left = still_missing()
         if step > 0:
-            if token.cancelled or progress.cancelled or left == []:
+            if token.cancelled or progress.cancelled or progress.stopped or left == []:
                 break
             if left is None and (progress.completed or progress.received):
                 break
@@ -331,7 +331,7 @@ def _finish(node: NodeRecord, local: NetworkSettings, progress: RetrieveProgress
             left: list[InventoryItem] | None, our_host: str) -> None:
     """Set the final counters from what is still missing, and the explanation."""
     progress.phase = "done"
-    if left is None or progress.cancelled:
+    if left is None or progress.cancelled or progress.stopped:
         return
     progress.remaining = 0
     if not left:

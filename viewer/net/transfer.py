@@ -96,6 +96,9 @@ def drive(
                         progress.message = explain.retrieve_status(
                             w, progress.method, CANCELLED, progress.completed, progress.failed)
                         return
+                    if progress.stopped:  # aborted after our C-CANCEL went unanswered
+                        progress.message = progress.stopped
+                        return
                     if time.monotonic() - last >= node.dimse_timeout * 0.9:
                         text = explain.no_response(w, node.dimse_timeout,
                                                    f"C-{progress.method.upper()}")
@@ -111,6 +114,10 @@ def drive(
                     progress.expected = (progress.remaining + progress.completed
                                          + progress.failed + progress.warning)
                 progress.received = receiver.written
+                if receiver.full and not progress.stopped:
+                    # Every further instance would fail alike: stop the PACS sending.
+                    progress.stopped = explain.store_full(receiver.full)
+                    on_cancel()
                 if code in PENDING:
                     yield progress.snapshot()
                     continue
@@ -120,14 +127,14 @@ def drive(
                     failed = ident.FailedSOPInstanceUIDList
                     values = [failed] if isinstance(failed, str) else list(failed)
                     progress.failed_instances.extend(str(v) for v in values if v)
-                if code == CANCELLED or token.cancelled:
+                if (code == CANCELLED and not progress.stopped) or token.cancelled:
                     progress.cancelled = True
                 break
         finally:
             unregister()
             for t in timer:
                 t.cancel()
-        if progress.cancelled or (final_status not in (0x0000, WARNING)):
+        if progress.cancelled or progress.stopped or final_status not in (0x0000, WARNING):
             break
     receiver.drain()
     progress.received = receiver.written
@@ -141,7 +148,11 @@ def drive(
             w, progress.method, progress.status, progress.completed, progress.failed,
             progress.warning, progress.error_comment)
     progress.not_imported = len(receiver.failures)
-    if receiver.failures:
+    if receiver.full and not progress.stopped:  # filled up with the last instance
+        progress.stopped = explain.store_full(receiver.full)
+    if progress.stopped:
+        progress.message = progress.stopped
+    elif receiver.failures:
         extra = not_imported_text(progress.not_imported)
         progress.message = f"{progress.message}; {extra}" if progress.message else extra
 

@@ -11,6 +11,7 @@ stops the batch: it is named in the report.
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import os
 import stat
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from viewer.core.errors import InputFileError
+from viewer.core.errors import DiskFullError, InputFileError, disk_full
 from viewer.core.imports import (
     CancelCheck,
     FileProblem,
@@ -62,6 +63,11 @@ COPY_THREADS = 2
 
 
 _READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+def full_message(store: StudyStore) -> str:
+    """The import report's words for a full disk."""
+    return (f"the disk of the Lightbox home {store.home} is full: the import stopped, and "
+            "what was stored is kept. Free space, then import the same media again to add "
+            "the rest")
 
 
 def _read_upto(fd: int, count: int) -> bytes:
@@ -247,6 +253,10 @@ def import_files(
                 done = committing.result()
                 _account(done, report, state)
                 notify()
+                if done.full:
+                    _discard(staged)
+                    committing = None
+                    break
                 earlier = done.placed
             committing = committer.submit(_commit_batch, store, staged, earlier)
         if committing is not None:
@@ -278,6 +288,18 @@ class _Committed:
     counts: BatchCounts  # of the rows committed: the previous batch's
     failed: list[FileProblem]
     placed: list[StoredFile]  # renamed into place; their rows wait for the next flush
+    full: str = ""  # the disk filled up: the import stops (the report's words)
+
+
+def _discard(staged: list[_Staged]) -> None:
+    """Remove the temporary files of a batch that will not be committed."""
+    for entry in staged:
+        result = entry.temporary
+        if isinstance(result, Future):
+            result = result.result()
+        if isinstance(result, str):
+            with contextlib.suppress(OSError):
+                os.unlink(result)
 
 
 def _stage_batch(
@@ -373,32 +395,56 @@ def _commit_batch(store: StudyStore, staged: list[_Staged], earlier: list[Stored
     failed: list[FileProblem] = []
     ready: dict[str, _Staged] = {}
     temporaries: list[tuple[str, str]] = []
+    full = False
     for entry in staged:
         result = entry.temporary
         if isinstance(result, Future):
             result = result.result()
         if isinstance(result, OSError):
+            if disk_full(result):
+                full = True  # not this file's fault: said once, in the report's verdict
+                continue
             failed.append(
                 FileProblem(str(entry.item.path), f"cannot write to the store: {result.strerror}")
             )
             continue
         temporaries.append((result, entry.relative))
         ready[entry.relative] = entry
+    if full:
+        # None of this batch goes into place: the import stops at the batch before it.
+        for temporary, _relative in temporaries:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        temporaries, ready = [], {}
     if temporaries or earlier:
         store.files.flush()  # this batch's data, and the names of ``earlier``
     for relative, error in store.files.place(temporaries):
         entry = ready.pop(relative)
+        if disk_full(error):
+            full = True
+            continue
         failed.append(
             FileProblem(str(entry.item.path), f"cannot write to the store: {error.strerror}")
         )
     placed = [
         StoredFile(e.item.record, e.relative, e.item.size, e.item.digest) for e in ready.values()
     ]
-    return _Committed(store.commit_files(earlier), failed, placed)
+    try:
+        counts = store.commit_files(earlier)
+    except DiskFullError:
+        # Rolled back: no row names these files, so they go, leaving the store as it was
+        # after the last commit (and the space to the user).
+        store.files.remove([f.relative_path for f in (*earlier, *placed)])
+        return _Committed(BatchCounts(), failed, [], full_message(store))
+    if full:
+        store.files.remove([f.relative_path for f in placed])  # their rows will not come
+        return _Committed(counts, failed, [], full_message(store))
+    return _Committed(counts, failed, placed)
 
 
 def _account(committed: _Committed, report: ImportReport, state: ImportProgress) -> None:
     report.failed.extend(committed.failed)
+    report.stopped = report.stopped or committed.full
     report.studies_added += committed.counts.studies
     report.series_added += committed.counts.series
     report.instances_added += committed.counts.instances

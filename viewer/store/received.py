@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from viewer.core.errors import InputFileError
+from viewer.core.errors import DiskFullError, InputFileError
 from viewer.core.records import InstanceRecord
 from viewer.store.hierarchy import HierarchyCheck
 from viewer.store.importer import prepare
@@ -112,7 +112,8 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
         elif move:
             placed.append((str(paths[index]), relative))
     failures = dict(store.files.adopt(placed))
-    rows = []
+    rows: list[StoredFile] = []
+    sources: list[Path] = []
     for index, relative in fresh.values():
         record, path = records[index], paths[index]
         try:
@@ -129,8 +130,21 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
                 str(path), f"cannot take into the store ({exc.strerror or exc})")
             continue
         rows.append(StoredFile(record, relative, record.file_size, ""))
+        sources.append(path)
         results[index] = replace(record, file_path=str(store.files.absolute(relative)))
-    store.commit_files(rows)
+    try:
+        store.commit_files(rows)
+    except DiskFullError:
+        # No row names them: back where they came from, so that the store keeps no file
+        # without its row and the caller still has them (a push was answered already).
+        for row, source in zip(rows, sources, strict=True):
+            target = store.files.absolute(row.relative_path)
+            with contextlib.suppress(OSError):
+                if source.exists():  # copied, not moved: the original is still there
+                    target.unlink()
+                else:
+                    os.replace(target, source)
+        raise
     if durable and rows:
         store.make_durable()
     return [r for r in results if r is not None]

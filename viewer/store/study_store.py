@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from viewer.core.errors import InputFileError, LightboxError
+from viewer.core.errors import DiskFullError, InputFileError, LightboxError
 from viewer.core.imports import CancelCheck, ImportReport, ProgressCallback
 from viewer.core.records import (
     InstanceRecord,
@@ -118,10 +118,22 @@ class StudyStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                # SQLite rolls back by itself on some errors (SQLITE_FULL, SQLITE_IOERR):
+                # a second ROLLBACK would replace the real error with "no transaction".
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if _full(exc):
+                    raise DiskFullError(f"the Lightbox home {self.home}") from exc
                 raise
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if _full(exc):
+                    raise DiskFullError(f"the Lightbox home {self.home}") from exc
+                raise
 
     def close(self) -> None:
         """Close every connection this store opened."""
@@ -424,6 +436,12 @@ class StudyStore:
             table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
             for table in ("patients", "studies", "series", "instances")
         }
+
+
+def _full(exc: BaseException) -> bool:
+    """SQLite could not grow the database or its WAL: SQLITE_FULL."""
+    return (isinstance(exc, sqlite3.OperationalError)
+            and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL)
 
 
 def _floats(text: str, count: int) -> tuple[float, ...] | None:

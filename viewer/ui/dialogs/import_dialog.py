@@ -30,7 +30,10 @@ Importer = Callable[[list[str], Callable[[ImportProgress], None], Callable[[], b
 
 def report_html(report: ImportReport) -> str:
     """The final report in words, the eject answer first."""
-    if report.cancelled:
+    if report.stopped:
+        verdict = ("<b style='color:#e05050'>Import stopped:</b> "
+                   + html.escape(report.stopped) + ". Not safe to eject.")
+    elif report.cancelled:
         verdict = ("<b style='color:#e0a030'>Import cancelled.</b> What was copied so far is "
                    "kept; do not remove the medium if you still need the rest.")
     elif report.safe_to_eject:
