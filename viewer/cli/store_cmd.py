@@ -1,4 +1,5 @@
-"""``lightbox import``, ``studies``, ``series`` and ``delete``: the local study database.
+"""``lightbox import``, ``studies``, ``series``, ``delete`` and ``check``: the local study
+database.
 
 Reports go to stdout (``--json`` for a machine-readable one); the progress bar goes to
 stderr and only when stderr is a terminal (plain progress lines every few seconds
@@ -27,7 +28,8 @@ from viewer.core.errors import UsageError
 from viewer.core.imports import ImportProgress, ImportReport, printable
 from viewer.core.records import SeriesRecord, StudyFilter, StudyRecord
 from viewer.media import import_media
-from viewer.store import StudyStore
+from viewer.store import Findings, RepairLog, StudyStore, check_home, repair_home
+from viewer.store.verify import KINDS
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -35,7 +37,7 @@ EXIT_USAGE = 2
 
 
 def register(subparsers: Any) -> None:
-    """Add ``import``, ``studies``, ``series`` and ``delete`` to the ``lightbox`` parser."""
+    """Add ``import``, ``studies``, ``series``, ``delete`` and ``check`` to the parser."""
     p = subparsers.add_parser(
         "import",
         help="import a disc, folder, DICOMDIR or zip into the study database",
@@ -65,6 +67,21 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("delete", help="delete a study and its files")
     p.add_argument("study_uid", metavar="STUDY_UID")
     p.set_defaults(handler=run_delete)
+
+    p = subparsers.add_parser(
+        "check",
+        help="verify the study database against the file store (and repair it)",
+        description="Check the database (integrity, foreign keys), every row's file "
+        "(missing, size, filed under other UIDs than its file's), files without a row, and "
+        "the study and series counts. Exit status 0 when the home is sound (or everything "
+        "found was repaired), 1 when problems remain.",
+    )
+    p.add_argument("--repair", action="store_true",
+                   help="repair what was found (no DICOM file is ever deleted)")
+    p.add_argument("--deep", action="store_true",
+                   help="read every stored file's header, not only where the path disagrees")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.set_defaults(handler=run_check)
 
 
 def _quiet_pydicom() -> None:
@@ -304,3 +321,101 @@ def run_delete(args: argparse.Namespace) -> int:
         removed = store.delete_study(args.study_uid)
     print(f"Deleted study {args.study_uid} ({removed} instances)")
     return EXIT_OK
+
+
+# The problem kinds in words, and how many of each are listed before "... and N more".
+_TITLES = {
+    "database": "database problems",
+    "missing": "rows whose file is missing",
+    "size_mismatch": "rows whose file has another size than recorded",
+    "orphans": "files without a row",
+    "misfiled": "rows filed under other UIDs than their file's",
+    "counts": "counts that disagree with the rows",
+}
+_LISTED = 20
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Handler of ``lightbox check``."""
+    _quiet_pydicom()
+    home = cli_home(args.home)
+    found = check_home(home, deep=args.deep)
+    log: RepairLog | None = None
+    after = found
+    if args.repair:
+        log = RepairLog()
+        if not found.sound:
+            stop = threading.Event()
+
+            def interrupt(_signum: int, _frame: FrameType | None) -> None:
+                stop.set()
+
+            previous = signal.signal(signal.SIGINT, interrupt)
+            try:
+                # A progress bar only where someone watches: most repairs import a few files.
+                log = repair_home(home, found, cancel=stop.is_set,
+                                  progress=_Progress(sys.stderr) if sys.stderr.isatty() else None)
+            finally:
+                signal.signal(signal.SIGINT, previous)
+            after = check_home(home, deep=args.deep)
+    if args.json:
+        out = found.to_json()
+        if log is not None:
+            out["repair"] = {**log.to_json(), "after": after.to_json()}
+        json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        print_check(found, log, after, sys.stdout)
+    return EXIT_OK if after.sound else EXIT_PARTIAL
+
+
+def print_check(found: Findings, log: RepairLog | None, after: Findings, out: TextIO) -> None:
+    """The check (and repair) report in words: counts per problem kind, then one line per
+    problem, at most :data:`_LISTED` of a kind."""
+    w = out.write
+    deep = ", every header read" if found.deep else ""
+    w(f"Checked {printable(found.home)}: {_count(found.studies, 'study', 'studies')}, "
+      f"{found.series} series, {_count(found.instances, 'instance', 'instances')}, "
+      f"{_count(found.files, 'file', 'files')} ({found.seconds:.1f} s{deep})\n")
+    _print_findings(found, w)
+    if log is None:
+        if not found.sound:
+            w("Run 'lightbox check --repair' to repair what can be.\n")
+        return
+    for title, actions in (("Repaired", log.repaired), ("Not repaired", log.not_repaired)):
+        if actions:
+            w(f"{title}: {len(actions)}\n")
+            _listed([a.line() for a in actions], w)
+    if after is not found:
+        w("After the repair:\n")
+        _print_findings(after, w)
+
+
+def _print_findings(found: Findings, w: Any) -> None:
+    if found.sound:
+        w("The home is sound: no problems found.\n")
+    else:
+        w(f"Problems: {found.problem_count}\n")
+        for kind in KINDS:
+            number = len(getattr(found, kind))
+            w(f"  {_TITLES[kind]}: {number}")
+            if kind == "orphans" and number:
+                kinds = [o.kind for o in found.orphans]
+                w(f" ({kinds.count('dicom')} DICOM, {kinds.count('temporary')} temporary, "
+                  f"{kinds.count('other')} other)")
+            w("\n")
+        for kind in KINDS:
+            problems = getattr(found, kind)
+            if problems:
+                w(f"{_TITLES[kind][0].upper()}{_TITLES[kind][1:]}:\n")
+                _listed([p.line() for p in problems], w)
+    if found.temporary_in_use:
+        w(f"Note: {_count(len(found.temporary_in_use), 'temporary file', 'temporary files')} "
+          "younger than 10 minutes left alone (an import may be writing it).\n")
+
+
+def _listed(lines: list[str], w: Any) -> None:
+    for line in lines[:_LISTED]:
+        w(f"  {line}\n")
+    if len(lines) > _LISTED:
+        w(f"  ... and {len(lines) - _LISTED} more\n")

@@ -9,8 +9,9 @@ Study) are recomputed for the touched rows before the commit, so they are always
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from viewer.core.records import InstanceRecord
 from viewer.store.names import normalise
@@ -39,7 +40,10 @@ def _numbers(values: tuple[float, ...] | None) -> str:
     return "\\".join(repr(v) for v in values) if values else ""
 
 
-def chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+_T = TypeVar("_T")
+
+
+def chunks(items: Sequence[_T], size: int = 500) -> Iterator[Sequence[_T]]:
     """``items`` in runs of ``size``: bound variables per query, well under SQLite's limit."""
     for start in range(0, len(items), size):
         yield items[start : start + size]

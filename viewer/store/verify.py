@@ -1,0 +1,550 @@
+"""Verify a Lightbox home: the study database against the managed file store.
+
+:func:`check_home` reads, and changes nothing (the database is opened read-only, without
+migrating it, and the store's own clean-up of temporary files is not run). It reports:
+
+- ``database``: ``PRAGMA integrity_check`` and ``PRAGMA foreign_key_check``;
+- ``missing``: instance rows whose file is gone; ``size_mismatch``: whose file has
+  another size than the one recorded (truncated, or replaced behind the store's back);
+- ``orphans``: files under ``files/`` that no row names, each a ``dicom`` file (a crash
+  between the rename and the commit, a copy by hand), one of the store's own
+  ``temporary`` files (``files/.incoming/<pid>-<n>.part``) older than
+  :data:`TEMPORARY_GRACE_S`, or ``other``; younger temporary files are listed apart
+  (``temporary_in_use``), since a running import may own them. Files a repair that did
+  not finish left in ``tmp/repair-<pid>/`` (see :mod:`viewer.store.verify_repair`) are
+  orphans too, ``staged``;
+- ``misfiled``: rows whose file's own Study, Series or SOP Instance UID differs from the
+  row's (older versions filed an instance under a series UID that belonged to another
+  study), and rows whose file's header can no longer be read;
+- ``counts``: the kept-current counts (instances per series, series and instances per
+  study, Modalities in Study) that disagree with the rows.
+
+Headers and ``--deep``: the importer names every file after the UIDs of its own header
+(``files/<study>/<series>/<sop>.dcm``), so a row whose path is not the one its own UIDs
+give was filed under other UIDs than its file's. That comparison costs no file read,
+and it is how a default check finds misfiled rows (both the old misfiling and a row
+moved to another series by hand); only those rows' headers are read, to confirm and to
+name the file's UIDs. ``deep=True`` reads every stored file's header as well (~50 us
+per file from the page cache, about 0.5 s for 10,000 small files; on a cold cache, a
+spinning disk or a network home it is one random read per file, minutes for a large
+archive). It finds what the path cannot show: a file replaced by hand with another
+instance of the same size, or one whose header has rotted. The default stays a
+metadata-only check (one ``stat`` per file) that is cheap on any home.
+
+Reads are batched: one walk of the tree, one read transaction for all rows and counts,
+one ``stat`` per file (taken from the walk). The tree is walked *before* the rows are
+read: a file is renamed into place before its row is committed, so a row read after the
+walk has its file in the walk or placed since (stat'ed then), and no row of a running
+import is taken for missing. A file of a running import whose row commits after the
+read may look orphaned; such files are looked up once more before they are reported.
+
+:mod:`viewer.store.verify_repair` repairs what this finds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sqlite3
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from viewer.core.imports import printable
+from viewer.core.processes import pid_alive
+from viewer.core.records import InstanceRecord
+from viewer.dicom.structure import PROBE_LENGTH, probe
+from viewer.store.filestore import safe_component
+from viewer.store.importer import prepare
+from viewer.store.schema import SCHEMA_VERSION
+from viewer.store.study_store import DATABASE_NAME, StoreError
+from viewer.store.writer import existing
+
+TEMPORARY_GRACE_S = 600.0
+"""A temporary file younger than this may belong to a running import; it is left alone."""
+
+KINDS = ("database", "missing", "size_mismatch", "orphans", "misfiled", "counts")
+"""The problem kinds, in the order they are reported."""
+
+STAGING_PREFIX = "repair-"
+"""``tmp/repair-<pid>`` in the home: where a repair keeps second names of the files it
+imports in place, until the import is done (:mod:`viewer.store.verify_repair`)."""
+
+# FileStore._temporary: "<pid>-<counter>.part" in files/.incoming.
+_TEMPORARY = re.compile(r"[0-9]+-[0-9]+\.part")
+_INCOMING = "files/.incoming/"
+# prepare() words an operating system error so; any other failure is the file's content.
+_OS_ERROR = "cannot read:"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """An instance row: the UIDs it is filed under and the file it names."""
+
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    path: str  # relative to the home, as stored
+    size: int  # as recorded
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseProblem:
+    """What ``PRAGMA integrity_check`` or ``foreign_key_check`` said, or why the
+    database could not be read at all (``check`` is ``integrity``, ``foreign_key`` or
+    ``open``)."""
+
+    check: str
+    detail: str
+    table: str = ""
+    rowid: int | None = None
+
+    def line(self) -> str:
+        """One line for the report."""
+        return f"{self.check}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class MissingFile:
+    """A row whose file is gone (``reason`` empty), or cannot be looked at."""
+
+    row: Row
+    reason: str = ""
+
+    def line(self) -> str:
+        """One line for the report."""
+        what = f"cannot be read ({self.reason})" if self.reason else "is missing"
+        return f"{_row_text(self.row)}: {printable(self.row.path)} {what}"
+
+
+@dataclass(frozen=True, slots=True)
+class SizeMismatch:
+    """A row whose file's size is not the recorded one."""
+
+    row: Row
+    actual: int
+
+    def line(self) -> str:
+        """One line for the report."""
+        return (f"{_row_text(self.row)}: {printable(self.row.path)} has {self.actual} bytes, "
+                f"{self.row.size} recorded")
+
+
+@dataclass(frozen=True, slots=True)
+class Misfiled:
+    """A row filed under other UIDs than its file's own, or whose file's header cannot be
+    read (``reason``; the file's UIDs are then empty)."""
+
+    row: Row
+    file_study_uid: str = ""
+    file_series_uid: str = ""
+    file_sop_uid: str = ""
+    reason: str = ""
+
+    def line(self) -> str:
+        """One line for the report."""
+        where = f"{_row_text(self.row)}: {printable(self.row.path)}"
+        if self.reason:
+            return f"{where}: the header cannot be read ({printable(self.reason)})"
+        return (f"{where}: the file says study {self.file_study_uid}, series "
+                f"{self.file_series_uid}, instance {self.file_sop_uid}")
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """A file under ``files/`` that no row names (``dicom``, ``temporary`` or ``other``),
+    or one an interrupted repair left (``staged``)."""
+
+    path: str
+    kind: str
+    age_s: float
+
+    def line(self) -> str:
+        """One line for the report."""
+        if self.kind == "staged":
+            return f"{printable(self.path)}: left by a repair that did not finish"
+        what = {"dicom": "DICOM file", "temporary": "temporary file"}.get(self.kind, "not DICOM")
+        return f"{printable(self.path)}: {what} without a row ({_age(self.age_s)} old)"
+
+
+@dataclass(frozen=True, slots=True)
+class CountMismatch:
+    """A kept-current value of a study or series row that disagrees with the rows."""
+
+    level: str  # "study" or "series"
+    uid: str
+    name: str  # the column: num_instances, num_series, modalities
+    recorded: str
+    actual: str
+
+    def line(self) -> str:
+        """One line for the report."""
+        recorded, actual = self.recorded or "''", self.actual or "''"
+        return f"{self.level} {self.uid}: {self.name} is {recorded}, the rows say {actual}"
+
+
+Problem = DatabaseProblem | MissingFile | SizeMismatch | Orphan | Misfiled | CountMismatch
+
+
+@dataclass(slots=True)
+class Findings:
+    """What one check found in a Lightbox home."""
+
+    home: str
+    deep: bool
+    studies: int = 0
+    series: int = 0
+    instances: int = 0
+    files: int = 0
+    headers_read: int = 0
+    seconds: float = 0.0
+    database: list[DatabaseProblem] = field(default_factory=list)
+    missing: list[MissingFile] = field(default_factory=list)
+    size_mismatch: list[SizeMismatch] = field(default_factory=list)
+    orphans: list[Orphan] = field(default_factory=list)
+    misfiled: list[Misfiled] = field(default_factory=list)
+    counts: list[CountMismatch] = field(default_factory=list)
+    temporary_in_use: list[Orphan] = field(default_factory=list)
+
+    def problems(self) -> dict[str, list[Problem]]:
+        """The problems by kind, in :data:`KINDS` order."""
+        return {kind: list(getattr(self, kind)) for kind in KINDS}
+
+    @property
+    def problem_count(self) -> int:
+        """How many problems, of all kinds (temporary files in use are none)."""
+        return sum(len(getattr(self, kind)) for kind in KINDS)
+
+    @property
+    def sound(self) -> bool:
+        """No problem of any kind."""
+        return self.problem_count == 0
+
+    @property
+    def database_damaged(self) -> bool:
+        """The database itself failed its integrity check (or could not be read)."""
+        return any(p.check != "foreign_key" for p in self.database)
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON object: totals, ``sound``, and a list per problem kind."""
+        out: dict[str, object] = {
+            "home": printable(self.home), "deep": self.deep, "sound": self.sound,
+            "studies": self.studies, "series": self.series, "instances": self.instances,
+            "files": self.files, "headers_read": self.headers_read,
+            "seconds": round(self.seconds, 3),
+        }
+        for kind in (*KINDS, "temporary_in_use"):
+            out[kind] = [_json(p) for p in getattr(self, kind)]
+        return out
+
+
+def _json(problem: Problem) -> dict[str, object]:
+    data = asdict(problem)
+    row = data.pop("row", None)
+    if row is not None:
+        data = {**row, "recorded_size": row.pop("size"), **data}
+    if "path" in data:
+        data["path"] = printable(str(data["path"]))
+    if "age_s" in data:
+        data["age_s"] = round(float(data["age_s"]), 1)
+    return data
+
+
+def _row_text(row: Row) -> str:
+    return f"instance {row.sop_uid} (series {row.series_uid or '?'}, study {row.study_uid or '?'})"
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@contextlib.contextmanager
+def read_only(database: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the study database (no migration, no write).
+
+    Raises
+    ------
+    StoreError
+        The database was written by a newer Lightbox (its schema is unknown here).
+    """
+    conn = sqlite3.connect(f"{database.absolute().as_uri()}?mode=ro", uri=True,
+                           isolation_level=None, timeout=30.0)
+    try:
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+        except sqlite3.DatabaseError:
+            version = 0  # not a database at all: the integrity check says so
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{database}: the study database has schema {version}, newer "
+                             f"than this Lightbox ({SCHEMA_VERSION}); check it with that one")
+        yield conn
+    finally:
+        conn.close()
+
+
+def staged(home: Path) -> dict[Path, list[str]]:
+    """The staging folders of repairs whose process has ended, each with the paths of
+    its files relative to it (``files/...``, where each came from)."""
+    found: dict[Path, list[str]] = {}
+    try:
+        folders = [e for e in os.scandir(home / "tmp") if e.name.startswith(STAGING_PREFIX)]
+    except OSError:
+        return found
+    for entry in folders:
+        pid = entry.name.removeprefix(STAGING_PREFIX)
+        if not entry.is_dir(follow_symlinks=False) or (pid.isdigit() and pid_alive(int(pid))):
+            continue
+        files: list[str] = []
+        for folder, _dirs, names in os.walk(entry.path):
+            files.extend(os.path.relpath(os.path.join(folder, n), entry.path) for n in names)
+        found[Path(entry.path)] = sorted(files)
+    return found
+
+
+def walk(home: Path) -> tuple[dict[str, os.stat_result], list[str]]:
+    """Every entry under ``home/files``: regular files with their ``lstat``, by path
+    relative to the home, and the paths of anything else (links, FIFOs, sockets).
+
+    Symbolic links are not followed: nothing the store writes is one.
+    """
+    files: dict[str, os.stat_result] = {}
+    others: list[str] = []
+    root = home / "files"
+    stack = [(str(root), "files")]
+    while stack:
+        folder, relative = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(f"{folder}: cannot be listed ({exc.strerror or exc})") from exc
+        for entry in entries:
+            name = f"{relative}/{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((entry.path, name))
+            elif entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):  # removed since listed
+                    files[name] = entry.stat(follow_symlinks=False)
+            else:
+                others.append(name)
+    return files, others
+
+
+def read_rows(conn: sqlite3.Connection) -> list[Row]:
+    """Every instance row with the series and study it is filed under (one query; a row
+    whose series or study is gone, a foreign key problem, has empty UIDs there)."""
+    return [
+        Row(study or "", series or "", sop, path, int(size))
+        for sop, series, study, path, size in conn.execute(
+            "SELECT i.sop_uid, e.series_uid, s.study_uid, i.file_path, i.file_size "
+            "FROM instances AS i LEFT JOIN series AS e ON e.pk = i.series_pk "
+            "LEFT JOIN studies AS s ON s.pk = e.study_pk")
+    ]
+
+
+_SERIES_COUNTS = (
+    "SELECT e.pk, e.series_uid, e.num_instances, "
+    "(SELECT count(*) FROM instances AS i WHERE i.series_pk = e.pk) AS actual "
+    "FROM series AS e WHERE e.num_instances != actual")
+_STUDY_COUNTS = (
+    "SELECT s.pk, s.study_uid, s.num_series, s.num_instances, s.modalities, "
+    "(SELECT count(*) FROM series AS e WHERE e.study_pk = s.pk), "
+    "(SELECT count(*) FROM instances AS i JOIN series AS e ON e.pk = i.series_pk "
+    " WHERE e.study_pk = s.pk), "
+    "coalesce((SELECT group_concat(modality, '\\') FROM (SELECT DISTINCT e.modality "
+    " FROM series AS e WHERE e.study_pk = s.pk AND e.modality != '' ORDER BY e.modality)), '') "
+    "FROM studies AS s")
+
+
+def count_mismatches(conn: sqlite3.Connection) -> tuple[list[CountMismatch], set[int], set[int]]:
+    """The kept-current values that disagree with the rows (two queries), and the
+    primary keys of the series and studies that hold them."""
+    found: list[CountMismatch] = []
+    series_pks: set[int] = set()
+    study_pks: set[int] = set()
+    for pk, uid, recorded, actual in conn.execute(_SERIES_COUNTS):
+        found.append(CountMismatch("series", uid, "num_instances", str(recorded), str(actual)))
+        series_pks.add(int(pk))
+    for pk, uid, *values in conn.execute(_STUDY_COUNTS):
+        for name, recorded, actual in zip(("num_series", "num_instances", "modalities"),
+                                          values[:3], values[3:], strict=True):
+            if recorded != actual:
+                found.append(CountMismatch("study", uid, name, str(recorded), str(actual)))
+                study_pks.add(int(pk))
+    return found, series_pks, study_pks
+
+
+def database_problems(conn: sqlite3.Connection) -> list[DatabaseProblem]:
+    """``PRAGMA integrity_check``, then (when the file is sound) ``foreign_key_check``."""
+    problems = [DatabaseProblem("integrity", str(message))
+                for (message,) in conn.execute("PRAGMA integrity_check") if message != "ok"]
+    if problems:
+        return problems
+    return [
+        DatabaseProblem("foreign_key", f"{table} row {rowid} refers to a missing {parent} row",
+                        table=str(table), rowid=int(rowid) if rowid is not None else None)
+        for table, rowid, parent, _fk in conn.execute("PRAGMA foreign_key_check")
+    ]
+
+
+def header(path: Path, size: int) -> InstanceRecord | str:
+    """The record of a stored file, read as the importer reads it (only its header when
+    it is large), or why it cannot be read."""
+    outcome = prepare(path, size)
+    return outcome.prepared.record if outcome.prepared is not None else outcome.problem
+
+
+def damaged(reason: str) -> bool:
+    """Whether a header that cannot be read is the file's fault (its content), not the
+    system's (no permission, an I/O error): only then is the file moved aside."""
+    return not reason.startswith(_OS_ERROR)
+
+
+def canonical(row: Row) -> str:
+    """Where the importer puts an instance with this row's UIDs: FileStore.relative_path,
+    which a FileStore cannot lend without creating its folders (a check writes nothing)."""
+    return "/".join(("files", safe_component(row.study_uid), safe_component(row.series_uid),
+                     safe_component(row.sop_uid) + ".dcm"))
+
+
+def classify(home: Path, relative: str, info: os.stat_result | None, now: float) -> Orphan:
+    """What a file no row names is: the store's ``temporary`` file, ``dicom`` (its first
+    bytes, as an import probes them) or ``other``."""
+    age = max(0.0, now - info.st_mtime) if info is not None else 0.0
+    if info is None or not stat.S_ISREG(info.st_mode):
+        return Orphan(relative, "other", age)
+    name = relative.rsplit("/", 1)[-1]
+    if relative.startswith(_INCOMING) and _TEMPORARY.fullmatch(name):
+        return Orphan(relative, "temporary", age)
+    try:
+        with open(home / relative, "rb") as f:
+            head = f.read(PROBE_LENGTH)
+    except OSError:
+        return Orphan(relative, "dicom", age)  # unreadable: it may be one, never guess not
+    return Orphan(relative, "dicom" if probe(head) else "other", age)
+
+
+def find_orphans(home: Path, conn: sqlite3.Connection | None, files: dict[str, os.stat_result],
+                 others: list[str], named: set[str]) -> tuple[list[Orphan], list[Orphan]]:
+    """Orphans among the walked entries (not in ``named``), and temporary files in use.
+
+    A file renamed into place by a running import, whose row was committed after the
+    rows were read, is looked up once more by its SOP Instance UID (its file name)."""
+    now = time.time()
+    unnamed = sorted(set(files) - named)
+    stems = [p.rsplit("/", 1)[-1].removesuffix(".dcm") for p in unnamed]
+    since = ({path for _size, _digest, path in existing(conn, stems).values()}
+             if conn is not None else set())
+    orphans: list[Orphan] = []
+    in_use: list[Orphan] = []
+    for relative in unnamed:
+        if relative in since:
+            continue
+        orphan = classify(home, relative, files[relative], now)
+        young = orphan.kind == "temporary" and orphan.age_s < TEMPORARY_GRACE_S
+        (in_use if young else orphans).append(orphan)
+    for relative in others:
+        if relative not in named:
+            orphans.append(Orphan(relative, "other", 0.0))
+    for folder, inside in staged(home).items():
+        orphans.extend(Orphan(str((folder / p).relative_to(home)), "staged", 0.0)
+                       for p in inside)
+    return orphans, in_use
+
+
+def check_home(home: Path, *, deep: bool = False) -> Findings:
+    """Check the Lightbox home ``home``; change nothing.
+
+    Parameters
+    ----------
+    home : Path
+        The Lightbox home (``studies.sqlite`` and ``files/``).
+    deep : bool
+        Read every stored file's header, not only those whose path disagrees with their
+        row (see the module docstring for why this is not the default).
+
+    Returns
+    -------
+    Findings
+        Totals and the problems by kind.
+
+    Raises
+    ------
+    StoreError
+        The file tree cannot be listed, or the database is newer than this Lightbox.
+    """
+    started = time.monotonic()
+    found = Findings(home=str(home), deep=deep)
+    database = home / DATABASE_NAME
+    files, others = walk(home)  # before the rows: see the module docstring
+    found.files = len(files)
+    if not database.exists():
+        found.orphans, found.temporary_in_use = find_orphans(home, None, files, others, set())
+        found.seconds = time.monotonic() - started
+        return found
+    with read_only(database) as conn:
+        try:
+            conn.execute("BEGIN")  # one snapshot for the rows and the counts
+            found.database = database_problems(conn)
+            if found.database_damaged:
+                conn.execute("ROLLBACK")
+                found.seconds = time.monotonic() - started
+                return found  # rows read from a damaged file would mislead
+            rows = read_rows(conn)
+            found.counts, _series, _studies = count_mismatches(conn)
+            found.studies, found.series = conn.execute(
+                "SELECT (SELECT count(*) FROM studies), (SELECT count(*) FROM series)").fetchone()
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            found.database.append(DatabaseProblem("open", f"cannot be read ({exc})"))
+            found.seconds = time.monotonic() - started
+            return found
+        found.instances = len(rows)
+        _check_rows(home, rows, files, found)
+        found.orphans, found.temporary_in_use = find_orphans(
+            home, conn, files, others, {r.path for r in rows})
+    found.seconds = time.monotonic() - started
+    return found
+
+
+def _check_rows(home: Path, rows: list[Row], files: dict[str, os.stat_result],
+                found: Findings) -> None:
+    """Missing files and sizes (one stat per file, from the walk where it has it), then
+    the headers of the rows whose path disagrees with their UIDs (all with ``deep``)."""
+    for row in rows:
+        info = files.get(row.path)
+        if info is None:  # placed after the walk, or gone
+            try:
+                info = os.stat(home / row.path)
+            except (FileNotFoundError, NotADirectoryError):
+                found.missing.append(MissingFile(row))
+                continue
+            except OSError as exc:
+                found.missing.append(MissingFile(row, exc.strerror or str(exc)))
+                continue
+        if info.st_size != row.size:
+            found.size_mismatch.append(SizeMismatch(row, info.st_size))
+        elif not row.series_uid or not row.study_uid:
+            continue  # its series or study row is gone: a foreign key problem, said so
+        elif found.deep or row.path != canonical(row):
+            found.headers_read += 1
+            record = header(home / row.path, info.st_size)
+            if isinstance(record, str):
+                found.misfiled.append(Misfiled(row, reason=record))
+            elif (record.study_uid, record.series_uid, record.sop_instance_uid) != (
+                    row.study_uid, row.series_uid, row.sop_uid):
+                found.misfiled.append(Misfiled(row, record.study_uid, record.series_uid,
+                                               record.sop_instance_uid))
