@@ -61,3 +61,32 @@ def test_a_full_disk_stops_a_retrieve_and_a_retry_fetches_the_rest(
                          "--method", method)
         assert done.returncode == 0, done.stderr
         assert _sound(home) == 212
+
+
+def test_a_listening_scp_that_filled_the_disk_stores_again_once_there_is_room(
+        orthanc: PeerProcess, move_port: int, tmp_path: Path) -> None:
+    # The always-on storage SCP outlives the retrieve that filled the disk: the next
+    # retrieve, after space was freed, must not be stopped by that old failure.
+    from tests.net.conftest import node_for
+    from viewer.core.settings import NetworkSettings
+    from viewer.net.retrieve import RetrieveRequest, retrieve
+    from viewer.net.scp import StorageSCP
+    from viewer.net.sinks import BatchSink
+
+    local = NetworkSettings(ae_title="LIGHTBOX", port=move_port, bind_address="127.0.0.1")
+    node = node_for(orthanc)
+    request = RetrieveRequest(study_uid("yamada"))
+    with small_disk(tmp_path / "disk", "400k") as disk:
+        home = disk / "home"
+        with StudyStore.open(home) as store:
+            sink = BatchSink(store.add_received_files)
+            with StorageSCP(local, [node], home / "incoming", sink) as scp:
+                first = list(retrieve(node, local, request, sink, home / "incoming",
+                                      method="move", scp=scp))[-1]
+                assert not first.ok and "is full, so the retrieve stopped" in first.message
+                grow(disk, "16m")
+                second = list(retrieve(node, local, request, sink, home / "incoming",
+                                       method="move", scp=scp,
+                                       already_have=store.has_instances))[-1]
+                assert second.ok, second.message
+        assert _sound(home) == 212

@@ -90,6 +90,10 @@ class RecentUids:
         if len(self._uids) > self.limit:
             del self._uids[next(iter(self._uids))]
 
+    def discard(self, uid: str) -> None:
+        """Forget ``uid`` (it arrived, but the sink did not take it)."""
+        self._uids.pop(uid, None)
+
     def __contains__(self, uid: object) -> bool:
         return uid in self._uids
 
@@ -272,8 +276,11 @@ class Receiver:
         self.bytes_written = 0
         self.delivered = 0
         self.failures: list[tuple[str, str]] = []  # (SOP Instance UID, reason)
-        # The folder whose disk filled up, once one has: nothing more can be stored.
+        # The folder whose disk is full, since a write or a commit failed for want of space
+        # and until an instance is stored again (space was freed); ``full_events`` counts
+        # the failures, so that a retrieve tells its own from an earlier one's.
         self.full = ""
+        self.full_events = 0
         # What arrived, for a retrieve that uses a storage SCP running for the whole
         # session: bounded, so that SCP does not grow without end.
         self.uids = RecentUids(RECENT_UIDS)
@@ -436,6 +443,7 @@ class Receiver:
     def note_full(self) -> None:
         """The disk of ``incoming`` (the store's) is full: remember it, say it once."""
         with self._lock:
+            self.full_events += 1
             if self.full:
                 return
             self.full = str(self.incoming)
@@ -453,8 +461,12 @@ class Receiver:
             for item, problem in zip(items, problems, strict=True):
                 if not problem:
                     self.delivered += 1
+                    self.full = ""  # stored: there is room again
                     continue
                 self.failures.append((item.sop_instance_uid, problem))
+                # Not arrived, for a retrieve asking what is still missing: a retry
+                # through the same storage SCP must fetch it again.
+                self.uids.discard(item.sop_instance_uid)
                 if not self.full:  # a full disk is said once, by note_full
                     LOGGER.warning("received instance %s not imported: %s",
                                    item.sop_instance_uid, problem)
@@ -507,7 +519,6 @@ class Receiver:
         """Take data sets again after :meth:`close` (a storage SCP started again)."""
         with self._lock:
             self._closed = False
-            self.full = ""  # space may have been freed since
 
     def close(self) -> None:
         """Refuse new data sets, drop those cut off mid-way, drain, stop the worker."""

@@ -71,6 +71,9 @@ def drive(
     w = where(node, local, our_host)
     progress.phase = "transfer"
     final_status = 0x0000
+    # A long-running storage SCP's receiver may have filled the disk before (and space
+    # been freed since): only this retrieve's failures stop it.
+    fulls = receiver.full_events
     for n, identifier in enumerate(identifiers, start=1):
         msg_id = n
         base = (progress.completed, progress.failed, progress.warning)
@@ -114,9 +117,9 @@ def drive(
                     progress.expected = (progress.remaining + progress.completed
                                          + progress.failed + progress.warning)
                 progress.received = receiver.written
-                if receiver.full and not progress.stopped:
+                if receiver.full_events > fulls and not progress.stopped:
                     # Every further instance would fail alike: stop the PACS sending.
-                    progress.stopped = explain.store_full(receiver.full)
+                    progress.stopped = explain.store_full(str(receiver.incoming))
                     on_cancel()
                 if code in PENDING:
                     yield progress.snapshot()
@@ -148,8 +151,8 @@ def drive(
             w, progress.method, progress.status, progress.completed, progress.failed,
             progress.warning, progress.error_comment)
     progress.not_imported = len(receiver.failures)
-    if receiver.full and not progress.stopped:  # filled up with the last instance
-        progress.stopped = explain.store_full(receiver.full)
+    if receiver.full_events > fulls and not progress.stopped:  # full with the last one
+        progress.stopped = explain.store_full(str(receiver.incoming))
     if progress.stopped:
         progress.message = progress.stopped
     elif receiver.failures:
