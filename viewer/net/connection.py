@@ -7,6 +7,7 @@ turns any failure into a :class:`viewer.core.errors.PeerError` whose text comes 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -19,6 +20,7 @@ from typing import Any
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext
+from pynetdicom.transport import AddressInformation, AssociationSocket
 
 from viewer.core.errors import CancelledError, PeerError, PeerUnreachableError, UsageError
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
@@ -158,9 +160,67 @@ def where(node: NodeRecord, local: NetworkSettings, our_host: str = "") -> expla
     )
 
 
-def make_ae(node: NodeRecord, local: NetworkSettings) -> AE:
-    """Return a requestor AE with our identity and this node's timeouts."""
-    ae = AE(ae_title=node.calling_aet or local.ae_title)
+class RequestorAE(AE):
+    """A requestor AE whose association request can be stopped from another thread.
+
+    pynetdicom's ``associate`` blocks while the TCP (and TLS) connection is made, up to
+    the connection timeout, and then while it waits for the A-ASSOCIATE-AC or -RJ, up to
+    the ACSE timeout; it offers no way to stop in between. This AE
+    keeps the association being requested, so that :meth:`stop_request` can end the
+    wait at once: a PACS that accepts TCP and never answers held a Stop for 30 s.
+    """
+
+    def __init__(self, ae_title: str) -> None:
+        super().__init__(ae_title=ae_title)
+        self._request_lock = threading.Lock()
+        self._requesting: tuple[Association, AssociationSocket] | None = None
+        self._request_stopped = False
+
+    def _create_socket(self, assoc: Association, address: AddressInformation,
+                       tls_args: tuple[ssl.SSLContext, str] | None) -> AssociationSocket:
+        # Called by associate() once per request, before anything is sent or connected.
+        sock = super()._create_socket(assoc, address, tls_args)
+        with self._request_lock:
+            stopped = self._request_stopped
+            if not stopped:
+                self._requesting = (assoc, sock)
+        if stopped:
+            sock.close()
+            raise CancelledError("cancelled")
+        return sock
+
+    def stop_request(self) -> None:
+        """End the association request in progress now; safe from any thread.
+
+        While connecting (TCP or the TLS handshake) the socket is shut down, which makes
+        the connect fail at once. While waiting for the peer's answer, the wait is woken
+        as its ACSE timeout would wake it, so pynetdicom takes its usual way out: an
+        A-ABORT (PS3.8 7.3: either side may abort at any time) and the connection
+        closed. The caller of ``associate`` then finds the association not established.
+        """
+        with self._request_lock:
+            self._request_stopped = True
+            requesting = self._requesting
+        if requesting is None:
+            return  # _create_socket sees the flag and refuses to start
+        assoc, sock = requesting
+        # None is what the ACSE's wait returns when its timeout expires.
+        assoc.dul.to_user_queue.put(None)  # type: ignore[arg-type]
+        raw = sock.socket
+        if not sock._is_connected and raw is not None:
+            # socket.socket's own shutdown: an SSLSocket's would drop its SSL object
+            # under the handshake running on the DUL thread.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(raw, socket.SHUT_RDWR)
+
+
+def make_ae(node: NodeRecord, local: NetworkSettings) -> RequestorAE:
+    """Return a requestor AE with our identity and this node's timeouts.
+
+    Its association request can be stopped from another thread (see
+    :func:`open_association`'s ``cancel``).
+    """
+    ae = RequestorAE(node.calling_aet or local.ae_title)
     ae.implementation_class_uid = IMPLEMENTATION_CLASS_UID
     ae.implementation_version_name = IMPLEMENTATION_VERSION_NAME
     ae.connection_timeout = node.connect_timeout
@@ -195,11 +255,18 @@ def open_association(
         Extended negotiation items (SCP/SCU Role Selection for C-GET, PS3.7 D.3.3.4).
     handlers : sequence of (event, handler)
         pynetdicom event handlers bound for the life of the association.
+    cancel : CancelToken, optional
+        Cancelling while the association is being set up (TCP, TLS, A-ASSOCIATE-RQ
+        waiting for its AC or RJ, PS3.8 7.1) stops the request at once, with an A-ABORT
+        once connected, rather than after the connection or ACSE timeout.
 
     Raises
     ------
     PeerUnreachableError
         The association could not be established; the text says what to check.
+    CancelledError
+        ``cancel`` was cancelled before or while the association was set up (an
+        association established at that moment is aborted).
     """
     if cancel is not None:
         cancel.raise_if_cancelled()
@@ -211,6 +278,7 @@ def open_association(
         set_nodelay(event)
 
     tls_args = (client_ssl_context(node), node.host) if node.uses_tls else None
+    unregister = cancel.on_cancel(ae.stop_request) if cancel is not None else None
     try:
         assoc = ae.associate(
             node.host,
@@ -225,6 +293,15 @@ def open_association(
     except socket.gaierror as exc:  # pynetdicom resolves the address before connecting
         raise PeerUnreachableError(node.name, explain.unreachable(
             where(node, local), exc.strerror or str(exc))) from None
+    finally:
+        if unregister is not None:
+            unregister()
+    if cancel is not None and cancel.cancelled:
+        # The peer may have accepted just as the cancel came: the caller wants nothing
+        # more of it, and an association left open would hold the PACS's resources.
+        if assoc.is_established:
+            assoc.abort()
+        raise CancelledError("cancelled")
     if assoc.is_established:
         return assoc
     w = where(node, local)

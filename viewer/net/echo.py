@@ -36,10 +36,18 @@ class EchoResult:
 def echo(node: NodeRecord, local: NetworkSettings, cancel: CancelToken | None = None) -> EchoResult:
     """Verify ``node`` with C-ECHO (PS3.7 9.1.5) and time it.
 
+    Parameters
+    ----------
+    cancel : CancelToken, optional
+        Cancelling while the association is set up gives it up at once (the C-ECHO
+        itself is one short exchange, which is not interrupted).
+
     Raises
     ------
     PeerError
         The association failed or the PACS answered with a non-success status.
+    CancelledError
+        Cancelled before or while the association was set up.
     """
     start = time.perf_counter()
     assoc = open_association(

@@ -186,12 +186,16 @@ def find(
     ----------
     cancel : CancelToken, optional
         Cancelling sends C-CANCEL; the generator then ends after the PACS's final
-        response (PS3.7 9.3.2.3) without raising.
+        response (PS3.7 9.3.2.3) without raising. Before the association is established
+        there is nothing to send it on: the request is given up at once instead.
 
     Raises
     ------
     PeerError
         Association failure, a failure status, or the PACS stopped answering.
+    CancelledError
+        Cancelled before or while the association was set up (a PACS that accepts the
+        connection and never answers no longer holds a cancel for the ACSE timeout).
     """
     with contextlib.closing(find_identifiers(node, local, spec, cancel)) as identifiers:
         for ident in identifiers:

@@ -5,6 +5,12 @@ every configured node, on the plain port and (when our TLS settings are complete
 DICOM TLS port. What arrives goes to the store's received-file import; the Q/R panel's
 C-MOVE retrieves use this SCP instead of starting their own. A status-bar label says
 where it listens, or why it cannot (the port is taken: the PeerError text).
+
+A second application (or ``lightbox listen``) on the same home finds the port taken by
+the first, whose SCP stores into the same store: its C-MOVEs go through that listener
+(``listener.json``, :class:`viewer.net.listener.ListenerFile`). The label says so rather
+than advising another port, which would break the registration on the PACS; once the
+other process is gone, this one takes over the port.
 """
 
 from __future__ import annotations
@@ -15,9 +21,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QWidget
 
-from viewer.core.errors import LightboxError
+from viewer.core.errors import LightboxError, PeerError
 from viewer.core.settings import NetworkSettings
-from viewer.net.listener import HomeListener
+from viewer.net.listener import HomeListener, ListenerFile, ListenerRecord
 from viewer.net.scp import StorageSCP
 from viewer.net.sinks import CountingSink, Sink
 
@@ -64,6 +70,8 @@ class AlwaysListening(QObject):
         self.listener = HomeListener(home, local, incoming, self._counting)
         self.status = ""
         self.error = False
+        #: Another live process of this home that listens on our port, while it does.
+        self.other: ListenerRecord | None = None
         self.label = QLabel("")
         self.label.setObjectName("listeningLabel")
         self.label.setVisible(False)
@@ -83,11 +91,37 @@ class AlwaysListening(QObject):
         try:
             self.listener.start()
         except LightboxError as exc:
-            self._say(f"Not listening for C-MOVE: {exc}", error=True)
+            # Only a taken port (PeerError) can be the other listener's doing; a missing
+            # node or TLS file is ours to fix whoever listens.
+            other = self._other_listener() if isinstance(exc, PeerError) else None
+            if other is None:
+                self.other = None
+                self._say(f"Not listening for C-MOVE: {exc}", error=True)
+                return False
+            # Not an error: C-MOVE works through it, and the port must stay the one
+            # registered on the PACS. The timer watches for it to end.
+            self.other = other
+            self._say(f"Another Lightbox window of this home is listening on port "
+                      f"{other.port} (pid {other.pid}); C-MOVE goes through it",
+                      error=False)
+            self._timer.start()
             return False
+        self.other = None
         self._say(f"Listening as {self.listener.describe()}", error=False)
         self._timer.start()
         return True
+
+    def _other_listener(self) -> ListenerRecord | None:
+        """The live listener of this home in another process that serves our plain port.
+
+        Only then does a C-MOVE of ours reach the store through it (the retrieve checks
+        the same record, :func:`viewer.net.transfer.run_move`); a listener on another
+        port, or a record left by a process that is gone, does not help.
+        """
+        record = ListenerFile(self._home).live()
+        if record is None or not record.serves_port(self.local.port, tls=False):
+            return None
+        return record
 
     def apply_settings(self, local: NetworkSettings) -> None:
         """Our AE settings changed: listen anew with them (or stop, without always-listen)."""
@@ -100,7 +134,12 @@ class AlwaysListening(QObject):
             self.label.setVisible(bool(local.always_listen))
 
     def poll(self) -> None:
-        """Follow ``nodes.toml`` and tell about arrivals."""
+        """Follow ``nodes.toml``, tell about arrivals, and take over the port once the
+        other process of this home that listened on it has ended."""
+        if self.other is not None and self.listener.scp is None and (
+                self._other_listener() is None):
+            self.other = None
+            self.start()
         nodes = self.listener.refresh_nodes()
         if nodes is not None:
             LOGGER.info("storage SCP now accepts %d nodes", len(nodes))
@@ -120,6 +159,7 @@ class AlwaysListening(QObject):
     def stop(self) -> None:
         """Stop listening (hands over what arrived) and remove the listener record."""
         self._timer.stop()
+        self.other = None
         if self.listener.scp is not None:
             self.listener.stop()
             self._say("Not listening", error=False)

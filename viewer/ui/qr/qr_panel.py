@@ -84,7 +84,9 @@ class QueryRetrieveWidget(QWidget):
         self.retrieve_pool.setMaxThreadCount(1)
         self._generation = 0
         self._query: FindWorker | None = None
-        self._results_node: NodeRecord | None = None
+        # The node the listed results came from, by name: its record is looked up again
+        # when it is used, so an edit (e.g. its retrieve method) or a removal counts.
+        self._results_name: str | None = None
         self._series: dict[str, FindWorker] = {}
         self._series_found: dict[str, list[dict[str, Any]]] = {}
         self._retrieves: dict[str, RetrieveWorker] = {}
@@ -251,7 +253,7 @@ class QueryRetrieveWidget(QWidget):
         self._stop_finds()
         self._generation += 1
         self.results_model.clear()
-        self._results_node = node
+        self._results_name = node.name
         worker = FindWorker(self.service, node, spec, tag=str(self._generation))
         worker.signals.matches.connect(self._on_matches)
         worker.signals.finished.connect(self._on_find_finished)
@@ -278,10 +280,26 @@ class QueryRetrieveWidget(QWidget):
     def _series_tag(self, study_uid: str) -> str:
         return f"{self._generation}/{study_uid}"
 
+    def results_node(self) -> NodeRecord | None:
+        """The node the listed results came from, as configured now (None if it was
+        removed or renamed since the search, or no search ran)."""
+        name = self._results_name
+        if name is None or name not in self.nodes:
+            return None
+        return self.nodes.get(name)
+
+    def _node_gone(self) -> str:
+        return (f"Node {self._results_name} no longer exists (removed or renamed since the "
+                "search): search again on a configured node")
+
     def load_series(self, study_uid: str) -> None:
         """Drill down: a SERIES-level C-FIND for one study (PS3.4 C.4.1.2.2.1)."""
-        node = self._results_node
-        if node is None or study_uid in self._series:
+        if self._results_name is None or study_uid in self._series:
+            return
+        node = self.results_node()
+        if node is None:
+            self.results_model.series_failed(study_uid, self._node_gone())
+            self.show_status(self._node_gone(), error=True)
             return
         try:
             spec = QuerySpec(level="series", model="study", study_uids=(study_uid,)).validated()
@@ -324,7 +342,7 @@ class QueryRetrieveWidget(QWidget):
             self.results_model.set_series(which[1], self._series_found.pop(which[1], []))
             return
         self._query = None
-        node = self._results_node.name if self._results_node else ""
+        node = self._results_name or ""
         n = self.results_model.study_count()
         plural = "study" if n == 1 else "studies"
         self.show_status(f"Stopped: {n} {plural} listed from {node}" if cancelled
@@ -373,8 +391,19 @@ class QueryRetrieveWidget(QWidget):
             self.start_retrieve(request)
 
     def start_retrieve(self, request: RetrieveRequest) -> None:
-        """Queue one retrieve; it gets its own progress row with a Cancel button."""
-        node = self._results_node or self.current_node()
+        """Queue one retrieve; it gets its own progress row with a Cancel button.
+
+        The node the results came from is looked up by name now, not taken as it was at
+        the search: a retrieve method or timeout changed since (Edit...) applies, and a
+        node removed since is not used at all.
+        """
+        if self._results_name is not None:
+            node = self.results_node()
+            if node is None:
+                self.show_status(self._node_gone(), error=True)
+                return
+        else:
+            node = self.current_node()
         if node is None:
             self.show_status("Add a PACS node first (Add...)", error=True)
             return

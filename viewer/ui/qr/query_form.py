@@ -75,6 +75,89 @@ def date_range(choice: str, today: date, start: date | None = None,
     raise UsageError(f"unknown date choice {choice!r}")
 
 
+def _has_wildcard(text: str) -> bool:
+    return "*" in text or "?" in text
+
+
+def name_matching_value(text: str) -> str:
+    """The Patient Name matching value for a name as a clinician types it.
+
+    Without ``*`` or ``?`` a value is single value matching (PS3.4 C.2.2.2.1): the PACS
+    lists only names equal to it, so "smith" finds no "SMITH^JOHN", where the local
+    browser finds it. A typed name is therefore taken as the beginning of the name and
+    sent with a trailing ``*`` (wildcard matching, PS3.4 C.2.2.2.4). The name as people
+    write it, "Smith, John" or "Smith John", becomes the Person Name's components
+    (PS3.5 6.2.1.1, family name ``^`` given name): ``Smith^John*``. A family name of
+    several words needs the comma ("van der Berg, Jan"). A value with a wildcard, or
+    already written with ``^`` or ``=``, is sent as typed (plus the trailing ``*`` for
+    the latter). The command line (``lightbox query --patient``) keeps the exact DICOM
+    semantics.
+
+    Parameters
+    ----------
+    text : str
+        What was typed.
+
+    Returns
+    -------
+    str
+        ``""`` for an empty field (universal matching, PS3.4 C.2.2.2.3), else the value
+        to send.
+
+    Examples
+    --------
+    >>> name_matching_value("smith")
+    'smith*'
+    >>> name_matching_value("Smith, John")
+    'Smith^John*'
+    >>> name_matching_value("Smith John")
+    'Smith^John*'
+    >>> name_matching_value("DOE*")
+    'DOE*'
+    """
+    text = " ".join(text.split())
+    if not text or _has_wildcard(text):
+        return text
+    if "^" in text or "=" in text:
+        return text + "*"
+    if "," in text:
+        family, _, given = (part.strip() for part in text.partition(","))
+    else:
+        family, _, given = text.partition(" ")
+    if not given:
+        return family + "*"
+    # An empty family name (", John") matches any: the given name still narrows it.
+    return f"{family or '*'}^{given}*"
+
+
+def text_matching_value(text: str) -> str:
+    """The matching value of a free-text key (Study Description) as a user types it.
+
+    As for the name (:func:`name_matching_value`): without ``*`` or ``?`` the PACS would
+    match only the whole description (single value matching, PS3.4 C.2.2.2.1), so
+    "CHEST" is sent as ``CHEST*``, the descriptions that begin with it (wildcard
+    matching, PS3.4 C.2.2.2.4). With a wildcard the text is sent as typed. The case is
+    kept: PS3.4 C.2.2.2.1 allows matching regardless of case for PN only, and Orthanc,
+    for one, matches an LO such as Study Description case-sensitively.
+    """
+    text = text.strip()
+    return text if not text or _has_wildcard(text) else text + "*"
+
+
+NAME_TIP = (
+    "A name without * or ? finds the names that begin with it: smith is sent as smith*, "
+    "and \"Smith, John\" or \"Smith John\" as Smith^John* (family name, then given name; "
+    "a family name of several words needs the comma). With * or ? the text is sent as "
+    "typed (DICOM wildcard matching). Whether case and accents matter depends on the PACS."
+)
+DESCRIPTION_TIP = (
+    "A description without * or ? finds the descriptions that begin with it: CHEST is "
+    "sent as CHEST*, and finds CHEST CT; *CHEST* finds it anywhere (CT CHEST). With * or ? "
+    "the text is sent as typed. Most PACS match descriptions case-sensitively (only "
+    "names may be matched regardless of case): CHEST does not find Chest PA."
+)
+
+
 class QueryFormWidget(QWidget):
     """The keys of a study-level C-FIND (PS3.4 C.6.2.1.2), as a user types them.
 
@@ -91,11 +174,13 @@ class QueryFormWidget(QWidget):
         super().__init__(parent)
         self._today = today
         self.patient_name_edit = QLineEdit(self)
-        self.patient_name_edit.setPlaceholderText("name, * and ? allowed (DOE*)")
+        self.patient_name_edit.setPlaceholderText("smith, or Smith, John: names that begin so")
+        self.patient_name_edit.setToolTip(NAME_TIP)
         self.patient_id_edit = QLineEdit(self)
         self.accession_edit = QLineEdit(self)
         self.description_edit = QLineEdit(self)
-        self.description_edit.setPlaceholderText("study description, * allowed")
+        self.description_edit.setPlaceholderText("CHEST: descriptions that begin so (case matters)")
+        self.description_edit.setToolTip(DESCRIPTION_TIP)
         self.modality_combo = QComboBox(self)
         self.modality_combo.setEditable(True)
         self.modality_combo.addItems(list(MODALITIES))
@@ -162,16 +247,21 @@ class QueryFormWidget(QWidget):
         return date_range(choice, self._today(), start, end)  # type: ignore[arg-type]
 
     def spec(self) -> QuerySpec:
-        """The study-level query; raises :class:`UsageError` when a key is malformed."""
+        """The study-level query; raises :class:`UsageError` when a key is malformed.
+
+        The name and the description are searched by their beginning unless they hold a
+        wildcard (:func:`name_matching_value`, PS3.4 C.2.2.2.4); identifiers (Patient ID,
+        Accession Number) are matched as typed.
+        """
         return QuerySpec(
             level="study",
             model="study",
-            patient_name=self.patient_name_edit.text().strip(),
+            patient_name=name_matching_value(self.patient_name_edit.text()),
             patient_id=self.patient_id_edit.text().strip(),
             study_date=self.study_date(),
             modality=self.modality_combo.currentText().strip().upper(),
             accession_number=self.accession_edit.text().strip(),
-            study_description=self.description_edit.text().strip(),
+            study_description=text_matching_value(self.description_edit.text()),
         ).validated()
 
     def clear(self) -> None:
