@@ -13,6 +13,7 @@ from viewer.render.measure import (
     ellipse_outline,
     length,
     nice_length,
+    roi_area,
     roi_mask,
     roi_stats,
 )
@@ -50,14 +51,15 @@ def test_ellipse_mask_area_approaches_pi_a_b() -> None:
 def test_roi_statistics_and_area_in_mm() -> None:
     values = np.arange(16, dtype=np.int16).reshape(4, 4) - 1024
     mask = roi_mask(MeasureKind.RECTANGLE, (0, 0), (1, 1), values.shape)
-    stats = roi_stats(values, mask, (0.5, 0.25))
+    stats = roi_stats(values, mask, roi_area(MeasureKind.RECTANGLE, (0, 0), (1, 1), (0.5, 0.25)))
     assert stats is not None
     inside = np.array([0, 1, 4, 5]) - 1024
     assert stats.mean == pytest.approx(inside.mean())
     assert stats.sd == pytest.approx(inside.std())
     assert (stats.minimum, stats.maximum) == (-1024, -1019)
-    assert stats.area == pytest.approx(4 * 0.5 * 0.25) and stats.pixels == 4
-    assert roi_stats(values, np.zeros((4, 4), dtype=bool)) is None
+    # The drawn box is one column by one row across; its four pixel centres are measured.
+    assert stats.area == pytest.approx(1 * 0.5 * 1 * 0.25) and stats.pixels == 4
+    assert roi_stats(values, np.zeros((4, 4), dtype=bool), 0.0) is None
 
 
 def test_outline_and_nice_lengths() -> None:

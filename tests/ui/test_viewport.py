@@ -204,7 +204,9 @@ def test_angle_and_rectangle_roi(qtbot, workstation, phantom) -> None:
     qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=b)
     box = vp.measure.current()[-1]
     assert (box.stats.minimum, box.stats.maximum) == (0, 1000)
-    assert box.stats.area == pytest.approx(41 * 17 * SPACING**2)
+    # The area drawn (40 x 16 pixels); the statistics over the 41 x 17 centres inside.
+    assert box.stats.area == pytest.approx(40 * 16 * SPACING**2)
+    assert box.stats.pixels == 41 * 17
     qtbot.keyClick(vp.canvas, Qt.Key.Key_Delete)  # the selected (last) measurement
     assert [g.kind.value for g in vp.measure.current()] == ["angle"]
 

@@ -88,12 +88,43 @@ def roi_mask(kind: MeasureKind, p0: Point, p1: Point, shape: tuple[int, int]
     raise ValueError(f"{kind} is not an area measurement")
 
 
+def roi_area(kind: MeasureKind, p0: Point, p1: Point,
+             spacing: tuple[float, float] = (1.0, 1.0)) -> float:
+    """Geometric area of the shape drawn, in mm² (pixels² with unit spacing).
+
+    The rectangle spanned by ``p0`` and ``p1`` has width x height; the ellipse inscribed in
+    it has pi a b, with a and b its half-axes. This is the area the reader sees outlined,
+    not the number of pixels the statistics are taken over (see :func:`roi_mask`): a
+    20 x 20 pixel box holds 21 x 21 pixel centres, boundary included.
+
+    Parameters
+    ----------
+    kind : MeasureKind
+        ``RECTANGLE`` or ``ELLIPSE``.
+    p0, p1 : tuple of float
+        Opposite corners of the bounding box, ``(col, row)``.
+    spacing : tuple of float
+        ``(row_spacing, column_spacing)`` (PS3.3 10.7.1.3).
+    """
+    width = abs(p1[0] - p0[0]) * spacing[1]
+    height = abs(p1[1] - p0[1]) * spacing[0]
+    if kind is MeasureKind.RECTANGLE:
+        return width * height
+    if kind is MeasureKind.ELLIPSE:
+        return math.pi * (width / 2) * (height / 2)
+    raise ValueError(f"{kind} is not an area measurement")
+
+
 @dataclass(frozen=True)
 class RoiStats:
     """Statistics of the modality values inside an ROI.
 
-    ``area`` is in mm² (pixels² without spacing); ``sd`` is the population standard
-    deviation of the pixel values (every pixel of the ROI is measured, none sampled).
+    ``mean``, ``sd``, ``minimum`` and ``maximum`` are taken over the ``pixels`` whose centres
+    lie inside the shape (:func:`roi_mask`); ``sd`` is the population standard deviation
+    (every pixel of the ROI is measured, none sampled). ``area`` is the geometric area of
+    the shape as drawn (:func:`roi_area`), in mm² (pixels² without spacing): not
+    ``pixels`` times the pixel area, which overstates a small ROI by its boundary row and
+    column.
     """
 
     mean: float
@@ -105,9 +136,18 @@ class RoiStats:
 
 
 def roi_stats(values: npt.NDArray[np.floating] | npt.NDArray[np.integer],
-              mask: npt.NDArray[np.bool_], spacing: tuple[float, float] = (1.0, 1.0)
-              ) -> RoiStats | None:
-    """Mean, SD, min, max and area of ``values`` under ``mask``; ``None`` for an empty ROI."""
+              mask: npt.NDArray[np.bool_], area: float) -> RoiStats | None:
+    """Mean, SD, min and max of ``values`` under ``mask``; ``None`` for an empty ROI.
+
+    Parameters
+    ----------
+    values : ndarray
+        Modality values of the frame (PS3.3 C.11.1), rows x columns.
+    mask : ndarray of bool
+        The pixels measured, from :func:`roi_mask`.
+    area : float
+        The drawn shape's area, from :func:`roi_area`; reported as is.
+    """
     inside = np.asarray(values)[mask].astype(np.float64)
     if inside.size == 0:
         return None
@@ -116,7 +156,7 @@ def roi_stats(values: npt.NDArray[np.floating] | npt.NDArray[np.integer],
         sd=float(inside.std()),
         minimum=float(inside.min()),
         maximum=float(inside.max()),
-        area=float(inside.size * spacing[0] * spacing[1]),
+        area=float(area),
         pixels=int(inside.size),
     )
 

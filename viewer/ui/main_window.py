@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from viewer import __version__
 from viewer.ui.thumbnails import to_qimage
+from viewer.ui.viewer.annotate import elide
 from viewer.ui.viewer.series import SeriesData
 from viewer.ui.viewer.tools import CT_PRESETS, TOOL_KEYS, Tool
 from viewer.ui.viewer.viewer_widget import LAYOUTS, ViewerWidget, parse_layout
@@ -74,6 +75,17 @@ class MainWindow(QMainWindow):
         self.patients_warning.setStyleSheet("color: #e0a030; font-weight: bold;")
         self.patients_warning.setVisible(False)
         self.statusBar().addPermanentWidget(self.patients_warning)
+        # Files of the last opening that could not be read: stays until the next opening
+        # replaces what is shown (a truncated slice is otherwise an unnoticed gap).
+        self.unreadable_warning = QLabel("", self)
+        self.unreadable_warning.setObjectName("unreadableWarning")
+        self.unreadable_warning.setStyleSheet("color: #e0a030; font-weight: bold;")
+        self.unreadable_warning.setVisible(False)
+        # Long reasons must not widen the window: the label gives way (down to nothing
+        # rather than its whole text), the tooltip has them all.
+        self.unreadable_warning.setMinimumWidth(1)
+        self._unreadable: list[str] = []
+        self.statusBar().addPermanentWidget(self.unreadable_warning)
         self.statusBar().addPermanentWidget(self._position)
         self.statusBar().addPermanentWidget(self._progress)
         viewer.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
@@ -175,16 +187,9 @@ class MainWindow(QMainWindow):
         self.toolbar = toolbar
 
         window = bar.addMenu("&Window")
-        for preset in CT_PRESETS:
-            window.addAction(self._action(
-                f"{preset.name}  (C {preset.center:g} / W {preset.width:g})\t{preset.key}",
-                lambda p=preset: self.viewer.active and self.viewer.active.apply_preset(p)))
-        window.addSeparator()
-        window.addAction(self._action("Image's own window\t0", self._vp("use_file_window", 0)))
-        window.addAction(self._action("Automatic (min/max)\t9", self._vp("use_auto_window")))
         self.window_menu = window
-        self._file_window_actions: list[QAction] = []
-        window.aboutToShow.connect(self._file_windows)
+        window.aboutToShow.connect(self._fill_window_menu)
+        self._fill_window_menu()
         self.image_menu = bar.addMenu("&Image")
 
         self.network_menu = bar.addMenu("&Network")
@@ -194,22 +199,35 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self._action("&About Lightbox", self.show_about))
         self.help_menu = help_menu
 
-    def _file_windows(self) -> None:
-        """The Window menu lists the image's own windows (with their explanations)."""
-        for action in self._file_window_actions:
-            self.window_menu.removeAction(action)
-        self._file_window_actions = []
+    def _fill_window_menu(self) -> None:
+        """The Window menu of the active image: the presets that apply to it
+        (:meth:`ViewportWidget.presets`: the CT ones, in HU, for CT only), the image's own
+        and the automatic window, then the file's windows (with their explanations)."""
+        menu = self.window_menu
+        menu.clear()  # deletes the actions: they belong to the menu
+
+        def add(text: str, slot: Callable[[], object]) -> None:
+            action = QAction(text, menu)
+            action.triggered.connect(lambda *_: slot())
+            menu.addAction(action)
+
         vp = self.viewer.active
+        presets = [p for p in vp.presets() if p in CT_PRESETS] if vp is not None else []
+        for preset in presets:
+            add(f"{preset.name}  (C {preset.center:g} / W {preset.width:g})\t{preset.key}",
+                lambda p=preset: vp.apply_preset(p))  # type: ignore[union-attr]
+        if presets:
+            menu.addSeparator()
+        add("Image's own window\t0", self._vp("use_file_window", 0))
+        add("Automatic (min/max)\t9", self._vp("use_auto_window"))
         params = vp._facts.params if vp is not None and vp._facts is not None else None
         if params is None or not params.windows:
             return
-        self._file_window_actions.append(self.window_menu.addSeparator())
+        menu.addSeparator()
         for i, w in enumerate(params.windows):
             label = w.explanation or f"Window {i + 1}"
-            act = self._action(f"File: {label}  (C {w.center:g} / W {w.width:g})",
-                               lambda i=i: vp.use_file_window(i))
-            self.window_menu.addAction(act)
-            self._file_window_actions.append(act)
+            add(f"File: {label}  (C {w.center:g} / W {w.width:g})",
+                lambda i=i: vp.use_file_window(i))  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------ viewer
     def set_layout(self, name: str) -> None:
@@ -231,13 +249,41 @@ class MainWindow(QMainWindow):
                 QMessageBox.warning(self, "Layout", str(exc))
 
     def open_series(self, series: list[SeriesData], replace: bool = True) -> None:
-        """Show ``series`` in the viewer tab."""
+        """Show ``series`` in the viewer tab; say so, and stay said, when files of the
+        same opening could not be read (:attr:`SeriesData.unreadable`)."""
         self.viewer.open_series(series, replace)
+        unreadable = [] if replace else list(self._unreadable)
+        for s in series:
+            unreadable.extend(r for r in s.unreadable if r not in unreadable)
+        self.show_unreadable(unreadable)
         self.tabs.setCurrentWidget(self.viewer)
         if self.viewer.active is not None:
             self.viewer.active.canvas.setFocus()  # keys work at once, without a click
         if series:
             self.setWindowTitle(f"Lightbox - {series[0].title}")
+
+    def show_unreadable(self, reasons: list[str]) -> None:
+        """Warn, in the status bar until the next opening, of files not shown.
+
+        Names how many and the first reasons ("name: reason"); the tooltip lists more,
+        the log every file with its path.
+        """
+        self._unreadable = list(reasons)
+        label = self.unreadable_warning
+        if not reasons:
+            label.setText("")
+            label.setToolTip("")
+            label.setVisible(False)
+            return
+        count = len(reasons)
+        first = "; ".join(elide(r, 90) for r in reasons[:2])
+        more = f"; and {count - 2} more (see the log)" if count > 2 else ""
+        files = "1 file" if count == 1 else f"{count} files"
+        label.setText(f"{files} could not be read and {'is' if count == 1 else 'are'} "
+                      f"not shown: {first}{more}")
+        tip = reasons[:20] + ([f"... and {count - 20} more (see the log)"] if count > 20 else [])
+        label.setToolTip("\n".join(tip))
+        label.setVisible(True)
 
     def show_browser(self) -> None:
         if self.browser is not None:

@@ -193,5 +193,5 @@ def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
     if facts.lossy:
         lr.append(facts.lossy)
     if viewport.cine_timer.isActive():
-        lr.append(f"Cine {viewport.cine_fps:g} fps")
+        lr.append(f"Cine {viewport.cine_fps:.3g} fps")  # 1000 / 33.333 ms: 30, not 30.0003
     return (_fit(ul, columns), _fit(ur, columns), _fit(ll, columns), _fit(lr, columns))

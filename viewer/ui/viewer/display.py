@@ -9,6 +9,7 @@ table, and a window drag builds one table per step, never a pass over pixels in 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from viewer.imaging.pipeline import (
     frame_stats,
     resolve_voi,
 )
+from viewer.imaging.presentation import PresentationShape
 from viewer.imaging.voi import WindowParams
 
 
@@ -91,6 +93,7 @@ class ViewerImage(DicomImage):
         self.frames = _DecodedFrames(self.source)
         self.source = self.frames  # type: ignore[assignment]
         self.luts = luts
+        self._rendering = threading.local()  # per call of render_decoded: invert colour?
 
     def display_lut(self, frame_index: int, view: ViewState,
                     stored: np.ndarray | None = None) -> DisplayLut:
@@ -107,12 +110,32 @@ class ViewerImage(DicomImage):
 
     def render_decoded(self, frame_index: int, stored: np.ndarray, view: ViewState, *,
                        overlays: bool = True) -> np.ndarray:
-        """:meth:`DicomImage.render` of a frame decoded already (no second decode)."""
+        """:meth:`DicomImage.render` of a frame decoded already (no second decode).
+
+        A colour frame with ``view.presentation`` INVERSE is shown with its RGB values
+        inverted. PS3.3 defines no presentation LUT for colour (C.11.4, C.11.6: grey only), so
+        this is a display choice, the one reading workstations make; overlays and shutters
+        are drawn after it, as after a grey image's Presentation LUT (C.9.2, C.7.6.11),
+        so they keep their own value.
+        """
         self.frames.hold(frame_index, stored)
+        self._rendering.invert_colour = (not self.layout.is_grayscale
+                                         and view.presentation is PresentationShape.INVERSE)
         try:
             return self.render(frame_index, view, overlays=overlays, shutters=overlays)
         finally:
             self.frames.hold(frame_index, None)
+            self._rendering.invert_colour = False
+
+    def _composite(self, frame_index: int, out: np.ndarray, overlay_value: int,
+                   ddl_for_pvalue: Callable[[int, int], int], overlays: bool,
+                   shutters: bool) -> np.ndarray:
+        # The last step shared by grey and colour frames before overlays and shutters:
+        # where a colour frame is inverted (a grey one was, in its Presentation LUT).
+        if getattr(self._rendering, "invert_colour", False):
+            out = np.subtract(255, out, dtype=np.uint8)
+        return super()._composite(frame_index, out, overlay_value, ddl_for_pvalue,
+                                  overlays, shutters)
 
     def window(self, frame_index: int, view: ViewState, stored: np.ndarray
                ) -> WindowParams | None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeyEvent
 
-from viewer.ui.viewer.tools import CT_PRESETS
+from viewer.ui.viewer.tools import CT_PRESETS, WindowPreset
 
 if TYPE_CHECKING:
     from viewer.ui.viewer.viewport import ViewportWidget
@@ -51,6 +51,23 @@ def handle_viewport_key(vp: ViewportWidget, ev: QKeyEvent) -> bool:
         return True
     for preset in CT_PRESETS:
         if ev.text() == preset.key:
-            vp.apply_preset(preset)
+            _preset_key(vp, preset)
             return True
     return False
+
+
+def _preset_key(vp: ViewportWidget, preset: WindowPreset) -> None:
+    """A preset key: its window where it applies; else say why nothing happens.
+
+    The presets are in Hounsfield units: on an MR or a radiograph, "Lung" is a window
+    onto values that mean nothing of the kind, named as if it were one.
+    """
+    if preset in vp.presets():
+        vp.apply_preset(preset)
+        return
+    facts = vp._facts
+    if facts is None:
+        return  # no image (yet): nothing to explain
+    modality = facts.modality or "of no stated modality"
+    vp.status_message.emit(f"Window preset {preset.key} ({preset.name}) is for CT "
+                           f"(Hounsfield units): this image is {modality}")

@@ -10,7 +10,15 @@ import numpy as np
 from viewer.dicom.params import DOSE_UNITS
 from viewer.imaging.modality import RescaleParams
 from viewer.render.graphics import Graphic
-from viewer.render.measure import MeasureKind, Point, angle, length, roi_mask, roi_stats
+from viewer.render.measure import (
+    MeasureKind,
+    Point,
+    angle,
+    length,
+    roi_area,
+    roi_mask,
+    roi_stats,
+)
 from viewer.ui.viewer.tools import Tool
 
 if TYPE_CHECKING:
@@ -206,7 +214,10 @@ class MeasureController:
                 g.label = ""
                 return
             mask = roi_mask(g.kind, g.points[0], g.points[1], stored.shape)
-            stats = roi_stats(self._modality(stored), mask, pair)
+            # Mean and SD over the pixels whose centres are inside; the area of the shape
+            # as drawn (a pixel count overstated a 20 x 20 px box as 21 x 21).
+            stats = roi_stats(self._modality(stored), mask,
+                              roi_area(g.kind, g.points[0], g.points[1], pair))
             if stats is None:
                 g.label = ""
                 return

@@ -19,6 +19,9 @@ from viewer.ui.viewer.series import SeriesData
 log = logging.getLogger(__name__)
 
 _SKIP = {"DICOMDIR", ".lightbox-demo"}
+_DICOM_SUFFIXES = frozenset({"", ".dcm", ".dicom", ".dic", ".ima"})
+#: The problem :func:`viewer.dicom.header.read_header` names for a file that is not DICOM.
+NOT_DICOM = "not a DICOM file"
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
@@ -53,7 +56,14 @@ def read_series(paths: Iterable[str | Path],
                 progress: Callable[[int, int], None] | None = None) -> list[SeriesData]:
     """Read the headers of ``paths`` (files or folders) and group them into series.
 
-    Files that are not DICOM images are skipped with a log line, never fatal.
+    Files that are not DICOM images are skipped with a log line, never fatal. DICOM files
+    that cannot be read (damaged, truncated) are named, with why, in every series'
+    :attr:`SeriesData.unreadable`, for the viewer to tell the reader: a truncated slice
+    among good ones is otherwise a gap in the stack that nobody notices. Only logged are
+    DICOM files that are not images (a report, a presentation state: read well, not shown
+    here by design) and files that are not DICOM at all when their names say they are
+    something else (a disc's README.TXT or its viewer's programs, see
+    :func:`_dicom_file_name`), which would otherwise drown the warning.
 
     Raises
     ------
@@ -64,22 +74,43 @@ def read_series(paths: Iterable[str | Path],
     files = expand_paths(paths)
     records: list[InstanceRecord] = []
     skipped: list[str] = []  # why each file is not shown, in words naming it
+    unreadable: list[str] = []  # the same for files that cannot be read, by file name
     for i, f in enumerate(files):
         try:
             record = _loose_record(f)
         except LightboxError as exc:
-            log.info("skipped: %s", exc)
             skipped.append(str(exc))
-            continue
-        if record.rows and record.columns:
-            records.append(record)
+            problem = exc.problem if isinstance(exc, InputFileError) else str(exc)
+            if problem != NOT_DICOM or _dicom_file_name(f):
+                log.warning("not shown: %s", exc)
+                unreadable.append(f"{f.name}: {problem}")
+            else:
+                log.info("not shown: %s", exc)
         else:
-            skipped.append(f"{f}: {_not_an_image(record.sop_class_uid)}")
-        if progress is not None:
+            if record.rows and record.columns:
+                records.append(record)
+            else:
+                reason = f"{f}: {_not_an_image(record.sop_class_uid)}"
+                log.info("not shown: %s", reason)
+                skipped.append(reason)
+        if progress is not None:  # every file counts, read or not
             progress(i + 1, len(files))
     if not records:
         raise LightboxError(_nothing_to_show(paths, skipped))
-    return group_series(records)
+    series = group_series(records)
+    for s in series:
+        s.unreadable = tuple(unreadable)
+    return series
+
+
+def _dicom_file_name(path: Path) -> bool:
+    """Whether ``path`` is named like a DICOM file: a damaged one, if it is not DICOM.
+
+    Media File IDs have no extension (PS3.10 8.2 to 8.5); exports add ``.dcm``;
+    Siemens writes ``.ima``. A file with another extension, or a hidden one, is taken for
+    the disc's own (a document, a program), not for a lost image.
+    """
+    return not path.name.startswith(".") and path.suffix.lower() in _DICOM_SUFFIXES
 
 
 def _loose_record(path: Path) -> InstanceRecord:

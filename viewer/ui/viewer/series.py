@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class FrameFacts:
     rescale_type: str = ""
     lossy: str = ""
     text: dict[str, str] = field(default_factory=dict)
+    frame_rate: float | None = None  # frames per second the file asks for (Cine Module)
 
 
 def _text(ds: Any, keyword: str) -> str:
@@ -82,6 +84,37 @@ def _lossy(ds: Any) -> str:
     return " ".join(parts)
 
 
+def _positive(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def cine_rate(ds: Any) -> float | None:
+    """Frames per second to play a multi-frame image at, as the file says; None if it does not.
+
+    In the order of PS3.3 C.7.6.5 (Cine Module): Recommended Display Frame Rate (0008,2144)
+    is the rate meant for display; else Cine Rate (0018,0040), the rate it was recorded at;
+    else the time between frames, Frame Time (0018,1063) in ms, or the mean of the Frame
+    Time Vector (0018,1065) increments (its first value is 0: the first frame has none).
+    """
+    for keyword in ("RecommendedDisplayFrameRate", "CineRate"):
+        rate = _positive(_first(ds.get(keyword)))
+        if rate is not None:
+            return rate
+    frame_time = _positive(ds.get("FrameTime"))
+    if frame_time is None:
+        vector = ds.get("FrameTimeVector")
+        many = isinstance(vector, list | tuple) or type(vector).__name__ == "MultiValue"
+        values = [_positive(v) for v in (list(vector)[1:] if many else [])]
+        increments = [v for v in values if v is not None]
+        if increments and len(increments) == len(values):
+            frame_time = sum(increments) / len(increments)
+    return 1000.0 / frame_time if frame_time is not None else None
+
+
 class SeriesData:
     """The frames of one series (or of loose files), in reading order.
 
@@ -95,6 +128,13 @@ class SeriesData:
         Identity, when known.
     patient : tuple of str
         Patient ID and Patient Name, when known: whose images these are.
+
+    Attributes
+    ----------
+    unreadable : tuple of str
+        Files opened together with this series that could not be read, each as
+        "name: reason" (:func:`viewer.ui.viewer.opening.read_series` fills it in): the
+        reader is told, since one of them may be a slice missing from this very series.
     """
 
     def __init__(self, refs: Sequence[FrameRef], title: str = "", series_uid: str = "",
@@ -108,6 +148,7 @@ class SeriesData:
         self.series_uid = series_uid
         self.study_uid = study_uid
         self.study_date = study_date
+        self.unreadable: tuple[str, ...] = ()
         self._lock = threading.Lock()
         self._sources: dict[str, ViewerImage] = {}
         self.luts = LutCache()
@@ -214,6 +255,7 @@ class SeriesData:
             rescale_type=str(ds.get("RescaleType", "") or ""),
             lossy=_lossy(ds),
             text=text,
+            frame_rate=cine_rate(ds),
         )
 
     # ------------------------------------------------------------------ GUI side

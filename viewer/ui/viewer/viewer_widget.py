@@ -38,6 +38,22 @@ def parse_layout(text: str) -> tuple[int, int]:
     return rows, cols
 
 
+def strip_thumbnail(pixmap: QPixmap, size: int = THUMBNAIL_SIZE) -> QPixmap:
+    """``pixmap`` scaled to fill the ``size`` x ``size`` thumbnail box, aspect ratio kept.
+
+    Thumbnails are made no larger than the image: a 10 x 10 RT Dose grid or a 45 x 10
+    secondary capture was a speck in the strip (a QIcon never scales a pixmap up). An image
+    at most half the box is enlarged by whole-pixel blocks (nearest neighbour), so that
+    its few pixels stay sharp and countable instead of a blur; a larger one smoothly.
+    """
+    if pixmap.isNull() or (pixmap.width() >= size or pixmap.height() >= size):
+        return pixmap
+    tiny = max(pixmap.width(), pixmap.height()) * 2 <= size
+    mode = (Qt.TransformationMode.FastTransformation if tiny
+            else Qt.TransformationMode.SmoothTransformation)
+    return pixmap.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio, mode)
+
+
 class SeriesStrip(QListWidget):
     """Thumbnails of the open series; drag one onto a viewport, double-click to show it."""
 
@@ -107,7 +123,7 @@ class ViewerWidget(QWidget):
     # ------------------------------------------------------------------ series
     def add_series(self, series: SeriesData) -> str:
         """Put ``series`` in the strip (not yet loading); returns its key."""
-        key = series.series_uid or f"loose-{id(series)}"
+        key = self._key_of(series)
         if key in self.series:
             return key
         self.series[key] = series
@@ -120,15 +136,16 @@ class ViewerWidget(QWidget):
         item.setText("\n".join(x for x in (series.title, date, count) if x))
         ref = series.refs[len(series.refs) // 2]
         pixmap = self.thumbnails.get(key, ref.path, ref.frame)
-        item.setIcon(QIcon(pixmap) if pixmap is not None else QIcon())
+        item.setIcon(QIcon(strip_thumbnail(pixmap)) if pixmap is not None else QIcon())
         self.strip.addItem(item)
         return key
 
     def _thumbnail_ready(self, key: str, pixmap: QPixmap) -> None:
+        icon = QIcon(strip_thumbnail(pixmap))
         for i in range(self.strip.count()):
             item = self.strip.item(i)
             if item.data(Qt.ItemDataRole.UserRole) == key:
-                item.setIcon(QIcon(pixmap))
+                item.setIcon(icon)
 
     def loader_for(self, key: str) -> SeriesLoader:
         """The loader of a series, created on first use."""
@@ -145,14 +162,16 @@ class ViewerWidget(QWidget):
             self.status_message.emit(f"Series loaded: {total} image" + ("" if total == 1 else "s"))
 
     def show_series(self, key: str, viewport: ViewportWidget | None = None,
-                    index: int | None = None) -> ViewportWidget:
-        """Show series ``key`` in ``viewport`` (the active one by default)."""
+                    index: int | None = None, activate: bool = True) -> ViewportWidget:
+        """Show series ``key`` in ``viewport`` (the active one by default), and make that
+        viewport the active one unless ``activate`` is False."""
         viewport = viewport or self.active or self.viewports[0]
         series = self.series[key]
         start = index or 0
         viewport.set_series(series, self.loader_for(key), start)
         viewport.set_calibration(self.calibration)
-        self.set_active(viewport)
+        if activate:
+            self.set_active(viewport)
         return viewport
 
     def open_series(self, all_series: list[SeriesData], replace: bool = True) -> None:
@@ -206,14 +225,36 @@ class ViewerWidget(QWidget):
         for c in range(4):
             self._grid.setColumnStretch(c, 1 if c < cols else 0)
         self.layout_shape = (rows, cols)
-        # Fill new empty viewports with the series that follow in the strip.
-        shown = {vp.series.series_uid for vp in self.viewports if vp.series is not None}
-        remaining = [k for k in self.series if k not in shown]
-        for vp in self.viewports:
-            if vp.series is None and remaining:
-                self.show_series(remaining.pop(0), vp)
         if self.active not in self.viewports:
             self.set_active(self.viewports[0])
+        # New viewports show the next series of the study, as a reader expects of a
+        # larger layout; with none left they stay empty. The active viewport stays the
+        # one the reader was working in: filling others must not move the keys there.
+        remaining = self._series_to_follow()
+        for vp in self.viewports:
+            if vp.series is None and remaining:
+                self.show_series(remaining.pop(0), vp, activate=False)
+
+    def _series_to_follow(self) -> list[str]:
+        """Series not shown in any viewport, those after the active one's first.
+
+        In strip order from the series of the active viewport on: its study's following
+        series, then its earlier ones, then other studies (a prior opened to compare).
+        """
+        keys = list(self.series)
+        shown = {self._key_of(vp.series) for vp in self.viewports if vp.series is not None}
+        current = self.active.series if self.active is not None else None
+        here = self._key_of(current) if current is not None else None
+        start = keys.index(here) + 1 if here in keys else 0
+        waiting = [k for k in keys[start:] + keys[:start] if k not in shown]
+        study = current.study_uid if current is not None else None
+        # sorted() is stable: the active study's series first, each group in strip order.
+        return sorted(waiting, key=lambda k: self.series[k].study_uid != study)
+
+    @staticmethod
+    def _key_of(series: SeriesData) -> str:
+        """The strip key of a series."""
+        return series.series_uid or f"loose-{id(series)}"
 
     def set_active(self, viewport: ViewportWidget) -> None:
         """Make ``viewport`` the one menus and keys act on."""

@@ -34,6 +34,16 @@ log = logging.getLogger(__name__)
 
 SERIES_MIME = "application/x-lightbox-series"
 
+#: Cine rate of a series that names none (a stack of slices, a clip without a Cine Module).
+DEFAULT_CINE_FPS = 10.0
+#: The rates cine plays at: a timer faster than the screen shows nothing more.
+CINE_FPS_RANGE = (1.0, 60.0)
+
+
+def _cine_interval(fps: float) -> int:
+    """Timer interval in ms for ``fps`` frames per second."""
+    return max(1, round(1000.0 / fps))
+
 
 class ViewportWidget(QFrame):
     """One viewport: a series, a frame, a window, a view transform and measurements."""
@@ -89,11 +99,14 @@ class ViewportWidget(QFrame):
         self._placeholder_timer.timeout.connect(self._show_placeholder)
         self.cine_timer = QTimer(self)
         self.cine_timer.timeout.connect(self._cine_step)
-        self.cine_fps = 10.0
+        self._cine_fps: float | None = None  # None: the rate the file names
+        self._cine_held = False  # playing, but paused while the viewport is not visible
         self.set_active(False)
 
     def showEvent(self, ev: object) -> None:  # noqa: N802
         super().showEvent(ev)  # type: ignore[arg-type]
+        if self._cine_held:
+            self._start_cine()
         if not getattr(self, "_warmed", False):
             # Compile the image shaders now, not when the first image is waited for.
             self._warmed = True
@@ -101,6 +114,14 @@ class ViewportWidget(QFrame):
                 self.view.set_frame(np.zeros((2, 2), dtype=np.uint8))
                 self.view.render()
                 self.view.clear()
+
+    def hideEvent(self, ev: object) -> None:  # noqa: N802
+        # Another tab shown, or the window minimised: decoding and drawing frames nobody
+        # sees would only take the machine from what is on screen. Resumed when shown.
+        if self.cine_timer.isActive():
+            self.cine_timer.stop()
+            self._cine_held = True
+        super().hideEvent(ev)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ series
     def set_series(self, series: SeriesData, loader: SeriesLoader, index: int = 0) -> None:
@@ -116,6 +137,7 @@ class ViewportWidget(QFrame):
         self.min_max = False
         self.preset_name = ""
         self.inverted = False
+        self._cine_fps = None
         self._facts = None
         self._shown_index = None
         self.view.reset_view()
@@ -164,12 +186,20 @@ class ViewportWidget(QFrame):
 
     # ------------------------------------------------------------------ frame and window
     def view_state(self) -> ViewState:
-        """The pipeline's view state for this viewport."""
+        """The pipeline's view state for this viewport.
+
+        Inverting a grey image flips its Presentation LUT Shape (PS3.3 C.11.6.1). A colour
+        image has no presentation LUT; INVERSE asks for its RGB values inverted instead
+        (see :meth:`viewer.ui.viewer.display.ViewerImage.render_decoded`), as reading
+        workstations do: the key must not do nothing on a colour image.
+        """
         presentation = None
         if self.inverted and self._facts is not None and self._facts.params is not None:
             p = self._facts.params
             own = is_inverted(p.presentation_shape, p.photometric)
             presentation = PresentationShape.IDENTITY if own else PresentationShape.INVERSE
+        elif self.inverted and self._facts is not None:
+            presentation = PresentationShape.INVERSE
         return ViewState(window=self.window, window_index=self.window_index,
                          min_max=self.min_max, presentation=presentation,
                          display=self.calibration)
@@ -207,6 +237,11 @@ class ViewportWidget(QFrame):
             return
         self._placeholder_timer.stop()
         self._facts = facts
+        if self.cine_timer.isActive() and self._cine_fps is None:
+            # Started before the file named its rate, or played into a file of another.
+            interval = _cine_interval(self.cine_fps)
+            if self.cine_timer.interval() != interval:
+                self.cine_timer.setInterval(interval)
         image = series.image(self.index)
         try:
             pixels = image.render_decoded(facts.ref.frame, stored, self.view_state(),
@@ -307,7 +342,7 @@ class ViewportWidget(QFrame):
         return out
 
     def toggle_invert(self) -> None:
-        """Invert the grey scale."""
+        """Invert the grey scale (a colour image: its RGB values)."""
         self.inverted = not self.inverted
         self.refresh()
 
@@ -357,20 +392,52 @@ class ViewportWidget(QFrame):
         self.request_render()
 
     # ------------------------------------------------------------------ cine
+    @property
+    def cine_fps(self) -> float:
+        """Frames per second cine plays at: the one chosen with [ and ], else the file's
+        (Cine Module, PS3.3 C.7.6.5, see :func:`viewer.ui.viewer.series.cine_rate`), else
+        :data:`DEFAULT_CINE_FPS`; within :data:`CINE_FPS_RANGE`."""
+        fps = self._cine_fps
+        if fps is None:
+            fps = self._facts.frame_rate if self._facts is not None else None
+        low, high = CINE_FPS_RANGE
+        return max(low, min(high, fps or DEFAULT_CINE_FPS))
+
+    @property
+    def cine_playing(self) -> bool:
+        """Whether cine is on (paused while the viewport is not visible)."""
+        return self.cine_timer.isActive() or self._cine_held
+
     def toggle_cine(self) -> None:
-        if self.cine_timer.isActive():
+        """Play or stop cine at :attr:`cine_fps`."""
+        if self.cine_playing:
             self.stop_cine()
         elif self.frame_count > 1:
-            self.cine_timer.start(int(1000 / self.cine_fps))
+            self._start_cine()
+        self._update_texts()
+        self.request_render()
+
+    def _start_cine(self) -> None:
+        if self.isVisible():
+            self._cine_held = False
+            self.cine_timer.start(_cine_interval(self.cine_fps))
+        else:
+            self._cine_held = True  # starts when shown
 
     def stop_cine(self) -> None:
+        """Stop cine."""
         self.cine_timer.stop()
+        self._cine_held = False
 
     def set_cine_fps(self, fps: float) -> None:
-        self.cine_fps = max(1.0, min(60.0, fps))
+        """Play at ``fps`` frames per second (within :data:`CINE_FPS_RANGE`)."""
+        low, high = CINE_FPS_RANGE
+        self._cine_fps = max(low, min(high, fps))
         if self.cine_timer.isActive():
-            self.cine_timer.start(int(1000 / self.cine_fps))
-        self.status_message.emit(f"Cine {self.cine_fps:g} frames/s")
+            self.cine_timer.start(_cine_interval(self.cine_fps))
+        self.status_message.emit(f"Cine {self.cine_fps:.3g} frames/s")
+        self._update_texts()
+        self.request_render()
 
     def _cine_step(self) -> None:
         if self.series is None:
