@@ -59,7 +59,9 @@ def test_a_full_disk_stops_the_import_and_a_rerun_completes_it(
     assert "keep it" in done.stdout and "safe to eject" not in done.stdout
     assert "cannot write to the store" not in done.stdout  # said once, not per file
     files, rows = _files_and_rows(home)
-    assert files == rows and 0 < len(rows) < len(series)  # no file without its row
+    # No file without its row. Usually the first batch is stored; when the next batch
+    # fills the disk before the first one's folders are made, none is, and that is sound.
+    assert files == rows and len(rows) < len(series)
 
     grow(disk, "16m")
     with StudyStore.open(home) as store:
