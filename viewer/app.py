@@ -92,12 +92,22 @@ class Workstation:
         self.controller.interactive = interactive
         c, w, b = self.controller, self.window, self.browser
         b.open_study.connect(c.open_study)
+        b.open_studies.connect(c.open_studies)
         b.open_series.connect(c.open_series_uids)
         b.compare_studies.connect(c.compare_studies)
+        b.open_in_viewer = c.open_study_uids
+        # The viewer lets go of a study before its files are deleted, and whatever is gone
+        # (deleted here, or by another program: the browser follows the database) closes.
+        b.studies_deleting.connect(c.close_studies)
+        b.studies_deleted.connect(c.close_studies)
+        b.database_changed.connect(c.close_missing_studies)
         b.import_requested.connect(lambda: c.show_import_dialog())
         b.demo_requested.connect(c.import_demo)
         w.paths_dropped.connect(c.files_dropped)
         w.add_command("file", "&Import media, folder or zip...", c.show_import_dialog, "Ctrl+I")
+        view_menu = next((a.menu() for a in w.menuBar().actions() if a.text() == "&View"), None)
+        if view_menu is not None:  # View > Refresh studies (F5)
+            view_menu.addAction(b.refresh_action)
         w.add_command("image", "DICOM &tags...", c.show_tags, "Ctrl+T")
         w.add_command("settings", "&Preferences...", self.show_preferences)
         w.add_command("help", "Open the &demo study", c.import_demo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 
 from viewer.core.records import STUDY_SORT_KEYS, PatientRecord, StudyFilter, StudyRecord
@@ -26,18 +27,135 @@ _SORT_SQL = {
 assert set(_SORT_SQL) == set(STUDY_SORT_KEYS)
 
 
-def _text_match(column: str, value: str, exact: bool) -> tuple[str, list[object]]:
-    """Wildcard (GLOB) when the value has ``*``/``?``; otherwise equality or substring."""
+#: Most ASCII letters of an identifier's literal prefix turned into index ranges: each
+#: letter doubles the ranges (upper and lower case), and past a few the prefix is selective
+#: enough that LIKE finishes the job on the rows the ranges found.
+_RANGE_LETTERS = 4
+
+_LIKE_ESCAPE = "\\"
+
+
+def _text_match(column: str, value: str) -> tuple[str, list[object]]:
+    """Wildcard (GLOB) when the value has ``*``/``?``; otherwise a substring."""
     if has_wildcard(value):
         return f"{column} GLOB ?", [to_glob(value)]
-    if exact:
-        return f"{column} = ?", [value]
     return f"instr({column}, ?) > 0", [value]
 
 
+def to_like(pattern: str) -> str:
+    r"""A DICOM wildcard pattern (``*``, ``?``) as a LIKE pattern escaped with ``\``.
+
+    Examples
+    --------
+    >>> to_like("US-0?4*")
+    'US-0_4%'
+    >>> to_like("50%_off")
+    '50\\%\\_off'
+    """
+    out: list[str] = []
+    for char in pattern:
+        if char in "%_" + _LIKE_ESCAPE:
+            out.append(_LIKE_ESCAPE + char)
+        elif char == "*":
+            out.append("%")
+        elif char == "?":
+            out.append("_")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _successor(text: str) -> str | None:
+    """The least string above every string starting with ``text`` (code point order, which
+    is SQLite's BINARY order of UTF-8), or None when there is none."""
+    while text:
+        last = ord(text[-1]) + 1
+        if 0xD800 <= last <= 0xDFFF:  # surrogates cannot be stored: the next is U+E000
+            last = 0xE000
+        if last <= 0x10FFFF:
+            return text[:-1] + chr(last)
+        text = text[:-1]
+    return None
+
+
+def _case_ranges(column: str, prefix: str) -> tuple[str, list[object]] | None:
+    """Index ranges of ``column`` holding every value that starts with ``prefix`` in any
+    ASCII case, or None when the prefix is empty (nothing to narrow the search with).
+
+    LIKE ignores ASCII case, but SQLite uses an index for it only when the index is
+    ``COLLATE NOCASE``; the store's indexes are BINARY. Each case variant of the prefix's
+    first letters is one range of the BINARY index, which SQLite searches one after the
+    other ("MULTI-INDEX OR") instead of reading every row.
+    """
+    letters = 0
+    for end, char in enumerate(prefix):
+        if char.isascii() and char.isalpha():
+            letters += 1
+            if letters > _RANGE_LETTERS:
+                prefix = prefix[:end]
+                break
+    if not prefix:
+        return None
+    choices = [(c.upper(), c.lower()) if c.isascii() and c.isalpha() else (c,) for c in prefix]
+    clauses: list[str] = []
+    params: list[object] = []
+    for variant in sorted({"".join(chars) for chars in itertools.product(*choices)}):
+        upper = _successor(variant)
+        if upper is None:
+            clauses.append(f"{column} >= ?")
+            params.append(variant)
+        else:
+            clauses.append(f"({column} >= ? AND {column} < ?)")
+            params += [variant, upper]
+    return "(" + " OR ".join(clauses) + ")", params
+
+
+def identifier_condition(column: str, pattern: str) -> tuple[str, list[object]]:
+    """Match an identifier (Patient ID, Accession Number) as the browser's search field.
+
+    ASCII case is ignored ("us-004" finds "US-004"). ``*`` and ``?`` are DICOM wildcards
+    (PS3.4 C.2.2.2.4) and the pattern then matches the whole value, as for the name. A
+    value without wildcard matches as a prefix, as if it ended with ``*``: "US" finds
+    every "US-..." identifier while it is being typed, and an identifier typed whole finds
+    itself (with any longer one it begins). A prefix rather than any substring, as the
+    name has, because a run of digits would otherwise find a good part of the database,
+    and because a prefix can be searched in the column's index; a pattern that starts
+    with a wildcard reads every row. Letters beyond ASCII are matched case-sensitively
+    (identifiers are almost always ASCII; SQLite's LIKE folds ASCII only).
+    """
+    like = to_like(pattern if has_wildcard(pattern) else pattern + "*")
+    wildcards = [i for i in (pattern.find("*"), pattern.find("?")) if i >= 0]
+    literal = pattern[: min(wildcards)] if wildcards else pattern
+    sql = f"{column} LIKE ? ESCAPE '{_LIKE_ESCAPE}'"
+    params: list[object] = [like]
+    ranges = _case_ranges(column, literal)
+    if ranges is not None:
+        sql = f"{ranges[0]} AND {sql}"
+        params = [*ranges[1], *params]
+    return sql, params
+
+
 def name_condition(pattern: str) -> tuple[str, list[object]]:
-    """Match a normalised Person Name against any of its component groups (PS3.5 6.2.1.1)."""
-    norm = normalise(pattern)
+    """Match a normalised Person Name against any of its component groups (PS3.5 6.2.1.1).
+
+    The name as the browser shows it ("Smith, John": family name, a comma, the other
+    components) is the name with ``^`` (PS3.5 6.2.1.1), so "Smith, John", "Smith John" and
+    "Smith^John" find the same patients. A comma kept in a stored name (a family name
+    "SMITH, JOHN" in one component, as some systems write it) is matched as typed, too.
+    """
+    variants = [normalise(pattern)]
+    if "," in pattern:
+        variants.append(normalise(pattern.replace(",", "^")))
+    clauses: list[str] = []
+    params: list[object] = []
+    for norm in dict.fromkeys(variants):
+        sql, values = _name_match(norm)
+        clauses.append(sql)
+        params += values
+    return (clauses[0] if len(clauses) == 1 else "(" + " OR ".join(clauses) + ")"), params
+
+
+def _name_match(norm: str) -> tuple[str, list[object]]:
     if not has_wildcard(norm):
         return "instr(p.name_norm, ?) > 0", [norm]
     glob = to_glob(norm)
@@ -57,17 +175,21 @@ def study_where(study_filter: StudyFilter) -> tuple[str, list[object]]:
         sql, values = name_condition(f.patient_name.strip())
         clauses.append(sql)
         params += values
+    # Identifiers are matched in a subquery of their own table: planned alone, it searches
+    # the identifier's index. As terms of the join, SQLite costed the OR of index ranges
+    # above reading every study in date order for the page (its LIMIT is a parameter),
+    # 10 to 40 ms at 10,000 studies instead of under one.
     if f.patient_id.strip():
-        sql, values = _text_match("p.patient_id", f.patient_id.strip(), exact=True)
-        clauses.append(sql)
+        sql, values = identifier_condition("patient_id", f.patient_id.strip())
+        clauses.append(f"p.pk IN (SELECT pk FROM patients WHERE {sql})")
         params += values
     if f.accession_number.strip():
-        sql, values = _text_match("s.accession_number", f.accession_number.strip(), exact=True)
-        clauses.append(sql)
+        sql, values = identifier_condition("accession_number", f.accession_number.strip())
+        clauses.append(f"s.pk IN (SELECT pk FROM studies WHERE {sql})")
         params += values
     if f.study_description.strip():
         sql, values = _text_match(
-            "s.description_norm", normalise(f.study_description.strip()), exact=False
+            "s.description_norm", normalise(f.study_description.strip())
         )
         clauses.append(sql)
         params += values

@@ -284,6 +284,17 @@ class StudyStore:
         """How many studies match ``study_filter`` (paging is ignored)."""
         return queries.count_studies(self._reader(), study_filter or StudyFilter())
 
+    def data_version(self) -> int:
+        """A number that changes when the database was changed since it was last read here.
+
+        SQLite's ``PRAGMA data_version`` of the calling thread's connection: it changes
+        whenever another connection commits, this process's writer or another program
+        (``lightbox import`` in a shell), and costs no read of the file. A browser polls it
+        to re-read its list only when there is something new.
+        """
+        (version,) = self._reader().execute("PRAGMA data_version").fetchone()
+        return int(version)
+
     def study(self, study_uid: str) -> StudyRecord | None:
         """One study by its Study Instance UID, or None."""
         row = (

@@ -54,6 +54,9 @@ class WorkstationController(QObject):
         self.browser = browser
         self.import_dialog: ImportDialog | None = None
         self._tasks: set[Task] = set()
+        # Studies opened from the store: those the database can take away (a delete here
+        # or in a shell). Files opened from a folder are the reader's own.
+        self._stored_studies: set[str] = set()
         self.interactive = True
         window.open_paths_requested.connect(self.open_paths)
         self.error.connect(self._show_error)
@@ -83,23 +86,88 @@ class WorkstationController(QObject):
 
     def open_study(self, study_uid: str, replace: bool = True) -> None:
         """Show a stored study: its series sorted from the database, no file read yet."""
-        if self.store is None:
+        self.open_studies([study_uid], replace)
+
+    def open_studies(self, study_uids: list[str], replace: bool = True) -> None:
+        """Show stored studies together, their series in the strip in the studies' order.
+
+        The viewports fill with the first series; the others wait in the strip (a larger
+        layout shows more side by side).
+        """
+        if self.store is None or not study_uids:
             return
+        series: list[SeriesData] = []
+        empty: list[str] = []
+        for uid in study_uids:
+            found = self._stored_series(uid)
+            series += found
+            if not found:
+                empty.append(uid)
+        if len(study_uids) == 1 and empty:
+            self.error.emit(f"study {study_uids[0]} has no images to show")
+        elif empty:
+            self.error.emit(f"{len(empty)} of the {len(study_uids)} studies have no images "
+                            f"to show: {', '.join(empty)}")
+        if not series:
+            return
+        self._stored_studies.update(s.study_uid for s in series)
+        self._show(series, replace)
+        if len(study_uids) > 1:
+            shown = len(study_uids) - len(empty)
+            self.window.statusBar().showMessage(
+                f"{shown} studies open: {len(series)} series in the strip", 10000)
+
+    def _stored_series(self, study_uid: str) -> list[SeriesData]:
         series = []
         for record in self.store.series(study_uid):
             instances = self.store.instances(record.series_uid)
             instances = [r for r in instances if r.rows and r.columns]
             if instances:
                 series.append(SeriesData.from_records(instances))
-        if not series:
-            self.error.emit(f"study {study_uid} has no images to show")
-            return
-        self._show(series, replace)
+        return series
 
     def compare_studies(self, study_uids: list[str]) -> None:
         """Add studies to those already in the viewer (e.g. a prior study of the patient)."""
-        for uid in study_uids:
-            self.open_study(uid, replace=False)
+        self.open_studies(study_uids, replace=False)
+
+    def open_study_uids(self) -> set[str]:
+        """Study Instance UIDs of the series open in the viewer."""
+        return {s.study_uid for s in self.window.viewer.series.values() if s.study_uid}
+
+    def close_studies(self, study_uids: list[str]) -> None:
+        """Close the series of these studies in the viewer (deleted: their files go).
+
+        Left open, a deleted study stayed on screen and the next slice said "No such file
+        or directory". The viewer closes all its series or none, so the series of other
+        studies are opened again, in their order (their decoded frames are kept; the view
+        of each starts afresh).
+        """
+        gone = set(study_uids)
+        viewer = self.window.viewer
+        open_series = list(viewer.series.values())
+        kept = [s for s in open_series if s.study_uid not in gone]
+        if len(kept) == len(open_series):
+            return
+        if kept:
+            viewer.open_series(kept, replace=True)
+        else:
+            viewer.close_all()
+        self.window.setWindowTitle(f"Lightbox - {kept[0].title}" if kept else "Lightbox")
+        self._warn_of_other_patients()
+        closed = len(open_series) - len(kept)
+        self.window.statusBar().showMessage(
+            f"Closed {closed} series of deleted studies", 10000)
+
+    def close_missing_studies(self) -> None:
+        """Close the studies opened from the store that are no longer in it (deleted by
+        another program, e.g. ``lightbox delete`` in a shell)."""
+        if self.store is None:
+            return
+        open_uids = self.open_study_uids()
+        self._stored_studies &= open_uids
+        missing = [uid for uid in sorted(self._stored_studies) if self.store.study(uid) is None]
+        if missing:
+            self.close_studies(missing)
 
     def open_series_uids(self, series_uids: list[str]) -> None:
         """Show particular stored series."""

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QDate, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QKeyEvent, QPixmap
+from PySide6.QtCore import (
+    QDate,
+    QItemSelection,
+    QItemSelectionModel,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAction, QIcon, QKeyEvent, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -26,13 +35,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.core.records import StudyFilter
-from viewer.ui.browser.study_model import COLUMNS, StudyTableModel
+from viewer.core.records import StudyFilter, StudyRecord
+from viewer.ui.browser.study_model import COLUMNS, MAX_PAGES, PAGE_SIZE, StudyTableModel
 from viewer.ui.thumbnails import THUMBNAIL_SIZE, ThumbnailCache
+from viewer.ui.viewer.annotate import dicom_date, display_name
 
 log = logging.getLogger(__name__)
 
 _DESCRIPTION_COLUMN = [header for header, _, _ in COLUMNS].index("Description")
+
+#: How often the browser asks the database whether anyone changed it (``PRAGMA
+#: data_version``: one read of a counter SQLite keeps in memory, on the GUI thread).
+POLL_INTERVAL_MS = 1500
+
+#: Studies a delete confirmation names one by one; more are counted ("and N more").
+DELETE_LIST_LIMIT = 10
 
 #: Quick date choices: label -> days back from today (None: no bound; -1: yesterday only).
 DATE_CHOICES: tuple[tuple[str, int | None], ...] = (
@@ -59,6 +76,60 @@ def date_range(choice: str, today: dt.date | None = None) -> tuple[str, str]:
     return (start.strftime("%Y%m%d"), today.strftime("%Y%m%d"))
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def study_line(study: StudyRecord) -> str:
+    """One study for a reader who must not mistake it for another: patient name as the
+    browser shows it, Patient ID, study date, modalities, description, number of images."""
+    name = display_name(study.patient.patient_name) or "(no name)"
+    patient_id = study.patient.patient_id or "no Patient ID"
+    date = dicom_date(study.study_date) or "no study date"
+    parts = [f"{name} (ID {patient_id})", date, "/".join(study.modalities),
+             study.study_description or "no description",
+             _plural(study.number_of_instances, "image")]
+    return ", ".join(part for part in parts if part)
+
+
+def delete_question(studies: list[StudyRecord], open_in_viewer: set[str]) -> str:
+    """The delete confirmation: which patients' studies go, so that the wrong ones are not.
+
+    Parameters
+    ----------
+    studies : list of StudyRecord
+        The selected studies, in the browser's order.
+    open_in_viewer : set of str
+        Study Instance UIDs open in the viewer (they are closed before their files go).
+    """
+    opened = sum(1 for s in studies if s.study_uid in open_in_viewer)
+    if len(studies) == 1:
+        (study,) = studies
+        lines = [
+            "Delete this study and its files from this computer?",
+            "",
+            f"Patient: {display_name(study.patient.patient_name) or '(no name)'}",
+            f"Patient ID: {study.patient.patient_id or '(none)'}",
+            f"Study date: {dicom_date(study.study_date) or '(none)'}",
+            f"Description: {study.study_description or '(none)'}",
+            f"Images: {study.number_of_instances}",
+        ]
+        if opened:
+            lines += ["", "It is open in the viewer and will be closed."]
+    else:
+        patients = {(s.patient.patient_id, s.patient.patient_name) for s in studies}
+        lines = [f"Delete these {len(studies)} studies of {_plural(len(patients), 'patient')} "
+                 "and their files from this computer?", ""]
+        lines += [f"\u2022 {study_line(s)}" for s in studies[:DELETE_LIST_LIMIT]]
+        if len(studies) > DELETE_LIST_LIMIT:
+            lines.append(f"and {len(studies) - DELETE_LIST_LIMIT} more")
+        if opened:
+            lines += ["", f"{opened} of them {'is' if opened == 1 else 'are'} open in the "
+                      "viewer and will be closed."]
+    lines += ["", "This cannot be undone."]
+    return "\n".join(lines)
+
+
 class _StudyTable(QTableView):
     open_requested = Signal()
 
@@ -70,21 +141,42 @@ class _StudyTable(QTableView):
 
 
 class StudyBrowserWidget(QWidget):
-    """The local study database, filtered and sorted, with the series of the selection."""
+    """The local study database, filtered and sorted, with the series of the selection.
+
+    The list follows the database: :meth:`refresh` (F5, :attr:`refresh_action`) re-reads
+    it, and so does a poll of ``PRAGMA data_version`` when another connection (an import
+    here, ``lightbox import`` or ``lightbox delete`` in a shell) committed a change.
+
+    Attributes
+    ----------
+    open_in_viewer : callable
+        Returns the Study Instance UIDs open in the viewer (the application wires it), so
+        that a delete confirmation says the viewer will close them.
+    """
 
     open_study = Signal(str)
+    #: Several studies to open together (Open with more than one selected).
+    open_studies = Signal(list)
     compare_studies = Signal(list)
     open_series = Signal(list)
     import_requested = Signal()
     demo_requested = Signal()
+    #: Deleting confirmed, before any file goes: whoever shows them lets go of them first.
+    studies_deleting = Signal(list)
     studies_deleted = Signal(list)
+    #: The list was re-read and the database had changed since the last re-read (here, by
+    #: this process's writer, or by another program): studies may have gone.
+    database_changed = Signal()
 
     def __init__(self, store: Any, thumbnails: ThumbnailCache,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.store = store
         self.thumbnails = thumbnails
+        self.open_in_viewer: Callable[[], set[str]] = set
         self.model = StudyTableModel(store, self)
+        self._refreshing = False
+        self._series_shown: object = None
 
         # -- filter fields
         self.name_edit = QLineEdit(self)
@@ -107,11 +199,15 @@ class StudyBrowserWidget(QWidget):
             edit.setDisplayFormat("yyyy-MM-dd")
             edit.setDate(QDate.currentDate())
             edit.setEnabled(False)
+        # Says which range is shown when the custom one was given end first.
+        self.date_note = QLabel(self)
+        self.date_note.setStyleSheet("color: #e0a030;")
+        self.date_note.setVisible(False)
         self.clear_button = QPushButton("Clear", self)
         filters = QHBoxLayout()
         for w in (self.name_edit, self.id_edit, self.accession_edit, self.description_edit,
                   self.modality_combo, self.date_combo, self.date_from, QLabel("to"),
-                  self.date_to, self.clear_button):
+                  self.date_to, self.date_note, self.clear_button):
             filters.addWidget(w)
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -133,6 +229,9 @@ class StudyBrowserWidget(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(4, Qt.SortOrder.DescendingOrder)
+        # A click on a column the store cannot sort by would move the arrow there while
+        # the rows keep their order: the arrow goes back to the order shown.
+        self.table.horizontalHeader().sortIndicatorChanged.connect(self._sort_indicator_moved)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -144,7 +243,8 @@ class StudyBrowserWidget(QWidget):
             _DESCRIPTION_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(lambda *_: self.open_selected())
         self.table.open_requested.connect(self.open_selected)
-        self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_series())
+        self.table.selectionModel().selectionChanged.connect(
+            lambda *_: None if self._refreshing else self._show_series())
 
         # -- series of the selected study
         self.series_list = QListWidget(self)
@@ -203,17 +303,35 @@ class StudyBrowserWidget(QWidget):
         layout.addWidget(self.banner)
         layout.addWidget(splitter, 1)
         layout.addLayout(buttons)
-        self.model.modelReset.connect(self._update_counts)
+        self.model.modelReset.connect(self._model_reset)
         self._update_counts()
+
+        # -- following the database
+        self.refresh_action = QAction("&Refresh studies", self)
+        self.refresh_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
+        self.refresh_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.refresh_action.triggered.connect(lambda *_: self.refresh())
+        self.addAction(self.refresh_action)
+        self._data_version = self._read_data_version()
+        self.poll_timer = QTimer(self)
+        self.poll_timer.setInterval(POLL_INTERVAL_MS)
+        self.poll_timer.timeout.connect(self._poll_database)
+        self.poll_timer.start()
 
     # ------------------------------------------------------------------ filter
     def current_filter(self) -> StudyFilter:
-        """The filter the fields describe."""
+        """The filter the fields describe.
+
+        A custom range given end first (2025 to 2023) is taken from its earlier date to its
+        later one, as the query form of the network panel and the command line read it,
+        instead of matching nothing; :attr:`date_note` says so.
+        """
         date_from = date_to = ""
         choice = self.date_combo.currentText()
         if choice == "Custom range":
             date_from = self.date_from.date().toString("yyyyMMdd")
             date_to = self.date_to.date().toString("yyyyMMdd")
+            date_from, date_to = min(date_from, date_to), max(date_from, date_to)
         else:
             date_from, date_to = date_range(choice)
         modality = self.modality_combo.currentText()
@@ -230,7 +348,19 @@ class StudyBrowserWidget(QWidget):
     def apply_filter(self) -> None:
         """Query the store with the fields' filter."""
         self._debounce.stop()
-        self.model.set_filter(self.current_filter())
+        study_filter = self.current_filter()
+        self._note_reversed_range(study_filter)
+        self.model.set_filter(study_filter)
+
+    def _note_reversed_range(self, study_filter: StudyFilter) -> None:
+        # The edits are left as they are: swapping them under the reader, who may be about
+        # to change the other end, would lose the date just typed.
+        reversed_range = (self.date_combo.currentText() == "Custom range"
+                          and self.date_from.date() > self.date_to.date())
+        if reversed_range:
+            self.date_note.setText(f"(reversed: showing {dicom_date(study_filter.date_from)} "
+                                   f"to {dicom_date(study_filter.date_to)})")
+        self.date_note.setVisible(reversed_range)
 
     def clear_filter(self) -> None:
         for edit in (self.name_edit, self.id_edit, self.accession_edit, self.description_edit):
@@ -248,8 +378,103 @@ class StudyBrowserWidget(QWidget):
         self.apply_filter()
 
     def refresh(self) -> None:
-        """Re-read the store (after an import, a retrieve or a delete)."""
-        self.model.refresh()
+        """Re-read the store (after an import, a retrieve or a delete, or on F5).
+
+        The selected studies stay selected and the study at the top of the list stays
+        there (the list stays at its top when it was there: new studies show), wherever
+        other studies came or went.
+        """
+        version = self._read_data_version()
+        changed = version is not None and version != self._data_version
+        if version is not None:
+            self._data_version = version  # what this re-read shows: no second one for it
+        selected = self._selected_rows()
+        looked_for = dict(selected)
+        current_index = self.table.currentIndex()
+        current = self.model.data(current_index, Qt.ItemDataRole.UserRole)
+        if isinstance(current, str):
+            looked_for[current] = current_index.row()
+        across = self.table.horizontalScrollBar().value()
+        top_row = self.table.rowAt(0) if self.table.verticalScrollBar().value() > 0 else -1
+        top = self.model.study(top_row) if top_row >= 0 else None
+        if top is not None:
+            looked_for[top.study_uid] = top_row
+        self._refreshing = True
+        try:
+            self.model.refresh()
+            # The scroll bars follow the new row count only at the next layout.
+            self.table.doItemsLayout()
+            rows = self._rows_now(looked_for)
+            if top is not None and top.study_uid in rows:
+                self.table.scrollTo(self.model.index(rows[top.study_uid], 0),
+                                    QAbstractItemView.ScrollHint.PositionAtTop)
+            self.table.horizontalScrollBar().setValue(across)
+            self._select_rows([rows[uid] for uid in selected if uid in rows],
+                              rows.get(current) if isinstance(current, str) else None)
+        finally:
+            self._refreshing = False
+        self._show_series()
+        if changed:
+            self.database_changed.emit()
+
+    def _selected_rows(self) -> dict[str, int]:
+        """Study Instance UID -> row of the selected studies."""
+        rows: dict[str, int] = {}
+        for index in self.table.selectionModel().selectedRows():
+            study = self.model.study(index.row())
+            if study is not None:
+                rows[study.study_uid] = index.row()
+        return rows
+
+    def _rows_now(self, before: dict[str, int]) -> dict[str, int]:
+        """Rows, after a re-read, of studies that were at rows ``before``.
+
+        Studies added or removed move them by as many rows: each is looked for on its page
+        and a page either side. One further away is not worth more reading of the database
+        (its selection is dropped), nor are more pages than the model keeps.
+        """
+        pages = sorted({row // PAGE_SIZE + step for row in before.values()
+                        for step in (0, 1, -1) if row // PAGE_SIZE + step >= 0})
+        for page in pages[:MAX_PAGES]:
+            self.model.study(page * PAGE_SIZE)  # fetches the page
+        return self.model.rows_of(set(before))
+
+    def _select_rows(self, rows: list[int], current: int | None) -> None:
+        selection = QItemSelection()
+        last = self.model.columnCount() - 1
+        for row in rows:
+            selection.select(self.model.index(row, 0), self.model.index(row, last))
+        flags = QItemSelectionModel.SelectionFlag
+        model = self.table.selectionModel()
+        model.select(selection, flags.ClearAndSelect | flags.Rows)
+        if current is None and rows:
+            current = rows[0]
+        if current is not None:
+            # Arrow keys go on from the same study; NoUpdate keeps the selection as set.
+            model.setCurrentIndex(self.model.index(current, 0), flags.NoUpdate)
+
+    def _read_data_version(self) -> int | None:
+        reader = getattr(self.store, "data_version", None)
+        if reader is None:
+            return None
+        try:
+            return int(reader())
+        except Exception as exc:  # a locked or closed database: tried again at the next poll
+            log.debug("data_version not read: %s", exc)
+            return None
+
+    def _poll_database(self) -> None:
+        # A closed window has no list to keep up to date; the store may be closed too.
+        if not self.window().isVisible():
+            return
+        version = self._read_data_version()
+        if version is not None and version != self._data_version:
+            self.refresh()
+
+    def _model_reset(self) -> None:
+        self._update_counts()
+        if not self._refreshing:  # a new filter or sort: no selection any more
+            self._show_series()
 
     def _update_counts(self) -> None:
         rows = self.model.rowCount()
@@ -259,29 +484,44 @@ class StudyBrowserWidget(QWidget):
             total = rows
         self.count_label.setText(f"{rows} of {total} studies")
         self.banner.setVisible(total == 0)
-        self.series_list.clear()
+
+    def _sort_indicator_moved(self, column: int, order: Qt.SortOrder) -> None:
+        if self.model.sortable(column):
+            return
+        header = self.table.horizontalHeader()
+        shown, shown_order = self.model.sort_column()
+        header.blockSignals(True)
+        try:
+            header.setSortIndicator(shown, shown_order)
+        finally:
+            header.blockSignals(False)
 
     # ------------------------------------------------------------------ selection
-    def selected_study_uids(self) -> list[str]:
+    def selected_studies(self) -> list[StudyRecord]:
+        """The selected studies, in the list's order."""
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        out = []
-        for row in rows:
-            study = self.model.study(row)
-            if study is not None:
-                out.append(study.study_uid)
-        return out
+        return [s for s in (self.model.study(row) for row in rows) if s is not None]
+
+    def selected_study_uids(self) -> list[str]:
+        return [study.study_uid for study in self.selected_studies()]
 
     def open_selected(self) -> None:
+        """Open the selected studies, all of them, in place of what the viewer shows."""
         uids = self.selected_study_uids()
-        if uids:
+        if len(uids) == 1:
             self.open_study.emit(uids[0])
+        elif uids:
+            self.open_studies.emit(uids)
 
     def _show_series(self) -> None:
-        self.series_list.clear()
         uids = self.selected_study_uids()
-        if len(uids) != 1:
-            return
-        for record in self.store.series(uids[0]):
+        records = self.store.series(uids[0]) if len(uids) == 1 else []
+        shown = (uids, [(r.series_uid, r.number_of_instances) for r in records])
+        if shown == self._series_shown:
+            return  # a re-read that changed nothing here: the thumbnails stay as they are
+        self._series_shown = shown
+        self.series_list.clear()
+        for record in records:
             number = "" if record.series_number is None else f"{record.series_number}: "
             item = QListWidgetItem(
                 f"{number}{record.series_description or record.modality}\n"
@@ -304,19 +544,26 @@ class StudyBrowserWidget(QWidget):
 
     # ------------------------------------------------------------------ delete
     def delete_selected(self, confirm: bool = True) -> None:
-        uids = self.selected_study_uids()
-        if not uids:
+        """Delete the selected studies and their files, once the reader confirmed whose."""
+        studies = self.selected_studies()
+        if not studies:
             return
         if confirm:
             answer = QMessageBox.question(
-                self, "Delete studies",
-                f"Delete {len(uids)} stud{'y' if len(uids) == 1 else 'ies'} and their files "
-                "from this computer? This cannot be undone.",
+                self, "Delete studies", delete_question(studies, self.open_in_viewer()),
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                 QMessageBox.StandardButton.No)
             if answer != QMessageBox.StandardButton.Yes:
                 return
-        for uid in uids:
-            self.store.delete_study(uid)
-        self.refresh()
-        self.studies_deleted.emit(uids)
+        uids = [study.study_uid for study in studies]
+        self.studies_deleting.emit(uids)
+        deleted: list[str] = []
+        try:
+            for uid in uids:
+                self.store.delete_study(uid)
+                deleted.append(uid)
+        finally:
+            # Also after a failure part-way: what is gone must leave the list and viewer.
+            self.refresh()
+            if deleted:
+                self.studies_deleted.emit(deleted)

@@ -14,6 +14,8 @@ from viewer.ui.viewer.annotate import dicom_date, display_name
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
+#: Pages kept in memory: scrolling 10,000 rows keeps it flat.
+MAX_PAGES = 20
 
 #: (header, sort key of the store or None, value getter)
 COLUMNS: tuple[tuple[str, str | None, Any], ...] = (
@@ -74,7 +76,7 @@ class StudyTableModel(QAbstractTableModel):
         if records is None:
             records = list(self.store.studies(
                 replace(self.filter, offset=page * PAGE_SIZE, limit=PAGE_SIZE)))
-            if len(self._pages) > 20:  # keep memory flat while scrolling 10,000 rows
+            if len(self._pages) > MAX_PAGES:
                 self._pages.pop(next(iter(self._pages)))
             self._pages[page] = records
         offset = row - page * PAGE_SIZE
@@ -82,11 +84,16 @@ class StudyTableModel(QAbstractTableModel):
 
     def row_of(self, study_uid: str) -> int | None:
         """Row of a study among the pages already fetched."""
+        return self.rows_of({study_uid}).get(study_uid)
+
+    def rows_of(self, study_uids: set[str]) -> dict[str, int]:
+        """Rows of those of ``study_uids`` that are on the pages already fetched."""
+        rows: dict[str, int] = {}
         for page, records in self._pages.items():
             for i, record in enumerate(records):
-                if record.study_uid == study_uid:
-                    return page * PAGE_SIZE + i
-        return None
+                if record.study_uid in study_uids:
+                    rows[record.study_uid] = page * PAGE_SIZE + i
+        return rows
 
     # ------------------------------------------------------------------ Qt model
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
@@ -111,18 +118,32 @@ class StudyTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section][0]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return ("Click to sort by this column" if self.sortable(section)
+                    else "The list cannot be sorted by this column")
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        key = COLUMNS[column][1]
-        if key is None or key not in STUDY_SORT_KEYS:
+        """Sort by ``column`` when the store can (see :meth:`sortable`); else do nothing."""
+        if not self.sortable(column):
             return
-        self.filter = replace(self.filter, sort=key,
+        self.filter = replace(self.filter, sort=COLUMNS[column][1] or "",
                               descending=order == Qt.SortOrder.DescendingOrder)
         self.refresh()
 
     def sortable(self, column: int) -> bool:
-        """Whether the store can sort by ``column``."""
-        return COLUMNS[column][1] is not None
+        """Whether the store can sort by ``column`` (the rows are sorted by the database,
+        page by page: a column it has no order for cannot be sorted here either)."""
+        return 0 <= column < len(COLUMNS) and COLUMNS[column][1] in STUDY_SORT_KEYS
+
+    def sort_column(self) -> tuple[int, Qt.SortOrder]:
+        """The column and order the rows are sorted by."""
+        keys = [key for _, key, _ in COLUMNS]
+        column = keys.index(self.filter.sort) if self.filter.sort in keys else -1
+        order = (Qt.SortOrder.DescendingOrder if self.filter.descending
+                 else Qt.SortOrder.AscendingOrder)
+        return column, order

@@ -1,0 +1,295 @@
+"""The study browser must not let a reader act on the wrong study, nor show a stale list.
+
+Found by driving the browser: a delete confirmation that named nobody, a deleted study
+left on screen, Open that opened one of several, sort arrows on columns that do not sort,
+a reversed date range that showed nothing, and a list blind to other programs' changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+from PySide6.QtCore import QDate, QPoint, Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from tests.support.series import write_ct_series
+from tests.ui.conftest import wait_until
+from viewer.store import StudyStore
+
+pytestmark = pytest.mark.gui
+
+
+def _write(folder: Path, *, name: str = "SMITH^JOHN", patient_id: str = "US-004",
+           date: str = "20240105", description: str = "CT CHEST", slices: int = 1,
+           accession: str = "ACC1") -> tuple[str, list[Path]]:
+    """A small CT study on disk: its Study Instance UID and files."""
+    paths = write_ct_series(folder, slices=slices, rows=16, cols=16, patient_name=name,
+                            patient_id=patient_id, study_date=date,
+                            study_description=description, accession_number=accession)
+    return str(pydicom.dcmread(paths[0], stop_before_pixels=True).StudyInstanceUID), paths
+
+
+def _add(workstation: Any, folder: Path, **kwargs: Any) -> str:
+    """Import a study through the workstation's store and show it in the browser."""
+    uid, paths = _write(folder, **kwargs)
+    assert workstation.store.import_files(paths).instances_added == len(paths)
+    workstation.browser.refresh()
+    return uid
+
+
+def _select(browser: Any, uids: list[str]) -> None:
+    browser.table.clearSelection()
+    for row in range(browser.model.rowCount()):
+        if browser.model.study(row).study_uid in uids:
+            browser.table.selectionModel().select(
+                browser.model.index(row, 0),
+                browser.table.selectionModel().SelectionFlag.Select
+                | browser.table.selectionModel().SelectionFlag.Rows)
+    assert sorted(browser.selected_study_uids()) == sorted(uids)
+
+
+def _answer(monkeypatch: pytest.MonkeyPatch, button: QMessageBox.StandardButton) -> list[str]:
+    """Answer the delete confirmation with ``button``; the texts asked are returned."""
+    asked: list[str] = []
+
+    def question(parent: object, title: str, text: str, *args: object) -> object:
+        asked.append(text)
+        return button
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    return asked
+
+
+# ---------------------------------------------------------------------- 1. delete names whom
+def test_the_delete_confirmation_names_the_patient_and_the_study(qtbot, workstation, tmp_path,
+                                                                 monkeypatch):
+    browser = workstation.browser
+    uid = _add(workstation, tmp_path / "a", slices=3)
+    _select(browser, [uid])
+    asked = _answer(monkeypatch, QMessageBox.StandardButton.No)
+    browser.delete_selected()
+    (text,) = asked
+    assert "Patient: SMITH, JOHN" in text  # as the browser shows the name
+    assert "Patient ID: US-004" in text
+    assert "Study date: 2024-01-05" in text
+    assert "Description: CT CHEST" in text
+    assert "Images: 3" in text
+    assert "cannot be undone" in text
+    assert workstation.store.study(uid) is not None  # "No" kept it
+
+
+def test_the_delete_confirmation_lists_several_studies_capped(qtbot, workstation, tmp_path,
+                                                              monkeypatch):
+    browser = workstation.browser
+    uids = [_add(workstation, tmp_path / f"s{n}", name=f"PATIENT{n:02d}^A",
+                 patient_id=f"P{n:02d}", date=f"202401{n + 1:02d}") for n in range(12)]
+    _select(browser, uids)
+    asked = _answer(monkeypatch, QMessageBox.StandardButton.No)
+    browser.delete_selected()
+    (text,) = asked
+    assert "Delete these 12 studies of 12 patients" in text
+    listed = [line for line in text.splitlines() if line.startswith("\u2022 ")]
+    assert len(listed) == 10
+    # Newest first, as the list shows them: each with name, ID, date and images.
+    assert listed[0] == "\u2022 PATIENT11, A (ID P11), 2024-01-12, CT, CT CHEST, 1 image"
+    assert "and 2 more" in text
+
+
+# ------------------------------------------------------------- 2. a deleted study closes
+def test_deleting_a_study_open_in_the_viewer_closes_it(qtbot, workstation, tmp_path,
+                                                      monkeypatch):
+    browser, viewer = workstation.browser, workstation.viewer
+    kept = _add(workstation, tmp_path / "kept", name="OTHER^PATIENT", patient_id="K1",
+                date="20230101", slices=2)
+    gone = _add(workstation, tmp_path / "gone", slices=2)
+    workstation.controller.open_study(gone)
+    workstation.controller.compare_studies([kept])
+    wait_until(qtbot, lambda: viewer.viewports[0].series is not None
+               and viewer.all_first_frames_shown())
+    assert {s.study_uid for s in viewer.series.values()} == {gone, kept}
+
+    _select(browser, [gone])
+    asked = _answer(monkeypatch, QMessageBox.StandardButton.Yes)
+    browser.delete_selected()
+    assert "It is open in the viewer and will be closed." in asked[0]
+    assert workstation.store.study(gone) is None
+    # The other study stays open; nothing of the deleted one is left to scroll to.
+    assert {s.study_uid for s in viewer.series.values()} == {kept}
+    assert all(vp.series is None or vp.series.study_uid == kept for vp in viewer.viewports)
+    assert viewer.strip.count() == 1
+
+    _select(browser, [kept])
+    browser.delete_selected()
+    assert viewer.series == {} and all(vp.series is None for vp in viewer.viewports)
+    assert workstation.window.windowTitle() == "Lightbox"
+
+
+def test_a_study_deleted_by_another_program_closes_in_the_viewer(qtbot, workstation,
+                                                                tmp_path):
+    viewer = workstation.viewer
+    uid = _add(workstation, tmp_path / "a", slices=2)
+    workstation.controller.open_study(uid)
+    wait_until(qtbot, lambda: viewer.viewports[0].series is not None)
+    # As ``lightbox delete`` in a shell: another connection to the same database.
+    with StudyStore.open(workstation.home) as other:
+        other.delete_study(uid)
+    wait_until(qtbot, lambda: not viewer.series)
+    assert workstation.browser.model.rowCount() == 0
+
+
+# ------------------------------------------------------------------ 3. open them all
+def test_open_with_several_studies_selected_opens_them_all(qtbot, workstation, tmp_path):
+    browser, viewer = workstation.browser, workstation.viewer
+    first = _add(workstation, tmp_path / "a", date="20240105")
+    second = _add(workstation, tmp_path / "b", name="BETA^TWO", patient_id="B2",
+                  date="20230101")
+    _select(browser, [first, second])
+    browser.open_button.click()
+    wait_until(qtbot, lambda: viewer.viewports[0].series is not None)
+    assert {s.study_uid for s in viewer.series.values()} == {first, second}
+    assert workstation.window.tabs.currentWidget() is viewer
+    # Two patients side by side: said, as for any opening.
+    assert workstation.window.patients_warning.isVisibleTo(workstation.window)
+
+
+# --------------------------------------------------------------- 4. only real sort arrows
+def test_columns_the_list_cannot_sort_by_keep_the_arrow_where_the_order_is(qtbot,
+                                                                         workstation):
+    browser = workstation.browser
+    header = browser.table.horizontalHeader()
+    model = browser.model
+    assert header.sortIndicatorSection() == 4  # Study date, newest first
+
+    def click(section: int) -> None:
+        x = header.sectionViewportPosition(section) + header.sectionSize(section) // 2
+        qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                         pos=QPoint(x, header.height() // 2))
+
+    for section, title in ((2, "Birth date"), (3, "Sex"), (8, "Series")):
+        assert model.headerData(section, Qt.Orientation.Horizontal) == title
+        click(section)
+        assert header.sortIndicatorSection() == 4, title
+        assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+        assert model.filter.sort == "study_date" and model.filter.descending
+        assert not model.sortable(section)
+        assert "cannot be sorted" in model.headerData(
+            section, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+    click(1)  # Patient ID sorts
+    assert header.sortIndicatorSection() == 1 and model.filter.sort == "patient_id"
+
+
+# --------------------------------------------------------------- 5. reversed date range
+def test_a_reversed_custom_date_range_is_read_from_its_earlier_date(qtbot, workstation,
+                                                                   tmp_path):
+    browser = workstation.browser
+    _add(workstation, tmp_path / "a", date="20240105")
+    browser.date_combo.setCurrentText("Custom range")
+    browser.date_from.setDate(QDate(2025, 12, 31))
+    browser.date_to.setDate(QDate(2023, 1, 1))
+    browser.apply_filter()
+    assert browser.model.rowCount() == 1
+    assert browser.date_note.isVisibleTo(browser)
+    assert "showing 2023-01-01 to 2025-12-31" in browser.date_note.text()
+    browser.date_from.setDate(QDate(2023, 1, 1))
+    browser.date_to.setDate(QDate(2025, 12, 31))
+    browser.apply_filter()
+    assert browser.model.rowCount() == 1
+    assert not browser.date_note.isVisibleTo(browser)  # in order: nothing to say
+
+
+# ------------------------------------------------------------------ 6. search as shown
+def test_what_the_list_shows_typed_back_into_the_filters_finds_the_study(qtbot, workstation,
+                                                                        tmp_path):
+    browser = workstation.browser
+    _add(workstation, tmp_path / "a")
+    _add(workstation, tmp_path / "b", name="BETA^TWO", patient_id="B2", accession="X9",
+         date="20250101")
+    shown = browser.model.data(browser.model.index(1, 0))  # the older study: SMITH, JOHN
+    assert shown == "SMITH, JOHN"
+    for edit, typed in ((browser.name_edit, shown), (browser.name_edit, "Smith John"),
+                        (browser.id_edit, "us-004"), (browser.id_edit, "US"),
+                        (browser.accession_edit, "acc")):
+        browser.clear_filter()
+        edit.setText(typed)
+        browser.apply_filter()
+        assert browser.model.rowCount() == 1, typed
+        assert browser.model.study(0).patient.patient_id == "US-004"
+
+
+# ------------------------------------------------------------- 7. following the database
+def test_studies_imported_by_another_program_appear_without_a_click(qtbot, workstation,
+                                                                   tmp_path):
+    browser = workstation.browser
+    assert browser.banner.isVisibleTo(workstation.window)
+    _, paths = _write(tmp_path / "a")
+    # As ``lightbox import`` in a shell: another connection to the same database.
+    with StudyStore.open(workstation.home) as other:
+        other.import_files(paths)
+    wait_until(qtbot, lambda: browser.model.rowCount() == 1)
+    assert not browser.banner.isVisibleTo(workstation.window)
+    assert browser.count_label.text() == "1 of 1 studies"
+
+
+def test_a_refresh_keeps_the_selection_and_the_study_at_the_top(qtbot, workstation, tmp_path):
+    browser = workstation.browser
+    with StudyStore.open(workstation.home) as other:
+        for n in range(60):
+            _, paths = _write(tmp_path / f"s{n}", name=f"P{n:02d}^X", patient_id=f"P{n:02d}",
+                              date=f"2020{1 + n // 28:02d}{1 + n % 28:02d}")
+            other.import_files(paths)
+    browser.refresh()
+    assert browser.model.rowCount() == 60
+    bar = browser.table.verticalScrollBar()
+    wait_until(qtbot, lambda: bar.maximum() > 20)
+    bar.setValue(20)
+    top = browser.model.study(browser.table.rowAt(0)).study_uid
+    chosen = [browser.model.study(row).study_uid for row in (25, 27)]
+    _select(browser, chosen)
+    series_item = browser.series_list.item(0)  # none: two studies selected
+    assert series_item is None
+
+    # A newer study arrives from elsewhere (at the top of the list, newest first), and
+    # one that was neither selected nor shown goes.
+    newest, paths = _write(tmp_path / "new", name="NEW^ONE", patient_id="N1", date="20250101")
+    with StudyStore.open(workstation.home) as other:
+        other.import_files(paths)
+        other.delete_study(browser.model.study(59).study_uid)
+    wait_until(qtbot, lambda: browser.model.study(0).study_uid == newest)
+    assert browser.model.rowCount() == 60
+    assert sorted(browser.selected_study_uids()) == sorted(chosen)
+    assert browser.model.study(browser.table.rowAt(0)).study_uid == top
+    assert browser.model.study(browser.table.currentIndex().row()).study_uid in chosen
+
+
+def test_a_refresh_leaves_the_thumbnails_of_the_selected_study_alone(qtbot, workstation,
+                                                                    tmp_path):
+    browser = workstation.browser
+    uid = _add(workstation, tmp_path / "a")
+    _select(browser, [uid])
+    item = browser.series_list.item(0)
+    assert item is not None
+    browser.refresh()
+    assert browser.series_list.item(0) is item  # not rebuilt: its thumbnail stays
+    assert browser.selected_study_uids() == [uid]
+
+
+def test_f5_and_view_refresh_reread_the_database(qtbot, workstation, tmp_path):
+    browser = workstation.browser
+    browser.poll_timer.stop()  # only F5 may re-read here
+    view_menu = next(a.menu() for a in workstation.window.menuBar().actions()
+                     if a.text() == "&View")
+    assert browser.refresh_action in view_menu.actions()
+    assert browser.refresh_action.shortcut().toString() == "F5"
+    _, paths = _write(tmp_path / "a")
+    with StudyStore.open(workstation.home) as other:
+        other.import_files(paths)
+    assert browser.model.rowCount() == 0
+    # A window shortcut works in the active window only.
+    workstation.window.activateWindow()
+    wait_until(qtbot, lambda: QApplication.activeWindow() is workstation.window)
+    browser.table.setFocus()
+    qtbot.keyClick(browser.table, Qt.Key.Key_F5)
+    assert browser.model.rowCount() == 1
