@@ -278,6 +278,13 @@ def test_ctrl_c_during_a_retrieve_reports_what_was_stored(
         stored = sum(len(store.instances(series_uid("yamada", n))) for n in (0, 1))
     assert code == 1 and 20 <= stored < 212
     assert f"pacs: {stored} instances retrieved by C-GET\n" in captured.out
+    # The study is not shown as whole: the PACS said it has 212.
+    assert _lightbox(home, "studies") == 0
+    assert f"INCOMPLETE: {212 - stored} of 212 not here" in capsys.readouterr().out
+    assert _lightbox(home, "retrieve", "pacs", "--study", study_uid("yamada")) == 0
+    capsys.readouterr()
+    assert _lightbox(home, "studies") == 0
+    assert "INCOMPLETE" not in capsys.readouterr().out
     assert f"lightbox: pacs: cancelled after {stored} instances" in captured.err
 
 

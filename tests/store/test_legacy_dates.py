@@ -87,6 +87,8 @@ def test_a_database_with_old_forms_is_migrated(home: Path, tmp_path: Path) -> No
         conn.execute("UPDATE studies SET patient_pk = (SELECT pk FROM patients "
                      "WHERE birth_date = ?), study_date = '1997.04.24', "
                      "study_time = '14:04:38.5' WHERE study_description = 'old'", (dotted,))
+        # As a version 1 database was: without what later migrations add.
+        conn.execute("ALTER TABLE studies DROP COLUMN expected_instances")
         conn.execute("PRAGMA user_version = 1")
     conn.close()
     with StudyStore.open(home) as store:
@@ -98,6 +100,9 @@ def test_a_database_with_old_forms_is_migrated(home: Path, tmp_path: Path) -> No
         assert _april_1997(store) == [studies["old"].study_uid]
     conn = sqlite3.connect(home / "studies.sqlite")
     assert conn.execute("SELECT count(*) FROM patients").fetchone() == (1,)
+    # Migration 3 added the source counts, unknown for every study imported before it.
+    assert conn.execute("SELECT count(*) FROM studies WHERE expected_instances IS NULL"
+                        ).fetchone() == (2,)
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     conn.close()
 

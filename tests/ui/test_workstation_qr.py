@@ -47,6 +47,9 @@ def test_retrieved_study_appears_in_the_browser(qtbot, qapp, home: Path, phantom
         study = ws.browser.model.study(0)
         assert study.study_uid == phantom.study_uid
         assert study.number_of_instances == len(phantom.paths)
+        # The PACS's count is kept: a retrieve cut short would show the study incomplete.
+        wait_until(qtbot, lambda: ws.browser.model.study(0).expected_instances is not None)
+        assert ws.browser.model.study(0).missing_instances == 0
         ws.browser.table.selectRow(0)
         ws.browser.open_selected()
         vp = ws.viewer.viewports[0]

@@ -33,6 +33,7 @@ from viewer.net.connection import CancelToken, client_ssl_context
 from viewer.net.echo import echo
 from viewer.net.listener import HomeListener, ListenerFile
 from viewer.net.nodes import RETRIEVE_METHODS, NodeBook, NodeRecord, parse_address
+from viewer.net.plan import study_expectation
 from viewer.net.query import LEVELS, QuerySpec, find
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve
 from viewer.net.sinks import BatchSink, CountingSink, ReceivedInstance
@@ -377,6 +378,9 @@ def run_retrieve(args: argparse.Namespace) -> int:
             listener=ListenerFile(home),
         ):
             bar(last)
+        # Stored even when the retrieve ended short: the browser then shows the study as
+        # incomplete instead of whole.
+        store.note_expected(study_expectation(request, last))
     if args.json:
         json.dump({
             "method": last.method or None, "status": last.status, "expected": last.expected,

@@ -290,6 +290,8 @@ def run_studies(args: argparse.Namespace) -> int:
             f"{s.study_date:8}  {s.patient.patient_name[:30]:30}  {s.patient.patient_id[:16]:16}  "
             f"{'/'.join(s.modalities):8}  {s.number_of_series:3} ser {s.number_of_instances:5} img"
             f"  {s.study_description[:30]:30}  {s.study_uid}"
+            + (f"  INCOMPLETE: {s.missing_instances} of {s.expected_instances} not here"
+               if s.missing_instances else "")
         )
     return EXIT_OK
 

@@ -10,7 +10,7 @@ medium may be taken out (every instance found on it is in the managed store).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -244,6 +244,10 @@ class InstanceImporter(Protocol):
 
     def has_instances(self, sop_instance_uids: Iterable[str]) -> set[str]:
         """Return the subset of ``sop_instance_uids`` already stored."""
+        ...
+
+    def note_expected(self, counts: Mapping[str, int]) -> None:
+        """Record how many instances each study's source says it has (study UID -> count)."""
         ...
 
     def add_received_file(self, path: Path, *, move: bool = True) -> InstanceRecord:

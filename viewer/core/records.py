@@ -34,6 +34,20 @@ class StudyRecord:
     modalities: tuple[str, ...] = ()
     number_of_series: int = 0
     number_of_instances: int = 0
+    expected_instances: int | None = None  # what its source said it has; None: unknown
+
+    @property
+    def missing_instances(self) -> int:
+        """How many instances its source has that are not here (0 when none or unknown).
+
+        The source is the PACS it was last retrieved from (Number of Study Related
+        Instances, PS3.4 C.6.1.1.3) or the DICOMDIR it was imported from: a retrieve or an
+        import that was cancelled, failed or stopped on a full disk leaves a study that
+        looks whole unless this is said.
+        """
+        if self.expected_instances is None:
+            return 0
+        return max(0, self.expected_instances - self.number_of_instances)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ structure is sound.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class DirectoryEntry:
     record_type: str
     sop_instance_uid: str
     path: Path | None  # resolved on the medium, None when missing
+    study_uid: str = ""  # of the STUDY record above it; "" when the records do not say
 
     @property
     def display(self) -> str:
@@ -69,6 +71,18 @@ def _file_id(value: Any) -> tuple[str, ...]:
     return tuple(str(part) for part in value if str(part))
 
 
+def _studies_of_instances(fileset: FileSet) -> dict[str, str]:
+    """SOP Instance UID -> Study Instance UID, through the records' offsets (PS3.3 F.3.2.1)."""
+    studies: dict[str, str] = {}
+    for instance in fileset:
+        node = instance.node
+        while node.record_type != "STUDY" and node.parent is not None:
+            node = node.parent
+        if node.record_type == "STUDY":
+            studies[instance.SOPInstanceUID] = str(node._record.get("StudyInstanceUID", ""))
+    return studies
+
+
 def read_dicomdir(path: Path) -> DirectoryContents:
     """Read the leaf records of the DICOMDIR at ``path`` and resolve their files.
 
@@ -97,30 +111,40 @@ def read_dicomdir(path: Path) -> DirectoryContents:
         if problem:
             # pydicom reads a truncated DICOMDIR without complaint: say why files are unnamed.
             contents.notes.append(f"{path}: DICOMDIR is damaged ({problem}); medium scanned")
+        studies: dict[str, str] = {}
         try:
-            FileSet(ds)
+            fileset = FileSet(ds)
         except Exception as exc:
             # PS3.3 F.3.2.1: offsets point at records; when they do not, record order is used.
             contents.notes.append(
                 f"{path}: DICOMDIR structure is inconsistent ({type(exc).__name__}: {exc}); "
                 "records read in sequence order"
             )
+        else:
+            with contextlib.suppress(Exception):  # the sequence order tells them instead
+                studies = _studies_of_instances(fileset)
     if not records:
         contents.notes.append(f"{path}: DICOMDIR lists no records")
     resolver = FileIdResolver(path.parent)
+    study = ""  # the last STUDY record in sequence order, where the offsets cannot say
     for record in records:
         try:
+            record_type = str(record.get("DirectoryRecordType", "")).strip()
+            if record_type == "STUDY":
+                study = str(record.get("StudyInstanceUID", ""))
             if int(record.get("RecordInUseFlag", 0xFFFF)) == 0:
                 continue
             file_id = _file_id(record.get("ReferencedFileID"))
             if not file_id:
                 continue
+            sop = str(record.get("ReferencedSOPInstanceUIDInFile", ""))
             contents.entries.append(
                 DirectoryEntry(
                     file_id=file_id,
-                    record_type=str(record.get("DirectoryRecordType", "")).strip(),
-                    sop_instance_uid=str(record.get("ReferencedSOPInstanceUIDInFile", "")),
+                    record_type=record_type,
+                    sop_instance_uid=sop,
                     path=resolver.resolve(file_id),
+                    study_uid=studies.get(sop, study),
                 )
             )
         except Exception as exc:  # one damaged record never hides the others

@@ -159,6 +159,15 @@ def _import_listing(
     candidates = list(dict.fromkeys([*named, *listing.files]))
     skipped_before = len(report.skipped)
     target.import_files(candidates, progress=progress, cancel=cancel, report=report)
+    # What the DICOMDIR says each study holds: a study the import left short of that (a
+    # cancel, a full disk, files missing from the disc) shows as incomplete.
+    listed: dict[str, set[object]] = {}
+    for contents in directories:
+        for entry in contents.entries:
+            if entry.study_uid:
+                listed.setdefault(entry.study_uid, set()).add(
+                    entry.sop_instance_uid or entry.file_id)
+    target.note_expected({study: len(instances) for study, instances in listed.items()})
     for path, uid in absent:
         if uid and uid in report.instance_uids:
             # Renamed on the medium (PS3.3 Table F.3-3: Referenced SOP Instance UID in File says

@@ -129,6 +129,18 @@ class RetrieveProgress:
         ) and not self.message
 
 
+def study_expectation(request: RetrieveRequest, progress: RetrieveProgress) -> dict[str, int]:
+    """How many instances the PACS says the study has, for the store's record of it.
+
+    Only a whole-study retrieve says it (the PACS's Number of Study Related Instances or
+    its sub-operation counts, PS3.4 C.4.2.3.1, C.6.1.1.3); a series or instance retrieve
+    says nothing of the rest of the study. Empty when not known.
+    """
+    if request.level != "STUDY" or progress.expected is None:
+        return {}
+    return {request.study_uid: progress.expected}
+
+
 def inventory(node: NodeRecord, local: NetworkSettings, request: RetrieveRequest,
               cancel: CancelToken | None = None) -> list[InventoryItem]:
     """Ask the PACS which instances ``request`` covers, with their SOP classes.

@@ -11,7 +11,8 @@ from viewer.store.names import has_wildcard, normalise, to_glob
 STUDY_COLUMNS = (
     "s.study_uid, s.study_date, s.study_time, s.accession_number, s.study_id, "
     "s.study_description, s.referring_physician, s.modalities, s.num_series, "
-    "s.num_instances, p.patient_id, p.patient_name, p.birth_date, p.sex"
+    "s.num_instances, p.patient_id, p.patient_name, p.birth_date, p.sex, "
+    "s.expected_instances"
 )
 FROM = "FROM studies AS s JOIN patients AS p ON p.pk = s.patient_pk"
 
@@ -249,6 +250,7 @@ def study_from_row(row: tuple[object, ...]) -> StudyRecord:
         patient_name,
         birth_date,
         sex,
+        expected,
     ) = row
     return StudyRecord(
         study_uid=str(study_uid),
@@ -267,6 +269,7 @@ def study_from_row(row: tuple[object, ...]) -> StudyRecord:
         modalities=tuple(m for m in str(modalities).split("\\") if m),
         number_of_series=int(str(num_series)),
         number_of_instances=int(str(num_instances)),
+        expected_instances=None if expected is None else int(str(expected)),
     )
 
 

@@ -112,6 +112,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"DELETE FROM patients WHERE birth_date GLOB '{_DOTTED_DATE}' "
         "AND pk NOT IN (SELECT patient_pk FROM studies)",
     ),
+    # 3. How many instances the source of a study says it has (the PACS's Number of Study
+    #    Related Instances at a retrieve, the records of a DICOMDIR at an import): a study
+    #    with fewer here is shown as incomplete. NULL: no source said.
+    ("ALTER TABLE studies ADD COLUMN expected_instances INTEGER",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -232,6 +232,20 @@ class StudyStore:
         """Map stored SOP Instance UIDs among ``uids`` to (size, digest, relative path)."""
         return existing(self._reader(), uids)
 
+    def note_expected(self, counts: Mapping[str, int]) -> None:
+        """Record how many instances each study's source says it has (study UID -> count).
+
+        Studies not in the store are ignored. The latest word wins: a PACS that now holds
+        fewer (some deleted there) is not waited for.
+        """
+        if not counts:
+            return
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE studies SET expected_instances = ? WHERE study_uid = ?",
+                [(int(n), uid) for uid, n in counts.items()],
+            )
+
     def commit_files(self, files: list[StoredFile]) -> BatchCounts:
         """Commit the rows of files already in place in the managed store (one transaction)."""
         if not files:

@@ -19,7 +19,7 @@ from viewer.core.imports import ImportReport
 from viewer.ui.dialogs.import_dialog import ImportDialog, Importer
 from viewer.ui.main_window import MainWindow
 from viewer.ui.tasks import Task
-from viewer.ui.viewer.annotate import display_name
+from viewer.ui.viewer.annotate import dicom_date, display_name
 from viewer.ui.viewer.opening import read_series
 from viewer.ui.viewer.series import SeriesData
 
@@ -112,6 +112,7 @@ class WorkstationController(QObject):
             return
         self._stored_studies.update(s.study_uid for s in series)
         self._show(series, replace)
+        self._warn_of_incomplete(study_uids, replace)
         if len(study_uids) > 1:
             shown = len(study_uids) - len(empty)
             self.window.statusBar().showMessage(
@@ -264,6 +265,26 @@ class WorkstationController(QObject):
         self.window.open_series(series, replace)
         self._warn_of_other_patients()
         self.opened.emit(series)
+
+    def _warn_of_incomplete(self, study_uids: list[str], replace: bool) -> None:
+        """Say, while they are shown, which opened studies lack images their source has.
+
+        A retrieve or an import that was cancelled, failed or ran out of disk leaves a
+        study that opens like a whole one (:attr:`StudyRecord.missing_instances`).
+        """
+        assert self.store is not None
+        texts = [] if replace else [
+            t for t in self.window.incomplete_warning.text().removeprefix(
+                "Incomplete: ").split("; ") if t]
+        for uid in study_uids:
+            study = self.store.study(uid)
+            if study is None or not study.missing_instances:
+                continue
+            what = " ".join(x for x in (study.study_description or "study",
+                                        dicom_date(study.study_date)) if x)
+            texts.append(f"{what}: {study.number_of_instances} of "
+                         f"{study.expected_instances} images here")
+        self.window.show_incomplete(texts)
 
     def _warn_of_other_patients(self) -> None:
         """Say so, and stay said, when the open images belong to more than one patient.

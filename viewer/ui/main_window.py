@@ -86,6 +86,13 @@ class MainWindow(QMainWindow):
         self.unreadable_warning.setMinimumWidth(1)
         self._unreadable: list[str] = []
         self.statusBar().addPermanentWidget(self.unreadable_warning)
+        # Stored studies shown short of what their PACS or DICOMDIR had: stays while shown.
+        self.incomplete_warning = QLabel("", self)
+        self.incomplete_warning.setObjectName("incompleteWarning")
+        self.incomplete_warning.setStyleSheet("color: #e0a030; font-weight: bold;")
+        self.incomplete_warning.setVisible(False)
+        self.incomplete_warning.setMinimumWidth(1)
+        self.statusBar().addPermanentWidget(self.incomplete_warning)
         self.statusBar().addPermanentWidget(self._position)
         self.statusBar().addPermanentWidget(self._progress)
         viewer.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
@@ -252,6 +259,8 @@ class MainWindow(QMainWindow):
         """Show ``series`` in the viewer tab; say so, and stay said, when files of the
         same opening could not be read (:attr:`SeriesData.unreadable`)."""
         self.viewer.open_series(series, replace)
+        if replace:
+            self.show_incomplete([])  # the caller says again for what it opened now
         unreadable = [] if replace else list(self._unreadable)
         for s in series:
             unreadable.extend(r for r in s.unreadable if r not in unreadable)
@@ -261,6 +270,19 @@ class MainWindow(QMainWindow):
             self.viewer.active.canvas.setFocus()  # keys work at once, without a click
         if series:
             self.setWindowTitle(f"Lightbox - {series[0].title}")
+
+    def show_incomplete(self, studies: list[str]) -> None:
+        """Warn, in the status bar while they are shown, of studies not all here.
+
+        ``studies`` are sentences such as "CT CHEST 2024-01-15: 222 of 300 images here";
+        an empty list clears the warning.
+        """
+        label = self.incomplete_warning
+        label.setText(("Incomplete: " + "; ".join(studies)) if studies else "")
+        label.setToolTip("The last retrieve or import of these studies did not finish: "
+                         "retrieve or import them again to fetch the rest." if studies
+                         else "")
+        label.setVisible(bool(studies))
 
     def show_unreadable(self, reasons: list[str]) -> None:
         """Warn, in the status bar until the next opening, of files not shown.

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
 
 from viewer.core.records import STUDY_SORT_KEYS, StudyFilter, StudyRecord
 from viewer.ui.viewer.annotate import dicom_date, display_name
@@ -28,8 +29,13 @@ COLUMNS: tuple[tuple[str, str | None, Any], ...] = (
     ("Description", "study_description", lambda s: s.study_description),
     ("Accession", "accession_number", lambda s: s.accession_number),
     ("Series", None, lambda s: s.number_of_series),
-    ("Images", "number_of_instances", lambda s: s.number_of_instances),
+    ("Images", "number_of_instances",
+     lambda s: f"{s.number_of_instances} of {s.expected_instances}" if s.missing_instances
+     else s.number_of_instances),
 )
+#: The Images column, which marks a study its source has more of (StudyRecord).
+IMAGES_COLUMN = len(COLUMNS) - 1
+INCOMPLETE_COLOUR = QColor("#e0a030")
 
 
 class StudyTableModel(QAbstractTableModel):
@@ -111,6 +117,16 @@ class StudyTableModel(QAbstractTableModel):
             return None if study is None else COLUMNS[index.column()][2](study)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() >= 8:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role in (Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.ToolTipRole):
+            study = self.study(index.row())
+            if study is None or not study.missing_instances:
+                return None
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return INCOMPLETE_COLOUR if index.column() == IMAGES_COLUMN else None
+            return (f"Incomplete: {study.missing_instances} of the "
+                    f"{study.expected_instances} images its PACS or disc has are not here "
+                    "(a retrieve or import that did not finish). Retrieve or import it "
+                    "again to fetch the rest.")
         if role == Qt.ItemDataRole.UserRole:
             study = self.study(index.row())
             return None if study is None else study.study_uid

@@ -79,6 +79,7 @@ def build_qr_widget(home: Path, store: Any, parent: QWidget | None = None,
         save_local=save_local,
         scp=scp,
         listener=ListenerFile(home),
+        note_expected=store.note_expected,
     )
     panel = QueryRetrieveWidget(NodeBook(home), service, parent)
     app = QCoreApplication.instance()

@@ -8,7 +8,7 @@ default one from the Lightbox home; tests build it on a temporary home.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from viewer.net.connection import CancelToken
 from viewer.net.echo import EchoResult, echo
 from viewer.net.listener import ListenerFile
 from viewer.net.nodes import NodeRecord
+from viewer.net.plan import study_expectation
 from viewer.net.query import QuerySpec, find
 from viewer.net.retrieve import AlreadyHave, Held, RetrieveProgress, RetrieveRequest, retrieve
 from viewer.net.scp import StorageSCP
@@ -51,14 +52,20 @@ class QueryRetrieveService:
     listener : ListenerFile, optional
         The home's listener record: a C-MOVE whose port another Lightbox process of
         this home listens on goes to that process (it stores what arrives).
+    note_expected : callable, optional
+        Told, after a whole-study retrieve, how many instances the PACS says the study
+        has (``StudyStore.note_expected``): a retrieve that ended short leaves the study
+        marked incomplete in the browser.
     """
 
     def __init__(self, local: Callable[[], NetworkSettings], sink: Sink, incoming: Path,
                  already_have: AlreadyHave | None = None,
                  save_local: Callable[[NetworkSettings], None] | None = None,
                  scp: Callable[[], StorageSCP | None] | None = None,
-                 listener: ListenerFile | None = None, held: Held | None = None) -> None:
+                 listener: ListenerFile | None = None, held: Held | None = None,
+                 note_expected: Callable[[Mapping[str, int]], None] | None = None) -> None:
         self.local = local
+        self.note_expected = note_expected
         self.held = held
         self.sink = sink
         self.incoming = incoming
@@ -80,7 +87,12 @@ class QueryRetrieveService:
                  cancel: CancelToken | None = None) -> Iterator[RetrieveProgress]:
         """C-GET or C-MOVE ``request`` from ``node`` (PS3.4 C.4.2/C.4.3) into the sink."""
         running = self.scp() if self.scp is not None else None
-        return retrieve(node, self.local(), request, self.sink, self.incoming,
-                        already_have=self.already_have, held=self.held, cancel=cancel,
-                        scp=running if running is not None and running.running else None,
-                        listener=self.listener)
+        for progress in retrieve(node, self.local(), request, self.sink, self.incoming,
+                                 already_have=self.already_have, held=self.held,
+                                 cancel=cancel, listener=self.listener,
+                                 scp=running if running is not None and running.running
+                                 else None):
+            if progress.done and self.note_expected is not None:
+                # Before the last progress: whoever shows the study then sees the count.
+                self.note_expected(study_expectation(request, progress))
+            yield progress
