@@ -13,6 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
+from viewer.core.person_names import reading_name
+
 Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()  # the invalid index: the root of the tree
 
@@ -31,21 +33,8 @@ def text_of(value: Any) -> str:
 
 
 def person_name_text(value: Any) -> str:
-    """Show a Person Name for reading: ``Family, Given Middle`` per component group.
-
-    PS3.5 6.2.1.1: up to three component groups (alphabetic, ideographic, phonetic)
-    separated by ``=``, each with five components separated by ``^`` (family, given,
-    middle, prefix, suffix). The groups present are shown, separated by `` = ``.
-    """
-    groups = []
-    for group in text_of(value).split("="):
-        parts = [p.strip() for p in group.split("^")] + [""] * 5
-        family, given, middle, prefix, suffix = parts[:5]
-        rest = " ".join(p for p in (prefix, given, middle, suffix) if p)
-        text = f"{family}, {rest}" if family and rest else (family or rest)
-        if text:
-            groups.append(text)
-    return " = ".join(groups)
+    """Show a Person Name for reading (:func:`viewer.core.person_names.reading_name`)."""
+    return reading_name(text_of(value))
 
 
 def date_text(value: Any) -> str:

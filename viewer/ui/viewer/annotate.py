@@ -7,6 +7,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from viewer.core.dates import canonical_date
+from viewer.core.person_names import reading_name
 from viewer.imaging.modality import LutParams
 from viewer.imaging.pipeline import resolve_voi
 
@@ -32,12 +33,10 @@ def dicom_time(value: str) -> str:
 
 
 def display_name(value: str) -> str:
-    """Person Name for reading: the alphabetic group, ``^`` shown as separators."""
-    alphabetic = value.split("=")[0]
-    parts = [p for p in alphabetic.split("^") if p]
-    if len(parts) >= 2:
-        return f"{parts[0]}, {' '.join(parts[1:])}"
-    return alphabetic.replace("^", " ").strip()
+    """Person Name for reading, every component group (PS3.5 6.2.1.1): ``Yamada, Tarou =
+    山田, 太郎``; the alphabetic group alone showed nothing for a name held in ideographic
+    characters only."""
+    return reading_name(value)
 
 
 def _columns(viewport: ViewportWidget) -> int:
