@@ -155,28 +155,37 @@ def test_open_with_several_studies_selected_opens_them_all(qtbot, workstation, t
     assert workstation.window.patients_warning.isVisibleTo(workstation.window)
 
 
-# --------------------------------------------------------------- 4. only real sort arrows
-def test_columns_the_list_cannot_sort_by_keep_the_arrow_where_the_order_is(qtbot,
-                                                                         workstation):
+# --------------------------------------------------------------- 4. every column sorts
+def test_birth_date_sex_and_series_columns_sort_the_list(qtbot, workstation, tmp_path):
     browser = workstation.browser
     header = browser.table.horizontalHeader()
     model = browser.model
     assert header.sortIndicatorSection() == 4  # Study date, newest first
+    for n, (birth, sex) in enumerate((("19800101", "F"), ("19600101", "M"),
+                                      ("19700101", "O"))):
+        _uid, paths = _write(tmp_path / str(n), patient_id=f"P{n}", date=f"2024010{n + 1}")
+        for path in paths:
+            ds = pydicom.dcmread(path)
+            ds.PatientBirthDate, ds.PatientSex = birth, sex
+            ds.save_as(path)
+        workstation.store.import_files(paths)
+    browser.refresh()
 
     def click(section: int) -> None:
         x = header.sectionViewportPosition(section) + header.sectionSize(section) // 2
         qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
                          pos=QPoint(x, header.height() // 2))
 
-    for section, title in ((2, "Birth date"), (3, "Sex"), (8, "Series")):
+    for section, title, key in ((2, "Birth date", "birth_date"), (3, "Sex", "sex"),
+                                (8, "Series", "number_of_series")):
         assert model.headerData(section, Qt.Orientation.Horizontal) == title
+        assert model.sortable(section)
         click(section)
-        assert header.sortIndicatorSection() == 4, title
-        assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
-        assert model.filter.sort == "study_date" and model.filter.descending
-        assert not model.sortable(section)
-        assert "cannot be sorted" in model.headerData(
-            section, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+        assert header.sortIndicatorSection() == section, title
+        assert model.filter.sort == key
+        shown = [model.data(model.index(row, section)) for row in range(model.rowCount())]
+        ascending = header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
+        assert shown == sorted(shown, reverse=not ascending), title
     click(1)  # Patient ID sorts
     assert header.sortIndicatorSection() == 1 and model.filter.sort == "patient_id"
 

@@ -75,5 +75,7 @@ def test_filter_and_sort_over_ten_thousand(qapp, big_store: StudyStore) -> None:
     ids = [model.data(model.index(r, 1), Qt.ItemDataRole.DisplayRole) for r in range(10)]
     assert ids == sorted(ids) and ids[0] == "PID00120"
     assert model.filter.patient_name == "patient0012*"
-    model.sort(2, Qt.SortOrder.AscendingOrder)  # birth date: the store cannot sort by it
-    assert model.filter.sort == "patient_id"
+    model.sort(2, Qt.SortOrder.AscendingOrder)  # birth date, sorted by the store too
+    assert model.filter.sort == "birth_date"
+    births = [model.data(model.index(r, 2), Qt.ItemDataRole.DisplayRole) for r in range(10)]
+    assert births == sorted(births)

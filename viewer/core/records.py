@@ -108,6 +108,9 @@ STUDY_SORT_KEYS = (
     "study_description",
     "modalities",
     "number_of_instances",
+    "birth_date",
+    "sex",
+    "number_of_series",
 )
 
 

@@ -24,6 +24,9 @@ _SORT_SQL = {
     "study_description": "s.description_norm {d}",
     "modalities": "s.modalities {d}",
     "number_of_instances": "s.num_instances {d}",
+    "birth_date": "p.birth_date {d}",
+    "sex": "p.sex {d}",
+    "number_of_series": "s.num_series {d}",
 }
 assert set(_SORT_SQL) == set(STUDY_SORT_KEYS)
 

@@ -22,13 +22,13 @@ MAX_PAGES = 20
 COLUMNS: tuple[tuple[str, str | None, Any], ...] = (
     ("Patient name", "patient_name", lambda s: display_name(s.patient.patient_name)),
     ("Patient ID", "patient_id", lambda s: s.patient.patient_id),
-    ("Birth date", None, lambda s: dicom_date(s.patient.birth_date)),
-    ("Sex", None, lambda s: s.patient.sex),
+    ("Birth date", "birth_date", lambda s: dicom_date(s.patient.birth_date)),
+    ("Sex", "sex", lambda s: s.patient.sex),
     ("Study date", "study_date", lambda s: dicom_date(s.study_date)),
     ("Modalities", "modalities", lambda s: "\\".join(s.modalities)),
     ("Description", "study_description", lambda s: s.study_description),
     ("Accession", "accession_number", lambda s: s.accession_number),
-    ("Series", None, lambda s: s.number_of_series),
+    ("Series", "number_of_series", lambda s: s.number_of_series),
     ("Images", "number_of_instances",
      lambda s: f"{s.number_of_instances} of {s.expected_instances}" if s.missing_instances
      else s.number_of_instances),
