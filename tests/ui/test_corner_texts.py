@@ -142,3 +142,33 @@ def test_long_texts_stay_in_their_half_of_the_viewport(qtbot, workstation, tmp_p
     assert right.size and right.min() >= width // 2
     left = _changed_columns(vp, corners, 0)
     assert left.size and left.max() < width // 2
+
+
+def test_a_voi_lut_beside_a_window_can_be_chosen_and_dragged(qtbot, workstation,
+                                                           tmp_path) -> None:
+    # PS3.3 C.11.2: a file may offer windows and VOI LUTs; the window is shown first, and
+    # key 0 must reach the VOI LUT too (it cycled the windows only, so the LUT was never
+    # seen), and a drag on the VOI LUT must move a window (it did nothing).
+    path = tmp_path / "both.dcm"
+    shutil.copy(test_file(VOI_LUT_FILE), path)
+    ds = pydicom.dcmread(path)
+    ds.WindowCenter, ds.WindowWidth = 2000, 4000
+    ds.save_as(path)
+    vp = _open_file(qtbot, workstation, path)
+    assert _lower_right(vp)[0].startswith("W 4000 C 2000")
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_0)
+    assert _lower_right(vp)[0] == "VOI LUT 1 of 1" and vp.current_window() is None
+    vp.canvas.setFixedSize(600, 600)
+    wait_until(qtbot, lambda: tuple(vp.view.transform.viewport) == (600, 600))
+    vp.actual_size()
+    vp.set_annotations_visible(False)
+    expected = render_cli(path, tmp_path / "voi.png", "--voi-lut", "1")
+    assert np.abs(_on_screen(vp)[..., 0].astype(int) - expected.astype(int)).max() <= 1
+    vp.set_annotations_visible(True)
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_0)  # round again: the window
+    assert _lower_right(vp)[0].startswith("W 4000 C 2000")
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_0)
+    assert _lower_right(vp)[0] == "VOI LUT 1 of 1"
+    vp._drag_window(10, 5)  # from the frame's own range, as the mouse does
+    assert vp.current_window() is not None
+    assert _lower_right(vp)[0].startswith("W ")

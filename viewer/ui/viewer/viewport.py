@@ -78,6 +78,7 @@ class ViewportWidget(QFrame):
         self.tool = Tool.WINDOW
         self.window: WindowParams | None = None  # None: the image's own
         self.window_index: int | None = None
+        self.voi_lut_index: int | None = None  # a VOI LUT Sequence item chosen
         self.min_max = False
         self.preset_name = ""
         self._wheel_rest = 0  # wheel movement short of a notch (1/120 units)
@@ -134,6 +135,7 @@ class ViewportWidget(QFrame):
         self.loader = loader
         self.window = None
         self.window_index = None
+        self.voi_lut_index = None
         self.min_max = False
         self.preset_name = ""
         self.inverted = False
@@ -201,6 +203,7 @@ class ViewportWidget(QFrame):
         elif self.inverted and self._facts is not None:
             presentation = PresentationShape.INVERSE
         return ViewState(window=self.window, window_index=self.window_index,
+                         voi_lut_index=self.voi_lut_index,
                          min_max=self.min_max, presentation=presentation,
                          display=self.calibration)
 
@@ -261,8 +264,9 @@ class ViewportWidget(QFrame):
         self._update_texts()
         self.request_render()
 
-    def current_window(self) -> WindowParams | None:
-        """The window in effect on the frame shown."""
+    def current_window(self, view: ViewState | None = None) -> WindowParams | None:
+        """The window in effect on the frame shown (under ``view``, else the viewport's);
+        None when a VOI LUT is, or nothing is shown."""
         series, facts = self.series, self._facts
         if series is None or facts is None:
             return None
@@ -271,7 +275,7 @@ class ViewportWidget(QFrame):
             return None
         image = series.image(self.index)
         try:
-            return image.window(facts.ref.frame, self.view_state(), stored)
+            return image.window(facts.ref.frame, view or self.view_state(), stored)
         except Exception:
             return None
 
@@ -296,6 +300,7 @@ class ViewportWidget(QFrame):
         """Apply a window in modality units."""
         self.window = self._user_window(float(center), float(width))
         self.window_index = None
+        self.voi_lut_index = None
         self.min_max = False
         self.preset_name = name
         self.refresh()
@@ -306,17 +311,30 @@ class ViewportWidget(QFrame):
         self.set_window(preset.center, preset.width, preset.name)
 
     def use_file_window(self, index: int | None = None) -> None:
-        """The file's own window ``index`` (cycles through them when repeated)."""
+        """The file's own VOI transform ``index``: its windows, then its VOI LUTs.
+
+        Repeated, it cycles through them all (PS3.3 C.11.2: a file may offer several
+        windows and several VOI LUT Sequence items; each is a way its author meant it to
+        be seen, and every one must be reachable).
+        """
         params = self._facts.params if self._facts else None
-        count = len(params.windows) if params else 0
+        windows = len(params.windows) if params else 0
+        luts = len(params.voi_luts) if params else 0
+        count = windows + luts
         if index is None:
             if self.window is None and not self.min_max and count:
-                index = ((self.window_index or 0) + 1) % count
+                # With no choice made, the file's first transform is on screen (its first
+                # window, else its first VOI LUT): index 0 of windows-then-LUTs.
+                current = (self.window_index if self.window_index is not None else
+                           windows + self.voi_lut_index if self.voi_lut_index is not None
+                           else 0)
+                index = (current + 1) % count
             else:
                 index = 0
         self.window = None
         self.min_max = False
-        self.window_index = index if count and index < count else None
+        self.window_index = index if index < windows else None
+        self.voi_lut_index = index - windows if windows <= index < count else None
         self.preset_name = (params.windows[index].explanation
                             if params and self.window_index is not None else "")
         self.refresh()
@@ -325,6 +343,7 @@ class ViewportWidget(QFrame):
         """Window from the frame's minimum and maximum."""
         self.window = None
         self.window_index = None
+        self.voi_lut_index = None
         self.min_max = True
         self.preset_name = "Auto"
         self.refresh()
@@ -360,6 +379,7 @@ class ViewportWidget(QFrame):
         """The image's own window, no inversion, fitted, no rotation."""
         self.window = None
         self.window_index = None
+        self.voi_lut_index = None
         self.min_max = False
         self.inverted = False
         self.preset_name = ""
@@ -547,7 +567,9 @@ class ViewportWidget(QFrame):
         self._drag_button = None
 
     def _drag_window(self, dx: int, dy: int) -> None:
-        current = self.current_window()
+        # Under a VOI LUT there is no window to move: the drag starts from the frame's
+        # own range, as a reader who drags expects something to happen.
+        current = self.current_window() or self.current_window(ViewState(min_max=True))
         if current is None:
             return
         # Sensitivity follows the width, so that a bone window and a brain window both move
@@ -556,6 +578,7 @@ class ViewportWidget(QFrame):
         step = max(self._value_step() or 1e-6, current.width / 300.0)
         self.window = self._user_window(current.center + dy * step, current.width + dx * step)
         self.window_index = None
+        self.voi_lut_index = None
         self.min_max = False
         self.preset_name = ""
         self.refresh()
