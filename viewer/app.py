@@ -199,7 +199,6 @@ def _wait(workstation: Workstation, condition: object, timeout: float) -> bool:
 
 def run_gui(args: argparse.Namespace) -> int:
     """``lightbox open``: the reading workstation, optionally on files, a study or the demo."""
-    home = cli_home(args.home)
     screenshot = getattr(args, "screenshot", None)
     headless = sys.platform.startswith("linux") and not any(
         os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
@@ -207,7 +206,13 @@ def run_gui(args: argparse.Namespace) -> int:
         # Qt would abort the process; say what to do instead.
         raise UsageError("no display to open the viewer on (DISPLAY is not set); run it "
                          "on a desktop, or under xvfb-run for --screenshot")
-    ws = build_workstation(home, interactive=not screenshot)
+    try:
+        ws = build_workstation(cli_home(args.home), interactive=not screenshot)
+    except LightboxError as exc:
+        if not screenshot:
+            _say_in_a_window(str(exc))
+        raise
+    home = ws.home
     window = ws.window
     if args.layout:
         try:
@@ -244,6 +249,15 @@ def run_gui(args: argparse.Namespace) -> int:
         ws.close()
         return status
     return _screenshot(ws, task, Path(screenshot), args)
+
+
+def _say_in_a_window(problem: str) -> None:
+    """Show why the application cannot start: started from a desktop launcher, its
+    standard error goes nowhere, and the reader saw nothing happen at all."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    _app = QApplication.instance() or QApplication(sys.argv[:1])
+    QMessageBox.critical(None, "Lightbox cannot start", f"Lightbox cannot start: {problem}")
 
 
 def _screenshot(ws: Workstation, task: object, out: Path, args: argparse.Namespace) -> int:
