@@ -70,6 +70,13 @@ def safe_component(uid: str) -> str:
     return "_" + hashlib.sha256(uid.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
+def stored_path(study_uid: str, series_uid: str, sop_uid: str) -> str:
+    """Where an instance lives, relative to the home folder (stored in the database):
+    ``files/<study>/<series>/<sop>.dcm``, each UID as :func:`safe_component` names it."""
+    return "/".join(("files", safe_component(study_uid), safe_component(series_uid),
+                     safe_component(sop_uid) + ".dcm"))
+
+
 class FileStore:
     """The folder of managed files (``<home>/files``).
 
@@ -90,15 +97,8 @@ class FileStore:
         self._incoming_text = str(self.incoming)
 
     def relative_path(self, study_uid: str, series_uid: str, sop_uid: str) -> str:
-        """Where an instance lives, relative to the home folder (stored in the database)."""
-        return "/".join(
-            (
-                "files",
-                safe_component(study_uid),
-                safe_component(series_uid),
-                safe_component(sop_uid) + ".dcm",
-            )
-        )
+        """Where an instance lives, relative to the home folder (:func:`stored_path`)."""
+        return stored_path(study_uid, series_uid, sop_uid)
 
     def absolute(self, relative: str) -> Path:
         """The absolute path of a stored file."""

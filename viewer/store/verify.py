@@ -57,7 +57,7 @@ from viewer.core.imports import printable
 from viewer.core.processes import pid_alive
 from viewer.core.records import InstanceRecord
 from viewer.dicom.structure import PROBE_LENGTH, probe
-from viewer.store.filestore import safe_component
+from viewer.store.filestore import stored_path
 from viewer.store.importer import prepare
 from viewer.store.schema import SCHEMA_VERSION
 from viewer.store.study_store import DATABASE_NAME, StoreError
@@ -414,10 +414,8 @@ def damaged(reason: str) -> bool:
 
 
 def canonical(row: Row) -> str:
-    """Where the importer puts an instance with this row's UIDs: FileStore.relative_path,
-    which a FileStore cannot lend without creating its folders (a check writes nothing)."""
-    return "/".join(("files", safe_component(row.study_uid), safe_component(row.series_uid),
-                     safe_component(row.sop_uid) + ".dcm"))
+    """Where the importer puts an instance with this row's UIDs (:func:`stored_path`)."""
+    return stored_path(row.study_uid, row.series_uid, row.sop_uid)
 
 
 def classify(home: Path, relative: str, info: os.stat_result | None, now: float) -> Orphan:

@@ -273,9 +273,7 @@ class WorkstationController(QObject):
         study that opens like a whole one (:attr:`StudyRecord.missing_instances`).
         """
         assert self.store is not None
-        texts = [] if replace else [
-            t for t in self.window.incomplete_warning.text().removeprefix(
-                "Incomplete: ").split("; ") if t]
+        texts = [] if replace else list(self.window.incomplete_studies)
         for uid in study_uids:
             study = self.store.study(uid)
             if study is None or not study.missing_instances:

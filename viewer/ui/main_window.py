@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self.incomplete_warning.setStyleSheet("color: #e0a030; font-weight: bold;")
         self.incomplete_warning.setVisible(False)
         self.incomplete_warning.setMinimumWidth(1)
+        self.incomplete_studies: list[str] = []  # what the warning names
         self.statusBar().addPermanentWidget(self.incomplete_warning)
         self.statusBar().addPermanentWidget(self._position)
         self.statusBar().addPermanentWidget(self._progress)
@@ -277,6 +278,7 @@ class MainWindow(QMainWindow):
         ``studies`` are sentences such as "CT CHEST 2024-01-15: 222 of 300 images here";
         an empty list clears the warning.
         """
+        self.incomplete_studies = list(studies)
         label = self.incomplete_warning
         label.setText(("Incomplete: " + "; ".join(studies)) if studies else "")
         label.setToolTip("The last retrieve or import of these studies did not finish: "
