@@ -31,18 +31,24 @@ from vtkmodules.vtkRenderingCore import (
 )
 
 from viewer.dicom.geometry import OrientationLabels, PixelSpacing, SpacingKind
-from viewer.render.graphics import display_lines
+from viewer.render.graphics import (
+    EDGE_COLOUR,
+    EDGE_WIDTH,
+    LINE_WIDTH,
+    display_lines,
+    set_edge,
+)
 from viewer.render.measure import nice_length
 from viewer.render.transform import ViewTransform
 
 #: Annotation colour: a warm off-white that stays readable on grey and on black.
 TEXT_COLOUR = (0.93, 0.92, 0.80)
 LABEL_COLOUR = (1.0, 0.85, 0.35)
-#: The dark edge around the scale bar, as the texts have their drop shadow.
-OUTLINE_COLOUR = (0.0, 0.0, 0.0)
-#: Line widths in pixels: the outline shows a pixel of dark on either side of the bar.
-BAR_WIDTH = 1.5
-BAR_OUTLINE_WIDTH = BAR_WIDTH + 2.0
+#: The dark edge around the scale bar, as the texts have their drop shadow, and as the
+#: measurement graphics have theirs.
+OUTLINE_COLOUR = EDGE_COLOUR
+BAR_WIDTH = LINE_WIDTH
+BAR_OUTLINE_WIDTH = EDGE_WIDTH
 
 #: Draws multi-line text as an RGBA image, rows top to bottom, straight alpha:
 #: ``rasterize(text, pixel_size, colour, align_right)``, the colour as 0-1 floats.
@@ -297,31 +303,10 @@ class AnnotationLayer:
         self._bar_data.SetPoints(points)
         self._bar_data.SetLines(lines)
         self._bar_data.Modified()
-        self._set_outline(((x0, y + tick), (x0, y)), ((x0, y), (x1, y)), ((x1, y), (x1, y + tick)))
+        set_edge(self._outline_data, [[(x0, y + tick), (x0, y), (x1, y), (x1, y + tick)]],
+                 BAR_OUTLINE_WIDTH)
         label = f"{mm / 10:g} cm" if mm >= 10 else f"{mm:g} mm"
         if spacing.kind in (SpacingKind.DETECTOR, SpacingKind.MAGNIFICATION):
             label += " (detector)" if spacing.kind is SpacingKind.DETECTOR else " (est.)"
         self._bar_text.SetInput(label)
         self._bar_text.SetDisplayPosition(int(w / 2), int(y + 4))
-
-    def _set_outline(self, *segments: tuple[tuple[float, float], tuple[float, float]]) -> None:
-        """The bar's dark outline: each straight piece of it, a little longer at both ends.
-
-        Wide lines are drawn as separate rectangles without joins or caps: lengthened by
-        half the outline's width, the pieces close the corners and cover the bar's ends.
-        """
-        reach = BAR_OUTLINE_WIDTH / 2
-        points = vtkPoints()
-        lines = vtkCellArray()
-        for (ax, ay), (bx, by) in segments:
-            length = float(np.hypot(bx - ax, by - ay)) or 1.0
-            dx, dy = (bx - ax) / length * reach, (by - ay) / length * reach
-            start = points.GetNumberOfPoints()
-            points.InsertNextPoint(ax - dx, ay - dy, 0.0)
-            points.InsertNextPoint(bx + dx, by + dy, 0.0)
-            lines.InsertNextCell(2)
-            lines.InsertCellPoint(start)
-            lines.InsertCellPoint(start + 1)
-        self._outline_data.SetPoints(points)
-        self._outline_data.SetLines(lines)
-        self._outline_data.Modified()
