@@ -127,6 +127,39 @@ def test_deleting_a_study_open_in_the_viewer_closes_it(qtbot, workstation, tmp_p
     assert workstation.window.windowTitle() == "Lightbox"
 
 
+def test_closing_a_deleted_study_leaves_the_other_studies_view_as_it_was(
+        qtbot, workstation, tmp_path, monkeypatch):
+    # The viewer closed all its series and opened the others again: the prior the reader
+    # was comparing lost its window, zoom and slice.
+    browser, viewer = workstation.browser, workstation.viewer
+    kept = _add(workstation, tmp_path / "kept", name="OTHER^PATIENT", patient_id="K1",
+                date="20230101", slices=4)
+    gone = _add(workstation, tmp_path / "gone", slices=2)
+    workstation.window.set_layout("1x2")
+    workstation.controller.open_study(gone)
+    workstation.controller.compare_studies([kept])
+    wait_until(qtbot, lambda: all(vp.series is not None for vp in viewer.viewports)
+               and viewer.all_first_frames_shown())
+    reading = next(vp for vp in viewer.viewports if vp.series.study_uid == kept)
+    reading.set_window(123.0, 45.0)
+    reading.zoom_by(2.5)
+    reading.set_index(3)
+    wait_until(qtbot, viewer.all_first_frames_shown)
+    scale, loader = reading.view.transform.scale, reading.loader
+
+    _select(browser, [gone])
+    _answer(monkeypatch, QMessageBox.StandardButton.Yes)
+    browser.delete_selected()
+    assert {s.study_uid for s in viewer.series.values()} == {kept}
+    assert reading.series is not None and reading.series.study_uid == kept
+    assert (reading.window.center, reading.window.width) == (123.0, 45.0)
+    assert reading.view.transform.scale == pytest.approx(scale)
+    assert reading.index == 3
+    assert reading.loader is loader  # its decoded frames too
+    # The viewport the deleted study left shows nothing of it.
+    assert all(vp.series is None or vp.series.study_uid == kept for vp in viewer.viewports)
+
+
 def test_a_study_deleted_by_another_program_closes_in_the_viewer(qtbot, workstation,
                                                                 tmp_path):
     viewer = workstation.viewer

@@ -139,25 +139,20 @@ class WorkstationController(QObject):
         """Close the series of these studies in the viewer (deleted: their files go).
 
         Left open, a deleted study stayed on screen and the next slice said "No such file
-        or directory". The viewer closes all its series or none, so the series of other
-        studies are opened again, in their order (their decoded frames are kept; the view
-        of each starts afresh).
+        or directory". The series of other studies stay as they are, window, zoom and
+        measurements included; a viewport left empty shows the next series still open.
         """
         gone = set(study_uids)
         viewer = self.window.viewer
-        open_series = list(viewer.series.values())
-        kept = [s for s in open_series if s.study_uid not in gone]
-        if len(kept) == len(open_series):
+        closing = [key for key, s in viewer.series.items() if s.study_uid in gone]
+        if not closing:
             return
-        if kept:
-            viewer.open_series(kept, replace=True)
-        else:
-            viewer.close_all()
+        viewer.close_series(closing)
+        kept = list(viewer.series.values())
         self.window.setWindowTitle(f"Lightbox - {kept[0].title}" if kept else "Lightbox")
         self._warn_of_other_patients()
-        closed = len(open_series) - len(kept)
         self.window.statusBar().showMessage(
-            f"Closed {closed} series of deleted studies", 10000)
+            f"Closed {len(closing)} series of deleted studies", 10000)
 
     def close_missing_studies(self) -> None:
         """Close the studies opened from the store that are no longer in it (deleted by

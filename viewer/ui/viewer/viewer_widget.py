@@ -201,6 +201,36 @@ class ViewerWidget(QWidget):
         self.series.clear()
         self.strip.clear()
 
+    def close_series(self, keys: list[str]) -> None:
+        """Close some series; the viewports showing others keep their view as it is.
+
+        A viewport left empty shows the next series not shown elsewhere, if any.
+        """
+        gone = [key for key in keys if key in self.series]
+        if not gone:
+            return
+        for key in gone:
+            loader = self.loaders.pop(key, None)
+            if loader is not None:
+                loader.cancel()
+            del self.series[key]
+        for i in reversed(range(self.strip.count())):
+            if self.strip.item(i).data(Qt.ItemDataRole.UserRole) in gone:
+                self.strip.takeItem(i)
+        emptied = [vp for vp in self.viewports
+                   if vp.series is not None and self._key_of(vp.series) in gone]
+        for viewport in emptied:
+            viewport.stop_cine()
+            viewport.clear()
+        self._fill_empty()
+
+    def _fill_empty(self) -> None:
+        """Show the series to follow in the viewports that show nothing."""
+        remaining = self._series_to_follow()
+        for vp in self.viewports:
+            if vp.series is None and remaining:
+                self.show_series(remaining.pop(0), vp, activate=False)
+
     # ------------------------------------------------------------------ layout
     def set_layout(self, rows: int, cols: int) -> None:
         """Arrange ``rows`` x ``cols`` viewports, keeping what the first ones show."""
@@ -230,10 +260,7 @@ class ViewerWidget(QWidget):
         # New viewports show the next series of the study, as a reader expects of a
         # larger layout; with none left they stay empty. The active viewport stays the
         # one the reader was working in: filling others must not move the keys there.
-        remaining = self._series_to_follow()
-        for vp in self.viewports:
-            if vp.series is None and remaining:
-                self.show_series(remaining.pop(0), vp, activate=False)
+        self._fill_empty()
 
     def _series_to_follow(self) -> list[str]:
         """Series not shown in any viewport, those after the active one's first.
