@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from viewer.cli import main as cli_main
+from viewer.core.paths import private_umask
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     int
         The process exit status.
     """
+    private_umask()
     return cli_main(sys.argv[1:] if argv is None else argv)
 
 

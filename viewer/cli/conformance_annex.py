@@ -246,9 +246,13 @@ def security(f: Facts) -> list[Section]:
             "6.3",
             "Application Level Security",
             "Lightbox's home folder (study database, file store, settings) is created "
-            "readable by its owner only (mode 0700) and the settings file with mode 0600. "
-            "Patient names and IDs are not written to logs. Lightbox relies on the operating "
-            "system's user accounts and disk encryption; it has no accounts of its own.",
+            "readable by its owner only (mode 0700), and so is everything in it (folders "
+            "0700, files 0600, whatever the user's umask: the process runs with group and "
+            "others' permissions masked, so files it writes elsewhere, such as a rendered "
+            "PNG, are private too). A settings or nodes file found writable by others is "
+            "made private and a warning asks the user to check it. Patient names and IDs "
+            "are not written to logs. Lightbox relies on the operating system's user "
+            "accounts and disk encryption; it has no accounts of its own.",
         ),
     ]
 

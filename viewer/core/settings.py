@@ -19,7 +19,7 @@ from typing import Any
 import tomli_w
 
 from viewer.core.errors import UsageError
-from viewer.core.paths import write_private
+from viewer.core.paths import keep_private, write_private
 
 _HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
 
@@ -206,6 +206,7 @@ def read_settings(home: Path) -> dict[str, Any]:
     path = home / SETTINGS_FILE
     if not path.exists():
         return {}
+    keep_private(path)
     try:
         with path.open("rb") as f:
             return tomllib.load(f)

@@ -26,7 +26,7 @@ from typing import Any
 import tomli_w
 
 from viewer.core.errors import UsageError
-from viewer.core.paths import write_private
+from viewer.core.paths import keep_private, write_private
 from viewer.core.settings import check_ae_title, is_host
 from viewer.net.policy import DEFAULT_POLICY
 
@@ -159,6 +159,7 @@ class NodeBook:
         self.path = home / NODES_FILE
         self._nodes: dict[str, NodeRecord] = {}
         if self.path.exists():
+            keep_private(self.path)
             try:
                 with self.path.open("rb") as f:
                     data = tomllib.load(f)

@@ -265,7 +265,7 @@ class Receiver:
     def __init__(self, incoming: Path, sink: Sink) -> None:
         self.incoming = incoming
         self.sink = sink
-        incoming.mkdir(parents=True, exist_ok=True)
+        incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Complete files, a _FLUSH mark (deliver what is batched now) or None (stop).
         self._queue: queue.Queue[IncomingFile | object | None] = queue.Queue()
         self._lock = threading.Lock()

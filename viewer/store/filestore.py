@@ -89,7 +89,7 @@ class FileStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.incoming = root / ".incoming"
-        self.incoming.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_folders(str(self.incoming))
         self._made: set[str] = set()
         self._lock = threading.Lock()
         # Paths as text: pathlib costs several microseconds per path, per file imported.
@@ -115,7 +115,7 @@ class FileStore:
         parent = os.path.dirname(target)
         if parent in self._made:
             return
-        os.makedirs(parent, mode=0o700, exist_ok=True)
+        make_private_folders(parent)
         with self._lock:
             self._made.add(parent)
 
@@ -210,7 +210,7 @@ class FileStore:
                     os.replace(source, target)
                 except FileNotFoundError:
                     # The folder was pruned meanwhile (a study deleted by another process).
-                    os.makedirs(folder, mode=0o700, exist_ok=True)
+                    make_private_folders(folder)
                     os.replace(source, target)
             except OSError as exc:
                 failures.append((relative, exc))
@@ -316,6 +316,21 @@ class FileStore:
                 entry.unlink()
                 removed += 1
         return removed
+
+
+def make_private_folders(folder: str) -> None:
+    """``os.makedirs`` with every folder it makes 0700, not only the last one.
+
+    ``makedirs`` gives the folders above the last the umask's mode: a study's folder was
+    0777 under a umask of 000, though its series' folder was 0700.
+    """
+    missing = []
+    while not os.path.isdir(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by another thread
+            os.mkdir(path, 0o700)
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from viewer.core.errors import DiskFullError, InputFileError, LightboxError
 from viewer.core.imports import CancelCheck, ImportReport, ProgressCallback
+from viewer.core.paths import keep_private
 from viewer.core.records import (
     InstanceRecord,
     PatientRecord,
@@ -41,6 +42,21 @@ class StoreError(LightboxError):
     """The study database cannot be opened or used (names the file and the problem)."""
 
 
+def _private_database(path: Path) -> None:
+    """Create the database file 0600 before SQLite opens it, or make an existing one so.
+
+    SQLite creates a new database with the umask's mode (0644 under the usual 022), and
+    its WAL and shared-memory files with the database's mode: made 0600 first, all three
+    are private, whatever the umask of the process that created them.
+    """
+    if os.name != "posix":
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        keep_private(name)
+
+
 class StudyStore:
     """Patients, studies, series and instances, and the files behind them.
 
@@ -55,7 +71,8 @@ class StudyStore:
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
         self.database_path = self.home / DATABASE_NAME
-        self.files = FileStore(self.home / "files")
+        self.files = FileStore(self.home / "files")  # makes the home if it is new
+        _private_database(self.database_path)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
