@@ -125,6 +125,7 @@ def test_every_problem_is_reported_exactly_and_repaired_with_nothing_lost(
     stale.write_bytes(b"half a file")
     old = time.time() - TEMPORARY_GRACE_S - 60
     os.utime(stale, (old, old))
+    os.utime(left, (old, old))  # the import was killed long ago: not still arriving
     young = files / ".incoming" / f"{os.getpid()}-900002.part"
     young.write_bytes(b"being written")
     # 4. The old misfiling: an instance of series X (study A) filed under series Y (study
@@ -170,7 +171,11 @@ def test_every_problem_is_reported_exactly_and_repaired_with_nothing_lost(
     # instance that had a readable file is in the database, under its own file's UIDs.
     now = _dicom_files(h.path)
     assert all(digests <= now.get(uid, set()) for uid, digests in before.items())
-    assert (h.path / LOST_AND_FOUND / "files" / "dropped.dcm").exists()  # a copy, kept
+    # Re-filed where its own UIDs say, not copied there.
+    d = pydicom.dcmread(extra[0], stop_before_pixels=True)
+    refiled = files / d.StudyInstanceUID / d.SeriesInstanceUID / f"{d.SOPInstanceUID}.dcm"
+    assert not dropped.exists() and refiled.read_bytes() == extra[0].read_bytes()
+    assert not (h.path / LOST_AND_FOUND / "files" / "dropped.dcm").exists()
     assert (h.path / LOST_AND_FOUND / cut.relative_to(h.path)).stat().st_size == cut_size
     with StudyStore.open(h.path) as store:
         assert store.has_instances(before) == set(before)
@@ -228,7 +233,10 @@ def test_deep_finds_a_file_replaced_behind_the_stores_back(two_studies: Home) ->
     (problem,) = found.misfiled
     assert (problem.row.sop_uid, problem.file_sop_uid) == (uid, other)
     log = repair_home(h.path, found)
-    assert [a.action for a in log.repaired] == ["imported", "moved_aside"]
+    # The file goes where its own UIDs say; the row of the instance it replaced goes, and
+    # the report says so.
+    assert [(a.action, a.subject) for a in log.repaired] == [
+        ("refiled", str(stored.relative_to(h.path))), ("removed_row", uid)]
     assert check_home(h.path, deep=True).sound
     with StudyStore.open(h.path) as store:
         assert store.has_instances([uid, other]) == {other}

@@ -10,9 +10,12 @@ migrating it, and the store's own clean-up of temporary files is not run). It re
   between the rename and the commit, a copy by hand), one of the store's own
   ``temporary`` files (``files/.incoming/<pid>-<n>.part``) older than
   :data:`TEMPORARY_GRACE_S`, or ``other``; younger temporary files are listed apart
-  (``temporary_in_use``), since a running import may own them. Files a repair that did
-  not finish left in ``tmp/repair-<pid>/`` (see :mod:`viewer.store.verify_repair`) are
-  orphans too, ``staged``;
+  (``temporary_in_use``), since a running import may own them. A DICOM file modified
+  within :data:`ARRIVING_GRACE_S` that lies where its own header's UIDs put it is listed
+  apart as well (``arriving``): an import renames a batch's files into place one batch
+  before it commits their rows, so during an import such files are normal. Files a
+  repair that did not finish left in ``tmp/repair-<pid>/`` (see
+  :mod:`viewer.store.verify_repair`) are orphans too, ``staged``;
 - ``misfiled``: rows whose file's own Study, Series or SOP Instance UID differs from the
   row's (older versions filed an instance under a series UID that belonged to another
   study), and rows whose file's header can no longer be read;
@@ -36,9 +39,11 @@ one ``stat`` per file (taken from the walk). The tree is walked *before* the row
 read: a file is renamed into place before its row is committed, so a row read after the
 walk has its file in the walk or placed since (stat'ed then), and no row of a running
 import is taken for missing. A file of a running import whose row commits after the
-read may look orphaned; such files are looked up once more before they are reported.
+read may look orphaned; such files are looked up once more before they are reported, and
+those still without a row are ``arriving`` while they are young (see above), not problems.
 
-:mod:`viewer.store.verify_repair` repairs what this finds.
+:mod:`viewer.store.verify_repair` repairs what this finds; the problem classes and
+:class:`Findings` are in :mod:`viewer.store.verify_findings`.
 """
 
 from __future__ import annotations
@@ -50,10 +55,8 @@ import sqlite3
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from viewer.core.imports import printable
 from viewer.core.processes import pid_alive
 from viewer.core.records import InstanceRecord
 from viewer.dicom.structure import PROBE_LENGTH, probe
@@ -61,13 +64,40 @@ from viewer.store.filestore import stored_path
 from viewer.store.importer import prepare
 from viewer.store.schema import SCHEMA_VERSION
 from viewer.store.study_store import DATABASE_NAME, StoreError
+
+# KINDS, Findings and Problem are re-exported ("as"): they were defined here before
+# verify_findings was split off, and are imported from here.
+from viewer.store.verify_findings import KINDS as KINDS
+from viewer.store.verify_findings import (
+    CountMismatch,
+    DatabaseProblem,
+    Misfiled,
+    MissingFile,
+    Orphan,
+    Row,
+    SizeMismatch,
+)
+from viewer.store.verify_findings import Findings as Findings
+from viewer.store.verify_findings import Problem as Problem
 from viewer.store.writer import existing
 
 TEMPORARY_GRACE_S = 600.0
 """A temporary file younger than this may belong to a running import; it is left alone."""
 
-KINDS = ("database", "missing", "size_mismatch", "orphans", "misfiled", "counts")
-"""The problem kinds, in the order they are reported."""
+ARRIVING_GRACE_S = 120.0
+"""A DICOM file without a row, in its place and modified less than this long ago, may be
+one a running import placed and has not committed yet; it is no problem and left alone.
+
+An import renames a batch (64 files or 32 MB) into place and commits its rows with the
+next batch, after reading and writing that batch and one ``syncfs``
+(:mod:`viewer.store.importer`); the file's modification time is when it was written, one
+batch earlier still. Two batches of 32 MB from a slow source (a CD read at 24x, ~3.6
+MB/s) take ~20 s, the flush to a slow USB disk a few seconds more, and the commit may
+wait up to the 30 s busy timeout for another writer: under a minute, so two minutes is
+twice that. Longer would only hide for longer what a killed import left. An import whose
+next batch holds one file far larger than 32 MB, read slowly, can take longer; its files
+are then reported (without harm: a repair imports them in place, the same bytes to the
+same place, and no second row is made)."""
 
 STAGING_PREFIX = "repair-"
 """``tmp/repair-<pid>`` in the home: where a repair keeps second names of the files it
@@ -78,193 +108,6 @@ _TEMPORARY = re.compile(r"[0-9]+-[0-9]+\.part")
 _INCOMING = "files/.incoming/"
 # prepare() words an operating system error so; any other failure is the file's content.
 _OS_ERROR = "cannot read:"
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """An instance row: the UIDs it is filed under and the file it names."""
-
-    study_uid: str
-    series_uid: str
-    sop_uid: str
-    path: str  # relative to the home, as stored
-    size: int  # as recorded
-
-
-@dataclass(frozen=True, slots=True)
-class DatabaseProblem:
-    """What ``PRAGMA integrity_check`` or ``foreign_key_check`` said, or why the
-    database could not be read at all (``check`` is ``integrity``, ``foreign_key`` or
-    ``open``)."""
-
-    check: str
-    detail: str
-    table: str = ""
-    rowid: int | None = None
-
-    def line(self) -> str:
-        """One line for the report."""
-        return f"{self.check}: {self.detail}"
-
-
-@dataclass(frozen=True, slots=True)
-class MissingFile:
-    """A row whose file is gone (``reason`` empty), or cannot be looked at."""
-
-    row: Row
-    reason: str = ""
-
-    def line(self) -> str:
-        """One line for the report."""
-        what = f"cannot be read ({self.reason})" if self.reason else "is missing"
-        return f"{_row_text(self.row)}: {printable(self.row.path)} {what}"
-
-
-@dataclass(frozen=True, slots=True)
-class SizeMismatch:
-    """A row whose file's size is not the recorded one."""
-
-    row: Row
-    actual: int
-
-    def line(self) -> str:
-        """One line for the report."""
-        return (f"{_row_text(self.row)}: {printable(self.row.path)} has {self.actual} bytes, "
-                f"{self.row.size} recorded")
-
-
-@dataclass(frozen=True, slots=True)
-class Misfiled:
-    """A row filed under other UIDs than its file's own, or whose file's header cannot be
-    read (``reason``; the file's UIDs are then empty)."""
-
-    row: Row
-    file_study_uid: str = ""
-    file_series_uid: str = ""
-    file_sop_uid: str = ""
-    reason: str = ""
-
-    def line(self) -> str:
-        """One line for the report."""
-        where = f"{_row_text(self.row)}: {printable(self.row.path)}"
-        if self.reason:
-            return f"{where}: the header cannot be read ({printable(self.reason)})"
-        return (f"{where}: the file says study {self.file_study_uid}, series "
-                f"{self.file_series_uid}, instance {self.file_sop_uid}")
-
-
-@dataclass(frozen=True, slots=True)
-class Orphan:
-    """A file under ``files/`` that no row names (``dicom``, ``temporary`` or ``other``),
-    or one an interrupted repair left (``staged``)."""
-
-    path: str
-    kind: str
-    age_s: float
-
-    def line(self) -> str:
-        """One line for the report."""
-        if self.kind == "staged":
-            return f"{printable(self.path)}: left by a repair that did not finish"
-        what = {"dicom": "DICOM file", "temporary": "temporary file"}.get(self.kind, "not DICOM")
-        return f"{printable(self.path)}: {what} without a row ({_age(self.age_s)} old)"
-
-
-@dataclass(frozen=True, slots=True)
-class CountMismatch:
-    """A kept-current value of a study or series row that disagrees with the rows."""
-
-    level: str  # "study" or "series"
-    uid: str
-    name: str  # the column: num_instances, num_series, modalities
-    recorded: str
-    actual: str
-
-    def line(self) -> str:
-        """One line for the report."""
-        recorded, actual = self.recorded or "''", self.actual or "''"
-        return f"{self.level} {self.uid}: {self.name} is {recorded}, the rows say {actual}"
-
-
-Problem = DatabaseProblem | MissingFile | SizeMismatch | Orphan | Misfiled | CountMismatch
-
-
-@dataclass(slots=True)
-class Findings:
-    """What one check found in a Lightbox home."""
-
-    home: str
-    deep: bool
-    studies: int = 0
-    series: int = 0
-    instances: int = 0
-    files: int = 0
-    headers_read: int = 0
-    seconds: float = 0.0
-    database: list[DatabaseProblem] = field(default_factory=list)
-    missing: list[MissingFile] = field(default_factory=list)
-    size_mismatch: list[SizeMismatch] = field(default_factory=list)
-    orphans: list[Orphan] = field(default_factory=list)
-    misfiled: list[Misfiled] = field(default_factory=list)
-    counts: list[CountMismatch] = field(default_factory=list)
-    temporary_in_use: list[Orphan] = field(default_factory=list)
-
-    def problems(self) -> dict[str, list[Problem]]:
-        """The problems by kind, in :data:`KINDS` order."""
-        return {kind: list(getattr(self, kind)) for kind in KINDS}
-
-    @property
-    def problem_count(self) -> int:
-        """How many problems, of all kinds (temporary files in use are none)."""
-        return sum(len(getattr(self, kind)) for kind in KINDS)
-
-    @property
-    def sound(self) -> bool:
-        """No problem of any kind."""
-        return self.problem_count == 0
-
-    @property
-    def database_damaged(self) -> bool:
-        """The database itself failed its integrity check (or could not be read)."""
-        return any(p.check != "foreign_key" for p in self.database)
-
-    def to_json(self) -> dict[str, object]:
-        """A JSON object: totals, ``sound``, and a list per problem kind."""
-        out: dict[str, object] = {
-            "home": printable(self.home), "deep": self.deep, "sound": self.sound,
-            "studies": self.studies, "series": self.series, "instances": self.instances,
-            "files": self.files, "headers_read": self.headers_read,
-            "seconds": round(self.seconds, 3),
-        }
-        for kind in (*KINDS, "temporary_in_use"):
-            out[kind] = [_json(p) for p in getattr(self, kind)]
-        return out
-
-
-def _json(problem: Problem) -> dict[str, object]:
-    data = asdict(problem)
-    row = data.pop("row", None)
-    if row is not None:
-        data = {**row, "recorded_size": row.pop("size"), **data}
-    if "path" in data:
-        data["path"] = printable(str(data["path"]))
-    if "age_s" in data:
-        data["age_s"] = round(float(data["age_s"]), 1)
-    return data
-
-
-def _row_text(row: Row) -> str:
-    return f"instance {row.sop_uid} (series {row.series_uid or '?'}, study {row.study_uid or '?'})"
-
-
-def _age(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} days"
 
 
 # --------------------------------------------------------------------------- reading
@@ -435,12 +278,28 @@ def classify(home: Path, relative: str, info: os.stat_result | None, now: float)
     return Orphan(relative, "dicom" if probe(head) else "other", age)
 
 
+def arriving(home: Path, relative: str, info: os.stat_result, now: float) -> bool:
+    """Whether a DICOM file without a row may be one a running import has placed and not
+    committed yet: modified less than :data:`ARRIVING_GRACE_S` ago (and not later than
+    that ahead of the clock), and where its own header's UIDs put it, as an import does.
+    Only such young files have their header read."""
+    if abs(now - info.st_mtime) >= ARRIVING_GRACE_S:
+        return False
+    record = header(home / relative, info.st_size)
+    return isinstance(record, InstanceRecord) and relative == stored_path(
+        record.study_uid, record.series_uid, record.sop_instance_uid)
+
+
 def find_orphans(home: Path, conn: sqlite3.Connection | None, files: dict[str, os.stat_result],
-                 others: list[str], named: set[str]) -> tuple[list[Orphan], list[Orphan]]:
-    """Orphans among the walked entries (not in ``named``), and temporary files in use.
+                 others: list[str], named: set[str]
+                 ) -> tuple[list[Orphan], list[Orphan], list[Orphan]]:
+    """Orphans among the walked entries (not in ``named``), temporary files in use, and
+    DICOM files still arriving (:func:`arriving`).
 
     A file renamed into place by a running import, whose row was committed after the
-    rows were read, is looked up once more by its SOP Instance UID (its file name)."""
+    rows were read, is looked up once more by its SOP Instance UID (its file name).
+    Without a database (``conn`` None) no import is running (opening the store makes the
+    database before any file is placed), so no file is taken for arriving."""
     now = time.time()
     unnamed = sorted(set(files) - named)
     stems = [p.rsplit("/", 1)[-1].removesuffix(".dcm") for p in unnamed]
@@ -448,19 +307,25 @@ def find_orphans(home: Path, conn: sqlite3.Connection | None, files: dict[str, o
              if conn is not None else set())
     orphans: list[Orphan] = []
     in_use: list[Orphan] = []
+    coming: list[Orphan] = []
     for relative in unnamed:
         if relative in since:
             continue
         orphan = classify(home, relative, files[relative], now)
-        young = orphan.kind == "temporary" and orphan.age_s < TEMPORARY_GRACE_S
-        (in_use if young else orphans).append(orphan)
+        if orphan.kind == "temporary" and orphan.age_s < TEMPORARY_GRACE_S:
+            in_use.append(orphan)
+        elif (orphan.kind == "dicom" and conn is not None
+              and arriving(home, relative, files[relative], now)):
+            coming.append(orphan)
+        else:
+            orphans.append(orphan)
     for relative in others:
         if relative not in named:
             orphans.append(Orphan(relative, "other", 0.0))
     for folder, inside in staged(home).items():
         orphans.extend(Orphan(str((folder / p).relative_to(home)), "staged", 0.0)
                        for p in inside)
-    return orphans, in_use
+    return orphans, in_use, coming
 
 
 def check_home(home: Path, *, deep: bool = False) -> Findings:
@@ -490,7 +355,8 @@ def check_home(home: Path, *, deep: bool = False) -> Findings:
     files, others = walk(home)  # before the rows: see the module docstring
     found.files = len(files)
     if not database.exists():
-        found.orphans, found.temporary_in_use = find_orphans(home, None, files, others, set())
+        found.orphans, found.temporary_in_use, found.arriving = find_orphans(
+            home, None, files, others, set())
         found.seconds = time.monotonic() - started
         return found
     with read_only(database) as conn:
@@ -512,7 +378,7 @@ def check_home(home: Path, *, deep: bool = False) -> Findings:
             return found
         found.instances = len(rows)
         _check_rows(home, rows, files, found)
-        found.orphans, found.temporary_in_use = find_orphans(
+        found.orphans, found.temporary_in_use, found.arriving = find_orphans(
             home, conn, files, others, {r.path for r in rows})
     found.seconds = time.monotonic() - started
     return found

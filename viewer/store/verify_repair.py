@@ -19,24 +19,30 @@ remembered between runs):
    be read (truncated, overwritten) has its row removed and is moved to ``lost+found/``
    in the home, so that importing the instance again from its source restores it (a
    damaged stored copy would make that import a conflict); any other has its row removed
-   and is imported again through the store's own import path, unless that import would
-   refuse it (a series that belongs to another study: the importer's hierarchy check,
-   asked first), in which case the row stays where it is and the problem is reported.
-   The rows go before the import: a crash in between leaves a file without a row, which
-   the next run imports (step 5), never a row without its file.
+   and is imported again as in step 5, unless that import would refuse it (a series that
+   belongs to another study: the importer's hierarchy check, asked first), in which case
+   the row stays where it is and the problem is reported. The rows go before the import:
+   a crash in between leaves a file without a row, which the next run imports (step 5),
+   never a row without its file. A removed row whose instance is not indexed again (its
+   file held another instance) is said in the report.
 5. The file tree is walked again, and every file no row names is dealt with: the store's
    own temporary files older than :data:`~viewer.store.verify.TEMPORARY_GRACE_S` are
    deleted (younger ones may belong to a running import); DICOM files are imported
-   through the store's import path (its checks apply, and its failures are reported),
-   first those already at the place their UIDs give (imported in place, from a second
-   name, a hard link in ``tmp/repair-<pid>/``, so that an import that fails after
-   replacing the file, and cleans up what it placed, cannot take the only copy), then
-   the others; a file that turns out to be a copy of a stored instance, or that is
-   damaged or not DICOM, is moved to ``lost+found/``. No DICOM file is ever deleted:
-   an import into a place taken by a file without a row would replace that file, so a
-   file whose place is taken by different bytes is left and reported. A DICOM file of a
-   running import, placed but not yet committed, may be imported here too: the same
-   bytes go to the same place, and the second row is not inserted.
+   through the store's import path (its checks apply, and its failures are reported).
+   A file not at the place its own UIDs give is first moved there
+   (:mod:`viewer.store.verify_refile`): files holding each other's instances (a swap, a
+   cycle) are resolved by renaming one aside first, a file goes to its place by a hard
+   link that never replaces anything, and its old name goes only once the new one is on
+   disk. Files at their place are imported in place, from a second name (a hard link in
+   ``tmp/repair-<pid>/``, so that an import that fails after replacing the file, and
+   cleans up what it placed, cannot take the only copy). A file that turns out to be a
+   copy of a stored instance, or that is damaged or not DICOM, is moved to
+   ``lost+found/``. No DICOM file is ever deleted: a file whose place is held by
+   different bytes that stay is left and reported. A file still arriving
+   (:func:`~viewer.store.verify.arriving`: a running import placed it and commits its
+   row with its next batch) is left alone, unless the check reported it or this repair
+   made it rowless; one of a running import that is older than that may be imported
+   here too: the same bytes go to the same place, and the second row is not inserted.
 6. The kept-current counts that disagree with the rows are recomputed (one transaction,
    with the store's own :func:`~viewer.store.writer.refresh_counts`).
 
@@ -61,8 +67,6 @@ from viewer.store.hierarchy import HierarchyCheck
 from viewer.store.study_store import DATABASE_NAME, StudyStore
 from viewer.store.verify import (
     STAGING_PREFIX,
-    Findings,
-    Row,
     count_mismatches,
     damaged,
     find_orphans,
@@ -71,6 +75,8 @@ from viewer.store.verify import (
     staged,
     walk,
 )
+from viewer.store.verify_findings import Findings, Row
+from viewer.store.verify_refile import drop_extra_name, refile
 from viewer.store.writer import chunks, refresh_counts
 
 LOST_AND_FOUND = "lost+found"
@@ -135,17 +141,22 @@ def repair_home(home: Path, found: Findings, *,
             "repaired; restore it from a backup, or move it out of the home and run "
             "check --repair to rebuild it from the files"))
         return log
-    _recover_staging(home, log)
+    # Files without a row that this repair takes in even when young (not "arriving"):
+    # those the check found (it saw them old, or there was no database, so no import),
+    # and those the repair itself gives back or makes rowless below.
+    ours = {orphan.path for orphan in found.orphans} | _recover_staging(home, log)
     with StudyStore.open(home) as store:
         for orphan in found.orphans:  # opening the store removes those of ended processes
             if orphan.kind == "temporary" and not os.path.lexists(home / orphan.path):
                 log.repaired.append(Action("removed_temporary", orphan.path,
                                            "its process has ended"))
         if any(p.check == "foreign_key" for p in found.database):
-            _remove_dangling(store, log)
+            ours |= _remove_dangling(store, log)
         _remove_missing(store, found, log)
-        _take_in(store, _refile(store, found, log), log, progress, cancel)
-        _settle_orphans(store, log, progress, cancel)
+        refiling, removed = _refile(store, found, log)
+        _take_in(store, refiling, log, progress, cancel)
+        _say_removed(store, removed, log)
+        _settle_orphans(store, log, progress, cancel, ours)
         _recount(store, log)
     return log
 
@@ -153,10 +164,12 @@ def repair_home(home: Path, found: Findings, *,
 # ------------------------------------------------------------------------ database
 
 
-def _remove_dangling(store: StudyStore, log: RepairLog) -> None:
+def _remove_dangling(store: StudyStore, log: RepairLog) -> set[str]:
     """Remove the rows ``PRAGMA foreign_key_check`` names (cascading to their children,
-    whose files the orphan step imports again)."""
+    whose files the orphan step imports again); return the paths of those files."""
+    query = "SELECT file_path FROM instances"
     with store._transaction() as conn:  # the store's write lock and BEGIN IMMEDIATE
+        named = {path for (path,) in conn.execute(query)}
         by_table: dict[str, list[int]] = {}
         for table, rowid, parent, _fk in conn.execute("PRAGMA foreign_key_check").fetchall():
             if table in _TABLES and rowid is not None:
@@ -167,6 +180,7 @@ def _remove_dangling(store: StudyStore, log: RepairLog) -> None:
             for chunk in chunks(rowids):
                 conn.execute(f"DELETE FROM {table} WHERE rowid IN ({','.join('?' * len(chunk))})",
                              list(chunk))
+        return named - {path for (path,) in conn.execute(query)}
 
 
 def _row_pks(conn: sqlite3.Connection, rows: Iterable[Row]) -> dict[str, int]:
@@ -286,9 +300,11 @@ def _same(first: Path, second: Path) -> bool:
         return False
 
 
-def _refile(store: StudyStore, found: Findings, log: RepairLog) -> dict[str, InstanceRecord]:
+def _refile(store: StudyStore, found: Findings, log: RepairLog
+            ) -> tuple[dict[str, InstanceRecord], list[tuple[Row, InstanceRecord]]]:
     """Remove the rows of size-mismatched and misfiled instances whose files can be
-    re-filed or are damaged; return the files to import again, with their headers."""
+    re-filed or are damaged; return the files to import again, with their headers, and
+    the rows removed for them with their files' headers (:func:`_say_removed`)."""
     rows = [p.row for p in found.size_mismatch] + [p.row for p in found.misfiled]
     take: dict[str, tuple[Row, InstanceRecord]] = {}
     broken: dict[str, tuple[Row, str]] = {}
@@ -316,7 +332,7 @@ def _refile(store: StudyStore, found: Findings, log: RepairLog) -> dict[str, Ins
                                        f"{row.study_uid}; the file cannot go where its UIDs "
                                        f"say: {reason}"))
     if not take and not broken:
-        return {}
+        return {}, []
     with store._transaction() as conn:
         pks = _row_pks(conn, [row for row, _ in (*take.values(), *broken.values())])
         _remove_rows(conn, list(pks.values()))
@@ -325,18 +341,44 @@ def _refile(store: StudyStore, found: Findings, log: RepairLog) -> dict[str, Ins
             _set_aside(store, relative, f"damaged ({reason}): row of instance {row.sop_uid} "
                        f"(study {row.study_uid}) removed; import it again from its source",
                        log)
-    return {p: r for p, (row, r) in take.items() if row.sop_uid in pks}
+    kept = {p: (row, r) for p, (row, r) in take.items() if row.sop_uid in pks}
+    return {p: r for p, (_row, r) in kept.items()}, list(kept.values())
+
+
+def _say_removed(store: StudyStore, removed: list[tuple[Row, InstanceRecord]],
+                 log: RepairLog) -> None:
+    """Say which rows :func:`_refile` removed whose instance is not indexed again (the
+    others are: their files were imported, or re-filed, and said so)."""
+    if not removed:
+        return
+    stored = store.stored_digests(row.sop_uid for row, _record in removed)
+    for row, record in removed:
+        if row.sop_uid in stored:
+            continue
+        why = (f"its file {row.path} could not be indexed again (see below)"
+               if record.sop_instance_uid == row.sop_uid else
+               f"its file {row.path} holds instance {record.sop_instance_uid}, and no "
+               "file of this instance was found to index again")
+        log.repaired.append(Action("removed_row", row.sop_uid,
+                                   f"of study {row.study_uid}: {why}"))
 
 
 def _settle_orphans(store: StudyStore, log: RepairLog, progress: ProgressCallback | None,
-                    cancel: CancelCheck | None) -> None:
-    """Walk the tree again and deal with every file no row names."""
+                    cancel: CancelCheck | None, ours: set[str]) -> None:
+    """Walk the tree again and deal with every file no row names, but those an earlier
+    step reported left (said once) and those still arriving (a running import's, placed
+    and not committed yet: taking them in would race its commit), unless they are
+    ``ours`` (see :func:`repair_home`)."""
     files, others = walk(store.home)
     with read_only(store.database_path) as conn:
         named = {path for (path,) in conn.execute("SELECT file_path FROM instances")}
-        orphans, _in_use = find_orphans(store.home, conn, files, others, named)
+        orphans, _in_use, arriving = find_orphans(store.home, conn, files, others, named)
+    orphans += [orphan for orphan in arriving if orphan.path in ours]
+    said = {action.subject for action in log.not_repaired}
     take: dict[str, InstanceRecord] = {}
     for orphan in orphans:
+        if orphan.path in said:
+            continue
         if orphan.kind == "temporary":  # older than the grace period: no import owns it
             try:
                 os.unlink(store.home / orphan.path)
@@ -365,18 +407,36 @@ def _take_in(store: StudyStore, files: dict[str, InstanceRecord], log: RepairLog
              progress: ProgressCallback | None, cancel: CancelCheck | None) -> None:
     """Import files of the store's tree through the store's import path.
 
-    Files already where their UIDs put them go first, imported in place from a second
-    name (a hard link in ``tmp/repair-<pid>``): the import replaces the file with its
-    copy, and an import that fails after that (a full disk, whose clean-up removes what
-    it placed) must not take the only copy with it. Then the others, each only if no
-    file holds its place (the import would replace that one); a file whose place holds
-    the same bytes is moved aside as a copy.
+    Files not where their own UIDs put them are first moved there, where the importer
+    would not refuse them (:func:`~viewer.store.verify_refile.refile`: a swap or a cycle
+    of misplaced files is resolved, and nothing is replaced). Files where their UIDs put
+    them are imported in place from a second name (a hard link in ``tmp/repair-<pid>``):
+    the import replaces the file with its copy, and an import that fails after that (a
+    full disk, whose clean-up removes what it placed) must not take the only copy with
+    it. A file whose place holds another file that stays is a copy when the bytes are the
+    same (moved aside), or left and reported. Where the file system has no hard links,
+    a file whose place is free is imported from where it is (a copy; the file is then
+    moved aside as one).
     """
     def place(record: InstanceRecord) -> str:
         return store.files.relative_path(record.study_uid, record.series_uid,
                                          record.sop_instance_uid)
 
     staging = store.home / "tmp" / f"{STAGING_PREFIX}{os.getpid()}"
+    misplaced = {p: place(r) for p, r in files.items() if place(r) != p}
+    refused = store.misfiled(HierarchyCheck(), [(p, files[p]) for p in misplaced])
+    for relative, reason in refused.items():
+        log.not_repaired.append(Action("left", relative, f"instance "
+                                       f"{files[relative].sop_instance_uid}: it cannot go "
+                                       f"where its UIDs say: {reason}"))
+        del misplaced[relative]
+    outcome = refile(store.home, misplaced, staging)
+    for relative, reason in outcome.errors.items():
+        log.not_repaired.append(Action("left", outcome.now.get(relative, relative), reason))
+    origin = outcome.moved  # place -> where the file was
+    files = {**{outcome.now.get(p, p): r for p, r in files.items() if p not in refused
+                and p not in outcome.errors and p not in origin.values()},
+             **{target: files[former] for target, former in origin.items()}}
     sources: dict[str, Path] = {}
     for relative, record in files.items():
         if place(record) == relative:
@@ -389,6 +449,9 @@ def _take_in(store: StudyStore, files: dict[str, InstanceRecord], log: RepairLog
         target = store.home / place(record)
         if not target.exists():
             sources[relative] = store.home / relative  # the import leaves its source alone
+        elif drop_extra_name(store.home / relative, target):
+            log.repaired.append(Action("removed_name", relative, f"a second name of "
+                                       f"{place(record)}, left by a repair cut short"))
         elif _same(store.home / relative, target):
             _set_aside(store, relative, f"a copy of {place(record)}", log)
         else:
@@ -402,16 +465,22 @@ def _take_in(store: StudyStore, files: dict[str, InstanceRecord], log: RepairLog
             if batch:
                 report = store.import_files([sources[p] for p in batch], progress=progress,
                                             cancel=cancel)
-                _account(store, {p: files[p] for p in batch}, sources, report, log)
+                _account(store, {p: files[p] for p in batch}, sources, origin, report, log)
     finally:
         for relative in in_place:
             _unstage(store.home, sources[relative], relative, log)
+        for relative in set(origin) - set(in_place):  # moved, then no second name taken
+            _unstage(store.home, staging / relative, relative, log)
         _prune(staging)
 
 
 def _second_name(path: Path, link: Path) -> Path:
     link.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.link(path, link)
+    try:
+        os.link(path, link)
+    except FileExistsError:
+        if not os.path.samefile(path, link):  # made by refile() as it moved the file here
+            raise
     return link
 
 
@@ -444,25 +513,34 @@ def _prune(folder: Path) -> None:
             os.rmdir(parent)
 
 
-def _recover_staging(home: Path, log: RepairLog) -> None:
-    """Give back the files a repair that did not finish left in its staging folder."""
+def _recover_staging(home: Path, log: RepairLog) -> set[str]:
+    """Give back the files a repair that did not finish left in its staging folder;
+    return their paths in the tree."""
+    given: set[str] = set()
     for folder, inside in staged(home).items():
         for relative in inside:
             log.repaired.append(Action("recovered", relative,
                                        f"from {folder.relative_to(home)}, an unfinished repair"))
             _unstage(home, folder / relative, relative, log)
+            given.add(relative)
         _prune(folder)
+    return given
 
 
 def _account(store: StudyStore, files: dict[str, InstanceRecord], sources: dict[str, Path],
-             report: ImportReport, log: RepairLog) -> None:
-    """Say what became of each imported file; move aside those that were copies."""
+             origin: dict[str, str], report: ImportReport, log: RepairLog) -> None:
+    """Say what became of each imported file (those moved to their place first, from
+    where, as ``origin`` maps); move aside those that were copies."""
     reasons = {p.path: p.reason for p in (*report.failed, *report.conflicts)}
     stored = store.stored_digests(r.sop_instance_uid for r in files.values())
     for relative, record in files.items():
         uid, source = record.sop_instance_uid, sources[relative]
         kept = stored.get(uid)
         what = f"instance {uid} of study {record.study_uid}, series {record.series_uid}"
+        if kept is not None and kept[2] == relative and relative in origin:
+            log.repaired.append(Action("refiled", origin[relative], f"it holds {what}: moved "
+                                       f"under its own UIDs to {relative}, and indexed"))
+            continue
         if kept is not None and kept[2] == relative:
             log.repaired.append(Action("imported", relative, what))
             continue
@@ -479,4 +557,6 @@ def _account(store: StudyStore, files: dict[str, InstanceRecord], sources: dict[
         else:
             reason = reasons.get(str(source)) or report.stopped or (
                 "cancelled" if report.cancelled else "not imported")
+            if relative in origin:
+                reason = f"{reason} (moved here from {origin[relative]}, its own UIDs' place)"
             log.not_repaired.append(Action("left", relative, reason))
