@@ -76,17 +76,20 @@ def test_a_file_named_like_a_dicomdir_is_imported_on_its_own(
     assert store.counts()["instances"] == 1
 
 
-def test_pydicoms_empty_dicomdir_stands_only_for_itself(
+def test_pydicoms_empty_dicomdir_stands_for_its_folder(
     tmp_path: Path, store: StudyStore
 ) -> None:
+    # A DICOMDIR is known by its SOP Class, whatever its name: named directly, it stands
+    # for its medium as DICOMDIR does (an image named like one does not: see above).
     folder = tmp_path / "export"
     folder.mkdir()
     empty = testdata.test_file("DICOMDIR-empty.dcm")
     shutil.copy(empty, folder / empty.name)
     shutil.copy(MR, folder / "other.dcm")
     report = import_media([folder / empty.name], store)
-    assert report.instance_uids == set() and store.counts()["instances"] == 0
-    assert [p.path for p in report.skipped] == [str(folder / empty.name)]
+    assert report.instance_uids == {sop_uid(MR)} and store.counts()["instances"] == 1
+    assert report.skipped == [] and report.sources == [str(folder / empty.name)]
+    assert report.notes == [f"{folder / empty.name}: DICOMDIR lists no records"]
 
 
 @pytest.mark.parametrize("name", ["dicomdir", "DICOMDIR;1", "DICOMDIR.", "DICOMDIR.;1"])

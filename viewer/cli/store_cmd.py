@@ -25,8 +25,9 @@ from typing import Any, TextIO
 from viewer.cli.home import cli_home
 from viewer.core.dates import parse_date_range
 from viewer.core.errors import UsageError
-from viewer.core.imports import ImportProgress, ImportReport, printable
+from viewer.core.imports import ImportProgress, ImportReport
 from viewer.core.records import SeriesRecord, StudyFilter, StudyRecord
+from viewer.core.terminal import for_terminal
 from viewer.media import import_media
 from viewer.store import Findings, RepairLog, StudyStore, check_home, repair_home
 from viewer.store.verify import KINDS
@@ -179,56 +180,60 @@ def _count(number: int, one: str, many: str) -> str:
 
 
 def print_report(report: ImportReport, out: TextIO) -> None:
-    """The import report in words (file names that are not UTF-8 spelled ``\\xe9``)."""
-    w = out.write
-    w(f"Files examined: {report.files_seen} ({report.bytes_read / 1e6:.1f} MB)\n")
+    """The import report in words, one line per fact (names from the medium
+    :func:`for_terminal`: control characters and bytes that are not UTF-8 spelled out)."""
+
+    def w(line: str) -> None:
+        out.write(for_terminal(line) + "\n")
+
+    w(f"Files examined: {report.files_seen} ({report.bytes_read / 1e6:.1f} MB)")
     w(
         f"Added: {_count(report.studies_added, 'study', 'studies')}, "
         f"{report.series_added} series, "
-        f"{_count(report.instances_added, 'instance', 'instances')}\n"
+        f"{_count(report.instances_added, 'instance', 'instances')}"
     )
-    w(f"Already present: {_count(report.instances_present, 'instance', 'instances')}\n")
+    w(f"Already present: {_count(report.instances_present, 'instance', 'instances')}")
     if report.copies:
-        w(f"Identical copies on the medium (stored once): {report.copies}\n")
+        w(f"Identical copies on the medium (stored once): {report.copies}")
     w(
         f"Found on the medium: {_count(len(report.studies), 'study', 'studies')}, "
         f"{_count(len(report.instance_uids), 'instance', 'instances')}; "
-        f"stored: {report.instances_stored}\n"
+        f"stored: {report.instances_stored}"
     )
     for title, problems in (
         ("Failed", report.failed),
         ("Same UID, different content (stored file kept)", report.conflicts),
     ):
         if problems:
-            w(f"{title}: {len(problems)}\n")
+            w(f"{title}: {len(problems)}")
             for problem in problems:
-                w(f"  {printable(problem.path)}: {printable(problem.reason)}\n")
+                w(f"  {problem.path}: {problem.reason}")
     if report.missing:
-        w(f"Named in the DICOMDIR but not on the medium: {len(report.missing)}\n")
+        w(f"Named in the DICOMDIR but not on the medium: {len(report.missing)}")
         for path in report.missing:
-            w(f"  {printable(path)}\n")
+            w(f"  {path}")
     if report.not_in_dicomdir:
-        w(f"On the medium but not in the DICOMDIR (imported): {len(report.not_in_dicomdir)}\n")
+        w(f"On the medium but not in the DICOMDIR (imported): {len(report.not_in_dicomdir)}")
     if report.skipped:
-        w(f"Skipped: {len(report.skipped)}\n")
+        w(f"Skipped: {len(report.skipped)}")
         for problem in report.skipped:
-            w(f"  {printable(problem.path)}: {printable(problem.reason)}\n")
+            w(f"  {problem.path}: {problem.reason}")
     for note in report.notes:
-        w(f"Note: {printable(note)}\n")
+        w(f"Note: {note}")
     for source in report.no_dicom_found:
-        w(f"No DICOM files found in {printable(source)}\n")
+        w(f"No DICOM files found in {source}")
     if report.stopped:
-        w(f"Import stopped: {printable(report.stopped)}.\n"
-          "The medium is NOT complete in the database; keep it.\n")
+        w(f"Import stopped: {report.stopped}.")
+        w("The medium is NOT complete in the database; keep it.")
     elif report.cancelled:
-        w("Import cancelled: the medium is NOT complete in the database.\n")
+        w("Import cancelled: the medium is NOT complete in the database.")
     elif report.safe_to_eject:
-        w("Complete: every instance found is in the database; safe to eject.\n")
+        w("Complete: every instance found is in the database; safe to eject.")
     elif report.failed or report.conflicts or not report.complete:
-        w("INCOMPLETE: some files could not be imported; keep the medium.\n")
+        w("INCOMPLETE: some files could not be imported; keep the medium.")
     else:
         w("NOT safe to eject: no DICOM files were found (is the disc mounted, is it the "
-          "right folder?); keep the medium.\n")
+          "right folder?); keep the medium.")
 
 
 def study_json(study: StudyRecord) -> dict[str, object]:
@@ -248,6 +253,12 @@ def study_json(study: StudyRecord) -> dict[str, object]:
         "ModalitiesInStudy": list(study.modalities),
         "NumberOfStudyRelatedSeries": study.number_of_series,
         "NumberOfStudyRelatedInstances": study.number_of_instances,
+        # Lightbox's own keys (lower case, never a DICOM keyword): how many instances the
+        # study's source (its DICOMDIR, its PACS) said it has, and how many of those are
+        # not here; null when no source said.
+        "expected_instances": study.expected_instances,
+        "missing_instances": (None if study.expected_instances is None
+                              else study.missing_instances),
     }
 
 
@@ -286,13 +297,15 @@ def run_studies(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return EXIT_OK
     for s in studies:
-        print(
+        # Cut to the column first, then escaped: an escape is never cut in half (a name
+        # with control characters only pushes its line's columns to the right).
+        print(for_terminal(
             f"{s.study_date:8}  {s.patient.patient_name[:30]:30}  {s.patient.patient_id[:16]:16}  "
             f"{'/'.join(s.modalities):8}  {s.number_of_series:3} ser {s.number_of_instances:5} img"
             f"  {s.study_description[:30]:30}  {s.study_uid}"
             + (f"  INCOMPLETE: {s.missing_instances} of {s.expected_instances} not here"
                if s.missing_instances else "")
-        )
+        ))
     return EXIT_OK
 
 
@@ -308,10 +321,10 @@ def run_series(args: argparse.Namespace) -> int:
         return EXIT_OK
     for s in series:
         number = "" if s.series_number is None else str(s.series_number)
-        print(
+        print(for_terminal(
             f"{number:>5}  {s.modality:4}  {s.number_of_instances:5} img  "
             f"{s.series_description[:40]:40}  {s.series_uid}"
-        )
+        ))
     return EXIT_OK
 
 
@@ -321,7 +334,7 @@ def run_delete(args: argparse.Namespace) -> int:
         if store.study(args.study_uid) is None:
             raise UsageError(f"{args.study_uid}: no such study in the database")
         removed = store.delete_study(args.study_uid)
-    print(f"Deleted study {args.study_uid} ({removed} instances)")
+    print(for_terminal(f"Deleted study {args.study_uid} ({removed} instances)"))
     return EXIT_OK
 
 
@@ -376,7 +389,7 @@ def print_check(found: Findings, log: RepairLog | None, after: Findings, out: Te
     problem, at most :data:`_LISTED` of a kind."""
     w = out.write
     deep = ", every header read" if found.deep else ""
-    w(f"Checked {printable(found.home)}: {_count(found.studies, 'study', 'studies')}, "
+    w(f"Checked {for_terminal(found.home)}: {_count(found.studies, 'study', 'studies')}, "
       f"{found.series} series, {_count(found.instances, 'instance', 'instances')}, "
       f"{_count(found.files, 'file', 'files')} ({found.seconds:.1f} s{deep})\n")
     _print_findings(found, w)
@@ -411,13 +424,12 @@ def _print_findings(found: Findings, w: Any) -> None:
             if problems:
                 w(f"{_TITLES[kind][0].upper()}{_TITLES[kind][1:]}:\n")
                 _listed([p.line() for p in problems], w)
-    if found.temporary_in_use:
-        w(f"Note: {_count(len(found.temporary_in_use), 'temporary file', 'temporary files')} "
-          "younger than 10 minutes left alone (an import may be writing it).\n")
+    for note in found.notes():  # no problems: what a running import is writing
+        w(f"Note: {note}; left alone.\n")
 
 
 def _listed(lines: list[str], w: Any) -> None:
     for line in lines[:_LISTED]:
-        w(f"  {line}\n")
+        w(f"  {for_terminal(line)}\n")  # a line names a file, which may be named anything
     if len(lines) > _LISTED:
         w(f"  ... and {len(lines) - _LISTED} more\n")

@@ -21,7 +21,15 @@ from typing import Any
 from pydicom import dcmread
 from pydicom.fileset import FileSet
 
-from viewer.dicom.structure import EXPLICIT_VR_LE, truncation_problem
+from viewer.dicom.structure import (
+    EXPLICIT_VR_LE,
+    MAGIC,
+    MEDIA_STORAGE_DIRECTORY,
+    PREAMBLE_LENGTH,
+    PROBE_LENGTH,
+    read_meta,
+    truncation_problem,
+)
 from viewer.media.fileids import FileIdResolver
 
 _log = logging.getLogger(__name__)
@@ -61,6 +69,37 @@ class DirectoryContents:
     def missing(self) -> list[DirectoryEntry]:
         """Entries whose file the medium lacks."""
         return [e for e in self.entries if e.path is None]
+
+
+_META_BYTES = 64 * 1024  # far more than any File Meta Information group holds
+
+
+def is_directory_file(path: Path) -> bool:
+    """Whether the file at ``path`` is a DICOMDIR by its content, whatever its name.
+
+    A DICOMDIR is the Media Storage Directory Storage SOP Class (PS3.4 B.5,
+    1.2.840.10008.1.3.10), which PS3.10 7.1 puts in the File Meta Information's Media
+    Storage SOP Class UID. Exporters write it as ``DICOMDIR.DCM``, ``dicomdir.dcm`` or
+    worse; read only by its name, such a file was skipped as "not an image" and the
+    files it names were never checked. One short read for a file that is not DICOM.
+    Never call it on a FIFO: reading one blocks.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(PROBE_LENGTH + 12)
+            if head[PREAMBLE_LENGTH:PROBE_LENGTH] != MAGIC:
+                return False
+            # (0002,0000) UL, the group's length, comes first (PS3.10 7.1): read just the
+            # group, not 64 KiB of every image named on the command line.
+            length = _META_BYTES
+            if head[PROBE_LENGTH:PROBE_LENGTH + 8] == b"\2\0\0\0UL\4\0":
+                length = min(int.from_bytes(head[PROBE_LENGTH + 8:], "little"), _META_BYTES)
+            head += fh.read(length)
+    except OSError:
+        return False
+    _, meta = read_meta(head)
+    sop_class = meta.get(0x00020002, b"").rstrip(b"\0 ")
+    return sop_class == MEDIA_STORAGE_DIRECTORY.encode("ascii")
 
 
 def _file_id(value: Any) -> tuple[str, ...]:

@@ -1,13 +1,15 @@
 """Import removable media, folders, DICOMDIR files and zips: never lose an image.
 
-For every source the whole medium is walked, every DICOMDIR on it is read, and the union
+For every source the whole medium is walked, every DICOMDIR on it is read (known by its
+name, or by its SOP Class when an exporter called it ``DICOMDIR.DCM``), and the union
 of both is imported: a DICOMDIR that names only part of a disc (or names files with
 another case, a ``;1`` version or an extension) loses nothing. The report says what the
 DICOMDIR names that the disc lacks (``missing``) and what DICOM files the disc has that
 the DICOMDIR does not name (``not_in_dicomdir``). After the import, the completeness
 check asks the store for every SOP Instance UID read from the medium: only when all are
 there is the medium "safe to eject". A source in which no DICOM file at all is found (an
-empty mount point: the disc is not mounted) is said so, and is not safe to eject either.
+empty mount point: the disc is not mounted) is said so, and is not safe to eject either;
+a plain file given along with media that hold DICOM files is only skipped.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from viewer.core.imports import (
@@ -28,7 +30,7 @@ from viewer.core.imports import (
     InstanceImporter,
     ProgressCallback,
 )
-from viewer.media.dicomdir import DirectoryContents, read_dicomdir
+from viewer.media.dicomdir import DirectoryContents, is_directory_file, read_dicomdir
 from viewer.media.scan import MediumListing, extract_zip, is_dicomdir_name, is_zip, walk
 
 
@@ -47,6 +49,8 @@ def import_media(
     sources : iterable of path
         Mount points, folders, DICOMDIR files, zip archives or single files. A source that
         is neither a file nor a folder (a FIFO, a device) is reported as failed, unopened.
+        A source inside another one (a file or DICOMDIR in a folder also given) is read
+        with it, once.
     target : InstanceImporter
         The study store (or anything with its import interface).
     progress : callable, optional
@@ -63,67 +67,121 @@ def import_media(
         One report for all sources.
     """
     report = ImportReport()
-    # The same medium named twice (a path typed twice, a glob and a name) is read once:
-    # read again, its files would count as "already present" and the totals not add up.
-    unique: dict[str, Path] = {}
-    for given in sources:
-        unique.setdefault(os.path.realpath(given), Path(given))  # reported as first given
-    for source in unique.values():
+    lone_files: set[str] = set()  # sources that are one plain file, standing for itself
+    for source in _distinct_media([_Source.of(Path(given)) for given in sources]):
         if cancel is not None and cancel():
             report.cancelled = True
             break
+        if source.lone_file:
+            lone_files.add(str(source.given))
         report.merge(_import_source(source, target, progress, cancel, work_dir))
         if report.stopped:
             break  # the home's disk is full: the next medium would not fit either
+    if report.instance_uids or report.failed or report.conflicts:
+        # Judged on the whole command: a plain file that is not DICOM, named along with
+        # media (``import /media/cdrom/*`` names README.TXT and AUTORUN.INF too), is
+        # skipped like any such file on a medium, not a medium without DICOM files. A
+        # folder, a zip or a DICOMDIR without them still is: a disc that is not mounted.
+        report.no_dicom_found[:] = [s for s in report.no_dicom_found if s not in lone_files]
     report.instances_stored = len(target.has_instances(report.instance_uids))
     return report
 
 
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """A source as given, and the medium it stands for."""
+
+    given: Path
+    root: Path  # the folder or file read: a DICOMDIR's medium is the folder that holds it
+    real: str  # the real path of ``root``, "" when it cannot be read
+    folder: bool  # ``root`` is a folder, whose walk reads every source inside it
+    lone_file: bool  # one regular file that is neither a zip nor a DICOMDIR
+
+    @classmethod
+    def of(cls, given: Path) -> _Source:
+        """What ``given`` stands for; a source that cannot be read stands for itself."""
+        try:
+            info = os.stat(given)
+        except OSError:
+            return cls(given, given, os.path.realpath(given), False, False)
+        if stat.S_ISDIR(info.st_mode):
+            return cls(given, given, os.path.realpath(given), True, False)
+        # Checked only on a regular file: opening a FIFO to read its header would block.
+        if stat.S_ISREG(info.st_mode) and not is_zip(given) and (
+                is_dicomdir_name(given.name) or is_directory_file(given)):
+            # A DICOMDIR stands for its whole medium, whatever its name (DICOMDIR.DCM);
+            # any other file, "dicomdir_export.dcm" included, only for itself.
+            return cls(given, given.parent, os.path.realpath(given.parent), True, False)
+        lone = stat.S_ISREG(info.st_mode) and not is_zip(given)
+        return cls(given, given, os.path.realpath(given), False, lone)
+
+
+def _distinct_media(sources: list[_Source]) -> list[_Source]:
+    """``sources`` without those another one covers: read twice, a medium's files would
+    count as "already present" the second time and the totals would not add up.
+
+    A source covers itself named again (a path typed twice, a glob and a name) and every
+    source inside its folder (``import d1 d1/CT0001.dcm``, ``import cd1 cd1/DICOMDIR``:
+    the walk of the folder finds the file, and reads the DICOMDIR as its own). Of two
+    standing for the same medium, the first given is kept, and named in the report.
+    """
+    folders: dict[str, int] = {}  # real path of a folder read -> first source reading it
+    for index, source in enumerate(sources):
+        if source.folder and source.real:
+            folders.setdefault(source.real, index)
+    kept: list[_Source] = []
+    seen: set[str] = set()
+    for index, source in enumerate(sources):
+        if source.real in seen or folders.get(source.real, index) < index:
+            continue
+        # Up the folders, not across the sources: a glob may name thousands of files.
+        if any(str(parent) in folders for parent in Path(source.real).parents):
+            continue
+        seen.add(source.real)
+        kept.append(source)
+    return kept
+
+
 def _import_source(
-    source: Path,
+    source: _Source,
     target: InstanceImporter,
     progress: ProgressCallback | None,
     cancel: CancelCheck | None,
     work_dir: Path | None,
 ) -> ImportReport:
-    report = ImportReport(sources=[str(source)])
+    given = source.given
+    report = ImportReport(sources=[str(given)])
     try:
-        info = os.stat(source)
+        info = os.stat(source.root)
     except OSError as exc:
-        report.failed.append(FileProblem(str(source), f"cannot read: {exc.strerror or exc}"))
+        report.failed.append(FileProblem(str(given), f"cannot read: {exc.strerror or exc}"))
         return report
-    if stat.S_ISREG(info.st_mode) and is_zip(source):
-        _import_zip(source, target, progress, cancel, work_dir, report)
+    if stat.S_ISREG(info.st_mode) and is_zip(source.root):
+        _import_zip(source.root, target, progress, cancel, work_dir, report)
     elif stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
-        _import_tree(source, info, target, progress, cancel, work_dir, report)
+        _import_tree(source.root, target, progress, cancel, work_dir, report)
     else:
         # Checked before anything opens it: reading a FIFO would block the import.
-        report.failed.append(FileProblem(str(source), "not a file or folder"))
+        report.failed.append(FileProblem(str(given), "not a file or folder"))
         return report
     if cancel is not None and cancel():
         # A walk cut short finds nothing, and the store saw no batch to notice the cancel.
         report.cancelled = True
     if not (report.cancelled or report.stopped or report.instance_uids or report.failed
             or report.conflicts):
-        report.no_dicom_found.append(str(source))
+        report.no_dicom_found.append(str(given))
     return report
 
 
 def _import_tree(
-    source: Path,
-    info: os.stat_result,
+    root: Path,
     target: InstanceImporter,
     progress: ProgressCallback | None,
     cancel: CancelCheck | None,
     work_dir: Path | None,
     report: ImportReport,
 ) -> None:
-    """Import a folder, a DICOMDIR's whole medium, or one file."""
-    root = source
-    # A DICOMDIR named directly stands for its whole medium (the folder that holds it);
-    # any other file, "dicomdir_export.dcm" included, only for itself.
-    if stat.S_ISREG(info.st_mode) and is_dicomdir_name(source.name):
-        root = source.parent
+    """Import a folder (a DICOMDIR's whole medium among them), or one file."""
     state = ImportProgress(phase="scan")
 
     def scanned(count: int) -> None:
@@ -137,6 +195,12 @@ def _import_tree(
     _import_listing(listing, target, progress, cancel, work_dir, report)
 
 
+def _named_files(directories: list[DirectoryContents]) -> list[Path]:
+    """The files on the medium that ``directories`` name, in record order."""
+    return list(dict.fromkeys(e.path for c in directories for e in c.entries
+                              if e.path is not None))
+
+
 def _import_listing(
     listing: MediumListing,
     target: InstanceImporter,
@@ -146,7 +210,24 @@ def _import_listing(
     report: ImportReport,
 ) -> None:
     directories: list[DirectoryContents] = [read_dicomdir(d) for d in listing.dicomdirs]
-    named: set[Path] = set()
+    candidates = list(dict.fromkeys([*_named_files(directories), *listing.files]))
+    skipped_before = len(report.skipped)
+    target.import_files(candidates, progress=progress, cancel=cancel, report=report)
+    # A DICOMDIR under another name (DICOMDIR.DCM) shows only by its SOP Class: the import
+    # skipped it as no image. Only what the import skipped is looked at again, one short
+    # read each, so a disc full of viewer software is not read twice.
+    found = [p for p in report.skipped[skipped_before:] if is_directory_file(Path(p.path))]
+    if found:
+        for problem in found:
+            report.skipped.remove(problem)  # it is the medium's DICOMDIR, not a skipped file
+        more = [read_dicomdir(Path(p.path)) for p in found]
+        directories.extend(more)
+        listed = set(candidates)
+        # Files it names that the walk did not list (behind a link it reached otherwise).
+        unread = [p for p in _named_files(more) if p not in listed]
+        if unread:
+            target.import_files(unread, progress=progress, cancel=cancel, report=report)
+    named: set[Path] = set(_named_files(directories))
     absent: list[tuple[str, str]] = []  # (path the DICOMDIR names, its SOP Instance UID)
     for contents in directories:
         report.notes.extend(contents.notes)
@@ -154,20 +235,15 @@ def _import_listing(
             if entry.path is None:
                 absent.append((str(contents.dicomdir.parent.joinpath(*entry.file_id)),
                                entry.sop_instance_uid))
-            else:
-                named.add(entry.path)
-    candidates = list(dict.fromkeys([*named, *listing.files]))
-    skipped_before = len(report.skipped)
-    target.import_files(candidates, progress=progress, cancel=cancel, report=report)
     # What the DICOMDIR says each study holds: a study the import left short of that (a
     # cancel, a full disk, files missing from the disc) shows as incomplete.
-    listed: dict[str, set[object]] = {}
+    listed_studies: dict[str, set[object]] = {}
     for contents in directories:
         for entry in contents.entries:
             if entry.study_uid:
-                listed.setdefault(entry.study_uid, set()).add(
+                listed_studies.setdefault(entry.study_uid, set()).add(
                     entry.sop_instance_uid or entry.file_id)
-    target.note_expected({study: len(instances) for study, instances in listed.items()})
+    target.note_expected({study: len(items) for study, items in listed_studies.items()})
     for path, uid in absent:
         if uid and uid in report.instance_uids:
             # Renamed on the medium (PS3.3 Table F.3-3: Referenced SOP Instance UID in File says
@@ -186,6 +262,7 @@ def _import_listing(
         )
     if directories:
         not_dicom = {p.path for p in report.skipped} | {p.path for p in report.failed}
+        not_dicom |= {str(c.dicomdir) for c in directories}
         report.not_in_dicomdir.extend(
             str(p) for p in listing.files if p not in named and str(p) not in not_dicom
         )

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import lzma
 import os
+import re
 import shutil
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,12 +217,17 @@ def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = N
     and the store's own database would then feel. ``cancel`` is polled between members and
     between the 1 MiB pieces of a large one; what was extracted stays for the caller to
     remove.
+
+    A member that cannot be extracted (password-protected, damaged, compressed with a
+    method Python cannot read) is reported with its reason and the others are extracted.
+    Backslashes in member names are folder separators (see :func:`member_path`).
     """
     problems: list[FileProblem] = []
     try:
         with zipfile.ZipFile(archive) as zf:
-            members = [m for m in zf.infolist() if not m.is_dir()]
-            expanded = sum(m.file_size for m in members)
+            members = [(m, member_path(m.filename)) for m in zf.infolist()]
+            members = [(m, name) for m, name in members if not name.endswith("/")]
+            expanded = sum(m.file_size for m, _ in members)
             free = shutil.disk_usage(into).free
             if expanded > free:
                 problems.append(FileProblem(str(archive), (
@@ -228,31 +236,89 @@ def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = N
                     "import the folder")))
                 return problems
             base = into.resolve()
-            for member in members:
+            for member, relative in members:
                 if cancel is not None and cancel():
                     break
-                target = (into / member.filename).resolve()
+                if not _safe_member(relative):
+                    # Named as written in the archive: that is the name that is wrong.
+                    problems.append(FileProblem(f"{archive}!/{member.filename}", "unsafe name"))
+                    continue
+                target = (into / relative).resolve()
                 # Named as the import report names extracted files: archive.zip!/member.
-                name = f"{archive}!/{member.filename}"
+                name = f"{archive}!/{relative}"
                 if not target.is_relative_to(base):
                     problems.append(FileProblem(name, "unsafe name"))
                     continue
-                try:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(member) as src, open(target, "wb") as dst:
-                        while chunk := src.read(1 << 20):
-                            dst.write(chunk)
-                            if cancel is not None and cancel():
-                                break
-                except (OSError, zipfile.BadZipFile, EOFError) as exc:
-                    problems.append(FileProblem(name, f"cannot extract: {exc}"))
-                    # What was written before the damage is not the member: left there,
-                    # it would be imported or reported a second time, as "not DICOM".
-                    with contextlib.suppress(OSError):
-                        target.unlink()
+                reason = _extract_member(zf, member, target, cancel)
+                if reason:
+                    problems.append(FileProblem(name, reason))
     except (OSError, zipfile.BadZipFile) as exc:
         problems.append(FileProblem(str(archive), f"zip archive cannot be read: {exc}"))
     return problems
+
+
+def member_path(name: str) -> str:
+    """A zip member's name with ``/`` between its folders.
+
+    The zip format (APPNOTE 4.4.17) says ``/``, but .NET's ZipFile before 4.6.1 and some
+    other Windows tools write ``IMAGES\\IM000001``: taken literally, that is one file with
+    a backslash in its name, and a zipped medium's DICOMDIR matches none of its files.
+    No file name on a medium holds a backslash (PS3.10 File IDs cannot).
+    """
+    return name.replace("\\", "/")
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _safe_member(relative: str) -> bool:
+    """Whether a member name (``/``-separated) stays inside the folder it is extracted to.
+
+    Checked on the name, not only on where it resolves: ``C:`` is an ordinary folder
+    name on Linux, but on Windows the same archive would write to another drive.
+    """
+    if relative.startswith("/") or _DRIVE.match(relative):
+        return False
+    return ".." not in relative.split("/")
+
+
+def _extract_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path,
+                    cancel: Callable[[], bool] | None) -> str:
+    """Write one member to ``target``; return why it could not be (``cannot extract: ...``),
+    or "" when it was."""
+    if member.flag_bits & _ENCRYPTED:
+        # zipfile would raise RuntimeError on open: asking for a password is no import's job.
+        return (f"cannot extract: {ENCRYPTED_MEMBER}; extract the zip with its password and "
+                "import the folder")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with zf.open(member) as src, open(target, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+                if cancel is not None and cancel():
+                    break
+    except NotImplementedError:
+        # Deflate64 (9), PKWARE implode (6), PPMd (98), ...: zipfile reads 0, 8, 12, 14.
+        reason = (f"cannot extract: zip compression method {member.compress_type} not "
+                  "supported; extract the zip with another tool and import the folder")
+    except (zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError) as exc:
+        # A bad CRC, a truncated member, a corrupt deflate, bzip2 or LZMA stream.
+        reason = f"cannot extract: damaged zip member ({exc})"
+    except RuntimeError as exc:  # encrypted after all, or a compression module missing
+        reason = f"cannot extract: {exc}"
+    except OSError as exc:  # bzip2's corrupt stream, or the disk of the home
+        reason = f"cannot extract: {exc.strerror or exc}"
+    else:
+        return ""
+    # What was written before the damage is not the member: left there, it would be
+    # imported or reported a second time, as "not DICOM".
+    with contextlib.suppress(OSError):
+        target.unlink()
+    return reason
+
+
+_ENCRYPTED = 0x1  # general purpose bit 0 (APPNOTE 4.4.4): the member is encrypted
+ENCRYPTED_MEMBER = "encrypted (password-protected) zip member"
 
 
 def _size(count: int) -> str:

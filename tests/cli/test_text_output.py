@@ -1,0 +1,116 @@
+"""Import audit, command line: control characters in text output, a glob of a disc's root,
+and the incompleteness ``studies --json`` carries."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.media.conftest import build_fileset_medium, sop_uid
+from tests.support.series import write_ct_series
+from viewer.cli import main
+from viewer.core.terminal import for_terminal
+
+TITLE = "\x1b]0;PWNED\x07"  # OSC 0: sets the terminal's window title
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    capsys.readouterr()
+    status = main(list(argv))
+    return status, capsys.readouterr().out
+
+
+def _controls(text: str) -> list[str]:
+    """The control characters (C0 but newline, DEL, C1) in ``text``."""
+    return [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) < 0xA0]
+
+
+def test_for_terminal_escapes_c0_c1_and_del_only() -> None:
+    assert for_terminal(f"a\nb\r\tc{TITLE}\x7f\x9b\x85") == (
+        "a\\nb\\r\\tc\\x1b]0;PWNED\\x07\\x7f\\x9b\\x85")
+    assert for_terminal("Müller^Jürgen=山田 ½ \xa0x") == "Müller^Jürgen=山田 ½ \xa0x"
+    assert for_terminal(os.fsdecode(b"caf\xe9\x1b.dcm")) == "caf\\xe9\\x1b.dcm"
+
+
+def test_import_report_escapes_control_characters_in_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (good,) = write_ct_series(tmp_path / "ct", slices=1, rows=16, cols=16)
+    medium = tmp_path / "odd"
+    medium.mkdir()
+    (medium / "a\nb.dcm").write_bytes(good.read_bytes()[:400])  # truncated: failed
+    (medium / f"x{TITLE}y").write_text("x")  # not DICOM: skipped
+    home = str(tmp_path / "home")
+    status, out = _run(capsys, "--home", home, "import", str(medium))
+    assert status == 1
+    assert _controls(out) == []
+    assert f"  {medium}/a\\nb.dcm: truncated inside element" in out
+    assert f"  {medium}/x\\x1b]0;PWNED\\x07y: not a DICOM file\n" in out
+    status, out = _run(capsys, "--home", home, "import", "--json", str(medium))
+    report = json.loads(out)  # JSON unchanged: the names as they are
+    assert [p["path"] for p in report["failed"]] == [f"{medium}/a\nb.dcm"]
+    assert [p["path"] for p in report["skipped"]] == [f"{medium}/x{TITLE}y"]
+
+
+def test_studies_and_series_escape_control_characters_from_headers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = write_ct_series(tmp_path / "ct", slices=1, rows=16, cols=16,
+                            patient_name=f"DOE^JOHN{TITLE}",
+                            study_description="HEAD\nFAKE LINE",
+                            series_description="AX\x9b2J\x7f")
+    home = str(tmp_path / "home")
+    assert main(["--home", home, "import", "--json", str(files[0])]) == 0
+    status, out = _run(capsys, "--home", home, "studies")
+    assert status == 0 and _controls(out) == [] and out.count("\n") == 1
+    assert "DOE^JOHN\\x1b]0;PWNED\\x07" in out and "HEAD\\nFAKE LINE" in out
+    status, out = _run(capsys, "--home", home, "studies", "--json")
+    (study,) = json.loads(out)
+    assert study["PatientName"] == f"DOE^JOHN{TITLE}"
+    status, out = _run(capsys, "--home", home, "series", study["StudyInstanceUID"])
+    assert status == 0 and _controls(out) == [] and "AX\\x9b2J\\x7f" in out
+    status, out = _run(capsys, "--home", home, "series", study["StudyInstanceUID"], "--json")
+    assert json.loads(out)[0]["SeriesDescription"] == "AX\x9b2J\x7f"
+
+
+def test_a_glob_of_a_disc_root_is_complete_despite_its_readme(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    disc = tmp_path / "disc"
+    for path in write_ct_series(tmp_path / "ct", slices=3, rows=16, cols=16):
+        disc.mkdir(exist_ok=True)
+        shutil.copy(path, disc / path.name)
+    (disc / "README.TXT").write_text("viewer readme\n")
+    glob = [str(p) for p in sorted(disc.iterdir())]
+    status, out = _run(capsys, "--home", str(tmp_path / "home"), "import", *glob)
+    assert status == 0
+    assert f"  {disc / 'README.TXT'}: not a DICOM file\n" in out
+    assert "No DICOM files found" not in out
+    assert out.endswith("Complete: every instance found is in the database; safe to eject.\n")
+
+
+def test_studies_json_says_what_the_source_has_that_is_not_here(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slices = write_ct_series(tmp_path / "ct", slices=3, rows=16, cols=16)
+    disc = tmp_path / "disc"
+    placed = build_fileset_medium(disc, slices)
+    placed[sop_uid(slices[2])].unlink()
+    other = write_ct_series(tmp_path / "other", slices=1, rows=16, cols=16,
+                            patient_id="LB-TEST-0002")
+    home = str(tmp_path / "home")
+    assert main(["--home", home, "import", "--json", str(disc), str(other[0])]) == 1
+    status, out = _run(capsys, "--home", home, "studies", "--json")
+    assert status == 0
+    by_patient = {s["PatientID"]: s for s in json.loads(out)}
+    incomplete, whole = by_patient["LB-TEST-0001"], by_patient["LB-TEST-0002"]
+    assert (incomplete["NumberOfStudyRelatedInstances"], incomplete["expected_instances"],
+            incomplete["missing_instances"]) == (2, 3, 1)
+    assert (whole["NumberOfStudyRelatedInstances"], whole["expected_instances"],
+            whole["missing_instances"]) == (1, None, None)
+    status, out = _run(capsys, "--home", home, "studies")
+    assert status == 0 and "INCOMPLETE: 1 of 3 not here" in out

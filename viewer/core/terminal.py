@@ -1,0 +1,39 @@
+"""Text from files and headers, made safe to print on a terminal.
+
+File names and DICOM header values come from whoever wrote the medium. Printed raw, an
+ESC (0x1B) starts a terminal control sequence (``ESC ] 0 ; ... BEL`` sets the window
+title; others move the cursor or rewrite what is already on screen), a newline in a file
+name breaks a report line in two, and a C1 control such as CSI (0x9B) is an escape on
+terminals that take 8-bit controls. Human-readable output shows every such character
+escaped instead; JSON output needs none of this (its encoder escapes control characters).
+"""
+
+from __future__ import annotations
+
+from viewer.core.imports import printable
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+# C0 (U+0000-U+001F), DEL (U+007F) and C1 (U+0080-U+009F): ECMA-48's control characters.
+_ESCAPES = {
+    code: _NAMED.get(chr(code), f"\\x{code:02x}")
+    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))
+}
+
+
+def for_terminal(text: str) -> str:
+    """``text`` with its control characters written out, and as valid UTF-8 text.
+
+    Parameters
+    ----------
+    text : str
+        A path, a header value, or a line of a report naming them.
+
+    Returns
+    -------
+    str
+        ``text`` with C0 and C1 control characters and DEL shown as ``\\x1b`` (newline,
+        carriage return and tab as ``\\n``, ``\\r``, ``\\t``) and bytes that are not
+        UTF-8 as ``\\xe9`` (:func:`~viewer.core.imports.printable`).
+    """
+    return printable(text).translate(_ESCAPES)
