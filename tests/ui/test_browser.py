@@ -92,13 +92,13 @@ def test_filter_sort_open_and_delete(qtbot, workstation, tmp_path, monkeypatch):
     # Delete asks first; "No" keeps the study, "Yes" removes it.
     from PySide6.QtWidgets import QMessageBox
 
-    monkeypatch.setattr(QMessageBox, "question",
-                        lambda *a, **k: QMessageBox.StandardButton.No)
+    monkeypatch.setattr(QMessageBox, "exec",
+                        lambda *a, **k: QMessageBox.StandardButton.No.value)
     browser.table.selectRow(0)
     browser.delete_selected()
     assert browser.model.rowCount() == 2
-    monkeypatch.setattr(QMessageBox, "question",
-                        lambda *a, **k: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(QMessageBox, "exec",
+                        lambda *a, **k: QMessageBox.StandardButton.Yes.value)
     browser.delete_selected()
     assert browser.model.rowCount() == 1
     assert workstation.store.study(b.study_uid) is None

@@ -52,14 +52,16 @@ def _select(browser: Any, uids: list[str]) -> None:
 
 
 def _answer(monkeypatch: pytest.MonkeyPatch, button: QMessageBox.StandardButton) -> list[str]:
-    """Answer the delete confirmation with ``button``; the texts asked are returned."""
+    """Answer the delete confirmation with ``button``; the texts asked are returned,
+    as the box shows them (plain text: a name is never taken for markup)."""
     asked: list[str] = []
 
-    def question(parent: object, title: str, text: str, *args: object) -> object:
-        asked.append(text)
-        return button
+    def answer(box: QMessageBox) -> int:
+        assert box.textFormat() == Qt.TextFormat.PlainText
+        asked.append(box.text())
+        return button.value
 
-    monkeypatch.setattr(QMessageBox, "question", question)
+    monkeypatch.setattr(QMessageBox, "exec", answer)
     return asked
 
 
@@ -335,3 +337,33 @@ def test_f5_and_view_refresh_reread_the_database(qtbot, workstation, tmp_path):
     browser.table.setFocus()
     qtbot.keyClick(browser.table, Qt.Key.Key_F5)
     assert browser.model.rowCount() == 1
+
+
+# ------------------------------------------------- names are text, never markup
+def test_a_name_that_looks_like_markup_is_shown_whole_in_the_two_patients_warning(
+        qtbot, workstation, tmp_path):
+    # Qt takes a label's text for HTML when it "might be rich text": a Patient Name
+    # with "<p><!--" in it opened a comment that hid the rest of the warning, the other
+    # patient included.
+    viewer = workstation.viewer
+    first = _add(workstation, tmp_path / "a", name="SMITH<p><!--^JOHN", patient_id="P1")
+    second = _add(workstation, tmp_path / "b", name="DOE^JANE", patient_id="P2",
+                  date="20230101")
+    workstation.controller.open_studies([first, second])
+    wait_until(qtbot, lambda: len(viewer.series) == 2)
+    label = workstation.window.patients_warning
+    wait_until(qtbot, label.isVisible)
+    assert "DOE, JANE" in label.text() and "SMITH<p><!--" in label.text()
+    # What is drawn is the whole text: as wide as the text itself, not only its start.
+    drawn = label.sizeHint().width()
+    assert drawn >= 0.9 * label.fontMetrics().horizontalAdvance(label.text())
+
+
+def test_a_description_that_looks_like_markup_is_shown_literally_when_deleting(
+        qtbot, workstation, tmp_path, monkeypatch):
+    browser = workstation.browser
+    uid = _add(workstation, tmp_path / "a", description="<h1>HEAD</h1><img src=x>")
+    _select(browser, [uid])
+    asked = _answer(monkeypatch, QMessageBox.StandardButton.No)
+    browser.delete_selected()
+    assert "Description: <h1>HEAD</h1><img src=x>" in asked[0]

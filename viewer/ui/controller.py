@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QMessageBox
 
 from viewer.core.errors import LightboxError
 from viewer.core.imports import ImportReport
 from viewer.ui.dialogs.import_dialog import ImportDialog, Importer
 from viewer.ui.main_window import MainWindow
+from viewer.ui.plain_text import warn
 from viewer.ui.tasks import Task
 from viewer.ui.viewer.annotate import dicom_date, display_name
 from viewer.ui.viewer.opening import read_series
@@ -71,7 +71,7 @@ class WorkstationController(QObject):
     def _show_error(self, message: str) -> None:
         self.window.statusBar().showMessage(message, 10000)
         if self.interactive:
-            QMessageBox.warning(self.window, "Lightbox", message)
+            warn(self.window, "Lightbox", message)
 
     # ------------------------------------------------------------------ opening
     def open_paths(self, paths: list[str], replace: bool = True) -> Task:

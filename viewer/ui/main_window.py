@@ -13,7 +13,6 @@ from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence, QPainter
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer import __version__
+from viewer.ui.plain_text import plain_label, plain_tip
 from viewer.ui.thumbnails import to_qimage
 from viewer.ui.viewer.annotate import elide
 from viewer.ui.viewer.series import SeriesData
@@ -69,15 +69,15 @@ class MainWindow(QMainWindow):
         self._progress = QProgressBar(self)
         self._progress.setMaximumWidth(180)
         self._progress.setVisible(False)
-        self._position = QLabel("", self)
+        self._position = plain_label("", self)
         # Stays while its condition holds: status messages do not replace it.
-        self.patients_warning = QLabel("", self)
+        self.patients_warning = plain_label("", self)
         self.patients_warning.setStyleSheet("color: #e0a030; font-weight: bold;")
         self.patients_warning.setVisible(False)
         self.statusBar().addPermanentWidget(self.patients_warning)
         # Files of the last opening that could not be read: stays until the next opening
         # replaces what is shown (a truncated slice is otherwise an unnoticed gap).
-        self.unreadable_warning = QLabel("", self)
+        self.unreadable_warning = plain_label("", self)
         self.unreadable_warning.setObjectName("unreadableWarning")
         self.unreadable_warning.setStyleSheet("color: #e0a030; font-weight: bold;")
         self.unreadable_warning.setVisible(False)
@@ -87,7 +87,7 @@ class MainWindow(QMainWindow):
         self._unreadable: list[str] = []
         self.statusBar().addPermanentWidget(self.unreadable_warning)
         # Stored studies shown short of what their PACS or DICOMDIR had: stays while shown.
-        self.incomplete_warning = QLabel("", self)
+        self.incomplete_warning = plain_label("", self)
         self.incomplete_warning.setObjectName("incompleteWarning")
         self.incomplete_warning.setStyleSheet("color: #e0a030; font-weight: bold;")
         self.incomplete_warning.setVisible(False)
@@ -306,7 +306,7 @@ class MainWindow(QMainWindow):
         label.setText(f"{files} could not be read and {'is' if count == 1 else 'are'} "
                       f"not shown: {first}{more}")
         tip = reasons[:20] + ([f"... and {count - 20} more (see the log)"] if count > 20 else [])
-        label.setToolTip("\n".join(tip))
+        label.setToolTip(plain_tip("\n".join(tip)))
         label.setVisible(True)
 
     def show_browser(self) -> None:

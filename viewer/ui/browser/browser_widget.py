@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from viewer.core.records import StudyFilter, StudyRecord
 from viewer.ui.browser.study_model import COLUMNS, MAX_PAGES, PAGE_SIZE, StudyTableModel
+from viewer.ui.plain_text import ask
 from viewer.ui.thumbnails import THUMBNAIL_SIZE, ThumbnailCache
 from viewer.ui.viewer.annotate import dicom_date, display_name
 
@@ -549,10 +550,7 @@ class StudyBrowserWidget(QWidget):
         if not studies:
             return
         if confirm:
-            answer = QMessageBox.question(
-                self, "Delete studies", delete_question(studies, self.open_in_viewer()),
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No)
+            answer = ask(self, "Delete studies", delete_question(studies, self.open_in_viewer()))
             if answer != QMessageBox.StandardButton.Yes:
                 return
         uids = [study.study_uid for study in studies]

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.core.imports import ImportProgress, ImportReport, printable
+from viewer.ui.plain_text import plain_label
 from viewer.ui.tasks import Task
 
 Importer = Callable[[list[str], Callable[[ImportProgress], None], Callable[[], bool]],
@@ -110,7 +111,7 @@ class ImportDialog(QDialog):
         self.close_button = QPushButton("Close", self)
         self.close_button.clicked.connect(self.accept)
         self.progress = QProgressBar(self)
-        self.status = QLabel("Choose what to import.", self)
+        self.status = plain_label("Choose what to import.", self)
         self.report_view = QTextBrowser(self)
         self.report_view.setVisible(False)
         row = QHBoxLayout()

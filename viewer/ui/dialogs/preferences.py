@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
@@ -29,6 +28,7 @@ from viewer.core.errors import LightboxError
 from viewer.core.settings import load_network_settings, save_network_settings
 from viewer.imaging.display import gsdf_ddl_table, model_curve, parse_characteristic_file
 from viewer.imaging.pipeline import PVALUE_BITS, DisplayCalibration
+from viewer.ui.plain_text import plain_label
 from viewer.ui.viewer.viewer_widget import LAYOUTS
 
 CALIBRATIONS = ("none", "model", "file")
@@ -75,7 +75,7 @@ class PreferencesDialog(QDialog):
         self.home = home
         self.settings = settings
         network = load_network_settings(home)
-        self.home_label = QLabel(str(home), self)
+        self.home_label = plain_label(str(home), self)
         self.home_label.setToolTip("Change it with lightbox --home DIR or LIGHTBOX_HOME")
         self.ae_edit = QLineEdit(network.ae_title, self)
         self.port_spin = QSpinBox(self)

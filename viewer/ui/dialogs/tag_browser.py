@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.dicom.tags import TagNode, read_tag_tree
+from viewer.ui.plain_text import plain_tip
 
 
 class TagBrowserDialog(QDialog):
@@ -46,7 +47,7 @@ class TagBrowserDialog(QDialog):
     def _fill(self, parent: QTreeWidgetItem, nodes: list[TagNode]) -> None:
         for node in nodes:
             item = QTreeWidgetItem(parent, [node.tag, node.name, node.vr, node.value])
-            item.setToolTip(3, node.value)
+            item.setToolTip(3, plain_tip(node.value))
             if node.children:
                 self._fill(item, node.children)
 

@@ -19,13 +19,14 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QWidget
 
 from viewer.core.errors import LightboxError, PeerError
 from viewer.core.settings import NetworkSettings
 from viewer.net.listener import HomeListener, ListenerFile, ListenerRecord
 from viewer.net.scp import StorageSCP
 from viewer.net.sinks import CountingSink, Sink
+from viewer.ui.plain_text import plain_label, plain_tip
 
 LOGGER = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class AlwaysListening(QObject):
         self.error = False
         #: Another live process of this home that listens on our port, while it does.
         self.other: ListenerRecord | None = None
-        self.label = QLabel("")
+        self.label = plain_label("")
         self.label.setObjectName("listeningLabel")
         self.label.setVisible(False)
         self._timer = QTimer(self)
@@ -168,7 +169,7 @@ class AlwaysListening(QObject):
     def _say(self, text: str, error: bool) -> None:
         self.status, self.error = text, error
         self.label.setText(text if len(text) < 90 else text[:87] + "...")
-        self.label.setToolTip(text)
+        self.label.setToolTip(plain_tip(text))
         self.label.setStyleSheet("color: #e06060;" if error else "")
         self.label.setVisible(True)
         self.status_changed.emit(text, error)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from viewer.core.errors import LightboxError
 from viewer.core.settings import NetworkSettings
+from viewer.ui.plain_text import plain_label
 
 
 class LocalAEDialog(QDialog):
@@ -51,7 +52,7 @@ class LocalAEDialog(QDialog):
         hint = QLabel("For C-MOVE the PACS must know this AE title with this computer's "
                       "address and port.", self)
         hint.setWordWrap(True)
-        self.error_label = QLabel("", self)
+        self.error_label = plain_label("", self)
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #e06060;")
         self.buttons = QDialogButtonBox(

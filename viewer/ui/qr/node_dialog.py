@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 from viewer.core.errors import LightboxError
 from viewer.net.echo import EchoResult
 from viewer.net.nodes import RETRIEVE_METHODS, NodeRecord
+from viewer.ui.plain_text import plain_label
 from viewer.ui.qr.service import QueryRetrieveService
 from viewer.ui.qr.workers import EchoWorker
 
@@ -121,10 +121,10 @@ class NodeDialog(QDialog):
 
         self.test_button = QPushButton("Test (C-ECHO)", self)
         self.test_button.clicked.connect(self.test)
-        self.echo_label = QLabel("", self)
+        self.echo_label = plain_label("", self)
         self.echo_label.setWordWrap(True)
         self.echo_label.setMinimumWidth(360)
-        self.error_label = QLabel("", self)
+        self.error_label = plain_label("", self)
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #e06060;")
         self.buttons = QDialogButtonBox(

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMessageBox, QPush
 from viewer.core.errors import LightboxError
 from viewer.net.echo import EchoResult
 from viewer.net.nodes import NodeBook, NodeRecord
+from viewer.ui.plain_text import ask, plain_label
 from viewer.ui.qr.local_dialog import LocalAEDialog
 from viewer.ui.qr.node_dialog import NodeDialog
 from viewer.ui.qr.service import QueryRetrieveService
@@ -56,7 +57,7 @@ class NodeBarWidget(QWidget):
         self.edit_node_button = QPushButton("Edit...", self)
         self.remove_node_button = QPushButton("Remove", self)
         self.echo_button = QPushButton("Test (C-ECHO)", self)
-        self.local_label = QLabel("", self)
+        self.local_label = plain_label("", self)
         self.local_button = QPushButton("Our AE...", self)
         self.local_button.setToolTip("Our AE title and C-MOVE port, as the PACS knows them")
         self.local_button.setVisible(service.save_local is not None)
@@ -218,9 +219,8 @@ class NodeBarWidget(QWidget):
         node = self.current_node()
         if node is None:
             return
-        if confirm and QMessageBox.question(
-                self, "Remove PACS node", f"Remove {node.name} ({node.address})?"
-        ) != QMessageBox.StandardButton.Yes:
+        if confirm and ask(self, "Remove PACS node", f"Remove {node.name} ({node.address})?"
+                           ) != QMessageBox.StandardButton.Yes:
             return
         try:
             self.nodes.remove(node.name)

@@ -17,7 +17,6 @@ from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QSplitter,
     QTreeView,
@@ -29,6 +28,7 @@ from viewer.core.errors import LightboxError
 from viewer.net.nodes import NodeBook, NodeRecord
 from viewer.net.query import QuerySpec
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest
+from viewer.ui.plain_text import plain_label
 from viewer.ui.qr.local_dialog import LocalAEDialog
 from viewer.ui.qr.node_dialog import NodeDialog
 from viewer.ui.qr.nodes_bar import NodeBarWidget
@@ -158,7 +158,7 @@ class QueryRetrieveWidget(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
 
-        self.status_label = QLabel("", self)
+        self.status_label = plain_label("", self)
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 

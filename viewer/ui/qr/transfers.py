@@ -5,7 +5,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -14,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.net.retrieve import RetrieveProgress
+from viewer.ui.plain_text import plain_label
 
 
 def percent(p: RetrieveProgress) -> int:
@@ -87,11 +87,11 @@ class TransferRow(QWidget):
         super().__init__(parent)
         self.key = key
         self.finished = False
-        self.title_label = QLabel(title, self)
+        self.title_label = plain_label(title, self)
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setRange(0, 100)
         self.progress_bar.setValue(0)
-        self.state_label = QLabel("waiting ...", self)
+        self.state_label = plain_label("waiting ...", self)
         self.state_label.setWordWrap(True)
         self.state_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.cancel_button = QPushButton("Cancel", self)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.imaging.pipeline import DisplayCalibration
+from viewer.ui.plain_text import plain_tip
 from viewer.ui.thumbnails import THUMBNAIL_SIZE, ThumbnailCache
 from viewer.ui.viewer.annotate import dicom_date
 from viewer.ui.viewer.loader import SeriesLoader
@@ -129,7 +130,7 @@ class ViewerWidget(QWidget):
         self.series[key] = series
         item = QListWidgetItem(series.title or key)
         item.setData(Qt.ItemDataRole.UserRole, key)
-        item.setToolTip(f"{series.title}\n{len(series)} images")
+        item.setToolTip(plain_tip(f"{series.title}\n{len(series)} images"))
         # Studies side by side: the strip says which study (date) each series is from.
         date = dicom_date(series.study_date) if series.study_date else ""
         count = f"{len(series)} image{'s' if len(series) != 1 else ''}"
