@@ -135,8 +135,24 @@ def _association_policies(f: Facts, acceptor: bool) -> str:
         "PDU has begun to arrive, no further byte for the network timeout closes the "
         "connection too."
     )
+    if acceptor:
+        general += (
+            " A new connection to the "
+            f"{STORAGE_AE} must deliver its whole A-ASSOCIATE-RQ (after the TLS handshake, "
+            f"on the DICOM TLS port) within the ARTIM timeout, {p.artim_timeout:g} s from "
+            "the connection's acceptance (PS3.8 9.1.5), however steadily it sends; "
+            "otherwise the connection is closed. An A-ASSOCIATE-RQ that proposes more than "
+            f"{n.max_contexts} presentation contexts, or presentation context IDs that are "
+            "not distinct odd integers from 1 to 255 (PS3.8 9.3.2.2), is rejected: Result 1 "
+            "(rejected-permanent), Source 2 (DICOM UL service-provider, ACSE related "
+            "function), Reason 1 (no reason given)."
+        )
     number = (
-        f"The {STORAGE_AE} accepts at most {p.max_associations} simultaneous associations."
+        f"The {STORAGE_AE} accepts at most {p.max_associations} simultaneous associations. "
+        "Connections that have not yet delivered their A-ASSOCIATE-RQ do not count against "
+        f"this limit; at most {p.max_pending_connections} of them are held at once, and "
+        "further connections are closed at once until one of them delivers its request "
+        "or is closed."
         if acceptor
         else "One association per user operation; several operations (for example a search "
         "while a retrieve runs) may run at the same time, each on its own association."
@@ -402,13 +418,18 @@ def interfaces_and_configuration(f: Facts) -> list[Section]:
          "per node (`nodes.toml`)"),
         ("DIMSE timeout (wait for each DIMSE message)", seconds(p.dimse_timeout),
          "per node (`lightbox node edit NAME --timeout S`)"),
-        ("Network (ARTIM/idle) timeout", seconds(p.network_timeout), "no"),
+        ("ARTIM timeout (Storage SCP: from a connection's acceptance to its whole "
+         "A-ASSOCIATE-RQ, TLS handshake included)", seconds(p.artim_timeout), "no"),
+        ("Network timeout (an idle association; no further byte once a PDU has begun)",
+         seconds(p.network_timeout), "no"),
         ("Grace after C-CANCEL before A-ABORT", seconds(p.cancel_grace), "no"),
         ("Maximum PDU size received", f"{n.settings_max_pdu} bytes", "yes (`max-pdu`)"),
         ("Longest PDU read before the association is aborted",
          f"the maximum PDU size received, at least {_mib(fastpath.CONTROL_PDU_LIMIT)} "
          f"(P-DATA-TF); {_mib(fastpath.CONTROL_PDU_LIMIT)} (other PDUs)", "no"),
         ("Maximum simultaneous associations accepted", str(p.max_associations), "no"),
+        ("Maximum connections awaiting their A-ASSOCIATE-RQ", str(p.max_pending_connections),
+         "no"),
         ("Presentation contexts per association", f"at most {n.max_contexts}", "no"),
         ("Storage SCP listens", f"on {n.default_bind_address}:{n.default_port}",
          "yes (`bind-address`, `port`)"),

@@ -34,7 +34,7 @@ from pynetdicom.dul import DULServiceProvider
 from pynetdicom.transport import AssociationSocket
 
 from viewer.net.association_requests import decoded_request
-from viewer.net.pdu_input import PduInput, PduTooLargeError, PeerClosedError
+from viewer.net.pdu_input import PDU_NAMES, PduInput, PduTooLargeError, PeerClosedError
 from viewer.net.quick_dimse import QuickStoreDIMSE, observed
 
 LOGGER = logging.getLogger(__name__)
@@ -280,9 +280,17 @@ class _WakeableDUL(DULServiceProvider):
         """pynetdicom's path for a PDU already read: decode, queue its event and itself."""
         try:
             pdu, event = self._decode_pdu(data)
-        except Exception:
-            LOGGER.exception("cannot decode the received PDU")
-            self.event_queue.put("Evt19")
+        except Exception as exc:
+            # Anyone who can connect can send a PDU that does not decode: one line per
+            # PDU, naming who sent it; the traceback only for whoever debugs the decoder.
+            sock = cast(AssociationSocket, self.socket).socket
+            name = PDU_NAMES.get(data[0], f"type 0x{data[0]:02X}") if data else "empty"
+            LOGGER.warning("cannot decode the %s PDU of %d bytes from %s, aborting the "
+                           "association (PS3.8 9.3.1): %s", name, len(data),
+                           _peer(sock) if sock is not None else "the peer",
+                           f"{type(exc).__name__}: {exc}")
+            LOGGER.debug("decoding the PDU failed", exc_info=True)
+            self.event_queue.put("Evt19")  # PS3.8 9.2: invalid PDU, A-ABORT
             return
         self.event_queue.put(event)
         self._recv_pdu.put(pdu)

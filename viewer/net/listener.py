@@ -15,6 +15,7 @@ than blaming the port setting.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -23,13 +24,13 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from viewer.core.errors import UsageError
+from viewer.core.errors import PeerError, UsageError
 from viewer.core.paths import write_private
 from viewer.core.processes import pid_alive
 from viewer.core.settings import NetworkSettings
 from viewer.net.connection import server_ssl_context
 from viewer.net.nodes import NODES_FILE, NodeBook, NodeRecord
-from viewer.net.scp import StorageSCP
+from viewer.net.scp import ListenError, StorageSCP
 from viewer.net.sinks import Sink
 
 LOGGER = logging.getLogger(__name__)
@@ -209,7 +210,9 @@ class HomeListener:
         UsageError
             No node is configured, or a TLS file does not load (named).
         PeerError
-            A port is taken (the message names it and the setting to change).
+            A port is taken (the message names it and the setting to change, or the
+            Lightbox process of this home that holds it), or the bind address is not
+            one of this computer's.
         """
         nodes = list(NodeBook(self.home))
         if not nodes:
@@ -219,10 +222,34 @@ class HomeListener:
         context = server_ssl_context(self.local) if self.local.tls_configured else None
         scp = StorageSCP(self.local, nodes, self.incoming, self.sink, port=self._port,
                          tls_port=self._tls_port, ssl_context=context)
-        scp.start()
+        try:
+            scp.start()
+        except ListenError as exc:
+            raise self._explained(exc) from None
         self.scp = scp
         self.record.write(self.local.ae_title, scp.port, scp.tls_port)
         return scp
+
+    def _explained(self, exc: ListenError) -> PeerError:
+        """The bind failure, naming the Lightbox process of this home that holds the port.
+
+        Advising another port (what :class:`ListenError` says for a port in use) is wrong
+        when the holder is this home's own listener, or one of its retrieves: the user
+        has a ``lightbox listen`` running already, or waits for that retrieve.
+        """
+        if exc.errno != errno.EADDRINUSE:
+            return exc
+        what = f"cannot listen for C-MOVE{' with DICOM TLS' if exc.tls else ''}"
+        other = self.record.live()
+        if other is not None and other.serves_port(exc.port, exc.tls):
+            return PeerError(exc.peer, f"{what}: another Lightbox process of this home "
+                                       f"(pid {other.pid}) is listening on port {exc.port}")
+        holder = self.record.port_holder(exc.port)
+        if holder is not None and holder != os.getpid():
+            return PeerError(exc.peer, f"{what}: another Lightbox process of this home "
+                                       f"(pid {holder}) is using port {exc.port} for a "
+                                       "C-MOVE")
+        return exc
 
     def refresh_nodes(self) -> list[NodeRecord] | None:
         """Re-read ``nodes.toml`` if it changed, and accept exactly those nodes.

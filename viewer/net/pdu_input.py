@@ -26,7 +26,7 @@ _PRIVATE = ({"flags": mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS}
 # A PDU larger than the buffer is gathered in pieces of this size, so that memory follows
 # the bytes that really arrive, not the length a peer announces.
 _PIECE = 1024 * 1024
-_PDU_NAMES = {0x01: "A-ASSOCIATE-RQ", 0x02: "A-ASSOCIATE-AC", 0x03: "A-ASSOCIATE-RJ",
+PDU_NAMES = {0x01: "A-ASSOCIATE-RQ", 0x02: "A-ASSOCIATE-AC", 0x03: "A-ASSOCIATE-RJ",
               0x04: "P-DATA-TF", 0x05: "A-RELEASE-RQ", 0x06: "A-RELEASE-RP", 0x07: "A-ABORT"}
 
 
@@ -34,7 +34,7 @@ class PduTooLargeError(ValueError):
     """A peer announced a PDU longer than Lightbox reads (PS3.8 9.3.1)."""
 
     def __init__(self, pdu_type: int, length: int, limit: int) -> None:
-        name = _PDU_NAMES.get(pdu_type, f"type 0x{pdu_type:02X}")
+        name = PDU_NAMES.get(pdu_type, f"type 0x{pdu_type:02X}")
         super().__init__(f"{name} PDU of {length} bytes announced, more than the "
                          f"{limit} bytes Lightbox reads")
         self.pdu_type, self.length, self.limit = pdu_type, length, limit
@@ -67,6 +67,23 @@ class PduInput:
         self._end = 0
         self._refused = False
 
+    def feed(self, data: bytes) -> None:
+        """Hand out ``data`` first: bytes of this connection read before it was handed over.
+
+        The storage SCP reads a connection's A-ASSOCIATE-RQ itself, against its ARTIM
+        deadline (PS3.8 9.1.5), before the association's threads exist. Only for an input
+        that has handed out nothing yet; a request larger than the buffer (up to the
+        control PDU limit, a few MiB at most) gets a buffer its size, whose pages cost
+        only what is written.
+        """
+        if self._end != self._start or self._refused:
+            raise ValueError("bytes can only be fed to an unused PDU input")
+        if len(data) > len(self._buffer):
+            self._buffer = mmap.mmap(-1, len(data), **_PRIVATE)
+            self._view = memoryview(self._buffer)
+        self._buffer[:len(data)] = data
+        self._start, self._end = 0, len(data)
+
     @property
     def pending(self) -> int:
         """Bytes received and not yet handed out."""
@@ -96,7 +113,7 @@ class PduInput:
             this, or any error once a PDU has begun, every later call raises
             ConnectionError: the rest of the stream cannot be framed.
         PeerClosedError
-            The peer closed the connection before a next PDU began.
+            The peer closed (or reset) the connection before a next PDU began.
         ConnectionError
             The peer closed the connection before the PDU was whole.
         TimeoutError
@@ -114,6 +131,10 @@ class PduInput:
                     raise PeerClosedError("the peer closed the connection")
             except BlockingIOError:
                 return None
+            except ConnectionResetError as exc:
+                # Between PDUs a reset is a close too: a peer that closes after our
+                # A-ABORT or A-ASSOCIATE-RJ with bytes of it unread resets the connection.
+                raise PeerClosedError("the peer reset the connection") from exc
         try:
             return self._rest_of_pdu(sock, limit)
         except OSError:

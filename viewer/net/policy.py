@@ -131,6 +131,15 @@ class AssociationPolicy:
         Simultaneous associations the storage SCP accepts.
     cancel_grace : float
         Seconds a peer has to end a C-GET/C-MOVE after our C-CANCEL before we abort.
+    artim_timeout : float
+        Seconds the storage SCP gives a new connection, TLS handshake included, to deliver
+        its whole A-ASSOCIATE-RQ (PS3.8 9.1.5 and 9.2, AE-5: the ARTIM timer runs from the
+        transport connection's acceptance until the request has arrived); then it closes
+        the connection. A total, not a wait per read: one byte a second is not a request.
+    max_pending_connections : int
+        Connections the storage SCP holds at once that have not yet delivered their
+        A-ASSOCIATE-RQ; one more is closed at once. They do not count against
+        ``max_associations``, which is kept for associations of configured nodes.
     """
 
     max_pdu: int = 4 * 1024 * 1024
@@ -140,6 +149,8 @@ class AssociationPolicy:
     network_timeout: float = 120.0
     max_associations: int = 8
     cancel_grace: float = 5.0
+    artim_timeout: float = 30.0
+    max_pending_connections: int = 32
 
 
 DEFAULT_POLICY = AssociationPolicy()

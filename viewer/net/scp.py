@@ -10,11 +10,14 @@ application with ``always-listen``).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import logging
 import queue
 import socket
 import ssl
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -23,20 +26,30 @@ from typing import Any, NamedTuple, cast
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext, build_context
-from pynetdicom.transport import ThreadedAssociationServer
+from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
 
 from viewer.core.errors import PeerError
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from viewer.core.settings import NetworkSettings
-from viewer.net.accept_loop import AcceptLoop
-from viewer.net.fastpath import set_nodelay
+from viewer.net.accept_loop import (
+    REQUEST_REJECTED,
+    AcceptLoop,
+    ArtimExpiredError,
+    PendingConnections,
+    StalledRequestError,
+    context_id_problem,
+    receive_association_request,
+)
+from viewer.net.fastpath import CONTROL_PDU_LIMIT, set_nodelay
 from viewer.net.nodes import NodeRecord
+from viewer.net.pdu_input import PduInput
 from viewer.net.policy import (
     DEFAULT_POLICY,
     STORAGE_SYNTAXES_UNCOMPRESSED_FIRST,
     STORAGE_TRANSFER_SYNTAXES,
     UNCOMPRESSED_SYNTAXES,
     VERIFICATION,
+    AssociationPolicy,
 )
 from viewer.net.receiver import Receiver
 from viewer.net.sinks import Sink
@@ -155,17 +168,56 @@ class _QuickAcceptorAssociation(Association):
                 return
 
 
+class _RequestHandler(RequestHandler):
+    """pynetdicom's connection handler, for a connection whose A-ASSOCIATE-RQ was read.
+
+    The association's reader (:class:`viewer.net.pdu_input.PduInput`, installed by
+    :func:`viewer.net.fastpath.set_nodelay` on EVT_CONN_OPEN) gets the bytes first, and
+    reads them as if from the socket: the state machine sees the request arrive as it
+    would have (PS3.8 9.2, Sta2 + Evt6).
+    """
+
+    def handle(self) -> None:
+        server = cast(_TlsAssociationServer, self.server)
+        received = server.received.pop(self.request, b"")
+        assoc = self._create_association()
+        evt.trigger(assoc, evt.EVT_CONN_OPEN, {"address": self.client_address})
+        pdu_input: PduInput | None = getattr(assoc.dul, "lightbox_input", None)
+        if received and pdu_input is None:
+            # The request cannot be put back into pynetdicom's own reads.
+            LOGGER.error("connection from %s closed: its association socket could not be "
+                         "set up", self.client_address[0])
+            server.shutdown_request(self.request)
+            return
+        if received and pdu_input is not None:
+            pdu_input.feed(received)
+        assoc.start()
+
+
 class _TlsAssociationServer(ThreadedAssociationServer):
-    """An association server that does the TLS handshake on the connection's own thread.
+    """An association server that holds a connection only until its ARTIM deadline
+    before the association, and does the TLS handshake on the connection's own thread.
 
     pynetdicom wraps the accepted socket in the accepting thread, so one peer that
     connects and never finishes its handshake holds up every other connection and the
     server's shutdown. Here the accept loop only wraps the socket; the handshake runs
-    on the connection's thread, bounded by the ACSE timeout, and a peer whose
-    certificate our CA did not sign (or that has none) is refused there (PS3.15 B.9).
+    on the connection's thread, and a peer whose certificate our CA did not sign (or
+    that has none) is refused there (PS3.15 B.9).
+
+    From the connection's acceptance, the handshake and the whole A-ASSOCIATE-RQ must
+    arrive within the ARTIM timeout (PS3.8 9.1.5; :func:`receive_association_request`),
+    read on that thread before pynetdicom creates the association: a connection that
+    has sent no request is no association, so it does not count against the association
+    limit that configured nodes need, and at most ``max_pending_connections`` of them are
+    held at once (:class:`PendingConnections`). Once the request has arrived, nothing of
+    this is on the path of the association's PDUs.
     """
 
     on_refused: Any = None  # callable(address, reason), set by StorageSCP
+    on_accepted: Any = None  # callable(), set by StorageSCP: a connection past its handshake
+    policy: AssociationPolicy = DEFAULT_POLICY  # set by StorageSCP
+    pending: PendingConnections
+    received: dict[Any, bytes]  # socket -> its A-ASSOCIATE-RQ, for _RequestHandler
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         sock, address = cast(socket.socket, self.socket).accept()
@@ -174,24 +226,124 @@ class _TlsAssociationServer(ThreadedAssociationServer):
                                                 do_handshake_on_connect=False)
         return sock, address
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # On the accept loop's thread: nothing here may wait for the peer.
+        if not self.pending.enter(str(client_address[0])):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)  # starts the thread
+        except BaseException:
+            self.pending.leave()
+            raise
+
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            received = self._association_request(request, client_address)
+        finally:
+            self.pending.leave()
+        if received is None:
+            self.shutdown_request(request)
+            return
+        self.received[request] = received
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.received.pop(request, None)
+
+    def _association_request(self, request: Any, client_address: Any) -> bytes | None:
+        """The TLS handshake, then the bytes of the A-ASSOCIATE-RQ, by the ARTIM deadline;
+        None (the reason logged in one line) when the connection is to be closed."""
+        address = str(client_address[0])
+        peer = f"{client_address[0]}:{client_address[1]}"
+        artim = self.policy.artim_timeout
+        deadline = time.monotonic() + artim
         if isinstance(request, ssl.SSLSocket):
-            blocking = request.gettimeout()
             try:
-                request.settimeout(DEFAULT_POLICY.acse_timeout)
+                # CPython applies a socket timeout to the whole handshake (one deadline
+                # over its reads and writes), not to each read: a handshake sent a byte
+                # at a time ends with the rest of the ARTIM time, too.
+                request.settimeout(max(deadline - time.monotonic(), 0.001))
                 request.do_handshake()
-                request.settimeout(blocking)
             except (ssl.SSLError, OSError) as exc:
                 reason = getattr(exc, "verify_message", None) or getattr(
                     exc, "reason", None) or str(exc)
                 if self.on_refused is not None:
-                    self.on_refused(str(client_address[0]), f"TLS handshake: {reason}")
-                self.shutdown_request(request)
-                return
-        super().process_request_thread(request, client_address)
+                    self.on_refused(address, f"TLS handshake: {reason}")
+                return None
+        if self.on_accepted is not None:  # counted past the handshake, as it always was
+            self.on_accepted()
+        try:
+            received = receive_association_request(
+                request, deadline, self.policy.network_timeout, CONTROL_PDU_LIMIT)
+        except ArtimExpiredError:
+            LOGGER.warning("closed the connection from %s: no whole A-ASSOCIATE-RQ within the "
+                           "ARTIM timeout of %g s (PS3.8 9.1.5)", peer, artim)
+            return None
+        except StalledRequestError:
+            LOGGER.warning("closed the connection from %s: no data for %g s in the middle "
+                           "of its A-ASSOCIATE-RQ", peer, self.policy.network_timeout)
+            return None
+        except OSError as exc:
+            LOGGER.warning("connection from %s lost before its A-ASSOCIATE-RQ (%s)", peer,
+                           exc.strerror or exc)
+            return None
+        if not received:
+            LOGGER.debug("connection from %s closed before any PDU", peer)
+            return None
+        problem = context_id_problem(received)
+        if problem is not None:
+            # PS3.8 9.2 AE-6: a request the service-provider cannot accept is answered
+            # with an A-ASSOCIATE-RJ (an A-ABORT is for a PDU that does not decode,
+            # Evt19; this one does, but its contexts cannot be answered one to one, PS3.8
+            # 9.3.3.2). Rejected-permanent: the same request would fail again.
+            LOGGER.warning("rejected the association request from %s: %s (PS3.8 9.3.2.2)",
+                           peer, problem)
+            with contextlib.suppress(OSError):
+                request.sendall(REQUEST_REJECTED)
+            return None
+        return received
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         LOGGER.warning("incoming association from %s failed", client_address, exc_info=True)
+
+
+class ListenError(PeerError):
+    """The storage SCP cannot listen on its address and port; the message says why.
+
+    Parameters
+    ----------
+    local : NetworkSettings
+        Our AE title and bind address.
+    port : int
+        The port it tried.
+    tls : bool
+        Whether that is the DICOM TLS port.
+    error : OSError
+        What ``bind`` (or the address lookup) raised.
+
+    Attributes
+    ----------
+    port, tls, errno
+        As given; ``errno`` is the error's number (None if it has none), so that a
+        caller that knows more (:class:`viewer.net.listener.HomeListener`: another
+        Lightbox process of the home holds the port) can say it.
+    """
+
+    def __init__(self, local: NetworkSettings, port: int, tls: bool, error: OSError) -> None:
+        self.port, self.tls, self.errno = port, tls, error.errno
+        what = f"cannot listen for C-MOVE{' with DICOM TLS' if tls else ''}"
+        address = local.bind_address
+        if error.errno == errno.EADDRNOTAVAIL or isinstance(error, socket.gaierror):
+            advice = (f"bind-address {address} is not an address of this computer: lightbox "
+                      "config set bind-address ADDRESS (one of this computer's addresses, or "
+                      "0.0.0.0 for all of them)")
+        else:
+            setting = "tls-port" if tls else "port"
+            advice = (f"choose another port with lightbox config set {setting} N, and "
+                      "register it on the PACS")
+        super().__init__(f"{local.ae_title}@{address}:{port}",
+                         f"{what} ({error.strerror or error}): {advice}")
 
 
 class StorageSCP:
@@ -254,7 +406,8 @@ class StorageSCP:
         self._pairs: frozenset[tuple[str, str]] = frozenset()
         self.refused: list[Refusal] = []  # associations turned away, oldest first
         self.tls_refused: list[tuple[str, str]] = []  # (address, reason) failed handshakes
-        self.connections = 0  # TCP connections accepted, to tell "never called back"
+        # Connections accepted (past their TLS handshake), to tell "never called back".
+        self.connections = 0
 
     @property
     def port(self) -> int | None:
@@ -348,24 +501,26 @@ class StorageSCP:
                 ssl_context=context,
                 evt_handlers=handlers,  # type: ignore[arg-type]
                 server_class=_TlsAssociationServer,
+                request_handler=_RequestHandler,
             )
         except OSError as exc:
-            setting = "tls-port" if context is not None else "port"
-            raise PeerError(
-                f"{self.local.ae_title}@{self.local.bind_address}:{port}",
-                f"cannot listen for C-MOVE{' with DICOM TLS' if context else ''} "
-                f"({exc.strerror or exc}): choose another port with lightbox config set "
-                f"{setting} N, and register it on the PACS",
-            ) from None
-        cast(_TlsAssociationServer, server).on_refused = self._on_tls_refused
+            raise ListenError(self.local, port, context is not None, exc) from None
+        guarded = cast(_TlsAssociationServer, server)
+        guarded.on_refused = self._on_tls_refused
+        guarded.on_accepted = self._on_accepted
+        guarded.policy = DEFAULT_POLICY  # read now: tests give a policy of short timeouts
+        guarded.pending = PendingConnections(DEFAULT_POLICY.max_pending_connections)
+        guarded.received = {}
         return server
 
     def _on_tls_refused(self, address: str, reason: str) -> None:
         self.tls_refused.append((address, reason))
         LOGGER.warning("refused a DICOM TLS connection from %s: %s", address, reason)
 
-    def _on_connection(self, event: Any) -> None:
+    def _on_accepted(self) -> None:
         self.connections += 1
+
+    def _on_connection(self, event: Any) -> None:
         set_nodelay(event)
         if type(event.assoc) is Association and event.assoc.is_acceptor:
             event.assoc.__class__ = _QuickAcceptorAssociation
