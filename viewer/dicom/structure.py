@@ -89,6 +89,47 @@ def read_meta(data: bytes) -> tuple[int, dict[int, bytes]]:
     return pos, meta
 
 
+_GROUP_LENGTH = struct.Struct("<HH2sHI")  # (0002,0000) UL 4, explicit VR little endian
+
+
+def split_file_meta(head: bytes) -> tuple[int, bytes] | None:
+    """Where the data set of a Part 10 file starts, and its Transfer Syntax UID.
+
+    The File Meta Information (group 0002) belongs to the file, not to the instance
+    (PS3.10 7.1): the Source AE Title and the writer's Implementation Class UID and
+    Version Name differ between two copies of one instance, the data set after it does
+    not. The group's elements are walked to its end, which must agree with (0002,0000)
+    File Meta Information Group Length where that is present (PS3.10 7.1, Table 7.1-1).
+
+    Parameters
+    ----------
+    head : bytes
+        The beginning of the file, at least through the first element after the meta
+        group.
+
+    Returns
+    -------
+    tuple of (int, bytes) or None
+        The offset of the data set and the Transfer Syntax UID (0002,0010) without its
+        padding. None when ``head`` has no preamble and ``DICM`` (a bare data set), the
+        end of the group is not within ``head``, or the group length says otherwise: a
+        caller comparing instances then compares whole files, which never takes two
+        different data sets for one.
+    """
+    if head[PREAMBLE_LENGTH:PROBE_LENGTH] != MAGIC:
+        return None
+    start, meta = read_meta(head)
+    if start + 4 > len(head) or struct.unpack_from("<H", head, start)[0] == 0x0002:
+        return None  # the group runs past ``head``: its end is not in sight
+    if len(head) >= PROBE_LENGTH + _GROUP_LENGTH.size:
+        group, element, vr, size, length = _GROUP_LENGTH.unpack_from(head, PROBE_LENGTH)
+        # A length that skips into the data set would hide its first elements from a
+        # comparison; one that stops short would count meta bytes as the instance's.
+        if ((group, element, vr, size) == (0x0002, 0x0000, b"UL", 4)
+                and start != PROBE_LENGTH + _GROUP_LENGTH.size + length):
+            return None
+    return start, meta.get(0x00020010, b"").rstrip(b"\x00 ")
+
 
 # What a deflated data set may inflate to (PS3.5 A.5). Deflate expands up to ~1032 times:
 # a 2 MB file of a 2 GiB Pixel Data of zeros took an import 4.3 GB, because pydicom

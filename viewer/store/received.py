@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from viewer.core.errors import DiskFullError, InputFileError
 from viewer.core.records import InstanceRecord
 from viewer.store.hierarchy import HierarchyCheck
-from viewer.store.importer import prepare
+from viewer.store.importer import prepare, same_data_set
 from viewer.store.writer import StoredFile
 
 if TYPE_CHECKING:
@@ -46,6 +46,20 @@ def _record(path: Path) -> InstanceRecord:
     return outcome.prepared.record
 
 
+def _same_instance(received: Path, first: Path) -> bool:
+    """Whether a received file holds the instance of ``first`` (stored, or earlier in the
+    batch): the same bytes, or, only when they differ, the same data set after a File
+    Meta group of its own (PS3.10 7.1). The receiver writes the sender's AE title there
+    (Source Application Entity Title), so one instance sent by two nodes differs in it.
+    """
+    try:
+        # filecmp compares sizes, then bytes: the meta groups are read only when they
+        # differ, not for every identical copy (a retrieve of what is already here).
+        return filecmp.cmp(received, first, shallow=False) or same_data_set(received, first)
+    except OSError:
+        return False
+
+
 def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
                  headers: Sequence[InstanceRecord | None] | None = None,
                  durable: bool = False) -> list[Received]:
@@ -61,8 +75,9 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
     that says why the file was not taken: not DICOM, truncated, a DICOMDIR, the same SOP
     Instance UID already stored with different content, or a series or study that belongs
     to another study or patient (:class:`HierarchyCheck`); the stored files are kept, the
-    received one left where it is. A file identical to one already stored is removed; one
-    whose stored file has gone missing takes its place.
+    received one left where it is. A file identical to one already stored is removed, as
+    is one whose data set is (its File Meta Information, PS3.10 7.1, may differ: another
+    sender's AE title); one whose stored file has gone missing takes its place.
     """
     results: list[Received | None] = [None] * len(paths)
     records: dict[int, InstanceRecord] = {}
@@ -91,7 +106,7 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
             # Already stored, or twice in this batch: the first copy stays.
             first = (store.files.absolute(stored[uid][2]) if uid in stored
                      else paths[fresh[uid][0]])
-            if first.is_file() and filecmp.cmp(path, first, shallow=False):
+            if first.is_file() and _same_instance(path, first):
                 target = store.files.absolute(stored[uid][2] if uid in stored else relative)
                 results[index] = replace(record, file_path=str(target))
                 if move:
