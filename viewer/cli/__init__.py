@@ -2,10 +2,16 @@
 
 Each sub-command module exposes ``register(subparsers)``, which adds its parsers and sets
 ``handler`` (a function of the parsed arguments returning the exit status). Errors that a
-user can act on are :class:`viewer.core.errors.LightboxError`; they are printed as one line
-and end the command with status 2, never with a traceback. A reader that stops reading
-(``lightbox studies --json | head -1``) ends the command quietly, with status 141 (128 +
-SIGPIPE, what a shell shows for a program that SIGPIPE ended).
+user can act on are :class:`viewer.core.errors.LightboxError`; they are printed as one line,
+never with a traceback, and end the command with status 2 (bad arguments), except a DICOM
+peer's or the network's failure (:class:`~viewer.core.errors.PeerError`), which ends it with
+status 1, and a cancel (Ctrl-C), which ends it with status 130 (128 + SIGINT, as a shell shows
+it). A reader that stops reading (``lightbox studies --json | head -1``) ends the command
+quietly, with status 141 (128 + SIGPIPE, what a shell shows for a program that SIGPIPE ended).
+
+pynetdicom logs its own view of a failure (``ERROR pynetdicom.acse: ACSE timeout reached``)
+next to Lightbox's explanation of it, and even of a cancel the user asked for: its logger
+is silenced unless ``-v`` is given (``-v`` shows its INFO, ``-vv`` its DEBUG lines).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import sys
 from collections.abc import Sequence
 
 from viewer import __version__
-from viewer.core.errors import LightboxError
+from viewer.core.errors import CancelledError, LightboxError, PeerError
 
 # Order is the order of ``lightbox --help``.
 _COMMAND_MODULES = (
@@ -31,7 +37,11 @@ _COMMAND_MODULES = (
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
+#: A peer or the network failed (the same status as a partial result: the command did not
+#: do all it was asked); 2 stays for what the user can fix in the command line.
+EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 128 + 2  # SIGINT
 EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE
 
 
@@ -72,6 +82,22 @@ def main(argv: Sequence[str]) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",
     )
+    pynetdicom_log = logging.getLogger("pynetdicom")
+    pynetdicom_level = pynetdicom_log.level
+    if not args.verbose:
+        # Lightbox explains every failure pynetdicom logs (and a cancel is no error); with
+        # -v its lines follow the root level, as before. Restored at the end for callers
+        # that go on running in this process (the tests).
+        pynetdicom_log.setLevel(logging.CRITICAL)
+    try:
+        return _run(parser, args, argv)
+    finally:
+        pynetdicom_log.setLevel(pynetdicom_level)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str]
+         ) -> int:
+    """Run the sub-command of ``args`` and map its errors to exit statuses."""
     handler = getattr(args, "handler", None)
     if handler is None:
         # No sub-command: the reading workstation, like double-clicking the icon.
@@ -88,12 +114,20 @@ def main(argv: Sequence[str]) -> int:
     except BrokenPipeError:
         _discard_stdout()
         return EXIT_BROKEN_PIPE
+    except CancelledError:
+        # The user's Ctrl-C, taken as a cancel (an association request given up).
+        print("lightbox: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except PeerError as exc:
+        # Not the command line's fault: running it again may succeed.
+        print(f"lightbox: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except LightboxError as exc:
         print(f"lightbox: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("lightbox: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     return status
 
 

@@ -8,7 +8,7 @@ instances go to ``StudyStore.add_received_files`` (the same import path as media
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import contextlib
 import json
 import logging
 import signal
@@ -16,14 +16,15 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from viewer.cli import EXIT_OK, EXIT_PARTIAL
+from viewer.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
 from viewer.cli.home import cli_home
 from viewer.core.dates import parse_date_range
-from viewer.core.errors import PeerError, UsageError
+from viewer.core.errors import CancelledError, LightboxError, PeerError, UsageError
 from viewer.core.settings import (
     NetworkSettings,
     load_network_settings,
@@ -186,8 +187,7 @@ def run_node_edit(args: argparse.Namespace) -> int:
         changes.update(called_aet=aet, host=host, port=port)
     if not changes:
         raise UsageError("nothing to change: give --address or another option")
-    _check_tls_files(dataclasses.replace(book.get(args.name), **changes))
-    node = book.edit(args.name, **changes)
+    node = book.edit(args.name, check=_check_tls_files, **changes)
     print(f"changed {node.name}: {node.address}")
     return EXIT_OK
 
@@ -196,10 +196,12 @@ def run_node_list(args: argparse.Namespace) -> int:
     """Handler of ``lightbox node list``."""
     book = NodeBook(cli_home(args.home))
     if args.json:
-        json.dump([{"name": n.name, **n.to_mapping()} for n in book], sys.stdout, indent=2)
+        json.dump([{"name": n.name, **n.to_mapping()} for n in book]
+                  + [{"name": n.name, **n.table, "invalid": n.reason} for n in book.invalid],
+                  sys.stdout, indent=2)
         print()
         return EXIT_OK
-    if not len(book):
+    if not len(book) and not book.invalid:
         print("no nodes yet: lightbox node add NAME AET@HOST:PORT")
     for n in book:
         extra = [n.method]
@@ -210,6 +212,8 @@ def run_node_list(args: argparse.Namespace) -> int:
         if n.uses_tls:
             extra.append("TLS")
         print(f"{n.name:<16} {n.address:<40} {', '.join(extra)}")
+    for bad in book.invalid:  # a hand-edited file: shown, so that it can be fixed or removed
+        print(f"{bad.name:<16} {bad.address:<40} INVALID: {bad.reason}")
     return EXIT_OK
 
 
@@ -228,7 +232,12 @@ def _context(args: argparse.Namespace) -> tuple[Path, NodeRecord, NetworkSetting
 def run_echo(args: argparse.Namespace) -> int:
     """Handler of ``lightbox echo`` and ``lightbox node test``."""
     _, node, local = _context(args)
-    result = echo(node, local)
+    token = CancelToken()
+    with _interruptible(token):
+        # Ctrl-C as a KeyboardInterrupt left pynetdicom's association threads waiting
+        # for a silent peer, and the process alive after "interrupted"; the token gives
+        # the association up (CancelledError, exit status 130).
+        result = echo(node, local, token)
     tls = ", TLS" if result.tls else ""
     print(
         f"{node.name} ({node.address}{tls}): C-ECHO ok, round trip "
@@ -237,9 +246,14 @@ def run_echo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _interruptible(token: CancelToken) -> None:
-    """First Ctrl-C cancels the operation cleanly (C-CANCEL); a second one ends at once."""
+@contextlib.contextmanager
+def _interruptible(token: CancelToken) -> Iterator[None]:
+    """First Ctrl-C cancels the operation cleanly (C-CANCEL); a second one ends at once.
+
+    The previous handler is back afterwards: ``main`` also runs inside the tests' process.
+    """
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
 
     def handler(signum: int, frame: Any) -> None:
@@ -248,7 +262,11 @@ def _interruptible(token: CancelToken) -> None:
         print("\ncancelling ...", file=sys.stderr)
         token.cancel()
 
-    signal.signal(signal.SIGINT, handler)
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_query(args: argparse.Namespace) -> int:
@@ -265,16 +283,20 @@ def run_query(args: argparse.Namespace) -> int:
         sop_uids=tuple(args.instance),
     ).validated()
     token = CancelToken()
-    _interruptible(token)
     results = []
-    for match in find(node, local, spec, token):
-        if args.json:
-            results.append(match)
-        else:
-            print(_query_line(args.level, match))
+    with _interruptible(token):
+        for match in find(node, local, spec, token):
+            if args.json:
+                results.append(match)
+            else:
+                print(_query_line(args.level, match))
     if args.json:
         json.dump(results, sys.stdout, indent=2, ensure_ascii=False)
         print()
+    if token.cancelled:
+        # What arrived is printed, but it may not be every match: not a success.
+        print("lightbox: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_OK
 
 
@@ -323,8 +345,12 @@ class _RetrieveBar:
         if p.phase == "plan":
             text = "asking the PACS what the request holds ..."
         elif p.done and not _method(p):
-            text = "nothing to fetch" + (
-                f": {p.already_present} already here" if p.already_present else "")
+            if not p.already_present:
+                # The message that follows says why nothing was fetched (the PACS has
+                # nothing, a cancel, an error); "nothing to fetch" read as a success.
+                self._clear()
+                return
+            text = f"nothing to fetch: {p.already_present} already here"
         elif p.phase == "wait":
             text = ("waiting for another Lightbox retrieve of this home to free the C-MOVE "
                     "port ...")
@@ -345,6 +371,12 @@ class _RetrieveBar:
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
+
+    def _clear(self) -> None:
+        """Take the progress line off a terminal (elsewhere each line is finished)."""
+        if self.tty:
+            self.stream.write("\r" + " " * 80 + "\r")
+            self.stream.flush()
 
 
 def _quiet_pydicom() -> None:
@@ -367,16 +399,27 @@ def run_retrieve(args: argparse.Namespace) -> int:
         model=args.model, patient_id=args.patient_id,
     ).validated()
     token = CancelToken()
-    _interruptible(token)
     bar = _RetrieveBar(sys.stderr)
     last = RetrieveProgress()
-    with StudyStore.open(home) as store:
-        for last in retrieve(
-            node, local, request, store_sink(store), home / INCOMING,
-            method=args.method, already_have=store.has_instances,
-            held=store.held_instances, cancel=token,
-            listener=ListenerFile(home),
-        ):
+    with StudyStore.open(home) as store, _interruptible(token):
+        # Counts what the store took, for the summary of a retrieve that failed: its
+        # last progress was yielded before the instances that came after it.
+        stored = CountingSink(store_sink(store), keep_uids=False)
+        try:
+            for last in retrieve(
+                node, local, request, stored, home / INCOMING,
+                method=args.method, already_have=store.has_instances,
+                held=store.held_instances, cancel=token,
+                listener=ListenerFile(home),
+            ):
+                bar(last)
+        except UsageError:
+            raise
+        except LightboxError as exc:
+            # The PACS or the network failed (or our disk): what arrived is stored, and
+            # the report says so, with the reason, as for any other retrieve that ended
+            # short. Only bad arguments end without one.
+            last = _failed(last, exc, node.name, stored.count)
             bar(last)
         # Stored even when the retrieve ended short: the browser then shows the study as
         # incomplete instead of whole.
@@ -408,6 +451,23 @@ def run_retrieve(args: argparse.Namespace) -> int:
     if last.message:
         print(f"lightbox: {node.name}: {last.message}", file=sys.stderr)
     return EXIT_OK if last.ok else EXIT_PARTIAL
+
+
+def _failed(last: RetrieveProgress, exc: LightboxError, node_name: str, stored: int
+            ) -> RetrieveProgress:
+    """The final progress of a retrieve that ended with ``exc``.
+
+    ``last`` is the progress last yielded; ``stored`` is how many instances the store
+    took. The message is the error's text, without the node's name when the error names
+    it (the report prints it before the message).
+    """
+    done = last.snapshot()
+    done.phase = "done"
+    done.received = max(done.received, stored)
+    done.cancelled = done.cancelled or isinstance(exc, CancelledError)
+    done.message = (exc.problem if isinstance(exc, PeerError) and exc.peer == node_name
+                    else str(exc))
+    return done
 
 
 def run_listen(args: argparse.Namespace) -> int:

@@ -27,6 +27,16 @@ SETTINGS_FILE = "settings.toml"
 #: PS3.15 B.9 / IANA: the registered port of DICOM over TLS ("dicom-tls").
 DICOM_TLS_PORT = 2762
 _TLS_FILES = ("tls_cert", "tls_key", "tls_ca")
+#: The bounds of ``max-pdu`` other than 0 (no maximum, PS3.8 D.1). A P-DATA-TF PDU carries
+#: PDV items of a 4-byte length, a context ID and a control header each (PS3.8 9.3.5.1),
+#: so a maximum must at least leave room for one of them and some data; below 4096 bytes
+#: (what dcmtk takes as its smallest) every data set is cut into pieces that cost more
+#: than they carry. 16 MiB is the longest PDU Lightbox's reader takes from any peer
+#: (``viewer.net.fastpath.CONTROL_PDU_LIMIT``); above it, a peer could make an
+#: association hold that much memory per PDU, for no speed: 4 MiB (the default) already
+#: makes the per-PDU cost negligible (docs/networking.md).
+SMALLEST_MAX_PDU = 4096
+LARGEST_MAX_PDU = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +83,22 @@ class NetworkSettings:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> NetworkSettings:
-        """Build from a TOML table, ignoring keys this release does not know."""
-        known = {f.name for f in fields(cls)}
-        values = {k.replace("-", "_"): v for k, v in data.items()}
-        return cls(**{k: v for k, v in values.items() if k in known}).validated()
+        """Build from a TOML table, ignoring keys this release does not know.
+
+        Raises
+        ------
+        UsageError
+            A value of the wrong type (``port = "abc"``: TOML keeps types) or an invalid
+            one (:meth:`validated`), naming the key; :func:`load_network_settings` adds
+            the file and the table.
+        """
+        defaults = {f.name: f.default for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            name = key.replace("-", "_")
+            if name in defaults:
+                values[name] = _typed(key, defaults[name], value)
+        return cls(**values).validated()
 
     def to_mapping(self) -> dict[str, Any]:
         """Return the TOML table."""
@@ -84,16 +106,21 @@ class NetworkSettings:
 
     def validated(self) -> NetworkSettings:
         """Return self after checking the values, or raise :class:`UsageError`."""
-        check_ae_title(self.ae_title)
+        try:
+            check_ae_title(self.ae_title)
+        except UsageError as exc:
+            raise UsageError(f"ae-title: {exc}") from None
         if not 1 <= int(self.port) <= 65535:
             raise UsageError(f"port {self.port} is not a TCP port (1-65535)")
         if self.bind_address and not is_host(self.bind_address):  # empty: every interface
             # Taken as it was, it failed only when the SCP started, blamed on the port.
             raise UsageError(f"bind-address {self.bind_address!r} is not an IP address or "
                              "host name (0.0.0.0 listens on every interface)")
-        if not 0 <= int(self.max_pdu) <= 0xFFFFFFFF:  # PS3.8 D.1: a 4-byte length
-            raise UsageError("max-pdu must be 0 (unlimited) or a number of bytes up to "
-                             "4294967295")
+        if int(self.max_pdu) and not SMALLEST_MAX_PDU <= int(self.max_pdu) <= LARGEST_MAX_PDU:
+            # Taken, max-pdu 1 made every association fail after half a minute, blamed
+            # on a silent peer (Orthanc refuses a maximum below 13 at once).
+            raise UsageError(f"max-pdu {self.max_pdu}: must be 0 (unlimited) or "
+                             f"{SMALLEST_MAX_PDU} to {LARGEST_MAX_PDU} bytes")
         if not 0 <= int(self.tls_port) <= 65535:
             raise UsageError(f"tls-port {self.tls_port} is not a TCP port (1-65535, 0 = off)")
         if self.tls_cert and self.tls_port and int(self.tls_port) == int(self.port):
@@ -165,6 +192,27 @@ class NetworkSettings:
         return result
 
 
+def _typed(key: str, default: Any, value: Any) -> Any:
+    """``value`` of ``key`` as read from TOML, if it has the type of the setting.
+
+    A wrong type used to surface as a ValueError or AttributeError in :meth:`validated`,
+    a traceback for every command. bool is refused where a number is due: Python counts
+    it as an int.
+    """
+    # The key as the file spells it (max_pdu or max-pdu: both are read).
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise UsageError(f"{key} {value!r} must be true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            what = ("a TCP port (1-65535)" if key.replace("-", "_") in ("port", "tls_port")
+                    else "a number of bytes")
+            raise UsageError(f"{key} {value!r} is not {what}")
+    elif not isinstance(value, str):
+        raise UsageError(f"{key} {value!r} must be text, in quotes")
+    return value
+
+
 def _parse(key: str, old: Any, text: str) -> Any:
     if isinstance(old, bool):
         if text.lower() not in {"true", "false", "yes", "no", "1", "0", "on", "off"}:
@@ -202,16 +250,24 @@ def check_ae_title(title: str) -> str:
 
 
 def read_settings(home: Path) -> dict[str, Any]:
-    """Return the whole settings file as a mapping (empty when there is none)."""
+    """Return the whole settings file as a mapping (empty when there is none).
+
+    Raises
+    ------
+    UsageError
+        The file cannot be read or is not TOML (the message names it).
+    """
     path = home / SETTINGS_FILE
     if not path.exists():
         return {}
-    keep_private(path)
     try:
+        keep_private(path)
         with path.open("rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def write_settings(home: Path, data: Mapping[str, Any]) -> None:
@@ -220,8 +276,23 @@ def write_settings(home: Path, data: Mapping[str, Any]) -> None:
 
 
 def load_network_settings(home: Path) -> NetworkSettings:
-    """Return the ``[network]`` settings (defaults where unset)."""
-    return NetworkSettings.from_mapping(read_settings(home).get("network", {}))
+    """Return the ``[network]`` settings (defaults where unset).
+
+    Raises
+    ------
+    UsageError
+        A hand-edited value is of the wrong type or invalid: the message names the file,
+        the table and the key (``.../settings.toml: [network] port 'abc' is not a TCP
+        port (1-65535)``).
+    """
+    path = home / SETTINGS_FILE
+    table = read_settings(home).get("network", {})
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: network = {table!r}: must be the table [network]")
+    try:
+        return NetworkSettings.from_mapping(table)
+    except UsageError as exc:
+        raise UsageError(f"{path}: [network] {exc}") from None
 
 
 def save_network_settings(home: Path, settings: NetworkSettings) -> None:

@@ -39,29 +39,44 @@ def echo(node: NodeRecord, local: NetworkSettings, cancel: CancelToken | None = 
     Parameters
     ----------
     cancel : CancelToken, optional
-        Cancelling while the association is set up gives it up at once (the C-ECHO
-        itself is one short exchange, which is not interrupted).
+        Cancelling while the association is set up gives it up at once; cancelling
+        while the C-ECHO waits for its response aborts the association (A-ABORT, PS3.8
+        7.3), since a PACS that accepted it and does not answer would hold the wait for
+        the DIMSE timeout.
 
     Raises
     ------
     PeerError
         The association failed or the PACS answered with a non-success status.
     CancelledError
-        Cancelled before or while the association was set up.
+        Cancelled before or while the association was set up, or while the C-ECHO
+        waited for its response.
     """
     start = time.perf_counter()
     assoc = open_association(
         node, local, [build_context(VERIFICATION, list(UNCOMPRESSED_SYNTAXES))], cancel=cancel
     )
     opened = time.perf_counter()
+
+    def abort() -> None:
+        assoc.abort()
+        # pynetdicom's wait for the response lasts the whole DIMSE timeout, abort or not:
+        # an empty message ends it now (what it returns when that timeout expires).
+        assoc.dimse.msg_queue.put((None, None))
+
+    unregister = cancel.on_cancel(abort) if cancel is not None else None
     try:
         status = assoc.send_c_echo()
         done = time.perf_counter()
+        if cancel is not None:
+            cancel.raise_if_cancelled()  # the empty answer of an aborted association
         if "Status" not in status:
             raise PeerError(node.name, "no answer to C-ECHO (the association was lost)")
         if status.Status != 0x0000:
             raise PeerError(node.name, f"C-ECHO answered with status 0x{status.Status:04X}")
     finally:
+        if unregister is not None:
+            unregister()
         if assoc.is_established:
             assoc.release()
     return EchoResult(round_trip=done - opened, association=opened - start, tls=node.uses_tls)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from viewer.net.nodes import format_address
+
 
 @dataclass(frozen=True, slots=True)
 class Where:
@@ -197,7 +199,7 @@ def move_callback_refused(w: Where, node: str, calling: str, address: str, calle
     return (
         f"the PACS connected back from {address}, but node {node} is at {w.host}, so it was "
         f"refused: give the node the address the PACS sends from (lightbox node edit {node} "
-        f"--address {w.peer_aet}@{address}:{w.port}), if that is the PACS"
+        f"--address {format_address(w.peer_aet, address, w.port)}), if that is the PACS"
     )
 
 

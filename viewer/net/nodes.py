@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -95,46 +95,117 @@ class NodeRecord:
 
     @property
     def address(self) -> str:
-        """``AET@host:port``, how the node is named in messages."""
-        return f"{self.called_aet}@{self.host}:{self.port}"
+        """``AET@HOST:PORT``, how the node is named in messages (:func:`format_address`)."""
+        return format_address(self.called_aet, self.host, self.port)
 
     def validated(self) -> NodeRecord:
-        """Return self after checking every field, or raise :class:`UsageError`."""
+        """Return self after checking every field, or raise :class:`UsageError`.
+
+        The message names the node and the key (``node 'pacs': port 0 is not a TCP
+        port (1-65535)``), so that one read from ``nodes.toml`` can be found there.
+        """
         if not _NAME.match(self.name):
             raise UsageError(f"node name {self.name!r}: use letters, digits, '.', '_' or '-'")
-        check_ae_title(self.called_aet)
-        for title in (self.calling_aet, self.sending_aet):
-            if title:
-                check_ae_title(title)
+        node = f"node {self.name!r}"
+        for key in ("called_aet", "calling_aet", "sending_aet"):
+            title = getattr(self, key)
+            if title or key == "called_aet":
+                try:
+                    check_ae_title(title)
+                except UsageError as exc:
+                    raise UsageError(f"{node}: {key}: {exc}") from None
         if not self.host:
-            raise UsageError(f"node {self.name}: host is empty")
+            raise UsageError(f"{node}: host is empty")
         if not is_host(self.host):
-            raise UsageError(f"node {self.name}: {self.host!r} is not a host name or an IP "
+            raise UsageError(f"{node}: host {self.host!r} is not a host name or an IP "
                              "address")
         if not 1 <= int(self.port) <= 65535:
-            raise UsageError(f"node {self.name}: port {self.port} is not a TCP port")
+            raise UsageError(f"{node}: port {self.port} is not a TCP port (1-65535)")
         if self.method not in RETRIEVE_METHODS:
-            raise UsageError(f"node {self.name}: method must be get, move or auto")
+            raise UsageError(f"{node}: method {self.method!r} must be get, move or auto")
         if bool(self.tls_cert) != bool(self.tls_key):
-            raise UsageError(f"node {self.name}: a TLS client certificate needs its key")
+            raise UsageError(f"{node}: a TLS client certificate needs its key")
         if self.tls_cert and not self.tls_ca:
-            raise UsageError(f"node {self.name}: a TLS client certificate needs --tls-ca")
-        for t in (self.connect_timeout, self.acse_timeout, self.dimse_timeout):
+            raise UsageError(f"{node}: a TLS client certificate needs --tls-ca")
+        for key in _TIMEOUTS:
+            t = getattr(self, key)
             # "not 0 < t" also refuses NaN, which every comparison fails.
             if not 0 < float(t) <= LONGEST_TIMEOUT:
-                raise UsageError(f"node {self.name}: timeouts must be seconds above 0 and "
+                raise UsageError(f"{node}: {key}: timeouts must be seconds above 0 and "
                                  f"at most {LONGEST_TIMEOUT:g} (not {t})")
         return self
 
     @classmethod
     def from_mapping(cls, name: str, data: Mapping[str, Any]) -> NodeRecord:
-        """Build from a TOML table, ignoring keys this release does not know."""
-        known = {f.name for f in fields(cls)} - {"name"}
-        return cls(name=name, **{k: v for k, v in data.items() if k in known}).validated()
+        """Build from a TOML table, ignoring keys this release does not know.
+
+        Raises
+        ------
+        UsageError
+            A key is missing or of the wrong type (``port = "abc"``), or a value is
+            invalid (:meth:`validated`); the message names the node and the key, not
+            the file (:class:`NodeBook` adds it).
+        """
+        node = f"node {name!r}"
+        values: dict[str, Any] = {}
+        for key in _REQUIRED:
+            if key not in data:
+                raise UsageError(f"{node}: {key} is missing ({_REQUIRED[key]})")
+        for f in fields(cls):
+            if f.name == "name" or f.name not in data:
+                continue
+            values[f.name] = _typed(node, f.name, data[f.name])
+        return cls(name=name, **values).validated()
 
     def to_mapping(self) -> dict[str, Any]:
         """Return the TOML table (without the name, which is the table's key)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}
+
+
+# The keys a table must have, and what each one is, for the message when one is missing.
+_REQUIRED = {"called_aet": "the PACS's AE title, in quotes", "host": "its host name or "
+             "IP address, in quotes", "port": "its TCP port, 1-65535"}
+_TIMEOUTS = ("connect_timeout", "acse_timeout", "dimse_timeout")
+
+
+def _typed(node: str, key: str, value: Any) -> Any:
+    """``value`` of ``key`` as read from TOML, if it has the type of the field.
+
+    TOML keeps types (``port = "104"`` is text): a wrong one used to surface as a
+    TypeError or ValueError deep in :meth:`NodeRecord.validated`, a traceback for every
+    command. bool is refused where a number is due: Python counts it as an int.
+    """
+    if key == "port":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(f"{node}: port {value!r} is not a TCP port (1-65535)")
+        return value
+    if key in _TIMEOUTS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UsageError(f"{node}: {key} {value!r} is not a number of seconds")
+        return float(value)
+    if key == "tls_check_hostname":
+        if not isinstance(value, bool):
+            raise UsageError(f"{node}: {key} {value!r} must be true or false")
+        return value
+    if not isinstance(value, str):
+        raise UsageError(f"{node}: {key} {value!r} must be text, in quotes")
+    return value
+
+
+def format_address(aet: str, host: str, port: int | str) -> str:
+    """``AET@HOST:PORT`` as :func:`parse_address` reads it back: an IPv6 host in brackets.
+
+    ``ORTH@::1:104`` cannot be split again (which colon ends the host?); RFC 3986 3.2.2
+    writes an IPv6 literal in a host:port pair as ``[::1]:104``. Every message, listing
+    and hint that shows a node's address goes through here.
+    """
+    return f"{aet}@{host_port(host, port)}"
+
+
+def host_port(host: str, port: int | str) -> str:
+    """``HOST:PORT``, an IPv6 host in brackets (RFC 3986 3.2.2): ``[::1]:104``."""
+    # A host name or IPv4 address never holds a colon; an IPv6 address always does.
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def parse_address(text: str) -> tuple[str, str, int]:
@@ -146,40 +217,110 @@ def parse_address(text: str) -> tuple[str, str, int]:
     return m.group("aet"), host, int(m.group("port"))
 
 
+@dataclass(frozen=True, slots=True)
+class InvalidNode:
+    """A table of ``nodes.toml`` that does not make a usable node (hand-edited).
+
+    It is kept as it is, written back unchanged when the file is saved, listed with its
+    reason, and can be edited into a valid node or removed; the other nodes stay usable.
+
+    Attributes
+    ----------
+    name : str
+        The table's name.
+    table : Mapping[str, Any]
+        The table as read.
+    reason : str
+        What is wrong, naming the node and the key (``node 'bad': port 'abc' is not a
+        TCP port (1-65535)``).
+    """
+
+    name: str
+    table: Mapping[str, Any]
+    reason: str
+
+    @property
+    def address(self) -> str:
+        """``AET@HOST:PORT`` from whatever the table holds, ``?`` where it holds nothing."""
+        aet, host, port = (self.table.get(k, "?") for k in ("called_aet", "host", "port"))
+        return format_address(str(aet), str(host), str(port))
+
+
 class NodeBook:
     """The nodes of one Lightbox home: read, add, edit, remove, written back atomically.
+
+    A table that does not make a valid node (a hand edit: ``port = "abc"``, a missing
+    key, ``port = 0``) does not stop the others from loading: it is set aside in
+    :attr:`invalid`, and :meth:`get` names the file, the node and the key when it is
+    asked for.
 
     Parameters
     ----------
     home : Path
         The Lightbox home folder.
+
+    Raises
+    ------
+    UsageError
+        ``nodes.toml`` cannot be read or is not TOML at all.
     """
 
     def __init__(self, home: Path) -> None:
         self.path = home / NODES_FILE
         self._nodes: dict[str, NodeRecord] = {}
+        self._invalid: dict[str, InvalidNode] = {}
         if self.path.exists():
-            keep_private(self.path)
             try:
+                keep_private(self.path)
                 with self.path.open("rb") as f:
                     data = tomllib.load(f)
             except tomllib.TOMLDecodeError as exc:
                 raise UsageError(f"{self.path}: not valid TOML ({exc})") from None
+            except OSError as exc:
+                raise UsageError(f"{self.path}: cannot be read ({exc.strerror or exc})"
+                                 ) from None
             for name, table in data.items():
                 if isinstance(table, dict):
-                    self._nodes[name] = NodeRecord.from_mapping(name, table)
+                    self._load(name, table)
+
+    def _load(self, name: str, table: dict[str, Any]) -> None:
+        try:
+            self._nodes[name] = NodeRecord.from_mapping(name, table)
+        except UsageError as exc:
+            self._invalid[name] = InvalidNode(name, table, str(exc))
 
     def __iter__(self) -> Iterator[NodeRecord]:
+        """The valid nodes, by name; see :attr:`invalid` for the others."""
         return iter(sorted(self._nodes.values(), key=lambda n: n.name.lower()))
 
     def __len__(self) -> int:
         return len(self._nodes)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._nodes
+        return name in self._nodes or name in self._invalid
+
+    @property
+    def invalid(self) -> list[InvalidNode]:
+        """The tables of ``nodes.toml`` that are not usable nodes, by name."""
+        return sorted(self._invalid.values(), key=lambda n: n.name.lower())
+
+    def problem(self, node: InvalidNode) -> str:
+        """What is wrong with ``node``, naming the file, and how to put it right."""
+        return (f"{self.path}: {node.reason}; correct it with lightbox node edit "
+                f"{node.name} (e.g. --address AET@HOST:PORT) or remove it with lightbox "
+                f"node remove {node.name}")
 
     def get(self, name: str) -> NodeRecord:
-        """Return the node called ``name``; raise UsageError naming the known nodes."""
+        """Return the node called ``name``.
+
+        Raises
+        ------
+        UsageError
+            No such node (the known ones are named), or its table in ``nodes.toml`` is
+            not a valid node (the file, the node and the key are named).
+        """
+        if name in self._invalid:
+            raise UsageError(self.problem(self._invalid[name]))
         try:
             return self._nodes[name]
         except KeyError:
@@ -189,25 +330,49 @@ class NodeBook:
     def add(self, node: NodeRecord, *, replace_existing: bool = False) -> None:
         """Add ``node`` (or replace it when ``replace_existing``) and save."""
         node.validated()
-        if node.name in self._nodes and not replace_existing:
+        if node.name in self and not replace_existing:
             raise UsageError(f"a node called {node.name!r} exists; use node edit")
+        self._invalid.pop(node.name, None)
         self._nodes[node.name] = node
         self.save()
 
-    def edit(self, name: str, **changes: Any) -> NodeRecord:
-        """Change some fields of node ``name`` and save; return the new record."""
-        node = replace(self.get(name), **changes).validated()
+    def edit(self, name: str, check: Callable[[NodeRecord], object] | None = None,
+             **changes: Any) -> NodeRecord:
+        """Change some fields of node ``name`` and save; return the new record.
+
+        An invalid node (:attr:`invalid`) is edited from its table as read, so that
+        ``--address`` can put right a port the file got wrong. ``check``, if given, is
+        called with the new record before anything is saved (it raises to refuse it).
+        """
+        bad = self._invalid.get(name)
+        if bad is None:
+            node = replace(self.get(name), **changes).validated()
+        else:
+            try:
+                node = NodeRecord.from_mapping(name, {**bad.table, **changes})
+            except UsageError as exc:
+                raise UsageError(f"{self.path}: {exc}") from None
+        if check is not None:
+            check(node)
+        self._invalid.pop(name, None)
         self._nodes[name] = node
         self.save()
         return node
 
     def remove(self, name: str) -> None:
-        """Remove node ``name`` and save."""
-        self.get(name)
-        del self._nodes[name]
+        """Remove node ``name``, valid or not, and save."""
+        if self._invalid.pop(name, None) is None:
+            self.get(name)
+            del self._nodes[name]
         self.save()
 
     def save(self) -> None:
-        """Write ``nodes.toml`` atomically, readable by its owner only."""
-        text = tomli_w.dumps({n.name: n.to_mapping() for n in self})
+        """Write ``nodes.toml`` atomically, readable by its owner only.
+
+        Invalid tables are written back as they were read: saving another node must not
+        drop one the user has yet to correct.
+        """
+        tables: dict[str, Mapping[str, Any]] = {n.name: n.to_mapping() for n in self}
+        tables.update((n.name, n.table) for n in self.invalid)
+        text = tomli_w.dumps(dict(sorted(tables.items(), key=lambda t: t[0].lower())))
         write_private(self.path, text.encode("utf-8"))
