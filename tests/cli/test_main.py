@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
 from viewer import __version__
 from viewer.__main__ import main
+
+
+@pytest.fixture(autouse=True)
+def _umask_kept() -> Iterator[None]:
+    """``main`` masks group and others' bits for the whole process, as it should for the
+    ``lightbox`` process: here it runs inside the test session, whose later tests write
+    media that an unprivileged user must read."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield
+    os.umask(old)
+
+
+def test_main_makes_what_the_process_creates_private() -> None:
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    current = os.umask(0o022)
+    os.umask(current)
+    assert current & 0o077 == 0o077
 
 
 def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:

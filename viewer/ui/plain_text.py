@@ -25,8 +25,14 @@ def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
 
 
 def plain_tip(text: str) -> str:
-    """``text`` as a tooltip shows it literally (tooltips have no plain-text mode)."""
-    return Qt.convertFromPlainText(text, Qt.WhiteSpaceMode.WhiteSpacePre) if text else ""
+    """``text`` as a tooltip shows it literally (tooltips have no plain-text mode).
+
+    Text Qt would not take for markup is returned as it is, so that tooltips read the
+    same to whoever queries them (accessibility tools, tests).
+    """
+    if not Qt.mightBeRichText(text):
+        return text
+    return Qt.convertFromPlainText(text, Qt.WhiteSpaceMode.WhiteSpacePre)
 
 
 def ask(parent: QWidget | None, title: str, text: str,
