@@ -36,6 +36,14 @@ def test_for_terminal_escapes_c0_c1_and_del_only() -> None:
     assert for_terminal(os.fsdecode(b"caf\xe9\x1b.dcm")) == "caf\\xe9\\x1b.dcm"
 
 
+def test_for_terminal_escapes_bidirectional_controls_not_letters() -> None:
+    # A RIGHT-TO-LEFT OVERRIDE showed "ID 1234" as "ID 4321" on the line.
+    assert for_terminal("DOE\u202e^ID 1234") == "DOE\\u202e^ID 1234"
+    assert for_terminal("\u2067x\u2069") == "\\u2067x\\u2069"
+    assert for_terminal("כהן^משה=Smith") == "כהן^משה=Smith"
+    assert for_terminal("قباني^لنزار") == "قباني^لنزار"
+
+
 def test_import_report_escapes_control_characters_in_names(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,6 +19,11 @@ _ESCAPES = {
     code: _NAMED.get(chr(code), f"\\x{code:02x}")
     for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))
 }
+# The bidirectional embedding, override and isolate controls (Unicode UAX #9): a RIGHT-
+# TO-LEFT OVERRIDE in a name reverses what follows it on the line, so that "ID 1234"
+# shows as another number. Hebrew and Arabic letters themselves are left as they are.
+_ESCAPES.update({code: f"\\u{code:04x}" for code in (*range(0x202A, 0x202F),
+                                                     *range(0x2066, 0x206A))})
 
 
 def for_terminal(text: str) -> str:
@@ -33,7 +38,8 @@ def for_terminal(text: str) -> str:
     -------
     str
         ``text`` with C0 and C1 control characters and DEL shown as ``\\x1b`` (newline,
-        carriage return and tab as ``\\n``, ``\\r``, ``\\t``) and bytes that are not
+        carriage return and tab as ``\\n``, ``\\r``, ``\\t``), bidirectional
+        embedding, override and isolate controls as ``\\u202e``, and bytes that are not
         UTF-8 as ``\\xe9`` (:func:`~viewer.core.imports.printable`).
     """
     return printable(text).translate(_ESCAPES)
