@@ -1,11 +1,15 @@
-"""Suite-wide guards: no test may reach the internet for data."""
+"""Suite-wide guards (no test may reach the internet for data) and shared fixtures."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NoReturn
 
 import pydicom.data.data_manager as _data_manager
 import pydicom.data.download as _download
+import pytest
+
+from tests.support.peers import SilentPeer
 
 
 def _refuse_download(*args: object, **kwargs: object) -> NoReturn:
@@ -16,3 +20,13 @@ def _refuse_download(*args: object, **kwargs: object) -> NoReturn:
 
 _download.data_path_with_download = _refuse_download
 _data_manager.data_path_with_download = _refuse_download  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentPeer]:
+    """A peer on loopback that accepts connections and never answers."""
+    peer = SilentPeer()
+    try:
+        yield peer
+    finally:
+        peer.close()

@@ -71,15 +71,6 @@ def _ctrl_c_once_connected(proc: subprocess.Popen[str], connected: Callable[[], 
         pytest.fail(f"still running {HANG_BOUND:.0f} s after Ctrl-C; stderr: {err}")
 
 
-@pytest.fixture
-def silent() -> Iterator[SilentPeer]:
-    peer = SilentPeer()
-    try:
-        yield peer
-    finally:
-        peer.close()
-
-
 @pytest.mark.parametrize("command", [("echo", "hung"), ("node", "test", "hung")])
 def test_ctrl_c_ends_an_echo_while_the_peer_is_silent(
         tmp_path: Path, silent: SilentPeer, command: tuple[str, ...]) -> None:

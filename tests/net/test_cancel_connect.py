@@ -33,15 +33,6 @@ HANG_BOUND = 10.0
 STUDY = "1.2.826.0.1.3680043.2.1125.1"
 
 
-@pytest.fixture
-def silent() -> Iterator[SilentPeer]:
-    peer = SilentPeer()
-    try:
-        yield peer
-    finally:
-        peer.close()
-
-
 def _node(port: int, **changes: Any) -> NodeRecord:
     fields: dict[str, Any] = {"name": "hung", "called_aet": "HUNG", "host": "127.0.0.1",
                               "port": port, "connect_timeout": TIMEOUT,

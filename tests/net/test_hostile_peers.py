@@ -15,7 +15,6 @@ import socket
 import struct
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from pynetdicom.transport import AssociationSocket
 import viewer.net.scp as scp_module
 from tests.net.conftest import FolderSink
 from tests.support import testdata
+from tests.support.logs import net_record
 from viewer.core.settings import NetworkSettings
 from viewer.net.fastpath import CONTROL_PDU_LIMIT, _BulkReceiveSocket
 from viewer.net.nodes import NodeRecord
@@ -195,15 +195,7 @@ def test_every_pdu_is_read_through_the_associations_buffer(
 
 
 def _record_of(caplog: pytest.LogCaptureFixture, text: str) -> logging.LogRecord:
-    """The first record of ``viewer.net`` containing ``text``, once the SCP's thread has
-    logged it."""
-    deadline = time.monotonic() + PATIENCE
-    while time.monotonic() < deadline:
-        for record in caplog.records:
-            if record.name.startswith("viewer.net") and text in record.getMessage():
-                return record
-        time.sleep(0.01)
-    raise AssertionError(f"nothing logged containing {text!r}")
+    return net_record(caplog, text, PATIENCE)
 
 
 def test_a_released_association_ends_without_an_error_in_the_log(

@@ -34,6 +34,7 @@ from pynetdicom.transport import AddressInformation
 import viewer.net.scp as scp_module
 from tests.net.conftest import FolderSink
 from tests.net.tls_peers import client_context
+from tests.support.logs import net_record
 from tests.support.peers import free_port, make_tls_files
 from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
@@ -89,13 +90,7 @@ def _closed_by_peer(sock: socket.socket, dribble: bytes = b"", every: float = 0.
 
 
 def _log_of(caplog: pytest.LogCaptureFixture, text: str) -> logging.LogRecord:
-    deadline = time.monotonic() + PATIENCE
-    while time.monotonic() < deadline:
-        for record in caplog.records:
-            if record.name.startswith("viewer.net") and text in record.getMessage():
-                return record
-        time.sleep(0.01)
-    raise AssertionError(f"nothing logged containing {text!r}")
+    return net_record(caplog, text, PATIENCE)
 
 
 def _echo(scp: StorageSCP, port: int | None = None) -> str:

@@ -255,10 +255,9 @@ class FileStore:
 
         for folder in sorted(placed, key=len, reverse=True):
             try:
-                _flush_folder(folder, os.fsync)
+                sync_folder(folder)
             except OSError as exc:
-                if exc.errno not in _NOT_SUPPORTED:
-                    fail(folder, exc)
+                fail(folder, exc)
         if placed and needs_drive_flush():
             try:  # the files' and folders' fsyncs past the drive's cache, all at once
                 _flush_folder(str(self.root), flush_drive_cache)
@@ -359,6 +358,21 @@ def _copy_into(source: Path, fd: int) -> None:
                 os.ftruncate(fd, 0)
         with os.fdopen(os.dup(fd), "wb") as dst:
             shutil.copyfileobj(src, dst, CHUNK)
+
+
+def sync_folder(folder: str | Path) -> None:
+    """``fsync`` a folder, so that names made in it survive a power cut.
+
+    Nothing where that cannot be done or is of no use: Windows cannot open a folder as a
+    file (NTFS journals its names), some network file systems refuse a folder's fsync.
+    """
+    if _FOLDER is None:
+        return
+    try:
+        _flush_folder(str(folder), os.fsync)
+    except OSError as exc:
+        if exc.errno not in _NOT_SUPPORTED:
+            raise
 
 
 def _flush_folder(folder: str, flush: Callable[[int], None]) -> None:

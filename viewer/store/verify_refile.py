@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from viewer.store.filestore import make_private_folders
+from viewer.store.filestore import make_private_folders, sync_folder
 
 REFILING = ".refile-"
 """The temporary name of a file moved out of the way of another: ``<path>.refile-<pid>``."""
@@ -45,8 +45,6 @@ REFILING = ".refile-"
 # A file system without hard links (FAT, exFAT, some network shares) answers so.
 NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK,
                       errno.ENOSYS})
-# fsync of a folder where the file system has no use for it (as FileStore does).
-_NOT_SUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
 @dataclass(slots=True)
@@ -183,7 +181,7 @@ def _link_into_place(home: Path, relative: str, place: str, staging: Path) -> No
         make_private_folders(str(target.parent))
         os.link(source, target)
         try:
-            _flush_folder(target.parent)
+            sync_folder(target.parent)
         except OSError:
             target.unlink()  # the link just made: the file keeps its old name
             raise
@@ -209,18 +207,3 @@ def _give_back(home: Path, now: str, relative: str) -> str:
     with contextlib.suppress(OSError):
         os.unlink(home / now)
     return relative
-
-
-def _flush_folder(folder: Path) -> None:
-    """``fsync`` a folder, so that a name made in it survives a power cut (Windows cannot
-    open a folder so, and NTFS journals its names)."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in _NOT_SUPPORTED:
-            raise
-    finally:
-        os.close(fd)
