@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pynetdicom import evt
+from pynetdicom.presentation import build_context
 
 from tests.net.conftest import FolderSink, node_for
 from tests.support.peers import (
@@ -21,9 +23,10 @@ from tests.support.peers import (
 )
 from viewer.core.errors import CancelledError, PeerError
 from viewer.core.settings import NetworkSettings
-from viewer.net.connection import CancelToken
+from viewer.net.connection import CancelToken, open_association
 from viewer.net.echo import echo
 from viewer.net.nodes import NodeRecord
+from viewer.net.policy import VERIFICATION
 from viewer.net.query import QuerySpec, find
 from viewer.net.retrieve import RetrieveRequest, retrieve
 
@@ -54,6 +57,21 @@ def test_wrong_called_ae_title_is_explained(dcmqrscp: PeerProcess,
         echo(node_for(dcmqrscp, called_aet="NOTTHERE"), local)
     assert "called AE title not recognised" in str(err.value)
     assert "check the called AE title" in str(err.value)
+
+
+@pytest.mark.peer
+def test_rejection_is_read_after_the_peer_has_closed(dcmqrscp: PeerProcess,
+                                                     local: NetworkSettings) -> None:
+    # dcmtk rejects and closes the connection at once. A requestor that looks at the
+    # transport only after both have happened must still read the A-ASSOCIATE-RJ.
+    def late(_event: object) -> None:
+        time.sleep(0.5)
+
+    with pytest.raises(PeerError) as err:
+        open_association(node_for(dcmqrscp, called_aet="NOTTHERE"), local,
+                         [build_context(VERIFICATION)],
+                         handlers=[(evt.EVT_REQUESTED, late)])
+    assert "called AE title not recognised" in str(err.value)
 
 
 def test_peer_rejecting_our_ae_title(local: NetworkSettings) -> None:

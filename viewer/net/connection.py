@@ -19,6 +19,7 @@ from typing import Any
 
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
+from pynetdicom.pdu_primitives import A_ASSOCIATE
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import AddressInformation, AssociationSocket
 
@@ -306,8 +307,8 @@ def open_association(
         return assoc
     w = where(node, local)
     elapsed = time.monotonic() - watch.started
-    if assoc.is_rejected:
-        rj: Any = assoc.acceptor.primitive
+    rj = _rejection(assoc)
+    if rj is not None:
         text = explain.rejection(w, int(rj.result), int(rj.result_source), int(rj.diagnostic))
     elif watch.connected:
         if elapsed >= node.acse_timeout * 0.9:
@@ -317,6 +318,22 @@ def open_association(
     else:
         text = diagnose_connect(node, w)
     raise PeerUnreachableError(node.name, text)
+
+
+def _rejection(assoc: Association) -> Any:
+    """The A-ASSOCIATE-RJ primitive the peer answered with, if it did (PS3.8 7.1.1.7).
+
+    pynetdicom's requestor checks, once it has sent the request, that the transport is
+    still connected; a peer that rejects at once and closes the connection (as dcmtk
+    does) may have done both by then. pynetdicom then aborts and never reads the
+    rejection its DUL has queued for it, so it is looked for there.
+    """
+    if assoc.is_rejected:
+        return assoc.acceptor.primitive
+    for primitive in list(assoc.dul.to_user_queue.queue):
+        if isinstance(primitive, A_ASSOCIATE) and primitive.result in (0x01, 0x02):
+            return primitive
+    return None
 
 
 def diagnose_connect(node: NodeRecord, w: explain.Where) -> str:
