@@ -316,3 +316,40 @@ def test_a_file_renamed_on_the_medium_is_not_missing(
     assert store.has_instances([uid]) == {uid}
     assert str(moved) in report.not_in_dicomdir
     assert any("found under another name" in note for note in report.notes)
+
+
+def test_files_named_one_by_one_are_read_as_one_medium(
+    study_files: list[Path], tmp_path: Path, store: StudyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `lightbox import ~/Downloads/*`: taken one source at a time, every file had an
+    # import of its own, with its own flush of the disk and commit.
+    imports: list[int] = []
+    real = store.import_files
+
+    def counted(paths: list[Path], **kwargs: object) -> object:
+        imports.append(len(paths))
+        return real(paths, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "import_files", counted)
+    readme = tmp_path / "README.TXT"
+    readme.write_text("not an image\n")
+    given = [*study_files[:20], readme, *study_files[20:]]
+    report = import_media(given, store)
+    assert imports == [len(given)]
+    _assert_stored_once(store, {sop_uid(p) for p in study_files})
+    assert report.instances_added == len(study_files) and report.studies_added == 10
+    assert sorted(report.sources) == sorted(map(str, given))
+    assert [p.path for p in report.skipped] == [str(readme)]
+    assert report.no_dicom_found == [] and report.failed == []
+    assert report.ok and report.safe_to_eject
+
+
+def test_files_named_one_by_one_without_dicom_are_each_named(
+    tmp_path: Path, store: StudyStore
+) -> None:
+    given = [tmp_path / "AUTORUN.INF", tmp_path / "README.TXT"]
+    for path in given:
+        path.write_text("not an image\n")
+    report = import_media(given, store)
+    assert report.no_dicom_found == [str(p) for p in given]
+    assert not report.safe_to_eject

@@ -16,7 +16,7 @@ import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydicom import dcmread
 from pydicom.fileset import FileSet
@@ -86,17 +86,29 @@ def is_directory_file(path: Path) -> bool:
     """
     try:
         with open(path, "rb") as fh:
-            head = fh.read(PROBE_LENGTH + 12)
-            if head[PREAMBLE_LENGTH:PROBE_LENGTH] != MAGIC:
-                return False
-            # (0002,0000) UL, the group's length, comes first (PS3.10 7.1): read just the
-            # group, not 64 KiB of every image named on the command line.
-            length = _META_BYTES
-            if head[PROBE_LENGTH:PROBE_LENGTH + 8] == b"\2\0\0\0UL\4\0":
-                length = min(int.from_bytes(head[PROBE_LENGTH + 8:], "little"), _META_BYTES)
-            head += fh.read(length)
+            return is_directory_stream(fh)
     except OSError:
         return False
+
+
+def is_directory_stream(fh: BinaryIO) -> bool:
+    """:func:`is_directory_file` of a file already open, read from its current position
+    (its beginning).
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    """
+    head = fh.read(PROBE_LENGTH + 12)
+    if head[PREAMBLE_LENGTH:PROBE_LENGTH] != MAGIC:
+        return False
+    # (0002,0000) UL, the group's length, comes first (PS3.10 7.1): read just the
+    # group, not 64 KiB of every image named on the command line.
+    length = _META_BYTES
+    if head[PROBE_LENGTH:PROBE_LENGTH + 8] == b"\2\0\0\0UL\4\0":
+        length = min(int.from_bytes(head[PROBE_LENGTH + 8:], "little"), _META_BYTES)
+    head += fh.read(length)
     _, meta = read_meta(head)
     sop_class = meta.get(0x00020002, b"").rstrip(b"\0 ")
     return sop_class == MEDIA_STORAGE_DIRECTORY.encode("ascii")
