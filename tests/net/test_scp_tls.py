@@ -359,3 +359,26 @@ def test_move_from_a_pacs_whose_certificate_our_ca_did_not_sign_is_explained(
         f"the PACS connected to our DICOM TLS port {tls_move_port}, but its certificate "
         "was refused (")
     assert str(tls["rogue-ca"]) in last.message
+
+
+@pytest.mark.peer
+def test_a_certificate_refusal_noted_late_is_still_explained(
+        tls_orthanc: PeerProcess, tls: dict[str, Path], tls_move_port: int,
+        sink: FolderSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The PACS reports the sub-operations failed as soon as our SCP ends the handshake,
+    # which can be before the SCP's connection thread has noted why (a busy machine).
+    noted = StorageSCP._on_tls_refused
+
+    def late(scp: StorageSCP, address: str, reason: str) -> None:
+        time.sleep(1.0)
+        noted(scp, address, reason)
+
+    monkeypatch.setattr(StorageSCP, "_on_tls_refused", late)
+    local = _local(tls, tls_port=tls_move_port, tls_ca=str(tls["rogue-ca"]))
+    last = list(retrieve(_tls_node(tls_orthanc, tls), local,
+                         RetrieveRequest(study_uid("mueller")), sink, tmp_path / "in",
+                         method="move"))[-1]
+    assert last.done and not last.ok and not sink.files
+    assert last.message.startswith(
+        f"the PACS connected to our DICOM TLS port {tls_move_port}, but its certificate "
+        "was refused (")

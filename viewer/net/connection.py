@@ -206,7 +206,7 @@ class RequestorAE(AE):
             return  # _create_socket sees the flag and refuses to start
         assoc, sock = requesting
         # None is what the ACSE's wait returns when its timeout expires.
-        assoc.dul.to_user_queue.put(None)  # type: ignore[arg-type]
+        assoc.dul.to_user_queue.put(None)
         raw = sock.socket
         if not sock._is_connected and raw is not None:
             # socket.socket's own shutdown: an SSLSocket's would drop its SSL object

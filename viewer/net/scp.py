@@ -17,6 +17,7 @@ import logging
 import queue
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -194,6 +195,35 @@ class _RequestHandler(RequestHandler):
         assoc.start()
 
 
+class HandshakesUnderway:
+    """TLS connections accepted whose handshake has no outcome yet.
+
+    A PACS whose certificate our SCP refuses reports its C-MOVE sub-operations failed as
+    soon as the handshake fails, which can be before our connection's thread has noted
+    why: the retrieve waits for these to settle before it explains the failure.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._changed = threading.Condition()
+
+    def begin(self) -> None:
+        """A TLS connection was accepted."""
+        with self._changed:
+            self._count += 1
+
+    def end(self) -> None:
+        """A handshake's outcome was told (refusal or acceptance)."""
+        with self._changed:
+            self._count -= 1
+            self._changed.notify_all()
+
+    def wait(self, seconds: float) -> bool:
+        """Wait until no handshake is underway, at most ``seconds``; whether none is."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count == 0, seconds)
+
+
 class _TlsAssociationServer(ThreadedAssociationServer):
     """An association server that holds a connection only until its ARTIM deadline
     before the association, and does the TLS handshake on the connection's own thread.
@@ -215,6 +245,7 @@ class _TlsAssociationServer(ThreadedAssociationServer):
 
     on_refused: Any = None  # callable(address, reason), set by StorageSCP
     on_accepted: Any = None  # callable(), set by StorageSCP: a connection past its handshake
+    handshakes: HandshakesUnderway  # set by StorageSCP
     policy: AssociationPolicy = DEFAULT_POLICY  # set by StorageSCP
     pending: PendingConnections
     received: dict[Any, bytes]  # socket -> its A-ASSOCIATE-RQ, for _RequestHandler
@@ -231,10 +262,15 @@ class _TlsAssociationServer(ThreadedAssociationServer):
         if not self.pending.enter(str(client_address[0])):
             self.shutdown_request(request)
             return
+        tls = isinstance(request, ssl.SSLSocket)
+        if tls:
+            self.handshakes.begin()
         try:
             super().process_request(request, client_address)  # starts the thread
         except BaseException:
             self.pending.leave()
+            if tls:
+                self.handshakes.end()
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
@@ -251,6 +287,22 @@ class _TlsAssociationServer(ThreadedAssociationServer):
         finally:
             self.received.pop(request, None)
 
+    def _handshake(self, request: ssl.SSLSocket, address: str, deadline: float) -> bool:
+        """The TLS handshake (PS3.15 B.9); False, the refusal told, when it fails."""
+        try:
+            # CPython applies a socket timeout to the whole handshake (one deadline over
+            # its reads and writes), not to each read: a handshake sent a byte at a time
+            # ends with the rest of the ARTIM time, too.
+            request.settimeout(max(deadline - time.monotonic(), 0.001))
+            request.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            reason = getattr(exc, "verify_message", None) or getattr(
+                exc, "reason", None) or str(exc)
+            if self.on_refused is not None:
+                self.on_refused(address, f"TLS handshake: {reason}")
+            return False
+        return True
+
     def _association_request(self, request: Any, client_address: Any) -> bytes | None:
         """The TLS handshake, then the bytes of the A-ASSOCIATE-RQ, by the ARTIM deadline;
         None (the reason logged in one line) when the connection is to be closed."""
@@ -258,21 +310,15 @@ class _TlsAssociationServer(ThreadedAssociationServer):
         peer = f"{client_address[0]}:{client_address[1]}"
         artim = self.policy.artim_timeout
         deadline = time.monotonic() + artim
-        if isinstance(request, ssl.SSLSocket):
-            try:
-                # CPython applies a socket timeout to the whole handshake (one deadline
-                # over its reads and writes), not to each read: a handshake sent a byte
-                # at a time ends with the rest of the ARTIM time, too.
-                request.settimeout(max(deadline - time.monotonic(), 0.001))
-                request.do_handshake()
-            except (ssl.SSLError, OSError) as exc:
-                reason = getattr(exc, "verify_message", None) or getattr(
-                    exc, "reason", None) or str(exc)
-                if self.on_refused is not None:
-                    self.on_refused(address, f"TLS handshake: {reason}")
+        tls = isinstance(request, ssl.SSLSocket)
+        try:
+            if tls and not self._handshake(request, address, deadline):
                 return None
-        if self.on_accepted is not None:  # counted past the handshake, as it always was
-            self.on_accepted()
+            if self.on_accepted is not None:  # counted past the handshake, as always
+                self.on_accepted()
+        finally:
+            if tls:  # its outcome is known (refusal or acceptance) before this
+                self.handshakes.end()
         try:
             received = receive_association_request(
                 request, deadline, self.policy.network_timeout, CONTROL_PDU_LIMIT)
@@ -408,6 +454,7 @@ class StorageSCP:
         self.tls_refused: list[tuple[str, str]] = []  # (address, reason) failed handshakes
         # Connections accepted (past their TLS handshake), to tell "never called back".
         self.connections = 0
+        self.handshakes = HandshakesUnderway()
 
     @property
     def port(self) -> int | None:
@@ -508,6 +555,7 @@ class StorageSCP:
         guarded = cast(_TlsAssociationServer, server)
         guarded.on_refused = self._on_tls_refused
         guarded.on_accepted = self._on_accepted
+        guarded.handshakes = self.handshakes
         guarded.policy = DEFAULT_POLICY  # read now: tests give a policy of short timeouts
         guarded.pending = PendingConnections(DEFAULT_POLICY.max_pending_connections)
         guarded.received = {}

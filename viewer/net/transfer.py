@@ -246,6 +246,9 @@ def _shared_listener(node: NodeRecord, local: NetworkSettings,
             and port_taken(local.bind_address, port))
 
 
+#: How long a failed C-MOVE waits for the outcome of TLS handshakes underway at our SCP.
+HANDSHAKE_SETTLE_SECONDS = 5.0
+
 #: How long a C-MOVE waits for another retrieve of this home to free our storage port.
 PORT_WAIT_SECONDS = 120.0
 
@@ -346,6 +349,9 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
             yield from drive(node, local, assoc, responses, model, identifiers,
                               receiver, token, progress, our_host)
             failed = progress.status not in (0x0000, WARNING, CANCELLED, None)
+            if failed and progress.completed == 0 and server is not None:
+                # Why its handshake failed may still be on its way to us: wait for it.
+                server.handshakes.wait(HANDSHAKE_SETTLE_SECONDS)
             refusals = server.refused[turned_away:] if server is not None else []
             if failed and progress.completed == 0 and refusals:
                 # It did connect back, as someone our SCP does not accept: say who.
