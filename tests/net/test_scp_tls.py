@@ -349,6 +349,13 @@ def test_move_from_a_tls_pacs_goes_to_the_home_s_tls_listener(
 def test_move_from_a_pacs_whose_certificate_our_ca_did_not_sign_is_explained(
         tls_orthanc: PeerProcess, tls: dict[str, Path], tls_move_port: int,
         sink: FolderSink, tmp_path: Path) -> None:
+    message = _move_refused_by_our_ca(tls_orthanc, tls, tls_move_port, sink, tmp_path)
+    assert str(tls["rogue-ca"]) in message
+
+
+def _move_refused_by_our_ca(tls_orthanc: PeerProcess, tls: dict[str, Path],
+                            tls_move_port: int, sink: FolderSink, tmp_path: Path) -> str:
+    """A C-MOVE whose PACS our SCP refuses, explained as such; the explanation."""
     # Orthanc's certificate is signed by "ca"; our storage SCP trusts only "rogue-ca".
     local = _local(tls, tls_port=tls_move_port, tls_ca=str(tls["rogue-ca"]))
     last = list(retrieve(_tls_node(tls_orthanc, tls), local,
@@ -358,7 +365,7 @@ def test_move_from_a_pacs_whose_certificate_our_ca_did_not_sign_is_explained(
     assert last.message.startswith(
         f"the PACS connected to our DICOM TLS port {tls_move_port}, but its certificate "
         "was refused (")
-    assert str(tls["rogue-ca"]) in last.message
+    return last.message
 
 
 @pytest.mark.peer
@@ -374,11 +381,4 @@ def test_a_certificate_refusal_noted_late_is_still_explained(
         noted(scp, address, reason)
 
     monkeypatch.setattr(StorageSCP, "_on_tls_refused", late)
-    local = _local(tls, tls_port=tls_move_port, tls_ca=str(tls["rogue-ca"]))
-    last = list(retrieve(_tls_node(tls_orthanc, tls), local,
-                         RetrieveRequest(study_uid("mueller")), sink, tmp_path / "in",
-                         method="move"))[-1]
-    assert last.done and not last.ok and not sink.files
-    assert last.message.startswith(
-        f"the PACS connected to our DICOM TLS port {tls_move_port}, but its certificate "
-        "was refused (")
+    _move_refused_by_our_ca(tls_orthanc, tls, tls_move_port, sink, tmp_path)
