@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from viewer.core.errors import InputFileError, disk_full
-from viewer.core.processes import pid_alive
 from viewer.core.records import InstanceRecord
 from viewer.core.writeback import start_writeback
 from viewer.dicom.header import read_header_bytes
 from viewer.dicom.structure import IncompleteHeaderError
 from viewer.net.commands import StoreRequest
 from viewer.net.file_meta import file_meta_bytes
+from viewer.net.orphans import CAN_SEAL, SEALED_MODE, claim_orphans, left_behind
 from viewer.net.sinks import ReceivedInstance, Sink
 
 LOGGER = logging.getLogger(__name__)
@@ -102,19 +102,6 @@ class RecentUids:
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-
-
-def _remove_orphans(incoming: Path) -> None:
-    """Remove the files of Lightbox processes that no longer run (a crash, a kill).
-
-    Partial data sets, and complete ones the process ended before its sink took: a retry
-    of the retrieve fetches those again.
-    """
-    for path in incoming.glob("*-*.part"):
-        pid = path.name.split("-", 1)[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            with contextlib.suppress(OSError):
-                path.unlink()
 
 
 def _peer_aet(assoc: Any) -> str:
@@ -196,9 +183,13 @@ class IncomingFile:
 
     def finish(self) -> int:
         """The data set is complete (the file is closed by :meth:`settle`); the C-STORE
-        status."""
+        status. The file is sealed (:data:`~viewer.net.orphans.SEALED_MODE`) before that
+        status is sent."""
         if self.fd is not None:
             self.complete = True
+            if CAN_SEAL:
+                with contextlib.suppress(OSError):  # unsealed, it is only not recovered
+                    os.fchmod(self.fd, SEALED_MODE)
         return self.status
 
     @property
@@ -288,7 +279,10 @@ class Receiver:
         self._open: set[IncomingFile] = set()
         self._closed = False
         self._blanks: collections.deque[tuple[str, int]] = collections.deque()
-        _remove_orphans(incoming)
+        self._left_behind = claim_orphans(incoming)
+        if self._left_behind:
+            with self._lock:
+                self._start_worker()
 
     # --- on the association's thread
 
@@ -382,12 +376,16 @@ class Receiver:
             self.written += 1
             self.bytes_written += size
             self.uids.add(incoming.request.sop_instance_uid)
-            if self._worker is None:
-                self._worker = threading.Thread(
-                    target=self._run, name="lightbox-receiver", daemon=True
-                )
-                self._worker.start()
+            self._start_worker()
         self._queue.put(incoming)
+
+    def _start_worker(self) -> None:
+        """Start the worker thread if it is not running (with the lock held)."""
+        if self._worker is None:
+            self._worker = threading.Thread(
+                target=self._run, name="lightbox-receiver", daemon=True
+            )
+            self._worker.start()
 
     def _forget(self, incoming: IncomingFile, failure: str = "") -> None:
         with self._lock:
@@ -400,6 +398,8 @@ class Receiver:
 
     def _run(self) -> None:
         many = getattr(self.sink, "many", None)
+        if self._left_behind:
+            self._store_left_behind(many)
         while True:
             self._stock_blanks()
             batch = self._next_batch(BATCH_FILES if many is not None else 1)
@@ -414,6 +414,33 @@ class Receiver:
                     self._queue.task_done()
             if batch[-1] is None:  # the stop mark
                 return
+
+    def _store_left_behind(self, many: Callable[[list[ReceivedInstance]], list[str]] | None
+                           ) -> None:
+        """Hand the sink the complete files of processes that ended before their sink
+        took them (:func:`~viewer.net.orphans.claim_orphans`), outside this receiver's counts."""
+        paths, self._left_behind = self._left_behind, []
+        items = [item for item in map(left_behind, paths) if item is not None]
+        for path in set(paths) - {item.path for item in items}:
+            kept = self.incoming / f"{uuid.uuid4().hex}.dcm"
+            with contextlib.suppress(OSError):
+                os.replace(path, kept)
+            LOGGER.warning("a received file whose File Meta Information cannot be read is "
+                           "kept as %s", kept)
+        problems: list[str] = []
+        for start in range(0, len(items), BATCH_FILES):
+            chunk = items[start:start + BATCH_FILES]
+            problems += (self._many(many, chunk) if many is not None
+                         else [self._one(item) for item in chunk])
+        for item, problem in zip(items, problems, strict=True):
+            if problem:
+                LOGGER.warning("received instance %s not imported: %s",
+                               item.sop_instance_uid, problem)
+                self._set_aside(item)
+        if items:
+            LOGGER.warning("%d instances received and answered by a Lightbox process that "
+                           "ended before storing them: %d stored now", len(items),
+                           problems.count(""))
 
     def _next_batch(self, limit: int) -> list[IncomingFile | object | None]:
         """The next item, and what else arrives within BATCH_WAIT, up to ``limit``.

@@ -52,6 +52,9 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 # and NTFS journals its renames.
 _FOLDER = (os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
            if hasattr(os, "O_DIRECTORY") else None)
+# A file opened only to flush it: Windows flushes only what it may write; elsewhere a
+# read-only descriptor does, and a received file is read-only once complete.
+_FLUSH_OPEN = os.O_RDWR if os.name == "nt" else os.O_RDONLY
 # fsync of a folder where the file system has no use for it (some network file systems).
 _NOT_SUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
 
@@ -188,7 +191,7 @@ class FileStore:
             self.flush()
         else:
             for source, _relative in files:
-                fd = os.open(source, os.O_RDWR)  # Windows flushes only what it may write
+                fd = os.open(source, _FLUSH_OPEN)
                 try:
                     os.fsync(fd)
                 finally:
