@@ -18,7 +18,7 @@ from viewer.cli.store_cmd import print_report
 from viewer.core.errors import InputFileError
 from viewer.core.records import StudyFilter
 from viewer.store import StoreError, StudyStore
-from viewer.store.schema import SCHEMA_VERSION
+from viewer.store.schema import SCHEMA_VERSION, migrate
 
 
 def test_schema_is_migrated_and_wal(store: StudyStore, home: Path) -> None:
@@ -37,6 +37,34 @@ def test_newer_database_is_refused(home: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="newer"):
         StudyStore.open(home)
+
+
+class _Racing(sqlite3.Connection):
+    """A connection to a new home that another process migrates right after this one
+    read the schema version (the application's SCP and an import at first start)."""
+
+    home: Path
+    raced = False
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+        cursor = super().execute(sql, *args)
+        if sql == "PRAGMA user_version" and not self.raced:
+            self.raced = True
+            version = cursor.fetchone()
+            StudyStore.open(self.home).close()
+            cursor = super().execute("SELECT ?", version)
+        return cursor
+
+
+def test_a_home_migrated_meanwhile_by_another_process(home: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    _Racing.home = home
+    conn = sqlite3.connect(home / "studies.sqlite", isolation_level=None, factory=_Racing)
+    try:
+        assert migrate(conn) == 0
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    finally:
+        conn.close()
 
 
 def test_import_copies_files_and_keeps_counts(store: StudyStore, tmp_path: Path) -> None:

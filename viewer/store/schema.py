@@ -136,6 +136,12 @@ def migrate(conn: sqlite3.Connection) -> int:
         )
     for number in range(found, SCHEMA_VERSION):
         with _immediate(conn):
+            # Read again under the write lock: another Lightbox process opening the same
+            # new home (the application's SCP and an import, at first start) may have
+            # applied this step since the version was read.
+            (now,) = conn.execute("PRAGMA user_version").fetchone()
+            if now > number:
+                continue
             for statement in MIGRATIONS[number]:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number + 1}")
