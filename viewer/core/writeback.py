@@ -24,7 +24,7 @@ except ImportError:  # Windows
 _SYNC_FILE_RANGE_WRITE = 2
 
 
-def _libc_function(name: str, argtypes: list[Any]) -> Any:
+def libc_function(name: str, argtypes: list[Any]) -> Any:
     """A Linux C library function returning int, or None elsewhere or if missing."""
     if not sys.platform.startswith("linux"):
         return None
@@ -37,8 +37,8 @@ def _libc_function(name: str, argtypes: list[Any]) -> Any:
     return function
 
 
-_SYNCFS = _libc_function("syncfs", [ctypes.c_int])
-_SYNC_FILE_RANGE = _libc_function(
+_SYNCFS = libc_function("syncfs", [ctypes.c_int])
+_SYNC_FILE_RANGE = libc_function(
     "sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint])
 
 #: Whether :func:`syncfs` is available; without it, flush each file with ``os.fsync``.

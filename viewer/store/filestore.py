@@ -9,13 +9,17 @@ elsewhere) before renaming any of them; their names reach the disk with the next
 ``syncfs`` (elsewhere, an ``fsync`` of each folder). Received files have the folders they
 were renamed into flushed at once. A process killed, or a machine that loses power, at any
 point leaves at most a stray temporary file (removed on the next open) or a file without a
-row (overwritten by the next import of the same instance), never a row without its file.
+row (taken as it is by the next import of the same bytes; ``lightbox check --repair``
+indexes it otherwise), never a row without its file. Nothing in place is ever replaced:
+another process may have put the same instance there a moment ago, and its row follows.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import filecmp
 import hashlib
 import os
 import re
@@ -28,6 +32,7 @@ from viewer.core.processes import pid_alive
 from viewer.core.writeback import (
     HAS_SYNCFS,
     flush_drive_cache,
+    libc_function,
     needs_drive_flush,
     start_writeback,
     syncfs,
@@ -159,9 +164,11 @@ class FileStore:
         Their names reach the disk with the next :meth:`flush`, which must come before
         their rows are committed: an import commits a batch's rows after the next batch's
         ``syncfs``, which flushes that batch's data and these names at once. Where the
-        platform has no ``syncfs``, each folder is flushed here instead. Returns the
-        (relative path, error) of files that could not be renamed or flushed; the
-        temporary files of those not renamed are removed.
+        platform has no ``syncfs``, each folder is flushed here instead. Nothing stored
+        is replaced: a file already at its place (put there by another process) stays,
+        and the temporary file goes if it holds the same bytes, or fails with
+        FileExistsError if not. Returns the (relative path, error) of files that could not
+        be renamed or flushed; the temporary files of those not renamed are removed.
         """
         return self._place(temporaries, remove_failed=True, flush_names=not HAS_SYNCFS)
 
@@ -210,11 +217,13 @@ class FileStore:
                 self._note_new(folder, placed)
                 self._parent(target)
                 try:
-                    os.replace(source, target)
+                    placed_now = _rename_unless_there(source, target)
                 except FileNotFoundError:
                     # The folder was pruned meanwhile (a study deleted by another process).
                     make_private_folders(folder)
-                    os.replace(source, target)
+                    placed_now = _rename_unless_there(source, target)
+                if not placed_now:
+                    _drop_copy(source, target)
             except OSError as exc:
                 failures.append((relative, exc))
                 if remove_failed:
@@ -280,7 +289,8 @@ class FileStore:
                 shutil.copyfileobj(src, dst, CHUNK)
                 dst.flush()
                 os.fsync(dst.fileno())
-            os.replace(temporary, target)
+            if not _rename_unless_there(temporary, target):
+                _drop_copy(temporary, target)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
@@ -318,6 +328,67 @@ class FileStore:
                 entry.unlink()
                 removed += 1
         return removed
+
+
+# renameat2(2) with RENAME_NOREPLACE: a rename that fails with EEXIST rather than
+# replace what is there (Linux 3.15; ext4, btrfs, xfs, tmpfs and others).
+_RENAMEAT2 = libc_function("renameat2", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                                         ctypes.c_char_p, ctypes.c_uint])
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+# renameat2 or its flag refused: an older kernel, a file system without it.
+_NO_RENAMEAT2 = frozenset({errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
+
+
+def _rename_unless_there(source: str | Path, target: str | Path) -> bool:
+    """Rename ``source`` to ``target`` unless ``target`` exists; whether it was renamed.
+
+    A stored file is never replaced: another process may have put the same instance
+    there a moment ago (two imports of one disc, a push during an import), with the same
+    bytes or, from a damaged or edited copy, with others, and its row may follow.
+    ``os.replace`` let the second file take the place of the first under the first's
+    row. Linux renames without replacing in one call; elsewhere, or where the file
+    system refuses that, a hard link does (Windows: a rename never replaces).
+    """
+    if _RENAMEAT2 is not None:
+        if _RENAMEAT2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target),
+                      _RENAME_NOREPLACE) == 0:
+            return True
+        error = ctypes.get_errno()
+        if error == errno.EEXIST:
+            return False
+        if error not in _NO_RENAMEAT2:
+            raise OSError(error, os.strerror(error), target)
+    if os.name == "nt":
+        try:
+            os.rename(source, target)
+        except FileExistsError:
+            return False
+        return True
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        # No hard links here (FAT, some network file systems): a check, then the rename.
+        if os.path.lexists(target):
+            return False
+        os.replace(source, target)
+        return True
+    os.unlink(source)
+    return True
+
+
+def _drop_copy(source: str | Path, target: str | Path) -> None:
+    """``target`` was there already: if it holds the same bytes, ``source`` is a copy of
+    it and goes; otherwise FileExistsError, and ``source`` stays for the caller."""
+    if filecmp.cmp(source, target, shallow=False):
+        os.unlink(source)
+        return
+    raise FileExistsError(errno.EEXIST, "a different file of this instance is stored",
+                          target)
 
 
 def make_private_folders(folder: str) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from viewer.core.records import InstanceRecord
-from viewer.store.writer import chunks
+from viewer.store.writer import chunks, series_elsewhere, study_elsewhere
 
 Key = TypeVar("Key")
 
@@ -58,13 +58,9 @@ class HierarchyCheck:
             study = self._series_study.get(record.series_uid)
             patient = self._study_patient.get(record.study_uid)
             if study is not None and study != record.study_uid:
-                refused[key] = (
-                    f"its Series Instance UID {record.series_uid} already belongs to "
-                    f"another study ({study}); not imported, to keep the studies apart")
+                refused[key] = series_elsewhere(record.series_uid, study)
             elif patient is not None and patient != record.patient.patient_id:
-                refused[key] = (
-                    f"its Study Instance UID {record.study_uid} is already stored for "
-                    "another Patient ID; not imported, to keep the patients apart")
+                refused[key] = study_elsewhere(record.study_uid)
             else:
                 self._series_study[record.series_uid] = record.study_uid
                 self._study_patient[record.study_uid] = record.patient.patient_id

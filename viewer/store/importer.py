@@ -17,7 +17,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +40,7 @@ from viewer.dicom.structure import (
 )
 from viewer.store.filestore import FileStore
 from viewer.store.hierarchy import HierarchyCheck
-from viewer.store.writer import BatchCounts, StoredFile
+from viewer.store.writer import BatchCounts, StoredFile, stored_elsewhere
 
 if TYPE_CHECKING:
     from viewer.store.study_store import StudyStore
@@ -335,6 +335,7 @@ class _Committed:
     failed: list[FileProblem]
     placed: list[StoredFile]  # renamed into place; their rows wait for the next flush
     full: str = ""  # the disk filled up: the import stops (the report's words)
+    conflicts: list[FileProblem] = field(default_factory=list)
 
 
 def _discard(staged: list[_Staged]) -> None:
@@ -400,18 +401,13 @@ def _stage_batch(
     for uid, item in known:
         same = same_content(item, store.files.absolute(stored[uid][2]))
         if same is None:
-            repair.add(uid)  # the row is there but its file was removed: restore it
-            report.instances_present += 1
+            # The row is there but its file was removed: restore it (counted as present
+            # when its row is found again at the commit).
+            repair.add(uid)
         elif same:
             report.instances_present += 1
         else:
-            report.conflicts.append(
-                FileProblem(
-                    str(item.path),
-                    f"SOP Instance UID {uid} is already stored with different content; "
-                    "the stored file was kept",
-                )
-            )
+            report.conflicts.append(FileProblem(str(item.path), stored_elsewhere(uid)))
     misfiled = store.misfiled(hierarchy, [(uid, item.record) for uid, item in fresh.items()
                                           if uid not in stored])
     for uid, reason in misfiled.items():
@@ -421,7 +417,8 @@ def _stage_batch(
         if (uid in stored and uid not in repair) or uid in misfiled:
             continue
         r = item.record
-        relative = store.files.relative_path(r.study_uid, r.series_uid, r.sop_instance_uid)
+        relative = (stored[uid][2] if uid in repair else
+                    store.files.relative_path(r.study_uid, r.series_uid, r.sop_instance_uid))
         if item.data is None:
             staged.append(_Staged(item, relative, copier.submit(write, store.files, item)))
         else:
@@ -439,6 +436,7 @@ def _commit_batch(store: StudyStore, staged: list[_Staged], earlier: list[Stored
     This batch's rows follow with the next batch, or after a last flush.
     """
     failed: list[FileProblem] = []
+    conflicts: list[FileProblem] = []
     ready: dict[str, _Staged] = {}
     temporaries: list[tuple[str, str]] = []
     full = False
@@ -469,6 +467,10 @@ def _commit_batch(store: StudyStore, staged: list[_Staged], earlier: list[Stored
         if disk_full(error):
             full = True
             continue
+        if isinstance(error, FileExistsError):  # another process stored other bytes
+            uid = entry.item.record.sop_instance_uid
+            conflicts.append(FileProblem(str(entry.item.path), stored_elsewhere(uid)))
+            continue
         failed.append(
             FileProblem(str(entry.item.path), f"cannot write to the store: {error.strerror}")
         )
@@ -481,15 +483,24 @@ def _commit_batch(store: StudyStore, staged: list[_Staged], earlier: list[Stored
         # Rolled back: no row names these files, so they go, leaving the store as it was
         # after the last commit (and the space to the user).
         store.files.remove([f.relative_path for f in (*earlier, *placed)])
-        return _Committed(BatchCounts(), failed, [], full_message(store))
+        return _Committed(BatchCounts(), failed, [], full_message(store), conflicts)
+    # Files another process's rows overtook: no row names them, and none will.
+    store.files.remove([f.relative_path for f, _ in counts.refused])
+    conflicts += [FileProblem(f.record.file_path or f.relative_path,
+                              stored_elsewhere(f.record.sop_instance_uid))
+                  for f in counts.elsewhere]
+    failed += [FileProblem(f.record.file_path or f.relative_path, reason)
+               for f, reason in counts.misfiled]
     if full:
         store.files.remove([f.relative_path for f in placed])  # their rows will not come
-        return _Committed(counts, failed, [], full_message(store))
-    return _Committed(counts, failed, placed)
+        return _Committed(counts, failed, [], full_message(store), conflicts)
+    return _Committed(counts, failed, placed, conflicts=conflicts)
 
 
 def _account(committed: _Committed, report: ImportReport, state: ImportProgress) -> None:
     report.failed.extend(committed.failed)
+    report.conflicts.extend(committed.conflicts)
+    report.instances_present += len(committed.counts.present)
     report.stopped = report.stopped or committed.full
     report.studies_added += committed.counts.studies
     report.series_added += committed.counts.series

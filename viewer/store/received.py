@@ -26,7 +26,7 @@ from viewer.core.errors import DiskFullError, InputFileError
 from viewer.core.records import InstanceRecord
 from viewer.store.hierarchy import HierarchyCheck
 from viewer.store.importer import prepare, same_data_set
-from viewer.store.writer import StoredFile
+from viewer.store.writer import StoredFile, stored_elsewhere
 
 if TYPE_CHECKING:
     from viewer.store.study_store import StudyStore
@@ -58,6 +58,15 @@ def _same_instance(received: Path, first: Path) -> bool:
         return filecmp.cmp(received, first, shallow=False) or same_data_set(received, first)
     except OSError:
         return False
+
+
+def _give_back(target: Path, source: Path) -> None:
+    """Take a file that gets no row out of the store, back to where it came from."""
+    with contextlib.suppress(OSError):
+        if source.exists():  # copied, not moved: the original is still there
+            target.unlink()
+        else:
+            os.replace(target, source)
 
 
 def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
@@ -113,9 +122,7 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
                     with contextlib.suppress(OSError):
                         path.unlink()
             else:
-                results[index] = InputFileError(
-                    str(path), f"SOP Instance UID {uid} is already stored with different "
-                    "content")
+                results[index] = InputFileError(str(path), stored_elsewhere(uid))
             continue
         fresh[uid] = (index, relative)
     misfiled = store.misfiled(HierarchyCheck(),
@@ -129,8 +136,10 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
     failures = dict(store.files.adopt(placed))
     rows: list[StoredFile] = []
     sources: list[Path] = []
+    taken: list[int] = []  # the index of each row's file
     for index, relative in fresh.values():
         record, path = records[index], paths[index]
+        target = store.files.absolute(relative)
         try:
             error = failures.get(relative)
             if not move or (error is not None and error.errno == errno.EXDEV):
@@ -138,6 +147,14 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
                 store.files.copy_file(relative, path)
                 if move:
                     path.unlink()
+            elif isinstance(error, FileExistsError):
+                # Another process stored this instance meanwhile, from another sender
+                # (another File Meta group) or with other content: its file stays.
+                if not _same_instance(path, target):
+                    results[index] = InputFileError(str(path), stored_elsewhere(
+                        record.sop_instance_uid))
+                    continue
+                path.unlink()
             elif error is not None:
                 raise error
         except OSError as exc:
@@ -146,20 +163,24 @@ def add_received(store: StudyStore, paths: list[Path], *, move: bool = True,
             continue
         rows.append(StoredFile(record, relative, record.file_size, ""))
         sources.append(path)
-        results[index] = replace(record, file_path=str(store.files.absolute(relative)))
+        taken.append(index)
+        results[index] = replace(record, file_path=str(target))
     try:
-        store.commit_files(rows)
+        counts = store.commit_files(rows)
     except DiskFullError:
         # No row names them: back where they came from, so that the store keeps no file
         # without its row and the caller still has them (a push was answered already).
         for row, source in zip(rows, sources, strict=True):
-            target = store.files.absolute(row.relative_path)
-            with contextlib.suppress(OSError):
-                if source.exists():  # copied, not moved: the original is still there
-                    target.unlink()
-                else:
-                    os.replace(target, source)
+            _give_back(store.files.absolute(row.relative_path), source)
         raise
+    # Rows another process committed first for these instances, or for their series or
+    # study under another owner: the file goes back where it came from, without a row.
+    where = {id(row): (index, source) for row, index, source in zip(rows, taken, sources,
+                                                                   strict=True)}
+    for row, reason in counts.refused:
+        index, source = where[id(row)]
+        _give_back(store.files.absolute(row.relative_path), source)
+        results[index] = InputFileError(str(source), reason)
     if durable and rows:
         store.make_durable()
     return [r for r in results if r is not None]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from viewer.core.records import InstanceRecord
@@ -29,11 +29,46 @@ class StoredFile:
 
 @dataclass(slots=True)
 class BatchCounts:
-    """What one committed batch added."""
+    """What one committed batch added, and which of its files got no row of their own.
+
+    ``present``: a row for the instance was there already, naming the same file (another
+    process stored the same instance meanwhile; its file and this one are the same
+    bytes, see :meth:`~viewer.store.filestore.FileStore.place`). Files left without a
+    row, which no row names: ``elsewhere``, their instance is stored as another file;
+    ``misfiled``, with the reason, their series or study has come to belong to another
+    study or patient since they were checked.
+    """
 
     studies: int = 0
     series: int = 0
     instances: int = 0
+    present: list[StoredFile] = field(default_factory=list)
+    elsewhere: list[StoredFile] = field(default_factory=list)
+    misfiled: list[tuple[StoredFile, str]] = field(default_factory=list)
+
+    @property
+    def refused(self) -> list[tuple[StoredFile, str]]:
+        """Every file left without a row, with the reason."""
+        return [*((f, stored_elsewhere(f.record.sop_instance_uid)) for f in self.elsewhere),
+                *self.misfiled]
+
+
+def series_elsewhere(series_uid: str, study_uid: str) -> str:
+    """Why a file whose series belongs to another study is not stored (PS3.3 7.1)."""
+    return (f"its Series Instance UID {series_uid} already belongs to another study "
+            f"({study_uid}); not imported, to keep the studies apart")
+
+
+def study_elsewhere(study_uid: str) -> str:
+    """Why a file whose study belongs to another patient is not stored (PS3.3 7.1)."""
+    return (f"its Study Instance UID {study_uid} is already stored for another Patient "
+            "ID; not imported, to keep the patients apart")
+
+
+def stored_elsewhere(sop_uid: str) -> str:
+    """Why a file whose instance is stored as another file is not stored."""
+    return (f"SOP Instance UID {sop_uid} is already stored with different content; the "
+            "stored file was kept")
 
 
 def _numbers(values: tuple[float, ...] | None) -> str:
@@ -65,81 +100,53 @@ def existing(conn: sqlite3.Connection, uids: Iterable[str]) -> dict[str, tuple[i
 
 
 def insert_batch(conn: sqlite3.Connection, files: Sequence[StoredFile]) -> BatchCounts:
-    """Insert ``files`` (inside the caller's transaction) and refresh the counts."""
+    """Insert ``files`` (inside the caller's write transaction) and refresh the counts.
+
+    What the caller checked before the transaction is checked again here, under the
+    write lock: another process may have stored the same instances, or claimed their
+    series or study, since (:class:`BatchCounts` says which files got no row).
+    """
     counts = BatchCounts()
     if not files:
         return counts
+    stored = existing(conn, (f.record.sop_instance_uid for f in files))
     patient_pk: dict[tuple[str, str, str], int] = {}
-    study_pk: dict[str, int] = {}
-    series_pk: dict[str, int] = {}
+    study_pk: dict[str, tuple[int, str]] = {}  # study UID -> (pk, its Patient ID)
+    series_pk: dict[str, tuple[int, int]] = {}  # series UID -> (pk, its study's pk)
+    accepted: list[tuple[StoredFile, int]] = []
     for item in files:
         r = item.record
-        key = (r.patient.patient_id, r.patient.patient_name, r.patient.birth_date)
-        if key not in patient_pk:
-            conn.execute(
-                "INSERT INTO patients (patient_id, patient_name, name_norm, birth_date, sex) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (*key[:2], normalise(key[1]), key[2], r.patient.sex),
-            )
-            (patient_pk[key],) = conn.execute(
-                "SELECT pk FROM patients WHERE patient_id = ? AND patient_name = ? "
-                "AND birth_date = ?",
-                key,
-            ).fetchone()
+        known = stored.get(r.sop_instance_uid)
+        if known is not None:
+            if known[2] == item.relative_path:
+                counts.present.append(item)
+            else:
+                counts.elsewhere.append(item)
+            continue
         if r.study_uid not in study_pk:
-            row = conn.execute(
-                "SELECT pk FROM studies WHERE study_uid = ?", (r.study_uid,)
-            ).fetchone()
-            if row is None:
-                cursor = conn.execute(
-                    "INSERT INTO studies (study_uid, patient_pk, study_date, study_time, "
-                    "accession_number, study_id, study_description, description_norm, "
-                    "referring_physician) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        r.study_uid,
-                        patient_pk[key],
-                        r.study_date,
-                        r.study_time,
-                        r.accession_number,
-                        r.study_id,
-                        r.study_description,
-                        normalise(r.study_description),
-                        r.referring_physician,
-                    ),
-                )
-                counts.studies += 1
-                row = (cursor.lastrowid,)
-            study_pk[r.study_uid] = int(row[0])
+            study_pk[r.study_uid] = _study_row(conn, r, patient_pk, counts)
+        study, owner = study_pk[r.study_uid]
+        if owner != r.patient.patient_id:
+            counts.misfiled.append((item, study_elsewhere(r.study_uid)))
+            continue
         if r.series_uid not in series_pk:
-            row = conn.execute(
-                "SELECT pk FROM series WHERE series_uid = ?", (r.series_uid,)
-            ).fetchone()
-            if row is None:
-                cursor = conn.execute(
-                    "INSERT INTO series (series_uid, study_pk, modality, series_number, "
-                    "series_description, body_part) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        r.series_uid,
-                        study_pk[r.study_uid],
-                        r.modality,
-                        r.series_number,
-                        r.series_description,
-                        r.body_part,
-                    ),
-                )
-                counts.series += 1
-                row = (cursor.lastrowid,)
-            series_pk[r.series_uid] = int(row[0])
+            series_pk[r.series_uid] = _series_row(conn, r, study, counts)
+        series, series_study = series_pk[r.series_uid]
+        if series_study != study:
+            counts.misfiled.append((item, series_elsewhere(r.series_uid, _study_uid(
+                conn, series_study))))
+            continue
+        stored[r.sop_instance_uid] = (item.size, item.digest, item.relative_path)
+        accepted.append((item, series))
     before = conn.total_changes
     conn.executemany(
         "INSERT INTO instances (sop_uid, series_pk, sop_class_uid, transfer_syntax_uid, "
         "instance_number, rows, columns, frames, position, orientation, charset, "
-        "file_path, file_size, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (sop_uid) DO NOTHING",
+        "file_path, file_size, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 f.record.sop_instance_uid,
-                series_pk[f.record.series_uid],
+                series,
                 f.record.sop_class_uid,
                 f.record.transfer_syntax_uid,
                 f.record.instance_number,
@@ -153,12 +160,76 @@ def insert_batch(conn: sqlite3.Connection, files: Sequence[StoredFile]) -> Batch
                 f.size,
                 f.digest,
             )
-            for f in files
+            for f, series in accepted
         ],
     )
     counts.instances = conn.total_changes - before
-    refresh_counts(conn, set(series_pk.values()), set(study_pk.values()))
+    refresh_counts(conn, {pk for pk, _ in series_pk.values()},
+                   {pk for pk, _ in study_pk.values()})
     return counts
+
+
+def _study_row(conn: sqlite3.Connection, r: InstanceRecord,
+               patient_pk: dict[tuple[str, str, str], int], counts: BatchCounts
+               ) -> tuple[int, str]:
+    """The study row of ``r`` (made, with its patient, if new): (pk, its Patient ID)."""
+    row = conn.execute(
+        "SELECT s.pk, p.patient_id FROM studies AS s JOIN patients AS p "
+        "ON p.pk = s.patient_pk WHERE s.study_uid = ?", (r.study_uid,)).fetchone()
+    if row is not None:
+        return int(row[0]), str(row[1])
+    key = (r.patient.patient_id, r.patient.patient_name, r.patient.birth_date)
+    if key not in patient_pk:
+        conn.execute(
+            "INSERT INTO patients (patient_id, patient_name, name_norm, birth_date, sex) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (*key[:2], normalise(key[1]), key[2], r.patient.sex),
+        )
+        (patient_pk[key],) = conn.execute(
+            "SELECT pk FROM patients WHERE patient_id = ? AND patient_name = ? "
+            "AND birth_date = ?",
+            key,
+        ).fetchone()
+    cursor = conn.execute(
+        "INSERT INTO studies (study_uid, patient_pk, study_date, study_time, "
+        "accession_number, study_id, study_description, description_norm, "
+        "referring_physician) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            r.study_uid,
+            patient_pk[key],
+            r.study_date,
+            r.study_time,
+            r.accession_number,
+            r.study_id,
+            r.study_description,
+            normalise(r.study_description),
+            r.referring_physician,
+        ),
+    )
+    counts.studies += 1
+    return int(cursor.lastrowid or 0), r.patient.patient_id
+
+
+def _series_row(conn: sqlite3.Connection, r: InstanceRecord, study: int,
+                counts: BatchCounts) -> tuple[int, int]:
+    """The series row of ``r`` (made in ``study`` if new): (pk, its study's pk)."""
+    row = conn.execute(
+        "SELECT pk, study_pk FROM series WHERE series_uid = ?", (r.series_uid,)).fetchone()
+    if row is not None:
+        return int(row[0]), int(row[1])
+    cursor = conn.execute(
+        "INSERT INTO series (series_uid, study_pk, modality, series_number, "
+        "series_description, body_part) VALUES (?, ?, ?, ?, ?, ?)",
+        (r.series_uid, study, r.modality, r.series_number, r.series_description,
+         r.body_part),
+    )
+    counts.series += 1
+    return int(cursor.lastrowid or 0), study
+
+
+def _study_uid(conn: sqlite3.Connection, pk: int) -> str:
+    row = conn.execute("SELECT study_uid FROM studies WHERE pk = ?", (pk,)).fetchone()
+    return str(row[0]) if row else ""
 
 
 def refresh_counts(conn: sqlite3.Connection, series: set[int], studies: set[int]) -> None:
