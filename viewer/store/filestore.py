@@ -302,12 +302,14 @@ class FileStore:
 
     def remove(self, relatives: list[str]) -> None:
         """Delete stored files (after their rows are gone) and prune empty folders."""
-        folders: set[Path] = set()
         for relative in relatives:
-            path = self.absolute(relative)
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            folders.add(path.parent)
+                self.absolute(relative).unlink()
+        self.prune(relatives)
+
+    def prune(self, relatives: list[str]) -> None:
+        """Remove the folders of these files, and their study folders, if empty."""
+        folders = {self.absolute(relative).parent for relative in relatives}
         for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
             for candidate in (folder, folder.parent):
                 if candidate == self.root:

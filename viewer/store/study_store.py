@@ -28,11 +28,11 @@ from viewer.core.records import (
     StudyRecord,
 )
 from viewer.core.writeback import flush_drive_cache
-from viewer.store import importer, queries, received
+from viewer.store import deleting, importer, queries, received
 from viewer.store.filestore import FileStore
 from viewer.store.hierarchy import HierarchyCheck, Key
 from viewer.store.schema import migrate
-from viewer.store.writer import BatchCounts, StoredFile, existing, insert_batch
+from viewer.store.writer import BatchCounts, StoredFile, chunks, existing, insert_batch
 
 DATABASE_NAME = "studies.sqlite"
 BUSY_TIMEOUT_S = 30.0
@@ -84,6 +84,7 @@ class StudyStore:
             self.close()
             raise StoreError(f"{self.database_path}: {exc}") from exc
         self.files.clean_incoming()
+        deleting.recover(self.home, self.files, self._named)
 
     @classmethod
     def open(cls, home: Path | str) -> StudyStore:
@@ -429,32 +430,53 @@ class StudyStore:
     def delete_study(self, study_uid: str) -> int:
         """Delete a study, its series and instances, and their files; return instances removed.
 
-        Rows go first (one transaction, cascading), files after: a crash in between
-        leaves unreferenced files, never rows without files.
+        The files are moved aside and the rows deleted in one write transaction
+        (:mod:`viewer.store.deleting`), and the files removed once it has committed: no
+        other process finds the study's rows gone while its files are still in place,
+        and a crash leaves no row without its file.
         """
-        with self._transaction() as conn:
-            row = conn.execute(
-                "SELECT pk, patient_pk FROM studies WHERE study_uid = ?", (study_uid,)
-            ).fetchone()
-            if row is None:
-                return 0
-            study_pk, patient_pk = row
-            paths = [
-                p
-                for (p,) in conn.execute(
-                    "SELECT i.file_path FROM instances AS i JOIN series AS e "
-                    "ON e.pk = i.series_pk WHERE e.study_pk = ?",
-                    (study_pk,),
+        aside = deleting.new_aside(self.home)
+        moved: list[str] = []
+        try:
+            with self._transaction() as conn:
+                row = conn.execute(
+                    "SELECT pk, patient_pk FROM studies WHERE study_uid = ?", (study_uid,)
+                ).fetchone()
+                if row is None:
+                    return 0
+                study_pk, patient_pk = row
+                paths = [
+                    p
+                    for (p,) in conn.execute(
+                        "SELECT i.file_path FROM instances AS i JOIN series AS e "
+                        "ON e.pk = i.series_pk WHERE e.study_pk = ?",
+                        (study_pk,),
+                    )
+                ]
+                moved = deleting.move_aside(self.files, aside, paths)
+                conn.execute("DELETE FROM studies WHERE pk = ?", (study_pk,))
+                conn.execute(
+                    "DELETE FROM patients WHERE pk = ? AND NOT EXISTS "
+                    "(SELECT 1 FROM studies WHERE patient_pk = ?)",
+                    (patient_pk, patient_pk),
                 )
-            ]
-            conn.execute("DELETE FROM studies WHERE pk = ?", (study_pk,))
-            conn.execute(
-                "DELETE FROM patients WHERE pk = ? AND NOT EXISTS "
-                "(SELECT 1 FROM studies WHERE patient_pk = ?)",
-                (patient_pk, patient_pk),
-            )
-        self.files.remove(paths)
+        except BaseException:
+            deleting.put_back(self.files, aside, moved)
+            raise
+        deleting.remove(aside)
+        # Not remove(): a file at one of these places now is another import's.
+        self.files.prune(paths)
         return len(paths)
+
+    def _named(self, relatives: list[str]) -> set[str]:
+        """Those of ``relatives`` that an instance row names as its file."""
+        conn = self._reader()
+        found: set[str] = set()
+        for chunk in chunks(relatives):
+            marks = ",".join("?" * len(chunk))
+            found.update(p for (p,) in conn.execute(
+                f"SELECT file_path FROM instances WHERE file_path IN ({marks})", list(chunk)))
+        return found
 
     # ------------------------------------------------------------------ checks
 
