@@ -109,6 +109,25 @@ def test_a_stored_file_that_went_missing_is_restored_from_a_received_copy(
     assert store.counts()["instances"] == 1
 
 
+def test_a_missing_file_restored_from_another_senders_copy_has_its_size(
+        store: StudyStore, tmp_path: Path) -> None:
+    # The same instance from another AE: its File Meta group, and so its size, differ.
+    (path,) = _received(tmp_path, slices=1)
+    (first,) = store.add_received_files([path])
+    assert isinstance(first, InstanceRecord)
+    ds = pydicom.dcmread(first.file_path)
+    ds.file_meta.SourceApplicationEntityTitle = "ANOTHER_SENDER_AE"
+    other = tmp_path / "other.dcm"
+    ds.save_as(other, enforce_file_format=True)
+    Path(first.file_path).unlink()  # removed behind the store's back
+    (second,) = store.add_received_files([other])
+    assert isinstance(second, InstanceRecord), second
+    assert Path(second.file_path).stat().st_size != first.file_size
+    assert store.check() == []
+    (row,) = store._reader().execute("SELECT file_size FROM instances").fetchall()
+    assert row[0] == Path(second.file_path).stat().st_size
+
+
 def test_headers_read_by_the_caller_are_used_as_given(store: StudyStore, tmp_path: Path
                                                       ) -> None:
     # The network receiver reads each header from memory; the store then does not read

@@ -289,7 +289,13 @@ class FileStore:
                 shutil.copyfileobj(src, dst, CHUNK)
                 dst.flush()
                 os.fsync(dst.fileno())
-            if not _rename_unless_there(temporary, target):
+            try:
+                placed_now = _rename_unless_there(temporary, target)
+            except FileNotFoundError:
+                # The folder was pruned meanwhile (a study deleted by another process).
+                make_private_folders(str(target.parent))
+                placed_now = _rename_unless_there(temporary, target)
+            if not placed_now:
                 _drop_copy(temporary, target)
         except BaseException:
             with contextlib.suppress(OSError):

@@ -120,6 +120,12 @@ def insert_batch(conn: sqlite3.Connection, files: Sequence[StoredFile]) -> Batch
         if known is not None:
             if known[2] == item.relative_path:
                 counts.present.append(item)
+                if known[0] != item.size:
+                    # A removed file restored from another copy of the instance (another
+                    # sender's File Meta group): the row describes the file now there.
+                    conn.execute("UPDATE instances SET file_size = ?, digest = ? "
+                                 "WHERE sop_uid = ?", (item.size, item.digest,
+                                                       r.sop_instance_uid))
             else:
                 counts.elsewhere.append(item)
             continue
