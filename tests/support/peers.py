@@ -417,6 +417,17 @@ class PynetdicomPeer:
     stall : float
         Seconds to wait before answering a study or series C-FIND, and between the
         instances of a C-GET (a PACS that stops answering).
+    offer_storage : bool
+        Accept the storage contexts a C-GET proposes (in the SCP role); False, with
+        ``offer_get`` False, is a Q/R AE that serves FIND and MOVE only and accepts
+        nothing a C-GET association proposes.
+    offer_study_find : bool
+        Offer Study Root C-FIND; False offers Patient Root C-FIND instead.
+    hang_after : int
+        After this many instances of a C-GET or C-MOVE (keeping a C-MOVE's
+        sub-association open), wait until :meth:`stop`, ignoring any C-CANCEL: a PACS
+        that stalls mid-way, or, after all of them, never sends its final response.
+        Negative: never.
     """
 
     def __init__(self, files: Sequence[Path] = (), *, aet: str = "PYPEER",
@@ -424,9 +435,11 @@ class PynetdicomPeer:
                  ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1",
                  offer_get: bool = True,
                  destinations: Mapping[str, tuple[str, int]] | None = None,
-                 stall: float = 0.0) -> None:
+                 stall: float = 0.0, offer_storage: bool = True,
+                 offer_study_find: bool = True, hang_after: int = -1) -> None:
         from pynetdicom import AE, StoragePresentationContexts, evt
         from pynetdicom.sop_class import (
+            PatientRootQueryRetrieveInformationModelFind,
             StudyRootQueryRetrieveInformationModelFind,
             StudyRootQueryRetrieveInformationModelGet,
             StudyRootQueryRetrieveInformationModelMove,
@@ -437,9 +450,14 @@ class PynetdicomPeer:
         self.aet = aet
         self.destinations = dict(destinations or {})
         self.stall = stall
+        self.hang_after = hang_after
+        self.released = threading.Event()  # set by stop(): ends a hang_after wait
         ae = AE(ae_title=aet)
         ae.add_supported_context(Verification)
-        ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
+        if offer_study_find:
+            ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
+        else:
+            ae.add_supported_context(PatientRootQueryRetrieveInformationModelFind)
         if offer_get:
             ae.add_supported_context(StudyRootQueryRetrieveInformationModelGet)
         ae.add_supported_context(StudyRootQueryRetrieveInformationModelMove)
@@ -447,7 +465,7 @@ class PynetdicomPeer:
             ae.add_requested_context(cx.abstract_syntax)
         from pydicom.uid import AllTransferSyntaxes
 
-        for cx in StoragePresentationContexts:
+        for cx in StoragePresentationContexts if offer_storage else ():
             # Role selection (PS3.7 D.3.3.4): accept the requestor as Storage SCP.
             ae.add_supported_context(cx.abstract_syntax, AllTransferSyntaxes, scu_role=True,
                                      scp_role=True)
@@ -492,7 +510,10 @@ class PynetdicomPeer:
         for n, ds in enumerate(datasets):
             if n and self.stall:
                 time.sleep(self.stall)  # hangs after the first instance
+            if self._hang(n):
+                return
             yield 0xFF00, ds
+        self._hang(len(datasets))
 
     def _move(self, event: object) -> Iterable[object]:
         where = self.destinations.get(str(event.move_destination).strip())  # type: ignore[attr-defined]
@@ -502,8 +523,19 @@ class PynetdicomPeer:
         yield where
         datasets = self._datasets()
         yield len(datasets)
-        for ds in datasets:
+        for n, ds in enumerate(datasets):
+            if self._hang(n):
+                return
             yield 0xFF00, ds
+        self._hang(len(datasets))
+
+    def _hang(self, sent: int) -> bool:
+        """Wait until stop() if ``sent`` instances make ``hang_after``; whether it waited."""
+        if sent != self.hang_after:
+            return False
+        self.released.wait()
+        return True
 
     def stop(self) -> None:
+        self.released.set()
         self.server.shutdown()

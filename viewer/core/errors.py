@@ -59,6 +59,28 @@ class PeerUnreachableError(PeerError):
     """
 
 
+class NoAcceptedContextError(PeerError):
+    """The peer accepted the association but none of the presentation contexts proposed.
+
+    PS3.8 9.3.3.2: an A-ASSOCIATE-AC answers each proposed context, and may refuse every
+    one (abstract syntax or transfer syntaxes not supported). Such an association
+    carries no DIMSE message and is aborted (PS3.8 7.3); the peer is reachable and
+    knows us, it does not offer the service asked for. A caller that can use another
+    service (C-MOVE instead of C-GET, another information model) says so.
+
+    Parameters
+    ----------
+    peer, problem : str
+        As for :class:`PeerError`.
+    proposed : tuple of str
+        The abstract syntax UIDs proposed, in the order proposed, each once.
+    """
+
+    def __init__(self, peer: str, problem: str, proposed: tuple[str, ...] = ()) -> None:
+        super().__init__(peer, problem)
+        self.proposed = proposed
+
+
 class CancelledError(LightboxError):
     """An operation was cancelled by the user."""
 

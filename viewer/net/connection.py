@@ -17,13 +17,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydicom.uid import UID
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from pynetdicom.pdu_primitives import A_ASSOCIATE
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import AddressInformation, AssociationSocket
 
-from viewer.core.errors import CancelledError, PeerError, PeerUnreachableError, UsageError
+from viewer.core.errors import (
+    CancelledError,
+    NoAcceptedContextError,
+    PeerError,
+    PeerUnreachableError,
+    UsageError,
+)
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from viewer.core.settings import DICOM_TLS_PORT, NetworkSettings, ssl_reason
 from viewer.net import explain
@@ -265,6 +272,9 @@ def open_association(
     ------
     PeerUnreachableError
         The association could not be established; the text says what to check.
+    NoAcceptedContextError
+        The peer accepted the association but none of ``contexts`` (PS3.8 9.3.3.2); the
+        caller may say which service it lacks, or try another.
     CancelledError
         ``cancel`` was cancelled before or while the association was set up (an
         association established at that moment is aborted).
@@ -307,6 +317,11 @@ def open_association(
         return assoc
     w = where(node, local)
     elapsed = time.monotonic() - watch.started
+    if _accepted_without_contexts(assoc):
+        proposed = tuple(dict.fromkeys(str(cx.abstract_syntax) for cx in contexts))
+        raise NoAcceptedContextError(node.name, explain.no_context_accepted(
+            w, [UID(uid).name for uid in proposed],
+            [cx.result for cx in assoc.rejected_contexts]), proposed)
     rj = _rejection(assoc)
     if rj is not None:
         text = explain.rejection(w, int(rj.result), int(rj.result_source), int(rj.diagnostic))
@@ -318,6 +333,31 @@ def open_association(
     else:
         text = diagnose_connect(node, w)
     raise PeerUnreachableError(node.name, text)
+
+
+def _accepted_without_contexts(assoc: Association) -> bool:
+    """Whether the peer answered with an A-ASSOCIATE-AC that accepts no context.
+
+    PS3.8 9.3.3.2 lets an acceptor refuse every proposed presentation context;
+    pynetdicom then aborts the association itself ("No accepted presentation
+    contexts"), which left it looking like a peer that dropped the connection. The AC
+    it received is kept as the acceptor's primitive.
+    """
+    primitive = assoc.acceptor.primitive
+    return (isinstance(primitive, A_ASSOCIATE) and primitive.result == 0x00
+            and not assoc.accepted_contexts)
+
+
+def abort_waiting(assoc: Association) -> None:
+    """Abort ``assoc`` (PS3.8 7.3) and wake whoever waits for its next DIMSE message.
+
+    pynetdicom's wait for the next response lasts the whole DIMSE timeout, abort or
+    not: an empty message ends it now (what it returns when that timeout expires), so
+    a cancelled C-GET or C-MOVE whose PACS ignores the C-CANCEL ends with the abort
+    rather than up to 120 s later.
+    """
+    assoc.abort()
+    assoc.dimse.msg_queue.put((None, None))
 
 
 def _rejection(assoc: Association) -> Any:

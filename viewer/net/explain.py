@@ -144,6 +144,59 @@ def context_refused(w: Where, service: str, alternative: str = "") -> str:
     return f"{text}: {alternative}" if alternative else text
 
 
+# PS3.8 9.3.3.2 Table 9-18: why a presentation context was not accepted.
+_ABSTRACT_SYNTAX_NOT_SUPPORTED = 3
+_TRANSFER_SYNTAXES_NOT_SUPPORTED = 4
+
+
+def no_context_accepted(w: Where, services: list[str], results: list[int | None]) -> str:
+    """The PACS accepted the association but none of the presentation contexts proposed.
+
+    PS3.8 9.3.3.2: the A-ASSOCIATE-AC answers each proposed context; when none is
+    accepted the association is of no use (pynetdicom aborts it). The PACS is reachable
+    and accepts our AE title: it does not offer these services, or not in these
+    encodings.
+
+    Parameters
+    ----------
+    services : list of str
+        The abstract syntaxes proposed (names where known), each once.
+    results : list of int or None
+        The result of each refused context (Table 9-18), None where the AC gave none.
+    """
+    shown = ", ".join(services[:3])
+    if len(services) > 3:
+        shown += f" and {len(services) - 3} more"
+    found = set(results)
+    if found == {_ABSTRACT_SYNTAX_NOT_SUPPORTED}:
+        why = "it does not offer them (abstract syntax not supported)"
+    elif found == {_TRANSFER_SYNTAXES_NOT_SUPPORTED}:
+        why = ("it offers them in none of the transfer syntaxes proposed (transfer "
+               "syntaxes not supported)")
+    else:
+        why = "it does not offer them, or not in the transfer syntaxes proposed"
+    return (
+        f"{w.host}:{w.port} accepted the association but refused every service proposed "
+        f"({shown}): {why}"
+    )
+
+
+def no_final_response(w: Where, operation: str, arrived: int, seconds: float | None) -> str:
+    """Every expected instance arrived, but the final C-GET/C-MOVE response never did.
+
+    PS3.4 C.4.2.3 / C.4.3.3: the final response follows the last sub-operation; a PACS
+    that stops answering (``seconds`` is the DIMSE timeout) or drops the association
+    (``seconds`` None) before sending it failed, but nothing is missing.
+    """
+    how = (f"no answer for {seconds:g} s" if seconds is not None
+           else f"the connection to {w.host}:{w.port} was lost")
+    what = "the one instance" if arrived == 1 else f"all {arrived} instances"
+    return (
+        f"{what} arrived, but the PACS never sent the final {operation} response ({how}): "
+        "nothing is missing, but the PACS did not finish the request"
+    )
+
+
 def no_response(w: Where, seconds: float, operation: str) -> str:
     """A DIMSE response did not come within the DIMSE timeout."""
     return (

@@ -20,7 +20,7 @@ from pydicom.valuerep import PersonName
 from pynetdicom.presentation import build_context
 
 from viewer.core.dates import parse_date_range
-from viewer.core.errors import PeerError, UsageError
+from viewer.core.errors import NoAcceptedContextError, PeerError, UsageError
 from viewer.core.settings import NetworkSettings
 from viewer.net.connection import CancelToken, open_association
 from viewer.net.nodes import NodeRecord
@@ -216,9 +216,15 @@ def find_identifiers(
     """
     identifier = build_identifier(spec)
     model = FIND_MODELS[spec.model]
-    assoc = open_association(
-        node, local, [build_context(model, list(UNCOMPRESSED_SYNTAXES))], cancel=cancel
-    )
+    try:
+        assoc = open_association(
+            node, local, [build_context(model, list(UNCOMPRESSED_SYNTAXES))], cancel=cancel
+        )
+    except NoAcceptedContextError:
+        # PS3.8 9.3.3.2: it accepted the association, not this model's context. A plain
+        # PeerError: a retrieve's planning goes on without the answer.
+        raise PeerError(node.name, f"the PACS does not offer C-FIND in the {spec.model} "
+                        "root model; try --model patient or study") from None
     msg_id = 1
     timers: list[threading.Timer] = []
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import ipaddress
 import logging
 import queue
 import socket
@@ -67,6 +68,69 @@ def _addresses(host: str) -> set[str]:
     except OSError:
         LOGGER.warning("cannot resolve node host %s; it cannot send to us", host)
         return set()
+
+
+def plain_address(address: str) -> str:
+    """``address`` as a node's host resolves to: an IPv4-mapped IPv6 address as IPv4.
+
+    A socket bound to ``::`` (all addresses) also takes IPv4 connections, and reports
+    their peer as ``::ffff:a.b.c.d`` (RFC 4291 2.5.5.2, RFC 3493 3.7); a node
+    configured as ``a.b.c.d`` is that same peer.
+    """
+    try:
+        mapped = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped is not None:
+        return str(mapped.ipv4_mapped)
+    return address
+
+
+#: How long :meth:`StorageSCP.stop` lets an association's A-ABORT leave before it closes
+#: the connection (a DUL thread blocked reading the rest of a PDU sends it only then).
+ABORT_SEND_SECONDS = 1.0
+
+
+def _abort_associations(associations: list[Association]) -> None:
+    """Abort ``associations`` (PS3.8 7.3.1) and wait until their threads have ended.
+
+    An A-ABORT is queued for each; once it has left (or after
+    :data:`ABORT_SEND_SECONDS`) the connection is closed, so that neither a PACS that
+    never closes its end (PS3.8 9.2, Sta13 waits for it up to the ARTIM timeout) nor a
+    data set stalled mid-PDU holds the association's thread, which is not a daemon:
+    the process would not end while it ran.
+    """
+    for assoc in associations:
+        # Info only: a PACS that keeps an idle association open a while after a
+        # successful C-MOVE (Orthanc's DicomAssociationCloseDelay) loses nothing.
+        LOGGER.info("storage SCP stopping: aborting the association from AE %s at %s, "
+                    "still open", str(assoc.requestor.ae_title).strip(),
+                    plain_address(str(assoc.requestor.address)))
+        with contextlib.suppress(Exception):  # it may have ended meanwhile
+            assoc.abort(block=False)
+    deadline = time.monotonic() + ABORT_SEND_SECONDS
+    for assoc in associations:
+        dul = assoc.dul
+        while (dul.is_alive() and dul.state_machine.current_state not in ("Sta1", "Sta13")
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
+        raw = getattr(dul.socket, "socket", None)
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                raw.shutdown(socket.SHUT_RDWR)  # the DUL sees the close (Evt17): Sta1
+    for assoc in associations:
+        dul, end = assoc.dul, time.monotonic() + ABORT_SEND_SECONDS
+        while (dul.is_alive() and dul.state_machine.current_state != "Sta1"
+               and time.monotonic() < end):
+            time.sleep(0.01)
+        if dul.is_alive() and dul.state_machine.current_state != "Sta1":
+            # pynetdicom's kill() would wait for Sta1 without end.
+            LOGGER.warning("an aborted association from %s did not end",
+                           plain_address(str(assoc.requestor.address)))
+            continue
+        assoc.kill()
+        if assoc is not threading.current_thread():  # stopped from one of its handlers
+            assoc.join(timeout=ABORT_SEND_SECONDS)
 
 
 class Refusal(NamedTuple):
@@ -562,6 +626,7 @@ class StorageSCP:
         return server
 
     def _on_tls_refused(self, address: str, reason: str) -> None:
+        address = plain_address(address)
         self.tls_refused.append((address, reason))
         LOGGER.warning("refused a DICOM TLS connection from %s: %s", address, reason)
 
@@ -584,7 +649,7 @@ class StorageSCP:
         primitive = assoc.requestor.primitive
         calling = str(primitive.calling_ae_title).strip()
         called = str(primitive.called_ae_title).strip()
-        address = str(assoc.requestor.address)
+        address = plain_address(str(assoc.requestor.address))
         if (calling, address) not in self._pairs:
             self.refused.append(Refusal(calling, address, called, "node"))
             LOGGER.warning("refused association from AE %s at %s: not a configured node",
@@ -606,16 +671,23 @@ class StorageSCP:
 
     def _authorized(self, event: Any) -> bool:
         calling = str(event.assoc.requestor.ae_title).strip()
-        return (calling, str(event.assoc.requestor.address)) in self._pairs
+        return (calling, plain_address(str(event.assoc.requestor.address))) in self._pairs
 
     def stop(self) -> None:
-        """Stop listening, finish the associations and hand every file to the sink."""
+        """Stop listening, abort the associations still open and hand every file to the sink.
+
+        A PACS that failed its C-MOVE may keep its sub-association open for minutes; the
+        association's thread would keep the process from ending. Aborted (PS3.8 7.3.1),
+        it leaves complete instances to the sink and a data set cut off mid-way to be
+        dropped by the receiver, as any association that ends early.
+        """
         servers, self._servers = list(self._servers.values()), {}
         loops, self._loops = self._loops, []
         for loop in loops:
             loop.stop()
         for server in servers:
             server.server_close()
+        _abort_associations([a for s in servers for a in s.active_associations])
         self._ae = None
         self.receiver.close()
 

@@ -18,10 +18,16 @@ from pydicom.dataset import Dataset
 from pynetdicom import build_role, evt
 from pynetdicom.presentation import build_context
 
-from viewer.core.errors import CancelledError, PeerError
+from viewer.core.errors import CancelledError, NoAcceptedContextError, PeerError
 from viewer.core.settings import NetworkSettings
 from viewer.net import explain
-from viewer.net.connection import CancelToken, open_association, server_ssl_context, where
+from viewer.net.connection import (
+    CancelToken,
+    abort_waiting,
+    open_association,
+    server_ssl_context,
+    where,
+)
 from viewer.net.listener import ListenerFile, port_taken
 from viewer.net.nodes import NodeRecord
 from viewer.net.plan import (
@@ -80,8 +86,11 @@ def drive(
         timer: list[threading.Timer] = []
 
         def on_cancel(msg_id: int = msg_id, timer: list[threading.Timer] = timer) -> None:
+            # PS3.7 9.3.2.3 / 9.3.3.3: C-CANCEL; a PACS that ignores it loses the
+            # association after the grace period, and our wait for its next response
+            # ends with the abort, not the DIMSE timeout.
             assoc.send_c_cancel(msg_id, query_model=model)
-            t = threading.Timer(DEFAULT_POLICY.cancel_grace, assoc.abort)
+            t = threading.Timer(DEFAULT_POLICY.cancel_grace, abort_waiting, (assoc,))
             t.daemon = True
             timer.append(t)
             t.start()
@@ -102,9 +111,14 @@ def drive(
                     if progress.stopped:  # aborted after our C-CANCEL went unanswered
                         progress.message = progress.stopped
                         return
-                    if time.monotonic() - last >= node.dimse_timeout * 0.9:
-                        text = explain.no_response(w, node.dimse_timeout,
-                                                   f"C-{progress.method.upper()}")
+                    operation = f"C-{progress.method.upper()}"
+                    silent = time.monotonic() - last >= node.dimse_timeout * 0.9
+                    if _all_arrived(progress):
+                        text = explain.no_final_response(
+                            w, operation, progress.completed + progress.warning,
+                            node.dimse_timeout if silent else None)
+                    elif silent:
+                        text = explain.no_response(w, node.dimse_timeout, operation)
                     else:
                         text = explain.connection_lost(w, receiver.written, progress.expected)
                     raise PeerError(node.name, text)
@@ -160,6 +174,18 @@ def drive(
         progress.message = f"{progress.message}; {extra}" if progress.message else extra
 
 
+def _all_arrived(progress: RetrieveProgress) -> bool:
+    """Whether the PACS's last pending response counted every expected sub-operation done.
+
+    PS3.4 C.4.2.1.4 / C.4.3.1.3: pending responses carry the sub-operation counts; none
+    remaining, none failed and, with those already here, as many completed as expected
+    means only the final response is missing, not an instance.
+    """
+    done = progress.completed + progress.warning + progress.already_present
+    return (bool(progress.expected) and progress.remaining == 0 and not progress.failed
+            and done >= (progress.expected or 0))
+
+
 def not_imported_text(count: int) -> str:
     """What to add to a retrieve's message when the store refused received instances."""
     return (f"{count} received instance could not be imported" if count == 1
@@ -177,24 +203,30 @@ def run_get(node: NodeRecord, local: NetworkSettings, model_name: str,
     roles = [build_role(c, scp_role=True) for c in sorted({str(cx.abstract_syntax)
                                                           for cx in storage})]
     receiver = Receiver(incoming, sink)
-
-    assoc = open_association(node, local, contexts, ext_neg=roles, cancel=token,
-                             handlers=[(evt.EVT_C_STORE, receiver.handle_store)])
+    no_get = explain.context_refused(where(node, local, our_host), "C-GET", "use --method move")
     try:
-        accepted = {str(cx.abstract_syntax) for cx in assoc.accepted_contexts}
-        if model not in accepted:
-            raise NoGetError(explain.context_refused(
-                where(node, local, our_host), "C-GET", "use --method move"))
+        try:
+            assoc = open_association(node, local, contexts, ext_neg=roles, cancel=token,
+                                     handlers=[(evt.EVT_C_STORE, receiver.handle_store)])
+        except NoAcceptedContextError:
+            # PS3.8 9.3.3.2: the PACS refused the C-GET context and every storage one (a
+            # Q/R AE that serves FIND and MOVE only): auto goes on with C-MOVE.
+            raise NoGetError(no_get) from None
+        try:
+            accepted = {str(cx.abstract_syntax) for cx in assoc.accepted_contexts}
+            if model not in accepted:
+                raise NoGetError(no_get)
 
-        def responses(identifier: Dataset, msg_id: int
-                      ) -> Iterator[tuple[Dataset, Dataset | None]]:
-            return assoc.send_c_get(identifier, model, msg_id=msg_id)
+            def responses(identifier: Dataset, msg_id: int
+                          ) -> Iterator[tuple[Dataset, Dataset | None]]:
+                return assoc.send_c_get(identifier, model, msg_id=msg_id)
 
-        yield from drive(node, local, assoc, responses, model, identifiers, receiver, token,
-                          progress, our_host)
+            yield from drive(node, local, assoc, responses, model, identifiers, receiver,
+                              token, progress, our_host)
+        finally:
+            if assoc.is_established:
+                assoc.release()
     finally:
-        if assoc.is_established:
-            assoc.release()
         receiver.close()
 
 
@@ -327,15 +359,18 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
         if claim is None:
             own, shared, server = False, True, None
     receiver = server.receiver if server is not None else Receiver(incoming, sink)
+    no_move = explain.context_refused(where(node, local, our_host), "C-MOVE",
+                                      "it offers neither C-GET nor C-MOVE for this model")
     try:
-        assoc = open_association(node, local,
-                                 [build_context(model, list(UNCOMPRESSED_SYNTAXES))],
-                                 cancel=token)
+        try:
+            assoc = open_association(node, local,
+                                     [build_context(model, list(UNCOMPRESSED_SYNTAXES))],
+                                     cancel=token)
+        except NoAcceptedContextError:
+            raise PeerError(node.name, no_move) from None  # PS3.8 9.3.3.2
         try:
             if not assoc.accepted_contexts:
-                raise PeerError(node.name, explain.context_refused(
-                    where(node, local, our_host), "C-MOVE",
-                    "it offers neither C-GET nor C-MOVE for this model"))
+                raise PeerError(node.name, no_move)
             destination = node.calling_aet or local.ae_title
 
             def responses(identifier: Dataset, msg_id: int
