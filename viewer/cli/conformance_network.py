@@ -373,7 +373,11 @@ def storage_ae(f: Facts) -> list[Section]:
             "**Accepted Presentation Contexts.** Verification with the transfer syntaxes "
             "below, and every Storage SOP Class of 3.2.2.1 with each of the storage transfer "
             "syntaxes; the table shows the first storage class, the others are accepted "
-            "identically. The SCP role only; SCP/SCU Role Selection is not needed.\n\n"
+            "identically. From a configured node, any other abstract syntax that is a "
+            "private UID (such as Siemens CSA Non-Image, 1.3.12.2.1107.5.9.1) or names no "
+            "other DICOM service is accepted as a Storage SOP Class too, with the same "
+            "transfer syntaxes (with one object's context refused, a PACS fails a whole C-MOVE). "
+            "The SCP role only; SCP/SCU Role Selection is not needed.\n\n"
             + _context_table(accepted)
             + "\n\nStorage transfer syntaxes (every Storage SOP Class):\n\n"
             + ts_table

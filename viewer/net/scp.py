@@ -25,7 +25,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, cast
 
-from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pydicom.uid import UID
+from pynetdicom import AE, AllStoragePresentationContexts, evt, sop_class
 from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext, build_context
 from pynetdicom.transport import RequestHandler, ThreadedAssociationServer
@@ -60,6 +61,13 @@ LOGGER = logging.getLogger(__name__)
 
 # PS3.4 B.5: every storage SOP class pynetdicom knows, accepted in the SCP role.
 SCP_STORAGE_CLASSES = tuple(str(cx.abstract_syntax) for cx in AllStoragePresentationContexts)
+
+
+def _storage_like(uid: str) -> bool:
+    """Whether an abstract syntax not in :data:`SCP_STORAGE_CLASSES` is taken as storage:
+    a private UID, or one pynetdicom knows as no other service (PS3.4 B.5)."""
+    name = UID(uid)
+    return name.is_private or not name.keyword or not hasattr(sop_class, name.keyword)
 
 
 def _addresses(host: str) -> set[str]:
@@ -662,6 +670,28 @@ class StorageSCP:
                            "AE %s", calling, address, called, self.local.ae_title)
             # PS3.8 9.3.4: rejected-permanent, service-user, called AE title not recognised.
             self._reject(assoc, 0x07)
+        else:
+            self._support_unlisted_storage(assoc, primitive)
+
+    def _support_unlisted_storage(self, assoc: Any, primitive: Any) -> None:
+        """Accept, from a configured node, storage SOP classes pynetdicom does not list.
+
+        A Siemens MR study holds CSA Non-Image objects (private class 1.3.12.2.1107.5.9.1),
+        and a class newer than pynetdicom's list may come from any modality. With their
+        contexts refused, a PACS fails the whole C-MOVE, the standard images with them.
+        Any abstract syntax that is private, or that pynetdicom does not know as another
+        service, is taken as storage (PS3.4 B.5; as pynetdicom's unrestricted storage
+        service and dcmtk's storescp --promiscuous do), for this association only.
+        """
+        known = {str(cx.abstract_syntax) for cx in assoc.acceptor.supported_contexts}
+        extra = []
+        for proposed in primitive.presentation_context_definition_list:
+            uid = str(proposed.abstract_syntax)
+            if uid not in known and _storage_like(uid):
+                known.add(uid)
+                extra.append(build_context(uid, list(self._syntaxes)))
+        if extra:
+            assoc.acceptor.supported_contexts = [*assoc.acceptor.supported_contexts, *extra]
 
     @staticmethod
     def _reject(assoc: Any, diagnostic: int) -> None:
