@@ -7,7 +7,10 @@ The functions take plain values, so each case is tested without a network.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from pydicom.uid import UID
 
 from viewer.net.nodes import format_address
 
@@ -220,6 +223,27 @@ def move_never_connected(w: Where) -> str:
         f"the PACS never connected back to AE {w.our_aet}: it does not know AE {w.our_aet} "
         f"or has another address for it. Register AE {w.our_aet}, host {w.our_host}, "
         f"{w.our_port_text} on the PACS (and let that port through the firewall), or use C-GET"
+    )
+
+
+def move_contexts_refused(w: Where, completed: int,
+                          refused: Sequence[tuple[str, str, tuple[str, ...], int]]) -> str:
+    """The PACS connected back for a C-MOVE, some instances failed, and it had proposed
+    presentation contexts our storage SCP does not accept (PS3.8 9.3.3.2)."""
+    parts = []
+    for _calling, sop_class, syntaxes, result in refused[:3]:
+        name = UID(sop_class).name
+        if result == 4:  # transfer syntaxes not supported
+            encodings = ", ".join(UID(t).name for t in syntaxes) or "no transfer syntax"
+            parts.append(f"{name} in {encodings}")
+        else:
+            parts.append(f"{name} (not a storage SOP class Lightbox takes)")
+    more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+    return (
+        f"the PACS connected back to AE {w.our_aet} but could not send some instances "
+        f"({_instances(completed)} arrived): it offered {'; '.join(parts)}{more}, which "
+        "Lightbox does not accept, and did not send them otherwise. Have the PACS convert "
+        "them to a transfer syntax Lightbox accepts (the conformance statement lists them)"
     )
 
 

@@ -141,6 +141,29 @@ def _abort_associations(associations: list[Association]) -> None:
             assoc.join(timeout=ABORT_SEND_SECONDS)
 
 
+class RefusedContext(NamedTuple):
+    """A presentation context our storage SCP refused (PS3.8 9.3.3.2): instances of that
+    SOP class in those transfer syntaxes cannot come, unless the sender converts them.
+
+    Attributes
+    ----------
+    calling : str
+        The requestor's calling AE title.
+    sop_class : str
+        The abstract syntax proposed.
+    transfer_syntaxes : tuple of str
+        The transfer syntaxes proposed for it.
+    result : int
+        PS3.8 9.3.3.2: 3, abstract syntax not supported; 4, transfer syntaxes not
+        supported.
+    """
+
+    calling: str
+    sop_class: str
+    transfer_syntaxes: tuple[str, ...]
+    result: int
+
+
 class Refusal(NamedTuple):
     """An association our storage SCP turned away, for the log and a C-MOVE's explanation.
 
@@ -523,6 +546,7 @@ class StorageSCP:
         self._ae: AE | None = None
         self._pairs: frozenset[tuple[str, str]] = frozenset()
         self.refused: list[Refusal] = []  # associations turned away, oldest first
+        self.refused_contexts: list[RefusedContext] = []  # contexts refused, each once
         self.tls_refused: list[tuple[str, str]] = []  # (address, reason) failed handshakes
         # Connections accepted (past their TLS handshake), to tell "never called back".
         self.connections = 0
@@ -611,6 +635,7 @@ class StorageSCP:
         handlers = [
             (evt.EVT_CONN_OPEN, self._on_connection),
             (evt.EVT_REQUESTED, self._on_requested),
+            (evt.EVT_ACCEPTED, self._on_accepted_contexts),
             (evt.EVT_C_STORE, self.receiver.handle_store),
         ]
         try:
@@ -672,6 +697,25 @@ class StorageSCP:
             self._reject(assoc, 0x07)
         else:
             self._support_unlisted_storage(assoc, primitive)
+
+    def _on_accepted_contexts(self, event: Any) -> None:
+        """Note the contexts we refused (PS3.8 9.3.3.2): a sender that cannot convert
+        those instances fails to send them, and the C-MOVE it serves says why."""
+        assoc = event.assoc
+        if not assoc.is_acceptor:
+            return
+        calling = str(assoc.requestor.ae_title).strip()
+        for cx in assoc.rejected_contexts:
+            refused = RefusedContext(calling, str(cx.abstract_syntax),
+                                     tuple(str(t) for t in cx.transfer_syntax),
+                                     int(cx.result or 0))
+            if refused in self.refused_contexts:
+                continue
+            self.refused_contexts.append(refused)
+            LOGGER.info("AE %s proposed %s in %s, which this storage SCP does not accept",
+                        calling, UID(refused.sop_class).name,
+                        ", ".join(UID(t).name for t in refused.transfer_syntaxes)
+                        or "no transfer syntax")
 
     def _support_unlisted_storage(self, assoc: Any, primitive: Any) -> None:
         """Accept, from a configured node, storage SOP classes pynetdicom does not list.

@@ -381,6 +381,7 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
             calls = server.connections if server is not None else 0
             handshakes = len(server.tls_refused) if server is not None else 0
             turned_away = len(server.refused) if server is not None else 0
+            unsent = len(server.refused_contexts) if server is not None else 0
             yield from drive(node, local, assoc, responses, model, identifiers,
                               receiver, token, progress, our_host)
             failed = progress.status not in (0x0000, WARNING, CANCELLED, None)
@@ -394,6 +395,12 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
                     where(node, local, our_host), node.name, *refusals[-1])
                 return MoveOutcome(called_back=False, shared=shared)
             never = server is None or server.connections == calls
+            unsendable = server.refused_contexts[unsent:] if server is not None else []
+            if unsendable and (failed or progress.failed):
+                # It connected back, and had instances our SCP accepts no context for.
+                progress.message = explain.move_contexts_refused(
+                    where(node, local, our_host), progress.completed, unsendable)
+                return MoveOutcome(called_back=True, shared=shared)
             if failed and progress.completed == 0 and never and (
                     progress.status != MOVE_DESTINATION_UNKNOWN):
                 w = where(node, local, our_host)
