@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from viewer.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
+from viewer.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
 from viewer.cli.home import cli_home
 from viewer.core.dates import parse_date_range
 from viewer.core.errors import CancelledError, LightboxError, PeerError, UsageError
@@ -35,7 +35,7 @@ from viewer.net.echo import echo
 from viewer.net.listener import HomeListener, ListenerFile
 from viewer.net.nodes import RETRIEVE_METHODS, NodeBook, NodeRecord, parse_address
 from viewer.net.plan import study_expectation
-from viewer.net.query import LEVELS, QuerySpec, find
+from viewer.net.query import LEVELS, QuerySpec, TruncatedQueryError, find
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve
 from viewer.net.sinks import BatchSink, CountingSink, ReceivedInstance
 from viewer.store.study_store import StudyStore
@@ -284,15 +284,29 @@ def run_query(args: argparse.Namespace) -> int:
     ).validated()
     token = CancelToken()
     results = []
+    truncated: TruncatedQueryError | None = None
     with _interruptible(token):
-        for match in find(node, local, spec, token):
-            if args.json:
-                results.append(match)
-            else:
-                print(_query_line(args.level, match))
+        try:
+            for match in find(node, local, spec, token):
+                if args.json:
+                    results.append(match)
+                else:
+                    print(_query_line(args.level, match))
+        except TruncatedQueryError as exc:
+            # PS3.4 C.4.1.1.4: the PACS ended with Cancel we never sent (a result limit).
+            # What came is shown, then said to be part of the matches only.
+            truncated = exc
     if args.json:
-        json.dump(results, sys.stdout, indent=2, ensure_ascii=False)
+        # A complete list stays the plain array; a cut one says so in the output itself,
+        # so a script reading only stdout cannot take it for every match.
+        output: object = results if truncated is None else {
+            "truncated": True, "count": len(results), "message": truncated.problem,
+            "results": results}
+        json.dump(output, sys.stdout, indent=2, ensure_ascii=False)
         print()
+    if truncated is not None:
+        print(f"lightbox: {truncated}", file=sys.stderr)
+        return EXIT_FAILED
     if token.cancelled:
         # What arrived is printed, but it may not be every match: not a success.
         print("lightbox: interrupted", file=sys.stderr)

@@ -217,6 +217,20 @@ def connection_lost(w: Where, received: int, expected: int | None) -> str:
     )
 
 
+def query_truncated(count: int) -> str:
+    """The PACS ended a C-FIND with Cancel (0xFE00) that we did not ask for.
+
+    PS3.4 C.4.1.1.4: Cancel is the answer to a C-CANCEL only; a PACS that caps its
+    results (Orthanc's ``LimitFindResults``) ends that way, so the matches that
+    arrived are not all there are.
+    """
+    results = "1 result" if count == 1 else f"{count} results"
+    return (
+        f"the PACS stopped after {results} (it may limit query results): the list is "
+        "incomplete; narrow the query"
+    )
+
+
 def move_never_connected(w: Where) -> str:
     """A C-MOVE failed and the PACS never opened an association to our storage SCP."""
     return (

@@ -24,7 +24,7 @@ from viewer.net.policy import (
     GET_UNCOMPRESSED_SYNTAXES,
     MAX_PRESENTATION_CONTEXTS,
 )
-from viewer.net.query import QuerySpec, find, find_identifiers
+from viewer.net.query import QuerySpec, TruncatedQueryError, find, find_identifiers
 
 AlreadyHave = Callable[[Iterable[str]], set[str]]
 
@@ -147,6 +147,12 @@ def inventory(node: NodeRecord, local: NetworkSettings, request: RetrieveRequest
 
     Series are found at SERIES level first, then each series at IMAGE level, following
     the hierarchical rule (PS3.4 C.4.1.3.1: one value for every key above the level).
+
+    Raises
+    ------
+    TruncatedQueryError
+        The PACS cut one of these C-FINDs short (PS3.4 C.4.1.1.4: Cancel without our
+        C-CANCEL): a partial list is no inventory, so none is returned.
     """
     series = list(request.series_uids)
     model = request.model
@@ -245,16 +251,30 @@ class Plan:
         # Whether a C-FIND at the request's own level matched anything; None: not asked,
         # or the PACS would not say.
         self.found: bool | None = None
+        # The PACS cut a planning C-FIND short (a result limit): what it listed, or the
+        # count it gave, is not the request's.
+        self.truncated = False
         self._asked = False
 
     def items(self) -> list[InventoryItem] | None:
-        """The image-level inventory, or None if the PACS will not give it."""
+        """The image-level inventory, or None if the PACS will not give it in full.
+
+        A list the PACS cut short (PS3.4 C.4.1.1.4: Cancel without our C-CANCEL) counts
+        as none: the retrieve then asks for the request itself (PS3.4 C.4.2.2.1, the
+        study or series without an instance list) and takes the PACS's count, instead
+        of fetching and expecting only what the partial list named.
+        """
         if not self._asked:
             self._asked = True
             try:
                 self.listed = inventory(self.node, self.local, self.request, self.token)
             except PeerUnreachableError:
                 raise  # the retrieve could not reach it either: say so now, not twice
+            except TruncatedQueryError:
+                if self.token.cancelled:
+                    raise
+                self.truncated = True
+                self.listed = None
             except PeerError:
                 if self.token.cancelled:
                     raise
@@ -267,7 +287,8 @@ class Plan:
 
         Sets :attr:`found` from the answer at the request's level. With ``classes``
         False (a C-MOVE, whose storage SCP takes any class) a series request is only
-        asked at series level.
+        asked at series level. An answer the PACS cut short (PS3.4 C.4.1.1.4) gives no
+        count: the sum of some series is not the request's.
         """
         r = self.request
         if r.sop_uids:
@@ -301,6 +322,13 @@ class Plan:
                 counts = [s.get("NumberOfSeriesRelatedInstances") for s in series]
         except PeerUnreachableError:
             raise  # the retrieve could not reach it either: say so now, not twice
+        except TruncatedQueryError as exc:
+            if self.token.cancelled:
+                raise
+            self.truncated = True
+            if exc.count:
+                self.found = True  # some of it matched, which is all `found` says
+            return None
         except PeerError:
             if self.token.cancelled:
                 raise
@@ -331,6 +359,11 @@ class Plan:
             # Every answer is read: leaving the C-FIND mid-way would release the
             # association while the PACS is still answering.
             matches = sum(1 for _ in find_identifiers(self.node, self.local, spec, self.token))
+        except TruncatedQueryError as exc:
+            # Cut short (PS3.4 C.4.1.1.4), but what came matched: it has something.
+            matches = exc.count
+            if not matches:
+                return None
         except (CancelledError, PeerError, UsageError):
             return None  # cancelled, the PACS would not answer, or a key is not a UID
         if self.token.cancelled:

@@ -22,6 +22,7 @@ from pynetdicom.presentation import build_context
 from viewer.core.dates import parse_date_range
 from viewer.core.errors import NoAcceptedContextError, PeerError, UsageError
 from viewer.core.settings import NetworkSettings
+from viewer.net import explain
 from viewer.net.connection import CancelToken, open_association
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import (
@@ -41,6 +42,27 @@ _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 PENDING = (0xFF00, 0xFF01)
 SUCCESS = 0x0000
 CANCELLED = 0xFE00
+
+
+class TruncatedQueryError(PeerError):
+    """The PACS ended a C-FIND with Cancel (0xFE00) that we never asked for.
+
+    PS3.4 C.4.1.1.4 / C.4.1.2.3: Cancel is the answer to a C-CANCEL request, so without
+    ours the PACS stopped answering before the end (Orthanc does so past its
+    ``LimitFindResults`` / ``LimitFindInstances``). Raised once every match that arrived
+    has been yielded: a caller has them, and knows the list is incomplete.
+
+    Parameters
+    ----------
+    peer, problem : str
+        As for :class:`PeerError`.
+    count : int
+        How many matches arrived (and were yielded) before the PACS stopped.
+    """
+
+    def __init__(self, peer: str, problem: str, count: int) -> None:
+        super().__init__(peer, problem)
+        self.count = count
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +213,10 @@ def find(
 
     Raises
     ------
+    TruncatedQueryError
+        After the last match that arrived: the PACS ended the C-FIND with Cancel
+        (0xFE00) although we sent no C-CANCEL, so the matches are not all there
+        (PS3.4 C.4.1.1.4; a PACS that caps its results).
     PeerError
         Association failure, a failure status, or the PACS stopped answering.
     CancelledError
@@ -226,6 +252,7 @@ def find_identifiers(
         raise PeerError(node.name, f"the PACS does not offer C-FIND in the {spec.model} "
                         "root model; try --model patient or study") from None
     msg_id = 1
+    matches = 0
     timers: list[threading.Timer] = []
 
     def abort() -> None:
@@ -261,10 +288,19 @@ def find_identifiers(
             code = int(status.Status)
             if code in PENDING:
                 if ident is not None:
+                    matches += 1
                     yield ident
                 continue
-            if code in (SUCCESS, CANCELLED):
+            if code == SUCCESS:
                 return
+            if code == CANCELLED:
+                if cancel is not None and cancel.cancelled:
+                    return  # the answer to our C-CANCEL (PS3.7 9.3.2.3)
+                # PS3.4 C.4.1.1.4: Cancel answers only a C-CANCEL. Without ours, the PACS
+                # cut the list short (a result limit); ending quietly made a query, and
+                # a retrieve planned from it, take part of a study for all of it.
+                raise TruncatedQueryError(node.name, explain.query_truncated(matches),
+                                          matches)
             comment = str(status.get("ErrorComment", "")).strip()
             raise PeerError(
                 node.name,

@@ -128,6 +128,8 @@ def retrieve(
             and held(request.study_uid, request.series_uids) == 0)
         if not first:
             # Only what is missing: the PACS lists the instances first (PS3.4 C.4.1).
+            # None when it will not list them all (refused, or cut short by a result
+            # limit): the request itself is then fetched, and the PACS's counts expected.
             items = plan.items()
         elif chosen != "move" or request.sop_uids:
             # A first retrieve: one study-level answer gives the SOP classes and the
