@@ -18,10 +18,12 @@ from tests.support.peers import (
     start_dcmqrscp,
     start_orthanc,
     store_files,
+    study_uid,
     write_peer_studies,
 )
 from viewer.core.settings import NetworkSettings
 from viewer.net.nodes import NodeRecord
+from viewer.net.retrieve import RetrieveRequest, retrieve
 from viewer.net.sinks import ReceivedInstance
 
 OUR_AET = "LIGHTBOX"
@@ -119,3 +121,19 @@ class FolderSink:
 @pytest.fixture
 def sink(tmp_path: Path) -> FolderSink:
     return FolderSink(tmp_path / "received")
+
+
+def move_from_another_address(orthanc: PeerProcess, local: NetworkSettings,
+                              sink: FolderSink, incoming: Path) -> str:
+    """A C-MOVE from Orthanc reached at 127.0.0.2, which connects back from 127.0.0.1 (a
+    multi-homed PACS, or one behind NAT): refused, and the advice names the address the
+    node can be given. The retrieve's message."""
+    node = node_for(orthanc, host="127.0.0.2")
+    last = list(retrieve(node, local, RetrieveRequest(study_uid("doe")), sink, incoming,
+                         method="move"))[-1]
+    assert not last.ok and not sink.files
+    assert last.message.startswith(
+        "the PACS connected back from 127.0.0.1, but node orthanc is at 127.0.0.2, so it "
+        "was refused: give the node the address the PACS sends from (lightbox node edit "
+        f"orthanc --address {orthanc.aet}@127.0.0.1:{orthanc.port})")
+    return last.message

@@ -9,7 +9,7 @@ from pynetdicom.presentation import build_context
 
 from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
-from viewer.net.connection import CancelToken, open_association
+from viewer.net.connection import CancelToken, abort_waiting, open_association
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import UNCOMPRESSED_SYNTAXES, VERIFICATION
 
@@ -58,13 +58,8 @@ def echo(node: NodeRecord, local: NetworkSettings, cancel: CancelToken | None = 
     )
     opened = time.perf_counter()
 
-    def abort() -> None:
-        assoc.abort()
-        # pynetdicom's wait for the response lasts the whole DIMSE timeout, abort or not:
-        # an empty message ends it now (what it returns when that timeout expires).
-        assoc.dimse.msg_queue.put((None, None))
-
-    unregister = cancel.on_cancel(abort) if cancel is not None else None
+    unregister = (cancel.on_cancel(lambda: abort_waiting(assoc)) if cancel is not None
+                  else None)
     try:
         status = assoc.send_c_echo()
         done = time.perf_counter()

@@ -23,7 +23,7 @@ from viewer.core.dates import parse_date_range
 from viewer.core.errors import NoAcceptedContextError, PeerError, UsageError
 from viewer.core.settings import NetworkSettings
 from viewer.net import explain
-from viewer.net.connection import CancelToken, open_association
+from viewer.net.connection import CancelToken, abort_waiting, open_association
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import (
     DEFAULT_POLICY,
@@ -255,18 +255,12 @@ def find_identifiers(
     matches = 0
     timers: list[threading.Timer] = []
 
-    def abort() -> None:
-        assoc.abort()
-        # pynetdicom's wait for the next response lasts the whole DIMSE timeout, abort or
-        # not: an empty message ends it now (what it returns when that timeout expires).
-        assoc.dimse.msg_queue.put((None, None))
-
     def on_cancel() -> None:
         # PS3.7 9.3.2.3: C-CANCEL; a PACS that goes on (or stays silent) past the grace
         # period loses the association: a query that hung on a stalled PACS ignored
         # Ctrl-C until its answer came, 20 s, and a second one waited out the release.
         assoc.send_c_cancel(msg_id, query_model=model)
-        timer = threading.Timer(DEFAULT_POLICY.cancel_grace, abort)
+        timer = threading.Timer(DEFAULT_POLICY.cancel_grace, abort_waiting, (assoc,))
         timer.daemon = True
         timers.append(timer)
         timer.start()
