@@ -140,3 +140,20 @@ def test_a_received_copy_never_replaces_what_an_import_stored_meanwhile(
     originals = {str(pydicom.dcmread(p).SOPInstanceUID): p.read_bytes() for p in first_disc}
     assert _bytes(first) == originals
     assert first.check() == []
+
+
+def test_the_same_instances_filed_under_another_series_are_a_conflict(
+        stores: tuple[StudyStore, StudyStore], first_disc: list[Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Same SOP Instance UIDs in another series: their files go elsewhere in the store, so
+    # only the rows say the instances are stored already.
+    series = generate_uid()
+
+    def other_series(ds: pydicom.Dataset) -> None:
+        ds.SeriesInstanceUID = series
+
+    moved = _rewritten(first_disc, tmp_path / "other-series", other_series)
+    _, second = _race(stores, first_disc, moved, monkeypatch)
+    assert len(second.conflicts) == SLICES
+    assert all("already stored with different content" in p.reason for p in second.conflicts)
+    assert not any(series in str(p) for p in (stores[0].home / "files").rglob("*"))
