@@ -12,7 +12,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pynetdicom.presentation import PresentationContext, build_context
+from pynetdicom.presentation import (
+    AllStoragePresentationContexts,
+    PresentationContext,
+    StoragePresentationContexts,
+    build_context,
+)
 
 from viewer.core.errors import CancelledError, PeerError, PeerUnreachableError, UsageError
 from viewer.core.settings import NetworkSettings
@@ -217,26 +222,58 @@ def identifiers(request: RetrieveRequest, missing: list[InventoryItem] | None
     return out
 
 
-def storage_contexts(sop_classes: Iterable[str], compressed_only: bool = False
+def proposed_classes(sop_classes: Iterable[str]) -> list[str]:
+    """The storage classes a C-GET proposes for ``sop_classes``: those given, or the
+    common set when the PACS did not say (PS3.4 B.5), within one association's budget."""
+    classes = sorted({c for c in sop_classes if c}) or list(COMMON_STORAGE_CLASSES)
+    return classes[:MAX_PRESENTATION_CONTEXTS - 1]  # one context carries the GET model
+
+
+def storage_contexts(sop_classes: Iterable[str], again: Iterable[str] = ()
                      ) -> list[PresentationContext]:
     """Storage contexts for C-GET within the 128-context limit (PS3.8 9.3.2.2).
 
     The given classes (or the common set when the PACS did not say) each get one
     context with the uncompressed syntaxes and, as the budget allows, one context per
-    compressed syntax, so the PACS can send each instance as stored. With
-    ``compressed_only`` the uncompressed context is left out (second pass for a PACS
-    that sends every instance of a class on its first accepted context).
+    compressed syntax, so the PACS can send each instance as stored. Classes in
+    ``again`` had an uncompressed context on an earlier association: they get the
+    compressed ones alone (the pass for a PACS that sends every instance of a class on
+    the first context it accepted for that class).
     """
-    classes = sorted({c for c in sop_classes if c}) or list(COMMON_STORAGE_CLASSES)
-    room = MAX_PRESENTATION_CONTEXTS - 1  # one context carries the GET model
-    classes = classes[:room]
-    per_class = min(len(GET_COMPRESSED_SYNTAXES) + (0 if compressed_only else 1),
-                    room // len(classes))
-    contexts = [] if compressed_only else [
-        build_context(c, list(GET_UNCOMPRESSED_SYNTAXES)) for c in classes]
-    for syntax in GET_COMPRESSED_SYNTAXES[: per_class - (0 if compressed_only else 1)]:
+    classes = proposed_classes(sop_classes)
+    repeated = set(again)
+    fresh = [c for c in classes if c not in repeated]
+    room = MAX_PRESENTATION_CONTEXTS - 1 - len(fresh)
+    compressed = min(len(GET_COMPRESSED_SYNTAXES), room // len(classes))
+    contexts = [build_context(c, list(GET_UNCOMPRESSED_SYNTAXES)) for c in fresh]
+    for syntax in GET_COMPRESSED_SYNTAXES[:compressed]:
         contexts.extend(build_context(c, syntax) for c in classes)
     return contexts
+
+
+def with_uncompressed(contexts: Iterable[PresentationContext]) -> set[str]:
+    """The classes that ``contexts`` offer uncompressed."""
+    return {str(cx.abstract_syntax) for cx in contexts
+            if GET_UNCOMPRESSED_SYNTAXES[0] in cx.transfer_syntax}
+
+
+# Every storage class pynetdicom knows, those in current use first (retired ones after).
+_STORAGE_CLASSES = tuple(dict.fromkeys(
+    str(cx.abstract_syntax) for cx in (*StoragePresentationContexts,
+                                        *AllStoragePresentationContexts)))
+
+
+def other_storage_classes(offered: Iterable[str]) -> list[str]:
+    """Storage classes not yet proposed, as many as one C-GET association carries.
+
+    For instances still missing whose classes the PACS will not say (dcmtk's dcmqrscp
+    answers neither SOP Classes in Study nor SOP Class UID). A C-GET sub-operation for a
+    class without an accepted context fails (PS3.4 C.4.3), so these get associations of
+    their own (strategy (c) for PS3.8 9.3.2.2's limit: at most 127 storage contexts next
+    to the GET model's), uncompressed.
+    """
+    done = set(offered)
+    return [c for c in _STORAGE_CLASSES if c not in done][:MAX_PRESENTATION_CONTEXTS - 1]
 
 
 class Plan:

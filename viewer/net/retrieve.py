@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from pynetdicom.presentation import PresentationContext
+
 from viewer.core.errors import CancelledError, PeerError, UsageError
 from viewer.core.settings import NetworkSettings
 from viewer.net import explain
@@ -34,7 +36,10 @@ from viewer.net.plan import (
     RetrieveRequest,
     identifiers,
     inventory,
+    other_storage_classes,
+    proposed_classes,
     storage_contexts,
+    with_uncompressed,
 )
 from viewer.net.scp import StorageSCP
 from viewer.net.sinks import CountingSink, Sink
@@ -187,12 +192,17 @@ def retrieve(
 
     # Passes: the preferred encoding first, then the other one for what is still missing
     # (PACS built on dcmtk send every instance of a SOP class on the first context
-    # accepted for it, so a series mixing encodings needs two associations).
-    plans = {"get": [("get", False), ("get", True)], "move": [("move", False), ("move", True)]}
+    # accepted for it, so a series mixing encodings needs two associations); for C-GET,
+    # then the storage classes not yet proposed, when the PACS will not say which
+    # classes the missing instances have.
+    plans = {"get": [("get", _FIRST), ("get", _ALTERNATE), ("get", _OTHER_CLASSES),
+                     ("get", _OTHER_CLASSES)],
+             "move": [("move", _FIRST), ("move", _ALTERNATE)]}
     sequence = plans["get"] + plans["move"] if chosen == "auto" else plans[chosen]
     get_offered = True
+    offered: set[str] = set()  # storage classes a C-GET pass proposed uncompressed
     shared_used = False  # C-MOVE into another process's listener (it cannot prefer)
-    for step, (kind, alternate) in enumerate(sequence):
+    for step, (kind, phase) in enumerate(sequence):
         if kind == "get" and not get_offered:
             continue
         if step > 0 and plan.todo is None and not _stopped(token) and (
@@ -209,23 +219,28 @@ def retrieve(
                 break
             if left is None and (progress.completed or progress.received):
                 break
-            if alternate and (left is None or (
+            if phase != _FIRST and (left is None or (
                     kind == "move" and (scp is not None or shared_used))):
                 continue
+        storage: list[PresentationContext] = []
+        if kind == "get":
+            storage = _get_contexts(phase, left, plan.classes, offered)
+            if not storage:
+                continue
+            offered |= with_uncompressed(storage)
+        if step > 0:
             _reset_for_pass(progress)
         whole = left is None or len(left) == len(plan.listed or [])
         requests = identifiers(request, None if whole else left)
-        classes = {i.sop_class_uid for i in left} if left else plan.classes
         progress.method = kind
         try:
             if kind == "get":
-                yield from run_get(node, local, request.model, requests, classes,
-                                    counting_sink, incoming, token, progress, our_host,
-                                    alternate)
+                yield from run_get(node, local, request.model, requests, storage,
+                                    counting_sink, incoming, token, progress, our_host)
             else:
                 outcome = yield from run_move(
                     node, local, request.model, requests, counting_sink, incoming, token,
-                    progress, scp, our_host, alternate, listener, claims)
+                    progress, scp, our_host, phase == _ALTERNATE, listener, claims)
                 shared_used = shared_used or outcome.shared
                 if outcome.shared and already_have is not None:
                     if plan.todo is None:  # a first retrieve: what should have come
@@ -236,9 +251,12 @@ def retrieve(
                 if not outcome.called_back:
                     break  # a second pass would fail the same way
         except NoGetError as exc:
-            if chosen == "get":
+            if chosen == "get" and phase == _FIRST:
                 raise PeerError(node.name, str(exc)) from None
-            get_offered = False  # auto: C-MOVE next
+            # auto: C-MOVE next. After a first pass, a PACS that accepts none of a later
+            # pass's contexts has nothing more to send by C-GET: what is missing is said
+            # at the end, as for any pass that fetched nothing.
+            get_offered = False
         except (CancelledError, PeerError):
             # Whatever fails once we sent C-CANCEL (or before we could) is the cancel.
             if not _stopped(token):
@@ -271,6 +289,30 @@ def retrieve(
             progress.message += f"; {not_imported_text(progress.not_imported)}"
     _finish(node, local, progress, left, our_host)
     yield progress.snapshot()
+
+
+# The passes of a retrieve (see the loop in :func:`retrieve`).
+_FIRST, _ALTERNATE, _OTHER_CLASSES = "first", "alternate", "other classes"
+
+
+def _get_contexts(phase: str, left: list[InventoryItem] | None, listed: set[str],
+                  offered: set[str]) -> list[PresentationContext]:
+    """The storage contexts of a C-GET pass; none if the pass has nothing to ask for.
+
+    ``left`` is what is still missing (None before anything is, or when the PACS will
+    not list it), ``listed`` the classes the PACS said the request has, ``offered`` the
+    classes earlier passes proposed uncompressed.
+    """
+    if phase == _FIRST:
+        return storage_contexts(listed)
+    unknown = left is not None and any(not i.sop_class_uid for i in left)
+    if phase == _OTHER_CLASSES:
+        return storage_contexts(other_storage_classes(offered)) if unknown else []
+    classes = {i.sop_class_uid for i in left or ()} - {""}
+    if unknown or not classes:
+        classes |= set(proposed_classes(listed))
+    # A class the first pass did not propose gets its uncompressed context now.
+    return storage_contexts(classes, again=offered)
 
 
 def _stopped(token: CancelToken) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 from pynetdicom import build_role, evt
-from pynetdicom.presentation import build_context
+from pynetdicom.presentation import PresentationContext, build_context
 
 from viewer.core.errors import CancelledError, NoAcceptedContextError, PeerError
 from viewer.core.settings import NetworkSettings
@@ -36,7 +36,6 @@ from viewer.net.plan import (
     PENDING,
     WARNING,
     RetrieveProgress,
-    storage_contexts,
 )
 from viewer.net.policy import (
     DEFAULT_POLICY,
@@ -193,11 +192,11 @@ def not_imported_text(count: int) -> str:
 
 
 def run_get(node: NodeRecord, local: NetworkSettings, model_name: str,
-             identifiers: list[Dataset], classes: set[str], sink: Sink, incoming: Path,
-             token: CancelToken, progress: RetrieveProgress, our_host: str,
-             compressed_only: bool = False) -> Iterator[RetrieveProgress]:
+             identifiers: list[Dataset], storage: list[PresentationContext], sink: Sink,
+             incoming: Path, token: CancelToken, progress: RetrieveProgress, our_host: str
+             ) -> Iterator[RetrieveProgress]:
+    """One C-GET association proposing ``storage`` (:func:`viewer.net.plan.storage_contexts`)."""
     model = GET_MODELS[model_name]
-    storage = storage_contexts(classes, compressed_only)
     contexts = [build_context(model, list(UNCOMPRESSED_SYNTAXES)), *storage]
     # PS3.7 D.3.3.4: we take the SCP role for each storage class on this association.
     roles = [build_role(c, scp_role=True) for c in sorted({str(cx.abstract_syntax)
