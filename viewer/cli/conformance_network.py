@@ -314,8 +314,11 @@ def _find_conformance(n: NetworkFacts, rows: list[tuple[str, str, str, str, str,
                   rows),
             f"Responses: Pending ({pending}) responses are shown as they arrive; Success "
             f"(0x{query.SUCCESS:04X}) ends the query; Cancel (0x{query.CANCELLED:04X}) "
-            "follows a C-CANCEL, which is sent when the user stops the search; any "
-            "failure status is reported with its code and the peer's error comment. "
+            "follows a C-CANCEL, which is sent when the user stops the search; a Cancel "
+            "without it, or a failure status after some matches, marks the list as "
+            "incomplete (what arrived is shown, and the user is told); any failure status "
+            "is reported with its code, what it means (Out of Resources 0xA700: narrow the "
+            "query) and the peer's error comment. "
             "Optional keys the PACS leaves empty or absent are shown as unknown. No "
             "extended negotiation (relational queries, fuzzy matching, combined date-time "
             "matching) is proposed.",

@@ -231,6 +231,29 @@ def query_truncated(count: int) -> str:
     )
 
 
+def query_failed(code: int, comment: str, count: int) -> str:
+    """A C-FIND ended with a failure status (PS3.4 C.4.1.1.4), after ``count`` matches.
+
+    Out of Resources (0xA700) is how some PACS refuse a query with more matches than
+    they will send: narrowing it helps, where checking its keys does not.
+    """
+    said = f"status 0x{code:04X}" + (f": {comment}" if comment else "")
+    if code == 0xA700:
+        cause = (f"the PACS ran out of resources ({said}); it may limit how many matches a "
+                 "query may have: narrow the query (a date range, a patient ID, a modality)")
+    elif code == 0xA900:
+        cause = (f"the PACS found the query's keys do not match its model ({said}); "
+                 "check the keys of this query level")
+    elif code & 0xF000 == 0xC000:
+        cause = f"the PACS could not process the query ({said})"
+    else:
+        cause = f"the PACS refused the query ({said}); check the keys of this query level"
+    if not count:
+        return cause
+    results = "1 result" if count == 1 else f"{count} results"
+    return f"{cause}; it stopped after {results}: the list is incomplete"
+
+
 def move_never_connected(w: Where) -> str:
     """A C-MOVE failed and the PACS never opened an association to our storage SCP."""
     return (

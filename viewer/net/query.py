@@ -45,7 +45,8 @@ CANCELLED = 0xFE00
 
 
 class TruncatedQueryError(PeerError):
-    """The PACS ended a C-FIND with Cancel (0xFE00) that we never asked for.
+    """The PACS ended a C-FIND with Cancel (0xFE00) that we never asked for, or with a
+    failure after some matches.
 
     PS3.4 C.4.1.1.4 / C.4.1.2.3: Cancel is the answer to a C-CANCEL request, so without
     ours the PACS stopped answering before the end (Orthanc does so past its
@@ -215,10 +216,12 @@ def find(
     ------
     TruncatedQueryError
         After the last match that arrived: the PACS ended the C-FIND with Cancel
-        (0xFE00) although we sent no C-CANCEL, so the matches are not all there
-        (PS3.4 C.4.1.1.4; a PACS that caps its results).
+        (0xFE00) although we sent no C-CANCEL, or with a failure status after some
+        matches, so the matches are not all there (PS3.4 C.4.1.1.4; a PACS that caps
+        its results).
     PeerError
-        Association failure, a failure status, or the PACS stopped answering.
+        Association failure, a failure status before any match, or the PACS stopped
+        answering.
     CancelledError
         Cancelled before or while the association was set up (a PACS that accepts the
         connection and never answers no longer holds a cancel for the ACSE timeout).
@@ -296,12 +299,11 @@ def find_identifiers(
                 raise TruncatedQueryError(node.name, explain.query_truncated(matches),
                                           matches)
             comment = str(status.get("ErrorComment", "")).strip()
-            raise PeerError(
-                node.name,
-                f"the PACS refused the query (status 0x{code:04X}"
-                + (f": {comment}" if comment else "")
-                + "); check the keys of this query level",
-            )
+            problem = explain.query_failed(code, comment, matches)
+            if matches:
+                # What came before the failure matched, but is not every match.
+                raise TruncatedQueryError(node.name, problem, matches)
+            raise PeerError(node.name, problem)
     finally:
         if unregister:
             unregister()
