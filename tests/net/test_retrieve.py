@@ -112,9 +112,9 @@ def test_a_first_retrieve_does_not_list_every_instance_first(
     original, original_summary = plan_module.inventory, plan_module.Plan.summarize
 
     def counted(node: NodeRecord, local: NetworkSettings, request: RetrieveRequest,
-                cancel: Any = None) -> Any:
+                cancel: Any = None, series_counts: Any = None) -> Any:
         listed.append(request)
-        return original(node, local, request, cancel)
+        return original(node, local, request, cancel, series_counts)
 
     def summarized(plan: plan_module.Plan) -> int | None:
         summaries.append(original_summary(plan))

@@ -190,3 +190,59 @@ def test_retrieve_of_a_partly_stored_study_fetches_it_all_and_expects_it_all(
         assert store.held_instances(STUDY, (SERIES[5],)) == 2
         (study,) = [s for s in store.studies() if s.study_uid == STUDY]
         assert study.expected_instances == TOTAL
+
+
+# Series listed in full (with their counts), instances capped: the first series has more
+# instances than the limit.
+NARROW = StudySpec("narrow", "NARROW^PATIENT", "LBX-NAR", "", "20240302", "ACC1005",
+                   "CT NARROW", (("CT", 8, 16, "explicit"), ("CT", 2, 16, "explicit"),
+                                 ("CT", 2, 16, "explicit")))
+NARROW_SERIES = [series_uid("narrow", i) for i in range(len(NARROW.series))]
+
+
+@pytest.fixture(scope="module")
+def narrow_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``{SOP Instance UID: file}`` of the three-series study."""
+    return write_peer_studies(tmp_path_factory.mktemp("narrow-files"), [NARROW])
+
+
+@pytest.fixture(scope="module")
+def instances_capped(tmp_path_factory: pytest.TempPathFactory, narrow_files: dict[str, Path],
+                     move_port: int) -> Iterator[PeerProcess]:
+    """Orthanc answering every series, but at most ``LIMIT`` instances per C-FIND."""
+    peer = start_orthanc(tmp_path_factory.mktemp("orthanc-instances-capped"),
+                         destinations={OUR_AET: ("127.0.0.1", move_port)},
+                         settings={"LimitFindInstances": LIMIT})
+    try:
+        store_files(peer, sorted(narrow_files.values()))
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_a_retry_leaves_out_the_series_held_in_full_by_their_counts(
+        instances_capped: PeerProcess, local: NetworkSettings, sink: FolderSink,
+        narrow_files: dict[str, Path], method: str) -> None:
+    series_of = {uid: NARROW_SERIES[int(path.name.split("_")[1])]
+                 for uid, path in narrow_files.items()}
+
+    def held(study: str, series: tuple[str, ...]) -> int:
+        return sum(1 for uid in sink.files if not series or series_of[uid] in series)
+
+    def run(request: RetrieveRequest) -> RetrieveProgress:
+        *_, last = retrieve(node_for(instances_capped), local, request, sink,
+                            sink.folder.parent / "in", method=method,
+                            already_have=sink.have, held=held)
+        return last
+
+    study = study_uid("narrow")
+    assert run(RetrieveRequest(study, series_uids=(NARROW_SERIES[1],))).ok
+    # The first series' instance list is cut short (8 instances, a limit of 5): no list,
+    # but the series list counts each series, and the second is here in full.
+    last = run(RetrieveRequest(study))
+    assert last.ok, last.message
+    assert set(sink.files) == set(narrow_files)
+    held_first = [uid for uid, s in series_of.items() if s == NARROW_SERIES[1]]
+    assert all(sink.deliveries[uid] == 1 for uid in held_first)  # not fetched again
+    assert last.expected == len(narrow_files) and last.already_present == 2

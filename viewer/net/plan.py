@@ -32,6 +32,8 @@ from viewer.net.policy import (
 from viewer.net.query import QuerySpec, TruncatedQueryError, find, find_identifiers
 
 AlreadyHave = Callable[[Iterable[str]], set[str]]
+# held(study_uid, series_uids): how many instances of them the store holds.
+Held = Callable[[str, tuple[str, ...]], int]
 
 # PS3.4 C.4.2.1.5 / C.4.3.1.4 statuses.
 PENDING = (0xFF00, 0xFF01)
@@ -147,11 +149,14 @@ def study_expectation(request: RetrieveRequest, progress: RetrieveProgress) -> d
 
 
 def inventory(node: NodeRecord, local: NetworkSettings, request: RetrieveRequest,
-              cancel: CancelToken | None = None) -> list[InventoryItem]:
+              cancel: CancelToken | None = None,
+              series_counts: dict[str, int | None] | None = None) -> list[InventoryItem]:
     """Ask the PACS which instances ``request`` covers, with their SOP classes.
 
     Series are found at SERIES level first, then each series at IMAGE level, following
     the hierarchical rule (PS3.4 C.4.1.3.1: one value for every key above the level).
+    ``series_counts`` gets each series found and its Number of Series Related Instances
+    (None where the PACS leaves it empty) once the SERIES level answer is complete.
 
     Raises
     ------
@@ -164,9 +169,11 @@ def inventory(node: NodeRecord, local: NetworkSettings, request: RetrieveRequest
     if not series:
         spec = QuerySpec(level="series", model=model, patient_id=request.patient_id,
                          study_uids=(request.study_uid,))
-        series = [_uid(r, "SeriesInstanceUID")
-                  for r in find_identifiers(node, local, spec, cancel)]
-        series = [s for s in series if s]
+        answers = [(_uid(r, "SeriesInstanceUID"), _count(r, "NumberOfSeriesRelatedInstances"))
+                   for r in find_identifiers(node, local, spec, cancel)]
+        series = [s for s, _ in answers if s]
+        if series_counts is not None and not (cancel and cancel.cancelled):
+            series_counts.update((s, n) for s, n in answers if s)
     items: list[InventoryItem] = []
     for s in series:
         spec = QuerySpec(level="image", model=model, patient_id=request.patient_id,
@@ -179,6 +186,15 @@ def inventory(node: NodeRecord, local: NetworkSettings, request: RetrieveRequest
             if uid:
                 items.append(InventoryItem(s, uid, _uid(r, "SOPClassUID")))
     return items
+
+
+def _count(identifier: Dataset, keyword: str) -> int | None:
+    """A count of a C-FIND answer (IS), None when absent, empty or not a number."""
+    try:
+        value = identifier.get(keyword)
+        return int(str(value).strip()) if value not in (None, "") else None
+    except ValueError:
+        return None
 
 
 def _uid(identifier: Dataset, keyword: str) -> str:
@@ -291,6 +307,9 @@ class Plan:
         # The PACS cut a planning C-FIND short (a result limit): what it listed, or the
         # count it gave, is not the request's.
         self.truncated = False
+        # The series of the study and their instance counts, from a complete SERIES
+        # level answer while listing the instances (empty if not asked, or cut short).
+        self.series_counts: dict[str, int | None] = {}
         self._asked = False
 
     def items(self) -> list[InventoryItem] | None:
@@ -304,7 +323,8 @@ class Plan:
         if not self._asked:
             self._asked = True
             try:
-                self.listed = inventory(self.node, self.local, self.request, self.token)
+                self.listed = inventory(self.node, self.local, self.request, self.token,
+                                        self.series_counts)
             except PeerUnreachableError:
                 raise  # the retrieve could not reach it either: say so now, not twice
             except TruncatedQueryError:
@@ -317,6 +337,35 @@ class Plan:
                     raise
                 self.listed = None  # the PACS will not list instances: retrieve blind
         return self.listed
+
+    def narrowed(self, held: Held) -> tuple[RetrieveRequest, int, int] | None:
+        """The series to fetch when the instance list was cut short, by their counts.
+
+        A PACS that caps image-level answers (Orthanc's ``LimitFindInstances``) gives no
+        instance list, but its series list, when whole, counts each series' instances
+        (Number of Series Related Instances, PS3.4 C.6.1.1.3). The series the store
+        holds in full are left out: a retry fetches the others whole, instead of the
+        study again. Returns the narrowed request, the study's instance count and how
+        many instances the series left out hold; None when the counts do not tell
+        (a count missing, every series or none incomplete).
+
+        Parameters
+        ----------
+        held : callable
+            ``held(study_uid, series_uids)``: how many instances of them the store holds.
+        """
+        counts = self.series_counts
+        if not self.truncated or not counts or self.request.level != "STUDY":
+            return None
+        known = {s: n for s, n in counts.items() if n is not None}
+        if len(known) != len(counts):
+            return None
+        study = self.request.study_uid
+        missing = tuple(s for s, n in known.items() if held(study, (s,)) < n)
+        if not missing or len(missing) == len(known):
+            return None
+        complete = sum(n for s, n in known.items() if s not in missing)
+        return replace(self.request, series_uids=missing), sum(known.values()), complete
 
     def summarize(self, classes: bool = True) -> int | None:
         """Ask for SOP Classes in Study and the instance count (PS3.4 C.6.1.1.2, optional

@@ -13,7 +13,7 @@ planning are in :mod:`viewer.net.plan`, the C-GET/C-MOVE exchanges in
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from pynetdicom.presentation import PresentationContext
@@ -30,6 +30,7 @@ from viewer.net.plan import (
     PENDING,
     WARNING,
     AlreadyHave,
+    Held,
     InventoryItem,
     Plan,
     RetrieveProgress,
@@ -44,9 +45,6 @@ from viewer.net.plan import (
 from viewer.net.scp import StorageSCP
 from viewer.net.sinks import CountingSink, Sink
 from viewer.net.transfer import NoGetError, not_imported_text, run_get, run_move
-
-# held(study_uid, series_uids): how many instances of them the store holds.
-Held = Callable[[str, tuple[str, ...]], int]
 
 __all__ = [
     "CANCELLED",
@@ -127,6 +125,7 @@ def retrieve(
 
     plan = Plan(node, local, request, token)
     items: list[InventoryItem] | None = None
+    fetch = request  # what the C-GET or C-MOVE asks for, when not a list of instances
     try:
         first = already_have is None or (
             held is not None and not request.sop_uids
@@ -134,8 +133,12 @@ def retrieve(
         if not first:
             # Only what is missing: the PACS lists the instances first (PS3.4 C.4.1).
             # None when it will not list them all (refused, or cut short by a result
-            # limit): the request itself is then fetched, and the PACS's counts expected.
+            # limit): the request itself is then fetched, and the PACS's counts expected;
+            # or, with a whole list of series and their counts, the series not all here.
             items = plan.items()
+            narrowed = plan.narrowed(held) if items is None and held is not None else None
+            if narrowed is not None:
+                fetch, progress.expected, progress.already_present = narrowed
         elif chosen != "move" or request.sop_uids:
             # A first retrieve: one study-level answer gives the SOP classes and the
             # count; the instance list is asked for only if something goes wrong.
@@ -231,7 +234,7 @@ def retrieve(
         if step > 0:
             _reset_for_pass(progress)
         whole = left is None or len(left) == len(plan.listed or [])
-        requests = identifiers(request, None if whole else left)
+        requests = identifiers(fetch, None if whole else left)
         progress.method = kind
         try:
             if kind == "get":
