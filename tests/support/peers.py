@@ -428,6 +428,11 @@ class PynetdicomPeer:
         sub-association open), wait until :meth:`stop`, ignoring any C-CANCEL: a PACS
         that stalls mid-way, or, after all of them, never sends its final response.
         Negative: never.
+    send_twice : bool
+        Send every instance twice, with the same SOP Instance UID (a PACS that repeats
+        a C-STORE it believes lost). C-GET: the repeat goes first, outside the
+        sub-operation counts, which still say one per instance; C-MOVE: each instance is
+        two sub-operations (pynetdicom opens the C-STORE association itself).
     """
 
     def __init__(self, files: Sequence[Path] = (), *, aet: str = "PYPEER",
@@ -436,7 +441,8 @@ class PynetdicomPeer:
                  offer_get: bool = True,
                  destinations: Mapping[str, tuple[str, int]] | None = None,
                  stall: float = 0.0, offer_storage: bool = True,
-                 offer_study_find: bool = True, hang_after: int = -1) -> None:
+                 offer_study_find: bool = True, hang_after: int = -1,
+                 send_twice: bool = False) -> None:
         from pynetdicom import AE, StoragePresentationContexts, evt
         from pynetdicom.sop_class import (
             PatientRootQueryRetrieveInformationModelFind,
@@ -451,6 +457,7 @@ class PynetdicomPeer:
         self.destinations = dict(destinations or {})
         self.stall = stall
         self.hang_after = hang_after
+        self.send_twice = send_twice
         self.released = threading.Event()  # set by stop(): ends a hang_after wait
         ae = AE(ae_title=aet)
         ae.add_supported_context(Verification)
@@ -512,6 +519,9 @@ class PynetdicomPeer:
                 time.sleep(self.stall)  # hangs after the first instance
             if self._hang(n):
                 return
+            if self.send_twice:
+                # Message IDs far from the sub-operations' (request's ID + n + 1).
+                event.assoc.send_c_store(ds, msg_id=30000 + n)  # type: ignore[attr-defined]
             yield 0xFF00, ds
         self._hang(len(datasets))
 
@@ -522,6 +532,8 @@ class PynetdicomPeer:
             return
         yield where
         datasets = self._datasets()
+        if self.send_twice:
+            datasets = [ds for ds in datasets for _ in range(2)]
         yield len(datasets)
         for n, ds in enumerate(datasets):
             if self._hang(n):

@@ -416,8 +416,8 @@ def run_retrieve(args: argparse.Namespace) -> int:
     bar = _RetrieveBar(sys.stderr)
     last = RetrieveProgress()
     with StudyStore.open(home) as store, _interruptible(token):
-        # Counts what the store took, for the summary of a retrieve that failed: its
-        # last progress was yielded before the instances that came after it.
+        # Counts the instances the store took, for the summary of a retrieve that
+        # failed: its last progress was yielded before the instances that came after it.
         stored = CountingSink(store_sink(store), keep_uids=False)
         try:
             for last in retrieve(
@@ -433,7 +433,7 @@ def run_retrieve(args: argparse.Namespace) -> int:
             # The PACS or the network failed (or our disk): what arrived is stored, and
             # the report says so, with the reason, as for any other retrieve that ended
             # short. Only bad arguments end without one.
-            last = _failed(last, exc, node.name, stored.count)
+            last = _failed(last, exc, node.name, stored.instances)
             bar(last)
         # Stored even when the retrieve ended short: the browser then shows the study as
         # incomplete instead of whole.
@@ -472,8 +472,8 @@ def _failed(last: RetrieveProgress, exc: LightboxError, node_name: str, stored: 
     """The final progress of a retrieve that ended with ``exc``.
 
     ``last`` is the progress last yielded; ``stored`` is how many instances the store
-    took. The message is the error's text, without the node's name when the error names
-    it (the report prints it before the message).
+    took (each SOP Instance UID once). The message is the error's text, without the
+    node's name when the error names it (the report prints it before the message).
     """
     done = last.snapshot()
     done.phase = "done"
@@ -520,7 +520,7 @@ def run_listen(args: argparse.Namespace) -> int:
                           f"{', '.join(n.called_aet for n in nodes) or 'nobody'}", flush=True)
         finally:
             listener.stop()
-    print(f"stopped; {_count(sink.counted.count, 'instance', 'instances')} received",
+    print(f"stopped; {_count(sink.counted.instances, 'instance', 'instances')} received",
           flush=True)
     return EXIT_OK
 
@@ -530,32 +530,36 @@ class _ListenSink:
 
     A batch sink (it has ``many``), so the receiver hands the store what arrived together:
     one flush and one transaction per batch, as for a retrieve. A plain function here made
-    every instance a batch of its own.
+    every instance a batch of its own. The total counts each instance once; a batch's
+    line says how many of its instances had arrived before (a sender that repeats a
+    C-STORE, or another node that sends the same instance).
     """
 
     def __init__(self, store: StudyStore) -> None:
         # Modalities push here and may delete what we acknowledged: rows flushed per batch.
-        self.counted = CountingSink(store_sink(store, durable=True), keep_uids=False)
+        self.counted = CountingSink(store_sink(store, durable=True), keep_uids=False,
+                                    on_taken=self._report)
 
     def __call__(self, item: ReceivedInstance) -> None:
         self.counted(item)
-        self._report([item], [""])
 
     def many(self, items: list[ReceivedInstance]) -> list[str]:
         """Import a batch (see :meth:`BatchSink.many`) and say what was taken."""
-        problems = self.counted.many(items)
-        self._report(items, problems)
-        return list(problems)
+        return list(self.counted.many(items))
 
     @staticmethod
-    def _report(items: list[ReceivedInstance], problems: list[str]) -> None:
-        senders: dict[str, int] = {}
-        for item, problem in zip(items, problems, strict=True):
-            if not problem:
-                senders[item.calling_aet] = senders.get(item.calling_aet, 0) + 1
-        for aet, taken in senders.items():
-            print(f"received {taken} instance{'s' if taken != 1 else ''} from {aet}",
-                  flush=True)
+    def _report(items: list[ReceivedInstance], firsts: list[bool]) -> None:
+        senders: dict[str, list[int]] = {}  # AE title -> [taken, repeats]
+        for item, first in zip(items, firsts, strict=True):
+            counts = senders.setdefault(item.calling_aet, [0, 0])
+            counts[0] += 1
+            counts[1] += not first
+        for aet, (taken, repeats) in senders.items():
+            line = f"received {taken} instance{'s' if taken != 1 else ''} from {aet}"
+            if repeats:
+                line += (" (received before)" if taken == 1
+                         else f" ({repeats} received before)")
+            print(line, flush=True)
 
 
 def run_config_show(args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ from viewer.dicom.structure import IncompleteHeaderError
 from viewer.net.commands import StoreRequest
 from viewer.net.file_meta import file_meta_bytes
 from viewer.net.orphans import CAN_SEAL, SEALED_MODE, claim_orphans, left_behind
-from viewer.net.sinks import ReceivedInstance, Sink
+from viewer.net.sinks import RECENT_UIDS, ReceivedInstance, RecentUids, Sink
 
 LOGGER = logging.getLogger(__name__)
 _UID = re.compile(r"^[0-9.]{1,64}$")
@@ -71,35 +71,6 @@ def _described(incoming: IncomingFile) -> ReceivedInstance:
 
 # Put on the worker's queue: deliver the batch being gathered without waiting for more.
 _FLUSH = object()
-
-# SOP Instance UIDs a receiver remembers (about 10 MB): more than any one retrieve brings.
-RECENT_UIDS = 100_000
-
-
-class RecentUids:
-    """The last ``limit`` SOP Instance UIDs added, for membership tests (insertion order)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._uids: dict[str, None] = {}
-
-    def add(self, uid: str) -> None:
-        """Remember ``uid``; forget the oldest beyond the limit."""
-        self._uids.pop(uid, None)
-        self._uids[uid] = None
-        if len(self._uids) > self.limit:
-            del self._uids[next(iter(self._uids))]
-
-    def discard(self, uid: str) -> None:
-        """Forget ``uid`` (it arrived, but the sink did not take it)."""
-        self._uids.pop(uid, None)
-
-    def __contains__(self, uid: object) -> bool:
-        return uid in self._uids
-
-    def __len__(self) -> int:
-        return len(self._uids)
-
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
@@ -263,6 +234,7 @@ class Receiver:
         # Notified whenever a file leaves ``_open`` (queued for the sink, or dropped).
         self._left_open = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None
+        # Instances written, each SOP Instance UID once (see _keep); bytes of every file.
         self.written = 0
         self.bytes_written = 0
         self.delivered = 0
@@ -368,14 +340,20 @@ class Receiver:
                 os.unlink(path)
 
     def _keep(self, incoming: IncomingFile, size: int, header: InstanceRecord | None) -> None:
-        """A complete file: count it and queue it for the sink (the worker describes it)."""
+        """A complete file: count it and queue it for the sink (the worker describes it).
+
+        A repeat of an instance already written (the same SOP Instance UID, sent again
+        by a PACS within one C-GET or C-MOVE) is queued all the same, the store keeping
+        one copy, but not counted in :attr:`written`: a retrieve reports that as
+        received, and would show more than the PACS has.
+        """
         incoming.header = header
         with self._lock:
             self._open.discard(incoming)
             self._left_open.notify_all()
-            self.written += 1
+            if self.uids.add(incoming.request.sop_instance_uid):
+                self.written += 1
             self.bytes_written += size
-            self.uids.add(incoming.request.sop_instance_uid)
             self._start_worker()
         self._queue.put(incoming)
 

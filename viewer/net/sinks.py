@@ -4,6 +4,12 @@ A sink is called on the receiver's worker thread with each complete file
 (:class:`ReceivedInstance`); one with a ``many`` method gets them in batches.
 :class:`BatchSink` wires the store's batch import, :class:`CountingSink` counts what a
 sink took.
+
+A peer may send one instance (one SOP Instance UID) more than once: a PACS that repeats
+a C-STORE sub-operation of a C-GET or C-MOVE, a modality that pushes again. The store
+keeps one copy; what Lightbox reports as received counts it once (:class:`RecentUids`
+tells a repeat from a first arrival), while a C-GET or C-MOVE response's sub-operation
+counts stay the PACS's own (PS3.4 C.4.2.1.4, C.4.3.1.3).
 """
 
 from __future__ import annotations
@@ -49,6 +55,46 @@ class ReceivedInstance:
 
 Sink = Callable[[ReceivedInstance], None]
 
+# SOP Instance UIDs a receiver remembers (about 10 MB): more than any one retrieve brings.
+RECENT_UIDS = 100_000
+
+
+class RecentUids:
+    """The last ``limit`` SOP Instance UIDs seen, for membership tests (insertion order).
+
+    A UID taken out with :meth:`discard` is no longer a member but is still known as
+    seen, so that :meth:`add` tells a repeat from a first arrival.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._uids: dict[str, bool] = {}  # UID -> a member (False once discarded)
+
+    def add(self, uid: str) -> bool:
+        """Remember ``uid`` as a member; forget the oldest beyond the limit.
+
+        Returns
+        -------
+        bool
+            True if ``uid`` was not seen before (within the last ``limit``).
+        """
+        first = self._uids.pop(uid, None) is None
+        self._uids[uid] = True
+        if len(self._uids) > self.limit:
+            del self._uids[next(iter(self._uids))]
+        return first
+
+    def discard(self, uid: str) -> None:
+        """No longer a member (it arrived, but the sink did not take it); still seen."""
+        if uid in self._uids:
+            self._uids[uid] = False
+
+    def __contains__(self, uid: object) -> bool:
+        return self._uids.get(uid, False) if isinstance(uid, str) else False
+
+    def __len__(self) -> int:
+        return len(self._uids)
+
 
 class CountingSink:
     """Wraps a sink and counts what it took, with the SOP Instance UIDs if asked.
@@ -61,13 +107,32 @@ class CountingSink:
         The sink that takes the instances.
     keep_uids : bool
         Collect the UIDs in :attr:`arrived` (a retrieve's "what is still missing");
-        a long-running listener only counts.
+        a long-running listener remembers only the last :data:`RECENT_UIDS`, to tell
+        a repeat.
+    on_taken : callable, optional
+        Called on the sink's thread once the counts are updated, with the instances
+        the sink took and, for each, whether it is a first arrival (False: a repeat).
+
+    Attributes
+    ----------
+    instances : int
+        Instances taken, each SOP Instance UID once: what a report calls received.
+    count : int
+        Files taken, a repeat of an instance included: it changes whenever the sink
+        took something (the store may have changed: one deleted there and sent again).
     """
 
-    def __init__(self, sink: Sink, *, keep_uids: bool = True) -> None:
+    def __init__(self, sink: Sink, *, keep_uids: bool = True,
+                 on_taken: Callable[[list[ReceivedInstance], list[bool]], None] | None = None
+                 ) -> None:
         self.sink = sink
         self.keep_uids = keep_uids
+        self.on_taken = on_taken
         self.arrived: set[str] = set()
+        # Without ``arrived``, what was taken lately: a repeat comes within the same
+        # retrieve or push, not after a hundred thousand other instances.
+        self._recent = None if keep_uids else RecentUids(RECENT_UIDS)
+        self.instances = 0
         self.count = 0
         self.lock = threading.Lock()
         if hasattr(sink, "many"):
@@ -75,18 +140,27 @@ class CountingSink:
 
     def __call__(self, item: ReceivedInstance) -> None:
         self.sink(item)
-        self._note([item.sop_instance_uid])
+        self._note([item])
 
     def _many(self, items: list[ReceivedInstance]) -> list[str]:
         problems: list[str] = self.sink.many(items)  # type: ignore[attr-defined]
-        self._note([i.sop_instance_uid for i, p in zip(items, problems, strict=True) if not p])
+        self._note([i for i, p in zip(items, problems, strict=True) if not p])
         return problems
 
-    def _note(self, uids: list[str]) -> None:
+    def _note(self, items: list[ReceivedInstance]) -> None:
+        firsts: list[bool] = []
         with self.lock:
-            self.count += len(uids)
-            if self.keep_uids:
-                self.arrived.update(uids)
+            self.count += len(items)
+            for item in items:
+                uid = item.sop_instance_uid
+                if self._recent is None:
+                    firsts.append(uid not in self.arrived)
+                    self.arrived.add(uid)
+                else:
+                    firsts.append(self._recent.add(uid))
+            self.instances += sum(firsts)
+        if self.on_taken is not None and items:
+            self.on_taken(items, firsts)
 
 
 class AddMany(Protocol):
