@@ -17,7 +17,8 @@ from tests.net.conftest import FolderSink
 from viewer.core.settings import NetworkSettings
 from viewer.net.association_requests import decoded_request
 from viewer.net.nodes import NodeRecord
-from viewer.net.scp import StorageSCP, _scp_contexts
+from viewer.net.scp import StorageSCP
+from viewer.net.scp_admission import scp_contexts
 
 PACS = NodeRecord("pacs", "PACS", "127.0.0.1", 104)
 REMOTE = NodeRecord("remote", "REMOTE", "127.0.0.2", 104)
@@ -142,7 +143,7 @@ def test_each_association_negotiates_on_its_own(scp: StorageSCP) -> None:
     association's negotiation must not change what the next one is offered."""
     def offered() -> list[tuple[str, tuple[str, ...], object, object]]:
         return [(str(c.abstract_syntax), tuple(map(str, c.transfer_syntax)), c.scu_role,
-                 c.scp_role) for c in _scp_contexts(scp._syntaxes)]
+                 c.scp_role) for c in scp_contexts(scp._syntaxes)]
 
     before = offered()
     accepted = []
