@@ -180,3 +180,26 @@ def test_a_uid_the_sink_refused_is_missing_again_but_not_new() -> None:
     assert "1.2.1" not in recent
     assert recent.add("1.2.1") is False
     assert "1.2.1" in recent
+
+
+def test_an_instance_stored_when_sent_again_is_not_reported_as_not_imported(
+        repeating_peer: PynetdicomPeer, local: NetworkSettings, sink: FolderSink,
+        tmp_path: Path, peer_files: dict[str, Path]) -> None:
+    # The store refuses the first copy of one instance (a transient failure) and takes
+    # the second: the instance is here, and the retrieve says nothing is missing.
+    expected = _doe(peer_files)
+    unlucky = sorted(expected)[0]
+    refused: list[str] = []
+
+    def flaky(item: sinks.ReceivedInstance) -> None:
+        if item.sop_instance_uid == unlucky and not refused:
+            refused.append(item.sop_instance_uid)
+            raise OSError("database is locked")
+        sink(item)
+
+    last = list(retrieve(_node(repeating_peer), local, RetrieveRequest(study_uid("doe")),
+                         flaky, tmp_path / "incoming", method="get"))[-1]
+    assert refused == [unlucky]
+    assert set(sink.files) == set(expected)
+    assert last.ok, last.message
+    assert last.not_imported == 0 and last.failed_instances == []

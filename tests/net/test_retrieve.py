@@ -327,8 +327,15 @@ def test_move_into_a_storage_scp_that_is_already_running(
         last = _run(orthanc, local, RetrieveRequest(study_uid("doe")), sink, tmp_path,
                     method="move", scp=scp)
         assert scp.running
-    assert last.ok and last.completed == 30, last.message
-    _assert_same(sink, _expected(peer_files, "doe_"))
+        assert last.ok and last.completed == 30, last.message
+        assert last.received == 30
+        _assert_same(sink, _expected(peer_files, "doe_"))
+        # The next retrieve through the same SCP counts what it received, not the SCP's
+        # total since it started.
+        steps = list(retrieve(node, local, RetrieveRequest(study_uid("mueller")), sink,
+                              tmp_path / "incoming", method="move", scp=scp))
+    assert steps[-1].ok and steps[-1].completed == 12, steps[-1].message
+    assert max(s.received for s in steps) == steps[-1].received == 12
 
 
 @pytest.mark.parametrize("method", ["get", "move", "auto"])

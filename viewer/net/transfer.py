@@ -79,6 +79,9 @@ def drive(
     # A long-running storage SCP's receiver may have filled the disk before (and space
     # been freed since): only this retrieve's failures stop it.
     fulls = receiver.full_events
+    # The same goes for what it received and failed to store: an always-on SCP counts
+    # since it started.
+    before, failed_before = receiver.written, len(receiver.failures)
     for n, identifier in enumerate(identifiers, start=1):
         msg_id = n
         base = (progress.completed, progress.failed, progress.warning)
@@ -100,7 +103,7 @@ def drive(
             for status, ident in responses(identifier, msg_id):
                 if "Status" not in status:
                     receiver.drain()
-                    progress.received = receiver.written
+                    progress.received = receiver.written - before
                     if token.cancelled:
                         progress.cancelled = True
                         progress.status = CANCELLED
@@ -119,7 +122,8 @@ def drive(
                     elif silent:
                         text = explain.no_response(w, node.dimse_timeout, operation)
                     else:
-                        text = explain.connection_lost(w, receiver.written, progress.expected)
+                        text = explain.connection_lost(w, receiver.written - before,
+                                                     progress.expected)
                     raise PeerError(node.name, text)
                 last = time.monotonic()
                 code = int(status.Status)
@@ -129,7 +133,7 @@ def drive(
                     # Not planned (a first C-MOVE): the PACS's counts say how many.
                     progress.expected = (progress.remaining + progress.completed
                                          + progress.failed + progress.warning)
-                progress.received = receiver.written
+                progress.received = receiver.written - before
                 if receiver.full_events > fulls and not progress.stopped:
                     # Every further instance would fail alike: stop the PACS sending.
                     progress.stopped = explain.store_full(str(receiver.incoming))
@@ -153,8 +157,12 @@ def drive(
         if progress.cancelled or progress.stopped or final_status not in (0x0000, WARNING):
             break
     receiver.drain()
-    progress.received = receiver.written
-    progress.failed_instances.extend(uid for uid, _ in receiver.failures
+    progress.received = receiver.written - before
+    # An instance the store refused, then took when the PACS sent it again, is here;
+    # one refused twice is one instance not imported.
+    failures = list(dict.fromkeys(uid for uid, _ in receiver.failures[failed_before:]
+                                  if uid not in receiver.uids))
+    progress.failed_instances.extend(uid for uid in failures
                                      if uid not in progress.failed_instances)
     progress.status = CANCELLED if progress.cancelled else final_status
     if progress.cancelled or final_status != 0x0000 or progress.failed or (
@@ -163,12 +171,12 @@ def drive(
         progress.message = explain.retrieve_status(
             w, progress.method, progress.status, progress.completed, progress.failed,
             progress.warning, progress.error_comment)
-    progress.not_imported = len(receiver.failures)
+    progress.not_imported = len(failures)
     if receiver.full_events > fulls and not progress.stopped:  # full with the last one
         progress.stopped = explain.store_full(str(receiver.incoming))
     if progress.stopped:
         progress.message = progress.stopped
-    elif receiver.failures:
+    elif failures:
         extra = not_imported_text(progress.not_imported)
         progress.message = f"{progress.message}; {extra}" if progress.message else extra
 
