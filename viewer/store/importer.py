@@ -38,7 +38,13 @@ from viewer.dicom.structure import (
     probe,
     split_file_meta,
 )
-from viewer.store.filestore import FileStore
+from viewer.store.filestore import (
+    FileStore,
+    Signature,
+    SourceChangedError,
+    changed_text,
+    signature,
+)
 from viewer.store.hierarchy import HierarchyCheck
 from viewer.store.writer import BatchCounts, StoredFile, stored_elsewhere
 
@@ -84,14 +90,6 @@ def _read_upto(fd: int, count: int) -> bytes:
     return b"".join(parts)
 
 
-def _read_rest(fd: int) -> bytes:
-    """Everything from the current offset to the end of the file."""
-    parts = []
-    while chunk := os.read(fd, 1 << 20):
-        parts.append(chunk)
-    return b"".join(parts)
-
-
 @dataclass(slots=True)
 class Prepared:
     """A file read and understood, not yet stored."""
@@ -101,6 +99,9 @@ class Prepared:
     size: int
     digest: str
     data: bytes | None  # the whole file, or None: copied from ``path``
+    # For a file copied from ``path``: what it was when its header was read (device,
+    # inode, size, modification time), checked again as it is copied.
+    seen: Signature | None = None
 
 
 @dataclass(slots=True)
@@ -118,7 +119,9 @@ def prepare(path: Path, size: int) -> Outcome:
     """Read one file: probe, parse the header and check the file is complete.
 
     Small files are read whole; of a large one only the beginning is read (the header),
-    and the pixel data's length is checked against the file size.
+    more as the header needs, and the pixel data's length is checked against the file
+    size. A file whose size is no longer the one it was listed with is changing (being
+    written, or replaced): it is refused, not stored as it happens to be.
     """
     try:
         # os.open/os.read, not open(): a buffered file object costs an fstat, an ioctl
@@ -126,14 +129,12 @@ def prepare(path: Path, size: int) -> Outcome:
         fd = os.open(path, _READ)
         try:
             data = _read_upto(fd, size if size <= WHOLE_FILE else HEAD_BYTES)
+            if not data:
+                return Outcome(path, size, problem="an empty file", skipped=True)
             if not probe(data[:PROBE_LENGTH]):
                 return Outcome(path, size, problem="not a DICOM file", skipped=True)
-            try:
-                record = read_header_bytes(data, str(path), size)
-            except IncompleteHeaderError:
-                data += _read_rest(fd)
-                record = read_header_bytes(data, str(path))
-            size = max(size, len(data))
+            record, data = _header(fd, data, str(path), size)
+            info = os.fstat(fd)
         finally:
             os.close(fd)
     except OSError as exc:
@@ -142,10 +143,31 @@ def prepare(path: Path, size: int) -> Outcome:
         return Outcome(path, size, problem=exc.problem)
     except Exception as exc:  # pydicom raises many types on damaged input
         return Outcome(path, size, problem=f"cannot read the DICOM header ({exc})")
+    if info.st_size != size:
+        return Outcome(path, size, problem=changed_text(size, info.st_size))
     if record.sop_class_uid == MEDIA_STORAGE_DIRECTORY:
         return Outcome(path, size, problem="a DICOMDIR (directory, not an image)", skipped=True)
-    whole = data if len(data) == size and size <= LARGE_FILE else None
-    return Outcome(path, size, Prepared(path, record, size, "", whole))
+    if len(data) == size and size <= LARGE_FILE:
+        return Outcome(path, size, Prepared(path, record, size, "", data))
+    return Outcome(path, size, Prepared(path, record, size, "", None, signature(info)))
+
+
+def _header(fd: int, data: bytes, source: str, size: int) -> tuple[InstanceRecord, bytes]:
+    """Parse the header from ``data``, reading more of ``fd`` while it needs more.
+
+    Each read takes as much again as read so far: a header of 100 kB (a multi-frame
+    file's per-frame groups) costs a few reads, not the whole file in memory.
+    """
+    while True:
+        try:
+            return read_header_bytes(data, source, size), data
+        except IncompleteHeaderError:
+            if len(data) >= size:
+                raise
+            more = _read_upto(fd, min(len(data) * 3, size - len(data)))
+            if not more:
+                raise InputFileError(source, changed_text(size, len(data))) from None
+            data += more
 
 
 def same_content(item: Prepared, stored: Path) -> bool | None:
@@ -217,7 +239,7 @@ def write(files: FileStore, item: Prepared) -> str | OSError:
     """Write one prepared file under a temporary name in the managed store; an error is
     returned, to stay with its file."""
     try:
-        return files.write_temporary(item.data, item.path)
+        return files.write_temporary(item.data, item.path, item.seen)
     except OSError as exc:
         return exc
 
@@ -447,6 +469,9 @@ def _commit_batch(store: StudyStore, staged: list[_Staged], earlier: list[Stored
         if isinstance(result, OSError):
             if disk_full(result):
                 full = True  # not this file's fault: said once, in the report's verdict
+                continue
+            if isinstance(result, SourceChangedError):
+                failed.append(FileProblem(str(entry.item.path), str(result)))
                 continue
             failed.append(
                 FileProblem(str(entry.item.path), f"cannot write to the store: {result.strerror}")
