@@ -7,7 +7,9 @@ are reported and the walk goes on.
 
 Symbolic links to folders are followed once the tree itself has been walked, each folder
 at most once (by device and inode): a link back into a folder already read, or a loop,
-is skipped, and files keep the name the tree gives them where it has one.
+is skipped, and files keep the name the tree gives them where it has one. A link that
+leads outside the folder being read is not followed: what it reaches is not on the medium
+(another patient's folder on this computer, or ``/`` and the whole computer with it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import re
 import shutil
 import stat
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -50,16 +53,26 @@ def is_dicomdir_name(name: str) -> bool:
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive
 
 
+def is_zip_name(name: str) -> bool:
+    """Whether a file name says zip archive, as any mount spells it.
+
+    An ISO 9660 disc without Rock Ridge or Joliet (the CD-R of PS3.12) shows ``STUDY.ZIP;1``
+    when mounted with ``map=off``, and some writers leave ``STUDY.ZIP.``: the same
+    :func:`~viewer.media.fileids.canonical` spelling that finds ``DICOMDIR;1`` finds these.
+    """
+    return canonical(name).endswith(".ZIP")
+
+
 def is_zip(path: Path) -> bool:
-    """Whether ``path``, a regular file, is meant to be a zip archive: named ``.zip`` or
-    starting with a zip signature.
+    """Whether ``path``, a regular file, is meant to be a zip archive: named ``.zip`` (see
+    :func:`is_zip_name`) or starting with a zip signature.
 
     Whether the archive can be read is not asked here: a damaged or truncated zip is
     still a zip, and :func:`extract_zip` says why it cannot be read (taken for "not
     DICOM", it would be skipped and the medium called safe to eject). Never call it on a
     FIFO: reading one blocks.
     """
-    if path.suffix.lower() == ".zip":
+    if is_zip_name(path.name):
         return True
     try:
         with open(path, "rb") as fh:
@@ -78,8 +91,9 @@ def walk(
 
     Symbolic links to files are listed like files. Symbolic links to folders are walked
     after the tree, each folder once: a link to a folder already read is noted in
-    ``skipped``, a link to nothing in ``problems``. FIFOs, sockets and devices are noted
-    in ``skipped`` and never opened.
+    ``skipped``, a link to nothing in ``problems``. A link, to a file or a folder, whose
+    target is outside ``root`` is noted in ``skipped`` and not followed. FIFOs, sockets and
+    devices are noted in ``skipped`` and never opened.
 
     Parameters
     ----------
@@ -105,6 +119,7 @@ def walk(
     # Every folder walked, by identity: a link (or a bind mount) leading back into one of
     # them would otherwise be walked again, forever in the case of a loop.
     walked = {(info.st_dev, info.st_ino)}
+    base = os.path.normcase(os.path.realpath(root))
     stack = [root]
     links: list[tuple[str, tuple[int, int]]] = []  # links to folders, in the order found
     next_link = 0
@@ -132,7 +147,9 @@ def walk(
         subfolders: list[Path] = []
         for entry in entries:
             try:
-                if entry.is_dir(follow_symlinks=False):
+                if entry.is_symlink() and (outside := _outside(entry.path, base)):
+                    listing.skipped.append(FileProblem(entry.path, f"{OUTSIDE}: {outside}"))
+                elif entry.is_dir(follow_symlinks=False):
                     # One lstat per folder (none per file): the folder's device and inode.
                     found = _stat(entry, follow_symlinks=False)
                     key = (found.st_dev, found.st_ino)
@@ -156,6 +173,18 @@ def walk(
 
 
 NOT_A_FILE = "not a file or folder"
+OUTSIDE = "a link to outside the medium"
+
+
+def _outside(link: str, base: str) -> str:
+    """Where the symbolic link ``link`` leads, when that is outside the folder whose real
+    path is ``base``; "" when it stays inside (or leads nowhere: a broken link or a loop
+    inside the medium is reported as such)."""
+    target = os.path.realpath(link)
+    folded = os.path.normcase(target)
+    if folded == base or folded.startswith(base.rstrip(os.sep) + os.sep):
+        return ""
+    return target
 
 
 def _unreadable(entry: os.DirEntry[str], exc: OSError) -> str:
@@ -198,7 +227,7 @@ def _add_link(
 def _add(listing: MediumListing, path: Path, size: int) -> None:
     if is_dicomdir_name(path.name):
         listing.dicomdirs.append(path)
-    elif path.suffix.lower() == ".zip":
+    elif is_zip_name(path.name):
         # By name only: the walk opens no file, and a zip found by its signature alone
         # would take in every .jar, .docx and .apk of the viewer software on a disc.
         listing.zips.append(path)
@@ -207,31 +236,57 @@ def _add(listing: MediumListing, path: Path, size: int) -> None:
         listing.bytes_total += size
 
 
-def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = None
-                ) -> list[FileProblem]:
-    """Extract ``archive`` under ``into`` (names that would escape it are refused).
+def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = None,
+                notes: list[str] | None = None) -> list[FileProblem]:
+    """Extract ``archive`` under ``into``, every member to a file of its own.
 
-    Nothing is extracted when the members' sizes, as the archive declares them (zipfile
-    never writes more than that), add up to more than the free space under ``into``: a
-    clear message up front, not a disk filled to the last byte, which every other program
-    and the store's own database would then feel. ``cancel`` is polled between members and
-    between the 1 MiB pieces of a large one; what was extracted stays for the caller to
-    remove.
+    Members whose names would leave ``into`` are refused, and so is a member that expands
+    far beyond what any image compresses to (:func:`_too_compressed`). Members that would
+    land on one file (the same name twice, ``IMAGES\\IM1`` beside ``IMAGES/IM1``, or names
+    that differ only in case, one file on Windows and macOS) are each extracted under a
+    name of their own (:func:`_distinct_names`), and ``notes`` says so.
+
+    Nothing is extracted when the archive does not fit: the members' sizes, as the archive
+    declares them (zipfile never writes more than that), count twice, since each file is
+    copied into the store while the extracted one is still there, and a margin is kept
+    free. A clear message up front is better than a disk filled to the last byte, which
+    every other program and the store's own database would then feel. ``cancel`` is
+    polled between members and between the 1 MiB pieces of a large one; what was
+    extracted stays for the caller to remove.
 
     A member that cannot be extracted (password-protected, damaged, compressed with a
     method Python cannot read) is reported with its reason and the others are extracted.
     Backslashes in member names are folder separators (see :func:`member_path`).
+
+    Parameters
+    ----------
+    archive : Path
+        The zip file.
+    into : Path
+        An empty folder to extract into.
+    cancel : callable, optional
+        Polled between members and pieces; extraction stops when it returns true.
+    notes : list of str, optional
+        Receives observations that lost nothing (members renamed on extraction).
+
+    Returns
+    -------
+    list of FileProblem
+        The archive, or each member, that was not extracted, and why.
     """
     problems: list[FileProblem] = []
     try:
         with zipfile.ZipFile(archive) as zf:
-            members = [(m, member_path(m.filename)) for m in zf.infolist()]
-            members = [(m, name) for m, name in members if not name.endswith("/")]
+            members = _wanted(archive, zf.infolist(), problems)
+            members = _distinct_names(archive, members, notes)
             expanded = sum(m.file_size for m, _ in members)
+            needed = 2 * expanded + SPACE_MARGIN
             free = shutil.disk_usage(into).free
-            if expanded > free:
-                problems.append(FileProblem(str(archive), (
-                    f"zip archive expands to {_size(expanded)}, more than the {_size(free)} "
+            if needed > free:
+                problems.insert(0, FileProblem(str(archive), (
+                    f"zip archive expands to {_size(expanded)}, and needs {_size(needed)} "
+                    f"free to be imported (its files are copied into the store, and "
+                    f"{_size(SPACE_MARGIN)} are kept free), more than the {_size(free)} "
                     f"free in {into.parent}; free some space, or extract it elsewhere and "
                     "import the folder")))
                 return problems
@@ -239,10 +294,6 @@ def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = N
             for member, relative in members:
                 if cancel is not None and cancel():
                     break
-                if not _safe_member(relative):
-                    # Named as written in the archive: that is the name that is wrong.
-                    problems.append(FileProblem(f"{archive}!/{member.filename}", "unsafe name"))
-                    continue
                 target = (into / relative).resolve()
                 # Named as the import report names extracted files: archive.zip!/member.
                 name = f"{archive}!/{relative}"
@@ -255,6 +306,104 @@ def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = N
     except (OSError, zipfile.BadZipFile) as exc:
         problems.append(FileProblem(str(archive), f"zip archive cannot be read: {exc}"))
     return problems
+
+
+# Room left on the home's disk after an archive's files and their copies in the store:
+# the database and its write-ahead log grow during the import, and every other program
+# on the computer needs the disk too.
+SPACE_MARGIN = 64 << 20
+
+# A member is refused when it would expand more than BOMB_RATIO-fold and past BOMB_SIZE.
+# Deflate cannot pass 1032:1 (each 258-byte match costs at least two bits), so a deflated
+# member beyond 1000:1 is one byte repeated nearly throughout, as in a "zip bomb" of
+# zeros; pixel data compresses losslessly a few to one, a nearly black image a few
+# hundred to one. Below BOMB_SIZE nothing is refused, whatever its ratio: a small image
+# that is all black (a blank secondary capture) is still an image, and cheap to extract.
+BOMB_RATIO = 1000
+BOMB_SIZE = 100_000_000
+
+
+def _too_compressed(member: zipfile.ZipInfo) -> str:
+    """Why ``member`` is not extracted, as a zip bomb; "" when it is an ordinary member."""
+    size, packed = member.file_size, max(member.compress_size, 1)
+    if size <= BOMB_SIZE or size <= BOMB_RATIO * packed:
+        return ""
+    return (f"not extracted: it would expand from {_size(packed)} to {_size(size)}, "
+            f"{size // packed:,} to 1, far more than any image compresses (a \"zip bomb\"); "
+            "if it is needed, extract the zip with another tool and import the folder")
+
+
+def _wanted(archive: Path, infos: list[zipfile.ZipInfo], problems: list[FileProblem]
+            ) -> list[tuple[zipfile.ZipInfo, str]]:
+    """The file members to extract, each with its ``/``-separated name; the members
+    refused (unsafe names, zip bombs) go to ``problems``."""
+    wanted: list[tuple[zipfile.ZipInfo, str]] = []
+    for member in infos:
+        relative = member_path(member.filename)
+        if relative.endswith("/"):
+            continue  # a folder entry: its files make the folder
+        if not _safe_member(relative):
+            # Named as written in the archive: that is the name that is wrong.
+            problems.append(FileProblem(f"{archive}!/{member.filename}", "unsafe name"))
+        elif reason := _too_compressed(member):
+            problems.append(FileProblem(f"{archive}!/{relative}", reason))
+        else:
+            wanted.append((member, relative))
+    return wanted
+
+
+def _name_key(relative: str) -> tuple[str, ...]:
+    """What a file system may take ``relative`` for: the same key, the same file.
+
+    The strictest of the homes Lightbox runs on: case ignored (NTFS, APFS and HFS+ by
+    default), Unicode normalisation ignored (APFS compares, HFS+ stores NFD), trailing
+    dots and spaces dropped (Win32), empty and ``.`` components dropped (any system).
+    The canonical caseless match of Unicode (D145) folds case and normalisation together.
+    """
+    parts = (unicodedata.normalize("NFD", unicodedata.normalize("NFD", part).casefold())
+             for part in relative.split("/") if part not in ("", "."))
+    return tuple(part.rstrip(". ") for part in parts)
+
+
+def _distinct_names(archive: Path, members: list[tuple[zipfile.ZipInfo, str]],
+                    notes: list[str] | None) -> list[tuple[zipfile.ZipInfo, str]]:
+    """``members`` with a name each that no other member's file takes on any home.
+
+    Extracted under one name, the last member written would replace the others (an
+    archive appended to, or written by a tool that does not check, holds one name twice).
+    So every member of such a group is renamed, ``IMAGES/IM000001 (1 of 2)`` and ``(2 of
+    2)``, not only all but one: which of them a DICOMDIR's Referenced File ID (PS3.10 8.2)
+    means cannot be told from the name, so none keeps it, and the DICOMDIR record is
+    matched by its Referenced SOP Instance UID in File instead, which says which instance
+    it means. A file whose name is also one of the archive's folders is renamed the same
+    way, since the folder needs the name.
+    """
+    keys = [_name_key(relative) for _, relative in members]
+    folders = {key[:depth] for key in keys for depth in range(1, len(key))}
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, key in enumerate(keys):
+        groups.setdefault(key, []).append(index)
+    taken = set(keys) | folders
+    names = [relative for _, relative in members]
+    for key, indexes in groups.items():
+        if len(indexes) == 1 and key not in folders:
+            continue
+        first = names[indexes[0]]
+        for number, index in enumerate(indexes, 1):
+            name = f"{names[index]} ({number} of {len(indexes)})"
+            while _name_key(name) in taken:  # a member already has that name
+                name += "~"
+            taken.add(_name_key(name))
+            names[index] = name
+        if notes is not None:
+            written = ", ".join(members[index][0].filename for index in indexes)
+            why = (f"{len(indexes)} members of the zip archive have this name ({written})"
+                   if len(indexes) > 1 else "a folder of the zip archive has this name too")
+            notes.append(
+                f"{archive}!/{first}: {why}; each was extracted under a name of its own "
+                f"('{names[indexes[0]]}', ...) and imported, and a DICOMDIR record that "
+                "names this file is matched by its SOP Instance UID instead")
+    return [(member, name) for (member, _), name in zip(members, names, strict=True)]
 
 
 def member_path(name: str) -> str:
@@ -292,7 +441,16 @@ def _extract_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path,
                 "import the folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with zf.open(member) as src, open(target, "wb") as dst:
+        # Created, never truncated: a name this file system takes for one already
+        # extracted (in a way :func:`_name_key` does not foresee) fails, instead of
+        # replacing that file.
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o666)
+    except FileExistsError:
+        return "cannot extract: another member of the zip archive was extracted under this name"
+    except OSError as exc:
+        return f"cannot extract: {exc.strerror or exc}"
+    try:
+        with open(fd, "wb") as dst, zf.open(member) as src:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
                 if cancel is not None and cancel():
@@ -317,6 +475,7 @@ def _extract_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path,
     return reason
 
 
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate line ends
 _ENCRYPTED = 0x1  # general purpose bit 0 (APPNOTE 4.4.4): the member is encrypted
 ENCRYPTED_MEMBER = "encrypted (password-protected) zip member"
 
