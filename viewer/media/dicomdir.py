@@ -6,12 +6,18 @@ from the Directory Record Sequence in order, so a DICOMDIR whose offsets are wro
 F.3.2.1; pydicom's FileSet raises ``KeyError``) still yields every record, and so do
 orphan records that no offset reaches. Inactive records (Record In-use Flag 0000H) are
 skipped. pydicom's FileSet is tried first to tell the user whether the directory's
-structure is sound.
+structure is sound, once the offsets are known to form a tree: FileSet follows them
+without a bound, so a loop among them would never end.
+
+A file is parsed as a DICOMDIR only when its File Meta Information says it is one and it
+is no larger than :data:`MOST_DIRECTORY_BYTES`; anything else is noted and left to the
+walk of the medium, which imports every file either way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from pydicom import dcmread
+from pydicom.dataset import Dataset
 from pydicom.fileset import FileSet
 
 from viewer.dicom.structure import (
@@ -109,9 +116,7 @@ def is_directory_stream(fh: BinaryIO) -> bool:
     if head[PROBE_LENGTH:PROBE_LENGTH + 8] == b"\2\0\0\0UL\4\0":
         length = min(int.from_bytes(head[PROBE_LENGTH + 8:], "little"), _META_BYTES)
     head += fh.read(length)
-    _, meta = read_meta(head)
-    sop_class = meta.get(0x00020002, b"").rstrip(b"\0 ")
-    return sop_class == MEDIA_STORAGE_DIRECTORY.encode("ascii")
+    return not _header_problem(head)
 
 
 def _file_id(value: Any) -> tuple[str, ...]:
@@ -134,46 +139,243 @@ def _studies_of_instances(fileset: FileSet) -> dict[str, str]:
     return studies
 
 
+# PS3.3 F.3.2.1 (Table F.3-3) and F.3.2.2: the offsets that link the directory records.
+_FIRST_OFFSET = "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"  # (0004,1200)
+_NEXT_OFFSET = "OffsetOfTheNextDirectoryRecord"  # (0004,1400)
+_LOWER_OFFSET = "OffsetOfReferencedLowerLevelDirectoryEntity"  # (0004,1420)
+
+# The largest file parsed as a DICOMDIR. A directory record takes about 150-200 bytes
+# (an IMAGE record as dcmmkdir or pydicom write it), so 64 MiB holds some 350,000 records:
+# more images than a 100 GB BD-R of CT slices carries. pydicom keeps about 25 times the
+# file's size in memory while it parses one (some 1.6 GB at the limit), at about 2 MB a
+# second, and a parse cannot be cancelled: a larger file would take minutes and
+# gigabytes, and one that large is far more likely a damaged file than a directory. The
+# walk of the medium imports its files without it.
+MOST_DIRECTORY_BYTES = 64 << 20
+
+
+def _header_problem(head: bytes) -> str:
+    """Why the first bytes of a file show that it is not a DICOMDIR; empty when they do not.
+
+    PS3.10 7.1 and 8.6: a DICOMDIR is a Part 10 file, preamble, ``DICM`` and File Meta
+    Information, whose Media Storage SOP Class UID (0002,0002) is Media Storage Directory
+    Storage (PS3.4 B.5, 1.2.840.10008.1.3.10). Checked before the parse, so that a file
+    of zeros or another file's bytes (a damaged FAT stick) is refused at once: pydicom
+    takes it apart element by element, a second for every few megabytes.
+
+    Parameters
+    ----------
+    head : bytes
+        The file's first bytes: the preamble, ``DICM`` and the File Meta Information.
+
+    Returns
+    -------
+    str
+        Empty when the file may be a DICOMDIR, else what it is instead.
+    """
+    if head[PREAMBLE_LENGTH:PROBE_LENGTH] != MAGIC:
+        return "no File Meta Information (PS3.10 7.1)"
+    _, meta = read_meta(head)
+    sop_class = meta.get(0x00020002, b"").rstrip(b"\0 ").decode("ascii", "replace")
+    if sop_class == MEDIA_STORAGE_DIRECTORY:
+        return ""
+    if not sop_class:
+        return "no Media Storage SOP Class UID (0002,0002)"
+    return (f"its Media Storage SOP Class UID is {sop_class}, not Media Storage Directory "
+            f"Storage {MEDIA_STORAGE_DIRECTORY}")
+
+
+def _read_directory(path: Path) -> tuple[bytes, str]:
+    """The bytes of the DICOMDIR at ``path``, or why they are not parsed.
+
+    Never more than :data:`MOST_DIRECTORY_BYTES` are read, and only after the File Meta
+    Information has shown the file to be a DICOMDIR (:func:`_header_problem`).
+
+    Returns
+    -------
+    tuple of (bytes, str)
+        The whole file and ``""``; or ``b""`` and the problem, worded for the report.
+
+    Raises
+    ------
+    OSError
+        The file cannot be opened or read.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(PROBE_LENGTH + _META_BYTES)
+        problem = _header_problem(head)
+        if problem:
+            return b"", f"not a DICOMDIR: {problem}"
+        # Read to one byte past the limit rather than trust a size taken beforehand: a
+        # file that grows meanwhile is still never read past it.
+        data = head + fh.read(MOST_DIRECTORY_BYTES + 1 - len(head))
+    if len(data) > MOST_DIRECTORY_BYTES:
+        return b"", (f"DICOMDIR not read: larger than {MOST_DIRECTORY_BYTES >> 20} MiB, "
+                     "more than the DICOMDIR of any medium")
+    return data, ""
+
+
+def _offset(record: Dataset, keyword: str) -> int | None:
+    """The offset ``keyword`` of ``record``: 0 for none, None when it is no offset at all.
+
+    PS3.3 Table F.3-3: 00000000H means no next record, or no lower-level entity. An
+    absent or empty element counts as 0, as pydicom's FileSet takes it.
+    """
+    value = record.get(keyword)
+    if not value:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+@dataclass(slots=True)
+class _Chain:
+    """One chain of directory records being walked (PS3.3 F.3.2.1)."""
+
+    following: int  # the offset to follow next; 0 at the chain's end
+    source: str  # the element that offset came from, as a note names it
+    members: list[int] = field(default_factory=list)  # offsets of its records so far
+
+
+def _offset_problem(ds: Dataset) -> str:
+    """Whether the DICOMDIR's offsets link its records into one tree (PS3.3 F.3.2.1, F.5).
+
+    The root's first record (0004,1200) starts a chain of records linked by Offset of the
+    Next Directory Record (0004,1400); each record may start a lower-level chain by Offset
+    of Referenced Lower-Level Directory Entity (0004,1420). An offset is the byte position
+    of a record's Item tag counted from the first byte of the file (the File Meta
+    Information begins with the preamble, PS3.10 7.1), which is where pydicom puts each
+    record's ``seq_item_tell``: the records are found by that position, as pydicom's
+    FileSet finds them. A record reached twice means a loop (an offset pointing back at a
+    record before it in its chain, or above it) or a record shared by two entities; an
+    offset at no record's position means the offsets are wrong. pydicom's FileSet
+    follows the chains without a bound: on a loop it never returns, not even to Ctrl-C.
+
+    The walk visits each record at most once, so it ends after as many steps as there are
+    records, whatever the offsets say.
+
+    Parameters
+    ----------
+    ds : Dataset
+        The DICOMDIR as pydicom read it from its file.
+
+    Returns
+    -------
+    str
+        Empty when every offset reached leads to a record of its own, else the first
+        problem found, naming the records by their byte offsets.
+    """
+    records: dict[int, Dataset] = {}
+    for record in ds.get("DirectoryRecordSequence") or []:
+        where = getattr(record, "seq_item_tell", None)
+        if not isinstance(where, int):
+            return "a directory record's place in the file is unknown"
+        records[where] = record
+    if not records:
+        return ""
+    first = _offset(ds, _FIRST_OFFSET)
+    if first is None:
+        return "(0004,1200) of the root is not a single number"
+    if not first:
+        return ("the Offset of the First Directory Record of the Root Directory Entity "
+                "(0004,1200) names no record")
+    # Depth-first, as the entities nest. The records of the chains still open are the
+    # ones the current record is reached from: an offset back to one of them is a loop.
+    chains = [_Chain(first, "(0004,1200) of the root")]
+    reached: set[int] = set()
+    above: set[int] = set()
+    while chains:
+        chain = chains[-1]
+        offset = chain.following
+        if not offset:  # PS3.3 Table F.3-3: 0, the end of this chain
+            chains.pop()
+            above.difference_update(chain.members)
+            continue
+        if offset not in records:
+            return f"{chain.source} points at byte {offset}, where no record starts"
+        if offset in above:
+            return f"{chain.source} points back at the record at byte {offset}: the offsets loop"
+        if offset in reached:
+            return f"{chain.source} points at the record at byte {offset}, already reached"
+        reached.add(offset)
+        above.add(offset)
+        chain.members.append(offset)
+        following = _offset(records[offset], _NEXT_OFFSET)
+        lower = _offset(records[offset], _LOWER_OFFSET)
+        if following is None or lower is None:
+            return f"an offset of the record at byte {offset} is not a single number"
+        chain.following = following
+        chain.source = f"(0004,1400) of the record at byte {offset}"
+        if lower:
+            chains.append(_Chain(lower, f"(0004,1420) of the record at byte {offset}"))
+    return ""
+
+
 def read_dicomdir(path: Path) -> DirectoryContents:
     """Read the leaf records of the DICOMDIR at ``path`` and resolve their files.
 
     Never raises for a damaged DICOMDIR: the problem is noted in the result (the caller
-    scans the whole medium anyway).
+    scans the whole medium anyway). A file that is not a DICOMDIR by its File Meta
+    Information, or is larger than :data:`MOST_DIRECTORY_BYTES`, is not parsed (PS3.10
+    7.1, 8.6). Offsets that do not link the records into a tree (PS3.3 F.3.2.1) are
+    noted and the records read in sequence order; the work is bounded by the file's size
+    in every case.
     """
     contents = DirectoryContents(dicomdir=path)
+    try:
+        data, problem = _read_directory(path)
+    except OSError as exc:
+        data, problem = b"", f"DICOMDIR cannot be read ({exc})"
+    if problem:
+        contents.readable = False
+        contents.notes.append(f"{path}: {problem}; medium scanned")
+        return contents
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            ds = dcmread(path, force=True)
+            ds = dcmread(io.BytesIO(data), force=True)
+            # FileSet finds the medium's root through the DICOMDIR's file name.
+            ds.filename = str(path)
             records = list(ds.get("DirectoryRecordSequence", []))
         except Exception as exc:  # a truncated or damaged DICOMDIR: scan instead
             contents.readable = False
             contents.notes.append(f"{path}: DICOMDIR cannot be read ({exc}); medium scanned")
             return contents
-        try:
-            # The DICOMDIR's own transfer syntax (PS3.10 7.1): a big endian one (pydicom's
-            # DICOMDIR-bigEnd) walked as little endian looked truncated.
-            meta = getattr(ds, "file_meta", None)
-            syntax = str(meta.get("TransferSyntaxUID", EXPLICIT_VR_LE)) if meta else (
-                EXPLICIT_VR_LE)
-            problem = truncation_problem(path.read_bytes(), syntax)
-        except OSError:
-            problem = ""
+        # The DICOMDIR's own transfer syntax (PS3.10 7.1): a big endian one (pydicom's
+        # DICOMDIR-bigEnd) walked as little endian looked truncated.
+        meta = getattr(ds, "file_meta", None)
+        syntax = str(meta.get("TransferSyntaxUID", EXPLICIT_VR_LE)) if meta else (
+            EXPLICIT_VR_LE)
+        problem = truncation_problem(data, syntax)
         if problem:
             # pydicom reads a truncated DICOMDIR without complaint: say why files are unnamed.
             contents.notes.append(f"{path}: DICOMDIR is damaged ({problem}); medium scanned")
         studies: dict[str, str] = {}
         try:
-            fileset = FileSet(ds)
-        except Exception as exc:
+            problem = _offset_problem(ds)
+        except Exception as exc:  # a record too damaged to say; FileSet could not either
+            problem = f"{type(exc).__name__}: {exc}"
+        if problem:
             # PS3.3 F.3.2.1: offsets point at records; when they do not, record order is used.
             contents.notes.append(
-                f"{path}: DICOMDIR structure is inconsistent ({type(exc).__name__}: {exc}); "
+                f"{path}: DICOMDIR structure is inconsistent ({problem}); "
                 "records read in sequence order"
             )
         else:
-            with contextlib.suppress(Exception):  # the sequence order tells them instead
-                studies = _studies_of_instances(fileset)
+            try:
+                fileset = FileSet()
+                # Orphan records (no offset reaches them) are read in sequence order below;
+                # FileSet would open the files they name, any file at all, a FIFO included.
+                fileset.load(ds, include_orphans=False)
+            except Exception as exc:
+                contents.notes.append(
+                    f"{path}: DICOMDIR structure is inconsistent ({type(exc).__name__}: "
+                    f"{exc}); records read in sequence order"
+                )
+            else:
+                with contextlib.suppress(Exception):  # the sequence order tells them instead
+                    studies = _studies_of_instances(fileset)
     if not records:
         contents.notes.append(f"{path}: DICOMDIR lists no records")
     resolver = FileIdResolver(path.parent)
