@@ -40,3 +40,19 @@ def test_missing_and_escaping_ids_resolve_to_none(tmp_path: Path) -> None:
 def test_canonical() -> None:
     assert canonical("dicomdir;1") == "DICOMDIR"
     assert canonical("IM01.") == "IM01"
+
+
+def test_a_file_a_link_puts_outside_the_medium_is_not_resolved(tmp_path: Path) -> None:
+    medium, elsewhere = tmp_path / "medium", tmp_path / "elsewhere"
+    (medium / "IMAGES").mkdir(parents=True)
+    elsewhere.mkdir()
+    (elsewhere / "IM000001").write_bytes(b"another patient's image")
+    (medium / "IMAGES" / "IM000002").write_bytes(b"x")
+    (medium / "OUT").symlink_to(elsewhere)  # a folder link leading off the medium
+    (medium / "IMAGES" / "IM000003").symlink_to(elsewhere / "IM000001")  # a file link
+    (medium / "IN").symlink_to("IMAGES")  # a link that stays on the medium
+    resolver = FileIdResolver(medium)
+    assert resolver.resolve(("OUT", "IM000001")) is None
+    assert resolver.resolve(("IMAGES", "IM000003")) is None
+    assert resolver.resolve(("IN", "IM000002")) == medium / "IN" / "IM000002"
+    assert resolver.resolve(("IMAGES", "IM000002")) == medium / "IMAGES" / "IM000002"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,6 +49,8 @@ class FileIdResolver:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._listings: dict[Path, dict[str, str]] = {}
+        self._real_root = os.path.normcase(os.path.realpath(self.root))
+        self._folders_within: dict[Path, bool] = {}
 
     def _listing(self, folder: Path) -> dict[str, str]:
         cached = self._listings.get(folder)
@@ -70,7 +73,9 @@ class FileIdResolver:
     def resolve(self, components: Sequence[str]) -> Path | None:
         """Return the existing path named by a File ID, or None when the medium lacks it.
 
-        Components that would leave the root (``..``, absolute) resolve to None.
+        Components that would leave the root (``..``, absolute) resolve to None, and so
+        does a file that a symbolic link on the way puts outside it: what it leads to is
+        not on the medium (the walk of the medium skips such links too).
         """
         folder = self.root
         for component in components:
@@ -86,4 +91,26 @@ class FileIdResolver:
             if actual is None:
                 return None
             folder = folder / actual
-        return folder if folder.is_file() else None
+        try:
+            info = os.lstat(folder)
+        except OSError:
+            return None
+        if stat.S_ISLNK(info.st_mode):
+            within = self._within(os.path.realpath(folder))
+            return folder if within and folder.is_file() else None
+        if not stat.S_ISREG(info.st_mode) or not self._folder_within(folder.parent):
+            return None
+        return folder
+
+    def _within(self, real: str) -> bool:
+        folded = os.path.normcase(real)
+        return folded == self._real_root or folded.startswith(
+            self._real_root.rstrip(os.sep) + os.sep)
+
+    def _folder_within(self, folder: Path) -> bool:
+        """Whether ``folder`` is really under the root, once per folder: a series' files
+        share one, and its real path costs a ``stat`` per component."""
+        known = self._folders_within.get(folder)
+        if known is None:
+            known = self._folders_within[folder] = self._within(os.path.realpath(folder))
+        return known
