@@ -115,7 +115,7 @@ def test_ctrl_c_cancels_cleanly_and_a_rerun_completes(tmp_path: Path) -> None:
     report = json.loads(out)
     if not report["cancelled"]:
         pytest.skip("the import finished before the interrupt arrived")
-    assert proc.returncode == 1 and report["safe_to_eject"] is False
+    assert proc.returncode == 130 and report["safe_to_eject"] is False
     assert 0 < _assert_sound(home) < len(paths)
     rerun = subprocess.run(
         [*command, str(tmp_path / "ct")], cwd=ROOT, capture_output=True, text=True, timeout=300

@@ -77,6 +77,9 @@ def test_members_sharing_a_name_are_each_imported(
     assert store.has_instances(report.instance_uids) == report.instance_uids
     assert report.failed == [] and report.skipped == []
     assert report.ok and report.safe_to_eject
+    # The report says why two files carry names the archive did not give them.
+    assert [n.split(": ")[0] for n in report.notes] == [
+        f"{archive}!/IMAGES/IM000001", f"{archive}!/IMAGES/IM000002"]
 
 
 def test_no_two_members_share_a_file_even_where_case_is_ignored(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ otherwise, so a log shows the import is alive).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from viewer.cli import EXIT_INTERRUPTED
 from viewer.cli.home import cli_home
 from viewer.core.dates import parse_date_range
 from viewer.core.errors import UsageError
@@ -43,7 +45,9 @@ def register(subparsers: Any) -> None:
         "import",
         help="import a disc, folder, DICOMDIR or zip into the study database",
         description="Import every DICOM instance under PATH (a mount point, folder, DICOMDIR "
-        "file or zip). Exit status 0 when everything was imported, 1 when some files failed.",
+        "file or zip). Exit status 0 when everything was imported, 1 when some files failed, "
+        "130 when Ctrl-C cancelled the import (a second Ctrl-C stops it at once, without a "
+        "report).",
     )
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -133,9 +137,20 @@ def run_import(args: argparse.Namespace) -> int:
     _quiet_pydicom()
     home = cli_home(args.home)
     stop = threading.Event()
+    # Off the progress bar's line on a terminal; elsewhere each progress line is ended.
+    lead = "\n" if sys.stderr.isatty() else ""
 
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            # The second Ctrl-C: the user will not wait for the batch under way (a slow
+            # disc, a large DICOMDIR being read). It ends the command as any exception
+            # does: the open transaction is rolled back and a zip's extracted files
+            # removed; what was committed stays, as after a kill, which the store is
+            # made to survive at any point.
+            raise KeyboardInterrupt
         stop.set()
+        _say(f"{lead}cancelling: the import stops after the files under way "
+             "(Ctrl-C again to stop at once)\n")
 
     previous = signal.signal(signal.SIGINT, interrupt)
     try:
@@ -154,7 +169,22 @@ def run_import(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print_report(report, sys.stdout)
+    if report.cancelled:
+        # 130, as for every Ctrl-C (viewer.cli): a script must not take an import the user
+        # stopped for one that ran to its end with some files failed.
+        print("lightbox: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_OK if report.ok else EXIT_PARTIAL
+
+
+def _say(text: str) -> None:
+    """Write ``text`` to stderr from a signal handler.
+
+    Past ``sys.stderr``'s buffer: the handler may run while the progress line is being
+    written to it, and a buffered stream refuses a write from inside its own.
+    """
+    with contextlib.suppress(OSError):
+        os.write(2, text.encode("utf-8", "replace"))
 
 
 def _import_source(text: str) -> Path:

@@ -41,9 +41,16 @@ from viewer.media.scan import (
     MediumListing,
     extract_zip,
     is_dicomdir_name,
-    is_zip,
+    is_zip_name,
     walk,
 )
+
+# How many zips deep a zip is still opened: a zip given or found on a medium is 1, a zip
+# inside it 2. Real media nest them once or twice (a download of zipped series, or a
+# zipped disc with its DICOMDIR inside a zip of several discs). Each level keeps its
+# extracted files until the levels inside it are imported, and a zip that holds itself
+# (a "quine") would never end: deeper zips are reported, not opened.
+MAX_ZIP_DEPTH = 8
 
 
 def import_media(
@@ -115,6 +122,7 @@ class _Source:
     real: str  # the real path of ``root``, "" when it cannot be read
     folder: bool  # ``root`` is a folder, whose walk reads every source inside it
     lone_file: bool  # one regular file that is neither a zip nor a DICOMDIR
+    archive: bool = False  # one regular file that is a zip archive, by name or signature
 
     @classmethod
     def of(cls, given: Path) -> _Source:
@@ -131,16 +139,19 @@ class _Source:
             # A DICOMDIR stands for its whole medium, whatever its name (DICOMDIR.DCM);
             # any other file, "dicomdir_export.dcm" included, only for itself.
             return cls(given, given.parent, os.path.realpath(given.parent), True, False)
-        return cls(given, given, os.path.realpath(given), False, kind == "file")
+        return cls(given, given, os.path.realpath(given), False, kind == "file", kind == "zip")
 
 
 def _file_kind(path: Path) -> str:
     """``"zip"``, ``"dicomdir"`` or ``"file"``: what a regular file named as a source is.
 
     One open of the file: ``import ~/Downloads/*`` names thousands of them, and each is
-    read again by the import.
+    read again by the import. The name is taken as a mount shows it (``STUDY.ZIP;1``,
+    ``STUDY.ZIP.`` on an ISO 9660 disc, :func:`is_zip_name`), as on a medium: a zip that
+    shows no signature at its start (damaged, or with bytes before its first member) is
+    still a zip, imported as one or reported as one that cannot be read.
     """
-    if path.suffix.lower() == ".zip":
+    if is_zip_name(path.name):
         return "zip"
     try:
         with open(path, "rb") as fh:
@@ -194,8 +205,8 @@ def _import_source(
     except OSError as exc:
         report.failed.append(FileProblem(str(given), f"cannot read: {exc.strerror or exc}"))
         return report
-    if stat.S_ISREG(info.st_mode) and is_zip(source.root):
-        _import_zip(source.root, target, progress, cancel, work_dir, report)
+    if stat.S_ISREG(info.st_mode) and source.archive:
+        _import_zip(source.root, target, progress, cancel, work_dir, report, depth=1)
     elif stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode):
         _import_tree(source.root, target, progress, cancel, work_dir, report)
     else:
@@ -230,7 +241,7 @@ def _import_tree(
     listing = walk(root, on_file=scanned, cancel=cancel)
     report.failed.extend(listing.problems)
     report.skipped.extend(listing.skipped)
-    _import_listing(listing, target, progress, cancel, work_dir, report)
+    _import_listing(listing, target, progress, cancel, work_dir, report, depth=0)
 
 
 def _import_lone_files(
@@ -249,7 +260,7 @@ def _import_lone_files(
     """
     report = ImportReport(sources=[str(source.given) for source in sources])
     listing = MediumListing(root=sources[0].given, files=[s.given for s in sources])
-    _import_listing(listing, target, progress, cancel, work_dir, report)
+    _import_listing(listing, target, progress, cancel, work_dir, report, depth=0)
     if cancel is not None and cancel():
         report.cancelled = True
     if not (report.cancelled or report.stopped):
@@ -271,7 +282,15 @@ def _import_listing(
     cancel: CancelCheck | None,
     work_dir: Path | None,
     report: ImportReport,
+    *,
+    depth: int,
 ) -> None:
+    """Import what a walk listed: the files its DICOMDIRs name, every other file, and
+    then its zips, each as a medium of its own.
+
+    ``depth`` is how many zips the listing is inside (0 for a medium, a folder or files
+    given): the zips it lists are one deeper (see :data:`MAX_ZIP_DEPTH`).
+    """
     directories: list[DirectoryContents] = [read_dicomdir(d) for d in listing.dicomdirs]
     candidates = list(dict.fromkeys([*_named_files(directories), *listing.files]))
     skipped_before = len(report.skipped)
@@ -283,7 +302,11 @@ def _import_listing(
     if found:
         for problem in found:
             report.skipped.remove(problem)  # it is the medium's DICOMDIR, not a skipped file
-        more = [read_dicomdir(Path(p.path)) for p in found]
+        # A record may name a DICOMDIR read already (its own, by a writer's bug): read
+        # again, its missing files and notes would be counted twice.
+        read = {os.path.realpath(d) for d in listing.dicomdirs}
+        more = [read_dicomdir(Path(p.path)) for p in found
+                if os.path.realpath(p.path) not in read]
         directories.extend(more)
         listed = set(candidates)
         # Files it names that the walk did not list (behind a link it reached otherwise).
@@ -335,7 +358,8 @@ def _import_listing(
         if cancel is not None and cancel():
             report.cancelled = True
             break
-        report.merge(_import_zip(archive, target, progress, cancel, work_dir, ImportReport()))
+        report.merge(_import_zip(archive, target, progress, cancel, work_dir, ImportReport(),
+                                 depth=depth + 1))
 
 
 def _import_zip(
@@ -345,19 +369,29 @@ def _import_zip(
     cancel: CancelCheck | None,
     work_dir: Path | None,
     report: ImportReport,
+    *,
+    depth: int,
 ) -> ImportReport:
-    """Extract a zip (a zipped medium, DICOMDIR included) and import it like a folder."""
+    """Extract a zip (a zipped medium, DICOMDIR included) and import it like a folder.
+
+    ``depth`` is 1 for a zip given or found on a medium, 2 for a zip inside it, and so
+    on; a zip deeper than :data:`MAX_ZIP_DEPTH` is listed as failed, unopened.
+    """
+    if depth > MAX_ZIP_DEPTH:
+        reason = f"zips nested more than {MAX_ZIP_DEPTH} deep"
+        report.failed.append(FileProblem(str(archive), reason))
+        return report
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder = Path(tempfile.mkdtemp(prefix="zip-", dir=work_dir))
     try:
-        report.failed.extend(extract_zip(archive, folder, cancel))
+        report.failed.extend(extract_zip(archive, folder, cancel, notes=report.notes))
         if cancel is not None and cancel():
             report.cancelled = True
             return report
         listing = walk(folder, cancel=cancel)
         inner = ImportReport(failed=listing.problems, skipped=listing.skipped)
-        _import_listing(listing, target, progress, cancel, work_dir, inner)
+        _import_listing(listing, target, progress, cancel, work_dir, inner, depth=depth)
         _rename_paths(inner, folder, f"{archive}!")
         inner.sources = []
         report.merge(inner)
