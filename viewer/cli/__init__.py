@@ -17,6 +17,7 @@ is silenced unless ``-v`` is given (``-v`` shows its INFO, ``-vv`` its DEBUG lin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -49,6 +50,20 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def say_in_handler(text: str) -> None:
+    """Write ``text`` to stderr from a signal handler (the first Ctrl-C's "cancelling").
+
+    Past ``sys.stderr``'s buffer: the handler runs between two bytecodes of the main
+    thread, which may be inside a write of the progress line to that same stream, and a
+    buffered stream refuses a write from inside its own ("reentrant call").
+    """
+    # A write under way is finished after the handler returns: then nothing to flush.
+    with contextlib.suppress(OSError, RuntimeError, ValueError):
+        sys.stderr.flush()
+    with contextlib.suppress(OSError):
+        os.write(2, text.encode("utf-8", "replace"))
 
 
 def build_parser() -> argparse.ArgumentParser:

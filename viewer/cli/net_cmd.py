@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from viewer.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
+from viewer.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, say_in_handler
 from viewer.cli.home import cli_home
 from viewer.core.dates import parse_date_range
 from viewer.core.errors import CancelledError, LightboxError, PeerError, UsageError
@@ -259,7 +259,7 @@ def _interruptible(token: CancelToken) -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         if token.cancelled:
             raise KeyboardInterrupt
-        print("\ncancelling ...", file=sys.stderr)
+        say_in_handler("\ncancelling ...\n")
         token.cancel()
 
     previous = signal.signal(signal.SIGINT, handler)

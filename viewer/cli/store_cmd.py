@@ -9,7 +9,6 @@ otherwise, so a log shows the import is alive).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from viewer.cli import EXIT_INTERRUPTED
+from viewer.cli import EXIT_INTERRUPTED, say_in_handler
 from viewer.cli.home import cli_home
 from viewer.core.dates import parse_date_range
 from viewer.core.errors import UsageError
@@ -149,7 +148,7 @@ def run_import(args: argparse.Namespace) -> int:
             # made to survive at any point.
             raise KeyboardInterrupt
         stop.set()
-        _say(f"{lead}cancelling: the import stops after the files under way "
+        say_in_handler(f"{lead}cancelling: the import stops after the files under way "
              "(Ctrl-C again to stop at once)\n")
 
     previous = signal.signal(signal.SIGINT, interrupt)
@@ -175,16 +174,6 @@ def run_import(args: argparse.Namespace) -> int:
         print("lightbox: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK if report.ok else EXIT_PARTIAL
-
-
-def _say(text: str) -> None:
-    """Write ``text`` to stderr from a signal handler.
-
-    Past ``sys.stderr``'s buffer: the handler may run while the progress line is being
-    written to it, and a buffered stream refuses a write from inside its own.
-    """
-    with contextlib.suppress(OSError):
-        os.write(2, text.encode("utf-8", "replace"))
 
 
 def _import_source(text: str) -> Path:
