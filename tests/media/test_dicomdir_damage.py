@@ -191,6 +191,8 @@ def test_zeros_named_dicomdir_are_refused_unparsed(
     report = import_media([root], store)
     assert report.instances_added == 4 and report.notes == [note]
     assert report.failed == [] and report.safe_to_eject
+    # A DICOMDIR that lists nothing forgot nothing: its note says the medium was scanned.
+    assert report.not_in_dicomdir == []
 
 
 def test_an_image_named_dicomdir_is_not_read_as_one(

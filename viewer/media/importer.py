@@ -346,7 +346,10 @@ def _import_listing(
         report.failed.append(
             FileProblem(problem.path, f"named in the DICOMDIR but {problem.reason}")
         )
-    if directories:
+    # Only against a DICOMDIR that listed something: one that could not be read at all
+    # (a file of zeros named DICOMDIR) forgot nothing, and every file is already "medium
+    # scanned" in its note.
+    if any(c.readable or c.entries for c in directories):
         not_dicom = {p.path for p in report.skipped} | {p.path for p in report.failed}
         not_dicom |= {str(c.dicomdir) for c in directories}
         report.not_in_dicomdir.extend(
