@@ -223,3 +223,17 @@ def test_a_dicomdir_larger_than_any_is_not_parsed(
     report = import_media([root], store)
     assert store.has_instances(set(placed)) == set(placed)
     assert report.notes == [note] and report.failed == [] and report.safe_to_eject
+
+
+def test_an_image_named_dicomdir_is_imported_as_an_image(
+        study_files: list[Path], tmp_path: Path, store: StudyStore) -> None:
+    root = tmp_path / "stick"
+    root.mkdir()
+    for index, path in enumerate(study_files[:2]):
+        shutil.copy(path, root / f"IM{index:06d}")
+    shutil.copy(study_files[2], root / "DICOMDIR")  # saved under the wrong name
+    report = import_media([root], store)
+    assert report.instances_added == 3, report.skipped
+    assert store.has_instances(report.instance_uids) == report.instance_uids
+    assert report.failed == [] and report.not_in_dicomdir == [] and report.safe_to_eject
+    assert len(report.notes) == 1 and "not a DICOMDIR" in report.notes[0]

@@ -291,8 +291,15 @@ def _import_listing(
     ``depth`` is how many zips the listing is inside (0 for a medium, a folder or files
     given): the zips it lists are one deeper (see :data:`MAX_ZIP_DEPTH`).
     """
-    directories: list[DirectoryContents] = [read_dicomdir(d) for d in listing.dicomdirs]
-    candidates = list(dict.fromkeys([*_named_files(directories), *listing.files]))
+    # A DICOMDIR near its size limit takes half a minute that nothing interrupts: a
+    # cancel is looked at before each.
+    directories: list[DirectoryContents] = [
+        read_dicomdir(d) for d in listing.dicomdirs if not (cancel is not None and cancel())]
+    # A file named DICOMDIR that is not one (an image saved under that name) is imported
+    # like any other file; a damaged DICOMDIR stays a DICOMDIR, noted.
+    misnamed = [c.dicomdir for c in directories
+                if not c.readable and not c.entries and not is_directory_file(c.dicomdir)]
+    candidates = list(dict.fromkeys([*_named_files(directories), *listing.files, *misnamed]))
     skipped_before = len(report.skipped)
     target.import_files(candidates, progress=progress, cancel=cancel, report=report)
     # A DICOMDIR under another name (DICOMDIR.DCM) shows only by its SOP Class: the import
