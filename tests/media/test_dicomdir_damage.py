@@ -175,13 +175,19 @@ def test_an_orphan_record_naming_a_fifo_is_not_opened(
     assert {e.sop_instance_uid: e.path for e in contents.present} == placed
 
 
+def _stick(tmp_path: Path, files: list[Path]) -> Path:
+    """A folder holding ``files`` as IM000000, IM000001, ... and no DICOMDIR."""
+    root = tmp_path / "stick"
+    root.mkdir()
+    for index, path in enumerate(files):
+        shutil.copy(path, root / f"IM{index:06d}")
+    return root
+
+
 def test_zeros_named_dicomdir_are_refused_unparsed(
         study_files: list[Path], tmp_path: Path, store: StudyStore) -> None:
     # A damaged FAT stick: the DICOMDIR's clusters read back as zeros.
-    root = tmp_path / "stick"
-    root.mkdir()
-    for index, path in enumerate(study_files[:4]):
-        shutil.copy(path, root / f"IM{index:06d}")
+    root = _stick(tmp_path, study_files[:4])
     dicomdir = root / "DICOMDIR"
     with open(dicomdir, "wb") as fh:
         fh.truncate(4 << 20)
@@ -227,10 +233,7 @@ def test_a_dicomdir_larger_than_any_is_not_parsed(
 
 def test_an_image_named_dicomdir_is_imported_as_an_image(
         study_files: list[Path], tmp_path: Path, store: StudyStore) -> None:
-    root = tmp_path / "stick"
-    root.mkdir()
-    for index, path in enumerate(study_files[:2]):
-        shutil.copy(path, root / f"IM{index:06d}")
+    root = _stick(tmp_path, study_files[:2])
     shutil.copy(study_files[2], root / "DICOMDIR")  # saved under the wrong name
     report = import_media([root], store)
     assert report.instances_added == 3, report.skipped

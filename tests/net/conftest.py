@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.peers import (
     PeerProcess,
+    PynetdicomPeer,
     free_port,
     start_dcmqrscp,
     start_orthanc,
@@ -80,6 +81,19 @@ def node_for(peer: PeerProcess, **changes: object) -> NodeRecord:
     }
     fields.update(changes)
     return NodeRecord(**fields)  # type: ignore[arg-type]
+
+
+def node_of(peer: PynetdicomPeer, **changes: object) -> NodeRecord:
+    """A node record for a PACS inside the test, on loopback, with short timeouts."""
+    fields: dict[str, object] = {"name": "py", "called_aet": peer.aet, "host": "127.0.0.1",
+                                 "port": peer.port, "acse_timeout": 5.0, "dimse_timeout": 10.0}
+    fields.update(changes)
+    return NodeRecord(**fields)  # type: ignore[arg-type]
+
+
+def doe_slices(peer_files: dict[str, Path]) -> dict[str, Path]:
+    """The first ten slices of the generated study ``doe`` (implicit VR CT)."""
+    return {uid: p for uid, p in peer_files.items() if p.name.startswith("doe_0_000")}
 
 
 @pytest.fixture

@@ -22,26 +22,21 @@ import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage
 
-from tests.net.conftest import OUR_AET, FolderSink
+from tests.net.conftest import OUR_AET, FolderSink, doe_slices, node_of
 from tests.support.peers import PynetdicomPeer, free_port, study_uid, wait_for_port
 from viewer.cli import main
 from viewer.core.settings import NetworkSettings
 from viewer.net import sinks
-from viewer.net.nodes import NodeRecord
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve
 from viewer.store.study_store import StudyStore
 
 pytestmark = pytest.mark.peer
 
 
-def _doe(peer_files: dict[str, Path]) -> dict[str, Path]:
-    return {uid: p for uid, p in peer_files.items() if p.name.startswith("doe_0_000")}
-
-
 @pytest.fixture
 def repeating_peer(peer_files: dict[str, Path], move_port: int) -> Iterator[PynetdicomPeer]:
     """A PACS that sends every instance of a C-GET or C-MOVE twice."""
-    peer = PynetdicomPeer(sorted(_doe(peer_files).values()), send_twice=True,
+    peer = PynetdicomPeer(sorted(doe_slices(peer_files).values()), send_twice=True,
                           destinations={OUR_AET: ("127.0.0.1", move_port)})
     try:
         yield peer
@@ -49,21 +44,16 @@ def repeating_peer(peer_files: dict[str, Path], move_port: int) -> Iterator[Pyne
         peer.stop()
 
 
-def _node(peer: PynetdicomPeer) -> NodeRecord:
-    return NodeRecord(name="py", called_aet=peer.aet, host="127.0.0.1", port=peer.port,
-                      acse_timeout=5.0, dimse_timeout=10.0)
-
-
 def _retrieve(peer: PynetdicomPeer, local: NetworkSettings, sink: FolderSink,
               incoming: Path, method: str) -> list[RetrieveProgress]:
-    return list(retrieve(_node(peer), local, RetrieveRequest(study_uid("doe")), sink,
+    return list(retrieve(node_of(peer), local, RetrieveRequest(study_uid("doe")), sink,
                          incoming, method=method))
 
 
 def test_an_instance_sent_twice_in_a_get_is_received_once(
         repeating_peer: PynetdicomPeer, local: NetworkSettings, sink: FolderSink,
         tmp_path: Path, peer_files: dict[str, Path]) -> None:
-    expected = _doe(peer_files)
+    expected = doe_slices(peer_files)
     snapshots = _retrieve(repeating_peer, local, sink, tmp_path / "incoming", "get")
     last = snapshots[-1]
     assert last.ok and last.method == "get", last.message
@@ -78,7 +68,7 @@ def test_an_instance_sent_twice_in_a_get_is_received_once(
 def test_an_instance_sent_twice_in_a_move_is_received_once(
         repeating_peer: PynetdicomPeer, local: NetworkSettings, sink: FolderSink,
         tmp_path: Path, peer_files: dict[str, Path]) -> None:
-    expected = _doe(peer_files)
+    expected = doe_slices(peer_files)
     snapshots = _retrieve(repeating_peer, local, sink, tmp_path / "incoming", "move")
     last = snapshots[-1]
     assert last.ok and last.method == "move", last.message
@@ -97,7 +87,7 @@ def test_the_retrieve_report_counts_an_instance_sent_twice_once(
         ) -> None:
     # The PACS sends every instance twice, then never its final response: the report
     # of a retrieve that failed counts what the store took.
-    expected = _doe(peer_files)
+    expected = doe_slices(peer_files)
     peer = PynetdicomPeer(sorted(expected.values()), send_twice=True,
                           hang_after=len(expected))
     home = tmp_path / "home"
@@ -119,7 +109,7 @@ def test_the_retrieve_report_counts_an_instance_sent_twice_once(
 
 def test_listen_counts_an_instance_pushed_twice_once(
         peer_files: dict[str, Path], tmp_path: Path) -> None:
-    path = next(iter(_doe(peer_files).values()))
+    path = next(iter(doe_slices(peer_files).values()))
     home = tmp_path / "home"
     assert _lightbox(home, "node", "add", "modality", "MODALITY@127.0.0.1:104") == 0
     assert _lightbox(home, "config", "set", "bind-address", "127.0.0.1") == 0
@@ -187,7 +177,7 @@ def test_an_instance_stored_when_sent_again_is_not_reported_as_not_imported(
         tmp_path: Path, peer_files: dict[str, Path]) -> None:
     # The store refuses the first copy of one instance (a transient failure) and takes
     # the second: the instance is here, and the retrieve says nothing is missing.
-    expected = _doe(peer_files)
+    expected = doe_slices(peer_files)
     unlucky = sorted(expected)[0]
     refused: list[str] = []
 
@@ -197,7 +187,7 @@ def test_an_instance_stored_when_sent_again_is_not_reported_as_not_imported(
             raise OSError("database is locked")
         sink(item)
 
-    last = list(retrieve(_node(repeating_peer), local, RetrieveRequest(study_uid("doe")),
+    last = list(retrieve(node_of(repeating_peer), local, RetrieveRequest(study_uid("doe")),
                          flaky, tmp_path / "incoming", method="get"))[-1]
     assert refused == [unlucky]
     assert set(sink.files) == set(expected)

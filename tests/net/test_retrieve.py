@@ -10,7 +10,7 @@ from typing import Any
 import pydicom
 import pytest
 
-from tests.net.conftest import FolderSink, move_from_another_address, node_for
+from tests.net.conftest import FolderSink, move_from_another_address, node_for, node_of
 from tests.support.peers import PeerProcess, series_uid, study_uid
 from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
@@ -256,7 +256,7 @@ def test_auto_falls_back_to_move_when_get_is_not_offered(
     peer = PynetdicomPeer(sorted(files.values()), offer_get=False,
                           destinations={"LIGHTBOX": ("127.0.0.1", move_port)})
     try:
-        node = node_for_pynetdicom(peer.port)
+        node = node_of(peer)
         steps = list(retrieve(node, local, RetrieveRequest(study_uid("doe")), sink,
                               tmp_path / "incoming", method="auto"))
         assert steps[-1].ok and steps[-1].method == "move", steps[-1].message
@@ -275,18 +275,11 @@ def test_a_pacs_that_stops_answering_times_out(local: NetworkSettings, sink: Fol
 
     peer = PynetdicomPeer(stall=3.0)
     try:
-        node = node_for_pynetdicom(peer.port, dimse_timeout=1.0)
+        node = node_of(peer, dimse_timeout=1.0)
         with pytest.raises(PeerError, match="no answer to the query within 1 s"):
             list(find(node, local, QuerySpec()))
     finally:
         peer.stop()
-
-
-def node_for_pynetdicom(port: int, **changes: object) -> NodeRecord:
-    fields: dict[str, object] = {"name": "py", "called_aet": "PYPEER", "host": "127.0.0.1",
-                                 "port": port, "acse_timeout": 5.0, "dimse_timeout": 10.0}
-    fields.update(changes)
-    return NodeRecord(**fields)  # type: ignore[arg-type]
 
 
 def test_a_pacs_that_stops_sending_mid_get_times_out_and_keeps_what_came(
@@ -297,7 +290,7 @@ def test_a_pacs_that_stops_sending_mid_get_times_out_and_keeps_what_came(
     files = _expected(peer_files, "doe_0_000")
     peer = PynetdicomPeer(sorted(files.values()), stall=4.0)
     try:
-        node = node_for_pynetdicom(peer.port, dimse_timeout=1.0)
+        node = node_of(peer, dimse_timeout=1.0)
         request = RetrieveRequest(study_uid("doe"), series_uids=(series_uid("doe", 0),),
                                   sop_uids=tuple(sorted(files)))
         with pytest.raises(PeerError, match="stopped answering the C-GET for 1 s"):

@@ -34,6 +34,13 @@ def _stem(name: str) -> str:
     return upper
 
 
+def real_path_within(real: str, base: str) -> bool:
+    """Whether the real path ``real`` is ``base`` or under it; ``base`` is a real path
+    already passed through ``os.path.normcase`` (a medium's root, taken once)."""
+    folded = os.path.normcase(real)
+    return folded == base or folded.startswith(base.rstrip(os.sep) + os.sep)
+
+
 class FileIdResolver:
     """Case-insensitive, version- and extension-tolerant lookup under one file-set root.
 
@@ -103,9 +110,7 @@ class FileIdResolver:
         return folder
 
     def _within(self, real: str) -> bool:
-        folded = os.path.normcase(real)
-        return folded == self._real_root or folded.startswith(
-            self._real_root.rstrip(os.sep) + os.sep)
+        return real_path_within(real, self._real_root)
 
     def _folder_within(self, folder: Path) -> bool:
         """Whether ``folder`` is really under the root, once per folder: a series' files

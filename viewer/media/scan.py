@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from viewer.core.imports import FileProblem
-from viewer.media.fileids import canonical
+from viewer.media.fileids import canonical, real_path_within
 
 
 @dataclass(slots=True)
@@ -181,10 +181,7 @@ def _outside(link: str, base: str) -> str:
     path is ``base``; "" when it stays inside (or leads nowhere: a broken link or a loop
     inside the medium is reported as such)."""
     target = os.path.realpath(link)
-    folded = os.path.normcase(target)
-    if folded == base or folded.startswith(base.rstrip(os.sep) + os.sep):
-        return ""
-    return target
+    return "" if real_path_within(target, base) else target
 
 
 def _unreadable(entry: os.DirEntry[str], exc: OSError) -> str:
