@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(dcmtk orthanc xvfb xauth libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcb-cursor0
   libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-randr0
-  libxcb-shape0 libxcb-xkb1 libfontconfig1 libdbus-1-3 libgdcm-tools fonts-dejavu-core)
+  libxcb-shape0 libxcb-xkb1 libfontconfig1 libdbus-1-3 libgdcm-tools fonts-dejavu-core
+  openjph-tools)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -29,6 +29,8 @@ from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import get_j2k_parameters
 from pydicom.uid import (
     UID,
+    HTJ2KLossless,
+    HTJ2KLosslessRPCL,
     JPEG2000Lossless,
     JPEGLossless,
     JPEGLosslessSV1,
@@ -187,6 +189,9 @@ _FAST: dict[str, tuple[str, FrameDecoder]] = {
     JPEGLosslessSV1: ("imagecodecs (libjpeg-turbo)", _decode_jpeg),
     JPEGLSLossless: ("imagecodecs (CharLS)", _decode_jpegls),  # PS3.5 A.4.3
     JPEG2000Lossless: ("imagecodecs (OpenJPEG)", _decode_j2k),  # PS3.5 A.4.4
+    # PS3.5 A.4.11: the same SIZ marker and decoder (OpenJPEG reads HTJ2K code-blocks).
+    HTJ2KLossless: ("imagecodecs (OpenJPEG)", _decode_j2k),
+    HTJ2KLosslessRPCL: ("imagecodecs (OpenJPEG)", _decode_j2k),
     RLELossless: ("imagecodecs (DICOM RLE)", _decode_rle),  # PS3.5 A.4.2
 }
 

@@ -38,6 +38,8 @@ STORAGE_TRANSFER_SYNTAXES = (
     "1.2.840.10008.1.2.5",  # RLE Lossless
     "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
     "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
+    "1.2.840.10008.1.2.4.201",  # HTJ2K Lossless Only
+    "1.2.840.10008.1.2.4.202",  # HTJ2K with RPCL Options Lossless Only
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
     DEFLATED_EXPLICIT_VR_LE,
@@ -46,6 +48,7 @@ STORAGE_TRANSFER_SYNTAXES = (
     "1.2.840.10008.1.2.4.51",  # JPEG Extended (Process 2 & 4)
     "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
     "1.2.840.10008.1.2.4.91",  # JPEG 2000
+    "1.2.840.10008.1.2.4.203",  # HTJ2K (lossy or lossless)
 )
 # The second choice, for a C-MOVE pass that fetches what the first pass could not get.
 STORAGE_SYNTAXES_UNCOMPRESSED_FIRST = (
@@ -72,6 +75,9 @@ GET_COMPRESSED_SYNTAXES = (
     "1.2.840.10008.1.2.4.51",  # JPEG Extended
     "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
     "1.2.840.10008.1.2.4.57",  # JPEG Lossless Process 14
+    "1.2.840.10008.1.2.4.201",  # HTJ2K Lossless Only
+    "1.2.840.10008.1.2.4.202",  # HTJ2K with RPCL Options Lossless Only
+    "1.2.840.10008.1.2.4.203",  # HTJ2K
 )
 
 # Storage SOP classes proposed for C-GET when the PACS does not say which classes a study
