@@ -7,9 +7,10 @@ point at ``LIGHTBOX`` on ``move_port``, where the tests run our storage SCP.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import pydicom
 import pytest
 
 from tests.support.peers import (
@@ -25,6 +26,7 @@ from tests.support.peers import (
 from viewer.core.settings import NetworkSettings
 from viewer.net.nodes import NodeRecord
 from viewer.net.retrieve import RetrieveRequest, retrieve
+from viewer.net.scp import StorageSCP
 from viewer.net.sinks import ReceivedInstance
 
 OUR_AET = "LIGHTBOX"
@@ -135,6 +137,30 @@ class FolderSink:
 @pytest.fixture
 def sink(tmp_path: Path) -> FolderSink:
     return FolderSink(tmp_path / "received")
+
+
+@pytest.fixture
+def modality_scp(tmp_path: Path, sink: FolderSink) -> Iterator[StorageSCP]:
+    """Our storage SCP on a free port, accepting the node MODALITY from loopback."""
+    local = NetworkSettings(ae_title=OUR_AET, bind_address="127.0.0.1")
+    modality = NodeRecord("modality", "MODALITY", "127.0.0.1", 104)
+    with StorageSCP(local, [modality], tmp_path / "incoming", sink, port=0) as server:
+        yield server
+
+
+def assert_received_as_sent(sink: FolderSink, sent: Sequence[Path]) -> None:
+    """``sink`` holds exactly the instances of ``sent``: compressed ones in their own
+    transfer syntax, and every one with its pixel data byte for byte."""
+    assert len(sink.files) == len(sent)
+    for path in sent:
+        original = pydicom.dcmread(path)
+        got = pydicom.dcmread(sink.files[original.SOPInstanceUID])
+        syntax = original.file_meta.TransferSyntaxUID
+        if syntax.is_compressed:
+            assert got.file_meta.TransferSyntaxUID == syntax
+        else:  # a PACS may send uncompressed data in either little endian syntax
+            assert not got.file_meta.TransferSyntaxUID.is_compressed
+        assert got.PixelData == original.PixelData
 
 
 def move_from_another_address(orthanc: PeerProcess, local: NetworkSettings,

@@ -4,7 +4,6 @@ or fails its sub-operations when it cannot."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
@@ -12,12 +11,11 @@ import pytest
 from pydicom.uid import UID
 from pynetdicom import AE
 
-from tests.net.conftest import OUR_AET, FolderSink, node_of
+from tests.net.conftest import OUR_AET, FolderSink, assert_received_as_sent, node_of
 from tests.support.htj2k import HTJ2K_SYNTAXES, can_write_htj2k, recompress_htj2k
 from tests.support.peers import PynetdicomPeer
 from tests.support.series import write_mr_series
 from viewer.core.settings import NetworkSettings
-from viewer.net.nodes import NodeRecord
 from viewer.net.retrieve import RetrieveRequest, retrieve
 from viewer.net.scp import StorageSCP
 
@@ -35,30 +33,13 @@ def htj2k_study(tmp_path: Path) -> list[Path]:
     return paths
 
 
-def _assert_received_as_sent(sink: FolderSink, sent: list[Path]) -> None:
-    assert len(sink.files) == len(sent)
-    for path in sent:
-        original = pydicom.dcmread(path)
-        got = pydicom.dcmread(sink.files[original.SOPInstanceUID])
-        assert got.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
-        assert got.PixelData == original.PixelData
-
-
-@pytest.fixture
-def scp(tmp_path: Path, sink: FolderSink) -> Iterator[StorageSCP]:
-    local = NetworkSettings(ae_title=OUR_AET, bind_address="127.0.0.1")
-    modality = NodeRecord("modality", "MODALITY", "127.0.0.1", 104)
-    with StorageSCP(local, [modality], tmp_path / "incoming", sink, port=0) as server:
-        yield server
-
-
-def test_the_storage_scp_accepts_each_htj2k_syntax(scp: StorageSCP, sink: FolderSink,
+def test_the_storage_scp_accepts_each_htj2k_syntax(modality_scp: StorageSCP, sink: FolderSink,
                                                    htj2k_study: list[Path]) -> None:
     ae = AE(ae_title="MODALITY")
     for path in htj2k_study:  # each syntax proposed on its own: no uncompressed fallback
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
-    assoc = ae.associate("127.0.0.1", scp.port, ae_title=OUR_AET)
+    assoc = ae.associate("127.0.0.1", modality_scp.port, ae_title=OUR_AET)
     assert assoc.is_established
     try:
         accepted = {str(cx.transfer_syntax[0]) for cx in assoc.accepted_contexts}
@@ -67,8 +48,8 @@ def test_the_storage_scp_accepts_each_htj2k_syntax(scp: StorageSCP, sink: Folder
             assert assoc.send_c_store(pydicom.dcmread(path)).Status == 0
     finally:
         assoc.release()
-    scp.receiver.drain()
-    _assert_received_as_sent(sink, htj2k_study)
+    modality_scp.receiver.drain()
+    assert_received_as_sent(sink, htj2k_study)
 
 
 def test_a_get_receives_htj2k_as_the_pacs_holds_it(local: NetworkSettings, sink: FolderSink,
@@ -85,4 +66,4 @@ def test_a_get_receives_htj2k_as_the_pacs_holds_it(local: NetworkSettings, sink:
         peer.stop()
     last = steps[-1]
     assert last.ok and last.completed == len(htj2k_study), last.message
-    _assert_received_as_sent(sink, htj2k_study)
+    assert_received_as_sent(sink, htj2k_study)

@@ -259,7 +259,9 @@ def qr_ae(f: Facts) -> list[Section]:
             f"{n.max_contexts - 1} storage contexts are proposed next to the GET model "
             f"(PS3.8 allows {n.max_contexts} presentation contexts per association); when "
             "many classes must fit, fewer compressed transfer syntaxes are proposed per "
-            "class.\n\n"
+            "class. The video Storage SOP Classes (Video Endoscopic, Microscopic and "
+            "Photographic Image) are proposed with one context per video transfer syntax "
+            "too, when the PACS reports them.\n\n"
             + _context_table(contexts_get)
             + "\n\n"
             + _retrieve_conformance(move=False),
@@ -393,6 +395,10 @@ def storage_ae(f: Facts) -> list[Section]:
             + _context_table(accepted)
             + "\n\nStorage transfer syntaxes (every Storage SOP Class):\n\n"
             + ts_table
+            + "\n\nThe video transfer syntaxes (MPEG-2, MPEG-4 AVC/H.264, HEVC/H.265) are "
+            "accepted so that a study arrives whole, since a sender has no other form of "
+            "a video to send: such instances are stored and listed, but not displayed "
+            "(4.2.2)."
             + "\n\n**SOP Specific Conformance for the Storage SOP Classes.** Level of "
             "Support: 2 (Full): the received data set is stored byte for byte as it came "
             "over the network, with a File Meta Information header (Lightbox's "

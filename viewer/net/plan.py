@@ -28,6 +28,8 @@ from viewer.net.policy import (
     GET_COMPRESSED_SYNTAXES,
     GET_UNCOMPRESSED_SYNTAXES,
     MAX_PRESENTATION_CONTEXTS,
+    VIDEO_STORAGE_CLASSES,
+    VIDEO_SYNTAXES,
 )
 from viewer.net.query import QuerySpec, TruncatedQueryError, find, find_identifiers
 
@@ -251,7 +253,8 @@ def storage_contexts(sop_classes: Iterable[str], again: Iterable[str] = ()
 
     The given classes (or the common set when the PACS did not say) each get one
     context with the uncompressed syntaxes and, as the budget allows, one context per
-    compressed syntax, so the PACS can send each instance as stored. Classes in
+    compressed syntax, so the PACS can send each instance as stored; video classes get
+    one context per video syntax (PS3.5 A.4.5-A.4.8) before that. Classes in
     ``again`` had an uncompressed context on an earlier association: they get the
     compressed ones alone (the pass for a PACS that sends every instance of a class on
     the first context it accepted for that class).
@@ -260,11 +263,16 @@ def storage_contexts(sop_classes: Iterable[str], again: Iterable[str] = ()
     repeated = set(again)
     fresh = [c for c in classes if c not in repeated]
     room = MAX_PRESENTATION_CONTEXTS - 1 - len(fresh)
+    # Video classes get the video syntaxes first, the most used first: a PACS has no
+    # other form of a video to send.
+    video = [c for c in classes if c in VIDEO_STORAGE_CLASSES]
+    videos = [build_context(c, s) for s in VIDEO_SYNTAXES for c in video][:room]
+    room -= len(videos)
     compressed = min(len(GET_COMPRESSED_SYNTAXES), room // len(classes))
     contexts = [build_context(c, list(GET_UNCOMPRESSED_SYNTAXES)) for c in fresh]
     for syntax in GET_COMPRESSED_SYNTAXES[:compressed]:
         contexts.extend(build_context(c, syntax) for c in classes)
-    return contexts
+    return contexts + videos
 
 
 def with_uncompressed(contexts: Iterable[PresentationContext]) -> set[str]:

@@ -28,10 +28,39 @@ EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 DEFLATED_EXPLICIT_VR_LE = "1.2.840.10008.1.2.1.99"
 EXPLICIT_VR_BE = "1.2.840.10008.1.2.2"
 UNCOMPRESSED_SYNTAXES = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)
+# PS3.5 A.4.5-A.4.8 (MPEG-2, MPEG-4 AVC/H.264, HEVC/H.265), the most used first. Nothing
+# here decodes them, but a video has no other form a sender would use: refusing the syntax
+# loses the instance from the study (and fails the PACS's C-MOVE), where storing it keeps
+# the study whole and lets the user open the file elsewhere.
+VIDEO_SYNTAXES = (
+    "1.2.840.10008.1.2.4.102",  # MPEG-4 AVC/H.264 High Profile / Level 4.1
+    "1.2.840.10008.1.2.4.104",  # MPEG-4 AVC/H.264 High Profile / Level 4.2 For 2D Video
+    "1.2.840.10008.1.2.4.107",  # HEVC/H.265 Main Profile / Level 5.1
+    "1.2.840.10008.1.2.4.108",  # HEVC/H.265 Main 10 Profile / Level 5.1
+    "1.2.840.10008.1.2.4.100",  # MPEG2 Main Profile / Main Level
+    "1.2.840.10008.1.2.4.101",  # MPEG2 Main Profile / High Level
+    "1.2.840.10008.1.2.4.103",  # MPEG-4 AVC/H.264 BD-compatible High Profile / Level 4.1
+    "1.2.840.10008.1.2.4.105",  # MPEG-4 AVC/H.264 High Profile / Level 4.2 For 3D Video
+    "1.2.840.10008.1.2.4.106",  # MPEG-4 AVC/H.264 Stereo High Profile / Level 4.2
+    "1.2.840.10008.1.2.4.102.1",  # the same, fragmentable (PS3.5 8.2.5.1)
+    "1.2.840.10008.1.2.4.104.1",
+    "1.2.840.10008.1.2.4.100.1",
+    "1.2.840.10008.1.2.4.101.1",
+    "1.2.840.10008.1.2.4.103.1",
+    "1.2.840.10008.1.2.4.105.1",
+    "1.2.840.10008.1.2.4.106.1",
+)
+# The Storage SOP Classes of video (PS3.4 B.5): a C-GET proposes them the video syntaxes.
+VIDEO_STORAGE_CLASSES = (
+    "1.2.840.10008.5.1.4.1.1.77.1.1.1",  # Video Endoscopic Image
+    "1.2.840.10008.5.1.4.1.1.77.1.2.1",  # Video Microscopic Image
+    "1.2.840.10008.5.1.4.1.1.77.1.4.1",  # Video Photographic Image
+)
 # Accepted by our storage SCP, in order of preference when one context proposes several
 # (PS3.8 9.3.3.2: the acceptor picks one): lossless compressed syntaxes first, since a
 # sender that lists them next to the uncompressed ones holds the data in that form and
-# would otherwise have to transcode; then uncompressed; lossy ones only if proposed alone.
+# would otherwise have to transcode; then uncompressed; lossy ones and video only if
+# proposed alone.
 STORAGE_TRANSFER_SYNTAXES = (
     "1.2.840.10008.1.2.4.70",  # JPEG Lossless, First-Order Prediction (Process 14 SV1)
     "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless Only
@@ -49,6 +78,7 @@ STORAGE_TRANSFER_SYNTAXES = (
     "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
     "1.2.840.10008.1.2.4.91",  # JPEG 2000
     "1.2.840.10008.1.2.4.203",  # HTJ2K (lossy or lossless)
+    *VIDEO_SYNTAXES,  # stored and listed, not displayed: no decoder (see VIDEO_SYNTAXES)
 )
 # The second choice, for a C-MOVE pass that fetches what the first pass could not get.
 STORAGE_SYNTAXES_UNCOMPRESSED_FIRST = (
