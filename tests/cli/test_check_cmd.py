@@ -1,16 +1,22 @@
-"""``lightbox check [--repair] [--json] [--deep]``: exit statuses 0/1/2, the JSON shape,
-the capped text report, and no patient names or IDs in either."""
+"""``lightbox check [--repair] [--json] [--deep]``: exit statuses 0/1/2 (130 for Ctrl-C),
+the JSON shape, the capped text report, and no patient names or IDs in either."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.series import write_ct_series
-from viewer.cli import main
+from viewer.cli import main, store_cmd
+from viewer.store import Findings, RepairLog
 from viewer.store.verify import KINDS
 
 PATIENT = ("CHECK^PATIENT", "PID-CHECK-7")
@@ -127,3 +133,53 @@ def test_usage_errors_exit_two(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_an_empty_home_is_sound(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, out = _run(capsys, "--home", str(tmp_path / "new"), "check")
     assert status == 0 and "The home is sound" in out
+
+
+def _interrupt_repair(monkeypatch: pytest.MonkeyPatch, times: int) -> None:
+    """Ctrl-C ``times`` over, when the repair first asks whether it is cancelled: it is
+    then under way (the store open, the files being taken in)."""
+    real = store_cmd.repair_home
+
+    def repair(home: Path, found: Findings, *, progress: Any = None,
+               cancel: Callable[[], bool] | None = None) -> RepairLog:
+        assert cancel is not None
+        asked = []
+
+        def cancelled() -> bool:
+            if not asked:
+                asked.append(True)
+                for _ in range(times):
+                    signal.raise_signal(signal.SIGINT)
+            return cancel()
+
+        return real(home, found, progress=progress, cancel=cancelled)
+
+    monkeypatch.setattr(store_cmd, "repair_home", repair)
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_ctrl_c_cancels_a_repair_with_status_130(
+        home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        times: int) -> None:
+    (home / "studies.sqlite").unlink()  # rebuilt by the repair from the 25 files
+    for extra in ("studies.sqlite-wal", "studies.sqlite-shm"):
+        (home / extra).unlink(missing_ok=True)
+    for path in _stored(home):  # files an hour old: not taken for an import's arrivals
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    _interrupt_repair(monkeypatch, times)
+    status, out = _run(capsys, "--home", str(home), "check", "--repair", "--json")
+    assert status == 130
+    if times == 1:  # cancelled: the report says so, and what is left to do
+        report = json.loads(out)
+        assert report["repair"]["cancelled"] is True
+        assert report["repair"]["after"]["sound"] is False
+        assert report["repair"]["after"]["instances"] < 25
+    else:  # the second Ctrl-C stops at once, without a report
+        assert out == ""
+    monkeypatch.undo()
+    status, out = _run(capsys, "--home", str(home), "check", "--repair", "--json")
+    assert status == 0, out
+    report = json.loads(out)
+    assert report["repair"]["cancelled"] is False
+    assert report["repair"]["after"]["sound"] is True
+    assert report["repair"]["after"]["instances"] == 25

@@ -78,7 +78,8 @@ def register(subparsers: Any) -> None:
         description="Check the database (integrity, foreign keys), every row's file "
         "(missing, size, filed under other UIDs than its file's), files without a row, and "
         "the study and series counts. Exit status 0 when the home is sound (or everything "
-        "found was repaired), 1 when problems remain.",
+        "found was repaired), 1 when problems remain, 130 when Ctrl-C cancelled the repair "
+        "(a second Ctrl-C stops it at once, without a report).",
     )
     p.add_argument("--repair", action="store_true",
                    help="repair what was found (no DICOM file is ever deleted)")
@@ -376,13 +377,20 @@ def run_check(args: argparse.Namespace) -> int:
     found = check_home(home, deep=args.deep)
     log: RepairLog | None = None
     after = found
+    stop = threading.Event()
     if args.repair:
         log = RepairLog()
         if not found.sound:
-            stop = threading.Event()
+            lead = "\n" if sys.stderr.isatty() else ""
 
             def interrupt(_signum: int, _frame: FrameType | None) -> None:
+                if stop.is_set():
+                    # As for import: the second Ctrl-C ends the command at once; what the
+                    # repair committed stays, as after a kill, and a new repair goes on.
+                    raise KeyboardInterrupt
                 stop.set()
+                say_in_handler(f"{lead}cancelling: the repair stops after the files under "
+                               "way (Ctrl-C again to stop at once)\n")
 
             previous = signal.signal(signal.SIGINT, interrupt)
             try:
@@ -395,11 +403,18 @@ def run_check(args: argparse.Namespace) -> int:
     if args.json:
         out = found.to_json()
         if log is not None:
-            out["repair"] = {**log.to_json(), "after": after.to_json()}
+            out["repair"] = {**log.to_json(), "cancelled": stop.is_set(),
+                             "after": after.to_json()}
         json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
         print_check(found, log, after, sys.stdout)
+        if stop.is_set():
+            print("The repair was cancelled: run 'lightbox check --repair' again to finish it.")
+    if stop.is_set():
+        # 130, as for every Ctrl-C (viewer.cli): not the 1 of problems a repair left.
+        print("lightbox: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_OK if after.sound else EXIT_PARTIAL
 
 
