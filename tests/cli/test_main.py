@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from viewer import __version__
+from viewer import __version__, cli
 from viewer.__main__ import main
 
 
@@ -52,3 +52,19 @@ def test_python_dash_m_viewer_is_the_same_command() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.strip() == f"lightbox {__version__}"
+
+
+def test_ctrl_c_while_the_commands_load_is_a_quiet_cancel(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Loading the sub-commands (numpy, pydicom, pynetdicom) takes about half a second after
+    # the command is typed: a Ctrl-C there ends it as one later does, without a traceback.
+    def interrupted(name: str) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.importlib, "import_module", interrupted)
+    try:
+        status = cli.main(["studies"])
+    except KeyboardInterrupt:  # not let through: it would end this test session
+        pytest.fail("the Ctrl-C escaped main() as a KeyboardInterrupt")
+    assert status == 130
+    assert capsys.readouterr().err == "lightbox: interrupted\n"

@@ -91,8 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """Run ``lightbox`` with ``argv`` (without the program name) and return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(list(argv))
+    try:
+        # The sub-command modules import numpy, pydicom, pynetdicom...: half a second in
+        # which a Ctrl-C is as much a cancel as later, not a traceback of the imports.
+        parser = build_parser()
+        args = parser.parse_args(list(argv))
+    except KeyboardInterrupt:
+        print("lightbox: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",
