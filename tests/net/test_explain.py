@@ -154,3 +154,10 @@ def test_a_move_port_held_by_another_retrieve() -> None:
 def test_cancel_after_one_instance() -> None:
     assert explain.retrieve_status(W, "get", 0xFE00, 1, 0).startswith(
         "cancelled after 1 instance;")
+
+
+def test_a_tls_node_calling_back_to_the_plain_port_is_told_the_tls_port() -> None:
+    text = explain.move_callback_refused(W_TLS, "pacs", "PACS", "10.0.0.5", "LIGHTBOX", "tls")
+    assert text.startswith("the PACS connected back to our plain DICOM port, but node pacs "
+                           "uses DICOM TLS, so it was refused: register AE LIGHTBOX")
+    assert "(DICOM TLS) on the PACS" in text

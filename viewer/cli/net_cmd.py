@@ -30,6 +30,7 @@ from viewer.core.settings import (
     load_network_settings,
     save_network_settings,
 )
+from viewer.core.tls_files import tls_file_warnings
 from viewer.net.connection import CancelToken, client_ssl_context
 from viewer.net.echo import echo
 from viewer.net.listener import HomeListener, ListenerFile
@@ -131,6 +132,8 @@ def _node_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls-key", metavar="F", help="the key of --tls-cert (PEM)")
     p.add_argument("--no-hostname-check", action="store_true",
                    help="accept a certificate that does not name the host (still signed)")
+    p.add_argument("--hostname-check", action="store_true",
+                   help="check again that the PACS certificate names the host (default)")
     p.add_argument("--timeout", type=float, metavar="S",
                    help="seconds to wait for the PACS to answer each message")
 
@@ -151,20 +154,33 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
                 # Taken as it was, it failed only at the first echo, without its name.
                 raise UsageError(f"{value}: no such file (--{key.replace('_', '-')})")
             out[key] = str(path) if path else ""
-    if args.no_hostname_check:
-        out["tls_check_hostname"] = False
+    if args.no_hostname_check and args.hostname_check:
+        raise UsageError("give --hostname-check or --no-hostname-check, not both")
+    if args.no_hostname_check or args.hostname_check:
+        out["tls_check_hostname"] = bool(args.hostname_check)
     if args.timeout is not None:
         out["dimse_timeout"] = args.timeout
     return out
 
 
 def _check_tls_files(node: NodeRecord) -> None:
-    """Load a TLS node's CA, certificate and key now, not at its first association."""
+    """Load a TLS node's CA, certificate and key now, not at its first association.
+
+    The node's fields are checked first (a certificate without its key is named as
+    such, not as a key file that fails to load). An encrypted key is refused (PS3.15
+    B.9 leaves key storage to us; a passphrase prompt at every association is no
+    option). What loads but is unwise (a key others can read, a certificate expired
+    or expiring, a tls-ca that is no CA) is logged as a WARNING.
+    """
+    node.validated()
     if node.uses_tls:
         try:
             client_ssl_context(node)
         except PeerError as exc:
             raise UsageError(str(exc)) from None
+        for text in tls_file_warnings(node.tls_cert, node.tls_key, node.tls_ca,
+                                      ("--tls-cert", "--tls-key", "--tls-ca")):
+            LOGGER.warning("node %s: %s", node.name, text)
 
 
 def run_node_add(args: argparse.Namespace) -> int:
@@ -187,8 +203,10 @@ def run_node_edit(args: argparse.Namespace) -> int:
         changes.update(called_aet=aet, host=host, port=port)
     if not changes:
         raise UsageError("nothing to change: give --address or another option")
+    was_tls = any(n.name == args.name and n.uses_tls for n in book)  # valid nodes only
     node = book.edit(args.name, check=_check_tls_files, **changes)
-    print(f"changed {node.name}: {node.address}")
+    print(f"changed {node.name}: {node.address}"
+          + (" (TLS turned off: plain DICOM now)" if was_tls and not node.uses_tls else ""))
     return EXIT_OK
 
 
@@ -210,7 +228,7 @@ def run_node_list(args: argparse.Namespace) -> int:
         if n.sending_aet:
             extra.append(f"sends as {n.sending_aet}")
         if n.uses_tls:
-            extra.append("TLS")
+            extra.append("TLS" if n.tls_check_hostname else "TLS, no hostname check")
         print(f"{n.name:<16} {n.address:<40} {', '.join(extra)}")
     for bad in book.invalid:  # a hand-edited file: shown, so that it can be fixed or removed
         print(f"{bad.name:<16} {bad.address:<40} INVALID: {bad.reason}")
@@ -584,6 +602,8 @@ def run_config_set(args: argparse.Namespace) -> int:
     home = cli_home(args.home)
     settings = load_network_settings(home).with_values(pairs)
     save_network_settings(home, settings)
+    if any(key.replace("_", "-") in ("tls-cert", "tls-key", "tls-ca") for key, _ in pairs):
+        settings.warn_about_tls_files()
     for key, _ in pairs:
         print(f"{key.replace('_', '-')} = {getattr(settings, key.replace('-', '_'))}")
     return EXIT_OK

@@ -8,6 +8,7 @@ missing file means defaults.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import ssl
 import tomllib
@@ -20,6 +21,9 @@ import tomli_w
 
 from viewer.core.errors import UsageError
 from viewer.core.paths import keep_private, write_private
+from viewer.core.tls_files import load_ca_file, load_key_pair, tls_file_warnings
+
+LOGGER = logging.getLogger(__name__)
 
 _HOST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
 
@@ -146,23 +150,20 @@ class NetworkSettings:
             path = getattr(self, name)
             if path and not Path(path).is_file():
                 raise UsageError(f"{path}: no such file ({name.replace('_', '-')})")
-        if not self.tls_cert:
-            return self
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        try:
-            ctx.load_verify_locations(cafile=self.tls_ca)
-        except (OSError, ssl.SSLError) as exc:
-            raise UsageError(f"{self.tls_ca}: not a PEM CA certificate (tls-ca): "
-                             f"{ssl_reason(exc)}") from None
-        try:
-            ssl.PEM_cert_to_DER_cert(_first_pem_block(Path(self.tls_cert)))
-            ctx.load_cert_chain(self.tls_cert, self.tls_key)
-        except ValueError:
-            raise UsageError(f"{self.tls_cert}: not a PEM certificate (tls-cert)") from None
-        except (OSError, ssl.SSLError) as exc:
-            raise UsageError(f"{self.tls_key}: not the private key of {self.tls_cert} "
-                             f"(tls-key): {ssl_reason(exc)}") from None
+        if self.tls_ca:
+            # Loaded even before a certificate is set: "config set tls-ca /etc/hostname"
+            # was taken, and failed only once tls-cert came.
+            load_ca_file(ctx, self.tls_ca, "tls-ca")
+        if self.tls_cert:
+            load_key_pair(ctx, self.tls_cert, self.tls_key, "tls-cert", "tls-key")
         return self
+
+    def warn_about_tls_files(self) -> None:
+        """Log a WARNING for each TLS file that loads but is unwise (:func:`tls_file_warnings`)."""
+        for text in tls_file_warnings(self.tls_cert, self.tls_key, self.tls_ca,
+                                      ("tls-cert", "tls-key", "tls-ca")):
+            LOGGER.warning("%s", text)
 
     def with_value(self, key: str, text: str) -> NetworkSettings:
         """Return a copy with ``key`` (``ae-title``, ``port`` ...) set from command-line text."""
@@ -224,20 +225,6 @@ def _parse(key: str, old: Any, text: str) -> Any:
         except ValueError:
             raise UsageError(f"{key} takes a number, not {text!r}") from None
     return text
-
-
-def _first_pem_block(path: Path) -> str:
-    text = path.read_text(encoding="ascii", errors="replace")
-    begin = text.find("-----BEGIN CERTIFICATE-----")
-    end = text.find("-----END CERTIFICATE-----", begin)
-    if begin < 0 or end < 0:
-        raise ValueError("no certificate")
-    return text[begin:end + len("-----END CERTIFICATE-----")] + "\n"
-
-
-def ssl_reason(exc: BaseException) -> str:
-    """Why a TLS file could not be loaded, in words: the SSL reason or the OS error."""
-    return str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc)
 
 
 def check_ae_title(title: str) -> str:

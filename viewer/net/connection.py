@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,13 +34,32 @@ from viewer.core.errors import (
     UsageError,
 )
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-from viewer.core.settings import DICOM_TLS_PORT, NetworkSettings, ssl_reason
+from viewer.core.settings import DICOM_TLS_PORT, NetworkSettings
+from viewer.core.tls_files import load_ca_file, load_key_pair, ssl_reason
 from viewer.net import explain
 from viewer.net.fastpath import set_nodelay
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import DEFAULT_POLICY, TLS_PROFILE
 
 LOGGER = logging.getLogger(__name__)
+
+
+class _NoTlsTraceback(logging.Filter):
+    """Drop the traceback pynetdicom's transport logs for a failed TLS connect.
+
+    ``AssociationSocket.connect`` logs every ``ssl.SSLError`` with ``LOGGER.exception``:
+    with ``-v`` an ordinary refused certificate printed a Python traceback. The message
+    (the SSL reason) is kept; Lightbox explains the failure itself.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], ssl.SSLError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+logging.getLogger("pynetdicom.transport").addFilter(_NoTlsTraceback())
 
 
 class CancelToken:
@@ -97,16 +118,28 @@ class CancelToken:
             raise CancelledError("cancelled")
 
 
+def _profile_context(protocol: ssl._SSLMethod) -> ssl.SSLContext:
+    """A context with :data:`TLS_PROFILE`: version floor, cipher suites, peer verification.
+
+    PS3.15 B.9 BCP 195 profiles: TLS 1.2 or later, the RFC 9325 4.2 suites, and the
+    peer authenticated (a server must present a client certificate, so a PACS without
+    one is refused at the handshake, before any DICOM is exchanged).
+    """
+    ctx = ssl.SSLContext(protocol)
+    ctx.minimum_version = ssl.TLSVersion[TLS_PROFILE.minimum_version.replace(".", "_")]
+    ctx.set_ciphers(TLS_PROFILE.ciphers)
+    if TLS_PROFILE.verify_peer:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
 def client_ssl_context(node: NodeRecord) -> ssl.SSLContext:
     """Return the TLS context for associations to ``node`` (PS3.15 B.9, BCP 195).
 
     The peer's certificate is verified against ``node.tls_ca``; our certificate is
     presented when the node has one.
     """
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(TLS_PROFILE.ciphers)
-    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx = _profile_context(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = node.tls_check_hostname
     try:
         ctx.load_verify_locations(cafile=node.tls_ca)
@@ -115,12 +148,38 @@ def client_ssl_context(node: NodeRecord) -> ssl.SSLContext:
                         f"{ssl_reason(exc)}") from None
     if node.tls_cert:
         try:
-            ctx.load_cert_chain(node.tls_cert, node.tls_key)
-        except (OSError, ssl.SSLError) as exc:
-            raise PeerError(node.name, f"cannot load its TLS certificate {node.tls_cert} "
-                            f"with key {node.tls_key}: {ssl_reason(exc)}") from None
+            # Never a passphrase prompt (an encrypted key is named instead), and the
+            # file at fault is named: a non-PEM certificate said only "PEM lib".
+            load_key_pair(ctx, node.tls_cert, node.tls_key, "--tls-cert", "--tls-key")
+        except UsageError as exc:
+            raise PeerError(node.name, f"cannot use its TLS certificate: {exc}") from None
     return ctx
 
+
+# RFC 7919 Appendix A.1 ffdhe2048, the group ``openssl genpkey -genparam -algorithm DH
+# -pkeyopt group:ffdhe2048`` writes. Without DH parameters a server cannot negotiate
+# the DHE-RSA suites of the profile (RFC 9325 4.2), and a TLS 1.2 peer offering only
+# those could not connect. A named group, so nobody has to trust generated primes.
+FFDHE2048_PEM = """-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+"""
+
+
+def _load_ffdhe2048(ctx: ssl.SSLContext) -> None:
+    """Load :data:`FFDHE2048_PEM` into ``ctx`` (``load_dh_params`` reads only files)."""
+    fd, path = tempfile.mkstemp(prefix="lightbox-ffdhe", suffix=".pem")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(FFDHE2048_PEM)
+        ctx.load_dh_params(path)
+    finally:
+        os.unlink(path)
 
 
 def server_ssl_context(local: NetworkSettings) -> ssl.SSLContext:
@@ -130,6 +189,9 @@ def server_ssl_context(local: NetworkSettings) -> ssl.SSLContext:
     cipher suites), with our server certificate; the peer must present a client
     certificate signed by ``local.tls_ca`` (``CERT_REQUIRED``), so a PACS without one is
     refused at the handshake, before any DICOM is exchanged.
+
+    The DHE-RSA suites get the RFC 7919 ffdhe2048 group. An encrypted key is refused
+    with a message naming it, never with a passphrase prompt.
 
     Raises
     ------
@@ -143,12 +205,11 @@ def server_ssl_context(local: NetworkSettings) -> ssl.SSLContext:
             "tls-key F tls-ca F (tls-ca signs the PACS client certificates), and a "
             "tls-port other than 0")
     local.checked_tls_files()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_ciphers(TLS_PROFILE.ciphers)
-    ctx.verify_mode = ssl.CERT_REQUIRED  # PS3.15 B.9: the peer is authenticated too
-    ctx.load_cert_chain(local.tls_cert, local.tls_key)
-    ctx.load_verify_locations(cafile=local.tls_ca)
+    local.warn_about_tls_files()  # a key others can read, an expired certificate ...
+    ctx = _profile_context(ssl.PROTOCOL_TLS_SERVER)
+    _load_ffdhe2048(ctx)
+    load_key_pair(ctx, local.tls_cert, local.tls_key, "tls-cert", "tls-key")
+    load_ca_file(ctx, local.tls_ca, "tls-ca")
     return ctx
 
 
@@ -168,6 +229,69 @@ def where(node: NodeRecord, local: NetworkSettings, our_host: str = "") -> expla
     )
 
 
+@dataclass
+class ConnectionRecord:
+    """What became of an association's connection, which pynetdicom logs and drops.
+
+    Attributes
+    ----------
+    error : OSError or None
+        Why the TCP connect or the TLS handshake failed.
+    handshaking : bool
+        TCP was connected and the TLS handshake had begun when ``error`` came.
+    alert : ssl.SSLError or None
+        A TLS alert that ended the connection after the handshake: under TLS 1.3 a PACS
+        refuses our client certificate only then (RFC 8446 4.4.2.4).
+    """
+
+    error: OSError | None = None
+    handshaking: bool = False
+    alert: ssl.SSLError | None = None
+
+
+class _RecordingSocket(socket.socket):
+    """A plain TCP socket that keeps the error of its connect."""
+
+    record: ConnectionRecord
+
+    def connect(self, address: Any) -> None:
+        try:
+            super().connect(address)
+        except OSError as exc:
+            self.record.error = exc
+            raise
+
+
+# Not errors: a non-blocking read with nothing yet, and the peer's close_notify.
+_TLS_NOT_FAILURES = (ssl.SSLWantReadError, ssl.SSLWantWriteError, ssl.SSLZeroReturnError)
+
+
+def _recording_ssl_socket(record: ConnectionRecord) -> type[ssl.SSLSocket]:
+    """An SSLSocket class that keeps its connect/handshake error and a later TLS alert."""
+
+    class RecordingSSLSocket(ssl.SSLSocket):
+        def connect(self, addr: Any) -> None:
+            try:
+                super().connect(addr)
+            except OSError as exc:
+                record.error = exc
+                raise
+
+        def do_handshake(self, block: bool = False) -> None:
+            record.handshaking = True
+            super().do_handshake(block)
+
+        def read(self, len: int = 1024, buffer: Any = None) -> Any:
+            try:
+                return super().read(len, buffer)
+            except ssl.SSLError as exc:
+                if not isinstance(exc, _TLS_NOT_FAILURES) and record.alert is None:
+                    record.alert = exc
+                raise
+
+    return RecordingSSLSocket
+
+
 class RequestorAE(AE):
     """A requestor AE whose association request can be stopped from another thread.
 
@@ -183,11 +307,22 @@ class RequestorAE(AE):
         self._request_lock = threading.Lock()
         self._requesting: tuple[Association, AssociationSocket] | None = None
         self._request_stopped = False
+        self.connection_record = ConnectionRecord()
 
     def _create_socket(self, assoc: Association, address: AddressInformation,
                        tls_args: tuple[ssl.SSLContext, str] | None) -> AssociationSocket:
         # Called by associate() once per request, before anything is sent or connected.
+        record = self.connection_record
+        if tls_args is not None:
+            # SSLContext.sslsocket_class is public (Python 3.7+): the socket pynetdicom
+            # wraps then keeps the error it logs and drops.
+            tls_args[0].sslsocket_class = _recording_ssl_socket(record)
         sock = super()._create_socket(assoc, address, tls_args)
+        if tls_args is None and sock.socket is not None:
+            raw = sock.socket
+            recording = _RecordingSocket(raw.family, raw.type, raw.proto, fileno=raw.detach())
+            recording.record = record
+            sock.socket = recording
         with self._request_lock:
             stopped = self._request_stopped
             if not stopped:
@@ -323,15 +458,23 @@ def open_association(
             w, [UID(uid).name for uid in proposed],
             [cx.result for cx in assoc.rejected_contexts]), proposed)
     rj = _rejection(assoc)
+    record = ae.connection_record
     if rj is not None:
         text = explain.rejection(w, int(rj.result), int(rj.result_source), int(rj.diagnostic))
+    elif watch.connected and record.alert is not None:
+        # TLS 1.3: the PACS refused our client certificate after the handshake.
+        text = explain.tls_failure(w, _reason(record.alert), our_cert=bool(node.tls_cert))
     elif watch.connected:
         if elapsed >= node.acse_timeout * 0.9:
             text = explain.association_timeout(w, node.acse_timeout)
         else:
             text = explain.association_dropped(w, node.uses_tls)
+    elif record.error is not None:
+        # The first attempt's own error: trying again took up to another connect
+        # timeout (a silent TLS port: 41 s) and could not be cancelled.
+        text = explain_connect_error(node, w, record.error, handshaking=record.handshaking)
     else:
-        text = diagnose_connect(node, w)
+        text = diagnose_connect(node, w, cancel)
     raise PeerUnreachableError(node.name, text)
 
 
@@ -376,26 +519,82 @@ def _rejection(assoc: Association) -> Any:
     return None
 
 
-def diagnose_connect(node: NodeRecord, w: explain.Where) -> str:
-    """Find out why the TCP (or TLS) connection failed, by trying it once more directly."""
-    try:
-        sock = socket.create_connection((node.host, node.port), timeout=node.connect_timeout)
-    except ConnectionRefusedError:
-        return explain.connection_refused(w)
-    except TimeoutError:
+def _reason(exc: ssl.SSLError) -> str:
+    """The OpenSSL reason (``TLSV1_ALERT_UNKNOWN_CA``), without ``_ssl.c:NNN``."""
+    return str(exc.reason or exc.strerror or exc)
+
+
+def explain_connect_error(node: NodeRecord, w: explain.Where, exc: OSError, *,
+                          handshaking: bool) -> str:
+    """Explain why the TCP connect or the TLS handshake (PS3.15 B.9) with ``node`` failed."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return explain.certificate_refused(
+            w, exc.verify_message or _reason(exc), node.tls_ca,
+            hostname_checked=node.tls_check_hostname)
+    if isinstance(exc, ssl.SSLError):
+        return explain.tls_failure(w, _reason(exc), our_cert=bool(node.tls_cert))
+    if isinstance(exc, TimeoutError):
+        if handshaking:
+            return explain.tls_handshake_timeout(w, node.connect_timeout)
         return explain.connect_timeout(w, node.connect_timeout)
+    if isinstance(exc, ConnectionRefusedError):
+        return explain.connection_refused(w)
+    if handshaking and isinstance(exc, ConnectionError):
+        # A plain DICOM peer reads our ClientHello as a PDU of an unknown type and drops.
+        return explain.tls_failure(w, "CONNECTION_RESET", our_cert=bool(node.tls_cert))
+    return explain.unreachable(w, exc.strerror or str(exc))
+
+
+def diagnose_connect(node: NodeRecord, w: explain.Where, cancel: CancelToken | None = None
+                     ) -> str:
+    """Find out why the TCP (or TLS) connection failed, by trying it once more directly.
+
+    Only when the first attempt left no error behind. Bounded by the node's connect
+    timeout, handshake included, and ended at once by ``cancel``.
+
+    Raises
+    ------
+    CancelledError
+        ``cancel`` was cancelled before or during the attempt.
+    """
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    handshaking = False
+    deadline = time.monotonic() + node.connect_timeout
+    try:
+        infos = socket.getaddrinfo(node.host, node.port, type=socket.SOCK_STREAM)
     except OSError as exc:
         return explain.unreachable(w, exc.strerror or str(exc))
-    with sock:
-        if not node.uses_tls:
-            return explain.association_dropped(w, False)
-        try:
-            ctx = client_ssl_context(node)
-            sock.settimeout(node.acse_timeout)
-            with ctx.wrap_socket(sock, server_hostname=node.host):
-                pass
-        except ssl.SSLCertVerificationError as exc:
-            return explain.certificate_refused(w, exc.verify_message or str(exc), node.tls_ca)
-        except (ssl.SSLError, OSError) as exc:
-            return explain.tls_failed(w, str(exc))
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    current: list[socket.socket] = [sock]  # wrapping for TLS detaches the first one
+
+    def stop() -> None:
+        # socket.socket's shutdown: an SSLSocket's would drop its SSL object under the
+        # handshake running in the other thread.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(current[-1], socket.SHUT_RDWR)
+
+    unregister = cancel.on_cancel(stop) if cancel is not None else None
+    try:
+        with sock:
+            sock.settimeout(node.connect_timeout)
+            sock.connect(address)
+            if not node.uses_tls:
+                return explain.association_dropped(w, False)
+            handshaking = True
+            sock.settimeout(max(deadline - time.monotonic(), 0.1))
+            with client_ssl_context(node).wrap_socket(
+                    sock, server_hostname=node.host, do_handshake_on_connect=False) as tls:
+                current.append(tls)
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                tls.do_handshake()
+    except OSError as exc:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        return explain_connect_error(node, w, exc, handshaking=handshaking)
+    finally:
+        if unregister is not None:
+            unregister()
     return explain.association_dropped(w, True)

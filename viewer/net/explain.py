@@ -125,12 +125,84 @@ def association_dropped(w: Where, tls: bool) -> str:
     )
 
 
-def certificate_refused(w: Where, detail: str, ca: str) -> str:
-    """The peer's TLS certificate failed verification (PS3.15 B.9)."""
+def certificate_refused(w: Where, detail: str, ca: str, *, hostname_checked: bool = True
+                        ) -> str:
+    """The peer's TLS certificate failed verification (PS3.15 B.9).
+
+    With the node's host name check off (``--no-hostname-check``) the certificate need
+    not name the host, so the sentence does not ask for it.
+    """
+    must = f"signed by the CA in {ca}" + (f" and name {w.host}" if hostname_checked else "")
+    return f"the TLS certificate of {w.host}:{w.port} was refused ({detail}): it must be {must}"
+
+
+def tls_handshake_timeout(w: Where, seconds: float) -> str:
+    """TCP connected, but the TLS handshake got no answer in time."""
     return (
-        f"the TLS certificate of {w.host}:{w.port} was refused ({detail}): it must be "
-        f"signed by the CA in {ca} and name {w.host}"
+        f"{w.host}:{w.port} accepted the connection but did not answer the TLS handshake "
+        f"within {seconds:g} s: check that this port is the PACS's DICOM TLS port"
     )
+
+
+# TLS alerts (RFC 8446 6.2, RFC 5246 7.2.2) by which a PACS refuses our client
+# certificate, as OpenSSL names them in ``SSLError.reason``, and what they mean.
+_CERTIFICATE_ALERTS = {
+    "UNKNOWN_CA": "it does not trust the CA that signed it",
+    "BAD_CERTIFICATE": "bad certificate",
+    "CERTIFICATE_EXPIRED": "the certificate has expired, or is not valid yet",
+    "CERTIFICATE_REVOKED": "the certificate was revoked",
+    "CERTIFICATE_UNKNOWN": "the certificate is unsuitable",
+    "UNSUPPORTED_CERTIFICATE": "unsupported certificate",
+    "ACCESS_DENIED": "access denied",
+}
+# BCP 195 (RFC 9325 3.1.1): TLS 1.2 or later only.
+_VERSION_REASONS = ("PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE",
+                    "TLSV1_ALERT_INAPPROPRIATE_FALLBACK")
+_CIPHER_REASONS = ("HANDSHAKE_FAILURE", "NO_SHARED_CIPHER", "NO_CIPHERS_AVAILABLE",
+                   "INSUFFICIENT_SECURITY", "NO_SUITABLE_SIGNATURE_ALGORITHM",
+                   "NO_SUITABLE_KEY_SHARE")
+# Not TLS on the other side: a plain DICOM peer answers a ClientHello with a reset, an
+# A-ABORT or an A-ASSOCIATE-RJ, which OpenSSL reads as a record of a wrong version.
+_NOT_TLS_REASONS = ("WRONG_VERSION_NUMBER", "CONNECTION_RESET", "UNEXPECTED_EOF",
+                    "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE", "HTTP_REQUEST")
+
+
+def tls_failure(w: Where, reason: str, *, our_cert: bool) -> str:
+    """Explain a failed TLS handshake or a TLS alert from the PACS (PS3.15 B.9, BCP 195).
+
+    Parameters
+    ----------
+    reason : str
+        OpenSSL's reason (``SSLError.reason``, e.g. ``TLSV1_ALERT_UNKNOWN_CA``).
+    our_cert : bool
+        The node presents a client certificate (``--tls-cert``).
+    """
+    where = f"{w.host}:{w.port}"
+    if "CERTIFICATE_REQUIRED" in reason:
+        return (f"the PACS at {where} requires a client certificate: give the node "
+                "--tls-cert and --tls-key (lightbox node edit NAME --tls-cert F --tls-key F)")
+    for alert, words in _CERTIFICATE_ALERTS.items():
+        if alert in reason:
+            if not our_cert:
+                return (f"the PACS at {where} refused the TLS connection ({words}); it may "
+                        "require a client certificate: give the node --tls-cert and "
+                        "--tls-key")
+            return (f"the PACS at {where} refused our client certificate ({words}): it "
+                    "must be signed by a CA the PACS trusts, valid today, and meant for "
+                    "TLS clients")
+    if any(r in reason for r in _VERSION_REASONS):
+        return (f"the PACS at {where} offers only TLS older than 1.2 (BCP 195 needs 1.2 "
+                "or later): it must be configured for TLS 1.2 or 1.3")
+    if any(r in reason for r in _CIPHER_REASONS):
+        text = (f"the TLS handshake with {where} failed: no BCP 195 cipher suite in common "
+                "(TLS 1.3, or TLS 1.2 with ECDHE/DHE and AES-GCM, RFC 9325 4.2)")
+        if not our_cert:
+            text += "; or the PACS requires a client certificate (--tls-cert, --tls-key)"
+        return text
+    if any(r in reason for r in _NOT_TLS_REASONS):
+        return (f"{where} does not speak TLS (plain DICOM?): check the port, or remove "
+                "--tls-ca if this node uses plain DICOM")
+    return tls_failed(w, reason)
 
 
 def tls_failed(w: Where, detail: str) -> str:
@@ -297,8 +369,15 @@ def move_callback_refused(w: Where, node: str, calling: str, address: str, calle
     calling, address, called : str
         The refused association's calling AE title, IP address and called AE title.
     reason : str
-        ``"node"`` (AE title or address not the node's) or ``"called"`` (not our AE title).
+        ``"node"`` (AE title or address not the node's), ``"called"`` (not our AE title)
+        or ``"tls"`` (a node that uses DICOM TLS called our plain port, PS3.15 B.9).
     """
+    if reason == "tls":
+        return (
+            f"the PACS connected back to our plain DICOM port, but node {node} uses DICOM "
+            f"TLS, so it was refused: register AE {w.our_aet}, host {w.our_host}, "
+            f"{w.our_port_text} on the PACS"
+        )
     if reason == "called":
         return (
             f"the PACS connected back to AE {called}, not AE {w.our_aet}, and was refused: "

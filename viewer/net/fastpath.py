@@ -247,8 +247,11 @@ class _WakeableDUL(DULServiceProvider):
             self.event_queue.put("Evt17")  # PS3.8 9.2: transport connection closed
             return None
         except OSError as exc:  # ConnectionError too: the peer closed mid-PDU
-            LOGGER.error("association with %s: connection lost in the middle of a PDU (%s)",
-                         _peer(sock), exc)
+            # A TLS alert (a PACS refusing our client certificate under TLS 1.3) is no
+            # lost PDU: the association's opener explains it (PS3.15 B.9).
+            LOGGER.log(logging.DEBUG if isinstance(exc, ssl.SSLError) else logging.ERROR,
+                       "association with %s: connection lost in the middle of a PDU (%s)",
+                       _peer(sock), exc)
             self.event_queue.put("Evt17")
             return None
         if pdu is not None and pdu[0] not in _PDU_TYPES:

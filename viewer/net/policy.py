@@ -201,6 +201,8 @@ class TlsProfile:
     that off (many PACS certificates name only an IP or an internal host).
     """
 
+    # BCP 195 (RFC 9325 3.1.1): never below TLS 1.2; an ``ssl.TLSVersion`` member name
+    # with a dot for an underscore, as the conformance statement prints it.
     minimum_version: str = "TLSv1.2"
     # RFC 9325 4.2 recommended cipher suites for TLS 1.2 (TLS 1.3 suites are all allowed).
     ciphers: str = (
@@ -208,6 +210,8 @@ class TlsProfile:
         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
         "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"
     )
+    # PS3.15 B.9: both sides authenticate; the contexts of viewer.net.connection
+    # require the peer's certificate from this.
     verify_peer: bool = True
 
 
