@@ -228,10 +228,19 @@ def security(f: Facts) -> list[Section]:
             "Storage SCP AE started for the C-MOVE of a node that uses TLS listens with TLS "
             "only, so the whole retrieve is encrypted; without the TLS settings such a C-MOVE is "
             "refused with a message that says what to set (C-GET needs none). TLS 1.2 "
-            "cipher suites offered and accepted (RFC 9325 4.2; all TLS 1.3 suites are "
-            "allowed):\n\n"
+            "cipher suites offered and accepted (RFC 9325 4.2; the DHE suites with the RFC "
+            "7919 ffdhe2048 group; all TLS 1.3 suites are allowed):\n\n"
             + ciphers
-            + "\n\nNot supported: Audit Trail (ATNA) messages, User Identity Negotiation, "
+            + "\n\nCertificates are not checked for revocation (no CRL, no OCSP), on either "
+            "side. The Storage SCP AE does not bind a client certificate to a node: any "
+            "certificate signed by `tls-ca`, from a configured node's address with its AE "
+            "title, is accepted, so `tls-ca` should be a CA dedicated to the peers that send "
+            "to Lightbox. Encrypted (passphrase-protected) private keys are not supported: "
+            "they are refused, naming the file, when configured and when used; a key file "
+            "readable by other users, a certificate that has expired, is not yet valid, "
+            "expires within 30 days or has the wrong extended key usage, and a `tls-ca` "
+            "without a CA certificate are warned about when set."
+            "\n\nNot supported: Audit Trail (ATNA) messages, User Identity Negotiation, "
             "de-identification profiles, digital signature profiles.",
         ),
         Section(
@@ -239,8 +248,11 @@ def security(f: Facts) -> list[Section]:
             "Association Level Security",
             "The Storage SCP AE accepts associations only from configured nodes: the calling "
             "AE title must be a node's AE title and the connection must come from that "
-            "node's host address (3.2.2.4), on the plain and the TLS port alike; on the TLS "
-            "port the verified client certificate is required first.",
+            "node's host address (3.2.2.4); on the TLS port the verified client "
+            "certificate is required first. A node that uses DICOM TLS is accepted on the "
+            "TLS port only: calling the plain port it is rejected as an unknown calling AE "
+            "title (A-ASSOCIATE-RJ 1/1/3), and the log says it must use the TLS port, so "
+            "that its TLS cannot be bypassed.",
         ),
         Section(
             "6.3",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from viewer.cli.conformance_facts import Facts, NetworkFacts, UidRow
 from viewer.cli.conformance_text import Section, seconds, syntax_rows, table
-from viewer.net import fastpath, query, receiver, retrieve
+from viewer.net import accept_loop, fastpath, query, receiver, retrieve
 
 QR_AE = "Query/Retrieve SCU AE"
 STORAGE_AE = "Storage SCP AE"
@@ -155,7 +155,10 @@ def _association_policies(f: Facts, acceptor: bool) -> str:
         "Connections that have not yet delivered their A-ASSOCIATE-RQ do not count against "
         f"this limit; at most {p.max_pending_connections} of them are held at once, and "
         "further connections are closed at once until one of them delivers its request "
-        "or is closed."
+        f"or is closed. Of those places, connections from addresses of no configured node "
+        f"take at most {accept_loop.PENDING_STRANGERS}, and once more than half are taken "
+        f"one address gets at most {accept_loop.PENDING_PER_ADDRESS}: further connections "
+        "are closed on accept, before any TLS handshake."
         if acceptor
         else "One association per user operation; several operations (for example a search "
         "while a retrieve runs) may run at the same time, each on its own association."
@@ -454,6 +457,10 @@ def interfaces_and_configuration(f: Facts) -> list[Section]:
         ("Maximum simultaneous associations accepted", str(p.max_associations), "no"),
         ("Maximum connections awaiting their A-ASSOCIATE-RQ", str(p.max_pending_connections),
          "no"),
+        ("... of them from addresses of no configured node", str(accept_loop.PENDING_STRANGERS),
+         "no"),
+        ("... of them from one address, once more than half are taken",
+         str(accept_loop.PENDING_PER_ADDRESS), "no"),
         ("Presentation contexts per association", f"at most {n.max_contexts}", "no"),
         ("Storage SCP listens", f"on {n.default_bind_address}:{n.default_port}",
          "yes (`bind-address`, `port`)"),

@@ -12,7 +12,8 @@ Anyone who can reach the port can connect; until its A-ASSOCIATE-RQ has arrived 
 request on the connection's own thread within one total deadline (PS3.8 9.1.5, the
 ARTIM timer), before pynetdicom creates the association: so a silent or dribbling peer
 neither holds a connection past the deadline nor counts as an association, and
-:class:`PendingConnections` bounds how many such peers are held at once.
+:class:`PendingConnections` bounds how many such peers are held at once, and how many of
+them one address, or addresses of no configured node, may hold.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ import socketserver
 import struct
 import threading
 import time
+from typing import NamedTuple
 
 from viewer.net.policy import MAX_PRESENTATION_CONTEXTS
+from viewer.net.scp_admission import plain_address
 
 LOGGER = logging.getLogger(__name__)
 
@@ -173,40 +176,127 @@ def context_id_problem(request: bytes, most: int = MAX_PRESENTATION_CONTEXTS) ->
     return None
 
 
+# How many connections from one address may wait for their A-ASSOCIATE-RQ once more than
+# half of the places are taken, and how many from addresses of no configured node at any
+# time (see PendingConnections).
+PENDING_PER_ADDRESS = 4
+PENDING_STRANGERS = 2
+# A refusal by address is logged at most once per address in this many seconds, and
+# at most _TOLD_AT_MOST such lines in that time: a scan must not flood the log.
+_TELL_EVERY = 60.0
+_TOLD_AT_MOST = 20
+
+
+class Place(NamedTuple):
+    """The place :meth:`PendingConnections.enter` gave a connection, to give back."""
+
+    address: str
+    from_a_node: bool
+
+
 class PendingConnections:
-    """How many connections wait for their A-ASSOCIATE-RQ; beyond ``bound``, none more.
+    """Places for the connections that wait for their A-ASSOCIATE-RQ, shared out by address.
 
     Such connections are not associations (pynetdicom counts only those against the
     association limit once their request has arrived), but each holds a thread and a
-    socket until the ARTIM deadline: the bound keeps many idle connections from costing
-    more than that, and the log gets one line per time the bound is reached, not one
-    per connection turned away.
+    socket until the ARTIM deadline (PS3.8 9.1.5). So that nobody who can merely reach
+    the port can take all ``bound`` places, and lock the configured nodes out for as
+    long as he keeps reconnecting, a new connection is closed at once, before its TLS
+    handshake or thread, when:
+
+    * all ``bound`` places are taken (one log line per time this bound is reached);
+    * it comes from an address of no configured node and ``strangers`` such connections
+      wait already. A few are let in so that their request can be rejected in DICOM
+      (PS3.8 9.3.4, calling AE title not recognised) and recorded: a PACS that calls
+      back for a C-MOVE from an address its node does not name is then explained;
+    * more than half of the places are taken and ``per_address`` connections from its
+      address wait already: one host, a node's or not, never holds all the places,
+      while a PACS that opens its associations all at once is not refused when the
+      SCP is idle.
+
+    The last two are logged at most once a minute per address.
 
     Parameters
     ----------
     bound : int
         The most connections held at once before their request has arrived.
+    per_address : int
+        The most from one address once more than half of ``bound`` is taken.
+    strangers : int
+        The most from addresses of no configured node at once.
     """
 
-    def __init__(self, bound: int) -> None:
-        self._slots = threading.BoundedSemaphore(max(1, bound))
+    def __init__(self, bound: int, per_address: int = PENDING_PER_ADDRESS,
+                 strangers: int = PENDING_STRANGERS) -> None:
         self.bound = max(1, bound)
+        self.per_address = max(1, per_address)
+        self.strangers = max(0, strangers)
+        self._lock = threading.Lock()
+        self._held = 0
+        self._strangers_held = 0
+        self._by_address: dict[str, int] = {}
         self._full_told = False
+        self._told: dict[str, float] = {}  # address -> when its refusal was last logged
 
-    def enter(self, address: str) -> bool:
-        """Take a place for a new connection from ``address``; False when all are taken."""
-        if self._slots.acquire(blocking=False):
+    def enter(self, address: str, from_a_node: bool = True) -> Place | None:
+        """A place for a new connection from ``address``; None to close it at once.
+
+        Parameters
+        ----------
+        address : str
+            The peer's IP address, as the socket gives it.
+        from_a_node : bool
+            Whether a configured node has that address
+            (:meth:`viewer.net.scp_admission.Admission.from_a_node`).
+        """
+        with self._lock:
+            if self._held >= self.bound:
+                if not self._full_told:
+                    self._full_told = True
+                    LOGGER.warning("%d connections are waiting for their A-ASSOCIATE-RQ: "
+                                   "closing new ones at once (the latest from %s)",
+                                   self.bound, plain_address(address))
+                return None
+            if not from_a_node:
+                if self._strangers_held >= self.strangers:
+                    self._tell(address, "no configured node has that address")
+                    return None
+                self._strangers_held += 1
+            mine = self._by_address.get(address, 0)
+            if mine >= self.per_address and self._held > self.bound // 2:
+                self._tell(address, f"{mine} connections from it are waiting for their "
+                                    "A-ASSOCIATE-RQ already")
+                if not from_a_node:
+                    self._strangers_held -= 1
+                return None
+            self._by_address[address] = mine + 1
+            self._held += 1
             self._full_told = False
-            return True
-        if not self._full_told:
-            self._full_told = True
-            LOGGER.warning("%d connections are waiting for their A-ASSOCIATE-RQ: closing new "
-                           "ones at once (the latest from %s)", self.bound, address)
-        return False
+            return Place(address, from_a_node)
 
-    def leave(self) -> None:
+    def leave(self, place: Place) -> None:
         """Give back the place of a connection whose request arrived, or that was closed."""
-        self._slots.release()
+        with self._lock:
+            self._held -= 1
+            if not place.from_a_node:
+                self._strangers_held -= 1
+            mine = self._by_address.pop(place.address, 1) - 1
+            if mine:
+                self._by_address[place.address] = mine
+
+    def _tell(self, address: str, why: str) -> None:
+        """Log a refusal by address, unless one was logged for it (or too many for
+        others) within :data:`_TELL_EVERY` seconds."""
+        now = time.monotonic()
+        if now - self._told.get(address, -_TELL_EVERY) < _TELL_EVERY:
+            return
+        self._told = {a: t for a, t in self._told.items() if now - t < _TELL_EVERY}
+        if len(self._told) >= _TOLD_AT_MOST:
+            return
+        self._told[address] = now
+        last = " (the last such line for a minute)" if len(self._told) == _TOLD_AT_MOST else ""
+        LOGGER.warning("closed a connection from %s at once: %s; not logged again for this "
+                       "address for %g s%s", plain_address(address), why, _TELL_EVERY, last)
 
 
 class AcceptLoop:

@@ -167,9 +167,10 @@ class ListenerFile:
 class HomeListener:
     """The long-running storage SCP of a home: ``lightbox listen``, or ``always-listen``.
 
-    It accepts every configured node (``nodes.toml``, followed as it changes) on the
-    plain port and, when our TLS settings are complete, on the DICOM TLS port too
-    (PS3.15 B.9); it records itself in ``listener.json`` while it runs.
+    It accepts the configured nodes (``nodes.toml``, followed as it changes): when our
+    TLS settings are complete, every node on the DICOM TLS port (PS3.15 B.9), and on the
+    plain port the nodes that do not use TLS (:func:`viewer.net.scp_admission.admissions`);
+    it records itself in ``listener.json`` while it runs.
 
     Parameters
     ----------

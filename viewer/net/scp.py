@@ -1,11 +1,11 @@
 """Lightbox's storage SCP: where C-MOVE sub-operations arrive (PS3.4 B.2, SCP role).
 
-It accepts associations only from configured nodes (calling AE title *and* host),
-answers C-ECHO, and writes every instance through a :class:`Receiver` to the sink,
-i.e. the store's import path. It listens on the plain port, on the DICOM TLS port
-(PS3.15 B.9: the peer's client certificate must be signed by our CA), or both. It runs
-while a C-MOVE needs it, or for as long as the user asks (``lightbox listen``, or the
-application with ``always-listen``).
+It accepts associations only from configured nodes (calling AE title *and* host; a node
+that uses DICOM TLS only on the TLS port), answers C-ECHO, and writes every instance
+through a :class:`Receiver` to the sink, i.e. the store's import path. It listens on
+the plain port, on the DICOM TLS port (PS3.15 B.9: the peer's client certificate must be
+signed by our CA), or both. It runs while a C-MOVE needs it, or for as long as the user
+asks (``lightbox listen``, or the application with ``always-listen``).
 
 The accepting server (ARTIM deadline, TLS handshake, the associations' reactor, their
 abort at stop) is :mod:`viewer.net.scp_server`; the contexts and peers admitted, and the
@@ -43,9 +43,10 @@ from viewer.net.policy import (
 from viewer.net.receiver import Receiver
 from viewer.net.scp_admission import (
     SCP_STORAGE_CLASSES,
+    Admission,
     Refusal,
     RefusedContext,
-    node_addresses,
+    admissions,
     plain_address,
     scp_contexts,
     storage_like,
@@ -122,8 +123,8 @@ class StorageSCP:
     local : NetworkSettings
         Our AE title, ports, bind address and maximum PDU.
     allowed : iterable of NodeRecord
-        Who may open associations: the node's AE title from the node's host
-        (:meth:`update_allowed` changes it while running).
+        Who may open associations: the node's AE title from the node's host, on the
+        TLS port if the node uses TLS (:meth:`update_allowed` changes it while running).
     incoming : Path
         Where received files are written before the sink takes them.
     sink : callable
@@ -171,7 +172,7 @@ class StorageSCP:
         self._servers: dict[bool, ThreadedAssociationServer] = {}  # keyed by "is TLS"
         self._loops: list[AcceptLoop] = []
         self._ae: AE | None = None
-        self._pairs: frozenset[tuple[str, str]] = frozenset()
+        self._admissions: tuple[Admission, Admission] = (Admission(), Admission())
         self.refused: list[Refusal] = []  # associations turned away, oldest first
         self.refused_contexts: list[RefusedContext] = []  # contexts refused, each once
         self.tls_refused: list[tuple[str, str]] = []  # (address, reason) failed handshakes
@@ -209,14 +210,21 @@ class StorageSCP:
         self.allowed = list(allowed)
         if self._ae is not None:
             self._ae.require_calling_aet = self._calling_titles()
-            self._pairs = self._address_pairs()
+            self._admit()
 
     def _calling_titles(self) -> list[str]:
         return sorted({t for n in self.allowed for t in n.sending_titles}) or ["\x00none"]
 
-    def _address_pairs(self) -> frozenset[tuple[str, str]]:
-        return frozenset((title, addr) for n in self.allowed
-                         for addr in node_addresses(n.host) for title in n.sending_titles)
+    def _admit(self) -> None:
+        """Resolve the nodes' hosts and give each port what it admits (PS3.15 B.9)."""
+        self._admissions = admissions(self.allowed)
+        for tls, server in self._servers.items():
+            cast(TlsAssociationServer, server).admission = self._admissions[tls]
+
+    def _admission(self, assoc: Any) -> Admission:
+        """What the port ``assoc`` came in on admits (the plain port's if unknown)."""
+        server = getattr(assoc, "_server", None)  # pynetdicom's acceptor knows it
+        return self._admissions[getattr(server, "ssl_context", None) is not None]
 
     @property
     def our_titles(self) -> frozenset[str]:
@@ -229,7 +237,7 @@ class StorageSCP:
         if self._servers:
             return self
         self.receiver.reopen()
-        self._pairs = self._address_pairs()
+        self._admit()
         ae = AE(ae_title=self.local.ae_title)
         ae.implementation_class_uid = IMPLEMENTATION_CLASS_UID
         ae.implementation_version_name = IMPLEMENTATION_VERSION_NAME
@@ -282,6 +290,8 @@ class StorageSCP:
         guarded.handshakes = self.handshakes
         guarded.policy = DEFAULT_POLICY  # read now: tests give a policy of short timeouts
         guarded.pending = PendingConnections(DEFAULT_POLICY.max_pending_connections)
+        guarded.places = {}
+        guarded.admission = self._admissions[context is not None]
         guarded.received = {}
         return server
 
@@ -301,16 +311,20 @@ class StorageSCP:
     def _on_requested(self, event: Any) -> None:
         """Reject an association from an unknown node or to another AE title.
 
-        A node is known by its AE title *and* its host; the called AE title must be ours
-        (the Move Destination we named, PS3.7 9.1.4), or the association is meant
-        for another application.
+        A node is known by its AE title *and* its host, and a node that uses DICOM TLS
+        only on the TLS port; the called AE title must be ours (the Move Destination we
+        named, PS3.7 9.1.4), or the association is meant for another application.
         """
         assoc = event.assoc
         primitive = assoc.requestor.primitive
         calling = str(primitive.calling_ae_title).strip()
         called = str(primitive.called_ae_title).strip()
         address = plain_address(str(assoc.requestor.address))
-        if (calling, address) not in self._pairs:
+        admission = self._admission(assoc)
+        if (calling, address) in admission.tls_only:
+            self._refuse_on_the_plain_port(assoc, Refusal(calling, address, called, "tls"),
+                                           admission.tls_only[calling, address])
+        elif (calling, address) not in admission.pairs:
             self.refused.append(Refusal(calling, address, called, "node"))
             LOGGER.warning("refused association from AE %s at %s: not a configured node",
                            calling, address)
@@ -364,6 +378,24 @@ class StorageSCP:
         if extra:
             assoc.acceptor.supported_contexts = [*assoc.acceptor.supported_contexts, *extra]
 
+    def _refuse_on_the_plain_port(self, assoc: Any, refusal: Refusal, node: str) -> None:
+        """Reject a node that uses DICOM TLS calling the plain port (PS3.15 B.9).
+
+        Admitted there by AE title and address alone, it would send without its client
+        certificate being checked and its data in clear text: it is rejected as a calling
+        AE title this port does not know (PS3.8 9.3.4), and the log line says why.
+        """
+        self.refused.append(refusal)
+        port = self.tls_port
+        where = (f"our TLS port {port}" if port else
+                 "a TLS port of ours, and none is configured (lightbox config set tls-cert "
+                 "F tls-key F tls-ca F)")
+        LOGGER.warning("association from %s at %s refused on the plain port: node %s uses "
+                       "DICOM TLS, so it must call %s", refusal.calling, refusal.address,
+                       node, where)
+        # PS3.8 9.3.4: rejected-permanent, service-user, calling AE title not recognised.
+        self._reject(assoc, 0x03)
+
     @staticmethod
     def _reject(assoc: Any, diagnostic: int) -> None:
         assoc.acse.send_reject(0x01, 0x01, diagnostic)
@@ -371,8 +403,10 @@ class StorageSCP:
         assoc.kill()  # waits until the A-ASSOCIATE-RJ has left, as pynetdicom's own check
 
     def _authorized(self, event: Any) -> bool:
-        calling = str(event.assoc.requestor.ae_title).strip()
-        return (calling, plain_address(str(event.assoc.requestor.address))) in self._pairs
+        assoc = event.assoc
+        calling = str(assoc.requestor.ae_title).strip()
+        pair = (calling, plain_address(str(assoc.requestor.address)))
+        return pair in self._admission(assoc).pairs
 
     def stop(self) -> None:
         """Stop listening, abort the associations still open and hand every file to the sink.

@@ -4,8 +4,9 @@ The presentation contexts it offers: Verification and every storage SOP class py
 knows, in the SCP role (PS3.4 A.4, B.5), and, from a configured node, any other abstract
 syntax taken as storage. The peers it admits: a configured node is known by its calling AE
 title *and* the addresses its host resolves to, an IPv4-mapped IPv6 peer read as IPv4
-(RFC 4291 2.5.5.2). What it refused: an association (PS3.8 9.3.4) or a presentation context
-(PS3.8 9.3.3.2), kept for the log and for a C-MOVE's explanation.
+(RFC 4291 2.5.5.2), each port admitting its own nodes (:class:`Admission`: a node that uses
+DICOM TLS only on the TLS port, PS3.15 B.9). What it refused: an association (PS3.8 9.3.4) or a
+presentation context (PS3.8 9.3.3.2), kept for the log and for a C-MOVE's explanation.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import functools
 import ipaddress
 import logging
 import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pydicom.uid import UID
 from pynetdicom import AllStoragePresentationContexts, sop_class
 from pynetdicom.presentation import PresentationContext, build_context
 
+from viewer.net.nodes import NodeRecord
 from viewer.net.policy import UNCOMPRESSED_SYNTAXES, VERIFICATION
 
 # The storage SCP's one log name, which users filter on, for every module of it.
@@ -59,6 +63,66 @@ def plain_address(address: str) -> str:
     if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped is not None:
         return str(mapped.ipv4_mapped)
     return address
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Who one port of the storage SCP admits: built when the node list is set.
+
+    Every host is resolved then, not per connection: the checks below are set look-ups,
+    made for each connection accepted (:attr:`addresses`) and each association
+    (:attr:`pairs`), hundreds of them in a C-MOVE.
+
+    Attributes
+    ----------
+    pairs : frozenset of (str, str)
+        The (calling AE title, address) pairs admitted on this port.
+    tls_only : mapping of (str, str) to str
+        On the plain port, the pairs of nodes that use DICOM TLS, to the node's name:
+        refused there (PS3.15 B.9: such a node reaches us over TLS only), with a log
+        line that says so. Empty on the TLS port.
+    addresses : frozenset of str
+        The address of every configured node, whichever port it uses: a connection from
+        any other address is no node's (:meth:`from_a_node`).
+    """
+
+    pairs: frozenset[tuple[str, str]] = frozenset()
+    tls_only: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    addresses: frozenset[str] = frozenset()
+
+    def from_a_node(self, address: str) -> bool:
+        """Whether a connection from ``address`` may come from a configured node.
+
+        The address as the socket gives it is tried first: only an IPv4-mapped IPv6
+        peer (a dual-stack socket) needs :func:`plain_address`'s parsing.
+        """
+        return address in self.addresses or plain_address(address) in self.addresses
+
+
+def admissions(nodes: Iterable[NodeRecord]) -> tuple[Admission, Admission]:
+    """What the plain port and the TLS port admit of ``nodes``: ``(plain, tls)``.
+
+    The TLS port admits every node (its client certificate is checked in the
+    handshake); the plain port only the nodes that do not use TLS, so that a node's
+    TLS (PS3.15 B.9) cannot be bypassed by calling the plain port with its AE title
+    from its address. Each host is resolved once (:func:`node_addresses`).
+    """
+    plain: set[tuple[str, str]] = set()
+    tls: dict[tuple[str, str], str] = {}
+    addresses: set[str] = set()
+    for node in nodes:
+        resolved = node_addresses(node.host)
+        addresses |= resolved
+        pairs = {(title, addr) for addr in resolved for title in node.sending_titles}
+        if node.uses_tls:
+            tls.update(dict.fromkeys(pairs, node.name))
+        else:
+            plain |= pairs
+    # A pair that a plain node has too (same AE title and address) stays admitted there.
+    tls_only = {pair: name for pair, name in tls.items() if pair not in plain}
+    known = frozenset(addresses)
+    return (Admission(frozenset(plain), tls_only, known),
+            Admission(frozenset(plain | tls.keys()), {}, known))
 
 
 @functools.lru_cache(maxsize=4)
@@ -107,7 +171,8 @@ class Refusal(NamedTuple):
     called : str
         The AE title it asked for (PS3.8 7.1.1.4).
     reason : str
-        ``"node"`` (no configured node sends with that AE title from that address) or
+        ``"node"`` (no configured node sends with that AE title from that address),
+        ``"tls"`` (the node uses DICOM TLS and called the plain port, PS3.15 B.9) or
         ``"called"`` (the called AE title is not ours).
     """
 

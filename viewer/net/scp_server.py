@@ -30,6 +30,7 @@ from viewer.net.accept_loop import (
     REQUEST_REJECTED,
     ArtimExpiredError,
     PendingConnections,
+    Place,
     StalledRequestError,
     context_id_problem,
     receive_association_request,
@@ -37,7 +38,7 @@ from viewer.net.accept_loop import (
 from viewer.net.fastpath import CONTROL_PDU_LIMIT
 from viewer.net.pdu_input import PduInput
 from viewer.net.policy import DEFAULT_POLICY, AssociationPolicy
-from viewer.net.scp_admission import plain_address
+from viewer.net.scp_admission import Admission, plain_address
 
 # The storage SCP's one log name, which users filter on, for every module of it.
 LOGGER = logging.getLogger("viewer.net.scp")
@@ -180,8 +181,9 @@ class TlsAssociationServer(ThreadedAssociationServer):
     read on that thread before pynetdicom creates the association: a connection that
     has sent no request is no association, so it does not count against the association
     limit that configured nodes need, and at most ``max_pending_connections`` of them are
-    held at once (:class:`PendingConnections`). Once the request has arrived, nothing of
-    this is on the path of the association's PDUs.
+    held at once (:class:`PendingConnections`: fewer from one address, or from addresses
+    of no configured node, checked against :attr:`admission` at accept time). Once the
+    request has arrived, nothing of this is on the path of the association's PDUs.
     """
 
     on_refused: Any = None  # callable(address, reason), set by StorageSCP
@@ -189,6 +191,8 @@ class TlsAssociationServer(ThreadedAssociationServer):
     handshakes: HandshakesUnderway  # set by StorageSCP
     policy: AssociationPolicy = DEFAULT_POLICY  # set by StorageSCP
     pending: PendingConnections
+    places: dict[Any, Place]  # socket -> its place in pending, until its request arrived
+    admission: Admission  # who this port admits, set by StorageSCP with the node list
     received: dict[Any, bytes]  # socket -> its A-ASSOCIATE-RQ, for PrereadRequestHandler
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
@@ -199,17 +203,22 @@ class TlsAssociationServer(ThreadedAssociationServer):
         return sock, address
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        # On the accept loop's thread: nothing here may wait for the peer.
-        if not self.pending.enter(str(client_address[0])):
+        # On the accept loop's thread: nothing here may wait for the peer. The address
+        # checks are set look-ups (the node hosts were resolved when the nodes were set),
+        # made before the TLS handshake and the thread that a place would cost.
+        address = str(client_address[0])
+        place = self.pending.enter(address, self.admission.from_a_node(address))
+        if place is None:
             self.shutdown_request(request)
             return
+        self.places[request] = place
         tls = isinstance(request, ssl.SSLSocket)
         if tls:
             self.handshakes.begin()
         try:
             super().process_request(request, client_address)  # starts the thread
         except BaseException:
-            self.pending.leave()
+            self.pending.leave(self.places.pop(request))
             if tls:
                 self.handshakes.end()
             raise
@@ -218,7 +227,7 @@ class TlsAssociationServer(ThreadedAssociationServer):
         try:
             received = self._association_request(request, client_address)
         finally:
-            self.pending.leave()
+            self.pending.leave(self.places.pop(request))
         if received is None:
             self.shutdown_request(request)
             return
