@@ -31,10 +31,10 @@ from tests.support.logs import net_record
 from tests.support.peers import free_port, make_tls_files
 from viewer.core.settings import NetworkSettings
 from viewer.net.accept_loop import PENDING_PER_ADDRESS, PENDING_STRANGERS
-from viewer.net.connection import server_ssl_context
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import DEFAULT_POLICY
 from viewer.net.scp import StorageSCP
+from viewer.net.tls import server_ssl_context
 
 # How long a test waits for something that happens at once here: only "never" fails.
 PATIENCE = 15.0

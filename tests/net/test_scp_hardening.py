@@ -38,11 +38,11 @@ from tests.support.logs import net_record
 from tests.support.peers import free_port, make_tls_files
 from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
-from viewer.net.connection import server_ssl_context
 from viewer.net.listener import LISTENER_FILE, HomeListener
 from viewer.net.nodes import NodeBook, NodeRecord
 from viewer.net.policy import DEFAULT_POLICY
 from viewer.net.scp import StorageSCP
+from viewer.net.tls import server_ssl_context
 
 PACS = NodeRecord("pacs", "PACS", "127.0.0.1", 104)
 # How long a test waits for something that must happen within a second or two here:

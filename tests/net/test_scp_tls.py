@@ -27,10 +27,11 @@ from tests.support.peers import (
 )
 from viewer.core.errors import PeerError, UsageError
 from viewer.core.settings import NetworkSettings
-from viewer.net.connection import CancelToken, server_ssl_context
+from viewer.net.connection import CancelToken
 from viewer.net.nodes import NodeRecord
 from viewer.net.retrieve import RetrieveRequest, retrieve
 from viewer.net.scp import StorageSCP
+from viewer.net.tls import server_ssl_context
 
 PACS = NodeRecord("pacs", "PACS", "127.0.0.1", 104)
 REMOTE = NodeRecord("remote", "REMOTE", "127.0.0.2", 104)

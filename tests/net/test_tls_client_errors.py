@@ -27,13 +27,13 @@ from viewer.core.errors import CancelledError, PeerError, PeerUnreachableError, 
 from viewer.core.settings import NetworkSettings
 from viewer.net.connection import (
     CancelToken,
-    client_ssl_context,
     diagnose_connect,
     where,
 )
-from viewer.net.connection import server_ssl_context as our_server_context
 from viewer.net.echo import echo
 from viewer.net.nodes import NodeRecord
+from viewer.net.tls import client_ssl_context
+from viewer.net.tls import server_ssl_context as our_server_context
 
 LOCAL = NetworkSettings(ae_title="LIGHTBOX", bind_address="127.0.0.1")
 GUARD = 60.0  # only tells a hang from an end

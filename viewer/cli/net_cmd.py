@@ -31,7 +31,7 @@ from viewer.core.settings import (
     save_network_settings,
 )
 from viewer.core.tls_files import tls_file_warnings
-from viewer.net.connection import CancelToken, client_ssl_context
+from viewer.net.connection import CancelToken
 from viewer.net.echo import echo
 from viewer.net.listener import HomeListener, ListenerFile
 from viewer.net.nodes import RETRIEVE_METHODS, NodeBook, NodeRecord, parse_address
@@ -39,6 +39,7 @@ from viewer.net.plan import study_expectation
 from viewer.net.query import LEVELS, QuerySpec, TruncatedQueryError, find
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve
 from viewer.net.sinks import BatchSink, CountingSink, ReceivedInstance
+from viewer.net.tls import client_ssl_context
 from viewer.store.study_store import StudyStore
 
 LOGGER = logging.getLogger(__name__)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,37 +27,23 @@ from pynetdicom.transport import AddressInformation, AssociationSocket
 from viewer.core.errors import (
     CancelledError,
     NoAcceptedContextError,
-    PeerError,
     PeerUnreachableError,
-    UsageError,
 )
 from viewer.core.identity import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from viewer.core.settings import DICOM_TLS_PORT, NetworkSettings
-from viewer.core.tls_files import load_ca_file, load_key_pair, ssl_reason
 from viewer.net import explain
 from viewer.net.fastpath import set_nodelay
 from viewer.net.nodes import NodeRecord
-from viewer.net.policy import DEFAULT_POLICY, TLS_PROFILE
+from viewer.net.policy import DEFAULT_POLICY
+from viewer.net.tls import (
+    ConnectionRecord,
+    RecordingSocket,
+    client_ssl_context,
+    recording_ssl_socket,
+    tls_reason,
+)
 
 LOGGER = logging.getLogger(__name__)
-
-
-class _NoTlsTraceback(logging.Filter):
-    """Drop the traceback pynetdicom's transport logs for a failed TLS connect.
-
-    ``AssociationSocket.connect`` logs every ``ssl.SSLError`` with ``LOGGER.exception``:
-    with ``-v`` an ordinary refused certificate printed a Python traceback. The message
-    (the SSL reason) is kept; Lightbox explains the failure itself.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], ssl.SSLError):
-            record.exc_info = None
-            record.exc_text = None
-        return True
-
-
-logging.getLogger("pynetdicom.transport").addFilter(_NoTlsTraceback())
 
 
 class CancelToken:
@@ -118,101 +102,6 @@ class CancelToken:
             raise CancelledError("cancelled")
 
 
-def _profile_context(protocol: ssl._SSLMethod) -> ssl.SSLContext:
-    """A context with :data:`TLS_PROFILE`: version floor, cipher suites, peer verification.
-
-    PS3.15 B.9 BCP 195 profiles: TLS 1.2 or later, the RFC 9325 4.2 suites, and the
-    peer authenticated (a server must present a client certificate, so a PACS without
-    one is refused at the handshake, before any DICOM is exchanged).
-    """
-    ctx = ssl.SSLContext(protocol)
-    ctx.minimum_version = ssl.TLSVersion[TLS_PROFILE.minimum_version.replace(".", "_")]
-    ctx.set_ciphers(TLS_PROFILE.ciphers)
-    if TLS_PROFILE.verify_peer:
-        ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
-
-
-def client_ssl_context(node: NodeRecord) -> ssl.SSLContext:
-    """Return the TLS context for associations to ``node`` (PS3.15 B.9, BCP 195).
-
-    The peer's certificate is verified against ``node.tls_ca``; our certificate is
-    presented when the node has one.
-    """
-    ctx = _profile_context(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = node.tls_check_hostname
-    try:
-        ctx.load_verify_locations(cafile=node.tls_ca)
-    except (OSError, ssl.SSLError) as exc:
-        raise PeerError(node.name, f"cannot load its TLS CA file {node.tls_ca}: "
-                        f"{ssl_reason(exc)}") from None
-    if node.tls_cert:
-        try:
-            # Never a passphrase prompt (an encrypted key is named instead), and the
-            # file at fault is named: a non-PEM certificate said only "PEM lib".
-            load_key_pair(ctx, node.tls_cert, node.tls_key, "--tls-cert", "--tls-key")
-        except UsageError as exc:
-            raise PeerError(node.name, f"cannot use its TLS certificate: {exc}") from None
-    return ctx
-
-
-# RFC 7919 Appendix A.1 ffdhe2048, the group ``openssl genpkey -genparam -algorithm DH
-# -pkeyopt group:ffdhe2048`` writes. Without DH parameters a server cannot negotiate
-# the DHE-RSA suites of the profile (RFC 9325 4.2), and a TLS 1.2 peer offering only
-# those could not connect. A named group, so nobody has to trust generated primes.
-FFDHE2048_PEM = """-----BEGIN DH PARAMETERS-----
-MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
-+8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
-87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
-YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
-7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
-ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
------END DH PARAMETERS-----
-"""
-
-
-def _load_ffdhe2048(ctx: ssl.SSLContext) -> None:
-    """Load :data:`FFDHE2048_PEM` into ``ctx`` (``load_dh_params`` reads only files)."""
-    fd, path = tempfile.mkstemp(prefix="lightbox-ffdhe", suffix=".pem")
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(FFDHE2048_PEM)
-        ctx.load_dh_params(path)
-    finally:
-        os.unlink(path)
-
-
-def server_ssl_context(local: NetworkSettings) -> ssl.SSLContext:
-    """Return the TLS context of our storage SCP (PS3.15 B.9, BCP 195).
-
-    The same profile as :func:`client_ssl_context` (TLS 1.2 or later, the RFC 9325
-    cipher suites), with our server certificate; the peer must present a client
-    certificate signed by ``local.tls_ca`` (``CERT_REQUIRED``), so a PACS without one is
-    refused at the handshake, before any DICOM is exchanged.
-
-    The DHE-RSA suites get the RFC 7919 ffdhe2048 group. An encrypted key is refused
-    with a message naming it, never with a passphrase prompt.
-
-    Raises
-    ------
-    UsageError
-        TLS is not configured, or one of its files is missing or does not load (the
-        message names the file and the setting).
-    """
-    if not local.tls_configured:
-        raise UsageError(
-            "our storage SCP has no TLS certificate: lightbox config set tls-cert F "
-            "tls-key F tls-ca F (tls-ca signs the PACS client certificates), and a "
-            "tls-port other than 0")
-    local.checked_tls_files()
-    local.warn_about_tls_files()  # a key others can read, an expired certificate ...
-    ctx = _profile_context(ssl.PROTOCOL_TLS_SERVER)
-    _load_ffdhe2048(ctx)
-    load_key_pair(ctx, local.tls_cert, local.tls_key, "tls-cert", "tls-key")
-    load_ca_file(ctx, local.tls_ca, "tls-ca")
-    return ctx
-
-
 def where(node: NodeRecord, local: NetworkSettings, our_host: str = "") -> explain.Where:
     """The facts :mod:`viewer.net.explain` needs about this node and us."""
     host = our_host or (local.bind_address if local.bind_address not in ("", "0.0.0.0", "::")
@@ -227,69 +116,6 @@ def where(node: NodeRecord, local: NetworkSettings, our_host: str = "") -> expla
         our_port=(local.tls_port or DICOM_TLS_PORT) if node.uses_tls else local.port,
         our_tls=node.uses_tls,
     )
-
-
-@dataclass
-class ConnectionRecord:
-    """What became of an association's connection, which pynetdicom logs and drops.
-
-    Attributes
-    ----------
-    error : OSError or None
-        Why the TCP connect or the TLS handshake failed.
-    handshaking : bool
-        TCP was connected and the TLS handshake had begun when ``error`` came.
-    alert : ssl.SSLError or None
-        A TLS alert that ended the connection after the handshake: under TLS 1.3 a PACS
-        refuses our client certificate only then (RFC 8446 4.4.2.4).
-    """
-
-    error: OSError | None = None
-    handshaking: bool = False
-    alert: ssl.SSLError | None = None
-
-
-class _RecordingSocket(socket.socket):
-    """A plain TCP socket that keeps the error of its connect."""
-
-    record: ConnectionRecord
-
-    def connect(self, address: Any) -> None:
-        try:
-            super().connect(address)
-        except OSError as exc:
-            self.record.error = exc
-            raise
-
-
-# Not errors: a non-blocking read with nothing yet, and the peer's close_notify.
-_TLS_NOT_FAILURES = (ssl.SSLWantReadError, ssl.SSLWantWriteError, ssl.SSLZeroReturnError)
-
-
-def _recording_ssl_socket(record: ConnectionRecord) -> type[ssl.SSLSocket]:
-    """An SSLSocket class that keeps its connect/handshake error and a later TLS alert."""
-
-    class RecordingSSLSocket(ssl.SSLSocket):
-        def connect(self, addr: Any) -> None:
-            try:
-                super().connect(addr)
-            except OSError as exc:
-                record.error = exc
-                raise
-
-        def do_handshake(self, block: bool = False) -> None:
-            record.handshaking = True
-            super().do_handshake(block)
-
-        def read(self, len: int = 1024, buffer: Any = None) -> Any:
-            try:
-                return super().read(len, buffer)
-            except ssl.SSLError as exc:
-                if not isinstance(exc, _TLS_NOT_FAILURES) and record.alert is None:
-                    record.alert = exc
-                raise
-
-    return RecordingSSLSocket
 
 
 class RequestorAE(AE):
@@ -316,11 +142,11 @@ class RequestorAE(AE):
         if tls_args is not None:
             # SSLContext.sslsocket_class is public (Python 3.7+): the socket pynetdicom
             # wraps then keeps the error it logs and drops.
-            tls_args[0].sslsocket_class = _recording_ssl_socket(record)
+            tls_args[0].sslsocket_class = recording_ssl_socket(record)
         sock = super()._create_socket(assoc, address, tls_args)
         if tls_args is None and sock.socket is not None:
             raw = sock.socket
-            recording = _RecordingSocket(raw.family, raw.type, raw.proto, fileno=raw.detach())
+            recording = RecordingSocket(raw.family, raw.type, raw.proto, fileno=raw.detach())
             recording.record = record
             sock.socket = recording
         with self._request_lock:
@@ -463,7 +289,7 @@ def open_association(
         text = explain.rejection(w, int(rj.result), int(rj.result_source), int(rj.diagnostic))
     elif watch.connected and record.alert is not None:
         # TLS 1.3: the PACS refused our client certificate after the handshake.
-        text = explain.tls_failure(w, _reason(record.alert), our_cert=bool(node.tls_cert))
+        text = explain.tls_failure(w, tls_reason(record.alert), our_cert=bool(node.tls_cert))
     elif watch.connected:
         if elapsed >= node.acse_timeout * 0.9:
             text = explain.association_timeout(w, node.acse_timeout)
@@ -519,20 +345,15 @@ def _rejection(assoc: Association) -> Any:
     return None
 
 
-def _reason(exc: ssl.SSLError) -> str:
-    """The OpenSSL reason (``TLSV1_ALERT_UNKNOWN_CA``), without ``_ssl.c:NNN``."""
-    return str(exc.reason or exc.strerror or exc)
-
-
 def explain_connect_error(node: NodeRecord, w: explain.Where, exc: OSError, *,
                           handshaking: bool) -> str:
     """Explain why the TCP connect or the TLS handshake (PS3.15 B.9) with ``node`` failed."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return explain.certificate_refused(
-            w, exc.verify_message or _reason(exc), node.tls_ca,
+            w, exc.verify_message or tls_reason(exc), node.tls_ca,
             hostname_checked=node.tls_check_hostname)
     if isinstance(exc, ssl.SSLError):
-        return explain.tls_failure(w, _reason(exc), our_cert=bool(node.tls_cert))
+        return explain.tls_failure(w, tls_reason(exc), our_cert=bool(node.tls_cert))
     if isinstance(exc, TimeoutError):
         if handshaking:
             return explain.tls_handshake_timeout(w, node.connect_timeout)

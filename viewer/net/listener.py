@@ -28,10 +28,10 @@ from viewer.core.errors import PeerError, UsageError
 from viewer.core.paths import write_private
 from viewer.core.processes import pid_alive
 from viewer.core.settings import NetworkSettings
-from viewer.net.connection import server_ssl_context
 from viewer.net.nodes import NODES_FILE, NodeBook, NodeRecord
 from viewer.net.scp import ListenError, StorageSCP
 from viewer.net.sinks import Sink
+from viewer.net.tls import server_ssl_context
 
 LOGGER = logging.getLogger(__name__)
 LISTENER_FILE = "listener.json"

@@ -133,7 +133,7 @@ class StorageSCP:
         The plain port; overrides ``local.port`` (0 picks a free port).
     ssl_context : ssl.SSLContext, optional
         Also serve DICOM over TLS (PS3.15 B.9) on ``tls_port``
-        (:func:`viewer.net.connection.server_ssl_context` builds it from ``local``).
+        (:func:`viewer.net.tls.server_ssl_context` builds it from ``local``).
     tls_port : int, optional
         The TLS port; overrides ``local.tls_port`` (0 picks a free port).
     plain : bool

@@ -25,7 +25,6 @@ from viewer.net.connection import (
     CancelToken,
     abort_waiting,
     open_association,
-    server_ssl_context,
     where,
 )
 from viewer.net.listener import ListenerFile, port_taken
@@ -46,6 +45,7 @@ from viewer.net.policy import (
 from viewer.net.receiver import Receiver
 from viewer.net.scp import StorageSCP
 from viewer.net.sinks import Sink
+from viewer.net.tls import server_ssl_context
 
 
 class NoGetError(Exception):
