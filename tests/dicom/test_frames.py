@@ -130,3 +130,16 @@ def test_missing_photometric_and_bits_stored_default(tmp_path: Path) -> None:
     source = FrameSource(_write(tmp_path / "acr.dcm", ds))
     assert source.layout.photometric == "MONOCHROME2" and source.layout.bits_stored == 16
     assert source.frame(0).ravel().tolist() == list(range(8))
+
+
+def test_a_video_is_named_as_a_video(tmp_path: Path) -> None:
+    # PS3.5 A.4.5-A.4.8: stored (import, the storage SCP), not decoded; the reason says so.
+    from pydicom.uid import HEVCMP51, generate_uid
+
+    from tests.support.video import write_video
+    from viewer.core.errors import InputFileError
+
+    path = write_video(tmp_path / "video.dcm", HEVCMP51, generate_uid())
+    with pytest.raises(InputFileError, match=r"a video \(HEVC/H.265 Main Profile / Level 5.1\), "
+                       r"which Lightbox stores but does not play"):
+        FrameSource(path)

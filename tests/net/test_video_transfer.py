@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.encaps import encapsulate
 from pydicom.uid import (
     HEVCMP51,
     MPEG2MPML,
@@ -27,6 +25,7 @@ from pynetdicom.sop_class import VideoEndoscopicImageStorage
 from tests.net.conftest import OUR_AET, FolderSink, assert_received_as_sent, node_of
 from tests.support.peers import PynetdicomPeer
 from tests.support.series import write_ct_series
+from tests.support.video import write_video
 from viewer.core.settings import NetworkSettings
 from viewer.net.plan import other_storage_classes, storage_contexts
 from viewer.net.policy import VIDEO_SYNTAXES
@@ -36,32 +35,10 @@ from viewer.net.scp import StorageSCP
 pytestmark = pytest.mark.peer
 
 
-def _video(path: Path, syntax: str, study_uid: str) -> Path:
-    """A Video Endoscopic instance whose Pixel Data is one encapsulated bitstream (not a
-    playable one: nothing on the way decodes it)."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = syntax
-    ds.file_meta.MediaStorageSOPClassUID = VideoEndoscopicImageStorage
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID = VideoEndoscopicImageStorage
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, generate_uid()
-    ds.PatientName, ds.PatientID, ds.Modality = "VIDEO^TEST", "LB-VIDEO", "ES"
-    ds.SeriesNumber, ds.InstanceNumber = 9, 1
-    ds.Rows, ds.Columns, ds.NumberOfFrames = 480, 640, 30
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 3, "YBR_PARTIAL_420"
-    ds.PlanarConfiguration = 0
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = encapsulate([bytes(range(256)) * 40 + b"\x00\x00\x01\xb7"])
-    ds["PixelData"].VR = "OB"
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
 def test_the_storage_scp_stores_a_video_as_sent(modality_scp: StorageSCP, sink: FolderSink,
                                                 tmp_path: Path) -> None:
     study = generate_uid()
-    videos = [_video(tmp_path / f"v{n}.dcm", syntax, study)
+    videos = [write_video(tmp_path / f"v{n}.dcm", syntax, study)
               for n, syntax in enumerate((MPEG4HP41, HEVCMP51, MPEG2MPML))]
     ae = AE(ae_title="MODALITY")
     for syntax in (MPEG4HP41, HEVCMP51, MPEG2MPML):  # one context each, no alternative
@@ -107,7 +84,7 @@ def test_a_get_receives_a_video_beside_the_images(local: NetworkSettings, sink: 
                                                   tmp_path: Path) -> None:
     images = write_ct_series(tmp_path / "ct", slices=2)
     study = str(pydicom.dcmread(images[0]).StudyInstanceUID)
-    sent = [*images, _video(tmp_path / "video.dcm", MPEG4HP41, study)]
+    sent = [*images, write_video(tmp_path / "video.dcm", MPEG4HP41, study)]
     # The peer sends each instance only on a context of its own syntax (pynetdicom does
     # not transcode), and answers no SOP Classes in Study: the first pass proposes the
     # common image classes, a later one the video's class, listed at IMAGE level.

@@ -70,3 +70,26 @@ def test_closing_while_loading_frees_the_series(qtbot, tmp_path):
     assert not owner.children()
     wait_until(qtbot, lambda: not any(t.name.startswith("series-load")
                                       for t in threading.enumerate()))
+
+
+def test_a_video_says_once_that_it_is_not_played(qtbot, tmp_path, caplog):
+    # Videos are stored (import, the storage SCP) but not decoded: each of its frames
+    # says so in words, and the log says it once for the series, not once per frame.
+    from pydicom.uid import MPEG4HP41, generate_uid
+
+    from tests.support.video import write_video
+
+    path = write_video(tmp_path / "video.dcm", MPEG4HP41, generate_uid())
+    series = SeriesData.from_records([read_header(path)])
+    assert len(series) == 30
+    loader = SeriesLoader(series)
+    with caplog.at_level("WARNING", logger="viewer.ui.viewer.series"):
+        loader.start(0)
+        wait_until(qtbot, lambda: loader.done)
+    message = series.error(0) or ""
+    assert "a video (MPEG-4 AVC/H.264 High Profile / Level 4.1), which Lightbox stores " \
+           "but does not play" in message
+    assert message.count(str(path)) == 1  # not once per frame tried
+    assert all(series.error(i) == message for i in range(len(series)))
+    lines = [r for r in caplog.records if r.name == "viewer.ui.viewer.series"]
+    assert len(lines) == 1 and "(30 frames)" in lines[0].getMessage()

@@ -36,6 +36,7 @@ from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    MPEGTransferSyntaxes,
 )
 
 from viewer.core.errors import InputFileError
@@ -141,6 +142,11 @@ class FrameSource:
         self._full: Dataset | None = None
         self.dataset, self._value_offset, keyword, vr = self._read_header()
         self.transfer_syntax = self._transfer_syntax(self.dataset)
+        if self.transfer_syntax in MPEGTransferSyntaxes:
+            # PS3.5 A.4.5-A.4.8: stored whole (import, the storage SCP), not played here.
+            raise self._error(
+                f"a video ({self.transfer_syntax.name}), which Lightbox stores but does not "
+                "play: open the file in a video-capable DICOM viewer")
         try:
             self._decoder = get_decoder(self.transfer_syntax)
         except NotImplementedError:

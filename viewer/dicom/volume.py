@@ -238,7 +238,8 @@ def _first_geometry(
             return held.shape, held.dtype, held, index, parallel
         except LightboxError as exc:
             problems.append(str(exc))
-    raise LightboxError(f"the series cannot be read: {'; '.join(problems)}")
+    # The frames of one multi-frame file fail alike: each problem is said once.
+    raise LightboxError(f"the series cannot be read: {'; '.join(dict.fromkeys(problems))}")
 
 
 def load_series(

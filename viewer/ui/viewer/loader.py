@@ -79,10 +79,8 @@ class SeriesLoader(QObject):
             else:
                 return
         # Nothing to allocate for (the files nearest the focus cannot be read): every
-        # slice says why.
-        for i in range(len(self.series)):
-            if not self.series.is_loaded(i):
-                self.series.fail(i, message)
+        # slice says why, and the log says it once for the series.
+        self.series.fail_all(message)
         with self._lock:
             self._done_count = len(self.series)
         self.progress.emit(len(self.series), len(self.series))

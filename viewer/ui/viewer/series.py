@@ -238,6 +238,14 @@ class SeriesData:
         with self._lock:
             self._errors[index] = message
 
+    def fail_all(self, message: str) -> None:
+        """Every frame not shown yet cannot be: one log line for the series, not one per
+        frame (a 30-frame video logged 30 alike)."""
+        with self._lock:
+            failed = [i for i in range(len(self.refs)) if self._stored[i] is None]
+            self._errors.update(dict.fromkeys(failed, message))
+        log.warning("series %s (%d frames): %s", self.series_uid, len(failed), message)
+
     def _facts_of(self, src: ViewerImage, ref: FrameRef, stored: np.ndarray) -> FrameFacts:
         ds = src.source.dataset
         layout = src.layout
