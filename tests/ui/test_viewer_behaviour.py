@@ -293,3 +293,18 @@ def test_a_new_layout_shows_the_next_series_without_moving_the_focus(
     assert [v.property("active") for v in viewer.viewports] == [True, False, False, False]
     assert [v.series for v in viewer.viewports] == [second, third, first, None]
     wait_until(qtbot, viewer.all_first_frames_shown)
+
+
+def test_a_video_is_not_said_to_be_loaded(qtbot, workstation, tmp_path) -> None:
+    # Its 30 frames failed alike, and the status bar said "Series loaded: 30 images".
+    from pydicom.uid import MPEG4HP41
+
+    from tests.support.video import write_video
+
+    path = write_video(tmp_path / "video.dcm", MPEG4HP41, generate_uid())
+    said: list[str] = []
+    workstation.viewer.status_message.connect(said.append)
+    vp = _open_file(qtbot, workstation, path)
+    wait_until(qtbot, lambda: vp.loader.done and any(s.startswith("Series loaded") for s in said))
+    assert "Series loaded: 0 of 30 images can be shown" in said
+    assert "Series loaded: 30 images" not in said

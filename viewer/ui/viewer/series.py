@@ -288,6 +288,10 @@ class SeriesData:
         """Facts of frame ``index`` (None until loaded)."""
         return self._facts[index]
 
+    def failed_count(self) -> int:
+        """How many frames cannot be read."""
+        return len(self._errors)
+
     def loaded_count(self) -> int:
         """How many frames are decoded (or failed)."""
         return sum(s is not None for s in self._stored) + len(self._errors)

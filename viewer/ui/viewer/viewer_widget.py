@@ -160,7 +160,15 @@ class ViewerWidget(QWidget):
     def _progress(self, done: int, total: int) -> None:
         self.load_progress.emit(done, total)
         if done == total:
-            self.status_message.emit(f"Series loaded: {total} image" + ("" if total == 1 else "s"))
+            loader = self.sender()
+            series = loader.series if isinstance(loader, SeriesLoader) else None
+            failed = series.failed_count() if series is not None else 0
+            if not failed:
+                self.status_message.emit(
+                    f"Series loaded: {total} image" + ("" if total == 1 else "s"))
+            else:  # a video, a damaged file: not "loaded" as if all could be shown
+                self.status_message.emit(
+                    f"Series loaded: {total - failed} of {total} images can be shown")
 
     def show_series(self, key: str, viewport: ViewportWidget | None = None,
                     index: int | None = None, activate: bool = True) -> ViewportWidget:
