@@ -22,7 +22,13 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from tests.support.series import COMPRESSED_SYNTAXES, can_write, write_ct_series, write_mr_series
+from tests.support.series import (
+    COMPRESSED_SYNTAXES,
+    can_write,
+    write_ct_series,
+    write_mr_series,
+    write_negative_ct,
+)
 from tests.support.series import _recompress as recompress
 from tests.support.testdata import test_file as data_file
 from viewer.core.errors import InputFileError
@@ -80,18 +86,6 @@ def _syntax_id(uid: str) -> str:
     return UID(uid).keyword or uid
 
 
-def _negative_ct(folder: Path, bits_stored: int) -> Path:
-    """A signed CT slice whose stored values reach the bottom of the Bits Stored range."""
-    (path,) = write_ct_series(folder, slices=1, bits_stored=bits_stored, seed=3)
-    ds = pydicom.dcmread(path)
-    low, high = -(1 << (bits_stored - 1)), (1 << (bits_stored - 1)) - 1
-    values = ds.pixel_array.astype(np.int32) * 3 - 2 * (1 << (bits_stored - 2))
-    values[0, :4] = [low, high, -1, 0]
-    ds.PixelData = np.clip(values, low, high).astype(np.int16).tobytes()
-    ds.save_as(path)
-    return path
-
-
 @pytest.mark.parametrize("syntax", COMPRESSED_SYNTAXES, ids=_syntax_id)
 @pytest.mark.parametrize("bits_stored", [16, 12])
 def test_signed_ct_equals_pylibjpeg_and_the_original(
@@ -99,7 +93,7 @@ def test_signed_ct_equals_pylibjpeg_and_the_original(
 ) -> None:
     if not can_write(syntax):
         pytest.skip(f"no encoder for {syntax} here")
-    plain = _negative_ct(tmp_path / "plain", bits_stored)
+    plain = write_negative_ct(tmp_path / "plain", bits_stored)
     packed = tmp_path / "packed.dcm"
     shutil.copy(plain, packed)
     recompress([packed], syntax)

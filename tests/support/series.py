@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pydicom
 from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -52,6 +54,7 @@ __all__ = [
     "write_ct_series",
     "write_dx_image",
     "write_mr_series",
+    "write_negative_ct",
     "write_study_set",
 ]
 
@@ -341,3 +344,15 @@ def write_study_set(
             )
             written.append(WrittenSeries(name, pid, None, study_uid, series_uid, "CT", ts, paths))
     return written
+
+
+def write_negative_ct(folder: Path, bits_stored: int) -> Path:
+    """A signed CT slice whose stored values reach the bottom of the Bits Stored range."""
+    (path,) = write_ct_series(folder, slices=1, bits_stored=bits_stored, seed=3)
+    ds = pydicom.dcmread(path)
+    low, high = -(1 << (bits_stored - 1)), (1 << (bits_stored - 1)) - 1
+    values = ds.pixel_array.astype(np.int32) * 3 - 2 * (1 << (bits_stored - 2))
+    values[0, :4] = [low, high, -1, 0]
+    ds.PixelData = np.clip(values, low, high).astype(np.int16).tobytes()
+    ds.save_as(path)
+    return path
