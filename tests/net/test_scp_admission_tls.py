@@ -228,3 +228,18 @@ def test_one_address_cannot_take_every_place(
         assert all(_held(sock) for sock in second[:PENDING_PER_ADDRESS])
         assert _lines(caplog, f"closed a connection from 127.0.0.1 at once: {share} "
                               "connections from it are waiting") == 1
+
+
+def test_a_tls_handshake_on_the_plain_port_is_named(
+        both_ports: StorageSCP, tls: dict[str, Path],
+        caplog: pytest.LogCaptureFixture) -> None:
+    # It was logged as "type 0x16 PDU of 16908289 bytes announced, more than ...".
+    caplog.set_level(logging.INFO, logger="viewer.net")
+    ctx = client_context(tls["ca"], tls["server"], tls["server-key"])
+    with socket.create_connection(("127.0.0.1", both_ports.port or 0),
+                                  timeout=PATIENCE) as raw, pytest.raises(OSError):
+        ctx.wrap_socket(raw, server_hostname="localhost")
+    record = net_record(caplog, "began a TLS handshake on the plain DICOM port", PATIENCE)
+    assert record.levelno == logging.WARNING
+    assert "must call our TLS port" in record.getMessage()
+    assert _lines(caplog, "PDU of") == 0

@@ -42,6 +42,9 @@ from viewer.net.scp_admission import Admission, plain_address
 
 # The storage SCP's one log name, which users filter on, for every module of it.
 LOGGER = logging.getLogger("viewer.net.scp")
+# RFC 8446 5.1 / RFC 5246 6.2.1: a record of content type 22 (handshake), version 3.x;
+# no PDU type is 0x16 (PS3.8 9.3.1).
+_TLS_HANDSHAKE_RECORD = b"\x16\x03"
 
 # How often an idle incoming association looks for a release or an abort (seconds): a
 # millisecond woke it a thousand times a second, each wake taking the GIL from the
@@ -286,6 +289,12 @@ class TlsAssociationServer(ThreadedAssociationServer):
             return None
         if not received:
             LOGGER.debug("connection from %s closed before any PDU", peer)
+            return None
+        if not tls and received[:2] == _TLS_HANDSHAKE_RECORD:
+            # Read as a PDU it is one of type 0x16 announcing some 16 MB: say what it is.
+            LOGGER.warning("closed the connection from %s: it began a TLS handshake on the "
+                           "plain DICOM port; a peer that uses DICOM TLS (PS3.15 B.9) must "
+                           "call our TLS port", peer)
             return None
         problem = context_id_problem(received)
         if problem is not None:
