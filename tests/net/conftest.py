@@ -25,7 +25,7 @@ from tests.support.peers import (
 )
 from viewer.core.settings import NetworkSettings
 from viewer.net.nodes import NodeRecord
-from viewer.net.retrieve import RetrieveRequest, retrieve
+from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve
 from viewer.net.scp import StorageSCP
 from viewer.net.sinks import ReceivedInstance
 
@@ -146,6 +146,21 @@ def modality_scp(tmp_path: Path, sink: FolderSink) -> Iterator[StorageSCP]:
     modality = NodeRecord("modality", "MODALITY", "127.0.0.1", 104)
     with StorageSCP(local, [modality], tmp_path / "incoming", sink, port=0) as server:
         yield server
+
+
+def get_from_a_pynetdicom_peer(files: Sequence[Path], local: NetworkSettings,
+                               sink: FolderSink, incoming: Path) -> RetrieveProgress:
+    """C-GET the study of ``files`` from a PACS inside the test that holds them; the last
+    progress. The peer sends each instance only on a context of its own transfer syntax
+    (pynetdicom does not transcode) and answers no SOP Classes in Study."""
+    peer = PynetdicomPeer(files)
+    try:
+        study = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+        steps = list(retrieve(node_of(peer), local, RetrieveRequest(study), sink, incoming,
+                              method="get"))
+    finally:
+        peer.stop()
+    return steps[-1]
 
 
 def assert_received_as_sent(sink: FolderSink, sent: Sequence[Path]) -> None:

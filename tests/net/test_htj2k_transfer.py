@@ -11,12 +11,15 @@ import pytest
 from pydicom.uid import UID
 from pynetdicom import AE
 
-from tests.net.conftest import OUR_AET, FolderSink, assert_received_as_sent, node_of
+from tests.net.conftest import (
+    OUR_AET,
+    FolderSink,
+    assert_received_as_sent,
+    get_from_a_pynetdicom_peer,
+)
 from tests.support.htj2k import HTJ2K_SYNTAXES, can_write_htj2k, recompress_htj2k
-from tests.support.peers import PynetdicomPeer
 from tests.support.series import write_mr_series
 from viewer.core.settings import NetworkSettings
-from viewer.net.retrieve import RetrieveRequest, retrieve
 from viewer.net.scp import StorageSCP
 
 pytestmark = [pytest.mark.peer,
@@ -57,13 +60,6 @@ def test_a_get_receives_htj2k_as_the_pacs_holds_it(local: NetworkSettings, sink:
                                                    htj2k_study: list[Path]) -> None:
     # The peer sends each instance only on a context of its own syntax (pynetdicom does
     # not transcode): without HTJ2K contexts in our C-GET its sub-operations fail.
-    peer = PynetdicomPeer(htj2k_study)
-    try:
-        study = str(pydicom.dcmread(htj2k_study[0]).StudyInstanceUID)
-        steps = list(retrieve(node_of(peer), local, RetrieveRequest(study), sink,
-                              tmp_path / "incoming", method="get"))
-    finally:
-        peer.stop()
-    last = steps[-1]
+    last = get_from_a_pynetdicom_peer(htj2k_study, local, sink, tmp_path / "incoming")
     assert last.ok and last.completed == len(htj2k_study), last.message
     assert_received_as_sent(sink, htj2k_study)

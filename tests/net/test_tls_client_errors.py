@@ -76,6 +76,16 @@ def _failure(node: NodeRecord) -> str:
     return text
 
 
+def _failure_from(ctx: ssl.SSLContext | None, tls: dict[str, Path], **changes: object) -> str:
+    """The explanation of an echo to a PACS inside the test serving ``ctx`` (None: plain
+    DICOM), by a node of our test CA with ``changes``."""
+    peer = PynetdicomPeer(ssl_context=ctx)
+    try:
+        return _failure(_node(peer.port, tls, **changes))
+    finally:
+        peer.stop()
+
+
 # M3 -----------------------------------------------------------------------------------
 
 def test_an_encrypted_client_key_is_named_never_prompted(tls: dict[str, Path]) -> None:
@@ -125,11 +135,7 @@ def test_a_pacs_speaking_old_tls_is_told_apart(tls: dict[str, Path]) -> None:
     ctx.minimum_version = ssl.TLSVersion.TLSv1
     ctx.maximum_version = ssl.TLSVersion.TLSv1_1
     ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    peer = PynetdicomPeer(ssl_context=ctx)
-    try:
-        text = _failure(_node(peer.port, tls))
-    finally:
-        peer.stop()
+    text = _failure_from(ctx, tls)
     assert "older than 1.2" in text, text
 
 
@@ -137,30 +143,19 @@ def test_no_common_cipher_suite_is_told_apart(tls: dict[str, Path]) -> None:
     ctx = server_ssl_context(tls["server"], tls["server-key"])
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers("AES128-SHA")  # RSA key exchange, CBC: outside RFC 9325 4.2
-    peer = PynetdicomPeer(ssl_context=ctx)
-    try:
-        text = _failure(_node(peer.port, tls))
-    finally:
-        peer.stop()
+    text = _failure_from(ctx, tls)
     assert "no BCP 195 cipher suite in common" in text, text
 
 
 def test_a_plain_dicom_port_is_told_apart(tls: dict[str, Path]) -> None:
-    peer = PynetdicomPeer()
-    try:
-        text = _failure(_node(peer.port, tls))
-    finally:
-        peer.stop()
+    text = _failure_from(None, tls)
     assert "does not speak TLS" in text, text
 
 
 def test_without_hostname_check_the_host_name_is_not_asked_for(
         tls: dict[str, Path]) -> None:
-    peer = PynetdicomPeer(ssl_context=server_ssl_context(tls["rogue"], tls["rogue-key"]))
-    try:
-        text = _failure(_node(peer.port, tls, tls_check_hostname=False))
-    finally:
-        peer.stop()
+    text = _failure_from(server_ssl_context(tls["rogue"], tls["rogue-key"]), tls,
+                         tls_check_hostname=False)
     assert "was refused" in text and str(tls["ca"]) in text, text
     assert "name 127.0.0.1" not in text, text
 

@@ -140,17 +140,19 @@ class NetworkSettings:
                              "PACS client certificates (lightbox config set tls-ca F)")
         return self
 
-    def checked_tls_files(self) -> NetworkSettings:
+    def checked_tls_files(self, ctx: ssl.SSLContext | None = None) -> NetworkSettings:
         """Return self after loading the TLS files, or raise :class:`UsageError` naming one.
 
         Kept apart from :meth:`validated` so that settings naming a file that has since
         moved still load (and can be changed); the files are checked when set and used.
+        They are loaded into ``ctx`` when given (the SCP's own context), else into one
+        made for the check.
         """
         for name in _TLS_FILES:
             path = getattr(self, name)
             if path and not Path(path).is_file():
                 raise UsageError(f"{path}: no such file ({name.replace('_', '-')})")
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx = ctx or ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         if self.tls_ca:
             # Loaded even before a certificate is set: "config set tls-ca /etc/hostname"
             # was taken, and failed only once tls-cert came.

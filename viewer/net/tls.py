@@ -19,7 +19,7 @@ from typing import Any
 
 from viewer.core.errors import PeerError, UsageError
 from viewer.core.settings import NetworkSettings
-from viewer.core.tls_files import load_ca_file, load_key_pair, ssl_reason
+from viewer.core.tls_files import load_key_pair, ssl_reason
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import TLS_PROFILE
 
@@ -128,12 +128,10 @@ def server_ssl_context(local: NetworkSettings) -> ssl.SSLContext:
             "our storage SCP has no TLS certificate: lightbox config set tls-cert F "
             "tls-key F tls-ca F (tls-ca signs the PACS client certificates), and a "
             "tls-port other than 0")
-    local.checked_tls_files()
-    local.warn_about_tls_files()  # a key others can read, an expired certificate ...
     ctx = _profile_context(ssl.PROTOCOL_TLS_SERVER)
     _load_ffdhe2048(ctx)
-    load_key_pair(ctx, local.tls_cert, local.tls_key, "tls-cert", "tls-key")
-    load_ca_file(ctx, local.tls_ca, "tls-ca")
+    local.checked_tls_files(ctx)  # each file loaded once, a bad one named
+    local.warn_about_tls_files()  # a key others can read, an expired certificate ...
     return ctx
 
 
