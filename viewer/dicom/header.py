@@ -13,6 +13,9 @@ than building a pydicom Dataset, which matters when a disc holds 10,000 files. A
 else (big endian, deflated, structures the pass does not understand) is read by pydicom
 with ``stop_before_pixels`` and ``specific_tags``; pydicom stops silently at the end of a
 truncated file, so the structure walk (:func:`truncation_problem`) runs after it too.
+A file that fails, and has the ``DICM`` prefix, has its File Meta Information looked at
+(:func:`file_meta_problem`, PS3.10 7.1): damage there is named rather than what followed
+from reading the data set at the wrong byte.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ from viewer.dicom.structure import (
     EXPLICIT_VR_BE,
     EXPLICIT_VR_LE,
     IMPLICIT_VR_LE,
+    MAGIC,
     MEDIA_STORAGE_DIRECTORY,
+    PREAMBLE_LENGTH,
     PROBE_LENGTH,
     IncompleteHeaderError,
     TruncatedError,
@@ -222,12 +227,31 @@ def read_header_bytes(data: bytes, source: str, file_size: int | None = None) ->
     Raises
     ------
     InputFileError
-        Not DICOM, unparsable, truncated, or without identifying UIDs.
+        Not DICOM, unparsable, truncated, or without identifying UIDs; when the file has
+        the ``DICM`` prefix and its File Meta Information cannot be read (PS3.10 7.1), the
+        problem names it and where (:func:`file_meta_problem`).
     IncompleteHeaderError
         ``data`` is only a beginning and more of the file is needed.
     """
     if not probe(data[:PROBE_LENGTH]):
         raise InputFileError(source, "not a DICOM file")
+    try:
+        record = _read_record(data, source, file_size)
+    except InputFileError as exc:
+        # A data set read from where a damaged meta group seemed to end fails with a
+        # consequence ("no SOP Instance UID"); the cause is named instead. Only files that
+        # failed are examined, so a good file costs nothing more.
+        problem = file_meta_problem(data, file_size)
+        if problem:
+            raise InputFileError(source, problem) from exc
+        raise
+    problem = frame_count_problem(record)
+    if problem:
+        raise InputFileError(source, problem)
+    return record
+
+
+def _read_record(data: bytes, source: str, file_size: int | None) -> InstanceRecord:
     partial = file_size is not None and file_size > len(data)
     try:
         record = _fast_record(data, source, file_size)
@@ -239,10 +263,78 @@ def read_header_bytes(data: bytes, source: str, file_size: int | None = None) ->
         if partial:
             raise IncompleteHeaderError(source)
         record = _pydicom_record(data, source)
-    problem = frame_count_problem(record)
-    if problem:
-        raise InputFileError(source, problem)
     return record
+
+
+# PS3.5 7.1.2: VRs whose explicit encoding has a 2-byte reserved field and a 4-byte length.
+_LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+_META_HEADER = struct.Struct("<HH2sH")
+_UL = struct.Struct("<I")
+
+
+def file_meta_problem(data: bytes, file_size: int | None = None) -> str:
+    """Why the File Meta Information of a Part 10 file cannot be read (PS3.10 7.1).
+
+    After the preamble and ``DICM`` come the elements of group 0002, always Explicit VR
+    Little Endian, as many bytes as their Group Length (0002,0000) says (PS3.10 7.1,
+    Table 7.1-1). Where that structure is damaged, the data set is read from the wrong
+    byte, and what fails then (no SOP Instance UID, an element running past the end) is
+    not the file's problem. A group whose Group Length alone is wrong still reads, and
+    is not looked at: this is asked only of a file that failed.
+
+    Parameters
+    ----------
+    data : bytes
+        The file, or its beginning when ``file_size`` is larger.
+    file_size : int, optional
+        The size of the whole file when ``data`` is only its beginning.
+
+    Returns
+    -------
+    str
+        ``File Meta Information unreadable at byte <offset>: <what is there>``, or empty:
+        no ``DICM`` prefix, a group whose elements all read, one cut short by the end of
+        the file (the truncation message says so), or one not wholly in ``data``.
+    """
+    if data[PREAMBLE_LENGTH:PROBE_LENGTH] != MAGIC:
+        return ""
+    size = max(file_size or 0, len(data))
+    pos, group_end = PROBE_LENGTH, 0
+    while pos + 8 <= len(data):
+        group, element, vr, length = _META_HEADER.unpack_from(data, pos)
+        tag = f"({group:04X},{element:04X})"
+        if group != 0x0002:
+            break
+        if not (vr.isalpha() and vr.isupper()):
+            return _meta_unreadable(pos, f"element {tag} has no explicit VR "
+                                         f"(bytes {vr.hex(' ')})")
+        value = pos + 8
+        if vr in _LONG_VRS:
+            if pos + 12 > len(data):
+                return ""
+            (length,) = _UL.unpack_from(data, pos + 8)
+            value = pos + 12
+        if 0 < group_end <= size and value + length > group_end:
+            return _meta_unreadable(pos, f"element {tag} {vr.decode()} declares {length} "
+                                         f"bytes, past the group's end at byte {group_end}")
+        if element == 0x0000 and vr == b"UL" and length == 4 and value + 4 <= len(data):
+            group_end = value + 4 + _UL.unpack_from(data, value)[0]
+        pos = value + length
+    else:
+        return ""  # cut short, or not all of it in ``data``: the verdict without this stands
+    if pos == PROBE_LENGTH:
+        return _meta_unreadable(pos, f"it starts with {tag}, not a group 0002 element")
+    if group_end and pos != group_end:
+        return _meta_unreadable(pos, f"{tag} is not a group 0002 element, but the Group "
+                                     f"Length (0002,0000) says the group ends at byte "
+                                     f"{group_end}")
+    return ""
+
+
+def _meta_unreadable(offset: int, what: str) -> str:
+    return f"File Meta Information unreadable at byte {offset}: {what}"
 
 
 # PS3.5 8.1.1: native pixel data takes at least one bit per pixel of every frame.

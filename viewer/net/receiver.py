@@ -31,7 +31,7 @@ from viewer.dicom.header import read_header_bytes
 from viewer.dicom.structure import IncompleteHeaderError
 from viewer.net.commands import StoreRequest
 from viewer.net.file_meta import file_meta_bytes
-from viewer.net.orphans import CAN_SEAL, SEALED_MODE, claim_orphans, left_behind
+from viewer.net.orphans import CAN_SEAL, SEALED_MODE, claim_orphans, left_behind, part_name
 from viewer.net.sinks import RECENT_UIDS, ReceivedInstance, RecentUids, Sink
 
 LOGGER = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class _AssociationEvent:
 class IncomingFile:
     """One data set on its way into ``incoming``, under a temporary name.
 
-    The file keeps its temporary name (``<pid>-<random>.part``) until the sink takes it:
+    The file keeps its temporary name (``<pid>-<start>-<random>.part``) until the sink takes it:
     renaming it on the association's thread cost as much as writing it (the worker
     renames files out of the same folder meanwhile). A write that fails marks the
     instance failed (status 0xA700); the rest of its fragments are then only counted.
@@ -317,7 +317,7 @@ class Receiver:
             return self._new_blank()
 
     def _new_blank(self) -> tuple[str, int]:
-        path = f"{self.incoming}/{os.getpid()}-{uuid.uuid4().hex}.part"
+        path = f"{self.incoming}/{part_name()}"
         return path, os.open(path, _CREATE, 0o600)
 
     def _stock_blanks(self) -> None:
