@@ -237,7 +237,7 @@ def test_no_nothing_to_fetch_line_for_a_study_the_pacs_does_not_have(
 def test_a_query_cut_short_by_ctrl_c_is_no_success(
         closed: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from viewer.cli import net_cmd
+    from viewer.cli import net_query
     from viewer.net.connection import CancelToken
 
     def find(node: object, local: object, spec: object, token: CancelToken
@@ -246,7 +246,7 @@ def test_a_query_cut_short_by_ctrl_c_is_no_success(
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C; the handler sends the C-CANCEL
         assert token.cancelled
 
-    monkeypatch.setattr(net_cmd, "find", find)
+    monkeypatch.setattr(net_query, "find", find)
     previous = signal.getsignal(signal.SIGINT)
     capsys.readouterr()
     assert _lightbox(closed, "query", "closed", "--level", "patient", "--model",

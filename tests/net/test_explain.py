@@ -2,48 +2,48 @@
 
 from __future__ import annotations
 
-from viewer.net import explain
+from viewer.net import explain, explain_dimse
 
 W = explain.Where(peer_aet="PACS", host="pacs.example.org", port=104, our_aet="LIGHTBOX",
                   our_host="10.0.0.5", our_port=11113)
 
 
 def test_move_destination_unknown_says_what_to_register() -> None:
-    text = explain.retrieve_status(W, "move", 0xA801, 0, 0)
+    text = explain_dimse.retrieve_status(W, "move", 0xA801, 0, 0)
     assert text == ("the PACS does not know AE LIGHTBOX: register AE LIGHTBOX, host 10.0.0.5, "
                     "port 11113 on the PACS, or use C-GET")
 
 
 def test_out_of_resources_over_get_suggests_move() -> None:
-    text = explain.retrieve_status(W, "get", 0xA702, 0, 12)
+    text = explain_dimse.retrieve_status(W, "get", 0xA702, 0, 12)
     assert "0xA702" in text and "--method move" in text
 
 
 def test_out_of_resources_over_move_points_at_our_address() -> None:
-    text = explain.retrieve_status(W, "move", 0xA700, 0, 0)
+    text = explain_dimse.retrieve_status(W, "move", 0xA700, 0, 0)
     assert "0xA700" in text and "10.0.0.5:11113" in text
 
 
 def test_all_failed_over_move_points_at_the_registered_address() -> None:
-    text = explain.retrieve_status(W, "move", 0xB000, 0, 7)
+    text = explain_dimse.retrieve_status(W, "move", 0xB000, 0, 7)
     assert text.startswith("all 7 instances failed") and "10.0.0.5:11113" in text
 
 
 def test_nothing_found() -> None:
-    assert "found nothing" in explain.retrieve_status(W, "get", 0x0000, 0, 0)
+    assert "found nothing" in explain_dimse.retrieve_status(W, "get", 0x0000, 0, 0)
 
 
 def test_partial_failure_counts() -> None:
-    text = explain.retrieve_status(W, "get", 0xB000, 10, 2)
+    text = explain_dimse.retrieve_status(W, "get", 0xB000, 10, 2)
     assert text.startswith("2 instances failed, 10 arrived")
 
 
 def test_cancel() -> None:
-    assert explain.retrieve_status(W, "get", 0xFE00, 4, 0).startswith("cancelled after 4")
+    assert explain_dimse.retrieve_status(W, "get", 0xFE00, 4, 0).startswith("cancelled after 4")
 
 
 def test_unable_to_process() -> None:
-    assert "0xC001" in explain.retrieve_status(W, "get", 0xC001, 0, 0)
+    assert "0xC001" in explain_dimse.retrieve_status(W, "get", 0xC001, 0, 0)
 
 
 def test_rejection_of_calling_ae() -> None:
@@ -71,7 +71,7 @@ def test_connection_refused_and_timeouts() -> None:
     assert "within 3 s" in explain.connect_timeout(W, 3.0)
     assert "did not answer the association request within 2 s" in (
         explain.association_timeout(W, 2.0))
-    assert "raise the node's dimse_timeout" in explain.no_response(W, 30, "C-GET")
+    assert "raise the node's dimse_timeout" in explain_dimse.no_response(W, 30, "C-GET")
 
 
 def test_dropped_association_mentions_tls_either_way() -> None:
@@ -85,16 +85,16 @@ def test_certificate_refused_names_the_ca() -> None:
 
 
 def test_connection_lost_keeps_what_arrived() -> None:
-    text = explain.connection_lost(W, 40, 212)
+    text = explain_dimse.connection_lost(W, 40, 212)
     assert "after 40 of 212 instances" in text and "only what is missing" in text
 
 
 def test_unknown_destination_told_in_an_error_comment() -> None:
-    text = explain.retrieve_status(W, "move", 0xC000, 0, 0,
-                                   comment="Unknown modality for AET: LIGHTBOX")
+    text = explain_dimse.retrieve_status(W, "move", 0xC000, 0, 0,
+                                         comment="Unknown modality for AET: LIGHTBOX")
     assert text.startswith("the PACS does not know AE LIGHTBOX: register AE LIGHTBOX")
-    assert "0xC000: disk full" in explain.retrieve_status(W, "move", 0xC000, 0, 0,
-                                                          comment="disk full")
+    assert "0xC000: disk full" in explain_dimse.retrieve_status(W, "move", 0xC000, 0, 0,
+                                                                comment="disk full")
 
 
 # --- A TLS node: its C-MOVE comes back to our DICOM TLS port (PS3.15 B.9) ------------
@@ -104,16 +104,16 @@ W_TLS = explain.Where(peer_aet="PACS", host="pacs.example.org", port=2762, our_a
 
 
 def test_a_tls_node_is_told_to_register_our_tls_port() -> None:
-    text = explain.retrieve_status(W_TLS, "move", 0xA801, 0, 0)
+    text = explain_dimse.retrieve_status(W_TLS, "move", 0xA801, 0, 0)
     assert text == ("the PACS does not know AE LIGHTBOX: register AE LIGHTBOX, host 10.0.0.5, "
                     "port 2762 (DICOM TLS) on the PACS, or use C-GET")
-    assert "port 2762 (DICOM TLS) on the PACS" in explain.move_never_connected(W_TLS)
-    failed = explain.retrieve_status(W_TLS, "move", 0xB000, 0, 3)
+    assert "port 2762 (DICOM TLS) on the PACS" in explain_dimse.move_never_connected(W_TLS)
+    failed = explain_dimse.retrieve_status(W_TLS, "move", 0xB000, 0, 3)
     assert "10.0.0.5:2762" in failed and "client certificate signed by our tls-ca" in failed
 
 
 def test_a_tls_node_without_our_tls_settings_says_what_to_set() -> None:
-    text = explain.move_needs_tls(W_TLS)
+    text = explain_dimse.move_needs_tls(W_TLS)
     assert "lightbox config set tls-cert F tls-key F tls-ca F" in text
     assert "port 2762 (DICOM TLS)" in text and text.endswith("which needs none of this")
 
@@ -131,33 +131,33 @@ def test_where_names_the_tls_port_for_a_tls_node() -> None:
 
 
 def test_a_refused_pacs_certificate_names_our_ca() -> None:
-    text = explain.client_certificate_refused(W_TLS, "certificate verify failed", "/ca.pem")
+    text = explain_dimse.client_certificate_refused(W_TLS, "certificate verify failed", "/ca.pem")
     assert text.startswith("the PACS connected to our DICOM TLS port 2762, but its "
                            "certificate was refused (certificate verify failed)")
     assert "signed by the CA in /ca.pem (our tls-ca)" in text
 
 
 def test_nothing_to_retrieve_says_what_to_check() -> None:
-    assert explain.nothing_to_retrieve("study 1.2.3") == (
+    assert explain_dimse.nothing_to_retrieve("study 1.2.3") == (
         "the PACS has nothing for study 1.2.3: check the UIDs with lightbox query")
-    assert "check the UIDs and --patient-id" in explain.nothing_to_retrieve("study 1.2.3",
-                                                                             True)
+    assert "check the UIDs and --patient-id" in explain_dimse.nothing_to_retrieve("study 1.2.3",
+                                                                                  True)
 
 
 def test_a_move_port_held_by_another_retrieve() -> None:
-    text = explain.move_port_busy(11113, 120)
+    text = explain_dimse.move_port_busy(11113, 120)
     assert text.startswith("another Lightbox retrieve of this home is using port 11113 for "
                            "C-MOVE")
     assert text.endswith("retry when it ends, or use --method get")
 
 
 def test_cancel_after_one_instance() -> None:
-    assert explain.retrieve_status(W, "get", 0xFE00, 1, 0).startswith(
+    assert explain_dimse.retrieve_status(W, "get", 0xFE00, 1, 0).startswith(
         "cancelled after 1 instance;")
 
 
 def test_a_tls_node_calling_back_to_the_plain_port_is_told_the_tls_port() -> None:
-    text = explain.move_callback_refused(W_TLS, "pacs", "PACS", "10.0.0.5", "LIGHTBOX", "tls")
+    text = explain_dimse.move_callback_refused(W_TLS, "pacs", "PACS", "10.0.0.5", "LIGHTBOX", "tls")
     assert text.startswith("the PACS connected back to our plain DICOM port, but node pacs "
                            "uses DICOM TLS, so it was refused: register AE LIGHTBOX")
     assert "(DICOM TLS) on the PACS" in text

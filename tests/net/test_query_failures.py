@@ -16,7 +16,7 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
 from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
-from viewer.net import explain
+from viewer.net import explain_dimse
 from viewer.net.nodes import NodeRecord
 from viewer.net.query import QuerySpec, TruncatedQueryError, find
 
@@ -99,7 +99,7 @@ def test_unable_to_process_is_said_with_the_pacs_comment(failing: FailingFindPee
 
 
 def test_a_key_that_does_not_match_the_model_points_at_the_keys() -> None:
-    text = explain.query_failed(0xA900, "", 0)
+    text = explain_dimse.query_failed(0xA900, "", 0)
     assert "0xA900" in text and text.endswith("check the keys of this query level")
-    assert explain.query_failed(0xA700, "", 1).endswith("stopped after 1 result: the list "
+    assert explain_dimse.query_failed(0xA700, "", 1).endswith("stopped after 1 result: the list "
                                                         "is incomplete")

@@ -25,7 +25,7 @@ from tests.net.conftest import OUR_AET, FolderSink
 from tests.support.peers import PynetdicomPeer, study_uid
 from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
-from viewer.net import explain, transfer
+from viewer.net import explain, explain_dimse, transfer
 from viewer.net.commands import p_data_pdu
 from viewer.net.connection import CancelToken
 from viewer.net.nodes import NodeRecord
@@ -106,7 +106,7 @@ def test_a_missing_final_response_after_every_instance_is_not_called_missing_ins
 
 def test_a_lost_final_response_is_explained_either_way() -> None:
     w = explain.Where("PACS", "pacs.example", 104)
-    assert explain.no_final_response(w, "C-GET", 1, None) == (
+    assert explain_dimse.no_final_response(w, "C-GET", 1, None) == (
         "the one instance arrived, but the PACS never sent the final C-GET response (the "
         "connection to pacs.example:104 was lost): nothing is missing, but the PACS did "
         "not finish the request")

@@ -27,7 +27,7 @@ from tests.support.peers import (
 )
 from viewer.cli import main
 from viewer.core.settings import NetworkSettings
-from viewer.net import explain
+from viewer.net import explain_dimse
 from viewer.net.query import QuerySpec, TruncatedQueryError, find
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve
 from viewer.store.study_store import StudyStore
@@ -90,7 +90,7 @@ def test_a_capped_find_yields_what_came_then_says_it_is_incomplete(
 
 
 def test_the_explanation_counts_one_result_as_one() -> None:
-    assert explain.query_truncated(1).startswith("the PACS stopped after 1 result (")
+    assert explain_dimse.query_truncated(1).startswith("the PACS stopped after 1 result (")
 
 
 def test_an_answer_within_the_limit_is_complete(capped: PeerProcess,

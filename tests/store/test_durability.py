@@ -172,7 +172,7 @@ def test_received_rows_are_flushed_when_the_caller_asks(
 
 
 def _listen_sink(store: StudyStore) -> Any:
-    from viewer.cli.net_cmd import _ListenSink
+    from viewer.cli.net_receive import _ListenSink
     return _ListenSink(store)
 
 

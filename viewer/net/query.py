@@ -22,7 +22,7 @@ from pynetdicom.presentation import build_context
 from viewer.core.dates import parse_date_range
 from viewer.core.errors import NoAcceptedContextError, PeerError, UsageError
 from viewer.core.settings import NetworkSettings
-from viewer.net import explain
+from viewer.net import explain_dimse
 from viewer.net.connection import CancelToken, abort_waiting, open_association
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import (
@@ -296,10 +296,10 @@ def find_identifiers(
                 # PS3.4 C.4.1.1.4: Cancel answers only a C-CANCEL. Without ours, the PACS
                 # cut the list short (a result limit); ending quietly made a query, and
                 # a retrieve planned from it, take part of a study for all of it.
-                raise TruncatedQueryError(node.name, explain.query_truncated(matches),
+                raise TruncatedQueryError(node.name, explain_dimse.query_truncated(matches),
                                           matches)
             comment = str(status.get("ErrorComment", "")).strip()
-            problem = explain.query_failed(code, comment, matches)
+            problem = explain_dimse.query_failed(code, comment, matches)
             if matches:
                 # What came before the failure matched, but is not every match.
                 raise TruncatedQueryError(node.name, problem, matches)

@@ -20,7 +20,7 @@ from pynetdicom.presentation import PresentationContext
 
 from viewer.core.errors import CancelledError, PeerError, UsageError
 from viewer.core.settings import NetworkSettings
-from viewer.net import explain
+from viewer.net import explain_dimse
 from viewer.net.connection import CancelToken, where
 from viewer.net.listener import ListenerFile
 from viewer.net.nodes import NodeRecord
@@ -159,7 +159,7 @@ def retrieve(
         progress.cancelled = True
         progress.status = CANCELLED
         progress.phase = "done"
-        progress.message = explain.retrieve_status(w, chosen, CANCELLED, 0, 0)
+        progress.message = explain_dimse.retrieve_status(w, chosen, CANCELLED, 0, 0)
         yield progress.snapshot()
         return
     if plan.found is False:
@@ -176,7 +176,7 @@ def retrieve(
             progress.phase = "done"
             progress.status = 0x0000
             if not items:
-                progress.message = explain.retrieve_status(w, chosen, 0x0000, 0, 0)
+                progress.message = explain_dimse.retrieve_status(w, chosen, 0x0000, 0, 0)
             yield progress.snapshot()
             return
     claims = listener  # our own C-MOVE's port is claimed in the home's records
@@ -286,8 +286,8 @@ def retrieve(
     if progress.cancelled:
         kept = progress.received if scp is None else progress.completed
         progress.status = CANCELLED
-        progress.message = explain.retrieve_status(w, progress.method or chosen, CANCELLED,
-                                                   kept, 0)
+        progress.message = explain_dimse.retrieve_status(w, progress.method or chosen, CANCELLED,
+                                                         kept, 0)
         if progress.not_imported:
             progress.message += f"; {not_imported_text(progress.not_imported)}"
     _finish(node, local, progress, left, our_host)
@@ -331,8 +331,8 @@ def _nothing(progress: RetrieveProgress, request: RetrieveRequest) -> RetrievePr
     progress.remaining = 0
     progress.failed = 0
     progress.failed_instances.clear()
-    progress.message = explain.nothing_to_retrieve(request.describe(),
-                                                   request.model == "patient")
+    progress.message = explain_dimse.nothing_to_retrieve(request.describe(),
+                                                         request.model == "patient")
     return progress.snapshot()
 
 
@@ -391,7 +391,7 @@ def _finish(node: NodeRecord, local: NetworkSettings, progress: RetrieveProgress
     progress.failed = len(left)
     progress.failed_instances = [i.sop_instance_uid for i in left]
     if not progress.message:
-        progress.message = explain.retrieve_status(
+        progress.message = explain_dimse.retrieve_status(
             where(node, local, our_host), progress.method, progress.status or WARNING,
             progress.completed, progress.failed, progress.warning, progress.error_comment)
 

@@ -20,7 +20,7 @@ from pynetdicom.presentation import PresentationContext, build_context
 
 from viewer.core.errors import CancelledError, NoAcceptedContextError, PeerError
 from viewer.core.settings import NetworkSettings
-from viewer.net import explain
+from viewer.net import explain, explain_dimse
 from viewer.net.connection import (
     CancelToken,
     abort_waiting,
@@ -107,7 +107,7 @@ def drive(
                     if token.cancelled:
                         progress.cancelled = True
                         progress.status = CANCELLED
-                        progress.message = explain.retrieve_status(
+                        progress.message = explain_dimse.retrieve_status(
                             w, progress.method, CANCELLED, progress.completed, progress.failed)
                         return
                     if progress.stopped:  # aborted after our C-CANCEL went unanswered
@@ -116,14 +116,14 @@ def drive(
                     operation = f"C-{progress.method.upper()}"
                     silent = time.monotonic() - last >= node.dimse_timeout * 0.9
                     if _all_arrived(progress):
-                        text = explain.no_final_response(
+                        text = explain_dimse.no_final_response(
                             w, operation, progress.completed + progress.warning,
                             node.dimse_timeout if silent else None)
                     elif silent:
-                        text = explain.no_response(w, node.dimse_timeout, operation)
+                        text = explain_dimse.no_response(w, node.dimse_timeout, operation)
                     else:
-                        text = explain.connection_lost(w, receiver.written - before,
-                                                     progress.expected)
+                        text = explain_dimse.connection_lost(w, receiver.written - before,
+                                                             progress.expected)
                     raise PeerError(node.name, text)
                 last = time.monotonic()
                 code = int(status.Status)
@@ -136,7 +136,7 @@ def drive(
                 progress.received = receiver.written - before
                 if receiver.full_events > fulls and not progress.stopped:
                     # Every further instance would fail alike: stop the PACS sending.
-                    progress.stopped = explain.store_full(str(receiver.incoming))
+                    progress.stopped = explain_dimse.store_full(str(receiver.incoming))
                     on_cancel()
                 if code in PENDING:
                     yield progress.snapshot()
@@ -168,12 +168,12 @@ def drive(
     if progress.cancelled or final_status != 0x0000 or progress.failed or (
         progress.completed == 0 and progress.received == 0
     ):
-        progress.message = explain.retrieve_status(
+        progress.message = explain_dimse.retrieve_status(
             w, progress.method, progress.status, progress.completed, progress.failed,
             progress.warning, progress.error_comment)
     progress.not_imported = len(failures)
     if receiver.full_events > fulls and not progress.stopped:  # full with the last one
-        progress.stopped = explain.store_full(str(receiver.incoming))
+        progress.stopped = explain_dimse.store_full(str(receiver.incoming))
     if progress.stopped:
         progress.message = progress.stopped
     elif failures:
@@ -267,7 +267,7 @@ def move_scp(node: NodeRecord, local: NetworkSettings, incoming: Path, sink: Sin
     if not node.uses_tls:
         return StorageSCP(local, [node], incoming, sink, prefer_uncompressed=uncompressed_first)
     if not local.tls_configured:
-        raise PeerError(node.name, explain.move_needs_tls(where(node, local, our_host)))
+        raise PeerError(node.name, explain_dimse.move_needs_tls(where(node, local, our_host)))
     return StorageSCP(local, [node], incoming, sink, ssl_context=server_ssl_context(local),
                       plain=False, prefer_uncompressed=uncompressed_first)
 
@@ -331,7 +331,7 @@ def _start_own_scp(server: StorageSCP, node: NodeRecord, local: NetworkSettings,
                 yield progress.snapshot()
                 progress.phase = phase
             elif now >= deadline:
-                raise PeerError(node.name, explain.move_port_busy(
+                raise PeerError(node.name, explain_dimse.move_port_busy(
                     port, PORT_WAIT_SECONDS)) from None
             if token.wait(0.2):
                 raise CancelledError("cancelled") from None
@@ -398,14 +398,14 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
             refusals = server.refused[turned_away:] if server is not None else []
             if failed and progress.completed == 0 and refusals:
                 # It did connect back, as someone our SCP does not accept: say who.
-                progress.message = explain.move_callback_refused(
+                progress.message = explain_dimse.move_callback_refused(
                     where(node, local, our_host), node.name, *refusals[-1])
                 return MoveOutcome(called_back=False, shared=shared)
             never = server is None or server.connections == calls
             unsendable = server.refused_contexts[unsent:] if server is not None else []
             if unsendable and (failed or progress.failed):
                 # It connected back, and had instances our SCP accepts no context for.
-                progress.message = explain.move_contexts_refused(
+                progress.message = explain_dimse.move_contexts_refused(
                     where(node, local, our_host), progress.completed, unsendable)
                 return MoveOutcome(called_back=True, shared=shared)
             if failed and progress.completed == 0 and never and (
@@ -413,8 +413,8 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
                 w = where(node, local, our_host)
                 refused = server.tls_refused[handshakes:] if server is not None else []
                 progress.message = (
-                    explain.client_certificate_refused(w, refused[-1][1], local.tls_ca)
-                    if refused else explain.move_never_connected(w))
+                    explain_dimse.client_certificate_refused(w, refused[-1][1], local.tls_ca)
+                    if refused else explain_dimse.move_never_connected(w))
                 return MoveOutcome(called_back=False, shared=shared)
             return MoveOutcome(called_back=True, shared=shared)
         finally:
