@@ -3,10 +3,10 @@
 A node that uses DICOM TLS reaches us over TLS only (PS3.15 B.9): on the plain port it is
 rejected as an unknown calling AE title (PS3.8 9.3.4), or its TLS could be bypassed by
 its AE title and address alone. Before any A-ASSOCIATE-RQ, a connection from an address
-of no configured node, or one more from an address that holds its share already, is
-closed at once: nobody who merely reaches the port can take the places configured nodes
-need. Timeouts are long here (ARTIM 60 s): a connection seen closed was closed at once,
-and the waits below are only bounds on a hang.
+of no configured node, or one more from an address that holds its share already, takes
+the place of the oldest such connection, closed at once: nobody who merely reaches the
+port can take the places configured nodes need. Timeouts are long here (ARTIM 60 s): a
+connection seen closed was closed at once, and the waits below are only bounds on a hang.
 """
 
 from __future__ import annotations
@@ -199,13 +199,16 @@ def test_connections_from_no_node_s_address_are_closed_at_once(
         idle = _idle(stack, port, "127.0.0.2", flood)
         assert _echo(port, "PACS", ctx) == 0
         # A few are given the time for a request, that would be rejected and recorded
-        # (a PACS calling back from an address its node does not name is explained);
-        # every other one is closed at once, before any TLS handshake.
-        assert all(_closed(sock) for sock in idle[PENDING_STRANGERS:])
-        assert all(_held(sock) for sock in idle[:PENDING_STRANGERS])
+        # (a PACS calling back from an address its node does not name is explained):
+        # the latest, each closing the oldest one waiting (in its TLS handshake, on the
+        # TLS port), which is no refusal of the peer's TLS.
+        assert all(_closed(sock) for sock in idle[:-PENDING_STRANGERS])
+        assert all(_held(sock) for sock in idle[-PENDING_STRANGERS:])
+        assert both_ports.tls_refused == []
         # One log line for the address, not one per connection.
-        assert _lines(caplog, "closed a connection from 127.0.0.2 at once: no configured "
-                              "node has that address") == 1
+        assert _lines(caplog, "closed the oldest connection from 127.0.0.2 that was "
+                              "waiting for its A-ASSOCIATE-RQ, for a newer one from "
+                              "127.0.0.2: addresses of no configured node hold at most") == 1
 
 
 def test_one_address_cannot_take_every_place(
@@ -221,13 +224,15 @@ def test_one_address_cannot_take_every_place(
         second = _idle(stack, port, "127.0.0.3", PENDING_PER_ADDRESS + 2)
         # A third node still gets its association.
         assert _echo(port, "THIRD", bind="127.0.0.4") == 0
-        assert all(_closed(sock) for sock in first[share:])
-        assert all(_held(sock) for sock in first[:share])
+        # Each one past its share closed the oldest waiting from its address.
+        assert all(_closed(sock) for sock in first[:-share])
+        assert all(_held(sock) for sock in first[-share:])
         # Once more than half of the places are taken, an address gets at most its cap.
-        assert all(_closed(sock) for sock in second[PENDING_PER_ADDRESS:])
-        assert all(_held(sock) for sock in second[:PENDING_PER_ADDRESS])
-        assert _lines(caplog, f"closed a connection from 127.0.0.1 at once: {share} "
-                              "connections from it are waiting") == 1
+        assert all(_closed(sock) for sock in second[:-PENDING_PER_ADDRESS])
+        assert all(_held(sock) for sock in second[-PENDING_PER_ADDRESS:])
+        assert _lines(caplog, "closed the oldest connection from 127.0.0.1 that was waiting "
+                              f"for its A-ASSOCIATE-RQ, for a newer one: {share} from that "
+                              "address were waiting") == 1
 
 
 def test_a_tls_handshake_on_the_plain_port_is_named(

@@ -153,7 +153,7 @@ def test_a_configured_node_gets_its_association_beside_silent_and_dribbling_peer
         assert _echo(scp) == "echoed"
 
 
-def test_connections_beyond_the_pending_bound_are_closed_at_once(
+def test_beyond_the_pending_bound_the_oldest_waiting_connection_is_closed(
         tmp_path: Path, sink: FolderSink, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     _short_policy(monkeypatch, artim_timeout=60.0, max_pending_connections=4)
@@ -165,19 +165,17 @@ def test_connections_beyond_the_pending_bound_are_closed_at_once(
                 for _ in range(4)]
         _wait_for_connections(scp, 4)
         with socket.create_connection(("127.0.0.1", scp.port or 0)) as fifth:
-            assert _closed_by_peer(fifth)
-        assert _log_of(caplog, "closing new ones at once").levelno == logging.WARNING
-        for sock in held:  # the first four are still held, waiting for their request
-            sock.setblocking(False)
-            with pytest.raises(BlockingIOError):
-                sock.recv(1)
-        # A place comes free when one of them goes: a configured node then gets in.
-        held[0].close()
-        end = time.monotonic() + PATIENCE
-        result = ""
-        while result != "echoed" and time.monotonic() < end:
-            result = _echo(scp)
-        assert result == "echoed"
+            # The fifth takes the place of the one that has waited longest ...
+            assert _closed_by_peer(held[0])
+            assert _log_of(caplog, "closed the oldest connection from 127.0.0.1"
+                           ).levelno == logging.WARNING
+            # ... and a configured node's association that of the next: it gets in.
+            assert _echo(scp) == "echoed"
+            assert _closed_by_peer(held[1])
+            for sock in (*held[2:], fifth):  # still held, waiting for their request
+                sock.setblocking(False)
+                with pytest.raises(BlockingIOError):
+                    sock.recv(1)
 
 
 def _association_request(context_ids: list[int]) -> bytes:

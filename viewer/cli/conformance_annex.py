@@ -259,7 +259,9 @@ def security(f: Facts) -> list[Section]:
             "Application Level Security",
             "Lightbox's home folder (study database, file store, settings) is created "
             "readable by its owner only (mode 0700), and so is everything in it (folders "
-            "0700, files 0600, whatever the user's umask: the process runs with group and "
+            "0700, files 0600, or 0400 for instances received over the network, which are "
+            "made read-only once complete so that a crash cannot lose one its sender was "
+            "told is stored; whatever the user's umask: the process runs with group and "
             "others' permissions masked, so files it writes elsewhere, such as a rendered "
             "PNG, are private too). A settings or nodes file found writable by others is "
             "made private and a warning asks the user to check it. Patient names and IDs "

@@ -13,7 +13,8 @@ request on the connection's own thread within one total deadline (PS3.8 9.1.5, t
 ARTIM timer), before pynetdicom creates the association: so a silent or dribbling peer
 neither holds a connection past the deadline nor counts as an association, and
 :class:`PendingConnections` bounds how many such peers are held at once, and how many of
-them one address, or addresses of no configured node, may hold.
+them one address, or addresses of no configured node, may hold: past that, the oldest
+waiting connection makes room for the new one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import socketserver
 import struct
 import threading
 import time
-from typing import NamedTuple
+from collections.abc import Callable
 
 from viewer.net.policy import MAX_PRESENTATION_CONTEXTS
 from viewer.net.scp_admission import plain_address
@@ -181,17 +182,42 @@ def context_id_problem(request: bytes, most: int = MAX_PRESENTATION_CONTEXTS) ->
 # time (see PendingConnections).
 PENDING_PER_ADDRESS = 4
 PENDING_STRANGERS = 2
-# A refusal by address is logged at most once per address in this many seconds, and
-# at most _TOLD_AT_MOST such lines in that time: a scan must not flood the log.
+# A place given to a newer connection, or a refusal, is logged at most once per address
+# in this many seconds, and at most _TOLD_AT_MOST such lines in that time: a scan must
+# not flood the log.
 _TELL_EVERY = 60.0
 _TOLD_AT_MOST = 20
 
 
-class Place(NamedTuple):
-    """The place :meth:`PendingConnections.enter` gave a connection, to give back."""
+def _nothing() -> None:
+    """The wake-up of a place whose connection has no waiting thread to wake."""
 
-    address: str
-    from_a_node: bool
+
+class Place:
+    """The place :meth:`PendingConnections.enter` gave a connection, to give back.
+
+    Parameters
+    ----------
+    address : str
+        The peer's IP address.
+    from_a_node : bool
+        Whether a configured node had that address when the connection was accepted.
+    wake : callable
+        Ends the connection's wait for its A-ASSOCIATE-RQ when a newer connection takes
+        its place (it shuts the socket down: the blocked read returns at once). Called
+        at most once, with the places' lock held; must not block.
+    """
+
+    __slots__ = ("address", "evicted", "from_a_node", "wake")
+
+    def __init__(self, address: str, from_a_node: bool,
+                 wake: Callable[[], object] = _nothing) -> None:
+        self.address = address
+        self.from_a_node = from_a_node
+        self.wake = wake
+        #: Whether a newer connection took this place (set with the lock held, before
+        #: ``wake``): the connection is to be closed, and its failure is no news.
+        self.evicted = False
 
 
 class PendingConnections:
@@ -200,21 +226,46 @@ class PendingConnections:
     Such connections are not associations (pynetdicom counts only those against the
     association limit once their request has arrived), but each holds a thread and a
     socket until the ARTIM deadline (PS3.8 9.1.5). So that nobody who can merely reach
-    the port can take all ``bound`` places, and lock the configured nodes out for as
-    long as he keeps reconnecting, a new connection is closed at once, before its TLS
-    handshake or thread, when:
+    the port can take all ``bound`` places, and lock the configured nodes out for as long
+    as he keeps reconnecting, the places are shared out:
 
-    * all ``bound`` places are taken (one log line per time this bound is reached);
-    * it comes from an address of no configured node and ``strangers`` such connections
-      wait already. A few are let in so that their request can be rejected in DICOM
-      (PS3.8 9.3.4, calling AE title not recognised) and recorded: a PACS that calls
-      back for a C-MOVE from an address its node does not name is then explained;
-    * more than half of the places are taken and ``per_address`` connections from its
-      address wait already: one host, a node's or not, never holds all the places,
-      while a PACS that opens its associations all at once is not refused when the
-      SCP is idle.
+    * connections from addresses of no configured node hold at most ``strangers`` places.
+      A few are let in so that their request can be rejected in DICOM (PS3.8 9.3.4,
+      calling AE title not recognised) and recorded: a PACS that calls back for a C-MOVE
+      from an address its node does not name is then explained;
+    * once more than half of the places are taken, one address holds at most
+      ``per_address``: one host, a node's or not, never holds all the places, while a
+      PACS that opens its associations all at once is not refused when the SCP is idle;
+    * at most ``bound`` places are held in all.
 
-    The last two are logged at most once a minute per address.
+    A new connection that would break one of these does not wait for a place, nor is it
+    closed: the oldest waiting connection it competes with is closed instead, and the
+    new one takes its place (closing the new one, as this class did, let a host that
+    shares a node's address, behind NAT or on the PACS's own computer, keep its share
+    taken with idle connections and have every further connection from that address,
+    the node's own associations included, closed at once). A genuine peer sends its
+    request within milliseconds of connecting (its TLS handshake included), so the one
+    that has waited longest is the likeliest to be idle; one that waits on purpose loses
+    its place to the next connection, and a host that keeps reconnecting mostly closes
+    its own. The one closed is, in this order:
+
+    * past its address's share: that address's oldest;
+    * past the strangers' places: the oldest of the address of no configured node that
+      holds most of them;
+    * past ``bound``: the oldest of the address that holds most places. Closing the new
+      one instead would again let hosts that hold many places (a few node addresses
+      each at its share, plus the strangers' places) lock out a node that holds none;
+      a host that holds most loses first, and an address holding one place (a node
+      whose request is on its way) is not touched while another holds more.
+
+    Among addresses holding as many places, the new connection's own is chosen, then the
+    one whose oldest connection is oldest: a host that reconnects cannot close another's
+    connection while it holds as many itself. A connection whose request has arrived has
+    left (:meth:`leave`) and is never closed here. Taking a place is a few dictionary
+    operations and at most one pass over the ``bound`` places, on the accept loop's
+    thread before the TLS handshake. Each such closing (and each connection closed for
+    lack of a place, with no strangers' places) is logged at most once a minute per
+    address, and the bound's first reaching once.
 
     Parameters
     ----------
@@ -223,7 +274,8 @@ class PendingConnections:
     per_address : int
         The most from one address once more than half of ``bound`` is taken.
     strangers : int
-        The most from addresses of no configured node at once.
+        The most from addresses of no configured node at once; with 0, such connections
+        are closed at once.
     """
 
     def __init__(self, bound: int, per_address: int = PENDING_PER_ADDRESS,
@@ -232,14 +284,28 @@ class PendingConnections:
         self.per_address = max(1, per_address)
         self.strangers = max(0, strangers)
         self._lock = threading.Lock()
-        self._held = 0
+        self._waiting: dict[Place, None] = {}  # the places held, oldest first
         self._strangers_held = 0
         self._by_address: dict[str, int] = {}
         self._full_told = False
-        self._told: dict[str, float] = {}  # address -> when its refusal was last logged
+        self._told: dict[str, float] = {}  # address -> when its line was last logged
 
-    def enter(self, address: str, from_a_node: bool = True) -> Place | None:
-        """A place for a new connection from ``address``; None to close it at once.
+    @property
+    def held(self) -> int:
+        """How many places are held."""
+        with self._lock:
+            return len(self._waiting)
+
+    def held_by(self, address: str) -> int:
+        """How many places connections from ``address`` hold."""
+        with self._lock:
+            return self._by_address.get(address, 0)
+
+    def enter(self, address: str, from_a_node: bool = True,
+              wake: Callable[[], object] = _nothing) -> Place | None:
+        """A place for a new connection from ``address``, perhaps the place of an older
+        one, closed for it; None to close the new one at once (a stranger when
+        ``strangers`` is 0).
 
         Parameters
         ----------
@@ -248,45 +314,109 @@ class PendingConnections:
         from_a_node : bool
             Whether a configured node has that address
             (:meth:`viewer.net.scp_admission.Admission.from_a_node`).
+        wake : callable
+            What closes the new connection if a newer one takes its place
+            (:class:`Place`).
+
+        Returns
+        -------
+        Place or None
+            The place, to give back with :meth:`leave`.
         """
         with self._lock:
-            if self._held >= self.bound:
-                if not self._full_told:
+            held = len(self._waiting)
+            mine = self._by_address.get(address, 0)
+            if mine >= self.per_address and held > self.bound // 2:
+                victim = self._oldest_of_most(address, lambda p: p.address == address)
+                self._tell(address, f"closed the oldest connection from "
+                                    f"{plain_address(address)} that was waiting for its "
+                                    f"A-ASSOCIATE-RQ, for a newer one: {mine} from that "
+                                    "address were waiting")
+            elif not from_a_node and self._strangers_held >= self.strangers:
+                victim = self._oldest_of_most(address, lambda p: not p.from_a_node)
+                if victim is None:
+                    self._tell(address, f"closed a connection from {plain_address(address)} "
+                                        "at once: no configured node has that address")
+                    return None
+                self._tell(address, f"closed the oldest connection from "
+                                    f"{plain_address(victim.address)} that was waiting "
+                                    "for its A-ASSOCIATE-RQ, for a newer one from "
+                                    f"{plain_address(address)}: addresses of no configured "
+                                    f"node hold at most {self.strangers} places")
+            elif held >= self.bound:
+                victim = self._oldest_of_most(address, lambda p: True)
+                if not self._full_told and victim is not None:
                     self._full_told = True
                     LOGGER.warning("%d connections are waiting for their A-ASSOCIATE-RQ: "
-                                   "closing new ones at once (the latest from %s)",
-                                   self.bound, plain_address(address))
-                return None
+                                   "for each new one, the oldest waiting connection from "
+                                   "the address holding most of them is closed (the first "
+                                   "from %s, for one from %s)", self.bound,
+                                   plain_address(victim.address), plain_address(address))
+            else:
+                victim = None
+                self._full_told = False
+            if victim is not None:
+                self._drop(victim)
+                victim.evicted = True
+                # With the lock held: the connection's thread closes its socket only
+                # after leave(), which waits for this lock, so the descriptor shut down
+                # here cannot have been closed and reused by a newer connection.
+                with contextlib.suppress(OSError):
+                    victim.wake()
+            place = Place(address, from_a_node, wake)
+            self._waiting[place] = None
+            self._by_address[address] = self._by_address.get(address, 0) + 1
             if not from_a_node:
-                if self._strangers_held >= self.strangers:
-                    self._tell(address, "no configured node has that address")
-                    return None
                 self._strangers_held += 1
-            mine = self._by_address.get(address, 0)
-            if mine >= self.per_address and self._held > self.bound // 2:
-                self._tell(address, f"{mine} connections from it are waiting for their "
-                                    "A-ASSOCIATE-RQ already")
-                if not from_a_node:
-                    self._strangers_held -= 1
-                return None
-            self._by_address[address] = mine + 1
-            self._held += 1
-            self._full_told = False
-            return Place(address, from_a_node)
+            return place
 
-    def leave(self, place: Place) -> None:
-        """Give back the place of a connection whose request arrived, or that was closed."""
+    def leave(self, place: Place) -> bool:
+        """Give back the place of a connection whose request arrived, or that was closed.
+
+        Parameters
+        ----------
+        place : Place
+            What :meth:`enter` gave; given back once, however often this is called.
+
+        Returns
+        -------
+        bool
+            False when a newer connection had taken the place (the connection was shut
+            down, and is to be closed even if its request had arrived meanwhile).
+        """
         with self._lock:
-            self._held -= 1
-            if not place.from_a_node:
-                self._strangers_held -= 1
-            mine = self._by_address.pop(place.address, 1) - 1
-            if mine:
-                self._by_address[place.address] = mine
+            if place not in self._waiting:
+                return False
+            self._drop(place)
+            return True
 
-    def _tell(self, address: str, why: str) -> None:
-        """Log a refusal by address, unless one was logged for it (or too many for
-        others) within :data:`_TELL_EVERY` seconds."""
+    def _drop(self, place: Place) -> None:
+        """Take ``place`` out of the places held (the lock held)."""
+        del self._waiting[place]
+        if not place.from_a_node:
+            self._strangers_held -= 1
+        mine = self._by_address.pop(place.address, 1) - 1
+        if mine:
+            self._by_address[place.address] = mine
+
+    def _oldest_of_most(self, address: str, among: Callable[[Place], bool]
+                        ) -> Place | None:
+        """The oldest place of the address that holds most of the places ``among``
+        selects: of equals, ``address`` itself, then the one whose oldest is oldest."""
+        counts: dict[str, int] = {}
+        oldest: dict[str, Place] = {}
+        for place in self._waiting:
+            if among(place):
+                counts[place.address] = counts.get(place.address, 0) + 1
+                oldest.setdefault(place.address, place)
+        if not counts:
+            return None
+        # max() keeps the first of equals: counts is in the order of each one's oldest.
+        return oldest[max(counts, key=lambda a: (counts[a], a == address))]
+
+    def _tell(self, address: str, line: str) -> None:
+        """Log ``line`` about a connection from ``address``, unless one was logged for it
+        (or too many for others) within :data:`_TELL_EVERY` seconds."""
         now = time.monotonic()
         if now - self._told.get(address, -_TELL_EVERY) < _TELL_EVERY:
             return
@@ -295,8 +425,8 @@ class PendingConnections:
             return
         self._told[address] = now
         last = " (the last such line for a minute)" if len(self._told) == _TOLD_AT_MOST else ""
-        LOGGER.warning("closed a connection from %s at once: %s; not logged again for this "
-                       "address for %g s%s", plain_address(address), why, _TELL_EVERY, last)
+        LOGGER.warning("%s; not logged again for this address for %g s%s", line,
+                       _TELL_EVERY, last)
 
 
 class AcceptLoop:

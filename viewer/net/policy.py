@@ -174,7 +174,8 @@ class AssociationPolicy:
         the connection. A total, not a wait per read: one byte a second is not a request.
     max_pending_connections : int
         Connections the storage SCP holds at once that have not yet delivered their
-        A-ASSOCIATE-RQ; one more is closed at once. They do not count against
+        A-ASSOCIATE-RQ; one more takes the place of the oldest waiting one (see
+        :class:`viewer.net.accept_loop.PendingConnections`). They do not count against
         ``max_associations``, which is kept for associations of configured nodes.
     """
 

@@ -13,6 +13,7 @@ the associations still open are aborted (PS3.8 7.3.1) and their threads ended.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import socket
@@ -114,6 +115,20 @@ class QuickAcceptorAssociation(Association):
                 return
 
 
+def _shut_down(sock: socket.socket) -> None:
+    """End a waiting connection's reads and writes from another thread (PS3.8 9.1.5: its
+    place goes to a newer connection before its ARTIM time is up).
+
+    ``shutdown(SHUT_RDWR)`` makes a read blocked on the socket, in the TLS handshake or in
+    :func:`viewer.net.accept_loop.receive_association_request`, return at once (end of
+    file), and sends the peer a FIN, where ``close`` from another thread would leave the
+    read waiting. The socket's own method is called, not :meth:`ssl.SSLSocket.shutdown`:
+    that one also drops the TLS state the connection's thread may be using.
+    """
+    with contextlib.suppress(OSError):  # the peer may have reset it
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
 class PrereadRequestHandler(RequestHandler):
     """pynetdicom's connection handler, for a connection whose A-ASSOCIATE-RQ was read.
 
@@ -185,8 +200,10 @@ class TlsAssociationServer(ThreadedAssociationServer):
     has sent no request is no association, so it does not count against the association
     limit that configured nodes need, and at most ``max_pending_connections`` of them are
     held at once (:class:`PendingConnections`: fewer from one address, or from addresses
-    of no configured node, checked against :attr:`admission` at accept time). Once the
-    request has arrived, nothing of this is on the path of the association's PDUs.
+    of no configured node, checked against :attr:`admission` at accept time; past that,
+    the oldest waiting connection it competes with is shut down for the new one, which
+    ends its thread's wait at once). Once the request has arrived, nothing of this is on
+    the path of the association's PDUs.
     """
 
     on_refused: Any = None  # callable(address, reason), set by StorageSCP
@@ -210,7 +227,8 @@ class TlsAssociationServer(ThreadedAssociationServer):
         # checks are set look-ups (the node hosts were resolved when the nodes were set),
         # made before the TLS handshake and the thread that a place would cost.
         address = str(client_address[0])
-        place = self.pending.enter(address, self.admission.from_a_node(address))
+        place = self.pending.enter(address, self.admission.from_a_node(address),
+                                   functools.partial(_shut_down, request))
         if place is None:
             self.shutdown_request(request)
             return
@@ -227,11 +245,17 @@ class TlsAssociationServer(ThreadedAssociationServer):
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        place = self.places[request]
         try:
-            received = self._association_request(request, client_address)
+            received = self._association_request(request, client_address, place)
         finally:
-            self.pending.leave(self.places.pop(request))
-        if received is None:
+            kept = self.pending.leave(self.places.pop(request))
+        if received is not None and not kept:
+            # The request arrived just as a newer connection took the place: the socket
+            # is shut down already, so no association can answer it.
+            LOGGER.warning("closed the connection from %s:%s: a newer connection took its "
+                           "place just as its A-ASSOCIATE-RQ arrived", *client_address[:2])
+        if received is None or not kept:
             self.shutdown_request(request)
             return
         self.received[request] = received
@@ -240,7 +264,8 @@ class TlsAssociationServer(ThreadedAssociationServer):
         finally:
             self.received.pop(request, None)
 
-    def _handshake(self, request: ssl.SSLSocket, address: str, deadline: float) -> bool:
+    def _handshake(self, request: ssl.SSLSocket, address: str, deadline: float,
+                   place: Place) -> bool:
         """The TLS handshake (PS3.15 B.9); False, the refusal told, when it fails."""
         try:
             # CPython applies a socket timeout to the whole handshake (one deadline over
@@ -249,6 +274,10 @@ class TlsAssociationServer(ThreadedAssociationServer):
             request.settimeout(max(deadline - time.monotonic(), 0.001))
             request.do_handshake()
         except (ssl.SSLError, OSError) as exc:
+            if place.evicted:  # we shut the socket down: no refusal of the peer's TLS
+                LOGGER.debug("connection from %s closed during its TLS handshake: a newer "
+                             "connection took its place", address)
+                return False
             reason = getattr(exc, "verify_message", None) or getattr(
                 exc, "reason", None) or str(exc)
             if self.on_refused is not None:
@@ -256,16 +285,22 @@ class TlsAssociationServer(ThreadedAssociationServer):
             return False
         return True
 
-    def _association_request(self, request: Any, client_address: Any) -> bytes | None:
+    def _association_request(self, request: Any, client_address: Any, place: Place
+                             ) -> bytes | None:
         """The TLS handshake, then the bytes of the A-ASSOCIATE-RQ, by the ARTIM deadline;
-        None (the reason logged in one line) when the connection is to be closed."""
+        None (the reason logged in one line) when the connection is to be closed.
+
+        A connection whose place a newer one took (:attr:`Place.evicted`) was shut down
+        to end this wait: what its reads then report is our doing, logged at DEBUG only
+        (:class:`PendingConnections` logged the closing).
+        """
         address = str(client_address[0])
         peer = f"{client_address[0]}:{client_address[1]}"
         artim = self.policy.artim_timeout
         deadline = time.monotonic() + artim
         tls = isinstance(request, ssl.SSLSocket)
         try:
-            if tls and not self._handshake(request, address, deadline):
+            if tls and not self._handshake(request, address, deadline, place):
                 return None
             if self.on_accepted is not None:  # counted past the handshake, as always
                 self.on_accepted()
@@ -276,16 +311,25 @@ class TlsAssociationServer(ThreadedAssociationServer):
             received = receive_association_request(
                 request, deadline, self.policy.network_timeout, CONTROL_PDU_LIMIT)
         except ArtimExpiredError:
-            LOGGER.warning("closed the connection from %s: no whole A-ASSOCIATE-RQ within the "
-                           "ARTIM timeout of %g s (PS3.8 9.1.5)", peer, artim)
+            if not place.evicted:
+                LOGGER.warning("closed the connection from %s: no whole A-ASSOCIATE-RQ "
+                               "within the ARTIM timeout of %g s (PS3.8 9.1.5)", peer, artim)
             return None
         except StalledRequestError:
-            LOGGER.warning("closed the connection from %s: no data for %g s in the middle "
-                           "of its A-ASSOCIATE-RQ", peer, self.policy.network_timeout)
+            if not place.evicted:
+                LOGGER.warning("closed the connection from %s: no data for %g s in the "
+                               "middle of its A-ASSOCIATE-RQ", peer,
+                               self.policy.network_timeout)
             return None
         except OSError as exc:
-            LOGGER.warning("connection from %s lost before its A-ASSOCIATE-RQ (%s)", peer,
-                           exc.strerror or exc)
+            if not place.evicted:
+                LOGGER.warning("connection from %s lost before its A-ASSOCIATE-RQ (%s)",
+                               peer, exc.strerror or exc)
+            return None
+        if place.evicted:
+            # Whatever was read is cut short by our shutdown: no request to judge.
+            LOGGER.debug("connection from %s closed before its A-ASSOCIATE-RQ: a newer "
+                         "connection took its place", peer)
             return None
         if not received:
             LOGGER.debug("connection from %s closed before any PDU", peer)
