@@ -30,55 +30,83 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("node", help="PACS nodes: add, edit, list, remove, test")
     sub = p.add_subparsers(dest="node_command", metavar="ACTION", required=True)
     a = sub.add_parser("add", help="add a PACS node")
-    a.add_argument("name")
-    a.add_argument("address", metavar="AET@HOST:PORT")
+    a.add_argument("name", help="a name of your choice for the node")
+    a.add_argument("address", metavar="AET@HOST:PORT",
+                   help="the PACS's AE title, host name or IP address, and port")
     _node_options(a)
     a.add_argument("--replace", action="store_true", help="replace a node of that name")
     a.set_defaults(handler=run_node_add)
     e = sub.add_parser("edit", help="change a PACS node")
-    e.add_argument("name")
-    e.add_argument("--address", metavar="AET@HOST:PORT")
+    e.add_argument("name", help="the node to change")
+    e.add_argument("--address", metavar="AET@HOST:PORT",
+                   help="the PACS's new AE title, host and port")
     _node_options(e)
     e.set_defaults(handler=run_node_edit)
     s = sub.add_parser("list", help="list the PACS nodes")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the nodes as JSON")
     s.set_defaults(handler=run_node_list)
     r = sub.add_parser("remove", help="remove a PACS node")
-    r.add_argument("name")
+    r.add_argument("name", help="the node to remove")
     r.set_defaults(handler=run_node_remove)
     t = sub.add_parser("test", help="C-ECHO a node")
-    t.add_argument("name")
+    t.add_argument("name", help="a node added with 'lightbox node add'")
     t.set_defaults(handler=run_echo)
 
     p = subparsers.add_parser("echo", help="verify a node with C-ECHO and time it")
-    p.add_argument("name")
+    p.add_argument("name", help="a node added with 'lightbox node add'")
     p.set_defaults(handler=run_echo)
 
-    p = subparsers.add_parser("query", help="search a PACS (C-FIND)")
-    p.add_argument("name")
-    p.add_argument("--level", choices=LEVELS, default="study")
+    p = subparsers.add_parser(
+        "query", help="search a PACS (C-FIND)",
+        description="Search a PACS node. Results are printed as they arrive; Ctrl-C cancels "
+        "the query (C-CANCEL). Give --study to list a study's series (--level series), "
+        "--series to list a series' instances (--level image).",
+        epilog="example: lightbox query pacs --patient 'DOE^J*' --date 20240101- "
+        "--modality CT")
+    p.add_argument("name", help="a node added with 'lightbox node add'")
+    p.add_argument("--level", choices=LEVELS, default="study",
+                   help="what to list (default: study)")
     p.add_argument("--model", choices=("study", "patient"), default="study",
                    help="information model: Study Root (default) or Patient Root")
-    p.add_argument("--study", action="append", default=[], metavar="UID")
-    p.add_argument("--series", action="append", default=[], metavar="UID")
-    p.add_argument("--instance", action="append", default=[], metavar="UID")
-    p.add_argument("--patient", default="", metavar="NAME", help="wildcards * and ?")
-    p.add_argument("--patient-id", default="")
-    p.add_argument("--date", default="", metavar="RANGE", help="YYYYMMDD, A-, -B or A-B")
-    p.add_argument("--modality", default="")
-    p.add_argument("--accession", default="")
+    p.add_argument("--study", action="append", default=[], metavar="UID",
+                   help="Study Instance UID; repeat for several")
+    p.add_argument("--series", action="append", default=[], metavar="UID",
+                   help="Series Instance UID; repeat for several")
+    p.add_argument("--instance", action="append", default=[], metavar="UID",
+                   help="SOP Instance UID; repeat for several")
+    p.add_argument("--patient", default="", metavar="NAME",
+                   help="patient name, FAMILY^GIVEN; wildcards * and ?")
+    p.add_argument("--patient-id", default="", metavar="ID", help="patient ID")
+    p.add_argument("--date", default="", metavar="RANGE",
+                   help="study date: YYYYMMDD, A-, -B or A-B")
+    p.add_argument("--modality", default="", metavar="M",
+                   help="e.g. CT; at study level, matched against Modalities in Study")
+    p.add_argument("--accession", default="", metavar="A", help="accession number")
     p.add_argument("--description", default="", help="study description (wildcards)")
     p.add_argument("--json", action="store_true", help="JSON array keyed by DICOM keywords")
     p.set_defaults(handler=run_query)
 
-    p = subparsers.add_parser("retrieve", help="retrieve a study, series or instances")
-    p.add_argument("name")
-    p.add_argument("--study", required=True, metavar="UID")
-    p.add_argument("--series", action="append", default=[], metavar="UID")
-    p.add_argument("--instance", action="append", default=[], metavar="UID")
-    p.add_argument("--method", choices=RETRIEVE_METHODS)
-    p.add_argument("--model", choices=("study", "patient"), default="study")
-    p.add_argument("--patient-id", default="")
+    p = subparsers.add_parser(
+        "retrieve", help="retrieve a study, series or instances",
+        description="Retrieve from a PACS node into the study database. What is already "
+        "stored is not fetched again, so running it again after an interruption fetches "
+        "only what is missing. Ctrl-C cancels; what arrived is kept. Exit status 0 when "
+        "everything arrived, 1 when anything did not (the report says what and why).",
+        epilog="example: lightbox retrieve pacs --study 1.2.840.113619.2.55.3.1234 "
+        "--method get")
+    p.add_argument("name", help="a node added with 'lightbox node add'")
+    p.add_argument("--study", required=True, metavar="UID", help="Study Instance UID")
+    p.add_argument("--series", action="append", default=[], metavar="UID",
+                   help="only this series of the study; repeat for several")
+    p.add_argument("--instance", action="append", default=[], metavar="UID",
+                   help="only this instance (with exactly one --series); repeat for several")
+    p.add_argument("--method", choices=RETRIEVE_METHODS,
+                   help="get: C-GET; move: C-MOVE to our storage SCP; auto: C-GET, then "
+                   "C-MOVE for what it did not bring (default: the node's method)")
+    p.add_argument("--model", choices=("study", "patient"), default="study",
+                   help="information model: Study Root (default) or Patient Root")
+    p.add_argument("--patient-id", default="", metavar="ID",
+                   help="the study's patient ID (Patient Root needs it)")
     p.add_argument("--json", action="store_true", help="print the final report as JSON")
     p.set_defaults(handler=run_retrieve)
 
@@ -90,14 +118,15 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("config", help="the local AE title and storage port")
     sub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     sh = sub.add_parser("show", help="print the network settings")
-    sh.add_argument("--json", action="store_true")
+    sh.add_argument("--json", action="store_true", help="print the settings as JSON")
     sh.set_defaults(handler=run_config_show)
     st = sub.add_parser("set", help="change settings (ae-title, port, bind-address, "
                         "always-listen, max-pdu, tls-cert, tls-key, tls-ca, tls-port)",
                         description="Give one or more KEY VALUE pairs; they are checked "
                         "together (e.g. tls-cert F tls-key F tls-ca F). An empty value "
                         "clears a TLS file.")
-    st.add_argument("pairs", nargs="+", metavar="KEY VALUE")
+    st.add_argument("pairs", nargs="+", metavar="KEY VALUE",
+                    help="e.g. ae-title LIGHTBOX port 11112")
     st.set_defaults(handler=run_config_set)
 
 
@@ -105,7 +134,9 @@ def _node_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calling-aet", metavar="A", help="our AE title towards this node")
     p.add_argument("--sending-aet", metavar="A", help="the AE title the PACS sends from "
                    "(C-MOVE), if not the one we call; an empty value clears it")
-    p.add_argument("--method", choices=RETRIEVE_METHODS)
+    p.add_argument("--method", choices=RETRIEVE_METHODS,
+                   help="how to retrieve from this node: get (C-GET), move (C-MOVE to our "
+                   "storage SCP) or auto (C-GET, then C-MOVE for what it did not bring)")
     p.add_argument("--tls-ca", metavar="F", help="CA bundle (PEM) that signs the PACS "
                    "certificate; turns TLS on")
     p.add_argument("--tls-cert", metavar="F", help="our client certificate (PEM)")

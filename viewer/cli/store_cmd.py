@@ -48,28 +48,31 @@ def register(subparsers: Any) -> None:
         "130 when Ctrl-C cancelled the import (a second Ctrl-C stops it at once, without a "
         "report).",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="a mount point, folder, DICOMDIR file or zip; several may be given")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=run_import)
 
     p = subparsers.add_parser("studies", help="list the studies in the database")
     p.add_argument("--json", action="store_true", help="JSON array keyed by DICOM keywords")
     p.add_argument("--patient", default="", metavar="NAME", help="name; * and ? wildcards")
-    p.add_argument("--patient-id", default="", metavar="ID")
-    p.add_argument("--date", default="", metavar="FROM-TO", help="YYYYMMDD[-YYYYMMDD]")
-    p.add_argument("--modality", default="", metavar="MOD")
-    p.add_argument("--accession", default="", metavar="A")
-    p.add_argument("--description", default="", metavar="TEXT")
+    p.add_argument("--patient-id", default="", metavar="ID", help="patient ID")
+    p.add_argument("--date", default="", metavar="RANGE",
+                   help="study date: YYYYMMDD, A-, -B or A-B")
+    p.add_argument("--modality", default="", metavar="MOD",
+                   help="a modality of the study, e.g. CT")
+    p.add_argument("--accession", default="", metavar="A", help="accession number")
+    p.add_argument("--description", default="", metavar="TEXT", help="study description")
     p.add_argument("--limit", type=int, default=0, help="at most this many (0: all)")
     p.set_defaults(handler=run_studies)
 
     p = subparsers.add_parser("series", help="list the series of a study")
-    p.add_argument("study_uid", metavar="STUDY_UID")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("study_uid", metavar="STUDY_UID", help="as 'lightbox studies' lists it")
+    p.add_argument("--json", action="store_true", help="JSON array keyed by DICOM keywords")
     p.set_defaults(handler=run_series)
 
     p = subparsers.add_parser("delete", help="delete a study and its files")
-    p.add_argument("study_uid", metavar="STUDY_UID")
+    p.add_argument("study_uid", metavar="STUDY_UID", help="as 'lightbox studies' lists it")
     p.set_defaults(handler=run_delete)
 
     p = subparsers.add_parser(
