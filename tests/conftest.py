@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -30,3 +31,14 @@ def silent() -> Iterator[SilentPeer]:
         yield peer
     finally:
         peer.close()
+
+
+@pytest.fixture
+def unrelated() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process that has nothing to do with Lightbox (its pid is not ours)."""
+    process = subprocess.Popen(["sleep", "60"])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()

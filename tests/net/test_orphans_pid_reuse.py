@@ -15,31 +15,21 @@ import stat
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
+from tests.support.process_identity import (
+    EARLIER_BOOT,
+    needs_proc,
+    start_ticks,
+    this_boot,
+)
 from viewer.net.file_meta import file_meta_bytes
 from viewer.net.orphans import SEALED_MODE, claim_orphans, left_behind
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists()
-                                or not Path("/proc/sys/kernel/random/boot_id").exists(),
-                                reason="start identities are read from /proc (Linux)")
+pytestmark = needs_proc
 
 CT_IMAGE, EXPLICIT_VR_LE = "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1"
-# A boot other than this one: the machine's boot before a crash and a reboot.
-EARLIER_BOOT = "0123456789abcdef"
 
-
-def _this_boot() -> str:
-    return Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:16]
-
-
-def _start_ticks(pid: int) -> int:
-    """Field 22 of /proc/<pid>/stat: the start time in clock ticks since boot."""
-    fields = Path(f"/proc/{pid}/stat").read_bytes().rpartition(b")")[2].split()
-    return int(fields[19])
 
 
 def _sealed(path: Path, uid: str) -> Path:
@@ -50,24 +40,14 @@ def _sealed(path: Path, uid: str) -> Path:
     return path
 
 
-@pytest.fixture
-def unrelated() -> Iterator[subprocess.Popen[bytes]]:
-    """A live process that has nothing to do with Lightbox."""
-    process = subprocess.Popen(["sleep", "60"])
-    try:
-        yield process
-    finally:
-        process.kill()
-        process.wait()
-
 
 def test_a_sealed_file_from_before_a_reboot_is_claimed_though_its_pid_runs(
         tmp_path: Path) -> None:
     # The crashed writer had this test's pid in the previous boot.
-    name = f"{os.getpid()}-{EARLIER_BOOT}.{_start_ticks(os.getpid())}-0123abcd.part"
+    name = f"{os.getpid()}-{EARLIER_BOOT}.{start_ticks(os.getpid())}-0123abcd.part"
     orphan = _sealed(tmp_path / name, "1.2.3.1")
     (claimed,) = claim_orphans(tmp_path)
-    assert not orphan.exists() and claimed.name.startswith(f"{os.getpid()}-{_this_boot()}.")
+    assert not orphan.exists() and claimed.name.startswith(f"{os.getpid()}-{this_boot()}.")
     item = left_behind(claimed)
     assert item is not None and item.sop_instance_uid == "1.2.3.1"
 
@@ -76,7 +56,7 @@ def test_files_of_a_writer_whose_pid_another_process_took_are_settled(
         tmp_path: Path, unrelated: subprocess.Popen[bytes]) -> None:
     # The writer ran in this boot and ended; its pid went to an unrelated process
     # started later (a tick is enough to tell them apart).
-    writer = f"{unrelated.pid}-{_this_boot()}.{_start_ticks(unrelated.pid) - 1}"
+    writer = f"{unrelated.pid}-{this_boot()}.{start_ticks(unrelated.pid) - 1}"
     sealed = _sealed(tmp_path / f"{writer}-0123abcd.part", "1.2.3.2")
     partial = tmp_path / f"{writer}-4567ef01.part"
     partial.write_bytes(b"\0" * 128 + b"DICM")
@@ -144,7 +124,7 @@ def test_the_files_of_a_running_receiver_are_not_touched(tmp_path: Path) -> None
         before = _listing(incoming)
         sealed = [n for n, (mode, _) in before.items() if not mode & stat.S_IWUSR]
         assert len(sealed) == 1
-        assert all(n.startswith(f"{writer.pid}-{_this_boot()}.") for n in before)
+        assert all(n.startswith(f"{writer.pid}-{this_boot()}.") for n in before)
         assert claim_orphans(incoming) == []
         after = _listing(incoming)  # and the empty files it keeps making ahead
         assert {name: after.get(name) for name in before} == before
@@ -171,5 +151,5 @@ def test_a_forked_child_names_its_files_after_itself(tmp_path: Path) -> None:
     with os.fdopen(read_end, "rb") as pipe:
         name = pipe.read().decode()
     os.waitpid(pid, 0)
-    assert name.startswith(f"{pid}-{_this_boot()}.")
+    assert name.startswith(f"{pid}-{this_boot()}.")
     assert part_name().startswith(f"{os.getpid()}-")

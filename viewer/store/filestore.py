@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from viewer.core.processes import pid_alive
+from viewer.core.process_identity import owner, owner_alive
 from viewer.core.writeback import (
     HAS_SYNCFS,
     flush_drive_cache,
@@ -44,10 +44,6 @@ _UID_NAME = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 _LONGEST_NAME = 128
 _COUNTER = iter(range(1 << 62))
 _COUNTER_LOCK = threading.Lock()
-# The pid in temporary names, read once (os.getpid is a system call) and again after fork.
-_PID = [os.getpid()]
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 CHUNK = 1 << 20
 # Files from this size on start their write-out as soon as they are written.
 EARLY_WRITEBACK = 256 << 10
@@ -115,8 +111,9 @@ class FileStore:
     def _temporary(self) -> str:
         with _COUNTER_LOCK:
             number = next(_COUNTER)
-        # The pid leads the name: clean_incoming keeps the files of running processes.
-        return f"{self._incoming_text}/{_PID[0]}-{number}.part"
+        # The owner (pid and start, read once per process) leads the name: clean_incoming
+        # keeps the files of running processes, and only theirs.
+        return f"{self._incoming_text}/{owner()}-{number}.part"
 
     def _parent(self, target: str | Path) -> None:
         """Make the target's folder, once per folder (a series' files share one)."""
@@ -333,11 +330,17 @@ class FileStore:
                     self._made.discard(str(candidate))
 
     def clean_incoming(self) -> int:
-        """Remove temporary files left by processes that no longer run; return how many."""
+        """Remove temporary files left by processes that no longer run; return how many.
+
+        A name records its writer's pid and, unless an earlier version wrote it, its
+        start (:func:`~viewer.core.process_identity.owner_alive`): after a reboot, a
+        crashed import's pid may belong to an unrelated process, which then no longer
+        keeps its files. A name without an owner is no import's and goes too.
+        """
         removed = 0
+        boot: list[str] = []  # read when a name first needs it
         for entry in self.incoming.glob("*.part"):
-            pid_text = entry.name.split("-", 1)[0]
-            if pid_text.isdigit() and pid_alive(int(pid_text)):
+            if owner_alive(entry.name[: -len(".part")], boot):
                 continue
             with contextlib.suppress(OSError):
                 entry.unlink()

@@ -8,14 +8,15 @@ migrating it, and the store's own clean-up of temporary files is not run). It re
   another size than the one recorded (truncated, or replaced behind the store's back);
 - ``orphans``: files under ``files/`` that no row names, each a ``dicom`` file (a crash
   between the rename and the commit, a copy by hand), one of the store's own
-  ``temporary`` files (``files/.incoming/<pid>-<n>.part``) older than
-  :data:`TEMPORARY_GRACE_S`, or ``other``; younger temporary files are listed apart
-  (``temporary_in_use``), since a running import may own them. A DICOM file modified
-  within :data:`ARRIVING_GRACE_S` that lies where its own header's UIDs put it is listed
-  apart as well (``arriving``): an import renames a batch's files into place one batch
-  before it commits their rows, so during an import such files are normal. Files a
-  repair that did not finish left in ``tmp/repair-<pid>/`` (see
-  :mod:`viewer.store.verify_repair`) are orphans too, ``staged``;
+  ``temporary`` files (``files/.incoming/<pid>-<boot>.<start>-<n>.part``, of earlier
+  versions ``<pid>-<n>.part``) older than :data:`TEMPORARY_GRACE_S`, or ``other``;
+  younger temporary files are listed apart (``temporary_in_use``), since a running
+  import may own them. A DICOM file modified within :data:`ARRIVING_GRACE_S` that lies
+  where its own header's UIDs put it is listed apart as well (``arriving``): an import
+  renames a batch's files into place one batch before it commits their rows, so during
+  an import such files are normal. Files a repair that did not finish left in
+  ``tmp/repair-<pid>/`` (see :mod:`viewer.store.verify_repair`) are orphans too,
+  ``staged``;
 - ``misfiled``: rows whose file's own Study, Series or SOP Instance UID differs from the
   row's (older versions filed an instance under a series UID that belonged to another
   study), and rows whose file's header can no longer be read;
@@ -103,8 +104,10 @@ STAGING_PREFIX = "repair-"
 """``tmp/repair-<pid>`` in the home: where a repair keeps second names of the files it
 imports in place, until the import is done (:mod:`viewer.store.verify_repair`)."""
 
-# FileStore._temporary: "<pid>-<counter>.part" in files/.incoming.
-_TEMPORARY = re.compile(r"[0-9]+-[0-9]+\.part")
+# FileStore._temporary: "<pid>-<boot>.<start>-<counter>.part" in files/.incoming, or
+# "<pid>-<counter>.part" where the start cannot be read and from earlier versions
+# (viewer.core.process_identity).
+_TEMPORARY = re.compile(r"[0-9]+(?:-[0-9a-f]+\.[0-9]+)?-[0-9]+\.part")
 _INCOMING = "files/.incoming/"
 # prepare() words an operating system error so; any other failure is the file's content.
 _OS_ERROR = "cannot read:"
