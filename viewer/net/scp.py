@@ -61,6 +61,7 @@ from viewer.net.scp_server import (
     abort_associations,
 )
 from viewer.net.sinks import Sink
+from viewer.net.tls import peer_certificate
 
 LOGGER = logging.getLogger(__name__)
 
@@ -296,6 +297,8 @@ class StorageSCP:
         return server
 
     def _on_tls_refused(self, address: str, reason: str) -> None:
+        # No certificate is named: the ssl module gives the peer's certificate only once
+        # the handshake has verified it (getpeercert), and this one failed.
         address = plain_address(address)
         self.tls_refused.append((address, reason))
         LOGGER.warning("refused a DICOM TLS connection from %s: %s", address, reason)
@@ -314,6 +317,8 @@ class StorageSCP:
         A node is known by its AE title *and* its host, and a node that uses DICOM TLS
         only on the TLS port; the called AE title must be ours (the Move Destination we
         named, PS3.7 9.1.4), or the association is meant for another application.
+        Over DICOM TLS the log line also names the verified client certificate (PS3.15
+        B.9): no certificate is bound to a node, so it tells which one the peer used.
         """
         assoc = event.assoc
         primitive = assoc.requestor.primitive
@@ -326,14 +331,15 @@ class StorageSCP:
                                            admission.tls_only[calling, address])
         elif (calling, address) not in admission.pairs:
             self.refused.append(Refusal(calling, address, called, "node"))
-            LOGGER.warning("refused association from AE %s at %s: not a configured node",
-                           calling, address)
+            LOGGER.warning("refused association from AE %s at %s: not a configured node%s",
+                           calling, address, _over_tls(assoc))
             # PS3.8 9.3.4: rejected-permanent, service-user, calling AE title not recognised.
             self._reject(assoc, 0x03)
         elif called not in self.our_titles:
             self.refused.append(Refusal(calling, address, called, "called"))
             LOGGER.warning("refused association from AE %s at %s: it called AE %s, this is "
-                           "AE %s", calling, address, called, self.local.ae_title)
+                           "AE %s%s", calling, address, called, self.local.ae_title,
+                           _over_tls(assoc))
             # PS3.8 9.3.4: rejected-permanent, service-user, called AE title not recognised.
             self._reject(assoc, 0x07)
         else:
@@ -341,11 +347,20 @@ class StorageSCP:
 
     def _on_accepted_contexts(self, event: Any) -> None:
         """Note the contexts we refused (PS3.8 9.3.3.2): a sender that cannot convert
-        those instances fails to send them, and the C-MOVE it serves says why."""
+        those instances fails to send them, and the C-MOVE it serves says why.
+
+        An association over DICOM TLS is logged (INFO, one line) with the client
+        certificate it presented (PS3.15 B.9), which no node is bound to.
+        """
         assoc = event.assoc
         if not assoc.is_acceptor:
             return
         calling = str(assoc.requestor.ae_title).strip()
+        tls = _over_tls(assoc)
+        if tls:
+            # Certificates are not bound to nodes: which one a node used is told here.
+            LOGGER.info("accepted association from AE %s at %s%s", calling,
+                        plain_address(str(assoc.requestor.address)), tls)
         for cx in assoc.rejected_contexts:
             refused = RefusedContext(calling, str(cx.abstract_syntax),
                                      tuple(str(t) for t in cx.transfer_syntax),
@@ -436,3 +451,25 @@ class StorageSCP:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _over_tls(assoc: Any) -> str:
+    """The end of a log line about ``assoc``: the client certificate it came with.
+
+    Parameters
+    ----------
+    assoc : pynetdicom.association.Association
+        An association accepted by our server, past its A-ASSOCIATE-RQ.
+
+    Returns
+    -------
+    str
+        For an association on the TLS port, a space and ``(over DICOM TLS, certificate
+        CN=PACS1,O=Hospital issued by CN=Hospital CA)``: the certificate the handshake
+        verified against ``tls-ca`` (PS3.15 B.9). Empty for one on the plain port. Any
+        certificate of ``tls-ca`` is admitted with a node's AE title and address, so
+        this is how an administrator tells which one a peer presented.
+    """
+    sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
+    certificate = peer_certificate(sock)
+    return "" if certificate is None else f" (over DICOM TLS, {certificate})"

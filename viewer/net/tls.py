@@ -1,5 +1,6 @@
 """TLS for DICOM associations (PS3.15 B.9, the BCP 195 profiles): the contexts of our
-requestors and of our storage SCP, and the sockets that keep why a connection failed.
+requestors and of our storage SCP, the sockets that keep why a connection failed, and
+the name of the certificate a peer presented, for the storage SCP's log lines.
 
 pynetdicom logs a failed TCP connect or TLS handshake and drops the exception; the
 sockets here keep it in a :class:`ConnectionRecord`, so that
@@ -15,7 +16,7 @@ import socket
 import ssl
 import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from viewer.core.errors import PeerError, UsageError
 from viewer.core.settings import NetworkSettings
@@ -201,3 +202,75 @@ def recording_ssl_socket(record: ConnectionRecord) -> type[ssl.SSLSocket]:
 def tls_reason(exc: ssl.SSLError) -> str:
     """The OpenSSL reason (``TLSV1_ALERT_UNKNOWN_CA``), without ``_ssl.c:NNN``."""
     return str(exc.reason or exc.strerror or exc)
+
+
+# RFC 4514 2.4: the characters a DN string escapes with a backslash wherever they are.
+_RFC4514_SPECIAL = frozenset(',+"\\<>;')
+# The attributes of a certificate's names we show, in the order shown: the most specific
+# first, as RFC 4514 writes a DN. ``getpeercert`` gives OpenSSL's long names.
+_SUBJECT_ATTRIBUTES = (("commonName", "CN"), ("organizationName", "O"))
+_ISSUER_ATTRIBUTES = (("commonName", "CN"),)
+
+_Name = tuple[tuple[tuple[str, str], ...], ...]  # getpeercert's RDNs of (type, value)
+
+
+def rfc4514_value(value: str) -> str:
+    """``value`` escaped as an attribute value of an RFC 4514 DN string (RFC 4514 2.4).
+
+    ``,`` ``+`` ``"`` ``\\`` ``<`` ``>`` ``;`` anywhere, ``#`` or a space first and a
+    space last are escaped with a backslash; so that a certificate cannot break or forge
+    a log line, every character that is not printable (control, format and separator
+    characters: a newline, a right-to-left override) is written as the ``\\hh`` pairs of
+    its UTF-8 bytes, which RFC 4514 allows for any character.
+    """
+    out = []
+    last = len(value) - 1
+    for i, ch in enumerate(value):
+        if ch in _RFC4514_SPECIAL or (i == 0 and ch in "# ") or (i == last and ch == " "):
+            out.append("\\" + ch)
+        elif not ch.isprintable():
+            out.append("".join(f"\\{b:02X}" for b in ch.encode("utf-8", "surrogatepass")))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _dn_summary(name: _Name, attributes: tuple[tuple[str, str], ...]) -> str:
+    """The ``attributes`` of ``name`` as RFC 4514 ``type=value`` pairs, comma-separated."""
+    return ",".join(f"{short}={rfc4514_value(value)}"
+                    for long, short in attributes
+                    for rdn in name for kind, value in rdn if kind == long)
+
+
+def peer_certificate(sock: object) -> str | None:
+    """Name the certificate a DICOM TLS peer presented, for a log line (PS3.15 B.9).
+
+    Parameters
+    ----------
+    sock : object
+        An association's socket; only an :class:`ssl.SSLSocket` past its handshake has a
+        certificate.
+
+    Returns
+    -------
+    str or None
+        ``certificate CN=PACS1,O=Hospital issued by CN=Hospital CA``: the subject's
+        common and organisation names and the issuer's common name, escaped as in an
+        RFC 4514 DN string (certificates are not bound to nodes, so this is what tells
+        an administrator which one a peer used); None if ``sock`` is not a TLS socket.
+        ``getpeercert`` gives the certificate only once the handshake verified it, which
+        our server requires (``CERT_REQUIRED``): a certificate that fails verification
+        cannot be named this way.
+    """
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    try:
+        cert = sock.getpeercert()
+    except (OSError, ValueError):  # the peer has gone, or no handshake was completed
+        return "certificate not readable, the connection closed"
+    if not cert:
+        return "no certificate"
+    subject = _dn_summary(cast(_Name, cert.get("subject", ())), _SUBJECT_ATTRIBUTES)
+    issuer = _dn_summary(cast(_Name, cert.get("issuer", ())), _ISSUER_ATTRIBUTES)
+    return (f"certificate {subject or '(no CN or O in its subject)'} issued by "
+            f"{issuer or '(no CN in its issuer)'}")
