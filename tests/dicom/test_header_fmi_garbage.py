@@ -149,3 +149,26 @@ def test_the_import_report_names_the_file_meta_information(
         str(large): f"{UNREADABLE} {at}: element (0002,0001) OB declares 2147483647 bytes, "
                     f"past the group's end at byte {_group_end(data)}",
     }
+
+
+def test_a_wrong_group_length_does_not_take_the_blame_for_a_later_failure(ct: bytes) -> None:
+    # The elements of group 0002 read by their own lengths and lead to the data set: what
+    # failed is after them (here the pixel data, cut short), and is named as before.
+    truncated = _problem(ct[:-10])
+    for wrong in (_group_end(ct) - 144 - 10, _group_end(ct) - 144 + 10):
+        damaged = ct[:140] + struct.pack("<I", wrong) + ct[144:-10]
+        assert _problem(damaged) == truncated
+
+
+def test_an_implicit_vr_data_set_after_a_wrong_group_length_is_no_meta_problem(
+        tmp_path: Path) -> None:
+    (path,) = write_ct_series(tmp_path / "ct", slices=1, rows=16, cols=16)
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    implicit = tmp_path / "implicit.dcm"
+    ds.save_as(implicit, enforce_file_format=True)
+    data = implicit.read_bytes()[:-10]  # its pixel data cut short
+    expected = _problem(data)
+    assert not expected.startswith(UNREADABLE)
+    damaged = data[:140] + struct.pack("<I", _group_end(data) - 144 + 6) + data[144:]
+    assert _problem(damaged) == expected
