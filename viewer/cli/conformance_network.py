@@ -159,9 +159,10 @@ def _association_policies(f: Facts, acceptor: bool) -> str:
         f"gets at most {accept_loop.PENDING_PER_ADDRESS}. A new connection beyond one of "
         "these bounds takes the place of the oldest connection still awaiting its "
         "A-ASSOCIATE-RQ that it competes with (of its own address when that address holds "
-        "its share, otherwise of the address holding most places), which is closed on "
-        "accept, before any TLS handshake; a connection whose A-ASSOCIATE-RQ has arrived "
-        "is never closed for another."
+        "its share; past the strangers' places, of the stranger address holding most of "
+        "them; otherwise of the address holding most places), which is closed when the new "
+        "one is accepted, before the new one's TLS handshake; a connection whose "
+        "A-ASSOCIATE-RQ has been read is never closed for another."
         if acceptor
         else "One association per user operation; several operations (for example a search "
         "while a retrieve runs) may run at the same time, each on its own association."

@@ -9,7 +9,7 @@ removed.
 A name is ``<pid>-<start>-<random>.part``, where ``<start>`` tells this process from a
 later one given the same pid (after a reboot pids start again from 1): the boot id and
 the process's start time in clock ticks since boot (Linux, proc(5);
-:mod:`viewer.core.process_identity`). Where neither can
+:mod:`viewer.core.process_identity`). Where either cannot
 be read, and in files of earlier versions, the name is ``<pid>-<random>.part`` and the
 pid alone decides.
 """

@@ -249,13 +249,9 @@ class TlsAssociationServer(ThreadedAssociationServer):
         try:
             received = self._association_request(request, client_address, place)
         finally:
-            kept = self.pending.leave(self.places.pop(request))
-        if received is not None and not kept:
-            # The request arrived just as a newer connection took the place: the socket
-            # is shut down already, so no association can answer it.
-            LOGGER.warning("closed the connection from %s:%s: a newer connection took its "
-                           "place just as its A-ASSOCIATE-RQ arrived", *client_address[:2])
-        if received is None or not kept:
+            # Given back already once its request arrived; once more changes nothing.
+            self.pending.leave(self.places.pop(request))
+        if received is None:
             self.shutdown_request(request)
             return
         self.received[request] = received
@@ -326,10 +322,18 @@ class TlsAssociationServer(ThreadedAssociationServer):
                 LOGGER.warning("connection from %s lost before its A-ASSOCIATE-RQ (%s)",
                                peer, exc.strerror or exc)
             return None
+        # The place goes back as soon as the request is here, before it is judged: from
+        # then on no newer connection can close this one (only waiting ones are closed),
+        # and whether it was closed before is settled.
+        self.pending.leave(place)
         if place.evicted:
-            # Whatever was read is cut short by our shutdown: no request to judge.
-            LOGGER.debug("connection from %s closed before its A-ASSOCIATE-RQ: a newer "
-                         "connection took its place", peer)
+            if received:
+                # Shut down just as its request arrived: no association can answer it.
+                LOGGER.warning("closed the connection from %s: a newer connection took its "
+                               "place just as its A-ASSOCIATE-RQ arrived", peer)
+            else:  # cut short by our shutdown: no request to judge
+                LOGGER.debug("connection from %s closed before its A-ASSOCIATE-RQ: a newer "
+                             "connection took its place", peer)
             return None
         if not received:
             LOGGER.debug("connection from %s closed before any PDU", peer)

@@ -266,7 +266,7 @@ def peer_certificate(sock: object) -> str | None:
         return None
     try:
         cert = sock.getpeercert()
-    except (OSError, ValueError):  # the peer has gone, or no handshake was completed
+    except (OSError, ValueError, AttributeError):  # gone: shut down, closed, or no handshake
         return "certificate not readable, the connection closed"
     if not cert:
         return "no certificate"
