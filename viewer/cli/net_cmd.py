@@ -58,9 +58,10 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "query", help="search a PACS (C-FIND)",
-        description="Search a PACS node. Results are printed as they arrive; Ctrl-C cancels "
-        "the query (C-CANCEL). Give --study to list a study's series (--level series), "
-        "--series to list a series' instances (--level image).",
+        description="Search a PACS node. Results are printed as they arrive (with --json, "
+        "all at the end); Ctrl-C cancels the query (C-CANCEL). Below study level give "
+        "exactly one --study: --level series lists its series, and --level image with "
+        "exactly one --series too lists that series' instances.",
         epilog="example: lightbox query pacs --patient 'DOE^J*' --date 20240101- "
         "--modality CT")
     p.add_argument("name", help="a node added with 'lightbox node add'")
@@ -69,9 +70,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--model", choices=("study", "patient"), default="study",
                    help="information model: Study Root (default) or Patient Root")
     p.add_argument("--study", action="append", default=[], metavar="UID",
-                   help="Study Instance UID; repeat for several")
+                   help="Study Instance UID; repeat for several (study level)")
     p.add_argument("--series", action="append", default=[], metavar="UID",
-                   help="Series Instance UID; repeat for several")
+                   help="Series Instance UID; repeat for several (series level)")
     p.add_argument("--instance", action="append", default=[], metavar="UID",
                    help="SOP Instance UID; repeat for several")
     p.add_argument("--patient", default="", metavar="NAME",
@@ -88,10 +89,13 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "retrieve", help="retrieve a study, series or instances",
-        description="Retrieve from a PACS node into the study database. What is already "
-        "stored is not fetched again, so running it again after an interruption fetches "
-        "only what is missing. Ctrl-C cancels; what arrived is kept. Exit status 0 when "
-        "everything arrived, 1 when anything did not (the report says what and why).",
+        description="Retrieve from a PACS node into the study database. Running it again "
+        "after an interruption asks only for what is missing, where the PACS lists the "
+        "instances (or the series and their counts); what arrives twice is stored once. "
+        "Ctrl-C cancels; what arrived is kept. Exit status 0 when everything arrived, 1 "
+        "when anything did not (the report says what and why), 2 for bad arguments or an "
+        "unknown node, 130 when Ctrl-C cancelled it (a second Ctrl-C stops it at once, "
+        "without a report).",
         epilog="example: lightbox retrieve pacs --study 1.2.840.113619.2.55.3.1234 "
         "--method get")
     p.add_argument("name", help="a node added with 'lightbox node add'")

@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 from typing import TextIO
 
-from viewer.cli import EXIT_OK, EXIT_PARTIAL
+from viewer.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL
 from viewer.cli.home import cli_home
 from viewer.cli.net_common import interruptible, node_context, quiet_pydicom
 from viewer.core.errors import CancelledError, LightboxError, PeerError, UsageError
@@ -158,7 +158,11 @@ def run_retrieve(args: argparse.Namespace) -> int:
             print(f"  ... and {len(last.failed_instances) - 20} more failed")
     if last.message:
         print(f"lightbox: {node.name}: {last.message}", file=sys.stderr)
-    return EXIT_OK if last.ok else EXIT_PARTIAL
+    if last.ok:
+        return EXIT_OK
+    # A cancel ends as Ctrl-C ends import and query, report printed: a script can tell
+    # that the user stopped it from a retrieve that failed.
+    return EXIT_INTERRUPTED if last.cancelled else EXIT_PARTIAL
 
 
 def _failed(last: RetrieveProgress, exc: LightboxError, node_name: str, stored: int
