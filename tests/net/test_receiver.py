@@ -16,9 +16,10 @@ from tests.net.conftest import FolderSink
 from tests.net.test_fastpath import _Server, _store_all
 from viewer.core.records import InstanceRecord
 from viewer.dicom.structure import read_meta
-from viewer.net import receiver as receiver_module
+from viewer.net import receiver_worker
 from viewer.net.commands import StoreRequest
-from viewer.net.receiver import BATCH_FILES, BLANK_FILES, Receiver, RecentUids
+from viewer.net.receiver import BATCH_FILES, Receiver, RecentUids
+from viewer.net.receiver_worker import BLANK_FILES
 from viewer.net.sinks import BatchSink, CountingSink, ReceivedInstance
 
 
@@ -107,7 +108,7 @@ def test_draining_does_not_wait_for_a_batch_to_fill(
     # The end of a retrieve drains the receiver: the batch being gathered goes to the
     # store at once instead of waiting for files that will not come. With the batch
     # window at ten minutes, only that hand-over lets drain() return.
-    monkeypatch.setattr(receiver_module, "BATCH_WAIT", 600.0)
+    monkeypatch.setattr(receiver_worker, "BATCH_WAIT", 600.0)
     files = _files(peer_files, 3)
     store = _RecordingStore(tmp_path / "store")
     server = _Server(tmp_path / "incoming", BatchSink(store.add_received_files),

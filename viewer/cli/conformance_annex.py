@@ -292,8 +292,8 @@ def annexes(f: Facts) -> list[Section]:
             "Usage of Attributes from Received IODs",
             "The attributes Lightbox reads from received and imported objects, and the "
             "module of `viewer.dicom` that reads them (header: indexing and the study "
-            "browser; params, frames, palette, overlays: the display pipeline; geometry: "
-            "slice order, orientation and measurements; image: frame access).\n\n"
+            "browser; params, frames, pixel_header, palette, overlays: the display pipeline; "
+            "geometry: slice order, orientation and measurements; image: frame access).\n\n"
             + table(("Attribute Name", "Keyword", "Tag", "VR", "Read by"), attribute_rows),
         ),
         Section(

@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 
 from viewer.core.errors import InputFileError, LightboxError, UsageError
-from viewer.dicom.frames import pydicom_warnings_to_log
 from viewer.dicom.image import DicomImage
+from viewer.dicom.pixel_header import pydicom_warnings_to_log
 from viewer.imaging.display import gsdf_ddl_table, model_curve, parse_characteristic_file
 from viewer.imaging.pipeline import PVALUE_BITS, DisplayCalibration, ViewState
 from viewer.imaging.presentation import PresentationShape
