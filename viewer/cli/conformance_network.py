@@ -1,18 +1,26 @@
 """Chapter 3 of the Conformance Statement: networking (PS3.2 A.4), from the net layer's tables.
 
-The values in the tables are those of :mod:`viewer.net.policy`, :mod:`viewer.net.scp`,
-:mod:`viewer.net.retrieve` and :mod:`viewer.net.receiver`, gathered by
-:mod:`viewer.cli.conformance_facts`; the prose describes what those modules do.
+This module writes the implementation model (PS3.2 A.4.1) and the Query/Retrieve SCU AE
+(A.4.2.1), and puts the chapter together; the Storage SCP AE and the chapter's interfaces
+and configuration are in :mod:`viewer.cli.conformance_storage`. The values in the tables
+are those of :mod:`viewer.net.policy`, :mod:`viewer.net.scp`, :mod:`viewer.net.retrieve`
+and :mod:`viewer.net.receiver`, gathered by :mod:`viewer.cli.conformance_facts`; the
+prose describes what those modules do.
 """
 
 from __future__ import annotations
 
+from viewer.cli.conformance_ae import (
+    QR_AE,
+    STORAGE_AE,
+    association_policies,
+    context_table,
+    sop_table,
+)
 from viewer.cli.conformance_facts import Facts, NetworkFacts, UidRow
-from viewer.cli.conformance_text import Section, seconds, syntax_rows, table
-from viewer.net import accept_loop, fastpath, query, receiver, retrieve
-
-QR_AE = "Query/Retrieve SCU AE"
-STORAGE_AE = "Storage SCP AE"
+from viewer.cli.conformance_storage import interfaces_and_configuration, storage_ae
+from viewer.cli.conformance_text import Section, table
+from viewer.net import query, retrieve
 
 DATA_FLOW = """```
  Local real-world activity        Lightbox AE                Remote real-world activity
@@ -26,36 +34,6 @@ DATA_FLOW = """```
  (imported into the local         (listens on          <-- C-ECHO   (remote verification)
   store and shown)                 the storage port)
 ```"""
-
-
-def _sop_table(rows: list[tuple[UidRow, bool, bool]]) -> str:
-    return table(
-        ("SOP Class Name", "SOP Class UID", "SCU", "SCP"),
-        [(r.name, r.uid, "Yes" if scu else "No", "Yes" if scp else "No") for r, scu, scp in rows],
-    )
-
-
-def _context_table(rows: list[tuple[UidRow, tuple[UidRow, ...], str, str]]) -> str:
-    """Presentation context table in PS3.2's layout: one line per transfer syntax."""
-    out = []
-    for abstract, syntaxes, role, ext_neg in rows:
-        for i, ts in enumerate(syntaxes):
-            first = i == 0
-            out.append(
-                (
-                    abstract.name if first else "",
-                    abstract.uid if first else "",
-                    ts.name,
-                    ts.uid,
-                    role if first else "",
-                    ext_neg if first else "",
-                )
-            )
-    return table(
-        ("Abstract Syntax Name", "UID", "Transfer Syntax Name", "UID", "Role",
-         "Extended Negotiation"),
-        out,
-    )
 
 
 def _all_models(n: NetworkFacts) -> list[UidRow]:
@@ -120,72 +98,6 @@ def implementation_model(f: Facts) -> list[Section]:
     ]
 
 
-def _mib(size: int) -> str:
-    return f"{size // (1024 * 1024)} MiB"
-
-
-def _association_policies(f: Facts, acceptor: bool) -> str:
-    n = f.network
-    p = n.policy
-    general = (
-        "The DICOM Application Context Name `1.2.840.10008.3.1.1.1` is the only one "
-        f"proposed or accepted. The maximum PDU length announced is {n.settings_max_pdu} bytes "
-        "(setting `max-pdu`; 0 means unlimited); PDUs sent are limited to what the peer "
-        "announces. A P-DATA-TF PDU longer than the maximum announced (tolerated up to "
-        f"{_mib(fastpath.CONTROL_PDU_LIMIT)} for peers that overrun a smaller one), or any "
-        f"other PDU longer than {_mib(fastpath.CONTROL_PDU_LIMIT)}, is not read: the "
-        "association is aborted (A-ABORT, PS3.8 9.3.8) and the connection closed. Once a "
-        "PDU has begun to arrive, no further byte for the network timeout closes the "
-        "connection too."
-    )
-    if acceptor:
-        general += (
-            " A new connection to the "
-            f"{STORAGE_AE} must deliver its whole A-ASSOCIATE-RQ (after the TLS handshake, "
-            f"on the DICOM TLS port) within the ARTIM timeout, {p.artim_timeout:g} s from "
-            "the connection's acceptance (PS3.8 9.1.5), however steadily it sends; "
-            "otherwise the connection is closed. An A-ASSOCIATE-RQ that proposes more than "
-            f"{n.max_contexts} presentation contexts, or presentation context IDs that are "
-            "not distinct odd integers from 1 to 255 (PS3.8 9.3.2.2), is rejected: Result 1 "
-            "(rejected-permanent), Source 2 (DICOM UL service-provider, ACSE related "
-            "function), Reason 1 (no reason given)."
-        )
-    number = (
-        f"The {STORAGE_AE} accepts at most {p.max_associations} simultaneous associations. "
-        "Connections that have not yet delivered their A-ASSOCIATE-RQ do not count against "
-        f"this limit; at most {p.max_pending_connections} of them are held at once. Of "
-        "those places, connections from addresses of no configured node take at most "
-        f"{accept_loop.PENDING_STRANGERS}, and once more than half are taken one address "
-        f"gets at most {accept_loop.PENDING_PER_ADDRESS}. A new connection beyond one of "
-        "these bounds takes the place of the oldest connection still awaiting its "
-        "A-ASSOCIATE-RQ that it competes with (of its own address when that address holds "
-        "its share; past the strangers' places, of the stranger address holding most of "
-        "them; otherwise of the address holding most places), which is closed when the new "
-        "one is accepted, before the new one's TLS handshake; a connection whose "
-        "A-ASSOCIATE-RQ has been read is never closed for another."
-        if acceptor
-        else "One association per user operation; several operations (for example a search "
-        "while a retrieve runs) may run at the same time, each on its own association."
-    )
-    ident = table(
-        ("Implementation Class UID", "Implementation Version Name"),
-        [(f.implementation_class_uid, f.implementation_version_name)],
-    )
-    return "\n\n".join(
-        [
-            "**General.** " + general,
-            "**Number of Associations.** " + number,
-            "**Asynchronous Nature.** Asynchronous operations are not negotiated: at most "
-            "one outstanding operation per association.",
-            "**Implementation Identifying Information.** Sent in every A-ASSOCIATE-RQ and "
-            "A-ASSOCIATE-AC (PS3.7 D.3.3.2) and written as (0002,0012) and (0002,0013) in "
-            "every file Lightbox writes. The UID is a UUID-derived UID under the `2.25` root "
-            "(PS3.5 B.2), fixed for the project; the version name changes with each release "
-            "that changes DICOM behaviour.\n\n" + ident,
-        ]
-    )
-
-
 def qr_ae(f: Facts) -> list[Section]:
     """PS3.2 A.4.2.1: the Query/Retrieve SCU AE."""
     n = f.network
@@ -214,9 +126,9 @@ def qr_ae(f: Facts) -> list[Section]:
             f"The {QR_AE} provides Standard Conformance to the following SOP Classes. The "
             "storage classes in the SCP role are those it accepts over a C-GET association "
             "(the classes proposed when the PACS did not list the study's classes; otherwise "
-            "exactly the classes the PACS listed).\n\n" + _sop_table(sops),
+            "exactly the classes the PACS listed).\n\n" + sop_table(sops),
         ),
-        Section("3.2.1.2", "Association Policies", _association_policies(f, acceptor=False)),
+        Section("3.2.1.2", "Association Policies", association_policies(f, acceptor=False)),
         Section("3.2.1.3", "Association Initiation Policy", ""),
         Section(
             "3.2.1.3.1",
@@ -225,7 +137,7 @@ def qr_ae(f: Facts) -> list[Section]:
             "button). One C-ECHO on a new association, which is then released. Failures "
             "are explained to the user (refused connection, rejected AE title, timeout, TLS "
             "failure).\n\n"
-            + _context_table([(n.verification, qs, "SCU", "None")]),
+            + context_table([(n.verification, qs, "SCU", "None")]),
         ),
         Section(
             "3.2.1.3.2",
@@ -234,7 +146,7 @@ def qr_ae(f: Facts) -> list[Section]:
             "PATIENT (Patient Root only), STUDY, SERIES, IMAGE; queries below STUDY carry "
             "one value for each unique key above the level (hierarchical query, no "
             "relational extended negotiation).\n\n"
-            + _context_table(contexts_find)
+            + context_table(contexts_find)
             + "\n\n"
             + _find_conformance(n, key_rows),
         ),
@@ -246,7 +158,7 @@ def qr_ae(f: Facts) -> list[Section]:
             "Retrieve Level and the unique keys (Study, Series, SOP Instance UIDs; Patient "
             "ID in the Patient Root model); when some instances of a request are already "
             "stored, only the missing ones are requested at IMAGE level.\n\n"
-            + _context_table(contexts_move)
+            + context_table(contexts_move)
             + "\n\n"
             + _retrieve_conformance(move=True),
         ),
@@ -269,7 +181,7 @@ def qr_ae(f: Facts) -> list[Section]:
             "class. The video Storage SOP Classes (Video Endoscopic, Microscopic and "
             "Photographic Image) are proposed with one context per video transfer syntax "
             "too, when the PACS reports them.\n\n"
-            + _context_table(contexts_get)
+            + context_table(contexts_get)
             + "\n\n"
             + _retrieve_conformance(move=False),
         ),
@@ -353,165 +265,6 @@ def _retrieve_conformance(move: bool) -> str:
         "fetches only the missing ones"
     )
     return "**SOP Specific Conformance.** " + "; ".join(codes) + "."
-
-
-def storage_ae(f: Facts) -> list[Section]:
-    """PS3.2 A.4.2.2: the Storage SCP AE."""
-    n = f.network
-    sops = [(n.verification, False, n.scp_accepts_verification)]
-    sops += [(r, False, True) for r in n.scp_storage_classes]
-    accepted = [(n.verification, n.query_syntaxes, "SCP", "None")]
-    accepted += [(r, n.storage_syntaxes, "SCP", "None") for r in n.scp_storage_classes[:1]]
-    ts_table = table(("Transfer Syntax Name", "UID"), syntax_rows(n.storage_syntaxes))
-    return [
-        Section("3.2.2", STORAGE_AE, ""),
-        Section(
-            "3.2.2.1",
-            "SOP Classes",
-            f"The {STORAGE_AE} provides Standard Conformance to the following SOP Classes."
-            "\n\n" + _sop_table(sops),
-        ),
-        Section("3.2.2.2", "Association Policies", _association_policies(f, acceptor=True)),
-        Section(
-            "3.2.2.3",
-            "Association Initiation Policy",
-            f"The {STORAGE_AE} initiates no associations.",
-        ),
-        Section(
-            "3.2.2.4",
-            "Association Acceptance Policy",
-            "An association is accepted only when its calling AE title is one of a "
-            "configured node's (its AE title, or the AE title it sends from when that is "
-            "set) and it comes from that node's host address. Otherwise it is "
-            "rejected: Result 1 (rejected-permanent), Source 1 (DICOM UL service-user), "
-            "Reason 3 (calling AE title not recognised). The called AE title must be "
-            "Lightbox's AE title, or the calling AE title a node uses towards its PACS; "
-            "otherwise the association is rejected with Result 1, Source 1, Reason 7 "
-            "(called AE title not recognised). C-STORE requests from an association that "
-            "passed this check are "
-            f"answered 0x{receiver.STORE_NOT_AUTHORIZED:04X} (not authorized) if the check no "
-            "longer holds.\n\n"
-            "**Accepted Presentation Contexts.** Verification with the transfer syntaxes "
-            "below, and every Storage SOP Class of 3.2.2.1 with each of the storage transfer "
-            "syntaxes; the table shows the first storage class, the others are accepted "
-            "identically. From a configured node, any other abstract syntax that is a "
-            "private UID (such as Siemens CSA Non-Image, 1.3.12.2.1107.5.9.1) or names no "
-            "other DICOM service is accepted as a Storage SOP Class too, with the same "
-            "transfer syntaxes (with one object's context refused, a PACS fails a whole C-MOVE). "
-            "The SCP role only; SCP/SCU Role Selection is not needed.\n\n"
-            + _context_table(accepted)
-            + "\n\nStorage transfer syntaxes (every Storage SOP Class):\n\n"
-            + ts_table
-            + "\n\nThe video transfer syntaxes (MPEG-2, MPEG-4 AVC/H.264, HEVC/H.265) are "
-            "accepted so that a study arrives whole, since a sender has no other form of "
-            "a video to send: such instances are stored and listed, but not displayed "
-            "(4.2.2)."
-            + "\n\n**SOP Specific Conformance for the Storage SOP Classes.** Level of "
-            "Support: 2 (Full): the received data set is stored byte for byte as it came "
-            "over the network, with a File Meta Information header (Lightbox's "
-            "implementation identity, the transfer syntax of the presentation context, the "
-            "calling AE title as Source Application Entity Title); nothing is coerced and "
-            "private attributes are kept. Digital signatures are kept but not verified. An "
-            "instance whose SOP Instance UID is already stored is not stored twice: with the "
-            "same content it counts as already present; with different content the stored "
-            "file is kept and the conflict is reported. "
-            "Objects are kept until the user deletes them. Success is returned once the "
-            "data set has been written to the incoming folder (the operating system's "
-            "cache) and the file marked complete; should Lightbox end before storing it, "
-            "the next Lightbox process to receive into that folder stores it. The store "
-            "flushes each file to disk, renames it into place, flushes the "
-            "name and records it, in batches of what arrived within "
-            f"{receiver.BATCH_WAIT * 1000:.0f} ms (at most {receiver.BATCH_FILES} "
-            "instances). `lightbox listen` and the always-on Storage SCP AE flush the "
-            "database record too before the next batch; for the C-MOVE sub-operations of "
-            "Lightbox's own retrieves it reaches the disk with the database's next "
-            "checkpoint (a retrieve after a power cut fetches what was not recorded). "
-            "Storage Commitment (PS3.4 J) is not supported: a sender that deletes its copy "
-            "once a transfer succeeded should keep it in an archive. Status codes returned: "
-            f"0x{receiver.STORE_SUCCESS:04X} (success), "
-            f"0x{receiver.STORE_OUT_OF_RESOURCES:04X} (out of resources: the file could not be "
-            f"written), 0x{receiver.STORE_CANNOT_UNDERSTAND:04X} (cannot understand: no data set), "
-            f"0x{receiver.STORE_NOT_AUTHORIZED:04X} (not authorized). The Move Originator "
-            "Message ID links received instances to the C-MOVE that caused them.\n\n"
-            "**SOP Specific Conformance for the Verification SOP Class.** C-ECHO is "
-            "answered with Success (0x0000).",
-        ),
-    ]
-
-
-def interfaces_and_configuration(f: Facts) -> list[Section]:
-    """PS3.2 A.4.3 and A.4.4."""
-    n = f.network
-    p = n.policy
-    params = [
-        ("TCP connection timeout", seconds(p.connect_timeout), "per node (`nodes.toml`)"),
-        ("ACSE timeout (association request/release)", seconds(p.acse_timeout),
-         "per node (`nodes.toml`)"),
-        ("DIMSE timeout (wait for each DIMSE message)", seconds(p.dimse_timeout),
-         "per node (`lightbox node edit NAME --timeout S`)"),
-        ("ARTIM timeout (Storage SCP: from a connection's acceptance to its whole "
-         "A-ASSOCIATE-RQ, TLS handshake included)", seconds(p.artim_timeout), "no"),
-        ("Network timeout (an idle association; no further byte once a PDU has begun)",
-         seconds(p.network_timeout), "no"),
-        ("Grace after C-CANCEL before A-ABORT", seconds(p.cancel_grace), "no"),
-        ("Maximum PDU size received", f"{n.settings_max_pdu} bytes", "yes (`max-pdu`)"),
-        ("Longest PDU read before the association is aborted",
-         f"the maximum PDU size received, at least {_mib(fastpath.CONTROL_PDU_LIMIT)} "
-         f"(P-DATA-TF); {_mib(fastpath.CONTROL_PDU_LIMIT)} (other PDUs)", "no"),
-        ("Maximum simultaneous associations accepted", str(p.max_associations), "no"),
-        ("Maximum connections awaiting their A-ASSOCIATE-RQ", str(p.max_pending_connections),
-         "no"),
-        ("... of them from addresses of no configured node", str(accept_loop.PENDING_STRANGERS),
-         "no"),
-        ("... of them from one address, once more than half are taken",
-         str(accept_loop.PENDING_PER_ADDRESS), "no"),
-        ("Presentation contexts per association", f"at most {n.max_contexts}", "no"),
-        ("Storage SCP listens", f"on {n.default_bind_address}:{n.default_port}",
-         "yes (`bind-address`, `port`)"),
-        ("Storage SCP listens with DICOM TLS",
-         f"on {n.default_bind_address}:{n.default_tls_port} once `tls-cert`, `tls-key` and "
-         "`tls-ca` are set", "yes (`tls-port`; 0 turns it off)"),
-        ("Storage SCP runs", "only while a C-MOVE needs it, or during `lightbox listen`",
-         "yes (`always-listen`: from start-up to quit)"),
-    ]
-    return [
-        Section(
-            "3.3",
-            "Network Interfaces",
-            "Lightbox uses the TCP/IP stack of the operating system over whatever physical "
-            "interface it provides (PS3.8 chapter 9). IPv4 and IPv6 are both supported "
-            "(node hosts may be names, IPv4 or bracketed IPv6 addresses). Host names are "
-            "resolved with the system resolver (DNS); no other protocol is used. DICOM over "
-            "TLS is described in chapter 6.",
-        ),
-        Section("3.4", "Configuration", ""),
-        Section(
-            "3.4.1",
-            "AE Title/Presentation Address Mapping",
-            "**Local AE Titles.**\n\n"
-            + table(
-                ("Application Entity", "Default AE Title", "Default TCP/IP Port"),
-                [(QR_AE, n.default_ae_title, "(ephemeral)"),
-                 (STORAGE_AE, n.default_ae_title, str(n.default_port)),
-                 (f"{STORAGE_AE} (DICOM TLS)", n.default_ae_title, str(n.default_tls_port))],
-            )
-            + "\n\nSet with `lightbox config set ae-title NAME` and `lightbox config set "
-            "port N` (stored in `settings.toml` in the Lightbox home folder); the TLS port "
-            "with `lightbox config set tls-port N tls-cert F tls-key F tls-ca F`. A port "
-            "below 1024 needs administrator rights.\n\n"
-            "**Remote AE Titles.** Each PACS is a node: a name, its AE title, host and port, "
-            "an optional calling AE title to use towards it, the AE title it sends from "
-            "when that is not its own (many PACS store with another), the retrieve method (`get`, "
-            "`move`, `auto`), timeouts and TLS files (`lightbox node add`; stored in "
-            "`nodes.toml`). The PACS must know Lightbox's AE title, host and port for C-MOVE "
-            "(the TLS port for a node that uses TLS).",
-        ),
-        Section(
-            "3.4.2",
-            "Parameters",
-            table(("Parameter", "Default value", "Configurable"), params),
-        ),
-    ]
 
 
 def networking(f: Facts) -> list[Section]:
