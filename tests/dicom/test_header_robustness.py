@@ -35,7 +35,7 @@ SOURCES = (
     "ExplVR_BigEnd.dcm", "image_dfl.dcm", "JPEG2000.dcm", "SC_rgb_rle.dcm", "no_meta.dcm",
     "nested_priv_SQ.dcm", "waveform_ecg.dcm", "liver.dcm",
 )
-# What an import reads of a large file before the rest (viewer.store.importer.HEAD_BYTES)
+# What an import reads of a large file before the rest (viewer.store.reading.HEAD_BYTES)
 # and shorter beginnings.
 PREFIXES = (132, 512, 4096, 65536)
 MUTATIONS_PER_SEED = 1500

@@ -20,7 +20,7 @@ import pytest
 from tests.support.series import write_ct_series
 from viewer.core.imports import ImportProgress
 from viewer.store import StudyStore, importer
-from viewer.store.importer import HEAD_BYTES, WHOLE_FILE, prepare
+from viewer.store.reading import HEAD_BYTES, WHOLE_FILE, prepare
 from viewer.store.verify import check_home
 
 CHANGED = "changed while being imported"

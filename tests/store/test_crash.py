@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.series import write_ct_series
 from viewer.store import StudyStore
-from viewer.store.importer import WHOLE_FILE
+from viewer.store.reading import WHOLE_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ from viewer.core.records import InstanceRecord
 from viewer.dicom.structure import read_meta, split_file_meta
 from viewer.net.file_meta import file_meta_bytes
 from viewer.store import StudyStore
-from viewer.store.importer import same_data_set
+from viewer.store.same_instance import same_data_set
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 IMPLICIT_LE = "1.2.840.10008.1.2"

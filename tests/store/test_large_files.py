@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.support.series import write_ct_series
 from viewer.store import StudyStore, importer
-from viewer.store.importer import WHOLE_FILE, prepare
+from viewer.store.reading import WHOLE_FILE, prepare
 
 
 def _digest(path: Path) -> str:

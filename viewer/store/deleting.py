@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from viewer.core.processes import pid_alive
-from viewer.store.filestore import FileStore, make_private_folders
+from viewer.store.filestore import FileStore
+from viewer.store.folders import make_private_folders
 
 LOGGER = logging.getLogger(__name__)
 

@@ -12,31 +12,38 @@ point leaves at most a stray temporary file (removed on the next open) or a file
 row (taken as it is by the next import of the same bytes; ``lightbox check --repair``
 indexes it otherwise), never a row without its file. Nothing in place is ever replaced:
 another process may have put the same instance there a moment ago, and its row follows.
+The file system steps under this (private folders, renames that never replace, folder
+flushes) are in :mod:`viewer.store.folders`; what fills a temporary file, in
+:mod:`viewer.store.source_copy`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
-import filecmp
 import hashlib
 import os
 import re
 import shutil
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 from viewer.core.process_identity import owner, owner_alive
 from viewer.core.writeback import (
     HAS_SYNCFS,
     flush_drive_cache,
-    libc_function,
     needs_drive_flush,
     start_writeback,
     syncfs,
 )
+from viewer.store.folders import (
+    _FOLDER,
+    _drop_copy,
+    _flush_folder,
+    _rename_unless_there,
+    make_private_folders,
+    sync_folder,
+)
+from viewer.store.source_copy import CHUNK, Signature, _copy_into, _write_all
 
 # PS3.5 9.1: numeric components separated by dots (leading zeros, which some writers
 # use, and lengths up to twice the 64 allowed are kept as names too).
@@ -44,20 +51,13 @@ _UID_NAME = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 _LONGEST_NAME = 128
 _COUNTER = iter(range(1 << 62))
 _COUNTER_LOCK = threading.Lock()
-CHUNK = 1 << 20
 # Files from this size on start their write-out as soon as they are written.
 EARLY_WRITEBACK = 256 << 10
 # A temporary name is never reused: O_EXCL refuses to write through anything already there.
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-# A folder opened to flush its entries (POSIX); Windows cannot open a folder as a file,
-# and NTFS journals its renames.
-_FOLDER = (os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
-           if hasattr(os, "O_DIRECTORY") else None)
 # A file opened only to flush it: Windows flushes only what it may write; elsewhere a
 # read-only descriptor does, and a received file is read-only once complete.
 _FLUSH_OPEN = os.O_RDWR if os.name == "nt" else os.O_RDONLY
-# fsync of a folder where the file system has no use for it (some network file systems).
-_NOT_SUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
 def safe_component(uid: str) -> str:
@@ -346,179 +346,3 @@ class FileStore:
                 entry.unlink()
                 removed += 1
         return removed
-
-
-# renameat2(2) with RENAME_NOREPLACE: a rename that fails with EEXIST rather than
-# replace what is there (Linux 3.15; ext4, btrfs, xfs, tmpfs and others).
-_RENAMEAT2 = libc_function("renameat2", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
-                                         ctypes.c_char_p, ctypes.c_uint])
-_AT_FDCWD = -100
-_RENAME_NOREPLACE = 1
-# renameat2 or its flag refused: an older kernel, a file system without it.
-_NO_RENAMEAT2 = frozenset({errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
-
-
-def _rename_unless_there(source: str | Path, target: str | Path) -> bool:
-    """Rename ``source`` to ``target`` unless ``target`` exists; whether it was renamed.
-
-    A stored file is never replaced: another process may have put the same instance
-    there a moment ago (two imports of one disc, a push during an import), with the same
-    bytes or, from a damaged or edited copy, with others, and its row may follow.
-    ``os.replace`` let the second file take the place of the first under the first's
-    row. Linux renames without replacing in one call; elsewhere, or where the file
-    system refuses that, a hard link does (Windows: a rename never replaces).
-    """
-    if _RENAMEAT2 is not None:
-        if _RENAMEAT2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target),
-                      _RENAME_NOREPLACE) == 0:
-            return True
-        error = ctypes.get_errno()
-        if error == errno.EEXIST:
-            return False
-        if error not in _NO_RENAMEAT2:
-            raise OSError(error, os.strerror(error), target)
-    if os.name == "nt":
-        try:
-            os.rename(source, target)
-        except FileExistsError:
-            return False
-        return True
-    try:
-        os.link(source, target)
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
-            raise
-        # No hard links here (FAT, some network file systems): a check, then the rename.
-        if os.path.lexists(target):
-            return False
-        os.replace(source, target)
-        return True
-    os.unlink(source)
-    return True
-
-
-def _drop_copy(source: str | Path, target: str | Path) -> None:
-    """``target`` was there already: if it holds the same bytes, ``source`` is a copy of
-    it and goes; otherwise FileExistsError, and ``source`` stays for the caller."""
-    if filecmp.cmp(source, target, shallow=False):
-        os.unlink(source)
-        return
-    raise FileExistsError(errno.EEXIST, "a different file of this instance is stored",
-                          target)
-
-
-def make_private_folders(folder: str) -> None:
-    """``os.makedirs`` with every folder it makes 0700, not only the last one.
-
-    ``makedirs`` gives the folders above the last the umask's mode: a study's folder was
-    0777 under a umask of 000, though its series' folder was 0700.
-    """
-    missing = []
-    while not os.path.isdir(folder):
-        missing.append(folder)
-        folder = os.path.dirname(folder)
-    for path in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # made meanwhile by another thread
-            os.mkdir(path, 0o700)
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    """``write(2)`` until everything is written (a short write is legal)."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-# What identifies a file's content as it was read: device, inode, size and
-# modification time (ns) of its ``stat``.
-Signature = tuple[int, int, int, int]
-
-
-def signature(info: os.stat_result) -> Signature:
-    """A file's :data:`Signature` from its ``stat``."""
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-
-
-def changed_text(before: int, now: int) -> str:
-    """The import report's words for a file that changed while it was imported."""
-    return (f"changed while being imported (it had {before} bytes when first read and has "
-            f"{now} now): import it again once it is complete")
-
-
-class SourceChangedError(OSError):
-    """The file to copy is not the one whose header was read: it was replaced, truncated,
-    extended or written to in between, or while it was copied."""
-
-    def __init__(self, source: Path, listed: int, now: int) -> None:
-        super().__init__(changed_text(listed, now))
-        self.source = source
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def _copy_into(source: Path, fd: int, seen: Signature | None = None) -> None:
-    """Copy a file inside the kernel where it can (``copy_file_range``, as ``cp`` does).
-
-    With ``seen``, the file must still be that one, before and after the copy: its
-    header was read earlier, and a medium being written to (or a file replaced) would
-    otherwise put other bytes under that header's UIDs.
-    """
-    with open(source, "rb") as src:
-        before = os.fstat(src.fileno())
-        if seen is not None and signature(before) != seen:
-            raise SourceChangedError(source, seen[2], before.st_size)
-        remaining = before.st_size
-        if hasattr(os, "copy_file_range"):
-            try:
-                while remaining > 0:
-                    copied = os.copy_file_range(src.fileno(), fd, min(remaining, 1 << 30))
-                    if copied == 0:
-                        break
-                    remaining -= copied
-                _unchanged(source, src.fileno(), before, remaining)
-                return
-            except SourceChangedError:
-                raise
-            except OSError:
-                src.seek(0)
-                os.lseek(fd, 0, os.SEEK_SET)
-                os.ftruncate(fd, 0)
-        with os.fdopen(os.dup(fd), "wb") as dst:
-            shutil.copyfileobj(src, dst, CHUNK)
-            remaining = before.st_size - dst.tell()
-        _unchanged(source, src.fileno(), before, remaining)
-
-
-def _unchanged(source: Path, fd: int, before: os.stat_result, remaining: int) -> None:
-    """Raise :class:`SourceChangedError` if the copy of ``fd`` ended short or the file
-    changed while it was copied."""
-    after = os.fstat(fd)
-    if remaining or signature(after) != signature(before):
-        raise SourceChangedError(source, before.st_size, after.st_size)
-
-
-def sync_folder(folder: str | Path) -> None:
-    """``fsync`` a folder, so that names made in it survive a power cut.
-
-    Nothing where that cannot be done or is of no use: Windows cannot open a folder as a
-    file (NTFS journals its names), some network file systems refuse a folder's fsync.
-    """
-    if _FOLDER is None:
-        return
-    try:
-        _flush_folder(str(folder), os.fsync)
-    except OSError as exc:
-        if exc.errno not in _NOT_SUPPORTED:
-            raise
-
-
-def _flush_folder(folder: str, flush: Callable[[int], None]) -> None:
-    fd = os.open(folder, _FOLDER)  # type: ignore[arg-type]
-    try:
-        flush(fd)
-    finally:
-        os.close(fd)

@@ -7,12 +7,13 @@ names that flush put on disk (the flush waits for the disk with the GIL released
 import ends with one more flush, the last rows, and the database flushed. Each file is read
 once: its bytes are parsed for the header and written to the store. One bad file never
 stops the batch: it is named in the report.
+Reading a file is :mod:`viewer.store.reading`; telling a copy of a stored instance from
+a conflict, :mod:`viewer.store.same_instance`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import filecmp
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from viewer.core.errors import DiskFullError, InputFileError, disk_full
+from viewer.core.errors import DiskFullError, disk_full
 from viewer.core.imports import (
     CancelCheck,
     FileProblem,
@@ -29,33 +30,16 @@ from viewer.core.imports import (
     ImportReport,
     ProgressCallback,
 )
-from viewer.core.records import InstanceRecord
-from viewer.dicom.header import read_header_bytes
-from viewer.dicom.structure import (
-    MEDIA_STORAGE_DIRECTORY,
-    PROBE_LENGTH,
-    IncompleteHeaderError,
-    probe,
-    split_file_meta,
-)
-from viewer.store.filestore import (
-    FileStore,
-    Signature,
-    SourceChangedError,
-    changed_text,
-    signature,
-)
+from viewer.store.filestore import FileStore
 from viewer.store.hierarchy import HierarchyCheck
+from viewer.store.reading import LARGE_FILE, Outcome, Prepared, prepare
+from viewer.store.same_instance import same_content
+from viewer.store.source_copy import SourceChangedError
 from viewer.store.writer import BatchCounts, StoredFile, stored_elsewhere
 
 if TYPE_CHECKING:
     from viewer.store.study_store import StudyStore
 
-# Files up to this size are read whole (one read, written from memory); larger ones are
-# read up to HEAD_BYTES for the header and copied file to file by the kernel.
-WHOLE_FILE = 256 << 10
-HEAD_BYTES = 64 << 10
-LARGE_FILE = 32 << 20
 # One syncfs and one commit per batch. Batches of 256 files were not measurably faster
 # (docs/import.md) and make cancelling and progress four times coarser.
 BATCH_FILES = 64
@@ -69,170 +53,11 @@ COPY_THREADS = 2
 # docs/import.md).
 
 
-_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 def full_message(store: StudyStore) -> str:
     """The import report's words for a full disk."""
     return (f"the disk of the Lightbox home {store.home} is full: the import stopped, and "
             "what was stored is kept. Free space, then import the same media again to add "
             "the rest")
-
-
-def _read_upto(fd: int, count: int) -> bytes:
-    """Read ``count`` bytes, fewer only at the end of the file."""
-    data = os.read(fd, count)
-    if len(data) == count or not data:
-        return data
-    parts = [data]
-    count -= len(data)
-    while count > 0 and (more := os.read(fd, count)):
-        parts.append(more)
-        count -= len(more)
-    return b"".join(parts)
-
-
-@dataclass(slots=True)
-class Prepared:
-    """A file read and understood, not yet stored."""
-
-    path: Path
-    record: InstanceRecord
-    size: int
-    digest: str
-    data: bytes | None  # the whole file, or None: copied from ``path``
-    # For a file copied from ``path``: what it was when its header was read (device,
-    # inode, size, modification time), checked again as it is copied.
-    seen: Signature | None = None
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What happened to one input file in the read stage."""
-
-    path: Path
-    size: int
-    prepared: Prepared | None = None
-    problem: str = ""
-    skipped: bool = False
-
-
-def prepare(path: Path, size: int) -> Outcome:
-    """Read one file: probe, parse the header and check the file is complete.
-
-    Small files are read whole; of a large one only the beginning is read (the header),
-    more as the header needs, and the pixel data's length is checked against the file
-    size. A file whose size is no longer the one it was listed with is changing (being
-    written, or replaced): it is refused, not stored as it happens to be.
-    """
-    try:
-        # os.open/os.read, not open(): a buffered file object costs an fstat, an ioctl
-        # and a seek per file, a fifth of the system calls of a small-file import.
-        fd = os.open(path, _READ)
-        try:
-            data = _read_upto(fd, size if size <= WHOLE_FILE else HEAD_BYTES)
-            if not data:
-                return Outcome(path, size, problem="an empty file", skipped=True)
-            if not probe(data[:PROBE_LENGTH]):
-                return Outcome(path, size, problem="not a DICOM file", skipped=True)
-            record, data = _header(fd, data, str(path), size)
-            info = os.fstat(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        return Outcome(path, size, problem=f"cannot read: {exc.strerror or exc}")
-    except InputFileError as exc:
-        return Outcome(path, size, problem=exc.problem)
-    except Exception as exc:  # pydicom raises many types on damaged input
-        return Outcome(path, size, problem=f"cannot read the DICOM header ({exc})")
-    if info.st_size != size:
-        return Outcome(path, size, problem=changed_text(size, info.st_size))
-    if record.sop_class_uid == MEDIA_STORAGE_DIRECTORY:
-        return Outcome(path, size, problem="a DICOMDIR (directory, not an image)", skipped=True)
-    if len(data) == size and size <= LARGE_FILE:
-        return Outcome(path, size, Prepared(path, record, size, "", data))
-    return Outcome(path, size, Prepared(path, record, size, "", None, signature(info)))
-
-
-def _header(fd: int, data: bytes, source: str, size: int) -> tuple[InstanceRecord, bytes]:
-    """Parse the header from ``data``, reading more of ``fd`` while it needs more.
-
-    Each read takes as much again as read so far: a header of 100 kB (a multi-frame
-    file's per-frame groups) costs a few reads, not the whole file in memory.
-    """
-    while True:
-        try:
-            return read_header_bytes(data, source, size), data
-        except IncompleteHeaderError:
-            if len(data) >= size:
-                raise
-            more = _read_upto(fd, min(len(data) * 3, size - len(data)))
-            if not more:
-                raise InputFileError(source, changed_text(size, len(data))) from None
-            data += more
-
-
-def same_content(item: Prepared, stored: Path) -> bool | None:
-    """Whether a file to import holds the instance stored in ``stored`` (a re-import).
-
-    Byte for byte the same file is the usual case, and all that is read. Only when the
-    sizes or bytes differ are the two File Meta groups read, to compare the data sets
-    after them (:func:`same_data_set`): two copies of one instance written by different
-    senders differ there and nowhere else. None when the stored file is gone (removed
-    behind the store's back).
-    """
-    try:
-        size = stored.stat().st_size
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return False
-    try:
-        if size == item.size:
-            if item.data is not None:
-                if stored.read_bytes() == item.data:
-                    return True
-            elif filecmp.cmp(item.path, stored, shallow=False):
-                return True
-        return same_data_set(item.path, stored)
-    except OSError:
-        return False
-
-
-# Read for the File Meta group: (0002,0000) makes it a few hundred bytes; a group longer
-# than this (a huge Private Information value) is compared as whole files.
-META_HEAD = 64 << 10
-_COMPARE_PIECE = 1 << 20
-
-
-def same_data_set(first: Path, second: Path) -> bool:
-    """Whether two DICOM files hold the same data set byte for byte, whatever their File
-    Meta Information.
-
-    Group 0002 is the file's, not the instance's (PS3.10 7.1): the Source Application
-    Entity Title our receiver writes (the sender's), the writer's Implementation Class
-    UID and Version Name, its Private Information. The data sets after it are compared,
-    with the same Transfer Syntax UID (the same bytes under another syntax are another
-    encoding). A file without preamble and meta, or whose meta group cannot be told apart
-    (:func:`viewer.dicom.structure.split_file_meta`), is compared whole.
-
-    Raises
-    ------
-    OSError
-        A file cannot be read.
-    """
-    with first.open("rb") as a, second.open("rb") as b:
-        split_a, split_b = split_file_meta(a.read(META_HEAD)), split_file_meta(b.read(META_HEAD))
-        size_a, size_b = os.fstat(a.fileno()).st_size, os.fstat(b.fileno()).st_size
-        if split_a is None or split_b is None:
-            return size_a == size_b and filecmp.cmp(first, second, shallow=False)
-        (start_a, syntax_a), (start_b, syntax_b) = split_a, split_b
-        if syntax_a != syntax_b or size_a - start_a != size_b - start_b:
-            return False
-        a.seek(start_a)
-        b.seek(start_b)
-        while piece := a.read(_COMPARE_PIECE):
-            if piece != b.read(len(piece)):
-                return False
-        return not b.read(1)
 
 
 def write(files: FileStore, item: Prepared) -> str | OSError:

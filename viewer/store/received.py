@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 from viewer.core.errors import DiskFullError, InputFileError
 from viewer.core.records import InstanceRecord
 from viewer.store.hierarchy import HierarchyCheck
-from viewer.store.importer import prepare, same_data_set
+from viewer.store.reading import prepare
+from viewer.store.same_instance import same_data_set
 from viewer.store.writer import StoredFile, stored_elsewhere
 
 if TYPE_CHECKING:

@@ -4,7 +4,8 @@ One :class:`StudyStore` per process is opened by ``app`` (or the CLI) and passed
 needs it. sqlite3 connections belong to a thread: every thread that reads gets its own
 connection (WAL lets readers run while a writer commits), and all writes go through one
 connection guarded by a lock. ``busy_timeout`` covers another process (the CLI while the
-GUI runs) holding the write lock for a moment.
+GUI runs) holding the write lock for a moment. The reads (the browser's queries, the
+checks) are :class:`~viewer.store.study_reads.StudyReads`, a base of the store.
 """
 
 from __future__ import annotations
@@ -15,23 +16,17 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from viewer.core.errors import DiskFullError, InputFileError, LightboxError
 from viewer.core.imports import CancelCheck, ImportReport, ProgressCallback
 from viewer.core.paths import keep_private
-from viewer.core.records import (
-    InstanceRecord,
-    PatientRecord,
-    SeriesRecord,
-    StudyFilter,
-    StudyRecord,
-)
+from viewer.core.records import InstanceRecord
 from viewer.core.writeback import flush_drive_cache
 from viewer.store import deleting, importer, queries, received
 from viewer.store.filestore import FileStore
 from viewer.store.hierarchy import HierarchyCheck, Key
 from viewer.store.schema import migrate
+from viewer.store.study_reads import StudyReads
 from viewer.store.writer import BatchCounts, StoredFile, chunks, existing, insert_batch
 
 DATABASE_NAME = "studies.sqlite"
@@ -57,7 +52,7 @@ def _private_database(path: Path) -> None:
         keep_private(name)
 
 
-class StudyStore:
+class StudyStore(StudyReads):
     """Patients, studies, series and instances, and the files behind them.
 
     Use :meth:`open`; close with :meth:`close` or a ``with`` block.
@@ -306,125 +301,6 @@ class StudyStore:
         """How many instances of a study (of some of its series) the store holds."""
         return queries.count_held(self._reader(), study_uid, series_uids)
 
-    # ----------------------------------------------------------------- queries
-
-    def studies(self, study_filter: StudyFilter | None = None) -> list[StudyRecord]:
-        """The studies matching ``study_filter``, sorted and paged as it asks."""
-        return queries.select_studies(self._reader(), study_filter or StudyFilter())
-
-    def study_count(self, study_filter: StudyFilter | None = None) -> int:
-        """How many studies match ``study_filter`` (paging is ignored)."""
-        return queries.count_studies(self._reader(), study_filter or StudyFilter())
-
-    def data_version(self) -> int:
-        """A number that changes when the database was changed since it was last read here.
-
-        SQLite's ``PRAGMA data_version`` of the calling thread's connection: it changes
-        whenever another connection commits, this process's writer or another program
-        (``lightbox import`` in a shell), and costs no read of the file. A browser polls it
-        to re-read its list only when there is something new.
-        """
-        (version,) = self._reader().execute("PRAGMA data_version").fetchone()
-        return int(version)
-
-    def study(self, study_uid: str) -> StudyRecord | None:
-        """One study by its Study Instance UID, or None."""
-        row = (
-            self._reader()
-            .execute(
-                f"SELECT {queries.STUDY_COLUMNS} {queries.FROM} WHERE s.study_uid = ?",
-                (study_uid,),
-            )
-            .fetchone()
-        )
-        return queries.study_from_row(row) if row else None
-
-    def series(self, study_uid: str) -> list[SeriesRecord]:
-        """The series of a study, by Series Number."""
-        rows = self._reader().execute(
-            "SELECT e.series_uid, e.modality, e.series_number, e.series_description, "
-            "e.body_part, e.num_instances FROM series AS e JOIN studies AS s "
-            "ON s.pk = e.study_pk WHERE s.study_uid = ? "
-            "ORDER BY e.series_number IS NULL, e.series_number, e.pk",
-            (study_uid,),
-        )
-        return [
-            SeriesRecord(
-                series_uid=uid,
-                study_uid=study_uid,
-                modality=modality,
-                series_number=number,
-                series_description=description,
-                body_part=body_part,
-                number_of_instances=count,
-            )
-            for uid, modality, number, description, body_part, count in rows
-        ]
-
-    def instances(self, series_uid: str) -> list[InstanceRecord]:
-        """The instances of a series, sorted for display.
-
-        PS3.3 C.7.6.2.1.1: slices are ordered by Image Position (Patient) projected on
-        the normal of Image Orientation (Patient); instances without geometry follow,
-        by Instance Number.
-        """
-        conn = self._reader()
-        rows = conn.execute(
-            "SELECT i.sop_uid, i.sop_class_uid, i.transfer_syntax_uid, i.instance_number, "
-            "i.rows, i.columns, i.frames, i.position, i.orientation, i.charset, i.file_path, "
-            "i.file_size, e.modality, e.series_number, e.series_description, e.body_part, "
-            "s.study_uid, s.study_date, s.study_time, s.accession_number, s.study_id, "
-            "s.study_description, s.referring_physician, p.patient_id, p.patient_name, "
-            "p.birth_date, p.sex FROM instances AS i JOIN series AS e ON e.pk = i.series_pk "
-            "JOIN studies AS s ON s.pk = e.study_pk JOIN patients AS p ON p.pk = s.patient_pk "
-            "WHERE e.series_uid = ?",
-            (series_uid,),
-        ).fetchall()
-        records = [self._instance_from_row(series_uid, row) for row in rows]
-        return sort_for_display(records)
-
-    def _instance_from_row(self, series_uid: str, row: tuple[Any, ...]) -> InstanceRecord:
-        (uid, sop_class, syntax, number, n_rows, n_columns, frames, position, orientation,
-         charset, file_path, size, modality, series_number, series_description, body_part,
-         study_uid, study_date, study_time, accession, study_id, study_description,
-         referring, patient_id, patient_name, birth_date, sex) = row  # fmt: skip
-        return InstanceRecord(
-            sop_instance_uid=uid,
-            sop_class_uid=sop_class,
-            transfer_syntax_uid=syntax,
-            patient=PatientRecord(patient_id, patient_name, birth_date, sex),
-            study_uid=study_uid,
-            series_uid=series_uid,
-            study_date=study_date,
-            study_time=study_time,
-            accession_number=accession,
-            study_id=study_id,
-            study_description=study_description,
-            referring_physician=referring,
-            modality=modality,
-            series_number=series_number,
-            series_description=series_description,
-            body_part=body_part,
-            instance_number=number,
-            rows=n_rows,
-            columns=n_columns,
-            number_of_frames=frames,
-            image_position=_floats(position, 3),  # type: ignore[arg-type]
-            image_orientation=_floats(orientation, 6),  # type: ignore[arg-type]
-            specific_character_set=charset,
-            file_path=str(self.files.absolute(file_path)),
-            file_size=size,
-        )
-
-    def instance_path(self, sop_instance_uid: str) -> Path | None:
-        """The stored file of one instance, or None."""
-        row = (
-            self._reader()
-            .execute("SELECT file_path FROM instances WHERE sop_uid = ?", (sop_instance_uid,))
-            .fetchone()
-        )
-        return self.files.absolute(row[0]) if row else None
-
     # ---------------------------------------------------------------- deleting
 
     def delete_study(self, study_uid: str) -> int:
@@ -478,29 +354,6 @@ class StudyStore:
                 f"SELECT file_path FROM instances WHERE file_path IN ({marks})", list(chunk)))
         return found
 
-    # ------------------------------------------------------------------ checks
-
-    def check(self) -> list[str]:
-        """Consistency problems: ``PRAGMA integrity_check`` and rows whose file is gone."""
-        conn = self._reader()
-        problems = [
-            str(r[0]) for r in conn.execute("PRAGMA integrity_check") if str(r[0]) != "ok"
-        ]
-        problems += [
-            f"(0008,0018) {uid}: stored file {path} is missing"
-            for uid, path in conn.execute("SELECT sop_uid, file_path FROM instances")
-            if not self.files.absolute(path).is_file()
-        ]
-        return problems
-
-    def counts(self) -> Mapping[str, int]:
-        """Rows per table (patients, studies, series, instances)."""
-        conn = self._reader()
-        return {
-            table: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-            for table in ("patients", "studies", "series", "instances")
-        }
-
 
 def _full(exc: BaseException) -> bool:
     """SQLite could not grow the database or its WAL: SQLITE_FULL."""
@@ -508,35 +361,7 @@ def _full(exc: BaseException) -> bool:
             and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL)
 
 
-def _floats(text: str, count: int) -> tuple[float, ...] | None:
-    if not text:
-        return None
-    try:
-        values = tuple(float(v) for v in text.split("\\"))
-    except ValueError:
-        return None
-    return values if len(values) == count else None
-
-
 def _with_path(record: InstanceRecord, path: Path) -> InstanceRecord:
     from dataclasses import replace
 
     return replace(record, file_path=str(path))
-
-
-def sort_for_display(records: list[InstanceRecord]) -> list[InstanceRecord]:
-    """Order instances along the slice normal, then by Instance Number (PS3.3 C.7.6.2)."""
-    orientation = next((r.image_orientation for r in records if r.image_orientation), None)
-    normal: tuple[float, float, float] | None = None
-    if orientation is not None:
-        rx, ry, rz, cx, cy, cz = orientation
-        normal = (ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx)
-
-    def key(r: InstanceRecord) -> tuple[int, float, int, str]:
-        number = r.instance_number if r.instance_number is not None else 1 << 30
-        if normal is not None and r.image_position is not None:
-            distance = sum(p * n for p, n in zip(r.image_position, normal, strict=True))
-            return (0, distance, number, r.sop_instance_uid)
-        return (1, 0.0, number, r.sop_instance_uid)
-
-    return sorted(records, key=key)

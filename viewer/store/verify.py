@@ -62,7 +62,7 @@ from viewer.core.processes import pid_alive
 from viewer.core.records import InstanceRecord
 from viewer.dicom.structure import PROBE_LENGTH, probe
 from viewer.store.filestore import stored_path
-from viewer.store.importer import prepare
+from viewer.store.reading import prepare
 from viewer.store.schema import SCHEMA_VERSION
 from viewer.store.study_store import DATABASE_NAME, StoreError
 

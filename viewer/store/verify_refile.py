@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from viewer.store.filestore import make_private_folders, sync_folder
+from viewer.store.folders import make_private_folders, sync_folder
 
 REFILING = ".refile-"
 """The temporary name of a file moved out of the way of another: ``<path>.refile-<pid>``."""
