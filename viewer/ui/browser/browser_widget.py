@@ -1,21 +1,16 @@
-"""StudyBrowserWidget: filter fields, the study table, the selected study's series."""
+"""StudyBrowserWidget: filter fields, the study table, the selected study's series.
+
+Reading the filter fields, following the database and the delete confirmation's text live
+in :mod:`viewer.ui.browser.filtering`, :mod:`viewer.ui.browser.following` and
+:mod:`viewer.ui.browser.delete_confirmation`.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import (
-    QDate,
-    QItemSelection,
-    QItemSelectionModel,
-    QSize,
-    Qt,
-    QTimer,
-    Signal,
-)
+from PySide6.QtCore import QDate, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QKeyEvent, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,99 +31,14 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.core.records import StudyFilter, StudyRecord
-from viewer.ui.browser.study_model import COLUMNS, MAX_PAGES, PAGE_SIZE, StudyTableModel
+from viewer.ui.browser.delete_confirmation import delete_question
+from viewer.ui.browser.filtering import DATE_CHOICES, BrowserFiltering
+from viewer.ui.browser.following import POLL_INTERVAL_MS, BrowserFollowing
+from viewer.ui.browser.study_model import COLUMNS, StudyTableModel
 from viewer.ui.plain_text import ask
 from viewer.ui.thumbnails import THUMBNAIL_SIZE, ThumbnailCache
-from viewer.ui.viewer.annotate import dicom_date, display_name
-
-log = logging.getLogger(__name__)
 
 _DESCRIPTION_COLUMN = [header for header, _, _ in COLUMNS].index("Description")
-
-#: How often the browser asks the database whether anyone changed it (``PRAGMA
-#: data_version``: one read of a counter SQLite keeps in memory, on the GUI thread).
-POLL_INTERVAL_MS = 1500
-
-#: Studies a delete confirmation names one by one; more are counted ("and N more").
-DELETE_LIST_LIMIT = 10
-
-#: Quick date choices: label -> days back from today (None: no bound; -1: yesterday only).
-DATE_CHOICES: tuple[tuple[str, int | None], ...] = (
-    ("Any date", None),
-    ("Today", 0),
-    ("Yesterday", -1),
-    ("Last 7 days", 6),
-    ("Last 30 days", 29),
-    ("Last 12 months", 364),
-    ("Custom range", None),
-)
-
-
-def date_range(choice: str, today: dt.date | None = None) -> tuple[str, str]:
-    """``(date_from, date_to)`` as ``YYYYMMDD`` for a quick choice (PS3.4 C.2.2.2.5)."""
-    today = today or dt.date.today()
-    days = dict(DATE_CHOICES).get(choice)
-    if days is None:
-        return ("", "")
-    if days == -1:
-        day = today - dt.timedelta(days=1)
-        return (day.strftime("%Y%m%d"), day.strftime("%Y%m%d"))
-    start = today - dt.timedelta(days=days)
-    return (start.strftime("%Y%m%d"), today.strftime("%Y%m%d"))
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def study_line(study: StudyRecord) -> str:
-    """One study for a reader who must not mistake it for another: patient name as the
-    browser shows it, Patient ID, study date, modalities, description, number of images."""
-    name = display_name(study.patient.patient_name) or "(no name)"
-    patient_id = study.patient.patient_id or "no Patient ID"
-    date = dicom_date(study.study_date) or "no study date"
-    parts = [f"{name} (ID {patient_id})", date, "/".join(study.modalities),
-             study.study_description or "no description",
-             _plural(study.number_of_instances, "image")]
-    return ", ".join(part for part in parts if part)
-
-
-def delete_question(studies: list[StudyRecord], open_in_viewer: set[str]) -> str:
-    """The delete confirmation: which patients' studies go, so that the wrong ones are not.
-
-    Parameters
-    ----------
-    studies : list of StudyRecord
-        The selected studies, in the browser's order.
-    open_in_viewer : set of str
-        Study Instance UIDs open in the viewer (they are closed before their files go).
-    """
-    opened = sum(1 for s in studies if s.study_uid in open_in_viewer)
-    if len(studies) == 1:
-        (study,) = studies
-        lines = [
-            "Delete this study and its files from this computer?",
-            "",
-            f"Patient: {display_name(study.patient.patient_name) or '(no name)'}",
-            f"Patient ID: {study.patient.patient_id or '(none)'}",
-            f"Study date: {dicom_date(study.study_date) or '(none)'}",
-            f"Description: {study.study_description or '(none)'}",
-            f"Images: {study.number_of_instances}",
-        ]
-        if opened:
-            lines += ["", "It is open in the viewer and will be closed."]
-    else:
-        patients = {(s.patient.patient_id, s.patient.patient_name) for s in studies}
-        lines = [f"Delete these {len(studies)} studies of {_plural(len(patients), 'patient')} "
-                 "and their files from this computer?", ""]
-        lines += [f"\u2022 {study_line(s)}" for s in studies[:DELETE_LIST_LIMIT]]
-        if len(studies) > DELETE_LIST_LIMIT:
-            lines.append(f"and {len(studies) - DELETE_LIST_LIMIT} more")
-        if opened:
-            lines += ["", f"{opened} of them {'is' if opened == 1 else 'are'} open in the "
-                      "viewer and will be closed."]
-    lines += ["", "This cannot be undone."]
-    return "\n".join(lines)
 
 
 class _StudyTable(QTableView):
@@ -141,7 +51,7 @@ class _StudyTable(QTableView):
         super().keyPressEvent(ev)
 
 
-class StudyBrowserWidget(QWidget):
+class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, QWidget):
     """The local study database, filtered and sorted, with the series of the selection.
 
     The list follows the database: :meth:`refresh` (F5, :attr:`refresh_action`) re-reads
@@ -319,159 +229,7 @@ class StudyBrowserWidget(QWidget):
         self.poll_timer.timeout.connect(self._poll_database)
         self.poll_timer.start()
 
-    # ------------------------------------------------------------------ filter
-    def current_filter(self) -> StudyFilter:
-        """The filter the fields describe.
-
-        A custom range given end first (2025 to 2023) is taken from its earlier date to its
-        later one, as the query form of the network panel and the command line read it,
-        instead of matching nothing; :attr:`date_note` says so.
-        """
-        date_from = date_to = ""
-        choice = self.date_combo.currentText()
-        if choice == "Custom range":
-            date_from = self.date_from.date().toString("yyyyMMdd")
-            date_to = self.date_to.date().toString("yyyyMMdd")
-            date_from, date_to = min(date_from, date_to), max(date_from, date_to)
-        else:
-            date_from, date_to = date_range(choice)
-        modality = self.modality_combo.currentText()
-        return StudyFilter(
-            patient_name=self.name_edit.text().strip(),
-            patient_id=self.id_edit.text().strip(),
-            accession_number=self.accession_edit.text().strip(),
-            study_description=self.description_edit.text().strip(),
-            modality="" if modality.startswith("Any") else modality,
-            date_from=date_from,
-            date_to=date_to,
-        )
-
-    def apply_filter(self) -> None:
-        """Query the store with the fields' filter."""
-        self._debounce.stop()
-        study_filter = self.current_filter()
-        self._note_reversed_range(study_filter)
-        self.model.set_filter(study_filter)
-
-    def _note_reversed_range(self, study_filter: StudyFilter) -> None:
-        # The edits are left as they are: swapping them under the reader, who may be about
-        # to change the other end, would lose the date just typed.
-        reversed_range = (self.date_combo.currentText() == "Custom range"
-                          and self.date_from.date() > self.date_to.date())
-        if reversed_range:
-            self.date_note.setText(f"(reversed: showing {dicom_date(study_filter.date_from)} "
-                                   f"to {dicom_date(study_filter.date_to)})")
-        self.date_note.setVisible(reversed_range)
-
-    def clear_filter(self) -> None:
-        for edit in (self.name_edit, self.id_edit, self.accession_edit, self.description_edit):
-            edit.blockSignals(True)
-            edit.clear()
-            edit.blockSignals(False)
-        self.modality_combo.setCurrentIndex(0)
-        self.date_combo.setCurrentIndex(0)
-        self.apply_filter()
-
-    def _date_choice(self) -> None:
-        custom = self.date_combo.currentText() == "Custom range"
-        self.date_from.setEnabled(custom)
-        self.date_to.setEnabled(custom)
-        self.apply_filter()
-
-    def refresh(self) -> None:
-        """Re-read the store (after an import, a retrieve or a delete, or on F5).
-
-        The selected studies stay selected and the study at the top of the list stays
-        there (the list stays at its top when it was there: new studies show), wherever
-        other studies came or went.
-        """
-        version = self._read_data_version()
-        changed = version is not None and version != self._data_version
-        if version is not None:
-            self._data_version = version  # what this re-read shows: no second one for it
-        selected = self._selected_rows()
-        looked_for = dict(selected)
-        current_index = self.table.currentIndex()
-        current = self.model.data(current_index, Qt.ItemDataRole.UserRole)
-        if isinstance(current, str):
-            looked_for[current] = current_index.row()
-        across = self.table.horizontalScrollBar().value()
-        top_row = self.table.rowAt(0) if self.table.verticalScrollBar().value() > 0 else -1
-        top = self.model.study(top_row) if top_row >= 0 else None
-        if top is not None:
-            looked_for[top.study_uid] = top_row
-        self._refreshing = True
-        try:
-            self.model.refresh()
-            # The scroll bars follow the new row count only at the next layout.
-            self.table.doItemsLayout()
-            rows = self._rows_now(looked_for)
-            if top is not None and top.study_uid in rows:
-                self.table.scrollTo(self.model.index(rows[top.study_uid], 0),
-                                    QAbstractItemView.ScrollHint.PositionAtTop)
-            self.table.horizontalScrollBar().setValue(across)
-            self._select_rows([rows[uid] for uid in selected if uid in rows],
-                              rows.get(current) if isinstance(current, str) else None)
-        finally:
-            self._refreshing = False
-        self._show_series()
-        if changed:
-            self.database_changed.emit()
-
-    def _selected_rows(self) -> dict[str, int]:
-        """Study Instance UID -> row of the selected studies."""
-        rows: dict[str, int] = {}
-        for index in self.table.selectionModel().selectedRows():
-            study = self.model.study(index.row())
-            if study is not None:
-                rows[study.study_uid] = index.row()
-        return rows
-
-    def _rows_now(self, before: dict[str, int]) -> dict[str, int]:
-        """Rows, after a re-read, of studies that were at rows ``before``.
-
-        Studies added or removed move them by as many rows: each is looked for on its page
-        and a page either side. One further away is not worth more reading of the database
-        (its selection is dropped), nor are more pages than the model keeps.
-        """
-        pages = sorted({row // PAGE_SIZE + step for row in before.values()
-                        for step in (0, 1, -1) if row // PAGE_SIZE + step >= 0})
-        for page in pages[:MAX_PAGES]:
-            self.model.study(page * PAGE_SIZE)  # fetches the page
-        return self.model.rows_of(set(before))
-
-    def _select_rows(self, rows: list[int], current: int | None) -> None:
-        selection = QItemSelection()
-        last = self.model.columnCount() - 1
-        for row in rows:
-            selection.select(self.model.index(row, 0), self.model.index(row, last))
-        flags = QItemSelectionModel.SelectionFlag
-        model = self.table.selectionModel()
-        model.select(selection, flags.ClearAndSelect | flags.Rows)
-        if current is None and rows:
-            current = rows[0]
-        if current is not None:
-            # Arrow keys go on from the same study; NoUpdate keeps the selection as set.
-            model.setCurrentIndex(self.model.index(current, 0), flags.NoUpdate)
-
-    def _read_data_version(self) -> int | None:
-        reader = getattr(self.store, "data_version", None)
-        if reader is None:
-            return None
-        try:
-            return int(reader())
-        except Exception as exc:  # a locked or closed database: tried again at the next poll
-            log.debug("data_version not read: %s", exc)
-            return None
-
-    def _poll_database(self) -> None:
-        # A closed window has no list to keep up to date; the store may be closed too.
-        if not self.window().isVisible():
-            return
-        version = self._read_data_version()
-        if version is not None and version != self._data_version:
-            self.refresh()
-
+    # ------------------------------------------------------------------ counts and sorting
     def _model_reset(self) -> None:
         self._update_counts()
         if not self._refreshing:  # a new filter or sort: no selection any more

@@ -3,7 +3,8 @@
 Every network operation runs on a worker (:mod:`viewer.ui.qr.workers`); the GUI thread
 only fills models and moves progress bars, so the window never freezes on a slow PACS.
 Retrieves run one at a time: a C-MOVE needs our storage SCP on the configured port, which
-two retrieves cannot share.
+two retrieves cannot share. The panel's searches and retrieves live in
+:mod:`viewer.ui.qr.searching` and :mod:`viewer.ui.qr.retrieving`.
 """
 
 from __future__ import annotations
@@ -24,24 +25,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.core.errors import LightboxError
 from viewer.net.nodes import NodeBook, NodeRecord
-from viewer.net.query import QuerySpec
-from viewer.net.retrieve import RetrieveProgress, RetrieveRequest
 from viewer.ui.plain_text import plain_label
 from viewer.ui.qr.local_dialog import LocalAEDialog
 from viewer.ui.qr.node_dialog import NodeDialog
 from viewer.ui.qr.nodes_bar import NodeBarWidget
 from viewer.ui.qr.query_form import QueryFormWidget
-from viewer.ui.qr.results_model import (
-    COLUMNS,
-    StudyResultsTreeModel,
-    date_text,
-    person_name_text,
-    text_of,
-)
+from viewer.ui.qr.results_model import COLUMNS, StudyResultsTreeModel
+from viewer.ui.qr.retrieving import QueryRetrieveTransfers
+from viewer.ui.qr.searching import QueryRetrieveSearch
 from viewer.ui.qr.service import QueryRetrieveService
-from viewer.ui.qr.transfers import TransferListWidget, already_here, images, percent
+from viewer.ui.qr.transfers import TransferListWidget
 from viewer.ui.qr.workers import FindWorker, RetrieveWorker
 
 log = logging.getLogger(__name__)
@@ -50,7 +44,7 @@ log = logging.getLogger(__name__)
 QUERY_THREADS = 4
 
 
-class QueryRetrieveWidget(QWidget):
+class QueryRetrieveWidget(QueryRetrieveSearch, QueryRetrieveTransfers, QWidget):
     """Search a PACS and retrieve studies or series into the local store.
 
     Parameters
@@ -237,266 +231,6 @@ class QueryRetrieveWidget(QWidget):
     def echo_node(self) -> None:
         """C-ECHO the selected node; the answer goes to the status line."""
         self.node_bar.echo_node()
-
-    # ------------------------------------------------------------------ query
-    def start_query(self) -> None:
-        """Run the form's study query on the selected node; matches stream into the list."""
-        node = self.current_node()
-        if node is None:
-            self.show_status("Add a PACS node first (Add...)", error=True)
-            return
-        try:
-            spec = self.form.spec()
-        except LightboxError as exc:
-            self.show_status(str(exc), error=True)
-            return
-        self._stop_finds()
-        self._generation += 1
-        self.results_model.clear()
-        self._results_name = node.name
-        worker = FindWorker(self.service, node, spec, tag=str(self._generation))
-        worker.signals.matches.connect(self._on_matches)
-        worker.signals.finished.connect(self._on_find_finished)
-        worker.signals.failed.connect(self._on_find_failed)
-        self._query = worker
-        self.show_status(f"Searching {node.name} ...")
-        self._update_buttons()
-        self.query_pool.start(worker)
-
-    def stop_query(self) -> None:
-        """Cancel the running study query (C-CANCEL); the matches so far stay listed."""
-        if self._query is not None:
-            self._query.cancel.cancel()
-            self.show_status("Stopping the search ...")
-
-    def _stop_finds(self) -> None:
-        for worker in [self._query, *self._series.values()]:
-            if worker is not None:
-                worker.cancel.cancel()
-        self._query = None
-        self._series.clear()
-        self._series_found.clear()
-
-    def _series_tag(self, study_uid: str) -> str:
-        return f"{self._generation}/{study_uid}"
-
-    def results_node(self) -> NodeRecord | None:
-        """The node the listed results came from, as configured now (None if it was
-        removed or renamed since the search, or no search ran)."""
-        name = self._results_name
-        if name is None or name not in self.nodes:
-            return None
-        return self.nodes.get(name)
-
-    def _node_gone(self) -> str:
-        return (f"Node {self._results_name} no longer exists (removed or renamed since the "
-                "search): search again on a configured node")
-
-    def load_series(self, study_uid: str) -> None:
-        """Drill down: a SERIES-level C-FIND for one study (PS3.4 C.4.1.2.2.1)."""
-        if self._results_name is None or study_uid in self._series:
-            return
-        node = self.results_node()
-        if node is None:
-            self.results_model.series_failed(study_uid, self._node_gone())
-            self.show_status(self._node_gone(), error=True)
-            return
-        try:
-            spec = QuerySpec(level="series", model="study", study_uids=(study_uid,)).validated()
-        except LightboxError as exc:
-            self.results_model.series_failed(study_uid, str(exc))
-            self.show_status(str(exc), error=True)
-            return
-        worker = FindWorker(self.service, node, spec, tag=self._series_tag(study_uid))
-        worker.signals.matches.connect(self._on_matches)
-        worker.signals.finished.connect(self._on_find_finished)
-        worker.signals.failed.connect(self._on_find_failed)
-        self._series[study_uid] = worker
-        self._series_found[study_uid] = []
-        self.query_pool.start(worker)
-
-    def _which(self, tag: str) -> tuple[str, str] | None:
-        """("study", "") or ("series", uid) for a tag of the current query, else None."""
-        generation, _, uid = tag.partition("/")
-        if generation != str(self._generation):
-            return None  # an earlier query, already replaced
-        return ("series", uid) if uid else ("study", "")
-
-    def _on_matches(self, tag: str, batch: list[dict[str, Any]]) -> None:
-        which = self._which(tag)
-        if which is None:
-            return
-        if which[0] == "study":
-            self.results_model.add_studies(batch)
-            self.show_status(f"{self.results_model.study_count()} studies so far ...")
-            self._update_buttons()
-        elif which[1] in self._series_found:
-            self._series_found[which[1]].extend(batch)
-
-    def _on_find_finished(self, tag: str, count: int, cancelled: bool) -> None:
-        which = self._which(tag)
-        if which is None:
-            return
-        if which[0] == "series":
-            self._series.pop(which[1], None)
-            self.results_model.set_series(which[1], self._series_found.pop(which[1], []))
-            return
-        self._query = None
-        node = self._results_name or ""
-        n = self.results_model.study_count()
-        plural = "study" if n == 1 else "studies"
-        self.show_status(f"Stopped: {n} {plural} listed from {node}" if cancelled
-                         else f"{n} {plural} found on {node}")
-        self._update_buttons()
-
-    def _on_find_failed(self, tag: str, message: str) -> None:
-        which = self._which(tag)
-        if which is None:
-            return
-        if which[0] == "series":
-            self._series.pop(which[1], None)
-            self._series_found.pop(which[1], None)
-            self.results_model.series_failed(which[1], message)
-        else:
-            self._query = None
-            self._update_buttons()
-        self.show_status(message, error=True)
-
-    # --------------------------------------------------------------- retrieve
-    def selected_requests(self) -> list[RetrieveRequest]:
-        """What the selection asks for: whole studies, or chosen series of a study."""
-        wanted: dict[str, set[str] | None] = {}
-        model = self.results_model
-        for index in self.results_view.selectionModel().selectedRows(0):
-            study = model.study_of(index)
-            if study is None or not study.uid:
-                continue
-            series = model.series_of(index)
-            if series is None:
-                wanted[study.uid] = None  # the whole study wins over some of its series
-            elif wanted.get(study.uid, set()) is not None:
-                uid = text_of(series.get("SeriesInstanceUID"))
-                if uid:
-                    wanted.setdefault(study.uid, set()).add(uid)  # type: ignore[union-attr]
-        return [RetrieveRequest(study_uid=uid, series_uids=tuple(sorted(series or ())))
-                for uid, series in wanted.items()]
-
-    def retrieve_selected(self) -> None:
-        """Retrieve the selected studies/series from the node they were found on."""
-        requests = self.selected_requests()
-        if not requests:
-            self.show_status("Select the studies or series to retrieve", error=True)
-            return
-        for request in requests:
-            self.start_retrieve(request)
-
-    def start_retrieve(self, request: RetrieveRequest) -> None:
-        """Queue one retrieve; it gets its own progress row with a Cancel button.
-
-        The node the results came from is looked up by name now, not taken as it was at
-        the search: a retrieve method or timeout changed since (Edit...) applies, and a
-        node removed since is not used at all.
-        """
-        if self._results_name is not None:
-            node = self.results_node()
-            if node is None:
-                self.show_status(self._node_gone(), error=True)
-                return
-        else:
-            node = self.current_node()
-        if node is None:
-            self.show_status("Add a PACS node first (Add...)", error=True)
-            return
-        key = request.study_uid
-        if key in self._retrieves:
-            self.show_status("That study is already being retrieved")
-            return
-        row = self.transfers.add(key, self._title(request))
-        worker = RetrieveWorker(self.service, node, request, key)
-        worker.signals.progress.connect(self._on_retrieve_progress)
-        worker.signals.finished.connect(self._on_retrieve_finished)
-        worker.signals.failed.connect(self._on_retrieve_failed)
-        self._retrieves[key] = worker
-        row.state_label.setText("waiting ...")
-        self.results_model.set_status(key, "waiting")
-        self._update_buttons()
-        self.retrieve_pool.start(worker)
-
-    def _title(self, request: RetrieveRequest) -> str:
-        row = self.results_model.study_row(request.study_uid)
-        if row is None:
-            return request.study_uid
-        values = self.results_model.study_values(row)
-        parts = [person_name_text(values.get("PatientName", "")),
-                 date_text(values.get("StudyDate", "")),
-                 text_of(values.get("StudyDescription", ""))]
-        title = "  ".join(p for p in parts if p) or request.study_uid
-        if request.series_uids:
-            n = len(request.series_uids)
-            title += f"  ({n} series)" if n > 1 else "  (1 series)"
-        return title
-
-    def cancel_retrieve(self, key: str) -> None:
-        """Stop one retrieve (C-CANCEL); what arrived stays in the store."""
-        worker = self._retrieves.get(key)
-        if worker is None:
-            return
-        worker.cancel.cancel()
-        row = self.transfers.rows.get(key)
-        if row is not None:
-            row.cancelling()
-        self.results_model.set_status(key, "cancelling")
-
-    def cancel_all(self) -> None:
-        """Stop every retrieve, queued or running."""
-        for key in list(self._retrieves):
-            self.cancel_retrieve(key)
-
-    def _on_retrieve_progress(self, key: str, p: RetrieveProgress) -> None:
-        if key not in self._retrieves:
-            return
-        row = self.transfers.rows.get(key)
-        if row is not None and not self._retrieves[key].cancel.cancelled:
-            row.update_progress(p)
-        self.results_model.set_status(key, f"{percent(p)} %")
-
-    def _on_retrieve_finished(self, key: str, p: RetrieveProgress) -> None:
-        if self._retrieves.pop(key, None) is None:
-            return
-        row = self.transfers.rows.get(key)
-        if row is not None:
-            row.finish(p)
-        if p.cancelled:
-            state = "cancelled"
-        elif p.ok:
-            state = "retrieved"
-        else:
-            state = "incomplete"
-        self.results_model.set_status(key, state)
-        if p.message and not p.cancelled:
-            self.show_status(p.message, error=not p.ok)
-        elif p.cancelled:
-            # The retrieve's own words count what was stored, not the PACS's last counter.
-            self.show_status(f"Retrieve {p.message}" if p.message else "Retrieve cancelled")
-        else:
-            self.show_status(f"Retrieved {images(p.completed)}"
-                             + (f" ({already_here(p.already_present)})"
-                                if p.already_present else ""))
-        self._update_buttons()
-        if p.completed or p.received:
-            self.studies_retrieved.emit([key])
-
-    def _on_retrieve_failed(self, key: str, message: str, p: RetrieveProgress) -> None:
-        if self._retrieves.pop(key, None) is None:
-            return
-        row = self.transfers.rows.get(key)
-        if row is not None:
-            row.fail(message, p)
-        self.results_model.set_status(key, "failed")
-        self.show_status(message, error=True)
-        self._update_buttons()
-        if p.completed or p.received:
-            self.studies_retrieved.emit([key])
 
     # --------------------------------------------------------------- closing
     def shutdown(self, wait_ms: int = 15000) -> bool:

@@ -18,10 +18,11 @@ from viewer.imaging.pipeline import DisplayCalibration
 from viewer.ui.plain_text import plain_tip
 from viewer.ui.thumbnails import THUMBNAIL_SIZE, ThumbnailCache
 from viewer.ui.viewer.annotate import dicom_date
+from viewer.ui.viewer.interaction import SERIES_MIME
 from viewer.ui.viewer.loader import SeriesLoader
 from viewer.ui.viewer.series import SeriesData
 from viewer.ui.viewer.tools import Tool
-from viewer.ui.viewer.viewport import SERIES_MIME, ViewportWidget
+from viewer.ui.viewer.viewport import ViewportWidget
 
 log = logging.getLogger(__name__)
 

@@ -2,50 +2,39 @@
 
 The Qt side only binds input and state to :class:`viewer.render.image_view.ImageView`;
 what reaches the screen is the display pipeline's output for the frame and window.
+The widget's input, windowing and cine methods live in :mod:`viewer.ui.viewer.interaction`,
+:mod:`viewer.ui.viewer.windowing` and :mod:`viewer.ui.viewer.cine`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 
 import numpy as np
-from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QVBoxLayout, QWidget
 
-from viewer.imaging.pipeline import DisplayCalibration, ViewState
-from viewer.imaging.presentation import PresentationShape, is_inverted
-from viewer.imaging.voi import VoiFunction, WindowParams
+from viewer.imaging.pipeline import DisplayCalibration
+from viewer.imaging.voi import WindowParams
 from viewer.render.annotations import AnnotationLayer
 from viewer.render.graphics import GraphicsLayer
 from viewer.render.image_view import ImageView
 from viewer.ui.viewer.annotate import corner_texts
 from viewer.ui.viewer.canvas import ViewportCanvas
-from viewer.ui.viewer.keys import handle_viewport_key
+from viewer.ui.viewer.cine import ViewportCine, _cine_interval
+from viewer.ui.viewer.interaction import ViewportInteraction
 from viewer.ui.viewer.loader import SeriesLoader
 from viewer.ui.viewer.measuring import MeasureController
 from viewer.ui.viewer.series import FrameFacts, SeriesData
 from viewer.ui.viewer.text_images import text_image
-from viewer.ui.viewer.tools import CT_PRESETS, Tool, WindowPreset
+from viewer.ui.viewer.tools import Tool
+from viewer.ui.viewer.windowing import ViewportWindowing
 
 log = logging.getLogger(__name__)
 
-SERIES_MIME = "application/x-lightbox-series"
 
-#: Cine rate of a series that names none (a stack of slices, a clip without a Cine Module).
-DEFAULT_CINE_FPS = 10.0
-#: The rates cine plays at: a timer faster than the screen shows nothing more.
-CINE_FPS_RANGE = (1.0, 60.0)
-
-
-def _cine_interval(fps: float) -> int:
-    """Timer interval in ms for ``fps`` frames per second."""
-    return max(1, round(1000.0 / fps))
-
-
-class ViewportWidget(QFrame):
+class ViewportWidget(ViewportInteraction, ViewportWindowing, ViewportCine, QFrame):
     """One viewport: a series, a frame, a window, a view transform and measurements."""
 
     activated = Signal(object)
@@ -186,27 +175,7 @@ class ViewportWidget(QFrame):
         """Frames of the series shown (0 without one)."""
         return len(self.series) if self.series is not None else 0
 
-    # ------------------------------------------------------------------ frame and window
-    def view_state(self) -> ViewState:
-        """The pipeline's view state for this viewport.
-
-        Inverting a grey image flips its Presentation LUT Shape (PS3.3 C.11.6.1). A colour
-        image has no presentation LUT; INVERSE asks for its RGB values inverted instead
-        (see :meth:`viewer.ui.viewer.display.ViewerImage.render_decoded`), as reading
-        workstations do: the key must not do nothing on a colour image.
-        """
-        presentation = None
-        if self.inverted and self._facts is not None and self._facts.params is not None:
-            p = self._facts.params
-            own = is_inverted(p.presentation_shape, p.photometric)
-            presentation = PresentationShape.IDENTITY if own else PresentationShape.INVERSE
-        elif self.inverted and self._facts is not None:
-            presentation = PresentationShape.INVERSE
-        return ViewState(window=self.window, window_index=self.window_index,
-                         voi_lut_index=self.voi_lut_index,
-                         min_max=self.min_max, presentation=presentation,
-                         display=self.calibration)
-
+    # ------------------------------------------------------------------ frame
     def set_index(self, index: int) -> None:
         """Go to frame ``index`` (clamped)."""
         if self.series is None:
@@ -264,112 +233,6 @@ class ViewportWidget(QFrame):
         self._update_texts()
         self.request_render()
 
-    def current_window(self, view: ViewState | None = None) -> WindowParams | None:
-        """The window in effect on the frame shown (under ``view``, else the viewport's);
-        None when a VOI LUT is, or nothing is shown."""
-        series, facts = self.series, self._facts
-        if series is None or facts is None:
-            return None
-        stored = series.stored(self.index)
-        if stored is None:
-            return None
-        image = series.image(self.index)
-        try:
-            return image.window(facts.ref.frame, view or self.view_state(), stored)
-        except Exception:
-            return None
-
-    def _value_step(self) -> float:
-        """Spacing of the frame's modality values: 1 (HU), or finer (doses in Gy)."""
-        params = self._facts.params if self._facts is not None else None
-        return params.value_step if params is not None else 1.0
-
-    def _user_window(self, center: float, width: float) -> WindowParams:
-        """A window the user set, in modality units.
-
-        In integer units LINEAR, whose width is at least 1 (PS3.3 C.11.2.1.2.1). In finer
-        units (doses in Gy) a width of 1 would be the narrowest window: LINEAR_EXACT
-        (C.11.2.1.3.2) takes any width above 0, down to one step of the values.
-        """
-        step = self._value_step()
-        if step >= 1.0:
-            return WindowParams(center, max(1.0, width))
-        return WindowParams(center, max(step or 1e-6, width), VoiFunction.LINEAR_EXACT)
-
-    def set_window(self, center: float, width: float, name: str = "") -> None:
-        """Apply a window in modality units."""
-        self.window = self._user_window(float(center), float(width))
-        self.window_index = None
-        self.voi_lut_index = None
-        self.min_max = False
-        self.preset_name = name
-        self.refresh()
-        self.window_changed.emit(self.window.center, self.window.width)
-
-    def apply_preset(self, preset: WindowPreset) -> None:
-        """Apply a named preset."""
-        self.set_window(preset.center, preset.width, preset.name)
-
-    def use_file_window(self, index: int | None = None) -> None:
-        """The file's own VOI transform ``index``: its windows, then its VOI LUTs.
-
-        Repeated, it cycles through them all (PS3.3 C.11.2: a file may offer several
-        windows and several VOI LUT Sequence items; each is a way its author meant it to
-        be seen, and every one must be reachable).
-        """
-        params = self._facts.params if self._facts else None
-        windows = len(params.windows) if params else 0
-        luts = len(params.voi_luts) if params else 0
-        count = windows + luts
-        if index is None:
-            if self.window is None and not self.min_max and count:
-                # With no choice made, the file's first transform is on screen (its first
-                # window, else its first VOI LUT): index 0 of windows-then-LUTs.
-                current = (self.window_index if self.window_index is not None else
-                           windows + self.voi_lut_index if self.voi_lut_index is not None
-                           else 0)
-                index = (current + 1) % count
-            else:
-                index = 0
-        self.window = None
-        self.min_max = False
-        self.window_index = index if index < windows else None
-        self.voi_lut_index = index - windows if windows <= index < count else None
-        self.preset_name = (params.windows[index].explanation
-                            if params and self.window_index is not None else "")
-        self.refresh()
-
-    def use_auto_window(self) -> None:
-        """Window from the frame's minimum and maximum."""
-        self.window = None
-        self.window_index = None
-        self.voi_lut_index = None
-        self.min_max = True
-        self.preset_name = "Auto"
-        self.refresh()
-
-    def presets(self) -> list[WindowPreset]:
-        """Presets for the modality shown, then the file's own windows."""
-        facts = self._facts
-        out: list[WindowPreset] = []
-        if facts is not None and facts.modality == "CT":
-            out.extend(CT_PRESETS)
-        if facts is not None and facts.params is not None:
-            for i, w in enumerate(facts.params.windows):
-                out.append(WindowPreset(w.explanation or f"File window {i + 1}", w.center,
-                                        w.width))
-        return out
-
-    def toggle_invert(self) -> None:
-        """Invert the grey scale (a colour image: its RGB values)."""
-        self.inverted = not self.inverted
-        self.refresh()
-
-    def set_calibration(self, calibration: DisplayCalibration | None) -> None:
-        """Display calibration (GSDF) used for every frame."""
-        self.calibration = calibration
-        self.refresh()
-
     def toggle_overlays(self) -> None:
         """Overlays and shutters on or off."""
         self.overlays_on = not self.overlays_on
@@ -410,61 +273,6 @@ class ViewportWidget(QFrame):
     def _view_changed(self) -> None:
         self._update_texts()
         self.request_render()
-
-    # ------------------------------------------------------------------ cine
-    @property
-    def cine_fps(self) -> float:
-        """Frames per second cine plays at: the one chosen with [ and ], else the file's
-        (Cine Module, PS3.3 C.7.6.5, see :func:`viewer.ui.viewer.series.cine_rate`), else
-        :data:`DEFAULT_CINE_FPS`; within :data:`CINE_FPS_RANGE`."""
-        fps = self._cine_fps
-        if fps is None:
-            fps = self._facts.frame_rate if self._facts is not None else None
-        low, high = CINE_FPS_RANGE
-        return max(low, min(high, fps or DEFAULT_CINE_FPS))
-
-    @property
-    def cine_playing(self) -> bool:
-        """Whether cine is on (paused while the viewport is not visible)."""
-        return self.cine_timer.isActive() or self._cine_held
-
-    def toggle_cine(self) -> None:
-        """Play or stop cine at :attr:`cine_fps`."""
-        if self.cine_playing:
-            self.stop_cine()
-        elif self.frame_count > 1:
-            self._start_cine()
-        self._update_texts()
-        self.request_render()
-
-    def _start_cine(self) -> None:
-        if self.isVisible():
-            self._cine_held = False
-            self.cine_timer.start(_cine_interval(self.cine_fps))
-        else:
-            self._cine_held = True  # starts when shown
-
-    def stop_cine(self) -> None:
-        """Stop cine."""
-        self.cine_timer.stop()
-        self._cine_held = False
-
-    def set_cine_fps(self, fps: float) -> None:
-        """Play at ``fps`` frames per second (within :data:`CINE_FPS_RANGE`)."""
-        low, high = CINE_FPS_RANGE
-        self._cine_fps = max(low, min(high, fps))
-        if self.cine_timer.isActive():
-            self.cine_timer.start(_cine_interval(self.cine_fps))
-        self.status_message.emit(f"Cine {self.cine_fps:.3g} frames/s")
-        self._update_texts()
-        self.request_render()
-
-    def _cine_step(self) -> None:
-        if self.series is None:
-            return
-        nxt = (self.index + 1) % len(self.series)
-        if self.series.is_loaded(nxt) or self.series.error(nxt):
-            self.set_index(nxt)
 
     # ------------------------------------------------------------------ drawing
     def request_render(self) -> None:
@@ -510,116 +318,3 @@ class ViewportWidget(QFrame):
     def set_annotations_visible(self, visible: bool) -> None:
         self.annotations.set_visible(visible)
         self.request_render()
-
-    # ------------------------------------------------------------------ input
-    def _display_pos(self, ev: QMouseEvent | QWheelEvent) -> tuple[float, float]:
-        ratio = self.canvas.devicePixelRatioF()
-        p = ev.position()
-        # The cursor designates the screen pixel at (x, y); its centre is half a pixel on.
-        return ((p.x() + 0.5) * ratio, (p.y() + 0.5) * ratio)
-
-    def _mouse_press(self, ev: QMouseEvent) -> None:
-        self.activated.emit(self)
-        self.canvas.setFocus()
-        self._drag_button = ev.button()
-        self._drag_last = ev.position().toPoint()
-        if ev.button() == Qt.MouseButton.LeftButton and self.tool in self.measure.tools:
-            self.measure.press(self._display_pos(ev))
-
-    def _mouse_move(self, ev: QMouseEvent) -> None:
-        pos = ev.position().toPoint()
-        dx, dy = pos.x() - self._drag_last.x(), pos.y() - self._drag_last.y()
-        self._drag_last = pos
-        self._probe_status(self._display_pos(ev))
-        button = self._drag_button
-        if button is None:
-            if self.tool in self.measure.tools:
-                self.measure.hover(self._display_pos(ev))
-            return
-        if button == Qt.MouseButton.RightButton:
-            self._drag_window(dx, dy)
-        elif button == Qt.MouseButton.MiddleButton:
-            self.view.pan_by(dx, dy)
-            self._view_changed()
-        elif button == Qt.MouseButton.LeftButton:
-            tool = self.tool
-            if tool is Tool.WINDOW:
-                self._drag_window(dx, dy)
-            elif tool is Tool.PAN:
-                self.view.pan_by(dx, dy)
-                self._view_changed()
-            elif tool is Tool.ZOOM:
-                self.zoom_by(math.exp(-dy / 150.0))
-            elif tool is Tool.SCROLL:
-                # One image per 4 pixels of drag: fine control on short stacks.
-                self._scroll_rest += dy
-                steps = int(self._scroll_rest / 4)
-                if steps:
-                    self._scroll_rest -= steps * 4
-                    self.scroll(steps)
-            elif tool in self.measure.tools:
-                self.measure.drag(self._display_pos(ev))
-
-    def _mouse_release(self, ev: QMouseEvent) -> None:
-        if (ev.button() == Qt.MouseButton.LeftButton and self.tool in self.measure.tools
-                and self._drag_button == Qt.MouseButton.LeftButton):
-            self.measure.release(self._display_pos(ev))
-        self._drag_button = None
-
-    def _drag_window(self, dx: int, dy: int) -> None:
-        # Under a VOI LUT there is no window to move: the drag starts from the frame's
-        # own range, as a reader who drags expects something to happen.
-        current = self.current_window() or self.current_window(ViewState(min_max=True))
-        if current is None:
-            return
-        # Sensitivity follows the width, so that a bone window and a brain window both move
-        # at a useful pace; at least one step of the values (1 HU, a fraction of a Gy)
-        # per pixel.
-        step = max(self._value_step() or 1e-6, current.width / 300.0)
-        self.window = self._user_window(current.center + dy * step, current.width + dx * step)
-        self.window_index = None
-        self.voi_lut_index = None
-        self.min_max = False
-        self.preset_name = ""
-        self.refresh()
-        self.window_changed.emit(self.window.center, self.window.width)
-
-    def _wheel(self, ev: QWheelEvent) -> None:
-        delta = ev.angleDelta().y()
-        if delta == 0:
-            return
-        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.zoom_by(1.15 ** (delta / 120.0), self._display_pos(ev))
-            return
-        # A notch is 120; a touchpad or a fine wheel sends a fraction of one per event.
-        # One slice per notch, whatever the device: each event moved one slice, so a
-        # fine wheel skipped eight slices per notch.
-        if (delta > 0) != (self._wheel_rest > 0):
-            self._wheel_rest = 0  # turned back: start the new direction afresh
-        self._wheel_rest += delta
-        notches = int(self._wheel_rest / 120)
-        if notches:
-            self._wheel_rest -= notches * 120
-            self.scroll(-notches)
-
-    def _probe_status(self, pos: tuple[float, float]) -> None:
-        text = self.measure.probe_text(pos)
-        if text:
-            self.status_message.emit(text)
-
-    def handle_key(self, ev: QKeyEvent) -> bool:
-        """Viewer keys; returns False for keys it does not use (see :mod:`.keys`)."""
-        return handle_viewport_key(self, ev)
-
-    # ------------------------------------------------------------------ drag and drop
-    def _drag_enter(self, ev: object) -> None:
-        mime: QMimeData = ev.mimeData()  # type: ignore[attr-defined]
-        if mime.hasFormat(SERIES_MIME):
-            ev.acceptProposedAction()  # type: ignore[attr-defined]
-
-    def _drop(self, ev: object) -> None:
-        mime: QMimeData = ev.mimeData()  # type: ignore[attr-defined]
-        if mime.hasFormat(SERIES_MIME):
-            key = bytes(mime.data(SERIES_MIME).data()).decode()
-            self.series_dropped.emit(self, key)
-            ev.acceptProposedAction()  # type: ignore[attr-defined]
