@@ -37,7 +37,7 @@ def events(monkeypatch: pytest.MonkeyPatch, store: StudyStore) -> list[Event]:
     real_replace, real_fsync = os.replace, os.fsync
     real_commit, real_has = store.commit_files, store.has_instances
     real_syncfs = filestore.syncfs
-    real_rename = filestore._rename_unless_there
+    real_rename = filestore.rename_unless_there
 
     def replace(source: Any, target: Any) -> None:
         real_replace(source, target)
@@ -68,7 +68,7 @@ def events(monkeypatch: pytest.MonkeyPatch, store: StudyStore) -> list[Event]:
 
     monkeypatch.setattr(filestore, "syncfs", syncfs)
     monkeypatch.setattr(os, "replace", replace)
-    monkeypatch.setattr(filestore, "_rename_unless_there", rename_unless_there)
+    monkeypatch.setattr(filestore, "rename_unless_there", rename_unless_there)
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(store, "commit_files", commit)
     monkeypatch.setattr(store, "has_instances", has)

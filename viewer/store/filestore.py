@@ -36,14 +36,14 @@ from viewer.core.writeback import (
     syncfs,
 )
 from viewer.store.folders import (
-    _FOLDER,
-    _drop_copy,
-    _flush_folder,
-    _rename_unless_there,
+    FOLDER_OPEN_FLAGS,
+    drop_copy,
+    flush_folder,
     make_private_folders,
+    rename_unless_there,
     sync_folder,
 )
-from viewer.store.source_copy import CHUNK, Signature, _copy_into, _write_all
+from viewer.store.source_copy import CHUNK, Signature, copy_into, write_all
 
 # PS3.5 9.1: numeric components separated by dots (leading zeros, which some writers
 # use, and lengths up to twice the 64 allowed are kept as names too).
@@ -143,10 +143,10 @@ class FileStore:
         fd = os.open(temporary, _CREATE, 0o600)
         try:
             if data is not None:
-                _write_all(fd, data)
+                write_all(fd, data)
             else:
                 assert source is not None
-                _copy_into(source, fd, seen)
+                copy_into(source, fd, seen)
             if not HAS_SYNCFS:
                 os.fsync(fd)
             elif data is None or len(data) >= EARLY_WRITEBACK:
@@ -221,13 +221,13 @@ class FileStore:
                 self._note_new(folder, placed)
                 self._parent(target)
                 try:
-                    placed_now = _rename_unless_there(source, target)
+                    placed_now = rename_unless_there(source, target)
                 except FileNotFoundError:
                     # The folder was pruned meanwhile (a study deleted by another process).
                     make_private_folders(folder)
-                    placed_now = _rename_unless_there(source, target)
+                    placed_now = rename_unless_there(source, target)
                 if not placed_now:
-                    _drop_copy(source, target)
+                    drop_copy(source, target)
             except OSError as exc:
                 failures.append((relative, exc))
                 if remove_failed:
@@ -257,7 +257,7 @@ class FileStore:
         a crash, and the folder is flushed again with the next file placed in it.
         ``placed`` maps each folder to the relative paths renamed into it.
         """
-        if _FOLDER is None:
+        if FOLDER_OPEN_FLAGS is None:
             return []
         failures: dict[str, OSError] = {}
 
@@ -276,7 +276,7 @@ class FileStore:
                 fail(folder, exc)
         if placed and needs_drive_flush():
             try:  # the files' and folders' fsyncs past the drive's cache, all at once
-                _flush_folder(str(self.root), flush_drive_cache)
+                flush_folder(str(self.root), flush_drive_cache)
             except OSError as exc:
                 fail(str(self.root), exc)
         return list(failures.items())
@@ -294,13 +294,13 @@ class FileStore:
                 dst.flush()
                 os.fsync(dst.fileno())
             try:
-                placed_now = _rename_unless_there(temporary, target)
+                placed_now = rename_unless_there(temporary, target)
             except FileNotFoundError:
                 # The folder was pruned meanwhile (a study deleted by another process).
                 make_private_folders(str(target.parent))
-                placed_now = _rename_unless_there(temporary, target)
+                placed_now = rename_unless_there(temporary, target)
             if not placed_now:
-                _drop_copy(temporary, target)
+                drop_copy(temporary, target)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)

@@ -21,7 +21,7 @@ from viewer.core.writeback import libc_function
 
 # A folder opened to flush its entries (POSIX); Windows cannot open a folder as a file,
 # and NTFS journals its renames.
-_FOLDER = (os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+FOLDER_OPEN_FLAGS = (os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
            if hasattr(os, "O_DIRECTORY") else None)
 # fsync of a folder where the file system has no use for it (some network file systems).
 _NOT_SUPPORTED = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP})
@@ -36,7 +36,7 @@ _RENAME_NOREPLACE = 1
 _NO_RENAMEAT2 = frozenset({errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
-def _rename_unless_there(source: str | Path, target: str | Path) -> bool:
+def rename_unless_there(source: str | Path, target: str | Path) -> bool:
     """Rename ``source`` to ``target`` unless ``target`` exists; whether it was renamed.
 
     A stored file is never replaced: another process may have put the same instance
@@ -77,7 +77,7 @@ def _rename_unless_there(source: str | Path, target: str | Path) -> bool:
     return True
 
 
-def _drop_copy(source: str | Path, target: str | Path) -> None:
+def drop_copy(source: str | Path, target: str | Path) -> None:
     """``target`` was there already: if it holds the same bytes, ``source`` is a copy of
     it and goes; otherwise FileExistsError, and ``source`` stays for the caller."""
     if filecmp.cmp(source, target, shallow=False):
@@ -108,17 +108,19 @@ def sync_folder(folder: str | Path) -> None:
     Nothing where that cannot be done or is of no use: Windows cannot open a folder as a
     file (NTFS journals its names), some network file systems refuse a folder's fsync.
     """
-    if _FOLDER is None:
+    if FOLDER_OPEN_FLAGS is None:
         return
     try:
-        _flush_folder(str(folder), os.fsync)
+        flush_folder(str(folder), os.fsync)
     except OSError as exc:
         if exc.errno not in _NOT_SUPPORTED:
             raise
 
 
-def _flush_folder(folder: str, flush: Callable[[int], None]) -> None:
-    fd = os.open(folder, _FOLDER)  # type: ignore[arg-type]
+def flush_folder(folder: str, flush: Callable[[int], None]) -> None:
+    """Open ``folder`` and apply ``flush`` to it (``fsync``, or the drive-cache flush);
+    errors are the caller's to judge (:func:`sync_folder` ignores "not supported")."""
+    fd = os.open(folder, FOLDER_OPEN_FLAGS)  # type: ignore[arg-type]
     try:
         flush(fd)
     finally:

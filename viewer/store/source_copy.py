@@ -1,7 +1,7 @@
 """What goes into a temporary file of the store: bytes read, or a source copied unchanged.
 
-A file read whole is written from memory (:func:`_write_all`); a large one is copied
-file to file inside the kernel (:func:`_copy_into`), and must still be the file whose
+A file read whole is written from memory (:func:`write_all`); a large one is copied
+file to file inside the kernel (:func:`copy_into`), and must still be the file whose
 header was read: its :data:`Signature` (device, inode, size, modification time) is
 checked before and after the copy, and a file that changed meanwhile fails with
 :class:`SourceChangedError`.
@@ -16,7 +16,7 @@ from pathlib import Path
 CHUNK = 1 << 20
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> None:
+def write_all(fd: int, data: bytes | memoryview) -> None:
     """``write(2)`` until everything is written (a short write is legal)."""
     view = memoryview(data)
     while view:
@@ -52,7 +52,7 @@ class SourceChangedError(OSError):
         return str(self.args[0])
 
 
-def _copy_into(source: Path, fd: int, seen: Signature | None = None) -> None:
+def copy_into(source: Path, fd: int, seen: Signature | None = None) -> None:
     """Copy a file inside the kernel where it can (``copy_file_range``, as ``cp`` does).
 
     With ``seen``, the file must still be that one, before and after the copy: its
