@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import NoReturn
 
 import pydicom.data.data_manager as _data_manager
 import pydicom.data.download as _download
 import pytest
 
-from tests.support.peers import SilentPeer
+from tests.support.peers import SilentPeer, make_tls_files
 
 
 def _refuse_download(*args: object, **kwargs: object) -> NoReturn:
@@ -42,3 +43,10 @@ def unrelated() -> Iterator[subprocess.Popen[bytes]]:
     finally:
         process.kill()
         process.wait()
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The test PKI of :func:`tests.support.peers.make_tls_files`, made once per module;
+    a module that needs more files overrides it."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"))

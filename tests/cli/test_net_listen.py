@@ -25,7 +25,6 @@ from tests.support.peers import (
     PEER_ENV,
     PeerProcess,
     free_port,
-    make_tls_files,
     study_uid,
     wait_for_port,
 )
@@ -37,10 +36,6 @@ from viewer.store.study_store import StudyStore
 def _lightbox(home: Path, *args: str) -> int:
     return main(["--home", str(home), *args])
 
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_tls_files(tmp_path_factory.mktemp("tls"))
 
 
 def _listen(home: Path, *args: str) -> subprocess.Popen[str]:

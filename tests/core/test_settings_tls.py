@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.peers import make_tls_files
 from viewer.core.errors import UsageError
 from viewer.core.settings import (
     DICOM_TLS_PORT,
@@ -14,11 +13,6 @@ from viewer.core.settings import (
     load_network_settings,
     save_network_settings,
 )
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_tls_files(tmp_path_factory.mktemp("tls"))
 
 
 def _pairs(tls: dict[str, Path], cert: str = "server", key: str = "server-key",

@@ -15,19 +15,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import socket
-import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pynetdicom import AE
-from pynetdicom.sop_class import Verification
 
 import viewer.net.scp as scp_module
 from tests.net.conftest import FolderSink
+from tests.net.idle_peers import (
+    closed_by_scp,
+    echo_status,
+    idle_connections,
+    still_open,
+)
 from tests.net.tls_peers import client_context
-from tests.support.peers import free_port, make_tls_files
+from tests.support.peers import free_port
 from viewer.core.settings import NetworkSettings
 from viewer.net.accept_loop import PENDING_PER_ADDRESS, PendingConnections, Place
 from viewer.net.nodes import NodeRecord
@@ -35,8 +37,6 @@ from viewer.net.policy import DEFAULT_POLICY
 from viewer.net.scp import StorageSCP
 from viewer.net.tls import server_ssl_context
 
-# How long a test waits for something that happens at once here: only "never" fails.
-PATIENCE = 15.0
 PACS = NodeRecord("pacs", "PACS", "127.0.0.1", 104)
 OTHER = NodeRecord("other", "OTHER", "127.0.0.3", 104)
 
@@ -141,10 +141,6 @@ def test_a_wake_that_fails_still_gives_the_place_to_the_new_connection() -> None
 # --- the storage SCP, over real sockets -------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_tls_files(tmp_path_factory.mktemp("tls"))
-
 
 @pytest.fixture
 def both_ports(tls: dict[str, Path], tmp_path: Path, sink: FolderSink,
@@ -164,52 +160,8 @@ def both_ports(tls: dict[str, Path], tmp_path: Path, sink: FolderSink,
         yield server
 
 
-def _idle(stack: contextlib.ExitStack, port: int, source: str, count: int
-          ) -> list[socket.socket]:
-    """``count`` connections from ``source`` that never send a byte, one after the
-    other: the SCP accepts them in that order."""
-    return [stack.enter_context(socket.create_connection(("127.0.0.1", port),
-                                                         source_address=(source, 0)))
-            for _ in range(count)]
 
 
-def _closed(sock: socket.socket) -> bool:
-    """Whether the SCP closed ``sock`` (end of file or reset, within PATIENCE)."""
-    sock.settimeout(PATIENCE)
-    try:
-        return sock.recv(1) == b""
-    except TimeoutError:
-        return False
-    except OSError:
-        return True
-
-
-def _held(sock: socket.socket) -> bool:
-    """Whether ``sock`` is still open, without waiting (nothing is sent on it)."""
-    sock.setblocking(False)
-    try:
-        sock.recv(1)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    return False
-
-
-def _echo(port: int, calling: str, ctx: ssl.SSLContext | None) -> int | None:
-    """The C-ECHO status from 127.0.0.1, or None when no association was established."""
-    ae = AE(ae_title=calling)
-    ae.acse_timeout = PATIENCE
-    ae.add_requested_context(Verification)
-    tls_args = (ctx, "127.0.0.1") if ctx is not None else None
-    assoc = ae.associate("127.0.0.1", port, ae_title="LIGHTBOX",
-                         bind_address=("127.0.0.1", 0),
-                         tls_args=tls_args)
-    if not assoc.is_established:
-        return None
-    status = int(assoc.send_c_echo().Status)
-    assoc.release()
-    return status
 
 
 @pytest.mark.parametrize("tls_port", [False, True], ids=["plain", "tls"])
@@ -224,13 +176,13 @@ def test_a_node_gets_its_association_though_its_address_holds_its_share_idle(
     with contextlib.ExitStack() as stack:
         # Another node's address takes more than half of the places, and a host at the
         # node's own address (NAT, or the PACS's computer) its share, sending nothing.
-        _idle(stack, port, "127.0.0.3", half + 1)
-        mine = _idle(stack, port, "127.0.0.1", PENDING_PER_ADDRESS)
+        idle_connections(stack, port, "127.0.0.3", half + 1)
+        mine = idle_connections(stack, port, "127.0.0.1", PENDING_PER_ADDRESS)
         # The node's association, from that address, takes the place of the oldest of
         # them (in its TLS handshake, on the TLS port), which sees its end at once.
-        assert _echo(port, calling, ctx) == 0
-        assert _closed(mine[0])
-        assert all(_held(sock) for sock in mine[1:])
+        assert echo_status(port, calling, ctx) == 0
+        assert closed_by_scp(mine[0])
+        assert all(still_open(sock) for sock in mine[1:])
         # Closing it for a newer connection is no refusal of that peer's TLS.
         assert both_ports.tls_refused == []
         assert any("closed the oldest connection from 127.0.0.1 that was waiting for its "

@@ -26,9 +26,16 @@ from pynetdicom.sop_class import CTImageStorage, Verification
 
 import viewer.net.scp as scp_module
 from tests.net.conftest import FolderSink
+from tests.net.idle_peers import (
+    PATIENCE,
+    closed_by_scp,
+    echo_status,
+    idle_connections,
+    still_open,
+)
 from tests.net.tls_peers import client_context
 from tests.support.logs import net_record
-from tests.support.peers import free_port, make_tls_files
+from tests.support.peers import free_port
 from viewer.core.settings import NetworkSettings
 from viewer.net.accept_loop import PENDING_PER_ADDRESS, PENDING_STRANGERS
 from viewer.net.nodes import NodeRecord
@@ -36,16 +43,10 @@ from viewer.net.policy import DEFAULT_POLICY
 from viewer.net.scp import StorageSCP
 from viewer.net.tls import server_ssl_context
 
-# How long a test waits for something that happens at once here: only "never" fails.
-PATIENCE = 15.0
 PACS = NodeRecord("pacs", "PACS", "127.0.0.1", 104)
 OTHER = NodeRecord("other", "OTHER", "127.0.0.3", 104)
 THIRD = NodeRecord("third", "THIRD", "127.0.0.4", 104)
 
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_tls_files(tmp_path_factory.mktemp("tls"))
 
 
 def _tls_node(tls: dict[str, Path]) -> NodeRecord:
@@ -86,16 +87,6 @@ def _associate(port: int, calling: str, ctx: ssl.SSLContext | None = None,
                         tls_args=tls_args)  # type: ignore[arg-type]
 
 
-def _echo(port: int, calling: str, ctx: ssl.SSLContext | None = None,
-          bind: str = "127.0.0.1") -> int | None:
-    """The C-ECHO status (PS3.7 9.1.5), or None when no association was established."""
-    assoc = _associate(port, calling, ctx, bind)
-    if not assoc.is_established:  # type: ignore[attr-defined]
-        return None
-    status = int(assoc.send_c_echo().Status)  # type: ignore[attr-defined]
-    assoc.release()  # type: ignore[attr-defined]
-    return status
-
 
 def _store(port: int, calling: str, path: Path, ctx: ssl.SSLContext | None = None) -> int:
     assoc = _associate(port, calling, ctx)
@@ -105,36 +96,7 @@ def _store(port: int, calling: str, path: Path, ctx: ssl.SSLContext | None = Non
     return status
 
 
-def _idle(stack: contextlib.ExitStack, port: int, source: str, count: int
-          ) -> list[socket.socket]:
-    """``count`` connections from ``source`` that never send a byte (a port scan, or a
-    lockout attempt), one after the other: the SCP accepts them in that order."""
-    return [stack.enter_context(socket.create_connection(("127.0.0.1", port),
-                                                         source_address=(source, 0)))
-            for _ in range(count)]
 
-
-def _closed(sock: socket.socket) -> bool:
-    """Whether the SCP closed ``sock`` (within PATIENCE, far below the ARTIM timeout)."""
-    sock.settimeout(PATIENCE)
-    try:
-        return sock.recv(1) == b""
-    except TimeoutError:
-        return False
-    except OSError:  # reset
-        return True
-
-
-def _held(sock: socket.socket) -> bool:
-    """Whether ``sock`` is still open, without waiting (nothing is sent on it)."""
-    sock.setblocking(False)
-    try:
-        sock.recv(1)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    return False
 
 
 def _lines(caplog: pytest.LogCaptureFixture, text: str) -> int:
@@ -169,7 +131,7 @@ def test_a_tls_node_is_refused_on_the_plain_port_and_stores_over_tls(
     assert set(sink.files) == {pydicom.dcmread(p).SOPInstanceUID for p in (first, second)}
     # The split follows a change of the nodes: TLSSCU without TLS is a plain node.
     both_ports.update_allowed([PACS, NodeRecord("tlsscu", "TLSSCU", "127.0.0.1", 104)])
-    assert _echo(both_ports.port, "TLSSCU") == 0
+    assert echo_status(both_ports.port, "TLSSCU") == 0
 
 
 def test_a_tls_node_on_a_plain_only_scp_is_told_there_is_no_tls_port(
@@ -179,8 +141,8 @@ def test_a_tls_node_on_a_plain_only_scp_is_told_there_is_no_tls_port(
     local = NetworkSettings(ae_title="LIGHTBOX", bind_address="127.0.0.1")
     with StorageSCP(local, [PACS, _tls_node(tls)], tmp_path / "incoming", sink,
                     port=0) as scp:
-        assert _echo(scp.port or 0, "TLSSCU") is None
-        assert _echo(scp.port or 0, "PACS") == 0
+        assert echo_status(scp.port or 0, "TLSSCU") is None
+        assert echo_status(scp.port or 0, "PACS") == 0
     assert "must call a TLS port of ours, and none is configured" in net_record(
         caplog, "refused on the plain port", PATIENCE).getMessage()
 
@@ -196,14 +158,14 @@ def test_connections_from_no_node_s_address_are_closed_at_once(
     # for connections awaiting their request: the nodes are not locked out.
     flood = DEFAULT_POLICY.max_pending_connections + 8
     with contextlib.ExitStack() as stack:
-        idle = _idle(stack, port, "127.0.0.2", flood)
-        assert _echo(port, "PACS", ctx) == 0
+        idle = idle_connections(stack, port, "127.0.0.2", flood)
+        assert echo_status(port, "PACS", ctx) == 0
         # A few are given the time for a request, that would be rejected and recorded
         # (a PACS calling back from an address its node does not name is explained):
         # the latest, each closing the oldest one waiting (in its TLS handshake, on the
         # TLS port), which is no refusal of the peer's TLS.
-        assert all(_closed(sock) for sock in idle[:-PENDING_STRANGERS])
-        assert all(_held(sock) for sock in idle[-PENDING_STRANGERS:])
+        assert all(closed_by_scp(sock) for sock in idle[:-PENDING_STRANGERS])
+        assert all(still_open(sock) for sock in idle[-PENDING_STRANGERS:])
         assert both_ports.tls_refused == []
         # One log line for the address, not one per connection.
         assert _lines(caplog, "closed the oldest connection from 127.0.0.2 that was "
@@ -220,16 +182,16 @@ def test_one_address_cannot_take_every_place(
     with contextlib.ExitStack() as stack:
         # A configured node's own address (a compromised or broken host) tries to take
         # every place; another node's address tries to take the rest.
-        first = _idle(stack, port, "127.0.0.1", bound + 8)
-        second = _idle(stack, port, "127.0.0.3", PENDING_PER_ADDRESS + 2)
+        first = idle_connections(stack, port, "127.0.0.1", bound + 8)
+        second = idle_connections(stack, port, "127.0.0.3", PENDING_PER_ADDRESS + 2)
         # A third node still gets its association.
-        assert _echo(port, "THIRD", bind="127.0.0.4") == 0
+        assert echo_status(port, "THIRD", bind="127.0.0.4") == 0
         # Each one past its share closed the oldest waiting from its address.
-        assert all(_closed(sock) for sock in first[:-share])
-        assert all(_held(sock) for sock in first[-share:])
+        assert all(closed_by_scp(sock) for sock in first[:-share])
+        assert all(still_open(sock) for sock in first[-share:])
         # Once more than half of the places are taken, an address gets at most its cap.
-        assert all(_closed(sock) for sock in second[:-PENDING_PER_ADDRESS])
-        assert all(_held(sock) for sock in second[-PENDING_PER_ADDRESS:])
+        assert all(closed_by_scp(sock) for sock in second[:-PENDING_PER_ADDRESS])
+        assert all(still_open(sock) for sock in second[-PENDING_PER_ADDRESS:])
         assert _lines(caplog, "closed the oldest connection from 127.0.0.1 that was waiting "
                               f"for its A-ASSOCIATE-RQ, for a newer one: {share} from that "
                               "address were waiting") == 1

@@ -35,7 +35,7 @@ import viewer.net.scp as scp_module
 from tests.net.conftest import FolderSink
 from tests.net.tls_peers import client_context
 from tests.support.logs import net_record
-from tests.support.peers import free_port, make_tls_files
+from tests.support.peers import free_port
 from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
 from viewer.net.listener import LISTENER_FILE, HomeListener
@@ -252,10 +252,6 @@ def test_a_malformed_request_is_one_warning_line_without_a_traceback(
 
 
 # DICOM TLS: the handshake counts against the same deadline.
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_tls_files(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture

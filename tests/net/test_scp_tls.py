@@ -21,7 +21,6 @@ from tests.support.peers import (
     PeerProcess,
     PynetdicomPeer,
     free_port,
-    make_tls_files,
     store_files,
     study_uid,
 )
@@ -36,10 +35,6 @@ from viewer.net.tls import server_ssl_context
 PACS = NodeRecord("pacs", "PACS", "127.0.0.1", 104)
 REMOTE = NodeRecord("remote", "REMOTE", "127.0.0.2", 104)
 
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_tls_files(tmp_path_factory.mktemp("tls"))
 
 
 def _local(tls: dict[str, Path], **changes: object) -> NetworkSettings:
