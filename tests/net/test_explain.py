@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
+import pytest
+
+from tests.support.peers import PynetdicomPeer, server_ssl_context
+from viewer.core.errors import PeerError
+from viewer.core.settings import NetworkSettings
 from viewer.net import explain, explain_dimse
+from viewer.net.echo import echo
+from viewer.net.nodes import NodeRecord
 
 W = explain.Where(peer_aet="PACS", host="pacs.example.org", port=104, our_aet="LIGHTBOX",
                   our_host="10.0.0.5", our_port=11113)
@@ -46,23 +56,25 @@ def test_unable_to_process() -> None:
     assert "0xC001" in explain_dimse.retrieve_status(W, "get", 0xC001, 0, 0)
 
 
-def test_rejection_of_calling_ae() -> None:
-    text = explain.rejection(W, 1, 1, 3)
-    assert "calling AE title not recognised" in text
-    assert "Register AE LIGHTBOX (host 10.0.0.5)" in text and "--calling-aet" in text
+def test_rejection_of_calling_ae_gives_the_command_with_the_node() -> None:
+    text = explain.rejection(W, 1, 1, 3, node="pacs")
+    assert text == (
+        "the PACS rejected the association permanently: calling AE title not recognised. "
+        "Register AE LIGHTBOX (host 10.0.0.5) on the PACS, or set the calling AE title this "
+        "PACS knows: lightbox node edit pacs --calling-aet AE")
 
 
 def test_rejection_of_called_ae() -> None:
-    text = explain.rejection(W, 1, 1, 7)
+    text = explain.rejection(W, 1, 1, 7, node="pacs")
     assert "called AE title not recognised" in text and "not called PACS" in text
 
 
 def test_rejection_for_congestion_is_transient() -> None:
-    assert "busy" in explain.rejection(W, 2, 3, 1)
+    assert "busy" in explain.rejection(W, 2, 3, 1, node="pacs")
 
 
 def test_rejection_with_unknown_reason_names_both_titles() -> None:
-    text = explain.rejection(W, 1, 1, 1)
+    text = explain.rejection(W, 1, 1, 1, node="pacs")
     assert "LIGHTBOX" in text and "PACS" in text
 
 
@@ -161,3 +173,34 @@ def test_a_tls_node_calling_back_to_the_plain_port_is_told_the_tls_port() -> Non
     assert text.startswith("the PACS connected back to our plain DICOM port, but node pacs "
                            "uses DICOM TLS, so it was refused: register AE LIGHTBOX")
     assert "(DICOM TLS) on the PACS" in text
+
+
+def test_a_move_that_reached_us_but_sent_nothing_does_not_blame_the_network() -> None:
+    text = explain_dimse.move_sent_nothing(W, 0xA702, 12)
+    assert text == (
+        "the PACS reached Lightbox's storage SCP (AE LIGHTBOX at 10.0.0.5:11113) but could "
+        "not send the instances (12 instances failed, status 0xA702): check which SOP "
+        "classes and transfer syntaxes its storage SCU proposes (lightbox conformance lists "
+        "those Lightbox accepts), or use C-GET (--method get)")
+    assert "(status 0xA700: busy)" in explain_dimse.move_sent_nothing(W, 0xA700, 0, "busy")
+
+
+@pytest.mark.peer
+def test_a_plain_node_at_a_tls_port_names_the_peer_in_the_log(
+        tls: dict[str, Path], caplog: pytest.LogCaptureFixture) -> None:
+    # A TLS port closes the connection on a plain A-ASSOCIATE-RQ (PS3.8 9.2, Sta5): the
+    # socket has lost the peer's address by then, the log line must not.
+    caplog.set_level(logging.WARNING, logger="viewer.net")
+    peer = PynetdicomPeer(aet="TLSQR",
+                          ssl_context=server_ssl_context(tls["server"], tls["server-key"]))
+    try:
+        node = NodeRecord("tlsplain", "TLSQR", "127.0.0.1", peer.port, acse_timeout=5.0)
+        with pytest.raises(PeerError, match="it may expect TLS"):
+            echo(node, NetworkSettings(ae_title="LIGHTBOX", bind_address="127.0.0.1"))
+    finally:
+        peer.stop()
+    dropped = [r.getMessage() for r in caplog.records
+               if "without releasing the association" in r.getMessage()]
+    assert dropped == [
+        f"association with AE TLSQR at 127.0.0.1:{peer.port}: the peer closed the connection "
+        "without releasing the association (PS3.8 9.2, Sta5)"]

@@ -57,15 +57,25 @@ _REJECT_REASONS = {
 }
 
 
-def rejection(w: Where, result: int, source: int, reason: int) -> str:
-    """Explain an A-ASSOCIATE-RJ (PS3.8 9.3.4)."""
+def rejection(w: Where, result: int, source: int, reason: int, *, node: str) -> str:
+    """Explain an A-ASSOCIATE-RJ (PS3.8 9.3.4).
+
+    Parameters
+    ----------
+    w : Where
+        Who talks to whom.
+    result, source, reason : int
+        The A-ASSOCIATE-RJ's Result, Source and Reason/Diag. fields.
+    node : str
+        The node's name, for the command that sets the calling AE title it uses.
+    """
     what = _REJECT_REASONS.get((source, reason), f"source {source}, reason {reason}")
     kind = "permanently" if result == 1 else "for now"
     if (source, reason) == (1, 3):
         return (
             f"the PACS rejected the association {kind}: {what}. Register AE {w.our_aet} "
             f"(host {w.our_host}) on the PACS, or set the calling AE title this PACS "
-            f"knows with --calling-aet"
+            f"knows: lightbox node edit {node} --calling-aet AE"
         )
     if (source, reason) == (1, 7):
         return (

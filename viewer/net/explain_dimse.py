@@ -2,9 +2,9 @@
 
 Once the association is up (:mod:`viewer.net.explain` covers getting there): the final
 DIMSE status of a C-FIND, C-GET or C-MOVE (PS3.4 C.4), a C-MOVE whose PACS never connects
-back to our storage SCP or is refused there, and a transfer cut short by silence, a lost
-connection or a full disk. The functions take plain values, so each case is tested without
-a network.
+back to our storage SCP, is refused there or sends nothing once connected, and a transfer
+cut short by silence, a lost connection or a full disk. The functions take plain values,
+so each case is tested without a network.
 """
 
 from __future__ import annotations
@@ -114,6 +114,36 @@ def move_contexts_refused(w: Where, completed: int,
         f"({_instances(completed)} arrived): it offered {'; '.join(parts)}{more}, which "
         "Lightbox does not accept, and did not send them otherwise. Have the PACS convert "
         "them to a transfer syntax Lightbox accepts (the conformance statement lists them)"
+    )
+
+
+def move_sent_nothing(w: Where, status: int, failed: int, comment: str = "") -> str:
+    """A C-MOVE failed with no instance sent, though the PACS reached our storage SCP.
+
+    PS3.4 C.4.2.3: each instance goes in a C-STORE sub-operation on the association the
+    PACS opens to the Move Destination. That association was set up, so neither the
+    address the PACS has for us nor a firewall is at fault: its storage SCU had no
+    accepted presentation context for the instances (a SOP class or transfer syntax it
+    did not propose, and it does not convert, PS3.8 9.3.3.2), or it failed otherwise.
+
+    Parameters
+    ----------
+    w : Where
+        Who talks to whom.
+    status : int
+        The final C-MOVE response's Status (PS3.4 C.4.2.1.5).
+    failed : int
+        Its Number of Failed Sub-operations.
+    comment : str
+        Its Error Comment (0000,0902), if any.
+    """
+    said = f"status 0x{status:04X}" + (f": {comment}" if comment else "")
+    counted = f"{_instances(failed)} failed, " if failed else ""
+    return (
+        f"the PACS reached Lightbox's storage SCP (AE {w.our_aet} at {w.our_host}:"
+        f"{w.our_port}) but could not send the instances ({counted}{said}): check which "
+        "SOP classes and transfer syntaxes its storage SCU proposes (lightbox conformance "
+        "lists those Lightbox accepts), or use C-GET (--method get)"
     )
 
 

@@ -234,12 +234,13 @@ class _WakeableDUL(DULServiceProvider):
         try:
             pdu = self.lightbox_input.next_pdu(sock, wait=wait, limit=self._pdu_limit)
         except PduTooLargeError as exc:
-            LOGGER.error("association with %s aborted: %s (PS3.8 9.3.1)", _peer(sock), exc)
+            LOGGER.error("association with %s aborted: %s (PS3.8 9.3.1)",
+                         _peer(sock, self.assoc), exc)
             self.event_queue.put("Evt19")  # PS3.8 9.2: invalid PDU, A-ABORT
             return None
         except TimeoutError:
             LOGGER.error("association with %s aborted: no data for %s s in the middle of a "
-                         "PDU", _peer(sock), self.assoc.network_timeout)
+                         "PDU", _peer(sock, self.assoc), self.assoc.network_timeout)
             self.event_queue.put("Evt17")  # PS3.8 9.2: transport connection closed
             return None
         except PeerClosedError:
@@ -251,11 +252,12 @@ class _WakeableDUL(DULServiceProvider):
             # lost PDU: the association's opener explains it (PS3.15 B.9).
             LOGGER.log(logging.DEBUG if isinstance(exc, ssl.SSLError) else logging.ERROR,
                        "association with %s: connection lost in the middle of a PDU (%s)",
-                       _peer(sock), exc)
+                       _peer(sock, self.assoc), exc)
             self.event_queue.put("Evt17")
             return None
         if pdu is not None and pdu[0] not in _PDU_TYPES:
-            LOGGER.error("unknown PDU type 0x%02X received from %s", pdu[0], _peer(sock))
+            LOGGER.error("unknown PDU type 0x%02X received from %s", pdu[0],
+                         _peer(sock, self.assoc))
             self.event_queue.put("Evt19")  # PS3.8 9.2: unrecognised or invalid PDU
             return None
         return pdu
@@ -266,10 +268,11 @@ class _WakeableDUL(DULServiceProvider):
         dropped it, which its user should hear of."""
         state = self.state_machine.current_state
         if state in _QUIET_CLOSE_STATES:
-            LOGGER.debug("connection closed by %s (%s)", _peer(sock), state)
+            LOGGER.debug("connection closed by %s (%s)", _peer(sock, self.assoc), state)
         else:
             LOGGER.warning("association with %s: the peer closed the connection without "
-                           "releasing the association (PS3.8 9.2, %s)", _peer(sock), state)
+                           "releasing the association (PS3.8 9.2, %s)",
+                           _peer(sock, self.assoc, titled=True), state)
 
     def _decode_pdu(self, bytestream: bytearray) -> tuple[Any, str]:
         # An A-ASSOCIATE-RQ already seen is not decoded again, unless someone watches
@@ -290,7 +293,7 @@ class _WakeableDUL(DULServiceProvider):
             name = PDU_NAMES.get(data[0], f"type 0x{data[0]:02X}") if data else "empty"
             LOGGER.warning("cannot decode the %s PDU of %d bytes from %s, aborting the "
                            "association (PS3.8 9.3.1): %s", name, len(data),
-                           _peer(sock) if sock is not None else "the peer",
+                           _peer(sock, self.assoc),
                            f"{type(exc).__name__}: {exc}")
             LOGGER.debug("decoding the PDU failed", exc_info=True)
             self.event_queue.put("Evt19")  # PS3.8 9.2: invalid PDU, A-ABORT
@@ -324,12 +327,28 @@ def _announced_maximum(assoc: Any) -> int:
     return int(ours.maximum_length or 0)
 
 
-def _peer(sock: socket.socket) -> str:
+def _peer(sock: socket.socket | None, assoc: Any = None, *, titled: bool = False) -> str:
+    """The other end of an association, for a log line: ``host:port``.
+
+    A peer that reset the connection (a TLS port answering a plain A-ASSOCIATE-RQ) has
+    no address left on the socket, so the one the association recorded when it
+    connected is used. ``titled`` puts the peer's AE title first (``AE X at host:port``):
+    AE titles and addresses only, never anything of a patient.
+    """
+    other = None if assoc is None else (
+        assoc.requestor if assoc.is_acceptor else assoc.acceptor)
+    address = "the peer"
     try:
+        if sock is None:
+            raise ValueError("no socket")
         host, port = sock.getpeername()[:2]
+        address = f"{host}:{port}"
     except (OSError, ValueError):
-        return "the peer"
-    return f"{host}:{port}"
+        info = getattr(other, "address_info", None)
+        if info is not None and info.address:
+            address = f"{info.address}:{info.port}"
+    title = str(getattr(other, "ae_title", "") or "").strip() if titled else ""
+    return f"AE {title} at {address}" if title else address
 
 
 def _streams(sock: socket.socket) -> bool:

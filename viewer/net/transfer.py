@@ -193,6 +193,14 @@ def _all_arrived(progress: RetrieveProgress) -> bool:
             and done >= (progress.expected or 0))
 
 
+def _sent_nothing(progress: RetrieveProgress) -> bool:
+    """Whether a C-MOVE ended with no instance sent: out of resources or unable to perform
+    the sub-operations (0xA7xx), or every sub-operation failed (PS3.4 C.4.2.1.5)."""
+    status = progress.status or 0
+    return (progress.completed == 0 and not progress.cancelled and not progress.stopped
+            and (status & 0xFF00 == 0xA700 or (progress.failed > 0 and status == WARNING)))
+
+
 def not_imported_text(count: int) -> str:
     """What to add to a retrieve's message when the store refused received instances."""
     return (f"{count} received instance could not be imported" if count == 1
@@ -416,6 +424,13 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
                     explain_dimse.client_certificate_refused(w, refused[-1][1], local.tls_ca)
                     if refused else explain_dimse.move_never_connected(w))
                 return MoveOutcome(called_back=False, shared=shared)
+            if not never and _sent_nothing(progress):
+                # It reached us, so the address and the firewall are not why.
+                progress.message = explain_dimse.move_sent_nothing(
+                    where(node, local, our_host), progress.status or 0, progress.failed,
+                    progress.error_comment)
+                if progress.not_imported:
+                    progress.message += f"; {not_imported_text(progress.not_imported)}"
             return MoveOutcome(called_back=True, shared=shared)
         finally:
             if assoc.is_established:
