@@ -121,6 +121,12 @@ class ImportReport:
         Sources in which not a single DICOM file was found, not even a damaged one (an
         empty folder: a disc that is not mounted, the wrong folder). Such a medium is not
         called safe to eject: nothing says its images are in the database.
+    read_before : set of str
+        Not a result: SOP Instance UIDs that the same import read before it reached the
+        files of this report (the medium around a zip archive on it). A file of one of
+        them that the store holds with the same content counts under ``copies``, as a
+        second file within one folder does, not under ``instances_present``. Neither
+        merged nor reported.
     """
 
     sources: list[str] = field(default_factory=list)
@@ -143,6 +149,7 @@ class ImportReport:
     instances_stored: int = 0
     notes: list[str] = field(default_factory=list)
     no_dicom_found: list[str] = field(default_factory=list)
+    read_before: set[str] = field(default_factory=set, repr=False)
 
     @property
     def complete(self) -> bool:

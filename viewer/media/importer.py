@@ -41,6 +41,7 @@ from viewer.media.scan import (
     MediumListing,
     extract_zip,
     is_dicomdir_name,
+    is_zip_application,
     is_zip_name,
     walk,
 )
@@ -269,6 +270,26 @@ def _import_lone_files(
     return report
 
 
+def _skipped_kind(path: Path) -> str:
+    """``"zip"``, ``"dicomdir"`` or "": what a file the import skipped as not DICOM is, by
+    its content, in one short read.
+
+    A DICOMDIR under another name (``DICOMDIR.DCM``) shows only by its SOP Class, and a
+    zip under another name (a PACS portal's download saved as ``download``) only by its
+    signature: skipped, their images would be left on a medium called safe to eject. A
+    zip-based file whose extension says it is software or a document (``.jar``, ``.docx``,
+    :func:`~viewer.media.scan.is_zip_application`) stays skipped.
+    """
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) in ZIP_SIGNATURES:
+                return "" if is_zip_application(path.name) else "zip"
+            fh.seek(0)
+            return "dicomdir" if is_directory_stream(fh) else ""
+    except OSError:
+        return ""
+
+
 def _named_files(directories: list[DirectoryContents]) -> list[Path]:
     """The files on the medium that ``directories`` name, in record order."""
     return list(dict.fromkeys(e.path for c in directories for e in c.entries
@@ -302,10 +323,14 @@ def _import_listing(
     candidates = list(dict.fromkeys([*_named_files(directories), *listing.files, *misnamed]))
     skipped_before = len(report.skipped)
     target.import_files(candidates, progress=progress, cancel=cancel, report=report)
-    # A DICOMDIR under another name (DICOMDIR.DCM) shows only by its SOP Class: the import
-    # skipped it as no image. Only what the import skipped is looked at again, one short
-    # read each, so a disc full of viewer software is not read twice.
-    found = [p for p in report.skipped[skipped_before:] if is_directory_file(Path(p.path))]
+    # A DICOMDIR or a zip under another name shows only by its content: the import skipped
+    # it as no image. Only what the import skipped is looked at again, one short read
+    # each, so a disc full of viewer software is not read twice.
+    kinds = [(p, _skipped_kind(Path(p.path))) for p in report.skipped[skipped_before:]]
+    found = [p for p, kind in kinds if kind == "dicomdir"]
+    archives = [p for p, kind in kinds if kind == "zip"]
+    for problem in archives:
+        report.skipped.remove(problem)  # imported as a zip below, like those named .zip
     if found:
         for problem in found:
             report.skipped.remove(problem)  # it is the medium's DICOMDIR, not a skipped file
@@ -358,17 +383,20 @@ def _import_listing(
     # scanned" in its note.
     if any(c.readable or c.entries for c in directories):
         not_dicom = {p.path for p in report.skipped} | {p.path for p in report.failed}
-        not_dicom |= {str(c.dicomdir) for c in directories}
+        not_dicom |= {str(c.dicomdir) for c in directories} | {p.path for p in archives}
         report.not_in_dicomdir.extend(
             str(p) for p in listing.files if p not in named and str(p) not in not_dicom
         )
-    for archive in listing.zips:
+    for archive in [*listing.zips, *(Path(p.path) for p in archives)]:
         if report.stopped:
             break  # the home's disk is full
         if cancel is not None and cancel():
             report.cancelled = True
             break
-        report.merge(_import_zip(archive, target, progress, cancel, work_dir, ImportReport(),
+        # What the medium around it held: a file of the zip that holds one of these is a
+        # copy on the medium, as within one folder, not an instance "already present".
+        around = ImportReport(read_before=report.read_before | report.instance_uids)
+        report.merge(_import_zip(archive, target, progress, cancel, work_dir, around,
                                  depth=depth + 1))
 
 
@@ -394,13 +422,30 @@ def _import_zip(
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder = Path(tempfile.mkdtemp(prefix="zip-", dir=work_dir))
+    # Extracting is most of a zip's import: shown as scanning, the archive's members
+    # counted as they are written, then its files as the walk lists them.
+    state = ImportProgress(phase="scan", current=str(archive))
+
+    def extracted(members: int, size: int) -> None:
+        state.files_done, state.bytes_done = members, size
+        if progress is not None:
+            progress(state)
+
+    def scanned(count: int) -> None:
+        state.files_done = count
+        if progress is not None:
+            progress(state)
+
     try:
-        report.failed.extend(extract_zip(archive, folder, cancel, notes=report.notes))
+        extracted(0, 0)
+        report.failed.extend(extract_zip(archive, folder, cancel, notes=report.notes,
+                                         on_extracted=extracted))
         if cancel is not None and cancel():
             report.cancelled = True
             return report
-        listing = walk(folder, cancel=cancel)
-        inner = ImportReport(failed=listing.problems, skipped=listing.skipped)
+        listing = walk(folder, on_file=scanned, cancel=cancel)
+        inner = ImportReport(failed=listing.problems, skipped=listing.skipped,
+                             read_before=report.read_before)
         _import_listing(listing, target, progress, cancel, work_dir, inner, depth=depth)
         _rename_paths(inner, folder, f"{archive}!")
         inner.sources = []

@@ -63,6 +63,25 @@ def is_zip_name(name: str) -> bool:
     return canonical(name).endswith(".ZIP")
 
 
+# File formats that are zip archives inside but no medium's images: the software a disc
+# carries (a viewer in Java, an Android or iOS app, a Python wheel, a browser add-on), its
+# manuals and spreadsheets (Office Open XML, OpenDocument, EPUB, XPS) and map or 3D
+# files. A file that starts with a zip signature under another name (a PACS portal's
+# download saved as ``download``) is opened as a zip; one with these extensions is not.
+ZIP_APPLICATION_FORMATS = frozenset({
+    "jar", "war", "ear", "apk", "aab", "aar", "ipa", "xpi", "crx", "whl", "egg", "nupkg",
+    "vsix", "docx", "docm", "dotx", "xlsx", "xlsm", "pptx", "pptm", "odt", "ods", "odp",
+    "odg", "epub", "kmz", "3mf", "msix", "appx", "xps", "oxps",
+})
+
+
+def is_zip_application(name: str) -> bool:
+    """Whether a file name's extension marks an application format built on zip (see
+    :data:`ZIP_APPLICATION_FORMATS`), as any mount spells it (``VIEWER.JAR;1``)."""
+    stem, dot, extension = canonical(name).rpartition(".")
+    return bool(dot and stem) and extension.lower() in ZIP_APPLICATION_FORMATS
+
+
 def is_zip(path: Path) -> bool:
     """Whether ``path``, a regular file, is meant to be a zip archive: named ``.zip`` (see
     :func:`is_zip_name`) or starting with a zip signature.
@@ -225,8 +244,9 @@ def _add(listing: MediumListing, path: Path, size: int) -> None:
     if is_dicomdir_name(path.name):
         listing.dicomdirs.append(path)
     elif is_zip_name(path.name):
-        # By name only: the walk opens no file, and a zip found by its signature alone
-        # would take in every .jar, .docx and .apk of the viewer software on a disc.
+        # By name only: the walk opens no file. A zip under another name is found by its
+        # signature among the files the import skipped as not DICOM, where
+        # :func:`is_zip_application` keeps out the .jar, .docx and .apk of a disc's software.
         listing.zips.append(path)
     else:
         listing.files.append(path)
@@ -234,7 +254,8 @@ def _add(listing: MediumListing, path: Path, size: int) -> None:
 
 
 def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = None,
-                notes: list[str] | None = None) -> list[FileProblem]:
+                notes: list[str] | None = None, *,
+                on_extracted: Callable[[int, int], None] | None = None) -> list[FileProblem]:
     """Extract ``archive`` under ``into``, every member to a file of its own.
 
     Members whose names would leave ``into`` are refused, and so is a member that expands
@@ -265,6 +286,10 @@ def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = N
         Polled between members and pieces; extraction stops when it returns true.
     notes : list of str, optional
         Receives observations that lost nothing (members renamed on extraction).
+    on_extracted : callable, optional
+        Called with the number of members extracted so far and the bytes written so far,
+        after each member and each 1 MiB piece of one: extracting a large archive is most
+        of its import.
 
     Returns
     -------
@@ -288,6 +313,7 @@ def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = N
                     "import the folder")))
                 return problems
             base = into.resolve()
+            written = _Written(on_extracted)
             for member, relative in members:
                 if cancel is not None and cancel():
                     break
@@ -297,9 +323,11 @@ def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = N
                 if not target.is_relative_to(base):
                     problems.append(FileProblem(name, "unsafe name"))
                     continue
-                reason = _extract_member(zf, member, target, cancel)
+                reason = _extract_member(zf, member, target, cancel, written.piece)
                 if reason:
                     problems.append(FileProblem(name, reason))
+                else:
+                    written.member()
     except (OSError, zipfile.BadZipFile) as exc:
         problems.append(FileProblem(str(archive), f"zip archive cannot be read: {exc}"))
     return problems
@@ -428,10 +456,29 @@ def _safe_member(relative: str) -> bool:
     return ".." not in relative.split("/")
 
 
+class _Written:
+    """What :func:`extract_zip` has written so far, told to its ``on_extracted``."""
+
+    def __init__(self, report: Callable[[int, int], None] | None) -> None:
+        self.report = report
+        self.members = 0
+        self.bytes = 0
+
+    def piece(self, size: int) -> None:
+        self.bytes += size
+        if self.report is not None:
+            self.report(self.members, self.bytes)
+
+    def member(self) -> None:
+        self.members += 1
+        if self.report is not None:
+            self.report(self.members, self.bytes)
+
+
 def _extract_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path,
-                    cancel: Callable[[], bool] | None) -> str:
-    """Write one member to ``target``; return why it could not be (``cannot extract: ...``),
-    or "" when it was."""
+                    cancel: Callable[[], bool] | None, on_piece: Callable[[int], None]) -> str:
+    """Write one member to ``target``, telling ``on_piece`` the size of each piece written;
+    return why it could not be (``cannot extract: ...``), or "" when it was."""
     if member.flag_bits & _ENCRYPTED:
         # zipfile would raise RuntimeError on open: asking for a password is no import's job.
         return (f"cannot extract: {ENCRYPTED_MEMBER}; extract the zip with its password and "
@@ -450,6 +497,7 @@ def _extract_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path,
         with open(fd, "wb") as dst, zf.open(member) as src:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
+                on_piece(len(chunk))
                 if cancel is not None and cancel():
                     break
     except NotImplementedError:

@@ -251,6 +251,8 @@ def _stage_batch(
             # The row is there but its file was removed: restore it (counted as present
             # when its row is found again at the commit).
             repair.add(uid)
+        elif same and uid in report.read_before:
+            report.copies += 1  # stored by this same import, from elsewhere on the medium
         elif same:
             report.instances_present += 1
         else:
