@@ -10,6 +10,7 @@ from viewer.core.errors import UsageError
 from viewer.core.settings import (
     NetworkSettings,
     load_network_settings,
+    network_settings_with,
     read_settings,
     save_network_settings,
     write_settings,
@@ -59,3 +60,14 @@ def test_unknown_keys_from_a_newer_release_are_ignored() -> None:
                                      "pacs-gateway.example.org", "localhost", ""])
 def test_bind_addresses_are_taken(address: str) -> None:
     assert NetworkSettings().with_value("bind-address", address).bind_address == address
+
+
+def test_setting_a_value_repairs_it_and_names_what_stays_wrong(tmp_path: Path) -> None:
+    write_settings(tmp_path, {"network": {"port": 70000, "max-pdu": 1}})
+    with pytest.raises(UsageError, match="lightbox config set KEY VALUE, or edit the file"):
+        load_network_settings(tmp_path)
+    both = network_settings_with(tmp_path, [("port", "11112"), ("max_pdu", "0")])
+    assert (both.port, both.max_pdu) == (11112, 0)
+    with pytest.raises(UsageError, match=r"settings\.toml: \[network\] max-pdu 1: .*still "
+                                         "wrong after this change"):
+        network_settings_with(tmp_path, [("port", "11112")])

@@ -123,3 +123,41 @@ def test_an_invalid_ipv6_node_is_listed_in_brackets_too(tmp_path: Path) -> None:
     book = _book(tmp_path, 'called_aet = "ORTH"\nhost = "::1"\nport = 0\n')
     assert book.invalid[0].address == "ORTH@[::1]:0"
     assert _book(tmp_path / "m", 'host = "h"\n').invalid[0].address == "?@h:?"
+
+
+def test_unknown_keys_and_stray_entries_are_named_and_kept(tmp_path: Path) -> None:
+    (tmp_path / "nodes.toml").write_text(
+        'port = 104\n' + GOOD + '\n[typo]\ncalled_aet = "X"\nhost = "h"\nport = 104\n'
+        'calling_aettt = "WS1"\n\n[hyphen]\ncalled-aet = "H"\nhost = "h"\nport = 104\n'
+        'method = " Move"\n')
+    book = NodeBook(tmp_path)
+    assert [n.name for n in book] == ["good", "hyphen"]
+    assert book.get("hyphen").called_aet == "H" and book.get("hyphen").method == "move"
+    (typo,) = book.invalid
+    assert typo.reason == ("node 'typo': unknown key 'calling_aettt'; did you mean "
+                           "calling_aet?")
+    assert book.stray == ["port"]
+    with pytest.raises(UsageError, match=r"no node called 'x'.*nodes\.toml: port is outside"):
+        book.get("x")
+    with pytest.raises(UsageError, match="would replace its entry"):
+        book.add(NodeRecord("port", "P", "h", 104))
+    book.add(NodeRecord("new", "NEW", "10.0.0.1", 104))
+    again = NodeBook(tmp_path)
+    assert again.stray == ["port"] and [n.name for n in again.invalid] == ["typo"]
+    assert again.invalid[0].table["calling_aettt"] == "WS1"
+
+
+def test_timeout_sets_each_timeout_not_set_on_its_own() -> None:
+    node = NodeRecord("p", "P", "h", 104).with_timeout(3)
+    assert (node.connect_timeout, node.acse_timeout, node.dimse_timeout) == (3, 3, 3)
+    table = {**node.to_mapping(), "acse_timeout": 40.0}
+    hand = NodeRecord.from_mapping("p", table)
+    assert hand.separate_timeouts() == ("acse_timeout",)
+    again = hand.with_timeout(6)
+    assert (again.connect_timeout, again.acse_timeout, again.dimse_timeout) == (6, 40, 6)
+    # A file written before "timeout" held every timeout: --timeout sets them all.
+    old = NodeRecord("p", "P", "h", 104, dimse_timeout=5.0).with_timeout(7)
+    assert (old.connect_timeout, old.acse_timeout, old.dimse_timeout) == (7, 7, 7)
+    assert NodeRecord.from_mapping("p", {"called_aet": "P", "host": "h", "port": 104,
+                                         "timeout": 2}).acse_timeout == 2
+    assert "timeout" not in NodeRecord("p", "P", "h", 104).to_mapping()

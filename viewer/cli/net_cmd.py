@@ -150,4 +150,6 @@ def _node_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hostname-check", action="store_true",
                    help="check again that the PACS certificate names the host (default)")
     p.add_argument("--timeout", type=float, metavar="S",
-                   help="seconds to wait for the PACS to answer each message")
+                   help="seconds to wait for any answer of the PACS: the connection, the "
+                   "association and each message (a connect_timeout, acse_timeout or "
+                   "dimse_timeout set on its own in nodes.toml is kept)")

@@ -16,7 +16,7 @@ from typing import Any
 from viewer.cli import EXIT_OK
 from viewer.cli.home import cli_home
 from viewer.core.errors import PeerError, UsageError
-from viewer.core.settings import load_network_settings, save_network_settings
+from viewer.core.settings import load_network_settings, network_settings_with, save_network_settings
 from viewer.core.tls_files import tls_file_warnings
 from viewer.net.nodes import NodeBook, NodeRecord, parse_address
 from viewer.net.tls import client_ssl_context
@@ -44,9 +44,13 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("give --hostname-check or --no-hostname-check, not both")
     if args.no_hostname_check or args.hostname_check:
         out["tls_check_hostname"] = bool(args.hostname_check)
-    if args.timeout is not None:
-        out["dimse_timeout"] = args.timeout
     return out
+
+
+def _warn_about_stray(book: NodeBook) -> None:
+    """After a save: say that entries outside any node table are still there, unread."""
+    if book.stray:
+        LOGGER.warning("%s", book.stray_problem())
 
 
 def _check_tls_files(node: NodeRecord) -> None:
@@ -74,8 +78,11 @@ def run_node_add(args: argparse.Namespace) -> int:
     book = NodeBook(cli_home(args.home))
     aet, host, port = parse_address(args.address)
     node = NodeRecord(name=args.name, called_aet=aet, host=host, port=port, **_changes(args))
+    if args.timeout is not None:
+        node = node.with_timeout(args.timeout)
     _check_tls_files(node)
     book.add(node, replace_existing=args.replace)
+    _warn_about_stray(book)
     print(f"added {node.name}: {node.address}" + (" (TLS)" if node.uses_tls else ""))
     return EXIT_OK
 
@@ -87,12 +94,16 @@ def run_node_edit(args: argparse.Namespace) -> int:
     if args.address:
         aet, host, port = parse_address(args.address)
         changes.update(called_aet=aet, host=host, port=port)
-    if not changes:
+    if not changes and args.timeout is None:
         raise UsageError("nothing to change: give --address or another option")
     was_tls = any(n.name == args.name and n.uses_tls for n in book)  # valid nodes only
-    node = book.edit(args.name, check=_check_tls_files, **changes)
+    node = book.edit(args.name, check=_check_tls_files, timeout=args.timeout, **changes)
     print(f"changed {node.name}: {node.address}"
           + (" (TLS turned off: plain DICOM now)" if was_tls and not node.uses_tls else ""))
+    if args.timeout is not None:
+        for key in node.separate_timeouts():
+            print(f"{key} stays {getattr(node, key):g} s: nodes.toml sets it on its own")
+    _warn_about_stray(book)
     return EXIT_OK
 
 
@@ -101,11 +112,12 @@ def run_node_list(args: argparse.Namespace) -> int:
     book = NodeBook(cli_home(args.home))
     if args.json:
         json.dump([{"name": n.name, **n.to_mapping()} for n in book]
-                  + [{"name": n.name, **n.table, "invalid": n.reason} for n in book.invalid],
-                  sys.stdout, indent=2)
+                  + [{"name": n.name, **n.table, "invalid": n.reason} for n in book.invalid]
+                  + [{"name": key, "invalid": book.stray_problem(key)} for key in book.stray],
+                  sys.stdout, indent=2, default=str)
         print()
         return EXIT_OK
-    if not len(book) and not book.invalid:
+    if not len(book) and not book.invalid and not book.stray:
         print("no nodes yet: lightbox node add NAME AET@HOST:PORT")
     for n in book:
         extra = [n.method]
@@ -118,6 +130,8 @@ def run_node_list(args: argparse.Namespace) -> int:
         print(f"{n.name:<16} {n.address:<40} {', '.join(extra)}")
     for bad in book.invalid:  # a hand-edited file: shown, so that it can be fixed or removed
         print(f"{bad.name:<16} {bad.address:<40} INVALID: {bad.reason}")
+    for key in book.stray:
+        print(f"{key:<16} {'-':<40} INVALID: {book.stray_problem(key)}")
     return EXIT_OK
 
 
@@ -148,7 +162,7 @@ def run_config_set(args: argparse.Namespace) -> int:
                          "tls-key me.key")
     pairs = list(zip(args.pairs[::2], args.pairs[1::2], strict=True))
     home = cli_home(args.home)
-    settings = load_network_settings(home).with_values(pairs)
+    settings = network_settings_with(home, pairs)  # may put right a bad value of the file
     save_network_settings(home, settings)
     if any(key.replace("_", "-") in ("tls-cert", "tls-key", "tls-ca") for key, _ in pairs):
         settings.warn_about_tls_files()

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import TextIO
 
@@ -23,6 +24,7 @@ from viewer.core.errors import CancelledError, LightboxError, PeerError, UsageEr
 from viewer.core.settings import load_network_settings
 from viewer.net.connection import CancelToken
 from viewer.net.listener import HomeListener, ListenerFile
+from viewer.net.nodes import NodeRecord
 from viewer.net.plan import study_expectation
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve
 from viewer.net.sinks import BatchSink, CountingSink, ReceivedInstance
@@ -182,6 +184,11 @@ def _failed(last: RetrieveProgress, exc: LightboxError, node_name: str, stored: 
     return done
 
 
+def _titles(nodes: Iterable[NodeRecord]) -> str:
+    """The AE titles ``nodes`` call from, each once, in order: two nodes may share one."""
+    return ", ".join(dict.fromkeys(n.called_aet for n in nodes))
+
+
 def run_listen(args: argparse.Namespace) -> int:
     """Handler of ``lightbox listen``: the storage SCP until Ctrl-C.
 
@@ -209,13 +216,12 @@ def run_listen(args: argparse.Namespace) -> int:
         scp = listener.start()
         try:
             print(f"listening as {listener.describe()} for "
-                  f"{', '.join(n.called_aet for n in scp.allowed)}; Ctrl-C to stop",
-                  flush=True)
+                  f"{_titles(scp.allowed) or 'nobody'}; Ctrl-C to stop", flush=True)
             while not stop.wait(1.0):
                 nodes = listener.refresh_nodes()
                 if nodes is not None:
-                    print("nodes changed; accepting "
-                          f"{', '.join(n.called_aet for n in nodes) or 'nobody'}", flush=True)
+                    print(f"nodes changed; accepting {_titles(nodes) or 'nobody'}",
+                          flush=True)
         finally:
             listener.stop()
     print(f"stopped; {_count(sink.counted.instances, 'instance', 'instances')} received",

@@ -12,7 +12,7 @@ import logging
 import re
 import ssl
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -86,15 +86,15 @@ class NetworkSettings:
         return bool(self.tls_cert and self.tls_key and self.tls_ca and self.tls_port)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> NetworkSettings:
+    def from_mapping(cls, data: Mapping[str, Any], *, check: bool = True) -> NetworkSettings:
         """Build from a TOML table, ignoring keys this release does not know.
 
         Raises
         ------
         UsageError
             A value of the wrong type (``port = "abc"``: TOML keeps types) or an invalid
-            one (:meth:`validated`), naming the key; :func:`load_network_settings` adds
-            the file and the table.
+            one (:meth:`validated`, unless ``check`` is false), naming the key;
+            :func:`load_network_settings` adds the file and the table.
         """
         defaults = {f.name: f.default for f in fields(cls)}
         values: dict[str, Any] = {}
@@ -102,7 +102,8 @@ class NetworkSettings:
             name = key.replace("-", "_")
             if name in defaults:
                 values[name] = _typed(key, defaults[name], value)
-        return cls(**values).validated()
+        settings = cls(**values)
+        return settings.validated() if check else settings
 
     def to_mapping(self) -> dict[str, Any]:
         """Return the TOML table."""
@@ -275,13 +276,63 @@ def load_network_settings(home: Path) -> NetworkSettings:
         port (1-65535)``).
     """
     path = home / SETTINGS_FILE
-    table = read_settings(home).get("network", {})
-    if not isinstance(table, dict):
-        raise UsageError(f"{path}: network = {table!r}: must be the table [network]")
+    table = _network_table(home)
     try:
         return NetworkSettings.from_mapping(table)
     except UsageError as exc:
-        raise UsageError(f"{path}: [network] {exc}") from None
+        raise UsageError(f"{path}: [network] {exc}; {_REPAIR}") from None
+
+
+# How to put right a bad value of the file; config set takes the value it replaces.
+_REPAIR = "correct it with lightbox config set KEY VALUE, or edit the file"
+
+
+def _network_table(home: Path) -> dict[str, Any]:
+    table = read_settings(home).get("network", {})
+    if not isinstance(table, dict):
+        raise UsageError(f"{home / SETTINGS_FILE}: network = {table!r}: must be the table "
+                         "[network]; edit the file")
+    return table
+
+
+def network_settings_with(home: Path, pairs: Sequence[tuple[str, str]]) -> NetworkSettings:
+    """The ``[network]`` settings of ``home`` with ``pairs`` set, checked once they are set.
+
+    ``config set port 11112`` must be able to put right ``port = 70000`` in the file:
+    checked first, the file refused the very command that repairs it. A value of the file
+    that is still invalid afterwards is named, with the file.
+
+    Raises
+    ------
+    UsageError
+        A pair is invalid, or a value the pairs leave alone is.
+    """
+    path = home / SETTINGS_FILE
+    table = _network_table(home)
+    setting = {key.replace("-", "_") for key, _ in pairs}
+    kept = {key: value for key, value in table.items()
+            if key.replace("-", "_") not in setting}
+    try:
+        base = NetworkSettings.from_mapping(kept, check=False)
+    except UsageError as exc:  # a wrong type in a key the pairs leave alone
+        raise UsageError(f"{path}: [network] {exc}; {_REPAIR} (in the same command)"
+                         ) from None
+    try:
+        return base.with_values(pairs)
+    except UsageError as exc:
+        if _valid(lambda: NetworkSettings.from_mapping(table)) or not _valid(
+                lambda: NetworkSettings().with_values(pairs)):
+            raise  # the pairs themselves are wrong: the file was fine, or they fail alone
+        raise UsageError(f"{path}: [network] {exc}; still wrong after this change: "
+                         f"{_REPAIR} (in the same command)") from None
+
+
+def _valid(build: Callable[[], object]) -> bool:
+    try:
+        build()
+    except UsageError:
+        return False
+    return True
 
 
 def save_network_settings(home: Path, settings: NetworkSettings) -> None:

@@ -8,17 +8,29 @@ Each node is one TOML table named after the node::
     port = 4242
     calling_aet = ""          # empty: the local AE title from settings.toml
     sending_aet = ""          # the PACS's AE title when it sends to us; empty: called_aet
-    method = "auto"           # get, move or auto
+    method = "auto"           # get, move or auto (any case)
     tls_ca = ""               # CA bundle that signs the PACS certificate: enables TLS
     tls_cert = ""             # our client certificate and key, if the PACS asks for one
     tls_key = ""
+    timeout = 20              # optional: seconds for any answer (connect, association,
+                              # each message) where the three below are not given
+    connect_timeout = 20      # or each on its own (defaults 10, 30 and 120 s)
+    acse_timeout = 20
+    dimse_timeout = 20
+
+A key may be spelt with ``-`` (``calling-aet``), as in ``settings.toml``. A key this
+release does not know, or a key outside any node table, is not ignored: a misspelt
+``calling_aet`` would otherwise make the node call with the wrong AE title without a word.
+Such a table is set aside as invalid like a bad value, and, like it, written back as it
+was read when the file is saved.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -61,6 +73,9 @@ class NodeRecord:
         PEM files; a CA turns TLS on (PS3.15 B.9).
     tls_check_hostname : bool
         Check the host name against the peer certificate (on by default).
+    timeout : float
+        ``--timeout``: the seconds each of the three timeouts below takes where it is not
+        given on its own; 0 (unset) leaves them at their defaults.
     connect_timeout, acse_timeout, dimse_timeout : float
         Seconds; see :class:`viewer.net.policy.AssociationPolicy`.
     """
@@ -79,6 +94,7 @@ class NodeRecord:
     connect_timeout: float = DEFAULT_POLICY.connect_timeout
     acse_timeout: float = DEFAULT_POLICY.acse_timeout
     dimse_timeout: float = DEFAULT_POLICY.dimse_timeout
+    timeout: float = 0.0
 
     @property
     def uses_tls(self) -> bool:
@@ -97,6 +113,28 @@ class NodeRecord:
     def address(self) -> str:
         """``AET@HOST:PORT``, how the node is named in messages (:func:`format_address`)."""
         return format_address(self.called_aet, self.host, self.port)
+
+    def separate_timeouts(self) -> tuple[str, ...]:
+        """The timeouts set on their own: not what :attr:`timeout` gives them.
+
+        Without a :attr:`timeout` none is: files written before it held all three, so a
+        value there cannot tell a hand edit from one Lightbox wrote.
+        """
+        if not self.timeout:
+            return ()
+        return tuple(k for k in _TIMEOUTS if float(getattr(self, k)) != float(self.timeout))
+
+    def with_timeout(self, seconds: float) -> NodeRecord:
+        """A copy waiting at most ``seconds`` for any answer of the peer.
+
+        The TCP connect, the association (A-ASSOCIATE-AC/RJ, PS3.8 9.1.1) and each DIMSE
+        response all take ``seconds``, except a timeout set on its own
+        (:meth:`separate_timeouts`): a per-kind value in ``nodes.toml`` wins.
+        """
+        keep = self.separate_timeouts()
+        seconds = float(seconds)
+        timeouts: dict[str, Any] = {k: seconds for k in _TIMEOUTS if k not in keep}
+        return replace(self, timeout=seconds, **timeouts)
 
     def validated(self) -> NodeRecord:
         """Return self after checking every field, or raise :class:`UsageError`.
@@ -127,8 +165,10 @@ class NodeRecord:
             raise UsageError(f"{node}: a TLS client certificate needs its key")
         if self.tls_cert and not self.tls_ca:
             raise UsageError(f"{node}: a TLS client certificate needs --tls-ca")
-        for key in _TIMEOUTS:
+        for key in ("timeout", *_TIMEOUTS):
             t = getattr(self, key)
+            if key == "timeout" and t == 0:  # unset
+                continue
             # "not 0 < t" also refuses NaN, which every comparison fails.
             if not 0 < float(t) <= LONGEST_TIMEOUT:
                 raise UsageError(f"{node}: {key}: timeouts must be seconds above 0 and "
@@ -137,29 +177,62 @@ class NodeRecord:
 
     @classmethod
     def from_mapping(cls, name: str, data: Mapping[str, Any]) -> NodeRecord:
-        """Build from a TOML table, ignoring keys this release does not know.
+        """Build from a TOML table; a key may be spelt with ``-`` (``calling-aet``).
+
+        A timeout the table does not give takes ``timeout`` when there is one.
 
         Raises
         ------
+        UnknownNodeKeyError
+            A key this release does not know (``called_AET``), naming the closest known
+            one; a file edit puts it right, not ``node edit``.
         UsageError
             A key is missing or of the wrong type (``port = "abc"``), or a value is
             invalid (:meth:`validated`); the message names the node and the key, not
             the file (:class:`NodeBook` adds it).
         """
         node = f"node {name!r}"
-        values: dict[str, Any] = {}
+        known = {f.name for f in fields(cls)} - {"name"}
+        table: dict[str, Any] = {}
+        for key, value in data.items():
+            field_name = key.replace("-", "_")
+            if field_name not in known:
+                hint = did_you_mean(key, known)
+                raise UnknownNodeKeyError(f"{node}: unknown key {key!r}{hint}")
+            if field_name in table:
+                raise UsageError(f"{node}: {field_name} is given twice (with '_' and "
+                                 "with '-')")
+            table[field_name] = value
         for key in _REQUIRED:
-            if key not in data:
+            if key not in table:
                 raise UsageError(f"{node}: {key} is missing ({_REQUIRED[key]})")
-        for f in fields(cls):
-            if f.name == "name" or f.name not in data:
-                continue
-            values[f.name] = _typed(node, f.name, data[f.name])
+        values = {key: _typed(node, key, value) for key, value in table.items()}
+        if values.get("timeout"):
+            values = {**{k: values["timeout"] for k in _TIMEOUTS}, **values}
         return cls(name=name, **values).validated()
 
     def to_mapping(self) -> dict[str, Any]:
-        """Return the TOML table (without the name, which is the table's key)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}
+        """Return the TOML table (without the name, which is the table's key).
+
+        ``timeout`` is left out when unset, as files without it were written.
+        """
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name != "name" and (f.name != "timeout" or self.timeout)}
+
+
+# The keys of a node table: a top-level key among them is a node missing its [NAME] line.
+_NODE_KEYS = frozenset(f.name for f in fields(NodeRecord)) - {"name"}
+
+
+class UnknownNodeKeyError(UsageError):
+    """A table of ``nodes.toml`` holds a key that no node has (a typing mistake)."""
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """``; did you mean calling_aet?`` when a known key is close to ``key``, else ``""``."""
+    spelt = key.strip().lower().replace("-", "_")
+    close = difflib.get_close_matches(spelt, sorted(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 # The keys a table must have, and what each one is, for the message when one is missing.
@@ -179,7 +252,7 @@ def _typed(node: str, key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise UsageError(f"{node}: port {value!r} is not a TCP port (1-65535)")
         return value
-    if key in _TIMEOUTS:
+    if key in ("timeout", *_TIMEOUTS):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UsageError(f"{node}: {key} {value!r} is not a number of seconds")
         return float(value)
@@ -189,6 +262,8 @@ def _typed(node: str, key: str, value: Any) -> Any:
         return value
     if not isinstance(value, str):
         raise UsageError(f"{node}: {key} {value!r} must be text, in quotes")
+    if key == "method":  # "GET" as the DICOM services are written
+        return value.strip().lower()
     return value
 
 
@@ -233,11 +308,15 @@ class InvalidNode:
     reason : str
         What is wrong, naming the node and the key (``node 'bad': port 'abc' is not a
         TCP port (1-65535)``).
+    unknown_key : bool
+        The table holds a key no node has: an edit of the file puts it right, not
+        ``node edit``, which keeps the table's keys.
     """
 
     name: str
     table: Mapping[str, Any]
     reason: str
+    unknown_key: bool = False
 
     @property
     def address(self) -> str:
@@ -252,7 +331,11 @@ class NodeBook:
     A table that does not make a valid node (a hand edit: ``port = "abc"``, a missing
     key, ``port = 0``) does not stop the others from loading: it is set aside in
     :attr:`invalid`, and :meth:`get` names the file, the node and the key when it is
-    asked for.
+    asked for. So is a table holding a key no node has (``calling-aet`` is read as
+    ``calling_aet``; ``called_AET`` is not). A top-level entry that is no table (a node's
+    keys written without their ``[NAME]`` line) is kept in :attr:`stray`. Both are
+    written back unchanged by :meth:`save`: a ``node add`` must not delete what the user
+    wrote and Lightbox did not understand.
 
     Parameters
     ----------
@@ -269,6 +352,8 @@ class NodeBook:
         self.path = home / NODES_FILE
         self._nodes: dict[str, NodeRecord] = {}
         self._invalid: dict[str, InvalidNode] = {}
+        # Top-level entries that are no table: kept as read, for a save not to drop them.
+        self._stray: dict[str, Any] = {}
         if self.path.exists():
             try:
                 keep_private(self.path)
@@ -282,12 +367,31 @@ class NodeBook:
             for name, table in data.items():
                 if isinstance(table, dict):
                     self._load(name, table)
+                else:
+                    self._stray[name] = table
 
     def _load(self, name: str, table: dict[str, Any]) -> None:
         try:
             self._nodes[name] = NodeRecord.from_mapping(name, table)
+        except UnknownNodeKeyError as exc:
+            self._invalid[name] = InvalidNode(name, table, str(exc), unknown_key=True)
         except UsageError as exc:
             self._invalid[name] = InvalidNode(name, table, str(exc))
+
+    @property
+    def stray(self) -> list[str]:
+        """The top-level keys of ``nodes.toml`` that are not a node table, as written."""
+        return list(self._stray)
+
+    def stray_problem(self, key: str | None = None) -> str:
+        """What is wrong with the :attr:`stray` entries (or just ``key``), naming the file."""
+        keys = [key] if key is not None else list(self._stray)
+        node_keys = [k for k in keys if k.replace("-", "_") in _NODE_KEYS]
+        why = ("a node's keys need a [NAME] line above them (e.g. [pacs])" if node_keys
+               else "every entry must be a node table, [NAME]")
+        return (f"{self.path}: {', '.join(keys)} {'is' if len(keys) == 1 else 'are'} outside "
+                f"any node table and ignored: {why}; edit the file (kept as written until "
+                "then)")
 
     def __iter__(self) -> Iterator[NodeRecord]:
         """The valid nodes, by name; see :attr:`invalid` for the others."""
@@ -306,6 +410,9 @@ class NodeBook:
 
     def problem(self, node: InvalidNode) -> str:
         """What is wrong with ``node``, naming the file, and how to put it right."""
+        if node.unknown_key:
+            return (f"{self.path}: {node.reason}; correct the key in the file or remove the "
+                    f"node with lightbox node remove {node.name}")
         return (f"{self.path}: {node.reason}; correct it with lightbox node edit "
                 f"{node.name} (e.g. --address AET@HOST:PORT) or remove it with lightbox "
                 f"node remove {node.name}")
@@ -325,33 +432,45 @@ class NodeBook:
             return self._nodes[name]
         except KeyError:
             known = ", ".join(sorted(self._nodes)) or "none yet (lightbox node add)"
-            raise UsageError(f"no node called {name!r}; known nodes: {known}") from None
+            stray = f"; {self.stray_problem()}" if self._stray else ""
+            raise UsageError(f"no node called {name!r}; known nodes: {known}{stray}"
+                             ) from None
 
     def add(self, node: NodeRecord, *, replace_existing: bool = False) -> None:
         """Add ``node`` (or replace it when ``replace_existing``) and save."""
         node.validated()
         if node.name in self and not replace_existing:
             raise UsageError(f"a node called {node.name!r} exists; use node edit")
+        if node.name in self._stray:
+            raise UsageError(f"{self.stray_problem()}; a node called {node.name!r} would "
+                             "replace its entry")
         self._invalid.pop(node.name, None)
         self._nodes[node.name] = node
         self.save()
 
     def edit(self, name: str, check: Callable[[NodeRecord], object] | None = None,
-             **changes: Any) -> NodeRecord:
+             timeout: float | None = None, **changes: Any) -> NodeRecord:
         """Change some fields of node ``name`` and save; return the new record.
 
         An invalid node (:attr:`invalid`) is edited from its table as read, so that
-        ``--address`` can put right a port the file got wrong. ``check``, if given, is
-        called with the new record before anything is saved (it raises to refuse it).
+        ``--address`` can put right a port the file got wrong. ``timeout`` sets every
+        timeout not set on its own (:meth:`NodeRecord.with_timeout`). ``check``, if
+        given, is called with the new record before anything is saved (it raises to
+        refuse it).
         """
         bad = self._invalid.get(name)
         if bad is None:
-            node = replace(self.get(name), **changes).validated()
+            node = replace(self.get(name), **changes)
         else:
             try:
-                node = NodeRecord.from_mapping(name, {**bad.table, **changes})
+                # The table's own "calling-aet" is the changed "calling_aet", not a twin.
+                table = {key.replace("-", "_"): v for key, v in bad.table.items()}
+                node = NodeRecord.from_mapping(name, {**table, **changes})
             except UsageError as exc:
                 raise UsageError(f"{self.path}: {exc}") from None
+        if timeout is not None:
+            node = node.with_timeout(timeout)
+        node = node.validated()
         if check is not None:
             check(node)
         self._invalid.pop(name, None)
@@ -369,10 +488,11 @@ class NodeBook:
     def save(self) -> None:
         """Write ``nodes.toml`` atomically, readable by its owner only.
 
-        Invalid tables are written back as they were read: saving another node must not
-        drop one the user has yet to correct.
+        Invalid tables and :attr:`stray` entries are written back as they were read:
+        saving another node must not drop what the user has yet to correct.
         """
-        tables: dict[str, Mapping[str, Any]] = {n.name: n.to_mapping() for n in self}
+        tables: dict[str, Any] = {n.name: n.to_mapping() for n in self}
         tables.update((n.name, n.table) for n in self.invalid)
+        tables.update(self._stray)  # no table shares a name with one: TOML keys are unique
         text = tomli_w.dumps(dict(sorted(tables.items(), key=lambda t: t[0].lower())))
         write_private(self.path, text.encode("utf-8"))
