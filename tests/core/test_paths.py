@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from viewer.core.paths import HOME_ENV, resolve_home, write_private
+from viewer.core.paths import HOME_ENV, HOME_MARKER, resolve_home, write_private
+from viewer.store.study_store import DATABASE_NAME
 
 
 def _mode(path: Path) -> int:
@@ -28,12 +29,59 @@ def test_environment_variable_is_used(tmp_path: Path, monkeypatch: pytest.Monkey
     assert resolve_home() == tmp_path / "from-env"
 
 
-def test_existing_world_readable_home_is_tightened(tmp_path: Path) -> None:
+def test_an_empty_folder_given_as_home_is_made_private(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    home.mkdir(mode=0o755)
-    os.chmod(home, 0o755)
+    home.mkdir()
+    os.chmod(home, 0o755)  # made with mkdir for Lightbox, then named with --home
     resolve_home(home)
     assert _mode(home) == 0o700
+
+
+def test_a_lightbox_home_opened_to_others_is_left_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / HOME_MARKER).write_bytes(b"")
+    os.chmod(home, 0o750)  # the user's own choice: the files inside stay private
+    resolve_home(home)
+    assert _mode(home) == 0o750
+    assert any("open to other users" in r.getMessage() for r in caplog.records)
+
+
+def test_an_existing_folder_that_is_no_home_yet_keeps_its_mode_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "readme.txt").write_text("for the whole department\n")
+    os.chmod(shared, 0o750)
+    for _ in range(2):  # every command resolves the home; one warning is enough
+        assert resolve_home(shared) == shared
+    assert _mode(shared) == 0o750
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert str(shared) in warning.getMessage() and "750" in warning.getMessage()
+    assert "open to other users" in warning.getMessage()
+
+
+def test_an_existing_private_folder_gives_no_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir(mode=0o700)
+    os.chmod(folder, 0o700)
+    resolve_home(folder)
+    assert _mode(folder) == 0o700 and not caplog.records
+
+
+def test_a_file_in_place_of_the_home_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(FileExistsError):
+        resolve_home(tmp_path / "taken")
+
+
+def test_the_home_marker_is_the_study_database() -> None:
+    assert HOME_MARKER == DATABASE_NAME
 
 
 def test_platform_default_when_nothing_is_set(

@@ -1,6 +1,6 @@
 """A process killed (SIGKILL) at random points of an import leaves a sound database:
-``PRAGMA integrity_check`` passes, no row lacks its file, and a re-run completes the
-import with no duplicates."""
+``PRAGMA integrity_check`` passes, no row lacks its whole file, and a re-run completes
+the import with no duplicates."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.series import write_ct_series
-from viewer.store import StudyStore
+from viewer.media import import_media
+from viewer.store import StudyStore, check_home
 from viewer.store.reading import WHOLE_FILE
+from viewer.store.verify import KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,18 +35,22 @@ def _start_import(home: Path, folder: Path) -> subprocess.Popen[bytes]:
 
 
 def _assert_sound(home: Path) -> int:
+    """Assert what a kill may leave: a sound database whose every row has its whole file
+    (:func:`check_home`: integrity, foreign keys, each file there with the recorded size
+    and its own header's UIDs, counts). Files without a row and temporary files are what
+    a kill is allowed to leave (the next import or open takes them). Returns the rows."""
+    found = check_home(home, deep=True)
+    damage = {kind: getattr(found, kind) for kind in KINDS if kind != "orphans"}
+    assert not any(damage.values()), found.to_json()
+    assert {orphan.kind for orphan in found.orphans} <= {"dicom", "temporary"}, found.to_json()
     conn = sqlite3.connect(home / "studies.sqlite")
     try:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         total, distinct = conn.execute(
             "SELECT count(*), count(DISTINCT sop_uid) FROM instances"
         ).fetchone()
     finally:
         conn.close()
-    assert total == distinct
-    with StudyStore.open(home) as store:
-        assert store.check() == []  # every row has its file
+    assert total == distinct == found.instances
     return int(total)
 
 
@@ -107,3 +113,17 @@ def test_sigkill_during_import_leaves_a_sound_database(tmp_path: Path, size: int
     with StudyStore.open(home) as store:
         (study,) = store.studies()
         assert study.number_of_instances == len(paths)
+
+
+def test_the_soundness_check_sees_a_row_whose_file_is_not_whole(tmp_path: Path) -> None:
+    """A row committed before its file's data was written leaves an empty or short file
+    under the row: the crash test's check must see it, not only whether the file is there."""
+    write_ct_series(tmp_path / "ct", slices=2, rows=16, cols=16)
+    home = tmp_path / "home"
+    with StudyStore.open(home) as store:
+        assert import_media([tmp_path / "ct"], store).ok
+    assert _assert_sound(home) == 2
+    victim = next((home / "files").rglob("*.dcm"))
+    victim.write_bytes(b"")
+    with pytest.raises(AssertionError, match="size_mismatch"):
+        _assert_sound(home)

@@ -27,6 +27,7 @@ from viewer.cli.home import cli_home
 from viewer.core.dates import parse_date_range
 from viewer.core.errors import UsageError
 from viewer.core.imports import ImportProgress, ImportReport
+from viewer.core.paths import HOME_ENV, HOME_MARKER, home_folder
 from viewer.core.records import SeriesRecord, StudyFilter, StudyRecord
 from viewer.core.terminal import for_terminal
 from viewer.media import import_media
@@ -44,9 +45,11 @@ def register(subparsers: Any) -> None:
         "import",
         help="import a disc, folder, DICOMDIR or zip into the study database",
         description="Import every DICOM instance under PATH (a mount point, folder, DICOMDIR "
-        "file or zip). Exit status 0 when everything was imported, 1 when some files failed, "
-        "130 when Ctrl-C cancelled the import (a second Ctrl-C stops it at once, without a "
-        "report).",
+        "file or zip). Exit status 0 when everything was imported; 1 when some files "
+        "failed, no DICOM file was found in a PATH (is the disc mounted?), files the "
+        "DICOMDIR names are not on the medium, or links are broken (the report says "
+        "which); 130 when Ctrl-C cancelled the import (a second Ctrl-C stops it at once, "
+        "without a report).",
     )
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="a mount point, folder, DICOMDIR file or zip; several may be given")
@@ -56,12 +59,14 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("studies", help="list the studies in the database")
     p.add_argument("--json", action="store_true", help="JSON array keyed by DICOM keywords")
     p.add_argument("--patient", default="", metavar="NAME", help="name; * and ? wildcards")
-    p.add_argument("--patient-id", default="", metavar="ID", help="patient ID")
+    p.add_argument("--patient-id", default="", metavar="ID",
+                   help="patient ID, or its beginning (PID00 finds PID001 and PID002)")
     p.add_argument("--date", default="", metavar="RANGE",
                    help="study date: YYYYMMDD, A-, -B or A-B")
     p.add_argument("--modality", default="", metavar="MOD",
                    help="a modality of the study, e.g. CT")
-    p.add_argument("--accession", default="", metavar="A", help="accession number")
+    p.add_argument("--accession", default="", metavar="A",
+                   help="accession number, or its beginning")
     p.add_argument("--description", default="", metavar="TEXT", help="study description")
     p.add_argument("--limit", type=int, default=0, help="at most this many (0: all)")
     p.set_defaults(handler=run_studies)
@@ -181,17 +186,24 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def _import_source(text: str) -> Path:
-    """A PATH argument of ``import``, checked before anything is opened."""
+    """A PATH argument of ``import``, checked before anything is opened.
+
+    One that is not there (or is neither a file nor a folder) is a usage error; one that
+    is there but cannot be looked at is the import's to report, under Failed.
+    """
     if not text:
         # Path("") is ".": an empty variable in a script would import the current folder.
         raise UsageError("empty path: name a disc, folder, DICOMDIR or zip to import")
     path = Path(text)
     try:
         info = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise UsageError(f"{path}: no such file or folder") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except OSError:
+        # There but not readable (a folder on its path without permission): the import
+        # names it under Failed and goes on with the other paths, as for a locked folder
+        # on a medium; one such path must not keep the readable ones out.
+        return path
     if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
         # A FIFO would block the first read; a device is not a medium's folder.
         raise UsageError(f"{path}: not a file or folder")
@@ -237,6 +249,10 @@ def print_report(report: ImportReport, out: TextIO) -> None:
             w(f"  {path}")
     if report.not_in_dicomdir:
         w(f"On the medium but not in the DICOMDIR (imported): {len(report.not_in_dicomdir)}")
+        for path in report.not_in_dicomdir[:_LISTED]:
+            w(f"  {path}")
+        if len(report.not_in_dicomdir) > _LISTED:
+            w(f"  ... and {len(report.not_in_dicomdir) - _LISTED} more")
     if report.skipped:
         w(f"Skipped: {len(report.skipped)}")
         for problem in report.skipped:
@@ -313,7 +329,7 @@ def run_studies(args: argparse.Namespace) -> int:
         study_description=args.description,
         limit=args.limit,
     )
-    with StudyStore.open(cli_home(args.home)) as store:
+    with StudyStore.open(_existing_home(args.home)) as store:
         studies = store.studies(study_filter)
     if args.json:
         json.dump([study_json(s) for s in studies], sys.stdout, indent=2, ensure_ascii=False)
@@ -332,9 +348,29 @@ def run_studies(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _existing_home(explicit: str | None) -> Path:
+    """The home of a command that only lists: one named by ``--home`` or
+    ``LIGHTBOX_HOME`` that holds no study database is an error, not made (a mistyped name
+    would list nothing, with exit status 0, and leave an empty home behind).
+
+    The platform's default home is made as by any command: it cannot be mistyped.
+    """
+    if (explicit is not None and explicit.strip()) or (
+            explicit is None and os.environ.get(HOME_ENV)):
+        folder = home_folder(explicit)
+        try:
+            os.stat(folder / HOME_MARKER)
+        except FileNotFoundError:
+            raise UsageError(f"no Lightbox home at {folder} (no study database: "
+                             "'lightbox import' makes one)") from None
+        except OSError:
+            pass  # a file in the way, no permission: opening the home words it
+    return cli_home(explicit)
+
+
 def run_series(args: argparse.Namespace) -> int:
     """Handler of ``lightbox series``."""
-    with StudyStore.open(cli_home(args.home)) as store:
+    with StudyStore.open(_existing_home(args.home)) as store:
         if store.study(args.study_uid) is None:
             raise UsageError(f"{args.study_uid}: no such study in the database")
         series = store.series(args.study_uid)

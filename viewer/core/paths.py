@@ -13,6 +13,11 @@ HOME_ENV = "LIGHTBOX_HOME"
 LOGGER = logging.getLogger(__name__)
 # Group and others: no access to anything Lightbox creates.
 _OTHERS = 0o077
+HOME_MARKER = "studies.sqlite"
+"""The study database's name (:data:`viewer.store.study_store.DATABASE_NAME`): a folder
+that holds it is a Lightbox home."""
+# Homes already warned about as open to others: one warning per process is enough.
+_WARNED: set[Path] = set()
 
 
 def private_umask() -> int:
@@ -51,8 +56,8 @@ def keep_private(path: Path) -> None:
                        "its contents are yours", path, mode)
 
 
-def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Return the Lightbox home folder, creating it private to the user (mode 0700).
+def home_folder(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Return where the Lightbox home is, without creating or changing anything.
 
     Parameters
     ----------
@@ -62,8 +67,7 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     Returns
     -------
     Path
-        An existing folder that only its owner can read (PS3.15 asks the application to
-        protect patient data at rest; the file mode is the first line of that defence).
+        The folder, which may not exist yet.
     """
     if explicit is not None:
         home = Path(explicit)
@@ -71,11 +75,60 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
         home = Path(os.environ[HOME_ENV])
     else:
         home = Path(platformdirs.user_data_dir("lightbox", appauthor=False))
-    home = home.expanduser()
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return home.expanduser()
+
+
+def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Return the Lightbox home folder, creating it private to the user (mode 0700).
+
+    A folder Lightbox creates, or an empty one it is given (``mkdir`` then ``--home``),
+    is made 0700: patient data goes in. An existing folder that holds anything keeps its
+    mode (``--home .``, a shared department folder: others' access to what is already
+    there may depend on it, and a home loosened on purpose is the user's call); when
+    group or others have access a warning says so, once per process. Lightbox's own
+    database and files in it are created private whatever the folder's mode.
+
+    Parameters
+    ----------
+    explicit : path-like, optional
+        The ``--home`` argument; wins over ``LIGHTBOX_HOME`` and the platform default.
+
+    Returns
+    -------
+    Path
+        An existing folder (PS3.15 asks the application to protect patient data at rest;
+        the file mode is the first line of that defence).
+
+    Raises
+    ------
+    OSError
+        The folder cannot be created, or a file is in its place (FileExistsError).
+    """
+    home = home_folder(explicit)
+    try:
+        home.mkdir(parents=True, mode=0o700)
+        ours = True
+    except FileExistsError:
+        if not home.is_dir():
+            raise
+        with os.scandir(home) as entries:
+            ours = next(entries, None) is None
     if os.name == "posix":
-        os.chmod(home, 0o700)
+        if ours:
+            os.chmod(home, 0o700)
+        else:
+            _warn_if_shared(home)
     return home
+
+
+def _warn_if_shared(home: Path) -> None:
+    mode = stat.S_IMODE(home.stat().st_mode)
+    if not mode & _OTHERS or home in _WARNED:
+        return
+    _WARNED.add(home)
+    LOGGER.warning("%s is open to other users (mode %03o): Lightbox keeps its database and "
+                   "files in it private; 'chmod 700' the folder to close it too, or name a "
+                   "folder of Lightbox's own", home, mode)
 
 
 def write_private(path: Path, data: bytes) -> None:
