@@ -29,14 +29,13 @@ from pydicom.dataset import Dataset
 from pydicom.fileset import FileSet
 
 from viewer.dicom.structure import (
-    EXPLICIT_VR_LE,
     MAGIC,
     MEDIA_STORAGE_DIRECTORY,
     PREAMBLE_LENGTH,
     PROBE_LENGTH,
     read_meta,
-    truncation_problem,
 )
+from viewer.media.dicomdir_truncated import complete_records
 from viewer.media.fileids import FileIdResolver
 
 _log = logging.getLogger(__name__)
@@ -319,8 +318,9 @@ def read_dicomdir(path: Path) -> DirectoryContents:
     scans the whole medium anyway). A file that is not a DICOMDIR by its File Meta
     Information, or is larger than :data:`MOST_DIRECTORY_BYTES`, is not parsed (PS3.10
     7.1, 8.6). Offsets that do not link the records into a tree (PS3.3 F.3.2.1) are
-    noted and the records read in sequence order; the work is bounded by the file's size
-    in every case.
+    noted and the records read in sequence order. A truncated DICOMDIR yields the records
+    wholly before the cut, in sequence order (:func:`complete_records`). The work is
+    bounded by the file's size in every case.
     """
     contents = DirectoryContents(dicomdir=path)
     try:
@@ -334,23 +334,24 @@ def read_dicomdir(path: Path) -> DirectoryContents:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            ds = dcmread(io.BytesIO(data), force=True)
-            # FileSet finds the medium's root through the DICOMDIR's file name.
-            ds.filename = str(path)
-            records = list(ds.get("DirectoryRecordSequence", []))
-        except Exception as exc:  # a truncated or damaged DICOMDIR: scan instead
+            cut = complete_records(data)
+            if cut is None:
+                ds = dcmread(io.BytesIO(data), force=True)
+                # FileSet finds the medium's root through the DICOMDIR's file name.
+                ds.filename = str(path)
+                records = list(ds.get("DirectoryRecordSequence", []))
+        except Exception as exc:  # a DICOMDIR damaged otherwise: scan instead
             contents.readable = False
             contents.notes.append(f"{path}: DICOMDIR cannot be read ({exc}); medium scanned")
             return contents
-        # The DICOMDIR's own transfer syntax (PS3.10 7.1): a big endian one (pydicom's
-        # DICOMDIR-bigEnd) walked as little endian looked truncated.
-        meta = getattr(ds, "file_meta", None)
-        syntax = str(meta.get("TransferSyntaxUID", EXPLICIT_VR_LE)) if meta else (
-            EXPLICIT_VR_LE)
-        problem = truncation_problem(data, syntax)
-        if problem:
-            # pydicom reads a truncated DICOMDIR without complaint: say why files are unnamed.
-            contents.notes.append(f"{path}: DICOMDIR is damaged ({problem}); medium scanned")
+        if cut is not None:
+            # The offsets of the records before the cut point at records after it too
+            # (PS3.3 F.3.2.1): the sequence order tells their studies instead.
+            contents.readable = False
+            read = "those read in sequence order, " if cut.records else ""
+            contents.notes.append(
+                f"{path}: DICOMDIR is damaged ({cut.problem}); {read}medium scanned")
+            return _resolve(contents, cut.records, {})
         studies: dict[str, str] = {}
         try:
             problem = _offset_problem(ds)
@@ -378,8 +379,21 @@ def read_dicomdir(path: Path) -> DirectoryContents:
                     studies = _studies_of_instances(fileset)
     if not records:
         contents.notes.append(f"{path}: DICOMDIR lists no records")
+    return _resolve(contents, records, studies)
+
+
+def _resolve(contents: DirectoryContents, records: list[Dataset], studies: dict[str, str]
+             ) -> DirectoryContents:
+    """Add the leaf records among ``records`` to ``contents``, their files looked up on
+    the medium.
+
+    ``studies`` gives the study of each SOP Instance UID as the offsets say (PS3.3
+    F.3.2.1); an instance it lacks belongs to the last STUDY record before it in
+    sequence order.
+    """
+    path = contents.dicomdir
     resolver = FileIdResolver(path.parent)
-    study = ""  # the last STUDY record in sequence order, where the offsets cannot say
+    study = ""
     for record in records:
         try:
             record_type = str(record.get("DirectoryRecordType", "")).strip()
