@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from pydicom.fileset import FileSet
 
-from tests.media.test_bad_input import _unprivileged
 from tests.support import testdata
 from tests.support.series import write_ct_series
+from tests.support.unprivileged import run_unprivileged
 from viewer.cli import main
 from viewer.core.paths import HOME_ENV
 
@@ -200,7 +200,7 @@ def test_a_path_that_cannot_be_read_is_reported_and_the_others_imported(
 
     capsys.readouterr()
     try:
-        result = _unprivileged(job)
+        result = run_unprivileged(job)
     finally:
         shutil.rmtree(home, ignore_errors=True)
     assert result["status"] == 1, result["err"]

@@ -10,7 +10,6 @@ modes alone do it.
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.series import write_ct_series
+from tests.support.unprivileged import run_unprivileged
 from viewer.core.imports import ImportReport
 from viewer.media import import_media
 from viewer.store import StudyStore
@@ -36,39 +36,6 @@ def medium() -> Iterator[Path]:
         if path.is_dir():
             os.chmod(path, 0o755)
     shutil.rmtree(folder, ignore_errors=True)
-
-
-def _unprivileged(job: Callable[[], dict[str, object]]) -> dict[str, object]:
-    """Run ``job`` as a user that file modes apply to; return its JSON-able result."""
-    if os.geteuid() != 0:
-        return job()
-    try:
-        nobody = pwd.getpwnam("nobody")
-    except KeyError:
-        pytest.skip("no 'nobody' user to drop privileges to")
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: drop privileges, import, report, exit without cleanup
-        status = 0
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-            payload = json.dumps(job()).encode()
-        except BaseException as exc:
-            payload = json.dumps({"error": repr(exc)}).encode()
-            status = 1
-        with os.fdopen(write_end, "wb") as out:
-            out.write(payload)
-        os._exit(status)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
-    result: dict[str, object] = json.loads(data)
-    assert "error" not in result, result
-    return result
 
 
 def _import_job(medium: Path, home: Path) -> Callable[[], dict[str, object]]:
@@ -114,7 +81,7 @@ def test_bad_input_is_named_and_never_stops_the_import(medium: Path) -> None:
     try:
         if os.geteuid() == 0:
             os.chown(home, pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid)
-        result = _unprivileged(_import_job(medium, home))
+        result = run_unprivileged(_import_job(medium, home))
     finally:
         shutil.rmtree(home, ignore_errors=True)
     failed = {p["path"]: p["reason"] for p in result["failed"]}  # type: ignore[attr-defined]
