@@ -1,4 +1,4 @@
-"""C-FIND against Orthanc and dcmqrscp: each level, each kind of matching, character sets."""
+"""C-FIND against Orthanc, dcmqrscp and scripted PACS: levels, matching, charsets, cancel."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.net.conftest import node_for
+from tests.support.find_peers import ScriptedFindPeer
 from tests.support.peers import (
     TEST_STUDIES,
     PeerProcess,
@@ -15,11 +16,11 @@ from tests.support.peers import (
     series_uid,
     study_uid,
 )
-from viewer.core.errors import UsageError
+from viewer.core.errors import PeerError, UsageError
 from viewer.core.settings import NetworkSettings
 from viewer.net.connection import CancelToken
 from viewer.net.nodes import NodeRecord
-from viewer.net.query import QuerySpec, build_identifier, find
+from viewer.net.query import QuerySpec, TruncatedQueryError, build_identifier, find
 
 pytestmark = pytest.mark.peer
 
@@ -133,10 +134,65 @@ def test_results_stream_and_cancel_from_another_thread(
         seen.append(result)
         if len(seen) == 5:
             threading.Thread(target=token.cancel).start()
-    # The PACS may have sent more matches before it read C-CANCEL, never all of them
-    # after a cancel that came this early, and the association ended cleanly.
-    assert 5 <= len(seen) <= 200
+    # No bound on the count: a real PACS may send all 200 matches before it reads the
+    # C-CANCEL (that the C-CANCEL is sent, and stops a PACS that reads it, is
+    # test_a_cancel_reaches_the_pacs_which_stops). The query ends as cancelled, without
+    # an error, and the PACS still answers the next one.
+    assert len(seen) >= 5
     assert token.cancelled
+    assert _studies(peer, local, patient_id="LBX-001") == {study_uid("yamada")}
+
+
+def test_a_cancel_reaches_the_pacs_which_stops(local: NetworkSettings) -> None:
+    # The PACS sends 5 of its 50 matches, then waits (up to 20 s) for a C-CANCEL before
+    # it sends the rest. PS3.7 9.3.2.3: the C-CANCEL reaches it, and it ends with Cancel.
+    pacs = ScriptedFindPeer(50, before=5, after="await-cancel")
+    try:
+        node = NodeRecord("py", pacs.aet, "127.0.0.1", pacs.port, dimse_timeout=60.0)
+        token = CancelToken()
+        seen = []
+        for result in find(node, local, QuerySpec(), token):
+            seen.append(result)
+            if len(seen) == 5:
+                threading.Thread(target=token.cancel).start()
+        assert pacs.saw_cancel
+        assert pacs.sent == len(seen) == 5
+        assert token.cancelled
+    finally:
+        pacs.stop()
+
+
+@pytest.mark.parametrize("after", ["silent", "abort"])
+def test_a_pacs_lost_mid_answer_leaves_the_matches_that_came_marked_incomplete(
+        local: NetworkSettings, after: str) -> None:
+    pacs = ScriptedFindPeer(10, before=3, after=after)
+    try:
+        node = NodeRecord("py", pacs.aet, "127.0.0.1", pacs.port, dimse_timeout=2.0)
+        got: list[dict[str, object]] = []
+        with pytest.raises(TruncatedQueryError) as err:
+            for match in find(node, local, QuerySpec()):
+                got.append(match)
+    finally:
+        pacs.stop()
+    assert [m["StudyInstanceUID"] for m in got] == [pacs.match(n).StudyInstanceUID
+                                                     for n in (1, 2, 3)]
+    assert err.value.count == 3 and err.value.peer == "py"
+    assert err.value.problem == (
+        "no answer to the query within 2 s, or the connection was lost; it stopped "
+        "after 3 results: the list is incomplete")
+
+
+def test_a_pacs_silent_before_any_match_is_a_failure(local: NetworkSettings) -> None:
+    pacs = ScriptedFindPeer(10, before=0, after="silent")
+    try:
+        node = NodeRecord("py", pacs.aet, "127.0.0.1", pacs.port, dimse_timeout=2.0)
+        with pytest.raises(PeerError) as err:
+            list(find(node, local, QuerySpec()))
+    finally:
+        pacs.stop()
+    assert not isinstance(err.value, TruncatedQueryError)
+    assert err.value.problem == ("no answer to the query within 2 s, or the connection "
+                                 "was lost")
 
 
 def test_the_identifier_declares_utf8_and_only_level_keys() -> None:

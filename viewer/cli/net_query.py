@@ -83,8 +83,11 @@ def run_query(args: argparse.Namespace) -> int:
 
 def _query_line(level: str, m: dict[str, Any]) -> str:
     def g(key: str) -> str:
-        value = m.get(key, "")
-        return "\\".join(map(str, value)) if isinstance(value, list) else str(value)
+        # A value the PACS left empty is None (a number) or [] (several values): blank.
+        value = m.get(key)
+        if isinstance(value, list):
+            return "\\".join("" if v is None else str(v) for v in value)
+        return "" if value is None else str(value)
 
     if level in ("patient",):
         return f"{g('PatientID'):<16} {g('PatientName')}"

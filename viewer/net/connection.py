@@ -13,6 +13,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -328,6 +329,31 @@ def abort_waiting(assoc: Association) -> None:
     """
     assoc.abort()
     assoc.dimse.msg_queue.put((None, None))
+
+
+# Associations whose last DIMSE wait ended without a response (see note_lost).
+_LOST: weakref.WeakSet[Association] = weakref.WeakSet()
+
+
+def note_lost(assoc: Association) -> None:
+    """Record that a DIMSE wait on ``assoc`` ended without a response.
+
+    pynetdicom hands back a response without a Status when the DIMSE timeout expired
+    (it has aborted the association itself) or when an A-ABORT or a closed connection
+    reached it (PS3.8 7.3, 7.4): either way the association is over, though until
+    pynetdicom's own thread has taken the abort in, it still looks established.
+    """
+    _LOST.add(assoc)
+
+
+def end_association(assoc: Association) -> None:
+    """Release ``assoc`` (PS3.8 7.2) if it is still up and was not lost (:func:`note_lost`).
+
+    A release of a lost association waited the whole ACSE timeout (30 s) for an
+    A-RELEASE-RP that could not come.
+    """
+    if assoc.is_established and assoc not in _LOST:
+        assoc.release()
 
 
 def _rejection(assoc: Association) -> Any:

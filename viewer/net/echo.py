@@ -9,7 +9,13 @@ from pynetdicom.presentation import build_context
 
 from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
-from viewer.net.connection import CancelToken, abort_waiting, open_association
+from viewer.net.connection import (
+    CancelToken,
+    abort_waiting,
+    end_association,
+    note_lost,
+    open_association,
+)
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import UNCOMPRESSED_SYNTAXES, VERIFICATION
 
@@ -66,12 +72,12 @@ def echo(node: NodeRecord, local: NetworkSettings, cancel: CancelToken | None = 
         if cancel is not None:
             cancel.raise_if_cancelled()  # the empty answer of an aborted association
         if "Status" not in status:
+            note_lost(assoc)
             raise PeerError(node.name, "no answer to C-ECHO (the association was lost)")
         if status.Status != 0x0000:
             raise PeerError(node.name, f"C-ECHO answered with status 0x{status.Status:04X}")
     finally:
         if unregister is not None:
             unregister()
-        if assoc.is_established:
-            assoc.release()
+        end_association(assoc)
     return EchoResult(round_trip=done - opened, association=opened - start, tls=node.uses_tls)

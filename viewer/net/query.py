@@ -15,15 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
-from pydicom.valuerep import PersonName
 from pynetdicom.presentation import build_context
 
 from viewer.core.dates import parse_date_range
 from viewer.core.errors import NoAcceptedContextError, PeerError, UsageError
 from viewer.core.settings import NetworkSettings
 from viewer.net import explain_dimse
-from viewer.net.connection import CancelToken, abort_waiting, open_association
+from viewer.net.connection import (
+    CancelToken,
+    abort_waiting,
+    end_association,
+    note_lost,
+    open_association,
+)
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import (
     DEFAULT_POLICY,
@@ -33,6 +37,7 @@ from viewer.net.policy import (
     QUERY_RETURN_KEYS,
     UNCOMPRESSED_SYNTAXES,
 )
+from viewer.net.query_json import empty_values, identifier_to_dict
 
 LEVELS = ("patient", "study", "series", "image")
 _DATE_RANGE = re.compile(r"^(\d{8})?(-)?(\d{8})?$")
@@ -45,8 +50,8 @@ CANCELLED = 0xFE00
 
 
 class TruncatedQueryError(PeerError):
-    """The PACS ended a C-FIND with Cancel (0xFE00) that we never asked for, or with a
-    failure after some matches.
+    """The PACS ended a C-FIND with Cancel (0xFE00) that we never asked for, with a
+    failure after some matches, or stopped answering after some matches.
 
     PS3.4 C.4.1.1.4 / C.4.1.2.3: Cancel is the answer to a C-CANCEL request, so without
     ours the PACS stopped answering before the end (Orthanc does so past its
@@ -166,37 +171,6 @@ def build_identifier(spec: QuerySpec) -> Dataset:
     return ds
 
 
-def identifier_to_dict(ident: Dataset) -> dict[str, Any]:
-    """Turn a response identifier into ``{keyword: value}``, decoded with its own charset.
-
-    Each response carries its own Specific Character Set (PS3.4 C.4.1.1.3.1), which
-    pydicom applies when the values are read. Multi-valued attributes become lists,
-    Person Names their full ``alphabetic=ideographic=phonetic`` text (PS3.5 6.2.1.1).
-    """
-    out: dict[str, Any] = {}
-    for elem in ident:
-        if not elem.keyword or elem.tag.group in (0x0000, 0x0002):
-            continue
-        if elem.keyword in ("SpecificCharacterSet", "QueryRetrieveLevel"):
-            continue
-        out[elem.keyword] = _plain(elem.value)
-    return out
-
-
-def _plain(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, PersonName):
-        return str(value)
-    if isinstance(value, MultiValue | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, int | float | str):
-        return value if not isinstance(value, str) else str(value)
-    return str(value)
-
-
 def find(
     node: NodeRecord,
     local: NetworkSettings,
@@ -204,6 +178,10 @@ def find(
     cancel: CancelToken | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Run a C-FIND on ``node`` and yield each match as a ``{keyword: value}`` dict.
+
+    Values are typed by the attribute's dictionary entry, as ``lightbox studies --json``
+    gives them (:func:`viewer.net.query_json.element_value`): a multi-valued attribute
+    is always a list, a count a number.
 
     Parameters
     ----------
@@ -218,17 +196,20 @@ def find(
         After the last match that arrived: the PACS ended the C-FIND with Cancel
         (0xFE00) although we sent no C-CANCEL, or with a failure status after some
         matches, so the matches are not all there (PS3.4 C.4.1.1.4; a PACS that caps
-        its results).
+        its results); or the PACS stopped answering (the DIMSE timeout) or the
+        connection was lost after some matches.
     PeerError
         Association failure, a failure status before any match, or the PACS stopped
-        answering.
+        answering before any match.
     CancelledError
         Cancelled before or while the association was set up (a PACS that accepts the
         connection and never answers no longer holds a cancel for the ACSE timeout).
     """
+    # Every key asked for is in each match, empty if the PACS left it out.
+    asked = empty_values(elem.keyword for elem in build_identifier(spec))
     with contextlib.closing(find_identifiers(node, local, spec, cancel)) as identifiers:
         for ident in identifiers:
-            yield identifier_to_dict(ident)
+            yield {**asked, **identifier_to_dict(ident)}
 
 
 def find_identifiers(
@@ -275,13 +256,20 @@ def find_identifiers(
                             "root model; try --model patient or study")
         for status, ident in assoc.send_c_find(identifier, model, msg_id=msg_id):
             if "Status" not in status:
+                note_lost(assoc)
                 if cancel is not None and cancel.cancelled:
                     return  # aborted after our C-CANCEL: the cancel, not a failure
-                raise PeerError(
-                    node.name,
-                    f"no answer to the query within {node.dimse_timeout:g} s, or the "
-                    "connection was lost",
-                )
+                why = (f"no answer to the query within {node.dimse_timeout:g} s, or the "
+                       "connection was lost")
+                if matches:
+                    # What came matched, but no final response (PS3.4 C.4.1.1.4: only a
+                    # status other than Pending ends the list): a caller keeps the
+                    # matches, marked partial, instead of losing them to the error.
+                    results = "1 result" if matches == 1 else f"{matches} results"
+                    raise TruncatedQueryError(
+                        node.name, f"{why}; it stopped after {results}: the list is "
+                        "incomplete", matches)
+                raise PeerError(node.name, why)
             code = int(status.Status)
             if code in PENDING:
                 if ident is not None:
@@ -309,5 +297,4 @@ def find_identifiers(
             unregister()
         for timer in timers:
             timer.cancel()
-        if assoc.is_established:
-            assoc.release()
+        end_association(assoc)

@@ -24,6 +24,8 @@ from viewer.net import explain, explain_dimse
 from viewer.net.connection import (
     CancelToken,
     abort_waiting,
+    end_association,
+    note_lost,
     open_association,
     where,
 )
@@ -102,6 +104,7 @@ def drive(
         try:
             for status, ident in responses(identifier, msg_id):
                 if "Status" not in status:
+                    note_lost(assoc)
                     receiver.drain()
                     progress.received = receiver.written - before
                     if token.cancelled:
@@ -239,8 +242,7 @@ def run_get(node: NodeRecord, local: NetworkSettings, model_name: str,
             yield from drive(node, local, assoc, responses, model, identifiers, receiver,
                               token, progress, our_host)
         finally:
-            if assoc.is_established:
-                assoc.release()
+            end_association(assoc)
     finally:
         receiver.close()
 
@@ -433,8 +435,7 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
                     progress.message += f"; {not_imported_text(progress.not_imported)}"
             return MoveOutcome(called_back=True, shared=shared)
         finally:
-            if assoc.is_established:
-                assoc.release()
+            end_association(assoc)
     finally:
         if own and server is not None:
             server.stop()
