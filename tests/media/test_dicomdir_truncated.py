@@ -113,6 +113,24 @@ def test_a_cut_at_any_byte_of_a_record_keeps_the_records_before_it(
         assert contents.readable is False
 
 
+@pytest.mark.parametrize("source", ["dcmmkdir", "DICOMDIR", "DICOMDIR-bigEnd"])
+def test_a_cut_inside_the_file_meta_information_is_named(
+        source: str, directories: dict[str, Path]) -> None:
+    # Past "DICM" and the Media Storage SOP Class (so it is still known as a DICOMDIR),
+    # before the data set the group length says comes next (PS3.10 7.1).
+    dicomdir = directories[source]
+    data = dicomdir.read_bytes()
+    meta = pydicom.dcmread(dicomdir).file_meta
+    start = 132 + 12 + int(meta.FileMetaInformationGroupLength)  # where the data set begins
+    cut = dicomdir.with_name("CUTMETA")
+    for size in (start - 60, start - 1):
+        cut.write_bytes(data[:size])
+        contents = read_dicomdir(cut)
+        assert not contents.entries and contents.readable is False
+        assert any(f"truncated at byte {size}, inside the File Meta Information" in note
+                   for note in contents.notes), contents.notes
+
+
 @pytest.mark.parametrize("cut_in", ["item-header", "file-id"])
 @pytest.mark.parametrize("builder", sorted(BUILDERS))
 def test_a_file_named_before_the_cut_and_absent_is_missing(

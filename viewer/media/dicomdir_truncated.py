@@ -36,6 +36,7 @@ from viewer.dicom.structure import (
 _DIRECTORY_RECORD_SEQUENCE = (0x0004, 0x1220)
 # PS3.10 7.1: the DICOMDIR's own encoding, which the walk follows.
 _TRANSFER_SYNTAX = tag_for_keyword("TransferSyntaxUID") or 0x00020010
+_GROUP_LENGTH = tag_for_keyword("FileMetaInformationGroupLength") or 0x00020000
 # PS3.5 7.1.2: VRs whose explicit encoding has a 2-byte reserved field and a 4-byte length.
 _LONG_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
@@ -203,7 +204,16 @@ def complete_records(data: bytes) -> CutDirectory | None:
     """
     start, meta = read_meta(data)
     syntax = meta.get(_TRANSFER_SYNTAX, b"").rstrip(b"\0 ").decode("ascii", "replace")
-    if syntax == DEFLATED_LE or start > len(data):
+    group_length = meta.get(_GROUP_LENGTH, b"")
+    if start == len(data) and len(group_length) == 4:
+        # Nothing after the meta elements: a cut between two of them looks like a whole
+        # group. PS3.10 7.1: the group length (its element ends at byte 144) says where
+        # the group ends. Only here is it trusted: a wrong one in a sound file is harmless.
+        start = max(start, 144 + int.from_bytes(group_length, "little"))
+    if start > len(data):
+        return CutDirectory(f"truncated at byte {len(data)}, inside the File Meta "
+                            "Information", [])
+    if syntax == DEFLATED_LE:
         return None
     # As pydicom does, and truncation_problem after it: writers that label the data set
     # with the wrong VR encoding exist, so an explicit VR shows as two upper-case letters.
