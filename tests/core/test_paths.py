@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.support.unprivileged import run_unprivileged
 from viewer.core.paths import HOME_ENV, HOME_MARKER, resolve_home, write_private
 from viewer.store.study_store import DATABASE_NAME
 
@@ -102,3 +106,26 @@ def test_private_files_are_replaced_whole_and_readable_by_the_owner_only(tmp_pat
     assert target.read_bytes() == b"new"
     assert _mode(target) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["listener.json"]  # no temporary left
+
+
+def test_an_own_folder_that_cannot_be_listed_is_made_private_and_used() -> None:
+    # 0300: its owner may enter but not list it. Root lists anything (CAP_DAC_OVERRIDE),
+    # so the check runs as an unprivileged owner.
+    base = Path(tempfile.mkdtemp(prefix="lightbox-home-"))
+    try:
+        os.chmod(base, 0o755)
+        home = base / "home"
+        home.mkdir()
+        (home / "kept.txt").write_text("")
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            os.chown(home, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(home, 0o300)
+
+        def job() -> dict[str, object]:
+            return {"home": str(resolve_home(home)), "mode": _mode(home)}
+
+        assert run_unprivileged(job) == {"home": str(home), "mode": 0o700}
+    finally:
+        os.chmod(base / "home", 0o700)
+        shutil.rmtree(base)

@@ -111,8 +111,13 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     except FileExistsError:
         if not home.is_dir():
             raise
-        with os.scandir(home) as entries:
-            ours = next(entries, None) is None
+        try:
+            with os.scandir(home) as entries:
+                ours = next(entries, None) is None
+        except PermissionError:
+            # The owner's own folder without read permission (0300): making it 0700 is
+            # what lets Lightbox use it at all, as it always did.
+            ours = True
     if os.name == "posix":
         if ours:
             os.chmod(home, 0o700)
