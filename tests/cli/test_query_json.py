@@ -157,6 +157,20 @@ def test_unusual_values_keep_their_types() -> None:
     }
 
 
+def test_a_value_pydicom_cannot_convert_is_unknown_and_the_match_kept() -> None:
+    # An IS past any float ("1e400") and an FL of 3 bytes raise inside pydicom when the
+    # value is first read; the rest of the match stands.
+    raw = b"".join([
+        _element(0x0010, 0x0020, b"PID1"),
+        _element(0x0018, 0x9306, b"\x00\x00\x80"),  # FD: 8 bytes a value
+        _element(0x0020, 0x1208, b"1e400 "),
+    ])
+    with pytest.warns(UserWarning):
+        values = identifier_to_dict(decode(BytesIO(raw), True, True))
+    assert values == {"PatientID": "PID1", "SingleCollimationWidth": None,
+                      "NumberOfStudyRelatedInstances": None}
+
+
 @pytest.fixture
 def silent_home(tmp_path: Path) -> Iterator[Path]:
     """A home whose node ``silent`` sends 3 of its 10 matches, then goes silent."""

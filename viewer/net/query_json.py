@@ -12,11 +12,12 @@ an unknown one: ``""`` for text, ``null`` for a number, ``[]`` for a list.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from typing import Any
 
-from pydicom.datadict import dictionary_VM, dictionary_VR
+from pydicom.datadict import dictionary_VM, dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -25,6 +26,9 @@ from pydicom.valuerep import PersonName
 
 from viewer.core.dates import canonical_date, canonical_time
 from viewer.dicom.header import person_name_text
+from viewer.dicom.structure import tag_text
+
+LOGGER = logging.getLogger(__name__)
 
 _INTEGER_VRS = frozenset({"IS", "SS", "US", "SL", "UL", "SV", "UV"})
 _DECIMAL_VRS = frozenset({"DS", "FL", "FD"})
@@ -42,12 +46,19 @@ def identifier_to_dict(ident: Dataset) -> dict[str, Any]:
     dicts.
     """
     out: dict[str, Any] = {}
-    for elem in ident:
-        if not elem.keyword or elem.tag.group in (0x0000, 0x0002):
+    for tag in sorted(ident.keys()):  # tags only: iterating ident would convert
+        keyword = keyword_for_tag(tag)
+        if not keyword or tag.group in (0x0000, 0x0002) or keyword in _ENVELOPE:
             continue
-        if elem.keyword in _ENVELOPE:
-            continue
-        out[elem.keyword] = element_value(elem)
+        try:
+            # pydicom converts a raw value when it is first read: a PACS's "1e400" for
+            # an IS or an FD of 3 bytes raises there, and one bad value must not cost
+            # the match (nor the matches before it, in a --json list).
+            out[keyword] = element_value(ident[tag])
+        except Exception:
+            LOGGER.debug("unreadable value of %s in a C-FIND match",
+                         tag_text(tag.group, tag.element))
+            out[keyword] = _empty(_dictionary_vr(tag), _dictionary_vm(tag))
     return out
 
 
@@ -88,6 +99,13 @@ def element_value(elem: DataElement) -> Any:
     if vr in _INTEGER_VRS or vr in _DECIMAL_VRS:
         return None
     return "\\".join(str(_single(vr, v)) for v in values)
+
+
+def _dictionary_vr(tag: BaseTag) -> str:
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return "UN"
 
 
 def _dictionary_vm(tag: BaseTag) -> str:
