@@ -141,3 +141,16 @@ def test_listen_names_a_shared_ae_title_once(tmp_path: Path) -> None:
         os.kill(proc.pid, signal.SIGINT)
         proc.communicate(timeout=30)
     assert "for SHARED, OTHER; Ctrl-C to stop" in first, first
+
+
+def test_names_from_a_hand_edited_file_cannot_drive_the_terminal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A quoted TOML key may hold any character: an ESC would retitle or clear the
+    # terminal, a newline break the table.
+    (tmp_path / "nodes.toml").write_text('"evil\\u001b]0;x\\u0007" = 1\n\n'
+                                         '["bad\\nname"]\nport = "abc"\n')
+    assert _lightbox(tmp_path, "node", "list") == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "evil\\x1b]0;x\\x07" in out and "bad\\nname" in out
+    assert len(out.splitlines()) == 2

@@ -208,3 +208,26 @@ def test_query_text_says_the_list_of_a_pacs_gone_silent_is_incomplete(
     assert [line.split()[-1] for line in out.splitlines()] == [
         f"1.2.826.0.1.3680043.10.2.{n}" for n in (1, 2, 3)]
     assert err.strip() == WARNING
+
+
+class _EscapingPacs(ScriptedFindPeer):
+    """Two whole matches whose study description holds an escape sequence."""
+
+    def match(self, n: int) -> Any:
+        ds = super().match(n)
+        ds.StudyDescription = "HEAD\x1b]0;owned\x07"
+        return ds
+
+
+def test_query_text_spells_out_control_characters_from_the_pacs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    peer = _EscapingPacs(2, before=2, after="silent")
+    try:
+        assert _lightbox(tmp_path, "node", "add", "p", f"{peer.aet}@127.0.0.1:{peer.port}") == 0
+        capsys.readouterr()
+        assert _lightbox(tmp_path, "query", "p") == 0
+    finally:
+        peer.stop()
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert out.count("HEAD\\x1b]0;owned\\x07") == 2

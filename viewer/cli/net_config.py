@@ -17,6 +17,7 @@ from viewer.cli import EXIT_OK
 from viewer.cli.home import cli_home
 from viewer.core.errors import PeerError, UsageError
 from viewer.core.settings import load_network_settings, network_settings_with, save_network_settings
+from viewer.core.terminal import for_terminal
 from viewer.core.tls_files import tls_file_warnings
 from viewer.net.nodes import NodeBook, NodeRecord, parse_address
 from viewer.net.tls import client_ssl_context
@@ -129,9 +130,10 @@ def run_node_list(args: argparse.Namespace) -> int:
             extra.append("TLS" if n.tls_check_hostname else "TLS, no hostname check")
         print(f"{n.name:<16} {n.address:<40} {', '.join(extra)}")
     for bad in book.invalid:  # a hand-edited file: shown, so that it can be fixed or removed
-        print(f"{bad.name:<16} {bad.address:<40} INVALID: {bad.reason}")
+        # Names and values as the file has them: control characters spelled out.
+        print(for_terminal(f"{bad.name:<16} {bad.address:<40} INVALID: {bad.reason}"))
     for key in book.stray:
-        print(f"{key:<16} {'-':<40} INVALID: {book.stray_problem(key)}")
+        print(for_terminal(f"{key:<16} {'-':<40} INVALID: {book.stray_problem(key)}"))
     return EXIT_OK
 
 

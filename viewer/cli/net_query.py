@@ -14,6 +14,7 @@ from typing import Any
 from viewer.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from viewer.cli.net_common import interruptible, node_context, quiet_pydicom
 from viewer.core.dates import parse_date_range
+from viewer.core.terminal import for_terminal
 from viewer.net.connection import CancelToken
 from viewer.net.echo import echo
 from viewer.net.query import QuerySpec, TruncatedQueryError, find
@@ -58,7 +59,8 @@ def run_query(args: argparse.Namespace) -> int:
                 if args.json:
                     results.append(match)
                 else:
-                    print(_query_line(args.level, match))
+                    # Values come from the PACS: an ESC in a name must not drive the terminal.
+                    print(for_terminal(_query_line(args.level, match)))
         except TruncatedQueryError as exc:
             # PS3.4 C.4.1.1.4: the PACS ended with Cancel we never sent (a result limit).
             # What came is shown, then said to be part of the matches only.
