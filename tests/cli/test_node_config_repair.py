@@ -154,3 +154,15 @@ def test_names_from_a_hand_edited_file_cannot_drive_the_terminal(
     assert "\x1b" not in out and "\x07" not in out
     assert "evil\\x1b]0;x\\x07" in out and "bad\\nname" in out
     assert len(out.splitlines()) == 2
+
+
+def test_a_misspelt_setting_is_named_and_kept_by_config_set(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "settings.toml").write_text('[network]\nae_titel = "WS1"\nport = 11112\n')
+    assert _lightbox(tmp_path, "config", "set", "port", "11113") == 0
+    with (tmp_path / "settings.toml").open("rb") as f:
+        network = tomllib.load(f)["network"]
+    assert network["ae_titel"] == "WS1" and network["port"] == 11113
+    (warning,) = {r.getMessage() for r in caplog.records if r.levelname == "WARNING"}
+    assert warning == (f"{tmp_path / 'settings.toml'}: [network] unknown key 'ae_titel'; did you "
+                       "mean ae_title?; ignored (kept in the file)")

@@ -7,12 +7,13 @@ missing file means defaults.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import logging
 import re
 import ssl
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,7 @@ def load_network_settings(home: Path) -> NetworkSettings:
     """
     path = home / SETTINGS_FILE
     table = _network_table(home)
+    _warn_about_unknown(path, table)
     try:
         return NetworkSettings.from_mapping(table)
     except UsageError as exc:
@@ -309,6 +311,7 @@ def network_settings_with(home: Path, pairs: Sequence[tuple[str, str]]) -> Netwo
     """
     path = home / SETTINGS_FILE
     table = _network_table(home)
+    _warn_about_unknown(path, table)
     setting = {key.replace("-", "_") for key, _ in pairs}
     kept = {key: value for key, value in table.items()
             if key.replace("-", "_") not in setting}
@@ -335,10 +338,44 @@ def _valid(build: Callable[[], object]) -> bool:
     return True
 
 
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """``; did you mean calling_aet?`` when a known key is close to ``key``, else ``""``."""
+    spelt = key.strip().lower().replace("-", "_")
+    close = difflib.get_close_matches(spelt, sorted(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _unknown_network_keys(table: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of a ``[network]`` table that no setting of this release reads."""
+    known = {f.name for f in fields(NetworkSettings)}
+    return {key: value for key, value in table.items()
+            if key.replace("-", "_") not in known}
+
+
+_WARNED_KEYS: set[tuple[Path, str]] = set()
+
+
+def _warn_about_unknown(path: Path, table: Mapping[str, Any]) -> None:
+    """Name each key no setting reads (a typing mistake, or a newer release's key)."""
+    known = {f.name for f in fields(NetworkSettings)}
+    for key in _unknown_network_keys(table):
+        if (path, key) in _WARNED_KEYS:
+            continue  # the file is read by every command and the GUI: once is enough
+        _WARNED_KEYS.add((path, key))
+        LOGGER.warning("%s: [network] unknown key %r%s; ignored (kept in the file)", path,
+                       key, did_you_mean(key, known))
+
+
 def save_network_settings(home: Path, settings: NetworkSettings) -> None:
-    """Store the ``[network]`` settings, keeping every other table of the file."""
+    """Store the ``[network]`` settings, keeping every other table of the file.
+
+    Keys of ``[network]`` that no setting reads are written back as they were: a
+    misspelt one stays for the user to see and correct, not silently dropped.
+    """
     data = read_settings(home)
-    data["network"] = settings.to_mapping()
+    old = data.get("network")
+    unknown = _unknown_network_keys(old) if isinstance(old, dict) else {}
+    data["network"] = {**settings.to_mapping(), **unknown}
     write_settings(home, data)
 
 

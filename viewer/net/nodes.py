@@ -27,10 +27,9 @@ was read when the file is saved.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ import tomli_w
 
 from viewer.core.errors import UsageError
 from viewer.core.paths import keep_private, write_private
-from viewer.core.settings import check_ae_title, is_host
+from viewer.core.settings import check_ae_title, did_you_mean, is_host
 from viewer.net.policy import DEFAULT_POLICY
 
 NODES_FILE = "nodes.toml"
@@ -226,13 +225,6 @@ _NODE_KEYS = frozenset(f.name for f in fields(NodeRecord)) - {"name"}
 
 class UnknownNodeKeyError(UsageError):
     """A table of ``nodes.toml`` holds a key that no node has (a typing mistake)."""
-
-
-def did_you_mean(key: str, known: Iterable[str]) -> str:
-    """``; did you mean calling_aet?`` when a known key is close to ``key``, else ``""``."""
-    spelt = key.strip().lower().replace("-", "_")
-    close = difflib.get_close_matches(spelt, sorted(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]}?" if close else ""
 
 
 # The keys a table must have, and what each one is, for the message when one is missing.
