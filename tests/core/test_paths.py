@@ -13,7 +13,6 @@ import pytest
 
 from tests.support.unprivileged import run_unprivileged
 from viewer.core.paths import HOME_ENV, HOME_MARKER, resolve_home, write_private
-from viewer.store.study_store import DATABASE_NAME
 
 
 def _mode(path: Path) -> int:
@@ -82,10 +81,6 @@ def test_a_file_in_place_of_the_home_is_refused(tmp_path: Path) -> None:
     (tmp_path / "taken").write_text("")
     with pytest.raises(FileExistsError):
         resolve_home(tmp_path / "taken")
-
-
-def test_the_home_marker_is_the_study_database() -> None:
-    assert HOME_MARKER == DATABASE_NAME
 
 
 def test_platform_default_when_nothing_is_set(

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from viewer.core.errors import UsageError
-from viewer.core.paths import HOME_ENV, resolve_home
+from viewer.core.paths import HOME_ENV, HOME_MARKER, home_folder, resolve_home
 
 
 def cli_home(explicit: str | None) -> Path:
@@ -38,6 +38,26 @@ def cli_home(explicit: str | None) -> Path:
         raise UsageError(
             f"{name}: cannot be used as the Lightbox home ({_reason(exc)})"
         ) from exc
+
+
+def listed_home(explicit: str | None) -> Path:
+    """The home of a command that only lists: one named by ``--home`` or
+    ``LIGHTBOX_HOME`` that holds no study database is an error, not made (a mistyped name
+    would list nothing, with exit status 0, and leave an empty home behind).
+
+    The platform's default home is made as by any command: it cannot be mistyped.
+    """
+    if (explicit is not None and explicit.strip()) or (
+            explicit is None and os.environ.get(HOME_ENV)):
+        folder = home_folder(explicit)
+        try:
+            os.stat(folder / HOME_MARKER)
+        except FileNotFoundError:
+            raise UsageError(f"no Lightbox home at {folder} (no study database: "
+                             "'lightbox import' makes one)") from None
+        except OSError:
+            pass  # a file in the way, no permission: opening the home words it
+    return cli_home(explicit)
 
 
 def _reason(exc: OSError) -> str:

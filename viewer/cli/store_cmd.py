@@ -23,11 +23,10 @@ from types import FrameType
 from typing import Any, TextIO
 
 from viewer.cli import EXIT_INTERRUPTED, say_in_handler
-from viewer.cli.home import cli_home
+from viewer.cli.home import cli_home, listed_home
 from viewer.core.dates import parse_date_range
 from viewer.core.errors import UsageError
 from viewer.core.imports import ImportProgress, ImportReport
-from viewer.core.paths import HOME_ENV, HOME_MARKER, home_folder
 from viewer.core.records import SeriesRecord, StudyFilter, StudyRecord
 from viewer.core.terminal import for_terminal
 from viewer.media import import_media
@@ -329,7 +328,7 @@ def run_studies(args: argparse.Namespace) -> int:
         study_description=args.description,
         limit=args.limit,
     )
-    with StudyStore.open(_existing_home(args.home)) as store:
+    with StudyStore.open(listed_home(args.home)) as store:
         studies = store.studies(study_filter)
     if args.json:
         json.dump([study_json(s) for s in studies], sys.stdout, indent=2, ensure_ascii=False)
@@ -348,29 +347,9 @@ def run_studies(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _existing_home(explicit: str | None) -> Path:
-    """The home of a command that only lists: one named by ``--home`` or
-    ``LIGHTBOX_HOME`` that holds no study database is an error, not made (a mistyped name
-    would list nothing, with exit status 0, and leave an empty home behind).
-
-    The platform's default home is made as by any command: it cannot be mistyped.
-    """
-    if (explicit is not None and explicit.strip()) or (
-            explicit is None and os.environ.get(HOME_ENV)):
-        folder = home_folder(explicit)
-        try:
-            os.stat(folder / HOME_MARKER)
-        except FileNotFoundError:
-            raise UsageError(f"no Lightbox home at {folder} (no study database: "
-                             "'lightbox import' makes one)") from None
-        except OSError:
-            pass  # a file in the way, no permission: opening the home words it
-    return cli_home(explicit)
-
-
 def run_series(args: argparse.Namespace) -> int:
     """Handler of ``lightbox series``."""
-    with StudyStore.open(_existing_home(args.home)) as store:
+    with StudyStore.open(listed_home(args.home)) as store:
         if store.study(args.study_uid) is None:
             raise UsageError(f"{args.study_uid}: no such study in the database")
         series = store.series(args.study_uid)

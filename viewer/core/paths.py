@@ -14,8 +14,8 @@ LOGGER = logging.getLogger(__name__)
 # Group and others: no access to anything Lightbox creates.
 _OTHERS = 0o077
 HOME_MARKER = "studies.sqlite"
-"""The study database's name (:data:`viewer.store.study_store.DATABASE_NAME`): a folder
-that holds it is a Lightbox home."""
+"""The study database's name (:data:`viewer.store.study_store.DATABASE_NAME` is this): a
+folder that holds it is a Lightbox home."""
 # Homes already warned about as open to others: one warning per process is enough.
 _WARNED: set[Path] = set()
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import struct
 
-from viewer.dicom.structure import IMPLICIT_VR_LE, MAGIC, PREAMBLE_LENGTH, PROBE_LENGTH
-
-# PS3.5 7.1.2: VRs whose explicit encoding has a 2-byte reserved field and a 4-byte length.
-_LONG_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+from viewer.dicom.structure import (
+    IMPLICIT_VR_LE,
+    LONG_VRS,
+    MAGIC,
+    PREAMBLE_LENGTH,
+    PROBE_LENGTH,
 )
+
 _META_HEADER = struct.Struct("<HH2sH")
 _UL = struct.Struct("<I")
 
@@ -62,7 +64,7 @@ def file_meta_problem(data: bytes, file_size: int | None = None) -> str:
             return _meta_unreadable(pos, f"element {_tag(group, element)} has no explicit "
                                          f"VR (bytes {vr.hex(' ')})")
         value = pos + 8
-        if vr in _LONG_VRS:
+        if vr in LONG_VRS:
             if pos + 12 > len(data):
                 return ""
             (length,) = _UL.unpack_from(data, pos + 8)

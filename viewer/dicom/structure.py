@@ -23,16 +23,16 @@ DEFLATED_LE = "1.2.840.10008.1.2.1.99"
 EXPLICIT_VR_BE = "1.2.840.10008.1.2.2"
 
 # PS3.5 7.1.2: VRs whose explicit encoding has a 2-byte reserved field and a 4-byte length.
-_LONG_VRS = frozenset(
+LONG_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
-_UNDEFINED = 0xFFFFFFFF
+UNDEFINED_LENGTH = 0xFFFFFFFF
 _EXPLICIT_HEADER = struct.Struct("<HH2sH")
 _IMPLICIT_HEADER = struct.Struct("<HHI")
 _U32 = struct.Struct("<I")
-_ITEM = (0xFFFE, 0xE000)
-_ITEM_END = (0xFFFE, 0xE00D)
-_SEQ_END = (0xFFFE, 0xE0DD)
+ITEM = (0xFFFE, 0xE000)
+ITEM_END = (0xFFFE, 0xE00D)
+SEQUENCE_END = (0xFFFE, 0xE0DD)
 
 
 def probe(head: bytes) -> bool:
@@ -77,7 +77,7 @@ def read_meta(data: bytes) -> tuple[int, dict[int, bytes]]:
         group, element, vr, length = _EXPLICIT_HEADER.unpack_from(data, pos)
         if group != 0x0002:
             break
-        if vr in _LONG_VRS:
+        if vr in LONG_VRS:
             if pos + 12 > len(data):
                 break
             (length,) = _U32.unpack_from(data, pos + 8)
@@ -185,11 +185,17 @@ def truncation_problem(data: bytes, transfer_syntax: str) -> str:
     pos, _ = read_meta(data)
     if pos > len(data):
         return "truncated inside the File Meta Information"
-    # Some writers label the data set with the wrong VR encoding: look at the first
-    # element as pydicom does (two upper-case letters where an explicit VR would be).
+    return _walk(data, pos, not looks_explicit(data, pos))
+
+
+def looks_explicit(data: bytes, pos: int) -> bool:
+    """Whether the data set starting at ``pos`` is in explicit VR, by its first element.
+
+    Some writers label the data set with the wrong VR encoding: it is looked at as
+    pydicom does, two upper-case letters where an explicit VR would be (PS3.5 7.1.2).
+    """
     vr = data[pos + 4 : pos + 6]
-    implicit = not (len(vr) == 2 and vr.isalpha() and vr.isupper())
-    return _walk(data, pos, implicit)
+    return len(vr) == 2 and vr.isalpha() and vr.isupper()
 
 
 def _walk(data: bytes, pos: int, implicit: bool) -> str:
@@ -244,7 +250,7 @@ class Walker:
             (length,) = struct.unpack_from("<I", self.data, pos + 4)
             return group, element, b"", length, pos + 8
         vr = self.data[pos + 4 : pos + 6]
-        if vr in _LONG_VRS:
+        if vr in LONG_VRS:
             if pos + 12 > self.size:
                 raise TruncatedError(f"truncated in an element header at byte {pos}")
             (length,) = struct.unpack_from("<I", self.data, pos + 8)
@@ -268,7 +274,7 @@ class Walker:
         checked = min(have, size) - 12
         explicit_header = _EXPLICIT_HEADER.unpack_from
         u32 = _U32.unpack_from
-        long_vrs = _LONG_VRS
+        long_vrs = LONG_VRS
         while pos < end:
             if pos > checked:
                 if pos + 8 > size:
@@ -299,14 +305,14 @@ class Walker:
             if group == 0xFFFE:
                 if element == 0xE00D:
                     return value
-                if element == 0xE0DD and length != _UNDEFINED:
+                if element == 0xE0DD and length != UNDEFINED_LENGTH:
                     if value + length > size:
                         raise TruncatedError(
                             f"truncated inside element {tag_text(group, element)}: {length} "
                             f"bytes declared, {size - value} in the file"
                         )
                     return value
-            if length == _UNDEFINED:
+            if length == UNDEFINED_LENGTH:
                 # PS3.5 6.2.2: an undefined-length UN holds implicit VR little endian items.
                 walker = Walker(data, True, size, self.wanted) if vr == b"UN" else self
                 pos = walker._undefined(value, tag_text(group, element), depth)
@@ -329,11 +335,11 @@ class Walker:
             if pos + 8 > self.size:
                 raise TruncatedError(f"truncated inside element {tag}: no sequence delimiter")
             group, element, _vr, length, value = self._header(pos)
-            if (group, element) == _SEQ_END:
+            if (group, element) == SEQUENCE_END:
                 return value
-            if (group, element) != _ITEM:
+            if (group, element) != ITEM:
                 raise UnknownStructureError(tag)
-            if length == _UNDEFINED:
+            if length == UNDEFINED_LENGTH:
                 pos = self.dataset(value, self.size, depth + 1, None)
                 continue
             if value + length > self.size:

@@ -27,8 +27,14 @@ from pydicom.dataset import Dataset
 from viewer.dicom.structure import (
     DEFLATED_LE,
     EXPLICIT_VR_BE,
+    ITEM,
+    ITEM_END,
+    LONG_VRS,
+    SEQUENCE_END,
+    UNDEFINED_LENGTH,
     TruncatedError,
     UnknownStructureError,
+    looks_explicit,
     read_meta,
     tag_text,
 )
@@ -37,14 +43,6 @@ _DIRECTORY_RECORD_SEQUENCE = (0x0004, 0x1220)
 # PS3.10 7.1: the DICOMDIR's own encoding, which the walk follows.
 _TRANSFER_SYNTAX = tag_for_keyword("TransferSyntaxUID") or 0x00020010
 _GROUP_LENGTH = tag_for_keyword("FileMetaInformationGroupLength") or 0x00020000
-# PS3.5 7.1.2: VRs whose explicit encoding has a 2-byte reserved field and a 4-byte length.
-_LONG_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
-_UNDEFINED = 0xFFFFFFFF
-_ITEM = (0xFFFE, 0xE000)  # PS3.5 7.5
-_ITEM_END = (0xFFFE, 0xE00D)
-_SEQUENCE_END = (0xFFFE, 0xE0DD)
 _MOST_DEPTH = 32  # nested sequences; no directory record comes near
 
 
@@ -76,7 +74,7 @@ class _Elements:
         if group == 0xFFFE or self.implicit:  # PS3.5 7.5: item tags carry no VR
             return group, element, b"", self._u32(data, pos + 4)[0], pos + 8
         vr = data[pos + 4 : pos + 6]
-        if vr in _LONG_VRS:
+        if vr in LONG_VRS:
             if pos + 12 > len(data):
                 raise TruncatedError
             return group, element, vr, self._u32(data, pos + 8)[0], pos + 12
@@ -85,7 +83,7 @@ class _Elements:
     def skip(self, pos: int, depth: int) -> int:
         """Where the element at ``pos`` ends."""
         _, _, vr, length, value = self.header(pos)
-        if length != _UNDEFINED:
+        if length != UNDEFINED_LENGTH:
             if value + length > len(self.data):
                 raise TruncatedError
             return value + length
@@ -98,23 +96,23 @@ class _Elements:
         ends, its Sequence Delimitation Item included (PS3.5 7.5.2)."""
         while True:
             group, element, _, _, value = self.header(pos)
-            if (group, element) == _SEQUENCE_END:
+            if (group, element) == SEQUENCE_END:
                 return value
             pos = self.item(pos, depth)
 
     def item(self, pos: int, depth: int) -> int:
         """Where the item at ``pos`` ends, its Item Delimitation Item included."""
         group, element, _, length, value = self.header(pos)
-        if (group, element) != _ITEM or depth > _MOST_DEPTH:
+        if (group, element) != ITEM or depth > _MOST_DEPTH:
             raise UnknownStructureError(tag_text(group, element))
-        if length != _UNDEFINED:
+        if length != UNDEFINED_LENGTH:
             if value + length > len(self.data):
                 raise TruncatedError
             return value + length
         pos = value
         while True:
             group, element, _, _, value = self.header(pos)
-            if (group, element) == _ITEM_END:
+            if (group, element) == ITEM_END:
                 return value
             pos = self.skip(pos, depth + 1)
 
@@ -152,7 +150,7 @@ def _whole_items(elements: _Elements, value: int, length: int) -> tuple[int, int
     """
     data = elements.data
     # An undefined length ends at the Sequence Delimitation Item (PS3.5 7.5.2).
-    end = None if length == _UNDEFINED else value + length
+    end = None if length == UNDEFINED_LENGTH else value + length
     whole = pos = value
     count = 0
     try:
@@ -163,7 +161,7 @@ def _whole_items(elements: _Elements, value: int, length: int) -> tuple[int, int
             pos = end
         while end is None or pos < end:
             group, element, _, _, after = elements.header(pos)
-            if end is None and (group, element) == _SEQUENCE_END:
+            if end is None and (group, element) == SEQUENCE_END:
                 pos = after
                 break
             pos = whole = elements.item(pos, 1)
@@ -215,10 +213,7 @@ def complete_records(data: bytes) -> CutDirectory | None:
                             "Information", [])
     if syntax == DEFLATED_LE:
         return None
-    # As pydicom does, and truncation_problem after it: writers that label the data set
-    # with the wrong VR encoding exist, so an explicit VR shows as two upper-case letters.
-    vr = data[start + 4 : start + 6]
-    explicit = len(vr) == 2 and vr.isalpha() and vr.isupper()
+    explicit = looks_explicit(data, start)
     big = syntax == EXPLICIT_VR_BE
     elements = _Elements(data, little=not big, implicit=not explicit)
     try:

@@ -280,14 +280,10 @@ def _skipped_kind(path: Path) -> str:
     zip-based file whose extension says it is software or a document (``.jar``, ``.docx``,
     :func:`~viewer.media.scan.is_zip_application`) stays skipped.
     """
-    try:
-        with open(path, "rb") as fh:
-            if fh.read(4) in ZIP_SIGNATURES:
-                return "" if is_zip_application(path.name) else "zip"
-            fh.seek(0)
-            return "dicomdir" if is_directory_stream(fh) else ""
-    except OSError:
+    kind = _file_kind(path)
+    if kind == "file" or (kind == "zip" and is_zip_application(path.name)):
         return ""
+    return kind
 
 
 def _named_files(directories: list[DirectoryContents]) -> list[Path]:

@@ -337,16 +337,15 @@ def _peer(sock: socket.socket | None, assoc: Any = None, *, titled: bool = False
     """
     other = None if assoc is None else (
         assoc.requestor if assoc.is_acceptor else assoc.acceptor)
-    address = "the peer"
     try:
-        if sock is None:
-            raise ValueError("no socket")
-        host, port = sock.getpeername()[:2]
-        address = f"{host}:{port}"
+        host, port = sock.getpeername()[:2] if sock is not None else (None, None)
     except (OSError, ValueError):
+        host = port = None
+    if host is None:
         info = getattr(other, "address_info", None)
         if info is not None and info.address:
-            address = f"{info.address}:{info.port}"
+            host, port = info.address, info.port
+    address = "the peer" if host is None else f"{host}:{port}"
     title = str(getattr(other, "ae_title", "") or "").strip() if titled else ""
     return f"AE {title} at {address}" if title else address
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from viewer.core.errors import DiskFullError, InputFileError, LightboxError
 from viewer.core.imports import CancelCheck, ImportReport, ProgressCallback
-from viewer.core.paths import keep_private
+from viewer.core.paths import HOME_MARKER, keep_private
 from viewer.core.records import InstanceRecord
 from viewer.core.writeback import flush_drive_cache
 from viewer.store import deleting, importer, queries, received
@@ -29,7 +29,7 @@ from viewer.store.schema import migrate
 from viewer.store.study_reads import StudyReads
 from viewer.store.writer import BatchCounts, StoredFile, chunks, existing, insert_batch
 
-DATABASE_NAME = "studies.sqlite"
+DATABASE_NAME = HOME_MARKER  # what tells a Lightbox home from any folder
 BUSY_TIMEOUT_S = 30.0
 
 
