@@ -8,6 +8,7 @@ This package is not part of the test suite and nothing here asserts a timing.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -122,12 +123,38 @@ class Context:
     ----------
     quick : bool
         Fewer repeats and smaller inputs where a module offers them (a smoke run).
+    warm_memory : bool
+        Whether :meth:`warm` warms memory before timed calls (``--cold-memory``: not).
     cache_dir : Path
         A git-ignored folder to keep generated inputs between runs.
     """
 
     quick: bool = False
     cache_dir: Path = RESULTS_DIR / "cache"
+    warm_memory: bool = True
+
+    def warm(self, folder: Path, megabytes: float) -> None:
+        """Give the next timed call ``megabytes`` of warm memory to write into (a setup).
+
+        Some virtual machines report freed memory to their host (virtio-balloon free page
+        reporting), which takes it back about 2 s later; every page written after that is
+        faulted in again, at about 3.5 s per GiB on the development VM, for Lightbox and
+        its peer alike, which hides what either does itself (docs/benchmarks.md). A file
+        of that size written into ``folder``'s page cache and deleted at once leaves its
+        pages free and backed for the call that follows, as a workstation's memory is.
+        Does nothing with ``--cold-memory``.
+        """
+        if not self.warm_memory:
+            return
+        chunk = bytes(1 << 20)
+        path = folder / ".warm-memory"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            for _ in range(math.ceil(megabytes * 1e6 / len(chunk))):
+                os.write(fd, chunk)
+        finally:
+            os.close(fd)
+            os.unlink(path)  # its dirty pages are dropped, never written to disk
 
     def repeats(self, full: int) -> int:
         """Number of repeats: ``full`` normally, a tenth (at least 5) with ``quick``."""

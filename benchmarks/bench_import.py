@@ -9,7 +9,8 @@ cp's throughput (our time at most twice cp's). A second, explanatory row compare
 ``cp -r`` followed by ``sync -f``, which puts the copy on disk as the import does; a
 third, the floor, times the store's own durable copy (read, temporary file, one syncfs
 per batch, rename) without any DICOM parsing or database work, against ``cp -r`` again.
-Before every timed call the previous run's writes are flushed, untimed; every run writes
+Before every timed call the previous run's writes are flushed and memory is warmed for
+what the call writes (``Context.warm``; ``--cold-memory`` skips it), untimed; every run writes
 into a new folder, and nothing is deleted until all runs are done (deleting thousands of
 files just before creating thousands more is slow on ext4 without a journal, for cp too).
 """
@@ -67,7 +68,8 @@ def _durable_copy(files: list[Path], root: Path, batch: int = 256) -> None:
     store.flush()  # the last batch's names
 
 
-def _compare(work: Path, source: Path, label: str, repeats: int) -> Iterator[Result]:
+def _compare(ctx: Context, work: Path, source: Path, label: str, repeats: int
+             ) -> Iterator[Result]:
     files = [p for p in source.iterdir() if p.is_file()]
     megabytes = sum(p.stat().st_size for p in files) / 1e6
 
@@ -76,6 +78,9 @@ def _compare(work: Path, source: Path, label: str, repeats: int) -> Iterator[Res
         # the next import's flush and billed to it. Nothing is deleted until the end (see
         # _fresh_work): every run writes new files into a fresh folder.
         subprocess.run(["sync", "-f", str(work)], check=True)
+        # The copy, the database and the process's own allocations, in warm memory
+        # (Context.warm, docs/benchmarks.md).
+        ctx.warm(work, 1.5 * megabytes + 64)
 
     def ours() -> None:
         with StudyStore.open(work / f"home{next(_COUNTER)}") as store:
@@ -172,8 +177,8 @@ def run(ctx: Context) -> Iterator[Result]:
     many = _input(ctx, f"import-small{small}", small, 32)
     work = _fresh_work(ctx)
     try:
-        yield from _compare(work, ct, f"{slices}-slice CT 512x512", 1 if ctx.quick else 5)
-        yield from _compare(work, many, f"{small} small instances", 1 if ctx.quick else 5)
+        yield from _compare(ctx, work, ct, f"{slices}-slice CT 512x512", 1 if ctx.quick else 5)
+        yield from _compare(ctx, work, many, f"{small} small instances", 1 if ctx.quick else 5)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(exist_ok=True)

@@ -123,6 +123,7 @@ def save(rows: list[tuple[str, Result]], errors: dict[str, str], ctx: Context) -
     record = {
         "when": stamp,
         "quick": ctx.quick,
+        "warm_memory": ctx.warm_memory,
         "environment": environment(),
         "results": [{"benchmark": name, **r.as_json()} for name, r in rows],
         "errors": errors,
@@ -164,6 +165,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
     parser.add_argument("--no-save", action="store_true", help="do not write results/*.json")
+    parser.add_argument(
+        "--cold-memory", action="store_true",
+        help="do not warm memory before timed calls that write files (docs/benchmarks.md)",
+    )
     args = parser.parse_args(argv)
     if args.list:
         for name, module in modules.items():
@@ -173,7 +178,7 @@ def main(argv: list[str]) -> int:
     unknown = [n for n in args.names if n not in modules]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; have {', '.join(modules)}")
-    ctx = Context(quick=args.quick)
+    ctx = Context(quick=args.quick, warm_memory=not args.cold_memory)
     with _exclusive():
         rows, errors = run(args.names or list(modules), ctx)
     print(table(rows))

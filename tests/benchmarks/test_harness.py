@@ -126,3 +126,25 @@ def test_pair_ratio_pairs_the_samples_in_the_order_taken() -> None:
     taken: list[float] = []
     a, b = measure_pair(lambda: taken.append(1), lambda: taken.append(2), 4, warmup=0)
     assert len(a.samples) == len(b.samples) == 4
+
+
+def _written_bytes() -> int:
+    """Bytes this process has passed to write(2) so far (Linux)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no wchar in /proc/self/io")
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux /proc/self/io")
+def test_warm_memory_writes_the_asked_amount_and_leaves_nothing(tmp_path: Path) -> None:
+    before = _written_bytes()
+    Context().warm(tmp_path, 8)
+    written = _written_bytes() - before
+    assert 8_000_000 <= written < 9_000_000
+    assert list(tmp_path.iterdir()) == []
+    before = _written_bytes()
+    Context(warm_memory=False).warm(tmp_path, 8)  # --cold-memory
+    assert _written_bytes() - before < 1_000_000
+    assert list(tmp_path.iterdir()) == []
+
