@@ -23,7 +23,12 @@ from tests.support.peers import (
 )
 from viewer.core.errors import CancelledError, PeerError
 from viewer.core.settings import NetworkSettings
-from viewer.net.connection import CancelToken, open_association
+from viewer.net.connection import (
+    CancelToken,
+    end_association,
+    note_lost,
+    open_association,
+)
 from viewer.net.echo import echo
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import VERIFICATION
@@ -85,6 +90,33 @@ def test_peer_rejecting_our_ae_title(local: NetworkSettings) -> None:
         assert "Register AE LIGHTBOX (host 127.0.0.1)" in text
         # With the title it knows, the same peer answers.
         assert echo(_node(peer.port, calling_aet="SOMEONE"), local).round_trip > 0
+    finally:
+        peer.stop()
+
+
+
+def test_a_lost_association_is_not_released_and_a_live_one_is(local: NetworkSettings) -> None:
+    # PS3.8 7.2-7.4: once a DIMSE wait ended without a response (an A-ABORT or a closed
+    # connection reached pynetdicom, which may still call the association established for
+    # a moment), an A-RELEASE-RQ would wait the whole ACSE timeout for an answer that
+    # cannot come. The peer sees which associations were released.
+    peer = PynetdicomPeer()
+    released: list[object] = []
+    peer.server.bind(evt.EVT_RELEASED, lambda event: released.append(event.assoc))
+    try:
+        lost = open_association(_node(peer.port), local, [build_context(VERIFICATION)])
+        note_lost(lost)
+        end_association(lost)
+        assert lost.is_established  # nothing was sent
+        lost.abort()
+        live = open_association(_node(peer.port), local, [build_context(VERIFICATION)])
+        end_association(live)
+        assert live.is_released
+        deadline = time.monotonic() + 10
+        while not released and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # room for a second release to arrive, were one sent
+        assert len(released) == 1
     finally:
         peer.stop()
 
