@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -19,7 +20,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 RESULTS_DIR = ROOT / "results"
 
-__all__ = ["Context", "Result", "Timing", "measure", "measure_many", "measure_pair", "pair_ratio"]
+__all__ = ["Context", "Result", "Timing", "measure", "measure_many", "measure_pair", "pair_ratio",
+           "require_free_space"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,20 @@ class Timing:
         ms = sorted(taken)
         deciles = statistics.quantiles(ms, n=10) if len(ms) >= 2 else [ms[0]] * 9
         return cls(statistics.median(ms), deciles[0], deciles[-1], len(ms), taken)
+
+
+def require_free_space(folder: Path, megabytes: float, what: str) -> None:
+    """Stop a benchmark before it starts when ``folder``'s disk cannot hold what it writes.
+
+    Benchmarks that write files keep every run's output until the end (deleting thousands
+    of files right before creating as many is slow on ext4 without a journal; see
+    docs/import.md), so a run needs all of it at once: failing at the start, with the
+    figure, beats a disk filled half-way through (and whatever else needed it).
+    """
+    free = shutil.disk_usage(folder).free / 1e6
+    if free < megabytes:
+        raise RuntimeError(f"{what} writes about {megabytes / 1000:.1f} GB into {folder}, "
+                           f"whose disk has {free / 1000:.1f} GB free")
 
 
 def pair_ratio(ours: Timing, peer: Timing) -> float:

@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks import Context, Result, measure_pair
+from benchmarks import Context, Result, measure_pair, require_free_space
 from viewer.dicom.synthetic import StudyIdentity, write_ct_series
 from viewer.media import import_media
 from viewer.store import StudyStore
@@ -44,6 +44,10 @@ def _input(ctx: Context, name: str, slices: int, size: int) -> Path:
         write_ct_series(folder / "series", study, slices=slices, rows=size, cols=size)
         done.write_text("ok\n")
     return folder / "series"
+
+
+def _megabytes(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
 
 
 def _durable_copy(files: list[Path], root: Path, batch: int = 256) -> None:
@@ -71,7 +75,7 @@ def _durable_copy(files: list[Path], root: Path, batch: int = 256) -> None:
 def _compare(ctx: Context, work: Path, source: Path, label: str, repeats: int
              ) -> Iterator[Result]:
     files = [p for p in source.iterdir() if p.is_file()]
-    megabytes = sum(p.stat().st_size for p in files) / 1e6
+    megabytes = _megabytes(source)
 
     def clean() -> None:
         # Untimed: the previous run's unflushed writes would otherwise be written back by
@@ -176,9 +180,14 @@ def run(ctx: Context) -> Iterator[Result]:
     ct = _input(ctx, f"import-ct{slices}", slices, 512)
     many = _input(ctx, f"import-small{small}", small, 32)
     work = _fresh_work(ctx)
+    repeats = 1 if ctx.quick else 5
+    # Nothing is deleted until the end: per input, three alternated series of `repeats`
+    # pairs, the first with a warm-up pair (6 * repeats + 2 copies), and warm memory.
+    copies = (6 * repeats + 2) * (_megabytes(ct) + _megabytes(many))
+    require_free_space(work, copies + 1.5 * _megabytes(ct) + 564, "the import benchmark")
     try:
-        yield from _compare(ctx, work, ct, f"{slices}-slice CT 512x512", 1 if ctx.quick else 5)
-        yield from _compare(ctx, work, many, f"{small} small instances", 1 if ctx.quick else 5)
+        yield from _compare(ctx, work, ct, f"{slices}-slice CT 512x512", repeats)
+        yield from _compare(ctx, work, many, f"{small} small instances", repeats)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(exist_ok=True)

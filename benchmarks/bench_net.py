@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks import Context, Result, measure, measure_pair, pair_ratio
+from benchmarks import Context, Result, measure, measure_pair, pair_ratio, require_free_space
 from tests.support.peers import (
     PEER_ENV,
     StudySpec,
@@ -92,6 +92,15 @@ def run(ctx: Context) -> Iterator[Result]:
     folder, nbytes = _study(ctx)
     mb = nbytes / 1e6
     work = Path(tempfile.mkdtemp(prefix="lightbox-bench-net-"))
+    repeats = 2 if ctx.quick else 9
+    # Every retrieve keeps its copy of the study until the end: two methods, two sides,
+    # the pairs and a warm-up each, then the network-only runs; Orthanc's copy on top.
+    retrieves = 4 * (repeats + 1) + min(repeats, 5) + 1 + 1
+    try:
+        require_free_space(work, mb * retrieves + WARM_MB + 500, "the net benchmark")
+    except RuntimeError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     our_port, storescp_port = free_port(), free_port()
     orthanc = start_orthanc(work / "orthanc", aet="ORTHANC", destinations={
         "LIGHTBOX": ("127.0.0.1", our_port), "STORESCP": ("127.0.0.1", storescp_port)})
@@ -141,9 +150,9 @@ def run(ctx: Context) -> Iterator[Result]:
         # Orthanc's upload created and deleted a journal file per instance: let those
         # deletions age before anything is timed.
         time.sleep(RECENTLY_DELETED_SECONDS)
-        # Nine alternated pairs: this host's speed changes by a factor of two within
-        # minutes, and the median of five moved the C-MOVE ratio by 0.1 between runs.
-        repeats = 2 if ctx.quick else 9
+        # Nine alternated pairs (repeats, above): this host's speed changes by a factor of
+        # two within minutes, and the median of five moved the C-MOVE ratio by 0.1 between
+        # runs.
         for method, peer_fn, peer_name in (("get", getscu, "dcmtk getscu"),
                                            ("move", movescu, "dcmtk movescu+storescp")):
             def ours_fn(m: str = method) -> None:

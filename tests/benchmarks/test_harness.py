@@ -17,6 +17,7 @@ from benchmarks import (
     measure_many,
     measure_pair,
     pair_ratio,
+    require_free_space,
 )
 from benchmarks.harness import available, run, table
 
@@ -148,3 +149,12 @@ def test_warm_memory_writes_the_asked_amount_and_leaves_nothing(tmp_path: Path) 
     assert _written_bytes() - before < 1_000_000
     assert list(tmp_path.iterdir()) == []
 
+
+
+def test_a_benchmark_that_would_fill_the_disk_stops_first_naming_it(tmp_path: Path) -> None:
+    require_free_space(tmp_path, 1, "a small one")
+    with pytest.raises(RuntimeError) as err:
+        require_free_space(tmp_path, 1e12, "the import benchmark")  # an exabyte
+    text = str(err.value)
+    assert text.startswith("the import benchmark writes about 1000000000.0 GB into ")
+    assert str(tmp_path) in text and "GB free" in text
