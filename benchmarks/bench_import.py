@@ -72,10 +72,9 @@ def _durable_copy(files: list[Path], root: Path, batch: int = 256) -> None:
     store.flush()  # the last batch's names
 
 
-def _compare(ctx: Context, work: Path, source: Path, label: str, repeats: int
-             ) -> Iterator[Result]:
+def _compare(ctx: Context, work: Path, source: Path, megabytes: float, label: str,
+             repeats: int) -> Iterator[Result]:
     files = [p for p in source.iterdir() if p.is_file()]
-    megabytes = _megabytes(source)
 
     def clean() -> None:
         # Untimed: the previous run's unflushed writes would otherwise be written back by
@@ -183,11 +182,12 @@ def run(ctx: Context) -> Iterator[Result]:
     repeats = 1 if ctx.quick else 5
     # Nothing is deleted until the end: per input, three alternated series of `repeats`
     # pairs, the first with a warm-up pair (6 * repeats + 2 copies), and warm memory.
-    copies = (6 * repeats + 2) * (_megabytes(ct) + _megabytes(many))
-    require_free_space(work, copies + 1.5 * _megabytes(ct) + 564, "the import benchmark")
+    ct_mb, many_mb = _megabytes(ct), _megabytes(many)
+    require_free_space(work, (6 * repeats + 2) * (ct_mb + many_mb) + 1.5 * ct_mb + 564,
+                       "the import benchmark")
     try:
-        yield from _compare(ctx, work, ct, f"{slices}-slice CT 512x512", repeats)
-        yield from _compare(ctx, work, many, f"{small} small instances", repeats)
+        yield from _compare(ctx, work, ct, ct_mb, f"{slices}-slice CT 512x512", repeats)
+        yield from _compare(ctx, work, many, many_mb, f"{small} small instances", repeats)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(exist_ok=True)

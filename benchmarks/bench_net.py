@@ -91,16 +91,14 @@ def _ours(node: NodeRecord, local: NetworkSettings, home: Path, method: str) -> 
 def run(ctx: Context) -> Iterator[Result]:
     folder, nbytes = _study(ctx)
     mb = nbytes / 1e6
-    work = Path(tempfile.mkdtemp(prefix="lightbox-bench-net-"))
     repeats = 2 if ctx.quick else 9
     # Every retrieve keeps its copy of the study until the end: two methods, two sides,
-    # the pairs and a warm-up each, then the network-only runs; Orthanc's copy on top.
-    retrieves = 4 * (repeats + 1) + min(repeats, 5) + 1 + 1
-    try:
-        require_free_space(work, mb * retrieves + WARM_MB + 500, "the net benchmark")
-    except RuntimeError:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+    # the pairs and a warm-up each, then the network-only runs and their warm-up; and
+    # Orthanc's own copy.
+    copies = 4 * (repeats + 1) + (min(repeats, 5) + 1) + 1
+    require_free_space(Path(tempfile.gettempdir()), mb * copies + WARM_MB + 500,
+                       "the net benchmark")
+    work = Path(tempfile.mkdtemp(prefix="lightbox-bench-net-"))
     our_port, storescp_port = free_port(), free_port()
     orthanc = start_orthanc(work / "orthanc", aet="ORTHANC", destinations={
         "LIGHTBOX": ("127.0.0.1", our_port), "STORESCP": ("127.0.0.1", storescp_port)})

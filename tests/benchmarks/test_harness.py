@@ -150,7 +150,6 @@ def test_warm_memory_writes_the_asked_amount_and_leaves_nothing(tmp_path: Path) 
     assert list(tmp_path.iterdir()) == []
 
 
-
 def test_a_benchmark_that_would_fill_the_disk_stops_first_naming_it(tmp_path: Path) -> None:
     require_free_space(tmp_path, 1, "a small one")
     with pytest.raises(RuntimeError) as err:

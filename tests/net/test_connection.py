@@ -94,7 +94,6 @@ def test_peer_rejecting_our_ae_title(local: NetworkSettings) -> None:
         peer.stop()
 
 
-
 def test_a_lost_association_is_not_released_and_a_live_one_is(local: NetworkSettings) -> None:
     # PS3.8 7.2-7.4: once a DIMSE wait ended without a response (an A-ABORT or a closed
     # connection reached pynetdicom, which may still call the association established for
