@@ -330,7 +330,20 @@ def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = N
                     written.member()
     except (OSError, zipfile.BadZipFile) as exc:
         problems.append(FileProblem(str(archive), f"zip archive cannot be read: {exc}"))
+    except UnicodeDecodeError as exc:
+        # zipfile decodes every name of the central directory on open, and one name
+        # flagged UTF-8 (APPNOTE 4.4.4 bit 11) that is not, as some Windows tools write
+        # names in the system's code page, stops it reading any of them.
+        problems.append(FileProblem(str(archive), (
+            f"zip archive cannot be read: a member's name is marked as UTF-8 but is not "
+            f"(byte 0x{exc.object[exc.start]:02x}); {_ELSEWHERE}")))
+    except NotImplementedError as exc:  # "zip file version 9.9": a newer format
+        problems.append(FileProblem(str(archive), (
+            f"zip archive cannot be read: {exc} is not supported; {_ELSEWHERE}")))
     return problems
+
+
+_ELSEWHERE = "extract the zip with another tool and import the folder"
 
 
 # Room left on the home's disk after an archive's files and their copies in the store:
@@ -503,10 +516,15 @@ def _extract_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path,
     except NotImplementedError:
         # Deflate64 (9), PKWARE implode (6), PPMd (98), ...: zipfile reads 0, 8, 12, 14.
         reason = (f"cannot extract: zip compression method {member.compress_type} not "
-                  "supported; extract the zip with another tool and import the folder")
+                  f"supported; {_ELSEWHERE}")
     except (zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError) as exc:
         # A bad CRC, a truncated member, a corrupt deflate, bzip2 or LZMA stream.
         reason = f"cannot extract: damaged zip member ({exc})"
+    except UnicodeDecodeError:
+        # The member's local header flags its name UTF-8 (APPNOTE 4.4.4 bit 11) and the
+        # name is not: the header does not match the archive's directory.
+        reason = ("cannot extract: damaged zip member (its local header names it in "
+                  "invalid UTF-8)")
     except RuntimeError as exc:  # encrypted after all, or a compression module missing
         reason = f"cannot extract: {exc}"
     except OSError as exc:  # bzip2's corrupt stream, or the disk of the home
