@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -80,3 +81,70 @@ def test_a_cancelled_import_leaves_its_study_incomplete_until_it_is_finished(
     assert import_media([root], store).ok
     (study,) = store.studies(StudyFilter())
     assert study.missing_instances == 0 and study.number_of_instances == 150
+
+
+def _another_instance(source: Path, target: Path) -> str:
+    """A copy of ``source`` as a new instance of the same series; its SOP Instance UID."""
+    ds = pydicom.dcmread(source)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(target)
+    return str(ds.SOPInstanceUID)
+
+
+def test_other_images_of_a_study_do_not_make_up_for_those_its_dicomdir_lacks(
+        study_files: list[Path], tmp_path: Path, store: StudyStore) -> None:
+    # Four instances named, two of them gone; two more of the same study that the DICOMDIR
+    # does not name: four stored, as many as it names, and two of those it names missing.
+    root = tmp_path / "disc"
+    placed = build_dcmmkdir_medium(root, study_files[:4])
+    gone = sorted(placed)[:2]
+    for uid in gone:
+        placed[uid].unlink()
+    for n in range(2):
+        _another_instance(study_files[0], root / "EXTRA" / f"IM{n}")
+    report = import_media([root], store)
+    assert sorted(report.missing) == sorted(str(placed[uid]) for uid in gone)
+    (study,) = store.studies(StudyFilter())
+    assert study.number_of_instances == 4
+    assert study.expected_instances == 6 and study.missing_instances == 2
+
+
+def test_a_later_disc_naming_fewer_images_keeps_the_study_incomplete(
+        study_files: list[Path], tmp_path: Path, store: StudyStore) -> None:
+    first = tmp_path / "first"
+    placed = build_dcmmkdir_medium(first, study_files[:4])
+    placed[sorted(placed)[0]].unlink()
+    import_media([first], store)
+    (study,) = store.studies(StudyFilter())
+    assert study.missing_instances == 1
+    # A second disc with two of the images already here names nothing that is missing,
+    # and does not say the study has only two.
+    present = [p for uid, p in placed.items() if uid != sorted(placed)[0]]
+    build_dcmmkdir_medium(tmp_path / "second", present[:2])
+    assert import_media([tmp_path / "second"], store).ok
+    (study,) = store.studies(StudyFilter())
+    assert study.number_of_instances == 3
+    assert study.expected_instances == 4 and study.missing_instances == 1
+    # The disc with the missing image completes it.
+    build_dcmmkdir_medium(tmp_path / "third", study_files[:4])
+    assert import_media([tmp_path / "third"], store).ok
+    (study,) = store.studies(StudyFilter())
+    assert study.number_of_instances == 4 and study.missing_instances == 0
+
+
+def test_a_file_two_dicomdirs_name_is_missing_once(
+        study_files: list[Path], tmp_path: Path, store: StudyStore) -> None:
+    # A disc with a DICOMDIR at its root and another in a patient's folder, both naming
+    # that folder's files (as some writers leave one per patient).
+    root = tmp_path / "disc"
+    placed = build_dcmmkdir_medium(root, study_files[:4])
+    folder = root / "IMAGES" / "P00"
+    subprocess.run(["dcmmkdir", "+r", "-Pgp", "+id", str(folder), "+D",
+                    str(folder / "DICOMDIR"), *sorted(p.name for p in folder.iterdir())],
+                   check=True, capture_output=True, cwd=folder)
+    gone = placed[sorted(placed)[0]]
+    gone.unlink()
+    report = import_media([root], store)
+    assert report.missing == [str(gone)]
+    assert report.instances_added == 3

@@ -257,6 +257,11 @@ class InstanceImporter(Protocol):
         """Record how many instances each study's source says it has (study UID -> count)."""
         ...
 
+    def note_missing(self, missing: Mapping[str, int]) -> None:
+        """Record how many instances each study's source names and could not supply
+        (study UID -> count); 0 for a study it supplied whole."""
+        ...
+
     def add_received_file(self, path: Path, *, move: bool = True) -> InstanceRecord:
         """Index one complete local file (a network receive), moving it into the store."""
         ...

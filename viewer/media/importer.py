@@ -349,16 +349,11 @@ def _import_listing(
             if entry.path is None:
                 absent.append((str(contents.dicomdir.parent.joinpath(*entry.file_id)),
                                entry.sop_instance_uid))
-    # What the DICOMDIR says each study holds: a study the import left short of that (a
-    # cancel, a full disk, files missing from the disc) shows as incomplete.
-    listed_studies: dict[str, set[object]] = {}
-    for contents in directories:
-        for entry in contents.entries:
-            if entry.study_uid:
-                listed_studies.setdefault(entry.study_uid, set()).add(
-                    entry.sop_instance_uid or entry.file_id)
-    target.note_expected({study: len(items) for study, items in listed_studies.items()})
-    for path, uid in absent:
+    # A study the import left short of its DICOMDIR (a cancel, a full disk, files missing
+    # from the disc) shows as incomplete.
+    target.note_missing(_missing_by_study(directories, target))
+    # A file named by two DICOMDIRs (the root's and a patient folder's) is missing once.
+    for path, uid in dict.fromkeys(absent):
         if uid and uid in report.instance_uids:
             # Renamed on the medium (PS3.3 Table F.3-3: Referenced SOP Instance UID in File says
             # which instance the record meant): the image is not missing, only its name.
@@ -394,6 +389,30 @@ def _import_listing(
         around = ImportReport(read_before=report.read_before | report.instance_uids)
         report.merge(_import_zip(archive, target, progress, cancel, work_dir, around,
                                  depth=depth + 1))
+
+
+def _missing_by_study(directories: list[DirectoryContents], target: InstanceImporter
+                      ) -> dict[str, int]:
+    """How many instances each study's DICOMDIR records name that the store lacks.
+
+    By Referenced SOP Instance UID in File (PS3.3 Table F.3-3), so that a study is
+    incomplete while an image its DICOMDIR names is not stored, whatever else of it the
+    medium held; a record without that UID counts as missing when its file is.
+    """
+    uids = {e.sop_instance_uid for c in directories for e in c.entries if e.sop_instance_uid}
+    stored = target.has_instances(uids)
+    missing: dict[str, set[object]] = {}
+    for contents in directories:
+        for entry in contents.entries:
+            if not entry.study_uid:
+                continue
+            lacking = missing.setdefault(entry.study_uid, set())
+            if entry.sop_instance_uid:
+                if entry.sop_instance_uid not in stored:
+                    lacking.add(entry.sop_instance_uid)
+            elif entry.path is None:
+                lacking.add(contents.dicomdir.parent.joinpath(*entry.file_id))
+    return {study: len(lacking) for study, lacking in missing.items()}
 
 
 def _import_zip(

@@ -259,6 +259,25 @@ class StudyStore(StudyReads):
                 [(int(n), uid) for uid, n in counts.items()],
             )
 
+    def note_missing(self, missing: Mapping[str, int]) -> None:
+        """Record how many instances each study's medium names and lacks (study UID ->
+        count), once its files are imported.
+
+        The study is expected to hold what it holds now and those: counted by SOP
+        Instance UID, other images of the study on the medium make up for none of them.
+        An expectation is only raised: a second disc that names a few of a study's images
+        says nothing about the others, and one still missing from the first stays
+        missing. Studies not in the store are ignored.
+        """
+        if not missing:
+            return
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE studies SET expected_instances ="
+                " max(coalesce(expected_instances, 0), num_instances + ?) WHERE study_uid = ?",
+                [(int(n), uid) for uid, n in missing.items()],
+            )
+
     def commit_files(self, files: list[StoredFile]) -> BatchCounts:
         """Commit the rows of files already in place in the managed store (one transaction)."""
         if not files:
