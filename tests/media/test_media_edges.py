@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pydicom
 import pytest
 
 from tests.media.conftest import build_fileset_medium, sop_uid
@@ -60,6 +61,22 @@ def test_a_damaged_zip_fails_and_the_rest_is_imported(tmp_path: Path, store: Stu
     assert store.has_instances({sop_uid(CT)}) == {sop_uid(CT)}
     assert not report.safe_to_eject and not report.ok
     assert report.no_dicom_found == []  # the zips failed: that is no empty medium
+
+
+def test_a_dicom_file_whose_preamble_starts_like_a_zip_is_imported_as_dicom(
+        tmp_path: Path, store: StudyStore) -> None:
+    # PS3.10 7.1 leaves the preamble to the application: a file that is also another
+    # format (the dual-format files of 7.5) may start with that format's signature. The
+    # DICM prefix decides, as it does for every other file.
+    ds = pydicom.dcmread(CT)
+    ds.preamble = b"PK\x03\x04" + bytes(124)
+    named = tmp_path / "download" / "export"
+    named.parent.mkdir()
+    ds.save_as(named)
+    for source in (named, named.parent):
+        report = import_media([source], store)
+        assert report.failed == [] and report.skipped == []
+        assert len(report.instance_uids) == 1 and report.safe_to_eject
 
 
 @pytest.mark.parametrize("name", ["dicomdir_export_patient1.dcm", "DICOMDIR-empty.dcm",

@@ -37,12 +37,12 @@ from viewer.media.dicomdir import (
     read_dicomdir,
 )
 from viewer.media.scan import (
-    ZIP_SIGNATURES,
     MediumListing,
     extract_zip,
     is_dicomdir_name,
     is_zip_application,
     is_zip_name,
+    starts_as_zip,
     walk,
 )
 
@@ -156,7 +156,7 @@ def _file_kind(path: Path) -> str:
         return "zip"
     try:
         with open(path, "rb") as fh:
-            if fh.read(4) in ZIP_SIGNATURES:
+            if starts_as_zip(fh.read(132)):
                 return "zip"
             if is_dicomdir_name(path.name):
                 return "dicomdir"

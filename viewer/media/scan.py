@@ -53,6 +53,16 @@ def is_dicomdir_name(name: str) -> bool:
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive
 
 
+def starts_as_zip(head: bytes) -> bool:
+    """Whether a file's first 132 bytes (or fewer, for a shorter file) say zip archive.
+
+    A zip signature at the start, unless ``DICM`` follows the 128-byte preamble: PS3.10
+    7.1 leaves the preamble to the application, and a file that is also another format
+    (7.5) may start with that format's signature; the DICOM prefix decides.
+    """
+    return head[:4] in ZIP_SIGNATURES and head[128:132] != b"DICM"
+
+
 def is_zip_name(name: str) -> bool:
     """Whether a file name says zip archive, as any mount spells it.
 
@@ -95,7 +105,7 @@ def is_zip(path: Path) -> bool:
         return True
     try:
         with open(path, "rb") as fh:
-            return fh.read(4) in ZIP_SIGNATURES
+            return starts_as_zip(fh.read(132))
     except OSError:
         return False
 
