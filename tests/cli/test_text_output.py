@@ -13,7 +13,8 @@ import pytest
 from tests.media.conftest import build_fileset_medium, sop_uid
 from tests.support.series import write_ct_series
 from viewer.cli import main
-from viewer.core.terminal import for_terminal
+from viewer.cli.net_query import _query_line
+from viewer.core.terminal import column, display_width, for_terminal
 
 TITLE = "\x1b]0;PWNED\x07"  # OSC 0: sets the terminal's window title
 
@@ -83,6 +84,37 @@ def test_studies_and_series_escape_control_characters_from_headers(
     assert status == 0 and _controls(out) == [] and "AX\\x9b2J\\x7f" in out
     status, out = _run(capsys, "--home", home, "series", study["StudyInstanceUID"], "--json")
     assert json.loads(out)[0]["SeriesDescription"] == "AX\x9b2J\x7f"
+
+
+def test_columns_are_counted_in_terminal_columns_not_characters() -> None:
+    assert display_width("Yamada^Tarou=山田^太郎=やまだ^たろう") == 12 + 1 + 9 + 1 + 13
+    assert display_width("Mu\u0308ller") == 6  # a combining diaeresis takes no column
+    assert column("山田^太郎", 8) == "山田^太 "  # 太 would straddle: dropped, then padded
+    assert column("DOE^JOHN", 4) == "DOE^" and column("DOE", 5) == "DOE  "
+    assert column("山田^太郎", 4, cut=False) == "山田^太郎"
+
+
+def test_studies_columns_line_up_with_cjk_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = str(tmp_path / "home")
+    names = ["DOE^JOHN", "Yamada^Tarou=山田^太郎=やまだ^たろう", "Wang^XiaoDong=王^小東"]
+    for n, name in enumerate(names):
+        (file,) = write_ct_series(tmp_path / f"ct{n}", slices=1, rows=16, cols=16,
+                                  patient_name=name, character_set="ISO_IR 192",
+                                  study_description=f"腹部 CT {n}")
+        assert main(["--home", home, "import", "--json", str(file)]) == 0
+    status, out = _run(capsys, "--home", home, "studies")
+    lines = out.splitlines()
+    assert status == 0 and len(lines) == 3
+    # Each study's UID starts at the same column on screen, whatever the name's script.
+    starts = {display_width(line[:line.rindex(" ")]) for line in lines}
+    assert len(starts) == 1, lines
+    # And so do the matches ``lightbox query`` prints.
+    matches = [{"StudyDate": "20240102", "PatientName": name, "StudyInstanceUID": f"1.2.{n}",
+                "StudyDescription": "腹部 CT"} for n, name in enumerate(names[::2])]
+    lines = [_query_line("study", m) for m in matches]
+    assert display_width(lines[0][:-5]) == display_width(lines[1][:-5]), lines
 
 
 def test_a_glob_of_a_disc_root_is_complete_despite_its_readme(

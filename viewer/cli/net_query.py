@@ -14,7 +14,7 @@ from typing import Any
 from viewer.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from viewer.cli.net_common import interruptible, node_context, quiet_pydicom
 from viewer.core.dates import parse_date_range
-from viewer.core.terminal import for_terminal
+from viewer.core.terminal import column, for_terminal
 from viewer.net.connection import CancelToken
 from viewer.net.echo import echo
 from viewer.net.query import QuerySpec, TruncatedQueryError, find
@@ -83,6 +83,12 @@ def run_query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns, never cut: a PACS's value is shown
+    whole (:func:`~viewer.core.terminal.column`)."""
+    return column(text, width, cut=False)
+
+
 def _query_line(level: str, m: dict[str, Any]) -> str:
     def g(key: str) -> str:
         # A value the PACS left empty is None (a number) or [] (several values): blank.
@@ -92,13 +98,14 @@ def _query_line(level: str, m: dict[str, Any]) -> str:
         return "" if value is None else str(value)
 
     if level in ("patient",):
-        return f"{g('PatientID'):<16} {g('PatientName')}"
+        return f"{_pad(g('PatientID'), 16)} {g('PatientName')}"
     if level == "study":
-        return (f"{g('StudyDate'):<9} {g('ModalitiesInStudy'):<8} {g('AccessionNumber'):<12} "
-                f"{g('PatientID'):<12} {g('PatientName'):<28} {g('StudyDescription'):<24} "
+        return (f"{g('StudyDate'):<9} {g('ModalitiesInStudy'):<8} "
+                f"{_pad(g('AccessionNumber'), 12)} {_pad(g('PatientID'), 12)} "
+                f"{_pad(g('PatientName'), 28)} {_pad(g('StudyDescription'), 24)} "
                 f"{g('StudyInstanceUID')}")
     if level == "series":
         return (f"{g('SeriesNumber'):>4} {g('Modality'):<4} "
-                f"{g('NumberOfSeriesRelatedInstances'):>5} {g('SeriesDescription'):<30} "
+                f"{g('NumberOfSeriesRelatedInstances'):>5} {_pad(g('SeriesDescription'), 30)} "
                 f"{g('SeriesInstanceUID')}")
     return f"{g('InstanceNumber'):>5} {g('SOPClassUID'):<30} {g('SOPInstanceUID')}"

@@ -28,7 +28,7 @@ from viewer.core.dates import parse_date_range
 from viewer.core.errors import UsageError
 from viewer.core.imports import ImportProgress, ImportReport
 from viewer.core.records import SeriesRecord, StudyFilter, StudyRecord
-from viewer.core.terminal import for_terminal
+from viewer.core.terminal import column, for_terminal
 from viewer.media import import_media
 from viewer.store import Findings, RepairLog, StudyStore, check_home, repair_home
 from viewer.store.verify import KINDS
@@ -338,9 +338,10 @@ def run_studies(args: argparse.Namespace) -> int:
         # Cut to the column first, then escaped: an escape is never cut in half (a name
         # with control characters only pushes its line's columns to the right).
         print(for_terminal(
-            f"{s.study_date:8}  {s.patient.patient_name[:30]:30}  {s.patient.patient_id[:16]:16}  "
+            f"{s.study_date:8}  {column(s.patient.patient_name, 30)}  "
+            f"{column(s.patient.patient_id, 16)}  "
             f"{'/'.join(s.modalities):8}  {s.number_of_series:3} ser {s.number_of_instances:5} img"
-            f"  {s.study_description[:30]:30}  {s.study_uid}"
+            f"  {column(s.study_description, 30)}  {s.study_uid}"
             + (f"  INCOMPLETE: {s.missing_instances} of {s.expected_instances} not here"
                if s.missing_instances else "")
         ))
@@ -361,7 +362,7 @@ def run_series(args: argparse.Namespace) -> int:
         number = "" if s.series_number is None else str(s.series_number)
         print(for_terminal(
             f"{number:>5}  {s.modality:4}  {s.number_of_instances:5} img  "
-            f"{s.series_description[:40]:40}  {s.series_uid}"
+            f"{column(s.series_description, 40)}  {s.series_uid}"
         ))
     return EXIT_OK
 

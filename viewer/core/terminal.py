@@ -10,6 +10,8 @@ escaped instead; JSON output needs none of this (its encoder escapes control cha
 
 from __future__ import annotations
 
+import unicodedata
+
 from viewer.core.imports import printable
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -43,3 +45,34 @@ def for_terminal(text: str) -> str:
         UTF-8 as ``\\xe9`` (:func:`~viewer.core.imports.printable`).
     """
     return printable(text).translate(_ESCAPES)
+
+
+def display_width(text: str) -> int:
+    """How many terminal columns ``text`` takes: two for each wide or fullwidth character
+    (Unicode UAX #11: the CJK of a Japanese, Chinese or Korean name), none for a combining
+    mark or a format character, one for any other."""
+    return sum(_char_width(c) for c in text)
+
+
+def column(text: str, width: int, *, cut: bool = True) -> str:
+    """``text`` padded with spaces to ``width`` terminal columns, and cut to them unless
+    ``cut`` is false.
+
+    ``str.ljust`` and format widths count characters: a name in kanji takes twice the
+    columns it counts, and every column after it on the line moves right. A wide
+    character that would straddle the edge is dropped, not split.
+    """
+    used, kept = 0, []
+    for char in text:
+        size = _char_width(char)
+        if cut and used + size > width:
+            break
+        used += size
+        kept.append(char)
+    return "".join(kept) + " " * max(0, width - used)
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
