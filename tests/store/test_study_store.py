@@ -13,6 +13,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from tests.support import testdata
 from tests.support.series import write_ct_series, write_study_set
 from viewer.cli.store_cmd import print_report
 from viewer.core.errors import InputFileError
@@ -185,6 +186,18 @@ def test_study_filters(store: StudyStore, tmp_path: Path) -> None:
     assert len(store.studies(StudyFilter(modality="CT"))) == 10
     assert store.studies(StudyFilter(modality="MR")) == []
     assert store.study_count(StudyFilter(study_description="synthetic")) == 10
+
+
+def test_modality_filter_takes_dicom_wildcards(store: StudyStore) -> None:
+    store.import_files([testdata.test_file("CT_small.dcm"), testdata.test_file("MR_small.dcm")])
+
+    def modalities(value: str) -> list[tuple[str, ...]]:
+        return sorted(s.modalities for s in store.studies(StudyFilter(modality=value)))
+
+    assert modalities("") == modalities("*") == modalities("**") == [("CT",), ("MR",)]
+    assert modalities("M?") == modalities("mr") == modalities("*R") == [("MR",)]
+    assert modalities("?T") == [("CT",)]
+    assert modalities("X*") == modalities("M") == []
 
 
 def test_paging_and_sorting(store: StudyStore, tmp_path: Path) -> None:

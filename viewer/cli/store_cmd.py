@@ -63,7 +63,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--date", default="", metavar="RANGE",
                    help="study date: YYYYMMDD, A-, -B or A-B")
     p.add_argument("--modality", default="", metavar="MOD",
-                   help="a modality of the study, e.g. CT")
+                   help="a modality of the study, e.g. CT; * and ? wildcards")
     p.add_argument("--accession", default="", metavar="A",
                    help="accession number, or its beginning")
     p.add_argument("--description", default="", metavar="TEXT", help="study description")

@@ -204,12 +204,16 @@ def study_where(study_filter: StudyFilter) -> tuple[str, list[object]]:
     if f.date_to:
         clauses.append("s.study_date <= ? AND s.study_date != ''")
         params.append(f.date_to)
-    if f.modality.strip():
+    modality = f.modality.strip().upper()
+    # PS3.4 C.2.2.2.4: a value of only "*" matches everything, as if absent; other
+    # wildcards ("M?" for MR and MG) match the modality whole.
+    if modality.strip("*"):
+        test = (f"m.modality LIKE ? ESCAPE '{_LIKE_ESCAPE}'" if has_wildcard(modality)
+                else "m.modality = ?")
         clauses.append(
-            "EXISTS (SELECT 1 FROM study_modalities AS m "
-            "WHERE m.modality = ? AND m.study_pk = s.pk)"
+            f"EXISTS (SELECT 1 FROM study_modalities AS m WHERE {test} AND m.study_pk = s.pk)"
         )
-        params.append(f.modality.strip().upper())
+        params.append(to_like(modality) if has_wildcard(modality) else modality)
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     return where, params
 
