@@ -110,6 +110,38 @@ def test_a_bad_settings_file_is_named_without_a_traceback(
         assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(("file", "commands"), [
+    ("nodes.toml", [("node", "list"), ("echo", "good")]),
+    ("settings.toml", [("config", "show"), ("echo", "good")])])
+def test_a_file_saved_in_a_windows_code_page_is_named_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], file: str,
+        commands: list[tuple[str, ...]]) -> None:
+    # Notepad's "ANSI": cp1252, a site name with an umlaut in a comment on line 2.
+    home = tmp_path / "home"
+    _nodes(home, 'called_aet = "X"\nhost = "h"\nport = 104\n')
+    path = home / file
+    old = path.read_bytes() if path.exists() else b"[network]\nport = 11112\n"
+    path.write_bytes("\n# PACS M\u00fcller-Klinik\n".encode("cp1252") + old)
+    for command in commands:
+        assert _lightbox(home, *command) == 2
+        err = capsys.readouterr().err
+        assert (f"lightbox: {path}: not UTF-8 text (byte 0xfc on line 2), as TOML must be; "
+                "save it as UTF-8") in err, err
+
+
+def test_a_byte_order_mark_is_no_content(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # Notepad's "UTF-8 with BOM": the mark is invisible, and tomllib calls line 1 invalid.
+    home = tmp_path / "home"
+    nodes = _nodes(home, 'called_aet = "X"\nhost = "h"\nport = 104\n')
+    nodes.write_bytes(b"\xef\xbb\xbf" + nodes.read_bytes())
+    (home / "settings.toml").write_bytes(b"\xef\xbb\xbf[network]\nae_title = \"READER\"\n")
+    assert _lightbox(home, "node", "list") == 0
+    assert "ECHOSCP@127.0.0.1:4242" in capsys.readouterr().out
+    assert _lightbox(home, "config", "show") == 0
+    assert "READER" in capsys.readouterr().out
+
+
 def test_a_network_key_that_is_not_a_table(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     home = tmp_path / "home"

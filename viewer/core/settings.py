@@ -251,14 +251,42 @@ def read_settings(home: Path) -> dict[str, Any]:
     path = home / SETTINGS_FILE
     if not path.exists():
         return {}
+    return read_toml(path)
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a hand-editable TOML file of the home, made private to the user first.
+
+    TOML is UTF-8 (TOML 1.0 "Spec"), but these files are edited by hand, on Windows too:
+    Notepad's "UTF-8 with BOM" is read as the same text (the mark is no content), and a
+    file saved in a legacy code page ("ANSI") is named with where it stops being UTF-8
+    instead of ending the command with a traceback.
+
+    Raises
+    ------
+    UsageError
+        The file cannot be read, is not UTF-8 or is not TOML (the message names it).
+    """
     try:
         keep_private(path)
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+        data = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    data = data.removeprefix(_BOM)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UsageError(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}), as TOML "
+            "must be; save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from None
 
 
 def write_settings(home: Path, data: Mapping[str, Any]) -> None:

@@ -28,7 +28,6 @@ was read when the file is saved.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -37,8 +36,8 @@ from typing import Any
 import tomli_w
 
 from viewer.core.errors import UsageError
-from viewer.core.paths import keep_private, write_private
-from viewer.core.settings import check_ae_title, did_you_mean, is_host
+from viewer.core.paths import write_private
+from viewer.core.settings import check_ae_title, did_you_mean, is_host, read_toml
 from viewer.net.policy import DEFAULT_POLICY
 
 NODES_FILE = "nodes.toml"
@@ -347,15 +346,7 @@ class NodeBook:
         # Top-level entries that are no table: kept as read, for a save not to drop them.
         self._stray: dict[str, Any] = {}
         if self.path.exists():
-            try:
-                keep_private(self.path)
-                with self.path.open("rb") as f:
-                    data = tomllib.load(f)
-            except tomllib.TOMLDecodeError as exc:
-                raise UsageError(f"{self.path}: not valid TOML ({exc})") from None
-            except OSError as exc:
-                raise UsageError(f"{self.path}: cannot be read ({exc.strerror or exc})"
-                                 ) from None
+            data = read_toml(self.path)
             for name, table in data.items():
                 if isinstance(table, dict):
                     self._load(name, table)
