@@ -157,6 +157,38 @@ def test_query_refuses_an_impossible_date_or_a_reversed_range(
         assert study_uid("yamada") in capsys.readouterr().out, good
 
 
+def test_query_refuses_keys_below_its_level(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Sent, Orthanc matched nothing and dcmqrscp ignored them and listed everything;
+    # dropped at patient level, the query listed every patient for one accession number.
+    doe = study_uid("doe")
+    for args, message in [
+        (("--series", series_uid("doe", 0)), "--series is a series key: query with --level "
+         "series or image"),
+        (("--level", "series", "--study", doe, "--instance", "1.2.3"),
+         "--instance is an image key: query with --level image"),
+        (("--level", "patient", "--model", "patient", "--accession", "ACC1", "--date",
+          "20240101-"), "--date and --accession are study keys, which a patient-level "
+         "query cannot match: query at study level (--level study)"),
+        (("--level", "image"), "an image query needs exactly one study UID (--study)")]:
+        capsys.readouterr()
+        assert _lightbox(home, "query", "pacs", *args) == 2, args
+        assert f"lightbox: {message}" in capsys.readouterr().err, args
+
+
+def test_a_query_without_matches_says_so(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert _lightbox(home, "query", "pacs", "--patient", "NOBODY^HERE") == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "lightbox: pacs: no matches\n"
+    assert _lightbox(home, "query", "pacs", "--patient", "NOBODY^HERE", "--json") == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == [] and captured.err == ""
+    assert _lightbox(home, "query", "pacs", "--patient", "*") == 0
+    assert "no matches" not in capsys.readouterr().err
+
+
 def test_retrieve_of_a_uid_the_pacs_does_not_have(
         home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()

@@ -212,6 +212,11 @@ def test_the_identifier_declares_utf8_and_only_level_keys() -> None:
         {"study_date": "2024-01-01"},
         {"study_uids": ("not a uid",)},
         {"model": "patient", "level": "study"},
+        {"series_uids": ("1.2",)},  # keys below the level: the answer depends on the PACS
+        {"level": "series", "study_uids": ("1.2",), "sop_uids": ("1.2.3",)},
+        {"level": "patient", "model": "patient", "accession_number": "A1"},
+        {"level": "patient", "model": "patient", "modality": "CT"},
+        {"level": "patient", "model": "patient", "study_uids": ("1.2",)},
     ],
 )
 def test_invalid_queries_are_refused_before_sending(keys: dict[str, object]) -> None:

@@ -52,10 +52,12 @@ def run_query(args: argparse.Namespace) -> int:
     ).validated()
     token = CancelToken()
     results = []
+    count = 0
     truncated: TruncatedQueryError | None = None
     with interruptible(token):
         try:
             for match in find(node, local, spec, token):
+                count += 1
                 if args.json:
                     results.append(match)
                 else:
@@ -80,6 +82,9 @@ def run_query(args: argparse.Namespace) -> int:
         # What arrived is printed, but it may not be every match: not a success.
         print("lightbox: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if not count and not args.json:
+        # An empty list and a command that did nothing look alike ("[]" says it in JSON).
+        print(f"lightbox: {node.name}: no matches", file=sys.stderr)
     return EXIT_OK
 
 

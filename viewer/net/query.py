@@ -119,15 +119,40 @@ class QuerySpec:
         for uid in (*self.study_uids, *self.series_uids, *self.sop_uids):
             if not _UID.match(uid) or len(uid) > 64:
                 raise UsageError(f"{uid!r} is not a UID")
-        # PS3.4 C.4.1.2.2.1: below STUDY, the keys of each higher level hold one value.
         depth = LEVELS.index(self.level)
+        self._check_keys_fit_the_level(depth)
+        # PS3.4 C.4.1.2.2.1: below STUDY, the keys of each higher level hold one value.
         if depth >= 2 and len(self.study_uids) != 1:
-            raise UsageError(f"a {self.level} query needs exactly one study UID (--study)")
+            article = "an" if self.level == "image" else "a"
+            raise UsageError(
+                f"{article} {self.level} query needs exactly one study UID (--study)")
         if depth >= 3 and len(self.series_uids) != 1:
             raise UsageError("an image query needs exactly one series UID (--series)")
         if self.model == "patient" and depth >= 1 and not self.patient_id:
             raise UsageError("a Patient Root query below PATIENT level needs --patient-id")
         return self
+
+    def _check_keys_fit_the_level(self, depth: int) -> None:
+        """Refuse keys of a level below the query's (PS3.4 C.4.1.2.1: the identifier holds
+        keys of the query level and above). Sent, the answer depends on the PACS (one
+        matches nothing, another ignores the key and lists everything); left out, the
+        query would list what the user meant to exclude. Either way the wrong list."""
+        if self.sop_uids and depth < 3:
+            raise UsageError("--instance is an image key: query with --level image")
+        if self.series_uids and depth < 2:
+            raise UsageError("--series is a series key: query with --level series or image")
+        if depth == 0:
+            given = [option for option, value in (
+                ("--study", self.study_uids), ("--date", self.study_date),
+                ("--accession", self.accession_number), ("--description",
+                                                         self.study_description),
+                ("--modality", self.modality)) if value]
+            if given:
+                keys = " and ".join(given)
+                raise UsageError(
+                    f"{keys} {'are study keys' if len(given) > 1 else 'is a study key'}, "
+                    "which a patient-level query cannot match: query at study level "
+                    "(--level study), whose matches name their patients")
 
 
 def build_identifier(spec: QuerySpec) -> Dataset:
@@ -162,12 +187,6 @@ def build_identifier(spec: QuerySpec) -> Dataset:
             spec.series_uids[0])
     if spec.sop_uids:
         ds.SOPInstanceUID = list(spec.sop_uids) if len(spec.sop_uids) > 1 else spec.sop_uids[0]
-    # Keys from the spec at a level above study still travel; clear ones the level
-    # does not define so a strict SCP does not refuse the identifier (PS3.4 C.4.1.2.1).
-    if spec.level == "patient":
-        for keyword in ("StudyDate", "AccessionNumber", "StudyDescription", "StudyInstanceUID"):
-            if keyword in ds:
-                del ds[keyword]
     return ds
 
 
