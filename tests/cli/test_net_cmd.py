@@ -143,6 +143,59 @@ def test_listen_stores_from_configured_nodes_only(
         assert len(store.instances(series_uid("doe", 0))) == len(files)
 
 
+def test_listen_counts_what_it_answered_but_could_not_import(
+        tmp_path: Path, peer_files: dict[str, Path]) -> None:  # noqa: F811
+    # A modality may delete what we acknowledged; the C-STORE response goes before the
+    # import, so an instance the store refuses must show in listen's own total.
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import pydicom
+
+    from tests.support.peers import PEER_ENV, free_port, wait_for_port
+
+    h = tmp_path / "home"
+    port = free_port()
+    assert _lightbox(h, "node", "add", "modality", "CTSCANNER@127.0.0.1:104") == 0
+    assert _lightbox(h, "config", "set", "bind-address", "127.0.0.1") == 0
+    good = sorted(p for p in peer_files.values() if p.name.startswith("doe_0_000"))[0]
+    resent = pydicom.dcmread(good)  # the same instance, corrected: another patient
+    resent.PatientID = "OTHER-ID"
+    no_study = pydicom.dcmread(good)
+    no_study.SOPInstanceUID = no_study.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4.5"
+    del no_study.StudyInstanceUID
+    odd = [tmp_path / "resent.dcm", tmp_path / "nostudy.dcm"]
+    resent.save_as(odd[0])
+    no_study.save_as(odd[1])
+    proc = subprocess.Popen([sys.executable, "-m", "viewer", "--home", str(h), "listen",
+                             "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(port, proc=proc)  # type: ignore[arg-type]
+        for path in (good, *odd):  # one association each: the good one is stored first
+            sent = subprocess.run(["storescu", "-aet", "CTSCANNER", "-aec", "LIGHTBOX",
+                                   "127.0.0.1", str(port), str(path)],
+                                  env=PEER_ENV, capture_output=True, text=True)
+            assert sent.returncode == 0, sent.stderr
+    finally:
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    # One line per batch the receiver imported: the two may have arrived in one.
+    assert out.count("not imported: 1 instance from CTSCANNER") == 2 or (
+        "not imported: 2 instances from CTSCANNER" in out), out
+    assert (f"stopped; 1 instance received, 2 instances not imported (kept in "
+            f"{h / 'incoming'}; the warnings above say why)") in out
+    uid = str(resent.SOPInstanceUID)
+    assert (f"not imported (kept as {h / 'incoming' / uid}.dcm): SOP Instance UID {uid} is "
+            "already stored with different content") in err
+    assert ".part" not in err and "OTHER-ID" not in err
+    assert (h / "incoming" / f"{uid}.dcm").is_file()
+    assert (h / "incoming" / "1.2.3.4.5.dcm").is_file()
+
+
 def test_query_refuses_an_impossible_date_or_a_reversed_range(
         home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()

@@ -114,7 +114,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the final report as JSON")
     p.set_defaults(handler=run_retrieve)
 
-    p = subparsers.add_parser("listen", help="run the storage SCP in the foreground")
+    p = subparsers.add_parser(
+        "listen", help="run the storage SCP in the foreground",
+        description="Run the storage SCP for the configured nodes until Ctrl-C. Exit status "
+        "0, or 1 when an instance was received but not imported (kept in the home's "
+        "incoming folder; a warning says why).")
     p.add_argument("--port", type=int, help="override the configured storage port")
     p.add_argument("--tls-port", type=int, help="override the configured DICOM TLS port")
     p.set_defaults(handler=run_listen)

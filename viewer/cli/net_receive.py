@@ -224,9 +224,14 @@ def run_listen(args: argparse.Namespace) -> int:
                           flush=True)
         finally:
             listener.stop()
-    print(f"stopped; {_count(sink.counted.instances, 'instance', 'instances')} received",
-          flush=True)
-    return EXIT_OK
+    summary = f"stopped; {_count(sink.counted.instances, 'instance', 'instances')} received"
+    if sink.refused:
+        # Answered with Success before the store saw them (the C-STORE response does not
+        # wait for the import): the sender may delete them, so the total must say it.
+        summary += (f", {_count(sink.refused, 'instance', 'instances')} not imported "
+                    f"(kept in {home / INCOMING}; the warnings above say why)")
+    print(summary, flush=True)
+    return EXIT_PARTIAL if sink.refused else EXIT_OK
 
 
 class _ListenSink:
@@ -244,12 +249,35 @@ class _ListenSink:
         self.counted = CountingSink(store_sink(store, durable=True), keep_uids=False,
                                     on_taken=self._report)
 
+        self.refused = 0  # instances received and not imported, each time one arrived
+
     def __call__(self, item: ReceivedInstance) -> None:
-        self.counted(item)
+        try:
+            self.counted(item)
+        except Exception:
+            self._refused([item])
+            raise
 
     def many(self, items: list[ReceivedInstance]) -> list[str]:
-        """Import a batch (see :meth:`BatchSink.many`) and say what was taken."""
-        return list(self.counted.many(items))
+        """Import a batch (see :meth:`BatchSink.many`) and say what was taken and what
+        was not."""
+        try:
+            problems = list(self.counted.many(items))
+        except Exception:
+            self._refused(items)
+            raise
+        self._refused([item for item, problem in zip(items, problems, strict=True)
+                       if problem])
+        return problems
+
+    def _refused(self, items: list[ReceivedInstance]) -> None:
+        self.refused += len(items)
+        senders: dict[str, int] = {}
+        for item in items:
+            senders[item.calling_aet] = senders.get(item.calling_aet, 0) + 1
+        for aet, count in senders.items():
+            print(f"not imported: {_count(count, 'instance', 'instances')} from {aet}",
+                  flush=True)
 
     @staticmethod
     def _report(items: list[ReceivedInstance], firsts: list[bool]) -> None:

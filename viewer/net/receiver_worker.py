@@ -150,9 +150,7 @@ class ReceiverWorker:
                          else [self._one(item) for item in chunk])
         for item, problem in zip(items, problems, strict=True):
             if problem:
-                LOGGER.warning("received instance %s not imported: %s",
-                               item.sop_instance_uid, problem)
-                self._set_aside(item)
+                self._set_aside(item, problem)
         if items:
             LOGGER.warning("%d instances received and answered by a Lightbox process that "
                            "ended before storing them: %d stored now", len(items),
@@ -210,20 +208,26 @@ class ReceiverWorker:
                 # Not arrived, for a retrieve asking what is still missing: a retry
                 # through the same storage SCP must fetch it again.
                 self.uids.discard(item.sop_instance_uid)
-                if not self.full:  # a full disk is said once, by note_full
-                    LOGGER.warning("received instance %s not imported: %s",
-                                   item.sop_instance_uid, problem)
                 # Kept, even on a full disk: a push was answered before its row failed.
-                self._set_aside(item)
+                # A full disk is said once, by note_full.
+                self._set_aside(item, "" if self.full else problem)
 
-    def _set_aside(self, item: ReceivedInstance) -> None:
-        """Keep a file the sink did not take as ``<SOP Instance UID>.dcm``.
+    def _set_aside(self, item: ReceivedInstance, problem: str) -> None:
+        """Keep a file the sink did not take as ``<SOP Instance UID>.dcm``, and say so
+        with ``problem`` (unless it is empty).
 
         Under its temporary name it would be removed as a partial file once this process
-        ends; it stays for whoever wants to see why it was refused.
+        ends; it stays for whoever wants to see why it was refused. The warning names it
+        where it is kept: the sink's reason names the temporary file, gone by then.
         """
         uid = item.sop_instance_uid
-        name = uid if _UID.match(uid) else uuid.uuid4().hex
-        with contextlib.suppress(OSError):
-            os.replace(item.path, self.incoming / f"{name}.dcm")
+        kept = self.incoming / f"{uid if _UID.match(uid) else uuid.uuid4().hex}.dcm"
+        try:
+            os.replace(item.path, kept)
+        except OSError:
+            kept = item.path
+        if problem:
+            LOGGER.warning("received instance %s not imported (kept as %s): %s", uid, kept,
+                           problem.removeprefix(f"{item.path}: ").replace(str(item.path),
+                                                                          kept.name))
 
