@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import pydicom
 import pytest
 
 from tests.net.conftest import move_port, orthanc, peer_files  # noqa: F401 (fixtures)
-from tests.support.peers import PeerProcess, make_tls_files, series_uid, study_uid
+from tests.support.peers import (
+    PEER_ENV,
+    PeerProcess,
+    free_port,
+    make_tls_files,
+    series_uid,
+    study_uid,
+    wait_for_port,
+)
 from viewer.cli import main
 from viewer.store.study_store import StudyStore
 
@@ -107,22 +120,22 @@ def test_retrieve_explains_an_unknown_destination(
     assert f"Register AE STRANGER, host 127.0.0.1, port {move_port} on the PACS" in err
 
 
-def test_listen_stores_from_configured_nodes_only(
-        tmp_path: Path, peer_files: dict[str, Path]) -> None:  # noqa: F811
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from tests.support.peers import PEER_ENV, free_port, wait_for_port
-
-    h = tmp_path / "home"
+def _listen(h: Path) -> tuple[subprocess.Popen[str], int]:
+    """``lightbox listen`` in a process of its own for node CTSCANNER, and its port."""
     port = free_port()
     assert _lightbox(h, "node", "add", "modality", "CTSCANNER@127.0.0.1:104") == 0
     assert _lightbox(h, "config", "set", "bind-address", "127.0.0.1") == 0
-    files = sorted(p for p in peer_files.values() if p.name.startswith("doe_0_000"))
     proc = subprocess.Popen([sys.executable, "-m", "viewer", "--home", str(h), "listen",
-                             "--port", str(port)], stdout=subprocess.PIPE, text=True)
+                             "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    return proc, port
+
+
+def test_listen_stores_from_configured_nodes_only(
+        tmp_path: Path, peer_files: dict[str, Path]) -> None:  # noqa: F811
+    h = tmp_path / "home"
+    files = sorted(p for p in peer_files.values() if p.name.startswith("doe_0_000"))
+    proc, port = _listen(h)
     try:
         wait_for_port(port, proc=proc)  # type: ignore[arg-type]
         sent = subprocess.run(["storescu", "-aet", "CTSCANNER", "-aec", "LIGHTBOX",
@@ -147,19 +160,7 @@ def test_listen_counts_what_it_answered_but_could_not_import(
         tmp_path: Path, peer_files: dict[str, Path]) -> None:  # noqa: F811
     # A modality may delete what we acknowledged; the C-STORE response goes before the
     # import, so an instance the store refuses must show in listen's own total.
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    import pydicom
-
-    from tests.support.peers import PEER_ENV, free_port, wait_for_port
-
     h = tmp_path / "home"
-    port = free_port()
-    assert _lightbox(h, "node", "add", "modality", "CTSCANNER@127.0.0.1:104") == 0
-    assert _lightbox(h, "config", "set", "bind-address", "127.0.0.1") == 0
     good = sorted(p for p in peer_files.values() if p.name.startswith("doe_0_000"))[0]
     resent = pydicom.dcmread(good)  # the same instance, corrected: another patient
     resent.PatientID = "OTHER-ID"
@@ -169,9 +170,7 @@ def test_listen_counts_what_it_answered_but_could_not_import(
     odd = [tmp_path / "resent.dcm", tmp_path / "nostudy.dcm"]
     resent.save_as(odd[0])
     no_study.save_as(odd[1])
-    proc = subprocess.Popen([sys.executable, "-m", "viewer", "--home", str(h), "listen",
-                             "--port", str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc, port = _listen(h)
     try:
         wait_for_port(port, proc=proc)  # type: ignore[arg-type]
         for path in (good, *odd):  # one association each: the good one is stored first
@@ -305,10 +304,6 @@ def test_a_move_port_held_by_another_retrieve_of_the_home(
 
 def test_query_is_quiet_about_over_long_values_from_the_pacs(
         tmp_path: Path, peer_files: dict[str, Path]) -> None:  # noqa: F811
-    import subprocess
-    import sys
-
-    import pydicom
     from pydicom import config
 
     from tests.support.peers import start_orthanc, store_files
@@ -345,9 +340,6 @@ def test_query_is_quiet_about_over_long_values_from_the_pacs(
 def test_ctrl_c_during_a_retrieve_reports_what_was_stored(
         home: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-    import signal
-
     from tests.net.test_retrieve import _after_instances
 
     # Ctrl-C as the 20th instance arrives: that one is still received and stored, while
