@@ -120,6 +120,30 @@ def test_retrieve_explains_an_unknown_destination(
     assert f"Register AE STRANGER, host 127.0.0.1, port {move_port} on the PACS" in err
 
 
+def test_a_listener_started_before_the_ae_title_changed_is_named(
+        home: Path, capsys: pytest.CaptureFixture[str], move_port: int) -> None:  # noqa: F811
+    # The C-MOVE goes to the home's running listener, which still answers as LIGHTBOX and
+    # refuses a PACS that calls the new title: "the PACS never connected back, register
+    # AE ..." sent the administrator to a PACS that had it right.
+    proc = subprocess.Popen([sys.executable, "-m", "viewer", "--home", str(home), "listen"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(move_port, proc=proc)  # type: ignore[arg-type]
+        capsys.readouterr()
+        assert _lightbox(home, "config", "set", "ae-title", "STRANGER") == 0
+        assert (f"note: the storage SCP of this home (process {proc.pid}, AE LIGHTBOX, port "
+                f"{move_port}) keeps its ae-title until it is restarted"
+                ) in capsys.readouterr().err
+        assert _lightbox(home, "retrieve", "pacs", "--study", study_uid("doe"), "--method",
+                         "move") == 1
+        err = capsys.readouterr().err
+        assert (f"lightbox: pacs: the storage SCP of this home (process {proc.pid}) still "
+                "answers as AE LIGHTBOX, not as STRANGER") in err, err
+    finally:
+        os.kill(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=30)
+
+
 def _listen(h: Path) -> tuple[subprocess.Popen[str], int]:
     """``lightbox listen`` in a process of its own for node CTSCANNER, and its port."""
     port = free_port()

@@ -19,6 +19,7 @@ from viewer.core.errors import PeerError, UsageError
 from viewer.core.settings import load_network_settings, network_settings_with, save_network_settings
 from viewer.core.terminal import for_terminal
 from viewer.core.tls_files import tls_file_warnings
+from viewer.net.listener import ListenerFile
 from viewer.net.nodes import NodeBook, NodeRecord, parse_address
 from viewer.net.tls import client_ssl_context
 
@@ -170,4 +171,21 @@ def run_config_set(args: argparse.Namespace) -> int:
         settings.warn_about_tls_files()
     for key, _ in pairs:
         print(f"{key.replace('_', '-')} = {getattr(settings, key.replace('-', '_'))}")
+    _note_running_listener(home, {key.replace("_", "-") for key, _ in pairs})
     return EXIT_OK
+
+
+# What a running storage SCP took at its start and keeps until it is restarted.
+_LISTENER_KEYS = frozenset({"ae-title", "port", "tls-port", "bind-address", "max-pdu",
+                            "tls-cert", "tls-key", "tls-ca"})
+
+
+def _note_running_listener(home: Path, keys: set[str]) -> None:
+    """Say that the home's running storage SCP keeps its settings until restarted."""
+    record = ListenerFile(home).live()
+    changed = sorted(keys & _LISTENER_KEYS)
+    if record is None or not changed:
+        return
+    print(f"lightbox: note: the storage SCP of this home (process {record.pid}, AE "
+          f"{record.ae_title}, port {record.port}) keeps its {', '.join(changed)} until it "
+          "is restarted: restart lightbox listen (or the application)", file=sys.stderr)

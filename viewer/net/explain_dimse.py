@@ -213,6 +213,18 @@ def nothing_to_retrieve(what: str, patient_root: bool = False) -> str:
     return f"the PACS has nothing for {what}: check {keys} with lightbox query"
 
 
+def listener_has_old_title(listening_as: str, configured: str, pid: int) -> str:
+    """The home's running storage SCP answers as the AE title it started with, and the
+    PACS will call the one set since (PS3.8 9.3.2: a called AE title it does not
+    answer to is refused), so our own listener would turn the C-MOVE away."""
+    return (
+        f"the storage SCP of this home (process {pid}) still answers as AE {listening_as}, "
+        f"not as {configured}, the AE title set since it started, so it would refuse the "
+        f"PACS: restart lightbox listen (or the application) to take the new title, or use "
+        "--method get"
+    )
+
+
 def move_port_busy(port: int, seconds: float) -> str:
     """Another retrieve of the same Lightbox home holds our C-MOVE port (PS3.4 C.4.2)."""
     return (

@@ -295,6 +295,17 @@ def _shared_listener(node: NodeRecord, local: NetworkSettings,
             and port_taken(local.bind_address, port))
 
 
+def _check_listener_title(node: NodeRecord, local: NetworkSettings,
+                          listener: ListenerFile) -> None:
+    """Raise PeerError if the home's listener answers as another AE title than the one
+    the C-MOVE names (``config set ae-title`` while it runs): it would refuse the PACS,
+    and "the PACS never connected back" would send the administrator to the PACS."""
+    record = listener.live()
+    if record is not None and record.ae_title != local.ae_title:
+        raise PeerError(node.name, explain_dimse.listener_has_old_title(
+            record.ae_title, local.ae_title, record.pid))
+
+
 #: How long a failed C-MOVE waits for the outcome of TLS handshakes underway at our SCP.
 HANDSHAKE_SETTLE_SECONDS = 5.0
 
@@ -366,6 +377,8 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
     if scp is not None and not scp.serves(node):
         scp = None  # e.g. an always-on plain SCP and a TLS node: a TLS one for this move
     shared = scp is None and _shared_listener(node, local, listener)
+    if shared and not node.calling_aet and listener is not None:
+        _check_listener_title(node, local, listener)
     own = scp is None and not shared
     server = scp
     claim: str | None = None
