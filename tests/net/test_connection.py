@@ -137,6 +137,37 @@ def test_peer_that_never_answers_times_out(local: NetworkSettings) -> None:
         silent.close()
 
 
+def test_a_web_server_on_the_port_is_named_not_a_pdu_length(
+        local: NetworkSettings, caplog: pytest.LogCaptureFixture) -> None:
+    # "HT" reads as PDU type 0x48 and a length of 1.4 GB: the explanation was "closed the
+    # connection" and an ERROR line about PDU lengths came before it.
+    web = SilentPeer(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    try:
+        with caplog.at_level(logging.INFO), pytest.raises(PeerError) as err:
+            echo(_node(web.port), local)
+    finally:
+        web.close()
+    assert str(err.value) == (
+        f"test: 127.0.0.1:{web.port} answered with something that is not DICOM (it starts "
+        "with 'HTTP/1.1 400 Bad Request'): check that this port is the PACS's DICOM port, "
+        "not its web or another service's port")
+    assert [r.getMessage() for r in caplog.records
+            if r.levelno >= logging.WARNING and r.name.startswith("viewer")] == []
+
+
+def test_a_peer_that_closes_at_once_is_explained_without_a_warning(
+        local: NetworkSettings, caplog: pytest.LogCaptureFixture) -> None:
+    closing = SilentPeer(close=True)
+    try:
+        with caplog.at_level(logging.INFO), pytest.raises(PeerError) as err:
+            echo(_node(closing.port), local)
+    finally:
+        closing.close()
+    assert "closed the connection during association set-up" in str(err.value)
+    assert [r.getMessage() for r in caplog.records
+            if r.levelno >= logging.WARNING and r.name.startswith("viewer")] == []
+
+
 def test_query_on_a_silent_peer_times_out(local: NetworkSettings) -> None:
     silent = SilentPeer()
     try:

@@ -335,9 +335,11 @@ def series_uid(key: str, index: int) -> str:
 
 
 class SilentPeer:
-    """Accepts TCP connections on loopback and never says a word (a hung PACS)."""
+    """Accepts TCP connections on loopback and never says a word (a hung PACS), or only
+    ``greeting`` (another service on the port), or closes each at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, greeting: bytes = b"", *, close: bool = False) -> None:
+        self.greeting, self.close_at_once = greeting, close
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -356,6 +358,11 @@ class SilentPeer:
                 continue
             except OSError:
                 return
+            if self.greeting:
+                conn.sendall(self.greeting)
+            if self.close_at_once:
+                conn.close()
+                continue
             self.clients.append(conn)
 
     def close(self) -> None:

@@ -289,6 +289,8 @@ def open_association(
     if rj is not None:
         text = explain.rejection(w, int(rj.result), int(rj.result_source), int(rj.diagnostic),
                                 node=node.name)
+    elif watch.connected and record.not_dicom:
+        text = explain.not_dicom(w, record.not_dicom)
     elif watch.connected and record.alert is not None:
         # TLS 1.3: the PACS refused our client certificate after the handshake.
         text = explain.tls_failure(w, tls_reason(record.alert), our_cert=bool(node.tls_cert))

@@ -120,6 +120,17 @@ def association_timeout(w: Where, seconds: float) -> str:
     )
 
 
+def not_dicom(w: Where, head: bytes) -> str:
+    """What answered our A-ASSOCIATE-RQ is no PDU (PS3.8 9.3.1): another service."""
+    text = head.split(b"\r")[0].split(b"\n")[0][:24]
+    shown = (f" (it starts with {text.decode('ascii')!r})"
+             if text and all(32 <= c < 127 for c in text) else "")
+    return (
+        f"{w.host}:{w.port} answered with something that is not DICOM{shown}: check that "
+        "this port is the PACS's DICOM port, not its web or another service's port"
+    )
+
+
 def association_dropped(w: Where, tls: bool) -> str:
     """The peer closed or aborted the connection during association set-up."""
     hint = (

@@ -234,8 +234,9 @@ class _WakeableDUL(DULServiceProvider):
         try:
             pdu = self.lightbox_input.next_pdu(sock, wait=wait, limit=self._pdu_limit)
         except PduTooLargeError as exc:
-            LOGGER.error("association with %s aborted: %s (PS3.8 9.3.1)",
-                         _peer(sock, self.assoc), exc)
+            if not self._answer_is_not_dicom(exc.head):
+                LOGGER.error("association with %s aborted: %s (PS3.8 9.3.1)",
+                             _peer(sock, self.assoc), exc)
             self.event_queue.put("Evt19")  # PS3.8 9.2: invalid PDU, A-ABORT
             return None
         except TimeoutError:
@@ -256,18 +257,36 @@ class _WakeableDUL(DULServiceProvider):
             self.event_queue.put("Evt17")
             return None
         if pdu is not None and pdu[0] not in _PDU_TYPES:
-            LOGGER.error("unknown PDU type 0x%02X received from %s", pdu[0],
-                         _peer(sock, self.assoc))
+            if not self._answer_is_not_dicom(bytes(pdu[:32])):
+                LOGGER.error("unknown PDU type 0x%02X received from %s", pdu[0],
+                             _peer(sock, self.assoc))
             self.event_queue.put("Evt19")  # PS3.8 9.2: unrecognised or invalid PDU
             return None
         return pdu
+
+    def _answer_is_not_dicom(self, head: bytes) -> bool:
+        """Keep ``head``, the start of what answered our association request, for the
+        opener to explain (:func:`viewer.net.connection.open_association`); False when
+        no request of ours awaits an answer (Sta5) and the caller must log it itself.
+
+        A web server or another service on the port answers with text whose first bytes
+        read as a PDU type and a length of gigabytes ("HT": type 0x48): the opener's
+        "this is not DICOM" is the whole story, and a log line about PDU lengths is not.
+        """
+        record = getattr(self.assoc.ae, "connection_record", None)
+        if self.state_machine.current_state != "Sta5" or record is None:
+            return False
+        record.not_dicom = head
+        return True
 
     def _peer_closed(self, sock: socket.socket) -> None:
         """Say how a connection closed between PDUs: the usual end of an association
         after its release (Sta13) or before any request (Sta2); otherwise the peer
         dropped it, which its user should hear of."""
         state = self.state_machine.current_state
-        if state in _QUIET_CLOSE_STATES:
+        # Sta5, awaiting our request's answer: the opener says the peer closed it.
+        if state in _QUIET_CLOSE_STATES or (
+                state == "Sta5" and hasattr(self.assoc.ae, "connection_record")):
             LOGGER.debug("connection closed by %s (%s)", _peer(sock, self.assoc), state)
         else:
             LOGGER.warning("association with %s: the peer closed the connection without "

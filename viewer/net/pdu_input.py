@@ -33,11 +33,12 @@ PDU_NAMES = {0x01: "A-ASSOCIATE-RQ", 0x02: "A-ASSOCIATE-AC", 0x03: "A-ASSOCIATE-
 class PduTooLargeError(ValueError):
     """A peer announced a PDU longer than Lightbox reads (PS3.8 9.3.1)."""
 
-    def __init__(self, pdu_type: int, length: int, limit: int) -> None:
+    def __init__(self, pdu_type: int, length: int, limit: int, head: bytes = b"") -> None:
         name = PDU_NAMES.get(pdu_type, f"type 0x{pdu_type:02X}")
         super().__init__(f"{name} PDU of {length} bytes announced, more than the "
                          f"{limit} bytes Lightbox reads")
         self.pdu_type, self.length, self.limit = pdu_type, length, limit
+        self.head = head  # the first bytes received of it: not DICOM at all, often
 
 
 class PeerClosedError(ConnectionError):
@@ -149,8 +150,9 @@ class PduInput:
             pdu_type = self._buffer[self._start]
             most = limit(pdu_type)
             if most is not None and length > most:
+                head = bytes(self._view[self._start:min(self._end, self._start + 32)])
                 self._give_up()
-                raise PduTooLargeError(pdu_type, length, most)
+                raise PduTooLargeError(pdu_type, length, most, head)
         total = 6 + length
         if total > len(self._buffer):
             return self._oversized(sock, total)

@@ -149,11 +149,15 @@ class ConnectionRecord:
     alert : ssl.SSLError or None
         A TLS alert that ended the connection after the handshake: under TLS 1.3 a PACS
         refuses our client certificate only then (RFC 8446 4.4.2.4).
+    not_dicom : bytes
+        The first bytes of an answer to our association request that is no PDU (PS3.8
+        9.3.1): another service on the port, such as the PACS's web server.
     """
 
     error: OSError | None = None
     handshaking: bool = False
     alert: ssl.SSLError | None = None
+    not_dicom: bytes = b""
 
 
 class RecordingSocket(socket.socket):
