@@ -183,3 +183,10 @@ def test_an_ipv6_node_is_shown_as_it_is_given(
     assert _lightbox(home, "node", "edit", "g", "--address", shown.replace("104", "4242")
                      ) == 0
     assert capsys.readouterr().out.strip() == "changed g: ORTH@[::1]:4242"
+    # And so does every explanation: "::1:4242" reads as one address.
+    port = free_port()
+    assert _lightbox(home, "node", "edit", "g", "--address", f"ORTH@[::1]:{port}") == 0
+    capsys.readouterr()
+    assert _lightbox(home, "echo", "g") == 1
+    err = capsys.readouterr().err
+    assert f"[::1]:{port}" in err and f" ::1:{port}" not in err, err

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from viewer.net.nodes import host_port
+
 
 @dataclass(frozen=True, slots=True)
 class Where:
@@ -37,6 +39,16 @@ class Where:
     our_host: str = "this computer's address"
     our_port: int = 11113
     our_tls: bool = False
+
+    @property
+    def peer(self) -> str:
+        """``HOST:PORT`` of the PACS, an IPv6 host in brackets (RFC 3986 3.2.2)."""
+        return host_port(self.host, self.port)
+
+    @property
+    def ours(self) -> str:
+        """``HOST:PORT`` of our storage SCP, an IPv6 host in brackets."""
+        return host_port(self.our_host, self.our_port)
 
     @property
     def our_port_text(self) -> str:
@@ -93,20 +105,20 @@ def rejection(w: Where, result: int, source: int, reason: int, *, node: str) -> 
 def connection_refused(w: Where) -> str:
     """Nothing listens on the port (TCP RST)."""
     return (
-        f"nothing accepts connections on {w.host}:{w.port}: check the host and port of this "
+        f"nothing accepts connections on {w.peer}: check the host and port of this "
         "node and that the PACS is running"
     )
 
 
 def unreachable(w: Where, detail: str) -> str:
     """The host name does not resolve, or there is no route."""
-    return f"cannot reach {w.host}:{w.port} ({detail}): check the host name and the network"
+    return f"cannot reach {w.peer} ({detail}): check the host name and the network"
 
 
 def connect_timeout(w: Where, seconds: float) -> str:
     """The TCP connection was not set up in time (a firewall drops the packets)."""
     return (
-        f"no answer from {w.host}:{w.port} within {seconds:g} s: a firewall may drop the "
+        f"no answer from {w.peer} within {seconds:g} s: a firewall may drop the "
         "connection, or the host is down"
     )
 
@@ -114,7 +126,7 @@ def connect_timeout(w: Where, seconds: float) -> str:
 def association_timeout(w: Where, seconds: float) -> str:
     """TCP connected but no A-ASSOCIATE-AC/RJ came back."""
     return (
-        f"{w.host}:{w.port} accepted the connection but did not answer the association "
+        f"{w.peer} accepted the connection but did not answer the association "
         f"request within {seconds:g} s: check that this port is the PACS's DICOM port and "
         "whether it expects TLS"
     )
@@ -126,7 +138,7 @@ def not_dicom(w: Where, head: bytes) -> str:
     shown = (f" (it starts with {text.decode('ascii')!r})"
              if text and all(32 <= c < 127 for c in text) else "")
     return (
-        f"{w.host}:{w.port} answered with something that is not DICOM{shown}: check that "
+        f"{w.peer} answered with something that is not DICOM{shown}: check that "
         "this port is the PACS's DICOM port, not its web or another service's port"
     )
 
@@ -139,7 +151,7 @@ def association_dropped(w: Where, tls: bool) -> str:
         else "it may expect TLS, or refuse our AE title or address"
     )
     return (
-        f"{w.host}:{w.port} closed the connection during association set-up: {hint} "
+        f"{w.peer} closed the connection during association set-up: {hint} "
         f"(we are AE {w.our_aet})"
     )
 
@@ -152,13 +164,13 @@ def certificate_refused(w: Where, detail: str, ca: str, *, hostname_checked: boo
     not name the host, so the sentence does not ask for it.
     """
     must = f"signed by the CA in {ca}" + (f" and name {w.host}" if hostname_checked else "")
-    return f"the TLS certificate of {w.host}:{w.port} was refused ({detail}): it must be {must}"
+    return f"the TLS certificate of {w.peer} was refused ({detail}): it must be {must}"
 
 
 def tls_handshake_timeout(w: Where, seconds: float) -> str:
     """TCP connected, but the TLS handshake got no answer in time."""
     return (
-        f"{w.host}:{w.port} accepted the connection but did not answer the TLS handshake "
+        f"{w.peer} accepted the connection but did not answer the TLS handshake "
         f"within {seconds:g} s: check that this port is the PACS's DICOM TLS port"
     )
 
@@ -196,7 +208,7 @@ def tls_failure(w: Where, reason: str, *, our_cert: bool) -> str:
     our_cert : bool
         The node presents a client certificate (``--tls-cert``).
     """
-    where = f"{w.host}:{w.port}"
+    where = f"{w.peer}"
     if "CERTIFICATE_REQUIRED" in reason:
         return (f"the PACS at {where} requires a client certificate: give the node "
                 "--tls-cert and --tls-key (lightbox node edit NAME --tls-cert F --tls-key F)")
@@ -227,7 +239,7 @@ def tls_failure(w: Where, reason: str, *, our_cert: bool) -> str:
 def tls_failed(w: Where, detail: str) -> str:
     """The TLS handshake failed for another reason."""
     return (
-        f"the TLS handshake with {w.host}:{w.port} failed ({detail}): check that the PACS "
+        f"the TLS handshake with {w.peer} failed ({detail}): check that the PACS "
         "port speaks TLS and accepts our client certificate"
     )
 
@@ -270,6 +282,6 @@ def no_context_accepted(w: Where, services: list[str], results: list[int | None]
     else:
         why = "it does not offer them, or not in the transfer syntaxes proposed"
     return (
-        f"{w.host}:{w.port} accepted the association but refused every service proposed "
+        f"{w.peer} accepted the association but refused every service proposed "
         f"({shown}): {why}"
     )

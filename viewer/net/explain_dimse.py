@@ -25,7 +25,7 @@ def no_final_response(w: Where, operation: str, arrived: int, seconds: float | N
     (``seconds`` None) before sending it failed, but nothing is missing.
     """
     how = (f"no answer for {seconds:g} s" if seconds is not None
-           else f"the connection to {w.host}:{w.port} was lost")
+           else f"the connection to {w.peer} was lost")
     what = "the one instance" if arrived == 1 else f"all {arrived} instances"
     return (
         f"{what} arrived, but the PACS never sent the final {operation} response ({how}): "
@@ -45,7 +45,7 @@ def connection_lost(w: Where, received: int, expected: int | None) -> str:
     """The association ended without a final response (peer died, network dropped)."""
     of = f" of {expected}" if expected else ""
     return (
-        f"the connection to {w.host}:{w.port} was lost after {received}{of} instances; what "
+        f"the connection to {w.peer} was lost after {received}{of} instances; what "
         "arrived is kept: run the same retrieve again to fetch only what is missing"
     )
 
@@ -140,8 +140,8 @@ def move_sent_nothing(w: Where, status: int, failed: int, comment: str = "") -> 
     said = f"status 0x{status:04X}" + (f": {comment}" if comment else "")
     counted = f"{_instances(failed)} failed, " if failed else ""
     return (
-        f"the PACS reached Lightbox's storage SCP (AE {w.our_aet} at {w.our_host}:"
-        f"{w.our_port}) but could not send the instances ({counted}{said}): check which "
+        f"the PACS reached Lightbox's storage SCP (AE {w.our_aet} at {w.ours}) "
+        f"but could not send the instances ({counted}{said}): check which "
         "SOP classes and transfer syntaxes its storage SCU proposes (lightbox conformance "
         "lists those Lightbox accepts), or use C-GET (--method get)"
     )
@@ -301,7 +301,7 @@ def retrieve_status(
         return (
             f"the PACS could not send the study ({reason}, status 0x{status:04X}) after "
             f"{completed} instances: if no instance arrived, check that the PACS can open a "
-            f"connection to AE {w.our_aet} at {w.our_host}:{w.our_port} (firewall, address "
+            f"connection to AE {w.our_aet} at {w.ours} (firewall, address "
             f"registered on the PACS{', DICOM TLS' if w.our_tls else ''})"
         )
     if (status >> 12) == 0xC:
@@ -316,7 +316,7 @@ def retrieve_status(
         if method == "move":
             return (
                 f"all {failed} instances failed: the PACS could not store them into AE "
-                f"{w.our_aet} at {w.our_host}:{w.our_port}; check the address registered "
+                f"{w.our_aet} at {w.ours}; check the address registered "
                 "for that AE on the PACS and the firewall"
                 + (" and that the PACS uses DICOM TLS with a client certificate signed by "
                    "our tls-ca" if w.our_tls else "") + ", or use C-GET"
