@@ -19,6 +19,29 @@ def test_parse_address() -> None:
         parse_address("A_TITLE_LONGER_THAN_16@h:1")
 
 
+@pytest.mark.parametrize(("text", "hint"), [
+    ("ABCDEFGHIJKLMNOPQ@127.0.0.1:104",
+     ": the AE title 'ABCDEFGHIJKLMNOPQ' is longer than 16 characters (PS3.5 6.2)"),
+    ("ORTH@::1:104", ": write an IPv6 address in brackets, ORTH@[::1]:104"),
+    ("ORTH@fe80::1:104", ": write an IPv6 address in brackets, ORTH@[fe80::1]:104"),
+    ("ORTH@127.0.0.1:-1", ": the port '-1' is not a TCP port (1-65535)"),
+    ("ORTH@127.0.0.1:x", ": the port 'x' is not a TCP port (1-65535)"),
+    ("ORTH@host", ""), ("nonsense", "")])
+def test_an_address_refused_says_which_part_is_wrong(text: str, hint: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse_address(text)
+    assert str(err.value) == (
+        f"{text!r} is not AET@HOST:PORT (e.g. ORTHANC@pacs.example.org:4242){hint}")
+
+
+@pytest.mark.parametrize("seconds", [0, -5, float("nan"), 1e9])
+def test_a_bad_timeout_is_named_as_given(seconds: float) -> None:
+    # 0 is "unset" in the record: --timeout 0 was reported as connect_timeout.
+    with pytest.raises(UsageError) as err:
+        NodeRecord("pacs", "PACS", "10.0.0.1", 104).with_timeout(seconds)
+    assert str(err.value).startswith("node 'pacs': timeout: timeouts must be seconds above 0")
+
+
 def test_nodes_round_trip_through_the_file(tmp_path: Path) -> None:
     book = NodeBook(tmp_path)
     book.add(NodeRecord("main", "PACS", "10.0.0.1", 104, method="move", calling_aet="WS1"))

@@ -131,6 +131,11 @@ class NodeRecord:
         """
         keep = self.separate_timeouts()
         seconds = float(seconds)
+        if not 0 < seconds <= LONGEST_TIMEOUT:
+            # Checked here: 0 stands for "unset" in the record, and the timeouts it sets
+            # would be named instead of the one the user gave.
+            raise UsageError(f"node '{self.name}': timeout: timeouts must be seconds above 0 "
+                             f"and at most {LONGEST_TIMEOUT:g} (not {seconds:g})")
         timeouts: dict[str, Any] = {k: seconds for k in _TIMEOUTS if k not in keep}
         return replace(self, timeout=seconds, **timeouts)
 
@@ -278,9 +283,25 @@ def parse_address(text: str) -> tuple[str, str, int]:
     """Split ``AET@HOST:PORT`` (IPv6 hosts in brackets) into its parts."""
     m = _ADDRESS.match(text.strip())
     if not m:
-        raise UsageError(f"{text!r} is not AET@HOST:PORT (e.g. ORTHANC@pacs.example.org:4242)")
+        raise UsageError(f"{text!r} is not AET@HOST:PORT (e.g. ORTHANC@pacs.example.org:4242)"
+                         + _address_hint(text.strip()))
     host = m.group("host").strip("[]")
     return m.group("aet"), host, int(m.group("port"))
+
+
+def _address_hint(text: str) -> str:
+    """Which part of an address :data:`_ADDRESS` refused is wrong, as ``: ...``, or ""."""
+    aet, at, rest = text.rpartition("@")
+    if not at:
+        return ""
+    host, colon, port = rest.rpartition(":")
+    if len(aet) > 16:
+        return f": the AE title {aet!r} is longer than 16 characters (PS3.5 6.2)"
+    if host.count(":") and not host.startswith("["):
+        return f": write an IPv6 address in brackets, {aet}@[{host}]:{port}"
+    if colon and host and not (port.isdigit() and 0 < int(port) < 65536):
+        return f": the port {port!r} is not a TCP port (1-65535)"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
