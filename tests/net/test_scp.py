@@ -68,11 +68,16 @@ def test_an_unknown_calling_ae_is_rejected(scp: StorageSCP, sink: FolderSink) ->
     assert not sink.files
 
 
-def test_a_known_ae_from_another_host_is_rejected(scp: StorageSCP, sink: FolderSink) -> None:
+def test_a_known_ae_from_another_host_is_rejected(scp: StorageSCP, sink: FolderSink,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
     # REMOTE is configured on 127.0.0.2; PACS on 127.0.0.1. Swap them.
     assoc = _associate(scp, "REMOTE", bind="127.0.0.1")
     assert assoc.is_rejected  # type: ignore[attr-defined]
     assert ("REMOTE", "127.0.0.1", "LIGHTBOX", "node") in scp.refused
+    # Not "not a configured node": it is one, at another address.
+    assert ("refused association from AE REMOTE at 127.0.0.1: AE REMOTE is node remote at "
+            "127.0.0.2, not at this address (if it sends from here, lightbox node edit "
+            "remote --address ...)") in caplog.text
     assoc = _associate(scp, "REMOTE", bind="127.0.0.2")
     assert assoc.is_established  # type: ignore[attr-defined]
     assoc.release()  # type: ignore[attr-defined]

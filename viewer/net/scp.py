@@ -331,8 +331,8 @@ class StorageSCP:
                                            admission.tls_only[calling, address])
         elif (calling, address) not in admission.pairs:
             self.refused.append(Refusal(calling, address, called, "node"))
-            LOGGER.warning("refused association from AE %s at %s: not a configured node%s",
-                           calling, address, _over_tls(assoc))
+            LOGGER.warning("refused association from AE %s at %s: %s%s", calling, address,
+                           self._unknown_sender(calling), _over_tls(assoc))
             # PS3.8 9.3.4: rejected-permanent, service-user, calling AE title not recognised.
             self._reject(assoc, 0x03)
         elif called not in self.our_titles:
@@ -344,6 +344,17 @@ class StorageSCP:
             self._reject(assoc, 0x07)
         else:
             self._support_unlisted_storage(assoc, primitive)
+
+    def _unknown_sender(self, calling: str) -> str:
+        """Why a calling AE title and address pair is no node's, in words: an administrator
+        told "not a configured node" about an AE title that is one looks for the wrong
+        mistake."""
+        nodes = [n for n in self.allowed if calling in n.sending_titles]
+        if not nodes:
+            return "not a configured node"
+        named = ", ".join(f"node {n.name} at {n.host}" for n in nodes)
+        return (f"AE {calling} is {named}, not at this address (if it sends from here, "
+                f"lightbox node edit {nodes[0].name} --address ...)")
 
     def _on_accepted_contexts(self, event: Any) -> None:
         """Note the contexts we refused (PS3.8 9.3.3.2): a sender that cannot convert
