@@ -20,7 +20,8 @@ from tests.support.series import write_ct_series, write_mr_series
 from tests.support.small_disk import small_disk
 from viewer.core.imports import FileProblem
 from viewer.media import import_media
-from viewer.media.scan import extract_zip, is_zip, walk
+from viewer.media.scan import is_zip, walk
+from viewer.media.zip_extract import extract_zip
 from viewer.store import StudyStore
 
 MiB = 1 << 20

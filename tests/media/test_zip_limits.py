@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import viewer.media.scan as scan
+import viewer.media.zip_extract as zip_extract
 from viewer.media import import_media
 from viewer.store import StudyStore
 
@@ -37,7 +37,7 @@ def test_an_archive_larger_than_the_free_space_is_refused_and_the_rest_imported(
         found = real(path)
         return usage(found.total, found.total - 1_000, 1_000)
 
-    monkeypatch.setattr(scan.shutil, "disk_usage", nearly_full)
+    monkeypatch.setattr(zip_extract.shutil, "disk_usage", nearly_full)
     expanded = sum(p.stat().st_size for p in study_files[:4])
     assert expanded > 1_000
     report = import_media([archive, folder], store, work_dir=tmp_path / "work")

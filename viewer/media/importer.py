@@ -38,13 +38,13 @@ from viewer.media.dicomdir import (
 )
 from viewer.media.scan import (
     MediumListing,
-    extract_zip,
     is_dicomdir_name,
     is_zip_application,
     is_zip_name,
     starts_as_zip,
     walk,
 )
+from viewer.media.zip_extract import extract_zip
 
 # How many zips deep a zip is still opened: a zip given or found on a medium is 1, a zip
 # inside it 2. Real media nest them once or twice (a download of zipped series, or a
