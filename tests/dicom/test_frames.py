@@ -87,6 +87,36 @@ def test_garbage_high_bits_are_masked_but_kept_in_raw_words(tmp_path: Path, sign
     assert source.raw_words(0).ravel().tolist() == words.tolist()
 
 
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("high_bit", [15, 13, 12])
+def test_the_value_is_read_below_high_bit(tmp_path: Path, signed: bool, high_bit: int) -> None:
+    # PS3.5 8.1.1: the value is bits High Bit - Bits Stored + 1 .. High Bit of its cell;
+    # older native files put a 12-bit value in the top of the word. Read from bit 0, as
+    # pydicom reads it, the image was noise.
+    values = np.array([0, 1, 2047, -2048 if signed else 2048, -1 if signed else 4095, 291,
+                       -300 if signed else 300, 5])
+    low = high_bit - 11
+    garbage = np.arange(8) % (1 << low) if low else np.zeros(8, dtype=int)
+    words = ((values & 0xFFF) << low) | garbage | (0x4000 if high_bit == 13 else 0)
+    ds = _mono(2, 4, 1, words, signed)
+    ds.HighBit = high_bit
+    source = FrameSource(_write(tmp_path / "m.dcm", ds))
+    assert source.layout.low_bit == low
+    assert source.frame(0).ravel().tolist() == values.tolist()
+    out = np.empty((2, 4), dtype=np.int16 if signed else np.uint16)
+    source.frame_into(0, out)  # the volume's path: read into place, then shifted
+    assert out.ravel().tolist() == values.tolist()
+
+
+def test_a_high_bit_that_cannot_hold_bits_stored_is_taken_as_bits_stored_minus_1(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    ds = _mono(2, 4, 1, np.arange(8), False)
+    ds.HighBit = 9  # below Bits Stored - 1
+    source = FrameSource(_write(tmp_path / "m.dcm", ds))
+    assert source.layout.low_bit == 0 and "High Bit 9 does not fit" in caplog.text
+    assert source.frame(0).ravel().tolist() == list(range(8))
+
+
 def test_one_frame_decodes_without_the_others(tmp_path: Path) -> None:
     # frame 1 is complete, the file is cut inside frame 2: only frame 2 fails
     words = np.arange(3 * 8, dtype=np.uint16)

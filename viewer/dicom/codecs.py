@@ -217,16 +217,22 @@ def fast_decoder(
     return _FAST.get(transfer_syntax)
 
 
-def mask_stored(arr: npt.NDArray[Any], bits_stored: int, signed: bool) -> npt.NDArray[Any]:
-    """Keep the low ``bits_stored`` bits and sign-extend when ``signed`` (PS3.5 8.1.1).
+def mask_stored(arr: npt.NDArray[Any], bits_stored: int, signed: bool,
+                low_bit: int = 0) -> npt.NDArray[Any]:
+    """Keep the ``bits_stored`` bits from ``low_bit`` up, shifted down, and sign-extend
+    when ``signed`` (PS3.5 8.1.1: the value is bits High Bit - Bits Stored + 1 to High
+    Bit of its cell).
 
-    Bits above Bits Stored may hold garbage or retired overlays; they never reach the pixel
+    Bits outside them may hold garbage or retired overlays; they never reach the pixel
     value.
     """
     itemsize = arr.dtype.itemsize
-    if arr.dtype.kind not in "ui" or bits_stored >= itemsize * 8:
+    if arr.dtype.kind not in "ui" or (bits_stored >= itemsize * 8 and not low_bit):
         return arr
-    unsigned = arr.view(f"u{itemsize}") & np.array((1 << bits_stored) - 1, dtype=f"u{itemsize}")
+    word = arr.view(f"u{itemsize}")
+    if low_bit:
+        word = word >> np.array(low_bit, dtype=word.dtype)
+    unsigned = word & np.array((1 << bits_stored) - 1, dtype=f"u{itemsize}")
     if not signed:
         return np.asarray(unsigned)
     sign = np.array(1 << (bits_stored - 1), dtype=f"i{itemsize}")
@@ -234,25 +240,28 @@ def mask_stored(arr: npt.NDArray[Any], bits_stored: int, signed: bool) -> npt.ND
     return np.asarray((values ^ sign) - sign)
 
 
-def mask_stored_inplace(arr: npt.NDArray[Any], bits_stored: int, signed: bool) -> npt.NDArray[Any]:
+def mask_stored_inplace(arr: npt.NDArray[Any], bits_stored: int, signed: bool,
+                        low_bit: int = 0) -> npt.NDArray[Any]:
     """:func:`mask_stored` in place, for frames written into a volume (PS3.5 8.1.1).
 
     ``arr`` must be of a signed dtype when ``signed`` (as decoders return them). Returns
     ``arr``.
     """
     itemsize = arr.dtype.itemsize
-    if arr.dtype.kind not in "ui" or bits_stored >= itemsize * 8:
+    if arr.dtype.kind not in "ui" or (bits_stored >= itemsize * 8 and not low_bit):
         return arr
     unsigned = arr.view(f"u{itemsize}")
     if not signed:
+        if low_bit:
+            np.right_shift(unsigned, low_bit, out=unsigned)
         mask = np.array((1 << bits_stored) - 1, dtype=unsigned.dtype)
         np.bitwise_and(unsigned, mask, out=unsigned)
         return arr
-    # the sign bit to the top, then an arithmetic shift back: masks and sign-extends at once
-    shift = itemsize * 8 - bits_stored
-    np.left_shift(unsigned, shift, out=unsigned)
+    # the value's top bit to the top of the cell, then an arithmetic shift back down:
+    # drops what is above and below it and sign-extends, all at once
+    np.left_shift(unsigned, itemsize * 8 - bits_stored - low_bit, out=unsigned)
     values = arr.view(f"i{itemsize}")
-    np.right_shift(values, shift, out=values)
+    np.right_shift(values, itemsize * 8 - bits_stored, out=values)
     return arr
 
 

@@ -279,7 +279,8 @@ class FrameSource(PixelHeaderReader):
                 raise self._mismatch(index, arr.shape, arr.dtype, out)
             out[...] = arr
             return
-        mask_stored_inplace(out, self.layout.bits_stored, self.layout.signed)
+        mask_stored_inplace(out, self.layout.bits_stored, self.layout.signed,
+                            self.layout.low_bit)
 
     def _mismatch(
         self, index: int, shape: tuple[int, ...], dtype: np.dtype[Any], out: npt.NDArray[Any]
@@ -317,12 +318,18 @@ class FrameSource(PixelHeaderReader):
             self._check_index(index)
             out = np.empty((self.layout.rows, self.layout.columns), self._spec.dtype)
             if self._fast_into(index, out):
-                return mask_stored_inplace(out, self.layout.bits_stored, self.layout.signed)
+                return mask_stored_inplace(out, self.layout.bits_stored, self.layout.signed,
+                            self.layout.low_bit)
+        if self.layout.low_bit:
+            # pydicom takes the value from bit 0 of its cell whatever High Bit says.
+            return mask_stored(self.raw_words(index), self.layout.bits_stored,
+                               self.layout.signed, self.layout.low_bit)
         arr = self._decode(index, raw=False)
         if not arr.dtype.isnative:
             arr = arr.astype(arr.dtype.newbyteorder("="))
         if self.layout.samples_per_pixel == 1 and not self.layout.is_float:
-            arr = mask_stored(arr, self.layout.bits_stored, self.layout.signed)
+            arr = mask_stored(arr, self.layout.bits_stored, self.layout.signed,
+                              self.layout.low_bit)
         return arr
 
     def raw_words(self, index: int) -> npt.NDArray[Any]:

@@ -75,6 +75,11 @@ class PixelLayout:
     signed: bool
     number_of_frames: int
     is_float: bool
+    # Where the value's lowest bit is in its cell: High Bit - Bits Stored + 1 (PS3.5
+    # 8.1.1). Current files have 0 (PS3.3 C.7.6.3.1.2 asks High Bit = Bits Stored - 1);
+    # older native data may store the value in the top bits of its cell, and a decoder's
+    # output is always right-aligned.
+    low_bit: int = 0
 
     @property
     def is_grayscale(self) -> bool:
@@ -198,6 +203,31 @@ class PixelHeaderReader:
             return ImplicitVRLittleEndian
         return ExplicitVRLittleEndian if little else ExplicitVRBigEndian
 
+    def _low_bit(self, ds: Dataset, bits_allocated: int, bits_stored: int,
+                 is_float: bool) -> int:
+        """High Bit - Bits Stored + 1 for native integer data (PS3.5 8.1.1), else 0.
+
+        A High Bit that cannot hold Bits Stored bits in the cell (below Bits Stored - 1,
+        or not within Bits Allocated) is noted and taken as Bits Stored - 1.
+        """
+        high = ds.get("HighBit")
+        if is_float or high in (None, "") or bits_allocated == 1:
+            return 0
+        if not isinstance(high, int) or not bits_stored - 1 <= high < bits_allocated:
+            log.warning("%s: High Bit %s does not fit Bits Stored %d in Bits Allocated %d; "
+                        "taken as %d", self._name, high, bits_stored, bits_allocated,
+                        bits_stored - 1)
+            return 0
+        if self._transfer_syntax(ds).is_encapsulated or high == bits_stored - 1:
+            return 0  # decoders return values right-aligned
+        if (bits_allocated not in (8, 16) or int(ds.get("SamplesPerPixel", 1) or 1) != 1
+                or getattr(self, "_full", None) is not None):  # deflated: decoded whole
+            log.warning("%s: High Bit %d with Bits Stored %d in Bits Allocated %d is not "
+                        "read; taken as %d", self._name, high, bits_stored, bits_allocated,
+                        bits_stored - 1)
+            return 0
+        return high - bits_stored + 1
+
     def _check_layout(self, ds: Dataset, keyword: str) -> PixelLayout:
         for tag, name in _INTEGER_TAGS.items():
             if tag in ds:
@@ -233,6 +263,7 @@ class PixelHeaderReader:
             photometric = "MONOCHROME2" if samples == 1 else "RGB"
             log.warning("%s: no Photometric Interpretation, assuming %s", self._name, photometric)
         return PixelLayout(
+            low_bit=self._low_bit(ds, bits_allocated, bits_stored, is_float),
             rows=int(ds.Rows),
             columns=int(ds.Columns),
             samples_per_pixel=samples,
