@@ -117,6 +117,23 @@ def test_a_high_bit_that_cannot_hold_bits_stored_is_taken_as_bits_stored_minus_1
     assert source.frame(0).ravel().tolist() == list(range(8))
 
 
+@pytest.mark.parametrize(("rows", "cols", "frames"), [(7, 13, 3), (2, 3, 7), (11, 1, 9)])
+def test_one_bit_frames_that_do_not_start_on_a_byte(tmp_path: Path, rows: int, cols: int,
+                                                    frames: int) -> None:
+    # PS3.5 8.1.1: 1-bit frames follow one another bit after bit; pydicom 3.0 read frame
+    # 2 of a 2 x 3 image from the wrong bytes ("cannot reshape array of size 2").
+    bits = np.random.default_rng(rows * cols).integers(0, 2, size=(frames, rows, cols))
+    packed = np.packbits(bits.astype(np.uint8).ravel(), bitorder="little").tobytes()
+    ds = Dataset()
+    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, cols, frames
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 1, 0, 0
+    ds.PixelData = packed + b"\0" * (len(packed) % 2)
+    source = FrameSource(_write(tmp_path / "bits.dcm", ds))
+    for index in range(frames):
+        assert source.frame(index).tolist() == bits[index].tolist(), index
+
+
 def test_one_frame_decodes_without_the_others(tmp_path: Path) -> None:
     # frame 1 is complete, the file is cut inside frame 2: only frame 2 fails
     words = np.arange(3 * 8, dtype=np.uint16)

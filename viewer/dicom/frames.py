@@ -320,6 +320,8 @@ class FrameSource(PixelHeaderReader):
             if self._fast_into(index, out):
                 return mask_stored_inplace(out, self.layout.bits_stored, self.layout.signed,
                             self.layout.low_bit)
+        if self.layout.bits_allocated == 1 and self._decoder.is_native:
+            return self._one_bit_frame(index)
         if self.layout.low_bit:
             # pydicom takes the value from bit 0 of its cell whatever High Bit says.
             return mask_stored(self.raw_words(index), self.layout.bits_stored,
@@ -331,6 +333,28 @@ class FrameSource(PixelHeaderReader):
             arr = mask_stored(arr, self.layout.bits_stored, self.layout.signed,
                               self.layout.low_bit)
         return arr
+
+    def _one_bit_frame(self, index: int) -> npt.NDArray[Any]:
+        """Frame ``index`` of native 1-bit data, which need not start on a byte (PS3.5
+        8.1.1: frames follow one another bit after bit, the first pixel in the least
+        significant bit). pydicom 3.0 reads one such frame from the wrong bytes."""
+        self._check_index(index)
+        layout = self.layout
+        count = layout.rows * layout.columns * layout.samples_per_pixel
+        start = index * count
+        first, end = start // 8, (start + count + 7) // 8
+        if self._full is not None:
+            data = bytes(self._full.PixelData[first:end])
+        else:
+            self._check_native_length(index)
+            with self.path.open("rb") as f:
+                f.seek(self._value_offset + first)
+                data = f.read(end - first)
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+        skip = start - first * 8
+        if bits.size < skip + count:
+            raise self._error(f"frame {index + 1} is truncated")
+        return bits[skip:skip + count].reshape(layout.rows, layout.columns)
 
     def raw_words(self, index: int) -> npt.NDArray[Any]:
         """Frame ``index`` as unmasked pixel cells, for embedded overlays (PS3.3 C.9.2.1.1).
