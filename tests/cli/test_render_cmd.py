@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -83,3 +84,24 @@ def test_bad_display_file_names_it(tmp_path: Path, capsys: pytest.CaptureFixture
     status = cli_main(["render", str(data_file("MR_small.dcm")), "-o", str(tmp_path / "o.png"),
                        "--display-file", str(lut)])
     assert status == 2 and str(lut) in capsys.readouterr().err
+
+
+def test_a_stored_window_of_width_0_falls_to_the_next_default(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Found in real files; PS3.3 C.11.2.1.2 needs >= 1 for LINEAR. The default render
+    # failed ("window width 0 is not valid") until --minmax was given.
+    ds = pydicom.dcmread(data_file("CT_small.dcm"))
+    ds.WindowCenter, ds.WindowWidth = [40, 40], [0, 400]
+    both = tmp_path / "both.dcm"
+    ds.save_as(both)
+    shown = np.asarray(_render(both, tmp_path / "both.png"))
+    assert np.array_equal(shown, np.asarray(_render(both, tmp_path / "w2.png", "--voi", "2")))
+    assert "the file's window C 40 W 0 is not valid for LINEAR" in caplog.text
+    ds.WindowCenter, ds.WindowWidth = 40, 0
+    alone = tmp_path / "alone.dcm"
+    ds.save_as(alone)
+    shown = np.asarray(_render(alone, tmp_path / "alone.png"))
+    assert np.array_equal(shown, np.asarray(_render(alone, tmp_path / "mm.png", "--minmax")))
+    # Asked for by name, it is still refused.
+    assert cli_main(["render", str(alone), "-o", str(tmp_path / "x.png"), "--voi", "1"]) == 2
+

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="render one frame of a DICOM file to PNG",
         description="Render one frame through Modality LUT, VOI LUT, Presentation LUT and "
         "display calibration into an 8-bit PNG (grayscale, or RGB for colour images). "
-        "Default window: the file's first window, else its first VOI LUT, else min-max.",
+        "Default window: the file's first usable window, else its first VOI LUT, else min-max.",
     )
     p.add_argument("input", metavar="INPUT", help="DICOM file")
     p.add_argument("-o", "--output", metavar="OUT.png", required=True, help="PNG to write")

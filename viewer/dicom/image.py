@@ -30,6 +30,7 @@ from viewer.imaging.pipeline import (
     GrayscaleParams,
     ViewState,
     build_display_lut,
+    first_usable_window,
     frame_stats,
 )
 from viewer.imaging.shutters import shutter_mask
@@ -163,4 +164,5 @@ def _needs_stats(params: GrayscaleParams, view: ViewState) -> bool:
     explicit = (
         view.window is not None or view.window_index is not None or view.voi_lut_index is not None
     )
-    return not explicit and not params.windows and not params.voi_luts
+    return (not explicit and first_usable_window(params, view) is None
+            and not params.voi_luts)

@@ -125,8 +125,8 @@ class ViewState:
     """What the user chose for one view; unset fields mean "the file's default".
 
     Priority: explicit ``window``, then ``voi_lut_index``, then ``window_index``, then
-    ``min_max``; with none of them, the first window of the file, else its first VOI LUT,
-    else the automatic (min-max) window.
+    ``min_max``; with none of them, the first usable window of the file, else its first
+    VOI LUT, else the automatic (min-max) window.
     """
 
     window: WindowParams | None = None
@@ -244,12 +244,8 @@ def resolve_voi(
         chosen = _pick(params.windows, view.window_index, "window")
     elif view.min_max:
         chosen = _auto_window(params, stats)
-    elif params.windows:
-        chosen = params.windows[0]
-    elif params.voi_luts:
-        chosen = params.voi_luts[0]
     else:
-        chosen = _auto_window(params, stats)
+        chosen = _default_voi(params, view, stats)
     if isinstance(chosen, WindowParams):
         if view.voi_function is not None:
             chosen = WindowParams(chosen.center, chosen.width, view.voi_function,
@@ -260,6 +256,37 @@ def resolve_voi(
                 "(PS3.3 C.11.2.1.2: LINEAR needs >= 1, the others > 0)"
             )
     return chosen
+
+
+def _default_voi(params: GrayscaleParams, view: ViewState, stats: FrameStats | None
+                 ) -> WindowParams | LutParams:
+    """The file's first usable window, else its first VOI LUT, else the min-max window.
+
+    A stored window whose width its function cannot take (PS3.3 C.11.2.1.2: LINEAR
+    needs >= 1; width 0 is found in real files) is skipped with a warning: the image is
+    shown by the next default, as a reader expects, rather than not at all.
+    """
+    window = first_usable_window(params, view, warn=True)
+    if window is not None:
+        return window
+    if params.voi_luts:
+        return params.voi_luts[0]
+    return _auto_window(params, stats)
+
+
+def first_usable_window(params: GrayscaleParams, view: ViewState, *, warn: bool = False
+                        ) -> WindowParams | None:
+    """The file's first window that its VOI LUT Function (or the view's) can take
+    (PS3.3 C.11.2.1.2), or None; ``warn`` logs each one skipped."""
+    for window in params.windows:
+        function = view.voi_function or window.function
+        if WindowParams(window.center, window.width, function).is_valid():
+            return window
+        if warn:
+            log.warning("the file's window C %g W %g is not valid for %s (PS3.3 "
+                        "C.11.2.1.2); the next default is shown", window.center, window.width,
+                        function.value)
+    return None
 
 
 def build_display_lut(
