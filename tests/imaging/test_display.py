@@ -271,3 +271,35 @@ def test_polynomial_order_is_used() -> None:
     assert fitted.shape == (256,)
     assert not np.allclose(fitted, spline)
     assert np.max(np.abs(fitted - spline)) < 5.0  # a cubic follows a gamma 2.2 curve closely
+
+
+@pytest.mark.parametrize(("lmin", "lmax", "ambient"), [
+    (0.0, 250.0, 0.0),  # a black level of 0 cd/m²: j(0) is undefined
+    (0.01, 5000.0, 0.0),  # both ends beyond the GSDF's 0.05..3993 cd/m²
+    (1.0, 6000.0, 0.0),
+])
+def test_a_display_beyond_the_gsdf_range_is_calibrated_within_it(
+        lmin: float, lmax: float, ambient: float, caplog: pytest.LogCaptureFixture) -> None:
+    # PS3.14 7.1 defines the GSDF on j = 1..1023. Outside it, a black level of 0 turned
+    # every target into NaN (a two-level image), and j beyond 1023 ran into the spline's
+    # extrapolation (the brightest P-values painted black).
+    curve = model_curve(lmin, lmax, 2.2, ambient)
+    table = gsdf_ddl_table(curve, 4096)
+    assert np.all(np.diff(table) >= 0), "brighter input must never be shown darker"
+    assert len(np.unique(table)) > 150
+    # The ends are the display's levels nearest the GSDF's ends, or its own within them.
+    shown = produced_luminance(curve, table)
+    assert shown[0] == pytest.approx(max(lmin, 0.05), rel=0.5, abs=0.02)
+    assert shown[-1] == pytest.approx(min(lmax, 3993.4), rel=0.03)
+    assert "exceeds the GSDF's 0.05-3993 cd/m²" in caplog.text
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    ((0.5, 250.0, 0.0, 0.0), "gamma above 0"), ((0.5, 250.0, -2.0, 0.0), "gamma above 0"),
+    ((0.5, 250.0, float("nan"), 0.0), "gamma above 0"),
+    ((0.5, float("inf"), 2.2, 0.0), "finite"), ((0.5, 250.0, 2.2, -5.0), "ambient"),
+    ((float("nan"), 250.0, 2.2, 0.0), "LMIN < LMAX")])
+def test_a_display_model_that_means_nothing_is_refused(
+        args: tuple[float, float, float, float], words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        model_curve(*args)

@@ -89,11 +89,12 @@ def _calibration(args: argparse.Namespace) -> DisplayCalibration | None:
         if not 2 <= len(values) <= 4:
             raise UsageError("--display-model takes LMIN LMAX [GAMMA] [AMBIENT]")
         lmin, lmax = values[0], values[1]
-        if not 0 <= lmin < lmax:
-            raise UsageError("--display-model needs 0 <= LMIN < LMAX (cd/m²)")
         gamma = values[2] if len(values) > 2 else 2.2
         ambient = values[3] if len(values) > 3 else 0.0
-        curve = model_curve(lmin, lmax, gamma, ambient)
+        try:
+            curve = model_curve(lmin, lmax, gamma, ambient)
+        except ValueError as exc:
+            raise UsageError(f"--display-model: {exc}") from None
         name = f"model {lmin:g}-{lmax:g} cd/m²"
     else:
         return None

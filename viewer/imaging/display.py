@@ -181,8 +181,13 @@ def model_curve(
     CharacteristicCurve
         One point per DDL.
     """
-    if not 0 <= lmin < lmax:
-        raise ValueError(f"need 0 <= lmin < lmax, got {lmin}, {lmax}")
+    # "not ... <" refuses NaN too, which every comparison fails.
+    if not (0 <= lmin < lmax and math.isfinite(lmax)):
+        raise ValueError(f"need 0 <= LMIN < LMAX, finite (cd/m²), got {lmin:g}, {lmax:g}")
+    if not (gamma > 0 and math.isfinite(gamma)):
+        raise ValueError(f"need a gamma above 0, got {gamma:g}")
+    if not (ambient >= 0 and math.isfinite(ambient)):
+        raise ValueError(f"need an ambient luminance of 0 or more (cd/m²), got {ambient:g}")
     ddls = np.arange(max_ddl + 1, dtype=np.int64)
     lums = lmin + (lmax - lmin) * (ddls / max_ddl) ** gamma
     return CharacteristicCurve(ddls, lums, float(ambient), max_ddl, 0)
@@ -276,6 +281,17 @@ def jnd_range(curve: CharacteristicCurve) -> tuple[float, float]:
     lum = curve.luminances
     jmin = float(jnd_index(lum.min() + curve.ambient))  # PS3.14 7.2
     jmax = float(jnd_index(lum.max() + curve.ambient))
+    # PS3.14 7.1 defines the GSDF on JND indices 1..1023 (0.05 to 3993 cd/m²). Outside
+    # it there is no standard to meet: a black level of 0 cd/m² without ambient light
+    # (j undefined) made every target NaN and the image two levels, and j beyond 1023
+    # runs into the spline's extrapolation, which is not monotonic. The range the
+    # display can show is calibrated within the GSDF's.
+    if not JND_MIN <= jmin <= jmax <= JND_MAX:
+        _log.warning("display luminance %g-%g cd/m² (with ambient light) exceeds the GSDF's "
+                    "0.05-3993 cd/m² (PS3.14 7.1); calibrated within it",
+                    float(lum.min() + curve.ambient), float(lum.max() + curve.ambient))
+        jmin = float(JND_MIN) if math.isnan(jmin) else float(np.clip(jmin, JND_MIN, JND_MAX))
+        jmax = float(np.clip(jmax, JND_MIN, JND_MAX))
     return jmin, jmax
 
 
