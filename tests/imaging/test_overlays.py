@@ -175,6 +175,22 @@ def test_embedded_overlay_matches_dcmtk(tmp_path: Path) -> None:
     assert np.array_equal(mask, _dcmtk_overlay_mask(tmp_path, path, 0))
 
 
+@pytest.mark.parametrize(("high_bit", "position", "usable"), [
+    (15, 0, True),  # ACR-NEMA: the value in bits 4-15, the overlay below it
+    (15, 12, False),  # a bit of the value, not an overlay
+    (11, 15, True), (11, 4, False)])
+def test_an_embedded_overlay_is_any_bit_the_value_leaves(
+        high_bit: int, position: int, usable: bool) -> None:
+    # PS3.5 8.1.1-8.1.2: the value is bits High Bit - Bits Stored + 1 .. High Bit; the
+    # overlay bit was taken only above Bits Stored, wherever the value was.
+    ds = monochrome_dataset(np.zeros((4, 4), dtype=np.uint16), bits_stored=12)
+    ds.HighBit = high_bit
+    _add_overlay(ds, 0x6000, rows=4, cols=4, type="G", origin=[1, 1], allocated=16,
+                 position=position)
+    planes = read_overlay_planes(ds)
+    assert [p.bit_position for p in planes] == ([position] if usable else [])
+
+
 def _multiframe_file(tmp_path: Path) -> tuple[Path, npt.NDArray[np.bool_], tuple[int, int]]:
     frames, rows, cols = 4, 9, 11
     image = (np.arange(frames * rows * cols) % 200).astype(np.uint8).reshape(frames, rows, cols)

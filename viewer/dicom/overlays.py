@@ -101,9 +101,14 @@ def read_overlay_planes(ds: Dataset) -> list[OverlayPlane]:
         position = _int(ds, group, 0x0102, 0)
         image_bits = int(ds.get("BitsAllocated", 0) or 0)
         stored = int(ds.get("BitsStored", image_bits) or image_bits)
-        if allocated > 1 and stored <= position < image_bits:
-            # Retired embedded overlay: the bit lives in unused high bits of each pixel cell;
-            # it covers the image frames themselves.
+        high = ds.get("HighBit")
+        if not isinstance(high, int) or not stored - 1 <= high < image_bits:
+            high = stored - 1  # as the pixel reader takes it (pixel_header._low_bit)
+        value_bits = range(high - stored + 1, high + 1)  # PS3.5 8.1.1
+        if allocated > 1 and 0 <= position < image_bits and position not in value_bits:
+            # Retired embedded overlay (PS3.5 8.1.2): the bit lives in bits of each pixel
+            # cell that the value leaves unused, above it or, when High Bit is the cell's
+            # top, below it; it covers the image frames themselves.
             planes.append(OverlayPlane(**common, bit_position=position))  # type: ignore[arg-type]
         else:
             _log.warning("%s: overlay %04X has no Overlay Data and no usable bit", source, group)
