@@ -105,3 +105,19 @@ def test_a_stored_window_of_width_0_falls_to_the_next_default(
     # Asked for by name, it is still refused.
     assert cli_main(["render", str(alone), "-o", str(tmp_path / "x.png"), "--voi", "1"]) == 2
 
+
+
+@pytest.mark.parametrize(("window", "words"), [
+    (("40", "nan"), "--window 40 nan: both must be finite numbers"),
+    (("inf", "400"), "--window inf 400: both must be finite numbers"),
+    (("40", "0.5"), "--window 40 0.5: width 0.5 is not valid for LINEAR")])
+def test_a_window_the_command_line_got_wrong_is_named_as_such(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], window: tuple[str, str],
+        words: str) -> None:
+    # It named the (valid) file, with a Python exception: "cannot be rendered
+    # (ValueError: cannot convert float NaN to integer)".
+    path = data_file("CT_small.dcm")
+    assert cli_main(["render", str(path), "-o", str(tmp_path / "x.png"), "--window",
+                     *window]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lightbox: {words}") and str(path) not in err, err

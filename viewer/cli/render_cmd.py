@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +59,16 @@ def view_state_from_args(args: argparse.Namespace) -> ViewState:
     function = VoiFunction(args.voi_function.upper()) if args.voi_function else None
     window = None
     if args.window is not None:
-        window = WindowParams(args.window[0], args.window[1],
-                              function or VoiFunction.LINEAR, "command line")
+        center, width = args.window
+        window = WindowParams(center, width, function or VoiFunction.LINEAR, "command line")
+        # Checked here, not when the frame is rendered: the value is the command line's
+        # mistake, and the message must not name the file as if it were broken.
+        if not (math.isfinite(center) and math.isfinite(width)):
+            raise UsageError(f"--window {center:g} {width:g}: both must be finite numbers")
+        if not window.is_valid():
+            raise UsageError(
+                f"--window {center:g} {width:g}: width {width:g} is not valid for "
+                f"{window.function.value} (PS3.3 C.11.2.1.2: LINEAR needs >= 1, the others > 0)")
     for name in ("voi", "voi_lut"):
         value = getattr(args, name)
         if value is not None and value < 1:
