@@ -121,3 +121,17 @@ def test_a_window_the_command_line_got_wrong_is_named_as_such(
                      *window]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"lightbox: {words}") and str(path) not in err, err
+
+
+@pytest.mark.parametrize("slope", [1.0, 0.001])
+def test_a_constant_frame_is_black_whatever_its_rescale_slope(tmp_path: Path,
+                                                               slope: float) -> None:
+    # Min-max of one value: the integer convention (and dcmtk) shows it black; a finer
+    # Rescale Slope showed the same picture mid-grey.
+    ds = pydicom.dcmread(data_file("CT_small.dcm"))
+    ds.PixelData = np.full((ds.Rows, ds.Columns), 1000, dtype="<i2").tobytes()
+    ds.RescaleSlope, ds.RescaleIntercept = slope, 0
+    path = tmp_path / "flat.dcm"
+    ds.save_as(path)
+    out = np.asarray(_render(path, tmp_path / "flat.png", "--minmax"))
+    assert out.max() == 0

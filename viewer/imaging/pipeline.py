@@ -456,8 +456,11 @@ def _auto_window(params: GrayscaleParams, stats: FrameStats | None) -> WindowPar
     if params.value_step < 1.0:
         # Real or finely scaled values (doses in Gy): min..max exactly. The integer
         # convention's +1 maps them alike, but reads "W 1.456" for doses 0.80-1.25.
-        width = hi - lo if hi > lo else 1.0
-        return WindowParams((lo + hi) / 2.0, width, VoiFunction.LINEAR_EXACT, "MIN-MAX")
+        if hi <= lo:
+            # A constant frame: black, as the integer convention and dcmtk show it, so
+            # the same picture does not turn grey with a finer Rescale Slope.
+            return WindowParams(lo + 0.5, 1.0, VoiFunction.LINEAR_EXACT, "MIN-MAX")
+        return WindowParams((lo + hi) / 2.0, hi - lo, VoiFunction.LINEAR_EXACT, "MIN-MAX")
     return min_max_window(lo, hi)
 
 
