@@ -135,3 +135,13 @@ def test_a_constant_frame_is_black_whatever_its_rescale_slope(tmp_path: Path,
     ds.save_as(path)
     out = np.asarray(_render(path, tmp_path / "flat.png", "--minmax"))
     assert out.max() == 0
+
+
+def test_grayscale_options_on_a_colour_image_are_said_to_do_nothing(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = data_file("SC_rgb.dcm")
+    plain = np.asarray(_render(path, tmp_path / "plain.png"))
+    windowed = np.asarray(_render(path, tmp_path / "w.png", "--window", "10", "20",
+                                  "--presentation", "inverse"))
+    assert np.array_equal(plain, windowed)  # PS3.3 C.7.6.3.1.2: shown as its pixels say
+    assert "--window --presentation have no effect on a RGB image" in caplog.text

@@ -133,6 +133,8 @@ def _run(args: argparse.Namespace) -> int:
     if not 1 <= args.frame <= n:
         raise InputFileError(args.input, f"frame {args.frame} asked for, the file has {n} "
                              f"frame{'s' if n != 1 else ''}")
+    if not image.layout.is_grayscale:
+        _note_grayscale_options(args, image.layout.photometric)
     try:
         pixels = image.render(args.frame - 1, view, overlays=not args.no_overlays,
                               shutters=not args.no_shutters)
@@ -150,3 +152,21 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputFileError(args.output, f"cannot be written ({exc.strerror or exc})") from None
     return 0
+
+
+# The grayscale pipeline's options (PS3.3 C.11): a colour image is shown as its pixels
+# say (C.7.6.3.1.2), so these change nothing for it.
+_GRAYSCALE_OPTIONS = {"window": "--window", "voi": "--voi", "voi_lut": "--voi-lut",
+                      "minmax": "--minmax", "voi_function": "--voi-function",
+                      "presentation": "--presentation", "display_file": "--display-file",
+                      "display_model": "--display-model"}
+
+
+def _note_grayscale_options(args: argparse.Namespace, photometric: str) -> None:
+    """Warn that grayscale options were given for a colour image, where they do nothing:
+    a reader must not believe a window was applied."""
+    given = [option for name, option in _GRAYSCALE_OPTIONS.items() if getattr(args, name, None)]
+    if given:
+        log.warning("%s: %s %s no effect on a %s image (grayscale only)", args.input,
+                    " ".join(given), "has" if len(given) == 1 else "have", photometric)
+
