@@ -79,6 +79,35 @@ def test_functional_groups_per_frame_then_shared() -> None:
     assert p1.presentation_shape is PresentationShape.INVERSE
 
 
+def test_a_frame_window_without_a_function_is_linear_whatever_the_top_level_says() -> None:
+    # PS3.3 C.7.6.16.2.10: the frame's function is in its Frame VOI LUT item; a stray
+    # top-level SIGMOID made the frame 30 levels off.
+    ds = Dataset()
+    ds.BitsAllocated, ds.BitsStored, ds.PixelRepresentation = 16, 12, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.VOILUTFunction = "SIGMOID"
+    voi, frame = Dataset(), Dataset()
+    voi.WindowCenter, voi.WindowWidth = 100, 50
+    frame.FrameVOILUTSequence = Sequence([voi])
+    ds.PerFrameFunctionalGroupsSequence = Sequence([frame])
+    (window,) = read_grayscale_params(ds, 0).windows
+    assert window.function is VoiFunction.LINEAR
+
+
+def test_values_that_are_not_finite_numbers_are_ignored_in_place() -> None:
+    # NaN or an overflow (1e400) in a window or rescale broke the render with "cannot
+    # convert float NaN to integer", or made it black and white; dropping one value must
+    # not pair the next center with the wrong width.
+    ds = Dataset()
+    ds.BitsAllocated, ds.BitsStored, ds.PixelRepresentation = 16, 12, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.WindowCenter, ds.WindowWidth = ["nan", "40"], ["400", "80"]
+    ds.RescaleSlope, ds.RescaleIntercept = "1e400", "-1024"
+    params = read_grayscale_params(ds, 0)
+    assert [(w.center, w.width) for w in params.windows] == [(40.0, 80.0)]
+    assert params.modality is None  # no transform to trust: stored values as they are
+
+
 def test_padding_range_in_stored_values() -> None:
     ds = Dataset()
     ds.BitsAllocated, ds.BitsStored, ds.PixelRepresentation = 16, 16, 1

@@ -8,6 +8,7 @@ their quirks.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,34 @@ def _floats(value: Any) -> list[float]:
             out.append(float(v))
         except (TypeError, ValueError):
             log.warning("ignoring non-numeric value %r", v)
+    return out
+
+
+def _finite_floats(value: Any, what: str) -> list[float | None]:
+    """Each value as a finite number, or None where it is not one (text, NaN, an overflow
+    such as 1e400): positions are kept, so that the n-th Window Center still pairs with
+    the n-th Window Width (PS3.3 C.11.2.1.2)."""
+    out: list[float | None] = []
+    for number in _floats_or_text(value):
+        if isinstance(number, float) and math.isfinite(number):
+            out.append(number)
+        else:
+            log.warning("ignoring %s %r: not a finite number", what, number)
+            out.append(None)
+    return out
+
+
+def _floats_or_text(value: Any) -> list[float | Any]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str | bytes | int | float) or not hasattr(value, "__iter__"):
+        value = [value]
+    out: list[float | Any] = []
+    for v in value:
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            out.append(v)
     return out
 
 
@@ -151,14 +180,16 @@ def read_modality(ds: Dataset, frame_index: int = 0) -> ModalityParams:
     source = functional_group(ds, frame_index, "PixelValueTransformationSequence")
     if source is None or "RescaleSlope" not in source:
         source = ds
-    slope = _floats(source.get("RescaleSlope"))
-    intercept = _floats(source.get("RescaleIntercept"))
+    slope = _finite_floats(source.get("RescaleSlope"), "Rescale Slope")
+    intercept = _finite_floats(source.get("RescaleIntercept"), "Rescale Intercept")
     if not slope and not intercept:
         return read_dose_scaling(ds)
     s = slope[0] if slope else 1.0
     b = intercept[0] if intercept else 0.0
-    if s == 0.0:
-        log.warning("Rescale Slope 0 is invalid; modality transform ignored")
+    if s is None or b is None or s == 0.0:
+        # No transform can be trusted: the stored values are shown as they are.
+        log.warning("Rescale Slope %s, Intercept %s: not usable; modality transform ignored",
+                    "?" if s is None else f"{s:g}", "?" if b is None else f"{b:g}")
         return None
     if s == 1.0 and b == 0.0:
         # An identity rescale beside Dose Grid Scaling (some planning systems write both)
@@ -203,16 +234,20 @@ def read_windows(ds: Dataset, frame_index: int = 0) -> tuple[WindowParams, ...]:
     source = functional_group(ds, frame_index, "FrameVOILUTSequence")
     if source is None or "WindowCenter" not in source:
         source = ds
-    centers = _floats(source.get("WindowCenter"))
-    widths = _floats(source.get("WindowWidth"))
+    centers = _finite_floats(source.get("WindowCenter"), "Window Center")
+    widths = _finite_floats(source.get("WindowWidth"), "Window Width")
     labels = _strings(source.get("WindowCenterWidthExplanation"))
-    function = VoiFunction.parse(
-        str(source.get("VOILUTFunction", "") or "") or str(ds.get("VOILUTFunction", "") or "")
-    )
+    # A frame's window takes the function of its own Frame VOI LUT item (PS3.3
+    # C.7.6.16.2.10), LINEAR when the item has none: a top-level VOI LUT Function is no
+    # part of the frame's window.
+    function = VoiFunction.parse(str(source.get("VOILUTFunction", "") or ""))
     windows = []
     for i in range(min(len(centers), len(widths))):
+        center, width = centers[i], widths[i]
+        if center is None or width is None:
+            continue
         label = labels[i] if i < len(labels) else ""
-        windows.append(WindowParams(centers[i], widths[i], function, label))
+        windows.append(WindowParams(center, width, function, label))
     return tuple(windows)
 
 
