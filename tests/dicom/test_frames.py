@@ -8,7 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, generate_uid
 
 from tests.support.testdata import test_file as data_file
 from viewer.core.errors import InputFileError
@@ -87,9 +87,11 @@ def test_garbage_high_bits_are_masked_but_kept_in_raw_words(tmp_path: Path, sign
     assert source.raw_words(0).ravel().tolist() == words.tolist()
 
 
+@pytest.mark.parametrize("ts", [ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian])
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize("high_bit", [15, 13, 12])
-def test_the_value_is_read_below_high_bit(tmp_path: Path, signed: bool, high_bit: int) -> None:
+def test_the_value_is_read_below_high_bit(tmp_path: Path, signed: bool, high_bit: int,
+                                          ts: str) -> None:
     # PS3.5 8.1.1: the value is bits High Bit - Bits Stored + 1 .. High Bit of its cell;
     # older native files put a 12-bit value in the top of the word. Read from bit 0, as
     # pydicom reads it, the image was noise.
@@ -100,7 +102,7 @@ def test_the_value_is_read_below_high_bit(tmp_path: Path, signed: bool, high_bit
     words = ((values & 0xFFF) << low) | garbage | (0x4000 if high_bit == 13 else 0)
     ds = _mono(2, 4, 1, words, signed)
     ds.HighBit = high_bit
-    source = FrameSource(_write(tmp_path / "m.dcm", ds))
+    source = FrameSource(_write(tmp_path / "m.dcm", ds, ts))
     assert source.layout.low_bit == low
     assert source.frame(0).ravel().tolist() == values.tolist()
     out = np.empty((2, 4), dtype=np.int16 if signed else np.uint16)

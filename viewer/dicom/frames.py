@@ -363,15 +363,18 @@ class FrameSource(PixelHeaderReader):
         carry no embedded overlays, so the decoded frame is returned.
         """
         layout = self.layout
-        if self._decoder.is_native and layout.bits_allocated in (8, 16) and self._full is None:
+        if self._decoder.is_native and layout.bits_allocated in (8, 16):
             self._check_index(index)
             size = layout.bits_allocated // 8
             n = layout.rows * layout.columns * layout.samples_per_pixel
             little = self.transfer_syntax != ExplicitVRBigEndian
             dtype = np.dtype(f"{'<' if little else '>'}u{size}")
-            with self.path.open("rb") as f:
-                f.seek(self._value_offset + index * n * size)
-                data = f.read(n * size)
+            if self._full is not None:  # deflated: inflated whole when opened
+                data = bytes(self._full.PixelData[index * n * size:(index + 1) * n * size])
+            else:
+                with self.path.open("rb") as f:
+                    f.seek(self._value_offset + index * n * size)
+                    data = f.read(n * size)
             if len(data) < n * size:
                 raise self._error(f"frame {index + 1} is truncated")
             shape = (

@@ -220,8 +220,7 @@ class PixelHeaderReader:
             return 0
         if self._transfer_syntax(ds).is_encapsulated or high == bits_stored - 1:
             return 0  # decoders return values right-aligned
-        if (bits_allocated not in (8, 16) or int(ds.get("SamplesPerPixel", 1) or 1) != 1
-                or getattr(self, "_full", None) is not None):  # deflated: decoded whole
+        if bits_allocated not in (8, 16) or int(ds.get("SamplesPerPixel", 1) or 1) != 1:
             log.warning("%s: High Bit %d with Bits Stored %d in Bits Allocated %d is not "
                         "read; taken as %d", self._name, high, bits_stored, bits_allocated,
                         bits_stored - 1)
