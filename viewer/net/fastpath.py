@@ -284,14 +284,17 @@ class _WakeableDUL(DULServiceProvider):
         after its release (Sta13) or before any request (Sta2); otherwise the peer
         dropped it, which its user should hear of."""
         state = self.state_machine.current_state
-        # Sta5, awaiting our request's answer: the opener says the peer closed it.
-        if state in _QUIET_CLOSE_STATES or (
-                state == "Sta5" and hasattr(self.assoc.ae, "connection_record")):
+        if state in _QUIET_CLOSE_STATES:
             LOGGER.debug("connection closed by %s (%s)", _peer(sock, self.assoc), state)
-        else:
-            LOGGER.warning("association with %s: the peer closed the connection without "
-                           "releasing the association (PS3.8 9.2, %s)",
-                           _peer(sock, self.assoc, titled=True), state)
+            return
+        # Sta5, awaiting our request's answer: the opener's explanation is the warning
+        # (a line before it said the same twice); the peer's address, which the socket
+        # has lost by then, stays in the log for whoever reads it.
+        opening = state == "Sta5" and hasattr(self.assoc.ae, "connection_record")
+        LOGGER.log(logging.INFO if opening else logging.WARNING,
+                   "association with %s: the peer closed the connection without releasing "
+                   "the association (PS3.8 9.2, %s)", _peer(sock, self.assoc, titled=True),
+                   state)
 
     def _decode_pdu(self, bytestream: bytearray) -> tuple[Any, str]:
         # An A-ASSOCIATE-RQ already seen is not decoded again, unless someone watches
