@@ -46,9 +46,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     disp = p.add_mutually_exclusive_group()
     disp.add_argument("--display-file", metavar="FILE",
                       help="monitor characteristic file (dcmtk .lut format) for GSDF calibration")
-    disp.add_argument("--display-model", nargs="+", type=float,
-                      metavar="LMIN LMAX [GAMMA] [AMBIENT]",
-                      help="model display (cd/m², gamma 2.2 and no ambient light by default)")
+    # Two to four numbers; a metavar of several words made argparse's usage suggest
+    # that the group repeats.
+    disp.add_argument("--display-model", nargs="+", type=float, metavar="L",
+                      help="LMIN LMAX [GAMMA] [AMBIENT]: a model display (cd/m²; gamma 2.2 "
+                      "and no ambient light by default)")
     p.add_argument("--no-overlays", action="store_true", help="do not draw overlays")
     p.add_argument("--no-shutters", action="store_true", help="do not apply display shutters")
     p.set_defaults(handler=run)
