@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import numpy as np
+import pydicom
+import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
@@ -115,3 +120,22 @@ def test_padding_range_in_stored_values() -> None:
     ds.PixelPaddingRangeLimit = 0xF82F
     assert read_grayscale_params(ds).padding == (-2001.0, -2000.0)
     assert np.isclose(read_grayscale_params(ds).stored_min, -32768)
+
+
+def test_warnings_about_a_header_name_its_file(tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    # "unknown VOI LUT Function 'LINEARX'" named the module; in the application's log,
+    # after a series' worth of files, it said nothing of which one.
+    ds = pydicom.dcmread(data_file("CT_small.dcm"))
+    ds.WindowCenter, ds.WindowWidth, ds.VOILUTFunction = 40, 400, "LINEARX"
+    ds.RescaleSlope = "nan"
+    path = tmp_path / "odd.dcm"
+    ds.save_as(path)
+    with caplog.at_level(logging.WARNING):
+        read_grayscale_params(FrameSource(path).dataset)
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"{path}: unknown VOI LUT Function 'LINEARX', using LINEAR" in messages
+    assert f"{path}: ignoring Rescale Slope nan: not a finite number" in messages
+    caplog.clear()
+    read_grayscale_params(Dataset())  # no file: no name, and none left from before
+    assert all(not r.getMessage().startswith(str(path)) for r in caplog.records)

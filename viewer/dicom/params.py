@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,25 @@ from viewer.imaging.presentation import PresentationShape
 from viewer.imaging.voi import VoiFunction, WindowParams
 
 log = logging.getLogger(__name__)
+# The file whose header read_grayscale_params is reading, in this thread or task.
+_SOURCE: ContextVar[str] = ContextVar("grayscale_source", default="")
+
+
+class _NameTheFile(logging.Filter):
+    """Begin a warning about a header's values with the file it came from: one file's
+    render needs no name, a series' worth of them in the application's log does."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        source = _SOURCE.get()
+        if source and isinstance(record.args, tuple) and not hasattr(record, "lightbox_file"):
+            record.msg = f"%s: {record.msg}"
+            record.args = (source, *record.args)
+            record.lightbox_file = source
+        return True
+
+
+for _logger in (log, logging.getLogger("viewer.imaging.voi")):
+    _logger.addFilter(_NameTheFile())
 
 #: SOP classes whose Modality LUT maps to X-ray intensity, not a display input; dcmtk does not
 #: apply it for display and neither do we (PS3.3 C.8.7.1.1.2 / C.8.7.1.1.9).
@@ -327,6 +348,15 @@ def read_grayscale_params(
     is_float : bool
         The pixel data is Float/Double Float Pixel Data (no Modality LUT, no Bits Stored).
     """
+    name = getattr(ds, "filename", None)
+    token = _SOURCE.set(str(name) if isinstance(name, str | os.PathLike) else "")
+    try:
+        return _read_grayscale_params(ds, frame_index, is_float)
+    finally:
+        _SOURCE.reset(token)
+
+
+def _read_grayscale_params(ds: Dataset, frame_index: int, is_float: bool) -> GrayscaleParams:
     bits_allocated = int(ds.get("BitsAllocated", 16) or 16)
     bits_stored = (
         bits_allocated if is_float else int(ds.get("BitsStored", bits_allocated) or bits_allocated)
