@@ -62,9 +62,16 @@ def test_a_private_storage_class_is_received(scp: StorageSCP, sink: FolderSink,
     assert got.PixelData == pydicom.dcmread(private).PixelData
 
 
-def test_a_query_class_is_not_taken_for_storage(scp: StorageSCP) -> None:
+@pytest.mark.parametrize("other", [
+    QUERY_FIND,
+    "1.2.840.10008.5.1.4.31",  # Modality Worklist FIND: accepted, then failed 0xC311
+    "1.2.840.10008.5.1.4.39.2",  # Color Palette Q/R FIND
+    "1.2.840.10008.1.20.1",  # Storage Commitment Push Model
+])
+def test_a_class_of_another_service_is_not_taken_for_storage(scp: StorageSCP,
+                                                             other: str) -> None:
     ae = AE(ae_title="MODALITY")
-    ae.add_requested_context(QUERY_FIND)
+    ae.add_requested_context(other)
     ae.add_requested_context(CSA_NON_IMAGE)
     assoc = ae.associate("127.0.0.1", scp.port, ae_title="LIGHTBOX")
     try:

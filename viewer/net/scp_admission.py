@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pydicom.uid import UID
-from pynetdicom import AllStoragePresentationContexts, sop_class
+from pynetdicom import AllStoragePresentationContexts
 from pynetdicom.presentation import PresentationContext, build_context
 
 from viewer.net.nodes import NodeRecord
@@ -35,9 +35,15 @@ SCP_STORAGE_CLASSES = tuple(str(cx.abstract_syntax) for cx in AllStoragePresenta
 
 def storage_like(uid: str) -> bool:
     """Whether an abstract syntax not in :data:`SCP_STORAGE_CLASSES` is taken as storage:
-    a private UID, or one pynetdicom knows as no other service (PS3.4 B.5)."""
+    a private UID, one newer than the UID dictionary (PS3.6 Table A-1), or a Storage SOP
+    Class it names (PS3.4 B.5). A known class of another service (Modality Worklist
+    FIND, Storage Commitment, MPPS, Print, ...) is refused at association, not accepted
+    and failed when its request comes."""
     name = UID(uid)
-    return name.is_private or not name.keyword or not hasattr(sop_class, name.keyword)
+    if name.is_private or not name.keyword:
+        return True
+    return (name.type == "SOP Class" and "Storage" in name.name
+            and "Storage Commitment" not in name.name)
 
 
 def node_addresses(host: str) -> set[str]:
