@@ -208,3 +208,25 @@ def test_a_pdu_handler_gets_pynetdicom_decoding(scp: StorageSCP) -> None:
     assoc.release()  # type: ignore[attr-defined]
     assert _association_requests_decoded() == before
     assert any(getattr(pdu, "pdu_type", None) == 0x01 for pdu in seen)
+
+
+def test_removing_the_last_node_refuses_everyone_and_keeps_listening(
+        scp: StorageSCP, sink: FolderSink) -> None:
+    # pynetdicom 3.0.4 refused the NUL title that stood for "nobody" and the exception
+    # ended `lightbox listen`.
+    scp.update_allowed([])
+    assoc = _associate(scp, "PACS")
+    assert assoc.is_rejected  # type: ignore[attr-defined]
+    assoc = _associate(scp, "NO-NODE-ALLOWED")  # the stand-in title admits no one
+    assert assoc.is_rejected  # type: ignore[attr-defined]
+    scp.update_allowed([PACS])
+    assoc = _associate(scp, "PACS")
+    assert assoc.is_established  # type: ignore[attr-defined]
+    assoc.release()  # type: ignore[attr-defined]
+
+
+def test_an_scp_for_no_node_starts(tmp_path: Path, sink: FolderSink) -> None:
+    local = NetworkSettings(ae_title="LIGHTBOX", bind_address="127.0.0.1")
+    with StorageSCP(local, [], tmp_path / "incoming", sink, port=0) as server:
+        assoc = _associate(server, "PACS")
+        assert assoc.is_rejected  # type: ignore[attr-defined]

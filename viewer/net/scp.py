@@ -214,7 +214,11 @@ class StorageSCP:
             self._admit()
 
     def _calling_titles(self) -> list[str]:
-        return sorted({t for n in self.allowed for t in n.sending_titles}) or ["\x00none"]
+        # pynetdicom takes an empty list for "anyone", and since 3.0.4 refuses a title
+        # with a control character (the NUL this once was), which ended `lightbox listen`
+        # when its last node was removed. Any valid title serves: whoever calls with it is
+        # still no node, and :meth:`_on_requested` rejects the pair.
+        return sorted({t for n in self.allowed for t in n.sending_titles}) or [_NO_NODE]
 
     def _admit(self) -> None:
         """Resolve the nodes' hosts and give each port what it admits (PS3.15 B.9)."""
@@ -462,6 +466,9 @@ class StorageSCP:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+_NO_NODE = "NO-NODE-ALLOWED"  # require_calling_aet's value when no node may call
 
 
 def _over_tls(assoc: Any) -> str:
