@@ -230,3 +230,23 @@ def test_an_scp_for_no_node_starts(tmp_path: Path, sink: FolderSink) -> None:
     with StorageSCP(local, [], tmp_path / "incoming", sink, port=0) as server:
         assoc = _associate(server, "PACS")
         assert assoc.is_rejected  # type: ignore[attr-defined]
+
+
+def test_connections_that_close_mid_request_hold_no_association_place(
+        scp: StorageSCP, sink: FolderSink, caplog: pytest.LogCaptureFixture) -> None:
+    # `echo | openssl s_client` sends "\n" and closes: each such connection started an
+    # association that waited for the rest of its request, holding one of the eight
+    # places for two minutes, until every node was refused "local limit exceeded".
+    for start in (b"\n", b"\x01\x00\x00\x00"):
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", scp.port)) as sock:
+                sock.sendall(start)
+    assoc = None
+    for _ in range(50):  # the closings are handled as they come; give them a moment
+        assoc = _associate(scp, "PACS")
+        if assoc.is_established:  # type: ignore[attr-defined]
+            break
+        threading.Event().wait(0.1)
+    assert assoc is not None and assoc.is_established  # type: ignore[attr-defined]
+    assoc.release()  # type: ignore[attr-defined]
+    assert "in the middle of a PDU" not in caplog.text

@@ -66,9 +66,10 @@ def receive_association_request(sock: socket.socket, deadline: float, stall: flo
     long as it liked. Here the deadline bounds every read.
 
     Reading stops early, without error, where the association's own reader must decide:
-    the peer closed the connection (before or during the PDU), the first PDU is not an
-    A-ASSOCIATE-RQ, or it announces more than ``limit`` bytes. Everything read is
-    returned, to be read again by that reader (:meth:`viewer.net.pdu_input.PduInput.feed`).
+    the first PDU is not an A-ASSOCIATE-RQ, or it announces more than ``limit`` bytes.
+    Everything read is returned, to be read again by that reader
+    (:meth:`viewer.net.pdu_input.PduInput.feed`). A peer that closed before sending
+    anything gets nothing back; one that closed in the middle of its first PDU raises.
 
     Parameters
     ----------
@@ -94,6 +95,8 @@ def receive_association_request(sock: socket.socket, deadline: float, stall: flo
         The deadline passed first.
     StalledRequestError
         The request had begun and no byte came for ``stall`` seconds.
+    ConnectionError
+        The peer closed the connection in the middle of its first PDU.
     OSError
         The connection failed.
     """
@@ -115,7 +118,14 @@ def receive_association_request(sock: socket.socket, deadline: float, stall: flo
                 raise ArtimExpiredError(
                     "no whole A-ASSOCIATE-RQ by the ARTIM deadline") from None
             if not chunk:
-                break  # closed: the association's reader reports it, as for any PDU
+                if received:
+                    # Closed with the request unfinished ("\n" from a TLS probe): no
+                    # association can answer it, and one started on it waited for a
+                    # request that never comes, holding an association place meanwhile.
+                    raise ConnectionError(
+                        f"the peer closed the connection after {len(received)} bytes of "
+                        "its first PDU")
+                break  # closed before any byte: nothing to answer
             received += chunk
             if need == 6 and len(received) >= 6:
                 pdu_type, (length,) = received[0], _LENGTH.unpack_from(received, 2)
