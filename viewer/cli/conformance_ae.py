@@ -77,7 +77,10 @@ def association_policies(f: Facts, acceptor: bool) -> str:
             "function), Reason 1 (no reason given)."
         )
     number = (
-        f"The {STORAGE_AE} accepts at most {p.max_associations} simultaneous associations. "
+        f"The {STORAGE_AE} accepts at most {p.max_associations} simultaneous associations; "
+        "one beyond them is rejected with Result 2 (rejected-transient), Source 3 (DICOM "
+        "UL service-provider, presentation related function), Reason 2 (local limit "
+        "exceeded). "
         "Connections that have not yet delivered their A-ASSOCIATE-RQ do not count against "
         f"this limit; at most {p.max_pending_connections} of them are held at once. Of "
         "those places, connections from addresses of no configured node take at most "

@@ -29,7 +29,7 @@ import viewer.dicom
 from viewer.core import identity
 from viewer.core.settings import NetworkSettings
 from viewer.imaging import gsdf, pipeline
-from viewer.net import policy, retrieve, scp
+from viewer.net import policy, retrieve, scp, scp_admission
 from viewer.net.policy import AssociationPolicy, TlsProfile
 
 
@@ -97,7 +97,9 @@ class Facts:
 def uid_row(uid: str) -> UidRow:
     """Return ``uid`` with its PS3.6 name (pydicom's UID dictionary)."""
     name = pydicom.uid.UID(uid).name
-    return UidRow(uid, name if name != uid else "(private or unknown)")
+    if name == uid:  # newer than pydicom's dictionary: pynetdicom may know it
+        name = scp_admission.class_name(uid) or "(private or unknown)"
+    return UidRow(uid, name)
 
 
 def decodable_transfer_syntaxes() -> tuple[UidRow, ...]:

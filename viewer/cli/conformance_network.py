@@ -165,8 +165,11 @@ def qr_ae(f: Facts) -> list[Section]:
         Section(
             "3.2.1.3.4",
             "Activity: Retrieve with C-GET",
-            "The association proposes the GET model and one storage context per SOP class "
-            "with the SCP role (SCP/SCU Role Selection, PS3.7 D.3.3.4). The classes are those "
+            "The association proposes the GET model and, for each SOP class, one storage "
+            "context with the uncompressed transfer syntaxes and one context for each "
+            "compressed transfer syntax below, as the 128-context limit allows (a PACS picks "
+            "per instance a context whose transfer syntax is the stored one), all with the "
+            "SCP role (SCP/SCU Role Selection, PS3.7 D.3.3.4). The classes are those "
             "the PACS reported (SOP Classes in Study, or SOP Class UID at IMAGE level); "
             f"when it does not report them, the {len(n.get_storage_contexts)} classes "
             "below. Instances still missing after that are fetched on further "

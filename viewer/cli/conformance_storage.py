@@ -79,8 +79,15 @@ def storage_ae(f: Facts) -> list[Section]:
             "calling AE title as Source Application Entity Title); nothing is coerced and "
             "private attributes are kept. Digital signatures are kept but not verified. An "
             "instance whose SOP Instance UID is already stored is not stored twice: with the "
-            "same content it counts as already present; with different content the stored "
-            "file is kept and the conflict is reported. "
+            "same content it counts as already present; with different content (the file's "
+            "bytes are compared, so the same instance sent again in another transfer syntax "
+            "counts as different) the stored file is kept, and the received one is set aside "
+            "in the incoming folder, named in the log with the reason and counted by "
+            "`lightbox listen` as not imported. The C-STORE response is sent before the "
+            "store has compared, so such an instance, and one the store refuses for another "
+            "reason (no Study or Series Instance UID, a study already stored for another "
+            "Patient ID), is answered with Success all the same: a sender that deletes "
+            "what it sent should keep an archive copy (see Storage Commitment below). "
             "Objects are kept until the user deletes them. Success is returned once the "
             "data set has been written to the incoming folder (the operating system's "
             "cache) and the file marked complete; should Lightbox end before storing it, "
@@ -170,7 +177,12 @@ def interfaces_and_configuration(f: Facts) -> list[Section]:
             "when that is not its own (many PACS store with another), the retrieve method (`get`, "
             "`move`, `auto`), timeouts and TLS files (`lightbox node add`; stored in "
             "`nodes.toml`). The PACS must know Lightbox's AE title, host and port for C-MOVE "
-            "(the TLS port for a node that uses TLS).",
+            "(the TLS port for a node that uses TLS). Every system that sends to the "
+            "Storage SCP AE (a PACS's C-MOVE, a modality pushing images) must be a node "
+            "whose host is the address it connects from and whose AE title (or sending AE "
+            "title) is the one it calls with: an association from a known AE title at "
+            "another address is rejected as a calling AE title not recognised, and the log "
+            "names the node and the address it was expected from.",
         ),
         Section(
             "3.4.2",

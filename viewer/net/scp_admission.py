@@ -14,13 +14,14 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import re
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pydicom.uid import UID
-from pynetdicom import AllStoragePresentationContexts
+from pynetdicom import AllStoragePresentationContexts, sop_class
 from pynetdicom.presentation import PresentationContext, build_context
 
 from viewer.net.nodes import NodeRecord
@@ -44,6 +45,15 @@ def storage_like(uid: str) -> bool:
         return True
     return (name.type == "SOP Class" and "Storage" in name.name
             and "Storage Commitment" not in name.name)
+
+
+def class_name(uid: str) -> str:
+    """The name of a SOP class newer than pydicom's UID dictionary that pynetdicom knows
+    (``LabelMapSegmentationStorage`` -> "Label Map Segmentation Storage"), else ""."""
+    for keyword in dir(sop_class):
+        if getattr(sop_class, keyword, None) == uid and keyword[:1].isupper():
+            return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", keyword)
+    return ""
 
 
 def node_addresses(host: str) -> set[str]:
