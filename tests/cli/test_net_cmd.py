@@ -246,7 +246,10 @@ def test_query_refuses_keys_below_its_level(
         (("--level", "patient", "--model", "patient", "--accession", "ACC1", "--date",
           "20240101-"), "--date and --accession are study keys, which a patient-level "
          "query cannot match: query at study level (--level study)"),
-        (("--level", "image"), "an image query needs exactly one study UID (--study)")]:
+        (("--level", "image"), "an image query needs exactly one study UID (--study)"),
+        (("--level", "series", "--study", doe, "--patient", "DOE*"),
+         "--patient cannot be matched in a series query, which takes only the UIDs of the "
+         "levels above it")]:
         capsys.readouterr()
         assert _lightbox(home, "query", "pacs", *args) == 2, args
         assert f"lightbox: {message}" in capsys.readouterr().err, args

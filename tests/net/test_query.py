@@ -217,11 +217,21 @@ def test_the_identifier_declares_utf8_and_only_level_keys() -> None:
         {"level": "patient", "model": "patient", "accession_number": "A1"},
         {"level": "patient", "model": "patient", "modality": "CT"},
         {"level": "patient", "model": "patient", "study_uids": ("1.2",)},
+        # non-unique keys above the level: only the UIDs above it travel (C.4.1.2.1)
+        {"level": "series", "study_uids": ("1.2",), "patient_name": "DOE*"},
+        {"level": "series", "study_uids": ("1.2",), "patient_id": "P1"},
+        {"level": "image", "study_uids": ("1.2",), "series_uids": ("1.2.3",),
+         "modality": "CT"},
     ],
 )
 def test_invalid_queries_are_refused_before_sending(keys: dict[str, object]) -> None:
     with pytest.raises(UsageError):
         QuerySpec(**keys).validated()  # type: ignore[arg-type]
+
+
+def test_the_unique_keys_above_the_level_are_taken() -> None:
+    QuerySpec(level="series", model="patient", patient_id="P1", study_uids=("1.2",)).validated()
+    QuerySpec(level="series", study_uids=("1.2",), modality="CT").validated()
 
 
 def test_cancelling_a_query_to_a_stalled_pacs_ends_it_after_the_grace_period(

@@ -58,6 +58,12 @@ class RetrieveRequest:
     patient_id: str = ""
 
     @property
+    def root_patient_id(self) -> str:
+        """The Patient ID to send: the Patient Root's unique key (PS3.4 C.6.1.2.1), and
+        no key at all in the Study Root, where a C-FIND below study level refuses it."""
+        return self.patient_id if self.model == "patient" else ""
+
+    @property
     def level(self) -> str:
         """``STUDY``, ``SERIES`` or ``IMAGE`` (PS3.4 C.6.2.2)."""
         if self.sop_uids:
@@ -169,7 +175,7 @@ def inventory(node: NodeRecord, local: NetworkSettings, request: RetrieveRequest
     series = list(request.series_uids)
     model = request.model
     if not series:
-        spec = QuerySpec(level="series", model=model, patient_id=request.patient_id,
+        spec = QuerySpec(level="series", model=model, patient_id=request.root_patient_id,
                          study_uids=(request.study_uid,))
         answers = [(_uid(r, "SeriesInstanceUID"), _count(r, "NumberOfSeriesRelatedInstances"))
                    for r in find_identifiers(node, local, spec, cancel)]
@@ -178,7 +184,7 @@ def inventory(node: NodeRecord, local: NetworkSettings, request: RetrieveRequest
             series_counts.update((s, n) for s, n in answers if s)
     items: list[InventoryItem] = []
     for s in series:
-        spec = QuerySpec(level="image", model=model, patient_id=request.patient_id,
+        spec = QuerySpec(level="image", model=model, patient_id=request.root_patient_id,
                          study_uids=(request.study_uid,), series_uids=(s,),
                          sop_uids=request.sop_uids)
         # Only the UIDs are read of each answer: decoding all of its elements took most
@@ -390,7 +396,7 @@ class Plan:
         try:
             studies: list[dict[str, Any]] = []
             if classes or not r.series_uids:
-                spec = QuerySpec(level="study", model=r.model, patient_id=r.patient_id,
+                spec = QuerySpec(level="study", model=r.model, patient_id=r.root_patient_id,
                                  study_uids=(r.study_uid,))
                 studies = list(find(self.node, self.local, spec, self.token))
                 if self.token.cancelled:
@@ -407,7 +413,7 @@ class Plan:
             else:
                 # PS3.4 C.4.1.3.1: the study key is matched too, so a series of another
                 # study is not found (some PACS move a series by its UID alone).
-                spec = QuerySpec(level="series", model=r.model, patient_id=r.patient_id,
+                spec = QuerySpec(level="series", model=r.model, patient_id=r.root_patient_id,
                                  study_uids=(r.study_uid,), series_uids=r.series_uids)
                 series = list(find(self.node, self.local, spec, self.token))
                 if self.token.cancelled:
@@ -447,7 +453,7 @@ class Plan:
         if self.found is not None:
             return self.found
         try:
-            spec = QuerySpec(level=r.level.lower(), model=r.model, patient_id=r.patient_id,
+            spec = QuerySpec(level=r.level.lower(), model=r.model, patient_id=r.root_patient_id,
                              study_uids=(r.study_uid,), series_uids=r.series_uids,
                              sop_uids=r.sop_uids).validated()
             # Every answer is read: leaving the C-FIND mid-way would release the

@@ -153,6 +153,20 @@ class QuerySpec:
                     f"{keys} {'are study keys' if len(given) > 1 else 'is a study key'}, "
                     "which a patient-level query cannot match: query at study level "
                     "(--level study), whose matches name their patients")
+        if depth >= 2:
+            # Above the query level only the unique keys travel (PS3.4 C.4.1.2.1): the
+            # study (and series) UIDs already name what is listed.
+            above = [option for option, value in (
+                ("--patient", self.patient_name),
+                ("--patient-id", self.patient_id if self.model == "study" else ""),
+                ("--date", self.study_date), ("--accession", self.accession_number),
+                ("--description", self.study_description),
+                ("--modality", self.modality if depth == 3 else "")) if value]
+            if above:
+                raise UsageError(
+                    f"{' and '.join(above)} cannot be matched in a {self.level} query, "
+                    "which takes only the UIDs of the levels above it (PS3.4 C.4.1.2.1): "
+                    "--study names the study; leave them out, or query at study level")
 
 
 def build_identifier(spec: QuerySpec) -> Dataset:
