@@ -66,6 +66,7 @@ QUERIES = {
     "patient ID": StudyFilter(patient_id="PID000123"),
     "date range (one year)": StudyFilter(date_from="20200101", date_to="20201231"),
     "modality MR": StudyFilter(modality="MR"),
+    "modality wildcard 'M?'": StudyFilter(modality="M?"),
     "accession": StudyFilter(accession_number="ACC0004242"),
     "name + date + modality": StudyFilter(
         patient_name="m*", date_from="20180101", date_to="20221231", modality="CT"
