@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.uid import UID
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, RLELossless
 
 from tests.support.series import write_ct_series
 from viewer.core.errors import InputFileError
@@ -104,15 +104,57 @@ def test_a_different_data_set_from_another_ae_title_stays_a_conflict(
     assert other.exists()
 
 
-def test_the_same_bytes_under_another_transfer_syntax_are_not_the_same_instance(
+def test_the_same_bytes_under_another_transfer_syntax_are_compared_decoded(
         store: StudyStore, tmp_path: Path) -> None:
-    # (0002,0010) says how the data set is encoded: the meta group is not all noise.
+    # (0002,0010) says how the data set is encoded: under another syntax the bytes are
+    # not compared as they are, but decoded; pydicom reads this mislabelled file by what
+    # its bytes are, which is what the viewer shows too, so it is the same instance.
     made = _slice(tmp_path)
     first = _as_received(made, _incoming(tmp_path, "first.dcm"), "LOCPACS")
     other = _as_received(made, tmp_path / "other.dcm", "LOCPACS", syntax=IMPLICIT_LE)
-    assert not same_data_set(first, other)
+    assert same_data_set(first, other)
     (stored,) = store.add_received_files([first])
     assert isinstance(stored, InstanceRecord)
+
+
+@pytest.mark.parametrize("syntax", [RLELossless, DeflatedExplicitVRLittleEndian])
+def test_the_same_instance_encoded_otherwise_is_already_present(
+        store: StudyStore, tmp_path: Path, syntax: str) -> None:
+    # A PACS sending a study again compressed (PS3.5 10: a transfer syntax is an
+    # encoding): every instance was a conflict, set aside in incoming/.
+    made = _slice(tmp_path)
+    (stored,) = store.add_received_files([_as_received(made, _incoming(tmp_path, "a.dcm"),
+                                                       "LOCPACS")])
+    assert isinstance(stored, InstanceRecord)
+    ds = pydicom.dcmread(made)
+    if syntax == RLELossless:
+        ds.compress(RLELossless, generate_instance_uid=False)
+    else:
+        ds.file_meta.TransferSyntaxUID = syntax
+    again = _incoming(tmp_path, "b.dcm")
+    ds.save_as(again, enforce_file_format=True)
+    assert same_data_set(made, again)
+    (result,) = store.add_received_files([again])
+    assert isinstance(result, InstanceRecord), result
+    assert result.file_path == stored.file_path  # the first copy stays
+
+
+def test_another_encoding_with_other_values_stays_a_conflict(
+        store: StudyStore, tmp_path: Path) -> None:
+    made = _slice(tmp_path)
+    ds = pydicom.dcmread(made)
+    pixels = ds.pixel_array.copy()
+    pixels[0, 0] += 1  # what a lossy round trip does
+    ds.compress(RLELossless, pixels, generate_instance_uid=False)
+    other = tmp_path / "other.dcm"
+    ds.save_as(other, enforce_file_format=True)
+    assert not same_data_set(made, other)
+    ds = pydicom.dcmread(made)
+    ds.PatientName = "OTHER^NAME"  # the same pixels, an attribute changed
+    ds.compress(RLELossless, generate_instance_uid=False)
+    renamed = tmp_path / "renamed.dcm"
+    ds.save_as(renamed, enforce_file_format=True)
+    assert not same_data_set(made, renamed)
 
 
 def _pydicom_copy(source: Path, target: Path, version: str) -> Path:

@@ -12,6 +12,7 @@ import filecmp
 import os
 from pathlib import Path
 
+from viewer.dicom.same_decoded import same_instance_decoded
 from viewer.dicom.structure import split_file_meta
 from viewer.store.reading import Prepared
 
@@ -55,9 +56,10 @@ def same_data_set(first: Path, second: Path) -> bool:
 
     Group 0002 is the file's, not the instance's (PS3.10 7.1): the Source Application
     Entity Title our receiver writes (the sender's), the writer's Implementation Class
-    UID and Version Name, its Private Information. The data sets after it are compared,
-    with the same Transfer Syntax UID (the same bytes under another syntax are another
-    encoding). A file without preamble and meta, or whose meta group cannot be told apart
+    UID and Version Name, its Private Information. The data sets after it are compared
+    byte for byte under the same Transfer Syntax UID, and decoded under two different
+    ones (:func:`~viewer.dicom.same_decoded.same_instance_decoded`). A file without
+    preamble and meta, or whose meta group cannot be told apart
     (:func:`viewer.dicom.structure.split_file_meta`), is compared whole.
 
     Raises
@@ -71,7 +73,11 @@ def same_data_set(first: Path, second: Path) -> bool:
         if split_a is None or split_b is None:
             return size_a == size_b and filecmp.cmp(first, second, shallow=False)
         (start_a, syntax_a), (start_b, syntax_b) = split_a, split_b
-        if syntax_a != syntax_b or size_a - start_a != size_b - start_b:
+        if syntax_a != syntax_b:
+            # Another encoding of the same data set is the same instance (PS3.5 10): a
+            # PACS sending a study again compressed is not a conflict each time.
+            return same_instance_decoded(first, second)
+        if size_a - start_a != size_b - start_b:
             return False
         a.seek(start_a)
         b.seek(start_b)
