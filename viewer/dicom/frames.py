@@ -319,7 +319,7 @@ class FrameSource(PixelHeaderReader):
             out = np.empty((self.layout.rows, self.layout.columns), self._spec.dtype)
             if self._fast_into(index, out):
                 return mask_stored_inplace(out, self.layout.bits_stored, self.layout.signed,
-                            self.layout.low_bit)
+                                           self.layout.low_bit)
         if self.layout.bits_allocated == 1 and self._decoder.is_native:
             return self._one_bit_frame(index)
         if self.layout.low_bit:
@@ -343,18 +343,23 @@ class FrameSource(PixelHeaderReader):
         count = layout.rows * layout.columns * layout.samples_per_pixel
         start = index * count
         first, end = start // 8, (start + count + 7) // 8
-        if self._full is not None:
-            data = bytes(self._full.PixelData[first:end])
-        else:
+        if self._full is None:
             self._check_native_length(index)
-            with self.path.open("rb") as f:
-                f.seek(self._value_offset + first)
-                data = f.read(end - first)
+        data = self._native_bytes(first, end - first)
         bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
         skip = start - first * 8
         if bits.size < skip + count:
             raise self._error(f"frame {index + 1} is truncated")
         return bits[skip:skip + count].reshape(layout.rows, layout.columns)
+
+    def _native_bytes(self, offset: int, size: int) -> bytes:
+        """``size`` bytes of native Pixel Data from ``offset`` into its value (fewer at
+        its end): from the file, or from the data set a deflated file was inflated to."""
+        if self._full is not None:
+            return bytes(self._full.PixelData[offset:offset + size])
+        with self.path.open("rb") as f:
+            f.seek(self._value_offset + offset)
+            return f.read(size)
 
     def raw_words(self, index: int) -> npt.NDArray[Any]:
         """Frame ``index`` as unmasked pixel cells, for embedded overlays (PS3.3 C.9.2.1.1).
@@ -369,12 +374,7 @@ class FrameSource(PixelHeaderReader):
             n = layout.rows * layout.columns * layout.samples_per_pixel
             little = self.transfer_syntax != ExplicitVRBigEndian
             dtype = np.dtype(f"{'<' if little else '>'}u{size}")
-            if self._full is not None:  # deflated: inflated whole when opened
-                data = bytes(self._full.PixelData[index * n * size:(index + 1) * n * size])
-            else:
-                with self.path.open("rb") as f:
-                    f.seek(self._value_offset + index * n * size)
-                    data = f.read(n * size)
+            data = self._native_bytes(index * n * size, n * size)
             if len(data) < n * size:
                 raise self._error(f"frame {index + 1} is truncated")
             shape = (

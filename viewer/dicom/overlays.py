@@ -8,6 +8,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
+from viewer.dicom.pixel_header import usable_high_bit
 from viewer.imaging.overlays import OVERLAY_GROUPS, OverlayPlane, unpack_overlay_frames
 
 _log = logging.getLogger(__name__)
@@ -101,9 +102,9 @@ def read_overlay_planes(ds: Dataset) -> list[OverlayPlane]:
         position = _int(ds, group, 0x0102, 0)
         image_bits = int(ds.get("BitsAllocated", 0) or 0)
         stored = int(ds.get("BitsStored", image_bits) or image_bits)
-        high = ds.get("HighBit")
-        if not isinstance(high, int) or not stored - 1 <= high < image_bits:
-            high = stored - 1  # as the pixel reader takes it (pixel_header._low_bit)
+        high = usable_high_bit(ds, stored, image_bits)
+        if high is None:
+            high = stored - 1  # as the pixel reader takes it
         value_bits = range(high - stored + 1, high + 1)  # PS3.5 8.1.1
         if allocated > 1 and 0 <= position < image_bits and position not in value_bits:
             # Retired embedded overlay (PS3.5 8.1.2): the bit lives in bits of each pixel

@@ -77,15 +77,11 @@ def functional_group(ds: Dataset, frame_index: int, keyword: str) -> Dataset | N
 
 
 def _floats(value: Any) -> list[float]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, str | bytes | int | float) or not hasattr(value, "__iter__"):
-        value = [value]
     out = []
-    for v in value:
-        try:
-            out.append(float(v))
-        except (TypeError, ValueError):
+    for v in _floats_or_text(value):
+        if isinstance(v, float):
+            out.append(v)
+        else:
             log.warning("ignoring non-numeric value %r", v)
     return out
 

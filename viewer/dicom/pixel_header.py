@@ -101,6 +101,15 @@ def pydicom_warnings_to_log(name: str) -> Iterator[None]:
         log.info("%s: %s", name, item.message)
 
 
+def usable_high_bit(ds: Dataset, bits_stored: int, bits_allocated: int) -> int | None:
+    """High Bit (0028,0102) when its cell can hold Bits Stored bits below it (PS3.5
+    8.1.1: Bits Stored - 1 <= High Bit < Bits Allocated), else None (absent or wrong)."""
+    high = ds.get("HighBit")
+    if isinstance(high, int) and bits_stored - 1 <= high < bits_allocated:
+        return high
+    return None
+
+
 class PixelHeaderReader:
     """The header of a :class:`~viewer.dicom.frames.FrameSource`'s file, read once.
 
@@ -210,13 +219,13 @@ class PixelHeaderReader:
         A High Bit that cannot hold Bits Stored bits in the cell (below Bits Stored - 1,
         or not within Bits Allocated) is noted and taken as Bits Stored - 1.
         """
-        high = ds.get("HighBit")
-        if is_float or high in (None, "") or bits_allocated == 1:
+        if is_float or ds.get("HighBit") in (None, "") or bits_allocated == 1:
             return 0
-        if not isinstance(high, int) or not bits_stored - 1 <= high < bits_allocated:
+        high = usable_high_bit(ds, bits_stored, bits_allocated)
+        if high is None:
             log.warning("%s: High Bit %s does not fit Bits Stored %d in Bits Allocated %d; "
-                        "taken as %d", self._name, high, bits_stored, bits_allocated,
-                        bits_stored - 1)
+                        "taken as %d", self._name, ds.get("HighBit"), bits_stored,
+                        bits_allocated, bits_stored - 1)
             return 0
         if self._transfer_syntax(ds).is_encapsulated or high == bits_stored - 1:
             return 0  # decoders return values right-aligned
