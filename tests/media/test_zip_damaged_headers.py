@@ -11,12 +11,13 @@ import random
 import shutil
 import struct
 import zipfile
+from collections import namedtuple
 from pathlib import Path
 
 import pytest
 
 from viewer.cli import main
-from viewer.media import import_media, zip_names
+from viewer.media import import_media, zip_extract, zip_names
 from viewer.media.zip_extract import extract_zip
 from viewer.store import StudyStore
 
@@ -161,3 +162,17 @@ def test_no_damage_to_an_archive_escapes_as_an_exception(
         shutil.rmtree(into)
     # Both kinds of damage were reached: the test says nothing if every case were one.
     assert min(outcomes.values()) > 20, outcomes
+
+
+def test_a_relabelled_archive_that_does_not_fit_claims_nothing_extracted(
+        study_files: list[Path], tmp_path: Path, store: StudyStore,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = _mislabelled_zip(tmp_path / "medium.zip", study_files)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(zip_extract.shutil, "disk_usage",
+                        lambda path: usage(10_000, 9_000, 1_000))
+    report = import_media([archive], store, work_dir=tmp_path / "work")
+    (problem,) = report.failed
+    assert problem.path == str(archive) and "1,000 bytes free" in problem.reason
+    assert not any("the files were extracted" in note for note in report.notes)
+    assert report.instances_added == 0

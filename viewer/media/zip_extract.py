@@ -95,8 +95,8 @@ def _extract_relabelled(archive: Path, into: Path, cancel: Callable[[], bool] | 
         with relabelled(archive) as opened:
             if opened is not None:
                 zf, count = opened
-                _extract_all(zf, archive, into, cancel, notes, on_extracted, problems)
-                if notes is not None:
+                if _extract_all(zf, archive, into, cancel, notes, on_extracted, problems) and (
+                        notes is not None):
                     notes.append(
                         f"{archive}: {count} member name{'s are' if count > 1 else ' is'} "
                         "marked as UTF-8 but not UTF-8 (written in another code page): read "
@@ -113,8 +113,9 @@ def _extract_relabelled(archive: Path, into: Path, cancel: Callable[[], bool] | 
 def _extract_all(zf: zipfile.ZipFile, archive: Path, into: Path,
                  cancel: Callable[[], bool] | None, notes: list[str] | None,
                  on_extracted: Callable[[int, int], None] | None,
-                 problems: list[FileProblem]) -> None:
-    """The body of :func:`extract_zip` for an archive zipfile has opened."""
+                 problems: list[FileProblem]) -> bool:
+    """The body of :func:`extract_zip` for an archive zipfile has opened; False when the
+    archive was refused whole (it does not fit), with nothing extracted."""
     members = _wanted(archive, zf.infolist(), problems)
     members = _distinct_names(archive, members, notes)
     expanded = sum(m.file_size for m, _ in members)
@@ -127,7 +128,7 @@ def _extract_all(zf: zipfile.ZipFile, archive: Path, into: Path,
             f"{_size(SPACE_MARGIN)} are kept free), more than the {_size(free)} "
             f"free in {into.parent}; free some space, or extract it elsewhere and "
             "import the folder")))
-        return
+        return False
     base = into.resolve()
     written = _Written(on_extracted)
     for member, relative in members:
@@ -144,6 +145,7 @@ def _extract_all(zf: zipfile.ZipFile, archive: Path, into: Path,
             problems.append(FileProblem(name, reason))
         else:
             written.member()
+    return True
 
 
 _ELSEWHERE = "extract the zip with another tool and import the folder"
