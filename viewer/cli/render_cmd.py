@@ -67,10 +67,8 @@ def view_state_from_args(args: argparse.Namespace) -> ViewState:
         # mistake, and the message must not name the file as if it were broken.
         if not (math.isfinite(center) and math.isfinite(width)):
             raise UsageError(f"--window {center:g} {width:g}: both must be finite numbers")
-        if not window.is_valid():
-            raise UsageError(
-                f"--window {center:g} {width:g}: width {width:g} is not valid for "
-                f"{window.function.value} (PS3.3 C.11.2.1.2: LINEAR needs >= 1, the others > 0)")
+        if problem := window.width_problem():
+            raise UsageError(f"--window {center:g} {width:g}: {problem}")
     for name in ("voi", "voi_lut"):
         value = getattr(args, name)
         if value is not None and value < 1:

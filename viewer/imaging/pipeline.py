@@ -250,11 +250,8 @@ def resolve_voi(
         if view.voi_function is not None:
             chosen = WindowParams(chosen.center, chosen.width, view.voi_function,
                                   chosen.explanation)
-        if not chosen.is_valid():
-            raise UsageError(
-                f"window width {chosen.width:g} is not valid for {chosen.function.value} "
-                "(PS3.3 C.11.2.1.2: LINEAR needs >= 1, the others > 0)"
-            )
+        if problem := chosen.width_problem():
+            raise UsageError(f"window {problem}")
     return chosen
 
 

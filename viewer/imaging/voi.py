@@ -62,6 +62,13 @@ class WindowParams:
             return self.width >= 1.0
         return self.width > 0.0
 
+    def width_problem(self) -> str:
+        """Why the width does not fit the function, in words; "" when it does."""
+        if self.is_valid():
+            return ""
+        return (f"width {self.width:g} is not valid for {self.function.value} (PS3.3 "
+                "C.11.2.1.2: LINEAR needs >= 1, the others > 0)")
+
 
 def window_unit(values: npt.ArrayLike, window: WindowParams) -> FloatArray:
     """Apply ``window`` to modality values; return ``(y - ymin) / (ymax - ymin)`` in [0, 1].
