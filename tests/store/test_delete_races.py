@@ -12,10 +12,11 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from tests.support.process_identity import needs_proc, start_ticks, this_boot
 from tests.support.series import write_ct_series
 from viewer.core.imports import ImportReport
 from viewer.store import StudyStore
-from viewer.store.deleting import DELETING_PREFIX
+from viewer.store.deleting import DELETING_PREFIX, new_aside
 
 
 @pytest.fixture
@@ -91,3 +92,33 @@ def test_a_delete_killed_after_its_commit_is_finished(home: Path, disc: list[Pat
         # Nothing for a repair to take back in: the study stays deleted.
         assert not any((home / relative).exists() for relative in relatives)
     assert not aside.exists()
+
+
+@needs_proc
+def test_a_delete_cut_short_whose_pid_another_process_took_is_put_back(
+        home: Path, disc: list[Path], unrelated: subprocess.Popen[bytes]) -> None:
+    # After a reboot the killed delete's pid may run an unrelated program for days: its
+    # files stayed hidden, a repair dropped their rows, and they went once it ended.
+    with StudyStore.open(home) as store:
+        store.import_files(disc)
+        relatives = _stored(store)
+    writer = f"{unrelated.pid}-{this_boot()}.{start_ticks(unrelated.pid) - 1}"
+    aside = home / "tmp" / f"{DELETING_PREFIX}{writer}-0"
+    for relative in relatives:
+        (aside / relative).parent.mkdir(parents=True, exist_ok=True)
+        os.rename(home / relative, aside / relative)
+    with StudyStore.open(home) as store:
+        assert store.check() == []
+    assert not aside.exists() and unrelated.poll() is None
+
+
+@needs_proc
+def test_a_running_deletes_folder_is_left_alone(home: Path, disc: list[Path]) -> None:
+    aside = new_aside(home)
+    ours = f"{os.getpid()}-{this_boot()}.{start_ticks(os.getpid())}"
+    assert aside.name.startswith(f"{DELETING_PREFIX}{ours}-")
+    (aside / "files").mkdir(parents=True)
+    (aside / "files" / "being-moved.dcm").write_bytes(b"x")
+    with StudyStore.open(home):
+        pass
+    assert (aside / "files" / "being-moved.dcm").exists()

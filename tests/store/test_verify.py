@@ -18,7 +18,9 @@ import pydicom
 import pytest
 
 from tests.support import testdata
+from tests.support.process_identity import needs_proc, start_ticks, this_boot
 from tests.support.series import write_ct_series
+from viewer.core.process_identity import owner
 from viewer.core.records import InstanceRecord
 from viewer.store import StudyStore
 from viewer.store import verify as verify_module
@@ -292,6 +294,29 @@ def test_a_repair_cut_short_is_finished_by_the_next(two_studies: Home, tmp_path:
     assert not staged.exists() and (h.path / relative).read_bytes() == extra.read_bytes()
     with StudyStore.open(h.path) as store:
         assert store.has_instances([e.SOPInstanceUID]) == {e.SOPInstanceUID}
+
+
+@needs_proc
+def test_a_repair_cut_short_whose_pid_another_process_took_is_finished(
+        two_studies: Home, tmp_path: Path, unrelated: subprocess.Popen[bytes]) -> None:
+    h = two_studies
+    extra = write_ct_series(tmp_path / "extra", slices=1, rows=8, cols=8)[0]
+    e = pydicom.dcmread(extra, stop_before_pixels=True)
+    relative = f"files/{e.StudyInstanceUID}/{e.SeriesInstanceUID}/{e.SOPInstanceUID}.dcm"
+    writer = f"{unrelated.pid}-{this_boot()}.{start_ticks(unrelated.pid) - 1}"
+    staged = h.path / "tmp" / f"repair-{writer}-0" / relative
+    staged.parent.mkdir(parents=True)
+    shutil.copy(extra, staged)
+    # A repair running now (this process) keeps its own staging folder.
+    running = h.path / "tmp" / f"repair-{owner()}-0" / "files" / "being-imported.dcm"
+    running.parent.mkdir(parents=True)
+    running.write_bytes(b"x")
+    found = check_home(h.path)
+    assert [(o.kind, o.path) for o in found.orphans] == [
+        ("staged", str(staged.relative_to(h.path)))]
+    repair_home(h.path, found)
+    assert not staged.exists() and (h.path / relative).read_bytes() == extra.read_bytes()
+    assert running.exists()
 
 
 def test_a_home_without_a_database_is_rebuilt_from_its_files(two_studies: Home) -> None:

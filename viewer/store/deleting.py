@@ -3,9 +3,10 @@
 Deleting rows first and the files after left a moment, outside the write lock, in which
 another process could import the same instances again: its rows named files the delete
 then removed. Files first and rows after left rows without files on a crash. So the files
-are moved aside (renamed, under the same write lock, to ``tmp/deleting-<pid>-<n>/`` in the
-home, each under its own relative path), the rows are deleted and committed, and only
-then is the folder removed. A failed commit puts the files back. A crash leaves the
+are moved aside (renamed, under the same write lock, to ``tmp/deleting-<owner>-<n>/`` in
+the home, named after this process as :func:`viewer.core.process_identity.owner` names it,
+each under its own relative path), the rows are deleted and committed, and only then is
+the folder removed. A failed commit puts the files back. A crash leaves the
 folder: the next :class:`~viewer.store.study_store.StudyStore` of the home puts back
 the files whose rows are still there (the delete did not commit) and removes the rest.
 """
@@ -20,7 +21,7 @@ import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from viewer.core.processes import pid_alive
+from viewer.core.process_identity import owner, owner_alive
 from viewer.store.filestore import FileStore
 from viewer.store.folders import make_private_folders
 
@@ -32,7 +33,7 @@ _COUNTER = itertools.count()
 
 def new_aside(home: Path) -> Path:
     """A folder name, not yet made, for the files of one delete."""
-    return home / "tmp" / f"{DELETING_PREFIX}{os.getpid()}-{next(_COUNTER)}"
+    return home / "tmp" / f"{DELETING_PREFIX}{owner()}-{next(_COUNTER)}"
 
 
 def move_aside(files: FileStore, aside: Path, relatives: Iterable[str]) -> list[str]:
@@ -78,9 +79,12 @@ def recover(home: Path, files: FileStore, named: Callable[[list[str]], set[str]]
         entries = [e for e in os.scandir(home / "tmp") if e.name.startswith(DELETING_PREFIX)]
     except OSError:
         return
+    boot: list[str] = []
     for entry in entries:
-        pid = entry.name.removeprefix(DELETING_PREFIX).split("-", 1)[0]
-        if not entry.is_dir(follow_symlinks=False) or (pid.isdigit() and pid_alive(int(pid))):
+        # A bare pid would keep a crashed delete's files hidden for as long as another
+        # process has its number (after a reboot), while a repair drops their rows.
+        alive = owner_alive(entry.name.removeprefix(DELETING_PREFIX), boot)
+        if not entry.is_dir(follow_symlinks=False) or alive:
             continue
         aside = Path(entry.path)
         relatives = [os.path.relpath(os.path.join(folder, name), aside)

@@ -15,7 +15,7 @@ migrating it, and the store's own clean-up of temporary files is not run). It re
   where its own header's UIDs put it is listed apart as well (``arriving``): an import
   renames a batch's files into place one batch before it commits their rows, so during
   an import such files are normal. Files a repair that did not finish left in
-  ``tmp/repair-<pid>/`` (see :mod:`viewer.store.verify_repair`) are orphans too,
+  ``tmp/repair-<owner>-0/`` (see :mod:`viewer.store.verify_repair`) are orphans too,
   ``staged``;
 - ``misfiled``: rows whose file's own Study, Series or SOP Instance UID differs from the
   row's (older versions filed an instance under a series UID that belonged to another
@@ -58,7 +58,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from viewer.core.processes import pid_alive
+from viewer.core.process_identity import owner_alive
 from viewer.core.records import InstanceRecord
 from viewer.dicom.structure import PROBE_LENGTH, probe
 from viewer.store.filestore import stored_path
@@ -101,8 +101,10 @@ are then reported (without harm: a repair imports them in place, the same bytes 
 same place, and no second row is made)."""
 
 STAGING_PREFIX = "repair-"
-"""``tmp/repair-<pid>`` in the home: where a repair keeps second names of the files it
-imports in place, until the import is done (:mod:`viewer.store.verify_repair`)."""
+"""``tmp/repair-<owner>-0`` in the home (``repair-<pid>`` from earlier versions; the owner
+as :func:`viewer.core.process_identity.owner` names this process): where a repair keeps
+second names of the files it imports in place, until the import is done
+(:mod:`viewer.store.verify_repair`)."""
 
 # FileStore._temporary: "<pid>-<boot>.<start>-<counter>.part" in files/.incoming, or
 # "<pid>-<counter>.part" where the start cannot be read and from earlier versions
@@ -148,9 +150,10 @@ def staged(home: Path) -> dict[Path, list[str]]:
         folders = [e for e in os.scandir(home / "tmp") if e.name.startswith(STAGING_PREFIX)]
     except OSError:
         return found
+    boot: list[str] = []
     for entry in folders:
-        pid = entry.name.removeprefix(STAGING_PREFIX)
-        if not entry.is_dir(follow_symlinks=False) or (pid.isdigit() and pid_alive(int(pid))):
+        alive = owner_alive(entry.name.removeprefix(STAGING_PREFIX), boot)
+        if not entry.is_dir(follow_symlinks=False) or alive:
             continue
         files: list[str] = []
         for folder, _dirs, names in os.walk(entry.path):

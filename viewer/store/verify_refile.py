@@ -16,7 +16,7 @@ repair cut short anywhere is finished by the next:
 - Nothing is ever replaced. A file goes to its place by a hard link, which fails when the
   name exists, never by a rename over it: a file an import put there meanwhile stays.
 - Before a file goes to its place, a second name of it is made in the repair's staging
-  folder, ``tmp/repair-<pid>/<place>``. An import of the same instance that replaces it
+  folder, ``tmp/repair-<owner>-0/<place>``. An import of the same instance that replaces it
   there before the repair's own import commits cannot take its bytes (the repair then
   moves the second name to ``lost+found/``); a repair killed before it removes the second
   name has it given back by the next one (:func:`~viewer.store.verify.staged`).

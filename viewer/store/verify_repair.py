@@ -34,7 +34,7 @@ remembered between runs):
    cycle) are resolved by renaming one aside first, a file goes to its place by a hard
    link that never replaces anything, and its old name goes only once the new one is on
    disk. Files at their place are imported in place, from a second name (a hard link in
-   ``tmp/repair-<pid>/``, so that an import that fails after replacing the file, and
+   ``tmp/repair-<owner>-0/``, so that an import that fails after replacing the file, and
    cleans up what it placed, cannot take the only copy). A file that turns out to be a
    copy of a stored instance, or that is damaged or not DICOM, is moved to
    ``lost+found/``. No DICOM file is ever deleted: a file whose place is held by

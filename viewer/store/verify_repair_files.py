@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from viewer.core.imports import CancelCheck, ImportReport, ProgressCallback
+from viewer.core.process_identity import owner
 from viewer.core.records import InstanceRecord
 from viewer.store.hierarchy import HierarchyCheck
 from viewer.store.study_store import StudyStore
@@ -116,7 +117,7 @@ def take_in(store: StudyStore, files: dict[str, InstanceRecord], log: RepairLog,
     Files not where their own UIDs put them are first moved there, where the importer
     would not refuse them (:func:`~viewer.store.verify_refile.refile`: a swap or a cycle
     of misplaced files is resolved, and nothing is replaced). Files where their UIDs put
-    them are imported in place from a second name (a hard link in ``tmp/repair-<pid>``):
+    them are imported in place from a second name (a hard link in ``tmp/repair-<owner>-0``):
     the import replaces the file with its copy, and an import that fails after that (a
     full disk, whose clean-up removes what it placed) must not take the only copy with
     it. A file whose place holds another file that stays is a copy when the bytes are the
@@ -128,7 +129,7 @@ def take_in(store: StudyStore, files: dict[str, InstanceRecord], log: RepairLog,
         return store.files.relative_path(record.study_uid, record.series_uid,
                                          record.sop_instance_uid)
 
-    staging = store.home / "tmp" / f"{STAGING_PREFIX}{os.getpid()}"
+    staging = store.home / "tmp" / f"{STAGING_PREFIX}{owner()}-0"
     misplaced = {p: place(r) for p, r in files.items() if place(r) != p}
     refused = store.misfiled(HierarchyCheck(), [(p, files[p]) for p in misplaced])
     for relative, reason in refused.items():
