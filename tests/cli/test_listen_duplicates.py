@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pydicom
 import pytest
 
 from tests.support.peers import PEER_ENV, free_port, wait_for_port
@@ -36,6 +37,23 @@ def _send(aet: str, port: int, path: Path) -> None:
     assert sent.returncode == 0, sent.stderr
 
 
+def _listen_to(home: Path, sends: list[tuple[str, Path]]) -> tuple[int, str, str]:
+    """Run ``lightbox listen`` while storescu sends each (AE title, file); its exit
+    status, output and log."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "viewer", "--home", str(home), "listen",
+                             "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(port, proc=proc)  # type: ignore[arg-type]
+        for aet, path in sends:
+            _send(aet, port, path)
+    finally:
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    return proc.returncode, out, err
+
+
 def test_the_same_instance_from_two_nodes_is_stored_once_and_leaves_nothing_behind(
         tmp_path: Path) -> None:
     home = tmp_path / "home"
@@ -46,21 +64,36 @@ def test_the_same_instance_from_two_nodes_is_stored_once_and_leaves_nothing_behi
     with (home / "nodes.toml").open("a") as f:
         f.write('\n[bad]\ncalled_aet = "BAD"\nhost = "127.0.0.1"\nport = "abc"\n')
     (path,) = write_ct_series(tmp_path / "ct", slices=1, rows=16, cols=16)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "viewer", "--home", str(home), "listen",
-                             "--port", str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for_port(port, proc=proc)  # type: ignore[arg-type]
-        _send("LOCPACS", port, path)
-        _send("ORTHANC", port, path)
-    finally:
-        os.kill(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    returncode, out, err = _listen_to(home, [("LOCPACS", path), ("ORTHANC", path)])
+    assert returncode == 0, err
     assert "not imported" not in err
     assert "received 1 instance from LOCPACS" in out
     assert "received 1 instance from ORTHANC" in out
     assert not list((home / "incoming").glob("*.dcm"))  # nothing left behind
     with StudyStore.open(home) as store:
         assert store.counts()["instances"] == 1
+
+
+def test_two_refused_data_sets_with_one_uid_are_both_kept(tmp_path: Path) -> None:
+    """Each conflicting copy was answered Success and said to be kept: the second one
+    replaced the first in incoming/, and one patient's image was gone."""
+    home = tmp_path / "home"
+    assert _lightbox(home, "node", "add", "loc", "LOCPACS@127.0.0.1:104") == 0
+    assert _lightbox(home, "config", "set", "bind-address", "127.0.0.1") == 0
+    (path,) = write_ct_series(tmp_path / "ct", slices=1, rows=16, cols=16)
+    assert _lightbox(home, "import", str(path)) == 0
+    conflicting = []
+    for name in ("OTHER^TWO", "OTHER^THREE"):
+        ds = pydicom.dcmread(path)
+        ds.PatientName = name
+        conflicting.append(tmp_path / f"{name}.dcm")
+        ds.save_as(conflicting[-1])
+    # The first one twice.
+    returncode, _out, err = _listen_to(
+        home, [("LOCPACS", sent) for sent in (*conflicting, conflicting[0])])
+    assert returncode == 1, err
+    kept = sorted((home / "incoming").glob("*.dcm"))
+    names = sorted(str(pydicom.dcmread(k, stop_before_pixels=True).PatientName) for k in kept)
+    assert names == ["OTHER^THREE", "OTHER^TWO"], (kept, err)
+    for k in kept:
+        assert f"kept as {k}" in err

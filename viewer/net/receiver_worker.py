@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import filecmp
 import logging
 import os
 import queue
@@ -213,21 +214,51 @@ class ReceiverWorker:
                 self._set_aside(item, "" if self.full else problem)
 
     def _set_aside(self, item: ReceivedInstance, problem: str) -> None:
-        """Keep a file the sink did not take as ``<SOP Instance UID>.dcm``, and say so
-        with ``problem`` (unless it is empty).
+        """Keep a file the sink did not take as ``<SOP Instance UID>.dcm`` (see
+        :func:`_keep`), and say so with ``problem`` (unless it is empty).
 
         Under its temporary name it would be removed as a partial file once this process
         ends; it stays for whoever wants to see why it was refused. The warning names it
         where it is kept: the sink's reason names the temporary file, gone by then.
         """
         uid = item.sop_instance_uid
-        kept = self.incoming / f"{uid if _UID.match(uid) else uuid.uuid4().hex}.dcm"
-        try:
-            os.replace(item.path, kept)
-        except OSError:
-            kept = item.path
+        kept = _keep(item.path, self.incoming, uid if _UID.match(uid) else uuid.uuid4().hex)
         if problem:
             LOGGER.warning("received instance %s not imported (kept as %s): %s", uid, kept,
                            problem.removeprefix(f"{item.path}: ").replace(str(item.path),
                                                                           kept.name))
 
+
+def _keep(path: Path, folder: Path, stem: str) -> Path:
+    """Give a refused file its lasting name in ``folder``: ``<stem>.dcm``, else
+    ``<stem>-2.dcm``, ``<stem>-3.dcm``...; where it is left if it cannot be renamed.
+
+    Two different data sets may carry one SOP Instance UID (a careless anonymiser, a
+    corrected re-send): each was answered Success and said to be kept, so neither may
+    replace the other. The same bytes kept already are not kept twice.
+    """
+    for number in range(1, 1000):
+        kept = folder / (f"{stem}.dcm" if number == 1 else f"{stem}-{number}.dcm")
+        try:
+            os.link(path, kept)  # fails where the name is taken: never replaces a file
+        except FileExistsError:
+            same = False
+            with contextlib.suppress(OSError):
+                same = filecmp.cmp(path, kept, shallow=False)
+            if same:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                return kept
+            continue
+        except OSError:  # no hard links here (some network and FAT file systems)
+            if os.path.lexists(kept):
+                continue
+            try:
+                os.rename(path, kept)
+            except OSError:
+                return path
+            return kept
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return kept
+    return path
