@@ -102,3 +102,30 @@ def test_real_encapsulated_frames_still_decode() -> None:
         arr = FrameSource(testdata.test_file(name)).frame(0)
         ds = pydicom.dcmread(testdata.test_file(name), stop_before_pixels=True)
         assert arr.shape[:2] == (ds.Rows, ds.Columns) and np.any(arr)
+
+
+@pytest.mark.parametrize("name", ["SC_rgb_jpeg_dcmtk.dcm", "JPEGLSNearLossless_16.dcm",
+                                  "JPEG-LL.dcm"])
+@pytest.mark.parametrize("keep", [0.97, 0.8])
+def test_a_jpeg_file_cut_short_is_refused_not_filled_in(
+        name: str, keep: float, tmp_path: Path) -> None:
+    """An interrupted copy: the decoders made up the missing rows without a word."""
+    data = testdata.test_file(name).read_bytes()
+    cut = tmp_path / name
+    cut.write_bytes(data[:int(len(data) * keep)])
+    source = FrameSource(cut)
+    with pytest.raises(InputFileError, match=r"frame 1 is cut short: its JPEG codestream"):
+        source.frame(0)
+    out = np.empty(*source.frame_geometry()) if source.frame_geometry() else None
+    if out is not None:  # the series loader's fast path refuses it too
+        with pytest.raises(InputFileError, match="is cut short"):
+            source.frame_into(0, out)
+
+
+def test_a_jpeg_codestream_cut_inside_whole_items_is_refused(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(testdata.test_file("JPEG-LL.dcm"))
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData = encapsulate([frame[:len(frame) * 9 // 10]])  # the items' lengths agree
+    ds.save_as(tmp_path / "cut.dcm")
+    with pytest.raises(InputFileError, match="cut short"):
+        FrameSource(tmp_path / "cut.dcm").frame(0)

@@ -107,7 +107,15 @@ def frame_problem(transfer_syntax: str, encoded: bytes, rows: int, columns: int,
             return (f"holds {len(encoded)} bytes of RLE, which cannot decode to the "
                     f"{decoded_bytes} bytes of a {columns}x{rows} frame")
         return ""
-    size = jpeg_size(encoded) if encoded[:2] == b"\xff\xd8" else j2k_size(encoded)
+    is_jpeg = encoded[:2] == b"\xff\xd8"
+    # The decoders fill in what a cut-short JPEG or JPEG-LS codestream lacks (libjpeg-turbo
+    # only warns of a premature end): rows that look whole but were never stored. Entropy-
+    # coded data never holds FF D9 (ISO/IEC 10918-1 B.1.1.5, 14495-1 9.1), so its absence
+    # from the last bytes (a pad byte or two allowed) means the codestream was cut.
+    if is_jpeg and b"\xff\xd9" not in encoded[-10:]:
+        return ("is cut short: its JPEG codestream ends without its end-of-image marker "
+                "(a file or transfer interrupted)")
+    size = jpeg_size(encoded) if is_jpeg else j2k_size(encoded)
     if size is not None and size != (rows, columns):
         return (f"its codestream is {size[1]}x{size[0]} pixels, the header says "
                 f"{columns}x{rows}")
