@@ -227,3 +227,37 @@ def test_mask_in_place_equals_mask_stored(bits: int, signed: bool) -> None:
     result = mask_stored_inplace(arr.copy(), bits, signed)
     assert result.dtype == expected.dtype
     assert np.array_equal(result, expected)
+
+
+def test_an_rle_segment_short_of_the_frame_is_refused_not_left_as_memory(
+        tmp_path: Path) -> None:
+    """The fast decoder left the pixels a short segment did not reach as they were in
+    memory: values that changed with every decode, shown without a word."""
+    (path,) = write_ct_series(tmp_path / "ct", slices=1, transfer_syntax=RLELossless)
+    ds = pydicom.dcmread(path)
+    frame = next(pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=1))
+    low = struct.unpack_from("<16I", frame)[2]
+    literal = bytes([127]) + bytes(range(128))  # 128 bytes of the low segment, not 4096
+    short = struct.pack("<16I", 2, 64, low, *([0] * 13)) + frame[64:low] + literal + b"\x80"
+    spec = codecs.FrameSpec(ds.Rows, ds.Columns, 16, 16, True)
+    with pytest.raises(codecs.CodestreamError, match="RLE segment 2 decodes to 128 bytes"):
+        codecs._FAST[RLELossless][1](short, np.empty((ds.Rows, ds.Columns), np.int16), spec)
+    ds.PixelData = pydicom.encaps.encapsulate([short])
+    ds.save_as(tmp_path / "short.dcm")
+    source = FrameSource(tmp_path / "short.dcm")
+    out = np.empty((ds.Rows, ds.Columns), np.int16)
+    with pytest.raises(InputFileError, match=r"short\.dcm.*frame 1"):
+        source.frame_into(0, out)
+    with pytest.raises(InputFileError, match=r"short\.dcm.*frame 1"):
+        source.frame(0)
+
+
+@pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "emri_small_RLE.dcm"])
+def test_rle_frames_decode_to_pydicoms_values(name: str) -> None:
+    source = FrameSource(data_file(name))
+    assert source.decoder_name.startswith("imagecodecs")
+    expected = pydicom.dcmread(source.path).pixel_array.reshape(-1, *source.frame(0).shape)
+    for index, values in enumerate(expected):
+        out = np.empty(*source.frame_geometry())  # type: ignore[misc]
+        source.frame_into(index, out)
+        assert np.array_equal(out, values)

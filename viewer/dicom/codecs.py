@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -181,7 +182,17 @@ def _decode_rle(src: bytes, out: npt.NDArray[Any], spec: FrameSpec) -> None:
     bounds = [*header[1 : 1 + nbytes], len(src)]
     if bounds[0] < 64 or any(b <= a for a, b in itertools.pairwise(bounds)):
         raise CodestreamError(f"RLE segment offsets {bounds[:-1]} out of order or range")
-    _ic.dicomrle_decode(src, out.dtype, out=out.data.cast("B"))
+    # Segment by segment: a segment that decodes short left the rest of ``out`` as it was
+    # (uninitialised memory, shown as pixels); each must give a byte for every pixel.
+    pixels = out.size
+    cells = out.reshape(-1).view(np.uint8).reshape(pixels, nbytes)
+    for number, (start, end) in enumerate(itertools.pairwise(bounds)):
+        segment = _ic.packbits_decode(src[start:end])
+        if len(segment) < pixels:
+            raise CodestreamError(f"RLE segment {number + 1} decodes to {len(segment)} "
+                                  f"bytes, fewer than the frame's {pixels} pixels")
+        column = nbytes - 1 - number if sys.byteorder == "little" else number
+        cells[:, column] = np.frombuffer(segment, np.uint8, pixels)
 
 
 _FAST: dict[str, tuple[str, FrameDecoder]] = {
