@@ -101,3 +101,18 @@ def test_scrolling_keeps_zoom_and_pan(view: ImageView, frame: npt.NDArray[np.uin
 def test_non_uint8_frames_are_refused(view: ImageView) -> None:
     with pytest.raises(ValueError, match="uint8"):
         view.set_frame(np.zeros((4, 4), dtype=np.uint16))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("spacing", [0.661468, 0.7, 0.3125])
+@pytest.mark.parametrize("height", [560, 803])
+def test_one_to_one_is_exact_whatever_the_spacing(
+        frame: npt.NDArray[np.uint8], spacing: float, height: int) -> None:
+    # With CT_small.dcm's spacing, 1 / spacing * spacing is not quite 1: the view was not
+    # aligned to screen pixels and showed neighbours' values (an odd height shows it).
+    view = ImageView(size=(600, height))
+    try:
+        view.set_frame(frame, spacing=(spacing, spacing))
+        view.actual_size()
+        np.testing.assert_array_equal(_image_area(view)[..., 0], frame)
+    finally:
+        view.close()

@@ -238,4 +238,7 @@ class ViewTransform:
 
 
 def _is_whole(value: float) -> bool:
-    return value >= 1 and math.isclose(value, round(value), rel_tol=0, abs_tol=1e-9)
+    # 1 / 0.661468 * 0.661468 is 0.9999999999999999: compared with 1 itself, 1:1 was not
+    # snapped for such spacings and every pixel edge fell half-way across a screen pixel.
+    whole = round(value)
+    return whole >= 1 and math.isclose(value, whole, rel_tol=0, abs_tol=1e-9)
