@@ -290,3 +290,50 @@ def test_corner_texts_of_a_multi_frame_file_without_patient_id(qtbot, workstatio
     assert "Frame: 1" in vp.annotations.corner_text(LOWER_LEFT).split("\n")
     assert not any(line.startswith("ID:") for line in
                    vp.annotations.corner_text(UPPER_LEFT).split("\n"))
+
+
+def _padded_ct(folder: Path) -> Path:
+    """A 100x100 CT slice: 40 HU inside a round field of view, Pixel Padding Value
+    outside it (PS3.3 C.7.5.1.1.2)."""
+    import pydicom
+
+    from tests.support.series import write_ct_series
+
+    (path,) = write_ct_series(folder, slices=1, rows=100, cols=100)
+    ds = pydicom.dcmread(path)
+    rr, cc = np.mgrid[0:100, 0:100]
+    inside = (rr - 49.5) ** 2 + (cc - 49.5) ** 2 <= 45 ** 2
+    ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+    ds.PixelRepresentation = 1
+    ds.add_new(0x00280120, "SS", -2000)  # Pixel Padding Value
+    ds.PixelData = np.where(inside, 1024 + 40, -2000).astype(np.int16).tobytes()
+    ds.save_as(path)
+    return path
+
+
+def test_roi_and_probe_leave_padding_out(qtbot, workstation, tmp_path) -> None:
+    from viewer.ui.viewer.tools import Tool
+
+    vp = _open_file(qtbot, workstation, _padded_ct(tmp_path / "ct"))
+    vp.actual_size()
+    workstation.viewer.set_tool(Tool.RECTANGLE)
+    a, b = _canvas_point(vp, 0, 30), _canvas_point(vp, 30, 70)
+    qtbot.mousePress(vp.canvas, Qt.MouseButton.LeftButton, pos=a)
+    qtbot.mouseMove(vp.canvas, b)
+    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=b)
+    (box,) = vp.measure.current()
+    assert box.stats.mean == pytest.approx(40.0) and box.stats.minimum == 40.0, box.label
+    assert box.stats.sd == pytest.approx(0.0)
+    assert "padding px left out" in box.label
+    text = vp.measure.probe_text(tuple(vp.view.transform.image_to_display([(2, 2)])[0]))
+    assert text.endswith("SV -2000  padding"), text
+
+
+def test_values_below_one_keep_their_digits() -> None:
+    from viewer.ui.viewer.measuring import _fmt
+
+    assert _fmt(0.0008, "") == "0.0008"  # an ADC map in mm²/s read "0.0"
+    assert _fmt(-0.00245, "") == "-0.00245"
+    assert _fmt(0.0, "HU") == "0.0"
+    assert _fmt(40.04, "HU") == "40.0"
+    assert _fmt(1234.5, "") == "1234"

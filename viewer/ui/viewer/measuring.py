@@ -56,6 +56,9 @@ def _fmt(value: float, unit: str = "") -> str:
     if unit in DOSE_UNITS.values() and abs(value) < 10:
         # a relative dose of 0.795 or 1.5 Gy to an organ is read to three digits, not one
         return f"{value:.3g}"
+    if 0 < abs(value) < 1:
+        # an ADC map in mm²/s (0.0008) or a ratio read to one decimal showed "0.0"
+        return f"{value:.3g}"
     return f"{value:.1f}" if abs(value) < 1000 else f"{value:.0f}"
 
 
@@ -214,12 +217,19 @@ class MeasureController:
                 g.label = ""
                 return
             mask = roi_mask(g.kind, g.points[0], g.points[1], stored.shape)
+            # Padding (outside a CT's field of view, PS3.3 C.7.5.1.1.2) is no value of the
+            # patient's: -3024 HU in a box at the edge made its mean and SD meaningless.
+            padding = self._padding(stored)
+            left_out = int(np.count_nonzero(mask & padding)) if padding is not None else 0
+            if left_out:
+                mask = mask & ~padding
             # Mean and SD over the pixels whose centres are inside; the area of the shape
             # as drawn (a pixel count overstated a 20 x 20 px box as 21 x 21).
             stats = roi_stats(self._modality(stored), mask,
                               roi_area(g.kind, g.points[0], g.points[1], pair))
             if stats is None:
-                g.label = ""
+                g.label = "Padding only" if left_out else ""
+                g.stats = None
                 return
             unit = unit_of(facts)
             area_unit = "mm²" if spacing.unit == "mm" else "px²"
@@ -229,9 +239,23 @@ class MeasureController:
             g.label = (f"Mean {_fmt(stats.mean, unit)} {unit}  SD {_fmt(stats.sd, unit)}\n"
                        f"Min {_fmt(stats.minimum, unit)}  Max {_fmt(stats.maximum, unit)}\n"
                        f"Area {area_text}").replace("  \n", "\n")
+            if left_out:
+                g.label += f"\n{left_out} padding px left out"
             g.stats = stats
         elif g.kind is MeasureKind.PROBE:
             g.label = self._value_text(g.points[0]) or ""
+
+    def _padding(self, stored: np.ndarray) -> np.ndarray | None:
+        """Where ``stored`` holds Pixel Padding Value (or its range), or None."""
+        vp = self.viewport
+        image = vp.series.image(vp.index) if vp.series is not None else None
+        if image is None or vp._facts is None or stored.ndim != 2:
+            return None
+        padding = image.params(vp._facts.ref.frame).padding
+        if padding is None:
+            return None
+        lo, hi = padding
+        return (stored >= lo) & (stored <= hi)
 
     def _modality(self, stored: np.ndarray) -> np.ndarray:
         vp = self.viewport
@@ -255,9 +279,12 @@ class MeasureController:
         value = stored[row, col]
         if stored.ndim == 3:
             return f"({col}, {row})  RGB {tuple(int(v) for v in value)}"
+        sv = f"{value:g}" if stored.dtype.kind == "f" else f"{int(value)}"
+        padding = self._padding(stored[row:row + 1, col:col + 1])
+        if padding is not None and padding[0, 0]:
+            return f"({col}, {row})  SV {sv}  padding"
         mv = float(self._modality(np.asarray([value]))[0])
         unit = unit_of(facts)
-        sv = f"{value:g}" if stored.dtype.kind == "f" else f"{int(value)}"
         return f"({col}, {row})  SV {sv}  {_fmt(mv, unit)} {unit}".rstrip()
 
     def probe_text(self, pos: tuple[float, float]) -> str | None:
