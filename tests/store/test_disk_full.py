@@ -6,6 +6,8 @@ database is filled for real with SQLite's own page limit.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -91,3 +93,28 @@ def test_a_full_database_stops_the_import_and_removes_the_files_without_rows(
     assert report.safe_to_eject
     files, rows = _files_and_rows(home)
     assert files == rows and len(rows) == len(series)
+
+
+def test_a_healthy_home_on_a_disk_another_program_filled_is_not_called_damaged(
+        disk: Path, series: list[Path]) -> None:
+    """SQLite sizes the -shm file before it reads: on a full disk every command failed
+    with "disk I/O error" and check --repair advised rebuilding the database."""
+    home = disk / "home"
+    with StudyStore.open(home) as store:
+        store.import_files(series[:3])
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    with contextlib.suppress(OSError):
+        while os.write(fd, b"\0" * 4096):
+            pass
+    os.close(fd)
+    for command in (["studies"], ["check"], ["check", "--repair"]):
+        done = subprocess.run([sys.executable, "-m", "viewer", "--home", str(home), *command],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert "the disk of the Lightbox home is full; free some space" in done.stderr
+        assert "integrity" not in done.stdout + done.stderr
+    filler.unlink()
+    done = subprocess.run([sys.executable, "-m", "viewer", "--home", str(home), "check"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "The home is sound" in done.stdout, done.stdout

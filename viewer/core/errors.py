@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 
 class LightboxError(Exception):
@@ -108,3 +109,21 @@ def disk_full(exc: BaseException) -> bool:
     if isinstance(exc, DiskFullError):
         return True
     return isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS
+
+
+def out_of_space(path: str | os.PathLike[str]) -> bool:
+    """Whether the file system of ``path`` has no space left for this user.
+
+    SQLite opens a WAL database only after sizing its ``-shm`` file: on a full disk even
+    a read-only open fails, as "disk I/O error", naming no disk. This tells that case
+    from a failing or damaged database.
+    """
+    try:
+        stats = os.statvfs(path)
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return False
+    return stats.f_bavail * stats.f_frsize < _LEAST_FREE_BYTES
+
+
+# An SQLite page or two and a -shm block: below this, nothing in the home can be opened.
+_LEAST_FREE_BYTES = 64 * 1024

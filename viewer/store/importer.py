@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from viewer.core.errors import DiskFullError, disk_full
+from viewer.core.errors import DiskFullError, LightboxError, disk_full
 from viewer.core.imports import (
     CancelCheck,
     FileProblem,
@@ -336,6 +336,11 @@ def _commit_batch(store: StudyStore, staged: list[_Staged], earlier: list[Stored
         # after the last commit (and the space to the user).
         store.files.remove([f.relative_path for f in (*earlier, *placed)])
         return _Committed(BatchCounts(), failed, [], full_message(store), conflicts)
+    except LightboxError:
+        # The database cannot be written (read-only, held by another program, damaged):
+        # no row will name these files, so they go, and the import stops with the reason.
+        store.files.remove([f.relative_path for f in (*earlier, *placed)])
+        raise
     # Files another process's rows overtook: no row names them, and none will.
     store.files.remove([f.relative_path for f, _ in counts.refused])
     conflicts += [FileProblem(f.record.file_path or f.relative_path,

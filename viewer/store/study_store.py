@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from viewer.core.errors import DiskFullError, InputFileError, LightboxError
+from viewer.core.errors import DiskFullError, InputFileError, LightboxError, out_of_space
 from viewer.core.imports import CancelCheck, ImportReport, ProgressCallback
 from viewer.core.paths import HOME_MARKER, keep_private
 from viewer.core.records import InstanceRecord
@@ -77,6 +77,8 @@ class StudyStore(StudyReads):
             migrate(self._writer)
         except (sqlite3.DatabaseError, RuntimeError) as exc:
             self.close()
+            if isinstance(exc, sqlite3.DatabaseError) and out_of_space(self.home):
+                raise self._open_error(exc) from exc
             raise StoreError(f"{self.database_path}: {exc}") from exc
         self.files.clean_incoming()
         deleting.recover(self.home, self.files, self._named)
@@ -112,7 +114,7 @@ class StudyStore(StudyReads):
             conn.execute("PRAGMA checkpoint_fullfsync = ON")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.database_path}: cannot open the database ({exc})") from exc
+            raise self._open_error(exc) from exc
         with self._connections_lock:
             self._connections.append(conn)
         return conn
@@ -126,27 +128,59 @@ class StudyStore(StudyReads):
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; SQLite's failures raised as errors a user can act on
+        (:class:`DiskFullError`, :class:`StoreError`), the transaction rolled back."""
         with self._write_lock:
             conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._write_error(exc) from exc
             try:
                 yield conn
             except BaseException as exc:
                 # SQLite rolls back by itself on some errors (SQLITE_FULL, SQLITE_IOERR):
                 # a second ROLLBACK would replace the real error with "no transaction".
                 if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if _full(exc):
-                    raise DiskFullError(f"the Lightbox home {self.home}") from exc
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._write_error(exc) from exc
                 raise
             try:
                 conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
+            except sqlite3.Error as exc:
                 if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if _full(exc):
-                    raise DiskFullError(f"the Lightbox home {self.home}") from exc
-                raise
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise self._write_error(exc) from exc
+
+    def _open_error(self, exc: sqlite3.Error) -> StoreError:
+        """Why the database cannot be opened; a full disk named as such (SQLite calls it
+        a "disk I/O error" there, as it would a failing disk)."""
+        if out_of_space(self.home):
+            return StoreError(f"{self.database_path}: cannot open the database: the disk "
+                              f"of the Lightbox home is full; free some space and try again")
+        return StoreError(f"{self.database_path}: cannot open the database ({exc})")
+
+    def _write_error(self, exc: sqlite3.Error) -> LightboxError:
+        """What a failed write of the database tells its user: which file, why, and what
+        to do (a read-only file, a lock held by another program, a damaged page)."""
+        if _full(exc):
+            return DiskFullError(f"the Lightbox home {self.home}")
+        code = getattr(exc, "sqlite_errorcode", None)
+        base = code & 0xFF if isinstance(code, int) else None
+        if base == sqlite3.SQLITE_READONLY:
+            why = ("it is read-only (its file, its folder or its disk); nothing can be "
+                   "stored or deleted until it is writable")
+        elif base in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            why = ("another program has held it for 30 seconds (another Lightbox, or a "
+                   "tool with the database open); try again once it has finished")
+        elif base in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            why = "it is damaged; 'lightbox check' says what can be done"
+        else:
+            why = str(exc)
+        return StoreError(f"{self.database_path}: cannot write the study database: {why}")
 
     def close(self) -> None:
         """Close every connection this store opened."""
@@ -355,8 +389,13 @@ class StudyStore(StudyReads):
                     "(SELECT 1 FROM studies WHERE patient_pk = ?)",
                     (patient_pk, patient_pk),
                 )
-        except BaseException:
+        except BaseException as exc:
             deleting.put_back(self.files, aside, moved)
+            if isinstance(exc, OSError):  # a read-only disk, a file where tmp/ should be
+                where = f" ({exc.filename})" if exc.filename else ""
+                raise StoreError(f"{self.home}: cannot delete study {study_uid}: its files "
+                                 f"cannot be moved aside: {exc.strerror or exc}{where}; "
+                                 f"nothing was deleted") from exc
             raise
         deleting.remove(aside)
         # Not remove(): a file at one of these places now is another import's.

@@ -58,6 +58,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from viewer.core.errors import out_of_space
 from viewer.core.process_identity import owner_alive
 from viewer.core.records import InstanceRecord
 from viewer.dicom.structure import PROBE_LENGTH, probe
@@ -379,6 +380,10 @@ def check_home(home: Path, *, deep: bool = False) -> Findings:
                 "SELECT (SELECT count(*) FROM studies), (SELECT count(*) FROM series)").fetchone()
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
+            if out_of_space(home):
+                # Not the database's fault: a repair must not be advised to rebuild it.
+                raise StoreError(f"{database}: cannot be read: the disk of the Lightbox "
+                                 f"home is full; free some space and check again") from exc
             found.database.append(DatabaseProblem("open", f"cannot be read ({exc})"))
             found.seconds = time.monotonic() - started
             return found
