@@ -192,3 +192,37 @@ def test_a_video_is_named_as_a_video(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match=r"a video \(HEVC/H.265 Main Profile / Level 5.1\), "
                        r"which Lightbox stores but does not play"):
         FrameSource(path)
+
+
+def test_a_truncated_native_frame_is_worded_alike_on_both_paths(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(data_file("emri_small.dcm"))  # 10 frames of 64x64, 16 bits
+    frame_bytes = ds.Rows * ds.Columns * 2
+    ds.PixelData = ds.PixelData[:frame_bytes * 3 + frame_bytes // 2]
+    path = tmp_path / "cut.dcm"
+    ds.save_as(path)
+    size = path.stat().st_size
+    source = FrameSource(path)
+    expected = (rf"cut\.dcm.*is truncated: frame 4 has {frame_bytes // 2} of its "
+                rf"{frame_bytes} bytes \(the file ends at byte {size}\)")
+    with pytest.raises(InputFileError, match=expected):
+        source.frame(3)
+    out = np.empty((ds.Rows, ds.Columns), source.frame(0).dtype)
+    with pytest.raises(InputFileError, match=expected):  # the series loader's path
+        source.frame_into(3, out)  # it said "the file has 4096" of a 29 kB file
+
+
+def test_an_encapsulated_file_short_of_its_frames_names_the_frame(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(data_file("emri_small_RLE.dcm"))
+    frames = list(pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=10))
+    ds.PixelData = pydicom.encaps.encapsulate(frames[:9])  # offsets for 9 of 10
+    path = tmp_path / "nine.dcm"
+    ds.save_as(path)
+    source = FrameSource(path)
+    assert np.array_equal(source.frame(8), pydicom.dcmread(data_file("emri_small_RLE.dcm"))
+                          .pixel_array[8])
+    with pytest.raises(InputFileError,
+                       match=r"nine\.dcm.*frame 10 cannot be found in its encapsulated"):
+        source.frame(9)
+    out = np.empty(*source.frame_geometry())  # type: ignore[misc]
+    with pytest.raises(InputFileError, match="frame 10 cannot be found"):
+        source.frame_into(9, out)

@@ -141,19 +141,22 @@ class FrameSource(PixelHeaderReader):
         if layout.photometric == "YBR_FULL_422":
             samples = 2  # PS3.3 C.7.6.3.1.2: Y1 Y2 Cb Cr for each pair of pixels
         bits = layout.rows * layout.columns * samples * layout.bits_allocated
+        start = self._value_offset + (index * bits) // 8
         end = self._value_offset + ((index + 1) * bits + 7) // 8
         size = self.path.stat().st_size
         if size < end:
-            raise self._error(
-                f"is truncated: frame {index + 1} needs {end} bytes, the file has {size}"
-            )
+            raise self._truncated(index, max(0, size - start), end - start, size)
+
+    def _truncated(self, index: int, held: int, needed: int, size: int) -> InputFileError:
+        return self._error(f"is truncated: frame {index + 1} has {held} of its {needed} "
+                           f"bytes (the file ends at byte {size})")
 
     def _decode(self, index: int, raw: bool) -> npt.NDArray[Any]:
         self._check_index(index)
         if self._decoder.is_native and self._full is None:
             self._check_native_length(index)
         elif self._full is None:
-            self._check_encoded(index, self._encoded_frame(index))
+            self._check_encoded(index, self._encoded_and_named(index))
         try:
             arr = self._pydicom_decode_any(index, raw)
         except InputFileError:
@@ -220,6 +223,16 @@ class FrameSource(PixelHeaderReader):
                 number_of_frames=self.layout.number_of_frames,
                 extended_offsets=self._opts.get("extended_offsets"),
             ))
+
+    def _encoded_and_named(self, index: int) -> bytes:
+        """:meth:`_encoded_frame`, pydicom's complaints about the items (fewer frames than
+        Number of Frames, Pixel Data not encapsulated at all) naming the file and frame."""
+        try:
+            return self._encoded_frame(index)
+        except (ValueError, EOFError) as exc:
+            detail = " ".join(str(exc).split())
+            raise self._error(f"frame {index + 1} cannot be found in its encapsulated Pixel "
+                              f"Data (PS3.5 A.4: {detail})") from None
 
     def _check_encoded(self, index: int, encoded: bytes) -> None:
         """Refuse a frame whose decoding would allocate what the file cannot justify."""
@@ -303,9 +316,7 @@ class FrameSource(PixelHeaderReader):
             f.seek(self._value_offset + index * size)
             got = f.readinto(out.data.cast("B"))  # the kernel copies into the volume
         if got != size:
-            raise self._error(
-                f"is truncated: frame {index + 1} needs {size} bytes, the file has {got or 0}"
-            )
+            raise self._truncated(index, got or 0, size, self.path.stat().st_size)
 
     def frame(self, index: int) -> npt.NDArray[Any]:
         """Return frame ``index`` (0-based) as stored values (PS3.3 C.7.6.3.1).
