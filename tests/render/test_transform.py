@@ -67,3 +67,19 @@ def test_pan_moves_the_image_by_display_pixels() -> None:
     p = t.image_to_display([[10.0, 20.0]])[0]
     q = t.panned(15, -4).image_to_display([[10.0, 20.0]])[0]
     np.testing.assert_allclose(q - p, [15, -4], atol=1e-9)
+
+
+def test_as_viewed_turns_mirrors_and_squares_pixels() -> None:
+    from viewer.render.transform import as_viewed
+
+    pixels = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    view = ViewTransform(image_size=(4, 3), spacing=(1.0, 1.0), viewport=(100, 100))
+    np.testing.assert_array_equal(as_viewed(pixels, view), pixels)
+    np.testing.assert_array_equal(as_viewed(pixels, view.rotated(1)), np.rot90(pixels, -1))
+    np.testing.assert_array_equal(as_viewed(pixels, view.rotated(1).flipped(True)),
+                                  np.rot90(pixels, -1)[:, ::-1])
+    rgb = np.stack([pixels, pixels + 1, pixels + 2], axis=-1)
+    np.testing.assert_array_equal(as_viewed(rgb, view.flipped(False)), rgb[::-1])
+    # Rows 1 mm apart, columns 0.5 mm: each row shown twice, 4 x 6 on screen.
+    tall = ViewTransform(image_size=(4, 3), spacing=(1.0, 0.5), viewport=(100, 100))
+    np.testing.assert_array_equal(as_viewed(pixels, tall), np.repeat(pixels, 2, axis=0))

@@ -65,6 +65,19 @@ def test_export_image_at_full_resolution_equals_render(qtbot, workstation, phant
     assert QApplication.clipboard().image().width() == vp.view.transform.viewport[0]
 
 
+def test_export_at_full_resolution_is_turned_and_mirrored_as_shown(
+        qtbot, workstation, phantom, tmp_path):
+    vp = _open(qtbot, workstation, phantom)
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_R)  # a quarter turn clockwise
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_H)  # and mirrored left-right
+    vp.actual_size()
+    out = tmp_path / "export.png"
+    workstation.window.export(str(out), full_resolution=True)
+    exported = np.asarray(Image.open(out).convert("L")).astype(int)
+    shown = _on_screen(vp)[..., 0].astype(int)  # the other side of the patient was exported
+    assert exported.shape == shown.shape and np.abs(exported - shown).max() <= 1
+
+
 def test_series_dragged_from_the_strip_and_prior_study_compared(qtbot, workstation, phantom,
                                                                tmp_path):
     prior = write_phantom(tmp_path / "prior", slices=3, study_date="20200101")

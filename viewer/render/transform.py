@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -235,6 +236,32 @@ class ViewTransform:
             pos = half + (edge - center[axis]) * self.scale
             center[axis] = edge - (round(pos) - half) / self.scale
         return replace(self, center=(center[0], center[1]))
+
+
+def as_viewed(pixels: npt.NDArray[Any], transform: ViewTransform) -> npt.NDArray[Any]:
+    """``pixels`` (rows x columns [x 3]) turned and mirrored as ``transform`` shows them,
+    with square pixels: the coarser axis repeated by the ratio of the spacings (PS3.3
+    10.7.1.3, row and column spacing may differ), nearest neighbour as on screen."""
+    dx, dy = transform.pixel_size
+    rows, cols = pixels.shape[:2]
+    if not math.isclose(dx, dy, rel_tol=1e-6):
+        if dy > dx:
+            count = max(1, round(rows * dy / dx))
+            pixels = pixels[np.minimum((np.arange(count) + 0.5) * dx / dy, rows - 1)
+                            .astype(np.intp)]
+        else:
+            count = max(1, round(cols * dx / dy))
+            pixels = pixels[:, np.minimum((np.arange(count) + 0.5) * dy / dx, cols - 1)
+                            .astype(np.intp)]
+    ys, xs = np.indices(pixels.shape[:2])
+    m = transform.matrix
+    sx = m[0, 0] * xs + m[0, 1] * ys
+    sy = m[1, 0] * xs + m[1, 1] * ys
+    sx -= sx.min()
+    sy -= sy.min()
+    out = np.empty((int(sy.max()) + 1, int(sx.max()) + 1, *pixels.shape[2:]), pixels.dtype)
+    out[sy, sx] = pixels
+    return out
 
 
 def _is_whole(value: float) -> bool:

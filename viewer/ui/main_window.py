@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer import __version__
+from viewer.render.transform import as_viewed
 from viewer.ui.plain_text import plain_label, plain_tip
 from viewer.ui.thumbnails import to_qimage
 from viewer.ui.viewer.annotate import elide
@@ -392,6 +393,8 @@ class MainWindow(QMainWindow):
             pixels = vp.displayed_pixels()
             if pixels is None:
                 return
+            # As read: turned and mirrored as on screen, non-square pixels made square.
+            pixels = as_viewed(pixels, vp.view.transform)
             rgb = np.repeat(pixels[..., None], 3, axis=2) if pixels.ndim == 2 else pixels
         else:
             rgb = vp.grab_frame_buffer()
