@@ -172,3 +172,24 @@ def test_a_voi_lut_beside_a_window_can_be_chosen_and_dragged(qtbot, workstation,
     vp._drag_window(10, 5)  # from the frame's own range, as the mouse does
     assert vp.current_window() is not None
     assert _lower_right(vp)[0].startswith("W ")
+
+
+def test_a_sigmoid_window_is_named_and_stays_sigmoid_when_dragged(
+        qtbot, workstation, tmp_path) -> None:
+    # PS3.3 C.11.2.1.3.1: the same W and C through a sigmoid give another image; the
+    # corner said only "W 800 C 100", and the first pixel of a drag made it linear.
+    from viewer.imaging.voi import VoiFunction
+
+    (path,) = write_ct_series(tmp_path / "ct", slices=1)
+    ds = pydicom.dcmread(path)
+    ds.WindowCenter, ds.WindowWidth, ds.VOILUTFunction = 100, 800, "SIGMOID"
+    ds.save_as(path)
+    vp = _open_file(qtbot, workstation, path)
+    assert _lower_right(vp)[0] == "W 800 C 100 sigmoid"
+    vp._drag_window(1, 0)
+    window = vp.current_window()
+    assert window.function is VoiFunction.SIGMOID and window.width > 800
+    assert _lower_right(vp)[0].endswith(" sigmoid")
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_1)  # a preset is the reader's own linear window
+    assert vp.current_window().function is not VoiFunction.SIGMOID
+    assert "sigmoid" not in _lower_right(vp)[0]

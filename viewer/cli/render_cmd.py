@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     voi.add_argument("--voi-lut", type=int, metavar="N", help="the file's N-th VOI LUT")
     voi.add_argument("--minmax", action="store_true", help="window over the frame's min..max")
     p.add_argument("--voi-function", choices=("linear", "linear_exact", "sigmoid"),
-                   help="VOI LUT Function for the window (default: the file's)")
+                   help="VOI LUT Function for the window (default: the file's; linear "
+                   "for --window)")
     p.add_argument("--presentation", choices=("identity", "inverse"),
                    help="Presentation LUT shape (default: the file's, MONOCHROME1 inverted)")
     disp = p.add_mutually_exclusive_group()

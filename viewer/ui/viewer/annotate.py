@@ -10,6 +10,7 @@ from viewer.core.dates import canonical_date
 from viewer.core.person_names import reading_name
 from viewer.imaging.modality import LutParams
 from viewer.imaging.pipeline import resolve_voi
+from viewer.imaging.voi import VoiFunction
 
 if TYPE_CHECKING:
     from viewer.ui.viewer.viewport import ViewportWidget
@@ -180,7 +181,9 @@ def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
     window = viewport.current_window()
     if window is not None:
         name = f" {viewport.preset_name}" if viewport.preset_name else ""
-        lr.append(f"W {window.width:g} C {window.center:g}{name}")
+        # The same W and C give another image through a sigmoid (PS3.3 C.11.2.1.3.1).
+        curve = " sigmoid" if window.function is VoiFunction.SIGMOID else ""
+        lr.append(f"W {window.width:g} C {window.center:g}{curve}{name}")
     else:
         lr.append(voi_lut_text(viewport))
     if viewport.inverted:

@@ -100,7 +100,8 @@ class ViewportInteraction:
         # at a useful pace; at least one step of the values (1 HU, a fraction of a Gy)
         # per pixel.
         step = max(self._value_step() or 1e-6, current.width / 300.0)
-        self.window = self._user_window(current.center + dy * step, current.width + dx * step)
+        self.window = self._user_window(current.center + dy * step, current.width + dx * step,
+                                        current.function)
         self.window_index = None
         self.voi_lut_index = None
         self.min_max = False

@@ -72,14 +72,19 @@ class ViewportWindowing:
         params = self._facts.params if self._facts is not None else None
         return params.value_step if params is not None else 1.0
 
-    def _user_window(self, center: float, width: float) -> WindowParams:
+    def _user_window(self, center: float, width: float,
+                     function: VoiFunction | None = None) -> WindowParams:
         """A window the user set, in modality units.
 
         In integer units LINEAR, whose width is at least 1 (PS3.3 C.11.2.1.2.1). In finer
         units (doses in Gy) a width of 1 would be the narrowest window: LINEAR_EXACT
-        (C.11.2.1.3.2) takes any width above 0, down to one step of the values.
+        (C.11.2.1.3.2) takes any width above 0, down to one step of the values. A
+        ``function`` of SIGMOID (the file's window being dragged) is kept: its curve
+        (C.11.2.1.3.1) would otherwise turn linear at the first pixel of a drag.
         """
         step = self._value_step()
+        if function is VoiFunction.SIGMOID:
+            return WindowParams(center, max(step or 1e-6, width), VoiFunction.SIGMOID)
         if step >= 1.0:
             return WindowParams(center, max(1.0, width))
         return WindowParams(center, max(step or 1e-6, width), VoiFunction.LINEAR_EXACT)
