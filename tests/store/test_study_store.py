@@ -40,6 +40,42 @@ def test_newer_database_is_refused(home: Path) -> None:
         StudyStore.open(home)
 
 
+def _restore_from_dump(home: Path, drop_meta_version: bool = False) -> None:
+    """Replace the database with one rebuilt from ``sqlite3 .dump`` (user_version 0)."""
+    database = home / "studies.sqlite"
+    conn = sqlite3.connect(database)
+    script = "\n".join(conn.iterdump())
+    conn.close()
+    for path in home.glob("studies.sqlite*"):
+        path.unlink()
+    conn = sqlite3.connect(database)
+    conn.executescript(script)
+    if drop_meta_version:
+        conn.execute("DELETE FROM meta WHERE key = 'schema_version'")
+        conn.commit()
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    conn.close()
+
+
+def test_a_database_restored_from_a_dump_keeps_its_schema(home: Path, tmp_path: Path) -> None:
+    # A dump loses PRAGMA user_version: every command failed "table meta already exists".
+    with StudyStore.open(home) as store:
+        store.import_files(write_ct_series(tmp_path / "ct", slices=2, rows=8, cols=8))
+    _restore_from_dump(home)
+    with StudyStore.open(home) as store:
+        assert store.counts()["instances"] == 2 and store.check() == []
+    conn = sqlite3.connect(home / "studies.sqlite")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+def test_a_dump_without_its_version_is_refused_in_words(home: Path) -> None:
+    StudyStore.open(home).close()
+    _restore_from_dump(home, drop_meta_version=True)
+    with pytest.raises(StoreError, match="holds Lightbox's tables but not their schema"):
+        StudyStore.open(home)
+
+
 class _Racing(sqlite3.Connection):
     """A connection to a new home that another process migrates right after this one
     read the schema version (the application's SCP and an import at first start)."""

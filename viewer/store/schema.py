@@ -130,6 +130,8 @@ def migrate(conn: sqlite3.Connection) -> int:
         When the database is newer than this program (opened by a later Lightbox).
     """
     (found,) = conn.execute("PRAGMA user_version").fetchone()
+    if found == 0:
+        found = _recorded_version(conn)
     if found > SCHEMA_VERSION:
         raise RuntimeError(
             f"the study database has schema {found}, newer than this Lightbox ({SCHEMA_VERSION})"
@@ -145,8 +147,49 @@ def migrate(conn: sqlite3.Connection) -> int:
             for statement in MIGRATIONS[number]:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number + 1}")
+    _record_version(conn)
     _renormalise(conn)
     return int(found)
+
+
+def _recorded_version(conn: sqlite3.Connection) -> int:
+    """The schema of a database whose ``user_version`` reads 0: 0 when it is new; the
+    version kept in ``meta`` when it was copied without its header (``sqlite3 .dump``,
+    some backup tools), which is then written back.
+
+    Raises
+    ------
+    RuntimeError
+        Lightbox's tables are there and no version was kept (a dump of a database no
+        Lightbox with this record opened): migrating again would fail on the first table.
+    """
+    with _immediate(conn):
+        # Under the write lock: another process may have migrated a new home meanwhile
+        # (the migration steps below then find its version), or be about to.
+        (now,) = conn.execute("PRAGMA user_version").fetchone()
+        tables = {name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if now or "meta" not in tables:
+            return 0
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or not str(row[0]).isdigit():
+            raise RuntimeError(
+                "the study database holds Lightbox's tables but not their schema version (a "
+                "copy made with sqlite3's .dump loses it); restore a copy of the file "
+                "itself, or move the database out of the home and run 'lightbox check "
+                "--repair' to rebuild it from the files")
+        conn.execute(f"PRAGMA user_version = {int(row[0])}")
+    return int(row[0])
+
+
+def _record_version(conn: sqlite3.Connection) -> None:
+    """Keep the schema version in ``meta`` too, where a copy of the rows keeps it."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is not None and row[0] == str(SCHEMA_VERSION):
+        return
+    with _immediate(conn):
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                     (str(SCHEMA_VERSION),))
 
 
 def _renormalise(conn: sqlite3.Connection) -> None:
