@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,18 @@ def test_ctrl_c_while_the_commands_load_is_a_quiet_cancel(
         pytest.fail("the Ctrl-C escaped main() as a KeyboardInterrupt")
     assert status == 130
     assert capsys.readouterr().err == "lightbox: interrupted\n"
+
+
+def test_an_overlong_study_filter_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # SQLite refuses a LIKE pattern over 50,000 characters: a traceback before.
+    from viewer.store import StudyStore
+
+    home = tmp_path / "home"
+    StudyStore.open(home).close()
+    code = cli.main(["--home", str(home), "studies", "--patient", "A" * 50_001])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--patient: 50001 characters; a filter has at most 1024" in err
+    assert "Traceback" not in err
+    assert cli.main(["--home", str(home), "studies", "--patient", "A" * 1024]) == 0

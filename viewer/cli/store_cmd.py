@@ -313,11 +313,20 @@ def series_json(series: SeriesRecord) -> dict[str, object]:
     }
 
 
+_LONGEST_FILTER = 1024
+
+
 def run_studies(args: argparse.Namespace) -> int:
     """Handler of ``lightbox studies``."""
     date_from, date_to = parse_date_range(args.date)
     if args.limit < 0:
         raise UsageError("--limit must be 0 or more")
+    for option in ("patient", "patient_id", "modality", "accession", "description"):
+        # No stored value is this long (PN: 3 groups of 64, PS3.5 6.2), and SQLite
+        # refuses a LIKE pattern over 50,000 characters with an error of its own.
+        if len(getattr(args, option)) > _LONGEST_FILTER:
+            raise UsageError(f"--{option.replace('_', '-')}: {len(getattr(args, option))} "
+                             f"characters; a filter has at most {_LONGEST_FILTER}")
     study_filter = StudyFilter(
         patient_name=args.patient,
         patient_id=args.patient_id,
