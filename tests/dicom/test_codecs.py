@@ -261,3 +261,14 @@ def test_rle_frames_decode_to_pydicoms_values(name: str) -> None:
         out = np.empty(*source.frame_geometry())  # type: ignore[misc]
         source.frame_into(index, out)
         assert np.array_equal(out, values)
+
+
+@pytest.mark.skipif(shutil.which("dcmdjpeg") is None, reason="needs dcmtk's dcmdjpeg")
+def test_a_12_bit_jpeg_pylibjpeg_refuses_decodes_as_dcmtk_does(tmp_path: Path) -> None:
+    """JPEG-lossy.dcm bends ISO/IEC 10918-1 B.2.3 (Ss/Se of a sequential scan): it was
+    refused, though dcmtk shows it."""
+    source = FrameSource(data_file("JPEG-lossy.dcm"))
+    decoded = tmp_path / "plain.dcm"
+    subprocess.run(["dcmdjpeg", str(source.path), str(decoded)], check=True,
+                   capture_output=True)
+    np.testing.assert_array_equal(source.frame(0), pydicom.dcmread(decoded).pixel_array)

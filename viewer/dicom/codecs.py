@@ -33,6 +33,8 @@ from pydicom.uid import (
     HTJ2KLossless,
     HTJ2KLosslessRPCL,
     JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
     JPEGLossless,
     JPEGLosslessSV1,
     JPEGLSLossless,
@@ -274,6 +276,22 @@ def mask_stored_inplace(arr: npt.NDArray[Any], bits_stored: int, signed: bool,
     values = arr.view(f"i{itemsize}")
     np.right_shift(values, itemsize * 8 - bits_stored, out=values)
     return arr
+
+
+def lossy_jpeg_fallback(transfer_syntax: str, *, samples_per_pixel: int,
+                        bits_allocated: int) -> FrameDecoder | None:
+    """libjpeg-turbo for a grayscale lossy JPEG frame (PS3.5 A.4.1) that pydicom's
+    plugins refused, or None.
+
+    Some archives' 12-bit JPEG Extended frames bend ISO/IEC 10918-1 (a scan's spectral
+    selection other than 0-63, B.2.3): pylibjpeg refuses them, Pillow has no 12-bit
+    JPEG, while libjpeg-turbo, of the IJG lineage dcmtk uses, decodes them to dcmtk's
+    values. Colour frames are left refused: their YCbCr conversion is pydicom's.
+    """
+    if (_ic is None or samples_per_pixel != 1 or bits_allocated not in (8, 16)
+            or transfer_syntax not in (JPEGBaseline8Bit, JPEGExtended12Bit)):
+        return None
+    return _decode_jpeg
 
 
 def pydicom_plugins(transfer_syntax: UID) -> tuple[str, ...]:

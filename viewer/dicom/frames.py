@@ -162,14 +162,38 @@ class FrameSource(PixelHeaderReader):
         except InputFileError:
             raise
         except Exception as exc:  # decoders raise many types; one bad file must not crash
-            detail = " ".join(str(exc).split())  # decoders report one line per plugin
-            if len(detail) > 300:
-                detail = detail[:297] + "..."
-            raise self._error(f"frame {index + 1} cannot be decoded ({detail})") from None
+            fallback = self._lossy_jpeg_fallback(index)
+            if fallback is None:
+                detail = " ".join(str(exc).split())  # decoders report one line per plugin
+                if len(detail) > 300:
+                    detail = detail[:297] + "..."
+                raise self._error(f"frame {index + 1} cannot be decoded ({detail})") from None
+            arr = fallback
         expected = self.layout.rows * self.layout.columns * self.layout.samples_per_pixel
         if arr.size != expected:
             raise self._error(f"frame {index + 1} is truncated ({arr.size} of {expected} values)")
         return arr
+
+    def _lossy_jpeg_fallback(self, index: int) -> npt.NDArray[Any] | None:
+        """Frame ``index`` decoded by :func:`codecs.lossy_jpeg_fallback`, or None."""
+        layout = self.layout
+        decode = codecs.lossy_jpeg_fallback(str(self.transfer_syntax),
+                                            samples_per_pixel=layout.samples_per_pixel,
+                                            bits_allocated=layout.bits_allocated)
+        if decode is None or self._full is not None:
+            return None
+        out = np.empty((layout.rows, layout.columns), self._spec.dtype)
+        try:
+            decode(self._encoded_and_named(index), out, self._spec)
+        except InputFileError:
+            raise
+        except Exception as exc:
+            log.debug("%s: frame %d: libjpeg-turbo refused it too (%s)", self._name,
+                      index + 1, exc)
+            return None
+        log.info("%s: frame %d decoded by libjpeg-turbo: pydicom's plugins refused it",
+                 self._name, index + 1)
+        return out
 
     def _pydicom_decode_any(self, index: int, raw: bool) -> npt.NDArray[Any]:
         if not self._plugins:
