@@ -71,6 +71,15 @@ def _not_dicom(tmp: Path) -> Path:
     return path
 
 
+def _hsv(tmp: Path) -> Path:
+    ds = _image()
+    ds.SamplesPerPixel, ds.PlanarConfiguration = 3, 0
+    ds.PhotometricInterpretation = "HSV"  # retired: shown as RGB, red came out cyan
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    ds.PixelData = np.tile(np.array([0, 255, 255], np.uint8), 16).tobytes()
+    return _save(ds, tmp / "hsv.dcm")
+
+
 CASES = [
     (_truncated, "truncated"),
     (_no_pixels, "no Pixel Data"),
@@ -78,6 +87,7 @@ CASES = [
     (_unknown_ts, "transfer syntax 1.2.3.4.5.6.7"),
     (_wrong_vr, "Rows (0028,0010) has VR LO"),
     (_not_dicom, "not a DICOM file"),
+    (_hsv, "Photometric Interpretation HSV (retired, PS3.3 C.7.6.3.1.2) is not shown"),
 ]
 
 

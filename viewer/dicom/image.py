@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from viewer.core.errors import InputFileError
 from viewer.dicom.frames import FrameSource
 from viewer.dicom.overlays import read_overlay_planes
 from viewer.dicom.palette import pixel_presentation, read_palette
@@ -36,6 +37,9 @@ from viewer.imaging.pipeline import (
 from viewer.imaging.shutters import shutter_mask
 
 log = logging.getLogger(__name__)
+
+# PS3.3 C.7.6.3.1.2: retired colour models whose samples no RGB display shows as they are.
+_RETIRED_COLOUR = frozenset({"HSV", "ARGB", "CMYK"})
 
 _DEFAULT_VIEW = ViewState()
 
@@ -94,8 +98,13 @@ class DicomImage:
         shutters: bool = True,
     ) -> npt.NDArray[np.uint8]:
         """Return frame ``frame_index`` (0-based) as 8-bit grayscale or RGB for display."""
-        stored = self.source.frame(frame_index)
         layout = self.layout
+        if layout.photometric in _RETIRED_COLOUR:
+            # Their samples are not RGB: shown as RGB, HSV's pure red came out cyan.
+            raise InputFileError(str(self.source.path), f"Photometric Interpretation "
+                                 f"{layout.photometric} (retired, PS3.3 C.7.6.3.1.2) is not "
+                                 f"shown: its samples are not RGB")
+        stored = self.source.frame(frame_index)
         if layout.is_grayscale:
             lut = self.display_lut(frame_index, view, stored)
             out = lut.apply(stored)
