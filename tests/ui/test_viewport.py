@@ -337,3 +337,24 @@ def test_values_below_one_keep_their_digits() -> None:
     assert _fmt(0.0, "HU") == "0.0"
     assert _fmt(40.04, "HU") == "40.0"
     assert _fmt(1234.5, "") == "1234"
+
+
+def test_pet_values_carry_their_units(qtbot, workstation, tmp_path) -> None:
+    # PS3.3 C.8.9.1.1.3: a PET image's rescaled values are in Units (0054,1001); the
+    # probe and ROIs showed bare numbers.
+    import pydicom
+
+    from tests.support.series import write_ct_series
+
+    (path,) = write_ct_series(tmp_path / "pt", slices=1, rows=32, cols=32)
+    ds = pydicom.dcmread(path)
+    ds.Modality, ds.Units = "PT", "BQML"
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.128"
+    ds.RescaleSlope, ds.RescaleIntercept = 2.5, 0
+    if "RescaleType" in ds:
+        del ds.RescaleType  # a CT's HU
+    ds.save_as(path)
+    vp = _open_file(qtbot, workstation, path)
+    vp.actual_size()
+    text = vp.measure.probe_text(tuple(vp.view.transform.image_to_display([(3, 3)])[0]))
+    assert text.endswith(" Bq/ml"), text

@@ -35,15 +35,27 @@ _KIND = {
 _keys = itertools.count(1)
 
 
+# PS3.3 C.8.9.1.1.3: the defined terms of a PET image's Units (0054,1001), as read.
+_PET_UNITS = {
+    "CNTS": "counts", "NONE": "", "CM2": "cm²", "CM2ML": "cm²/ml", "PCNT": "%",
+    "CPS": "counts/s", "BQML": "Bq/ml", "MGMINML": "mg/min/ml", "UMOLMINML": "µmol/min/ml",
+    "MLMING": "ml/min/g", "MLG": "ml/g", "1CM": "1/cm", "UMOLML": "µmol/ml",
+    "PROPCNTS": "proportional counts", "PROPCPS": "proportional counts/s",
+    "MLMINML": "ml/min/ml", "MLML": "ml/ml", "GML": "g/ml", "STDDEV": "SD",
+}
+
+
 def unit_of(facts: FrameFacts) -> str:
     """Unit of modality values.
 
     Rescale Type (PS3.3 C.11.1.1.2) when it names one; else the unit the modality transform
     carries (``Gy`` or ``relative`` from Dose Units for an RT Dose's Dose Grid Scaling,
-    PS3.3 C.8.8.3); else HU for rescaled CT.
+    PS3.3 C.8.8.3); else a PET image's Units (C.8.9.1.1.3); else HU for rescaled CT.
     """
     if facts.rescale_type and facts.rescale_type.upper() != "US":
         return facts.rescale_type
+    if facts.pet_units:
+        return _PET_UNITS.get(facts.pet_units.upper(), facts.pet_units)
     modality = facts.params.modality if facts.params is not None else None
     if isinstance(modality, RescaleParams) and modality.unit:
         return modality.unit
@@ -236,7 +248,8 @@ class MeasureController:
             area = stats.area / 100.0 if area_unit == "mm²" and stats.area >= 100 else stats.area
             area_text = f"{area:.2f} cm²" if area_unit == "mm²" and stats.area >= 100 else (
                 f"{area:.1f} {area_unit}")
-            g.label = (f"Mean {_fmt(stats.mean, unit)} {unit}  SD {_fmt(stats.sd, unit)}\n"
+            g.label = (f"Mean {_fmt(stats.mean, unit)}{f' {unit}' if unit else ''}  "
+                       f"SD {_fmt(stats.sd, unit)}\n"
                        f"Min {_fmt(stats.minimum, unit)}  Max {_fmt(stats.maximum, unit)}\n"
                        f"Area {area_text}").replace("  \n", "\n")
             if left_out:

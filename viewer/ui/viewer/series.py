@@ -39,6 +39,7 @@ class FrameFacts:
     columns: int
     modality: str = ""
     rescale_type: str = ""
+    pet_units: str = ""  # PT: Units (0054,1001), what its rescaled values are
     lossy: str = ""
     text: dict[str, str] = field(default_factory=dict)
     frame_rate: float | None = None  # frames per second the file asks for (Cine Module)
@@ -261,6 +262,7 @@ class SeriesData:
             columns=layout.columns,
             modality=text["Modality"],
             rescale_type=str(ds.get("RescaleType", "") or ""),
+            pet_units=str(ds.get("Units", "") or "") if text["Modality"] == "PT" else "",
             lossy=_lossy(ds),
             text=text,
             frame_rate=cine_rate(ds),
