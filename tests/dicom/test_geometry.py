@@ -123,6 +123,10 @@ def test_projection_spacing_rules() -> None:
                                "EstimatedRadiographicMagnificationFactor": "1.25"})
     assert magnified.kind is SpacingKind.MAGNIFICATION
     assert magnified.row == pytest.approx(0.16)
+    # What a length carries beside its number, where no corner text is seen with it.
+    assert (imager.qualifier, magnified.qualifier, corrected.qualifier) == (
+        "detector", "est.", "")
+    assert pixel_spacing({"PixelSpacing": ["0.30", "0.25"]}).qualifier == ""
 
 
 def test_no_spacing_measures_in_pixels() -> None:

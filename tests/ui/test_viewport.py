@@ -358,3 +358,29 @@ def test_pet_values_carry_their_units(qtbot, workstation, tmp_path) -> None:
     vp.actual_size()
     text = vp.measure.probe_text(tuple(vp.view.transform.image_to_display([(3, 3)])[0]))
     assert text.endswith(" Bq/ml"), text
+
+
+def test_a_length_at_the_detector_says_so_on_its_label(qtbot, workstation, tmp_path) -> None:
+    # PS3.3 10.7.1.1: with Imager Pixel Spacing alone a length is true at the detector,
+    # not in the patient; the label read "16.0 mm" like a CT's.
+    import pydicom
+
+    from tests.support.series import write_ct_series
+    from viewer.ui.viewer.tools import Tool
+
+    (path,) = write_ct_series(tmp_path / "dx", slices=1, rows=100, cols=100)
+    ds = pydicom.dcmread(path)
+    ds.Modality = "DX"
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    del ds.PixelSpacing
+    ds.ImagerPixelSpacing = [0.2, 0.2]
+    ds.save_as(path)
+    vp = _open_file(qtbot, workstation, path)
+    vp.actual_size()
+    workstation.viewer.set_tool(Tool.LENGTH)
+    a, b = _canvas_point(vp, 10, 50), _canvas_point(vp, 90, 50)
+    qtbot.mousePress(vp.canvas, Qt.MouseButton.LeftButton, pos=a)
+    qtbot.mouseMove(vp.canvas, b)
+    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=b)
+    (line,) = vp.measure.current()
+    assert line.label == "16.0 mm (detector)"

@@ -238,6 +238,18 @@ class PixelSpacing:
         """``mm`` or ``px``."""
         return "px" if self.kind is SpacingKind.PIXELS else "mm"
 
+    @property
+    def qualifier(self) -> str:
+        """What a distance measured with this spacing carries beside its number: "" where
+        it is true in the patient (or the calibration says so), "detector" at the
+        detector plane (PS3.3 10.7.1.1), "est." corrected by an estimated magnification
+        (10.7.1.2). A screenshot of a length has no corner text to tell."""
+        if self.kind is SpacingKind.DETECTOR:
+            return "detector"
+        if self.kind is SpacingKind.MAGNIFICATION:
+            return "est."
+        return ""
+
     def describe(self) -> str:
         """One line for the viewport: where the distances are true."""
         if self.kind is SpacingKind.PIXELS:

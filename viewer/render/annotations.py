@@ -306,7 +306,7 @@ class AnnotationLayer:
         set_edge(self._outline_data, [[(x0, y + tick), (x0, y), (x1, y), (x1, y + tick)]],
                  BAR_OUTLINE_WIDTH)
         label = f"{mm / 10:g} cm" if mm >= 10 else f"{mm:g} mm"
-        if spacing.kind in (SpacingKind.DETECTOR, SpacingKind.MAGNIFICATION):
-            label += " (detector)" if spacing.kind is SpacingKind.DETECTOR else " (est.)"
+        if spacing.qualifier:
+            label += f" ({spacing.qualifier})"
         self._bar_text.SetInput(label)
         self._bar_text.SetDisplayPosition(int(w / 2), int(y + 4))

@@ -217,7 +217,8 @@ class MeasureController:
         spacing = facts.plane.spacing
         pair = (spacing.row, spacing.column)
         if g.kind is MeasureKind.LENGTH:
-            g.label = f"{length(g.points[0], g.points[1], pair):.1f} {spacing.unit}"
+            qualifier = f" ({spacing.qualifier})" if spacing.qualifier else ""
+            g.label = f"{length(g.points[0], g.points[1], pair):.1f} {spacing.unit}{qualifier}"
         elif g.kind is MeasureKind.ANGLE:
             if len(g.points) >= 3:
                 g.label = f"{angle(g.points[1], g.points[0], g.points[2], pair):.1f}°"
@@ -248,6 +249,8 @@ class MeasureController:
             area = stats.area / 100.0 if area_unit == "mm²" and stats.area >= 100 else stats.area
             area_text = f"{area:.2f} cm²" if area_unit == "mm²" and stats.area >= 100 else (
                 f"{area:.1f} {area_unit}")
+            if spacing.qualifier:
+                area_text += f" ({spacing.qualifier})"
             g.label = (f"Mean {_fmt(stats.mean, unit)}{f' {unit}' if unit else ''}  "
                        f"SD {_fmt(stats.sd, unit)}\n"
                        f"Min {_fmt(stats.minimum, unit)}  Max {_fmt(stats.maximum, unit)}\n"
