@@ -28,6 +28,7 @@ from tests.support.peers import (
     study_uid,
     wait_for_port,
 )
+from tests.support.process_identity import needs_proc, start_ticks, this_boot
 from viewer.cli import main
 from viewer.net.listener import ListenerFile
 from viewer.store.study_store import StudyStore
@@ -189,6 +190,27 @@ def test_a_dead_listener_record_is_ignored(tmp_path: Path) -> None:
     assert record.live() is None and record.live(exclude_self=False) == mine
     record.remove()
     assert not record.path.exists()
+
+
+@needs_proc
+def test_a_record_whose_pid_another_process_took_is_not_live(
+        tmp_path: Path, unrelated: subprocess.Popen[bytes]) -> None:
+    # A crashed listener's pid now run by another program: "another Lightbox process of
+    # this home (pid N) is listening" named an editor or a shell.
+    record = ListenerFile(tmp_path)
+    writer = f"{this_boot()}.{start_ticks(unrelated.pid) - 1}"
+    record.path.write_text(json.dumps({"pid": unrelated.pid, "ae_title": "LIGHTBOX",
+                                       "port": 11113, "tls_port": 0, "start": writer}))
+    assert record.live() is None
+    record.path.write_text(json.dumps({"pid": unrelated.pid, "ae_title": "LIGHTBOX",
+                                       "port": 11113, "tls_port": 0,
+                                       "start": f"{this_boot()}.{start_ticks(unrelated.pid)}"}))
+    assert record.live() is not None
+    mine = record.write("LIGHTBOX", 11113, 0)
+    assert mine.start.startswith(this_boot()) and record.live(exclude_self=False) == mine
+    token = record.claim_port(11114)
+    assert record.port_holder(11114) == os.getpid()
+    record.release_port(11114, token)
 
 
 def test_a_record_of_a_live_process_on_a_free_port_is_not_trusted(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from viewer.core.errors import PeerError, UsageError
 from viewer.core.paths import write_private
+from viewer.core.process_identity import start_identity
 from viewer.core.processes import pid_alive
 from viewer.core.settings import NetworkSettings
 from viewer.net.nodes import NODES_FILE, NodeBook, NodeRecord
@@ -49,16 +50,31 @@ class ListenerRecord:
         Its AE title (the C-MOVE destination).
     port, tls_port : int
         Its plain and DICOM TLS ports; 0 where it does not listen.
+    start : str
+        The process's start identity (:func:`viewer.core.process_identity.start_identity`),
+        "" where it cannot be read and in earlier versions' records.
     """
 
     pid: int
     ae_title: str
     port: int
     tls_port: int = 0
+    start: str = ""
 
     def serves_port(self, port: int, tls: bool) -> bool:
         """True if it listens on ``port`` in the given mode (plain or TLS)."""
         return bool(port) and port == (self.tls_port if tls else self.port)
+
+
+def _running(pid: int, start: str) -> bool:
+    """Whether process ``pid`` runs and, where its start identity was recorded, is still
+    the process that recorded it (a crashed listener's pid may be another program's)."""
+    if not pid_alive(pid):
+        return False
+    if not start:
+        return True
+    now = start_identity(pid)
+    return not now or now == start
 
 
 def port_taken(address: str, port: int) -> bool:
@@ -86,7 +102,8 @@ class ListenerFile:
 
     def write(self, ae_title: str, port: int | None, tls_port: int | None) -> ListenerRecord:
         """Record this process as the listener (atomically, readable by the owner only)."""
-        record = ListenerRecord(os.getpid(), ae_title, port or 0, tls_port or 0)
+        record = ListenerRecord(os.getpid(), ae_title, port or 0, tls_port or 0,
+                                start_identity(os.getpid()))
         write_private(self.path, json.dumps(asdict(record)).encode("utf-8"))
         return record
 
@@ -95,14 +112,14 @@ class ListenerFile:
         try:
             data = json.loads(self.path.read_text())
             return ListenerRecord(int(data["pid"]), str(data["ae_title"]), int(data["port"]),
-                                  int(data.get("tls_port", 0)))
+                                  int(data.get("tls_port", 0)), str(data.get("start", "")))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
     def live(self, exclude_self: bool = True) -> ListenerRecord | None:
         """The recorded listener if its process runs (another process, by default)."""
         record = self.read()
-        if record is None or not pid_alive(record.pid):
+        if record is None or not _running(record.pid, record.start):
             return None
         if exclude_self and record.pid == os.getpid():
             return None
@@ -115,7 +132,8 @@ class ListenerFile:
         process (the application) may hold the port one after the other.
         """
         token = uuid.uuid4().hex
-        data = {"pid": os.getpid(), "port": port, "token": token}
+        data = {"pid": os.getpid(), "port": port, "token": token,
+                "start": start_identity(os.getpid())}
         try:
             write_private(self._claim_path(port), json.dumps(data).encode("utf-8"))
         except OSError as exc:  # only a waiting retrieve's message depends on it
@@ -137,8 +155,9 @@ class ListenerFile:
     def port_holder(self, port: int) -> int | None:
         """The process id of a live Lightbox retrieve of this home that claimed ``port``
         (this process included), or None."""
-        pid = self._read_claim(self._claim_path(port)).get("pid")
-        return pid if isinstance(pid, int) and pid_alive(pid) else None
+        claim = self._read_claim(self._claim_path(port))
+        pid, start = claim.get("pid"), claim.get("start", "")
+        return pid if isinstance(pid, int) and _running(pid, str(start)) else None
 
     def _claim_path(self, port: int) -> Path:
         return self.path.with_name(f"move-port-{int(port)}.json")
