@@ -127,6 +127,13 @@ def test_projection_spacing_rules() -> None:
     assert (imager.qualifier, magnified.qualifier, corrected.qualifier) == (
         "detector", "est.", "")
     assert pixel_spacing({"PixelSpacing": ["0.30", "0.25"]}).qualifier == ""
+    # Equal to Imager Pixel Spacing but calibrated (GEOMETRY: the magnification happened
+    # to be 1): "at detector (Imager Pixel Spacing) GEOMETRY" said both things.
+    equal_calibrated = pixel_spacing({"PixelSpacing": [0.1, 0.1],
+                                      "ImagerPixelSpacing": [0.1, 0.1],
+                                      "PixelSpacingCalibrationType": "GEOMETRY"})
+    assert equal_calibrated.kind is SpacingKind.CALIBRATED
+    assert equal_calibrated.describe() == "calibrated GEOMETRY"
 
 
 def test_no_spacing_measures_in_pixels() -> None:

@@ -343,8 +343,10 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
     if ps is not None:
         if imager is None:
             return PixelSpacing(ps[0], ps[1], SpacingKind.PATIENT, calibration)
-        if all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(ps, imager, strict=True)):
+        same = all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(ps, imager, strict=True))
+        if same and not str(attributes.get("PixelSpacingCalibrationType") or "").strip():
             # 10.7.1.1: equal values mean no correction was made: still at the detector.
+            # A Calibration Type (10.7.1.2) says they were calibrated, equal or not.
             return PixelSpacing(ps[0], ps[1], SpacingKind.DETECTOR, calibration)
         return PixelSpacing(ps[0], ps[1], SpacingKind.CALIBRATED, calibration)
     if imager is not None:
