@@ -84,3 +84,18 @@ def test_an_overlong_study_filter_is_a_usage_error(
     assert "--patient: 50001 characters; a filter has at most 1024" in err
     assert "Traceback" not in err
     assert cli.main(["--home", str(home), "studies", "--patient", "A" * 1024]) == 0
+
+
+def test_a_study_uid_pasted_with_spaces_is_found(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pydicom
+
+    from tests.support.series import write_ct_series
+
+    paths = write_ct_series(tmp_path / "ct", slices=2, rows=8, cols=8)
+    uid = str(pydicom.dcmread(paths[0], stop_before_pixels=True).StudyInstanceUID)
+    home = str(tmp_path / "home")
+    assert cli.main(["--home", home, "import", str(tmp_path / "ct")]) == 0
+    assert cli.main(["--home", home, "series", f" {uid}\t"]) == 0
+    assert cli.main(["--home", home, "delete", f"{uid} "]) == 0
+    assert f"Deleted study {uid} (2 instances)" in capsys.readouterr().out

@@ -92,6 +92,8 @@ def test_a_delete_killed_after_its_commit_is_finished(home: Path, disc: list[Pat
         # Nothing for a repair to take back in: the study stays deleted.
         assert not any((home / relative).exists() for relative in relatives)
     assert not aside.exists()
+    # Nor the study's empty folders, which the killed delete had not yet removed.
+    assert not any((home / relative).parent.exists() for relative in relatives)
 
 
 @needs_proc

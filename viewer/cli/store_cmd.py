@@ -71,12 +71,14 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=run_studies)
 
     p = subparsers.add_parser("series", help="list the series of a study")
-    p.add_argument("study_uid", metavar="STUDY_UID", help="as 'lightbox studies' lists it")
+    p.add_argument("study_uid", metavar="STUDY_UID", type=_uid_argument,
+                   help="as 'lightbox studies' lists it")
     p.add_argument("--json", action="store_true", help="JSON array keyed by DICOM keywords")
     p.set_defaults(handler=run_series)
 
     p = subparsers.add_parser("delete", help="delete a study and its files")
-    p.add_argument("study_uid", metavar="STUDY_UID", help="as 'lightbox studies' lists it")
+    p.add_argument("study_uid", metavar="STUDY_UID", type=_uid_argument,
+                   help="as 'lightbox studies' lists it")
     p.set_defaults(handler=run_delete)
 
     p = subparsers.add_parser(
@@ -314,6 +316,12 @@ def series_json(series: SeriesRecord) -> dict[str, object]:
 
 
 _LONGEST_FILTER = 1024
+
+
+def _uid_argument(text: str) -> str:
+    """A UID as typed or pasted: the spaces around it (copied with a table's cell) and
+    a UID's NUL padding (PS3.5 9.1) are not part of it."""
+    return text.strip().strip("\0")
 
 
 def run_studies(args: argparse.Namespace) -> int:

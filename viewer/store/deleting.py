@@ -95,3 +95,5 @@ def recover(home: Path, files: FileStore, named: Callable[[list[str]], set[str]]
             LOGGER.warning("a delete cut short left %d files whose rows remain: put back",
                            len(back))
         put_back(files, aside, back)
+        # The delete committed these: their study's folders go too, if it left them empty.
+        files.prune([r for r in relatives if r not in keep])
