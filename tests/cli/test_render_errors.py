@@ -80,6 +80,21 @@ def _hsv(tmp: Path) -> Path:
     return _save(ds, tmp / "hsv.dcm")
 
 
+def _mislabelled(tmp: Path) -> Path:
+    from pydicom.encaps import encapsulate
+
+    ds = _image()
+    ds.PixelData = encapsulate([b"\xff\xd8" + bytes(30) + b"\xff\xd9"])
+    ds["PixelData"].VR = "OB"
+    path = _save(ds, tmp / "mislabelled.dcm")  # a native syntax named for JPEG data
+    # As an encapsulating writer leaves it: undefined length, a sequence delimiter.
+    data = bytearray(path.read_bytes())
+    at = data.rindex(b"\xe0\x7f\x10\x00OB\x00\x00") + 8
+    data[at:at + 4] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(data) + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00")
+    return path
+
+
 CASES = [
     (_truncated, "truncated"),
     (_no_pixels, "no Pixel Data"),
@@ -87,6 +102,8 @@ CASES = [
     (_unknown_ts, "transfer syntax 1.2.3.4.5.6.7"),
     (_wrong_vr, "Rows (0028,0010) has VR LO"),
     (_not_dicom, "not a DICOM file"),
+    (_mislabelled, "its Pixel Data is encapsulated (compressed), but its transfer syntax "
+                   "Explicit VR Little Endian is not"),
     (_hsv, "Photometric Interpretation HSV (retired, PS3.3 C.7.6.3.1.2) is not shown"),
 ]
 

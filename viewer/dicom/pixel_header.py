@@ -142,7 +142,7 @@ class PixelHeaderReader:
             if meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
                 return self._read_deflated()
             tag_start = f.tell()
-            head = f.read(8)
+            head = f.read(12)
             if len(head) < 8:
                 raise self._error("has no Pixel Data (7FE0,0010)")
             implicit, little = self._encoding(ds)
@@ -160,7 +160,22 @@ class PixelHeaderReader:
                 if vr not in ("OB", "OW", "OF", "OD", "UN", "OL", "OV"):
                     raise self._error(f"Pixel Data has VR {vr}, expected OB or OW")
                 value_offset = tag_start + 12
+            length = head[value_offset - tag_start - 4:value_offset - tag_start]
+            if len(length) == 4 and length == b"\xff\xff\xff\xff":
+                self._check_encapsulated_allowed(ds)
             return ds, value_offset, _PIXEL_TAGS[tag], vr
+
+    def _check_encapsulated_allowed(self, ds: Dataset) -> None:
+        """Refuse Pixel Data of undefined length (encapsulated, PS3.5 A.4) under a
+        transfer syntax that is not compressed: a file whose File Meta Information names
+        the wrong syntax, reported as "truncated" before."""
+        meta = getattr(ds, "file_meta", None)
+        syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+        if syntax is not None and UID(str(syntax)).is_transfer_syntax and not UID(
+                str(syntax)).is_compressed:
+            raise self._error(f"its Pixel Data is encapsulated (compressed), but its "
+                              f"transfer syntax {UID(str(syntax)).name} is not: the File "
+                              f"Meta Information names the wrong transfer syntax (0002,0010)")
 
     def _read_deflated(self) -> tuple[Dataset, int, str, str]:
         # A deflated stream cannot be entered mid-way: inflate once, keep it (PS3.5 A.5).
