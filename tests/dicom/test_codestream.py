@@ -129,3 +129,15 @@ def test_a_jpeg_codestream_cut_inside_whole_items_is_refused(tmp_path: Path) -> 
     ds.save_as(tmp_path / "cut.dcm")
     with pytest.raises(InputFileError, match="cut short"):
         FrameSource(tmp_path / "cut.dcm").frame(0)
+
+
+def test_a_whole_jpeg_frame_padded_after_its_end_marker_still_decodes(tmp_path: Path) -> None:
+    # Some writers pad a frame's last fragment (NULs to a block, FF fill bytes): the
+    # frame is whole, and must not be taken for one cut short.
+    ds = pydicom.dcmread(testdata.test_file("JPEG-LL.dcm"))
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    expected = FrameSource(testdata.test_file("JPEG-LL.dcm")).frame(0)
+    for padding in (b"\0" * 32, b"\xff\xff\0\0"):
+        ds.PixelData = encapsulate([frame + padding])
+        ds.save_as(tmp_path / "padded.dcm")
+        np.testing.assert_array_equal(FrameSource(tmp_path / "padded.dcm").frame(0), expected)

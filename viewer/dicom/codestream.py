@@ -111,8 +111,9 @@ def frame_problem(transfer_syntax: str, encoded: bytes, rows: int, columns: int,
     # The decoders fill in what a cut-short JPEG or JPEG-LS codestream lacks (libjpeg-turbo
     # only warns of a premature end): rows that look whole but were never stored. Entropy-
     # coded data never holds FF D9 (ISO/IEC 10918-1 B.1.1.5, 14495-1 9.1), so its absence
-    # from the last bytes (a pad byte or two allowed) means the codestream was cut.
-    if is_jpeg and b"\xff\xd9" not in encoded[-10:]:
+    # from the last bytes means the codestream was cut. Padding after it (NULs to an even
+    # length or to a block, FF fill bytes) cannot make an FF D9, so it is looked past.
+    if is_jpeg and b"\xff\xd9" not in encoded.rstrip(b"\x00\xff")[-8:]:
         return ("is cut short: its JPEG codestream ends without its end-of-image marker "
                 "(a file or transfer interrupted)")
     size = jpeg_size(encoded) if is_jpeg else j2k_size(encoded)
