@@ -367,3 +367,23 @@ def test_a_description_that_looks_like_markup_is_shown_literally_when_deleting(
     asked = _answer(monkeypatch, QMessageBox.StandardButton.No)
     browser.delete_selected()
     assert "Description: <h1>HEAD</h1><img src=x>" in asked[0]
+
+
+def test_a_delete_the_database_refuses_is_said_and_keeps_the_study(
+        qtbot, workstation, tmp_path, monkeypatch):
+    # A read-only database (PRAGMA query_only stands in: tests run as root) ended the
+    # slot in a traceback.
+    browser = workstation.browser
+    uid = _add(workstation, tmp_path / "a", slices=2)
+    _select(browser, [uid])
+    told = _answer(monkeypatch, QMessageBox.StandardButton.Ok)
+    workstation.store._writer.execute("PRAGMA query_only = ON")
+    try:
+        browser.delete_selected(confirm=False)
+    finally:
+        workstation.store._writer.execute("PRAGMA query_only = OFF")
+    (text,) = told
+    assert "cannot write the study database: it is read-only" in text
+    assert "1 of 1 study was not deleted" in text
+    assert workstation.store.study(uid) is not None
+    assert workstation.store.check() == []

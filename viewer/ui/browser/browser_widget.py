@@ -30,12 +30,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from viewer.core.errors import LightboxError
 from viewer.core.records import StudyFilter, StudyRecord
 from viewer.ui.browser.delete_confirmation import delete_question
 from viewer.ui.browser.filtering import DATE_CHOICES, BrowserFiltering
 from viewer.ui.browser.following import POLL_INTERVAL_MS, BrowserFollowing
 from viewer.ui.browser.study_model import COLUMNS, StudyTableModel
-from viewer.ui.plain_text import ask
+from viewer.ui.plain_text import ask, warn
 from viewer.ui.thumbnails import THUMBNAIL_SIZE, ThumbnailCache
 
 _DESCRIPTION_COLUMN = [header for header, _, _ in COLUMNS].index("Description")
@@ -318,6 +319,11 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, QWidget):
             for uid in uids:
                 self.store.delete_study(uid)
                 deleted.append(uid)
+        except LightboxError as exc:
+            # A read-only or busy database, a read-only disk: the study is kept, whole.
+            kept = len(uids) - len(deleted)
+            warn(self, "Delete studies", f"{exc}\n\n{kept} of {len(uids)} "
+                 f"{'study was' if len(uids) == 1 else 'studies were'} not deleted.")
         finally:
             # Also after a failure part-way: what is gone must leave the list and viewer.
             self.refresh()
