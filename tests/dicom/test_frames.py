@@ -226,3 +226,32 @@ def test_an_encapsulated_file_short_of_its_frames_names_the_frame(tmp_path: Path
     out = np.empty(*source.frame_geometry())  # type: ignore[misc]
     with pytest.raises(InputFileError, match="frame 10 cannot be found"):
         source.frame_into(9, out)
+
+
+@pytest.mark.parametrize("planar", [0, 1])
+def test_ybr_full_with_16_bits_is_converted_by_the_standards_formula(
+        tmp_path: Path, planar: int) -> None:
+    # pydicom converts 8-bit YCbCr only: the frame was refused as undecodable.
+    rng = np.random.default_rng(9)
+    ybr = rng.integers(0, 4096, (8, 6, 3), dtype=np.uint16)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PlanarConfiguration = 8, 6, 3, planar
+    ds.PhotometricInterpretation = "YBR_FULL"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    cells = ybr | np.uint16(0xA000)  # bits above Bits Stored are not the value's
+    ds.PixelData = (cells.transpose(2, 0, 1) if planar else cells).astype("<u2").tobytes()
+    path = tmp_path / "ybr16.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    y, cb, cr = (ybr[..., i].astype(float) for i in range(3))
+    cb, cr = cb - 2048, cr - 2048
+    expected = np.clip(np.floor(np.stack(
+        [y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], -1) + 0.5),
+        0, 4095)
+    got = FrameSource(path).frame(0)
+    assert got.shape == (8, 6, 3)
+    np.testing.assert_allclose(got, expected, atol=1)  # PS3.3 C.7.6.3.1.2, T.871

@@ -36,6 +36,7 @@ from viewer.dicom import codecs
 from viewer.dicom.codecs import mask_stored, mask_stored_inplace
 from viewer.dicom.codestream import frame_problem
 from viewer.dicom.pixel_header import PixelHeaderReader, PixelLayout
+from viewer.imaging.color import ybr_full_to_rgb
 
 __all__ = [
     "FrameMismatchError",
@@ -361,6 +362,11 @@ class FrameSource(PixelHeaderReader):
             # pydicom takes the value from bit 0 of its cell whatever High Bit says.
             return mask_stored(self.raw_words(index), self.layout.bits_stored,
                                self.layout.signed, self.layout.low_bit)
+        if self.layout.photometric == "YBR_FULL" and self.layout.bits_allocated > 8:
+            # pydicom converts 8-bit YCbCr only; the standard's conversion (PS3.3
+            # C.7.6.3.1.2, ITU-T T.871) holds for any Bits Stored.
+            ybr = mask_stored(self._decode(index, raw=True), self.layout.bits_stored, False)
+            return ybr_full_to_rgb(ybr, self.layout.bits_stored)
         arr = self._decode(index, raw=False)
         if not arr.dtype.isnative:
             arr = arr.astype(arr.dtype.newbyteorder("="))
