@@ -8,17 +8,15 @@ different content" and left in incoming/, though storescu had been told it was s
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pydicom
 import pytest
 
-from tests.support.peers import PEER_ENV, free_port, wait_for_port
+from tests.support.listening import lightbox_listening
+from tests.support.peers import PEER_ENV
 from tests.support.series import write_ct_series
 from viewer.cli import main
 from viewer.store.study_store import StudyStore
@@ -40,18 +38,11 @@ def _send(aet: str, port: int, path: Path) -> None:
 def _listen_to(home: Path, sends: list[tuple[str, Path]]) -> tuple[int, str, str]:
     """Run ``lightbox listen`` while storescu sends each (AE title, file); its exit
     status, output and log."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "viewer", "--home", str(home), "listen",
-                             "--port", str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for_port(port, proc=proc)  # type: ignore[arg-type]
+    with lightbox_listening(home) as run:
         for aet, path in sends:
-            _send(aet, port, path)
-    finally:
-        os.kill(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    return proc.returncode, out, err
+            _send(aet, run.port, path)
+    assert run.returncode is not None
+    return run.returncode, run.out, run.err
 
 
 def test_the_same_instance_from_two_nodes_is_stored_once_and_leaves_nothing_behind(

@@ -10,10 +10,6 @@ C.4.3.1.3) are reported as the PACS sent them.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +19,8 @@ from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage
 
 from tests.net.conftest import OUR_AET, FolderSink, doe_slices, node_of
-from tests.support.peers import PynetdicomPeer, free_port, study_uid, wait_for_port
+from tests.support.listening import lightbox_listening
+from tests.support.peers import PynetdicomPeer, study_uid
 from viewer.cli import main
 from viewer.core.settings import NetworkSettings
 from viewer.net import sinks
@@ -113,29 +110,21 @@ def test_listen_counts_an_instance_pushed_twice_once(
     home = tmp_path / "home"
     assert _lightbox(home, "node", "add", "modality", "MODALITY@127.0.0.1:104") == 0
     assert _lightbox(home, "config", "set", "bind-address", "127.0.0.1") == 0
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "viewer", "--home", str(home), "listen",
-                             "--port", str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for_port(port, proc=proc)  # type: ignore[arg-type]
+    with lightbox_listening(home) as run:
         ae = AE(ae_title="MODALITY")
         ae.add_requested_context(CTImageStorage)
         ds = pydicom.dcmread(path)
         for times in (2, 1):  # twice on one association, then again on another
-            assoc = ae.associate("127.0.0.1", port, ae_title="LIGHTBOX")
+            assoc = ae.associate("127.0.0.1", run.port, ae_title="LIGHTBOX")
             assert assoc.is_established
             try:
                 for _ in range(times):
                     assert assoc.send_c_store(ds).Status == 0x0000
             finally:
                 assoc.release()
-    finally:
-        os.kill(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    assert "stopped; 1 instance received" in out, out
-    assert "received before" in out, out  # the repeats are said to be repeats
+    assert run.returncode == 0, run.err
+    assert "stopped; 1 instance received" in run.out, run.out
+    assert "received before" in run.out, run.out  # the repeats are said to be repeats
     with StudyStore.open(home) as store:
         assert store.counts()["instances"] == 1
 

@@ -54,6 +54,13 @@ def _assert_matches_render(vp, tmp_path: Path, *extra: str) -> None:
         assert diff.max() <= 1, f"channel {channel}: {int(diff.max())} levels off"
 
 
+def _drag(qtbot, vp, start: QPoint, end: QPoint) -> None:
+    """A left-button drag on the viewport's canvas, as a reader draws a measurement."""
+    qtbot.mousePress(vp.canvas, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(vp.canvas, end)
+    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=end)
+
+
 def _canvas_point(vp, col: float, row: float) -> QPoint:
     x, y = vp.view.transform.image_to_display([(col, row)])[0]
     ratio = vp.canvas.devicePixelRatioF()
@@ -131,20 +138,14 @@ def test_length_and_roi_on_known_phantom(qtbot, workstation, phantom) -> None:
 
     vp = _open(qtbot, workstation, phantom)
     workstation.viewer.set_tool(Tool.LENGTH)
-    a, b = _canvas_point(vp, 40, 60), _canvas_point(vp, 140, 60)
-    qtbot.mousePress(vp.canvas, Qt.MouseButton.LeftButton, pos=a)
-    qtbot.mouseMove(vp.canvas, b)
-    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=b)
+    _drag(qtbot, vp, _canvas_point(vp, 40, 60), _canvas_point(vp, 140, 60))
     (line,) = vp.measure.current()
     assert line.label == f"{100 * SPACING:.1f} mm"
 
     workstation.viewer.set_tool(Tool.ELLIPSE)
     col, row, radius = INSERT
     r = radius - 4  # well inside the insert
-    a, b = _canvas_point(vp, col - r, row - r), _canvas_point(vp, col + r, row + r)
-    qtbot.mousePress(vp.canvas, Qt.MouseButton.LeftButton, pos=a)
-    qtbot.mouseMove(vp.canvas, b)
-    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=b)
+    _drag(qtbot, vp, _canvas_point(vp, col - r, row - r), _canvas_point(vp, col + r, row + r))
     roi = vp.measure.current()[-1]
     assert roi.stats.mean == pytest.approx(INSERT_HU)
     assert roi.stats.sd == pytest.approx(0.0)
@@ -198,10 +199,7 @@ def test_angle_and_rectangle_roi(qtbot, workstation, phantom) -> None:
 
     workstation.viewer.set_tool(Tool.RECTANGLE)
     # A box over the bone rod (+1000 HU) and water around it: min 0, max 1000.
-    a, b = _canvas_point(vp, 150, 120), _canvas_point(vp, 190, 136)
-    qtbot.mousePress(vp.canvas, Qt.MouseButton.LeftButton, pos=a)
-    qtbot.mouseMove(vp.canvas, b)
-    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=b)
+    _drag(qtbot, vp, _canvas_point(vp, 150, 120), _canvas_point(vp, 190, 136))
     box = vp.measure.current()[-1]
     assert (box.stats.minimum, box.stats.maximum) == (0, 1000)
     # The area drawn (40 x 16 pixels); the statistics over the 41 x 17 centres inside.
@@ -317,10 +315,7 @@ def test_roi_and_probe_leave_padding_out(qtbot, workstation, tmp_path) -> None:
     vp = _open_file(qtbot, workstation, _padded_ct(tmp_path / "ct"))
     vp.actual_size()
     workstation.viewer.set_tool(Tool.RECTANGLE)
-    a, b = _canvas_point(vp, 0, 30), _canvas_point(vp, 30, 70)
-    qtbot.mousePress(vp.canvas, Qt.MouseButton.LeftButton, pos=a)
-    qtbot.mouseMove(vp.canvas, b)
-    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=b)
+    _drag(qtbot, vp, _canvas_point(vp, 0, 30), _canvas_point(vp, 30, 70))
     (box,) = vp.measure.current()
     assert box.stats.mean == pytest.approx(40.0) and box.stats.minimum == 40.0, box.label
     assert box.stats.sd == pytest.approx(0.0)
@@ -378,9 +373,6 @@ def test_a_length_at_the_detector_says_so_on_its_label(qtbot, workstation, tmp_p
     vp = _open_file(qtbot, workstation, path)
     vp.actual_size()
     workstation.viewer.set_tool(Tool.LENGTH)
-    a, b = _canvas_point(vp, 10, 50), _canvas_point(vp, 90, 50)
-    qtbot.mousePress(vp.canvas, Qt.MouseButton.LeftButton, pos=a)
-    qtbot.mouseMove(vp.canvas, b)
-    qtbot.mouseRelease(vp.canvas, Qt.MouseButton.LeftButton, pos=b)
+    _drag(qtbot, vp, _canvas_point(vp, 10, 50), _canvas_point(vp, 90, 50))
     (line,) = vp.measure.current()
     assert line.label == "16.0 mm (detector)"

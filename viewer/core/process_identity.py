@@ -105,16 +105,39 @@ def owner_alive(stem: str, boot: list[str]) -> bool | None:
     fields = stem.split("-")
     if not fields[0].isdigit():
         return None
-    pid = int(fields[0])
+    start = fields[1] if len(fields) == 3 and "." in fields[1] else ""
+    return still_runs(int(fields[0]), start, boot)
+
+
+def still_runs(pid: int, start: str, boot: list[str] | None = None) -> bool:
+    """Whether the process that recorded ``pid`` and ``start`` (its
+    :func:`start_identity`, "" where it could not be read or was not recorded) runs.
+
+    Parameters
+    ----------
+    pid : int
+        The process id recorded.
+    start : str
+        Its start identity as recorded; "" lets the pid alone decide.
+    boot : list of str, optional
+        As for :func:`owner_alive`: the boot id, read once for many records.
+
+    Returns
+    -------
+    bool
+        False once that process has ended (its pid is free, or now another process's);
+        True while it may run, also where its start cannot be read now.
+    """
     if not pid_alive(pid):
         return False
-    if len(fields) != 3 or "." not in fields[1]:
+    if not start:
         return True
+    if boot is None:
+        boot = []
     if not boot:
         boot.append(_boot_id())
-    written_in = fields[1].partition(".")[0]
-    if boot[0] and written_in != boot[0]:
-        return False  # written before a reboot: that process is gone whatever runs now
+    if boot[0] and start.partition(".")[0] != boot[0]:
+        return False  # recorded before a reboot: that process is gone whatever runs now
     identity = start_identity(pid, boot[0])
-    # Unreadable (hidden /proc, or it ended just now): leave the file, as for a live one.
-    return not identity or identity == fields[1]
+    # Unreadable (hidden /proc, or it ended just now): leave it, as for a live one.
+    return not identity or identity == start

@@ -160,8 +160,7 @@ class PixelHeaderReader:
                 if vr not in ("OB", "OW", "OF", "OD", "UN", "OL", "OV"):
                     raise self._error(f"Pixel Data has VR {vr}, expected OB or OW")
                 value_offset = tag_start + 12
-            length = head[value_offset - tag_start - 4:value_offset - tag_start]
-            if len(length) == 4 and length == b"\xff\xff\xff\xff":
+            if head[value_offset - tag_start - 4:value_offset - tag_start] == b"\xff" * 4:
                 self._check_encapsulated_allowed(ds)
             return ds, value_offset, _PIXEL_TAGS[tag], vr
 
@@ -170,12 +169,11 @@ class PixelHeaderReader:
         transfer syntax that is not compressed: a file whose File Meta Information names
         the wrong syntax, reported as "truncated" before."""
         meta = getattr(ds, "file_meta", None)
-        syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-        if syntax is not None and UID(str(syntax)).is_transfer_syntax and not UID(
-                str(syntax)).is_compressed:
+        syntax = UID(str(meta.get("TransferSyntaxUID", ""))) if meta is not None else UID("")
+        if syntax.is_transfer_syntax and not syntax.is_compressed:
             raise self._error(f"its Pixel Data is encapsulated (compressed), but its "
-                              f"transfer syntax {UID(str(syntax)).name} is not: the File "
-                              f"Meta Information names the wrong transfer syntax (0002,0010)")
+                              f"transfer syntax {syntax.name} is not: the File Meta "
+                              f"Information names the wrong transfer syntax (0002,0010)")
 
     def _read_deflated(self) -> tuple[Dataset, int, str, str]:
         # A deflated stream cannot be entered mid-way: inflate once, keep it (PS3.5 A.5).

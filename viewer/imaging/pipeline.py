@@ -86,6 +86,16 @@ class GrayscaleParams:
         """Largest value Bits Stored and Pixel Representation allow."""
         return (1 << (self.bits_stored - (1 if self.signed else 0))) - 1
 
+    def padding_mask(self, stored: npt.NDArray[np.generic]) -> npt.NDArray[np.bool_] | None:
+        """Where ``stored`` holds Pixel Padding Value or lies in its range (PS3.3
+        C.7.5.1.1.2): no value of the patient's. None when the image declares no padding."""
+        if self.padding is None:
+            return None
+        lo, hi = self.padding
+        values = np.asarray(stored)
+        mask: npt.NDArray[np.bool_] = (values >= lo) & (values <= hi)
+        return mask
+
     def modality_range(self) -> tuple[float, float]:
         """Range of modality values the stored range can produce."""
         return _modality_range(self.modality, self.stored_min, self.stored_max)
@@ -206,9 +216,9 @@ class DisplayLut:
 def frame_stats(params: GrayscaleParams, stored: npt.NDArray[np.generic]) -> FrameStats:
     """Stored and modality min/max of a frame, padding excluded (PS3.3 C.7.5.1.1.2)."""
     values = np.asarray(stored)
-    if params.padding is not None:
-        lo, hi = params.padding
-        values = values[(values < lo) | (values > hi)]
+    padding = params.padding_mask(values)
+    if padding is not None:
+        values = values[~padding]
     if values.size == 0:
         return FrameStats(0.0, 0.0, 0.0, 0.0)
     if params.is_float:
@@ -323,9 +333,9 @@ def build_display_lut(
 
     def chain(sv: FloatArray) -> npt.NDArray[np.uint8]:
         out = unpadded(sv)
-        if params.padding is not None:
-            lo, hi = params.padding
-            out = np.where((sv >= lo) & (sv <= hi), np.uint8(background), out)
+        padding = params.padding_mask(sv)
+        if padding is not None:
+            out = np.where(padding, np.uint8(background), out)
         return out
 
     table: npt.NDArray[np.uint8] | None = None

@@ -26,8 +26,7 @@ from pathlib import Path
 
 from viewer.core.errors import PeerError, UsageError
 from viewer.core.paths import write_private
-from viewer.core.process_identity import start_identity
-from viewer.core.processes import pid_alive
+from viewer.core.process_identity import start_identity, still_runs
 from viewer.core.settings import NetworkSettings
 from viewer.net.nodes import NODES_FILE, NodeBook, NodeRecord
 from viewer.net.scp import ListenError, StorageSCP
@@ -64,17 +63,6 @@ class ListenerRecord:
     def serves_port(self, port: int, tls: bool) -> bool:
         """True if it listens on ``port`` in the given mode (plain or TLS)."""
         return bool(port) and port == (self.tls_port if tls else self.port)
-
-
-def _running(pid: int, start: str) -> bool:
-    """Whether process ``pid`` runs and, where its start identity was recorded, is still
-    the process that recorded it (a crashed listener's pid may be another program's)."""
-    if not pid_alive(pid):
-        return False
-    if not start:
-        return True
-    now = start_identity(pid)
-    return not now or now == start
 
 
 def port_taken(address: str, port: int) -> bool:
@@ -119,7 +107,7 @@ class ListenerFile:
     def live(self, exclude_self: bool = True) -> ListenerRecord | None:
         """The recorded listener if its process runs (another process, by default)."""
         record = self.read()
-        if record is None or not _running(record.pid, record.start):
+        if record is None or not still_runs(record.pid, record.start):
             return None
         if exclude_self and record.pid == os.getpid():
             return None
@@ -157,7 +145,7 @@ class ListenerFile:
         (this process included), or None."""
         claim = self._read_claim(self._claim_path(port))
         pid, start = claim.get("pid"), claim.get("start", "")
-        return pid if isinstance(pid, int) and _running(pid, str(start)) else None
+        return pid if isinstance(pid, int) and still_runs(pid, str(start)) else None
 
     def _claim_path(self, port: int) -> Path:
         return self.path.with_name(f"move-port-{int(port)}.json")

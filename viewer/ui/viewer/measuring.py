@@ -267,11 +267,7 @@ class MeasureController:
         image = vp.series.image(vp.index) if vp.series is not None else None
         if image is None or vp._facts is None or stored.ndim != 2:
             return None
-        padding = image.params(vp._facts.ref.frame).padding
-        if padding is None:
-            return None
-        lo, hi = padding
-        return (stored >= lo) & (stored <= hi)
+        return image.params(vp._facts.ref.frame).padding_mask(stored)
 
     def _modality(self, stored: np.ndarray) -> np.ndarray:
         vp = self.viewport
