@@ -13,6 +13,7 @@ from pydicom.pixels import apply_color_lut
 
 from tests.imaging.dcmtk_pnm import dcmj2pnm, monochrome_dataset
 from tests.support import testdata
+from viewer.dicom.image import DicomImage
 from viewer.dicom.palette import is_supplemental, read_palette
 from viewer.imaging.color import (
     PaletteChannel,
@@ -20,10 +21,10 @@ from viewer.imaging.color import (
     apply_palette,
     apply_supplemental,
     expand_segmented,
-    expand_ybr_full_422,
+    expand_ybr_422,
     interleave_planes,
-    to_display_rgb,
     ybr_full_to_rgb,
+    ybr_partial_to_rgb,
 )
 
 
@@ -36,7 +37,7 @@ def _native_frame(ds: Dataset, frame: int) -> npt.NDArray[np.integer]:
     count = ds.Rows * ds.Columns * per_sample
     raw = np.frombuffer(ds.PixelData, dtype=dtype, count=count, offset=frame * count * itemsize)
     if ds.PhotometricInterpretation == "YBR_FULL_422":
-        return expand_ybr_full_422(raw, ds.Rows, ds.Columns)
+        return expand_ybr_422(raw, ds.Rows, ds.Columns)
     if ds.get("PlanarConfiguration", 0) == 1:
         return interleave_planes(raw, ds.Rows, ds.Columns)
     return raw.reshape(ds.Rows, ds.Columns, 3)
@@ -69,12 +70,12 @@ def test_ybr_round_trip_within_one_level() -> None:
 
 def test_ybr_422_expansion_shares_chroma() -> None:
     samples = np.array([10, 20, 100, 200, 30, 40, 110, 210], dtype=np.uint8)
-    out = expand_ybr_full_422(samples, 1, 4)
+    out = expand_ybr_422(samples, 1, 4)
     assert out[0, :, 0].tolist() == [10, 20, 30, 40]
     assert out[0, :, 1].tolist() == [100, 100, 110, 110]
     assert out[0, :, 2].tolist() == [200, 200, 210, 210]
     with pytest.raises(ValueError, match="even"):
-        expand_ybr_full_422(samples[:6], 1, 3)
+        expand_ybr_422(samples[:6], 1, 3)
 
 
 COLOUR_FILES = [
@@ -96,7 +97,7 @@ COLOUR_FILES = [
 def test_colour_file_matches_dcmtk_and_pydicom(tmp_path: Path, name: str, frame: int) -> None:
     path = testdata.test_file(name)
     ds = pydicom.dcmread(path)
-    ours = to_display_rgb(_native_frame(ds, frame), ds.PhotometricInterpretation, ds.BitsStored)
+    ours = DicomImage(path).render(frame)
     assert ours.shape == (ds.Rows, ds.Columns, 3)
     assert ours.dtype == np.uint8
     oracle = dcmj2pnm(path, tmp_path / "out.ppm", "+F", str(frame + 1))
@@ -112,14 +113,52 @@ def test_colour_file_matches_dcmtk_and_pydicom(tmp_path: Path, name: str, frame:
 
 
 def test_32bit_rgb_against_pydicom() -> None:
-    ds = pydicom.dcmread(testdata.test_file("SC_rgb_32bit.dcm"))  # dcmtk refuses 32-bit RGB
-    ours = to_display_rgb(_native_frame(ds, 0), "RGB", ds.BitsStored)
+    path = testdata.test_file("SC_rgb_32bit.dcm")  # dcmtk refuses 32-bit RGB
+    ds = pydicom.dcmread(path)
+    ours = DicomImage(path).render(0)
     assert np.array_equal(ours, (ds.pixel_array.astype(np.int64) >> 24).astype(np.uint8))
 
 
-def test_unknown_photometric_is_refused() -> None:
-    with pytest.raises(ValueError, match="MONOCHROME2"):
-        to_display_rgb(np.zeros((1, 1, 3), np.uint8), "MONOCHROME2", 8)
+def test_partial_range_vector() -> None:
+    # PS3.3 C.7.6.3.1.2 YBR_PARTIAL_422: RGB (255,0,0) -> Y 81, Cb 90, Cr 240 -> back within 1
+    ybr = np.array([[81, 90, 240], [16, 128, 128], [235, 128, 128]], dtype=np.uint8)
+    assert ybr_partial_to_rgb(ybr).tolist() == [[254, 0, 0], [0, 0, 0], [255, 255, 255]]
+    wide = ybr.astype(np.uint16) << 4  # the same colours at 12 bits
+    assert (ybr_partial_to_rgb(wide, 12) >> 4).tolist() == [[254, 0, 0], [0, 0, 0], [255] * 3]
+
+
+def _as_partial_422(source: str, path: Path, bits: int) -> Dataset:
+    """``source``'s first frame as native YBR_PARTIAL_422 samples of ``bits`` bits."""
+    ds = pydicom.dcmread(testdata.test_file(source))
+    rgb = ds.pixel_array.astype(np.float64)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 0.2568 * r + 0.5041 * g + 0.0979 * b + 16
+    cb = -0.1482 * r - 0.2910 * g + 0.4392 * b + 128
+    cr = 0.4392 * r - 0.3678 * g - 0.0714 * b + 128
+    scale = 1 << (bits - 8)
+    quads = np.stack([y[:, 0::2], y[:, 1::2], (cb[:, 0::2] + cb[:, 1::2]) / 2,
+                      (cr[:, 0::2] + cr[:, 1::2]) / 2], axis=-1)
+    dtype = np.uint8 if bits == 8 else np.dtype("<u2")
+    ds.PixelData = np.floor(quads * scale + 0.5).astype(dtype).tobytes()
+    ds.PhotometricInterpretation = "YBR_PARTIAL_422"
+    ds.BitsAllocated = ds.BitsStored = 8 if bits == 8 else 16
+    ds.BitsStored, ds.HighBit = bits, bits - 1
+    ds.save_as(path, enforce_file_format=True)
+    return ds
+
+
+@pytest.mark.parametrize("bits", [8, 12])
+def test_native_partial_422_matches_dcmtk(tmp_path: Path, bits: int) -> None:
+    # retired, but old ultrasound machines wrote it uncompressed; dcmtk shows it in colour
+    path = tmp_path / "partial.dcm"
+    _as_partial_422("SC_rgb.dcm", path, bits)
+    ours = DicomImage(path).render(0)
+    oracle = dcmj2pnm(path, tmp_path / "out.ppm")
+    assert ours.shape == oracle.shape
+    assert np.max(np.abs(ours.astype(int) - oracle)) <= 2
+    source = pydicom.dcmread(testdata.test_file("SC_rgb.dcm")).pixel_array.astype(int)
+    # SC_rgb's colour bars keep their colour through the 4:2:2 round trip
+    assert np.max(np.abs(ours.astype(int) - source)) <= 2
 
 
 PALETTE_FILES = [

@@ -36,7 +36,7 @@ from viewer.dicom import codecs
 from viewer.dicom.codecs import mask_stored, mask_stored_inplace
 from viewer.dicom.codestream import frame_problem
 from viewer.dicom.pixel_header import PixelHeaderReader, PixelLayout
-from viewer.imaging.color import ybr_full_to_rgb
+from viewer.imaging.color import expand_ybr_422, ybr_full_to_rgb, ybr_partial_to_rgb
 
 __all__ = [
     "FrameMismatchError",
@@ -47,6 +47,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# PS3.3 C.7.6.3.1.2: two samples per pixel in file order, Y1 Y2 Cb Cr per pair of pixels.
+_YBR_422 = frozenset({"YBR_FULL_422", "YBR_PARTIAL_422"})
 _LITTLE_ENDIAN_NATIVE = frozenset({ExplicitVRLittleEndian, ImplicitVRLittleEndian})
 
 
@@ -139,7 +142,7 @@ class FrameSource(PixelHeaderReader):
     def _check_native_length(self, index: int) -> None:
         layout = self.layout
         samples = layout.samples_per_pixel
-        if layout.photometric == "YBR_FULL_422":
+        if layout.photometric in _YBR_422:
             samples = 2  # PS3.3 C.7.6.3.1.2: Y1 Y2 Cb Cr for each pair of pixels
         bits = layout.rows * layout.columns * samples * layout.bits_allocated
         start = self._value_offset + (index * bits) // 8
@@ -367,6 +370,8 @@ class FrameSource(PixelHeaderReader):
             # C.7.6.3.1.2, ITU-T T.871) holds for any Bits Stored.
             ybr = mask_stored(self._decode(index, raw=True), self.layout.bits_stored, False)
             return ybr_full_to_rgb(ybr, self.layout.bits_stored)
+        if self.layout.photometric == "YBR_PARTIAL_422" and self._decoder.is_native:
+            return self._ybr_partial_422_frame(index)
         arr = self._decode(index, raw=False)
         if not arr.dtype.isnative:
             arr = arr.astype(arr.dtype.newbyteorder("="))
@@ -374,6 +379,31 @@ class FrameSource(PixelHeaderReader):
             arr = mask_stored(arr, self.layout.bits_stored, self.layout.signed,
                               self.layout.low_bit)
         return arr
+
+    def _ybr_partial_422_frame(self, index: int) -> npt.NDArray[Any]:
+        """Native YBR_PARTIAL_422 frame ``index`` as RGB (PS3.3 C.7.6.3.1.2, retired but
+        still written by old ultrasound machines): pydicom expands YBR_FULL_422 only."""
+        self._check_index(index)
+        layout = self.layout
+        if layout.bits_allocated not in (8, 16):
+            raise self._error(f"YBR_PARTIAL_422 with Bits Allocated {layout.bits_allocated} "
+                              f"is not supported (8 or 16 are)")
+        if self._full is None:
+            self._check_native_length(index)
+        size = layout.bits_allocated // 8
+        count = layout.rows * layout.columns * 2
+        little = self.transfer_syntax != ExplicitVRBigEndian
+        dtype = np.dtype(f"{'<' if little else '>'}u{size}")
+        data = self._native_bytes(index * count * size, count * size)
+        if len(data) < count * size:
+            raise self._error(f"frame {index + 1} is truncated")
+        samples = mask_stored(np.frombuffer(data, dtype).astype(dtype.newbyteorder("=")),
+                              layout.bits_stored, False)
+        try:
+            ybr = expand_ybr_422(samples, layout.rows, layout.columns)
+        except ValueError as exc:
+            raise self._error(str(exc)) from None
+        return ybr_partial_to_rgb(ybr, layout.bits_stored)
 
     def _one_bit_frame(self, index: int) -> npt.NDArray[Any]:
         """Frame ``index`` of native 1-bit data, which need not start on a byte (PS3.5

@@ -1,4 +1,5 @@
-"""Colour images: YBR_FULL / YBR_FULL_422 to RGB, palette colour and supplemental palettes.
+"""Colour images: YBR_FULL / YBR_FULL_422 / YBR_PARTIAL_422 to RGB, palette colour and
+supplemental palettes.
 
 PS3.3 C.7.6.3.1.2 (photometric interpretations), C.7.6.3.1.5/.6 and C.7.9 (palette colour
 lookup tables), C.7.6.19 and C.8.16.2.1.1.1 (supplemental palette colour LUT). Inputs are
@@ -23,6 +24,18 @@ _YBR_TO_RGB = np.array(
         [0.0, -0.114 * 1.772 / 0.587, 1.772],
         [1.402, -0.299 * 1.402 / 0.587, 0.0],
     ]
+)
+
+
+# PS3.3 C.7.6.3.1.2 YBR_PARTIAL_422 forward equations, inverted as they are written.
+_PARTIAL_TO_RGB = np.linalg.inv(
+    np.array(
+        [
+            [0.2568, 0.5041, 0.0979],
+            [-0.1482, -0.2910, 0.4392],
+            [0.4392, -0.3678, -0.0714],
+        ]
+    )
 )
 
 
@@ -51,26 +64,54 @@ def ybr_full_to_rgb(ybr: npt.NDArray[np.integer], bits: int = 8) -> npt.NDArray[
     return result
 
 
-def expand_ybr_full_422(
+def ybr_partial_to_rgb(ybr: npt.NDArray[np.integer], bits: int = 8) -> npt.NDArray[np.integer]:
+    """Convert partial-range YCbCr samples to RGB (PS3.3 C.7.6.3.1.2 YBR_PARTIAL_422).
+
+    The inverse of the standard's forward equations (``Y = .2568R + .5041G + .0979B + 16``,
+    ``CB = -.1482R - .2910G + .4392B + 128``, ``CR = .4392R - .3678G - .0714B + 128``), with
+    the offsets scaled to ``bits``.
+
+    Parameters
+    ----------
+    ybr : numpy.ndarray
+        ``(..., 3)`` Y, Cb, Cr samples, chroma already shared out (:func:`expand_ybr_422`).
+    bits : int
+        Bits Stored.
+
+    Returns
+    -------
+    numpy.ndarray
+        RGB with the input's dtype, rounded half up and clipped to ``0..2**bits-1``.
+    """
+    scale = float(1 << (bits - 8)) if bits >= 8 else 1.0 / (1 << (8 - bits))
+    arr = ybr.astype(np.float64) - np.array([16.0, 128.0, 128.0]) * scale
+    rgb = arr @ _PARTIAL_TO_RGB.T
+    rgb = np.clip(np.floor(rgb + 0.5), 0, (1 << bits) - 1)
+    result: npt.NDArray[np.integer] = rgb.astype(ybr.dtype)
+    return result
+
+
+def expand_ybr_422(
     samples: npt.NDArray[np.integer], rows: int, cols: int
 ) -> npt.NDArray[np.integer]:
-    """Expand uncompressed YBR_FULL_422 samples to one Y, Cb, Cr triple per pixel.
+    """Expand uncompressed 4:2:2 YCbCr samples to one Y, Cb, Cr triple per pixel.
 
     Parameters
     ----------
     samples : numpy.ndarray
         The frame's samples in file order, ``Y1 Y2 Cb Cr`` per horizontal pixel pair
-        (PS3.3 C.7.6.3.1.2, Planar Configuration 0); ``rows * cols * 2`` values.
+        (PS3.3 C.7.6.3.1.2 YBR_FULL_422 and YBR_PARTIAL_422, Planar Configuration 0);
+        ``rows * cols * 2`` values.
     rows, cols : int
         Frame size; ``cols`` is even.
 
     Returns
     -------
     numpy.ndarray
-        ``(rows, cols, 3)`` YBR_FULL samples; each pair shares its Cb and Cr.
+        ``(rows, cols, 3)`` samples; each pair shares its Cb and Cr.
     """
     if cols % 2:
-        raise ValueError(f"YBR_FULL_422 needs an even number of columns, got {cols}")
+        raise ValueError(f"4:2:2 YCbCr needs an even number of columns, got {cols}")
     quads: npt.NDArray[np.integer] = np.asarray(samples).reshape(rows, cols // 2, 4)
     out: npt.NDArray[np.integer] = np.empty((rows, cols, 3), dtype=quads.dtype)
     out[:, 0::2, 0] = quads[..., 0]
@@ -99,32 +140,6 @@ def to_8bit(values: npt.NDArray[np.integer], bits: int) -> UInt8Array:
     if bits <= 8:
         return values.astype(np.uint8)
     return (values.astype(np.int64) >> (bits - 8)).astype(np.uint8)
-
-
-def to_display_rgb(samples: npt.NDArray[np.integer], photometric: str, bits: int) -> UInt8Array:
-    """8-bit RGB for display from a decoded colour frame (PS3.3 C.7.6.3.1.2).
-
-    Parameters
-    ----------
-    samples : numpy.ndarray
-        ``(..., 3)`` samples per pixel, pixel-interleaved; YBR_FULL_422 already expanded
-        (:func:`expand_ybr_full_422`) — JPEG decoders do that themselves.
-    photometric : str
-        Photometric Interpretation: RGB, YBR_FULL, YBR_FULL_422; YBR_ICT/YBR_RCT/XYB are
-        taken as RGB because their decoders already return RGB.
-    bits : int
-        Bits Stored.
-
-    Returns
-    -------
-    numpy.ndarray
-        uint8 ``(..., 3)``.
-    """
-    if photometric in ("YBR_FULL", "YBR_FULL_422"):
-        samples = ybr_full_to_rgb(samples, bits)
-    elif photometric not in ("RGB", "YBR_ICT", "YBR_RCT", "XYB"):
-        raise ValueError(f"no RGB conversion for photometric interpretation {photometric!r}")
-    return to_8bit(samples, bits)
 
 
 @dataclass(frozen=True, eq=False)
