@@ -95,3 +95,27 @@ def test_enhanced_frame_display_shutter() -> None:
     ds.PerFrameFunctionalGroupsSequence = [Dataset(), per_frame]
     assert read_shutter(ds, 0) == ShutterSpec(rectangle=(2, 9, 3, 8), presentation_value=1000)
     assert read_shutter(ds, 1) == ShutterSpec(circle=(5, 5, 3))
+
+
+@pytest.mark.parametrize(("value", "level"), [(None, 0), (0, 0), (0xFFFF, 255), (0x8000, 128),
+                                               (0x7FFF, 127), (300, 1)])
+def test_covered_pixels_show_the_presentation_value(tmp_path: Path, value: int | None,
+                                                    level: int) -> None:
+    # PS3.3 C.7.6.11.1: covered pixels take Shutter Presentation Value, a P-value 0..FFFFH
+    # (black where absent); the rest of the frame is shown as without a shutter
+    from viewer.dicom.image import DicomImage
+
+    ds = monochrome_dataset(np.full((40, 50), 100, dtype=np.uint8))
+    ds.ShutterShape = "RECTANGULAR"
+    ds.ShutterLeftVerticalEdge, ds.ShutterRightVerticalEdge = 5, 45
+    ds.ShutterUpperHorizontalEdge, ds.ShutterLowerHorizontalEdge = 3, 35
+    if value is not None:
+        ds.ShutterPresentationValue = value
+    path = tmp_path / "shutter.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    image = DicomImage(path)
+    shown, bare = image.render(0), image.render(0, shutters=False)
+    covered = shutter_mask(read_shutter(ds) or ShutterSpec(), 40, 50)
+    assert covered.sum() == 40 * 50 - 41 * 33
+    assert set(np.unique(shown[covered]).tolist()) == {level}
+    assert np.array_equal(shown[~covered], bare[~covered])

@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pytest
 from PIL import Image, ImageDraw
 
-from viewer.imaging.shutters import ShutterSpec, shutter_level, shutter_mask
+from viewer.imaging.shutters import ShutterSpec, shutter_mask
 
 ROWS, COLS = 40, 50
 
@@ -146,20 +146,3 @@ def test_no_shape_covers_nothing() -> None:
     spec = ShutterSpec(presentation_value=100)
     assert spec.empty
     assert not shutter_mask(spec, 4, 4).any()
-
-
-@pytest.mark.parametrize(
-    ("value", "max_level", "level"),
-    [
-        (None, 255, 0),
-        (0, 255, 0),
-        (0xFFFF, 255, 255),
-        (0x8000, 255, 128),
-        (0x7FFF, 255, 127),
-        (0xFFFF, 4095, 4095),
-        (1, 65535, 1),
-        (300, 255, 1),
-    ],
-)
-def test_presentation_value_scaled_to_output(value: int | None, max_level: int, level: int) -> None:
-    assert shutter_level(ShutterSpec(rectangle=RECT, presentation_value=value), max_level) == level

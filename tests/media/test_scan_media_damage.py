@@ -20,7 +20,7 @@ from tests.support.series import write_ct_series, write_mr_series
 from tests.support.small_disk import small_disk
 from viewer.core.imports import FileProblem
 from viewer.media import import_media
-from viewer.media.scan import is_zip, walk
+from viewer.media.scan import walk
 from viewer.media.zip_extract import extract_zip
 from viewer.store import StudyStore
 
@@ -158,10 +158,18 @@ def test_a_zip_on_an_iso_9660_mount_is_imported(
     assert report.ok and report.safe_to_eject
 
 
-def test_a_damaged_zip_named_as_a_mount_shows_it_is_still_a_zip(tmp_path: Path) -> None:
-    damaged = tmp_path / "STUDY.ZIP;1"
+def test_a_damaged_zip_named_as_a_mount_shows_it_is_still_a_zip(
+    tmp_path: Path, store: StudyStore
+) -> None:
+    medium = tmp_path / "cdrom"
+    medium.mkdir()
+    damaged = medium / "STUDY.ZIP;1"
     damaged.write_text("the archive's first sector could not be read")
-    assert is_zip(damaged)
+    report = import_media([medium], store, work_dir=tmp_path / "work")
+    # a zip that cannot be read is a failure, never "not DICOM": the medium is not safe to eject
+    assert list(_reasons(report.failed)) == [str(damaged)]
+    assert "zip" in _reasons(report.failed)[str(damaged)].lower()
+    assert report.skipped == [] and not report.safe_to_eject
 
 
 # -- links that lead off the medium -----------------------------------------------------

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from viewer.core.errors import InputFileError
 from viewer.dicom.frames import FrameSource
 from viewer.dicom.overlays import read_overlay_planes
-from viewer.dicom.palette import pixel_presentation, read_palette
+from viewer.dicom.palette import is_supplemental, read_palette
 from viewer.dicom.params import read_grayscale_params
 from viewer.dicom.shutters import read_shutter
 from viewer.imaging.color import PaletteLut, apply_palette, apply_supplemental, to_8bit
@@ -59,9 +59,7 @@ class DicomImage:
         ds = self.source.dataset
         self._per_frame = "PerFrameFunctionalGroupsSequence" in ds
         self.palette: PaletteLut | None = None
-        if self.layout.photometric == "PALETTE COLOR" or (
-            self.layout.is_grayscale and pixel_presentation(ds) in ("COLOR", "MIXED")
-        ):
+        if self.layout.photometric == "PALETTE COLOR" or is_supplemental(ds):
             self.palette = read_palette(ds)
         self.params = lru_cache(maxsize=64)(self._params)
         self._overlay_planes = read_overlay_planes(ds)
@@ -108,9 +106,7 @@ class DicomImage:
         if layout.is_grayscale:
             lut = self.display_lut(frame_index, view, stored)
             out = lut.apply(stored)
-            if self.palette is not None and pixel_presentation(
-                self.source.dataset, frame_index
-            ) in ("COLOR", "MIXED"):
+            if self.palette is not None and is_supplemental(self.source.dataset, frame_index):
                 out = apply_supplemental(stored, out, self.palette)  # PS3.3 C.7.6.19
             return self._composite(
                 frame_index, out, lut.overlay_value, lut.ddl_for_pvalue, overlays, shutters

@@ -14,7 +14,6 @@ from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from pydicom.dataset import Dataset
 
 from viewer.imaging.modality import LutParams, ModalityParams, RescaleParams, modality_range
@@ -377,6 +376,3 @@ def _read_grayscale_params(ds: Dataset, frame_index: int, is_float: bool) -> Gra
     )
 
 
-def lut_array(lut: LutParams) -> npt.NDArray[np.int64]:
-    """The entries of ``lut`` (convenience for callers that only hold the params)."""
-    return lut.data

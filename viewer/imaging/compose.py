@@ -48,6 +48,3 @@ def composite(
     return out
 
 
-def gray_to_rgb(frame: UInt8Array) -> UInt8Array:
-    """Repeat a grayscale frame into three equal channels."""
-    return np.repeat(frame[..., np.newaxis], 3, axis=-1)

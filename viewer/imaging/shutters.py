@@ -110,23 +110,3 @@ def shutter_mask(spec: ShutterSpec, rows: int, cols: int) -> BoolArray:
     return covered
 
 
-def shutter_level(spec: ShutterSpec, max_level: int = 255) -> int:
-    """Output level for covered pixels, on a P-value scale of ``0..max_level``.
-
-    Parameters
-    ----------
-    spec : ShutterSpec
-        The shutter.
-    max_level : int
-        Largest P-value of the output stage (255 for 8-bit output, 65535 for 16-bit).
-
-    Returns
-    -------
-    int
-        Shutter Presentation Value (0018,1622), a 16-bit P-value, scaled to ``0..max_level``
-        and rounded; 0 (black) when the value is absent, whose meaning the standard leaves open.
-    """
-    if spec.presentation_value is None:
-        return 0
-    value = min(max(spec.presentation_value, 0), 0xFFFF)
-    return (value * max_level + 0x7FFF) // 0xFFFF  # PS3.3 C.7.6.11.1: a P-value 0..FFFFH

@@ -85,24 +85,6 @@ def is_zip_application(name: str) -> bool:
     return bool(dot and stem) and extension.lower() in ZIP_APPLICATION_FORMATS
 
 
-def is_zip(path: Path) -> bool:
-    """Whether ``path``, a regular file, is meant to be a zip archive: named ``.zip`` (see
-    :func:`is_zip_name`) or starting with a zip signature.
-
-    Whether the archive can be read is not asked here: a damaged or truncated zip is
-    still a zip, and :func:`~viewer.media.zip_extract.extract_zip` says why it cannot be
-    read (taken for "not DICOM", it would be skipped and the medium called safe to
-    eject). Never call it on a FIFO: reading one blocks.
-    """
-    if is_zip_name(path.name):
-        return True
-    try:
-        with open(path, "rb") as fh:
-            return starts_as_zip(fh.read(132))
-    except OSError:
-        return False
-
-
 def walk(
     root: Path,
     *,

@@ -419,7 +419,3 @@ def _full(exc: BaseException) -> bool:
             and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL)
 
 
-def _with_path(record: InstanceRecord, path: Path) -> InstanceRecord:
-    from dataclasses import replace
-
-    return replace(record, file_path=str(path))

@@ -88,10 +88,6 @@ class StudyTableModel(QAbstractTableModel):
         offset = row - page * PAGE_SIZE
         return records[offset] if offset < len(records) else None
 
-    def row_of(self, study_uid: str) -> int | None:
-        """Row of a study among the pages already fetched."""
-        return self.rows_of({study_uid}).get(study_uid)
-
     def rows_of(self, study_uids: set[str]) -> dict[str, int]:
         """Rows of those of ``study_uids`` that are on the pages already fetched."""
         rows: dict[str, int] = {}
