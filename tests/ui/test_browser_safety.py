@@ -13,6 +13,7 @@ from typing import Any
 import pydicom
 import pytest
 from PySide6.QtCore import QDate, QPoint, Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from tests.support.series import write_ct_series
@@ -72,7 +73,7 @@ def test_the_delete_confirmation_names_the_patient_and_the_study(qtbot, workstat
     uid = _add(workstation, tmp_path / "a", slices=3)
     _select(browser, [uid])
     asked = _answer(monkeypatch, QMessageBox.StandardButton.No)
-    browser.delete_selected()
+    QTest.mouseClick(browser.delete_button, Qt.MouseButton.LeftButton)  # as the reader does
     (text,) = asked
     assert "Patient: SMITH, JOHN" in text  # as the browser shows the name
     assert "Patient ID: US-004" in text
@@ -90,7 +91,7 @@ def test_the_delete_confirmation_lists_several_studies_capped(qtbot, workstation
                  patient_id=f"P{n:02d}", date=f"202401{n + 1:02d}") for n in range(12)]
     _select(browser, uids)
     asked = _answer(monkeypatch, QMessageBox.StandardButton.No)
-    browser.delete_selected()
+    QTest.mouseClick(browser.delete_button, Qt.MouseButton.LeftButton)
     (text,) = asked
     assert "Delete these 12 studies of 12 patients" in text
     listed = [line for line in text.splitlines() if line.startswith("\u2022 ")]
@@ -98,6 +99,7 @@ def test_the_delete_confirmation_lists_several_studies_capped(qtbot, workstation
     # Newest first, as the list shows them: each with name, ID, date and images.
     assert listed[0] == "\u2022 PATIENT11, A (ID P11), 2024-01-12, CT, CT CHEST, 1 image"
     assert "and 2 more" in text
+    assert all(workstation.store.study(uid) is not None for uid in uids)
 
 
 # ------------------------------------------------------------- 2. a deleted study closes

@@ -180,7 +180,8 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, QWidget):
         self.compare_button.clicked.connect(
             lambda: self.compare_studies.emit(self.selected_study_uids()))
         self.delete_button = QPushButton("Delete...", self)
-        self.delete_button.clicked.connect(self.delete_selected)
+        # Through a lambda: clicked(bool) would arrive as delete_selected's first argument.
+        self.delete_button.clicked.connect(lambda: self.delete_selected())
         self.import_button = QPushButton("Import...", self)
         self.import_button.clicked.connect(self.import_requested)
         self.count_label = QLabel(self)
@@ -303,7 +304,7 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, QWidget):
                 item.setIcon(QIcon(pixmap))
 
     # ------------------------------------------------------------------ delete
-    def delete_selected(self, confirm: bool = True) -> None:
+    def delete_selected(self, *, confirm: bool = True) -> None:
         """Delete the selected studies and their files, once the reader confirmed whose."""
         studies = self.selected_studies()
         if not studies:
