@@ -79,7 +79,7 @@ class DicomImage:
         """The composed table for a frame and a view (stats taken from ``stored`` when needed)."""
         params = self.params(frame_index)
         stats = None
-        if stored is not None and _needs_stats(params, view):
+        if stored is not None and needs_stats(params, view):
             stats = frame_stats(params, stored)
         return build_display_lut(params, view, stats)
 
@@ -163,7 +163,10 @@ def _identity_ddl(pvalue: int, bits: int) -> int:
     return round(pvalue * 255 / ((1 << bits) - 1))
 
 
-def _needs_stats(params: GrayscaleParams, view: ViewState) -> bool:
+def needs_stats(params: GrayscaleParams, view: ViewState) -> bool:
+    """Whether the display table of a frame depends on the frame's value range: min-max
+    asked for, float or 32-bit data, or no explicit choice and no usable file window or
+    VOI LUT (PS3.3 C.11.2.1.2)."""
     if params.is_float or params.bits_allocated > 16 or view.min_max:
         return True
     explicit = (

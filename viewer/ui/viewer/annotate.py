@@ -136,7 +136,7 @@ def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
     loaded = series.loaded_count()
     columns = _corner_columns(viewport)
     ll = [f"Im: {viewport.index + 1} / {total}"]
-    error = series.error(viewport.index)
+    error = series.error(viewport.index) or viewport.render_error
     if error is not None and viewport._shown_index != viewport.index:
         # The frame on screen is not this one: say why this one is missing.
         # Wrapped to the viewport: a reason after a long path was cut off at its edge.
@@ -180,7 +180,10 @@ def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
     lr = []
     window = viewport.current_window()
     if window is not None:
-        name = f" {viewport.preset_name}" if viewport.preset_name else ""
+        # A file window is named by the frame shown: frames may name theirs differently
+        # (PS3.3 C.7.6.16.2.10), and a frame lacking the one chosen shows its first.
+        label = window.explanation if viewport.window_index is not None else viewport.preset_name
+        name = f" {label}" if label else ""
         # The same W and C give another image through a sigmoid (PS3.3 C.11.2.1.3.1).
         curve = " sigmoid" if window.function is VoiFunction.SIGMOID else ""
         lr.append(f"W {window.width:g} C {window.center:g}{curve}{name}")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from viewer.dicom.frames import FrameSource
-from viewer.dicom.image import DicomImage
+from viewer.dicom.image import DicomImage, needs_stats
 from viewer.imaging.modality import RescaleParams, apply_modality
 from viewer.imaging.pipeline import (
     DisplayLut,
@@ -98,10 +98,10 @@ class ViewerImage(DicomImage):
     def display_lut(self, frame_index: int, view: ViewState,
                     stored: np.ndarray | None = None) -> DisplayLut:
         params = self.params(frame_index)
-        needs_stats = (params.is_float or params.bits_allocated > 16 or view.min_max or (
-            view.window is None and view.window_index is None and view.voi_lut_index is None
-            and not params.windows and not params.voi_luts))
-        key = (params_key(params), view, id(stored) if needs_stats else None)
+        # A table made from a frame's own value range (min-max, or no usable file window:
+        # PS3.3 C.11.2.1.2) is that frame's alone, whatever parameters it shares.
+        frame = (str(self.source.path), frame_index) if needs_stats(params, view) else None
+        key = (params_key(params), view, frame)
         lut = self.luts.get(key)
         if lut is None:
             lut = super().display_lut(frame_index, view, stored)

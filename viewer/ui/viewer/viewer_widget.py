@@ -326,6 +326,7 @@ class ViewerWidget(QWidget):
     def all_first_frames_shown(self) -> bool:
         """Whether every viewport with a series shows its frame, or why it cannot
         (screenshots wait for it: a frame that failed to load is as shown as it gets)."""
-        return all((vp._shown_index == vp.index or vp.series.error(vp.index) is not None)
+        return all((vp._shown_index == vp.index or vp.series.error(vp.index) is not None
+                    or vp.render_error is not None)
                    and vp.canvas.isVisible() and min(vp.view.transform.viewport) > 1
                    for vp in self.viewports if vp.series is not None)

@@ -76,6 +76,7 @@ class ViewportWidget(ViewportInteraction, ViewportWindowing, ViewportCine, QFram
         self.overlays_on = True
         self._facts: FrameFacts | None = None
         self._shown_index: int | None = None
+        self.render_error: str | None = None  # why the frame asked for could not be drawn
         self._drag_button: Qt.MouseButton | None = None
         self._drag_last = QPoint()
         self._scroll_rest = 0
@@ -220,8 +221,19 @@ class ViewportWidget(ViewportInteraction, ViewportWindowing, ViewportCine, QFram
                                           overlays=self.overlays_on)
         except Exception as exc:  # a broken window must not kill the viewer
             log.warning("frame %d cannot be displayed: %s", self.index + 1, exc)
+            # Never leave the previous frame on screen under this one's number: the probe
+            # and the measurements would read this frame's values off that picture.
+            self._facts = None
+            self.render_error = str(exc)
+            self.view.clear()
+            self.graphics_layer.set_graphics([])
+            self.annotations.set_orientation(None)
+            self.annotations.set_spacing(None)
+            self._update_texts()
+            self.request_render()
             self.status_message.emit(str(exc))
             return
+        self.render_error = None
         spacing = facts.plane.spacing
         self.view.set_frame(pixels, (spacing.row, spacing.column))
         if self._shown_index is None:

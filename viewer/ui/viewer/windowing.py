@@ -47,8 +47,19 @@ class ViewportWindowing:
             presentation = PresentationShape.IDENTITY if own else PresentationShape.INVERSE
         elif self.inverted and self._facts is not None:
             presentation = PresentationShape.INVERSE
-        return ViewState(window=self.window, window_index=self.window_index,
-                         voi_lut_index=self.voi_lut_index,
+        window_index, voi_lut_index = self.window_index, self.voi_lut_index
+        params = self._facts.params if self._facts is not None else None
+        if params is not None:
+            # PS3.3 C.7.6.16.2.10: each frame (each slice) has its own windows and VOI LUTs;
+            # where this one lacks the one chosen, its own first is shown.
+            # So is a window the frame gives but no VOI LUT Function can take (C.11.2.1.2).
+            if window_index is not None and (window_index >= len(params.windows)
+                                             or not params.windows[window_index].is_valid()):
+                window_index = None
+            if voi_lut_index is not None and voi_lut_index >= len(params.voi_luts):
+                voi_lut_index = None
+        return ViewState(window=self.window, window_index=window_index,
+                         voi_lut_index=voi_lut_index,
                          min_max=self.min_max, presentation=presentation,
                          display=self.calibration)
 
@@ -117,13 +128,18 @@ class ViewportWindowing:
         if index is None:
             if self.window is None and not self.min_max and count:
                 # With no choice made, the file's first transform is on screen (its first
-                # window, else its first VOI LUT): index 0 of windows-then-LUTs.
+                # usable window, else its first VOI LUT) in the windows-then-LUTs order.
+                usable = [i for i, w in enumerate(params.windows) if w.is_valid()] if params else []
                 current = (self.window_index if self.window_index is not None else
                            windows + self.voi_lut_index if self.voi_lut_index is not None
-                           else 0)
+                           else usable[0] if usable else windows if luts else 0)
                 index = (current + 1) % count
             else:
                 index = 0
+            for _ in range(count):  # past the windows no function can take (Width 0)
+                if index >= windows or params is None or params.windows[index].is_valid():
+                    break
+                index = (index + 1) % count
         self.window = None
         self.min_max = False
         self.window_index = index if index < windows else None
