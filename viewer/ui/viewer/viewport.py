@@ -144,6 +144,10 @@ class ViewportWidget(ViewportInteraction, ViewportWindowing, ViewportCine, QFram
         series = self.series
         if series is None or series.is_loaded(self.index):
             return
+        self._blank()
+
+    def _blank(self) -> None:
+        """No image, no graphics, only the corner texts: what shows a frame is missing."""
         self.view.clear()
         self.graphics_layer.set_graphics([])
         self.annotations.set_orientation(None)
@@ -225,12 +229,7 @@ class ViewportWidget(ViewportInteraction, ViewportWindowing, ViewportCine, QFram
             # and the measurements would read this frame's values off that picture.
             self._facts = None
             self.render_error = str(exc)
-            self.view.clear()
-            self.graphics_layer.set_graphics([])
-            self.annotations.set_orientation(None)
-            self.annotations.set_spacing(None)
-            self._update_texts()
-            self.request_render()
+            self._blank()
             self.status_message.emit(str(exc))
             return
         self.render_error = None
