@@ -181,3 +181,28 @@ def test_same_bytes_under_another_character_set_are_decoded_again(tmp_path: Path
         assert record is not None
         names.append(record.patient.patient_name)
     assert names == ["MÃ¼ller^JÃ¼rgen", "Müller^Jürgen", "MÃ¼ller^JÃ¼rgen"]
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("charset", ["unicode_escape", "undefined", "utf_16", "rot13"])
+def test_a_python_codec_named_as_character_set_reads_as_the_default(
+    tmp_path: Path, charset: str
+) -> None:
+    """PS3.3 C.12.1.1.2 names the character sets; pydicom also takes any Python codec's
+    name, which made a name text SQLite cannot store ("unicode_escape"), numbers
+    ("undefined") or CJK ("utf_16"). Such a term is the default repertoire, on both paths."""
+    (path,) = write_ct_series(tmp_path, slices=1, rows=8, cols=8)
+    ds = pydicom.dcmread(path)
+    width = max(10, len(charset) + len(charset) % 2)
+    placeholder = "ISO_IR 100".ljust(width, "_")  # pydicom would encode with the codec
+    ds.SpecificCharacterSet = placeholder
+    ds.PatientName = "Sur\\udce9^X"  # backslashes and all: ASCII bytes in the file
+    ds.PatientID = "LB-TEST-0042"
+    ds.save_as(path)
+    data = path.read_bytes().replace(placeholder.encode(), charset.encode().ljust(width))
+    path.write_bytes(data)
+    for record in (_fast_record(data, str(path)), _pydicom_record(data, str(path))):
+        assert record is not None
+        assert record.patient.patient_id == "LB-TEST-0042"
+        assert "Sur" in record.patient.patient_name
+        record.patient.patient_name.encode("utf-8")  # no lone surrogate: SQLite takes it

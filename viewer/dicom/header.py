@@ -23,13 +23,14 @@ from __future__ import annotations
 import codecs
 import io
 import struct
+import warnings
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from pydicom import dcmread
-from pydicom.charset import convert_encodings, decode_bytes
+from pydicom.charset import convert_encodings, decode_bytes, python_encoding
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.valuerep import PersonName
 
@@ -313,6 +314,13 @@ def _pydicom_record(data: bytes, source: str) -> InstanceRecord:
             stop_before_pixels=True,
             specific_tags=list(HEADER_KEYWORDS),
         )
+        charsets = ds.get("SpecificCharacterSet")
+        if charsets:
+            # Values not yet read are decoded by the character sets found at reading.
+            terms = dicom_character_sets([charsets] if isinstance(charsets, str)
+                                         else list(charsets))
+            implicit, little = ds.original_encoding
+            ds.set_original_encoding(implicit, little, convert_encodings(terms))
         record = record_from_dataset(ds, source)
     except InputFileError:
         raise
@@ -352,13 +360,33 @@ def _ascii(raw: bytes | None) -> str:
     return raw.decode("latin-1").strip(" \0") if raw else ""
 
 
+# The codecs of the Defined Terms of PS3.3 C.12.1.1.2 (pydicom's table). pydicom also takes
+# any Python codec's name for a term it does not know: "unicode_escape" turned a name into
+# text SQLite cannot store, "undefined" into numbers, "utf_16" ASCII into CJK.
+_DICOM_CODECS = frozenset(python_encoding.values())
+_DEFAULT_CODEC = python_encoding[""]
+
+
 @lru_cache(maxsize=64)
 def _encodings(raw: bytes | None) -> tuple[str, ...]:
-    """Python codecs for a raw Specific Character Set value (PS3.3 C.12.1.1.2)."""
+    """Python codecs for a raw Specific Character Set value (PS3.3 C.12.1.1.2); a term
+    that is no Defined Term (nor a misspelling of one) is read as the default repertoire."""
     if not raw or not raw.strip(b" \0"):
         return tuple(convert_encodings(None))
     terms = [t.strip() for t in raw.decode("latin-1").rstrip(" \0").split("\\")]
-    return tuple(convert_encodings(terms))
+    return tuple(e if e in _DICOM_CODECS else _DEFAULT_CODEC for e in convert_encodings(terms))
+
+
+def dicom_character_sets(terms: list[str]) -> list[str]:
+    """``terms`` with each one that names no DICOM character set made the default
+    repertoire (""), so that pydicom decodes with DICOM's codecs only (PS3.3 C.12.1.1.2)."""
+    kept = []
+    for term in terms:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom's warning for a misspelt term
+            codec = convert_encodings([term])[0] if term else _DEFAULT_CODEC
+        kept.append(term if codec in _DICOM_CODECS else "")
+    return kept
 
 
 @lru_cache(maxsize=64)
@@ -391,7 +419,7 @@ def _decoded(raw: bytes | None, encodings: tuple[str, ...], vr: str) -> str:
             # PS3.5 6.2.1.1: component groups split at "=", each decoded on its own.
             groups = [group.decode(codec).rstrip("^") for group in raw.split(b"=")]
             return "=".join(groups).rstrip("=")
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError):
             pass
     if vr == "PN":
         return person_name_text(PersonName(raw, encodings=list(encodings)))
