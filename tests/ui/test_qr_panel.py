@@ -6,10 +6,12 @@ The widgets are driven with pytest-qt; the network layer is the real one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom import dcmread
@@ -535,3 +537,64 @@ def test_stop_keeps_the_matches_so_far(qtbot, slow_panel, qr_peer, slow_set):
     assert qr_peer.cancels == 1
     assert 1 <= panel.results_model.study_count() < len(slow_set.instances)
     assert panel.status_label.text().startswith("Stopped")
+
+
+# -- nodes.toml shared with the command line and hand edits ---------------------------------
+def _fill(dialog: Any, name: str, aet: str, port: int) -> None:
+    dialog.name_edit.setText(name)
+    dialog.called_aet_edit.setText(aet)
+    dialog.host_edit.setText("127.0.0.1")
+    dialog.port_spin.setValue(port)
+
+
+def test_a_node_added_by_another_program_is_listed_and_kept(qtbot, home, store):
+    NodeBook(home).add(_node("first", "FIRST", 11112))
+    panel = _panel(qtbot, home, store)
+    NodeBook(home).add(_node("second", "SECOND", 11113))  # lightbox node add, meanwhile
+    panel.reload_nodes()
+    names = [panel.node_bar.node_combo.itemData(i)
+             for i in range(panel.node_bar.node_combo.count())]
+    assert names == ["first", "second"]
+    NodeBook(home).add(_node("fourth", "FOURTH", 11115))  # and again, unseen by the panel
+    dialog = panel.add_node()
+    _fill(dialog, "third", "THIRD", 11114)
+    dialog.buttons.accepted.emit()
+    assert not dialog.isVisible()
+    assert [n.name for n in NodeBook(home)] == ["first", "fourth", "second", "third"]
+    panel.remove_node(confirm=False)  # "third", selected after its save
+    assert [n.name for n in NodeBook(home)] == ["first", "fourth", "second"]
+    assert panel.shutdown()
+
+
+def test_a_save_the_file_refuses_keeps_the_dialog_and_what_was_typed(qtbot, home, store):
+    panel = _panel(qtbot, home, store)
+    # where nodes.toml's new version is written, a folder: the write fails as on a
+    # read-only home (root writes through permissions)
+    blocker = home / f"nodes.toml.{os.getpid()}.tmp"
+    blocker.mkdir()
+    dialog = panel.add_node()
+    _fill(dialog, "pacs", "PACS", 11112)
+    dialog.buttons.accepted.emit()
+    assert dialog.isVisible() and "cannot be written" in dialog.error_label.text()
+    assert dialog.name_edit.text() == "pacs" and len(NodeBook(home)) == 0
+    assert panel.node_bar.node_combo.count() == 0
+    blocker.rmdir()
+    dialog.buttons.accepted.emit()
+    assert not dialog.isVisible() and NodeBook(home).get("pacs").called_aet == "PACS"
+    assert panel.shutdown()
+
+
+def test_a_typo_in_nodes_toml_is_said_and_the_file_kept(qtbot, home, store):
+    typo = '[pacs]\ncalled_aet = "PACS"\nhost = "127.0.0.1"\nport = 104\n[second\n'
+    (home / "nodes.toml").write_text(typo)
+    panel = _panel(qtbot, home, store)  # the workstation still starts
+    assert panel.status_label.property("error") is True
+    assert "nodes.toml" in panel.status_label.text()
+    assert "not valid TOML" in panel.status_label.text()
+    dialog = panel.add_node()
+    _fill(dialog, "other", "OTHER", 11112)
+    dialog.buttons.accepted.emit()
+    assert dialog.isVisible() and "correct the file" in dialog.error_label.text()
+    assert (home / "nodes.toml").read_text() == typo  # nothing the user wrote is lost
+    dialog.reject()
+    assert panel.shutdown()

@@ -354,25 +354,60 @@ class NodeBook:
     home : Path
         The Lightbox home folder.
 
+    Every change reads the file again first: another program (``lightbox node add`` in a
+    shell, a hand edit) may have changed it since, and a save from what was read before
+    would delete its nodes.
+
+    Parameters
+    ----------
+    home : Path
+        The Lightbox home folder.
+    unreadable_ok : bool
+        Whether a file that cannot be read or is not TOML gives an empty book that says so
+        in :attr:`unreadable` and refuses every change (the workstation starts on a typo),
+        rather than raising.
+
     Raises
     ------
     UsageError
-        ``nodes.toml`` cannot be read or is not TOML at all.
+        ``nodes.toml`` cannot be read or is not TOML at all (unless ``unreadable_ok``).
     """
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, unreadable_ok: bool = False) -> None:
         self.path = home / NODES_FILE
+        self._unreadable_ok = unreadable_ok
+        self.unreadable: str | None = None
         self._nodes: dict[str, NodeRecord] = {}
         self._invalid: dict[str, InvalidNode] = {}
         # Top-level entries that are no table: kept as read, for a save not to drop them.
         self._stray: dict[str, Any] = {}
-        if self.path.exists():
+        self.reload()
+
+    def reload(self) -> None:
+        """Read ``nodes.toml`` again (see :attr:`unreadable`)."""
+        self._nodes, self._invalid, self._stray = {}, {}, {}
+        self.unreadable = None
+        if not self.path.exists():
+            return
+        try:
             data = read_toml(self.path)
-            for name, table in data.items():
-                if isinstance(table, dict):
-                    self._load(name, table)
-                else:
-                    self._stray[name] = table
+        except UsageError as exc:
+            if not self._unreadable_ok:
+                raise
+            self.unreadable = (f"{exc}; correct the file (nodes cannot be changed here "
+                               "until then)")
+            return
+        for name, table in data.items():
+            if isinstance(table, dict):
+                self._load(name, table)
+            else:
+                self._stray[name] = table
+
+    def _fresh(self) -> None:
+        """Read the file again before a change; refuse it while the file is unreadable."""
+        self.reload()
+        if self.unreadable is not None:
+            raise UsageError(self.unreadable)
 
     def _load(self, name: str, table: dict[str, Any]) -> None:
         try:
@@ -443,6 +478,7 @@ class NodeBook:
     def add(self, node: NodeRecord, *, replace_existing: bool = False) -> None:
         """Add ``node`` (or replace it when ``replace_existing``) and save."""
         node.validated()
+        self._fresh()
         if node.name in self and not replace_existing:
             raise UsageError(f"a node called {node.name!r} exists; use node edit")
         if node.name in self._stray:
@@ -462,6 +498,7 @@ class NodeBook:
         given, is called with the new record before anything is saved (it raises to
         refuse it).
         """
+        self._fresh()
         bad = self._invalid.get(name)
         if bad is None:
             node = replace(self.get(name), **changes)
@@ -484,6 +521,7 @@ class NodeBook:
 
     def remove(self, name: str) -> None:
         """Remove node ``name``, valid or not, and save."""
+        self._fresh()
         if self._invalid.pop(name, None) is None:
             self.get(name)
             del self._nodes[name]
@@ -499,4 +537,11 @@ class NodeBook:
         tables.update((n.name, n.table) for n in self.invalid)
         tables.update(self._stray)  # no table shares a name with one: TOML keys are unique
         text = tomli_w.dumps(dict(sorted(tables.items(), key=lambda t: t[0].lower())))
-        write_private(self.path, text.encode("utf-8"))
+        if self.unreadable is not None:
+            raise UsageError(self.unreadable)
+        try:
+            write_private(self.path, text.encode("utf-8"))
+        except OSError as exc:
+            # A read-only home or file, a full disk: said where the change is asked for.
+            raise UsageError(f"{self.path}: cannot be written ({exc.strerror or exc}); "
+                             "the node list is unchanged") from None

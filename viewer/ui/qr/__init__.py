@@ -81,7 +81,9 @@ def build_qr_widget(home: Path, store: Any, parent: QWidget | None = None,
         listener=ListenerFile(home),
         note_expected=store.note_expected,
     )
-    panel = QueryRetrieveWidget(NodeBook(home), service, parent)
+    # A typo in nodes.toml must not take away the reading of local studies: the panel
+    # says what is wrong with the file and refuses node changes until it is corrected.
+    panel = QueryRetrieveWidget(NodeBook(home, unreadable_ok=True), service, parent)
     app = QCoreApplication.instance()
     if app is not None:
         # Child widgets get no close event when the window closes: stop the network

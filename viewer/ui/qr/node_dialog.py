@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from PySide6.QtCore import QThreadPool
 from PySide6.QtWidgets import (
@@ -53,12 +53,17 @@ class NodeDialog(QDialog):
         Names of other nodes; a node may not take one of them.
     pool : QThreadPool, optional
         Where the C-ECHO runs (the global pool by default).
+    save : callable, optional
+        Called with the node on OK, before the dialog closes; a LightboxError it raises
+        is shown in the dialog, which stays open with what was typed.
     """
 
     def __init__(self, service: QueryRetrieveService, node: NodeRecord | None = None,
                  taken_names: Collection[str] = (), pool: QThreadPool | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *,
+                 save: Callable[[NodeRecord], object] | None = None) -> None:
         super().__init__(parent)
+        self._save = save
         self.setWindowTitle("Edit PACS node" if node else "Add PACS node")
         self.service = service
         self.original = node
@@ -239,6 +244,12 @@ class NodeDialog(QDialog):
         if node.name in self.taken_names:
             self.error_label.setText(f"a node called {node.name!r} exists; choose another name")
             return
+        if self._save is not None:
+            try:
+                self._save(node)
+            except LightboxError as exc:  # kept open: what was typed is not lost
+                self.error_label.setText(str(exc))
+                return
         self._result = node
         self.error_label.setText("")
         super().accept()

@@ -100,8 +100,9 @@ class NodeBarWidget(QWidget):
             if dialog is not None:
                 dialog.close()
     def reload_nodes(self, select: str | None = None) -> None:
-        """Fill the node list from the node book, keeping (or setting) the selection."""
+        """Fill the node list from ``nodes.toml``, keeping (or setting) the selection."""
         keep = select or self.node_combo.currentData()
+        self.nodes.reload()  # the file, as another program or a failed save left it
         self.node_combo.blockSignals(True)
         self.node_combo.clear()
         for node in self.nodes:
@@ -136,7 +137,14 @@ class NodeBarWidget(QWidget):
         except LightboxError as exc:
             self.local_label.setText(str(exc))
         if not len(self.nodes):
-            self._say("No PACS node yet: add one with Add...")
+            problems = ([self.nodes.unreadable] if self.nodes.unreadable else
+                        [self.nodes.problem(n) for n in self.nodes.invalid])
+            if self.nodes.stray:
+                problems.append(self.nodes.stray_problem())
+            if problems:
+                self._say("No usable PACS node: " + " ".join(problems), error=True)
+            else:
+                self._say("No PACS node yet: add one with Add...")
         self._update_buttons()
         self.node_changed.emit()
 
@@ -184,9 +192,9 @@ class NodeBarWidget(QWidget):
         if self.node_dialog is not None:
             self.node_dialog.close()
         dialog = NodeDialog(self.service, node, [n.name for n in self.nodes],
-                            self.pool, self)
+                            self.pool, self, save=lambda new: self._store_node(new, node))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(lambda: self._save_node(dialog, node))
+        dialog.accepted.connect(lambda: self._node_saved(dialog.node()))
         dialog.destroyed.connect(lambda *_: self._forget_dialog(dialog))
         self.node_dialog = dialog
         dialog.open()
@@ -196,20 +204,20 @@ class NodeBarWidget(QWidget):
         if self.node_dialog is dialog:
             self.node_dialog = None
 
-    def _save_node(self, dialog: NodeDialog, original: NodeRecord | None) -> None:
-        node = dialog.node()
+    def _store_node(self, node: NodeRecord, original: NodeRecord | None) -> None:
+        """Save ``node`` (replacing ``original``) while its dialog is open: a refusal
+        (the name taken meanwhile, a file that cannot be written) is shown in the dialog
+        with what was typed (LightboxError)."""
+        if original is None:
+            self.nodes.add(node)
+        elif original.name == node.name:
+            self.nodes.add(node, replace_existing=True)
+        else:
+            self.nodes.add(node)
+            self.nodes.remove(original.name)
+
+    def _node_saved(self, node: NodeRecord | None) -> None:
         if node is None:
-            return
-        try:
-            if original is None:
-                self.nodes.add(node)
-            elif original.name == node.name:
-                self.nodes.add(node, replace_existing=True)
-            else:
-                self.nodes.add(node)
-                self.nodes.remove(original.name)
-        except LightboxError as exc:
-            self._say(str(exc), error=True)
             return
         self.reload_nodes(select=node.name)
         self._say(f"Saved node {node.name} ({node.address})")
@@ -226,6 +234,7 @@ class NodeBarWidget(QWidget):
             self.nodes.remove(node.name)
         except LightboxError as exc:
             self._say(str(exc), error=True)
+            self.reload_nodes()
             return
         self.reload_nodes()
         self._say(f"Removed node {node.name}")
