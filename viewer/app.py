@@ -90,6 +90,7 @@ class Workstation:
             self.window, self.store, lambda progress: ensure_demo_study(home, progress),
             importer, self.browser)
         self.controller.interactive = interactive
+        self.window.close_guard = self.controller.may_quit
         c, w, b = self.controller, self.window, self.browser
         b.open_study.connect(c.open_study)
         b.open_studies.connect(c.open_studies)
@@ -171,8 +172,14 @@ class Workstation:
             self.viewer.set_calibration(calibration_from_settings(self.settings))
 
     def close(self) -> None:
-        """Close the window, stop network work and close the store."""
+        """Close the window, stop network and import work and close the store."""
         self.window.close()
+        dialog = self.controller.import_dialog
+        if dialog is not None and dialog.running:
+            # Never close the store under an import: its next batch would fail and leave
+            # files without rows (the window's close asked the reader to cancel it).
+            dialog.cancel()
+            self.controller.wait_for_import()
         if self.qr_panel is not None:
             self.qr_panel.shutdown()  # type: ignore[attr-defined]
         if self.listening is not None:

@@ -7,17 +7,19 @@ controller never creates services itself.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Signal
+from PySide6.QtWidgets import QMessageBox
 
 from viewer.core.errors import LightboxError
 from viewer.core.imports import ImportReport
 from viewer.ui.dialogs.import_dialog import ImportDialog, Importer
 from viewer.ui.main_window import MainWindow
-from viewer.ui.plain_text import warn
+from viewer.ui.plain_text import ask, warn
 from viewer.ui.tasks import Task
 from viewer.ui.viewer.annotate import dicom_date, display_name
 from viewer.ui.viewer.opening import read_series
@@ -198,8 +200,20 @@ class WorkstationController(QObject):
         """The import dialog (modeless), optionally started on ``sources`` at once."""
         if self.importer is None:
             return None
+        running = self.import_dialog
+        if running is not None and running.running:
+            # One import at a time from the window: a second dialog would hide the first's
+            # progress, cancel and report (the eject verdict) behind it.
+            for source in sources or []:
+                if source not in running.source_paths():
+                    running.sources.addItem(source)
+            running.show()
+            running.raise_()
+            running.activateWindow()
+            return running
         dialog = ImportDialog(self.importer, sources, self.window)
         dialog.imported.connect(self._imported)
+        dialog.stopped.connect(lambda *_: self._imported(None))
         self.import_dialog = dialog
         dialog.show()
         if start:
@@ -213,9 +227,33 @@ class WorkstationController(QObject):
         else:
             self.show_import_dialog(paths, start=True)
 
-    def _imported(self, report: ImportReport) -> None:
+    def _imported(self, report: ImportReport | None) -> None:
         if self.browser is not None:
             self.browser.refresh()
+
+    def may_quit(self) -> bool:
+        """Whether the window may close: a running import is cancelled first, if the
+        reader agrees (closing the store under it would leave files without rows)."""
+        dialog = self.import_dialog
+        if dialog is None or not dialog.running:
+            return True
+        dialog.show()
+        dialog.raise_()
+        if ask(self.window, "Quit Lightbox", "An import is running. Cancel it and quit?\n\n"
+               "What was imported so far is kept; import the medium again later to "
+               "complete it.") != QMessageBox.StandardButton.Yes:
+            return False
+        dialog.cancel()
+        return True
+
+    def wait_for_import(self, timeout: float = 120.0) -> bool:
+        """Wait (events processed) until a cancelled import has stopped."""
+        dialog = self.import_dialog
+        end = time.monotonic() + timeout
+        while dialog is not None and dialog.running and time.monotonic() < end:
+            QCoreApplication.processEvents()
+            time.sleep(0.01)
+        return dialog is None or not dialog.running
 
     def import_demo(self) -> Task:
         """One click: generate the demo study, import it, open it."""

@@ -60,6 +60,8 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.viewer = viewer
         self.browser = browser
+        # Asked before the window closes (a running import); False keeps it open.
+        self.close_guard: Callable[[], bool] | None = None
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         if browser is not None:
@@ -451,6 +453,9 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, ev: object) -> None:  # noqa: N802
+        if self.close_guard is not None and not self.close_guard():
+            ev.ignore()  # type: ignore[attr-defined]
+            return
         if self.settings is not None:
             self.settings.setValue("window/geometry", self.saveGeometry())
             self.settings.setValue("window/state", self.saveState())

@@ -8,12 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTextBrowser,
@@ -22,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.core.imports import ImportProgress, ImportReport, printable
-from viewer.ui.plain_text import plain_label
+from viewer.ui.plain_text import ask, plain_label
 from viewer.ui.tasks import Task
 
 Importer = Callable[[list[str], Callable[[ImportProgress], None], Callable[[], bool]],
@@ -90,6 +92,7 @@ class ImportDialog(QDialog):
     """
 
     imported = Signal(object)
+    stopped = Signal(str)  # the import failed: the reason
 
     def __init__(self, importer: Importer, sources: list[str] | None = None,
                  parent: QWidget | None = None) -> None:
@@ -185,6 +188,31 @@ class ImportDialog(QDialog):
         else:
             self.reject()
 
+    @property
+    def running(self) -> bool:
+        """An import is under way (it may be cancelling)."""
+        return self.task is not None
+
+    def reject(self) -> None:
+        """Escape or the close box: while an import runs, ask before cancelling it; the
+        dialog stays to say what was imported and whether the medium may be removed."""
+        if self.task is None:
+            super().reject()
+            return
+        if self.task.cancelled:
+            return
+        if ask(self, "Import studies", "An import is running. Cancel it?\n\nWhat was "
+               "imported so far is kept; the report then says what is missing."
+               ) == QMessageBox.StandardButton.Yes:
+            self.cancel()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.task is not None:
+            event.ignore()
+            self.reject()
+            return
+        super().closeEvent(event)
+
     def _progress(self, done: int, total: int, text: str) -> None:
         self.progress.setMaximum(max(total, 0))
         self.progress.setValue(done)
@@ -205,7 +233,11 @@ class ImportDialog(QDialog):
 
     def _failed(self, message: str) -> None:
         self.task = None
-        self.status.setText(f"Import failed: {message}")
+        self.progress.setMaximum(1)  # out of its busy animation: nothing runs any more
+        self.progress.setValue(0)
+        self.status.setText(f"Import failed: {message}. Do not remove the medium: what it "
+                            "holds may not all be stored.")
+        self.stopped.emit(message)
         self.start_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.close_button.setEnabled(True)

@@ -1,0 +1,99 @@
+"""A running import and the window around it: Escape, the close box, quitting, a second
+import, a failure. The import is the real one; a gate holds it at its start so that each
+step happens while it runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from tests.ui.conftest import wait_until
+
+pytestmark = pytest.mark.gui
+
+Yes, No = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+
+
+def _answers(monkeypatch: pytest.MonkeyPatch, *buttons: QMessageBox.StandardButton
+             ) -> list[str]:
+    """Answer the next questions with ``buttons`` in turn; the texts asked are returned."""
+    asked: list[str] = []
+    queue = list(buttons)
+
+    def answer(box: QMessageBox) -> int:
+        asked.append(box.text())
+        return queue.pop(0).value
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    return asked
+
+
+def _gated(workstation: Any) -> threading.Event:
+    """Hold the workstation's importer at its start until the gate opens or it is
+    cancelled (then the real import runs and sees the cancel)."""
+    gate = threading.Event()
+    real: Callable[..., Any] = workstation.controller.importer
+
+    def importer(sources: list[str], progress: Any, cancelled: Callable[[], bool]) -> Any:
+        end = time.monotonic() + 30
+        while not gate.is_set() and not cancelled() and time.monotonic() < end:
+            time.sleep(0.01)
+        return real(sources, progress, cancelled)
+
+    workstation.controller.importer = importer
+    return gate
+
+
+def test_escape_asks_before_cancelling_and_the_report_stays(qtbot, workstation, phantom,
+                                                            monkeypatch):
+    gate = _gated(workstation)
+    dialog = workstation.controller.show_import_dialog([str(phantom.folder)], start=True)
+    asked = _answers(monkeypatch, No, Yes)
+    dialog.reject()  # Escape, "No": the import goes on, in sight
+    assert dialog.isVisible() and dialog.running and not dialog.task.cancelled
+    dialog.close()  # the close box, "Yes": cancelled, the dialog stays for its report
+    assert len(asked) == 2 and "An import is running" in asked[0]
+    assert dialog.isVisible() and dialog.task.cancelled
+    wait_until(qtbot, lambda: dialog.report is not None)
+    assert dialog.report.cancelled and dialog.isVisible()
+    assert "Safe to eject" not in dialog.report_view.toPlainText()
+    gate.set()
+
+
+def test_a_second_import_joins_the_running_dialog(qtbot, workstation, phantom, tmp_path):
+    gate = _gated(workstation)
+    first = workstation.controller.show_import_dialog([str(phantom.folder)], start=True)
+    second = workstation.controller.show_import_dialog([str(tmp_path)])
+    assert second is first and first.source_paths() == [str(phantom.folder), str(tmp_path)]
+    gate.set()
+    wait_until(qtbot, lambda: first.report is not None)
+    assert first.report.instances_added == len(phantom.paths)
+
+
+def test_quitting_during_an_import_asks_then_waits_for_it(qtbot, workstation, phantom,
+                                                          monkeypatch):
+    gate = _gated(workstation)
+    dialog = workstation.controller.show_import_dialog([str(phantom.folder)], start=True)
+    asked = _answers(monkeypatch, No, Yes)
+    workstation.window.close()  # "No": the window and the import stay
+    assert workstation.window.isVisible() and dialog.running
+    workstation.close()  # "Yes": cancelled, and the store is closed only once it stopped
+    assert "Cancel it and quit" in asked[1]
+    assert not dialog.running and dialog.report is not None and dialog.report.cancelled
+    gate.set()
+
+
+def test_a_failed_import_stops_the_bar_and_says_to_keep_the_medium(qtbot, workstation,
+                                                                  phantom):
+    workstation.store.close()  # the database gone under the import: it fails
+    dialog = workstation.controller.show_import_dialog([str(phantom.folder)], start=True)
+    wait_until(qtbot, lambda: not dialog.running)
+    assert dialog.report is None
+    assert "Import failed" in dialog.status.text()
+    assert "Do not remove the medium" in dialog.status.text()
+    assert dialog.progress.maximum() == 1  # not the busy animation
