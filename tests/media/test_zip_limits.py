@@ -78,3 +78,39 @@ def test_a_damaged_member_is_reported_once_and_the_others_imported(
         (f"{archive}!/IMAGES/IM000001", "cannot extract")]
     assert report.skipped == []
     assert report.instances_added == 2 and not report.safe_to_eject
+
+
+def test_directory_entries_sharing_one_member_s_data_are_extracted_once(
+        study_files: list[Path], tmp_path: Path, store: StudyStore) -> None:
+    # APPNOTE 4.3.6: every member has its own local header; entries pointing at one member's
+    # repeat its data without storing it (a few kilobytes naming gigabytes)
+    archive = tmp_path / "medium.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(study_files[0], "IMAGES/IM000000")
+        zf.write(study_files[1], "IMAGES/IM000001")
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            zf.write(study_files[0], "IMAGES/IM000000")
+    data = bytearray(archive.read_bytes())
+    entries = [i for i in range(len(data)) if data[i:i + 4] == b"PK\x01\x02"]
+    first_offset = data[entries[0] + 42:entries[0] + 46]
+    data[entries[2] + 42:entries[2] + 46] = first_offset  # the third entry: the first's data
+    archive.write_bytes(bytes(data))
+    report = import_media([archive], store, work_dir=tmp_path / "work")
+    assert report.instances_added == 2
+    (problem,) = report.failed
+    assert problem.path.startswith(f"{archive}!/IMAGES/IM000000")
+    assert "overlapping entries" in problem.reason
+
+
+def test_a_member_name_deeper_than_any_file_system_is_refused_by_name(
+        study_files: list[Path], tmp_path: Path, store: StudyStore) -> None:
+    archive = tmp_path / "medium.zip"
+    deep = "a/" * 5000 + "IM000000"  # the folders of such a name took memory squared
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(study_files[0], deep)
+        zf.write(study_files[1], "IMAGES/IM000001")
+    report = import_media([archive], store, work_dir=tmp_path / "work")
+    assert report.instances_added == 1
+    (problem,) = report.failed
+    assert problem.path == f"{archive}!/{deep[:117]}..."
+    assert "10,008 characters, 5,000 folders deep" in problem.reason

@@ -49,9 +49,11 @@ from viewer.media.zip_extract import extract_zip
 # How many zips deep a zip is still opened: a zip given or found on a medium is 1, a zip
 # inside it 2. Real media nest them once or twice (a download of zipped series, or a
 # zipped disc with its DICOMDIR inside a zip of several discs). Each level keeps its
-# extracted files until the levels inside it are imported, and a zip that holds itself
-# (a "quine") would never end: deeper zips are reported, not opened.
-MAX_ZIP_DEPTH = 8
+# extracted files until the levels inside it are imported, a zip that holds itself (a
+# "quine") would never end, and each level multiplies the files of the one inside it: a
+# few kilobytes of zips of ten zips, eight deep, held 10^8 files. Deeper zips are
+# reported, not opened.
+MAX_ZIP_DEPTH = 3
 
 
 def import_media(

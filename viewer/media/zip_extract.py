@@ -181,18 +181,52 @@ def _wanted(archive: Path, infos: list[zipfile.ZipInfo], problems: list[FileProb
     """The file members to extract, each with its ``/``-separated name; the members
     refused (unsafe names, zip bombs) go to ``problems``."""
     wanted: list[tuple[zipfile.ZipInfo, str]] = []
+    data_of: dict[int, zipfile.ZipInfo] = {}  # local header offset -> its first member
     for member in infos:
         relative = member_path(member.filename)
         if relative.endswith("/"):
             continue  # a folder entry: its files make the folder
-        if not _safe_member(relative):
+        if too_long := _unusable_name(relative):
+            problems.append(FileProblem(f"{archive}!/{_shortened(relative)}", too_long))
+        elif not _safe_member(relative):
             # Named as written in the archive: that is the name that is wrong.
             problems.append(FileProblem(f"{archive}!/{member.filename}", "unsafe name"))
         elif reason := _too_compressed(member):
             problems.append(FileProblem(f"{archive}!/{relative}", reason))
+        elif (first := data_of.setdefault(member.header_offset, member)) is not member:
+            # APPNOTE 4.3.6: each member has its own local header and data. Directory
+            # entries that share one repeat a member's data without storing it again,
+            # a multiplier that no archiver writes (and zipfile checks only from 3.12).
+            problems.append(FileProblem(f"{archive}!/{relative}", (
+                f"not extracted: the archive's directory gives it the data of "
+                f"{member_path(first.filename)!r} "
+                f"(overlapping entries, a \"zip bomb\"); {_ELSEWHERE}")))
         else:
             wanted.append((member, relative))
     return wanted
+
+
+# Longer or deeper member names than these fit no medium (a PS3.10 File ID has at most 8
+# components of 8 characters) and no file system's paths; the folders of a name are
+# compared with every other member's, in time and memory that grow with its depth.
+MAX_MEMBER_NAME = 1024
+MAX_MEMBER_DEPTH = 64
+
+
+def _unusable_name(relative: str) -> str:
+    """Why a member's name is not extracted (too long or deep); "" when it is usable."""
+    depth = relative.count("/")
+    if len(relative) <= MAX_MEMBER_NAME and depth <= MAX_MEMBER_DEPTH and all(
+            len(part.encode("utf-8", "surrogateescape")) <= 255
+            for part in relative.split("/")):
+        return ""
+    return (f"not extracted: its name ({len(relative):,} characters, {depth:,} folders "
+            f"deep) is longer than any file system takes; {_ELSEWHERE}")
+
+
+def _shortened(name: str) -> str:
+    """A name short enough for a report line (the start, which says where it is)."""
+    return name if len(name) <= 120 else name[:117] + "..."
 
 
 def _name_key(relative: str) -> tuple[str, ...]:
