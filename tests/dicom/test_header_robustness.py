@@ -176,3 +176,59 @@ def test_a_stored_record_with_impossible_frames_is_left_out_of_its_series(
     frames = series_frames([good, bad])
     assert [f.sop_instance_uid for f in frames] == [good.sop_instance_uid]
     assert "/stored/bad.dcm left out: Number of Frames 5000000 cannot fit" in caplog.text
+
+
+def _content_tree(depth: int) -> pydicom.Dataset:
+    """A CT whose Content Sequence nests ``depth`` levels (an SR-like tree), undefined
+    lengths throughout, as deep CAD and measurement reports are written."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ds = pydicom.dcmread(testdata.test_file("CT_small.dcm"))
+    node = Dataset()
+    node.TextValue = "leaf"
+    for _ in range(depth):
+        parent = Dataset()
+        parent.ContentSequence = Sequence([node])
+        parent["ContentSequence"].is_undefined_length = True
+        node.is_undefined_length_sequence_item = True
+        node = parent
+    ds.ContentSequence = node.ContentSequence
+    ds["ContentSequence"].is_undefined_length = True
+    return ds
+
+
+@pytest.mark.parametrize("depth", [30, 40, 100])
+def test_deep_but_sound_nesting_is_read_not_called_truncated(tmp_path: Path,
+                                                            depth: int) -> None:
+    ds = _content_tree(depth)
+    path = tmp_path / "deep.dcm"
+    ds.save_as(path, implicit_vr=False, little_endian=True)
+    data = path.read_bytes()
+    assert data.count(b"\xfe\xff\xdd\xe0") == depth  # a delimiter closing each level
+    record = read_header_bytes(data, str(path))
+    assert record.sop_instance_uid == ds.SOPInstanceUID
+
+
+def test_a_wanted_value_declaring_a_gigabyte_is_named_without_reading_it(
+        tmp_path: Path) -> None:
+    # A Series Description of 1 GiB in a sparse file, 8 kB on disk: the header reader read
+    # on until it held it, twice over (2 GB of memory).
+    from viewer.store import StudyStore
+
+    ds = pydicom.dcmread(testdata.test_file("CT_small.dcm"))
+    ds.SeriesDescription = "PLACEHOLDER"
+    path = tmp_path / "in" / "sparse.dcm"
+    path.parent.mkdir()
+    ds.save_as(path, implicit_vr=False, little_endian=True)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"\x08\x00\x3e\x10LO")  # (0008,103E) LO, a 2-byte length
+    data[at + 4:at + 8] = b"UN\x00\x00"  # as UN: a 4-byte length follows
+    data[at + 8:at + 8] = struct.pack("<I", 1 << 30)
+    path.write_bytes(bytes(data))
+    with open(path, "r+b") as fh:
+        fh.truncate(len(data) + (1 << 30))  # sparse: nothing is written
+    with StudyStore.open(tmp_path / "home") as store:
+        report = store.import_files([path])
+    (problem,) = report.failed
+    assert "(0008,103E) declares 1073741824 bytes" in problem.reason

@@ -220,6 +220,11 @@ def tag_text(group: int, element: int) -> str:
     return f"({group:04X},{element:04X})"
 
 
+# The longest value the header reader collects (PS3.5 6.2: an LO holds 64 characters, a PN
+# 64 per component group, a UI 64 bytes; 1024 times that is damage, not a value).
+MOST_COLLECTED = 64 << 10
+
+
 class IncompleteHeaderError(Exception):
     """The first bytes given were not enough; read the whole file and ask again."""
 
@@ -267,7 +272,9 @@ class Walker:
         checks, and delimiters (group FFFE) are the rare branch.
         """
         if depth > 32:
-            return end
+            # Deeper nesting (an SR content tree) is sound DICOM the walk does not follow:
+            # pydicom's reading decides. Returning here took the file for truncated.
+            raise UnknownStructureError("sequences nested more than 32 deep")
         data, have, size, implicit = self.data, self.have, self.size, self.implicit
         wanted = self.wanted if collect is not None else ()
         # Below this offset a 12-byte header is in memory and inside the file.
@@ -324,6 +331,12 @@ class Walker:
                     f"declared, {size - value} in the file"
                 )
             if group << 16 | element in wanted:
+                if length > MOST_COLLECTED:
+                    # A UID, a name, a date: none is near this. Read on, it took the whole
+                    # file into memory, twice (a 1 GiB Series Description, 8 kB on disk).
+                    raise TruncatedError(
+                        f"element {tag_text(group, element)} declares {length} bytes, more "
+                        f"than any value of its kind holds: the header is damaged")
                 if pos > have:
                     raise IncompleteHeaderError(value)
                 collect[group << 16 | element] = data[value:pos]  # type: ignore[index]
