@@ -232,3 +232,20 @@ def test_ultrasound_regions_give_the_spacing_of_their_scan() -> None:
     assert frame_plane(dual).spacing.kind is SpacingKind.PIXELS
     ds.SequenceOfUltrasoundRegions[0].PhysicalUnitsXDirection = 0
     assert frame_plane(ds).spacing.kind is SpacingKind.PIXELS
+
+
+def test_ultrasound_regions_measure_in_their_own_units() -> None:
+    # PS3.3 C.8.5.5.1: each region its deltas and units; a measurement in one region only
+    from viewer.dicom.us_regions import UltrasoundRegion, read_regions, region_of
+
+    dual = pydicom.dcmread(testdata.test_file("gdcm-US-ALOKA-16.dcm"), stop_before_pixels=True)
+    left, right = read_regions(dual.SequenceOfUltrasoundRegions)  # the third states no unit
+    assert left.bounds == (32, 24, 335, 415) and left.in_cm
+    assert region_of((left, right), [(100, 100), (300, 400)]) is left
+    assert region_of((left, right), [(100, 100), (400, 100)]) is None  # scan to scan
+    assert frame_plane(dual).spacing.regions == (left, right)
+    m_mode = UltrasoundRegion((0, 300, 639, 479), (4, 3), (0.005, 0.05))  # time, depth
+    assert not m_mode.in_cm
+    assert m_mode.axis_text((10, 310), (110, 350)) == "horizontal 0.5 s, vertical 20 mm"
+    inner = UltrasoundRegion((40, 40, 60, 60), (3, 3), (0.01, 0.01))
+    assert region_of((left, inner), [(45, 45), (50, 50)]) is inner  # the smallest holding

@@ -376,3 +376,33 @@ def test_a_length_at_the_detector_says_so_on_its_label(qtbot, workstation, tmp_p
     _drag(qtbot, vp, _canvas_point(vp, 10, 50), _canvas_point(vp, 90, 50))
     (line,) = vp.measure.current()
     assert line.label == "16.0 mm (detector)"
+
+
+def test_ultrasound_lengths_take_the_units_of_the_region_holding_them(qtbot, workstation
+                                                                      ) -> None:
+    # PS3.3 C.8.5.5: OBXXXX1A holds a 2D scan (cm both ways, 0.0262 cm/px) and a waveform
+    # strip below it whose X axis is time (0.00964 s/px). A line along the strip read
+    # "26.2 mm"; one from the scan into the strip too.
+    import re
+
+    from tests.support.testdata import test_file
+    from viewer.ui.viewer.tools import Tool
+
+    vp = _open_file(qtbot, workstation, test_file("OBXXXX1A.dcm"))
+    workstation.viewer.set_tool(Tool.LENGTH)
+
+    def label(p0: tuple[int, int], p1: tuple[int, int]) -> str:
+        vp.measure.delete_all()
+        _drag(qtbot, vp, _canvas_point(vp, *p0), _canvas_point(vp, *p1))
+        (line,) = vp.measure.current()
+        drawn = line.points
+        return str(line.label), abs(drawn[1][0] - drawn[0][0]), abs(drawn[1][1] - drawn[0][1])
+
+    text, dx, _ = label((300, 550), (500, 550))  # along the strip: a time
+    seconds = float(re.fullmatch(r"horizontal (\S+) s", text).group(1))
+    assert seconds == pytest.approx(dx * 0.009642736608649534, rel=0.01)
+    text, dx, dy = label((300, 200), (500, 200))  # in the scan: a length
+    millimetres = float(re.fullmatch(r"(\S+) mm", text).group(1))
+    assert millimetres == pytest.approx(((dx ** 2 + dy ** 2) ** 0.5) * 0.2622878766, abs=0.06)
+    text, _, _ = label((300, 300), (300, 550))  # from the scan into the strip: no distance
+    assert text.endswith(" px (not inside one calibrated region)"), text

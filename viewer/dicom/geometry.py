@@ -19,6 +19,7 @@ import numpy as np
 from viewer.core.records import InstanceRecord
 from viewer.dicom.header import frame_count_problem
 from viewer.dicom.params import functional_group
+from viewer.dicom.us_regions import UltrasoundRegion, read_regions
 
 LOGGER = logging.getLogger(__name__)
 
@@ -226,12 +227,16 @@ class PixelSpacing:
         Which attribute the values come from.
     calibration : str
         Pixel Spacing Calibration Type (0028,0A02) and its description, if given.
+    regions : tuple of UltrasoundRegion
+        An ultrasound image's calibrated regions (PS3.3 C.8.5.5): a measurement takes the
+        units of the one region holding it (:func:`~viewer.dicom.us_regions.region_of`).
     """
 
     row: float = 1.0
     column: float = 1.0
     kind: SpacingKind = SpacingKind.PIXELS
     calibration: str = ""
+    regions: tuple[UltrasoundRegion, ...] = ()
 
     @property
     def unit(self) -> str:
@@ -252,6 +257,8 @@ class PixelSpacing:
 
     def describe(self) -> str:
         """One line for the viewport: where the distances are true."""
+        if self.kind is SpacingKind.PIXELS and self.regions:
+            return "ultrasound regions: measured in the units of the region holding them"
         if self.kind is SpacingKind.PIXELS:
             aspect = f" ({self.calibration})" if self.calibration else ""
             return f"no pixel spacing: distances in pixels{aspect}"
@@ -359,9 +366,13 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
     scanned = _pair(attributes.get("NominalScannedPixelSpacing"))
     if scanned is not None:
         return PixelSpacing(scanned[0], scanned[1], SpacingKind.DIGITIZER, calibration)
+    regions = read_regions(attributes.get("SequenceOfUltrasoundRegions"))
     region = _ultrasound_spacing(attributes.get("SequenceOfUltrasoundRegions"))
     if region is not None:
-        return PixelSpacing(region[0], region[1], SpacingKind.ULTRASOUND, calibration)
+        return PixelSpacing(region[0], region[1], SpacingKind.ULTRASOUND, calibration,
+                            regions)
+    if regions:
+        return PixelSpacing(regions=regions)
     # PS3.3 C.7.6.3.1.7: without any spacing, Pixel Aspect Ratio (vertical \ horizontal
     # size) still shapes the pixels; distances stay in (horizontal) pixels.
     aspect = _pair(attributes.get("PixelAspectRatio"))

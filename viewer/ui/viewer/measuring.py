@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from viewer.dicom.geometry import PixelSpacing, SpacingKind
 from viewer.dicom.params import DOSE_UNITS
+from viewer.dicom.us_regions import UltrasoundRegion, region_of
 from viewer.imaging.modality import RescaleParams
 from viewer.render.graphics import Graphic
 from viewer.render.measure import (
@@ -43,6 +45,21 @@ _PET_UNITS = {
     "PROPCNTS": "proportional counts", "PROPCPS": "proportional counts/s",
     "MLMINML": "ml/min/ml", "MLML": "ml/ml", "GML": "g/ml", "STDDEV": "SD",
 }
+
+
+def _measured_in(spacing: PixelSpacing, points: list[Point]
+                 ) -> tuple[PixelSpacing, UltrasoundRegion | None]:
+    """The spacing a measurement through ``points`` uses, and the ultrasound region
+    holding it (PS3.3 C.8.5.5). Across two regions, or outside any, an ultrasound
+    measurement is in pixels; inside a region measured in cm, in that region's spacing,
+    whatever the other regions say."""
+    if not spacing.regions:
+        return spacing, None
+    region = region_of(spacing.regions, points)
+    if region is None or not region.in_cm:
+        return PixelSpacing(), region
+    return PixelSpacing(region.delta[1] * 10.0, region.delta[0] * 10.0,
+                        SpacingKind.ULTRASOUND), region
 
 
 def unit_of(facts: FrameFacts) -> str:
@@ -214,11 +231,17 @@ class MeasureController:
         series = vp.series
         if facts is None or series is None:
             return
-        spacing = facts.plane.spacing
+        spacing, region = _measured_in(facts.plane.spacing, g.points)
         pair = (spacing.row, spacing.column)
-        if g.kind is MeasureKind.LENGTH:
+        if g.kind is MeasureKind.LENGTH and region is not None and not region.in_cm:
+            # PS3.3 C.8.5.5.1.15: an M-mode or Doppler strip's axes are time, velocity...
+            g.label = region.axis_text(g.points[0], g.points[1])
+        elif g.kind is MeasureKind.LENGTH:
             qualifier = f" ({spacing.qualifier})" if spacing.qualifier else ""
-            g.label = f"{length(g.points[0], g.points[1], pair):.1f} {spacing.unit}{qualifier}"
+            outside = (" (not inside one calibrated region)"
+                       if facts.plane.spacing.regions and region is None else "")
+            g.label = (f"{length(g.points[0], g.points[1], pair):.1f} "
+                       f"{spacing.unit}{qualifier}{outside}")
         elif g.kind is MeasureKind.ANGLE:
             if len(g.points) >= 3:
                 g.label = f"{angle(g.points[1], g.points[0], g.points[2], pair):.1f}°"
