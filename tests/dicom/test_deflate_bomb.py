@@ -78,3 +78,42 @@ def test_real_deflated_files_still_read() -> None:
     record = read_header_bytes(path.read_bytes(), str(path))
     frame = FrameSource(path).frame(0)
     assert frame.shape == (record.rows, record.columns)
+
+
+def test_a_deflated_stream_followed_by_its_padding_byte_is_judged_at_once(
+        tmp_path: Path) -> None:
+    # PS3.5 A.5: an odd-length deflated stream is followed by one NUL. Inflated in pieces,
+    # past 16 MiB, the check looped on that byte for ever (a conformant file hung import).
+    import threading
+    import zlib
+
+    import numpy as np
+    import pydicom
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    from viewer.dicom.structure import inflation_problem, read_meta
+
+    ds = pydicom.dcmread(testdata.test_file("CT_small.dcm"))
+    ds.Rows = ds.Columns = 3200
+    for seed in range(20):
+        pixels = np.zeros((3200, 3200), np.int16)
+        pixels[0, :seed + 1] = np.arange(seed + 1)  # until the stream's length is odd
+        ds.PixelData = pixels.tobytes()
+        path = tmp_path / "deflated.dcm"
+        ds.save_as(path, implicit_vr=False, little_endian=True)
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        ds.save_as(path)
+        data = path.read_bytes()
+        start, _ = read_meta(data)
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        inflater.decompress(data[start:])
+        if inflater.unused_data == b"\0":
+            break
+    else:
+        pytest.skip("no odd-length stream in 20 tries")
+    answer: list[str] = []
+    worker = threading.Thread(target=lambda: answer.append(inflation_problem(data)),
+                              daemon=True)
+    worker.start()
+    worker.join(60)
+    assert answer == [""], "inflation_problem did not return"
