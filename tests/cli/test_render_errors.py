@@ -141,3 +141,21 @@ def test_subprocess_bad_input_has_no_traceback(tmp_path: Path, broken: str) -> N
                              str(tmp_path / "o.png")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_header_text_reaches_the_terminal_written_out(tmp_path: Path) -> None:
+    # A Photometric Interpretation holding an OSC sequence retitled the terminal through
+    # the warning and the error line; file names and header values are written out.
+    import pydicom
+
+    ds = pydicom.dcmread(data_file("SC_rgb.dcm"))
+    ds.PhotometricInterpretation = "RGB\x1b]0;RETITLED\x07"
+    path = tmp_path / "photo\x1b[2J.dcm"
+    ds.save_as(path)
+    result = subprocess.run([sys.executable, "-m", "viewer", "render", str(path), "-o",
+                             str(tmp_path / "x.png"), "--window", "40", "400"],
+                            capture_output=True, timeout=120)
+    assert result.returncode == 2
+    assert b"\x1b" not in result.stderr and b"\x07" not in result.stderr
+    assert b"\\x1b]0;RETITLED\\x07" in result.stderr
+    assert b"photo\\x1b[2J.dcm" in result.stderr

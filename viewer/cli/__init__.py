@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from viewer import __version__
 from viewer.core.errors import CancelledError, LightboxError, PeerError
+from viewer.core.terminal import for_terminal
 
 # Order is the order of ``lightbox --help``.
 _COMMAND_MODULES = (
@@ -99,10 +100,9 @@ def main(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         print("lightbox: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_TerminalFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), handlers=[handler])
     pynetdicom_log = logging.getLogger("pynetdicom")
     pynetdicom_level = pynetdicom_log.level
     if not args.verbose:
@@ -141,15 +141,31 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequen
         return EXIT_INTERRUPTED
     except PeerError as exc:
         # Not the command line's fault: running it again may succeed.
-        print(f"lightbox: {exc}", file=sys.stderr)
+        print(f"lightbox: {_lines_for_terminal(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except LightboxError as exc:
-        print(f"lightbox: {exc}", file=sys.stderr)
+        print(f"lightbox: {_lines_for_terminal(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("lightbox: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     return status
+
+
+def _lines_for_terminal(text: str) -> str:
+    """``text`` with its control characters written out, its line breaks kept: messages
+    quote file names and header values, which may hold an ESC that retitles or clears
+    the terminal."""
+    return "\n".join(for_terminal(line) for line in text.split("\n"))
+
+
+class _TerminalFormatter(logging.Formatter):
+    """Log lines with the message's control characters written out (see
+    :func:`_lines_for_terminal`); a traceback, added after, is left as it is."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        record.message = _lines_for_terminal(record.message)
+        return super().formatMessage(record)
 
 
 def _discard_stdout() -> None:
