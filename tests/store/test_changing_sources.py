@@ -116,3 +116,39 @@ def test_an_empty_file_is_named_as_one(store: StudyStore, tmp_path: Path) -> Non
     report = store.import_files([*paths, empty])
     assert report.instances_added == 2
     assert [(f.path, f.reason) for f in report.skipped] == [(str(empty), "an empty file")]
+
+
+@pytest.mark.parametrize("writer", [False, True])
+def test_a_file_replaced_by_a_fifo_is_named_not_waited_for(tmp_path: Path,
+                                                           writer: bool) -> None:
+    # Listed as a regular file, replaced by a FIFO before it is read: open() of a FIFO
+    # waits for a writer, and the import hung for ever.
+    import threading
+
+    from viewer.store.source_copy import SourceChangedError, copy_into, signature
+
+    (path,) = write_ct_series(tmp_path / "in", slices=1, rows=8, cols=8)
+    listed = os.stat(path)
+    path.unlink()
+    os.mkfifo(path)
+    held = os.open(path, os.O_RDWR) if writer else None  # a writer that sends nothing
+    results: list[object] = []
+
+    def read_then_copy() -> None:
+        results.append(prepare(path, listed.st_size).problem)
+        target = os.open(tmp_path / "copy", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            copy_into(path, target, signature(listed))
+        except SourceChangedError as exc:
+            results.append(exc)
+        finally:
+            os.close(target)
+
+    worker = threading.Thread(target=read_then_copy, daemon=True)
+    worker.start()
+    worker.join(30)
+    if held is not None:
+        os.close(held)
+    assert len(results) == 2, "the import waited on the FIFO"
+    assert results[0] == "no longer a regular file: it was replaced while being imported"
+    assert isinstance(results[1], SourceChangedError)

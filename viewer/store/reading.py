@@ -9,6 +9,7 @@ what it found: a :class:`Prepared` file to store, or why the file is skipped or 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,11 @@ WHOLE_FILE = 256 << 10
 HEAD_BYTES = 64 << 10
 LARGE_FILE = 32 << 20
 
-_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+# O_NONBLOCK: the files were listed as regular files, but a medium that changes under the
+# import can put a FIFO in one's place, whose open() would wait for a writer for ever. A
+# regular file reads the same with it.
+_READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_REPLACED = "no longer a regular file: it was replaced while being imported"
 
 
 def _read_upto(fd: int, count: int) -> bytes:
@@ -85,6 +90,8 @@ def prepare(path: Path, size: int) -> Outcome:
         try:
             data = _read_upto(fd, size if size <= WHOLE_FILE else HEAD_BYTES)
             if not data:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return Outcome(path, size, problem=_REPLACED)
                 return Outcome(path, size, problem="an empty file", skipped=True)
             if not probe(data[:PROBE_LENGTH]):
                 return Outcome(path, size, problem="not a DICOM file", skipped=True)
@@ -92,12 +99,16 @@ def prepare(path: Path, size: int) -> Outcome:
             info = os.fstat(fd)
         finally:
             os.close(fd)
+    except BlockingIOError:  # a FIFO with a writer: no regular file says "try again"
+        return Outcome(path, size, problem=_REPLACED)
     except OSError as exc:
         return Outcome(path, size, problem=f"cannot read: {exc.strerror or exc}")
     except InputFileError as exc:
         return Outcome(path, size, problem=exc.problem)
     except Exception as exc:  # pydicom raises many types on damaged input
         return Outcome(path, size, problem=f"cannot read the DICOM header ({exc})")
+    if not stat.S_ISREG(info.st_mode):
+        return Outcome(path, size, problem=_REPLACED)
     if info.st_size != size:
         return Outcome(path, size, problem=changed_text(size, info.st_size))
     if record.sop_class_uid == MEDIA_STORAGE_DIRECTORY:

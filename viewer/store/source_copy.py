@@ -40,6 +40,9 @@ def changed_text(before: int, now: int) -> str:
             f"{now} now): import it again once it is complete")
 
 
+_READ_NOW = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
 class SourceChangedError(OSError):
     """The file to copy is not the one whose header was read: it was replaced, truncated,
     extended or written to in between, or while it was copied."""
@@ -59,7 +62,9 @@ def copy_into(source: Path, fd: int, seen: Signature | None = None) -> None:
     header was read earlier, and a medium being written to (or a file replaced) would
     otherwise put other bytes under that header's UIDs.
     """
-    with open(source, "rb") as src:
+    # O_NONBLOCK: a file replaced by a FIFO meanwhile would block open() for ever; as a
+    # regular file it reads the same. The signature below then tells it is another file.
+    with os.fdopen(os.open(source, _READ_NOW), "rb") as src:
         before = os.fstat(src.fileno())
         if seen is not None and signature(before) != seen:
             raise SourceChangedError(source, seen[2], before.st_size)
