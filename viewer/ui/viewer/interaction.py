@@ -13,6 +13,7 @@ from PySide6.QtCore import QMimeData, QPoint, Qt
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
 
 from viewer.imaging.pipeline import ViewState
+from viewer.imaging.presentation import is_inverted
 from viewer.ui.viewer.keys import handle_viewport_key
 from viewer.ui.viewer.tools import Tool
 
@@ -100,6 +101,12 @@ class ViewportInteraction:
         # at a useful pace; at least one step of the values (1 HU, a fraction of a Gy)
         # per pixel.
         step = max(self._value_step() or 1e-6, current.width / 300.0)
+        params = self._facts.params if self._facts is not None else None
+        if params is not None and (is_inverted(params.presentation_shape, params.photometric)
+                                   != self.inverted):
+            # Shown inverted (MONOCHROME1, an INVERSE shape, or the Invert key): the same
+            # hand movement must brighten the picture on screen, as on every other image.
+            dy = -dy
         self.window = self._user_window(current.center + dy * step, current.width + dx * step,
                                         current.function)
         self.window_index = None
