@@ -136,6 +136,25 @@ def test_projection_spacing_rules() -> None:
     assert equal_calibrated.describe() == "calibrated GEOMETRY"
 
 
+def test_projection_pixel_spacing_alone_is_of_unknown_calibration() -> None:
+    # PS3.3 10.7.1.1: without Imager Pixel Spacing, Nominal Scanned Pixel Spacing or a
+    # Calibration Type "it cannot be determined whether or not correction or calibration
+    # have been performed"; a CR's length read like a CT's
+    cr = {"PixelSpacing": [0.1, 0.1], "Modality": "CR"}
+    unknown = pixel_spacing(cr)
+    assert unknown.kind is SpacingKind.UNKNOWN and unknown.unit == "mm"
+    assert unknown.qualifier == "calibration unknown"
+    by_class = pixel_spacing({"PixelSpacing": [0.1, 0.1],
+                              "SOPClassUID": "1.2.840.10008.5.1.4.1.1.1.2"})  # MG
+    assert by_class.kind is SpacingKind.UNKNOWN
+    calibrated = pixel_spacing({**cr, "PixelSpacingCalibrationType": "FIDUCIAL"})
+    assert calibrated.kind is SpacingKind.CALIBRATED and calibrated.qualifier == ""
+    film = pixel_spacing({**cr, "NominalScannedPixelSpacing": [0.1, 0.1]})
+    assert film.kind is SpacingKind.DIGITIZER
+    ct = pixel_spacing({"PixelSpacing": [0.1, 0.1], "Modality": "CT"})
+    assert ct.kind is SpacingKind.PATIENT and ct.qualifier == ""
+
+
 def test_no_spacing_measures_in_pixels() -> None:
     s = pixel_spacing({"PixelSpacing": ["0", "abc"]})
     assert s.kind is SpacingKind.PIXELS and s.unit == "px" and (s.row, s.column) == (1.0, 1.0)

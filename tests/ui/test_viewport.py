@@ -406,3 +406,64 @@ def test_ultrasound_lengths_take_the_units_of_the_region_holding_them(qtbot, wor
     assert millimetres == pytest.approx(((dx ** 2 + dy ** 2) ** 0.5) * 0.2622878766, abs=0.06)
     text, _, _ = label((300, 300), (300, 550))  # from the scan into the strip: no distance
     assert text.endswith(" px (not inside one calibrated region)"), text
+
+
+@pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
+def test_dragging_up_brightens_the_picture_whatever_its_polarity(qtbot, workstation, tmp_path,
+                                                                 photometric) -> None:
+    # The same hand movement on a chest radiograph (MONOCHROME1, PS3.3 C.7.6.3.1.2), a CT,
+    # or either after Invert: up is brighter on screen, as Help says.
+    import pydicom
+
+    from tests.support.series import write_ct_series
+
+    (path,) = write_ct_series(tmp_path / photometric, slices=1, rows=100, cols=100)
+    ds = pydicom.dcmread(path)
+    ds.PhotometricInterpretation = photometric
+    ds.save_as(path)
+    vp = _open_file(qtbot, workstation, path)
+    for _ in range(2):  # as opened, then inverted
+        before = vp.displayed_pixels().mean()
+        start = _canvas_point(vp, 50, 50)
+        qtbot.mousePress(vp.canvas, Qt.MouseButton.RightButton, pos=start)
+        qtbot.mouseMove(vp.canvas, start + QPoint(0, -40))
+        qtbot.mouseRelease(vp.canvas, Qt.MouseButton.RightButton, pos=start + QPoint(0, -40))
+        assert vp.displayed_pixels().mean() > before + 5
+        vp.toggle_invert()
+
+
+@pytest.mark.parametrize(("change", "unit"), [
+    ("identity", " HU"),  # C.8.2.1: no Rescale Type on a CT means HU, stored as they are
+    ("unspecified", ""),  # Rescale Type US says the values are not HU
+    ("frame group", " HU"),  # an enhanced frame's own Rescale Type (C.7.6.16.2.9)
+])
+def test_ct_values_are_hu_by_the_frame_s_rescale_type(qtbot, workstation, tmp_path, change,
+                                                      unit) -> None:
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from tests.support.series import write_ct_series
+
+    (path,) = write_ct_series(tmp_path / "ct", slices=1, rows=32, cols=32)
+    ds = pydicom.dcmread(path)
+    if "RescaleType" in ds:
+        del ds.RescaleType
+    if change == "identity":
+        ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+    elif change == "unspecified":
+        ds.RescaleType = "US"
+    else:
+        ds.RescaleType = "US"
+        transform = Dataset()
+        transform.RescaleSlope, transform.RescaleIntercept = 1, -1024
+        transform.RescaleType = "HU"
+        shared = Dataset()
+        shared.PixelValueTransformationSequence = Sequence([transform])
+        ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    ds.save_as(path)
+    vp = _open_file(qtbot, workstation, path)
+    vp.actual_size()
+    text = vp.measure.probe_text(tuple(vp.view.transform.image_to_display([(3, 3)])[0]))
+    assert text is not None
+    assert text.endswith(unit) and (unit or not text.endswith("HU")), text

@@ -210,6 +210,7 @@ class SpacingKind(enum.Enum):
     DETECTOR = "detector"  # Imager Pixel Spacing only: at the detector plane
     MAGNIFICATION = "magnification"  # Imager Pixel Spacing / estimated magnification
     DIGITIZER = "digitizer"  # Nominal Scanned Pixel Spacing of a film digitiser
+    UNKNOWN = "unknown"  # projection image, Pixel Spacing alone: calibration unknown
     ULTRASOUND = "ultrasound"  # the physical deltas of the ultrasound image's regions
     PIXELS = "pixels"  # nothing: distances in pixels
 
@@ -253,6 +254,8 @@ class PixelSpacing:
             return "detector"
         if self.kind is SpacingKind.MAGNIFICATION:
             return "est."
+        if self.kind is SpacingKind.UNKNOWN:
+            return "calibration unknown"
         return ""
 
     def describe(self) -> str:
@@ -268,6 +271,7 @@ class PixelSpacing:
             SpacingKind.DETECTOR: "at detector (Imager Pixel Spacing)",
             SpacingKind.MAGNIFICATION: "Imager Pixel Spacing / magnification",
             SpacingKind.DIGITIZER: "film digitiser spacing",
+            SpacingKind.UNKNOWN: "Pixel Spacing, calibration unknown",
             SpacingKind.ULTRASOUND: "ultrasound region calibration (true inside the scan)",
         }[self.kind]
         if self.calibration:
@@ -325,6 +329,23 @@ def _ultrasound_spacing(regions: Any) -> tuple[float, float] | None:
     return found.pop() if len(found) == 1 else None
 
 
+# PS3.3 10.7.1: the projection radiography IODs, by SOP Class (CR, DX, MG and IO for
+# presentation and processing, XA, XRF and their enhanced forms) or by Modality.
+_PROJECTION_CLASSES = frozenset({
+    "1.2.840.10008.5.1.4.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1.1",
+    "1.2.840.10008.5.1.4.1.1.1.2", "1.2.840.10008.5.1.4.1.1.1.2.1",
+    "1.2.840.10008.5.1.4.1.1.1.3", "1.2.840.10008.5.1.4.1.1.1.3.1",
+    "1.2.840.10008.5.1.4.1.1.12.1", "1.2.840.10008.5.1.4.1.1.12.1.1",
+    "1.2.840.10008.5.1.4.1.1.12.2", "1.2.840.10008.5.1.4.1.1.12.2.1",
+})
+_PROJECTION_MODALITIES = frozenset({"CR", "DX", "MG", "IO", "XA", "RF", "PX"})
+
+
+def _is_projection(attributes: dict[str, Any]) -> bool:
+    return (str(attributes.get("SOPClassUID") or "").strip() in _PROJECTION_CLASSES
+            or str(attributes.get("Modality") or "").strip().upper() in _PROJECTION_MODALITIES)
+
+
 def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
     """Choose the spacing a measurement uses, by PS3.3 10.7.1.
 
@@ -335,7 +356,8 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
         ``PixelSpacing``, ``ImagerPixelSpacing``, ``NominalScannedPixelSpacing``,
         ``PixelSpacingCalibrationType``, ``PixelSpacingCalibrationDescription``,
         ``EstimatedRadiographicMagnificationFactor``, ``PixelAspectRatio``,
-        ``SequenceOfUltrasoundRegions``; absent keys may be missing or None.
+        ``SequenceOfUltrasoundRegions``, ``SOPClassUID``, ``Modality``; absent keys may
+        be missing or None.
 
     Returns
     -------
@@ -348,6 +370,17 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
         for k in ("PixelSpacingCalibrationType", "PixelSpacingCalibrationDescription")
     ).strip()
     if ps is not None:
+        if imager is None and _is_projection(attributes):
+            if calibration:  # 10.7.1.2: a Calibration Type says it was calibrated
+                return PixelSpacing(ps[0], ps[1], SpacingKind.CALIBRATED, calibration)
+            scanned = _pair(attributes.get("NominalScannedPixelSpacing"))
+            if scanned is not None and all(math.isclose(a, b, rel_tol=1e-6)
+                                           for a, b in zip(ps, scanned, strict=True)):
+                return PixelSpacing(ps[0], ps[1], SpacingKind.DIGITIZER)  # the film's plane
+            # 10.7.1.1: with neither Imager Pixel Spacing, Nominal Scanned Pixel Spacing nor
+            # a Calibration Type, "it cannot be determined whether or not correction or
+            # calibration have been performed" (a CR's Pixel Spacing, often the plate's).
+            return PixelSpacing(ps[0], ps[1], SpacingKind.UNKNOWN)
         if imager is None:
             return PixelSpacing(ps[0], ps[1], SpacingKind.PATIENT, calibration)
         same = all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(ps, imager, strict=True))
@@ -423,6 +456,8 @@ _SPACING_KEYWORDS = (
     "EstimatedRadiographicMagnificationFactor",
     "PixelAspectRatio",
     "SequenceOfUltrasoundRegions",
+    "SOPClassUID",
+    "Modality",
 )
 
 

@@ -65,18 +65,23 @@ def _measured_in(spacing: PixelSpacing, points: list[Point]
 def unit_of(facts: FrameFacts) -> str:
     """Unit of modality values.
 
-    Rescale Type (PS3.3 C.11.1.1.2) when it names one; else the unit the modality transform
-    carries (``Gy`` or ``relative`` from Dose Units for an RT Dose's Dose Grid Scaling,
-    PS3.3 C.8.8.3); else a PET image's Units (C.8.9.1.1.3); else HU for rescaled CT.
+    The frame's Rescale Type (PS3.3 C.11.1.1.2, C.7.6.16.2.9) when it names one; else a
+    PET image's Units (C.8.9.1.1.3); else the unit the modality transform carries (``Gy``
+    or ``relative`` from Dose Units for an RT Dose's Dose Grid Scaling, PS3.3 C.8.8.3);
+    else HU for a CT that gives no Rescale Type.
     """
-    if facts.rescale_type and facts.rescale_type.upper() != "US":
-        return facts.rescale_type
+    rescale_type = facts.rescale_type.strip()
+    if rescale_type and rescale_type.upper() != "US":
+        return rescale_type
     if facts.pet_units:
         return _PET_UNITS.get(facts.pet_units.upper(), facts.pet_units)
     modality = facts.params.modality if facts.params is not None else None
     if isinstance(modality, RescaleParams) and modality.unit:
         return modality.unit
-    if facts.modality == "CT" and modality is not None:
+    if facts.modality == "CT" and not rescale_type:
+        # C.8.2.1: a CT's Rescale Type is required only when its values are not HU, so
+        # none means HU, identity rescale (signed HU stored as they are) included; "US"
+        # (unspecified) says they are not.
         return "HU"
     return ""
 

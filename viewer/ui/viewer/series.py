@@ -20,6 +20,7 @@ from viewer.core.errors import LightboxError
 from viewer.core.records import InstanceRecord
 from viewer.dicom.geometry import FramePlane, FrameRef, frame_plane, series_frames
 from viewer.dicom.header import person_name_text
+from viewer.dicom.params import functional_group
 from viewer.imaging.pipeline import GrayscaleParams
 from viewer.ui.viewer.display import LutCache, ViewerImage
 
@@ -261,7 +262,7 @@ class SeriesData:
             rows=layout.rows,
             columns=layout.columns,
             modality=text["Modality"],
-            rescale_type=str(ds.get("RescaleType", "") or ""),
+            rescale_type=_rescale_type(ds, ref.frame),
             pet_units=str(ds.get("Units", "") or "") if text["Modality"] == "PT" else "",
             lossy=_lossy(ds),
             text=text,
@@ -301,3 +302,13 @@ class SeriesData:
     def pixel_bytes(self) -> int:
         """Bytes of stored values held."""
         return sum(s.nbytes for s in self._stored if s is not None)
+
+
+def _rescale_type(ds: Any, frame: int) -> str:
+    """Rescale Type of a frame: its Pixel Value Transformation functional group's (PS3.3
+    C.7.6.16.2.9, where enhanced images carry it), else the top level's."""
+    group = functional_group(ds, frame, "PixelValueTransformationSequence")
+    value = group.get("RescaleType") if group is not None else None
+    if value is None:
+        value = ds.get("RescaleType")
+    return str(value or "")
