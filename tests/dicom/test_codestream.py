@@ -141,3 +141,29 @@ def test_a_whole_jpeg_frame_padded_after_its_end_marker_still_decodes(tmp_path: 
         ds.PixelData = encapsulate([frame + padding])
         ds.save_as(tmp_path / "padded.dcm")
         np.testing.assert_array_equal(FrameSource(tmp_path / "padded.dcm").frame(0), expected)
+
+
+@pytest.mark.parametrize("name", ["SC_rgb_jpeg_dcmtk.dcm", "JPEGLSNearLossless_16.dcm",
+                                  "JPGLosslessP14SV1_1s_1f_8b.dcm"])
+def test_a_codestream_too_small_for_its_size_is_refused_before_decoding(
+        tmp_path: Path, name: str) -> None:
+    # A few hundred bytes whose frame header claims 18000 x 18000: the decoders fill in
+    # what is missing, and rendering it (a thumbnail too) took 4.5 GB and a minute.
+    import struct
+
+    ds = pydicom.dcmread(testdata.test_file(name))
+    (frame,) = generate_frames(ds.PixelData, number_of_frames=1)
+    sof = next(i for i in range(2, len(frame) - 9) if frame[i] == 0xFF
+               and frame[i + 1] in (0xC0, 0xC1, 0xC3, 0xF7))
+    grown = bytearray(frame)
+    grown[sof + 5:sof + 9] = struct.pack(">HH", 18000, 18000)
+    ds.PixelData = encapsulate([bytes(grown)])
+    ds.Rows = ds.Columns = 18000
+    path = tmp_path / "claims.dcm"
+    ds.save_as(path)
+    with pytest.raises(InputFileError, match="fewer than any 18000x18000 frame takes"):
+        FrameSource(path).frame(0)
+    # the real frames, each at its own size, are well above the bound
+    assert frame_problem(ds.file_meta.TransferSyntaxUID, frame,
+                         *pydicom.dcmread(testdata.test_file(name)).pixel_array.shape[:2],
+                         1) == ""

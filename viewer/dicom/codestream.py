@@ -32,6 +32,12 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
     ISO/IEC 10918-1 B.2.2: after the marker and its length, a byte of precision, then
     the number of lines and of samples per line, big endian.
     """
+    found = _jpeg_frame_header(data)
+    return None if found is None else (found[1], found[2])
+
+
+def _jpeg_frame_header(data: bytes) -> tuple[int, int, int] | None:
+    """(SOF marker, rows, columns) of a JPEG or JPEG-LS codestream, or None."""
     if data[:2] != b"\xff\xd8":
         return None
     pos, end = 2, len(data)
@@ -49,7 +55,7 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
             if pos + 9 > end:
                 return None
             rows, columns = struct.unpack_from(">HH", data, pos + 5)
-            return rows, columns
+            return marker, rows, columns
         (length,) = struct.unpack_from(">H", data, pos + 2)
         if length < 2:
             return None
@@ -120,4 +126,32 @@ def frame_problem(transfer_syntax: str, encoded: bytes, rows: int, columns: int,
     if size is not None and size != (rows, columns):
         return (f"its codestream is {size[1]}x{size[0]} pixels, the header says "
                 f"{columns}x{rows}")
+    header = _jpeg_frame_header(encoded) if is_jpeg else None
+    least = _least_jpeg_bytes(header[0], rows, columns) if header is not None else 0
+    if len(encoded) < least:
+        # The decoders invent what is not there: 1 KB claiming 30000 x 30000 took 4.5 GB
+        # and a minute to render, as a thumbnail too.
+        return (f"holds {len(encoded)} bytes of JPEG, fewer than any {columns}x{rows} "
+                f"frame takes (at least {least}): the codestream is damaged")
     return ""
+
+
+def _least_jpeg_bytes(marker: int, rows: int, columns: int) -> int:
+    """The fewest bytes a Huffman-coded JPEG or a JPEG-LS codestream of ``rows`` x
+    ``columns`` can hold, or 0 where no bound is known (arithmetic or hierarchical
+    coding).
+
+    Each Huffman code is at least one bit: a DCT block's DC difference (ISO/IEC 10918-1
+    F.1.2.1, progressive scans included), a lossless sample's difference (H.1.2.2). A
+    JPEG-LS run codes at most 2^15 samples per bit and each line ends its run (ISO/IEC
+    14495-1 A.7.1.1, J[31] = 15). Counted for one component, a lower bound for all.
+    """
+    if marker in (0xC0, 0xC1, 0xC2):
+        bits = ((rows + 7) // 8) * ((columns + 7) // 8)
+    elif marker == 0xC3:
+        bits = rows * columns
+    elif marker == 0xF7:
+        bits = max(rows, rows * columns >> 15)
+    else:
+        return 0
+    return bits // 8
