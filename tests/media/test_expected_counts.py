@@ -148,3 +148,32 @@ def test_a_file_two_dicomdirs_name_is_missing_once(
     report = import_media([root], store)
     assert report.missing == [str(gone)]
     assert report.instances_added == 3
+
+
+@pytest.mark.parametrize("builder", sorted(BUILDERS))
+def test_a_dicomdir_of_another_patient_does_not_mark_a_stored_study_incomplete(
+        builder: str, study_files: list[Path], tmp_path: Path, store: StudyStore) -> None:
+    # A medium holding only a DICOMDIR whose records name five images under a stored
+    # study's UID, with another patient: the stored study stayed INCOMPLETE for good.
+    own = study_files[:4]  # one study: two series of two slices
+    assert import_media(own[:3], store).ok
+    (stored,) = store.studies(StudyFilter())
+
+    def study() -> object:
+        (found,) = store.studies(StudyFilter())
+        return found
+
+    foreign = write_ct_series(tmp_path / "foreign", slices=5, study_uid=stored.study_uid,
+                              patient_id="X9", patient_name="OTHER^PERSON")
+    root = tmp_path / "disc"
+    for path in BUILDERS[builder](root, foreign).values():
+        path.unlink()
+    report = import_media([root], store)
+    assert len(report.missing) == 5 and not report.safe_to_eject
+    assert study().number_of_instances == 3 and study().missing_instances == 0
+    # the study's own DICOMDIR, lacking its fourth image: incomplete, as before
+    disc = tmp_path / "own"
+    placed = BUILDERS[builder](disc, own)
+    placed[pydicom.dcmread(own[3]).SOPInstanceUID].unlink()
+    import_media([disc], store)
+    assert study().number_of_instances == 3 and study().missing_instances == 1

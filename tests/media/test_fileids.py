@@ -56,3 +56,18 @@ def test_a_file_a_link_puts_outside_the_medium_is_not_resolved(tmp_path: Path) -
     assert resolver.resolve(("IMAGES", "IM000003")) is None
     assert resolver.resolve(("IN", "IM000002")) == medium / "IN" / "IM000002"
     assert resolver.resolve(("IMAGES", "IM000002")) == medium / "IMAGES" / "IM000002"
+
+
+def test_a_file_id_deeper_than_any_writer_s_is_not_followed(tmp_path: Path) -> None:
+    # PS3.10 8.5 allows 8 components; each one costs a look-up of the path so far, and
+    # records of 1,300 took an hour for one DICOMDIR
+    from viewer.media.fileids import MOST_COMPONENTS, FileIdResolver
+
+    deep = tmp_path.joinpath(*["DD"] * (MOST_COMPONENTS + 1))
+    deep.mkdir(parents=True)
+    (deep / "IM1").write_bytes(b"x")
+    resolver = FileIdResolver(tmp_path)
+    assert resolver.resolve(("DD",) * (MOST_COMPONENTS + 1) + ("IM1",)) is None
+    shallow = tmp_path.joinpath(*["DD"] * (MOST_COMPONENTS - 1), "IM1")
+    shallow.write_bytes(b"x")
+    assert resolver.resolve(("DD",) * (MOST_COMPONENTS - 1) + ("IM1",)) == shallow

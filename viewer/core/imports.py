@@ -257,9 +257,12 @@ class InstanceImporter(Protocol):
         """Record how many instances each study's source says it has (study UID -> count)."""
         ...
 
-    def note_missing(self, missing: Mapping[str, int]) -> None:
+    def note_missing(self, missing: Mapping[str, int],
+                     patients: Mapping[str, str] | None = None) -> None:
         """Record how many instances each study's source names and could not supply
-        (study UID -> count); 0 for a study it supplied whole."""
+        (study UID -> count); 0 for a study it supplied whole. ``patients`` gives the
+        Patient ID the source names for a study: a stored study of another patient is
+        not this source's to judge."""
         ...
 
     def add_received_file(self, path: Path, *, move: bool = True) -> InstanceRecord:

@@ -51,6 +51,7 @@ class DirectoryEntry:
     sop_instance_uid: str
     path: Path | None  # resolved on the medium, None when missing
     study_uid: str = ""  # of the STUDY record above it; "" when the records do not say
+    patient_id: str = ""  # of the PATIENT record above it in sequence order
 
     @property
     def display(self) -> str:
@@ -400,10 +401,12 @@ def _resolve(contents: DirectoryContents, records: list[Dataset], studies: dict[
     """
     path = contents.dicomdir
     resolver = FileIdResolver(path.parent)
-    study = ""
+    study = patient = ""
     for record in records:
         try:
             record_type = str(record.get("DirectoryRecordType", "")).strip()
+            if record_type == "PATIENT":
+                patient = str(record.get("PatientID", "") or "").strip()
             if record_type == "STUDY":
                 study = str(record.get("StudyInstanceUID", ""))
             if int(record.get("RecordInUseFlag", 0xFFFF)) == 0:
@@ -419,6 +422,7 @@ def _resolve(contents: DirectoryContents, records: list[Dataset], studies: dict[
                     sop_instance_uid=sop,
                     path=resolver.resolve(file_id),
                     study_uid=studies.get(sop, study),
+                    patient_id=patient,
                 )
             )
         except Exception as exc:  # one damaged record never hides the others

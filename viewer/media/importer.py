@@ -353,7 +353,9 @@ def _import_listing(
                                entry.sop_instance_uid))
     # A study the import left short of its DICOMDIR (a cancel, a full disk, files missing
     # from the disc) shows as incomplete.
-    target.note_missing(_missing_by_study(directories, target))
+    target.note_missing(_missing_by_study(directories, target),
+                        {e.study_uid: e.patient_id for c in directories for e in c.entries
+                         if e.study_uid and e.patient_id})
     # A file named by two DICOMDIRs (the root's and a patient folder's) is missing once.
     for path, uid in dict.fromkeys(absent):
         if uid and uid in report.instance_uids:

@@ -293,7 +293,8 @@ class StudyStore(StudyReads):
                 [(int(n), uid) for uid, n in counts.items()],
             )
 
-    def note_missing(self, missing: Mapping[str, int]) -> None:
+    def note_missing(self, missing: Mapping[str, int],
+                     patients: Mapping[str, str] | None = None) -> None:
         """Record how many instances each study's medium names and lacks (study UID ->
         count), once its files are imported.
 
@@ -301,15 +302,20 @@ class StudyStore(StudyReads):
         Instance UID, other images of the study on the medium make up for none of them.
         An expectation is only raised: a second disc that names a few of a study's images
         says nothing about the others, and one still missing from the first stays
-        missing. Studies not in the store are ignored.
+        missing. Studies not in the store are ignored, and so is a stored study whose
+        Patient ID is not the one ``patients`` gives for it: a DICOMDIR naming another
+        patient's images under its Study Instance UID would mark it incomplete for good.
         """
         if not missing:
             return
+        patients = patients or {}
         with self._transaction() as conn:
             conn.executemany(
                 "UPDATE studies SET expected_instances ="
-                " max(coalesce(expected_instances, 0), num_instances + ?) WHERE study_uid = ?",
-                [(int(n), uid) for uid, n in missing.items()],
+                " max(coalesce(expected_instances, 0), num_instances + ?) WHERE study_uid = ?"
+                " AND (? = '' OR patient_pk IN (SELECT pk FROM patients WHERE patient_id = ?))",
+                [(int(n), uid, patients.get(uid, ""), patients.get(uid, ""))
+                 for uid, n in missing.items()],
             )
 
     def commit_files(self, files: list[StoredFile]) -> BatchCounts:
