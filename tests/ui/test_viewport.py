@@ -467,3 +467,25 @@ def test_ct_values_are_hu_by_the_frame_s_rescale_type(qtbot, workstation, tmp_pa
     text = vp.measure.probe_text(tuple(vp.view.transform.image_to_display([(3, 3)])[0]))
     assert text is not None
     assert text.endswith(unit) and (unit or not text.endswith("HU")), text
+
+
+def test_rois_on_colour_images_measure_the_shape_only(qtbot, workstation) -> None:
+    # PS3.3 C.7.6.3.1.5: OBXXXX1A's values are palette indices, not quantities; its ROIs
+    # read "Mean 4.0 SD 31.7" of indices. Ellipses give their circumference (HC, AC).
+    import math
+    import re
+
+    from tests.support.testdata import test_file
+    from viewer.ui.viewer.tools import Tool
+
+    vp = _open_file(qtbot, workstation, test_file("OBXXXX1A.dcm"))
+    workstation.viewer.set_tool(Tool.ELLIPSE)
+    _drag(qtbot, vp, _canvas_point(vp, 300, 150), _canvas_point(vp, 500, 350))
+    (ellipse,) = vp.measure.current()
+    assert "Mean" not in ellipse.label and ellipse.stats is None
+    found = re.fullmatch(r"Area (\S+) cm²  Circumference (\S+) mm", ellipse.label)
+    assert found, ellipse.label
+    (c0, r0), (c1, r1) = ellipse.points
+    a, b = abs(c1 - c0) / 2 * 0.2622878766, abs(r1 - r0) / 2 * 0.2622878766
+    assert float(found.group(1)) == pytest.approx(math.pi * a * b / 100, abs=0.01)
+    assert float(found.group(2)) == pytest.approx(math.pi * (a + b), rel=0.01)  # ~ a circle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -60,6 +61,24 @@ def _measured_in(spacing: PixelSpacing, points: list[Point]
         return PixelSpacing(), region
     return PixelSpacing(region.delta[1] * 10.0, region.delta[0] * 10.0,
                         SpacingKind.ULTRASOUND), region
+
+
+def _shape_text(g: Graphic, spacing: PixelSpacing, pair: tuple[float, float]) -> str:
+    """Area of a rectangle or ellipse as drawn, and an ellipse's circumference (the head
+    and abdominal circumferences of obstetric ultrasound), in cm², mm or pixels."""
+    area = roi_area(g.kind, g.points[0], g.points[1], pair)
+    mm = spacing.unit == "mm"
+    text = (f"Area {area / 100.0:.2f} cm²" if mm and area >= 100 else
+            f"Area {area:.1f} {'mm²' if mm else 'px²'}")
+    if g.kind is MeasureKind.ELLIPSE:
+        a = abs(g.points[1][0] - g.points[0][0]) / 2 * pair[1]
+        b = abs(g.points[1][1] - g.points[0][1]) / 2 * pair[0]
+        # Ramanujan's approximation, within 0.04% up to a 5:1 ellipse
+        around = math.pi * (3 * (a + b) - math.sqrt((3 * a + b) * (a + 3 * b)))
+        text += f"  Circumference {around:.1f} {'mm' if mm else 'px'}"
+    if spacing.qualifier:
+        text += f" ({spacing.qualifier})"
+    return text
 
 
 def unit_of(facts: FrameFacts) -> str:
@@ -254,8 +273,11 @@ class MeasureController:
                 g.label = ""
         elif g.kind in (MeasureKind.RECTANGLE, MeasureKind.ELLIPSE):
             stored = series.stored(vp.index)
-            if stored is None or stored.ndim != 2:
-                g.label = ""
+            shape_text = _shape_text(g, spacing, pair)
+            if stored is None or stored.ndim != 2 or not facts.photometric.startswith("MONO"):
+                # PS3.3 C.7.6.3.1.5: a palette colour value is an index into the colour
+                # tables, an RGB triple no quantity: only the shape measures anything.
+                g.label, g.stats = shape_text, None
                 return
             mask = roi_mask(g.kind, g.points[0], g.points[1], stored.shape)
             # Padding (outside a CT's field of view, PS3.3 C.7.5.1.1.2) is no value of the
@@ -273,16 +295,10 @@ class MeasureController:
                 g.stats = None
                 return
             unit = unit_of(facts)
-            area_unit = "mm²" if spacing.unit == "mm" else "px²"
-            area = stats.area / 100.0 if area_unit == "mm²" and stats.area >= 100 else stats.area
-            area_text = f"{area:.2f} cm²" if area_unit == "mm²" and stats.area >= 100 else (
-                f"{area:.1f} {area_unit}")
-            if spacing.qualifier:
-                area_text += f" ({spacing.qualifier})"
             g.label = (f"Mean {_fmt(stats.mean, unit)}{f' {unit}' if unit else ''}  "
                        f"SD {_fmt(stats.sd, unit)}\n"
                        f"Min {_fmt(stats.minimum, unit)}  Max {_fmt(stats.maximum, unit)}\n"
-                       f"Area {area_text}").replace("  \n", "\n")
+                       f"{shape_text}").replace("  \n", "\n")
             if left_out:
                 g.label += f"\n{left_out} padding px left out"
             g.stats = stats
