@@ -84,6 +84,23 @@ def test_studies_and_series_escape_control_characters_from_headers(
     assert status == 0 and _controls(out) == [] and "AX\\x9b2J\\x7f" in out
     status, out = _run(capsys, "--home", home, "series", study["StudyInstanceUID"], "--json")
     assert json.loads(out)[0]["SeriesDescription"] == "AX\x9b2J\x7f"
+    # JSON escapes C0 itself; C1 (CSI is 0x9B), DEL and bidirectional controls it left raw
+    assert _controls(out) == [] and "AX\\u009b2J\\u007f" in out
+
+
+def test_json_keeps_names_readable_and_escapes_what_a_terminal_acts_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = write_ct_series(tmp_path / "ct", slices=1, rows=16, cols=16,
+                            patient_name="山田^太郎", character_set="ISO_IR 192",
+                            study_description="ID 1234\u202e56\u202878")
+    home = str(tmp_path / "home")
+    assert main(["--home", home, "import", "--json", str(files[0])]) == 0
+    status, out = _run(capsys, "--home", home, "studies", "--json")
+    (study,) = json.loads(out)
+    assert study["PatientName"] == "山田^太郎" and "山田^太郎" in out
+    assert study["StudyDescription"] == "ID 1234\u202e56\u202878"
+    assert "\u202e" not in out and "\\u202e" in out and "\u2028" not in out
 
 
 def test_columns_are_counted_in_terminal_columns_not_characters() -> None:

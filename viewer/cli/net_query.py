@@ -7,14 +7,13 @@ array, and says so when the PACS cut the list short or Ctrl-C did.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from viewer.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from viewer.cli.net_common import interruptible, node_context, quiet_pydicom
 from viewer.core.dates import parse_date_range
-from viewer.core.terminal import column, for_terminal
+from viewer.core.terminal import column, for_terminal, write_json
 from viewer.net.connection import CancelToken
 from viewer.net.echo import echo
 from viewer.net.query import QuerySpec, TruncatedQueryError, find
@@ -73,7 +72,7 @@ def run_query(args: argparse.Namespace) -> int:
         output: object = results if truncated is None else {
             "truncated": True, "count": len(results), "message": truncated.problem,
             "results": results}
-        json.dump(output, sys.stdout, indent=2, ensure_ascii=False)
+        write_json(output, sys.stdout)
         print()
     if truncated is not None:
         print(f"lightbox: {truncated}", file=sys.stderr)

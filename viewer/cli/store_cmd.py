@@ -9,7 +9,6 @@ otherwise, so a log shows the import is alive).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -28,7 +27,7 @@ from viewer.core.dates import parse_date_range
 from viewer.core.errors import UsageError
 from viewer.core.imports import ImportProgress, ImportReport
 from viewer.core.records import SeriesRecord, StudyFilter, StudyRecord
-from viewer.core.terminal import column, for_terminal
+from viewer.core.terminal import column, for_terminal, write_json
 from viewer.media import import_media
 from viewer.store import Findings, RepairLog, StudyStore, check_home, repair_home
 from viewer.store.verify import KINDS
@@ -174,7 +173,7 @@ def run_import(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     if args.json:
-        json.dump(report.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
+        write_json(report.to_dict(), sys.stdout)
         sys.stdout.write("\n")
     else:
         print_report(report, sys.stdout)
@@ -348,7 +347,7 @@ def run_studies(args: argparse.Namespace) -> int:
     with StudyStore.open(listed_home(args.home)) as store:
         studies = store.studies(study_filter)
     if args.json:
-        json.dump([study_json(s) for s in studies], sys.stdout, indent=2, ensure_ascii=False)
+        write_json([study_json(s) for s in studies], sys.stdout)
         sys.stdout.write("\n")
         return EXIT_OK
     for s in studies:
@@ -372,7 +371,7 @@ def run_series(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.study_uid}: no such study in the database")
         series = store.series(args.study_uid)
     if args.json:
-        json.dump([series_json(s) for s in series], sys.stdout, indent=2, ensure_ascii=False)
+        write_json([series_json(s) for s in series], sys.stdout)
         sys.stdout.write("\n")
         return EXIT_OK
     for s in series:
@@ -441,7 +440,7 @@ def run_check(args: argparse.Namespace) -> int:
         if log is not None:
             out["repair"] = {**log.to_json(), "cancelled": stop.is_set(),
                              "after": after.to_json()}
-        json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
+        write_json(out, sys.stdout)
         sys.stdout.write("\n")
     else:
         print_check(found, log, after, sys.stdout)

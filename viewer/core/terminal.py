@@ -5,12 +5,16 @@ ESC (0x1B) starts a terminal control sequence (``ESC ] 0 ; ... BEL`` sets the wi
 title; others move the cursor or rewrite what is already on screen), a newline in a file
 name breaks a report line in two, and a C1 control such as CSI (0x9B) is an escape on
 terminals that take 8-bit controls. Human-readable output shows every such character
-escaped instead; JSON output needs none of this (its encoder escapes control characters).
+escaped instead. JSON output keeps its text readable (a kanji name as itself) but writes
+out what its encoder leaves raw: DEL, the C1 controls, the bidirectional controls and the
+line and paragraph separators, as ``\\u`` escapes that any JSON reader takes back.
 """
 
 from __future__ import annotations
 
+import json
 import unicodedata
+from typing import Any, TextIO
 
 from viewer.core.imports import printable
 
@@ -26,6 +30,18 @@ _ESCAPES = {
 # shows as another number. Hebrew and Arabic letters themselves are left as they are.
 _ESCAPES.update({code: f"\\u{code:04x}" for code in (*range(0x202A, 0x202F),
                                                      *range(0x2066, 0x206A))})
+
+
+# What json.dumps(ensure_ascii=False) leaves raw and a terminal acts on (or, for lone
+# surrogates, no UTF-8 output can carry), each as the escape JSON defines (RFC 8259 7).
+_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in (
+    0x7F, *range(0x80, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A),
+    *range(0xD800, 0xE000))}
+
+
+def write_json(value: Any, out: TextIO) -> None:
+    """Write ``value`` as indented JSON to ``out``, safe to print (see the module's note)."""
+    out.write(json.dumps(value, indent=2, ensure_ascii=False).translate(_JSON_ESCAPES))
 
 
 def for_terminal(text: str) -> str:
