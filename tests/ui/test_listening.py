@@ -183,3 +183,28 @@ def test_the_panel_names_our_tls_port_for_a_tls_node(workstation_factory, home: 
     assert panel.local_label.text() == "we are AE LIGHTBOX, C-MOVE port 2762 (DICOM TLS)"
     panel.select_node("plain")
     assert panel.local_label.text() == "we are AE LIGHTBOX, C-MOVE port 11113"
+
+
+def test_pushes_the_store_refuses_are_said_in_the_status_bar(qtbot, workstation_factory,
+                                                             home: Path, phantom,
+                                                             tmp_path: Path) -> None:
+    # A modality's corrected re-send (same SOP Instance UID, another name) is answered
+    # Success and kept aside; the window showed the old data and said nothing.
+    import pydicom
+
+    port = free_port()
+    _settings(home, port)
+    NodeBook(home).add(NodeRecord("modality", "CTSCANNER", "127.0.0.1", 104))
+    ws = workstation_factory(home)
+    listening = ws.listening
+    assert _storescu("CTSCANNER", port, phantom.paths[:1]).returncode == 0
+    wait_until(qtbot, lambda: ws.browser.model.rowCount() == 1, timeout=WAIT_MS)
+    corrected = pydicom.dcmread(phantom.paths[0])
+    corrected.PatientName = "DOE^JANET"
+    resent = tmp_path / "corrected.dcm"
+    corrected.save_as(resent)
+    assert _storescu("CTSCANNER", port, [resent]).returncode == 0  # Success, as before
+    wait_until(qtbot, lambda: listening.error, timeout=WAIT_MS)
+    assert "1 received image was not imported, kept in" in listening.status
+    assert "different content" in listening.status
+    assert listening.label.toolTip() and "#e06060" in listening.label.styleSheet()

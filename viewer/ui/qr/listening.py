@@ -66,6 +66,7 @@ class AlwaysListening(QObject):
         super().__init__(parent)
         self.local = local
         self._seen = 0
+        self._refused = 0  # of the running SCP's refusals, how many were said
         self._counting = CountingSink(sink, keep_uids=False)
         self._home, self._incoming = Path(home), incoming
         self.listener = HomeListener(home, local, incoming, self._counting)
@@ -149,6 +150,26 @@ class AlwaysListening(QObject):
         if count != self._seen:
             self._seen = count
             self.received.emit()
+        self._say_refusals()
+
+    def _say_refusals(self) -> None:
+        """Pushes the store refused (a corrected re-send of a stored image, a series filed
+        under another study) were answered Success and kept in ``incoming/``: said here,
+        where the reader looks, not only in a log nobody sees under a desktop launcher."""
+        scp = self.listener.scp
+        failures = list(scp.receiver.failures) if scp is not None else []
+        if len(failures) < self._refused:
+            self._refused = 0  # another SCP since: its own count
+        if len(failures) == self._refused:
+            return
+        self._refused = len(failures)
+        _uid, reason = failures[-1]
+        # The reason names the temporary file, gone by now; what is wrong follows it.
+        why = reason.split(".part: ", 1)[-1] if ".part: " in reason else reason
+        count = len(failures)
+        self._say(f"Listening as {self.listener.describe()}; {count} received "
+                  f"image{'s were' if count != 1 else ' was'} not imported, kept in "
+                  f"{self._incoming} (the last: {why})", error=True)
 
     def nodes_changed(self) -> None:
         """The node list was edited in this application: apply it now (and start, if it
