@@ -98,7 +98,7 @@ def test_json_keeps_names_readable_and_escapes_what_a_terminal_acts_on(
     assert main(["--home", home, "import", "--json", str(files[0])]) == 0
     status, out = _run(capsys, "--home", home, "studies", "--json")
     (study,) = json.loads(out)
-    assert study["PatientName"] == "山田^太郎" and "山田^太郎" in out
+    assert status == 0 and study["PatientName"] == "山田^太郎" and "山田^太郎" in out
     assert study["StudyDescription"] == "ID 1234\u202e56\u202878"
     assert "\u202e" not in out and "\\u202e" in out and "\u2028" not in out
 
