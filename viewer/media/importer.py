@@ -327,11 +327,11 @@ def _import_listing(
     kinds = [(p, _skipped_kind(Path(p.path))) for p in report.skipped[skipped_before:]]
     found = [p for p, kind in kinds if kind == "dicomdir"]
     archives = [p for p, kind in kinds if kind == "zip"]
-    for problem in archives:
-        report.skipped.remove(problem)  # imported as a zip below, like those named .zip
+    # Imported as zips below, like those named .zip; the DICOMDIRs are the medium's, not
+    # skipped files. Taken out in one pass: list.remove per file was quadratic (16,000
+    # small files starting like zips took a minute).
+    _drop(report.skipped, [*archives, *found])
     if found:
-        for problem in found:
-            report.skipped.remove(problem)  # it is the medium's DICOMDIR, not a skipped file
         # A record may name a DICOMDIR read already (its own, by a writer's bug): read
         # again, its missing files and notes would be counted twice.
         read = {os.path.realpath(d) for d in listing.dicomdirs}
@@ -368,11 +368,10 @@ def _import_listing(
     # A file the DICOMDIR names is meant to be DICOM: if it is not, it is broken.
     named_text = {str(p) for p in named}
     broken = [p for p in report.skipped[skipped_before:] if p.path in named_text]
-    for problem in broken:
-        report.skipped.remove(problem)
-        report.failed.append(
-            FileProblem(problem.path, f"named in the DICOMDIR but {problem.reason}")
-        )
+    _drop(report.skipped, broken)
+    report.failed.extend(
+        FileProblem(problem.path, f"named in the DICOMDIR but {problem.reason}")
+        for problem in broken)
     # Only against a DICOMDIR that listed something: one that could not be read at all
     # (a file of zeros named DICOMDIR) forgot nothing, and every file is already "medium
     # scanned" in its note.
@@ -393,6 +392,13 @@ def _import_listing(
         around = ImportReport(read_before=report.read_before | report.instance_uids)
         report.merge(_import_zip(archive, target, progress, cancel, work_dir, around,
                                  depth=depth + 1))
+
+
+def _drop(problems: list[FileProblem], gone: list[FileProblem]) -> None:
+    """Take ``gone`` (items of ``problems`` itself) out of ``problems``, in place."""
+    if gone:
+        ids = {id(problem) for problem in gone}
+        problems[:] = [problem for problem in problems if id(problem) not in ids]
 
 
 def _missing_by_study(directories: list[DirectoryContents], target: InstanceImporter
