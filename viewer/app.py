@@ -97,6 +97,7 @@ class Workstation:
         b.open_series.connect(c.open_series_uids)
         b.compare_studies.connect(c.compare_studies)
         b.open_in_viewer = c.open_study_uids
+        b.import_running = lambda: c.import_dialog is not None and c.import_dialog.running
         # The viewer lets go of a study before its files are deleted, and whatever is gone
         # (deleted here, or by another program: the browser follows the database) closes.
         b.studies_deleting.connect(c.close_studies)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -27,31 +27,36 @@ def _answers(monkeypatch: pytest.MonkeyPatch, *buttons: QMessageBox.StandardButt
 
     def answer(box: QMessageBox) -> int:
         asked.append(box.text())
-        return queue.pop(0).value
+        return (queue.pop(0) if queue else No).value  # a question not foreseen: "No"
 
     monkeypatch.setattr(QMessageBox, "exec", answer)
     return asked
 
 
-def _gated(workstation: Any) -> threading.Event:
+@pytest.fixture
+def gate(qtbot: Any, workstation: Any) -> Iterator[threading.Event]:
     """Hold the workstation's importer at its start until the gate opens or it is
-    cancelled (then the real import runs and sees the cancel)."""
-    gate = threading.Event()
+    cancelled (then the real import runs and sees the cancel). Opened again, and the
+    import waited for, before the workstation closes: a quit would ask in a real box."""
+    opened = threading.Event()
     real: Callable[..., Any] = workstation.controller.importer
 
     def importer(sources: list[str], progress: Any, cancelled: Callable[[], bool]) -> Any:
         end = time.monotonic() + 30
-        while not gate.is_set() and not cancelled() and time.monotonic() < end:
+        while not opened.is_set() and not cancelled() and time.monotonic() < end:
             time.sleep(0.01)
         return real(sources, progress, cancelled)
 
     workstation.controller.importer = importer
-    return gate
+    yield opened
+    opened.set()
+    dialog = workstation.controller.import_dialog
+    if dialog is not None:
+        wait_until(qtbot, lambda: not dialog.running)
 
 
-def test_escape_asks_before_cancelling_and_the_report_stays(qtbot, workstation, phantom,
+def test_escape_asks_before_cancelling_and_the_report_stays(qtbot, workstation, gate, phantom,
                                                             monkeypatch):
-    gate = _gated(workstation)
     dialog = workstation.controller.show_import_dialog([str(phantom.folder)], start=True)
     asked = _answers(monkeypatch, No, Yes)
     dialog.reject()  # Escape, "No": the import goes on, in sight
@@ -65,8 +70,7 @@ def test_escape_asks_before_cancelling_and_the_report_stays(qtbot, workstation, 
     gate.set()
 
 
-def test_a_second_import_joins_the_running_dialog(qtbot, workstation, phantom, tmp_path):
-    gate = _gated(workstation)
+def test_a_second_import_joins_the_running_dialog(qtbot, workstation, gate, phantom, tmp_path):
     first = workstation.controller.show_import_dialog([str(phantom.folder)], start=True)
     second = workstation.controller.show_import_dialog([str(tmp_path)])
     assert second is first and first.source_paths() == [str(phantom.folder), str(tmp_path)]
@@ -75,9 +79,8 @@ def test_a_second_import_joins_the_running_dialog(qtbot, workstation, phantom, t
     assert first.report.instances_added == len(phantom.paths)
 
 
-def test_quitting_during_an_import_asks_then_waits_for_it(qtbot, workstation, phantom,
+def test_quitting_during_an_import_asks_then_waits_for_it(qtbot, workstation, gate, phantom,
                                                           monkeypatch):
-    gate = _gated(workstation)
     dialog = workstation.controller.show_import_dialog([str(phantom.folder)], start=True)
     asked = _answers(monkeypatch, No, Yes)
     workstation.window.close()  # "No": the window and the import stay
@@ -97,3 +100,22 @@ def test_a_failed_import_stops_the_bar_and_says_to_keep_the_medium(qtbot, workst
     assert "Import failed" in dialog.status.text()
     assert "Do not remove the medium" in dialog.status.text()
     assert dialog.progress.maximum() == 1  # not the busy animation
+
+
+def test_deleting_during_an_import_waits_for_it(qtbot, workstation, gate, phantom, tmp_path,
+                                                monkeypatch):
+    # The import wrote the rest of a study deleted meanwhile: it came back partial.
+    from tests.support.series import write_ct_series
+
+    first = write_ct_series(tmp_path / "first", slices=2, patient_id="LB-TEST-0050")
+    assert workstation.store.import_files(first).instances_added == 2
+    workstation.browser.refresh()
+    dialog = workstation.controller.show_import_dialog([str(phantom.folder)], start=True)
+    browser = workstation.browser
+    browser.table.selectRow(0)
+    asked = _answers(monkeypatch, QMessageBox.StandardButton.Ok)
+    browser.delete_selected()
+    assert len(asked) == 1 and "An import is running" in asked[0]
+    assert workstation.store.counts()["studies"] == 1  # nothing deleted
+    gate.set()
+    wait_until(qtbot, lambda: dialog.report is not None)

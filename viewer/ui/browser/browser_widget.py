@@ -64,6 +64,8 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, QWidget):
     open_in_viewer : callable
         Returns the Study Instance UIDs open in the viewer (the application wires it), so
         that a delete confirmation says the viewer will close them.
+    import_running : callable
+        Whether an import of this window runs: a delete then waits for it to end.
     """
 
     open_study = Signal(str)
@@ -86,6 +88,7 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, QWidget):
         self.store = store
         self.thumbnails = thumbnails
         self.open_in_viewer: Callable[[], set[str]] = set
+        self.import_running: Callable[[], bool] = lambda: False
         self.model = StudyTableModel(store, self)
         self._refreshing = False
         self._series_shown: object = None
@@ -308,6 +311,13 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, QWidget):
         """Delete the selected studies and their files, once the reader confirmed whose."""
         studies = self.selected_studies()
         if not studies:
+            return
+        if self.import_running():
+            # The import would write the study's remaining files back after the delete:
+            # it came back partial, looking whole.
+            warn(self, "Delete studies", "An import is running. Deleting now could bring "
+                 "back part of a study it is still reading.\n\nWait for the import to end, "
+                 "or cancel it, then delete.")
             return
         if confirm:
             answer = ask(self, "Delete studies", delete_question(studies, self.open_in_viewer()))
