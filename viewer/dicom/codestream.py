@@ -122,11 +122,12 @@ def frame_problem(transfer_syntax: str, encoded: bytes, rows: int, columns: int,
     if is_jpeg and b"\xff\xd9" not in encoded.rstrip(b"\x00\xff")[-8:]:
         return ("is cut short: its JPEG codestream ends without its end-of-image marker "
                 "(a file or transfer interrupted)")
-    size = jpeg_size(encoded) if is_jpeg else j2k_size(encoded)
+    header = _jpeg_frame_header(encoded) if is_jpeg else None  # one walk of the markers
+    size = (header[1], header[2]) if header is not None else (
+        None if is_jpeg else j2k_size(encoded))
     if size is not None and size != (rows, columns):
         return (f"its codestream is {size[1]}x{size[0]} pixels, the header says "
                 f"{columns}x{rows}")
-    header = _jpeg_frame_header(encoded) if is_jpeg else None
     least = _least_jpeg_bytes(header[0], rows, columns) if header is not None else 0
     if len(encoded) < least:
         # The decoders invent what is not there: 1 KB claiming 30000 x 30000 took 4.5 GB

@@ -157,16 +157,16 @@ class AlwaysListening(QObject):
         under another study) were answered Success and kept in ``incoming/``: said here,
         where the reader looks, not only in a log nobody sees under a desktop launcher."""
         scp = self.listener.scp
-        failures = list(scp.receiver.failures) if scp is not None else []
-        if len(failures) < self._refused:
+        failures = scp.receiver.failures if scp is not None else []
+        count = len(failures)  # read once: the receiver's thread only appends
+        if count < self._refused:
             self._refused = 0  # another SCP since: its own count
-        if len(failures) == self._refused:
+        if count == self._refused:
             return
-        self._refused = len(failures)
-        _uid, reason = failures[-1]
+        self._refused = count
+        _uid, reason = failures[count - 1]
         # The reason names the temporary file, gone by now; what is wrong follows it.
         why = reason.split(".part: ", 1)[-1] if ".part: " in reason else reason
-        count = len(failures)
         self._say(f"Listening as {self.listener.describe()}; {count} received "
                   f"image{'s were' if count != 1 else ' was'} not imported, kept in "
                   f"{self._incoming} (the last: {why})", error=True)
