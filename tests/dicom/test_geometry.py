@@ -74,6 +74,30 @@ def test_mixed_orientations_fall_back_to_instance_number() -> None:
     assert [r.sop_instance_uid for r in sort_instances(records)] == ["b", "a"]
 
 
+def test_repeated_positions_make_stacks_shown_one_after_the_other() -> None:
+    # A diffusion trace series: instances 1-3 are b = 0, 4-6 b = 1000, at the same three
+    # positions. By position alone the two contrasts alternated at every step.
+    records = [_record(f"{n}", number=n, z=5.0 * ((n - 1) % 3)) for n in range(1, 7)]
+    random.Random(2).shuffle(records)
+    assert [r.sop_instance_uid for r in sort_instances(records)] == ["1", "2", "3", "4", "5",
+                                                                     "6"]
+
+
+def test_stacks_follow_the_slice_normal() -> None:
+    # A dynamic series written slice by slice (instances 1, 2 at the top slice...), with
+    # the slices against the table: each time point is a stack along the normal.
+    records = [_record(f"{n}", number=n, z=10.0 - 5.0 * ((n - 1) // 2)) for n in range(1, 7)]
+    assert [r.sop_instance_uid for r in sort_instances(records)] == ["5", "3", "1", "6", "4",
+                                                                     "2"]
+
+
+def test_a_slice_scanned_again_comes_after_the_stack() -> None:
+    records = [_record(f"{n}", number=n, z=5.0 * n) for n in range(1, 5)]
+    records.append(_record("again", number=5, z=10.0))
+    assert [r.sop_instance_uid for r in sort_instances(records)] == ["1", "2", "3", "4",
+                                                                     "again"]
+
+
 def test_multiframe_files_expand_to_one_reference_per_frame() -> None:
     refs = series_frames([_record("m", number=1, frames=3), _record("s", number=2)])
     assert [(r.sop_instance_uid, r.frame) for r in refs] == [("m", 0), ("m", 1), ("m", 2),

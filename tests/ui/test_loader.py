@@ -10,6 +10,7 @@ import numpy as np
 import pydicom
 from PySide6.QtCore import QCoreApplication, QEvent, QObject
 
+from tests.support.enhanced import frame_value, write_enhanced
 from tests.ui.conftest import wait_until
 from tests.ui.phantom import write_phantom
 from viewer.dicom.frames import FrameSource
@@ -93,3 +94,19 @@ def test_a_video_says_once_that_it_is_not_played(qtbot, tmp_path, caplog):
     assert all(series.error(i) == message for i in range(len(series)))
     lines = [r for r in caplog.records if r.name == "viewer.ui.viewer.series"]
     assert len(lines) == 1 and "(30 frames)" in lines[0].getMessage()
+
+
+def test_enhanced_frames_are_decoded_in_the_order_they_are_shown(qtbot, tmp_path):
+    # Stored at z = 10, 0, 30, 20 mm (In-Stack Position 2, 1, 4, 3): scrolled in file
+    # order the anatomy jumped back and forth (PS3.3 C.7.6.17).
+    path = write_enhanced(tmp_path / "enhanced.dcm", [10.0, 0.0, 30.0, 20.0],
+                          index_values=[[1, 2], [1, 1], [1, 4], [1, 3]])
+    series = SeriesData.from_records([read_header(path)])
+    loader = SeriesLoader(series)
+    loader.start(0)
+    wait_until(qtbot, lambda: loader.done and series.loaded_count() == len(series))
+
+    assert [series.facts(i).plane.location for i in range(4)] == [0.0, 10.0, 20.0, 30.0]
+    assert [int(series.stored(i)[0, 0]) for i in range(4)] == [
+        frame_value(1), frame_value(0), frame_value(3), frame_value(2)]
+    assert [series.facts(i).ref.frame for i in range(4)] == [1, 0, 3, 2]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,13 +70,46 @@ def location_along_normal(orientation: Sequence[float], position: Sequence[float
     return float(np.dot(normal, position))
 
 
+def stack_ranks(locations: Sequence[Hashable]) -> list[int]:
+    """Which stack each image of a series belongs to, where positions repeat.
+
+    ``locations`` are the images' locations along the slice normal, in the order that
+    decides among images at one location (Instance Number, or the frames' order in their
+    file). The k-th image at a location goes to stack k: a diffusion series with b = 0
+    and b = 1000 at the same positions, a multi-echo or a dynamic series is then two or
+    more stacks, each in space order, one after the other. Sorted by position alone, the
+    contrasts alternated at every step of the scroll (PS3.3 C.7.6.2.1.1 gives the
+    positions; no clause fixes how repeated ones are shown).
+
+    Parameters
+    ----------
+    locations : sequence of hashable
+        Locations (rounded, so that equal positions compare equal), or anything else
+        that says which images share a place.
+
+    Returns
+    -------
+    list of int
+        The stack index of each image (all 0 when no position repeats).
+    """
+    seen: dict[Hashable, int] = {}
+    ranks = []
+    for location in locations:
+        rank = seen.get(location, 0)
+        seen[location] = rank + 1
+        ranks.append(rank)
+    return ranks
+
+
 def sort_instances(records: Iterable[InstanceRecord]) -> list[InstanceRecord]:
     """Order a series' instances for scrolling.
 
     When every instance has an Image Position and all share one Image Orientation, the order
     is the position along the slice normal (PS3.3 C.7.6.2.1.1); Instance Number only breaks
-    ties. Otherwise Instance Number (0020,0013) orders, then the SOP Instance UID, so that the
-    order never depends on file names.
+    ties. Where positions repeat (several images per position), the series is split into
+    stacks by :func:`stack_ranks`, shown one after the other. Otherwise Instance Number
+    (0020,0013) orders, then the SOP Instance UID, so that the order never depends on file
+    names.
     """
     items = list(records)
 
@@ -98,9 +131,11 @@ def sort_instances(records: Iterable[InstanceRecord]) -> list[InstanceRecord]:
         # Python-level dot product per slice
         positions = np.array([r.image_position for r in items], dtype=np.float64)
         distances = np.round(positions @ np.asarray(normal, dtype=np.float64), 4).tolist()
-        keyed = sorted(zip(distances, map(by_number, items), items, strict=True),
-                       key=lambda t: (t[0], t[1]))
-        return [item for _, _, item in keyed]
+        numbered = sorted(zip(map(by_number, items), distances, items, strict=True),
+                          key=lambda t: t[0])
+        ranks = stack_ranks([d for _, d, _ in numbered])
+        keyed = sorted(zip(ranks, numbered, strict=True), key=lambda t: (t[0], t[1][1], t[1][0]))
+        return [item for _, (_, _, item) in keyed]
     return sorted(items, key=by_number)
 
 

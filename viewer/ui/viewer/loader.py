@@ -66,6 +66,9 @@ class SeriesLoader(QObject):
         if self._done_count >= len(self.series):
             self.finished.emit()
             return
+        # The volume's slices are the series' frames in the order shown: enhanced files
+        # say theirs in their headers, read here once (the focus file's is read anyway).
+        self.series.order_frames()
         # Held while load_series starts its threads: their first callbacks wait for the
         # volume to be assigned, so that they find the array their slice is in.
         with self._lock:

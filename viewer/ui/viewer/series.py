@@ -10,7 +10,7 @@ import contextlib
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from viewer.core.errors import LightboxError
 from viewer.core.records import InstanceRecord
+from viewer.dicom.frame_order import FUNCTIONAL_GROUP_SOP_CLASSES, frame_display_order
 from viewer.dicom.geometry import FramePlane, FrameRef, frame_plane, series_frames
 from viewer.dicom.header import person_name_text
 from viewer.dicom.params import functional_group
@@ -130,6 +131,10 @@ class SeriesData:
         Identity, when known.
     patient : tuple of str
         Patient ID and Patient Name, when known: whose images these are.
+    enhanced : collection of str
+        Files among ``refs`` whose frames are in file order until
+        :meth:`order_frames` reads how they are organised (enhanced multi-frame
+        images, PS3.3 C.7.6.17).
 
     Attributes
     ----------
@@ -141,7 +146,8 @@ class SeriesData:
 
     def __init__(self, refs: Sequence[FrameRef], title: str = "", series_uid: str = "",
                  study_uid: str = "", study_date: str = "",
-                 patient: tuple[str, str] = ("", "")) -> None:
+                 patient: tuple[str, str] = ("", ""),
+                 enhanced: Collection[str] = ()) -> None:
         if not refs:
             raise LightboxError("the series has no images")
         self.refs = list(refs)
@@ -158,6 +164,8 @@ class SeriesData:
         self._stored: list[np.ndarray | None] = [None] * len(self.refs)
         self._facts: list[FrameFacts | None] = [None] * len(self.refs)
         self._errors: dict[int, str] = {}
+        self._unordered = set(enhanced)
+        self._order_lock = threading.Lock()
 
     @classmethod
     def from_records(cls, records: Sequence[InstanceRecord], title: str = "") -> SeriesData:
@@ -166,9 +174,11 @@ class SeriesData:
         if not title:
             number = "" if first.series_number is None else f"{first.series_number}: "
             title = f"{number}{first.series_description or first.modality}".strip()
+        enhanced = {r.file_path for r in records
+                    if r.number_of_frames > 1 and r.sop_class_uid in FUNCTIONAL_GROUP_SOP_CLASSES}
         return cls(series_frames(records), title, first.series_uid, first.study_uid,
                    first.study_date,
-                   (first.patient.patient_id, first.patient.patient_name))
+                   (first.patient.patient_id, first.patient.patient_name), enhanced)
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -190,10 +200,37 @@ class SeriesData:
                     self._sources[path] = src
         return src
 
+    def order_frames(self) -> None:
+        """Put the frames of enhanced multi-frame files in the order to show them.
+
+        Opens those files (their headers say the order: PS3.3 C.7.6.17, see
+        :func:`viewer.dicom.frame_order.frame_display_order`); before any frame is
+        decoded, since a frame's index in :attr:`refs` is what loading it means. Done
+        once; a file that cannot be opened keeps file order, and its frames say why
+        when they are loaded.
+        """
+        with self._order_lock:
+            for path in sorted(self._unordered):
+                places = [i for i, ref in enumerate(self.refs) if ref.path == path]
+                try:
+                    dataset = self.source(path).source.dataset
+                except LightboxError:
+                    continue
+                order = frame_display_order(dataset, len(places))
+                by_frame = {self.refs[i].frame: self.refs[i] for i in places}
+                if sorted(order) != sorted(by_frame):
+                    continue
+                for place, frame in zip(places, order, strict=True):
+                    self.refs[place] = by_frame[frame]
+            # emptied last: a loader thread finding it empty finds the refs in order
+            self._unordered = set()
+
     def load(self, index: int) -> None:
         """Decode frame ``index`` and keep it; errors are remembered, never raised."""
         if self.is_loaded(index) or index in self._errors:
             return
+        if self._unordered:
+            self.order_frames()
         ref = self.refs[index]
         try:
             src = self.source(ref.path)
