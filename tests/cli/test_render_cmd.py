@@ -11,6 +11,7 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from tests.support.series import write_dx_with_presentation_lut
 from tests.support.testdata import test_file as data_file
 from viewer.cli import main as cli_main
 from viewer.dicom.frames import FrameSource
@@ -54,6 +55,25 @@ def test_display_model_applies_the_gsdf_table(tmp_path: Path) -> None:
     unit = window_unit(FrameSource(path).frame(0), WindowParams(127.5, 256))
     table = gsdf_ddl_table(model_curve(0.5, 250.0, 2.2, 2.0), 65536)
     assert np.array_equal(model, table[np.rint(unit * 65535).astype(int)])
+
+
+def test_invert_keeps_the_presentation_lut_and_shows_its_negative(tmp_path: Path) -> None:
+    # PS3.3 C.11.4: the file's tone curve is part of the picture; Invert turns the picture
+    # over. Replacing the shape dropped the curve: 1/4 of the ramp showed 191, not 127.
+    path = write_dx_with_presentation_lut(tmp_path / "dx.dcm")
+    shown = np.asarray(_render(path, tmp_path / "n.png"), dtype=int)
+    inverted = np.asarray(_render(path, tmp_path / "i.png", "--invert"), dtype=int)
+    assert shown[0, 64] == 128  # sqrt(1/4) of the way up: the curve is applied
+    assert np.array_equal(inverted, 255 - shown)
+    replaced = np.asarray(_render(path, tmp_path / "r.png", "--presentation", "inverse"))
+    assert replaced[0, 64] == 191  # a chosen shape replaces the curve (C.11.6)
+
+
+def test_invert_of_a_shape_is_the_other_shape(tmp_path: Path) -> None:
+    path = data_file("MR_small.dcm")
+    inverted = np.asarray(_render(path, tmp_path / "i.png", "--invert"))
+    shape = np.asarray(_render(path, tmp_path / "s.png", "--presentation", "inverse"))
+    assert np.array_equal(inverted, shape)
 
 
 def test_presentation_inverse_flips_monochrome2(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
+from tests.support.series import write_dx_with_presentation_lut
 from tests.support.testdata import charset_file, test_file
 from tests.ui.conftest import render_cli, wait_until
 from tests.ui.phantom import INSERT, INSERT_HU, SPACING, Phantom
@@ -131,6 +132,17 @@ def test_window_by_right_drag_and_by_preset(qtbot, workstation, phantom, tmp_pat
     qtbot.keyClick(vp.canvas, Qt.Key.Key_I)
     _assert_matches_render(vp, tmp_path, "--window", "-600", "1500", "--presentation",
                            "inverse")
+
+
+def test_invert_on_a_presentation_lut_is_the_negative_on_screen(qtbot, workstation,
+                                                                 tmp_path) -> None:
+    vp = _open_file(qtbot, workstation, write_dx_with_presentation_lut(tmp_path / "dx.dcm"))
+    vp.actual_size()
+    before = _on_screen(vp)[..., 0].astype(int)
+    qtbot.keyClick(vp.canvas, Qt.Key.Key_I)
+    wait_until(qtbot, lambda: not np.array_equal(_on_screen(vp)[..., 0], before))
+    _assert_matches_render(vp, tmp_path, "--invert")
+    assert np.abs(_on_screen(vp)[..., 0].astype(int) - (255 - before)).max() <= 1
 
 
 def test_length_and_roi_on_known_phantom(qtbot, workstation, phantom) -> None:

@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    "for --window)")
     p.add_argument("--presentation", choices=("identity", "inverse"),
                    help="Presentation LUT shape (default: the file's, MONOCHROME1 inverted)")
+    p.add_argument("--invert", action="store_true",
+                   help="the negative of what the file's presentation gives (the viewer's "
+                   "Invert)")
     disp = p.add_mutually_exclusive_group()
     disp.add_argument("--display-file", metavar="FILE",
                       help="monitor characteristic file (dcmtk .lut format) for GSDF calibration")
@@ -82,6 +85,7 @@ def view_state_from_args(args: argparse.Namespace) -> ViewState:
         voi_function=function,
         presentation=PresentationShape(args.presentation.upper()) if args.presentation else None,
         display=_calibration(args),
+        negative=args.invert,
     )
 
 
@@ -159,7 +163,8 @@ def _run(args: argparse.Namespace) -> int:
 # say (C.7.6.3.1.2), so these change nothing for it.
 _GRAYSCALE_OPTIONS = {"window": "--window", "voi": "--voi", "voi_lut": "--voi-lut",
                       "minmax": "--minmax", "voi_function": "--voi-function",
-                      "presentation": "--presentation", "display_file": "--display-file",
+                      "presentation": "--presentation", "invert": "--invert",
+                      "display_file": "--display-file",
                       "display_model": "--display-model"}
 
 

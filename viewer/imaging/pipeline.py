@@ -137,6 +137,11 @@ class ViewState:
     Priority: explicit ``window``, then ``voi_lut_index``, then ``window_index``, then
     ``min_max``; with none of them, the first usable window of the file, else its first
     VOI LUT, else the automatic (min-max) window.
+
+    ``presentation`` replaces the file's Presentation LUT Shape and Presentation LUT
+    Sequence, as a presentation state's would (PS3.3 C.11.6); ``negative`` keeps them and
+    shows the negative of what they give (P-value ``1 - P``): the reader's Invert, which
+    must turn the picture on screen over, tone curve and all (C.11.4).
     """
 
     window: WindowParams | None = None
@@ -146,6 +151,7 @@ class ViewState:
     voi_function: VoiFunction | None = None
     presentation: PresentationShape | None = None
     display: DisplayCalibration | None = None
+    negative: bool = False
 
 
 @dataclass(frozen=True)
@@ -329,6 +335,8 @@ def build_display_lut(
         mv = apply_modality(None if params.is_float else params.modality, sv)
         unit = window_unit(mv, voi) if isinstance(voi, WindowParams) else voi_lut_unit(mv, voi)
         pvalue = presentation_unit(unit, invert=invert, lut=pres_lut)
+        if view.negative:
+            pvalue = 1.0 - pvalue
         return to_ddl(pvalue).astype(np.uint8)
 
     def chain(sv: FloatArray) -> npt.NDArray[np.uint8]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from viewer.imaging.pipeline import DisplayCalibration, ViewState
-from viewer.imaging.presentation import PresentationShape, is_inverted
+from viewer.imaging.presentation import PresentationShape
 from viewer.imaging.voi import VoiFunction, WindowParams
 from viewer.ui.viewer.tools import CT_PRESETS, WindowPreset
 
@@ -35,16 +35,17 @@ class ViewportWindowing:
     def view_state(self) -> ViewState:
         """The pipeline's view state for this viewport.
 
-        Inverting a grey image flips its Presentation LUT Shape (PS3.3 C.11.6.1). A colour
-        image has no presentation LUT; INVERSE asks for its RGB values inverted instead
-        (see :meth:`viewer.ui.viewer.display.ViewerImage.render_decoded`), as reading
+        Inverting a grey image shows the negative of what its presentation gives (PS3.3
+        C.11.6.1 shape or C.11.4 Presentation LUT Sequence, which stays applied): the
+        picture on screen turned over. A colour image has no presentation LUT; INVERSE
+        asks for its RGB values inverted instead (see
+        :meth:`viewer.ui.viewer.display.ViewerImage.render_decoded`), as reading
         workstations do: the key must not do nothing on a colour image.
         """
         presentation = None
+        negative = False
         if self.inverted and self._facts is not None and self._facts.params is not None:
-            p = self._facts.params
-            own = is_inverted(p.presentation_shape, p.photometric)
-            presentation = PresentationShape.IDENTITY if own else PresentationShape.INVERSE
+            negative = True
         elif self.inverted and self._facts is not None:
             presentation = PresentationShape.INVERSE
         window_index, voi_lut_index = self.window_index, self.voi_lut_index
@@ -61,7 +62,7 @@ class ViewportWindowing:
         return ViewState(window=self.window, window_index=window_index,
                          voi_lut_index=voi_lut_index,
                          min_max=self.min_max, presentation=presentation,
-                         display=self.calibration)
+                         display=self.calibration, negative=negative)
 
     def current_window(self, view: ViewState | None = None) -> WindowParams | None:
         """The window in effect on the frame shown (under ``view``, else the viewport's);
