@@ -12,6 +12,7 @@ from viewer.dicom.geometry import PixelSpacing, SpacingKind
 from viewer.dicom.params import DOSE_UNITS
 from viewer.dicom.us_regions import UltrasoundRegion, region_of
 from viewer.imaging.modality import RescaleParams
+from viewer.imaging.real_world import RealWorldMapping
 from viewer.render.graphics import Graphic
 from viewer.render.measure import (
     MeasureKind,
@@ -91,7 +92,9 @@ def unit_of(facts: FrameFacts) -> str:
     """
     rescale_type = facts.rescale_type.strip()
     if rescale_type and rescale_type.upper() != "US":
-        return rescale_type
+        # An Enhanced PET's Rescale Type takes the terms of a PET image's Units (C.8.22.5)
+        return (_PET_UNITS.get(rescale_type.upper(), rescale_type) if facts.modality == "PT"
+                else rescale_type)
     if facts.pet_units:
         return _PET_UNITS.get(facts.pet_units.upper(), facts.pet_units)
     modality = facts.params.modality if facts.params is not None else None
@@ -102,7 +105,55 @@ def unit_of(facts: FrameFacts) -> str:
         # none means HU, identity rescale (signed HU stored as they are) included; "US"
         # (unspecified) says they are not.
         return "HU"
-    return ""
+    same = _same_as_modality(facts)
+    return same.unit if same is not None else ""
+
+
+def _same_as_modality(facts: FrameFacts) -> RealWorldMapping | None:
+    """A Real World Value Mapping whose values are the modality values (an Enhanced PET's
+    mapping repeats its rescale in Bq/ml, C.8.22.5): it names their unit."""
+    modality = facts.params.modality if facts.params is not None else None
+    if modality is None:
+        slope, intercept = 1.0, 0.0
+    elif isinstance(modality, RescaleParams):
+        slope, intercept = modality.slope, modality.intercept
+    else:
+        return None  # a Modality LUT: no line to compare with
+    for mapping in facts.real_world:
+        if (mapping.table is None and math.isclose(mapping.slope, slope, rel_tol=1e-6)
+                and math.isclose(mapping.intercept, intercept, rel_tol=1e-6, abs_tol=1e-9)):
+            return mapping
+    return None
+
+
+def real_world_mapping(facts: FrameFacts) -> RealWorldMapping | None:
+    """The Real World Value Mapping to show beside the modality values (PS3.3
+    C.7.6.16.2.11): the first whose values are not the modality values themselves
+    (an ADC map's stored 850 is 0.00085 mm²/s)."""
+    same = _same_as_modality(facts)
+    return next((m for m in facts.real_world if m is not same), None)
+
+
+def _real_world_stats(facts: FrameFacts, stored: np.ndarray) -> str:
+    """A line of an ROI's statistics in its Real World Value Mapping's quantity, or none."""
+    mapping = real_world_mapping(facts)
+    if mapping is None:
+        return ""
+    sv = np.asarray(stored, dtype=np.float64)
+    sv = sv[(sv >= mapping.first) & (sv <= mapping.last)]
+    if not sv.size:
+        return ""
+    if mapping.table is None:
+        # through the stored values' own statistics: SD of a flat region in mm²/s came
+        # out 2.7e-20, the rounding of a million products
+        mean = mapping.slope * float(sv.mean()) + mapping.intercept
+        sd = abs(mapping.slope) * float(sv.std())
+    else:
+        values = mapping.apply(sv)
+        mean, sd = float(values.mean()), float(values.std())
+    unit = f" {mapping.unit}" if mapping.unit else ""
+    name = f"{mapping.label} " if mapping.label else ""
+    return f"{name}Mean {_fmt(mean, mapping.unit)}{unit}  SD {_fmt(sd, mapping.unit)}\n"
 
 
 def _fmt(value: float, unit: str = "") -> str:
@@ -298,6 +349,7 @@ class MeasureController:
             g.label = (f"Mean {_fmt(stats.mean, unit)}{f' {unit}' if unit else ''}  "
                        f"SD {_fmt(stats.sd, unit)}\n"
                        f"Min {_fmt(stats.minimum, unit)}  Max {_fmt(stats.maximum, unit)}\n"
+                       f"{_real_world_stats(facts, stored[mask])}"
                        f"{shape_text}").replace("  \n", "\n")
             if left_out:
                 g.label += f"\n{left_out} padding px left out"
@@ -341,7 +393,13 @@ class MeasureController:
             return f"({col}, {row})  SV {sv}  padding"
         mv = float(self._modality(np.asarray([value]))[0])
         unit = unit_of(facts)
-        return f"({col}, {row})  SV {sv}  {_fmt(mv, unit)} {unit}".rstrip()
+        text = f"({col}, {row})  SV {sv}  {_fmt(mv, unit)} {unit}".rstrip()
+        mapping = real_world_mapping(facts)
+        real = float(mapping.apply([value])[0]) if mapping is not None else math.nan
+        if mapping is not None and math.isfinite(real):
+            name = f"{mapping.label} " if mapping.label else ""
+            text += f"  {name}{_fmt(real, mapping.unit)} {mapping.unit}".rstrip()
+        return text
 
     def probe_text(self, pos: tuple[float, float]) -> str | None:
         """Stored and modality value under a display position (for the status bar)."""

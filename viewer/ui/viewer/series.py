@@ -22,7 +22,9 @@ from viewer.dicom.frame_order import FUNCTIONAL_GROUP_SOP_CLASSES, frame_display
 from viewer.dicom.geometry import FramePlane, FrameRef, frame_plane, series_frames
 from viewer.dicom.header import person_name_text
 from viewer.dicom.params import functional_group
+from viewer.dicom.real_world import read_real_world
 from viewer.imaging.pipeline import GrayscaleParams
+from viewer.imaging.real_world import RealWorldMapping
 from viewer.ui.viewer.display import LutCache, ViewerImage
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ class FrameFacts:
     lossy: str = ""
     text: dict[str, str] = field(default_factory=dict)
     frame_rate: float | None = None  # frames per second the file asks for (Cine Module)
+    real_world: tuple[RealWorldMapping, ...] = ()  # PS3.3 C.7.6.16.2.11
 
 
 def _text(ds: Any, keyword: str) -> str:
@@ -304,6 +307,7 @@ class SeriesData:
             lossy=_lossy(ds),
             text=text,
             frame_rate=cine_rate(ds),
+            real_world=read_real_world(ds, ref.frame) if params is not None else (),
         )
 
     # ------------------------------------------------------------------ GUI side
