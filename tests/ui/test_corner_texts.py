@@ -12,7 +12,7 @@ import pydicom
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.support.series import write_ct_series
+from tests.support.series import write_ct_series, write_dx_with_presentation_lut
 from tests.support.testdata import test_file
 from tests.ui.conftest import render_cli, wait_until
 from tests.ui.test_viewport import _on_screen, _open_file
@@ -193,3 +193,56 @@ def test_a_sigmoid_window_is_named_and_stays_sigmoid_when_dragged(
     qtbot.keyClick(vp.canvas, Qt.Key.Key_1)  # a preset is the reader's own linear window
     assert vp.current_window().function is not VoiFunction.SIGMOID
     assert "sigmoid" not in _lower_right(vp)[0]
+
+
+def test_a_mammogram_says_its_side_and_view(qtbot, workstation, tmp_path) -> None:
+    # PS3.3 C.7.6.1 Image Laterality and C.8.11.7 View Code Sequence: a left MLO and a
+    # right one looked alike but for the edge labels.
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    path = write_dx_with_presentation_lut(tmp_path / "mg.dcm")
+    ds = pydicom.dcmread(path)
+    ds.Modality = "MG"
+    ds.ImageLaterality = "L"
+    view = Dataset()
+    view.CodeValue, view.CodingSchemeDesignator = "399368009", "SCT"
+    view.CodeMeaning = "medio-lateral oblique"
+    ds.ViewCodeSequence = Sequence([view])
+    ds.PresentationIntentType = "FOR PROCESSING"
+    ds.save_as(path)
+    vp = _open_file(qtbot, workstation, path)
+    upper_right = vp.annotations.corner_text(UPPER_RIGHT).split("\n")
+    assert "L MLO" in upper_right, upper_right
+    assert "FOR PROCESSING - not for diagnosis" in upper_right, upper_right
+
+
+@pytest.mark.parametrize(("texts", "shown"), [
+    ({"ImageLaterality": "R", "ViewPosition": "CC"}, "R CC"),
+    ({"Laterality": "L", "ViewPosition": "PA"}, "L PA"),  # the series' side, a radiograph
+    ({"ImageLaterality": "B", "Laterality": "R"}, "Both sides"),  # the image's side wins
+    ({"ViewPosition": "AP"}, "AP"),
+    ({}, ""),
+])
+def test_side_and_view(texts: dict[str, str], shown: str) -> None:
+    from viewer.ui.viewer.annotate import side_and_view
+
+    assert side_and_view(texts) == shown
+
+
+def test_an_enhanced_frame_s_own_laterality_is_its_side() -> None:
+    # Breast tomosynthesis: Frame Anatomy (PS3.3 C.7.6.16.2.8) per frame
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from viewer.ui.viewer.series import _anatomy_texts
+
+    anatomy = Dataset()
+    anatomy.FrameLaterality = "R"
+    group = Dataset()
+    group.FrameAnatomySequence = Sequence([anatomy])
+    ds = Dataset()
+    ds.PerFrameFunctionalGroupsSequence = Sequence([Dataset(), group])
+    ds.ViewPosition = "CC"
+    assert _anatomy_texts(ds, 1) == {"ImageLaterality": "R"}
+    assert _anatomy_texts(ds, 0) == {}

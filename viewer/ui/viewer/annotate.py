@@ -126,6 +126,21 @@ def voi_lut_text(viewport: ViewportWidget) -> str:
     return f"VOI LUT {number} of {len(params.voi_luts)}"
 
 
+_SIDES = {"R": "R", "L": "L", "B": "Both sides", "U": "Unpaired"}
+
+
+def side_and_view(texts: dict[str, str]) -> str:
+    """Which side and which view, as a mammogram or radiograph is read ("R MLO", "L CC").
+
+    Image Laterality (0020,0062, or an enhanced frame's Frame Laterality), else the
+    series' Laterality (0020,0060) (PS3.3 C.7.6.1, C.7.3.1); View Position (0018,5101),
+    else the View Code Sequence's meaning. Without them a left breast and a right one
+    looked alike but for the edge labels.
+    """
+    side = (texts.get("ImageLaterality") or texts.get("Laterality") or "").strip().upper()
+    return " ".join(x for x in (_SIDES.get(side, side), texts.get("ViewPosition", "")) if x)
+
+
 def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
     """Upper-left, upper-right, lower-left, lower-right texts for ``viewport``."""
     series = viewport.series
@@ -163,7 +178,11 @@ def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
         t.get("StudyDescription", ""),
         " ".join(x for x in (f"Se: {t['SeriesNumber']}" if t.get("SeriesNumber") else "",
                              t.get("SeriesDescription", "")) if x),
+        side_and_view(t),
     ]
+    if t.get("PresentationIntentType", "").upper() == "FOR PROCESSING":
+        # PS3.3 C.8.11.1.1.1: raw detector data, not meant to be read as shown
+        ur.append("FOR PROCESSING - not for diagnosis")
     refs, index = series.refs, viewport.index
     # The frame within its file, for every frame of a multi-frame file (the first too).
     multi_frame = facts.ref.frame > 0 or (

@@ -65,7 +65,8 @@ _TEXT_KEYWORDS = (
     "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
     "StudyDescription", "SeriesNumber", "SeriesDescription", "InstanceNumber", "Modality",
     "InstitutionName", "AccessionNumber", "SOPInstanceUID", "StudyInstanceUID",
-    "SeriesInstanceUID",
+    "SeriesInstanceUID", "ImageLaterality", "Laterality", "ViewPosition",
+    "PresentationIntentType",
 )
 
 
@@ -293,6 +294,7 @@ class SeriesData:
         layout = src.layout
         params = src.params(ref.frame) if layout.is_grayscale else None
         text = {k: _text(ds, k) for k in _TEXT_KEYWORDS}
+        text.update(_anatomy_texts(ds, ref.frame))
         return FrameFacts(
             ref=ref,
             plane=frame_plane(ds, ref.frame),
@@ -343,6 +345,31 @@ class SeriesData:
     def pixel_bytes(self) -> int:
         """Bytes of stored values held."""
         return sum(s.nbytes for s in self._stored if s is not None)
+
+
+def _anatomy_texts(ds: Any, frame: int) -> dict[str, str]:
+    """An enhanced frame's own laterality (Frame Anatomy, PS3.3 C.7.6.16.2.8), and the
+    view a mammogram names only by code (View Code Sequence, C.8.11.7 / C.8.11.5)."""
+    out = {}
+    anatomy = functional_group(ds, frame, "FrameAnatomySequence")
+    laterality = anatomy.get("FrameLaterality") if anatomy is not None else None
+    if laterality:
+        out["ImageLaterality"] = str(laterality).strip()
+    if not str(ds.get("ViewPosition", "") or "").strip():
+        codes = ds.get("ViewCodeSequence")
+        meaning = codes[0].get("CodeMeaning") if codes else None
+        if meaning:
+            text = str(meaning).strip()
+            out["ViewPosition"] = _MAMMOGRAPHY_VIEWS.get(text.lower(), text)
+    return out
+
+
+# PS3.16 CID 4014 (View for Mammography): the meanings, and the labels readers use
+_MAMMOGRAPHY_VIEWS = {
+    "cranio-caudal": "CC", "medio-lateral oblique": "MLO", "medio-lateral": "ML",
+    "latero-medial": "LM", "latero-medial oblique": "LMO",
+    "cranio-caudal exaggerated laterally": "XCCL", "cranio-caudal exaggerated medially": "XCCM",
+}
 
 
 def _rescale_type(ds: Any, frame: int) -> str:
