@@ -218,6 +218,35 @@ def test_frame_plane_prefers_functional_groups() -> None:
     assert plane.labels() == orientation_labels(AXIAL)
 
 
+def test_an_enhanced_xa_frame_is_measured_at_its_detector_or_isocentre() -> None:
+    # PS3.3 C.8.19.6.4 / C.8.19.6.9 / C.7.6.16.2.15: the spacing and the orientation of an
+    # Enhanced XA frame are in its functional groups; lengths read in pixels, no labels.
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.SOPClassUID, ds.Modality = "1.2.840.10008.5.1.4.1.1.12.1.1", "XA"
+    properties = Dataset()
+    properties.ImagerPixelSpacing = [0.2, 0.2]
+    orientation = Dataset()
+    orientation.PatientOrientation = ["L", "F"]
+    shared = Dataset()
+    shared.FramePixelDataPropertiesSequence = [properties]
+    shared.PatientOrientationInFrameSequence = [orientation]
+    calibration = Dataset()
+    calibration.ObjectPixelSpacingInCenterOfBeam = [0.15, 0.15]
+    calibrated = Dataset()
+    calibrated.ProjectionPixelCalibrationSequence = [calibration]
+    ds.SharedFunctionalGroupsSequence = [shared]
+    ds.PerFrameFunctionalGroupsSequence = [Dataset(), calibrated]
+
+    at_detector = frame_plane(ds, 0)
+    assert (at_detector.spacing.row, at_detector.spacing.kind) == (0.2, SpacingKind.DETECTOR)
+    assert at_detector.labels() == patient_orientation_labels(["L", "F"])
+    at_isocentre = frame_plane(ds, 1).spacing
+    assert (at_isocentre.row, at_isocentre.column) == (0.15, 0.15)
+    assert at_isocentre.qualifier == "at isocentre"
+
+
 def test_a_derived_location_does_not_turn_over_with_the_rows() -> None:
     # Without Slice Location, the location came from the cross product of the row and
     # column directions: rows running right to left made z = -75.7 read +75.7 mm.

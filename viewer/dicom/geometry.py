@@ -244,6 +244,7 @@ class SpacingKind(enum.Enum):
     CALIBRATED = "calibrated"  # projection image, Pixel Spacing corrected or calibrated
     DETECTOR = "detector"  # Imager Pixel Spacing only: at the detector plane
     MAGNIFICATION = "magnification"  # Imager Pixel Spacing / estimated magnification
+    ISOCENTRE = "isocentre"  # X-ray projection calibrated at the isocentre (C.8.19.6.9)
     DIGITIZER = "digitizer"  # Nominal Scanned Pixel Spacing of a film digitiser
     UNKNOWN = "unknown"  # projection image, Pixel Spacing alone: calibration unknown
     ULTRASOUND = "ultrasound"  # the physical deltas of the ultrasound image's regions
@@ -289,6 +290,8 @@ class PixelSpacing:
             return "detector"
         if self.kind is SpacingKind.MAGNIFICATION:
             return "est."
+        if self.kind is SpacingKind.ISOCENTRE:
+            return "at isocentre"
         if self.kind is SpacingKind.UNKNOWN:
             return "calibration unknown"
         return ""
@@ -305,6 +308,7 @@ class PixelSpacing:
             SpacingKind.CALIBRATED: "calibrated",
             SpacingKind.DETECTOR: "at detector (Imager Pixel Spacing)",
             SpacingKind.MAGNIFICATION: "Imager Pixel Spacing / magnification",
+            SpacingKind.ISOCENTRE: "at the isocentre (Object Pixel Spacing in Center of Beam)",
             SpacingKind.DIGITIZER: "film digitiser spacing",
             SpacingKind.UNKNOWN: "Pixel Spacing, calibration unknown",
             SpacingKind.ULTRASOUND: "ultrasound region calibration (true inside the scan)",
@@ -391,8 +395,8 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
         ``PixelSpacing``, ``ImagerPixelSpacing``, ``NominalScannedPixelSpacing``,
         ``PixelSpacingCalibrationType``, ``PixelSpacingCalibrationDescription``,
         ``EstimatedRadiographicMagnificationFactor``, ``PixelAspectRatio``,
-        ``SequenceOfUltrasoundRegions``, ``SOPClassUID``, ``Modality``; absent keys may
-        be missing or None.
+        ``SequenceOfUltrasoundRegions``, ``ObjectPixelSpacingInCenterOfBeam``,
+        ``SOPClassUID``, ``Modality``; absent keys may be missing or None.
 
     Returns
     -------
@@ -424,6 +428,11 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
             # A Calibration Type (10.7.1.2) says they were calibrated, equal or not.
             return PixelSpacing(ps[0], ps[1], SpacingKind.DETECTOR, calibration)
         return PixelSpacing(ps[0], ps[1], SpacingKind.CALIBRATED, calibration)
+    isocentre = _pair(attributes.get("ObjectPixelSpacingInCenterOfBeam"))
+    if imager is not None and isocentre is not None:
+        # PS3.3 C.8.19.6.9: an enhanced X-ray frame's spacing in the plane through the
+        # isocentre, what a vessel at the centre of rotation is measured in
+        return PixelSpacing(isocentre[0], isocentre[1], SpacingKind.ISOCENTRE, calibration)
     if imager is not None:
         factor = _number(attributes.get("EstimatedRadiographicMagnificationFactor"))
         if factor is not None and not math.isclose(factor, 1.0):
@@ -516,6 +525,15 @@ def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
     """
     attributes = {k: ds.get(k) for k in _SPACING_KEYWORDS}
     thickness = _number(ds.get("SliceThickness"))
+    # PS3.3 C.8.19.6.4 / C.8.19.6.9: an enhanced X-ray frame's detector spacing and its
+    # isocentre calibration live in functional groups, not at the top level
+    properties = functional_group(ds, frame_index, "FramePixelDataPropertiesSequence")
+    if properties is not None and properties.get("ImagerPixelSpacing") is not None:
+        attributes["ImagerPixelSpacing"] = properties.get("ImagerPixelSpacing")
+    projection = functional_group(ds, frame_index, "ProjectionPixelCalibrationSequence")
+    if projection is not None:
+        attributes["ObjectPixelSpacingInCenterOfBeam"] = projection.get(
+            "ObjectPixelSpacingInCenterOfBeam")
     measures = functional_group(ds, frame_index, "PixelMeasuresSequence")
     if measures is not None:  # C.7.6.16.2.1 replaces the top-level values
         if measures.get("PixelSpacing") is not None:
@@ -544,7 +562,10 @@ def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
         location = None
     if (position_item is not None or shifted or location is None) and position and orientation:
         location = location_along_normal(orientation, position)
-    raw_po = ds.get("PatientOrientation")
+    # C.7.6.16.2.15: an enhanced X-ray frame's Patient Orientation is in its group
+    in_frame = functional_group(ds, frame_index, "PatientOrientationInFrameSequence")
+    raw_po = (in_frame.get("PatientOrientation") if in_frame is not None else None
+              ) or ds.get("PatientOrientation")
     patient_orientation = None
     if raw_po is not None and not isinstance(raw_po, str | bytes):
         patient_orientation = tuple(str(v) for v in raw_po)
