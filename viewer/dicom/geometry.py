@@ -20,6 +20,7 @@ from viewer.core.records import InstanceRecord
 from viewer.dicom.header import frame_count_problem
 from viewer.dicom.params import functional_group
 from viewer.dicom.us_regions import UltrasoundRegion, read_regions
+from viewer.dicom.values import positive_number
 
 LOGGER = logging.getLogger(__name__)
 
@@ -328,14 +329,6 @@ def _pair(value: Any) -> tuple[float, float] | None:
     return (values[0], values[1])
 
 
-def _number(value: Any) -> float | None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) and v > 0 else None
-
-
 #: PS3.3 C.8.5.5.1.1 Region Spatial Format 1 (2D: tissue or colour flow), and
 #: C.8.5.5.1.15 Physical Units 3 (cm).
 _REGION_2D, _UNITS_CM = 1, 3
@@ -434,7 +427,7 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
         # isocentre, what a vessel at the centre of rotation is measured in
         return PixelSpacing(isocentre[0], isocentre[1], SpacingKind.ISOCENTRE, calibration)
     if imager is not None:
-        factor = _number(attributes.get("EstimatedRadiographicMagnificationFactor"))
+        factor = positive_number(attributes.get("EstimatedRadiographicMagnificationFactor"))
         if factor is not None and not math.isclose(factor, 1.0):
             return PixelSpacing(
                 imager[0] / factor, imager[1] / factor, SpacingKind.MAGNIFICATION, calibration
@@ -524,7 +517,7 @@ def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
         0-based frame.
     """
     attributes = {k: ds.get(k) for k in _SPACING_KEYWORDS}
-    thickness = _number(ds.get("SliceThickness"))
+    thickness = positive_number(ds.get("SliceThickness"))
     # PS3.3 C.8.19.6.4 / C.8.19.6.9: an enhanced X-ray frame's detector spacing and its
     # isocentre calibration live in functional groups, not at the top level
     properties = functional_group(ds, frame_index, "FramePixelDataPropertiesSequence")
@@ -538,7 +531,7 @@ def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
     if measures is not None:  # C.7.6.16.2.1 replaces the top-level values
         if measures.get("PixelSpacing") is not None:
             attributes["PixelSpacing"] = measures.get("PixelSpacing")
-        thickness = _number(measures.get("SliceThickness")) or thickness
+        thickness = positive_number(measures.get("SliceThickness")) or thickness
     position_item = functional_group(ds, frame_index, "PlanePositionSequence")
     orientation_item = functional_group(ds, frame_index, "PlaneOrientationSequence")
     position = (

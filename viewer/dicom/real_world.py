@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import math
 import struct
 from typing import Any
 
+from viewer.dicom.values import finite_number
 from viewer.imaging.real_world import RealWorldMapping, ucum_text
 
 LOGGER = logging.getLogger(__name__)
@@ -33,14 +33,6 @@ def _stored_bound(item: Any, keyword: str, float_keyword: str, signed: bool) -> 
     return float(number)
 
 
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _mapping(item: Any, signed: bool) -> RealWorldMapping | None:
     first = _stored_bound(item, "RealWorldValueFirstValueMapped",
                           "DoubleFloatRealWorldValueFirstValueMapped", signed)
@@ -55,13 +47,13 @@ def _mapping(item: Any, signed: bool) -> RealWorldMapping | None:
     label = str(item.get("LUTLabel", "") or item.get("LUTExplanation", "") or "").strip()
     table = item.get("RealWorldValueLUTData")
     if table is not None:
-        values = [_number(v) for v in (table if hasattr(table, "__len__") else [table])]
+        values = [finite_number(v) for v in (table if hasattr(table, "__len__") else [table])]
         if not values or any(v is None for v in values):
             return None
         return RealWorldMapping(first, last, table=tuple(v for v in values if v is not None),
                                 unit=unit, label=label)
-    slope = _number(item.get("RealWorldValueSlope"))
-    intercept = _number(item.get("RealWorldValueIntercept"))
+    slope = finite_number(item.get("RealWorldValueSlope"))
+    intercept = finite_number(item.get("RealWorldValueIntercept"))
     if slope is None or intercept is None:
         return None
     return RealWorldMapping(first, last, slope, intercept, unit=unit, label=label)
