@@ -367,6 +367,55 @@ def test_pet_values_carry_their_units(qtbot, workstation, tmp_path) -> None:
     assert text.endswith(" Bq/ml"), text
 
 
+def test_pet_probe_and_roi_give_suv_or_say_why_not(qtbot, workstation, tmp_path) -> None:
+    # SUVbw (PS3.3 C.8.9.1, C.8.9.2): the number a PET reading reports, SUVmax above all.
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from tests.support.series import write_ct_series
+    from viewer.render.annotations import LOWER_RIGHT
+    from viewer.ui.viewer.tools import Tool
+
+    paths = write_ct_series(tmp_path / "pt", slices=2, rows=32, cols=32)
+    for k, path in enumerate(paths):
+        ds = pydicom.dcmread(path)
+        ds.Modality, ds.Units, ds.DecayCorrection = "PT", "BQML", "ADMIN"
+        ds.CorrectedImage = ["ATTN", "DECY"]
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.128"
+        ds.RescaleSlope, ds.RescaleIntercept = 10, 0
+        if "RescaleType" in ds:
+            del ds.RescaleType
+        if k == 0:
+            ds.PatientWeight = 80
+        drug = Dataset()
+        drug.RadionuclideTotalDose = 4e8
+        ds.RadiopharmaceuticalInformationSequence = Sequence([drug])
+        ds.PixelData = np.full((32, 32), 500, dtype=ds.pixel_array.dtype).tobytes()
+        ds.save_as(path)
+    vp = _open_file(qtbot, workstation, tmp_path / "pt")
+    vp.actual_size()
+    wait_until(qtbot, lambda: vp.series.loaded_count() == 2)
+    weighed = 0 if vp.series.facts(0).suv.usable else 1
+    if vp.index != weighed:
+        vp.set_index(weighed)
+        wait_until(qtbot, lambda: vp._shown_index == weighed)
+    suv = 5000 * 80000 / 4e8  # 5000 Bq/ml, 80 kg, 400 MBq: 1.00
+    text = vp.measure.probe_text(tuple(vp.view.transform.image_to_display([(3, 3)])[0]))
+    assert text.endswith(f" Bq/ml  SUVbw {suv:.2f}"), text
+    workstation.viewer.set_tool(Tool.RECTANGLE)
+    _drag(qtbot, vp, _canvas_point(vp, 4, 4), _canvas_point(vp, 20, 20))
+    (box,) = vp.measure.current()
+    assert f"SUVbw Mean {suv:.2f}  SD 0.00  Max {suv:.2f}" in box.label, box.label
+
+    other = 1 - weighed
+    vp.set_index(other)
+    wait_until(qtbot, lambda: vp._shown_index == other)
+    assert "No SUV: no Patient's Weight" in vp.annotations.corner_text(LOWER_RIGHT)
+    text = vp.measure.probe_text(tuple(vp.view.transform.image_to_display([(3, 3)])[0]))
+    assert "SUV" not in text, text
+
+
 def test_a_length_at_the_detector_says_so_on_its_label(qtbot, workstation, tmp_path) -> None:
     # PS3.3 10.7.1.1: with Imager Pixel Spacing alone a length is true at the detector,
     # not in the patient; the label read "16.0 mm" like a CT's.

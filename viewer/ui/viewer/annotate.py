@@ -208,6 +208,9 @@ def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
         lr.append(f"W {window.width:g} C {window.center:g}{curve}{name}")
     else:
         lr.append(voi_lut_text(viewport))
+    if facts.suv is not None and not facts.suv.usable:
+        # a PET reader looks for SUV: say why the probe and ROIs give none
+        lr.append(f"No SUV: {facts.suv.problem}")
     if viewport.inverted:
         lr.append("Inverted")
     lr.append(f"Zoom {viewport.view.transform.zoom:.2f}")

@@ -17,6 +17,7 @@ from viewer.render.graphics import Graphic
 from viewer.render.measure import (
     MeasureKind,
     Point,
+    RoiStats,
     angle,
     length,
     roi_area,
@@ -132,6 +133,15 @@ def real_world_mapping(facts: FrameFacts) -> RealWorldMapping | None:
     (an ADC map's stored 850 is 0.00085 mm²/s)."""
     same = _same_as_modality(facts)
     return next((m for m in facts.real_world if m is not same), None)
+
+
+def _suv_stats(facts: FrameFacts, stats: RoiStats) -> str:
+    """A line of an ROI's SUVbw (a PET reading's mean and maximum), or none."""
+    if facts.suv is None or not facts.suv.usable:
+        return ""
+    factor = facts.suv.factor
+    return (f"SUVbw Mean {stats.mean * factor:.2f}  SD {stats.sd * factor:.2f}  "
+            f"Max {stats.maximum * factor:.2f}\n")
 
 
 def _real_world_stats(facts: FrameFacts, stored: np.ndarray) -> str:
@@ -349,7 +359,7 @@ class MeasureController:
             g.label = (f"Mean {_fmt(stats.mean, unit)}{f' {unit}' if unit else ''}  "
                        f"SD {_fmt(stats.sd, unit)}\n"
                        f"Min {_fmt(stats.minimum, unit)}  Max {_fmt(stats.maximum, unit)}\n"
-                       f"{_real_world_stats(facts, stored[mask])}"
+                       f"{_suv_stats(facts, stats)}{_real_world_stats(facts, stored[mask])}"
                        f"{shape_text}").replace("  \n", "\n")
             if left_out:
                 g.label += f"\n{left_out} padding px left out"
@@ -394,6 +404,8 @@ class MeasureController:
         mv = float(self._modality(np.asarray([value]))[0])
         unit = unit_of(facts)
         text = f"({col}, {row})  SV {sv}  {_fmt(mv, unit)} {unit}".rstrip()
+        if facts.suv is not None and facts.suv.usable:
+            text += f"  SUVbw {mv * facts.suv.factor:.2f}"
         mapping = real_world_mapping(facts)
         real = float(mapping.apply([value])[0]) if mapping is not None else math.nan
         if mapping is not None and math.isfinite(real):

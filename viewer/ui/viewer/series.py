@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from viewer.dicom.geometry import FramePlane, FrameRef, frame_plane, series_fram
 from viewer.dicom.header import person_name_text
 from viewer.dicom.params import functional_group
 from viewer.dicom.real_world import read_real_world
+from viewer.dicom.suv import SuvFactor, suv_factor
+from viewer.dicom.values import positive_number
 from viewer.imaging.pipeline import GrayscaleParams
 from viewer.imaging.real_world import RealWorldMapping
 from viewer.ui.viewer.display import LutCache, ViewerImage
@@ -48,6 +49,7 @@ class FrameFacts:
     text: dict[str, str] = field(default_factory=dict)
     frame_rate: float | None = None  # frames per second the file asks for (Cine Module)
     real_world: tuple[RealWorldMapping, ...] = ()  # PS3.3 C.7.6.16.2.11
+    suv: SuvFactor | None = None  # a PET image with Units: its SUVbw, or why none
 
 
 def _text(ds: Any, keyword: str) -> str:
@@ -91,14 +93,6 @@ def _lossy(ds: Any) -> str:
     return " ".join(parts)
 
 
-def _positive(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number > 0 else None
-
-
 def cine_rate(ds: Any) -> float | None:
     """Frames per second to play a multi-frame image at, as the file says; None if it does not.
 
@@ -108,14 +102,14 @@ def cine_rate(ds: Any) -> float | None:
     Time Vector (0018,1065) increments (its first value is 0: the first frame has none).
     """
     for keyword in ("RecommendedDisplayFrameRate", "CineRate"):
-        rate = _positive(_first(ds.get(keyword)))
+        rate = positive_number(_first(ds.get(keyword)))
         if rate is not None:
             return rate
-    frame_time = _positive(ds.get("FrameTime"))
+    frame_time = positive_number(ds.get("FrameTime"))
     if frame_time is None:
         vector = ds.get("FrameTimeVector")
         many = isinstance(vector, list | tuple) or type(vector).__name__ == "MultiValue"
-        values = [_positive(v) for v in (list(vector)[1:] if many else [])]
+        values = [positive_number(v) for v in (list(vector)[1:] if many else [])]
         increments = [v for v in values if v is not None]
         if increments and len(increments) == len(values):
             frame_time = sum(increments) / len(increments)
@@ -310,6 +304,7 @@ class SeriesData:
             text=text,
             frame_rate=cine_rate(ds),
             real_world=read_real_world(ds, ref.frame) if params is not None else (),
+            suv=suv_factor(ds) if text["Modality"] == "PT" and ds.get("Units") else None,
         )
 
     # ------------------------------------------------------------------ GUI side
