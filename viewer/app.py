@@ -103,6 +103,8 @@ class Workstation:
         b.studies_deleting.connect(c.close_studies)
         b.studies_deleted.connect(c.close_studies)
         b.database_changed.connect(c.close_missing_studies)
+        b.database_changed.connect(c.update_study_notices)
+        w.reopen_button.clicked.connect(lambda _checked=False: c.reopen_arrived())
         b.import_requested.connect(lambda: c.show_import_dialog())
         b.demo_requested.connect(c.import_demo)
         w.paths_dropped.connect(c.files_dropped)

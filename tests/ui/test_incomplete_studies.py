@@ -47,3 +47,33 @@ def test_an_incomplete_study_is_marked_in_the_browser_and_when_open(
     _select(browser, [whole])
     browser.open_selected()
     wait_until(qtbot, lambda: not window.incomplete_warning.isVisible())
+
+
+def test_images_that_arrive_for_an_open_study_are_announced_and_reopened(
+        qtbot: Any, workstation: Any, tmp_path: Path) -> None:
+    # A retrieve cut short, the study opened, then the rest retrieved (or imported in a
+    # shell): the viewer kept the partial set and went on saying the images were missing.
+    from tests.ui.test_browser_safety import _write
+
+    uid, paths = _write(tmp_path / "ct", slices=5)
+    store, browser, window = workstation.store, workstation.browser, workstation.window
+    assert store.import_files(paths[:3]).instances_added == 3
+    store.note_expected({uid: 5})
+    browser.refresh()
+    _select(browser, [uid])
+    browser.open_selected()
+    wait_until(qtbot, lambda: window.incomplete_warning.isVisible())
+    assert not window.arrived_notice.isVisible() and not window.reopen_button.isVisible()
+
+    assert store.import_files(paths[3:]).instances_added == 2
+    browser.refresh()  # what the browser does when the database changes under it
+    wait_until(qtbot, lambda: window.arrived_notice.isVisible())
+    assert window.arrived_notice.text() == (
+        "New images: CT CHEST 2024-01-05: 2 more images arrived (5 here now)")
+    assert not window.incomplete_warning.isVisible()
+    assert sum(len(s) for s in workstation.viewer.series.values()) == 3
+
+    qtbot.mouseClick(window.reopen_button, Qt.MouseButton.LeftButton)
+    wait_until(qtbot, lambda: sum(len(s) for s in workstation.viewer.series.values()) == 5)
+    assert not window.arrived_notice.isVisible() and not window.reopen_button.isVisible()
+    assert not window.incomplete_warning.isVisible()

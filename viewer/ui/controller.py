@@ -59,6 +59,10 @@ class WorkstationController(QObject):
         # Studies opened from the store: those the database can take away (a delete here
         # or in a shell). Files opened from a folder are the reader's own.
         self._stored_studies: set[str] = set()
+        # Images of each stored study when it was opened: more in the store later (a
+        # retrieve or an import finishing it) are not in the viewer until it is reopened.
+        self._opened_counts: dict[str, int] = {}
+        self._arrived: list[str] = []
         self.interactive = True
         window.open_paths_requested.connect(self.open_paths)
         self.error.connect(self._show_error)
@@ -113,8 +117,11 @@ class WorkstationController(QObject):
         if not series:
             return
         self._stored_studies.update(s.study_uid for s in series)
+        for uid in study_uids:
+            study = self.store.study(uid)
+            if study is not None:
+                self._opened_counts[uid] = study.number_of_instances
         self._show(series, replace)
-        self._warn_of_incomplete(study_uids, replace)
         if len(study_uids) > 1:
             shown = len(study_uids) - len(empty)
             self.window.statusBar().showMessage(
@@ -153,6 +160,7 @@ class WorkstationController(QObject):
         kept = list(viewer.series.values())
         self.window.setWindowTitle(f"Lightbox - {kept[0].title}" if kept else "Lightbox")
         self._warn_of_other_patients()
+        self.update_study_notices()
         self.window.statusBar().showMessage(
             f"Closed {len(closing)} series of deleted studies", 10000)
 
@@ -297,25 +305,53 @@ class WorkstationController(QObject):
     def _show(self, series: list[SeriesData], replace: bool) -> None:
         self.window.open_series(series, replace)
         self._warn_of_other_patients()
+        self.update_study_notices()
         self.opened.emit(series)
 
-    def _warn_of_incomplete(self, study_uids: list[str], replace: bool) -> None:
-        """Say, while they are shown, which opened studies lack images their source has.
+    def update_study_notices(self) -> None:
+        """Say, while they are shown, which open stored studies lack images their source
+        has, and which have more images in the store than the viewer shows.
 
         A retrieve or an import that was cancelled, failed or ran out of disk leaves a
-        study that opens like a whole one (:attr:`StudyRecord.missing_instances`).
+        study that opens like a whole one (:attr:`StudyRecord.missing_instances`). One
+        that finishes it later (a retrieve from the Query/Retrieve tab, an import in a
+        shell) left the viewer on the partial set, still saying the images were missing:
+        the notice now says they arrived, and Reopen shows them.
         """
-        assert self.store is not None
-        texts = [] if replace else list(self.window.incomplete_studies)
-        for uid in study_uids:
+        if self.store is None:
+            return
+        open_uids = self.open_study_uids()
+        self._stored_studies &= open_uids
+        self._opened_counts = {uid: n for uid, n in self._opened_counts.items()
+                               if uid in self._stored_studies}
+        incomplete, arrived, arrived_texts = [], [], []
+        shown_order = list(dict.fromkeys(s.study_uid for s in self.window.viewer.series.values()))
+        for uid in (u for u in shown_order if u in self._stored_studies):
             study = self.store.study(uid)
-            if study is None or not study.missing_instances:
-                continue
+            if study is None:
+                continue  # deleted: close_missing_studies closes it
             what = " ".join(x for x in (study.study_description or "study",
                                         dicom_date(study.study_date)) if x)
-            texts.append(f"{what}: {study.number_of_instances} of "
-                         f"{study.expected_instances} images here")
-        self.window.show_incomplete(texts)
+            here = study.number_of_instances
+            of = f" of {study.expected_instances}" if study.missing_instances else ""
+            more = here - self._opened_counts.get(uid, here)
+            if more > 0:
+                arrived.append(uid)
+                arrived_texts.append(f"{what}: {more} more image{'s' if more != 1 else ''} "
+                                     f"arrived ({here}{of} here now)")
+            elif study.missing_instances:
+                incomplete.append(f"{what}: {here}{of} images here")
+        self._arrived = arrived
+        self.window.show_incomplete(incomplete)
+        self.window.show_arrived(arrived_texts)
+
+    def reopen_arrived(self) -> None:
+        """Open again the studies whose images arrived after they were opened."""
+        uids, viewer = list(self._arrived), self.window.viewer
+        if not uids:
+            return
+        viewer.close_series([key for key, s in viewer.series.items() if s.study_uid in uids])
+        self.open_studies(uids, replace=not viewer.series)
 
     def _warn_of_other_patients(self) -> None:
         """Say so, and stay said, when the open images belong to more than one patient.

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QTabWidget,
     QWidget,
 )
@@ -97,6 +98,17 @@ class MainWindow(QMainWindow):
         self.incomplete_warning.setMinimumWidth(1)
         self.incomplete_studies: list[str] = []  # what the warning names
         self.statusBar().addPermanentWidget(self.incomplete_warning)
+        # Images of an open study that arrived after it was opened: not shown until reopened.
+        self.arrived_notice = plain_label("", self)
+        self.arrived_notice.setObjectName("arrivedNotice")
+        self.arrived_notice.setStyleSheet("color: #60b0f0; font-weight: bold;")
+        self.arrived_notice.setVisible(False)
+        self.arrived_notice.setMinimumWidth(1)
+        self.reopen_button = QPushButton("Reopen", self)
+        self.reopen_button.setToolTip("Open these studies again, with the images that arrived")
+        self.reopen_button.setVisible(False)
+        self.statusBar().addPermanentWidget(self.arrived_notice)
+        self.statusBar().addPermanentWidget(self.reopen_button)
         self.statusBar().addPermanentWidget(self._position)
         self.statusBar().addPermanentWidget(self._progress)
         viewer.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
@@ -288,6 +300,14 @@ class MainWindow(QMainWindow):
                          "retrieve or import them again to fetch the rest." if studies
                          else "")
         label.setVisible(bool(studies))
+
+    def show_arrived(self, studies: list[str]) -> None:
+        """Say, with a Reopen button, which open studies have images the viewer does not
+        show yet; an empty list clears it."""
+        self.arrived_notice.setText(("New images: " + "; ".join(studies)) if studies else "")
+        self.arrived_notice.setToolTip(plain_tip("\n".join(studies)) if studies else "")
+        self.arrived_notice.setVisible(bool(studies))
+        self.reopen_button.setVisible(bool(studies))
 
     def show_unreadable(self, reasons: list[str]) -> None:
         """Warn, in the status bar until the next opening, of files not shown.
