@@ -183,6 +183,8 @@ class Workstation:
             # files without rows (the window's close asked the reader to cancel it).
             dialog.cancel()
             self.controller.wait_for_import()
+        # Nor under a delete: the study under way is finished, the rest left alone.
+        self.browser.stop_deleting()
         if self.qr_panel is not None:
             self.qr_panel.shutdown()  # type: ignore[attr-defined]
         if self.listening is not None:

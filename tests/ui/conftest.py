@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -94,6 +95,13 @@ def _delete_now(widget: object) -> None:
 def wait_until(qtbot: object, condition: Callable[[], bool], timeout: int = 30000) -> None:
     """Process events until ``condition()`` holds."""
     qtbot.waitUntil(condition, timeout=timeout)  # type: ignore[attr-defined]
+
+
+def delete_and_wait(qtbot: object, browser: Any, **options: Any) -> None:
+    """The browser's delete of its selected studies, waited for when it started (it runs
+    in the background)."""
+    if browser.delete_selected(**options) is not None:
+        wait_until(qtbot, lambda: not browser.deleting)
 
 
 def render_cli(path: Path, out: Path, *extra: str) -> np.ndarray:

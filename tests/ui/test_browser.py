@@ -11,7 +11,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from tests.support.testdata import charset_file
-from tests.ui.conftest import wait_until
+from tests.ui.conftest import delete_and_wait, wait_until
 from tests.ui.phantom import write_phantom
 
 pytestmark = pytest.mark.gui
@@ -95,11 +95,11 @@ def test_filter_sort_open_and_delete(qtbot, workstation, tmp_path, monkeypatch):
     monkeypatch.setattr(QMessageBox, "exec",
                         lambda *a, **k: QMessageBox.StandardButton.No.value)
     browser.table.selectRow(0)
-    browser.delete_selected()
+    delete_and_wait(qtbot, browser)
     assert browser.model.rowCount() == 2
     monkeypatch.setattr(QMessageBox, "exec",
                         lambda *a, **k: QMessageBox.StandardButton.Yes.value)
-    browser.delete_selected()
+    delete_and_wait(qtbot, browser)
     assert browser.model.rowCount() == 1
     assert workstation.store.study(b.study_uid) is None
 

@@ -17,7 +17,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from tests.support.series import write_ct_series
-from tests.ui.conftest import wait_until
+from tests.ui.conftest import delete_and_wait, wait_until
 from viewer.store import StudyStore
 
 pytestmark = pytest.mark.gui
@@ -74,7 +74,9 @@ def test_the_delete_confirmation_names_the_patient_and_the_study(qtbot, workstat
     _select(browser, [uid])
     asked = _answer(monkeypatch, QMessageBox.StandardButton.No)
     QTest.mouseClick(browser.delete_button, Qt.MouseButton.LeftButton)  # as the reader does
-    (text,) = asked
+    QTest.keyClick(browser.table, Qt.Key.Key_Delete)  # the same question
+    text, again = asked
+    assert again == text
     assert "Patient: SMITH, JOHN" in text  # as the browser shows the name
     assert "Patient ID: US-004" in text
     assert "Study date: 2024-01-05" in text
@@ -117,7 +119,7 @@ def test_deleting_a_study_open_in_the_viewer_closes_it(qtbot, workstation, tmp_p
 
     _select(browser, [gone])
     asked = _answer(monkeypatch, QMessageBox.StandardButton.Yes)
-    browser.delete_selected()
+    delete_and_wait(qtbot, browser)
     assert "It is open in the viewer and will be closed." in asked[0]
     assert workstation.store.study(gone) is None
     # The other study stays open; nothing of the deleted one is left to scroll to.
@@ -126,7 +128,7 @@ def test_deleting_a_study_open_in_the_viewer_closes_it(qtbot, workstation, tmp_p
     assert viewer.strip.count() == 1
 
     _select(browser, [kept])
-    browser.delete_selected()
+    delete_and_wait(qtbot, browser)
     assert viewer.series == {} and all(vp.series is None for vp in viewer.viewports)
     assert workstation.window.windowTitle() == "Lightbox"
 
@@ -153,7 +155,7 @@ def test_closing_a_deleted_study_leaves_the_other_studies_view_as_it_was(
 
     _select(browser, [gone])
     _answer(monkeypatch, QMessageBox.StandardButton.Yes)
-    browser.delete_selected()
+    delete_and_wait(qtbot, browser)
     assert {s.study_uid for s in viewer.series.values()} == {kept}
     assert reading.series is not None and reading.series.study_uid == kept
     assert (reading.window.center, reading.window.width) == (123.0, 45.0)
@@ -367,7 +369,7 @@ def test_a_description_that_looks_like_markup_is_shown_literally_when_deleting(
     uid = _add(workstation, tmp_path / "a", description="<h1>HEAD</h1><img src=x>")
     _select(browser, [uid])
     asked = _answer(monkeypatch, QMessageBox.StandardButton.No)
-    browser.delete_selected()
+    delete_and_wait(qtbot, browser)
     assert "Description: <h1>HEAD</h1><img src=x>" in asked[0]
 
 
@@ -381,7 +383,7 @@ def test_a_delete_the_database_refuses_is_said_and_keeps_the_study(
     told = _answer(monkeypatch, QMessageBox.StandardButton.Ok)
     workstation.store._writer.execute("PRAGMA query_only = ON")
     try:
-        browser.delete_selected(confirm=False)
+        delete_and_wait(qtbot, browser, confirm=False)
     finally:
         workstation.store._writer.execute("PRAGMA query_only = OFF")
     (text,) = told
@@ -389,3 +391,35 @@ def test_a_delete_the_database_refuses_is_said_and_keeps_the_study(
     assert "1 of 1 study was not deleted" in text
     assert workstation.store.study(uid) is not None
     assert workstation.store.check() == []
+
+
+def test_a_delete_runs_in_the_background_and_holds_off_an_import(
+        qtbot, workstation, tmp_path, monkeypatch):
+    # The delete ran on the GUI thread: six studies of 500 images froze the window for up
+    # to ten seconds, thirty behind another program's write lock. Another program holds
+    # the lock here, so that the delete is still under way while the window is used.
+    import sqlite3
+
+    browser = workstation.browser
+    uids = [_add(workstation, tmp_path / f"s{n}", patient_id=f"P{n}", slices=2)
+            for n in range(2)]
+    _select(browser, uids)
+    _answer(monkeypatch, QMessageBox.StandardButton.Yes)
+    holder = sqlite3.connect(workstation.store.database_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        task = browser.delete_selected()
+        assert task is not None and browser.deleting
+        wait_until(qtbot, lambda: browser.count_label.text().startswith("Deleting study"))
+        assert not browser.delete_button.isEnabled()
+        assert browser.delete_selected() is None  # one delete at a time
+        dialog = workstation.controller.show_import_dialog([str(tmp_path / "s0")])
+        assert dialog.start() is None
+        assert "being deleted" in dialog.status.text()
+        dialog.close()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    wait_until(qtbot, lambda: not browser.deleting)
+    assert all(workstation.store.study(uid) is None for uid in uids)
+    assert browser.delete_button.isEnabled() and browser.model.rowCount() == 0

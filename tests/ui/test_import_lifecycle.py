@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from tests.ui.conftest import wait_until
+from tests.ui.conftest import delete_and_wait, wait_until
 
 pytestmark = pytest.mark.gui
 
@@ -114,7 +114,7 @@ def test_deleting_during_an_import_waits_for_it(qtbot, workstation, gate, phanto
     browser = workstation.browser
     browser.table.selectRow(0)
     asked = _answers(monkeypatch, QMessageBox.StandardButton.Ok)
-    browser.delete_selected()
+    delete_and_wait(qtbot, browser)
     assert len(asked) == 1 and "An import is running" in asked[0]
     assert workstation.store.counts()["studies"] == 1  # nothing deleted
     gate.set()

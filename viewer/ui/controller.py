@@ -220,6 +220,10 @@ class WorkstationController(QObject):
             running.activateWindow()
             return running
         dialog = ImportDialog(self.importer, sources, self.window)
+        browser = self.browser
+        if browser is not None:
+            dialog.refusal = lambda: ("Studies are being deleted: import once the delete has "
+                                      "ended." if browser.deleting else "")
         dialog.imported.connect(self._imported)
         dialog.stopped.connect(lambda *_: self._imported(None))
         self.import_dialog = dialog

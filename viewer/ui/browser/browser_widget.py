@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QTableView,
@@ -30,13 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.core.errors import LightboxError
 from viewer.core.records import StudyFilter, StudyRecord
-from viewer.ui.browser.delete_confirmation import delete_question
+from viewer.ui.browser.deleting import BrowserDeleting
 from viewer.ui.browser.filtering import DATE_CHOICES, BrowserFiltering
 from viewer.ui.browser.following import POLL_INTERVAL_MS, BrowserFollowing
 from viewer.ui.browser.study_model import COLUMNS, StudyTableModel
-from viewer.ui.plain_text import ask, warn
 from viewer.ui.thumbnails import THUMBNAIL_SIZE, ThumbnailCache
 
 _DESCRIPTION_COLUMN = [header for header, _, _ in COLUMNS].index("Description")
@@ -44,15 +41,20 @@ _DESCRIPTION_COLUMN = [header for header, _, _ in COLUMNS].index("Description")
 
 class _StudyTable(QTableView):
     open_requested = Signal()
+    #: The Delete key: the same confirmed delete as the button.
+    delete_requested = Signal()
 
     def keyPressEvent(self, ev: QKeyEvent) -> None:  # noqa: N802
         if ev.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.open_requested.emit()
             return
+        if ev.key() == Qt.Key.Key_Delete:
+            self.delete_requested.emit()
+            return
         super().keyPressEvent(ev)
 
 
-class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, QWidget):
+class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QWidget):
     """The local study database, filtered and sorted, with the series of the selection.
 
     The list follows the database: :meth:`refresh` (F5, :attr:`refresh_action`) re-reads
@@ -92,6 +94,7 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, QWidget):
         self.model = StudyTableModel(store, self)
         self._refreshing = False
         self._series_shown: object = None
+        self._deleting = None
 
         # -- filter fields
         self.name_edit = QLineEdit(self)
@@ -158,6 +161,7 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, QWidget):
             _DESCRIPTION_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(lambda *_: self.open_selected())
         self.table.open_requested.connect(self.open_selected)
+        self.table.delete_requested.connect(lambda: self.delete_selected())
         self.table.selectionModel().selectionChanged.connect(
             lambda *_: None if self._refreshing else self._show_series())
 
@@ -305,38 +309,3 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, QWidget):
             item = self.series_list.item(i)
             if item.data(Qt.ItemDataRole.UserRole) == key:
                 item.setIcon(QIcon(pixmap))
-
-    # ------------------------------------------------------------------ delete
-    def delete_selected(self, *, confirm: bool = True) -> None:
-        """Delete the selected studies and their files, once the reader confirmed whose."""
-        studies = self.selected_studies()
-        if not studies:
-            return
-        if self.import_running():
-            # The import would write the study's remaining files back after the delete:
-            # it came back partial, looking whole.
-            warn(self, "Delete studies", "An import is running. Deleting now could bring "
-                 "back part of a study it is still reading.\n\nWait for the import to end, "
-                 "or cancel it, then delete.")
-            return
-        if confirm:
-            answer = ask(self, "Delete studies", delete_question(studies, self.open_in_viewer()))
-            if answer != QMessageBox.StandardButton.Yes:
-                return
-        uids = [study.study_uid for study in studies]
-        self.studies_deleting.emit(uids)
-        deleted: list[str] = []
-        try:
-            for uid in uids:
-                self.store.delete_study(uid)
-                deleted.append(uid)
-        except LightboxError as exc:
-            # A read-only or busy database, a read-only disk: the study is kept, whole.
-            kept = len(uids) - len(deleted)
-            warn(self, "Delete studies", f"{exc}\n\n{kept} of {len(uids)} "
-                 f"{'study was' if len(uids) == 1 else 'studies were'} not deleted.")
-        finally:
-            # Also after a failure part-way: what is gone must leave the list and viewer.
-            self.refresh()
-            if deleted:
-                self.studies_deleted.emit(deleted)

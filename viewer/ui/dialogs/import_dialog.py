@@ -101,6 +101,9 @@ class ImportDialog(QDialog):
         self.importer = importer
         self.task: Task | None = None
         self.report: ImportReport | None = None
+        #: Why an import may not start now ("" when it may): the application's check
+        #: that no delete runs, which the import would race for the same studies.
+        self.refusal: Callable[[], str] = lambda: ""
         self.sources = QListWidget(self)
         add_folder = QPushButton("Add folder or disc...", self)
         add_folder.clicked.connect(self._add_folder)
@@ -156,6 +159,10 @@ class ImportDialog(QDialog):
         """Run the import in the background."""
         sources = self.source_paths()
         if not sources or self.task is not None:
+            return None
+        refusal = self.refusal()
+        if refusal:
+            self.status.setText(refusal)
             return None
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
