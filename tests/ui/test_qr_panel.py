@@ -598,3 +598,20 @@ def test_a_typo_in_nodes_toml_is_said_and_the_file_kept(qtbot, home, store):
     assert (home / "nodes.toml").read_text() == typo  # nothing the user wrote is lost
     dialog.reject()
     assert panel.shutdown()
+
+
+def test_a_match_that_changes_is_sorted_by_its_new_value(qtbot):
+    # The sort keys are kept between batches: one a PACS reports again with another
+    # count must move, not stay where its first count put it.
+    from viewer.ui.qr.results_model import COLUMNS, StudyResultsTreeModel
+
+    model = StudyResultsTreeModel()
+    model.sort(COLUMNS.index("Images"), Qt.SortOrder.AscendingOrder)
+    model.add_studies([{"StudyInstanceUID": uid, "NumberOfStudyRelatedInstances": n}
+                       for uid, n in (("1.1", 30), ("1.2", 10), ("1.3", 20))])
+    assert [model.study_values(r)["StudyInstanceUID"] for r in range(3)] == ["1.2", "1.3",
+                                                                             "1.1"]
+    model.add_studies([{"StudyInstanceUID": "1.2", "NumberOfStudyRelatedInstances": 40},
+                       {"StudyInstanceUID": "1.4", "NumberOfStudyRelatedInstances": 25}])
+    assert [model.study_values(r)["StudyInstanceUID"] for r in range(4)] == [
+        "1.3", "1.4", "1.1", "1.2"]

@@ -76,6 +76,10 @@ class StudyResultsTreeModel(QAbstractItemModel):
         self._studies: list[StudyResult] = []
         self._rows: dict[str, int] = {}
         self._sort: tuple[int, bool] | None = None  # (column, descending)
+        # Each study's key under the current sort, by id(): every batch of matches sorts
+        # the rows again, and the keys of every row, worked out again per batch, were
+        # most of that sort's time. A study's entry goes when its values or status change.
+        self._keys: dict[int, tuple[int, Any]] = {}
 
     # ------------------------------------------------------------- structure
     def index(self, row: int, column: int, parent: Index = _ROOT) -> QModelIndex:
@@ -187,6 +191,8 @@ class StudyResultsTreeModel(QAbstractItemModel):
         if not 0 <= column < len(COLUMNS):
             self._sort = None
             return
+        if self._sort is None or self._sort[0] != column:
+            self._keys.clear()
         self._sort = (column, order == Qt.SortOrder.DescendingOrder)
         self._apply_sort()
 
@@ -209,8 +215,11 @@ class StudyResultsTreeModel(QAbstractItemModel):
         if self._sort is None or len(self._studies) < 2:
             return
         column, descending = self._sort
-        order = sorted(range(len(self._studies)),
-                       key=lambda r: self._sort_key(self._studies[r], column),
+        keys = self._keys
+        for study in self._studies:
+            if id(study) not in keys:
+                keys[id(study)] = self._sort_key(study, column)
+        order = sorted(range(len(self._studies)), key=lambda r: keys[id(self._studies[r])],
                        reverse=descending)
         if order == list(range(len(self._studies))):
             return
@@ -238,6 +247,7 @@ class StudyResultsTreeModel(QAbstractItemModel):
         self.beginResetModel()
         self._studies.clear()
         self._rows.clear()
+        self._keys.clear()
         self.endResetModel()
 
     def add_studies(self, matches: list[dict[str, Any]]) -> None:
@@ -300,6 +310,7 @@ class StudyResultsTreeModel(QAbstractItemModel):
             self._changed(row)
 
     def _changed(self, row: int) -> None:
+        self._keys.pop(id(self._studies[row]), None)
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
     # --------------------------------------------------------------- reading
