@@ -90,6 +90,28 @@ class StudyReads:
             for uid, modality, number, description, body_part, count in rows
         ]
 
+    def middle_image(self, series_uid: str) -> tuple[str, int] | None:
+        """The file and frame of the image in the middle of a series, by Instance Number
+        (a thumbnail's), or None when it has no image.
+
+        One row read: the browser asked :meth:`instances` for the whole series, built and
+        sorted 10,000 records to take one, and the window froze for 0.6 s each time a
+        large study was selected.
+        """
+        conn = self._reader()
+        row = conn.execute(
+            "SELECT i.file_path, i.frames FROM instances AS i JOIN series AS e "
+            "ON e.pk = i.series_pk WHERE e.series_uid = ? AND i.rows > 0 "
+            "ORDER BY i.instance_number IS NULL, i.instance_number, i.sop_uid "
+            "LIMIT 1 OFFSET (SELECT count(*) FROM instances AS j JOIN series AS f "
+            "ON f.pk = j.series_pk WHERE f.series_uid = ? AND j.rows > 0) / 2",
+            (series_uid, series_uid),
+        ).fetchone()
+        if row is None:
+            return None
+        path, frames = row
+        return str(self.files.absolute(path)), max(0, int(frames) // 2)
+
     def instances(self, series_uid: str) -> list[InstanceRecord]:
         """The instances of a series, sorted for display.
 

@@ -295,11 +295,9 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QW
                 f"{number}{record.series_description or record.modality}\n"
                 f"{record.modality} {record.number_of_instances} im")
             item.setData(Qt.ItemDataRole.UserRole, record.series_uid)
-            instances = self.store.instances(record.series_uid)
-            if instances:
-                middle = instances[len(instances) // 2]
-                pixmap = self.thumbnails.get(record.series_uid, middle.file_path,
-                                             max(0, middle.number_of_frames // 2))
+            middle = self.store.middle_image(record.series_uid)
+            if middle is not None:
+                pixmap = self.thumbnails.get(record.series_uid, *middle)
                 if pixmap is not None:
                     item.setIcon(QIcon(pixmap))
             self.series_list.addItem(item)
