@@ -423,3 +423,33 @@ def test_a_delete_runs_in_the_background_and_holds_off_an_import(
     wait_until(qtbot, lambda: not browser.deleting)
     assert all(workstation.store.study(uid) is None for uid in uids)
     assert browser.delete_button.isEnabled() and browser.model.rowCount() == 0
+
+
+def test_a_selection_of_thousands_stays_whole_when_the_list_changes(qtbot, workstation):
+    # A re-read found the selected studies again only on the 20 pages of 200 kept in
+    # memory: 10,000 selected became 4,000, and a Delete then acted on fewer.
+    from viewer.core.records import InstanceRecord, PatientRecord
+    from viewer.store.writer import StoredFile
+
+    def row_only(n: int, date: str) -> StoredFile:
+        record = InstanceRecord(
+            sop_instance_uid=f"2.25.{n}.3", sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
+            transfer_syntax_uid="1.2.840.10008.1.2.1",
+            patient=PatientRecord(f"PID{n:05d}", f"PATIENT{n:05d}^TEST"),
+            study_uid=f"2.25.{n}.1", series_uid=f"2.25.{n}.2", study_date=date,
+            modality="CT")
+        return StoredFile(record, f"none/{n}.dcm", 0, "")
+
+    studies = 5000
+    workstation.store.commit_files([row_only(n, f"2010{1 + n % 12:02d}15")
+                                    for n in range(studies)])
+    browser = workstation.browser
+    browser.refresh()
+    browser.table.setFocus()
+    QTest.keyClick(browser.table, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert len(browser.selected_study_uids()) == studies
+    with StudyStore.open(workstation.home) as other:  # a study arrives, newest first
+        other.commit_files([row_only(studies, "20250101")])
+    wait_until(qtbot, lambda: browser.model.rowCount() == studies + 1)
+    selected = browser.selected_study_uids()
+    assert len(selected) == studies and f"2.25.{studies}.1" not in selected

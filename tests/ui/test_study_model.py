@@ -50,6 +50,9 @@ class _Counting:
     def study_count(self, study_filter=None):
         return self.store.study_count(study_filter)
 
+    def study_uids(self, study_filter):
+        return self.store.study_uids(study_filter)
+
 
 def test_ten_thousand_studies_are_paged(qapp, big_store: StudyStore) -> None:
     counting = _Counting(big_store)

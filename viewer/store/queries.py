@@ -221,9 +221,7 @@ def study_where(study_filter: StudyFilter) -> tuple[str, list[object]]:
 def select_studies(conn: sqlite3.Connection, study_filter: StudyFilter) -> list[StudyRecord]:
     """Run the paged, sorted study list query."""
     where, params = study_where(study_filter)
-    sort = _SORT_SQL.get(study_filter.sort, _SORT_SQL["study_date"])
-    direction = "DESC" if study_filter.descending else "ASC"
-    sql = f"SELECT {STUDY_COLUMNS} {FROM}{where} ORDER BY {sort.format(d=direction)}, s.pk"
+    sql = f"SELECT {STUDY_COLUMNS} {FROM}{where} ORDER BY {_order(study_filter)}"
     if study_filter.limit > 0:
         sql += " LIMIT ? OFFSET ?"
         params = [*params, study_filter.limit, max(0, study_filter.offset)]
@@ -231,6 +229,18 @@ def select_studies(conn: sqlite3.Connection, study_filter: StudyFilter) -> list[
         sql += " LIMIT -1 OFFSET ?"
         params = [*params, study_filter.offset]
     return [study_from_row(row) for row in conn.execute(sql, params)]
+
+
+def _order(study_filter: StudyFilter) -> str:
+    sort = _SORT_SQL.get(study_filter.sort, _SORT_SQL["study_date"])
+    return f"{sort.format(d='DESC' if study_filter.descending else 'ASC')}, s.pk"
+
+
+def study_uids(conn: sqlite3.Connection, study_filter: StudyFilter) -> list[str]:
+    """The Study Instance UIDs of the sorted list, all of them: one column, one query."""
+    where, params = study_where(study_filter)
+    return [uid for (uid,) in conn.execute(
+        f"SELECT s.study_uid {FROM}{where} ORDER BY {_order(study_filter)}", params)]
 
 
 def count_studies(conn: sqlite3.Connection, study_filter: StudyFilter) -> int:

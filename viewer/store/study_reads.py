@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,11 @@ class StudyReads:
     def studies(self, study_filter: StudyFilter | None = None) -> list[StudyRecord]:
         """The studies matching ``study_filter``, sorted and paged as it asks."""
         return queries.select_studies(self._reader(), study_filter or StudyFilter())
+
+    def study_uids(self, study_filter: StudyFilter) -> list[str]:
+        """The Study Instance UIDs of the list ``study_filter`` sorts, all of them (its
+        paging ignored): what a browser's selection of any size is read and kept by."""
+        return queries.study_uids(self._reader(), replace(study_filter, offset=0, limit=0))
 
     def study_count(self, study_filter: StudyFilter | None = None) -> int:
         """How many studies match ``study_filter`` (paging is ignored)."""

@@ -267,11 +267,13 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QW
     # ------------------------------------------------------------------ selection
     def selected_studies(self) -> list[StudyRecord]:
         """The selected studies, in the list's order."""
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        rows = self.selected_row_numbers()
         return [s for s in (self.model.study(row) for row in rows) if s is not None]
 
     def selected_study_uids(self) -> list[str]:
-        return [study.study_uid for study in self.selected_studies()]
+        """The Study Instance UIDs of the selected studies, in the list's order (one
+        query: the series strip asks on every change of the selection)."""
+        return self.model.uids_at(self.selected_row_numbers())
 
     def open_selected(self) -> None:
         """Open the selected studies, all of them, in place of what the viewer shows."""

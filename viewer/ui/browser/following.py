@@ -80,31 +80,41 @@ class BrowserFollowing:
 
     def _selected_rows(self) -> dict[str, int]:
         """Study Instance UID -> row of the selected studies."""
-        rows: dict[str, int] = {}
-        for index in self.table.selectionModel().selectedRows():
-            study = self.model.study(index.row())
-            if study is not None:
-                rows[study.study_uid] = index.row()
-        return rows
+        rows = self.selected_row_numbers()
+        return dict(zip(self.model.uids_at(rows), rows, strict=False))
+
+    def selected_row_numbers(self) -> list[int]:
+        """The selected rows, ascending, from the selection's ranges (Ctrl+A is one)."""
+        ranges = self.table.selectionModel().selection()
+        return sorted({row for r in ranges for row in range(r.top(), r.bottom() + 1)})
 
     def _rows_now(self, before: dict[str, int]) -> dict[str, int]:
         """Rows, after a re-read, of studies that were at rows ``before``.
 
-        Studies added or removed move them by as many rows: each is looked for on its page
-        and a page either side. One further away is not worth more reading of the database
-        (its selection is dropped), nor are more pages than the model keeps.
+        Studies added or removed move them by as many rows: each of a few is looked for
+        on its page and a page either side. More than a page's worth are found in the
+        whole list, read once (looked for on the pages kept in memory, a selection of
+        10,000 shrank to 4,000, and the re-read froze the window for 2.6 s).
         """
+        if len(before) > PAGE_SIZE:
+            return self.model.rows_of(set(before))
         pages = sorted({row // PAGE_SIZE + step for row in before.values()
                         for step in (0, 1, -1) if row // PAGE_SIZE + step >= 0})
         for page in pages[:MAX_PAGES]:
             self.model.study(page * PAGE_SIZE)  # fetches the page
-        return self.model.rows_of(set(before))
+        return self.model.rows_on_pages(set(before))
 
     def _select_rows(self, rows: list[int], current: int | None) -> None:
         selection = QItemSelection()
         last = self.model.columnCount() - 1
-        for row in rows:
-            selection.select(self.model.index(row, 0), self.model.index(row, last))
+        ordered = sorted(rows)
+        start = 0
+        # one range per run of rows: 10,000 selected rows were 10,000 ranges
+        for i in range(1, len(ordered) + 1):
+            if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
+                selection.select(self.model.index(ordered[start], 0),
+                                 self.model.index(ordered[i - 1], last))
+                start = i
         flags = QItemSelectionModel.SelectionFlag
         model = self.table.selectionModel()
         model.select(selection, flags.ClearAndSelect | flags.Rows)
