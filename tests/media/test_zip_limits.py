@@ -114,3 +114,43 @@ def test_a_member_name_deeper_than_any_file_system_is_refused_by_name(
     (problem,) = report.failed
     assert problem.path == f"{archive}!/{deep[:117]}..."
     assert "10,008 characters, 5,000 folders deep" in problem.reason
+
+
+def _nested_bomb(archive: Path, fanout: int, leaf: bytes) -> Path:
+    """A zip of ``fanout`` zips of ``fanout`` copies of ``leaf``: each level multiplies
+    what the one inside it holds, a few kilobytes for all of it."""
+    inner = tmp = archive.with_suffix(".inner")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n in range(fanout):
+            zf.writestr(f"LEAF{n:03d}.DCM", leaf)
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n in range(fanout):
+            zf.write(inner, f"PART{n:03d}.ZIP")
+    inner.unlink()
+    return archive
+
+
+def test_nested_zips_share_one_budget_and_the_images_beside_them_import(
+        study_files: list[Path], tmp_path: Path, store: StudyStore,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Per member and per archive, each limit held while nesting multiplied the writes: a
+    # 28 KB zip wrote 2.7 GB. The budget is scaled down here (1 GiB beyond 100 times the
+    # zips' size in use) so that a test can reach it.
+    import viewer.media.zip_budget as zip_budget
+
+    monkeypatch.setattr(zip_budget, "BUDGET_FLOOR", 1_000_000)
+    medium = tmp_path / "medium"
+    medium.mkdir()
+    bomb = _nested_bomb(medium / "BOMB.ZIP", fanout=8, leaf=bytes(100_000))
+    assert bomb.stat().st_size < 5_000  # 6.4 MB inside
+    for n, path in enumerate(study_files[:3]):
+        shutil.copy(path, medium / f"IM{n}.DCM")
+    report = import_media([medium], store, work_dir=tmp_path / "work")
+    assert report.instances_added == 3
+    refused = [p for p in report.failed if "this import may still extract from zips" in p.reason]
+    extracted = [p for p in report.skipped if "!/LEAF" in p.path]
+    # The first inner zip (0.8 MB) fits the budget (1 MB + 100 x the outer zip's 2 KB);
+    # the other seven are refused whole, each named, none half-extracted.
+    assert len(extracted) == 8 and all("PART000.ZIP!/" in p.path for p in extracted)
+    assert sorted(p.path for p in refused) == [f"{bomb}!/PART{n:03d}.ZIP" for n in range(1, 8)]
+    assert "extract the zip with another tool" in refused[0].reason

@@ -14,11 +14,13 @@ a plain file given along with media that hold DICOM files is only skipped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import tempfile
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,6 +46,7 @@ from viewer.media.scan import (
     starts_as_zip,
     walk,
 )
+from viewer.media.zip_budget import ExtractionBudget
 from viewer.media.zip_extract import extract_zip
 
 # How many zips deep a zip is still opened: a zip given or found on a medium is 1, a zip
@@ -54,6 +57,10 @@ from viewer.media.zip_extract import extract_zip
 # few kilobytes of zips of ten zips, eight deep, held 10^8 files. Deeper zips are
 # reported, not opened.
 MAX_ZIP_DEPTH = 3
+
+# What the import running in this thread may still extract from zips, all levels
+# together (viewer.media.zip_budget); one per import_media call.
+_BUDGET: ContextVar[ExtractionBudget | None] = ContextVar("zip_budget", default=None)
 
 
 def import_media(
@@ -94,18 +101,22 @@ def import_media(
     # medium, where the first of them is named.
     lone = [source for source in media if source.lone_file]
     lone_files = {str(source.given) for source in lone}
-    for source in media:
-        if source.lone_file and source is not lone[0]:
-            continue
-        if cancel is not None and cancel():
-            report.cancelled = True
-            break
-        if source.lone_file:
-            report.merge(_import_lone_files(lone, target, progress, cancel, work_dir))
-        else:
-            report.merge(_import_source(source, target, progress, cancel, work_dir))
-        if report.stopped:
-            break  # the home's disk is full: the next medium would not fit either
+    budget = _BUDGET.set(ExtractionBudget())
+    try:
+        for source in media:
+            if source.lone_file and source is not lone[0]:
+                continue
+            if cancel is not None and cancel():
+                report.cancelled = True
+                break
+            if source.lone_file:
+                report.merge(_import_lone_files(lone, target, progress, cancel, work_dir))
+            else:
+                report.merge(_import_source(source, target, progress, cancel, work_dir))
+            if report.stopped:
+                break  # the home's disk is full: the next medium would not fit either
+    finally:
+        _BUDGET.reset(budget)
     if report.instance_uids or report.failed or report.conflicts:
         # Judged on the whole command: a plain file that is not DICOM, named along with
         # media (``import /media/cdrom/*`` names README.TXT and AUTORUN.INF too), is
@@ -461,10 +472,14 @@ def _import_zip(
         if progress is not None:
             progress(state)
 
+    budget = _BUDGET.get() or ExtractionBudget()
+    if depth == 1:
+        with contextlib.suppress(OSError):  # unreadable: extract_zip says so
+            budget.grant(archive.stat().st_size)
     try:
         extracted(0, 0)
         report.failed.extend(extract_zip(archive, folder, cancel, notes=report.notes,
-                                         on_extracted=extracted))
+                                         on_extracted=extracted, budget=budget))
         if cancel is not None and cancel():
             report.cancelled = True
             return report

@@ -21,12 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from viewer.core.imports import FileProblem
+from viewer.media.zip_budget import ExtractionBudget
 from viewer.media.zip_names import relabelled
 
 
 def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = None,
                 notes: list[str] | None = None, *,
-                on_extracted: Callable[[int, int], None] | None = None) -> list[FileProblem]:
+                on_extracted: Callable[[int, int], None] | None = None,
+                budget: ExtractionBudget | None = None) -> list[FileProblem]:
     """Extract ``archive`` under ``into``, every member to a file of its own.
 
     Members whose names would leave ``into`` are refused, and so is a member that expands
@@ -61,6 +63,9 @@ def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = N
         Called with the number of members extracted so far and the bytes written so far,
         after each member and each 1 MiB piece of one: extracting a large archive is most
         of its import.
+    budget : ExtractionBudget, optional
+        What the whole import may still extract (:mod:`viewer.media.zip_budget`): an
+        archive that would pass it is refused whole, nothing extracted.
 
     Returns
     -------
@@ -70,14 +75,15 @@ def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = N
     problems: list[FileProblem] = []
     try:
         with zipfile.ZipFile(archive) as zf:
-            _extract_all(zf, archive, into, cancel, notes, on_extracted, problems)
+            _extract_all(zf, archive, into, cancel, notes, on_extracted, problems, budget)
     except (OSError, zipfile.BadZipFile) as exc:
         problems.append(FileProblem(str(archive), f"zip archive cannot be read: {exc}"))
     except UnicodeDecodeError as exc:
         # zipfile decodes every name of the central directory on open, and one name
         # flagged UTF-8 (APPNOTE 4.4.4 bit 11) that is not, as some Windows tools write
         # names in the system's code page, stops it reading any of them.
-        problems.extend(_extract_relabelled(archive, into, cancel, notes, on_extracted, exc))
+        problems.extend(_extract_relabelled(archive, into, cancel, notes, on_extracted, exc,
+                                            budget))
     except NotImplementedError as exc:  # "zip file version 9.9": a newer format
         problems.append(FileProblem(str(archive), (
             f"zip archive cannot be read: {exc} is not supported; {_ELSEWHERE}")))
@@ -87,7 +93,8 @@ def extract_zip(archive: Path, into: Path, cancel: Callable[[], bool] | None = N
 def _extract_relabelled(archive: Path, into: Path, cancel: Callable[[], bool] | None,
                         notes: list[str] | None,
                         on_extracted: Callable[[int, int], None] | None,
-                        error: UnicodeDecodeError) -> list[FileProblem]:
+                        error: UnicodeDecodeError,
+                        budget: ExtractionBudget | None) -> list[FileProblem]:
     """Extract an archive whose names flagged UTF-8 are not, read as code page 437
     (:mod:`viewer.media.zip_names`); the archive is refused if that fails too."""
     problems: list[FileProblem] = []
@@ -95,8 +102,8 @@ def _extract_relabelled(archive: Path, into: Path, cancel: Callable[[], bool] | 
         with relabelled(archive) as opened:
             if opened is not None:
                 zf, count = opened
-                if _extract_all(zf, archive, into, cancel, notes, on_extracted, problems) and (
-                        notes is not None):
+                if _extract_all(zf, archive, into, cancel, notes, on_extracted, problems,
+                                budget) and notes is not None:
                     notes.append(
                         f"{archive}: {count} member name{'s are' if count > 1 else ' is'} "
                         "marked as UTF-8 but not UTF-8 (written in another code page): read "
@@ -113,9 +120,10 @@ def _extract_relabelled(archive: Path, into: Path, cancel: Callable[[], bool] | 
 def _extract_all(zf: zipfile.ZipFile, archive: Path, into: Path,
                  cancel: Callable[[], bool] | None, notes: list[str] | None,
                  on_extracted: Callable[[int, int], None] | None,
-                 problems: list[FileProblem]) -> bool:
+                 problems: list[FileProblem], budget: ExtractionBudget | None) -> bool:
     """The body of :func:`extract_zip` for an archive zipfile has opened; False when the
-    archive was refused whole (it does not fit), with nothing extracted."""
+    archive was refused whole (it does not fit, or passes the import's budget), with
+    nothing extracted."""
     members = _wanted(archive, zf.infolist(), problems)
     members = _distinct_names(archive, members, notes)
     expanded = sum(m.file_size for m, _ in members)
@@ -128,6 +136,11 @@ def _extract_all(zf: zipfile.ZipFile, archive: Path, into: Path,
             f"{_size(SPACE_MARGIN)} are kept free), more than the {_size(free)} "
             f"free in {into.parent}; free some space, or extract it elsewhere and "
             "import the folder")))
+        return False
+    refusal = budget.take(expanded, len(members)) if budget is not None else ""
+    if refusal:
+        problems.insert(0, FileProblem(str(archive), (
+            f"zip archive not extracted: {refusal}; {_ELSEWHERE}")))
         return False
     base = into.resolve()
     written = _Written(on_extracted)
