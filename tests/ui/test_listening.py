@@ -208,3 +208,38 @@ def test_pushes_the_store_refuses_are_said_in_the_status_bar(qtbot, workstation_
     assert "1 received image was not imported, kept in" in listening.status
     assert "different content" in listening.status
     assert listening.label.toolTip() and "#e06060" in listening.label.styleSheet()
+
+
+def test_saving_our_ae_while_retrieves_run_asks_first(workstation_factory, home: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # Saving restarted the storage SCP under a C-MOVE without a word: the retrieve then
+    # said the PACS failed, although a quarter of the images had arrived.
+    from PySide6.QtWidgets import QMessageBox
+
+    from viewer.core.settings import load_network_settings
+
+    port = free_port()
+    _settings(home, port)
+    NodeBook(home).add(NodeRecord("modality", "CTSCANNER", "127.0.0.1", 104))
+    ws = workstation_factory(home)
+    panel = ws.qr_panel
+    assert panel.node_bar.retrieves_running() == len(panel._retrieves) == 0
+    panel.node_bar.retrieves_running = lambda: 1  # a C-MOVE under way
+    asked: list[str] = []
+    answer = QMessageBox.StandardButton.No
+
+    def ask(box: QMessageBox) -> int:
+        asked.append(box.text())
+        return answer.value
+
+    monkeypatch.setattr(QMessageBox, "exec", ask)
+    moved = free_port()
+    for expected in (port, moved):
+        panel.local_button.click()
+        panel.local_dialog.port_spin.setValue(moved)
+        panel.local_dialog.buttons.accepted.emit()
+        assert "1 retrieve is running" in asked[-1]
+        assert ws.listening.scp.port == expected
+        assert load_network_settings(home).port == expected
+        answer = QMessageBox.StandardButton.Yes
+    assert len(asked) == 2

@@ -3,6 +3,8 @@ and see (or change) our own AE title and C-MOVE port."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
@@ -51,6 +53,9 @@ class NodeBarWidget(QWidget):
         self.node_dialog: NodeDialog | None = None
         self.local_dialog: LocalAEDialog | None = None
         self._echo: EchoWorker | None = None
+        #: How many retrieves run (the panel's): images of a C-MOVE arrive at the storage
+        #: SCP that saving our AE settings restarts.
+        self.retrieves_running: Callable[[], int] = lambda: 0
         self.node_combo = QComboBox(self)
         self.node_combo.setMinimumWidth(220)
         self.add_node_button = QPushButton("Add...", self)
@@ -164,6 +169,17 @@ class NodeBarWidget(QWidget):
         def saved() -> None:
             settings = dialog.settings()
             if settings is None:
+                return
+            running = self.retrieves_running()
+            if running and settings != current and ask(
+                    self, "Our AE title and port",
+                    f"{running} retrieve{'s are' if running != 1 else ' is'} running. "
+                    "Images retrieved by C-MOVE arrive at the storage service these "
+                    "settings restart: saving now cuts those retrieves short, and the "
+                    "images still to come are not received.\n\nSave now anyway?"
+                    ) != QMessageBox.StandardButton.Yes:
+                self._say("Our AE settings were not saved: save them again once the "
+                          "retrieves have ended", error=True)
                 return
             try:
                 save(settings)

@@ -87,6 +87,7 @@ class QueryRetrieveWidget(QueryRetrieveSearch, QueryRetrieveTransfers, QWidget):
 
         # --- nodes
         self.node_bar = NodeBarWidget(nodes, service, self.query_pool, self)
+        self.node_bar.retrieves_running = lambda: len(self._retrieves)
         bar = self.node_bar
         self.node_combo, self.local_label, self.local_button = (
             bar.node_combo, bar.local_label, bar.local_button)
