@@ -235,7 +235,7 @@ def test_an_enhanced_frame_s_own_laterality_is_its_side() -> None:
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
 
-    from viewer.ui.viewer.series import _anatomy_texts
+    from viewer.dicom.frame_labels import anatomy_texts
 
     anatomy = Dataset()
     anatomy.FrameLaterality = "R"
@@ -244,5 +244,35 @@ def test_an_enhanced_frame_s_own_laterality_is_its_side() -> None:
     ds = Dataset()
     ds.PerFrameFunctionalGroupsSequence = Sequence([Dataset(), group])
     ds.ViewPosition = "CC"
-    assert _anatomy_texts(ds, 1) == {"ImageLaterality": "R"}
-    assert _anatomy_texts(ds, 0) == {}
+    assert anatomy_texts(ds, 1) == {"ImageLaterality": "R"}
+    assert anatomy_texts(ds, 0) == {}
+
+
+def test_an_nm_frame_says_its_energy_window_and_detector(qtbot, workstation, tmp_path):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.20"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.PatientName, ds.PatientID = "NM", "TEST^NM", "LB-TEST-0033"
+    ds.Rows = ds.Columns = 16
+    ds.NumberOfFrames = 2
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.FrameIncrementPointer = [0x00540010]
+    ds.EnergyWindowVector = [1, 2]
+    window = Dataset()
+    window.EnergyWindowName = "photopeak"
+    ds.EnergyWindowInformationSequence = Sequence([window])
+    ds.PixelData = np.arange(512, dtype="<u2").tobytes()
+    path = tmp_path / "nm.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    vp = _open_file(qtbot, workstation, path)
+    assert "EW 1 (photopeak)" in vp.annotations.corner_text(LOWER_LEFT).split("\n")
+    vp.set_index(1)
+    wait_until(qtbot, lambda: "EW 2" in vp.annotations.corner_text(LOWER_LEFT).split("\n"))

@@ -189,6 +189,8 @@ def corner_texts(viewport: ViewportWidget) -> tuple[str, str, str, str]:
         index + 1 < len(refs) and refs[index + 1].path == facts.ref.path)
     if multi_frame or facts.plane is None:
         ll.append(f"Frame: {facts.ref.frame + 1}")
+    if t.get("NMFrame"):
+        ll.append(t["NMFrame"])
     plane = facts.plane
     if plane.location is not None:
         ll.append(f"Loc: {plane.location:.2f} mm")

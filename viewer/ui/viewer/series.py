@@ -17,6 +17,7 @@ import numpy as np
 
 from viewer.core.errors import LightboxError
 from viewer.core.records import InstanceRecord
+from viewer.dicom.frame_labels import anatomy_texts, nm_frame_text
 from viewer.dicom.frame_order import FUNCTIONAL_GROUP_SOP_CLASSES, frame_display_order
 from viewer.dicom.geometry import FramePlane, FrameRef, frame_plane, series_frames
 from viewer.dicom.header import person_name_text
@@ -288,7 +289,9 @@ class SeriesData:
         layout = src.layout
         params = src.params(ref.frame) if layout.is_grayscale else None
         text = {k: _text(ds, k) for k in _TEXT_KEYWORDS}
-        text.update(_anatomy_texts(ds, ref.frame))
+        text.update(anatomy_texts(ds, ref.frame))
+        if text["Modality"] == "NM":
+            text["NMFrame"] = nm_frame_text(ds, ref.frame)
         return FrameFacts(
             ref=ref,
             plane=frame_plane(ds, ref.frame),
@@ -340,31 +343,6 @@ class SeriesData:
     def pixel_bytes(self) -> int:
         """Bytes of stored values held."""
         return sum(s.nbytes for s in self._stored if s is not None)
-
-
-def _anatomy_texts(ds: Any, frame: int) -> dict[str, str]:
-    """An enhanced frame's own laterality (Frame Anatomy, PS3.3 C.7.6.16.2.8), and the
-    view a mammogram names only by code (View Code Sequence, C.8.11.7 / C.8.11.5)."""
-    out = {}
-    anatomy = functional_group(ds, frame, "FrameAnatomySequence")
-    laterality = anatomy.get("FrameLaterality") if anatomy is not None else None
-    if laterality:
-        out["ImageLaterality"] = str(laterality).strip()
-    if not str(ds.get("ViewPosition", "") or "").strip():
-        codes = ds.get("ViewCodeSequence")
-        meaning = codes[0].get("CodeMeaning") if codes else None
-        if meaning:
-            text = str(meaning).strip()
-            out["ViewPosition"] = _MAMMOGRAPHY_VIEWS.get(text.lower(), text)
-    return out
-
-
-# PS3.16 CID 4014 (View for Mammography): the meanings, and the labels readers use
-_MAMMOGRAPHY_VIEWS = {
-    "cranio-caudal": "CC", "medio-lateral oblique": "MLO", "medio-lateral": "ML",
-    "latero-medial": "LM", "latero-medial oblique": "LMO",
-    "cranio-caudal exaggerated laterally": "XCCL", "cranio-caudal exaggerated medially": "XCCM",
-}
 
 
 def _rescale_type(ds: Any, frame: int) -> str:
