@@ -68,3 +68,9 @@ def test_an_image_without_functional_groups_keeps_file_order() -> None:
     ds = enhanced_dataset([10.0, 0.0, 5.0], index_values=[[1, 2], [1, 1], [1, 3]])
     del ds.PerFrameFunctionalGroupsSequence
     assert frame_display_order(ds, 3) == [0, 1, 2]
+
+
+def test_a_dimension_pointer_of_two_values_leaves_the_positions_to_order() -> None:
+    ds = enhanced_dataset([10.0, 0.0], index_values=[[1, 2], [1, 1]])
+    ds.DimensionIndexSequence[0].DimensionIndexPointer = [0x00209056, 0x00209057]
+    assert frame_display_order(ds, 2) == [1, 0]

@@ -71,9 +71,10 @@ def _dimension_pointers(ds: Any) -> list[int] | None:
     pointers = []
     for item in items:
         pointer = item.get("DimensionIndexPointer")
-        if pointer is None:
+        try:
+            pointers.append(int(pointer))
+        except (TypeError, ValueError):  # missing, or several values where one belongs
             return None
-        pointers.append(int(pointer))
     return pointers
 
 

@@ -212,10 +212,13 @@ class SeriesData:
             for path in sorted(self._unordered):
                 places = [i for i, ref in enumerate(self.refs) if ref.path == path]
                 try:
-                    dataset = self.source(path).source.dataset
+                    order = frame_display_order(self.source(path).source.dataset,
+                                                len(places))
                 except LightboxError:
                     continue
-                order = frame_display_order(dataset, len(places))
+                except Exception:  # a header bug must not stop the series opening
+                    log.exception("%s: frames shown in file order", path)
+                    continue
                 by_frame = {self.refs[i].frame: self.refs[i] for i in places}
                 if sorted(order) != sorted(by_frame):
                     continue
