@@ -161,6 +161,7 @@ class Workstation:
         if listening is not None:
             panel.node_bar.node_changed.connect(listening.nodes_changed)  # type: ignore[attr-defined]
         panel.studies_retrieved.connect(lambda *_: self.browser.refresh())
+        self.browser.being_retrieved = panel.studies_being_retrieved
         self.window.add_tab(panel, "Query/Retrieve")
         self.window.add_command("network", "&Query/Retrieve", lambda: self.window.tabs
                                 .setCurrentWidget(panel), "Ctrl+Shift+Q")

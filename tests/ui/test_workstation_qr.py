@@ -59,3 +59,43 @@ def test_retrieved_study_appears_in_the_browser(qtbot, qapp, home: Path, phantom
     finally:
         assert panel.shutdown()
         ws.close()
+
+
+def test_a_study_being_retrieved_is_not_deleted_meanwhile(qtbot, qapp, home: Path, phantom,
+                                                           pacs, monkeypatch):
+    # The retrieve stored the rest of the study after the delete: it came back partial,
+    # looking whole.
+    from PySide6.QtWidgets import QMessageBox
+
+    from viewer.app import build_workstation
+
+    NodeBook(home).add(NodeRecord(name="pacs", called_aet=pacs.aet, host="127.0.0.1",
+                                  port=pacs.port, method="get"))
+    pacs.gate_after = 3
+    told: list[str] = []
+    monkeypatch.setattr(QMessageBox, "exec",
+                        lambda box: told.append(box.text()) or QMessageBox.StandardButton.Ok)
+    ws = build_workstation(home, interactive=False)
+    panel = ws.qr_panel
+    try:
+        panel.search_button.click()
+        wait_until(qtbot, lambda: not panel.querying and panel.results_model.study_count() == 1)
+        selection = panel.results_view.selectionModel()
+        selection.select(panel.results_model.index(0, 0),
+                         selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+        panel.retrieve_button.click()
+        wait_until(qtbot, lambda: ws.store.study(phantom.study_uid) is not None,
+                   timeout=60000)
+        ws.browser.refresh()
+        ws.browser.table.selectRow(0)
+        assert ws.browser.delete_selected(confirm=False) is None
+        assert "being retrieved" in told[-1]
+        assert ws.store.study(phantom.study_uid) is not None
+        panel.cancel_all()
+        wait_until(qtbot, panel.is_idle, timeout=60000)
+        assert ws.browser.delete_selected(confirm=False) is not None
+        wait_until(qtbot, lambda: not ws.browser.deleting)
+        assert ws.store.study(phantom.study_uid) is None
+    finally:
+        assert panel.shutdown()
+        ws.close()

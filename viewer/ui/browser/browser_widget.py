@@ -68,6 +68,8 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QW
         that a delete confirmation says the viewer will close them.
     import_running : callable
         Whether an import of this window runs: a delete then waits for it to end.
+    being_retrieved : callable
+        The Study Instance UIDs this window is retrieving: they are not deleted meanwhile.
     """
 
     open_study = Signal(str)
@@ -91,6 +93,7 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QW
         self.thumbnails = thumbnails
         self.open_in_viewer: Callable[[], set[str]] = set
         self.import_running: Callable[[], bool] = lambda: False
+        self.being_retrieved: Callable[[], set[str]] = set
         self.model = StudyTableModel(store, self)
         self._refreshing = False
         self._series_shown: object = None

@@ -36,6 +36,7 @@ class BrowserDeleting:
     studies_deleting: SignalInstance
     studies_deleted: SignalInstance
     import_running: Callable[[], bool]
+    being_retrieved: Callable[[], set[str]]
     open_in_viewer: Callable[[], set[str]]
     _deleting: Task | None
     selected_studies: Callable[[], list[StudyRecord]]  # the widget's
@@ -61,6 +62,16 @@ class BrowserDeleting:
             warn(self, "Delete studies", "An import is running. Deleting now could bring "
                  "back part of a study it is still reading.\n\nWait for the import to end, "
                  "or cancel it, then delete.")
+            return None
+        retrieving = [s for s in studies if s.study_uid in self.being_retrieved()]
+        if retrieving:
+            # The retrieve would store the rest of the study after the delete: it came
+            # back partial, looking whole.
+            what = ("A study you selected is" if len(retrieving) == 1
+                    else f"{len(retrieving)} of the studies you selected are")
+            warn(self, "Delete studies", f"{what} being retrieved (Query/Retrieve tab). "
+                 "Deleting now would bring back the images still to arrive.\n\nCancel "
+                 "the retrieve, or wait for it to end, then delete.")
             return None
         if confirm:
             answer = ask(self, "Delete studies", delete_question(studies, self.open_in_viewer()))

@@ -52,6 +52,10 @@ class QueryRetrieveTransfers:
         return [RetrieveRequest(study_uid=uid, series_uids=tuple(sorted(series or ())))
                 for uid, series in wanted.items()]
 
+    def studies_being_retrieved(self) -> set[str]:
+        """The Study Instance UIDs of the retrieves queued or running."""
+        return set(self._retrieves)
+
     def retrieve_selected(self) -> None:
         """Retrieve the selected studies/series from the node they were found on."""
         requests = self.selected_requests()
