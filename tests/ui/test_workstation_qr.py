@@ -25,6 +25,16 @@ def pacs(phantom) -> Iterator[QRPeer]:
         peer.stop()
 
 
+def _retrieve_the_only_study(qtbot, panel) -> None:
+    """Search the PACS, select the one study found, and retrieve it."""
+    panel.search_button.click()
+    wait_until(qtbot, lambda: not panel.querying and panel.results_model.study_count() == 1)
+    selection = panel.results_view.selectionModel()
+    selection.select(panel.results_model.index(0, 0),
+                     selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+    panel.retrieve_button.click()
+
+
 def test_retrieved_study_appears_in_the_browser(qtbot, qapp, home: Path, phantom, pacs,
                                                 tmp_path):
     from viewer.app import build_workstation
@@ -37,12 +47,7 @@ def test_retrieved_study_appears_in_the_browser(qtbot, qapp, home: Path, phantom
         ws.window.show()
         panel = ws.qr_panel
         assert ws.window.tabs.indexOf(panel) >= 0
-        panel.search_button.click()
-        wait_until(qtbot, lambda: not panel.querying and panel.results_model.study_count() == 1)
-        selection = panel.results_view.selectionModel()
-        selection.select(panel.results_model.index(0, 0),
-                         selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
-        panel.retrieve_button.click()
+        _retrieve_the_only_study(qtbot, panel)
         wait_until(qtbot, lambda: ws.browser.model.rowCount() == 1, timeout=60000)
         study = ws.browser.model.study(0)
         assert study.study_uid == phantom.study_uid
@@ -78,12 +83,7 @@ def test_a_study_being_retrieved_is_not_deleted_meanwhile(qtbot, qapp, home: Pat
     ws = build_workstation(home, interactive=False)
     panel = ws.qr_panel
     try:
-        panel.search_button.click()
-        wait_until(qtbot, lambda: not panel.querying and panel.results_model.study_count() == 1)
-        selection = panel.results_view.selectionModel()
-        selection.select(panel.results_model.index(0, 0),
-                         selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
-        panel.retrieve_button.click()
+        _retrieve_the_only_study(qtbot, panel)
         wait_until(qtbot, lambda: ws.store.study(phantom.study_uid) is not None,
                    timeout=60000)
         ws.browser.refresh()
