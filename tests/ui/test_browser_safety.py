@@ -453,3 +453,33 @@ def test_a_selection_of_thousands_stays_whole_when_the_list_changes(qtbot, works
     wait_until(qtbot, lambda: browser.model.rowCount() == studies + 1)
     selected = browser.selected_study_uids()
     assert len(selected) == studies and f"2.25.{studies}.1" not in selected
+
+
+def test_the_keyboard_reaches_past_the_study_table_and_opens_a_series(
+        qtbot, workstation, tmp_path):
+    # Tab went from cell to cell inside the table, Enter on a thumbnail did nothing, and
+    # a source added to the import by mistake could not be taken off.
+    browser = workstation.browser
+    uid = _add(workstation, tmp_path / "a", slices=2)
+    _select(browser, [uid])
+    window = workstation.window
+    window.show()
+    window.show_browser()
+    window.activateWindow()
+    qtbot.waitActive(window)
+    browser.table.setFocus()
+    wait_until(qtbot, browser.table.hasFocus)
+    QTest.keyClick(browser.table, Qt.Key.Key_Tab)
+    wait_until(qtbot, lambda: not browser.table.hasFocus())
+
+    opened: list[list[str]] = []
+    browser.open_series.connect(opened.append)
+    browser.series_list.setCurrentRow(0)
+    QTest.keyClick(browser.series_list, Qt.Key.Key_Return)
+    assert opened == [[browser.series_list.item(0).data(Qt.ItemDataRole.UserRole)]]
+
+    dialog = workstation.controller.show_import_dialog([str(tmp_path / "a"), "/wrong/disc"])
+    dialog.sources.setCurrentRow(1)
+    QTest.keyClick(dialog.sources, Qt.Key.Key_Delete)
+    assert dialog.source_paths() == [str(tmp_path / "a")]
+    dialog.close()

@@ -144,6 +144,9 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QW
 
         # -- study table
         self.table = _StudyTable(self)
+        # Arrows move between studies; Tab goes on to the series and the buttons (it went
+        # from cell to cell, and nothing after the table could be reached going forward).
+        self.table.setTabKeyNavigation(False)
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -177,7 +180,8 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QW
         self.series_list.setSpacing(6)
         self.series_list.setWordWrap(True)
         self.series_list.setGridSize(QSize(THUMBNAIL_SIZE + 40, THUMBNAIL_SIZE + 48))
-        self.series_list.itemDoubleClicked.connect(
+        # Activated: a double click, or Enter on the thumbnail the keyboard reached
+        self.series_list.itemActivated.connect(
             lambda item: self.open_series.emit([item.data(Qt.ItemDataRole.UserRole)]))
         thumbnails.ready.connect(self._thumbnail_ready)
 

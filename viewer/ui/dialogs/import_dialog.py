@@ -7,8 +7,8 @@ import html
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -109,6 +109,11 @@ class ImportDialog(QDialog):
         add_folder.clicked.connect(self._add_folder)
         add_files = QPushButton("Add DICOMDIR, zip or files...", self)
         add_files.clicked.connect(self._add_files)
+        # A folder added by mistake (another patient's disc) was kept until the dialog
+        # was closed and the import started over.
+        self.remove_button = QPushButton("Remove", self)
+        self.remove_button.clicked.connect(self.remove_selected_sources)
+        self.sources.installEventFilter(self)  # the Delete key removes too
         self.start_button = QPushButton("Import", self)
         self.start_button.setDefault(True)
         self.start_button.clicked.connect(self.start)
@@ -123,6 +128,7 @@ class ImportDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(add_folder)
         row.addWidget(add_files)
+        row.addWidget(self.remove_button)
         row.addStretch(1)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -141,6 +147,20 @@ class ImportDialog(QDialog):
         for s in sources or []:
             self.sources.addItem(s)
         self.resize(640, 520)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if (watched is self.sources and event.type() == QEvent.Type.KeyPress
+                and isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Delete):
+            self.remove_selected_sources()
+            return True
+        return super().eventFilter(watched, event)
+
+    def remove_selected_sources(self) -> None:
+        """Take the selected sources off the list (not while they are being imported)."""
+        if self.task is not None:
+            return
+        for item in self.sources.selectedItems():
+            self.sources.takeItem(self.sources.row(item))
 
     def _add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder or disc to import")
@@ -165,6 +185,7 @@ class ImportDialog(QDialog):
             self.status.setText(refusal)
             return None
         self.start_button.setEnabled(False)
+        self.remove_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.close_button.setEnabled(False)
         self.report_view.setVisible(False)
@@ -234,6 +255,7 @@ class ImportDialog(QDialog):
         self.report_view.setHtml(report_html(report))
         self.report_view.setVisible(True)
         self.start_button.setEnabled(True)
+        self.remove_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.close_button.setEnabled(True)
         self.imported.emit(report)
@@ -246,5 +268,6 @@ class ImportDialog(QDialog):
                             "holds may not all be stored.")
         self.stopped.emit(message)
         self.start_button.setEnabled(True)
+        self.remove_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.close_button.setEnabled(True)
