@@ -9,6 +9,7 @@ instance, and the store's consistency check and row counts.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -169,7 +170,7 @@ class StudyReads:
             image_position=_floats(position, 3),  # type: ignore[arg-type]
             image_orientation=_floats(orientation, 6),  # type: ignore[arg-type]
             specific_character_set=charset,
-            file_path=str(self.files.absolute(file_path)),
+            file_path=self.files.absolute_text(file_path),
             file_size=size,
         )
 
@@ -206,6 +207,7 @@ class StudyReads:
         }
 
 
+@functools.lru_cache(maxsize=4096)  # a series repeats its orientation in every row
 def _floats(text: str, count: int) -> tuple[float, ...] | None:
     if not text:
         return None
