@@ -104,6 +104,10 @@ class WorkstationController(QObject):
             return
         series: list[SeriesData] = []
         empty: list[str] = []
+        # Counted before the records are read: an image arriving in between is then
+        # announced as arrived (Reopen shows it), never missed.
+        counts = {uid: study.number_of_instances for uid in study_uids
+                  if (study := self.store.study(uid)) is not None}
         for uid in study_uids:
             found = self._stored_series(uid)
             series += found
@@ -117,10 +121,7 @@ class WorkstationController(QObject):
         if not series:
             return
         self._stored_studies.update(s.study_uid for s in series)
-        for uid in study_uids:
-            study = self.store.study(uid)
-            if study is not None:
-                self._opened_counts[uid] = study.number_of_instances
+        self._opened_counts.update(counts)
         self._show(series, replace)
         if len(study_uids) > 1:
             shown = len(study_uids) - len(empty)
