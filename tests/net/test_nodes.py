@@ -65,6 +65,20 @@ def test_edit_and_remove(tmp_path: Path) -> None:
         book.get("main")
 
 
+def test_a_node_is_found_in_any_case_and_not_added_twice_in_another(tmp_path: Path) -> None:
+    # "--node pacs" said there was no such node beside one called PACS, and "node add
+    # pacs" made a second node that a reader could not tell from the first.
+    book = NodeBook(tmp_path)
+    book.add(NodeRecord("PACS", "ARCHIVE", "127.0.0.1", 104))
+    assert book.get("pacs").called_aet == "ARCHIVE"
+    assert book.edit("Pacs", port=11112).port == 11112
+    with pytest.raises(UsageError, match="a node called 'PACS' exists, and names that differ"):
+        book.add(NodeRecord("pacs", "OTHER", "127.0.0.1", 105))
+    assert [n.name for n in NodeBook(tmp_path)] == ["PACS"]
+    book.remove("pacs")
+    assert len(NodeBook(tmp_path)) == 0
+
+
 def test_duplicates_need_replace(tmp_path: Path) -> None:
     book = NodeBook(tmp_path)
     book.add(NodeRecord("main", "PACS", "10.0.0.1", 104))

@@ -456,8 +456,18 @@ class NodeBook:
                 f"{node.name} (e.g. --address AET@HOST:PORT) or remove it with lightbox "
                 f"node remove {node.name}")
 
+    def _known_as(self, name: str) -> str:
+        """The name a node is kept under, for ``name`` written in any case: ``--node
+        pacs`` finds the node called PACS (a PACS administrator's names are told apart
+        by their letters, not by their case; :meth:`add` refuses a second PACS)."""
+        if name in self._nodes or name in self._invalid:
+            return name
+        matches = [known for known in (*self._nodes, *self._invalid)
+                   if known.casefold() == name.casefold()]
+        return matches[0] if len(matches) == 1 else name
+
     def get(self, name: str) -> NodeRecord:
-        """Return the node called ``name``.
+        """Return the node called ``name`` (in any case: :meth:`_known_as`).
 
         Raises
         ------
@@ -465,6 +475,7 @@ class NodeBook:
             No such node (the known ones are named), or its table in ``nodes.toml`` is
             not a valid node (the file, the node and the key are named).
         """
+        name = self._known_as(name)
         if name in self._invalid:
             raise UsageError(self.problem(self._invalid[name]))
         try:
@@ -481,6 +492,11 @@ class NodeBook:
         self._fresh()
         if node.name in self and not replace_existing:
             raise UsageError(f"a node called {node.name!r} exists; use node edit")
+        known = self._known_as(node.name)
+        if known != node.name:
+            raise UsageError(f"a node called {known!r} exists, and names that differ only "
+                             f"in case would be taken for one another; use node edit "
+                             f"{known}, or another name")
         if node.name in self._stray:
             raise UsageError(f"{self.stray_problem()}; a node called {node.name!r} would "
                              "replace its entry")
@@ -499,6 +515,7 @@ class NodeBook:
         refuse it).
         """
         self._fresh()
+        name = self._known_as(name)
         bad = self._invalid.get(name)
         if bad is None:
             node = replace(self.get(name), **changes)
@@ -522,6 +539,7 @@ class NodeBook:
     def remove(self, name: str) -> None:
         """Remove node ``name``, valid or not, and save."""
         self._fresh()
+        name = self._known_as(name)
         if self._invalid.pop(name, None) is None:
             self.get(name)
             del self._nodes[name]

@@ -241,8 +241,10 @@ class NodeDialog(QDialog):
         except LightboxError as exc:
             self.error_label.setText(str(exc))
             return
-        if node.name in self.taken_names:
-            self.error_label.setText(f"a node called {node.name!r} exists; choose another name")
+        taken = {name.casefold(): name for name in self.taken_names}
+        if node.name.casefold() in taken:
+            self.error_label.setText(f"a node called {taken[node.name.casefold()]!r} exists; "
+                                     "choose another name")
             return
         if self._save is not None:
             try:
