@@ -7,6 +7,7 @@ import contextlib
 from typing import Any
 
 from viewer.dicom.params import functional_group
+from viewer.dicom.values import listed
 
 # PS3.3 C.8.4.8.1.3 (Frame Increment Pointer): the vectors that index an NM image's
 # frames, and how the corner names each
@@ -17,24 +18,15 @@ _NM_VECTORS = {
 }
 
 
-def _listed(value: Any) -> list[Any]:
-    """A value that may be one item or several (a multi-valued element), as a list."""
-    if value is None:
-        return []
-    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        return list(value)
-    return [value]
-
-
 def nm_frame_text(ds: Any, frame: int) -> str:
     """What tells an NM frame from the others: its place in each vector the Frame Increment
     Pointer names (PS3.3 C.8.4.8.1.3), e.g. "EW 1 (Tc99m 140 keV)  Det 2"; a photopeak and
     a scatter window, detector 1 and 2, looked alike."""
     parts = []
-    for pointer in _listed(ds.get("FrameIncrementPointer")):
+    for pointer in listed(ds.get("FrameIncrementPointer")):
         label = _NM_VECTORS.get(int(pointer))
         element = ds.get(int(pointer))
-        vector = _listed(element.value if element is not None else None)
+        vector = listed(element.value if element is not None else None)
         if label is None or not 0 <= frame < len(vector) or vector[frame] is None:
             continue
         value = vector[frame]

@@ -23,6 +23,7 @@ from typing import Any
 
 from viewer.dicom.geometry import location_along_normal, stack_ranks
 from viewer.dicom.params import functional_group
+from viewer.dicom.values import numbers_of
 
 LOGGER = logging.getLogger(__name__)
 
@@ -93,16 +94,6 @@ def _index_values(ds: Any, frame: int, count: int) -> tuple[int, ...] | None:
     return numbers if len(numbers) == count else None
 
 
-def _floats(value: Any, count: int) -> tuple[float, ...] | None:
-    if value is None or isinstance(value, str | bytes):
-        return None
-    try:
-        numbers = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    return numbers if len(numbers) == count else None
-
-
 def _locations(ds: Any, frames: int) -> list[float] | None:
     """Each frame's location along its plane's normal, or None unless every frame has its
     plane in the functional groups and all share one orientation (C.7.6.16.2.3/4)."""
@@ -113,8 +104,8 @@ def _locations(ds: Any, frames: int) -> list[float] | None:
         orientation_item = functional_group(ds, frame, "PlaneOrientationSequence")
         if position_item is None or orientation_item is None:
             return None
-        position = _floats(position_item.get("ImagePositionPatient"), 3)
-        orientation = _floats(orientation_item.get("ImageOrientationPatient"), 6)
+        position = numbers_of(position_item.get("ImagePositionPatient"), 3)
+        orientation = numbers_of(orientation_item.get("ImageOrientationPatient"), 6)
         if position is None or orientation is None:
             return None
         orientations.add(tuple(round(v, 4) for v in orientation))

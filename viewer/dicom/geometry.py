@@ -20,7 +20,7 @@ from viewer.core.records import InstanceRecord
 from viewer.dicom.header import frame_count_problem
 from viewer.dicom.params import functional_group
 from viewer.dicom.us_regions import UltrasoundRegion, read_regions
-from viewer.dicom.values import positive_number
+from viewer.dicom.values import numbers_of, positive_number
 
 LOGGER = logging.getLogger(__name__)
 
@@ -498,14 +498,6 @@ _SPACING_KEYWORDS = (
 )
 
 
-def _floats_of(value: Any, count: int) -> tuple[float, ...] | None:
-    try:
-        numbers = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    return numbers if len(numbers) == count else None
-
-
 def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
     """Read a frame's plane from a header, functional groups first (PS3.3 C.7.6.16.2).
 
@@ -535,12 +527,12 @@ def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
     position_item = functional_group(ds, frame_index, "PlanePositionSequence")
     orientation_item = functional_group(ds, frame_index, "PlaneOrientationSequence")
     position = (
-        _floats_of((position_item or ds).get("ImagePositionPatient"), 3)
+        numbers_of((position_item or ds).get("ImagePositionPatient"), 3)
         if (position_item or ds).get("ImagePositionPatient") is not None
         else None
     )
     orientation = (
-        _floats_of((orientation_item or ds).get("ImageOrientationPatient"), 6)
+        numbers_of((orientation_item or ds).get("ImageOrientationPatient"), 6)
         if (orientation_item or ds).get("ImageOrientationPatient") is not None
         else None
     )

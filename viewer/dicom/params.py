@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
+from viewer.dicom.values import us_or_ss
 from viewer.imaging.modality import LutParams, ModalityParams, RescaleParams, modality_range
 from viewer.imaging.pipeline import GrayscaleParams
 from viewer.imaging.presentation import PresentationShape
@@ -58,21 +59,26 @@ _PER_FRAME = "PerFrameFunctionalGroupsSequence"
 _SHARED = "SharedFunctionalGroupsSequence"
 
 
-def functional_group(ds: Dataset, frame_index: int, keyword: str) -> Dataset | None:
-    """Return the first item of macro ``keyword`` for a frame: per-frame, else shared (C.7.6.16)."""
+def functional_group_items(ds: Dataset, frame_index: int, keyword: str) -> list[Dataset]:
+    """Every item of macro ``keyword`` for a frame: per-frame, else shared (C.7.6.16);
+    empty when neither has it."""
     per_frame = ds.get(_PER_FRAME)
     if per_frame is not None and 0 <= frame_index < len(per_frame):
         item = per_frame[frame_index]
         if keyword in item and len(item[keyword].value):
-            result: Dataset = item[keyword].value[0]
-            return result
+            return list(item[keyword].value)
     shared = ds.get(_SHARED)
     if shared is not None and len(shared):
         item = shared[0]
         if keyword in item and len(item[keyword].value):
-            found: Dataset = item[keyword].value[0]
-            return found
-    return None
+            return list(item[keyword].value)
+    return []
+
+
+def functional_group(ds: Dataset, frame_index: int, keyword: str) -> Dataset | None:
+    """Return the first item of macro ``keyword`` for a frame: per-frame, else shared (C.7.6.16)."""
+    items = functional_group_items(ds, frame_index, keyword)
+    return items[0] if items else None
 
 
 def _floats(value: Any) -> list[float]:
@@ -121,12 +127,6 @@ def _strings(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
-def _as16(value: int, signed: bool) -> int:
-    """Reinterpret a 16-bit descriptor value as US or SS (PS3.3 C.11.1.1.1)."""
-    raw = int(value) & 0xFFFF
-    return raw - 0x10000 if signed and raw >= 0x8000 else raw
-
-
 def read_lut(
     item: Dataset, *, signed_first: bool, little_endian: bool = True, what: str = "LUT"
 ) -> LutParams | None:
@@ -146,7 +146,7 @@ def read_lut(
         log.warning("%s descriptor %r does not have 3 values; ignored", what, values)
         return None
     n = int(values[0]) & 0xFFFF or 0x10000
-    first = _as16(values[1], signed_first)
+    first = us_or_ss(values[1], signed_first)
     bits = int(values[2])
     if not 1 <= bits <= 16:
         log.warning("%s descriptor gives %d bits per entry; ignored", what, bits)
@@ -322,7 +322,7 @@ def read_padding(ds: Dataset, signed: bool, is_float: bool) -> tuple[float, floa
 
         def stored(v: Any) -> float:
             iv = int(v if not isinstance(v, bytes) else int.from_bytes(v[:2], "little"))
-            return float(_as16(iv, signed)) if bits_allocated <= 16 else float(iv)
+            return float(us_or_ss(iv, signed)) if bits_allocated <= 16 else float(iv)
 
         lo = stored(ds.PixelPaddingValue)
         hi = stored(ds.PixelPaddingRangeLimit) if "PixelPaddingRangeLimit" in ds else lo

@@ -6,7 +6,8 @@ import logging
 import struct
 from typing import Any
 
-from viewer.dicom.values import finite_number
+from viewer.dicom.params import functional_group_items
+from viewer.dicom.values import finite_number, us_or_ss
 from viewer.imaging.real_world import RealWorldMapping, ucum_text
 
 LOGGER = logging.getLogger(__name__)
@@ -25,12 +26,9 @@ def _stored_bound(item: Any, keyword: str, float_keyword: str, signed: bool) -> 
             return None
         return float(struct.unpack("<h" if signed else "<H", value)[0])
     try:
-        number = int(value)
+        return float(us_or_ss(value, signed))
     except (TypeError, ValueError):
         return None
-    if signed and number >= 0x8000:
-        number -= 0x10000
-    return float(number)
 
 
 def _mapping(item: Any, signed: bool) -> RealWorldMapping | None:
@@ -66,15 +64,7 @@ def read_real_world(ds: Any, frame_index: int = 0) -> tuple[RealWorldMapping, ..
     the top-level sequence (C.7.6.16.2.11 is also used outside enhanced images, e.g. by
     legacy MR). Items that cannot be read are left out with a log line.
     """
-    items: Any = None
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-    if per_frame is not None and 0 <= frame_index < len(per_frame):
-        items = per_frame[frame_index].get(_SEQUENCE)
-    shared = ds.get("SharedFunctionalGroupsSequence")
-    if not items and shared:
-        items = shared[0].get(_SEQUENCE)
-    if not items:
-        items = ds.get(_SEQUENCE) or []
+    items = functional_group_items(ds, frame_index, _SEQUENCE) or ds.get(_SEQUENCE) or []
     signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
     out = []
     for item in items:

@@ -24,7 +24,7 @@ from viewer.dicom.header import person_name_text
 from viewer.dicom.params import functional_group
 from viewer.dicom.real_world import read_real_world
 from viewer.dicom.suv import SuvFactor, suv_factor
-from viewer.dicom.values import positive_number
+from viewer.dicom.values import is_multi_valued, listed, positive_number
 from viewer.imaging.pipeline import GrayscaleParams
 from viewer.imaging.real_world import RealWorldMapping
 from viewer.ui.viewer.display import LutCache, ViewerImage
@@ -109,8 +109,8 @@ def cine_rate(ds: Any) -> float | None:
     frame_time = positive_number(ds.get("FrameTime"))
     if frame_time is None:
         vector = ds.get("FrameTimeVector")
-        many = isinstance(vector, list | tuple) or type(vector).__name__ == "MultiValue"
-        values = [positive_number(v) for v in (list(vector)[1:] if many else [])]
+        many = is_multi_valued(vector)
+        values = [positive_number(v) for v in (listed(vector)[1:] if many else [])]
         increments = [v for v in values if v is not None]
         if increments and len(increments) == len(values):
             frame_time = sum(increments) / len(increments)
