@@ -117,7 +117,7 @@ class StudyReads:
         if row is None:
             return None
         path, frames = row
-        return str(self.files.absolute(path)), max(0, int(frames) // 2)
+        return self.files.absolute_text(path), max(0, int(frames) // 2)
 
     def instances(self, series_uid: str) -> list[InstanceRecord]:
         """The instances of a series, sorted for display.

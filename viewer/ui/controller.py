@@ -7,12 +7,11 @@ controller never creates services itself.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox
 
 from viewer.core.errors import LightboxError
@@ -20,7 +19,7 @@ from viewer.core.imports import ImportReport
 from viewer.ui.dialogs.import_dialog import ImportDialog, Importer
 from viewer.ui.main_window import MainWindow
 from viewer.ui.plain_text import ask, warn
-from viewer.ui.tasks import Task
+from viewer.ui.tasks import Task, wait_processing_events
 from viewer.ui.viewer.annotate import dicom_date, display_name
 from viewer.ui.viewer.opening import read_series
 from viewer.ui.viewer.series import SeriesData
@@ -262,11 +261,7 @@ class WorkstationController(QObject):
     def wait_for_import(self, timeout: float = 120.0) -> bool:
         """Wait (events processed) until a cancelled import has stopped."""
         dialog = self.import_dialog
-        end = time.monotonic() + timeout
-        while dialog is not None and dialog.running and time.monotonic() < end:
-            QCoreApplication.processEvents()
-            time.sleep(0.01)
-        return dialog is None or not dialog.running
+        return wait_processing_events(lambda: dialog is None or not dialog.running, timeout)
 
     def import_demo(self) -> Task:
         """One click: generate the demo study, import it, open it."""

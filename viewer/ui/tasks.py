@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, Signal
 
 log = logging.getLogger(__name__)
+
+
+def wait_processing_events(done: Callable[[], bool], timeout: float) -> bool:
+    """Process events until ``done()`` holds (a cancelled job has reported back), or for
+    ``timeout`` seconds; whether it holds. For shutdown, where the store must not close
+    under a job still writing."""
+    end = time.monotonic() + timeout
+    while not done() and time.monotonic() < end:
+        QCoreApplication.processEvents()
+        time.sleep(0.01)
+    return done()
 
 
 class Task(QObject):

@@ -280,7 +280,7 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QW
     def selected_study_uids(self) -> list[str]:
         """The Study Instance UIDs of the selected studies, in the list's order (one
         query: the series strip asks on every change of the selection)."""
-        return self.model.uids_at(self.selected_row_numbers())
+        return list(self.model.uids_at(self.selected_row_numbers()).values())
 
     def open_selected(self) -> None:
         """Open the selected studies, all of them, in place of what the viewer shows."""

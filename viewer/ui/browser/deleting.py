@@ -8,17 +8,15 @@ seconds (thirty behind another program's write lock) with no word of progress.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QMessageBox
 
 from viewer.core.errors import LightboxError
 from viewer.ui.browser.delete_confirmation import delete_question
 from viewer.ui.plain_text import ask, warn
-from viewer.ui.tasks import Task
+from viewer.ui.tasks import Task, wait_processing_events
 
 if TYPE_CHECKING:
     from PySide6.QtCore import SignalInstance
@@ -122,8 +120,4 @@ class BrowserDeleting:
         if task is None:
             return True
         task.cancel()
-        end = time.monotonic() + timeout
-        while self._deleting is not None and time.monotonic() < end:
-            QCoreApplication.processEvents()
-            time.sleep(0.01)
-        return self._deleting is None
+        return wait_processing_events(lambda: self._deleting is None, timeout)

@@ -81,7 +81,7 @@ class BrowserFollowing:
     def _selected_rows(self) -> dict[str, int]:
         """Study Instance UID -> row of the selected studies."""
         rows = self.selected_row_numbers()
-        return dict(zip(self.model.uids_at(rows), rows, strict=False))
+        return {uid: row for row, uid in self.model.uids_at(rows).items()}
 
     def selected_row_numbers(self) -> list[int]:
         """The selected rows, ascending, from the selection's ranges (Ctrl+A is one)."""

@@ -120,13 +120,15 @@ class StudyTableModel(QAbstractTableModel):
             self._row_of = {uid: row for row, uid in enumerate(self._listed())}
         return {uid: self._row_of[uid] for uid in study_uids if uid in self._row_of}
 
-    def uids_at(self, rows: list[int]) -> list[str]:
-        """The Study Instance UIDs at ``rows`` (ascending): from the pages for a page's
-        worth, else from the whole list read once."""
+    def uids_at(self, rows: list[int]) -> dict[int, str]:
+        """Row -> Study Instance UID for ``rows`` (ascending), rows the list no longer
+        holds left out: from the pages for a page's worth, else from the whole list read
+        once."""
         if len(rows) <= PAGE_SIZE:
-            return [s.study_uid for s in (self.study(row) for row in rows) if s is not None]
+            studies = {row: self.study(row) for row in rows}
+            return {row: s.study_uid for row, s in studies.items() if s is not None}
         listed = self._listed()
-        return [listed[row] for row in rows if 0 <= row < len(listed)]
+        return {row: listed[row] for row in rows if 0 <= row < len(listed)}
 
     # ------------------------------------------------------------------ Qt model
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
