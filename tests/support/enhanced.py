@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
+
+from tests.support.images import grey_image
 
 ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
 #: Dimension Index Pointers (PS3.3 C.7.6.17.1)
@@ -48,20 +50,11 @@ def enhanced_dataset(z: Sequence[float], *, index_values: Sequence[Sequence[int]
     Multi-frame Dimension module); ``orientations`` each frame's Image Orientation (Patient)
     (default: all axial).
     """
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = ENHANCED_CT
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds = grey_image(ENHANCED_CT, "CT", "LB-TEST-0031", rows=size, columns=size,
+                    frames=len(z))
     ds.FrameOfReferenceUID = generate_uid()
-    ds.Modality, ds.PatientName, ds.PatientID = "CT", "TEST^ENHANCED", "LB-TEST-0031"
     ds.SeriesNumber, ds.InstanceNumber = 3, 1
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.Rows = ds.Columns = size
-    ds.NumberOfFrames = len(z)
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     if index_values is not None:
         organisation = generate_uid()
         ds.DimensionOrganizationSequence = DicomSequence(

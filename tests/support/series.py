@@ -361,20 +361,13 @@ def write_negative_ct(folder: Path, bits_stored: int) -> Path:
 def write_dx_with_presentation_lut(path: Path) -> Path:
     """A 256-pixel ramp DX whose Presentation LUT Sequence (PS3.3 C.11.4) is a square
     root: shown brighter than its window alone would give."""
-    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence as DicomSequence
 
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = (pydicom.uid.generate_uid(),
-                                                 pydicom.uid.generate_uid())
-    ds.Modality, ds.PatientName, ds.PatientID = "DX", "TEST^PLUT", "LB-TEST-0032"
-    ds.Rows, ds.Columns = 16, 256
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    from tests.support.images import grey_image
+
+    ds = grey_image("1.2.840.10008.5.1.4.1.1.1.1", "DX", "LB-TEST-0032", rows=16,
+                    columns=256)
     ds.ImagerPixelSpacing = [0.1, 0.1]
     ds.WindowCenter, ds.WindowWidth = 2048, 4096
     curve = (np.sqrt(np.arange(4096) / 4095.0) * 4095).astype(np.uint16)

@@ -249,21 +249,13 @@ def test_an_enhanced_frame_s_own_laterality_is_its_side() -> None:
 
 
 def test_an_nm_frame_says_its_energy_window_and_detector(qtbot, workstation, tmp_path):
-    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.20"
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality, ds.PatientName, ds.PatientID = "NM", "TEST^NM", "LB-TEST-0033"
-    ds.Rows = ds.Columns = 16
-    ds.NumberOfFrames = 2
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    from tests.support.images import grey_image
+
+    ds = grey_image("1.2.840.10008.5.1.4.1.1.20", "NM", "LB-TEST-0033", rows=16, columns=16,
+                    frames=2, bits_stored=16)
     ds.FrameIncrementPointer = [0x00540010]
     ds.EnergyWindowVector = [1, 2]
     window = Dataset()

@@ -40,9 +40,10 @@ def test_slices_with_an_unusable_window_each_get_their_own_range(qtbot, workstat
 
 def _enhanced_mr_two_frames(path: Path) -> None:
     """Enhanced MR whose frame 1 names two windows (SOFT, WIDE) and frame 2 one (BRAIN)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from tests.support.images import grey_image
 
     def item(**kw: object) -> Dataset:
         d = Dataset()
@@ -50,17 +51,8 @@ def _enhanced_mr_two_frames(path: Path) -> None:
             setattr(d, k, v)
         return d
 
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality, ds.PatientName, ds.PatientID = "MR", "TEST^MR", "LB-TEST-0009"
-    ds.Rows = ds.Columns = 32
-    ds.NumberOfFrames = 2
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds = grey_image("1.2.840.10008.5.1.4.1.1.4.1", "MR", "LB-TEST-0009", rows=32, columns=32,
+                    frames=2)
     ds.SharedFunctionalGroupsSequence = Sequence([item(
         PixelMeasuresSequence=Sequence([item(PixelSpacing=[1, 1], SliceThickness=3)]))])
     ds.PerFrameFunctionalGroupsSequence = Sequence([
