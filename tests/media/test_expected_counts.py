@@ -13,7 +13,7 @@ import pytest
 from tests.media.conftest import build_dcmmkdir_medium, build_fileset_medium
 from tests.support.series import write_ct_series
 from viewer.core.imports import ImportProgress
-from viewer.media import import_media
+from viewer.media import dicomdir, import_media
 from viewer.media.dicomdir import read_dicomdir
 from viewer.store import StudyStore
 from viewer.store.queries import StudyFilter
@@ -28,10 +28,14 @@ def _dicomdir(root: Path) -> Path:
     return next(p for p in root.iterdir() if p.name.upper().startswith("DICOMDIR"))
 
 
+@pytest.mark.parametrize("reader", ["fileset", "offsets"])
 @pytest.mark.parametrize("offsets", ["consistent", "broken"])
 @pytest.mark.parametrize("builder", sorted(BUILDERS))
 def test_each_dicomdir_entry_knows_its_study(
-        builder: str, offsets: str, study_files: list[Path], tmp_path: Path) -> None:
+        builder: str, offsets: str, reader: str, study_files: list[Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if reader == "offsets":  # as for a DICOMDIR too large for pydicom's FileSet
+        monkeypatch.setattr(dicomdir, "MOST_FILESET_RECORDS", 0)
     root = tmp_path / "disc"
     placed = BUILDERS[builder](root, study_files)
     if offsets == "broken":  # PS3.3 F.3.2.1: FileSet fails, the sequence order serves

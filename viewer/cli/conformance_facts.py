@@ -264,7 +264,8 @@ def attributes_read() -> tuple[AttributeUse, ...]:
 
 def dicomdir_attributes() -> tuple[AttributeUse, ...]:
     """The Basic Directory IOD attributes the media reader takes from a DICOMDIR (PS3.3 F)."""
-    return _keywords_in(["viewer.media.dicomdir", "viewer.media.dicomdir_truncated"])
+    return _keywords_in(["viewer.media.dicomdir", "viewer.media.dicomdir_records",
+                         "viewer.media.dicomdir_truncated"])
 
 
 def collect() -> Facts:

@@ -120,6 +120,8 @@ class _Progress:
         self.last = now
         if state.phase == "scan":
             text = f"scanning: {state.files_done} files"
+        elif state.phase == "directory":
+            text = f"reading DICOMDIR: {for_terminal(state.current)}"
         else:
             total = max(state.files_total, 1)
             fraction = min(state.files_done / total, 1.0)

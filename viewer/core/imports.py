@@ -25,7 +25,7 @@ class ImportProgress:
     ``files_total``/``bytes_total`` are 0 while the medium is still being scanned.
     """
 
-    phase: str = "scan"  # "scan", "import", "verify", "done"
+    phase: str = "scan"  # "scan", "directory" (a DICOMDIR read), "import", "verify", "done"
     files_done: int = 0
     files_total: int = 0
     bytes_done: int = 0

@@ -5,9 +5,12 @@ File ID, 0004,1500) and which SOP Instance each holds (0004,1511). The records a
 from the Directory Record Sequence in order, so a DICOMDIR whose offsets are wrong (PS3.3
 F.3.2.1; pydicom's FileSet raises ``KeyError``) still yields every record, and so do
 orphan records that no offset reaches. Inactive records (Record In-use Flag 0000H) are
-skipped. pydicom's FileSet is tried first to tell the user whether the directory's
-structure is sound, once the offsets are known to form a tree: FileSet follows them
-without a bound, so a loop among them would never end.
+skipped. The offsets are followed first (:func:`link_records`), each record at most
+once, to tell the user whether the directory's structure is sound and which study each
+record is under; then pydicom's FileSet reads the tree they form as a check (it follows
+them without a bound, so a loop among them would never end), unless it holds more than
+:data:`MOST_FILESET_RECORDS` records. The import's cancel is looked at while the file is
+parsed and its records are resolved.
 
 A file is parsed as a DICOMDIR only when its File Meta Information says it is one and it
 is no larger than :data:`MOST_DIRECTORY_BYTES`; anything else is noted and left to the
@@ -16,25 +19,39 @@ walk of the medium, which imports every file either way.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from pydicom import dcmread
+from pydicom.charset import convert_encodings
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_sequence
 from pydicom.fileset import FileSet
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
+from viewer.core.imports import CancelCheck
 from viewer.dicom.structure import (
     MAGIC,
     MEDIA_STORAGE_DIRECTORY,
     PREAMBLE_LENGTH,
     PROBE_LENGTH,
     read_meta,
+)
+from viewer.media.dicomdir_records import (
+    RECORD_TYPE,
+    SOP_INSTANCE,
+    STUDY_INSTANCE,
+    RecordTree,
+    link_records,
+    record_file_id,
+    record_in_use,
+    record_text,
 )
 from viewer.media.dicomdir_truncated import complete_records
 from viewer.media.fileids import FileIdResolver
@@ -120,39 +137,65 @@ def is_directory_stream(fh: BinaryIO) -> bool:
     return not _header_problem(head)
 
 
-def _file_id(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return tuple(part for part in value.replace("/", "\\").split("\\") if part)
-    return tuple(str(part) for part in value if str(part))
-
-
-def _studies_of_instances(fileset: FileSet) -> dict[str, str]:
-    """SOP Instance UID -> Study Instance UID, through the records' offsets (PS3.3 F.3.2.1)."""
-    studies: dict[str, str] = {}
-    for instance in fileset:
-        node = instance.node
-        while node.record_type != "STUDY" and node.parent is not None:
-            node = node.parent
-        if node.record_type == "STUDY":
-            studies[instance.SOPInstanceUID] = str(node._record.get("StudyInstanceUID", ""))
-    return studies
-
-
-# PS3.3 F.3.2.1 (Table F.3-3) and F.3.2.2: the offsets that link the directory records.
-_FIRST_OFFSET = "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"  # (0004,1200)
-_NEXT_OFFSET = "OffsetOfTheNextDirectoryRecord"  # (0004,1400)
-_LOWER_OFFSET = "OffsetOfReferencedLowerLevelDirectoryEntity"  # (0004,1420)
-
 # The largest file parsed as a DICOMDIR. A directory record takes about 150-200 bytes
 # (an IMAGE record as dcmmkdir or pydicom write it), so 64 MiB holds some 350,000 records:
 # more images than a 100 GB BD-R of CT slices carries. pydicom keeps about 25 times the
-# file's size in memory while it parses one (some 1.6 GB at the limit), at about 2 MB a
-# second, and a parse cannot be cancelled: a larger file would take minutes and
-# gigabytes, and one that large is far more likely a damaged file than a directory. The
-# walk of the medium imports its files without it.
+# file's size in memory while it parses one (some 1.6 GB at the limit), at about 1 MB a
+# second (40,000 records, 8 MB, in 8 s): a larger file would take minutes and gigabytes,
+# and one that large is far more likely a damaged file than a directory. The walk of the
+# medium imports its files without it.
 MOST_DIRECTORY_BYTES = 64 << 20
+#: The DICOMDIR bytes one import parses, every DICOMDIR on its media and in their zips
+#: together. A medium has one DICOMDIR, a few at most (one per patient folder); hundreds
+#: of large ones (copies of one in a small zip) would take hours.
+MOST_DIRECTORY_BYTES_PER_IMPORT = 4 * MOST_DIRECTORY_BYTES
+#: The most records handed to pydicom's FileSet. Its loading costs time quadratic in the
+#: records of one entity (each new child is looked for among its siblings): 40,000 images
+#: of one series took 40 s, 2,000 about 1 s, and nothing could interrupt it. Above this
+#: the offsets are followed here only (:func:`link_records`), which gives the same studies.
+MOST_FILESET_RECORDS = 2_000
+_RECORD_SEQUENCE = 0x00041220  # (0004,1220) Directory Record Sequence
+# How many records are read between two looks at the import's cancel.
+_RECORDS_PER_POLL = 512
+
+
+class DirectoryCancelledError(Exception):
+    """The import was cancelled while a DICOMDIR was being read."""
+
+
+class DirectoryBudget:
+    """The DICOMDIR bytes an import may still parse (:data:`MOST_DIRECTORY_BYTES_PER_IMPORT`)."""
+
+    def __init__(self, total: int | None = None) -> None:
+        self._total = self._left = MOST_DIRECTORY_BYTES_PER_IMPORT if total is None else total
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> str:
+        """Spend ``size`` bytes, or say why the DICOMDIR is not parsed ("" when taken)."""
+        with self._lock:
+            if size > self._left:
+                return (f"DICOMDIR not read: this import has parsed "
+                        f"{(self._total - self._left) >> 20} MiB of DICOMDIRs, and at most "
+                        f"{self._total >> 20} MiB "
+                        "are parsed in one import (copies of a DICOMDIR?)")
+            self._left -= size
+            return ""
+
+
+class _PolledStream(io.BytesIO):
+    """The DICOMDIR's bytes for pydicom to parse, the import's cancel looked at every few
+    thousand reads: parsing a large one takes tens of seconds."""
+
+    def __init__(self, data: bytes, cancel: CancelCheck | None) -> None:
+        super().__init__(data)
+        self._cancel = cancel
+        self._reads = 0
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        self._reads += 1
+        if not self._reads & 0xFFF and self._cancel is not None and self._cancel():
+            raise DirectoryCancelledError
+        return super().read(size)
 
 
 def _header_problem(head: bytes) -> str:
@@ -192,7 +235,7 @@ def _header_problem(head: bytes) -> str:
             f"Storage {MEDIA_STORAGE_DIRECTORY}")
 
 
-def _read_directory(path: Path) -> tuple[bytes, str]:
+def _read_directory(path: Path, budget: DirectoryBudget | None) -> tuple[bytes, str]:
     """The bytes of the DICOMDIR at ``path``, or why they are not parsed.
 
     Never more than :data:`MOST_DIRECTORY_BYTES` are read, and only after the File Meta
@@ -219,107 +262,11 @@ def _read_directory(path: Path) -> tuple[bytes, str]:
     if len(data) > MOST_DIRECTORY_BYTES:
         return b"", (f"DICOMDIR not read: larger than {MOST_DIRECTORY_BYTES >> 20} MiB, "
                      "more than the DICOMDIR of any medium")
-    return data, ""
+    return data, budget.take(len(data)) if budget is not None else ""
 
 
-def _offset(record: Dataset, keyword: str) -> int | None:
-    """The offset ``keyword`` of ``record``: 0 for none, None when it is no offset at all.
-
-    PS3.3 Table F.3-3: 00000000H means no next record, or no lower-level entity. An
-    absent or empty element counts as 0, as pydicom's FileSet takes it.
-    """
-    value = record.get(keyword)
-    if not value:
-        return 0
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return None
-
-
-@dataclass(slots=True)
-class _Chain:
-    """One chain of directory records being walked (PS3.3 F.3.2.1)."""
-
-    following: int  # the offset to follow next; 0 at the chain's end
-    source: str  # the element that offset came from, as a note names it
-    members: list[int] = field(default_factory=list)  # offsets of its records so far
-
-
-def _offset_problem(ds: Dataset) -> str:
-    """Whether the DICOMDIR's offsets link its records into one tree (PS3.3 F.3.2.1, F.5).
-
-    The root's first record (0004,1200) starts a chain of records linked by Offset of the
-    Next Directory Record (0004,1400); each record may start a lower-level chain by Offset
-    of Referenced Lower-Level Directory Entity (0004,1420). An offset is the byte position
-    of a record's Item tag counted from the first byte of the file (the File Meta
-    Information begins with the preamble, PS3.10 7.1), which is where pydicom puts each
-    record's ``seq_item_tell``: the records are found by that position, as pydicom's
-    FileSet finds them. A record reached twice means a loop (an offset pointing back at a
-    record before it in its chain, or above it) or a record shared by two entities; an
-    offset at no record's position means the offsets are wrong. pydicom's FileSet
-    follows the chains without a bound: on a loop it never returns, not even to Ctrl-C.
-
-    The walk visits each record at most once, so it ends after as many steps as there are
-    records, whatever the offsets say.
-
-    Parameters
-    ----------
-    ds : Dataset
-        The DICOMDIR as pydicom read it from its file.
-
-    Returns
-    -------
-    str
-        Empty when every offset reached leads to a record of its own, else the first
-        problem found, naming the records by their byte offsets.
-    """
-    records: dict[int, Dataset] = {}
-    for record in ds.get("DirectoryRecordSequence") or []:
-        where = getattr(record, "seq_item_tell", None)
-        if not isinstance(where, int):
-            return "a directory record's place in the file is unknown"
-        records[where] = record
-    if not records:
-        return ""
-    first = _offset(ds, _FIRST_OFFSET)
-    if first is None:
-        return "(0004,1200) of the root is not a single number"
-    if not first:
-        return ("the Offset of the First Directory Record of the Root Directory Entity "
-                "(0004,1200) names no record")
-    # Depth-first, as the entities nest. The records of the chains still open are the
-    # ones the current record is reached from: an offset back to one of them is a loop.
-    chains = [_Chain(first, "(0004,1200) of the root")]
-    reached: set[int] = set()
-    above: set[int] = set()
-    while chains:
-        chain = chains[-1]
-        offset = chain.following
-        if not offset:  # PS3.3 Table F.3-3: 0, the end of this chain
-            chains.pop()
-            above.difference_update(chain.members)
-            continue
-        if offset not in records:
-            return f"{chain.source} points at byte {offset}, where no record starts"
-        if offset in above:
-            return f"{chain.source} points back at the record at byte {offset}: the offsets loop"
-        if offset in reached:
-            return f"{chain.source} points at the record at byte {offset}, already reached"
-        reached.add(offset)
-        above.add(offset)
-        chain.members.append(offset)
-        following = _offset(records[offset], _NEXT_OFFSET)
-        lower = _offset(records[offset], _LOWER_OFFSET)
-        if following is None or lower is None:
-            return f"an offset of the record at byte {offset} is not a single number"
-        chain.following = following
-        chain.source = f"(0004,1400) of the record at byte {offset}"
-        if lower:
-            chains.append(_Chain(lower, f"(0004,1420) of the record at byte {offset}"))
-    return ""
-
-
-def read_dicomdir(path: Path) -> DirectoryContents:
+def read_dicomdir(path: Path, *, cancel: CancelCheck | None = None,
+                  budget: DirectoryBudget | None = None) -> DirectoryContents:
     """Read the leaf records of the DICOMDIR at ``path`` and resolve their files.
 
     Never raises for a damaged DICOMDIR: the problem is noted in the result (the caller
@@ -329,92 +276,140 @@ def read_dicomdir(path: Path) -> DirectoryContents:
     noted and the records read in sequence order. A truncated DICOMDIR yields the records
     wholly before the cut, in sequence order (:func:`complete_records`). The work is
     bounded by the file's size in every case.
+
+    Parameters
+    ----------
+    path : Path
+        The DICOMDIR file.
+    cancel : callable, optional
+        The import's cancel, looked at while the file is parsed and its records resolved.
+        When it says so, the result holds no entries and says it was cancelled.
+    budget : DirectoryBudget, optional
+        What the import may still parse; a DICOMDIR beyond it is noted and not parsed.
     """
     contents = DirectoryContents(dicomdir=path)
     try:
-        data, problem = _read_directory(path)
+        data, problem = _read_directory(path, budget)
     except OSError as exc:
         data, problem = b"", f"DICOMDIR cannot be read ({exc})"
     if problem:
         contents.readable = False
         contents.notes.append(f"{path}: {problem}; medium scanned")
         return contents
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _parse(contents, data, cancel)
+    except DirectoryCancelledError:
+        contents.readable = False
+        contents.entries.clear()
+        contents.notes[:] = [f"{path}: reading the DICOMDIR was cancelled"]
+        return contents
+
+
+def _parse(contents: DirectoryContents, data: bytes, cancel: CancelCheck | None
+           ) -> DirectoryContents:
+    """:func:`read_dicomdir` of the file's bytes, read and taken from the budget."""
+    path = contents.dicomdir
+    try:
+        cut = complete_records(data)
+        if cut is None:
+            ds = dcmread(_PolledStream(data, cancel), force=True)
+            # FileSet finds the medium's root through the DICOMDIR's file name.
+            ds.filename = str(path)
+            records = _records(ds, cancel)
+    except DirectoryCancelledError:
+        raise
+    except Exception as exc:  # a DICOMDIR damaged otherwise: scan instead
+        contents.readable = False
+        contents.notes.append(f"{path}: DICOMDIR cannot be read ({exc}); medium scanned")
+        return contents
+    if cut is not None:
+        # The offsets of the records before the cut point at records after it too
+        # (PS3.3 F.3.2.1): the sequence order tells their studies instead.
+        contents.readable = False
+        read = "those read in sequence order, " if cut.records else ""
+        contents.notes.append(
+            f"{path}: DICOMDIR is damaged ({cut.problem}); {read}medium scanned")
+        return _resolve(contents, cut.records, {}, cancel)
+    try:
+        tree = link_records(ds)
+    except Exception as exc:  # a record too damaged to say; FileSet could not either
+        tree = RecordTree(problem=f"{type(exc).__name__}: {exc}")
+    if tree.problem:
+        # PS3.3 F.3.2.1: offsets point at records; when they do not, record order is used.
+        contents.notes.append(
+            f"{path}: DICOMDIR structure is inconsistent ({tree.problem}); "
+            "records read in sequence order"
+        )
+    elif len(records) <= MOST_FILESET_RECORDS:
         try:
-            cut = complete_records(data)
-            if cut is None:
-                ds = dcmread(io.BytesIO(data), force=True)
-                # FileSet finds the medium's root through the DICOMDIR's file name.
-                ds.filename = str(path)
-                records = list(ds.get("DirectoryRecordSequence", []))
-        except Exception as exc:  # a DICOMDIR damaged otherwise: scan instead
-            contents.readable = False
-            contents.notes.append(f"{path}: DICOMDIR cannot be read ({exc}); medium scanned")
-            return contents
-        if cut is not None:
-            # The offsets of the records before the cut point at records after it too
-            # (PS3.3 F.3.2.1): the sequence order tells their studies instead.
-            contents.readable = False
-            read = "those read in sequence order, " if cut.records else ""
+            # Orphan records (no offset reaches them) are read in sequence order below;
+            # FileSet would open the files they name, any file at all, a FIFO included.
+            FileSet().load(ds, include_orphans=False)
+        except Exception as exc:
             contents.notes.append(
-                f"{path}: DICOMDIR is damaged ({cut.problem}); {read}medium scanned")
-            return _resolve(contents, cut.records, {})
-        studies: dict[str, str] = {}
-        try:
-            problem = _offset_problem(ds)
-        except Exception as exc:  # a record too damaged to say; FileSet could not either
-            problem = f"{type(exc).__name__}: {exc}"
-        if problem:
-            # PS3.3 F.3.2.1: offsets point at records; when they do not, record order is used.
-            contents.notes.append(
-                f"{path}: DICOMDIR structure is inconsistent ({problem}); "
-                "records read in sequence order"
+                f"{path}: DICOMDIR structure is inconsistent ({type(exc).__name__}: "
+                f"{exc}); records read in sequence order"
             )
-        else:
-            try:
-                fileset = FileSet()
-                # Orphan records (no offset reaches them) are read in sequence order below;
-                # FileSet would open the files they name, any file at all, a FIFO included.
-                fileset.load(ds, include_orphans=False)
-            except Exception as exc:
-                contents.notes.append(
-                    f"{path}: DICOMDIR structure is inconsistent ({type(exc).__name__}: "
-                    f"{exc}); records read in sequence order"
-                )
-            else:
-                with contextlib.suppress(Exception):  # the sequence order tells them instead
-                    studies = _studies_of_instances(fileset)
+            tree.problem = str(exc)
+    # FileSet leaves out the images whose files the medium lacks, and their studies
+    # are the ones the report counts as incomplete: the studies come from the offsets.
+    studies = {} if tree.problem else tree.studies_of_instances()
     if not records:
         contents.notes.append(f"{path}: DICOMDIR lists no records")
-    return _resolve(contents, records, studies)
+    return _resolve(contents, records, studies, cancel)
 
 
-def _resolve(contents: DirectoryContents, records: list[Dataset], studies: dict[str, str]
-             ) -> DirectoryContents:
+def _records(ds: Dataset, cancel: CancelCheck | None) -> list[Dataset]:
+    """The Directory Record Sequence's items (PS3.3 F.3.2.2), parsed under ``cancel``.
+
+    pydicom reads a sequence of defined length as raw bytes and parses its items when
+    the element is first used, from a stream of its own: that parse, the long one, is
+    done here from a polled stream, as pydicom itself would do it.
+    """
+    element: object = ds.get_item(_RECORD_SEQUENCE)  # raw until converted, whatever typed
+    if isinstance(element, RawDataElement) and element.VR in (None, "SQ") and element.value:
+        encodings = convert_encodings(ds.get("SpecificCharacterSet") or "ISO_IR 6")
+        sequence = read_sequence(_PolledStream(element.value, cancel), element.is_implicit_VR,
+                                 element.is_little_endian, len(element.value), encodings,
+                                 element.value_tell)
+        ds[_RECORD_SEQUENCE] = DataElement(_RECORD_SEQUENCE, "SQ", sequence)
+    return list(ds.get("DirectoryRecordSequence") or [])
+
+
+def _resolve(contents: DirectoryContents, records: list[Dataset], studies: dict[str, str],
+             cancel: CancelCheck | None) -> DirectoryContents:
     """Add the leaf records among ``records`` to ``contents``, their files looked up on
     the medium.
 
     ``studies`` gives the study of each SOP Instance UID as the offsets say (PS3.3
     F.3.2.1); an instance it lacks belongs to the last STUDY record before it in
     sequence order.
+
+    Raises
+    ------
+    DirectoryCancelledError
+        ``cancel`` said so.
     """
     path = contents.dicomdir
     resolver = FileIdResolver(path.parent)
     study = patient = ""
-    for record in records:
+    for number, record in enumerate(records):
+        if not number % _RECORDS_PER_POLL and cancel is not None and cancel():
+            raise DirectoryCancelledError
         try:
-            record_type = str(record.get("DirectoryRecordType", "")).strip()
+            record_type = record_text(record, RECORD_TYPE)
             if record_type == "PATIENT":
                 patient = str(record.get("PatientID", "") or "").strip()
             if record_type == "STUDY":
-                study = str(record.get("StudyInstanceUID", ""))
-            if int(record.get("RecordInUseFlag", 0xFFFF)) == 0:
+                study = record_text(record, STUDY_INSTANCE)
+            if not record_in_use(record):
                 continue
-            file_id = _file_id(record.get("ReferencedFileID"))
+            file_id = record_file_id(record)
             if not file_id:
                 continue
-            sop = str(record.get("ReferencedSOPInstanceUIDInFile", ""))
+            sop = record_text(record, SOP_INSTANCE)
             contents.entries.append(
                 DirectoryEntry(
                     file_id=file_id,

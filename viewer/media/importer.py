@@ -33,6 +33,7 @@ from viewer.core.imports import (
     ProgressCallback,
 )
 from viewer.media.dicomdir import (
+    DirectoryBudget,
     DirectoryContents,
     is_directory_file,
     is_directory_stream,
@@ -61,6 +62,8 @@ MAX_ZIP_DEPTH = 3
 # What the import running in this thread may still extract from zips, all levels
 # together (viewer.media.zip_budget); one per import_media call.
 _BUDGET: ContextVar[ExtractionBudget | None] = ContextVar("zip_budget", default=None)
+# What it may still parse of DICOMDIRs, every medium and zip together.
+_DIRECTORIES: ContextVar[DirectoryBudget | None] = ContextVar("dicomdir_budget", default=None)
 
 
 def import_media(
@@ -85,7 +88,7 @@ def import_media(
     progress : callable, optional
         Receives :class:`ImportProgress` while scanning and importing.
     cancel : callable, optional
-        Polled between folders and batches.
+        Polled between folders and batches, and while a DICOMDIR is read.
     work_dir : Path, optional
         Where zip archives are extracted (the Lightbox home's ``tmp``; a private
         temporary folder otherwise). Extracted files are removed afterwards.
@@ -102,6 +105,7 @@ def import_media(
     lone = [source for source in media if source.lone_file]
     lone_files = {str(source.given) for source in lone}
     budget = _BUDGET.set(ExtractionBudget())
+    directories = _DIRECTORIES.set(DirectoryBudget())
     try:
         for source in media:
             if source.lone_file and source is not lone[0]:
@@ -117,6 +121,7 @@ def import_media(
                 break  # the home's disk is full: the next medium would not fit either
     finally:
         _BUDGET.reset(budget)
+        _DIRECTORIES.reset(directories)
     if report.instance_uids or report.failed or report.conflicts:
         # Judged on the whole command: a plain file that is not DICOM, named along with
         # media (``import /media/cdrom/*`` names README.TXT and AUTORUN.INF too), is
@@ -321,10 +326,17 @@ def _import_listing(
     ``depth`` is how many zips the listing is inside (0 for a medium, a folder or files
     given): the zips it lists are one deeper (see :data:`MAX_ZIP_DEPTH`).
     """
-    # A DICOMDIR near its size limit takes half a minute that nothing interrupts: a
-    # cancel is looked at before each.
-    directories: list[DirectoryContents] = [
-        read_dicomdir(d) for d in listing.dicomdirs if not (cancel is not None and cancel())]
+    budget = _DIRECTORIES.get()
+    directories: list[DirectoryContents] = []
+    for dicomdir in listing.dicomdirs:
+        if progress is not None:  # a large one takes seconds: say what is going on
+            progress(ImportProgress(phase="directory", current=str(dicomdir)))
+        directories.append(read_dicomdir(dicomdir, cancel=cancel, budget=budget))
+        if cancel is not None and cancel():
+            # Its records, or the files they name, were not all read: nothing is imported
+            # and nothing reported missing.
+            report.cancelled = True
+            return
     # A file named DICOMDIR that is not one (an image saved under that name) is imported
     # like any other file; a damaged DICOMDIR stays a DICOMDIR, noted.
     misnamed = [c.dicomdir for c in directories
@@ -346,9 +358,12 @@ def _import_listing(
         # A record may name a DICOMDIR read already (its own, by a writer's bug): read
         # again, its missing files and notes would be counted twice.
         read = {os.path.realpath(d) for d in listing.dicomdirs}
-        more = [read_dicomdir(Path(p.path)) for p in found
+        more = [read_dicomdir(Path(p.path), cancel=cancel, budget=budget) for p in found
                 if os.path.realpath(p.path) not in read]
         directories.extend(more)
+        if cancel is not None and cancel():
+            report.cancelled = True
+            return
         listed = set(candidates)
         # Files it names that the walk did not list (behind a link it reached otherwise).
         unread = [p for p in _named_files(more) if p not in listed]

@@ -196,6 +196,7 @@ class ImportDialog(QDialog):
             def progress(p: ImportProgress) -> None:
                 done, total = (p.files_done, p.files_total) if p.files_total else (0, 0)
                 text = {"scan": f"Scanning: {p.files_done} files found",
+                        "directory": f"Reading the DICOMDIR {p.current}",
                         "import": f"Importing {p.files_done} / {p.files_total} files, "
                                   f"{p.instances_added} images added",
                         "verify": "Checking every image is stored"}.get(p.phase, p.phase)
