@@ -108,13 +108,22 @@ def _text(ds: Any, keyword: str) -> str:
     return str(value).strip()
 
 
+# PS3.5 Table 6.2-1: an IS value lies in -2^31 .. 2^31 - 1. A longer run of digits is
+# damage, and past 2^63 no SQLite integer holds it (the row of its file would fail).
+_INTEGER_STRING_RANGE = range(-(2**31), 2**31)
+
+
+def _in_range(value: int) -> int | None:
+    return value if value in _INTEGER_STRING_RANGE else None
+
+
 def _int(ds: Any, keyword: str) -> int | None:
     try:
         value = ds.get(keyword)
         if value is None or value == "":
             return None
-        return int(value)
-    except (TypeError, ValueError):
+        return _in_range(int(value))
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -460,7 +469,7 @@ def _fast_int(raw: bytes | None, vr: str) -> int | None:
     if vr == "US":
         return int(struct.unpack_from("<H", raw)[0]) if len(raw) >= 2 else None
     try:
-        return int(_ascii(raw).split("\\")[0])
+        return _in_range(int(_ascii(raw).split("\\")[0]))
     except ValueError:
         return None
 

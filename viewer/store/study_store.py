@@ -37,6 +37,21 @@ class StoreError(LightboxError):
     """The study database cannot be opened or used (names the file and the problem)."""
 
 
+def _row_refused(exc: Exception) -> bool:
+    """Whether a failed commit is one row's fault (a value SQLite cannot bind, a
+    constraint), not the database's; the database's come as :class:`LightboxError`s
+    caused by SQLite errors of other kinds."""
+    if isinstance(exc, LightboxError):
+        return isinstance(exc.__cause__, (sqlite3.IntegrityError, sqlite3.DataError,
+                                          sqlite3.InterfaceError))
+    return True
+
+
+def _refusal(exc: Exception) -> str:
+    cause = exc.__cause__ if isinstance(exc, LightboxError) and exc.__cause__ else exc
+    return f"cannot be entered in the study database ({type(cause).__name__}: {cause})"
+
+
 def _private_database(path: Path) -> None:
     """Create the database file 0600 before SQLite opens it, or make an existing one so.
 
@@ -319,11 +334,34 @@ class StudyStore(StudyReads):
             )
 
     def commit_files(self, files: list[StoredFile]) -> BatchCounts:
-        """Commit the rows of files already in place in the managed store (one transaction)."""
+        """Commit the rows of files already in place in the managed store, in one
+        transaction.
+
+        When SQLite refuses one row (a value no column holds, a constraint), the batch
+        is committed again one file at a time and each refused file is counted as
+        ``misfiled`` with the reason: no row names its file, which the caller removes or
+        gives back. One file's fault never stops an import or a receive.
+
+        Raises
+        ------
+        LightboxError
+            The database cannot be written at all (:class:`DiskFullError`, read-only,
+            locked, damaged).
+        """
         if not files:
             return BatchCounts()
-        with self._transaction() as conn:
-            return insert_batch(conn, files)
+        try:
+            with self._transaction() as conn:
+                return insert_batch(conn, files)
+        except Exception as exc:
+            if not _row_refused(exc):
+                raise
+            if len(files) == 1:
+                return BatchCounts(misfiled=[(files[0], _refusal(exc))])
+        counts = BatchCounts()
+        for item in files:
+            counts.add(self.commit_files([item]))
+        return counts
 
     def make_durable(self) -> None:
         """Put every committed transaction on disk: one ``fsync`` of the WAL file.

@@ -46,6 +46,15 @@ class BatchCounts:
     elsewhere: list[StoredFile] = field(default_factory=list)
     misfiled: list[tuple[StoredFile, str]] = field(default_factory=list)
 
+    def add(self, other: BatchCounts) -> None:
+        """Count ``other``'s files and rows with these."""
+        self.studies += other.studies
+        self.series += other.series
+        self.instances += other.instances
+        self.present += other.present
+        self.elsewhere += other.elsewhere
+        self.misfiled += other.misfiled
+
     @property
     def refused(self) -> list[tuple[StoredFile, str]]:
         """Every file left without a row, with the reason."""
