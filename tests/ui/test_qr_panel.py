@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from pydicom import dcmread
+from pydicom.dataset import Dataset
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDialogButtonBox
 
@@ -615,3 +616,56 @@ def test_a_match_that_changes_is_sorted_by_its_new_value(qtbot):
                        {"StudyInstanceUID": "1.4", "NumberOfStudyRelatedInstances": 25}])
     assert [model.study_values(r)["StudyInstanceUID"] for r in range(4)] == [
         "1.3", "1.4", "1.1", "1.2"]
+
+
+def _synthetic_matches(peer: QRPeer, count: int) -> None:
+    for n in range(count):
+        ds = Dataset()
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.PatientName = ["SMITH^JOHN", "Müller^Jürgen", "Иванов^Иван"][n % 3]
+        ds.PatientID = f"PID{n:05d}"
+        ds.StudyDate = f"20{10 + n % 15:02d}{1 + n % 12:02d}{1 + n % 28:02d}"
+        ds.StudyTime = "120000"
+        ds.AccessionNumber = f"A{n}"
+        ds.StudyDescription = "CT CHEST"
+        ds.StudyInstanceUID = f"2.25.555{n}"
+        peer.datasets.append(ds)
+
+
+def test_thousands_of_matches_are_listed_in_few_steps(qtbot, home, store):
+    # Each listing re-sorts the list and Qt lays out every row again: listed a batch at
+    # a time as they came, 5,000 matches left the window frozen most of the search.
+    peer = QRPeer([])
+    _synthetic_matches(peer, 1500)
+    try:
+        NodeBook(home).add(_node("many", peer.aet, peer.port))
+        panel = _panel(qtbot, home, store)
+        listings: list[int] = []
+        panel.results_model.rowsInserted.connect(
+            lambda parent, first, last: listings.append(last - first + 1)
+            if not parent.isValid() else None)
+        panel.search_button.click()
+        batches: list[int] = []
+        panel._query.signals.matches.connect(lambda tag, batch: batches.append(len(batch)))
+        qtbot.waitUntil(lambda: not panel.querying, timeout=WAIT_MS)
+        assert panel.results_model.study_count() == 1500 == sum(listings)
+        assert panel.status_label.text() == "1500 studies found on many"
+        assert len(listings) < len(batches), (listings, batches)
+        assert panel.shutdown()
+    finally:
+        peer.stop()
+
+
+def test_matches_that_arrive_together_are_listed_once(qtbot, home, store):
+    panel = _panel(qtbot, home, store)
+    listings: list[int] = []
+    panel.results_model.rowsInserted.connect(
+        lambda parent, first, last: listings.append(last - first + 1))
+    tag = str(panel._generation)  # as the current study query's worker tags its batches
+    for start in (0, 50, 100):
+        panel._on_matches(tag, [{"StudyInstanceUID": f"2.25.{n}", "PatientID": f"P{n}"}
+                                for n in range(start, start + 50)])
+    assert panel.results_model.study_count() == 0  # gathered, not yet listed
+    qtbot.waitUntil(lambda: panel.results_model.study_count() == 150, timeout=WAIT_MS)
+    assert listings == [150]
+    assert panel.shutdown()

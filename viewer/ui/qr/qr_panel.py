@@ -83,6 +83,8 @@ class QueryRetrieveWidget(QueryRetrieveSearch, QueryRetrieveTransfers, QWidget):
         self._results_name: str | None = None
         self._series: dict[str, FindWorker] = {}
         self._series_found: dict[str, list[dict[str, Any]]] = {}
+        self._arrived: list[dict[str, Any]] = []  # study matches not yet listed
+        self._listing_due = False
         self._retrieves: dict[str, RetrieveWorker] = {}
 
         # --- nodes

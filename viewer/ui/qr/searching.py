@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import QTimer
+
 from viewer.core.errors import LightboxError
 from viewer.net.query import QuerySpec
 from viewer.ui.qr.workers import FindWorker
@@ -20,6 +22,13 @@ if TYPE_CHECKING:
     from viewer.ui.qr.query_form import QueryFormWidget
     from viewer.ui.qr.results_model import StudyResultsTreeModel
     from viewer.ui.qr.service import QueryRetrieveService
+
+
+def listing_interval_ms(listed: int) -> int:
+    """How long study matches gather before they are listed, when ``listed`` are: a
+    listing costs time in proportion to the list (about 10 ms per 1,000 rows), so the
+    longer the list, the rarer the listings; 0.1 s at first, at most 1 s."""
+    return min(1000, 100 + listed // 10)
 
 
 class QueryRetrieveSearch:
@@ -35,6 +44,8 @@ class QueryRetrieveSearch:
     _results_name: str | None
     _series: dict[str, FindWorker]
     _series_found: dict[str, list[dict[str, Any]]]
+    _arrived: list[dict[str, Any]]
+    _listing_due: bool
 
     def start_query(self) -> None:
         """Run the form's study query on the selected node; matches stream into the list."""
@@ -49,6 +60,7 @@ class QueryRetrieveSearch:
             return
         self._stop_finds()
         self._generation += 1
+        self._arrived.clear()
         self.results_model.clear()
         self._results_name = node.name
         worker = FindWorker(self.service, node, spec, tag=str(self._generation))
@@ -124,16 +136,35 @@ class QueryRetrieveSearch:
         if which is None:
             return
         if which[0] == "study":
-            self.results_model.add_studies(batch)
-            self.show_status(f"{self.results_model.study_count()} studies so far ...")
-            self._update_buttons()
+            # Listed together, at most every LISTING_INTERVAL: each listing re-sorts the
+            # list and Qt lays out every row again, so a batch each as they came (a PACS
+            # answering 5,000 matches sends a hundred) froze the window for seconds.
+            self._arrived.extend(batch)
+            if not self._listing_due:
+                self._listing_due = True
+                delay = 0 if not self.results_model.study_count() else listing_interval_ms(
+                    self.results_model.study_count())
+                QTimer.singleShot(delay, self, self._list_arrived)  # type: ignore[arg-type]
         elif which[1] in self._series_found:
             self._series_found[which[1]].extend(batch)
+
+    def _list_arrived(self) -> None:
+        """List the study matches that arrived since the last listing."""
+        self._listing_due = False
+        if not self._arrived:
+            return
+        arrived, self._arrived = self._arrived, []
+        self.results_model.add_studies(arrived)
+        if self._query is not None:
+            self.show_status(f"{self.results_model.study_count()} studies so far ...")
+        self._update_buttons()
 
     def _on_find_finished(self, tag: str, count: int, cancelled: bool) -> None:
         which = self._which(tag)
         if which is None:
             return
+        if which[0] == "study":
+            self._list_arrived()  # the count said below is of every match
         if which[0] == "series":
             self._series.pop(which[1], None)
             self.results_model.set_series(which[1], self._series_found.pop(which[1], []))
@@ -156,5 +187,5 @@ class QueryRetrieveSearch:
             self.results_model.series_failed(which[1], message)
         else:
             self._query = None
-            self._update_buttons()
+            self._list_arrived()  # the matches before the failure stay listed
         self.show_status(message, error=True)
