@@ -70,6 +70,12 @@ PATIENTS = {
     ("*son*", "*son*"),
     ("SM?TH", "SM?TH"),
     ("Sm?th, John", "Sm?th, John"),  # a wildcard: the user's own pattern, as typed
+    # PS3.5 6.2.1.2: ideographic and phonetic names follow "=" in the value.
+    ("山田", "*山田*"),
+    ("やまだ たろう", "*やまだ^たろう*"),
+    ("홍, 길동", "*홍^길동*"),
+    ("山田*", "山田*"),
+    ("Иванов", "Иванов*"),
 ])
 def test_a_name_without_wildcard_is_searched_by_its_beginning(typed: str, sent: str) -> None:
     assert name_matching_value(typed) == sent

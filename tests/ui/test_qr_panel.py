@@ -296,6 +296,13 @@ def test_query_lists_every_study_with_non_latin_names(qtbot, panel, study_set):
     assert model.study_count() == 1
     assert model.study_values(0)["PatientID"] == "LB-TEST-0103"
 
+    # The same patient by the ideographic and the phonetic group of the name.
+    for typed in ("山田", "やまだ", "山田 太郎"):
+        panel.form.patient_name_edit.setText(typed)
+        _search(qtbot, panel)
+        assert [model.study_values(r)["PatientID"] for r in range(model.study_count())] == [
+            "LB-TEST-0103"], typed
+
 
 def test_results_sort_and_keep_selection_and_series(qtbot, panel, study_set):
     _search(qtbot, panel)

@@ -114,20 +114,43 @@ def name_matching_value(text: str) -> str:
     'Smith^John*'
     >>> name_matching_value("DOE*")
     'DOE*'
+    >>> name_matching_value("山田")
+    '*山田*'
     """
     text = " ".join(text.split())
     if not text or _has_wildcard(text):
         return text
     if "^" in text or "=" in text:
-        return text + "*"
-    if "," in text:
+        value = text + "*"
+    elif "," in text:
         family, _, given = (part.strip() for part in text.partition(","))
+        value = _components(family, given)
     else:
         family, _, given = text.partition(" ")
+        value = _components(family, given)
+    # Japanese and Korean names are written ideographic and phonetic in the second and
+    # third component groups (PS3.5 6.2.1.2, "Yamada^Tarou=山田^太郎=やまだ^たろう"), so a
+    # name typed in those scripts begins a group, not the value: matched from its start,
+    # "山田*" finds nothing. It is looked for anywhere in the value instead.
+    return "*" + value if _ideographic_or_phonetic(value) else value
+
+
+def _components(family: str, given: str) -> str:
     if not given:
         return family + "*"
     # An empty family name (", John") matches any: the given name still narrows it.
     return f"{family or '*'}^{given}*"
+
+
+# Han ideographs, kana and Hangul: the scripts of the ideographic and phonetic groups.
+_OTHER_GROUP_SCRIPTS = ((0x1100, 0x11FF), (0x2E80, 0x2FDF), (0x3040, 0x30FF),
+                        (0x3130, 0x318F), (0x31F0, 0x31FF), (0x3400, 0x4DBF),
+                        (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF),
+                        (0xFF65, 0xFF9F), (0x20000, 0x3FFFF))
+
+
+def _ideographic_or_phonetic(text: str) -> bool:
+    return any(low <= ord(c) <= high for c in text for low, high in _OTHER_GROUP_SCRIPTS)
 
 
 def text_matching_value(text: str) -> str:
@@ -147,8 +170,10 @@ def text_matching_value(text: str) -> str:
 NAME_TIP = (
     "A name without * or ? finds the names that begin with it: smith is sent as smith*, "
     "and \"Smith, John\" or \"Smith John\" as Smith^John* (family name, then given name; "
-    "a family name of several words needs the comma). With * or ? the text is sent as "
-    "typed (DICOM wildcard matching). Whether case and accents matter depends on the PACS."
+    "a family name of several words needs the comma). A name in kanji, kana or hangul is "
+    "looked for anywhere in the name (山田 as *山田*): such names follow the romanized one. "
+    "With * or ? the text is sent as typed (DICOM wildcard matching). Whether case and "
+    "accents matter depends on the PACS."
 )
 DESCRIPTION_TIP = (
     "A description without * or ? finds the descriptions that begin with it: CHEST is "
