@@ -16,9 +16,11 @@ from PySide6.QtCore import QDate, QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from tests.support import testdata
 from tests.support.series import write_ct_series
 from tests.ui.conftest import delete_and_wait, wait_until
 from viewer.store import StudyStore
+from viewer.ui.viewer.annotate import dicom_date
 
 pytestmark = pytest.mark.gui
 
@@ -265,6 +267,14 @@ def test_what_the_list_shows_typed_back_into_the_filters_finds_the_study(qtbot, 
         browser.apply_filter()
         assert browser.model.rowCount() == 1, typed
         assert browser.model.study(0).patient.patient_id == "US-004"
+    # Identifiers match from their beginning, and their fields say so: the digits of an
+    # ID typed without its prefix find nothing.
+    for edit, typed in ((browser.id_edit, "004"), (browser.accession_edit, "CC")):
+        browser.clear_filter()
+        edit.setText(typed)
+        browser.apply_filter()
+        assert browser.model.rowCount() == 0, typed
+        assert "beginning" in edit.placeholderText() and "begin with" in edit.toolTip()
 
 
 # ------------------------------------------------------------- 7. following the database
@@ -483,3 +493,20 @@ def test_the_keyboard_reaches_past_the_study_table_and_opens_a_series(
     QTest.keyClick(dialog.sources, Qt.Key.Key_Delete)
     assert dialog.source_paths() == [str(tmp_path / "a")]
     dialog.close()
+
+
+def test_a_study_without_images_is_named_with_what_it_holds(qtbot, workstation, tmp_path):
+    # An RT Plan alone: the message named the study by its UID, which the reader could
+    # not relate to the row they opened.
+    plan = pydicom.dcmread(testdata.test_file("rtplan.dcm"))
+    plan.PatientName, plan.PatientID = "PLAN^ONLY", "P-RT"
+    plan.StudyDescription = "Prostate plan"
+    path = tmp_path / "plan.dcm"
+    plan.save_as(path)
+    assert workstation.store.import_files([path]).instances_added == 1
+    errors: list[str] = []
+    workstation.controller.error.connect(errors.append)
+    workstation.controller.open_studies([str(plan.StudyInstanceUID)])
+    assert errors == [f"No images to show: PLAN, ONLY (ID P-RT), "
+                      f"{dicom_date(str(plan.StudyDate))}, Prostate plan holds 1 RTPLAN "
+                      "object, none of them an image"]

@@ -13,6 +13,8 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from tests.ui.conftest import delete_and_wait, wait_until
+from viewer.core.imports import ImportProgress
+from viewer.ui.dialogs.import_dialog import progress_text
 
 pytestmark = pytest.mark.gui
 
@@ -119,3 +121,11 @@ def test_deleting_during_an_import_waits_for_it(qtbot, workstation, gate, phanto
     assert workstation.store.counts()["studies"] == 1  # nothing deleted
     gate.set()
     wait_until(qtbot, lambda: dialog.report is not None)
+
+
+@pytest.mark.parametrize("phase", ["scan", "directory", "import", "verify", "done"])
+def test_every_phase_of_an_import_is_said_in_words(phase: str) -> None:
+    # The raw phase name ("done") showed for a moment before "Import finished.".
+    text = progress_text(ImportProgress(phase=phase, files_done=3, files_total=9,
+                                        current="/media/cdrom/DICOMDIR"))
+    assert phase not in text.split() and text[0].isupper()

@@ -93,6 +93,20 @@ class WorkstationController(QObject):
         """Show a stored study: its series sorted from the database, no file read yet."""
         self.open_studies([study_uid], replace)
 
+    def _holding(self, study_uid: str) -> str:
+        """A study named as the reader chose it, and what it holds instead of images (an
+        RT Plan, a structured report): its UID alone meant nothing to them."""
+        study = self.store.study(study_uid) if self.store is not None else None
+        if study is None:
+            return f"study {study_uid} is no longer stored"
+        name = display_name(study.patient.patient_name) or "(no name)"
+        parts = [f"{name} (ID {study.patient.patient_id or 'none'})",
+                 dicom_date(study.study_date), study.study_description]
+        count = study.number_of_instances
+        kinds = "/".join(study.modalities) or "non-image"
+        return (f"{', '.join(p for p in parts if p)} holds {count} {kinds} "
+                f"object{'' if count == 1 else 's'}, none of them an image")
+
     def open_studies(self, study_uids: list[str], replace: bool = True) -> None:
         """Show stored studies together, their series in the strip in the studies' order.
 
@@ -113,10 +127,10 @@ class WorkstationController(QObject):
             if not found:
                 empty.append(uid)
         if len(study_uids) == 1 and empty:
-            self.error.emit(f"study {study_uids[0]} has no images to show")
+            self.error.emit(f"No images to show: {self._holding(empty[0])}")
         elif empty:
             self.error.emit(f"{len(empty)} of the {len(study_uids)} studies have no images "
-                            f"to show: {', '.join(empty)}")
+                            f"to show: {'; '.join(self._holding(uid) for uid in empty)}")
         if not series:
             return
         self._stored_studies.update(s.study_uid for s in series)

@@ -39,6 +39,11 @@ from viewer.ui.thumbnails import THUMBNAIL_SIZE, ThumbnailCache
 _DESCRIPTION_COLUMN = [header for header, _, _ in COLUMNS].index("Description")
 
 
+
+#: The tooltip of an identifier's filter field (viewer.store.queries.identifier_condition).
+IDENTIFIER_TIP = ("Finds the {what} that begin with what is typed ({example} finds "
+                  "{example}123); * and ? are wildcards: *123 finds those that end in 123")
+
 class _StudyTable(QTableView):
     open_requested = Signal()
     #: The Delete key: the same confirmed delete as the button.
@@ -102,12 +107,22 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QW
         # -- filter fields
         self.name_edit = QLineEdit(self)
         self.name_edit.setPlaceholderText("Patient name (* and ? wildcards)")
+        self.name_edit.setToolTip("Finds the names that hold what is typed, in any of their "
+                                  "forms, regardless of case and accents; with * or ? the "
+                                  "pattern matches a whole name, or one of its forms")
         self.id_edit = QLineEdit(self)
-        self.id_edit.setPlaceholderText("Patient ID")
+        # Identifiers match from their beginning, unlike the name and the description: a
+        # Patient ID typed without its prefix found nothing and nothing said why.
+        self.id_edit.setPlaceholderText("Patient ID (or its beginning)")
+        self.id_edit.setToolTip(IDENTIFIER_TIP.format(what="Patient IDs", example="PID00"))
         self.accession_edit = QLineEdit(self)
-        self.accession_edit.setPlaceholderText("Accession")
+        self.accession_edit.setPlaceholderText("Accession (or its beginning)")
+        self.accession_edit.setToolTip(IDENTIFIER_TIP.format(what="Accession Numbers",
+                                                             example="ACC2024"))
         self.description_edit = QLineEdit(self)
         self.description_edit.setPlaceholderText("Study description")
+        self.description_edit.setToolTip("Finds the descriptions that hold what is typed, "
+                                         "regardless of case and accents")
         self.modality_combo = QComboBox(self)
         self.modality_combo.addItems(["Any modality", "CT", "MR", "CR", "DX", "US", "MG", "NM",
                                       "PT", "XA", "RF", "OT", "SC"])

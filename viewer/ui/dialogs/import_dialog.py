@@ -79,6 +79,16 @@ def report_html(report: ImportReport) -> str:
     return "".join(lines)
 
 
+def progress_text(p: ImportProgress) -> str:
+    """The dialog's line for an import's progress, in words for every phase."""
+    return {"scan": f"Scanning: {p.files_done} files found",
+            "directory": f"Reading the DICOMDIR {p.current}",
+            "import": f"Importing {p.files_done} / {p.files_total} files, "
+                      f"{p.instances_added} images added",
+            "verify": "Checking every image is stored",
+            "done": "Finishing ..."}.get(p.phase, "Importing ...")
+
+
 class ImportDialog(QDialog):
     """Choose sources, import them in the background, show the report.
 
@@ -195,12 +205,7 @@ class ImportDialog(QDialog):
         def work(task: Task) -> ImportReport:
             def progress(p: ImportProgress) -> None:
                 done, total = (p.files_done, p.files_total) if p.files_total else (0, 0)
-                text = {"scan": f"Scanning: {p.files_done} files found",
-                        "directory": f"Reading the DICOMDIR {p.current}",
-                        "import": f"Importing {p.files_done} / {p.files_total} files, "
-                                  f"{p.instances_added} images added",
-                        "verify": "Checking every image is stored"}.get(p.phase, p.phase)
-                task.report(done, total, text)
+                task.report(done, total, progress_text(p))
 
             return importer(sources, progress, lambda: task.cancelled)
 
