@@ -676,3 +676,32 @@ def test_matches_that_arrive_together_are_listed_once(qtbot, home, store):
     qtbot.waitUntil(lambda: panel.results_model.study_count() == 150, timeout=WAIT_MS)
     assert listings == [150]
     assert panel.shutdown()
+
+
+def test_several_retrieves_are_tallied_and_the_newest_row_is_in_sight(
+        qtbot, panel, store, study_set):
+    _search(qtbot, panel)
+    model = panel.results_model
+    selection = panel.results_view.selectionModel()
+    for row in range(model.study_count()):
+        selection.select(model.index(row, 0),
+                         selection.SelectionFlag.Select | selection.SelectionFlag.Rows)
+    panel.retrieve_button.click()
+    # The row just added is the one shown, not the first ones of the list.
+    area = panel.transfers
+    newest = list(area.rows.values())[-1]
+
+    def newest_in_sight() -> bool:
+        top = newest.mapTo(area.widget(), newest.rect().topLeft()).y()
+        shown = area.verticalScrollBar().value()
+        return shown <= top and top + newest.height() <= shown + area.viewport().height()
+
+    qtbot.waitUntil(lambda: area.widget().height() > 2 * area.viewport().height(),
+                    timeout=WAIT_MS)  # the list scrolls
+    qtbot.waitUntil(newest_in_sight, timeout=5000)
+    qtbot.waitUntil(lambda: panel.is_idle(), timeout=WAIT_MS)
+    total = sum(len(uids) for uids in study_set.instances.values())
+    assert store.counts()["instances"] == total
+    # The line counts every retrieve, not only the last one's images.
+    assert panel.status_label.text() == (
+        f"{len(study_set.instances)} retrieves ended: {total} images retrieved")

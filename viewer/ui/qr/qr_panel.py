@@ -32,7 +32,7 @@ from viewer.ui.qr.node_dialog import NodeDialog
 from viewer.ui.qr.nodes_bar import NodeBarWidget
 from viewer.ui.qr.query_form import QueryFormWidget
 from viewer.ui.qr.results_model import COLUMNS, StudyResultsTreeModel
-from viewer.ui.qr.retrieving import QueryRetrieveTransfers
+from viewer.ui.qr.retrieving import QueryRetrieveTransfers, RetrieveRound
 from viewer.ui.qr.searching import QueryRetrieveSearch
 from viewer.ui.qr.service import QueryRetrieveService
 from viewer.ui.qr.transfers import TransferListWidget
@@ -86,6 +86,7 @@ class QueryRetrieveWidget(QueryRetrieveSearch, QueryRetrieveTransfers, QWidget):
         self._arrived: list[dict[str, Any]] = []  # study matches not yet listed
         self._listing_due = False
         self._retrieves: dict[str, RetrieveWorker] = {}
+        self._round = RetrieveRound()
 
         # --- nodes
         self.node_bar = NodeBarWidget(nodes, service, self.query_pool, self)

@@ -7,6 +7,7 @@ one-thread retrieve pool and has its own row in the transfer list, with a Cancel
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest
@@ -23,6 +24,34 @@ if TYPE_CHECKING:
     from viewer.ui.qr.transfers import TransferListWidget
 
 
+@dataclass(slots=True)
+class RetrieveRound:
+    """The retrieves started since the queue was last empty: the status line's tally."""
+
+    started: int = 0
+    ended: int = 0
+    images: int = 0
+    short: int = 0  # ended failed, incomplete or cancelled
+
+    def end(self, kept: int, whole: bool) -> None:
+        self.ended += 1
+        self.images += kept
+        self.short += 0 if whole else 1
+
+    def text(self, last: str) -> str:
+        """``last`` (the retrieve that just ended) with where the round is, when it holds
+        several: the line said only the last one's result ("Retrieved 4 images" after 5
+        studies and 20 images)."""
+        if self.started < 2:
+            return last
+        if self.ended < self.started:
+            return f"{last} ({self.ended} of {self.started} retrieves ended)"
+        text = f"{self.started} retrieves ended: {images(self.images)} retrieved"
+        if self.short:
+            text += f"; {self.short} did not complete (see their rows)"
+        return text
+
+
 class QueryRetrieveTransfers:
     """The retrieve methods of the panel (plain methods; the widget owns the signals)."""
 
@@ -33,6 +62,7 @@ class QueryRetrieveTransfers:
     transfers: TransferListWidget
     _results_name: str | None
     _retrieves: dict[str, RetrieveWorker]
+    _round: RetrieveRound
 
     def selected_requests(self) -> list[RetrieveRequest]:
         """What the selection asks for: whole studies, or chosen series of a study."""
@@ -86,6 +116,9 @@ class QueryRetrieveTransfers:
         if key in self._retrieves:
             self.show_status("That study is already being retrieved")
             return
+        if not self._retrieves:
+            self._round = RetrieveRound()
+        self._round.started += 1
         row = self.transfers.add(key, self._title(request))
         worker = RetrieveWorker(self.service, node, request, key)
         worker.signals.progress.connect(self._on_retrieve_progress)
@@ -148,15 +181,17 @@ class QueryRetrieveTransfers:
         else:
             state = "incomplete"
         self.results_model.set_status(key, state)
+        self._round.end(max(p.completed, p.received), p.ok and not p.cancelled)
         if p.message and not p.cancelled:
-            self.show_status(p.message, error=not p.ok)
+            self.show_status(self._round.text(p.message), error=not p.ok)
         elif p.cancelled:
             # The retrieve's own words count what was stored, not the PACS's last counter.
-            self.show_status(f"Retrieve {p.message}" if p.message else "Retrieve cancelled")
+            self.show_status(self._round.text(
+                f"Retrieve {p.message}" if p.message else "Retrieve cancelled"))
         else:
-            self.show_status(f"Retrieved {images(p.completed)}"
-                             + (f" ({already_here(p.already_present)})"
-                                if p.already_present else ""))
+            self.show_status(self._round.text(
+                f"Retrieved {images(p.completed)}"
+                + (f" ({already_here(p.already_present)})" if p.already_present else "")))
         self._update_buttons()
         if p.completed or p.received:
             self.studies_retrieved.emit([key])
@@ -168,7 +203,8 @@ class QueryRetrieveTransfers:
         if row is not None:
             row.fail(message, p)
         self.results_model.set_status(key, "failed")
-        self.show_status(message, error=True)
+        self._round.end(max(p.completed, p.received), False)
+        self.show_status(self._round.text(message), error=True)
         self._update_buttons()
         if p.completed or p.received:
             self.studies_retrieved.emit([key])

@@ -147,6 +147,8 @@ class TransferListWidget(QScrollArea):
         self._layout.addStretch(1)
         self.setWidget(self._inner)
         self.rows: dict[str, TransferRow] = {}
+        self._follow_new = False  # a row was added: show the list's end once laid out
+        self.verticalScrollBar().rangeChanged.connect(self._range_changed)
 
     def add(self, key: str, title: str) -> TransferRow:
         """Add (or reuse, for a study retrieved again) the row of ``key``."""
@@ -158,7 +160,15 @@ class TransferListWidget(QScrollArea):
         row.cancel_requested.connect(self.cancel_requested)
         self._layout.insertWidget(self._layout.count() - 1, row)
         self.rows[key] = row
+        # Added at the bottom of a list two rows high: the new retrieve was out of sight
+        # below the finished ones. Scrolled to once the list has been laid out again.
+        self._follow_new = True
         return row
+
+    def _range_changed(self, _low: int, high: int) -> None:
+        if self._follow_new:
+            self._follow_new = False
+            self.verticalScrollBar().setValue(high)
 
     def clear_finished(self) -> None:
         """Remove the rows of retrieves that ended."""
