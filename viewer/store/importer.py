@@ -129,6 +129,13 @@ def import_files(
     )
     notify: Callable[[], None] = (lambda: progress(state)) if progress else (lambda: None)
     notify()
+    if not ordered:
+        # Nothing to store: no threads and no flush of the database. A stick of thousands
+        # of small files that look like zips asked for one of each per file.
+        report.instances_stored = len(store.has_instances(report.instance_uids))
+        state.phase = "done"
+        notify()
+        return report
     cancelled = cancel or (lambda: False)
     seen: dict[str, Prepared] = {}
     hierarchy = HierarchyCheck()  # series and studies claimed before their rows commit
