@@ -13,6 +13,7 @@ from typing import Any
 import pydicom
 import pytest
 from PySide6.QtCore import QDate, QPoint, Qt
+from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -510,3 +511,39 @@ def test_a_study_without_images_is_named_with_what_it_holds(qtbot, workstation, 
     assert errors == [f"No images to show: PLAN, ONLY (ID P-RT), "
                       f"{dicom_date(str(plan.StudyDate))}, Prostate plan holds 1 RTPLAN "
                       "object, none of them an image"]
+
+
+def test_buttons_have_mnemonics_and_ctrl_enter_adds_to_the_viewer(qtbot, workstation,
+                                                                   tmp_path):
+    # No button could be pressed from the keyboard, and "Add to viewer" (comparison with
+    # priors) had no key at all.
+    browser = workstation.browser
+    first = _add(workstation, tmp_path / "a", slices=2)
+    prior = _add(workstation, tmp_path / "b", slices=2, name="SMITH^JOHN", date="20200101")
+    window = workstation.window
+    window.show_browser()
+    window.activateWindow()
+    qtbot.waitActive(window)
+    compared: list[list[str]] = []
+    browser.compare_studies.connect(compared.append)
+    _select(browser, [prior])
+    browser.table.setFocus()
+    wait_until(qtbot, browser.table.hasFocus)
+    # Through the window, as the keyboard's keys come: the shortcut map, then the focus.
+    QTest.keySequence(window.windowHandle(), QKeySequence("Alt+A"))  # &Add to viewer
+    wait_until(qtbot, lambda: len(compared) == 1)
+    window.show_browser()  # the viewer came to the front with the study
+    _select(browser, [first])
+    browser.table.setFocus()
+    wait_until(qtbot, browser.table.hasFocus)
+    QTest.keyClick(browser.table, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert compared == [[prior], [first]]
+    # Every button of the study list carries a letter, none of them a menu's.
+    menus = {a.text().replace("&", "")[0].lower() for a in window.menuBar().actions()}
+    letters = []
+    for button in (browser.open_button, browser.compare_button, browser.delete_button,
+                   browser.import_button, browser.clear_button):
+        text = button.text()
+        assert "&" in text, text
+        letters.append(text[text.index("&") + 1].lower())
+    assert len(set(letters)) == len(letters) and not set(letters) & menus

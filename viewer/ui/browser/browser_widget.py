@@ -38,20 +38,24 @@ from viewer.ui.thumbnails import THUMBNAIL_SIZE, ThumbnailCache
 
 _DESCRIPTION_COLUMN = [header for header, _, _ in COLUMNS].index("Description")
 
-
-
 #: The tooltip of an identifier's filter field (viewer.store.queries.identifier_condition).
 IDENTIFIER_TIP = ("Finds the {what} that begin with what is typed ({example} finds "
                   "{example}123); * and ? are wildcards: *123 finds those that end in 123")
 
+
 class _StudyTable(QTableView):
     open_requested = Signal()
+    #: Ctrl+Enter: the selected studies added beside those open (Add to viewer).
+    add_requested = Signal()
     #: The Delete key: the same confirmed delete as the button.
     delete_requested = Signal()
 
     def keyPressEvent(self, ev: QKeyEvent) -> None:  # noqa: N802
         if ev.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.open_requested.emit()
+            if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+                self.add_requested.emit()
+            else:
+                self.open_requested.emit()
             return
         if ev.key() == Qt.Key.Key_Delete:
             self.delete_requested.emit()
@@ -139,7 +143,7 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QW
         self.date_note = QLabel(self)
         self.date_note.setStyleSheet("color: #e0a030;")
         self.date_note.setVisible(False)
-        self.clear_button = QPushButton("Clear", self)
+        self.clear_button = QPushButton("&Clear", self)
         filters = QHBoxLayout()
         for w in (self.name_edit, self.id_edit, self.accession_edit, self.description_edit,
                   self.modality_combo, self.date_combo, self.date_from, QLabel("to"),
@@ -182,6 +186,8 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QW
             _DESCRIPTION_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(lambda *_: self.open_selected())
         self.table.open_requested.connect(self.open_selected)
+        self.table.add_requested.connect(
+            lambda: self.compare_studies.emit(self.selected_study_uids()))
         self.table.delete_requested.connect(lambda: self.delete_selected())
         self.table.selectionModel().selectionChanged.connect(
             lambda *_: None if self._refreshing else self._show_series())
@@ -201,17 +207,18 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QW
         thumbnails.ready.connect(self._thumbnail_ready)
 
         # -- actions and the first-run banner
-        self.open_button = QPushButton("Open", self)
+        self.open_button = QPushButton("&Open", self)
         self.open_button.clicked.connect(self.open_selected)
-        self.compare_button = QPushButton("Add to viewer", self)
+        self.compare_button = QPushButton("&Add to viewer", self)
         self.compare_button.setToolTip("Open the selected studies next to those already open "
-                                       "(comparison with prior studies)")
+                                       "(comparison with prior studies); Ctrl+Enter in the "
+                                       "study list")
         self.compare_button.clicked.connect(
             lambda: self.compare_studies.emit(self.selected_study_uids()))
-        self.delete_button = QPushButton("Delete...", self)
+        self.delete_button = QPushButton("&Delete...", self)
         # Through a lambda: clicked(bool) would arrive as delete_selected's first argument.
         self.delete_button.clicked.connect(lambda: self.delete_selected())
-        self.import_button = QPushButton("Import...", self)
+        self.import_button = QPushButton("I&mport...", self)
         self.import_button.clicked.connect(self.import_requested)
         self.count_label = QLabel(self)
         buttons = QHBoxLayout()

@@ -103,9 +103,9 @@ class QueryRetrieveWidget(QueryRetrieveSearch, QueryRetrieveTransfers, QWidget):
         # --- query
         self.form = QueryFormWidget(self, today)
         self.form.submitted.connect(self.start_query)
-        self.search_button = QPushButton("Search", self)
+        self.search_button = QPushButton("Sea&rch", self)
         self.search_button.setDefault(True)
-        self.stop_button = QPushButton("Stop", self)
+        self.stop_button = QPushButton("Sto&p", self)
         self.search_button.clicked.connect(self.start_query)
         self.stop_button.clicked.connect(self.stop_query)
         query_row = QHBoxLayout()
@@ -131,10 +131,10 @@ class QueryRetrieveWidget(QueryRetrieveSearch, QueryRetrieveTransfers, QWidget):
         self.results_view.sortByColumn(COLUMNS.index("Date"), Qt.SortOrder.DescendingOrder)
 
         # --- retrieve
-        self.retrieve_button = QPushButton("Retrieve", self)
+        self.retrieve_button = QPushButton("R&etrieve", self)
         self.retrieve_button.setToolTip("Retrieve the selected studies or series")
         self.retrieve_button.clicked.connect(self.retrieve_selected)
-        self.cancel_all_button = QPushButton("Cancel all", self)
+        self.cancel_all_button = QPushButton("Cancel a&ll", self)
         self.cancel_all_button.clicked.connect(self.cancel_all)
         self.clear_button = QPushButton("Clear finished", self)
         self.transfers = TransferListWidget(self)

@@ -86,6 +86,9 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+Shift+C", "Copy the viewport to the clipboard"),
     ("Ctrl+B", "Study browser"),
     ("Enter (study list)", "Open the selected studies"),
+    ("Ctrl+Enter (study list)", "Add the selected studies to the viewer, beside those open"),
+    ("Alt + underlined letter", "Press that button (Open, Add to viewer, Delete, Import, "
+     "Search, Retrieve, ...)"),
     ("Delete (study list)", "Delete the selected studies, after asking"),
     ("F5 (study list)", "Read the study list again"),
     ("Ctrl+I", "Import media, folder or zip"),
