@@ -36,6 +36,7 @@ from viewer.ui.qr.query_form import (
     name_matching_value,
     text_matching_value,
 )
+from viewer.ui.qr.results_model import COLUMNS
 
 pytestmark = [pytest.mark.gui]
 
@@ -392,3 +393,27 @@ def test_a_port_taken_by_something_else_is_still_an_error(workstation_factory,
     assert listening.scp is None and listening.error
     assert listening.status.startswith("Not listening for C-MOVE: ")
     assert "lightbox config set port N" in listening.status
+
+
+@pytest.mark.peer
+def test_a_c_move_the_pacs_refuses_outright_is_marked_failed(qtbot, home, store, orthanc,
+                                                             move_port) -> None:
+    # Our AE title unknown to the PACS: nothing arrives, and the results' Status column
+    # said "incomplete", as if part of the study had come.
+    save_network_settings(home, NetworkSettings(ae_title="UNKNOWNAE", port=move_port,
+                                                bind_address="127.0.0.1"))
+    NodeBook(home).add(_node("orthanc", orthanc.aet, orthanc.port, method="move"))
+    panel = _panel(qtbot, home, store)
+    try:
+        assert _search(qtbot, panel, "Smith, John") == {"LB-QB-1"}
+        _select_all(panel)
+        study_uid = panel.results_model.study_values(0)["StudyInstanceUID"]
+        panel.retrieve_button.click()
+        qtbot.waitUntil(lambda: panel.is_idle(), timeout=WAIT_MS)
+        model = panel.results_model
+        status = model.data(model.index(0, COLUMNS.index("Status")))
+        assert status == "failed"
+        assert "UNKNOWNAE" in panel.transfers.rows[study_uid].state_label.text()
+        assert store.counts()["instances"] == 0
+    finally:
+        assert panel.shutdown()

@@ -178,6 +178,10 @@ class QueryRetrieveTransfers:
             state = "cancelled"
         elif p.ok:
             state = "retrieved"
+        elif not (p.completed or p.received):
+            # Nothing came (the PACS refused to send at all): "incomplete" read as if
+            # part of the study had arrived.
+            state = "failed"
         else:
             state = "incomplete"
         self.results_model.set_status(key, state)
