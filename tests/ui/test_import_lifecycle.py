@@ -4,14 +4,17 @@ step happens while it runs."""
 
 from __future__ import annotations
 
+import json
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from tests.support.series import write_ct_series
 from tests.ui.conftest import delete_and_wait, wait_until
 from viewer.core.imports import ImportProgress
 from viewer.ui.dialogs.import_dialog import progress_text
@@ -107,7 +110,6 @@ def test_a_failed_import_stops_the_bar_and_says_to_keep_the_medium(qtbot, workst
 def test_deleting_during_an_import_waits_for_it(qtbot, workstation, gate, phantom, tmp_path,
                                                 monkeypatch):
     # The import wrote the rest of a study deleted meanwhile: it came back partial.
-    from tests.support.series import write_ct_series
 
     first = write_ct_series(tmp_path / "first", slices=2, patient_id="LB-TEST-0050")
     assert workstation.store.import_files(first).instances_added == 2
@@ -129,3 +131,30 @@ def test_every_phase_of_an_import_is_said_in_words(phase: str) -> None:
     text = progress_text(ImportProgress(phase=phase, files_done=3, files_total=9,
                                         current="/media/cdrom/DICOMDIR"))
     assert phase not in text.split() and text[0].isupper()
+
+
+def test_a_report_of_many_failures_can_be_saved_whole(qtbot, workstation, tmp_path,
+                                                      monkeypatch):
+    # The dialog lists 50 failed files and "... and 10 more": the others were named
+    # nowhere, short of running the import again from a shell with --json.
+    medium = tmp_path / "medium"
+    (good,) = write_ct_series(medium / "good", slices=1)
+    whole = good.read_bytes()
+    for n in range(60):  # each cut short in its pixel data
+        (medium / f"cut{n:02d}.dcm").write_bytes(whole[: len(whole) - 100 - n])
+    dialog = workstation.controller.show_import_dialog([str(medium)], start=True)
+    wait_until(qtbot, lambda: dialog.report is not None)
+    assert len(dialog.report.failed) == 60
+    assert "and 10 more (Save report... lists them all)" in dialog.report_view.toPlainText()
+    assert dialog.save_button.isVisible()
+    target = tmp_path / "report.json"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *args, **kwargs: (str(target), "JSON (*.json)"))
+    dialog.save_button.click()
+    saved = json.loads(target.read_text(encoding="utf-8"))
+    assert sorted(p["path"] for p in saved["failed"]) == sorted(
+        str(medium / f"cut{n:02d}.dcm") for n in range(60))
+    assert saved["instances_added"] == 1
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert dialog.status.text() == f"Report saved to {target}"
+    dialog.close()

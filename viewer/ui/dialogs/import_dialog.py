@@ -4,6 +4,7 @@ cancel, the final report and the "safe to eject" answer."""
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.core.imports import ImportProgress, ImportReport, printable
-from viewer.ui.plain_text import ask, plain_label
+from viewer.core.terminal import write_json
+from viewer.ui.plain_text import ask, plain_label, warn
 from viewer.ui.tasks import Task
 
 Importer = Callable[[list[str], Callable[[ImportProgress], None], Callable[[], bool]],
@@ -72,7 +74,8 @@ def report_html(report: ImportReport) -> str:
                 lines.append(f"<li>{html.escape(printable(p.path))}: "
                              f"{html.escape(printable(p.reason))}</li>")
             if len(problems) > 50:
-                lines.append(f"<li>... and {len(problems) - 50} more</li>")
+                lines.append(f"<li>... and {len(problems) - 50} more (Save report... "
+                             "lists them all)</li>")
             lines.append("</ul>")
     for note in report.notes:
         lines.append(f"<p>{html.escape(note)}</p>")
@@ -131,6 +134,12 @@ class ImportDialog(QDialog):
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button = QPushButton("Close", self)
         self.close_button.clicked.connect(self.accept)
+        # The report lists 50 failed files; the others were named nowhere else.
+        self.save_button = QPushButton("Save report...", self)
+        self.save_button.setToolTip("Save the whole report, every file named, as JSON "
+                                    "(as lightbox import --json writes it)")
+        self.save_button.clicked.connect(self.save_report)
+        self.save_button.setVisible(False)
         self.progress = QProgressBar(self)
         self.status = plain_label("Choose what to import.", self)
         self.report_view = QTextBrowser(self)
@@ -141,6 +150,7 @@ class ImportDialog(QDialog):
         row.addWidget(self.remove_button)
         row.addStretch(1)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.save_button)
         buttons.addStretch(1)
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.cancel_button)
@@ -260,11 +270,32 @@ class ImportDialog(QDialog):
         self.status.setText("Import cancelled." if report.cancelled else "Import finished.")
         self.report_view.setHtml(report_html(report))
         self.report_view.setVisible(True)
+        self.save_button.setVisible(True)
         self.start_button.setEnabled(True)
         self.remove_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.close_button.setEnabled(True)
         self.imported.emit(report)
+
+    def save_report(self) -> None:
+        """Write the last report, whole, as JSON where the user chooses; the file is
+        private to the user (it names the medium's files, which may name patients)."""
+        if self.report is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save the import report",
+                                              "import-report.json", "JSON (*.json)")
+        if not path:
+            return
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+                write_json(self.report.to_dict(), out)
+                out.write("\n")
+        except OSError as exc:
+            warn(self, "Save the import report",
+                 f"{path}: cannot be written ({exc.strerror or exc}).")
+            return
+        self.status.setText(f"Report saved to {path}")
 
     def _failed(self, message: str) -> None:
         self.task = None
