@@ -189,6 +189,7 @@ def move_from_another_address(orthanc: PeerProcess, local: NetworkSettings,
     assert not last.ok and not sink.files
     assert last.message.startswith(
         "the PACS connected back from 127.0.0.1, but node orthanc is at 127.0.0.2, so it "
-        "was refused: give the node the address the PACS sends from (lightbox node edit "
-        f"orthanc --address {orthanc.aet}@127.0.0.1:{orthanc.port})")
+        "was refused: give the node the address the PACS sends from (Edit... in the "
+        "Query/Retrieve tab, or lightbox node edit orthanc --address "
+        f"{orthanc.aet}@127.0.0.1:{orthanc.port})")
     return last.message

@@ -388,8 +388,9 @@ def test_a_pacs_that_sends_as_another_ae_title_is_named_and_then_accepted(
     assert not last.ok and not sink.files
     assert last.message == (
         f"the PACS connected back as AE {orthanc.aet} from 127.0.0.1, but node orthanc is "
-        f"AE QRSCP, so it was refused: if the PACS sends as {orthanc.aet}, run lightbox "
-        f"node edit orthanc --sending-aet {orthanc.aet}")
+        f"AE QRSCP, so it was refused: if the PACS sends as {orthanc.aet}, give the node "
+        "that sending AE title (Edit... in the Query/Retrieve tab, or lightbox node edit "
+        f"orthanc --sending-aet {orthanc.aet})")
     node = node_for(orthanc, called_aet="QRSCP", sending_aet=orthanc.aet)
     last = list(retrieve(node, local, request, sink, tmp_path / "incoming",
                          method="move"))[-1]

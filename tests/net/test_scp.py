@@ -76,8 +76,9 @@ def test_a_known_ae_from_another_host_is_rejected(scp: StorageSCP, sink: FolderS
     assert ("REMOTE", "127.0.0.1", "LIGHTBOX", "node") in scp.refused
     # Not "not a configured node": it is one, at another address.
     assert ("refused association from AE REMOTE at 127.0.0.1: AE REMOTE is node remote at "
-            "127.0.0.2, not at this address (if it sends from here, lightbox node edit "
-            "remote --address ...)") in caplog.text
+            "127.0.0.2, not at this address (if it sends from here, give the node this "
+            "address: Edit... in the Query/Retrieve tab, or lightbox node edit remote "
+            "--address ...)") in caplog.text
     assoc = _associate(scp, "REMOTE", bind="127.0.0.2")
     assert assoc.is_established  # type: ignore[attr-defined]
     assoc.release()  # type: ignore[attr-defined]

@@ -333,7 +333,9 @@ def test_a_port_held_by_another_program_still_advises_another_port(
         holder.listen()
         port = holder.getsockname()[1]
         local = NetworkSettings(ae_title="LIGHTBOX", bind_address="127.0.0.1", port=port)
-        with pytest.raises(PeerError, match="lightbox config set port N, and register it"):
+        with pytest.raises(PeerError, match=r"choose another port \(Our AE\.\.\. in the "
+                           r"Query/Retrieve tab, or lightbox config set port N\), and "
+                           "register it"):
             HomeListener(home, local, home / "incoming", sink).start()
 
 

@@ -177,13 +177,15 @@ def move_callback_refused(w: Where, node: str, calling: str, address: str, calle
     if calling != w.peer_aet:
         return (
             f"the PACS connected back as AE {calling} from {address}, but node {node} is AE "
-            f"{w.peer_aet}, so it was refused: if the PACS sends as {calling}, run lightbox "
-            f"node edit {node} --sending-aet {calling}"
+            f"{w.peer_aet}, so it was refused: if the PACS sends as {calling}, give the "
+            f"node that sending AE title (Edit... in the Query/Retrieve tab, or lightbox "
+            f"node edit {node} --sending-aet {calling})"
         )
     return (
         f"the PACS connected back from {address}, but node {node} is at {w.host}, so it was "
-        f"refused: give the node the address the PACS sends from (lightbox node edit {node} "
-        f"--address {format_address(w.peer_aet, address, w.port)}), if that is the PACS"
+        f"refused: give the node the address the PACS sends from (Edit... in the "
+        f"Query/Retrieve tab, or lightbox node edit {node} --address "
+        f"{format_address(w.peer_aet, address, w.port)}), if that is the PACS"
     )
 
 

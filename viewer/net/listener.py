@@ -225,7 +225,7 @@ class HomeListener:
         nodes = list(NodeBook(self.home))
         if not nodes:
             raise UsageError("no nodes configured: only configured nodes may send to "
-                             "Lightbox (lightbox node add)")
+                             "Lightbox (Add... in the Query/Retrieve tab, or lightbox node add)")
         self._stamp = _stamp(self.nodes_path)
         context = server_ssl_context(self.local) if self.local.tls_configured else None
         scp = StorageSCP(self.local, nodes, self.incoming, self.sink, port=self._port,

@@ -452,9 +452,9 @@ class NodeBook:
         if node.unknown_key:
             return (f"{self.path}: {node.reason}; correct the key in the file or remove the "
                     f"node with lightbox node remove {node.name}")
-        return (f"{self.path}: {node.reason}; correct it with lightbox node edit "
-                f"{node.name} (e.g. --address AET@HOST:PORT) or remove it with lightbox "
-                f"node remove {node.name}")
+        return (f"{self.path}: {node.reason}; correct it (Edit... in the Query/Retrieve "
+                f"tab, or lightbox node edit {node.name} --address AET@HOST:PORT) or remove "
+                f"it (Remove, or lightbox node remove {node.name})")
 
     def _known_as(self, name: str) -> str:
         """The name a node is kept under, for ``name`` written in any case: ``--node

@@ -110,8 +110,9 @@ class ListenError(PeerError):
                       "0.0.0.0 for all of them)")
         else:
             setting = "tls-port" if tls else "port"
-            advice = (f"choose another port with lightbox config set {setting} N, and "
-                      "register it on the PACS")
+            # Said in the application (the Q/R tab's status) and by the CLI alike.
+            advice = (f"choose another port (Our AE... in the Query/Retrieve tab, or "
+                      f"lightbox config set {setting} N), and register it on the PACS")
         super().__init__(f"{local.ae_title}@{address}:{port}",
                          f"{what} ({error.strerror or error}): {advice}")
 
@@ -358,6 +359,7 @@ class StorageSCP:
             return "not a configured node"
         named = ", ".join(f"node {n.name} at {n.host}" for n in nodes)
         return (f"AE {calling} is {named}, not at this address (if it sends from here, "
+                f"give the node this address: Edit... in the Query/Retrieve tab, or "
                 f"lightbox node edit {nodes[0].name} --address ...)")
 
     def _on_accepted_contexts(self, event: Any) -> None:
