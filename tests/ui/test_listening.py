@@ -106,7 +106,8 @@ def test_a_taken_port_is_shown_in_the_status_bar(qtbot, workstation_factory,
         ws = workstation_factory(home)
     label = ws.listening.label
     assert ws.listening.scp is None and ws.listening.error
-    assert label.isVisible() and label.text().startswith("Not listening for C-MOVE: ")
+    assert label.isVisible()
+    assert label.text().startswith("Not listening for C-MOVE or pushed images: ")
     assert "cannot listen for C-MOVE" in label.toolTip()
     assert "Our AE... in the Query/Retrieve tab, or lightbox config set port N" in label.toolTip()
     assert not (home / "listener.json").exists()

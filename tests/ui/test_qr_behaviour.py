@@ -391,7 +391,7 @@ def test_a_port_taken_by_something_else_is_still_an_error(workstation_factory,
         ws = workstation_factory(home)
     listening = ws.listening
     assert listening.scp is None and listening.error
-    assert listening.status.startswith("Not listening for C-MOVE: ")
+    assert listening.status.startswith("Not listening for C-MOVE or pushed images: ")
     assert "lightbox config set port N" in listening.status
 
 

@@ -98,7 +98,8 @@ class AlwaysListening(QObject):
             other = self._other_listener() if isinstance(exc, PeerError) else None
             if other is None:
                 self.other = None
-                self._say(f"Not listening for C-MOVE: {exc}", error=True)
+                # The always-on SCP takes pushes from modalities as well as C-MOVEs.
+                self._say(f"Not listening for C-MOVE or pushed images: {exc}", error=True)
                 return False
             # Not an error: C-MOVE works through it, and the port must stay the one
             # registered on the PACS. The timer watches for it to end.
