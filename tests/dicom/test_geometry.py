@@ -321,3 +321,26 @@ def test_ultrasound_regions_measure_in_their_own_units() -> None:
     assert m_mode.axis_text((10, 310), (110, 350)) == "horizontal 0.5 s, vertical 20 mm"
     inner = UltrasoundRegion((40, 40, 60, 60), (3, 3), (0.01, 0.01))
     assert region_of((left, inner), [(45, 45), (50, 50)]) is inner  # the smallest holding
+
+
+def test_an_rt_image_is_measured_at_the_isocentre_or_at_its_receptor() -> None:
+    # PS3.3 C.8.8.2: Image Plane Pixel Spacing is at the receptor, RT Image SID from the
+    # source; the isocentre is Radiation Machine SAD from it. Lengths were in pixels.
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.SOPClassUID, ds.Modality = "1.2.840.10008.5.1.4.1.1.481.1", "RTIMAGE"
+    ds.ImagePlanePixelSpacing = [0.784, 0.784]
+    ds.RTImageSID = 1500.0
+    ds.RadiationMachineSAD = 1000.0
+    spacing = frame_plane(ds).spacing
+    assert spacing.kind is SpacingKind.ISOCENTRE
+    assert spacing.row == pytest.approx(0.784 * 1000 / 1500)
+    assert spacing.column == pytest.approx(0.784 * 1000 / 1500)
+    assert spacing.qualifier == "at isocentre"
+    assert spacing.describe() == (
+        "at the isocentre (Image Plane Pixel Spacing x SAD / RT Image SID)")
+    del ds.RadiationMachineSAD  # the receptor's plane is all that is known
+    spacing = frame_plane(ds).spacing
+    assert (spacing.row, spacing.kind) == (0.784, SpacingKind.DETECTOR)
+    assert spacing.describe() == "at detector (Image Plane Pixel Spacing, at the RT Image SID)"

@@ -268,6 +268,9 @@ class PixelSpacing:
     regions : tuple of UltrasoundRegion
         An ultrasound image's calibrated regions (PS3.3 C.8.5.5): a measurement takes the
         units of the one region holding it (:func:`~viewer.dicom.us_regions.region_of`).
+    source : str
+        The attributes a detector-plane or isocentre spacing comes from, where they are
+        not the usual ones (an RT Image's Image Plane Pixel Spacing).
     """
 
     row: float = 1.0
@@ -275,6 +278,7 @@ class PixelSpacing:
     kind: SpacingKind = SpacingKind.PIXELS
     calibration: str = ""
     regions: tuple[UltrasoundRegion, ...] = ()
+    source: str = ""
 
     @property
     def unit(self) -> str:
@@ -307,9 +311,10 @@ class PixelSpacing:
         text = {
             SpacingKind.PATIENT: "",
             SpacingKind.CALIBRATED: "calibrated",
-            SpacingKind.DETECTOR: "at detector (Imager Pixel Spacing)",
+            SpacingKind.DETECTOR: f"at detector ({self.source or 'Imager Pixel Spacing'})",
             SpacingKind.MAGNIFICATION: "Imager Pixel Spacing / magnification",
-            SpacingKind.ISOCENTRE: "at the isocentre (Object Pixel Spacing in Center of Beam)",
+            SpacingKind.ISOCENTRE: "at the isocentre "
+                                   f"({self.source or 'Object Pixel Spacing in Center of Beam'})",
             SpacingKind.DIGITIZER: "film digitiser spacing",
             SpacingKind.UNKNOWN: "Pixel Spacing, calibration unknown",
             SpacingKind.ULTRASOUND: "ultrasound region calibration (true inside the scan)",
@@ -389,6 +394,7 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
         ``PixelSpacingCalibrationType``, ``PixelSpacingCalibrationDescription``,
         ``EstimatedRadiographicMagnificationFactor``, ``PixelAspectRatio``,
         ``SequenceOfUltrasoundRegions``, ``ObjectPixelSpacingInCenterOfBeam``,
+        ``ImagePlanePixelSpacing``, ``RTImageSID``, ``RadiationMachineSAD``,
         ``SOPClassUID``, ``Modality``; absent keys may be missing or None.
 
     Returns
@@ -433,6 +439,9 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
                 imager[0] / factor, imager[1] / factor, SpacingKind.MAGNIFICATION, calibration
             )
         return PixelSpacing(imager[0], imager[1], SpacingKind.DETECTOR, calibration)
+    plane = _pair(attributes.get("ImagePlanePixelSpacing"))
+    if plane is not None:
+        return _rt_image_spacing(plane, attributes, calibration)
     scanned = _pair(attributes.get("NominalScannedPixelSpacing"))
     if scanned is not None:
         return PixelSpacing(scanned[0], scanned[1], SpacingKind.DIGITIZER, calibration)
@@ -450,6 +459,22 @@ def pixel_spacing(attributes: dict[str, Any]) -> PixelSpacing:
         return PixelSpacing(aspect[0] / aspect[1], 1.0, SpacingKind.PIXELS,
                             f"pixel aspect ratio {aspect[0]:g}:{aspect[1]:g}")
     return PixelSpacing()
+
+
+def _rt_image_spacing(plane: tuple[float, float], attributes: dict[str, Any],
+                      calibration: str) -> PixelSpacing:
+    """An RT Image's spacing (PS3.3 C.8.8.2): Image Plane Pixel Spacing (3002,0011) is
+    at the image receptor, RT Image SID (3002,0026) from the source; the isocentre lies
+    Radiation Machine SAD (3002,0022) from it, so its spacing is the receptor's times
+    SAD / SID (a portal image's field is planned and measured there)."""
+    sid = positive_number(attributes.get("RTImageSID"))
+    sad = positive_number(attributes.get("RadiationMachineSAD"))
+    if sid is not None and sad is not None:
+        scale = sad / sid
+        return PixelSpacing(plane[0] * scale, plane[1] * scale, SpacingKind.ISOCENTRE,
+                            calibration, source="Image Plane Pixel Spacing x SAD / RT Image SID")
+    return PixelSpacing(plane[0], plane[1], SpacingKind.DETECTOR, calibration,
+                        source="Image Plane Pixel Spacing, at the RT Image SID")
 
 
 @dataclass(frozen=True)
@@ -493,6 +518,9 @@ _SPACING_KEYWORDS = (
     "EstimatedRadiographicMagnificationFactor",
     "PixelAspectRatio",
     "SequenceOfUltrasoundRegions",
+    "ImagePlanePixelSpacing",
+    "RTImageSID",
+    "RadiationMachineSAD",
     "SOPClassUID",
     "Modality",
 )
