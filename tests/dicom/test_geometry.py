@@ -344,3 +344,28 @@ def test_an_rt_image_is_measured_at_the_isocentre_or_at_its_receptor() -> None:
     spacing = frame_plane(ds).spacing
     assert (spacing.row, spacing.kind) == (0.784, SpacingKind.DETECTOR)
     assert spacing.describe() == "at detector (Image Plane Pixel Spacing, at the RT Image SID)"
+
+
+def test_an_nm_reconstruction_has_its_plane_and_a_location_per_slice() -> None:
+    # PS3.3 C.8.4.10: an NM tomographic image keeps its plane in the Detector
+    # Information Sequence; it showed no orientation labels and no slice location.
+    from pydicom.dataset import Dataset
+
+    detector = Dataset()
+    detector.ImagePositionPatient = [-200.0, -200.0, -100.0]
+    detector.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds = Dataset()
+    ds.Modality = "NM"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
+    ds.DetectorInformationSequence = [detector]
+    ds.SpacingBetweenSlices = 4.0
+    ds.SliceVector = [1, 2, 3]
+    ds.NumberOfFrames = 3
+    planes = [frame_plane(ds, k) for k in range(3)]
+    assert [p.position for p in planes] == [(-200.0, -200.0, -100.0 + 4.0 * k)
+                                           for k in range(3)]
+    assert [p.location for p in planes] == [-100.0, -96.0, -92.0]
+    assert planes[0].labels() == orientation_labels((1, 0, 0, 0, 1, 0))
+    # A planar (STATIC) NM image is not a stack of slices: no plane is made up.
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "STATIC", "EMISSION"]
+    assert frame_plane(ds, 1).position is None and frame_plane(ds, 1).labels() is None

@@ -20,7 +20,7 @@ from viewer.core.records import InstanceRecord
 from viewer.dicom.header import frame_count_problem
 from viewer.dicom.params import functional_group
 from viewer.dicom.us_regions import UltrasoundRegion, read_regions
-from viewer.dicom.values import numbers_of, positive_number
+from viewer.dicom.values import listed, numbers_of, positive_number
 
 LOGGER = logging.getLogger(__name__)
 
@@ -565,7 +565,10 @@ def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
         else None
     )
     shifted = False
-    if position_item is None and position and orientation and frame_index > 0:
+    if position is None and orientation is None:
+        position, orientation = _nm_tomo_plane(ds, frame_index)
+        shifted = position is not None
+    elif position_item is None and position and orientation and frame_index > 0:
         position, shifted = _grid_frame_position(ds, frame_index, position, orientation)
     location: float | None
     try:
@@ -585,6 +588,44 @@ def frame_plane(ds: Any, frame_index: int = 0) -> FramePlane:
     return FramePlane(
         pixel_spacing(attributes), position, orientation, thickness, location, patient_orientation
     )
+
+
+# PS3.3 C.8.4.8.1 (Image Type value 3): the NM images whose frames are slices.
+_NM_TOMO_TYPES = frozenset({"RECON TOMO", "RECON GATED TOMO"})
+
+
+def _nm_tomo_plane(ds: Any, frame_index: int
+                   ) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    """A frame's position and orientation in an NM tomographic image (PS3.3 C.8.4.10).
+
+    An NM image keeps Image Position and Image Orientation (Patient) in its Detector
+    Information Sequence (0054,0022), one item for a reconstruction; the position is
+    the first slice's. Slice k (Slice Vector (0054,0080), else the frame's own order)
+    lies k - 1 times Spacing Between Slices (0018,0088) further along the normal. (None,
+    None) for any other image, or when the values are missing.
+    """
+    values = [str(v).strip().upper() for v in listed(ds.get("ImageType"))]
+    if str(ds.get("Modality") or "").strip().upper() != "NM" or len(values) < 3 or (
+            values[2] not in _NM_TOMO_TYPES):
+        return None, None
+    detectors = ds.get("DetectorInformationSequence") or []
+    if len(detectors) < 1:
+        return None, None
+    first = numbers_of(detectors[0].get("ImagePositionPatient"), 3)
+    orientation = numbers_of(detectors[0].get("ImageOrientationPatient"), 6)
+    if first is None or orientation is None:
+        return None, orientation
+    slices = listed(ds.get("SliceVector"))
+    slice_number = frame_index + 1
+    if frame_index < len(slices):
+        number = positive_number(slices[frame_index])
+        slice_number = int(number) if number is not None else slice_number
+    spacing = positive_number(ds.get("SpacingBetweenSlices"))
+    if spacing is None or slice_number == 1:
+        return first, orientation
+    normal = slice_normal(orientation)
+    offset = (slice_number - 1) * spacing
+    return tuple(float(p + offset * n) for p, n in zip(first, normal, strict=True)), orientation
 
 
 def _grid_frame_position(ds: Any, frame_index: int, position: tuple[float, ...],
