@@ -272,6 +272,8 @@ def test_unreachable_node_shows_the_explanation(qtbot, home, store):
     assert panel.status_label.property("error") is True
     assert "nothing accepts connections" in text and str(closed) in text, text
     assert panel.results_model.study_count() == 0
+    # The failed search leaves the buttons ready for another one.
+    assert panel.search_button.isEnabled() and not panel.stop_button.isEnabled()
     assert panel.shutdown()
 
 

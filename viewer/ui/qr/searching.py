@@ -136,9 +136,9 @@ class QueryRetrieveSearch:
         if which is None:
             return
         if which[0] == "study":
-            # Listed together, at most every LISTING_INTERVAL: each listing re-sorts the
-            # list and Qt lays out every row again, so a batch each as they came (a PACS
-            # answering 5,000 matches sends a hundred) froze the window for seconds.
+            # Listed together, at most every listing_interval_ms: each listing re-sorts
+            # the list and Qt lays out every row again, so a batch each as they came (a
+            # PACS answering 5,000 matches sends a hundred) froze the window for seconds.
             self._arrived.extend(batch)
             if not self._listing_due:
                 self._listing_due = True
@@ -188,4 +188,5 @@ class QueryRetrieveSearch:
         else:
             self._query = None
             self._list_arrived()  # the matches before the failure stay listed
+            self._update_buttons()
         self.show_status(message, error=True)
