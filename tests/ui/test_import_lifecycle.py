@@ -148,6 +148,8 @@ def test_a_report_of_many_failures_can_be_saved_whole(qtbot, workstation, tmp_pa
     assert "and 10 more (Save report... lists them all)" in dialog.report_view.toPlainText()
     assert dialog.save_button.isVisible()
     target = tmp_path / "report.json"
+    target.write_text("an older report")
+    target.chmod(0o644)  # written over, it is made private all the same
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         lambda *args, **kwargs: (str(target), "JSON (*.json)"))
     dialog.save_button.click()

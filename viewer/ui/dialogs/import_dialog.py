@@ -289,6 +289,7 @@ class ImportDialog(QDialog):
         try:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+                os.fchmod(descriptor, 0o600)  # a file written over keeps its mode otherwise
                 write_json(self.report.to_dict(), out)
                 out.write("\n")
         except OSError as exc:
