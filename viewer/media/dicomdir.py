@@ -331,7 +331,7 @@ def _parse(contents: DirectoryContents, data: bytes, cancel: CancelCheck | None
         read = "those read in sequence order, " if cut.records else ""
         contents.notes.append(
             f"{path}: DICOMDIR is damaged ({cut.problem}); {read}medium scanned")
-        return _resolve(contents, cut.records, {}, cancel)
+        return _resolve(contents, cut.records, None, cancel)
     try:
         tree = link_records(ds)
     except Exception as exc:  # a record too damaged to say; FileSet could not either
@@ -355,10 +355,9 @@ def _parse(contents: DirectoryContents, data: bytes, cancel: CancelCheck | None
             tree.problem = str(exc)
     # FileSet leaves out the images whose files the medium lacks, and their studies
     # are the ones the report counts as incomplete: the studies come from the offsets.
-    studies = {} if tree.problem else tree.studies_of_instances()
     if not records:
         contents.notes.append(f"{path}: DICOMDIR lists no records")
-    return _resolve(contents, records, studies, cancel)
+    return _resolve(contents, records, tree, cancel)
 
 
 def _records(ds: Dataset, cancel: CancelCheck | None) -> list[Dataset]:
@@ -378,14 +377,13 @@ def _records(ds: Dataset, cancel: CancelCheck | None) -> list[Dataset]:
     return list(ds.get("DirectoryRecordSequence") or [])
 
 
-def _resolve(contents: DirectoryContents, records: list[Dataset], studies: dict[str, str],
+def _resolve(contents: DirectoryContents, records: list[Dataset], tree: RecordTree | None,
              cancel: CancelCheck | None) -> DirectoryContents:
     """Add the leaf records among ``records`` to ``contents``, their files looked up on
     the medium.
 
-    ``studies`` gives the study of each SOP Instance UID as the offsets say (PS3.3
-    F.3.2.1); an instance it lacks belongs to the last STUDY record before it in
-    sequence order.
+    ``tree`` gives each record's study as the offsets say (PS3.3 F.3.2.1); a record it
+    does not place belongs to the last STUDY record before it in sequence order.
 
     Raises
     ------
@@ -416,7 +414,7 @@ def _resolve(contents: DirectoryContents, records: list[Dataset], studies: dict[
                     record_type=record_type,
                     sop_instance_uid=sop,
                     path=resolver.resolve(file_id),
-                    study_uid=studies.get(sop, study),
+                    study_uid=(tree.study_of(record) if tree is not None else "") or study,
                     patient_id=patient,
                 )
             )

@@ -142,28 +142,21 @@ class RecordTree:
     # Each record the offsets reach -> the record above it (None at the root's level).
     parents: dict[int, int | None] = field(default_factory=dict)
 
-    def studies_of_instances(self) -> dict[str, str]:
-        """SOP Instance UID -> Study Instance UID of the STUDY record above its record.
+    # Record offset -> the Study Instance UID above it ("" for none), as found.
+    _studies: dict[int, str] = field(default_factory=dict)
 
-        Empty when the offsets are inconsistent: the sequence order tells the studies then.
-        """
-        if self.problem:
-            return {}
-        studies: dict[str, str] = {}
-        study_of: dict[int, str] = {}  # record offset -> its study, "" for none
-        for offset, record in self.records.items():
-            uid = record_text(record, SOP_INSTANCE)
-            if not uid or offset not in self.parents:
-                continue
-            studies[uid] = self._study_above(offset, study_of)
-        return {uid: study for uid, study in studies.items() if study}
-
-    def _study_above(self, offset: int, study_of: dict[int, str]) -> str:
+    def study_of(self, record: Dataset) -> str:
+        """The Study Instance UID of the STUDY record the offsets put ``record`` under;
+        "" when the offsets are inconsistent or do not reach it (the sequence order tells
+        the study then)."""
+        offset = getattr(record, "seq_item_tell", None)
+        if self.problem or offset not in self.parents:
+            return ""
         path: list[int] = []
         study = ""
         current: int | None = offset
         while current is not None:
-            known = study_of.get(current)
+            known = self._studies.get(current)
             if known is not None:
                 study = known
                 break
@@ -172,8 +165,8 @@ class RecordTree:
                 study = record_text(self.records[current], STUDY_INSTANCE)
                 break
             current = self.parents.get(current)
-        for visited in path:
-            study_of[visited] = study
+        for visited in path:  # a series' images share the walk up
+            self._studies[visited] = study
         return study
 
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from viewer.core.errors import LightboxError
 from viewer.core.imports import ImportReport
+from viewer.core.records import StudyRecord
 from viewer.ui.dialogs.import_dialog import ImportDialog, Importer
 from viewer.ui.main_window import MainWindow
 from viewer.ui.plain_text import ask, warn
@@ -93,10 +94,10 @@ class WorkstationController(QObject):
         """Show a stored study: its series sorted from the database, no file read yet."""
         self.open_studies([study_uid], replace)
 
-    def _holding(self, study_uid: str) -> str:
+    @staticmethod
+    def _holding(study_uid: str, study: StudyRecord | None) -> str:
         """A study named as the reader chose it, and what it holds instead of images (an
         RT Plan, a structured report): its UID alone meant nothing to them."""
-        study = self.store.study(study_uid) if self.store is not None else None
         if study is None:
             return f"study {study_uid} is no longer stored"
         name = display_name(study.patient.patient_name) or "(no name)"
@@ -119,18 +120,20 @@ class WorkstationController(QObject):
         empty: list[str] = []
         # Counted before the records are read: an image arriving in between is then
         # announced as arrived (Reopen shows it), never missed.
-        counts = {uid: study.number_of_instances for uid in study_uids
-                  if (study := self.store.study(uid)) is not None}
+        studies = {uid: self.store.study(uid) for uid in study_uids}
+        counts = {uid: study.number_of_instances for uid, study in studies.items()
+                  if study is not None}
         for uid in study_uids:
             found = self._stored_series(uid)
             series += found
             if not found:
                 empty.append(uid)
         if len(study_uids) == 1 and empty:
-            self.error.emit(f"No images to show: {self._holding(empty[0])}")
+            self.error.emit(f"No images to show: {self._holding(empty[0], studies[empty[0]])}")
         elif empty:
             self.error.emit(f"{len(empty)} of the {len(study_uids)} studies have no images "
-                            f"to show: {'; '.join(self._holding(uid) for uid in empty)}")
+                            f"to show: "
+                            f"{'; '.join(self._holding(uid, studies[uid]) for uid in empty)}")
         if not series:
             return
         self._stored_studies.update(s.study_uid for s in series)

@@ -186,8 +186,7 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QW
             _DESCRIPTION_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(lambda *_: self.open_selected())
         self.table.open_requested.connect(self.open_selected)
-        self.table.add_requested.connect(
-            lambda: self.compare_studies.emit(self.selected_study_uids()))
+        self.table.add_requested.connect(self.compare_selected)
         self.table.delete_requested.connect(lambda: self.delete_selected())
         self.table.selectionModel().selectionChanged.connect(
             lambda *_: None if self._refreshing else self._show_series())
@@ -213,8 +212,7 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QW
         self.compare_button.setToolTip("Open the selected studies next to those already open "
                                        "(comparison with prior studies); Ctrl+Enter in the "
                                        "study list")
-        self.compare_button.clicked.connect(
-            lambda: self.compare_studies.emit(self.selected_study_uids()))
+        self.compare_button.clicked.connect(self.compare_selected)
         self.delete_button = QPushButton("&Delete...", self)
         # Through a lambda: clicked(bool) would arrive as delete_selected's first argument.
         self.delete_button.clicked.connect(lambda: self.delete_selected())
@@ -303,6 +301,10 @@ class StudyBrowserWidget(BrowserFiltering, BrowserFollowing, BrowserDeleting, QW
         """The Study Instance UIDs of the selected studies, in the list's order (one
         query: the series strip asks on every change of the selection)."""
         return list(self.model.uids_at(self.selected_row_numbers()).values())
+
+    def compare_selected(self) -> None:
+        """Add the selected studies beside those open (comparison with priors)."""
+        self.compare_studies.emit(self.selected_study_uids())
 
     def open_selected(self) -> None:
         """Open the selected studies, all of them, in place of what the viewer shows."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from datetime import date, timedelta
 
@@ -142,15 +143,10 @@ def _components(family: str, given: str) -> str:
     return f"{family or '*'}^{given}*"
 
 
-# Han ideographs, kana and Hangul: the scripts of the ideographic and phonetic groups.
-_OTHER_GROUP_SCRIPTS = ((0x1100, 0x11FF), (0x2E80, 0x2FDF), (0x3040, 0x30FF),
-                        (0x3130, 0x318F), (0x31F0, 0x31FF), (0x3400, 0x4DBF),
-                        (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF),
-                        (0xFF65, 0xFF9F), (0x20000, 0x3FFFF))
-
-
 def _ideographic_or_phonetic(text: str) -> bool:
-    return any(low <= ord(c) <= high for c in text for low, high in _OTHER_GROUP_SCRIPTS)
+    # Han ideographs, kana and hangul are the wide characters of Unicode's East Asian
+    # Width (UAX #11), half-width katakana its half-width ones.
+    return any(unicodedata.east_asian_width(c) in ("W", "H") for c in text)
 
 
 def text_matching_value(text: str) -> str:

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 def listing_interval_ms(listed: int) -> int:
     """How long study matches gather before they are listed, when ``listed`` are: a
     listing costs time in proportion to the list (about 10 ms per 1,000 rows), so the
-    longer the list, the rarer the listings; 0.1 s at first, at most 1 s."""
-    return min(1000, 100 + listed // 10)
+    longer the list, the rarer the listings; the first at once, then from 0.1 s up to
+    1 s."""
+    return min(1000, 100 + listed // 10) if listed else 0
 
 
 class QueryRetrieveSearch:
@@ -142,8 +143,7 @@ class QueryRetrieveSearch:
             self._arrived.extend(batch)
             if not self._listing_due:
                 self._listing_due = True
-                delay = 0 if not self.results_model.study_count() else listing_interval_ms(
-                    self.results_model.study_count())
+                delay = listing_interval_ms(self.results_model.study_count())
                 QTimer.singleShot(delay, self, self._list_arrived)  # type: ignore[arg-type]
         elif which[1] in self._series_found:
             self._series_found[which[1]].extend(batch)
