@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -185,14 +186,22 @@ def _after_instances(monkeypatch: pytest.MonkeyPatch, count: int, action: Any) -
     monkeypatch.setattr(Receiver, "begin_instance", paced)
 
 
+@pytest.mark.parametrize("always_on", [False, True], ids=["own", "always-on-scp"])
 @pytest.mark.parametrize("method", ["get", "move"])
 def test_cancel_from_another_thread_keeps_what_arrived(
         peer: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
-        method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        method: str, always_on: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The workstation passes its always-on storage SCP to every retrieve: a C-GET does
+    # not use it, yet its cancel was then counted by the PACS's last response.
+    from viewer.net.scp import StorageSCP
+
     token = CancelToken()
     _after_instances(monkeypatch, 20, lambda: threading.Thread(target=token.cancel).start())
-    last = _run(peer, local, RetrieveRequest(study_uid("yamada")), sink, tmp_path,
-                method=method, cancel=token)
+    with contextlib.ExitStack() as stack:
+        scp = (stack.enter_context(StorageSCP(local, [node_for(peer)], tmp_path / "listening",
+                                              sink)) if always_on else None)
+        last = _run(peer, local, RetrieveRequest(study_uid("yamada")), sink, tmp_path,
+                    method=method, cancel=token, scp=scp)
     assert last.done and last.cancelled and not last.ok
     assert last.status == 0xFE00
     assert 20 <= len(sink.files) < 212
@@ -308,6 +317,23 @@ def test_patient_root_retrieve(peer: PeerProcess, local: NetworkSettings, sink: 
     last = _run(peer, local, request, sink, tmp_path, method=method)
     assert last.ok, last.message
     _assert_same(sink, _expected(peer_files, "mueller_"))
+
+
+def test_a_move_mixing_encodings_into_the_always_on_scp_completes(
+        peer: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
+        peer_files: dict[str, Path]) -> None:
+    # dcmqrscp sends the uncompressed series on the RLE context the running SCP prefers
+    # and fails it; the second pass, with uncompressed syntaxes preferred for this PACS's
+    # associations, fetches the rest. Without it a retry failed the same way.
+    from viewer.net.scp import StorageSCP
+
+    with StorageSCP(local, [node_for(peer)], tmp_path / "listening", sink) as scp:
+        last = _run(peer, local, RetrieveRequest(study_uid("yamada")), sink, tmp_path,
+                    method="move", scp=scp)
+        assert last.ok and last.completed + last.already_present >= 212, last.message
+        assert last.received == 212
+        _assert_same(sink, _expected(peer_files, "yamada_"))
+        assert not scp._uncompressed_for  # the preference ended with the retrieve
 
 
 def test_move_into_a_storage_scp_that_is_already_running(

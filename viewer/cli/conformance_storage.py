@@ -65,6 +65,14 @@ def storage_ae(f: Facts) -> list[Section]:
             "other DICOM service is accepted as a Storage SOP Class too, with the same "
             "transfer syntaxes (with one object's context refused, a PACS fails a whole C-MOVE). "
             "The SCP role only; SCP/SCU Role Selection is not needed.\n\n"
+            "**Transfer Syntax Selection Policy.** Of the transfer syntaxes a context "
+            "proposes, the first in the order of the table below is accepted: lossless "
+            "compression first, so that an instance arrives as the sender stores it and "
+            "takes less of the network. For the second C-MOVE of a Lightbox retrieve (what a "
+            "first one failed to bring: a sender that sends every instance of a SOP class "
+            "on the first context accepted for it cannot send a series that mixes "
+            "encodings), the uncompressed transfer syntaxes come first, on the SCP started "
+            "for that C-MOVE or, on the always-on SCP, for that PACS's associations only.\n\n"
             + context_table(accepted)
             + "\n\nStorage transfer syntaxes (every Storage SOP Class):\n\n"
             + ts_table

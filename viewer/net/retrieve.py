@@ -222,8 +222,7 @@ def retrieve(
                 break
             if left is None and (progress.completed or progress.received):
                 break
-            if phase != _FIRST and (left is None or (
-                    kind == "move" and (scp is not None or shared_used))):
+            if phase != _FIRST and (left is None or (kind == "move" and shared_used)):
                 continue
         storage: list[PresentationContext] = []
         if kind == "get":
@@ -267,7 +266,10 @@ def retrieve(
             break
     if plan.listed is not None:
         progress.expected = len(plan.listed)
-    if scp is None:
+    # What came through our own sink (every C-GET, a C-MOVE into an SCP of its own) is
+    # counted by UID; a C-MOVE into the running SCP only by its receiver and the PACS.
+    own_sink = scp is None or progress.method == "get"
+    if own_sink:
         with lock:
             progress.received = len(arrived)
     if (not _stopped(token) and not progress.received and not progress.completed
@@ -284,7 +286,7 @@ def retrieve(
         # C-CANCEL (or a pass that failed before a second one could run) is the cancel.
         progress.cancelled = True
     if progress.cancelled:
-        kept = progress.received if scp is None else progress.completed
+        kept = progress.received if own_sink else progress.completed
         progress.status = CANCELLED
         progress.message = explain_dimse.retrieve_status(w, progress.method or chosen, CANCELLED,
                                                          kept, 0)

@@ -14,11 +14,14 @@ records of refusals, are :mod:`viewer.net.scp_admission`.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import socket
 import ssl
-from collections.abc import Iterable
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -171,6 +174,10 @@ class StorageSCP:
         self._ssl = ssl_context
         self._syntaxes = (STORAGE_SYNTAXES_UNCOMPRESSED_FIRST if prefer_uncompressed
                           else STORAGE_TRANSFER_SYNTAXES)
+        # Calling AE titles whose associations pick uncompressed syntaxes first for now
+        # (:meth:`preferring_uncompressed`), with how many retrieves ask it.
+        self._uncompressed_for: Counter[str] = Counter()
+        self._preference_lock = threading.Lock()
         self._servers: dict[bool, ThreadedAssociationServer] = {}  # keyed by "is TLS"
         self._loops: list[AcceptLoop] = []
         self._ae: AE | None = None
@@ -213,6 +220,33 @@ class StorageSCP:
         if self._ae is not None:
             self._ae.require_calling_aet = self._calling_titles()
             self._admit()
+
+    @contextlib.contextmanager
+    def preferring_uncompressed(self, node: NodeRecord) -> Iterator[None]:
+        """While the block runs, associations from ``node`` pick uncompressed syntaxes first.
+
+        A PACS built on dcmtk sends every instance of a SOP class on the first context
+        accepted for it, and cannot convert a file to another syntax: a series mixing
+        RLE and uncompressed files fails partly whichever syntax the context got. A
+        retrieve's second C-MOVE asks for what is missing with this preference, as the
+        storage SCP of a C-MOVE of its own is started with it (docs/networking.md,
+        "Second pass"); the application's always-on SCP keeps serving everyone else.
+        """
+        titles = node.sending_titles
+        with self._preference_lock:
+            self._uncompressed_for.update(titles)
+        try:
+            yield
+        finally:
+            with self._preference_lock:
+                self._uncompressed_for.subtract(titles)
+                self._uncompressed_for += Counter()  # drops the titles no one asks for
+
+    def _syntaxes_for(self, calling: str) -> tuple[str, ...]:
+        with self._preference_lock:
+            if calling in self._uncompressed_for:
+                return STORAGE_SYNTAXES_UNCOMPRESSED_FIRST
+        return self._syntaxes
 
     def _calling_titles(self) -> list[str]:
         # pynetdicom takes an empty list for "anyone", and since 3.0.4 refuses a title
@@ -348,7 +382,10 @@ class StorageSCP:
             # PS3.8 9.3.4: rejected-permanent, service-user, called AE title not recognised.
             self._reject(assoc, 0x07)
         else:
-            self._support_unlisted_storage(assoc, primitive)
+            syntaxes = self._syntaxes_for(calling)
+            if syntaxes != self._syntaxes:
+                assoc.acceptor.supported_contexts = list(scp_contexts(syntaxes))
+            self._support_unlisted_storage(assoc, primitive, syntaxes)
 
     def _unknown_sender(self, calling: str) -> str:
         """Why a calling AE title and address pair is no node's, in words: an administrator
@@ -390,7 +427,8 @@ class StorageSCP:
                         ", ".join(UID(t).name for t in refused.transfer_syntaxes)
                         or "no transfer syntax")
 
-    def _support_unlisted_storage(self, assoc: Any, primitive: Any) -> None:
+    def _support_unlisted_storage(self, assoc: Any, primitive: Any,
+                                  syntaxes: tuple[str, ...]) -> None:
         """Accept, from a configured node, storage SOP classes pynetdicom does not list.
 
         A Siemens MR study holds CSA Non-Image objects (private class 1.3.12.2.1107.5.9.1),
@@ -406,7 +444,7 @@ class StorageSCP:
             uid = str(proposed.abstract_syntax)
             if uid not in known and storage_like(uid):
                 known.add(uid)
-                extra.append(build_context(uid, list(self._syntaxes)))
+                extra.append(build_context(uid, list(syntaxes)))
         if extra:
             assoc.acceptor.supported_contexts = [*assoc.acceptor.supported_contexts, *extra]
 

@@ -7,6 +7,7 @@ and, where something went wrong, the explanation from :mod:`viewer.net.explain`.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -82,8 +83,8 @@ def drive(
     # been freed since): only this retrieve's failures stop it.
     fulls = receiver.full_events
     # The same goes for what it received and failed to store: an always-on SCP counts
-    # since it started.
-    before, failed_before = receiver.written, len(receiver.failures)
+    # since it started. What the passes before this one received is counted on.
+    before, failed_before = receiver.written - progress.received, len(receiver.failures)
     for n, identifier in enumerate(identifiers, start=1):
         msg_id = n
         base = (progress.completed, progress.failed, progress.warning)
@@ -389,6 +390,11 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
         if claim is None:
             own, shared, server = False, True, None
     receiver = server.receiver if server is not None else Receiver(incoming, sink)
+    preference = contextlib.ExitStack()
+    if uncompressed_first and scp is not None:
+        # The running SCP was started with the usual preference; for this C-MOVE the
+        # PACS's associations get the other one.
+        preference.enter_context(scp.preferring_uncompressed(node))
     no_move = explain.context_refused(where(node, local, our_host), "C-MOVE",
                                       "it offers neither C-GET nor C-MOVE for this model")
     try:
@@ -450,6 +456,7 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
         finally:
             end_association(assoc)
     finally:
+        preference.close()
         if own and server is not None:
             server.stop()
             if claims is not None and claim:
