@@ -131,8 +131,12 @@ def test_usage_errors_exit_two(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_an_empty_home_is_sound(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "new").mkdir()
     status, out = _run(capsys, "--home", str(tmp_path / "new"), "check")
     assert status == 0 and "The home is sound" in out
+    # A mistyped name is not a sound home: it was made, and said to be sound.
+    status, out = _run(capsys, "--home", str(tmp_path / "mew"), "check")
+    assert status == 2 and not (tmp_path / "mew").exists()
 
 
 def _interrupt_repair(monkeypatch: pytest.MonkeyPatch, times: int) -> None:

@@ -137,11 +137,13 @@ def test_peer_that_never_answers_times_out(local: NetworkSettings) -> None:
         silent.close()
 
 
+@pytest.mark.parametrize("closes", [False, True], ids=["stays", "closes"])
 def test_a_web_server_on_the_port_is_named_not_a_pdu_length(
-        local: NetworkSettings, caplog: pytest.LogCaptureFixture) -> None:
+        local: NetworkSettings, caplog: pytest.LogCaptureFixture, closes: bool) -> None:
     # "HT" reads as PDU type 0x48 and a length of 1.4 GB: the explanation was "closed the
-    # connection" and an ERROR line about PDU lengths came before it.
-    web = SilentPeer(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    # connection" and an ERROR line about PDU lengths came before it. A server that then
+    # closes the connection left "connection lost in the middle of a PDU" beside it.
+    web = SilentPeer(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", close=closes)
     try:
         with caplog.at_level(logging.INFO), pytest.raises(PeerError) as err:
             echo(_node(web.port), local)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from viewer import __version__
 from viewer.core.errors import CancelledError, LightboxError, PeerError
-from viewer.core.terminal import for_terminal
+from viewer.core.terminal import for_terminal, tolerate_unencodable
 
 # Order is the order of ``lightbox --help``.
 _COMMAND_MODULES = (
@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """Run ``lightbox`` with ``argv`` (without the program name) and return the exit status."""
+    tolerate_unencodable(sys.stdout, sys.stderr)
     try:
         # The sub-command modules import numpy, pydicom, pynetdicom...: half a second in
         # which a Ctrl-C is as much a cancel as later, not a traceback of the imports.

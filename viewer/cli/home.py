@@ -41,14 +41,13 @@ def cli_home(explicit: str | None) -> Path:
 
 
 def listed_home(explicit: str | None) -> Path:
-    """The home of a command that only lists: one named by ``--home`` or
-    ``LIGHTBOX_HOME`` that holds no study database is an error, not made (a mistyped name
-    would list nothing, with exit status 0, and leave an empty home behind).
+    """The home of a command that only lists or checks the studies: one named by
+    ``--home`` or ``LIGHTBOX_HOME`` that holds no study database is an error, not made (a
+    mistyped name would list nothing, with exit status 0, and leave an empty home behind).
 
     The platform's default home is made as by any command: it cannot be mistyped.
     """
-    if (explicit is not None and explicit.strip()) or (
-            explicit is None and os.environ.get(HOME_ENV)):
+    if _named(explicit):
         folder = home_folder(explicit)
         try:
             os.stat(folder / HOME_MARKER)
@@ -58,6 +57,28 @@ def listed_home(explicit: str | None) -> Path:
         except OSError:
             pass  # a file in the way, no permission: opening the home words it
     return cli_home(explicit)
+
+
+def existing_home(explicit: str | None) -> Path:
+    """The home of a command that shows or changes what a home already holds (its nodes,
+    its settings): a named one that does not exist is an error, not made, as in
+    :func:`listed_home`; one without a study database is fine (nodes come first)."""
+    if _named(explicit):
+        folder = home_folder(explicit)
+        try:
+            os.stat(folder)
+        except FileNotFoundError:
+            raise UsageError(f"no Lightbox home at {folder} (no such folder: 'lightbox "
+                             "node add' or 'lightbox import' makes one)") from None
+        except OSError:
+            pass  # a file in the way, no permission: opening the home words it
+    return cli_home(explicit)
+
+
+def _named(explicit: str | None) -> bool:
+    """Whether the home is named by ``--home`` or ``LIGHTBOX_HOME`` (it can be mistyped)."""
+    return bool((explicit is not None and explicit.strip()) or (
+        explicit is None and os.environ.get(HOME_ENV)))
 
 
 def _reason(exc: OSError) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from viewer.cli.arguments import uid_argument
 from viewer.cli.net_config import (
     run_config_set,
     run_config_show,
@@ -69,11 +70,11 @@ def register(subparsers: Any) -> None:
                    help="what to list (default: study)")
     p.add_argument("--model", choices=("study", "patient"), default="study",
                    help="information model: Study Root (default) or Patient Root")
-    p.add_argument("--study", action="append", default=[], metavar="UID",
+    p.add_argument("--study", action="append", default=[], metavar="UID", type=uid_argument,
                    help="Study Instance UID; repeat for several (study level)")
-    p.add_argument("--series", action="append", default=[], metavar="UID",
+    p.add_argument("--series", action="append", default=[], metavar="UID", type=uid_argument,
                    help="Series Instance UID; repeat for several (series level)")
-    p.add_argument("--instance", action="append", default=[], metavar="UID",
+    p.add_argument("--instance", action="append", default=[], metavar="UID", type=uid_argument,
                    help="SOP Instance UID; repeat for several")
     p.add_argument("--patient", default="", metavar="NAME",
                    help="patient name, FAMILY^GIVEN; wildcards * and ?")
@@ -99,10 +100,11 @@ def register(subparsers: Any) -> None:
         epilog="example: lightbox retrieve pacs --study 1.2.840.113619.2.55.3.1234 "
         "--method get")
     p.add_argument("name", help="a node added with 'lightbox node add'")
-    p.add_argument("--study", required=True, metavar="UID", help="Study Instance UID")
-    p.add_argument("--series", action="append", default=[], metavar="UID",
+    p.add_argument("--study", required=True, metavar="UID", type=uid_argument,
+                   help="Study Instance UID")
+    p.add_argument("--series", action="append", default=[], metavar="UID", type=uid_argument,
                    help="only this series of the study; repeat for several")
-    p.add_argument("--instance", action="append", default=[], metavar="UID",
+    p.add_argument("--instance", action="append", default=[], metavar="UID", type=uid_argument,
                    help="only this instance (with exactly one --series); repeat for several")
     p.add_argument("--method", choices=RETRIEVE_METHODS,
                    help="get: C-GET; move: C-MOVE to our storage SCP; auto: C-GET, then "

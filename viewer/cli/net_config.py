@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from viewer.cli import EXIT_OK
-from viewer.cli.home import cli_home
+from viewer.cli.home import cli_home, existing_home
 from viewer.core.errors import PeerError, UsageError
 from viewer.core.settings import load_network_settings, network_settings_with, save_network_settings
 from viewer.core.terminal import for_terminal
@@ -91,7 +91,7 @@ def run_node_add(args: argparse.Namespace) -> int:
 
 def run_node_edit(args: argparse.Namespace) -> int:
     """Handler of ``lightbox node edit``."""
-    book = NodeBook(cli_home(args.home))
+    book = NodeBook(existing_home(args.home))
     changes = _changes(args)
     if args.address:
         aet, host, port = parse_address(args.address)
@@ -111,7 +111,7 @@ def run_node_edit(args: argparse.Namespace) -> int:
 
 def run_node_list(args: argparse.Namespace) -> int:
     """Handler of ``lightbox node list``."""
-    book = NodeBook(cli_home(args.home))
+    book = NodeBook(existing_home(args.home))
     if args.json:
         json.dump([{"name": n.name, **n.to_mapping()} for n in book]
                   + [{"name": n.name, **n.table, "invalid": n.reason} for n in book.invalid]
@@ -140,14 +140,14 @@ def run_node_list(args: argparse.Namespace) -> int:
 
 def run_node_remove(args: argparse.Namespace) -> int:
     """Handler of ``lightbox node remove``."""
-    NodeBook(cli_home(args.home)).remove(args.name)
+    NodeBook(existing_home(args.home)).remove(args.name)
     print(f"removed {args.name}")
     return EXIT_OK
 
 
 def run_config_show(args: argparse.Namespace) -> int:
     """Handler of ``lightbox config show``."""
-    settings = load_network_settings(cli_home(args.home))
+    settings = load_network_settings(existing_home(args.home))
     data = settings.to_mapping()
     if args.json:
         json.dump(data, sys.stdout, indent=2)

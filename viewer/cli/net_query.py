@@ -13,7 +13,7 @@ from typing import Any
 from viewer.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from viewer.cli.net_common import interruptible, node_context, quiet_pydicom
 from viewer.core.dates import parse_date_range
-from viewer.core.terminal import column, for_terminal, write_json
+from viewer.core.terminal import column, for_terminal, marked_column, write_json
 from viewer.net.connection import CancelToken
 from viewer.net.echo import echo
 from viewer.net.query import QuerySpec, TruncatedQueryError, find
@@ -44,7 +44,7 @@ def run_query(args: argparse.Namespace) -> int:
     quiet_pydicom()
     spec = QuerySpec(
         level=args.level, model=args.model, patient_name=args.patient,
-        patient_id=args.patient_id, study_date=args.date, modality=args.modality,
+        patient_id=args.patient_id, study_date=args.date.strip(), modality=args.modality,
         accession_number=args.accession, study_description=args.description,
         study_uids=tuple(args.study), series_uids=tuple(args.series),
         sop_uids=tuple(args.instance),
@@ -104,7 +104,7 @@ def _query_line(level: str, m: dict[str, Any]) -> str:
     if level in ("patient",):
         return f"{_pad(g('PatientID'), 16)} {g('PatientName')}"
     if level == "study":
-        return (f"{g('StudyDate'):<9} {g('ModalitiesInStudy'):<8} "
+        return (f"{g('StudyDate'):<9} {marked_column(g('ModalitiesInStudy'), 11)} "
                 f"{_pad(g('AccessionNumber'), 12)} {_pad(g('PatientID'), 12)} "
                 f"{_pad(g('PatientName'), 28)} {_pad(g('StudyDescription'), 24)} "
                 f"{g('StudyInstanceUID')}")

@@ -22,12 +22,13 @@ from types import FrameType
 from typing import Any, TextIO
 
 from viewer.cli import EXIT_INTERRUPTED, say_in_handler
-from viewer.cli.home import cli_home, listed_home
+from viewer.cli.arguments import uid_argument
+from viewer.cli.home import cli_home, existing_home, listed_home
 from viewer.core.dates import parse_date_range
 from viewer.core.errors import UsageError
 from viewer.core.imports import ImportProgress, ImportReport
 from viewer.core.records import SeriesRecord, StudyFilter, StudyRecord
-from viewer.core.terminal import column, for_terminal, write_json
+from viewer.core.terminal import column, for_terminal, marked_column, write_json
 from viewer.media import import_media
 from viewer.store import Findings, RepairLog, StudyStore, check_home, repair_home
 from viewer.store.verify import KINDS
@@ -70,13 +71,13 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=run_studies)
 
     p = subparsers.add_parser("series", help="list the series of a study")
-    p.add_argument("study_uid", metavar="STUDY_UID", type=_uid_argument,
+    p.add_argument("study_uid", metavar="STUDY_UID", type=uid_argument,
                    help="as 'lightbox studies' lists it")
     p.add_argument("--json", action="store_true", help="JSON array keyed by DICOM keywords")
     p.set_defaults(handler=run_series)
 
     p = subparsers.add_parser("delete", help="delete a study and its files")
-    p.add_argument("study_uid", metavar="STUDY_UID", type=_uid_argument,
+    p.add_argument("study_uid", metavar="STUDY_UID", type=uid_argument,
                    help="as 'lightbox studies' lists it")
     p.set_defaults(handler=run_delete)
 
@@ -319,17 +320,13 @@ def series_json(series: SeriesRecord) -> dict[str, object]:
 _LONGEST_FILTER = 1024
 
 
-def _uid_argument(text: str) -> str:
-    """A UID as typed or pasted: the spaces around it (copied with a table's cell) and
-    a UID's NUL padding (PS3.5 9.1) are not part of it."""
-    return text.strip().strip("\0")
-
-
 def run_studies(args: argparse.Namespace) -> int:
     """Handler of ``lightbox studies``."""
     date_from, date_to = parse_date_range(args.date)
     if args.limit < 0:
         raise UsageError("--limit must be 0 or more")
+    # More than any store holds means no limit; SQLite takes 64-bit integers only.
+    limit = min(args.limit, 2**62)
     for option in ("patient", "patient_id", "modality", "accession", "description"):
         # No stored value is this long (PN: 3 groups of 64, PS3.5 6.2), and SQLite
         # refuses a LIKE pattern over 50,000 characters with an error of its own.
@@ -344,7 +341,7 @@ def run_studies(args: argparse.Namespace) -> int:
         modality=args.modality,
         accession_number=args.accession,
         study_description=args.description,
-        limit=args.limit,
+        limit=limit,
     )
     with StudyStore.open(listed_home(args.home)) as store:
         studies = store.studies(study_filter)
@@ -358,7 +355,8 @@ def run_studies(args: argparse.Namespace) -> int:
         print(for_terminal(
             f"{s.study_date:8}  {column(s.patient.patient_name, 30)}  "
             f"{column(s.patient.patient_id, 16)}  "
-            f"{'/'.join(s.modalities):8}  {s.number_of_series:3} ser {s.number_of_instances:5} img"
+            f"{marked_column('/'.join(s.modalities), 11)}  {s.number_of_series:3} ser "
+            f"{s.number_of_instances:5} img"
             f"  {column(s.study_description, 30)}  {s.study_uid}"
             + (f"  INCOMPLETE: {s.missing_instances} of {s.expected_instances} not here"
                if s.missing_instances else "")
@@ -387,7 +385,7 @@ def run_series(args: argparse.Namespace) -> int:
 
 def run_delete(args: argparse.Namespace) -> int:
     """Handler of ``lightbox delete``."""
-    with StudyStore.open(cli_home(args.home)) as store:
+    with StudyStore.open(listed_home(args.home)) as store:
         if store.study(args.study_uid) is None:
             raise UsageError(f"{args.study_uid}: no such study in the database")
         removed = store.delete_study(args.study_uid)
@@ -410,7 +408,7 @@ _LISTED = 20
 def run_check(args: argparse.Namespace) -> int:
     """Handler of ``lightbox check``."""
     _quiet_pydicom()
-    home = cli_home(args.home)
+    home = existing_home(args.home)
     found = check_home(home, deep=args.deep)
     log: RepairLog | None = None
     after = found

@@ -46,7 +46,8 @@ def parse_date_range(text: str, option: str = "--date") -> tuple[str, str]:
     if not dash:
         last = first
     for part in (first, last):
-        if part and not (len(part) == 8 and part.isdigit()):
+        # ASCII digits only: str.isdigit() takes fullwidth and other scripts' digits.
+        if part and not (len(part) == 8 and part.isascii() and part.isdigit()):
             raise UsageError(f"{option} {text}: expected YYYYMMDD or YYYYMMDD-YYYYMMDD "
                              "(or YYYYMMDD-, -YYYYMMDD)")
         if part:

@@ -191,6 +191,10 @@ class NetworkSettings:
             changes[name] = _parse(key, getattr(self, name), text)
             if name in _TLS_FILES and text:
                 changes[name] = str(Path(text).expanduser().resolve())
+            elif name == "ae_title":
+                # PS3.5 6.2: leading and trailing spaces of an AE are not significant;
+                # kept, they showed in every message and log line.
+                changes[name] = text.strip()
         result = replace(self, **changes).validated()
         if any(name in _TLS_FILES for name in changes):
             result.checked_tls_files()
@@ -224,6 +228,9 @@ def _parse(key: str, old: Any, text: str) -> Any:
             raise UsageError(f"{key} takes true or false, not {text!r}")
         return text.lower() in {"true", "yes", "1", "on"}
     if isinstance(old, int):
+        # ASCII digits only: int() takes fullwidth and other scripts' digits too.
+        if not text.strip().isascii():
+            raise UsageError(f"{key} takes a number, not {text!r}")
         try:
             return int(text)
         except ValueError:
@@ -233,9 +240,10 @@ def _parse(key: str, old: Any, text: str) -> Any:
 
 def check_ae_title(title: str) -> str:
     """Return ``title`` if it is a valid AE title (PS3.5 6.2 AE), else raise UsageError."""
+    # Quoted as typed: repr() doubled the backslash this refuses.
     if not title.strip() or len(title) > 16 or "\\" in title:
-        raise UsageError(f"AE title {title!r} must be 1-16 characters without backslash")
-    if not title.isascii() or any(ord(c) < 0x20 for c in title):
+        raise UsageError(f"AE title '{title}' must be 1-16 characters without backslash")
+    if not title.isascii() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in title):
         raise UsageError(f"AE title {title!r} must use printable ASCII only")
     return title
 

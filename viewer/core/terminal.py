@@ -12,6 +12,7 @@ line and paragraph separators, as ``\\u`` escapes that any JSON reader takes bac
 
 from __future__ import annotations
 
+import codecs
 import json
 import unicodedata
 from typing import Any, TextIO
@@ -40,8 +41,36 @@ _JSON_ESCAPES = {code: f"\\u{code:04x}" for code in (
 
 
 def write_json(value: Any, out: TextIO) -> None:
-    """Write ``value`` as indented JSON to ``out``, safe to print (see the module's note)."""
-    out.write(json.dumps(value, indent=2, ensure_ascii=False).translate(_JSON_ESCAPES))
+    """Write ``value`` as indented JSON to ``out``, safe to print (see the module's note).
+
+    To an output that is not UTF-8 (a Windows console or redirect, in its code page),
+    every non-ASCII character is a ``\\u`` escape, which JSON readers decode back:
+    written raw, a name in another script stopped the output with a traceback.
+    """
+    ascii_only = not _is_utf8(out)
+    out.write(json.dumps(value, indent=2, ensure_ascii=ascii_only).translate(_JSON_ESCAPES))
+
+
+def tolerate_unencodable(*streams: TextIO) -> None:
+    """Have text outputs that are not UTF-8 write what their encoding lacks as escapes.
+
+    Python writes to a redirect or a console on Windows in the ANSI code page (cp1252),
+    which has no kanji or Cyrillic: printing such a patient name raised
+    UnicodeEncodeError, and a finished import ended with a traceback and exit status 1.
+    ``\\u5c71`` in its place is readable and loses nothing else of the line.
+    """
+    for stream in streams:
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and not _is_utf8(stream):
+            reconfigure(errors="backslashreplace")
+
+
+def _is_utf8(stream: TextIO) -> bool:
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        return codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        return False
 
 
 def for_terminal(text: str) -> str:
@@ -86,6 +115,14 @@ def column(text: str, width: int, *, cut: bool = True) -> str:
         used += size
         kept.append(char)
     return "".join(kept) + " " * max(0, width - used)
+
+
+def marked_column(text: str, width: int) -> str:
+    """``text`` in ``width`` terminal columns; when it does not fit, cut with a ``+`` at
+    its end, so that a cut list (``CT/KO/PT/SE+``) is not read as a whole one."""
+    if display_width(text) <= width:
+        return column(text, width)
+    return column(column(text, width - 1).rstrip(" ") + "+", width)
 
 
 def _char_width(char: str) -> int:

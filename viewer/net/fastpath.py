@@ -34,7 +34,13 @@ from pynetdicom.dul import DULServiceProvider
 from pynetdicom.transport import AssociationSocket
 
 from viewer.net.association_requests import decoded_request
-from viewer.net.pdu_input import PDU_NAMES, PduInput, PduTooLargeError, PeerClosedError
+from viewer.net.pdu_input import (
+    PDU_NAMES,
+    PduInput,
+    PduTooLargeError,
+    PeerClosedError,
+    StreamGivenUpError,
+)
 from viewer.net.quick_dimse import QuickStoreDIMSE, observed
 
 LOGGER = logging.getLogger(__name__)
@@ -247,6 +253,11 @@ class _WakeableDUL(DULServiceProvider):
         except PeerClosedError:
             self._peer_closed(sock)
             self.event_queue.put("Evt17")  # PS3.8 9.2: transport connection closed
+            return None
+        except StreamGivenUpError as exc:
+            # Said when the PDU failed, or explained by the opener (a web server's answer).
+            LOGGER.debug("association with %s: %s", _peer(sock, self.assoc), exc)
+            self.event_queue.put("Evt17")
             return None
         except OSError as exc:  # ConnectionError too: the peer closed mid-PDU
             # A TLS alert (a PACS refusing our client certificate under TLS 1.3) is no

@@ -247,7 +247,8 @@ class HomeListener:
         """
         if exc.errno != errno.EADDRINUSE:
             return exc
-        what = f"cannot listen for C-MOVE{' with DICOM TLS' if exc.tls else ''}"
+        over = " with DICOM TLS" if exc.tls else ""
+        what = f"cannot listen for C-MOVE or pushed images{over}"
         other = self.record.live()
         if other is not None and other.serves_port(exc.port, exc.tls):
             return PeerError(exc.peer, f"{what}: another Lightbox process of this home "

@@ -46,7 +46,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # The longest timeout taken, in seconds: a day. Beyond about 1e9 s the platform's timers
 # overflow (an OverflowError deep in pynetdicom), and no DICOM exchange waits that long.
 LONGEST_TIMEOUT = 86400.0
-_ADDRESS = re.compile(r"^(?P<aet>[^@]{1,16})@(?P<host>\[[^\]]+\]|[^:]+):(?P<port>\d{1,5})$")
+_ADDRESS = re.compile(r"(?P<aet>[^@]{1,16})@(?P<host>\[[^\]]+\]|[^:]+):(?P<port>[0-9]{1,5})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +164,10 @@ class NodeRecord:
             raise UsageError(f"{node}: port {self.port} is not a TCP port (1-65535)")
         if self.method not in RETRIEVE_METHODS:
             raise UsageError(f"{node}: method {self.method!r} must be get, move or auto")
-        if bool(self.tls_cert) != bool(self.tls_key):
-            raise UsageError(f"{node}: a TLS client certificate needs its key")
+        if self.tls_cert and not self.tls_key:
+            raise UsageError(f"{node}: a TLS client certificate needs its key (--tls-key)")
+        if self.tls_key and not self.tls_cert:
+            raise UsageError(f"{node}: a TLS client key needs its certificate (--tls-cert)")
         if self.tls_cert and not self.tls_ca:
             raise UsageError(f"{node}: a TLS client certificate needs --tls-ca")
         for key in ("timeout", *_TIMEOUTS):
@@ -281,12 +283,13 @@ def host_port(host: str, port: int | str) -> str:
 
 def parse_address(text: str) -> tuple[str, str, int]:
     """Split ``AET@HOST:PORT`` (IPv6 hosts in brackets) into its parts."""
-    m = _ADDRESS.match(text.strip())
+    m = _ADDRESS.fullmatch(text.strip())
     if not m:
         raise UsageError(f"{text!r} is not AET@HOST:PORT (e.g. ORTHANC@pacs.example.org:4242)"
                          + _address_hint(text.strip()))
     host = m.group("host").strip("[]")
-    return m.group("aet"), host, int(m.group("port"))
+    # PS3.5 6.2: an AE's leading and trailing spaces are not significant.
+    return m.group("aet").strip(), host, int(m.group("port"))
 
 
 def _address_hint(text: str) -> str:
@@ -299,7 +302,7 @@ def _address_hint(text: str) -> str:
         return f": the AE title {aet!r} is longer than 16 characters (PS3.5 6.2)"
     if host.count(":") and not host.startswith("["):
         return f": write an IPv6 address in brackets, {aet}@[{host}]:{port}"
-    if colon and host and not (port.isdigit() and 0 < int(port) < 65536):
+    if colon and host and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
         return f": the port {port!r} is not a TCP port (1-65535)"
     return ""
 

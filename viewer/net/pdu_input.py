@@ -50,6 +50,11 @@ class PeerClosedError(ConnectionError):
     """
 
 
+class StreamGivenUpError(ConnectionError):
+    """A read after the stream was given up: the PDU that could not be read was reported
+    when it failed, and nothing after it can be framed."""
+
+
 class PduInput:
     """Bytes received from one association and not yet handed out.
 
@@ -115,6 +120,8 @@ class PduInput:
             ConnectionError: the rest of the stream cannot be framed.
         PeerClosedError
             The peer closed (or reset) the connection before a next PDU began.
+        StreamGivenUpError
+            An earlier call failed: that failure was the one to report.
         ConnectionError
             The peer closed the connection before the PDU was whole.
         TimeoutError
@@ -124,7 +131,8 @@ class PduInput:
             The socket failed.
         """
         if self._refused:
-            raise ConnectionError("the stream was given up after a PDU that could not be read")
+            raise StreamGivenUpError("the stream was given up after a PDU that could not be "
+                                     "read")
         if self._end == self._start:
             self._start = self._end = 0
             try:

@@ -31,7 +31,13 @@ from viewer.net.policy import (
     VIDEO_STORAGE_CLASSES,
     VIDEO_SYNTAXES,
 )
-from viewer.net.query import QuerySpec, TruncatedQueryError, find, find_identifiers
+from viewer.net.query import (
+    QuerySpec,
+    TruncatedQueryError,
+    check_uid,
+    find,
+    find_identifiers,
+)
 
 AlreadyHave = Callable[[Iterable[str]], set[str]]
 # held(study_uid, series_uids): how many instances of them the store holds.
@@ -90,6 +96,8 @@ class RetrieveRequest:
             raise UsageError("retrieving instances needs exactly one series UID (--series)")
         if self.model == "patient" and not self.patient_id:
             raise UsageError("a Patient Root retrieve needs --patient-id")
+        for uid in (self.study_uid, *self.series_uids, *self.sop_uids):
+            check_uid(uid)
         return self
 
 

@@ -40,8 +40,8 @@ from viewer.net.policy import (
 from viewer.net.query_json import empty_values, identifier_to_dict
 
 LEVELS = ("patient", "study", "series", "image")
-_DATE_RANGE = re.compile(r"^(\d{8})?(-)?(\d{8})?$")
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_DATE_RANGE = re.compile(r"([0-9]{8})?(-)?([0-9]{8})?")
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 # PS3.4 C.4.1.1.4 C-FIND status codes.
 PENDING = (0xFF00, 0xFF01)
@@ -69,6 +69,17 @@ class TruncatedQueryError(PeerError):
     def __init__(self, peer: str, problem: str, count: int) -> None:
         super().__init__(peer, problem)
         self.count = count
+
+
+def check_uid(uid: str) -> None:
+    """Raise UsageError unless ``uid`` is a UID (PS3.5 9.1: digits and dots, 64 at most).
+
+    A key with anything else would go to the PACS as it is: a wildcard there matches
+    every study in some archives (PS3.4 C.2.2.2.2 allows none in a UID), and a refused
+    C-MOVE would be explained as our AE title's fault.
+    """
+    if not _UID.fullmatch(uid) or len(uid) > 64:
+        raise UsageError(f"{uid!r} is not a UID")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +122,13 @@ class QuerySpec:
             raise UsageError("query model must be study or patient")
         if self.level == "patient" and self.model != "patient":
             raise UsageError("the PATIENT level exists only in the Patient Root model")
-        if self.study_date and not _DATE_RANGE.match(self.study_date):
+        if self.study_date and not _DATE_RANGE.fullmatch(self.study_date):
             raise UsageError(f"date {self.study_date!r}: use YYYYMMDD, A-, -B or A-B")
         # An impossible date (20241301) or a reversed range would be sent as it is and
         # match nothing, or be refused by the PACS (PS3.5 6.2: DA is a calendar date).
         parse_date_range(self.study_date, "date")
         for uid in (*self.study_uids, *self.series_uids, *self.sop_uids):
-            if not _UID.match(uid) or len(uid) > 64:
-                raise UsageError(f"{uid!r} is not a UID")
+            check_uid(uid)
         depth = LEVELS.index(self.level)
         self._check_keys_fit_the_level(depth)
         # PS3.4 C.4.1.2.2.1: below STUDY, the keys of each higher level hold one value.
@@ -189,10 +199,13 @@ def build_identifier(spec: QuerySpec) -> Dataset:
     if spec.study_description:
         ds.StudyDescription = spec.study_description
     if spec.modality:
+        # PS3.5 6.2: a CS value is upper case, and a PACS matches it exactly: "ct" would
+        # find nothing, where the local study list takes it for CT.
+        modality = spec.modality.strip().upper()
         if spec.level == "study":
-            ds.ModalitiesInStudy = spec.modality
+            ds.ModalitiesInStudy = modality
         else:
-            ds.Modality = spec.modality
+            ds.Modality = modality
     if spec.study_uids:
         ds.StudyInstanceUID = list(spec.study_uids) if len(spec.study_uids) > 1 else (
             spec.study_uids[0])

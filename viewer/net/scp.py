@@ -105,7 +105,8 @@ class ListenError(PeerError):
 
     def __init__(self, local: NetworkSettings, port: int, tls: bool, error: OSError) -> None:
         self.port, self.tls, self.errno = port, tls, error.errno
-        what = f"cannot listen for C-MOVE{' with DICOM TLS' if tls else ''}"
+        over = " with DICOM TLS" if tls else ""
+        what = f"cannot listen for C-MOVE or pushed images{over}"
         address = local.bind_address
         if error.errno == errno.EADDRNOTAVAIL or isinstance(error, socket.gaierror):
             advice = (f"bind-address {address} is not an address of this computer: lightbox "
