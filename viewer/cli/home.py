@@ -49,13 +49,8 @@ def listed_home(explicit: str | None) -> Path:
     """
     if _named(explicit):
         folder = home_folder(explicit)
-        try:
-            os.stat(folder / HOME_MARKER)
-        except FileNotFoundError:
-            raise UsageError(f"no Lightbox home at {folder} (no study database: "
-                             "'lightbox import' makes one)") from None
-        except OSError:
-            pass  # a file in the way, no permission: opening the home words it
+        _refuse_missing(folder / HOME_MARKER, f"no Lightbox home at {folder} (no study "
+                        "database: 'lightbox import' makes one)")
     return cli_home(explicit)
 
 
@@ -65,14 +60,20 @@ def existing_home(explicit: str | None) -> Path:
     :func:`listed_home`; one without a study database is fine (nodes come first)."""
     if _named(explicit):
         folder = home_folder(explicit)
-        try:
-            os.stat(folder)
-        except FileNotFoundError:
-            raise UsageError(f"no Lightbox home at {folder} (no such folder: 'lightbox "
-                             "node add' or 'lightbox import' makes one)") from None
-        except OSError:
-            pass  # a file in the way, no permission: opening the home words it
+        _refuse_missing(folder, f"no Lightbox home at {folder} (no such folder: 'lightbox "
+                        "node add' or 'lightbox import' makes one)")
     return cli_home(explicit)
+
+
+def _refuse_missing(path: Path, message: str) -> None:
+    """Raise UsageError(message) if ``path`` does not exist; any other failure to look
+    (a file in the way, no permission) is left for opening the home to word."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        raise UsageError(message) from None
+    except OSError:
+        pass
 
 
 def _named(explicit: str | None) -> bool:
