@@ -50,6 +50,27 @@ def connection_lost(w: Where, received: int, expected: int | None) -> str:
     )
 
 
+def request_aborted(w: Where, method: str) -> str:
+    """The PACS ended the association as soon as it had our C-GET or C-MOVE request,
+    before any response or instance (PS3.8 7.3: an A-ABORT, or a closed connection).
+
+    Orthanc does so for a C-GET it does not allow the calling AE title, and for any
+    retrieve from an AE title it does not know: "the connection was lost, run it
+    again" sent the user round the same failure.
+    """
+    if method == "get":
+        return (
+            f"the PACS ended the association as soon as it received the C-GET request: it "
+            f"may not allow C-GET for AE {w.our_aet}, or not know that AE title. Check the "
+            "PACS's settings for this AE title, or use --method move"
+        )
+    return (
+        f"the PACS ended the association as soon as it received the C-MOVE request: it "
+        f"may not know AE {w.our_aet} or not allow it C-MOVE. Register AE {w.our_aet}, "
+        f"host {w.our_host}, {w.our_port_text} on the PACS, or use C-GET"
+    )
+
+
 def query_truncated(count: int) -> str:
     """The PACS ended a C-FIND with Cancel (0xFE00) that we did not ask for.
 

@@ -85,6 +85,7 @@ def drive(
     # The same goes for what it received and failed to store: an always-on SCP counts
     # since it started. What the passes before this one received is counted on.
     before, failed_before = receiver.written - progress.received, len(receiver.failures)
+    written_at_start = receiver.written
     for n, identifier in enumerate(identifiers, start=1):
         msg_id = n
         base = (progress.completed, progress.failed, progress.warning)
@@ -102,6 +103,7 @@ def drive(
 
         unregister = token.on_cancel(on_cancel)
         last = time.monotonic()
+        answered = False
         try:
             for status, ident in responses(identifier, msg_id):
                 if "Status" not in status:
@@ -119,6 +121,14 @@ def drive(
                         return
                     operation = f"C-{progress.method.upper()}"
                     silent = time.monotonic() - last >= node.dimse_timeout * 0.9
+                    if n == 1 and not answered and not silent and (
+                            receiver.written == written_at_start):
+                        # Ended on our request, before any answer: a refusal, which a
+                        # retry meets again (auto goes on with C-MOVE after a C-GET's).
+                        text = explain_dimse.request_aborted(w, progress.method)
+                        if progress.method == "get":
+                            raise NoGetError(text)
+                        raise PeerError(node.name, text)
                     if _all_arrived(progress):
                         text = explain_dimse.no_final_response(
                             w, operation, progress.completed + progress.warning,
@@ -130,6 +140,7 @@ def drive(
                                                              progress.expected)
                     raise PeerError(node.name, text)
                 last = time.monotonic()
+                answered = True
                 code = int(status.Status)
                 count_subops(progress, status, base)
                 if progress.expected is None and len(identifiers) == 1 and (
