@@ -164,3 +164,13 @@ def test_output_in_a_code_page_without_the_names_is_escaped_not_a_traceback(
     assert as_json.returncode == 0, as_json.stderr
     (study,) = json.loads(as_json.stdout.decode("ascii"))
     assert study["PatientName"] == "Wang^XiaoDong=王^小东"
+
+
+@pytest.mark.parametrize("option", ["--accession", "--patient", "--patient-id",
+                                    "--description"])
+def test_a_backslash_in_a_query_key_is_refused(
+        home: Path, capsys: pytest.CaptureFixture[str], option: str) -> None:
+    # Sent as two values, which a PACS matches as a list for UIDs only: dcmqrscp said
+    # "no matches" although each value alone matched.
+    status, _, err = _run(capsys, "--home", str(home), "query", "pacs", option, "ACC1\\ACC2")
+    assert status == 2 and "a backslash would send several values" in err, err

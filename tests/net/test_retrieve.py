@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import pydicom
 import pytest
 
 from tests.net.conftest import FolderSink, move_from_another_address, node_for, node_of
-from tests.support.peers import PeerProcess, series_uid, study_uid
+from tests.support.peers import PEER_ENV, PeerProcess, series_uid, study_uid
 from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
 from viewer.net import plan as plan_module
@@ -322,9 +323,10 @@ def test_patient_root_retrieve(peer: PeerProcess, local: NetworkSettings, sink: 
 def test_a_move_mixing_encodings_into_the_always_on_scp_completes(
         peer: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
         peer_files: dict[str, Path]) -> None:
-    # dcmqrscp sends the uncompressed series on the RLE context the running SCP prefers
-    # and fails it; the second pass, with uncompressed syntaxes preferred for this PACS's
-    # associations, fetches the rest. Without it a retry failed the same way.
+    # dcmqrscp sends every file of a SOP class on the one context it proposed: on the
+    # uncompressed syntax the running SCP takes, it fails the RLE series. The second
+    # pass, with compressed syntaxes preferred for this PACS's associations, fetches the
+    # rest. The running SCP had no second pass: a retry failed the same way.
     from viewer.net.scp import StorageSCP
 
     with StorageSCP(local, [node_for(peer)], tmp_path / "listening", sink) as scp:
@@ -333,7 +335,25 @@ def test_a_move_mixing_encodings_into_the_always_on_scp_completes(
         assert last.ok and last.completed + last.already_present >= 212, last.message
         assert last.received == 212
         _assert_same(sink, _expected(peer_files, "yamada_"))
-        assert not scp._uncompressed_for  # the preference ended with the retrieve
+        assert not scp._compressed_for  # the preference ended with the retrieve
+
+
+def test_a_move_another_program_asks_for_reaches_the_storage_scp_uncompressed(
+        dcmqrscp: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
+        peer_files: dict[str, Path]) -> None:
+    # `lightbox listen` as the Move Destination of a C-MOVE that dcmtk's movescu asks
+    # for: dcmqrscp proposes RLE with the uncompressed syntaxes, and the SCP took RLE,
+    # which dcmqrscp cannot make of an uncompressed file: every instance failed.
+    from viewer.net.scp import StorageSCP
+
+    with StorageSCP(local, [node_for(dcmqrscp)], tmp_path / "listening", sink):
+        done = subprocess.run(
+            ["movescu", "-aet", "MOVER", "-aec", dcmqrscp.aet, "-aem", local.ae_title, "-S",
+             "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study_uid('doe')}",
+             "127.0.0.1", str(dcmqrscp.port)],
+            env=PEER_ENV, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    _assert_same(sink, _expected(peer_files, "doe_"))
 
 
 def test_move_into_a_storage_scp_that_is_already_running(
@@ -427,7 +447,7 @@ def test_a_pacs_that_sends_as_another_ae_title_is_named_and_then_accepted(
 def test_a_cancel_between_the_passes_of_a_move_is_reported_as_the_cancel(
         dcmqrscp: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # dcmqrscp sends this series' uncompressed files on the RLE context our SCP prefers,
+    # dcmqrscp sends this series' RLE files on the uncompressed context our SCP prefers,
     # cannot convert them and fails the first C-MOVE (0xA702, all sub-operations failed);
     # the retrieve then lists the instances for a second pass. Ctrl-C during that C-FIND
     # was reported as the PACS's failure, "check that the PACS can open a connection".
@@ -443,7 +463,7 @@ def test_a_cancel_between_the_passes_of_a_move_is_reported_as_the_cancel(
             yield match
 
     monkeypatch.setattr(plan_module, "find_identifiers", cancel_while_listing)
-    request = RetrieveRequest(study_uid("yamada"), series_uids=(series_uid("yamada", 0),))
+    request = RetrieveRequest(study_uid("yamada"), series_uids=(series_uid("yamada", 1),))
     last = _run(dcmqrscp, local, request, sink, tmp_path, method="move", cancel=token)
     assert listed, "the first C-MOVE did not fail: nothing to cancel between passes"
     assert last.done and last.cancelled and not last.ok

@@ -57,11 +57,14 @@ VIDEO_STORAGE_CLASSES = (
     "1.2.840.10008.5.1.4.1.1.77.1.4.1",  # Video Photographic Image
 )
 # Accepted by our storage SCP, in order of preference when one context proposes several
-# (PS3.8 9.3.3.2: the acceptor picks one): lossless compressed syntaxes first, since a
-# sender that lists them next to the uncompressed ones holds the data in that form and
-# would otherwise have to transcode; then uncompressed; lossy ones and video only if
-# proposed alone.
-STORAGE_TRANSFER_SYNTAXES = (
+# (PS3.8 9.3.3.2: the acceptor picks one): uncompressed first, as dcmtk's storescp does.
+# Every sender can send the default syntax (PS3.5 10.1), while one that lists compressed
+# syntaxes beside it may not be able to compress: dcmqrscp proposes RLE with the
+# uncompressed syntaxes for every file and fails each uncompressed one sent on RLE.
+# Then lossless compression; lossy syntaxes and video only if proposed alone.
+_UNCOMPRESSED_STORAGE = (EXPLICIT_VR_LE, IMPLICIT_VR_LE, DEFLATED_EXPLICIT_VR_LE,
+                         EXPLICIT_VR_BE)
+_LOSSLESS_STORAGE = (
     "1.2.840.10008.1.2.4.70",  # JPEG Lossless, First-Order Prediction (Process 14 SV1)
     "1.2.840.10008.1.2.4.90",  # JPEG 2000 Lossless Only
     "1.2.840.10008.1.2.5",  # RLE Lossless
@@ -69,10 +72,8 @@ STORAGE_TRANSFER_SYNTAXES = (
     "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
     "1.2.840.10008.1.2.4.201",  # HTJ2K Lossless Only
     "1.2.840.10008.1.2.4.202",  # HTJ2K with RPCL Options Lossless Only
-    EXPLICIT_VR_LE,
-    IMPLICIT_VR_LE,
-    DEFLATED_EXPLICIT_VR_LE,
-    EXPLICIT_VR_BE,
+)
+_LOSSY_STORAGE = (
     "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
     "1.2.840.10008.1.2.4.51",  # JPEG Extended (Process 2 & 4)
     "1.2.840.10008.1.2.4.81",  # JPEG-LS Near-Lossless
@@ -80,13 +81,11 @@ STORAGE_TRANSFER_SYNTAXES = (
     "1.2.840.10008.1.2.4.203",  # HTJ2K (lossy or lossless)
     *VIDEO_SYNTAXES,  # stored and listed, not displayed: no decoder (see VIDEO_SYNTAXES)
 )
-# The second choice, for a C-MOVE pass that fetches what the first pass could not get.
-STORAGE_SYNTAXES_UNCOMPRESSED_FIRST = (
-    *(s for s in STORAGE_TRANSFER_SYNTAXES if s in (EXPLICIT_VR_LE, IMPLICIT_VR_LE,
-                                                     DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_BE)),
-    *(s for s in STORAGE_TRANSFER_SYNTAXES if s not in (EXPLICIT_VR_LE, IMPLICIT_VR_LE,
-                                                         DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_BE)),
-)
+STORAGE_TRANSFER_SYNTAXES = (*_UNCOMPRESSED_STORAGE, *_LOSSLESS_STORAGE, *_LOSSY_STORAGE)
+# The second choice, for a C-MOVE pass that fetches what the first pass could not get:
+# from a sender that holds a file compressed and cannot decompress it.
+STORAGE_SYNTAXES_COMPRESSED_FIRST = (*_LOSSLESS_STORAGE, *_UNCOMPRESSED_STORAGE,
+                                     *_LOSSY_STORAGE)
 
 # For C-GET the PACS picks, per instance, an accepted context whose transfer syntax is
 # the stored one; so each compressed syntax gets a context of its own (in this order,

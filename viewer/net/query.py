@@ -129,6 +129,15 @@ class QuerySpec:
         parse_date_range(self.study_date, "date")
         for uid in (*self.study_uids, *self.series_uids, *self.sop_uids):
             check_uid(uid)
+        for option, value in (("--patient", self.patient_name), ("--patient-id", self.patient_id),
+                              ("--accession", self.accession_number),
+                              ("--description", self.study_description)):
+            if "\\" in value:
+                # A backslash separates values (PS3.5 6.2); a PACS takes a list of values
+                # for UIDs only (PS3.4 C.2.2.2.2), and dcmqrscp answers "no matches".
+                raise UsageError(f"{option} {value}: a backslash would send several values, "
+                                 "which a PACS matches as a list only for UIDs; search for "
+                                 "one value at a time")
         depth = LEVELS.index(self.level)
         self._check_keys_fit_the_level(depth)
         # PS3.4 C.4.1.2.2.1: below STUDY, the keys of each higher level hold one value.

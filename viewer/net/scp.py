@@ -40,7 +40,7 @@ from viewer.net.fastpath import set_nodelay
 from viewer.net.nodes import NodeRecord
 from viewer.net.policy import (
     DEFAULT_POLICY,
-    STORAGE_SYNTAXES_UNCOMPRESSED_FIRST,
+    STORAGE_SYNTAXES_COMPRESSED_FIRST,
     STORAGE_TRANSFER_SYNTAXES,
 )
 from viewer.net.receiver import Receiver
@@ -145,9 +145,10 @@ class StorageSCP:
     plain : bool
         Serve the plain port; False with an ``ssl_context`` listens with TLS only (the
         storage SCP of a C-MOVE from a TLS node).
-    prefer_uncompressed : bool
-        When a context proposes several syntaxes, pick an uncompressed one first
-        (:data:`viewer.net.policy.STORAGE_SYNTAXES_UNCOMPRESSED_FIRST`).
+    prefer_compressed : bool
+        When a context proposes several syntaxes, pick a lossless compressed one first
+        (:data:`viewer.net.policy.STORAGE_SYNTAXES_COMPRESSED_FIRST`), not an
+        uncompressed one.
     """
 
     def __init__(
@@ -161,7 +162,7 @@ class StorageSCP:
         ssl_context: ssl.SSLContext | None = None,
         tls_port: int | None = None,
         plain: bool = True,
-        prefer_uncompressed: bool = False,
+        prefer_compressed: bool = False,
     ) -> None:
         if not plain and ssl_context is None:
             raise ValueError("a storage SCP needs a plain port or a TLS context")
@@ -173,11 +174,11 @@ class StorageSCP:
         self._tls_port = local.tls_port if tls_port is None else tls_port
         self._plain = plain
         self._ssl = ssl_context
-        self._syntaxes = (STORAGE_SYNTAXES_UNCOMPRESSED_FIRST if prefer_uncompressed
+        self._syntaxes = (STORAGE_SYNTAXES_COMPRESSED_FIRST if prefer_compressed
                           else STORAGE_TRANSFER_SYNTAXES)
-        # Calling AE titles whose associations pick uncompressed syntaxes first for now
-        # (:meth:`preferring_uncompressed`), with how many retrieves ask it.
-        self._uncompressed_for: Counter[str] = Counter()
+        # Calling AE titles whose associations pick compressed syntaxes first for now
+        # (:meth:`preferring_compressed`), with how many retrieves ask it.
+        self._compressed_for: Counter[str] = Counter()
         self._preference_lock = threading.Lock()
         self._servers: dict[bool, ThreadedAssociationServer] = {}  # keyed by "is TLS"
         self._loops: list[AcceptLoop] = []
@@ -223,8 +224,9 @@ class StorageSCP:
             self._admit()
 
     @contextlib.contextmanager
-    def preferring_uncompressed(self, node: NodeRecord) -> Iterator[None]:
-        """While the block runs, associations from ``node`` pick uncompressed syntaxes first.
+    def preferring_compressed(self, node: NodeRecord) -> Iterator[None]:
+        """While the block runs, associations from ``node`` pick lossless compressed
+        syntaxes first.
 
         A PACS built on dcmtk sends every instance of a SOP class on the first context
         accepted for it, and cannot convert a file to another syntax: a series mixing
@@ -235,18 +237,18 @@ class StorageSCP:
         """
         titles = node.sending_titles
         with self._preference_lock:
-            self._uncompressed_for.update(titles)
+            self._compressed_for.update(titles)
         try:
             yield
         finally:
             with self._preference_lock:
-                self._uncompressed_for.subtract(titles)
-                self._uncompressed_for += Counter()  # drops the titles no one asks for
+                self._compressed_for.subtract(titles)
+                self._compressed_for += Counter()  # drops the titles no one asks for
 
     def _syntaxes_for(self, calling: str) -> tuple[str, ...]:
         with self._preference_lock:
-            if calling in self._uncompressed_for:
-                return STORAGE_SYNTAXES_UNCOMPRESSED_FIRST
+            if calling in self._compressed_for:
+                return STORAGE_SYNTAXES_COMPRESSED_FIRST
         return self._syntaxes
 
     def _calling_titles(self) -> list[str]:
