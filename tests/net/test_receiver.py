@@ -174,7 +174,8 @@ def test_a_closed_receiver_refuses_data_sets_until_reopened(tmp_path: Path) -> N
     assert list((tmp_path / "incoming").iterdir()) == []
     receiver.reopen()
     taken = receiver.begin_instance(peer, request, "1.2.840.10008.1.2.1")
-    taken.write(memoryview(b"\x08\x00\x16\x00UI\x02\x001\x00"))
+    # (0008,0016) SOP Class UID, the request's: a data set of another class is refused.
+    taken.write(memoryview(b"\x08\x00\x16\x00UI\x1a\x001.2.840.10008.5.1.4.1.1.2\x00"))
     assert taken.finish() == 0
     taken.settle()  # after the response: hands the file on
     receiver.close()

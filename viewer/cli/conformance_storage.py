@@ -116,7 +116,9 @@ def storage_ae(f: Facts) -> list[Section]:
             f"0x{receiver.STORE_SUCCESS:04X} (success), "
             f"0x{receiver.STORE_OUT_OF_RESOURCES:04X} (out of resources: the file could not be "
             f"written), 0x{receiver.STORE_CANNOT_UNDERSTAND:04X} (cannot understand: no data set), "
-            f"0x{receiver.STORE_NOT_AUTHORIZED:04X} (not authorized). The Move Originator "
+            f"0x{receiver.STORE_DATA_SET_MISMATCH:04X} (data set does not match SOP class: its "
+            "SOP Class or SOP Instance UID is not the one the request names; nothing is "
+            f"stored), 0x{receiver.STORE_NOT_AUTHORIZED:04X} (not authorized). The Move Originator "
             "Message ID links received instances to the C-MOVE that caused them.\n\n"
             "**SOP Specific Conformance for the Verification SOP Class.** C-ECHO is "
             "answered with Success (0x0000).",

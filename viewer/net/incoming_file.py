@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from typing import TYPE_CHECKING
 
 from viewer.core.errors import InputFileError, disk_full
@@ -20,6 +21,7 @@ from viewer.core.writeback import start_writeback
 from viewer.dicom.header import read_header_bytes
 from viewer.dicom.structure import IncompleteHeaderError
 from viewer.net.commands import StoreRequest
+from viewer.net.dataset_identity import dataset_uids
 from viewer.net.orphans import CAN_SEAL, SEALED_MODE
 
 if TYPE_CHECKING:
@@ -33,6 +35,10 @@ STORE_SUCCESS = 0x0000
 STORE_OUT_OF_RESOURCES = 0xA700
 STORE_CANNOT_UNDERSTAND = 0xC000
 STORE_NOT_AUTHORIZED = 0x0124
+STORE_DATA_SET_MISMATCH = 0xA900  # Data Set does not match SOP Class
+
+# Digits and dots (PS3.5 9.1); an empty UID leaves a dot more.
+_UID = re.compile(r"[0-9.]*")
 
 # How much of each data set is kept in memory to read its header from (the store's
 # importer reads as much of a file for the same purpose).
@@ -51,6 +57,7 @@ class IncomingFile:
     __slots__ = (
         "calling_aet",
         "complete",
+        "data_start",
         "fd",
         "head",
         "header",
@@ -71,6 +78,7 @@ class IncomingFile:
         self.part = ""
         self.fd: int | None = None
         self.size = 0
+        self.data_start = 0  # where the data set begins, after the File Meta Information
         self.status = STORE_SUCCESS
         # The beginning of the file, to read its header once the response has left.
         self.head = bytearray()
@@ -108,11 +116,43 @@ class IncomingFile:
         status. The file is sealed (:data:`~viewer.net.orphans.SEALED_MODE`) before that
         status is sent."""
         if self.fd is not None:
+            mismatch = self._mismatch()
+            if mismatch:
+                LOGGER.warning("refused instance %s from AE %s: %s (status 0x%04X)",
+                               self.request.sop_instance_uid, self.calling_aet, mismatch,
+                               STORE_DATA_SET_MISMATCH)
+                self._discard()
+                self.status = STORE_DATA_SET_MISMATCH
+                self.receiver._forget(self, mismatch)
+                return self.status
             self.complete = True
             if CAN_SEAL:
                 with contextlib.suppress(OSError):  # unsealed, it is only not recovered
                     os.fchmod(self.fd, SEALED_MODE)
         return self.status
+
+    def _mismatch(self) -> str:
+        """Why the data set is not the instance its C-STORE request names, or "".
+
+        PS3.4 B.2.3: 0xA900, the data set does not match the SOP Class. Its File Meta
+        Information, written from the request, would contradict it (PS3.10 7.1), and the
+        store would file it under the data set's UIDs while the sender was told the
+        request's instance was stored.
+        """
+        uids = dataset_uids(self.head[self.data_start:], self.transfer_syntax,
+                            whole=self.size <= HEAD_BYTES)
+        if uids is None:
+            return ""
+        sop_class, sop_instance = uids
+        if not _UID.fullmatch(sop_class + "." + sop_instance):
+            return ""  # not read as UIDs (a misencoded element before them): the store reads
+        if sop_instance and sop_instance != self.request.sop_instance_uid:
+            return (f"its data set is SOP Instance {sop_instance}, not the "
+                    f"{self.request.sop_instance_uid} its C-STORE request names")
+        if sop_class and sop_class != self.request.sop_class_uid:
+            return (f"its data set is of SOP Class {sop_class}, not the "
+                    f"{self.request.sop_class_uid} its C-STORE request names")
+        return ""
 
     @property
     def settling(self) -> bool:

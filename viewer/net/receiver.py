@@ -25,6 +25,7 @@ from viewer.net.commands import StoreRequest
 from viewer.net.file_meta import file_meta_bytes
 from viewer.net.incoming_file import (
     STORE_CANNOT_UNDERSTAND,
+    STORE_DATA_SET_MISMATCH,
     STORE_NOT_AUTHORIZED,
     STORE_OUT_OF_RESOURCES,
     STORE_SUCCESS,
@@ -39,6 +40,7 @@ __all__ = [
     "BATCH_FILES",
     "BATCH_WAIT",
     "STORE_CANNOT_UNDERSTAND",
+    "STORE_DATA_SET_MISMATCH",
     "STORE_NOT_AUTHORIZED",
     "STORE_OUT_OF_RESOURCES",
     "STORE_SUCCESS",
@@ -162,6 +164,7 @@ class Receiver(ReceiverWorker):
         incoming.write(memoryview(file_meta_bytes(
             request.sop_class_uid, request.sop_instance_uid, transfer_syntax,
             incoming.calling_aet)))
+        incoming.data_start = incoming.size
         return incoming
 
     def _keep(self, incoming: IncomingFile, size: int, header: InstanceRecord | None) -> None:
