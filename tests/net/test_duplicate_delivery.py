@@ -12,17 +12,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage
 
-from tests.net.conftest import OUR_AET, FolderSink, doe_slices, node_of
+from tests.net.conftest import OUR_AET, FolderSink, doe_slices, node_for, node_of
 from tests.support.listening import lightbox_listening
-from tests.support.peers import PynetdicomPeer, study_uid
+from tests.support.peers import PeerProcess, PynetdicomPeer, study_uid
 from viewer.cli import main
 from viewer.core.settings import NetworkSettings
+from viewer.net import retrieve as retrieve_module
 from viewer.net import sinks
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve
 from viewer.store.study_store import StudyStore
@@ -182,3 +184,42 @@ def test_an_instance_stored_when_sent_again_is_not_reported_as_not_imported(
     assert set(sink.files) == set(expected)
     assert last.ok, last.message
     assert last.not_imported == 0 and last.failed_instances == []
+
+
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_an_instance_the_store_refuses_is_not_asked_for_again(
+        peer: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
+        peer_files: dict[str, Path], method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A PACS whose copy of one instance carries a corrected Patient ID: the store refuses
+    # it. The retrieve then ran two more C-GETs for it, both failing, and blamed the PACS
+    # ("try --method move"); the report listed the instance twice.
+    expected = {uid: p for uid, p in peer_files.items() if p.name.startswith("doe_")}
+    refused_uid = sorted(expected)[0]
+    passes: list[str] = []
+    for name in ("run_get", "run_move"):
+        original = getattr(retrieve_module, name)
+
+        def counted(*args: object, original: Any = original, name: str = name, **kw: object
+                    ) -> Any:
+            passes.append(name)
+            return original(*args, **kw)
+
+        monkeypatch.setattr(retrieve_module, name, counted)
+
+    def store(item: sinks.ReceivedInstance) -> None:
+        if item.sop_instance_uid == refused_uid:
+            raise ValueError("study already stored for another Patient ID")
+        sink(item)
+
+    # A retry: one instance is here already, so the PACS lists what the study holds.
+    held_uid = sorted(expected)[-1]
+    sink.files[held_uid] = expected[held_uid]
+    last = list(retrieve(node_for(peer), local, RetrieveRequest(study_uid("doe")), store,
+                         tmp_path / "incoming", method=method, already_have=sink.have,
+                         held=lambda study, series: len(sink.files)))[-1]
+    assert passes == [f"run_{method}"]
+    assert set(sink.files) == set(expected) - {refused_uid}
+    assert last.expected == len(expected) and last.already_present == 1
+    assert not last.ok and last.failed == 0
+    assert last.message == "1 received instance could not be imported", last.message
+    assert last.failed_instances == [refused_uid] and last.not_imported == 1

@@ -29,6 +29,17 @@ def test_out_of_resources_over_get_suggests_move() -> None:
     assert "0xA702" in text and "--method move" in text
 
 
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_a_pacs_that_sent_some_and_failed_others_is_not_told_to_switch_method(
+        method: str) -> None:
+    # dcmqrscp with one of its files gone: 4 sent, 1 failed, 0xA702. The texts blamed
+    # C-GET's storage classes, or the firewall "if no instance arrived".
+    text = explain_dimse.retrieve_status(W, method, 0xA702, 4, 1)
+    assert text == ("the PACS sent 4 instances and failed 1 instance (unable to perform the "
+                    "sub-operations, status 0xA702): its log says why for each, such as a "
+                    "file it cannot read or convert; retrieve again to retry them")
+
+
 def test_out_of_resources_over_move_points_at_our_address() -> None:
     text = explain_dimse.retrieve_status(W, "move", 0xA700, 0, 0)
     assert "0xA700" in text and "10.0.0.5:11113" in text

@@ -94,7 +94,8 @@ _WRITER = textwrap.dedent("""
 
     receiver = Receiver(Path(sys.argv[1]), never)
     peer = SimpleNamespace(is_requestor=True, acceptor=SimpleNamespace(ae_title="PACS"))
-    element = memoryview(b"\\x08\\x00\\x16\\x00UI\\x02\\x001\\x00")
+    # (0008,0016) SOP Class UID, the one the requests name.
+    element = memoryview(b"\\x08\\x00\\x16\\x00UI\\x1a\\x001.2.840.10008.5.1.4.1.1.2\\x00")
     answered = receiver.begin_instance(
         peer, StoreRequest(1, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4", "", None),
         "1.2.840.10008.1.2.1")

@@ -315,6 +315,14 @@ def retrieve_status(
             0xA701: "unable to calculate the number of matches",
             0xA702: "unable to perform the sub-operations",
         }.get(status, "out of resources")
+        if completed and failed:
+            # It could send, so neither the method nor the network is why: a file it
+            # cannot read, or cannot convert to a syntax that was accepted.
+            return (
+                f"the PACS sent {completed} instances and failed {_instances(failed)} "
+                f"({reason}, status 0x{status:04X}): its log says why for each, such as "
+                "a file it cannot read or convert; retrieve again to retry them"
+            )
         if method == "get":
             return (
                 f"the PACS refused the C-GET ({reason}, status 0x{status:04X}) after "

@@ -134,10 +134,14 @@ class RetrieveProgress:
     stopped: str = ""  # why it stopped on its own before the end (our disk is full)
     error_comment: str = ""
     not_imported: int = 0  # received, but the sink (the store) did not take them
+    # Their SOP Instance UIDs: arrived, so no later pass of the retrieve asks for them
+    # again (the store would refuse them alike: another Patient ID, a damaged file).
+    not_imported_instances: list[str] = field(default_factory=list)
 
     def snapshot(self) -> RetrieveProgress:
         """A copy that another thread may read while the retrieve goes on."""
-        return replace(self, failed_instances=list(self.failed_instances))
+        return replace(self, failed_instances=list(self.failed_instances),
+                       not_imported_instances=list(self.not_imported_instances))
 
     @property
     def done(self) -> bool:

@@ -189,9 +189,11 @@ def retrieve(
     def still_missing() -> list[InventoryItem] | None:
         if plan.todo is None:
             return None
+        refused = set(progress.not_imported_instances)  # arrived, the store said no
         with lock:
             return [i for i in plan.todo if i.sop_instance_uid not in arrived and not (
-                scp is not None and i.sop_instance_uid in scp.receiver.uids)]
+                scp is not None and i.sop_instance_uid in scp.receiver.uids)
+                and i.sop_instance_uid not in refused]
 
     # Passes: the preferred encoding first, then the other one for what is still missing
     # (PACS built on dcmtk send every instance of a SOP class on the first context
@@ -384,11 +386,13 @@ def _finish(node: NodeRecord, local: NetworkSettings, progress: RetrieveProgress
         return
     progress.remaining = 0
     if not left:
+        # Everything arrived; what the store refused is said, not fetched again.
         progress.failed = 0
-        progress.failed_instances.clear()
+        progress.failed_instances = list(progress.not_imported_instances)
         if progress.status in (WARNING, 0xA700, 0xA701, 0xA702):
             progress.status = 0x0000
-        progress.message = ""
+        progress.message = (not_imported_text(len(progress.not_imported_instances))
+                            if progress.not_imported_instances else "")
         return
     progress.failed = len(left)
     progress.failed_instances = [i.sop_instance_uid for i in left]

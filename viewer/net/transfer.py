@@ -186,7 +186,9 @@ def drive(
         progress.message = explain_dimse.retrieve_status(
             w, progress.method, progress.status, progress.completed, progress.failed,
             progress.warning, progress.error_comment)
-    progress.not_imported = len(failures)
+    progress.not_imported_instances.extend(
+        uid for uid in failures if uid not in progress.not_imported_instances)
+    progress.not_imported = len(progress.not_imported_instances)
     if receiver.full_events > fulls and not progress.stopped:  # full with the last one
         progress.stopped = explain_dimse.store_full(str(receiver.incoming))
     if progress.stopped:
