@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
@@ -193,3 +194,20 @@ def move_from_another_address(orthanc: PeerProcess, local: NetworkSettings,
         "Query/Retrieve tab, or lightbox node edit orthanc --address "
         f"{orthanc.aet}@127.0.0.1:{orthanc.port})")
     return last.message
+
+
+def record_passes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The C-GET and C-MOVE passes a retrieve runs, in order (``run_get``, ``run_move``)."""
+    from viewer.net import retrieve as retrieve_module
+
+    passes: list[str] = []
+    for name in ("run_get", "run_move"):
+        original = getattr(retrieve_module, name)
+
+        def counted(*args: Any, _original: Any = original, _name: str = name, **kw: Any
+                    ) -> Any:
+            passes.append(_name)
+            return (yield from _original(*args, **kw))
+
+        monkeypatch.setattr(retrieve_module, name, counted)
+    return passes

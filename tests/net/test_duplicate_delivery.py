@@ -12,19 +12,24 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pydicom
 import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage
 
-from tests.net.conftest import OUR_AET, FolderSink, doe_slices, node_for, node_of
+from tests.net.conftest import (
+    OUR_AET,
+    FolderSink,
+    doe_slices,
+    node_for,
+    node_of,
+    record_passes,
+)
 from tests.support.listening import lightbox_listening
 from tests.support.peers import PeerProcess, PynetdicomPeer, study_uid
 from viewer.cli import main
 from viewer.core.settings import NetworkSettings
-from viewer.net import retrieve as retrieve_module
 from viewer.net import sinks
 from viewer.net.retrieve import RetrieveProgress, RetrieveRequest, retrieve
 from viewer.store.study_store import StudyStore
@@ -195,16 +200,7 @@ def test_an_instance_the_store_refuses_is_not_asked_for_again(
     # ("try --method move"); the report listed the instance twice.
     expected = {uid: p for uid, p in peer_files.items() if p.name.startswith("doe_")}
     refused_uid = sorted(expected)[0]
-    passes: list[str] = []
-    for name in ("run_get", "run_move"):
-        original = getattr(retrieve_module, name)
-
-        def counted(*args: object, original: Any = original, name: str = name, **kw: object
-                    ) -> Any:
-            passes.append(name)
-            return original(*args, **kw)
-
-        monkeypatch.setattr(retrieve_module, name, counted)
+    passes = record_passes(monkeypatch)
 
     def store(item: sinks.ReceivedInstance) -> None:
         if item.sop_instance_uid == refused_uid:

@@ -12,7 +12,13 @@ from typing import Any
 import pydicom
 import pytest
 
-from tests.net.conftest import FolderSink, move_from_another_address, node_for, node_of
+from tests.net.conftest import (
+    FolderSink,
+    move_from_another_address,
+    node_for,
+    node_of,
+    record_passes,
+)
 from tests.support.peers import PEER_ENV, PeerProcess, series_uid, study_uid
 from viewer.core.errors import PeerError
 from viewer.core.settings import NetworkSettings
@@ -382,7 +388,6 @@ def test_move_into_a_storage_scp_that_is_already_running(
 def test_a_uid_the_pacs_does_not_have_is_said_so(
         peer: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, method: str, what: str) -> None:
-    from viewer.net import retrieve as retrieve_module
 
     # A study nobody has, or a real series asked for under another (real) study: Orthanc
     # answered 0xC000 to the C-GET with no message, blamed our AE title for the C-MOVE,
@@ -393,16 +398,7 @@ def test_a_uid_the_pacs_does_not_have_is_said_so(
     else:
         request = RetrieveRequest(study_uid("doe"), series_uids=(series_uid("mueller", 0),))
         said = f"series {series_uid('mueller', 0)} of study {study_uid('doe')}"
-    sent: list[str] = []
-    for name in ("run_get", "run_move"):
-        original = getattr(retrieve_module, name)
-
-        def counted(*args: Any, _original: Any = original, _name: str = name, **kw: Any
-                    ) -> Any:
-            sent.append(_name)
-            return (yield from _original(*args, **kw))
-
-        monkeypatch.setattr(retrieve_module, name, counted)
+    sent = record_passes(monkeypatch)
     last = _run(peer, local, request, sink, tmp_path, method=method)
     assert last.done and not last.ok and not last.cancelled
     assert last.message == f"the PACS has nothing for {said}: check the UIDs with lightbox query"
