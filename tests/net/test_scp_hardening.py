@@ -34,6 +34,7 @@ from pynetdicom.transport import AddressInformation
 import viewer.net.scp as scp_module
 from tests.net.conftest import FolderSink
 from tests.net.tls_peers import client_context
+from tests.support.listening import lightbox_listening
 from tests.support.logs import net_record
 from tests.support.peers import free_port
 from viewer.core.errors import PeerError
@@ -321,6 +322,24 @@ def test_a_port_held_by_this_homes_listener_names_its_process(
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_second_listener_of_a_home_is_refused_and_leaves_the_first_recorded(
+        tmp_path: Path, sink: FolderSink) -> None:
+    # `lightbox listen --port P2` beside a running `lightbox listen`: it took over the
+    # home's record and removed it when it ended, while the first still listened.
+    home = tmp_path / "home"
+    home.mkdir()
+    NodeBook(home).add(PACS)
+    with lightbox_listening(home) as first:
+        recorded = (home / LISTENER_FILE).read_text()
+        local = NetworkSettings(ae_title="LIGHTBOX", bind_address="127.0.0.1",
+                                port=free_port())
+        with pytest.raises(PeerError) as raised:
+            HomeListener(home, local, home / "incoming", sink).start()
+        assert (f"is listening on port {first.port} already: one storage SCP per home"
+                in str(raised.value))
+        assert (home / LISTENER_FILE).read_text() == recorded
 
 
 def test_a_port_held_by_another_program_still_advises_another_port(

@@ -226,6 +226,16 @@ class HomeListener:
         if not nodes:
             raise UsageError("no nodes configured: only configured nodes may send to "
                              "Lightbox (Add... in the Query/Retrieve tab, or lightbox node add)")
+        other = self.record.live()
+        if other is not None:
+            # One storage SCP per home: its record tells retrieves where C-MOVE arrives,
+            # and a second one overwrote it, then removed it when it ended while the
+            # first still listened (a C-MOVE then found the port taken by this home).
+            port = self._port if self._port is not None else self.local.port
+            raise PeerError(f"{self.local.ae_title}@{self.local.bind_address}:{port}",
+                            f"another Lightbox process of this home (pid {other.pid}) is "
+                            f"listening on port {other.port} already: one storage SCP per "
+                            "home; stop that one first, or use it")
         self._stamp = _stamp(self.nodes_path)
         context = server_ssl_context(self.local) if self.local.tls_configured else None
         scp = StorageSCP(self.local, nodes, self.incoming, self.sink, port=self._port,
