@@ -222,6 +222,11 @@ def test_the_identifier_declares_utf8_and_only_level_keys() -> None:
         {"level": "series", "study_uids": ("1.2",), "patient_id": "P1"},
         {"level": "image", "study_uids": ("1.2",), "series_uids": ("1.2.3",),
          "modality": "CT"},
+        # Patient Root below PATIENT: one patient by its ID alone (dcmqrscp ignored the
+        # name, Orthanc matched it; both took the wildcard ID as a pattern)
+        {"level": "study", "model": "patient", "patient_id": "P1", "patient_name": "X*"},
+        {"level": "study", "model": "patient", "patient_id": "P*"},
+        {"level": "series", "model": "patient", "patient_id": "P?", "study_uids": ("1.2",)},
     ],
 )
 def test_invalid_queries_are_refused_before_sending(keys: dict[str, object]) -> None:

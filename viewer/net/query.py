@@ -147,8 +147,21 @@ class QuerySpec:
                 f"{article} {self.level} query needs exactly one study UID (--study)")
         if depth >= 3 and len(self.series_uids) != 1:
             raise UsageError("an image query needs exactly one series UID (--series)")
-        if self.model == "patient" and depth >= 1 and not self.patient_id:
-            raise UsageError("a Patient Root query below PATIENT level needs --patient-id")
+        if self.model == "patient" and depth >= 1:
+            if not self.patient_id:
+                raise UsageError("a Patient Root query below PATIENT level needs --patient-id")
+            # PS3.4 C.4.1.2.1: above the query level, the patient's unique key holds one
+            # value, and no other patient key travels. Sent, dcmqrscp ignored the name
+            # and Orthanc matched it: two PACS, two lists.
+            if "*" in self.patient_id or "?" in self.patient_id:
+                raise UsageError(f"--patient-id {self.patient_id}: a Patient Root query "
+                                 f"below PATIENT level takes one patient, without wildcards; "
+                                 "find the patient with --level patient first")
+            if self.patient_name and depth == 1:
+                raise UsageError("--patient cannot be matched in a Patient Root study query, "
+                                 "which takes only the patient's ID (PS3.4 C.4.1.2.1): "
+                                 "--patient-id names the patient; leave --patient out, or "
+                                 "query the Study Root model")
         return self
 
     def _check_keys_fit_the_level(self, depth: int) -> None:
