@@ -217,3 +217,19 @@ def test_a_plain_node_at_a_tls_port_names_the_peer_in_the_log(
     assert dropped == [
         f"association with AE TLSQR at 127.0.0.1:{peer.port}: the peer closed the connection "
         "without releasing the association (PS3.8 9.2, Sta5)"]
+
+
+@pytest.mark.parametrize(("reason", "verify", "says"), [
+    ("TLSV1_ALERT_UNKNOWN_CA", None, "it refused our server certificate (it does not trust"),
+    ("CERTIFICATE_VERIFY_FAILED", "certificate has expired",
+     "its client certificate was refused (certificate has expired)"),
+    ("WRONG_VERSION_NUMBER", None, "it did not speak TLS"),
+    ("NO_SHARED_CIPHER", None, "no BCP 195 cipher suite in common"),
+    ("SOMETHING_NEW", None, "SOMETHING_NEW"),
+])
+def test_a_failed_incoming_tls_handshake_says_which_side_refused(
+        reason: str, verify: str | None, says: str) -> None:
+    # The storage SCP's log said "refused a DICOM TLS connection" when the peer had
+    # refused our certificate (it sent the UNKNOWN_CA alert).
+    assert explain.incoming_tls_failure(reason, verify).startswith(says)
+

@@ -236,6 +236,39 @@ def tls_failure(w: Where, reason: str, *, our_cert: bool) -> str:
     return tls_failed(w, reason)
 
 
+def incoming_tls_failure(reason: str, verify_message: str | None = None) -> str:
+    """Why a DICOM TLS connection to our storage SCP failed, in words (PS3.15 B.9, BCP 195).
+
+    OpenSSL's reason alone (``PEER_DID_NOT_RETURN_A_CERTIFICATE``) told an administrator
+    little, and an alert the peer sent about our certificate read as our refusal.
+
+    Parameters
+    ----------
+    reason : str
+        ``SSLError.reason`` (or the error's text).
+    verify_message : str, optional
+        ``SSLCertVerificationError.verify_message``: we refused the peer's certificate.
+    """
+    if verify_message:
+        return (f"its client certificate was refused ({verify_message}): it must be signed "
+                "by the CA in our tls-ca")
+    if "PEER_DID_NOT_RETURN_A_CERTIFICATE" in reason or "CERTIFICATE_REQUIRED" in reason:
+        return ("it presented no client certificate, which our DICOM TLS port requires "
+                "(PS3.15 B.9)")
+    for alert, words in _CERTIFICATE_ALERTS.items():
+        if alert in reason:
+            return (f"it refused our server certificate ({words}): the peer must trust the "
+                    "CA that signed our tls-cert")
+    if any(r in reason for r in (*_VERSION_REASONS, "VERSION_TOO_LOW")):
+        return "it offers only TLS older than 1.2 (BCP 195 needs 1.2 or later)"
+    if any(r in reason for r in _CIPHER_REASONS):
+        return ("no BCP 195 cipher suite in common (TLS 1.3, or TLS 1.2 with ECDHE/DHE and "
+                "AES-GCM, RFC 9325 4.2)")
+    if any(r in reason for r in _NOT_TLS_REASONS):
+        return "it did not speak TLS: a peer without DICOM TLS must call our plain port"
+    return reason
+
+
 def tls_failed(w: Where, detail: str) -> str:
     """The TLS handshake failed for another reason."""
     return (

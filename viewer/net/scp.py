@@ -343,7 +343,7 @@ class StorageSCP:
         # the handshake has verified it (getpeercert), and this one failed.
         address = plain_address(address)
         self.tls_refused.append((address, reason))
-        LOGGER.warning("refused a DICOM TLS connection from %s: %s", address, reason)
+        LOGGER.warning("DICOM TLS connection from %s failed: %s", address, reason)
 
     def _on_accepted(self) -> None:
         self.connections += 1

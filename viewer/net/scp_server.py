@@ -36,6 +36,7 @@ from viewer.net.accept_loop import (
     context_id_problem,
     receive_association_request,
 )
+from viewer.net.explain import incoming_tls_failure
 from viewer.net.fastpath import CONTROL_PDU_LIMIT
 from viewer.net.pdu_input import PduInput
 from viewer.net.policy import DEFAULT_POLICY, AssociationPolicy
@@ -274,8 +275,8 @@ class TlsAssociationServer(ThreadedAssociationServer):
                 LOGGER.debug("connection from %s closed during its TLS handshake: a newer "
                              "connection took its place", address)
                 return False
-            reason = getattr(exc, "verify_message", None) or getattr(
-                exc, "reason", None) or str(exc)
+            reason = incoming_tls_failure(str(getattr(exc, "reason", None) or exc),
+                                          getattr(exc, "verify_message", None))
             if self.on_refused is not None:
                 self.on_refused(address, f"TLS handshake: {reason}")
             return False
