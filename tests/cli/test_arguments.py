@@ -174,3 +174,14 @@ def test_a_backslash_in_a_query_key_is_refused(
     # "no matches" although each value alone matched.
     status, _, err = _run(capsys, "--home", str(home), "query", "pacs", option, "ACC1\\ACC2")
     assert status == 2 and "a backslash would send several values" in err, err
+
+
+def test_studies_says_when_nothing_matches(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    # As `query` says "no matches": an empty output alone reads as a hang or a failure.
+    h = str(tmp_path / "home")
+    assert main(["--home", h, "import", str(charset_file("chrX1.dcm"))]) == 0
+    status, out, err = _run(capsys, "--home", h, "studies", "--patient-id", "NOBODY")
+    assert status == 0 and out == "" and err == "lightbox: no studies match\n"
+    status, out, err = _run(capsys, "--home", h, "studies", "--patient-id", "NOBODY", "--json")
+    assert status == 0 and json.loads(out) == [] and err == ""

@@ -361,6 +361,9 @@ def run_studies(args: argparse.Namespace) -> int:
             + (f"  INCOMPLETE: {s.missing_instances} of {s.expected_instances} not here"
                if s.missing_instances else "")
         ))
+    if not studies:
+        # On stderr, as `query` says "no matches": an empty list on stdout stays empty.
+        print("lightbox: no studies match", file=sys.stderr)
     return EXIT_OK
 
 
