@@ -326,6 +326,18 @@ def test_patient_root_retrieve(peer: PeerProcess, local: NetworkSettings, sink: 
     _assert_same(sink, _expected(peer_files, "mueller_"))
 
 
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_a_patient_root_retrieve_under_another_patients_id_finds_nothing(
+        peer: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
+        method: str) -> None:
+    # Orthanc moves a study by its UID alone: C-MOVE stored the study of LBX-002 for a
+    # request that named patient LBX-001, while C-GET found nothing.
+    request = RetrieveRequest(study_uid("mueller"), model="patient", patient_id="LBX-001")
+    last = _run(peer, local, request, sink, tmp_path, method=method)
+    assert last.done and not last.ok and not sink.files
+    assert "the PACS has nothing for study" in last.message, last.message
+
+
 def test_a_move_mixing_encodings_into_the_always_on_scp_completes(
         peer: PeerProcess, local: NetworkSettings, sink: FolderSink, tmp_path: Path,
         peer_files: dict[str, Path]) -> None:

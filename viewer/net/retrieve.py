@@ -143,13 +143,14 @@ def retrieve(
             # A first retrieve: one study-level answer gives the SOP classes and the
             # count; the instance list is asked for only if something goes wrong.
             progress.expected = plan.summarize()
-        elif request.series_uids:
+        elif request.series_uids or request.model == "patient":
             # A first C-MOVE of series: our SCP takes any storage class, but the series
             # must belong to the study; some PACS (Orthanc) move a series by its UID
-            # alone, which would store a series of another study.
+            # alone, which would store a series of another study. So does a Patient Root
+            # study under another patient's ID, which C-GET finds nothing for.
             progress.expected = plan.summarize(classes=False)
-        # A first C-MOVE of a study needs neither: our SCP takes any storage class, and
-        # the PACS's pending responses give the count.
+        # A first Study Root C-MOVE of a study needs neither: our SCP takes any storage
+        # class, and the PACS's pending responses give the count.
     except (CancelledError, PeerError):
         if not token.cancelled:
             raise
