@@ -143,9 +143,12 @@ def qr_ae(f: Facts) -> list[Section]:
             "3.2.1.3.2",
             "Activity: Query",
             "Triggered by a search in the study browser or `lightbox query`. Levels: "
-            "PATIENT (Patient Root only), STUDY, SERIES, IMAGE; queries below STUDY carry "
-            "one value for each unique key above the level (hierarchical query, no "
-            "relational extended negotiation).\n\n"
+            "PATIENT (Patient Root only), STUDY, SERIES, IMAGE. Above its level a query "
+            "carries only the unique key of each level, with one value and no wildcard: "
+            "the Patient ID in the Patient Root model, the Study and Series Instance UIDs "
+            "(hierarchical query, no relational extended negotiation; PS3.4 C.4.1.2.1). "
+            "A backslash in a name, ID, accession number or description is refused: "
+            "only UID keys are sent as lists of values.\n\n"
             + context_table(contexts_find)
             + "\n\n"
             + _find_conformance(n, key_rows),
