@@ -70,6 +70,9 @@ def test_the_uids_are_read_from_the_first_elements_only(tmp_path: Path) -> None:
     # Cut before (0008,0018): a part cannot tell, a whole data set lacks them.
     assert dataset_uids(data[:20], ExplicitVRLittleEndian, whole=False) is None
     assert dataset_uids(b"", ExplicitVRLittleEndian, whole=True) == ("", "")
+    # What is not digits and dots was misread: no verdict, the store reads the file.
+    misread = b"\x08\x00\x16\x00UI\x04\x00AB.C"
+    assert dataset_uids(misread, ExplicitVRLittleEndian, whole=True) is None
     # Deflated and big endian data sets are left to the store.
     assert dataset_uids(data, "1.2.840.10008.1.2.1.99", whole=True) is None
 

@@ -49,8 +49,9 @@ def dataset_uids(data: bytes | bytearray | memoryview, transfer_syntax: str, *,
         Either UID is "" when the data set lacks it. None when this cannot tell: a
         little-endian syntax is the only kind walked (every compressed one is explicit
         VR little endian before the pixel data; deflated and big endian data sets are
-        left to the store), and a sequence of undefined length or the end of a part
-        of a data set before (0008,0018) end the walk.
+        left to the store), a sequence of undefined length or the end of a part of a
+        data set before (0008,0018) end the walk, and values that are not digits and
+        dots are taken for a misread.
     """
     if transfer_syntax in _NOT_WALKED:
         return None
@@ -86,4 +87,12 @@ def dataset_uids(data: bytes | bytearray | memoryview, transfer_syntax: str, *,
     else:
         if not whole:
             return None  # the part ran out before (0008,0018) was passed
-    return found[_SOP_CLASS], found[_SOP_INSTANCE]
+    sop_class, sop_instance = found[_SOP_CLASS], found[_SOP_INSTANCE]
+    if not all(_digits_and_dots(uid) for uid in (sop_class, sop_instance) if uid):
+        return None  # misread (an element before them misencoded): the store reads it
+    return sop_class, sop_instance
+
+
+def _digits_and_dots(value: str) -> bool:
+    """Whether ``value`` is made of a UID's characters (PS3.5 9.1)."""
+    return value.isascii() and value.replace(".", "").isdigit()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 from typing import TYPE_CHECKING
 
 from viewer.core.errors import InputFileError, disk_full
@@ -36,9 +35,6 @@ STORE_OUT_OF_RESOURCES = 0xA700
 STORE_CANNOT_UNDERSTAND = 0xC000
 STORE_NOT_AUTHORIZED = 0x0124
 STORE_DATA_SET_MISMATCH = 0xA900  # Data Set does not match SOP Class
-
-# Digits and dots (PS3.5 9.1); an empty UID leaves a dot more.
-_UID = re.compile(r"[0-9.]*")
 
 # How much of each data set is kept in memory to read its header from (the store's
 # importer reads as much of a file for the same purpose).
@@ -144,8 +140,6 @@ class IncomingFile:
         if uids is None:
             return ""
         sop_class, sop_instance = uids
-        if not _UID.fullmatch(sop_class + "." + sop_instance):
-            return ""  # not read as UIDs (a misencoded element before them): the store reads
         if sop_instance and sop_instance != self.request.sop_instance_uid:
             return (f"its data set is SOP Instance {sop_instance}, not the "
                     f"{self.request.sop_instance_uid} its C-STORE request names")

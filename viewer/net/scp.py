@@ -145,10 +145,6 @@ class StorageSCP:
     plain : bool
         Serve the plain port; False with an ``ssl_context`` listens with TLS only (the
         storage SCP of a C-MOVE from a TLS node).
-    prefer_compressed : bool
-        When a context proposes several syntaxes, pick a lossless compressed one first
-        (:data:`viewer.net.policy.STORAGE_SYNTAXES_COMPRESSED_FIRST`), not an
-        uncompressed one.
     """
 
     def __init__(
@@ -162,7 +158,6 @@ class StorageSCP:
         ssl_context: ssl.SSLContext | None = None,
         tls_port: int | None = None,
         plain: bool = True,
-        prefer_compressed: bool = False,
     ) -> None:
         if not plain and ssl_context is None:
             raise ValueError("a storage SCP needs a plain port or a TLS context")
@@ -174,8 +169,7 @@ class StorageSCP:
         self._tls_port = local.tls_port if tls_port is None else tls_port
         self._plain = plain
         self._ssl = ssl_context
-        self._syntaxes = (STORAGE_SYNTAXES_COMPRESSED_FIRST if prefer_compressed
-                          else STORAGE_TRANSFER_SYNTAXES)
+        self._syntaxes = STORAGE_TRANSFER_SYNTAXES
         # Calling AE titles whose associations pick compressed syntaxes first for now
         # (:meth:`preferring_compressed`), with how many retrieves ask it.
         self._compressed_for: Counter[str] = Counter()
@@ -231,9 +225,9 @@ class StorageSCP:
         A PACS built on dcmtk sends every instance of a SOP class on the first context
         accepted for it, and cannot convert a file to another syntax: a series mixing
         RLE and uncompressed files fails partly whichever syntax the context got. A
-        retrieve's second C-MOVE asks for what is missing with this preference, as the
-        storage SCP of a C-MOVE of its own is started with it (docs/networking.md,
-        "Second pass"); the application's always-on SCP keeps serving everyone else.
+        retrieve's second C-MOVE asks for what is missing with this preference
+        (docs/networking.md, "Second pass"), whether into an SCP of its own or the
+        application's always-on one, which keeps serving everyone else as before.
         """
         titles = node.sending_titles
         with self._preference_lock:
@@ -386,7 +380,7 @@ class StorageSCP:
             self._reject(assoc, 0x07)
         else:
             syntaxes = self._syntaxes_for(calling)
-            if syntaxes != self._syntaxes:
+            if syntaxes is not self._syntaxes:
                 assoc.acceptor.supported_contexts = list(scp_contexts(syntaxes))
             self._support_unlisted_storage(assoc, primitive, syntaxes)
 

@@ -280,7 +280,7 @@ class MoveOutcome:
 
 
 def move_scp(node: NodeRecord, local: NetworkSettings, incoming: Path, sink: Sink,
-             our_host: str, compressed_first: bool = False) -> StorageSCP:
+             our_host: str) -> StorageSCP:
     """The storage SCP for one C-MOVE from ``node``: TLS only for a TLS node (PS3.15 B.9).
 
     Raises
@@ -289,11 +289,11 @@ def move_scp(node: NodeRecord, local: NetworkSettings, incoming: Path, sink: Sin
         ``node`` uses TLS and our TLS settings are missing: the text says what to set.
     """
     if not node.uses_tls:
-        return StorageSCP(local, [node], incoming, sink, prefer_compressed=compressed_first)
+        return StorageSCP(local, [node], incoming, sink)
     if not local.tls_configured:
         raise PeerError(node.name, explain_dimse.move_needs_tls(where(node, local, our_host)))
     return StorageSCP(local, [node], incoming, sink, ssl_context=server_ssl_context(local),
-                      plain=False, prefer_compressed=compressed_first)
+                      plain=False)
 
 
 def _shared_listener(node: NodeRecord, local: NetworkSettings,
@@ -397,17 +397,17 @@ def run_move(node: NodeRecord, local: NetworkSettings, model_name: str,
     server = scp
     claim: str | None = None
     if own:
-        server = move_scp(node, local, incoming, sink, our_host, compressed_first)
+        server = move_scp(node, local, incoming, sink, our_host)
         claim = yield from _start_own_scp(server, node, local, listener, claims, token,
                                           progress)
         if claim is None:
             own, shared, server = False, True, None
     receiver = server.receiver if server is not None else Receiver(incoming, sink)
     preference = contextlib.ExitStack()
-    if compressed_first and scp is not None:
-        # The running SCP was started with the usual preference; for this C-MOVE the
-        # PACS's associations get the other one.
-        preference.enter_context(scp.preferring_compressed(node))
+    if compressed_first and server is not None:
+        # A second pass: the PACS's associations, and only theirs, get the other
+        # preference (another process's listener cannot be asked).
+        preference.enter_context(server.preferring_compressed(node))
     no_move = explain.context_refused(where(node, local, our_host), "C-MOVE",
                                       "it offers neither C-GET nor C-MOVE for this model")
     try:
