@@ -101,7 +101,8 @@ def test_a_long_list_of_modalities_is_cut_visibly_and_keeps_the_columns() -> Non
 
 
 @pytest.mark.parametrize("argv", [["delete", UID], ["check"], ["node", "list"],
-                                  ["config", "show"], ["node", "remove", "pacs"]])
+                                  ["config", "show"], ["node", "remove", "pacs"],
+                                  ["node", "edit", "pacs", "--method", "get"]])
 def test_a_mistyped_home_is_named_not_made(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            argv: list[str]) -> None:
     typo = tmp_path / "hoem"
@@ -129,6 +130,9 @@ def test_ae_titles_lose_their_spaces_and_messages_quote_them_as_typed(
     assert status == 0 and out == "added p: PACS@10.0.0.1:104\n"
     status, _, err = _run(capsys, "--home", h, "node", "add", "q", "AB\\C@10.0.0.1:104")
     assert status == 2 and "AE title 'AB\\C' must be" in err, err
+    # DEL is a control character too (PS3.5 6.2: AE is printable).
+    status, _, err = _run(capsys, "--home", h, "config", "set", "ae-title", "AB\x7fC")
+    assert status == 2 and "must use printable ASCII only" in err, err
 
 
 def test_a_tls_key_without_its_certificate_says_which_is_missing(
